@@ -1,1 +1,263 @@
-//! stub
+//! The Silta relay: a mutual-TLS gRPC server that stores and forwards end-to-end encrypted
+//! envelopes between reception centres and the Assistance System, and records every state
+//! change as a delivery-log event. It never sees plaintext.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration, environment overrides, validation.
+//! - [`tls`]: rustls configuration, client-certificate verification, the accept loop.
+//! - [`authz`]: the policy table and the layer that attaches a [`authz::Permit`] to requests.
+//! - [`mailbox`]: send, subscribe, acknowledge, status.
+//! - [`store`]: sled trees and the group-committing writer.
+//! - [`service`]: tonic services (thin).
+//! - [`error`]: [`error::RelayError`] and its one mapping to gRPC codes.
+//!
+//! # Example
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = silta_relay::config::Config::development();
+//! let relay = silta_relay::Relay::open(config)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! relay.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod authz;
+pub mod config;
+pub mod error;
+pub mod mailbox;
+pub mod metrics;
+pub mod registry;
+pub mod service;
+pub mod store;
+pub mod tls;
+
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+
+use silta_certs::dev::{DEV_TRUST_DOMAIN, DevPki};
+use silta_proto::pb::{
+    audit_log_server::AuditLogServer, directory_server::DirectoryServer,
+    mailbox_server::MailboxServer,
+};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    authz::AuthzLayer,
+    config::Config,
+    mailbox::Mailbox,
+    metrics::Metrics,
+    registry::Registry,
+    service::{AuditLogService, DirectoryService, MailboxService},
+    store::{Store, StoreError},
+    tls::{TlsMaterial, TlsSetupError},
+};
+
+/// Why the relay could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The development PKI could not be created or refreshed.
+    #[error("development PKI: {0}")]
+    DevPki(#[from] silta_certs::CertsError),
+    /// Certificates, keys or CRLs could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsSetupError),
+    /// The database could not be opened.
+    #[error("storage in {path}: {source}")]
+    Store {
+        /// The data folder.
+        path: PathBuf,
+        /// The cause.
+        source: StoreError,
+    },
+    /// The gRPC server failed.
+    #[error("server: {0}")]
+    Server(String),
+}
+
+/// A relay whose storage and TLS configuration are ready; no port is open yet.
+pub struct Relay {
+    config: Config,
+    tls: Arc<rustls::ServerConfig>,
+    trust_domain: String,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Relay {
+    /// Creates the development PKI if configured, loads TLS material, opens the database.
+    pub fn open(config: Config) -> Result<Relay, StartError> {
+        tls::install_crypto_provider();
+        let data = config.storage.data_dir.clone();
+        std::fs::create_dir_all(&data).map_err(|e| StartError::Store {
+            path: data.clone(),
+            source: StoreError::Sled(Arc::new(sled::Error::Io(e))),
+        })?;
+        let (material, trust_domain) = if config.tls.development {
+            let pki = dev_pki(&data.join("dev-pki"))?;
+            let m = TlsMaterial::load(
+                &[&pki.ca_cert],
+                &[&pki.crl],
+                &pki.relay_cert,
+                &pki.relay_key,
+                DEV_TRUST_DOMAIN,
+                true,
+            )?;
+            (m, DEV_TRUST_DOMAIN.to_owned())
+        } else {
+            let t = &config.tls;
+            let m = TlsMaterial::load(
+                &t.ca,
+                &t.crls,
+                &t.cert,
+                &t.key,
+                &t.trust_domain,
+                t.enforce_crl_expiry,
+            )?;
+            (m, t.trust_domain.clone())
+        };
+        let tls = material.server_config()?;
+        let db_path = data.join("db");
+        let store =
+            Store::open(&db_path, config.storage.sync).map_err(|source| StartError::Store {
+                path: db_path.clone(),
+                source,
+            })?;
+        if !config.storage.sync {
+            tracing::warn!(
+                "storage.sync = false: acknowledged messages can be lost on a crash; never run like this in production"
+            );
+        }
+        Ok(Relay {
+            config,
+            tls,
+            trust_domain,
+            store: Arc::new(store),
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    /// The relay's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The database (for diagnostics and tests).
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish (up to `server.shutdown_grace_ms`), and flushes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), StartError> {
+        let cfg = &self.config;
+        let local = listener.local_addr().ok();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (conn_tx, conn_rx) = mpsc::channel(128);
+        tokio::spawn(tls::accept_loop(
+            listener,
+            self.tls.clone(),
+            self.trust_domain.clone(),
+            cfg.handshake_timeout(),
+            conn_tx,
+            stop_rx.clone(),
+            self.metrics.clone(),
+        ));
+
+        let mailbox = Arc::new(Mailbox::new(
+            self.store.clone(),
+            cfg.limits.clone(),
+            stop_rx.clone(),
+        ));
+        let registry = Arc::new(Registry::new(self.store.clone()));
+        // Leave room for the envelope's other fields; the handler enforces the real limit with
+        // a precise error.
+        let max_message = usize::try_from(cfg.limits.max_ciphertext_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1024 * 1024);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<MailboxServer<MailboxService>>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(silta_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartError::Server(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(silta_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| StartError::Server(e.to_string()))?;
+
+        let router = tonic::transport::Server::builder()
+            .max_connection_age(Duration::from_secs(cfg.server.max_connection_age_s))
+            .layer(AuthzLayer::new(
+                self.metrics.clone(),
+                registry,
+                cfg.server.reflection,
+            ))
+            .add_service(
+                MailboxServer::new(MailboxService { mailbox })
+                    .max_decoding_message_size(max_message)
+                    .max_encoding_message_size(max_message),
+            )
+            .add_service(DirectoryServer::new(DirectoryService))
+            .add_service(AuditLogServer::new(AuditLogService))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        tracing::info!(listen = ?local, trust_domain = %self.trust_domain, "relay serving");
+        let mut stopped = stop_rx.clone();
+        let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+        tokio::pin!(serve);
+        let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
+        let result = tokio::select! {
+            r = &mut serve => r.map_err(|e| StartError::Server(e.to_string())),
+            () = async {
+                shutdown.await;
+                tracing::info!("shutting down: no new connections; finishing in-flight requests");
+                health.set_not_serving::<MailboxServer<MailboxService>>().await;
+                let _ = stop_tx.send(true);
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("shutdown grace period over; closing remaining connections");
+                Ok(())
+            }
+        };
+        // Let in-flight writes complete and reach the disk before returning.
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+        tracing::info!("relay stopped; database flushed");
+        result
+    }
+}
+
+/// Creates the development PKI on first start and refreshes its CRL on every start (the CRL is
+/// enforced with its expiry, and nobody else signs one in development mode).
+fn dev_pki(dir: &std::path::Path) -> Result<DevPki, StartError> {
+    let pki = DevPki::at(dir);
+    if !pki.exists() {
+        DevPki::create(dir)?;
+        tracing::warn!(dir = %dir.display(), "created a DEVELOPMENT PKI; its CA key lives next to the data");
+    }
+    silta_certs::store::CaDir::open(&dir.join("ca"))?.write_crl()?;
+    const BANNER: &str = "\n\
+        ************************************************************************\n\
+        *  DEVELOPMENT MODE: this relay uses a self-made development PKI.      *\n\
+        *  Anyone with access to the data folder can mint identities.         *\n\
+        *  Never use it for real referrals. Configure [tls] for production.    *\n\
+        ************************************************************************";
+    tracing::warn!("development mode: development PKI in use; not for real referrals");
+    eprintln!("{BANNER}\n  client certificates: {}\n", dir.display());
+    Ok(pki)
+}

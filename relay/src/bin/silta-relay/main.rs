@@ -1,1 +1,92 @@
-fn main() {}
+//! `silta-relay`: parse the command line and configuration, set up logging, bind, serve until
+//! SIGTERM or Ctrl-C.
+//!
+//! Exit codes: 0 stopped cleanly; 64 the configuration is invalid (EX_USAGE); 1 any other
+//! failure (certificates, storage, port in use).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use silta_relay::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: every key is documented in relay/silta-relay.example.toml");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            println!("configuration is valid\n{config:#?}");
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            init_tracing(&config);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "relay failed");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let listen = config.server.listen;
+    let relay = silta_relay::Relay::open(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // Tests and scripts start us on port 0 and read the real address from here.
+    println!("silta-relay listening on {}", listener.local_addr()?);
+    relay.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the relay");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}

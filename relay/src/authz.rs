@@ -1,0 +1,409 @@
+//! Authorization: who may call which RPC, and who may send which kind of message to whom.
+//!
+//! Deny by default. The policy is the table in DESIGN §5, written once here as data:
+//! [`Rpc::allowed_roles`] for calls and [`may_send`] for messages. A tower layer in front of every
+//! service checks the call and puts a [`Permit`] in the request; handlers refuse to run without
+//! one, and the send path asks [`Permit::check_send`] for each recipient. Every decision is
+//! logged with structured fields.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use silta_certs::{Principal, Role};
+use silta_proto::pb::MessageKind;
+use tonic::body::Body;
+
+use crate::{metrics::Metrics, registry::Registry, tls::PeerIdentity};
+
+/// Every RPC the relay serves. A path not listed here is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rpc {
+    /// `silta.v1.Mailbox/Send`
+    MailboxSend,
+    /// `silta.v1.Mailbox/Subscribe`
+    MailboxSubscribe,
+    /// `silta.v1.Mailbox/Ack`
+    MailboxAck,
+    /// `silta.v1.Mailbox/Status`
+    MailboxStatus,
+    /// `silta.v1.Directory/PublishKeys`
+    DirectoryPublishKeys,
+    /// `silta.v1.Directory/GetKeys`
+    DirectoryGetKeys,
+    /// `silta.v1.AuditLog/Checkpoint`
+    AuditCheckpoint,
+    /// `silta.v1.AuditLog/Entries`
+    AuditEntries,
+    /// `silta.v1.AuditLog/InclusionProof`
+    AuditInclusionProof,
+    /// `silta.v1.AuditLog/ConsistencyProof`
+    AuditConsistencyProof,
+    /// `silta.v1.AuditLog/Query`
+    AuditQuery,
+    /// `grpc.health.v1.Health/*`
+    Health,
+    /// `grpc.reflection.v1{,alpha}.ServerReflection/*`
+    Reflection,
+}
+
+use Role::{Admin, Assistance, Auditor, Centre};
+
+impl Rpc {
+    /// Every RPC, for exhaustive tests.
+    pub const ALL: [Rpc; 13] = [
+        Rpc::MailboxSend,
+        Rpc::MailboxSubscribe,
+        Rpc::MailboxAck,
+        Rpc::MailboxStatus,
+        Rpc::DirectoryPublishKeys,
+        Rpc::DirectoryGetKeys,
+        Rpc::AuditCheckpoint,
+        Rpc::AuditEntries,
+        Rpc::AuditInclusionProof,
+        Rpc::AuditConsistencyProof,
+        Rpc::AuditQuery,
+        Rpc::Health,
+        Rpc::Reflection,
+    ];
+
+    /// The RPC for a gRPC request path, if it is one the relay serves.
+    pub fn from_path(path: &str) -> Option<Rpc> {
+        Some(match path {
+            "/silta.v1.Mailbox/Send" => Rpc::MailboxSend,
+            "/silta.v1.Mailbox/Subscribe" => Rpc::MailboxSubscribe,
+            "/silta.v1.Mailbox/Ack" => Rpc::MailboxAck,
+            "/silta.v1.Mailbox/Status" => Rpc::MailboxStatus,
+            "/silta.v1.Directory/PublishKeys" => Rpc::DirectoryPublishKeys,
+            "/silta.v1.Directory/GetKeys" => Rpc::DirectoryGetKeys,
+            "/silta.v1.AuditLog/Checkpoint" => Rpc::AuditCheckpoint,
+            "/silta.v1.AuditLog/Entries" => Rpc::AuditEntries,
+            "/silta.v1.AuditLog/InclusionProof" => Rpc::AuditInclusionProof,
+            "/silta.v1.AuditLog/ConsistencyProof" => Rpc::AuditConsistencyProof,
+            "/silta.v1.AuditLog/Query" => Rpc::AuditQuery,
+            "/grpc.health.v1.Health/Check" | "/grpc.health.v1.Health/Watch" => Rpc::Health,
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+            | "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo" => Rpc::Reflection,
+            _ => return None,
+        })
+    }
+
+    /// The roles that may call this RPC (DESIGN §5). Object-level rules (only your own mailbox,
+    /// only your own messages) are enforced by the handlers on top of this.
+    pub fn allowed_roles(self) -> &'static [Role] {
+        match self {
+            // Only the two parties of a case exchange messages.
+            Rpc::MailboxSend | Rpc::MailboxSubscribe | Rpc::MailboxAck | Rpc::MailboxStatus => {
+                &[Centre, Assistance]
+            }
+            Rpc::DirectoryPublishKeys => &[Centre, Assistance],
+            // Auditors read keys to check acknowledgement signatures.
+            Rpc::DirectoryGetKeys => &[Centre, Assistance, Auditor],
+            // Checkpoints and proofs reveal no event content; everyone who holds a receipt
+            // needs them to check it.
+            Rpc::AuditCheckpoint | Rpc::AuditInclusionProof | Rpc::AuditConsistencyProof => {
+                &[Centre, Assistance, Auditor]
+            }
+            // Queries are filtered to the caller's own messages unless the caller is an auditor.
+            Rpc::AuditQuery => &[Centre, Assistance, Auditor],
+            // Raw leaves hold every principal's metadata: auditors only.
+            Rpc::AuditEntries => &[Auditor],
+            Rpc::Health | Rpc::Reflection => &[Centre, Assistance, Auditor, Admin],
+        }
+    }
+
+    /// Short name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rpc::MailboxSend => "Mailbox.Send",
+            Rpc::MailboxSubscribe => "Mailbox.Subscribe",
+            Rpc::MailboxAck => "Mailbox.Ack",
+            Rpc::MailboxStatus => "Mailbox.Status",
+            Rpc::DirectoryPublishKeys => "Directory.PublishKeys",
+            Rpc::DirectoryGetKeys => "Directory.GetKeys",
+            Rpc::AuditCheckpoint => "AuditLog.Checkpoint",
+            Rpc::AuditEntries => "AuditLog.Entries",
+            Rpc::AuditInclusionProof => "AuditLog.InclusionProof",
+            Rpc::AuditConsistencyProof => "AuditLog.ConsistencyProof",
+            Rpc::AuditQuery => "AuditLog.Query",
+            Rpc::Health => "Health",
+            Rpc::Reflection => "Reflection",
+        }
+    }
+}
+
+/// May a principal of role `sender` send a message of `kind` to a principal of role `recipient`?
+/// The message-level half of the policy table in DESIGN §5.
+pub fn may_send(sender: Role, kind: MessageKind, recipient: Role) -> bool {
+    use MessageKind as K;
+    match (sender, recipient) {
+        (Centre, Assistance) => matches!(
+            kind,
+            K::AnonymousConsultation
+                | K::Referral
+                | K::ConsentRecord
+                | K::InformationResponse
+                | K::MeetingReply
+                | K::StatusUpdate
+                | K::ConsentWithdrawal
+        ),
+        (Assistance, Centre) => matches!(
+            kind,
+            K::ConsultationReply
+                | K::EmergencyReferralConfirmation
+                | K::InformationRequest
+                | K::AdmissionDecisionNotice
+                | K::MeetingProposal
+                | K::MeetingConfirmation
+                | K::MeetingCancellation
+                | K::JointAssessmentRecord
+                | K::ServiceAgreement
+                | K::StatusUpdate
+                | K::CaseTransfer
+                | K::ExitNotice
+        ),
+        // Centres do not message each other, the Assistance System does not message itself,
+        // and auditors and admins send nothing.
+        _ => false,
+    }
+}
+
+/// Proof that the authorization layer allowed this request. Only this module can make one.
+#[derive(Debug, Clone)]
+pub struct Permit {
+    peer: PeerIdentity,
+    rpc: Rpc,
+}
+
+/// A refusal, with the reason given to the caller.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+impl Permit {
+    /// The authenticated caller.
+    pub fn principal(&self) -> &Principal {
+        self.peer.principal()
+    }
+
+    /// The connection's identity.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    /// The RPC this permit is for.
+    pub fn rpc(&self) -> Rpc {
+        self.rpc
+    }
+
+    /// Checks that the caller may send `kind` to `recipient`.
+    pub fn check_send(&self, kind: MessageKind, recipient: &Principal) -> Result<(), Denied> {
+        let sender = self.principal();
+        let ok = self.rpc == Rpc::MailboxSend && may_send(sender.role(), kind, recipient.role());
+        tracing::info!(
+            principal = %sender,
+            recipient = %recipient,
+            kind = kind.as_str_name(),
+            decision = if ok { "allow" } else { "deny" },
+            "send authorization"
+        );
+        if ok {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "role {} may not send {} to role {}",
+                sender.role(),
+                kind.as_str_name(),
+                recipient.role()
+            )))
+        }
+    }
+}
+
+/// Decides whether `peer` may call the RPC at `path`.
+pub fn check_rpc(peer: &PeerIdentity, path: &str) -> Result<Permit, Denied> {
+    let principal = peer.principal();
+    let Some(rpc) = Rpc::from_path(path) else {
+        tracing::info!(principal = %principal, path, decision = "deny", "unknown RPC");
+        return Err(Denied(format!("unknown method {path}")));
+    };
+    let ok = rpc.allowed_roles().contains(&principal.role());
+    tracing::info!(
+        principal = %principal,
+        rpc = rpc.name(),
+        decision = if ok { "allow" } else { "deny" },
+        "call authorization"
+    );
+    if ok {
+        Ok(Permit {
+            peer: peer.clone(),
+            rpc,
+        })
+    } else {
+        Err(Denied(format!(
+            "role {} may not call {}",
+            principal.role(),
+            rpc.name()
+        )))
+    }
+}
+
+/// Takes the permit that the layer put in the request; a handler without one fails closed.
+pub fn permit<T>(req: &tonic::Request<T>) -> Result<Permit, tonic::Status> {
+    req.extensions()
+        .get::<Permit>()
+        .cloned()
+        .ok_or_else(|| tonic::Status::unauthenticated("no authenticated identity"))
+}
+
+/// Tower layer that authorizes every request before it reaches a service.
+#[derive(Clone)]
+pub struct AuthzLayer {
+    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
+    reflection: bool,
+}
+
+impl AuthzLayer {
+    pub(crate) fn new(metrics: Arc<Metrics>, registry: Arc<Registry>, reflection: bool) -> Self {
+        AuthzLayer {
+            metrics,
+            registry,
+            reflection,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthzLayer {
+    type Service = AuthzService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthzService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`AuthzLayer`].
+#[derive(Clone)]
+pub struct AuthzService<S> {
+    inner: S,
+    layer: AuthzLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for AuthzService<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        // Take the ready service, leave a clone (the tower pattern for async call bodies).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let Some(peer) = req.extensions().get::<PeerIdentity>().cloned() else {
+                // Every connection comes through the mTLS accept loop; fail closed regardless.
+                layer.metrics.request_denied();
+                return Ok(tonic::Status::unauthenticated("no client certificate").into_http());
+            };
+            let decision = check_rpc(&peer, req.uri().path()).and_then(|permit| {
+                if permit.rpc() == Rpc::Reflection && !layer.reflection {
+                    Err(Denied("reflection is disabled on this relay".into()))
+                } else {
+                    Ok(permit)
+                }
+            });
+            let permit = match decision {
+                Ok(p) => p,
+                Err(Denied(reason)) => {
+                    layer.metrics.request_denied();
+                    return Ok(tonic::Status::permission_denied(reason).into_http());
+                }
+            };
+            // A principal becomes a known recipient the first time it authenticates.
+            if let Err(e) = layer.registry.ensure(permit.principal()).await {
+                tracing::error!(error = %e, "could not register principal");
+                return Ok(tonic::Status::internal("internal storage error").into_http());
+            }
+            layer.metrics.request_allowed();
+            req.extensions_mut().insert(permit);
+            inner.call(req).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_exactly_one_direction_except_status_updates() {
+        for kind in 1..=18 {
+            let kind = MessageKind::try_from(kind).unwrap();
+            let c2a = may_send(Centre, kind, Assistance);
+            let a2c = may_send(Assistance, kind, Centre);
+            if kind == MessageKind::StatusUpdate {
+                assert!(c2a && a2c);
+            } else {
+                assert!(c2a ^ a2c, "{kind:?}");
+            }
+        }
+        assert!(!may_send(Centre, MessageKind::Unspecified, Assistance));
+    }
+
+    #[test]
+    fn nobody_else_sends() {
+        for kind in 0..=18 {
+            let kind = MessageKind::try_from(kind).unwrap();
+            for s in Role::ALL {
+                for r in Role::ALL {
+                    if !matches!((s, r), (Centre, Assistance) | (Assistance, Centre)) {
+                        assert!(!may_send(s, kind, r), "{s} -> {r} {kind:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_rpc_has_a_path() {
+        let paths = [
+            "/silta.v1.Mailbox/Send",
+            "/silta.v1.Mailbox/Subscribe",
+            "/silta.v1.Mailbox/Ack",
+            "/silta.v1.Mailbox/Status",
+            "/silta.v1.Directory/PublishKeys",
+            "/silta.v1.Directory/GetKeys",
+            "/silta.v1.AuditLog/Checkpoint",
+            "/silta.v1.AuditLog/Entries",
+            "/silta.v1.AuditLog/InclusionProof",
+            "/silta.v1.AuditLog/ConsistencyProof",
+            "/silta.v1.AuditLog/Query",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        ];
+        for (rpc, path) in Rpc::ALL.iter().zip(paths) {
+            assert_eq!(Rpc::from_path(path), Some(*rpc));
+        }
+        assert_eq!(Rpc::from_path("/silta.v1.Mailbox/Admin"), None);
+    }
+}

@@ -1,0 +1,478 @@
+//! Relay configuration: one TOML file, environment overrides, validated before anything is opened.
+//!
+//! Every key, its default and its meaning are in `relay/silta-relay.example.toml`. An environment
+//! variable `SILTA_RELAY__<SECTION>__<KEY>` overrides the key `<section>.<key>` (value in TOML
+//! syntax, or a bare string), e.g. `SILTA_RELAY__LIMITS__MAX_RECIPIENTS=4`.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "SILTA_RELAY__";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Network and API.
+    pub server: ServerConfig,
+    /// Where and how data is stored.
+    pub storage: StorageConfig,
+    /// Certificates, CAs and CRLs.
+    pub tls: TlsConfig,
+    /// Limits on what one request or one principal may use.
+    pub limits: LimitsConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// How long a TLS handshake may take before the connection is dropped.
+    pub handshake_timeout_ms: u64,
+    /// After a shutdown signal, how long in-flight requests get to finish.
+    pub shutdown_grace_ms: u64,
+    /// Serve gRPC server reflection (v1 and v1alpha) to authenticated clients.
+    pub reflection: bool,
+    /// Close connections older than this, so revocations reach long-lived connections.
+    pub max_connection_age_s: u64,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Folder of the database (and of the development PKI in development mode).
+    pub data_dir: PathBuf,
+    /// Flush to disk before answering a write. `false` loses acknowledged messages on a crash:
+    /// only for measuring what durability costs.
+    pub sync: bool,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Create and use a development PKI under `<data_dir>/dev-pki`. Never in production.
+    pub development: bool,
+    /// Trust domain of client identities (`spiffe://<trust_domain>/<role>/<id>`).
+    pub trust_domain: String,
+    /// PEM files with the CA certificates that issue client certificates.
+    pub ca: Vec<PathBuf>,
+    /// PEM files with the CRLs of those CAs. At least one: revocation is always checked.
+    pub crls: Vec<PathBuf>,
+    /// The relay's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The relay's private key (PEM, PKCS#8).
+    pub key: PathBuf,
+    /// Refuse every client once a CRL is past its nextUpdate (so a stale CRL cannot hide a
+    /// revocation).
+    pub enforce_crl_expiry: bool,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest ciphertext accepted in one envelope, in bytes.
+    pub max_ciphertext_bytes: u64,
+    /// Most recipients of one message.
+    pub max_recipients: u32,
+    /// Most unacknowledged messages waiting in one mailbox.
+    pub max_pending_items: u64,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `silta_relay=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            tls: TlsConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            handshake_timeout_ms: 10_000,
+            shutdown_grace_ms: 10_000,
+            reflection: true,
+            max_connection_age_s: 3600,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./silta-data"),
+            sync: true,
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            development: false,
+            trust_domain: String::new(),
+            ca: Vec::new(),
+            crls: Vec::new(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            enforce_crl_expiry: true,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_ciphertext_bytes: 8 * 1024 * 1024,
+            max_recipients: 16,
+            max_pending_items: 10_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("configuration file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A key has a value of the wrong type, or is unknown.
+    #[error("configuration key `{key}`: {message}")]
+    Key {
+        /// Dotted key path, e.g. `limits.max_recipients`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn key(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Key {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded default: development mode on 127.0.0.1:7443 from `./silta-data`.
+    pub fn development() -> Self {
+        let mut c = Config::default();
+        c.tls.development = true;
+        c
+    }
+
+    /// Reads `path` (or the embedded default if `None`), applies the environment, validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?,
+                p.to_owned(),
+            ),
+            // No file: development mode, as if the file said only that.
+            None => (
+                "[tls]\ndevelopment = true\n".to_owned(),
+                PathBuf::from("<embedded default>"),
+            ),
+        };
+        Self::parse(&text, &origin, env)
+    }
+
+    /// Parses TOML text, applies environment overrides (`SILTA_RELAY__SECTION__KEY`), validates.
+    pub fn parse(
+        text: &str,
+        origin: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: e.to_string(),
+                })?;
+        for (name, raw) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            let dotted = keys.join(".");
+            if keys.len() != 2 || keys.iter().any(String::is_empty) {
+                return Err(ConfigError::key(
+                    &dotted,
+                    format!("environment variable {name} must name <section>__<key>"),
+                ));
+            }
+            let value = parse_env_value(&raw);
+            let section = table
+                .entry(keys[0].clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match section {
+                toml::Value::Table(t) => {
+                    t.insert(keys[1].clone(), value);
+                }
+                _ => return Err(ConfigError::key(&keys[0], "must be a table")),
+            }
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                let message = e.into_inner().message().to_owned();
+                ConfigError::key(if key == "." { "(top level)" } else { &key }, message)
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that are well-typed but wrong. Opens no file.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if s.handshake_timeout_ms == 0 || s.handshake_timeout_ms > 120_000 {
+            return Err(ConfigError::key(
+                "server.handshake_timeout_ms",
+                "must be 1..=120000",
+            ));
+        }
+        if s.shutdown_grace_ms > 600_000 {
+            return Err(ConfigError::key(
+                "server.shutdown_grace_ms",
+                "must be at most 600000",
+            ));
+        }
+        if s.max_connection_age_s == 0 {
+            return Err(ConfigError::key(
+                "server.max_connection_age_s",
+                "must be at least 1",
+            ));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::key("storage.data_dir", "must not be empty"));
+        }
+        let l = &self.limits;
+        if l.max_ciphertext_bytes == 0 || l.max_ciphertext_bytes > 256 * 1024 * 1024 {
+            return Err(ConfigError::key(
+                "limits.max_ciphertext_bytes",
+                "must be 1..=268435456",
+            ));
+        }
+        if l.max_recipients == 0 || l.max_recipients > 1000 {
+            return Err(ConfigError::key(
+                "limits.max_recipients",
+                "must be 1..=1000",
+            ));
+        }
+        if l.max_pending_items == 0 {
+            return Err(ConfigError::key(
+                "limits.max_pending_items",
+                "must be at least 1",
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::key(
+                "log.level",
+                format!("{:?} is not a valid filter", self.log.level),
+            ));
+        }
+        let t = &self.tls;
+        if t.development {
+            let given = !t.ca.is_empty() || !t.crls.is_empty() || !t.cert.as_os_str().is_empty();
+            if given || !t.trust_domain.is_empty() {
+                return Err(ConfigError::key(
+                    "tls.development",
+                    "development mode makes its own PKI; remove tls.ca, tls.crls, tls.cert, tls.key and tls.trust_domain, or set development = false",
+                ));
+            }
+            return Ok(());
+        }
+        silta_certs::validate_trust_domain(&t.trust_domain)
+            .map_err(|e| ConfigError::key("tls.trust_domain", e.to_string()))?;
+        if t.ca.is_empty() {
+            return Err(ConfigError::key(
+                "tls.ca",
+                "at least one CA certificate file is required",
+            ));
+        }
+        if t.crls.is_empty() {
+            return Err(ConfigError::key(
+                "tls.crls",
+                "at least one CRL file is required: without one, revoked certificates would be accepted",
+            ));
+        }
+        if t.cert.as_os_str().is_empty() {
+            return Err(ConfigError::key(
+                "tls.cert",
+                "the relay's certificate file is required",
+            ));
+        }
+        if t.key.as_os_str().is_empty() {
+            return Err(ConfigError::key(
+                "tls.key",
+                "the relay's private key file is required",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Handshake timeout.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.handshake_timeout_ms)
+    }
+}
+
+/// An environment value in TOML syntax (`4`, `true`, `["a", "b"]`), or else a bare string.
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::parse(
+            text,
+            Path::new("test.toml"),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    const PROD: &str = r#"
+        [tls]
+        trust_domain = "silta.example"
+        ca = ["/etc/silta/ca.pem"]
+        crls = ["/etc/silta/crl.pem"]
+        cert = "/etc/silta/relay.pem"
+        key = "/etc/silta/relay.key"
+    "#;
+
+    #[test]
+    fn embedded_default_is_development_on_7443() {
+        let c = Config::load(None, []).unwrap();
+        assert!(c.tls.development);
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:7443");
+        assert_eq!(c.storage.data_dir, PathBuf::from("./silta-data"));
+        assert!(c.storage.sync);
+    }
+
+    #[test]
+    fn production_file_parses() {
+        let c = parse(PROD, &[]).unwrap();
+        assert!(!c.tls.development);
+        assert_eq!(c.limits.max_recipients, 16);
+    }
+
+    #[test]
+    fn env_overrides_keys() {
+        let c = parse(
+            PROD,
+            &[
+                ("SILTA_RELAY__LIMITS__MAX_RECIPIENTS", "4"),
+                ("SILTA_RELAY__SERVER__LISTEN", "127.0.0.1:9000"),
+                ("OTHER", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_recipients, 4);
+        assert_eq!(c.server.listen.port(), 9000);
+    }
+
+    fn key_of(e: ConfigError) -> String {
+        match e {
+            ConfigError::Key { key, .. } => key,
+            other => panic!("expected a key error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = parse(&format!("{PROD}\n[limits]\nmax_recipients = \"many\""), &[]).unwrap_err();
+        assert_eq!(key_of(e), "limits.max_recipients");
+        let e = parse(&format!("{PROD}\n[limits]\nmax_recipents = 3"), &[]).unwrap_err();
+        assert!(e.to_string().contains("max_recipents"), "{e}");
+        let e = parse(PROD, &[("SILTA_RELAY__LIMITS__MAX_RECIPIENTS", "0")]).unwrap_err();
+        assert_eq!(key_of(e), "limits.max_recipients");
+        let e = parse(PROD, &[("SILTA_RELAY__SERVER__LISTEN", "nowhere")]).unwrap_err();
+        assert_eq!(key_of(e), "server.listen");
+        let e = parse(&PROD.replace("crls = [\"/etc/silta/crl.pem\"]", ""), &[]).unwrap_err();
+        assert_eq!(key_of(e), "tls.crls");
+        let e = parse("[tls]\ndevelopment = true\ntrust_domain = \"x\"", &[]).unwrap_err();
+        assert_eq!(key_of(e), "tls.development");
+        let e = parse("", &[]).unwrap_err();
+        assert_eq!(key_of(e), "tls.trust_domain");
+        assert!(matches!(
+            parse("[tls", &[]),
+            Err(ConfigError::Syntax { .. })
+        ));
+    }
+}

@@ -1,0 +1,67 @@
+//! The relay's error type and its mapping to gRPC status codes — the only place that mapping is
+//! written. Messages for the caller say what was wrong with the request; storage and other
+//! internal faults become `INTERNAL` with a generic message, and the detail goes to the log.
+
+use tonic::{Code, Status};
+
+/// Everything a relay operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The request is malformed (a field is missing, too long, of the wrong size...).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A configured limit was exceeded; the message names the limit.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The policy does not allow this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// No such message, recipient or item (for this caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The message id is already taken by different content.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request conflicts with the current state (e.g. rejecting an acknowledged message).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Not implemented by this relay version.
+    #[error("{0}")]
+    Unimplemented(String),
+    /// The relay is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store failed; nothing is reported to the caller but "internal error".
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<RelayError> for Status {
+    fn from(e: RelayError) -> Status {
+        let (code, message) = match e {
+            RelayError::InvalidArgument(m) => (Code::InvalidArgument, m),
+            RelayError::LimitExceeded(m) => (Code::ResourceExhausted, m),
+            RelayError::PermissionDenied(m) => (Code::PermissionDenied, m),
+            RelayError::NotFound(m) => (Code::NotFound, m),
+            RelayError::AlreadyExists(m) => (Code::AlreadyExists, m),
+            RelayError::FailedPrecondition(m) => (Code::FailedPrecondition, m),
+            RelayError::Unimplemented(m) => (Code::Unimplemented, m),
+            RelayError::Unavailable(m) => (Code::Unavailable, m),
+            RelayError::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                (
+                    Code::Internal,
+                    "internal storage error; the request was not applied".to_owned(),
+                )
+            }
+        };
+        Status::new(code, message)
+    }
+}
+
+impl From<crate::authz::Denied> for RelayError {
+    fn from(d: crate::authz::Denied) -> Self {
+        RelayError::PermissionDenied(d.0)
+    }
+}

@@ -1,0 +1,718 @@
+//! The mailbox: accepting envelopes, streaming them to recipients, acknowledgements and status.
+//!
+//! The rules here are the relay's half of the security properties: the sender is the
+//! certificate's principal; every recipient must be allowed by the policy and known; a message id
+//! is bound to one content forever (idempotent retries, `ALREADY_EXISTS` otherwise); every state
+//! change is written together with its log event and is on disk before anyone is told.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use sha2::{Digest as _, Sha256};
+use silta_certs::Principal;
+use silta_proto::pb;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    authz::Permit,
+    config::LimitsConfig,
+    error::RelayError,
+    store::{ItemRecord, MessageRecord, PrincipalRecord, RecipientRecord, Store, abort, now},
+};
+
+/// Bytes in a message id and a case reference.
+pub const ID_LEN: usize = 16;
+/// Longest rejection detail, in bytes.
+pub const MAX_DETAIL_LEN: usize = 512;
+/// Items read from the store per round of a subscription.
+const SUBSCRIBE_BATCH: usize = 64;
+
+/// The mailbox service logic.
+pub struct Mailbox {
+    store: Arc<Store>,
+    limits: LimitsConfig,
+    hub: Hub,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Wakes the subscriptions of a principal when its mailbox changes.
+#[derive(Default)]
+struct Hub {
+    senders: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl Hub {
+    fn watch(&self, principal: &str) -> watch::Receiver<u64> {
+        let mut map = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(principal.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    fn notify(&self, principal: &str) {
+        let mut map = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = map.get(principal) {
+            if s.receiver_count() == 0 {
+                map.remove(principal);
+            } else {
+                s.send_modify(|v| *v = v.wrapping_add(1));
+            }
+        }
+    }
+}
+
+/// An envelope that passed every check that needs no storage.
+struct Checked {
+    recipients: Vec<Principal>,
+    kind: pb::MessageKind,
+}
+
+impl Mailbox {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        limits: LimitsConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Mailbox {
+            store,
+            limits,
+            hub: Hub::default(),
+            shutdown,
+        }
+    }
+
+    /// Accepts an envelope from the permit's principal.
+    pub async fn send(
+        &self,
+        permit: &Permit,
+        mut envelope: pb::Envelope,
+    ) -> Result<pb::Receipt, RelayError> {
+        let sender = permit.principal().clone();
+        let checked = check_envelope(&envelope, &self.limits, &sender)?;
+        for r in &checked.recipients {
+            permit.check_send(checked.kind, r)?;
+        }
+        let ciphertext = std::mem::take(&mut envelope.ciphertext);
+        let max_pending = self.limits.max_pending_items;
+        let recipients = checked.recipients.clone();
+        let (record, fresh) = self
+            .store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    let id = envelope.message_id.as_slice();
+                    if let Some(existing) = tx.message(id)? {
+                        // Same sender and same content (the hash covers the ciphertext): a
+                        // retry, answered with the original receipt.
+                        if existing.sender == sender.to_string() && existing.envelope.as_ref() == Some(&envelope) {
+                            return Ok((existing, false));
+                        }
+                        return abort(RelayError::AlreadyExists(format!(
+                            "message id {} is already used by a different message",
+                            uuid_str(id)
+                        )));
+                    }
+                    let mut targets = Vec::with_capacity(recipients.len());
+                    for r in &recipients {
+                        let name = r.to_string();
+                        let Some(rec) = tx.principal(&name)? else {
+                            return abort(RelayError::NotFound(format!(
+                                "unknown recipient {name}: it has never connected to this relay"
+                            )));
+                        };
+                        if rec.pending >= max_pending {
+                            return abort(RelayError::LimitExceeded(format!(
+                                "mailbox of {name} is full ({} unacknowledged messages; limit limits.max_pending_items = {max_pending})",
+                                rec.pending
+                            )));
+                        }
+                        targets.push((r, name, rec));
+                    }
+                    let accepted_at = now();
+                    let mut record = MessageRecord {
+                        sender: sender.to_string(),
+                        envelope: Some(envelope.clone()),
+                        accepted_at: Some(accepted_at),
+                        log_index: 0,
+                        ciphertext_size: ciphertext.len() as u64,
+                    };
+                    record.log_index = tx.append_event(event_for(
+                        &record,
+                        pb::EventType::Accepted,
+                        &record.sender,
+                        envelope.recipients.clone(),
+                    ))?;
+                    tx.meta.insert(id, prost::Message::encode_to_vec(&record))?;
+                    tx.ciphertext.insert(id, ciphertext.as_slice())?;
+                    for (principal, name, mut rec) in targets {
+                        let seq = tx.push_item(
+                            principal,
+                            &mut rec,
+                            &ItemRecord {
+                                message_id: id.to_vec(),
+                                status: None,
+                            },
+                        )?;
+                        rec.pending += 1;
+                        tx.put_principal(&name, &rec)?;
+                        tx.put_recipient_state(
+                            id,
+                            &name,
+                            &RecipientRecord {
+                                state: pb::DeliveryState::Pending.into(),
+                                updated_at: Some(accepted_at),
+                                mailbox_seq: seq,
+                                log_index: record.log_index,
+                                ..Default::default()
+                            },
+                        )?;
+                    }
+                    Ok((record, true))
+                })
+            })
+            .await?;
+        if fresh {
+            for r in &checked.recipients {
+                self.hub.notify(&r.to_string());
+            }
+            tracing::info!(
+                sender = %record.sender,
+                message_id = %uuid_str(&message_id_of(&record)),
+                kind = checked.kind.as_str_name(),
+                recipients = checked.recipients.len(),
+                size = record.ciphertext_size,
+                log_index = record.log_index,
+                "message accepted"
+            );
+        } else {
+            tracing::info!(sender = %record.sender, log_index = record.log_index, "idempotent resend");
+        }
+        Ok(receipt(&record))
+    }
+
+    /// Streams the permit's mailbox from `after_seq`: what is there, then what arrives.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        permit: &Permit,
+        after_seq: u64,
+    ) -> ReceiverStream<Result<pb::MailboxItem, tonic::Status>> {
+        let (tx, rx) = mpsc::channel(SUBSCRIBE_BATCH);
+        let this = self.clone();
+        let principal = permit.principal().clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.run_subscription(&principal, after_seq, &tx).await {
+                let _ = tx.send(Err(e.into())).await;
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+
+    async fn run_subscription(
+        &self,
+        principal: &Principal,
+        mut cursor: u64,
+        tx: &mpsc::Sender<Result<pb::MailboxItem, tonic::Status>>,
+    ) -> Result<(), RelayError> {
+        let name = principal.to_string();
+        let mut changes = self.hub.watch(&name);
+        let mut shutdown = self.shutdown.clone();
+        tracing::info!(principal = %name, after_seq = cursor, "subscription opened");
+        loop {
+            // Mark the current version seen before reading, so a change made after the read
+            // wakes us up again.
+            changes.borrow_and_update();
+            let items = self
+                .store
+                .mailbox_items(principal, cursor, SUBSCRIBE_BATCH)?;
+            if items.is_empty() {
+                tokio::select! {
+                    r = changes.changed() => if r.is_err() { return Ok(()) },
+                    _ = tx.closed() => break,
+                    () = crate::tls::stopped(&mut shutdown) => {
+                        return Err(RelayError::Unavailable("relay is shutting down; subscribe again later".into()));
+                    }
+                }
+                continue;
+            }
+            let mut delivered = Vec::new();
+            for (seq, item) in items {
+                cursor = seq;
+                let out = match item.status {
+                    Some(status) => pb::mailbox_item::Item::Status(status),
+                    None => {
+                        let id = item.message_id;
+                        let (Some(meta), Some(ciphertext)) =
+                            (self.store.message(&id)?, self.store.ciphertext(&id)?)
+                        else {
+                            tracing::error!(message_id = %uuid_str(&id), "mailbox item without message; skipped");
+                            continue;
+                        };
+                        let mut envelope = meta.envelope.unwrap_or_default();
+                        envelope.ciphertext = ciphertext;
+                        delivered.push(id);
+                        pb::mailbox_item::Item::Envelope(pb::DeliveredEnvelope {
+                            envelope: Some(envelope),
+                            sender: meta.sender,
+                            accepted_at: meta.accepted_at,
+                            log_index: meta.log_index,
+                        })
+                    }
+                };
+                let item = pb::MailboxItem {
+                    seq,
+                    item: Some(out),
+                };
+                if tx.send(Ok(item)).await.is_err() {
+                    break;
+                }
+            }
+            if !delivered.is_empty() {
+                self.mark_delivered(principal, delivered).await?;
+            }
+            if tx.is_closed() {
+                break;
+            }
+        }
+        tracing::info!(principal = %name, "subscription closed");
+        Ok(())
+    }
+
+    /// Records the first delivery of each message to `recipient` and tells the senders.
+    async fn mark_delivered(
+        &self,
+        recipient: &Principal,
+        ids: Vec<Vec<u8>>,
+    ) -> Result<(), RelayError> {
+        let recipient_name = recipient.to_string();
+        let senders = self
+            .store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    let mut senders = BTreeSet::new();
+                    for id in &ids {
+                        let Some(mut state) = tx.recipient_state(id, &recipient_name)? else {
+                            continue;
+                        };
+                        if state.state != i32::from(pb::DeliveryState::Pending) {
+                            continue;
+                        }
+                        let Some(meta) = tx.message(id)? else {
+                            continue;
+                        };
+                        let time = now();
+                        let index = tx.append_event(event_for(
+                            &meta,
+                            pb::EventType::Delivered,
+                            &recipient_name,
+                            vec![recipient_name.clone()],
+                        ))?;
+                        state.state = pb::DeliveryState::Delivered.into();
+                        state.updated_at = Some(time);
+                        state.log_index = index;
+                        tx.put_recipient_state(id, &recipient_name, &state)?;
+                        push_status(tx, &meta, &recipient_name, &state)?;
+                        senders.insert(meta.sender);
+                    }
+                    Ok(senders)
+                })
+            })
+            .await?;
+        for s in senders {
+            self.hub.notify(&s);
+        }
+        Ok(())
+    }
+
+    /// Acknowledges or rejects a delivered message, or removes a processed status item.
+    pub async fn ack(
+        &self,
+        permit: &Permit,
+        request: pb::AckRequest,
+    ) -> Result<pb::AckResponse, RelayError> {
+        let recipient = permit.principal().clone();
+        let target = request.target.ok_or_else(|| {
+            RelayError::InvalidArgument(
+                "one of acknowledge, reject or status_seq is required".into(),
+            )
+        })?;
+        let outcome = match target {
+            pb::ack_request::Target::StatusSeq(seq) => {
+                return self.ack_status(recipient, seq).await;
+            }
+            pb::ack_request::Target::Acknowledge(a) => {
+                check_id("acknowledge.message_id", &a.message_id)?;
+                check_len("acknowledge.ciphertext_sha256", &a.ciphertext_sha256, 32)?;
+                check_len("acknowledge.signature", &a.signature, 64)?;
+                if a.signer_key.len() > 128 {
+                    return Err(RelayError::InvalidArgument(
+                        "acknowledge.signer_key is longer than 128 bytes".into(),
+                    ));
+                }
+                Outcome::Ack(a)
+            }
+            pb::ack_request::Target::Reject(r) => {
+                check_id("reject.message_id", &r.message_id)?;
+                let reason = pb::RejectionReason::try_from(r.reason)
+                    .unwrap_or(pb::RejectionReason::Unspecified);
+                if reason == pb::RejectionReason::Unspecified {
+                    return Err(RelayError::InvalidArgument(
+                        "reject.reason is required".into(),
+                    ));
+                }
+                if r.detail.len() > MAX_DETAIL_LEN {
+                    return Err(RelayError::InvalidArgument(format!(
+                        "reject.detail is longer than {MAX_DETAIL_LEN} bytes"
+                    )));
+                }
+                Outcome::Reject(r)
+            }
+        };
+        let name = recipient.to_string();
+        let (index, sender) = self
+            .store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    let id = outcome.message_id();
+                    let Some(mut state) = tx.recipient_state(id, &name)? else {
+                        return abort(RelayError::NotFound(format!(
+                            "no message {} in your mailbox",
+                            uuid_str(id)
+                        )));
+                    };
+                    let Some(meta) = tx.message(id)? else {
+                        return abort(RelayError::NotFound(format!("no message {}", uuid_str(id))));
+                    };
+                    let current = pb::DeliveryState::try_from(state.state).unwrap_or_default();
+                    let target_state = outcome.state();
+                    if matches!(
+                        current,
+                        pb::DeliveryState::Acknowledged | pb::DeliveryState::Rejected
+                    ) {
+                        // Repeating the same answer is a retry; changing it is not allowed.
+                        return if current == target_state {
+                            Ok((state.log_index, None))
+                        } else {
+                            abort(RelayError::FailedPrecondition(format!(
+                                "message {} was already {}",
+                                uuid_str(id),
+                                if current == pb::DeliveryState::Acknowledged {
+                                    "acknowledged"
+                                } else {
+                                    "rejected"
+                                }
+                            )))
+                        };
+                    }
+                    let mut event =
+                        event_for(&meta, outcome.event_type(), &name, vec![name.clone()]);
+                    match &outcome {
+                        Outcome::Ack(a) => {
+                            let stored = meta
+                                .envelope
+                                .as_ref()
+                                .map(|e| e.ciphertext_sha256.as_slice());
+                            if stored != Some(a.ciphertext_sha256.as_slice()) {
+                                return abort(RelayError::InvalidArgument(
+                                    "acknowledge.ciphertext_sha256 does not match the message"
+                                        .into(),
+                                ));
+                            }
+                            event.ack_signature = a.signature.clone();
+                            event.detail = a.signer_key.clone();
+                        }
+                        Outcome::Reject(r) => {
+                            event.rejection_reason = r.reason;
+                            event.detail = r.detail.clone();
+                            state.rejection_reason = r.reason;
+                            state.detail = r.detail.clone();
+                        }
+                    }
+                    let index = tx.append_event(event)?;
+                    state.state = target_state.into();
+                    state.updated_at = Some(now());
+                    state.log_index = index;
+                    tx.put_recipient_state(id, &name, &state)?;
+                    tx.remove_item(&recipient, state.mailbox_seq)?;
+                    if let Some(mut rec) = tx.principal(&name)? {
+                        rec.pending = rec.pending.saturating_sub(1);
+                        tx.put_principal(&name, &rec)?;
+                    }
+                    push_status(tx, &meta, &name, &state)?;
+                    Ok((index, Some(meta.sender)))
+                })
+            })
+            .await?;
+        if let Some(sender) = sender {
+            self.hub.notify(&sender);
+        }
+        Ok(pb::AckResponse { log_index: index })
+    }
+
+    async fn ack_status(
+        &self,
+        principal: Principal,
+        seq: u64,
+    ) -> Result<pb::AckResponse, RelayError> {
+        self.store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    match tx.item(&principal, seq)? {
+                        Some(item) if item.status.is_some() => {
+                            tx.remove_item(&principal, seq)?;
+                            Ok(())
+                        }
+                        Some(_) => abort(RelayError::InvalidArgument(format!(
+                            "item {seq} is a message, not a status event: acknowledge or reject it by message id"
+                        ))),
+                        None => abort(RelayError::NotFound(format!("no status item {seq} in your mailbox"))),
+                    }
+                })
+            })
+            .await?;
+        Ok(pb::AckResponse { log_index: 0 })
+    }
+
+    /// Per-recipient state of a message the caller sent. Someone else's message is reported as
+    /// not found, so the answer reveals nothing about other principals' traffic.
+    pub fn status(
+        &self,
+        permit: &Permit,
+        message_id: &[u8],
+    ) -> Result<pb::StatusResponse, RelayError> {
+        check_id("message_id", message_id)?;
+        let not_found =
+            || RelayError::NotFound(format!("you sent no message {}", uuid_str(message_id)));
+        let meta = self.store.message(message_id)?.ok_or_else(not_found)?;
+        if meta.sender != permit.principal().to_string() {
+            return Err(not_found());
+        }
+        let recipients = self
+            .store
+            .recipient_states(message_id)?
+            .into_iter()
+            .map(|(recipient, s)| pb::RecipientStatus {
+                recipient,
+                state: s.state,
+                updated_at: s.updated_at,
+                rejection_reason: s.rejection_reason,
+                detail: s.detail,
+            })
+            .collect();
+        Ok(pb::StatusResponse {
+            message_id: message_id.to_vec(),
+            accepted_at: meta.accepted_at,
+            recipients,
+        })
+    }
+}
+
+enum Outcome {
+    Ack(pb::Acknowledgement),
+    Reject(pb::Rejection),
+}
+
+impl Outcome {
+    fn message_id(&self) -> &[u8] {
+        match self {
+            Outcome::Ack(a) => &a.message_id,
+            Outcome::Reject(r) => &r.message_id,
+        }
+    }
+
+    fn state(&self) -> pb::DeliveryState {
+        match self {
+            Outcome::Ack(_) => pb::DeliveryState::Acknowledged,
+            Outcome::Reject(_) => pb::DeliveryState::Rejected,
+        }
+    }
+
+    fn event_type(&self) -> pb::EventType {
+        match self {
+            Outcome::Ack(_) => pb::EventType::Acknowledged,
+            Outcome::Reject(_) => pb::EventType::Rejected,
+        }
+    }
+}
+
+/// Puts a status item about `recipient`'s copy into the sender's mailbox.
+fn push_status(
+    tx: &crate::store::Tx<'_>,
+    meta: &MessageRecord,
+    recipient: &str,
+    state: &RecipientRecord,
+) -> Result<(), sled::transaction::ConflictableTransactionError<RelayError>> {
+    let Ok(sender) = meta.sender.parse::<Principal>() else {
+        return abort(RelayError::Store(crate::store::StoreError::Corrupt {
+            tree: "msgid_meta",
+            detail: "sender is not a principal".into(),
+        }));
+    };
+    let mut rec: PrincipalRecord = tx.principal(&meta.sender)?.unwrap_or_default();
+    let item = ItemRecord {
+        message_id: Vec::new(),
+        status: Some(pb::StatusEvent {
+            message_id: message_id_of(meta),
+            recipient: recipient.to_owned(),
+            state: state.state,
+            time: state.updated_at,
+            rejection_reason: state.rejection_reason,
+            detail: state.detail.clone(),
+            log_index: state.log_index,
+        }),
+    };
+    tx.push_item(&sender, &mut rec, &item)?;
+    tx.put_principal(&meta.sender, &rec)
+}
+
+/// The log event for a change concerning a message: metadata and digest only.
+fn event_for(
+    meta: &MessageRecord,
+    kind: pb::EventType,
+    actor: &str,
+    recipients: Vec<String>,
+) -> pb::Event {
+    let env = meta.envelope.clone().unwrap_or_default();
+    pb::Event {
+        index: 0,
+        r#type: kind.into(),
+        time: Some(now()),
+        actor: actor.to_owned(),
+        message_id: env.message_id,
+        case_ref: env.case_ref,
+        kind: env.kind,
+        sender: meta.sender.clone(),
+        recipients,
+        ciphertext_sha256: env.ciphertext_sha256,
+        urgency: env.urgency,
+        legal_basis: env.legal_basis,
+        ciphertext_size: meta.ciphertext_size,
+        ..Default::default()
+    }
+}
+
+fn message_id_of(meta: &MessageRecord) -> Vec<u8> {
+    meta.envelope
+        .as_ref()
+        .map(|e| e.message_id.clone())
+        .unwrap_or_default()
+}
+
+/// The receipt for an accepted message; the same record always gives the same receipt.
+fn receipt(record: &MessageRecord) -> pb::Receipt {
+    let env = record.envelope.as_ref();
+    pb::Receipt {
+        message_id: env.map(|e| e.message_id.clone()).unwrap_or_default(),
+        sender: record.sender.clone(),
+        accepted_at: record.accepted_at,
+        log_index: record.log_index,
+        ciphertext_sha256: env.map(|e| e.ciphertext_sha256.clone()).unwrap_or_default(),
+        checkpoint: String::new(),
+        inclusion_proof: Vec::new(),
+    }
+}
+
+/// A message id as a UUID string, for logs and error messages.
+pub fn uuid_str(id: &[u8]) -> String {
+    uuid::Uuid::from_slice(id)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| hex::encode(id))
+}
+
+fn check_id(field: &str, id: &[u8]) -> Result<(), RelayError> {
+    if id.len() != ID_LEN || id.iter().all(|b| *b == 0) {
+        return Err(RelayError::InvalidArgument(format!(
+            "{field} must be a 16-byte UUID (not nil), got {} bytes",
+            id.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_len(field: &str, value: &[u8], len: usize) -> Result<(), RelayError> {
+    if value.len() != len {
+        return Err(RelayError::InvalidArgument(format!(
+            "{field} must be {len} bytes, got {}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Every check on an envelope that needs no storage. Nothing is stored if one fails.
+fn check_envelope(
+    env: &pb::Envelope,
+    limits: &LimitsConfig,
+    sender: &Principal,
+) -> Result<Checked, RelayError> {
+    let invalid = |m: String| Err(RelayError::InvalidArgument(m));
+    check_id("message_id", &env.message_id)?;
+    if env.case_ref.len() != ID_LEN {
+        return invalid(format!(
+            "case_ref must be 16 bytes, got {}",
+            env.case_ref.len()
+        ));
+    }
+    let kind = match pb::MessageKind::try_from(env.kind) {
+        Ok(k) if k != pb::MessageKind::Unspecified => k,
+        _ => return invalid(format!("kind {} is not a known message kind", env.kind)),
+    };
+    if !matches!(pb::Urgency::try_from(env.urgency), Ok(u) if u != pb::Urgency::Unspecified) {
+        return invalid(format!("urgency {} is not a known urgency", env.urgency));
+    }
+    if !matches!(pb::LegalBasis::try_from(env.legal_basis), Ok(b) if b != pb::LegalBasis::Unspecified)
+    {
+        return invalid(format!(
+            "legal_basis {} is not a known legal basis",
+            env.legal_basis
+        ));
+    }
+    if env.created_at.is_none() {
+        return invalid("created_at is required".into());
+    }
+    if !env.in_reply_to.is_empty() {
+        check_id("in_reply_to", &env.in_reply_to)?;
+    }
+    if !env.attachment_sha256.is_empty() {
+        return invalid("attachments are not supported by this relay version".into());
+    }
+    if env.recipients.is_empty() {
+        return invalid("at least one recipient is required".into());
+    }
+    let max = limits.max_recipients as usize;
+    if env.recipients.len() > max {
+        return invalid(format!(
+            "{} recipients; limit limits.max_recipients is {max}",
+            env.recipients.len()
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut recipients = Vec::with_capacity(env.recipients.len());
+    for r in &env.recipients {
+        let p: Principal = r
+            .parse()
+            .map_err(|e| RelayError::InvalidArgument(format!("recipient {r:?}: {e}")))?;
+        if &p == sender {
+            return invalid(format!("recipient {r} is the sender itself"));
+        }
+        if !seen.insert(p.clone()) {
+            return invalid(format!("recipient {r} is listed twice"));
+        }
+        recipients.push(p);
+    }
+    if env.ciphertext.is_empty() {
+        return invalid("ciphertext is empty".into());
+    }
+    if env.ciphertext.len() as u64 > limits.max_ciphertext_bytes {
+        return Err(RelayError::LimitExceeded(format!(
+            "ciphertext is {} bytes; limit limits.max_ciphertext_bytes is {}",
+            env.ciphertext.len(),
+            limits.max_ciphertext_bytes
+        )));
+    }
+    if env.ciphertext_sha256.as_slice() != Sha256::digest(&env.ciphertext).as_slice() {
+        return invalid("ciphertext_sha256 does not match the ciphertext".into());
+    }
+    Ok(Checked { recipients, kind })
+}

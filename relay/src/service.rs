@@ -1,0 +1,136 @@
+//! The tonic service implementations. They only convert between protobuf and the domain and
+//! call into [`crate::mailbox`]; every one starts by taking the [`Permit`](crate::authz::Permit)
+//! that the authorization layer attached, and fails closed without it.
+
+use std::sync::Arc;
+
+use silta_proto::pb::{
+    self, audit_log_server::AuditLog, directory_server::Directory, mailbox_server,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::{authz::permit, mailbox::Mailbox};
+
+/// `silta.v1.Mailbox`.
+pub struct MailboxService {
+    pub(crate) mailbox: Arc<Mailbox>,
+}
+
+#[tonic::async_trait]
+impl mailbox_server::Mailbox for MailboxService {
+    #[tracing::instrument(skip_all)]
+    async fn send(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Receipt>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.mailbox.send(&permit, request.into_inner()).await?,
+        ))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<pb::MailboxItem, Status>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let permit = permit(&request)?;
+        let after = request.into_inner().after_seq;
+        Ok(Response::new(self.mailbox.subscribe(&permit, after)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ack(
+        &self,
+        request: Request<pb::AckRequest>,
+    ) -> Result<Response<pb::AckResponse>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.mailbox.ack(&permit, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.mailbox
+                .status(&permit, &request.into_inner().message_id)?,
+        ))
+    }
+}
+
+/// `silta.v1.Directory`: its shape is fixed; the key directory is its own issue.
+pub struct DirectoryService;
+
+fn not_yet(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not implemented by this relay version"))
+}
+
+#[tonic::async_trait]
+impl Directory for DirectoryService {
+    async fn publish_keys(
+        &self,
+        request: Request<pb::KeyBundle>,
+    ) -> Result<Response<pb::PublishKeysResponse>, Status> {
+        permit(&request)?;
+        Err(not_yet("Directory.PublishKeys"))
+    }
+
+    async fn get_keys(
+        &self,
+        request: Request<pb::GetKeysRequest>,
+    ) -> Result<Response<pb::GetKeysResponse>, Status> {
+        permit(&request)?;
+        Err(not_yet("Directory.GetKeys"))
+    }
+}
+
+/// `silta.v1.AuditLog`: its shape is fixed; the verifiable log is its own issue.
+pub struct AuditLogService;
+
+#[tonic::async_trait]
+impl AuditLog for AuditLogService {
+    async fn checkpoint(
+        &self,
+        request: Request<pb::CheckpointRequest>,
+    ) -> Result<Response<pb::CheckpointResponse>, Status> {
+        permit(&request)?;
+        Err(not_yet("AuditLog.Checkpoint"))
+    }
+
+    async fn entries(
+        &self,
+        request: Request<pb::EntriesRequest>,
+    ) -> Result<Response<pb::EntriesResponse>, Status> {
+        permit(&request)?;
+        Err(not_yet("AuditLog.Entries"))
+    }
+
+    async fn inclusion_proof(
+        &self,
+        request: Request<pb::InclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProofResponse>, Status> {
+        permit(&request)?;
+        Err(not_yet("AuditLog.InclusionProof"))
+    }
+
+    async fn consistency_proof(
+        &self,
+        request: Request<pb::ConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProofResponse>, Status> {
+        permit(&request)?;
+        Err(not_yet("AuditLog.ConsistencyProof"))
+    }
+
+    async fn query(
+        &self,
+        request: Request<pb::QueryRequest>,
+    ) -> Result<Response<pb::QueryResponse>, Status> {
+        permit(&request)?;
+        Err(not_yet("AuditLog.Query"))
+    }
+}

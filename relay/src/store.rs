@@ -1,0 +1,673 @@
+//! Storage: one sled database, its trees declared in one list, and a single writer thread that
+//! commits every change in a transaction and shares fsyncs between concurrent writers.
+//!
+//! # Trees (`<key>_<value>`)
+//! | tree | key | value |
+//! |---|---|---|
+//! | `msgid_meta` | message id (16 bytes) | [`MessageRecord`]: sender, envelope without ciphertext, acceptance |
+//! | `msgid_ciphertext` | message id | the ciphertext |
+//! | `msgidrecipient_state` | message id ‖ recipient | [`RecipientRecord`]: delivery state of one copy |
+//! | `principalseq_item` | principal ‖ 0x00 ‖ seq (u64 BE) | [`ItemRecord`]: one mailbox item |
+//! | `index_event` | log index (u64 BE) | encoded `silta.v1.Event` |
+//! | `principal_record` | principal | [`PrincipalRecord`]: registration, mailbox counters |
+//! | `name_counter` | counter name | u64 BE |
+//!
+//! # Durability
+//! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
+//! sled transaction over all trees, so a change and the event that records it are written
+//! together or not at all. After a batch of closures the writer flushes once (`Db::flush`, an
+//! fsync) and only then completes their futures: nothing is acknowledged before it is on disk,
+//! and concurrent requests share one fsync (group commit). The single writer also gives the
+//! event log a total order with contiguous indices.
+
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
+    time::SystemTime,
+};
+
+use prost::Message as _;
+use prost_types::Timestamp;
+use silta_certs::Principal;
+use silta_proto::pb;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional as _, TransactionalTree,
+};
+use tokio::sync::oneshot;
+
+use crate::error::RelayError;
+
+/// Every tree of the database. Adding one here is the only way to add one.
+const TREES: [&str; 7] = [
+    "msgid_meta",
+    "msgid_ciphertext",
+    "msgidrecipient_state",
+    "principalseq_item",
+    "index_event",
+    "principal_record",
+    "name_counter",
+];
+
+/// Most writes committed under one fsync.
+const MAX_BATCH: usize = 256;
+
+/// A storage failure. Cloneable, because one failed flush fails every write of its batch.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled reported an error.
+    #[error("database error: {0}")]
+    Sled(Arc<sled::Error>),
+    /// A stored record does not decode: the database is damaged.
+    #[error("corrupt record in {tree}: {detail}")]
+    Corrupt {
+        /// The tree.
+        tree: &'static str,
+        /// What failed.
+        detail: String,
+    },
+    /// The store was shut down.
+    #[error("store is closed")]
+    Closed,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Sled(Arc::new(e))
+    }
+}
+
+impl From<sled::Error> for RelayError {
+    fn from(e: sled::Error) -> Self {
+        RelayError::Store(e.into())
+    }
+}
+
+/// Metadata of an accepted message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MessageRecord {
+    /// The sender, `<role>/<id>`, from its certificate.
+    #[prost(string, tag = "1")]
+    pub sender: String,
+    /// The envelope as sent, with `ciphertext` emptied (it lives in its own tree).
+    #[prost(message, optional, tag = "2")]
+    pub envelope: Option<pb::Envelope>,
+    /// When the relay accepted it.
+    #[prost(message, optional, tag = "3")]
+    pub accepted_at: Option<Timestamp>,
+    /// Index of the ACCEPTED event.
+    #[prost(uint64, tag = "4")]
+    pub log_index: u64,
+    /// Ciphertext size in bytes.
+    #[prost(uint64, tag = "5")]
+    pub ciphertext_size: u64,
+}
+
+/// The delivery state of one recipient's copy of a message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RecipientRecord {
+    /// A `silta.v1.DeliveryState`.
+    #[prost(enumeration = "pb::DeliveryState", tag = "1")]
+    pub state: i32,
+    /// Time of the last change.
+    #[prost(message, optional, tag = "2")]
+    pub updated_at: Option<Timestamp>,
+    /// Seq of the envelope item in the recipient's mailbox.
+    #[prost(uint64, tag = "3")]
+    pub mailbox_seq: u64,
+    /// For REJECTED.
+    #[prost(enumeration = "pb::RejectionReason", tag = "4")]
+    pub rejection_reason: i32,
+    /// For REJECTED.
+    #[prost(string, tag = "5")]
+    pub detail: String,
+    /// Index of the event of the last change.
+    #[prost(uint64, tag = "6")]
+    pub log_index: u64,
+}
+
+/// One mailbox item: an envelope for the owner, or a status event about one it sent.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ItemRecord {
+    /// Set for an envelope item.
+    #[prost(bytes = "vec", tag = "1")]
+    pub message_id: Vec<u8>,
+    /// Set for a status item.
+    #[prost(message, optional, tag = "2")]
+    pub status: Option<pb::StatusEvent>,
+}
+
+/// What the relay knows about a principal.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PrincipalRecord {
+    /// First authentication.
+    #[prost(message, optional, tag = "1")]
+    pub registered_at: Option<Timestamp>,
+    /// Next mailbox seq (seqs start at 1).
+    #[prost(uint64, tag = "2")]
+    pub next_seq: u64,
+    /// Unacknowledged envelopes in the mailbox.
+    #[prost(uint64, tag = "3")]
+    pub pending: u64,
+}
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Trees) -> Completion + Send>;
+
+/// The open trees, handed to write closures on the writer thread.
+pub struct Trees {
+    meta: sled::Tree,
+    ciphertext: sled::Tree,
+    state: sled::Tree,
+    items: sled::Tree,
+    events: sled::Tree,
+    principals: sled::Tree,
+    counters: sled::Tree,
+}
+
+/// The database.
+pub struct Store {
+    db: sled::Db,
+    trees: Arc<Trees>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// Now, as a protobuf timestamp.
+pub fn now() -> Timestamp {
+    Timestamp::from(SystemTime::now())
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` and starts the writer thread. With `sync` false
+    /// writes are acknowledged before they reach the disk (benchmarks only).
+    pub fn open(dir: &std::path::Path, sync: bool) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // Our writer flushes explicitly; the background flusher only adds writes.
+            .flush_every_ms(None)
+            .open()?;
+        let open = |name: &str| db.open_tree(name);
+        let trees = Arc::new(Trees {
+            meta: open(TREES[0])?,
+            ciphertext: open(TREES[1])?,
+            state: open(TREES[2])?,
+            items: open(TREES[3])?,
+            events: open(TREES[4])?,
+            principals: open(TREES[5])?,
+            counters: open(TREES[6])?,
+        });
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = {
+            let trees = trees.clone();
+            let db = db.clone();
+            std::thread::Builder::new()
+                .name("silta-store-writer".into())
+                .spawn(move || writer_loop(&db, &trees, &rx, sync))
+                .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))?
+        };
+        Ok(Store {
+            db,
+            trees,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Runs `f` on the writer thread and completes once its effects are on disk.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, RelayError>
+    where
+        F: FnOnce(&Trees) -> Result<T, RelayError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |trees| {
+            let result = f(trees);
+            Box::new(move |flushed: Result<(), StoreError>| {
+                let _ = tx.send(match (result, flushed) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(RelayError::Store(e)),
+                    (Err(e), _) => Err(e),
+                });
+            })
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|jobs| jobs.send(job).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            return Err(StoreError::Closed.into());
+        }
+        rx.await
+            .map_err(|_| RelayError::Store(StoreError::Closed))?
+    }
+
+    /// Stops accepting writes, lets the writer finish what is queued, flushes, and waits for it.
+    pub fn shutdown(&self) {
+        drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = handle.join();
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+
+    // ----- reads (any task) -----
+
+    /// Is `principal` registered?
+    pub fn principal_known(&self, principal: &Principal) -> Result<bool, StoreError> {
+        Ok(self
+            .trees
+            .principals
+            .contains_key(principal.to_string().as_bytes())?)
+    }
+
+    /// Metadata of a message.
+    pub fn message(&self, message_id: &[u8]) -> Result<Option<MessageRecord>, StoreError> {
+        self.trees
+            .meta
+            .get(message_id)?
+            .map(|v| decode("msgid_meta", &v))
+            .transpose()
+    }
+
+    /// The ciphertext of a message.
+    pub fn ciphertext(&self, message_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.trees.ciphertext.get(message_id)?.map(|v| v.to_vec()))
+    }
+
+    /// Every recipient's state of a message, in recipient order.
+    pub fn recipient_states(
+        &self,
+        message_id: &[u8],
+    ) -> Result<Vec<(String, RecipientRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.trees.state.scan_prefix(message_id) {
+            let (k, v) = kv?;
+            let recipient = String::from_utf8(k[message_id.len()..].to_vec()).map_err(|_| {
+                StoreError::Corrupt {
+                    tree: "msgidrecipient_state",
+                    detail: "recipient is not UTF-8".into(),
+                }
+            })?;
+            out.push((recipient, decode("msgidrecipient_state", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` items of `principal`'s mailbox with seq > `after_seq`, in order.
+    pub fn mailbox_items(
+        &self,
+        principal: &Principal,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ItemRecord)>, StoreError> {
+        let start = item_key(principal, after_seq.saturating_add(1));
+        let mut end = principal.to_string().into_bytes();
+        end.push(1);
+        let mut out = Vec::new();
+        for kv in self.trees.items.range(start..end).take(limit) {
+            let (k, v) = kv?;
+            let seq = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| {
+                StoreError::Corrupt {
+                    tree: "principalseq_item",
+                    detail: "short key".into(),
+                }
+            })?);
+            out.push((seq, decode("principalseq_item", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Number of events in the log.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())
+    }
+
+    /// The event at `index`.
+    pub fn event(&self, index: u64) -> Result<Option<pb::Event>, StoreError> {
+        self.trees
+            .events
+            .get(index.to_be_bytes())?
+            .map(|v| decode("index_event", &v))
+            .transpose()
+    }
+
+    /// Sizes of every tree (entries), for tests and diagnostics.
+    pub fn tree_sizes(&self) -> Vec<(&'static str, usize)> {
+        let t = &self.trees;
+        [
+            &t.meta,
+            &t.ciphertext,
+            &t.state,
+            &t.items,
+            &t.events,
+            &t.principals,
+            &t.counters,
+        ]
+        .iter()
+        .zip(TREES)
+        .map(|(tree, name)| (name, tree.len()))
+        .collect()
+    }
+
+    // ----- writes -----
+
+    /// Registers a principal (idempotent) and logs it.
+    pub async fn register_principal(&self, principal: Principal) -> Result<(), RelayError> {
+        self.write(move |trees| {
+            trees.transaction(|tx| {
+                let key = principal.to_string();
+                if tx.principals.get(key.as_bytes())?.is_some() {
+                    return Ok(());
+                }
+                let time = now();
+                let record = PrincipalRecord {
+                    registered_at: Some(time),
+                    next_seq: 1,
+                    pending: 0,
+                };
+                tx.principals
+                    .insert(key.as_bytes(), record.encode_to_vec())?;
+                tx.append_event(pb::Event {
+                    r#type: pb::EventType::PrincipalRegistered.into(),
+                    time: Some(time),
+                    actor: key,
+                    ..Default::default()
+                })?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+impl Trees {
+    /// Runs `f` in one sled transaction over every tree. `f` may run more than once (sled retries
+    /// on conflict), so it must have no side effects besides the transaction's.
+    pub fn transaction<T>(
+        &self,
+        f: impl Fn(&Tx<'_>) -> Result<T, ConflictableTransactionError<RelayError>>,
+    ) -> Result<T, RelayError> {
+        (
+            &self.meta,
+            &self.ciphertext,
+            &self.state,
+            &self.items,
+            &self.events,
+            &self.principals,
+            &self.counters,
+        )
+            .transaction(
+                |(meta, ciphertext, state, items, events, principals, counters)| {
+                    f(&Tx {
+                        meta,
+                        ciphertext,
+                        state,
+                        items,
+                        events,
+                        principals,
+                        counters,
+                    })
+                },
+            )
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => RelayError::Store(e.into()),
+            })
+    }
+}
+
+/// The trees inside a transaction, with the helpers every change uses.
+pub struct Tx<'a> {
+    /// `msgid_meta`
+    pub meta: &'a TransactionalTree,
+    /// `msgid_ciphertext`
+    pub ciphertext: &'a TransactionalTree,
+    /// `msgidrecipient_state`
+    pub state: &'a TransactionalTree,
+    /// `principalseq_item`
+    pub items: &'a TransactionalTree,
+    /// `index_event`
+    pub events: &'a TransactionalTree,
+    /// `principal_record`
+    pub principals: &'a TransactionalTree,
+    /// `name_counter`
+    pub counters: &'a TransactionalTree,
+}
+
+/// Aborts the transaction with a relay error.
+pub fn abort<T>(e: RelayError) -> Result<T, ConflictableTransactionError<RelayError>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
+
+const COUNTER_EVENTS: &[u8] = b"events";
+
+impl Tx<'_> {
+    /// Appends an event at the next index (setting its `index`) and returns the index.
+    pub fn append_event(&self, mut event: pb::Event) -> TxResult<u64> {
+        let index = read_u64(self.counters.get(COUNTER_EVENTS)?.as_deref()).or_else(corrupt)?;
+        event.index = index;
+        self.events
+            .insert(&index.to_be_bytes(), event.encode_to_vec())?;
+        self.counters
+            .insert(COUNTER_EVENTS, &(index + 1).to_be_bytes())?;
+        Ok(index)
+    }
+
+    /// The record of a registered principal.
+    pub fn principal(&self, principal: &str) -> TxResult<Option<PrincipalRecord>> {
+        self.principals
+            .get(principal.as_bytes())?
+            .map(|v| decode("principal_record", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+
+    /// Writes a principal's record.
+    pub fn put_principal(&self, principal: &str, record: &PrincipalRecord) -> TxResult<()> {
+        self.principals
+            .insert(principal.as_bytes(), record.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// Appends an item to `principal`'s mailbox, returning its seq. `record` is updated.
+    pub fn push_item(
+        &self,
+        principal: &Principal,
+        record: &mut PrincipalRecord,
+        item: &ItemRecord,
+    ) -> TxResult<u64> {
+        let seq = record.next_seq.max(1);
+        record.next_seq = seq + 1;
+        self.items
+            .insert(item_key(principal, seq), item.encode_to_vec())?;
+        Ok(seq)
+    }
+
+    /// A recipient's state record.
+    pub fn recipient_state(
+        &self,
+        message_id: &[u8],
+        recipient: &str,
+    ) -> TxResult<Option<RecipientRecord>> {
+        self.state
+            .get(state_key(message_id, recipient))?
+            .map(|v| decode("msgidrecipient_state", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+
+    /// Writes a recipient's state record.
+    pub fn put_recipient_state(
+        &self,
+        message_id: &[u8],
+        recipient: &str,
+        record: &RecipientRecord,
+    ) -> TxResult<()> {
+        self.state
+            .insert(state_key(message_id, recipient), record.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// A message's metadata.
+    pub fn message(&self, message_id: &[u8]) -> TxResult<Option<MessageRecord>> {
+        self.meta
+            .get(message_id)?
+            .map(|v| decode("msgid_meta", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+
+    /// A mailbox item.
+    pub fn item(&self, principal: &Principal, seq: u64) -> TxResult<Option<ItemRecord>> {
+        self.items
+            .get(item_key(principal, seq))?
+            .map(|v| decode("principalseq_item", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+
+    /// Removes a mailbox item.
+    pub fn remove_item(&self, principal: &Principal, seq: u64) -> TxResult<()> {
+        self.items.remove(item_key(principal, seq))?;
+        Ok(())
+    }
+}
+
+fn corrupt<T>(e: StoreError) -> TxResult<T> {
+    abort(RelayError::Store(e))
+}
+
+impl From<StoreError> for ConflictableTransactionError<RelayError> {
+    fn from(e: StoreError) -> Self {
+        ConflictableTransactionError::Abort(RelayError::Store(e))
+    }
+}
+
+/// `principal ‖ 0x00 ‖ seq`. Principals never contain 0x00, so a principal's items are exactly
+/// the keys in `[principal‖0x00, principal‖0x01)`, in seq order (big-endian).
+pub fn item_key(principal: &Principal, seq: u64) -> Vec<u8> {
+    let mut k = principal.to_string().into_bytes();
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `message_id ‖ recipient`; message ids are fixed-size, so this is unambiguous.
+pub fn state_key(message_id: &[u8], recipient: &str) -> Vec<u8> {
+    let mut k = message_id.to_vec();
+    k.extend_from_slice(recipient.as_bytes());
+    k
+}
+
+fn decode<M: prost::Message + Default>(tree: &'static str, bytes: &[u8]) -> Result<M, StoreError> {
+    M::decode(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        detail: e.to_string(),
+    })
+}
+
+fn read_u64(bytes: Option<&[u8]>) -> Result<u64, StoreError> {
+    match bytes {
+        None => Ok(0),
+        Some(b) => Ok(u64::from_be_bytes(b.try_into().map_err(|_| {
+            StoreError::Corrupt {
+                tree: "name_counter",
+                detail: "counter is not 8 bytes".into(),
+            }
+        })?)),
+    }
+}
+
+fn writer_loop(db: &sled::Db, trees: &Trees, jobs: &mpsc::Receiver<Job>, sync: bool) {
+    // Block for the first job, then take whatever else queued up meanwhile: everything in the
+    // batch shares one flush.
+    while let Ok(first) = jobs.recv() {
+        let mut completions = vec![first(trees)];
+        while completions.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => completions.push(job(trees)),
+                Err(_) => break,
+            }
+        }
+        let flushed = if sync {
+            db.flush().map(|_| ()).map_err(StoreError::from)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &flushed {
+            tracing::error!(error = %e, batch = completions.len(), "flush failed; failing the batch");
+        }
+        for complete in completions {
+            complete(flushed.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_keys_sort_by_principal_then_seq() {
+        let a: Principal = "centre/a".parse().unwrap();
+        let ab: Principal = "centre/a.b".parse().unwrap();
+        assert_eq!(
+            item_key(&a, 258),
+            [b"centre/a".as_slice(), &[0], &[0, 0, 0, 0, 0, 0, 1, 2]].concat()
+        );
+        assert!(item_key(&a, 1) < item_key(&a, 2));
+        assert!(item_key(&a, 255) < item_key(&a, 256));
+        // A longer principal with the same prefix never falls inside a's range.
+        assert!(item_key(&ab, 0) > [b"centre/a".as_slice(), &[1]].concat());
+    }
+
+    #[test]
+    fn state_key_is_id_then_recipient() {
+        assert_eq!(
+            state_key(&[7; 16], "centre/x"),
+            [[7u8; 16].as_slice(), b"centre/x"].concat()
+        );
+    }
+
+    #[tokio::test]
+    async fn events_are_contiguous_and_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            for id in ["centre/a", "centre/b", "assistance/nas"] {
+                store.register_principal(id.parse().unwrap()).await.unwrap();
+            }
+            // Registering twice is a no-op.
+            store
+                .register_principal("centre/a".parse().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(store.event_count().unwrap(), 3);
+            store.shutdown();
+            assert!(matches!(
+                store.register_principal("centre/c".parse().unwrap()).await,
+                Err(RelayError::Store(StoreError::Closed))
+            ));
+        }
+        let store = Store::open(dir.path(), true).unwrap();
+        assert_eq!(store.event_count().unwrap(), 3);
+        for i in 0..3 {
+            assert_eq!(store.event(i).unwrap().unwrap().index, i);
+        }
+        assert!(store.principal_known(&"centre/b".parse().unwrap()).unwrap());
+    }
+}

@@ -1,0 +1,428 @@
+//! Mutual TLS: the rustls server configuration, the client-certificate verifier and the accept
+//! loop that hands authenticated connections to tonic.
+//!
+//! Security decisions live here:
+//! - TLS 1.3 only, ALPN `h2`, a client certificate is mandatory.
+//! - The chain, validity period, EKU and CRLs are checked by webpki; then the certificate must
+//!   name exactly one `spiffe://<our trust domain>/<role>/<id>` with a known role and carry the
+//!   clientAuth EKU explicitly. Anything else fails the handshake, so no handler ever runs for it.
+//! - The identity is parsed once per connection and travels to handlers as [`PeerIdentity`].
+//! - Every handshake runs in its own task under a timeout: a client that connects and never
+//!   speaks cannot stall anyone else.
+//! - Session resumption is disabled (no tickets, no session cache): a resumed TLS 1.3 session
+//!   would skip the client-certificate check, and with it any revocation since.
+
+use std::{
+    io,
+    net::SocketAddr,
+    path::Path,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, SignatureScheme,
+    client::danger::HandshakeSignatureValid,
+    crypto::CryptoProvider,
+    server::{
+        NoServerSessionStorage, ServerConfig, WebPkiClientVerifier,
+        danger::{ClientCertVerified, ClientCertVerifier},
+    },
+};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime, pem::PemObject as _,
+};
+use silta_certs::{Principal, identity::client_identity};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{Semaphore, mpsc, watch},
+};
+use tokio_rustls::TlsAcceptor;
+
+use crate::metrics::Metrics;
+
+/// The authenticated peer of a connection, as its certificate says.
+#[derive(Clone, Debug)]
+pub struct PeerIdentity {
+    inner: Arc<PeerInner>,
+}
+
+#[derive(Debug)]
+struct PeerInner {
+    principal: Principal,
+    serial: String,
+    remote: SocketAddr,
+}
+
+impl PeerIdentity {
+    /// The principal (`<role>/<id>`) named in the certificate.
+    pub fn principal(&self) -> &Principal {
+        &self.inner.principal
+    }
+
+    /// The certificate's serial number (hex), for logs.
+    pub fn serial(&self) -> &str {
+        &self.inner.serial
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.inner.remote
+    }
+}
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    /// A file could not be read or holds no usable PEM.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration rejected: {0}")]
+    Rustls(String),
+}
+
+fn file_err(path: &Path, message: impl ToString) -> TlsSetupError {
+    TlsSetupError::File {
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+/// The material of a TLS configuration, already read from disk.
+pub struct TlsMaterial {
+    /// CA certificates that issue client certificates.
+    pub client_cas: Vec<CertificateDer<'static>>,
+    /// Their CRLs.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+    /// The relay's chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The relay's key.
+    pub key: PrivateKeyDer<'static>,
+    /// The trust domain of client identities.
+    pub trust_domain: String,
+    /// Refuse clients once a CRL is stale.
+    pub enforce_crl_expiry: bool,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("trust_domain", &self.trust_domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsMaterial {
+    /// Reads every file; fails closed if any is missing, empty or unparsable.
+    pub fn load(
+        ca: &[impl AsRef<Path>],
+        crls: &[impl AsRef<Path>],
+        cert: &Path,
+        key: &Path,
+        trust_domain: &str,
+        enforce_crl_expiry: bool,
+    ) -> Result<Self, TlsSetupError> {
+        let mut client_cas = Vec::new();
+        for p in ca {
+            let p = p.as_ref();
+            let certs = CertificateDer::pem_file_iter(p)
+                .map_err(|e| file_err(p, e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| file_err(p, e))?;
+            if certs.is_empty() {
+                return Err(file_err(p, "no CERTIFICATE in file"));
+            }
+            client_cas.extend(certs);
+        }
+        let mut crl_list = Vec::new();
+        for p in crls {
+            let p = p.as_ref();
+            let found = CertificateRevocationListDer::pem_file_iter(p)
+                .map_err(|e| file_err(p, e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| file_err(p, e))?;
+            if found.is_empty() {
+                return Err(file_err(p, "no X509 CRL in file"));
+            }
+            crl_list.extend(found);
+        }
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| file_err(cert, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| file_err(cert, e))?;
+        if chain.is_empty() {
+            return Err(file_err(cert, "no CERTIFICATE in file"));
+        }
+        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, e))?;
+        Ok(TlsMaterial {
+            client_cas,
+            crls: crl_list,
+            chain,
+            key: key_der,
+            trust_domain: trust_domain.to_owned(),
+            enforce_crl_expiry,
+        })
+    }
+
+    /// Builds the rustls server configuration.
+    pub fn server_config(self) -> Result<Arc<ServerConfig>, TlsSetupError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in &self.client_cas {
+            roots
+                .add(ca.clone())
+                .map_err(|e| TlsSetupError::Rustls(format!("CA certificate: {e}")))?;
+        }
+        if self.crls.is_empty() {
+            // Without CRLs webpki checks no revocation at all: never build that.
+            return Err(TlsSetupError::Rustls("no CRL given".into()));
+        }
+        let mut builder =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .with_crls(self.crls);
+        if self.enforce_crl_expiry {
+            builder = builder.enforce_revocation_expiration();
+        }
+        let webpki = builder
+            .build()
+            .map_err(|e| TlsSetupError::Rustls(format!("client verifier: {e}")))?;
+        let verifier = Arc::new(SiltaClientVerifier {
+            inner: webpki,
+            trust_domain: self.trust_domain,
+        });
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain, self.key)
+            .map_err(|e| TlsSetupError::Rustls(format!("relay certificate/key: {e}")))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        config.session_storage = Arc::new(NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        Ok(Arc::new(config))
+    }
+}
+
+/// webpki's verifier plus the Silta identity rules.
+#[derive(Debug)]
+struct SiltaClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    trust_domain: String,
+}
+
+impl ClientCertVerifier for SiltaClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        client_identity(end_entity, &self.trust_domain).map_err(|e| {
+            tracing::info!(error = %e, "client certificate rejected: identity");
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )
+        })?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Installs ring as the process-wide rustls provider if none is installed yet. Everything in
+/// Silta passes its provider explicitly; this only guards third-party code paths.
+pub fn install_crypto_provider() {
+    let _ = CryptoProvider::install_default(rustls::crypto::ring::default_provider());
+}
+
+/// An authenticated TLS connection handed to tonic; its connect info is the peer identity.
+pub struct TlsConnection {
+    inner: tokio_rustls::server::TlsStream<TcpStream>,
+    peer: PeerIdentity,
+}
+
+impl tonic::transport::server::Connected for TlsConnection {
+    type ConnectInfo = PeerIdentity;
+
+    fn connect_info(&self) -> PeerIdentity {
+        self.peer.clone()
+    }
+}
+
+impl AsyncRead for TlsConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Most handshakes in progress at once; further connections wait in the kernel backlog.
+const MAX_CONCURRENT_HANDSHAKES: usize = 512;
+
+/// Accepts TCP connections until `shutdown` flips, handshakes each in its own task under
+/// `timeout`, and sends the authenticated ones to `out`.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    trust_domain: String,
+    timeout: Duration,
+    out: mpsc::Sender<Result<TlsConnection, io::Error>>,
+    mut shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    loop {
+        let permit = tokio::select! {
+            () = stopped(&mut shutdown) => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (tcp, remote) = tokio::select! {
+            () = stopped(&mut shutdown) => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let out = out.clone();
+        let metrics = metrics.clone();
+        let trust_domain = trust_domain.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = tcp.set_nodelay(true);
+            let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    metrics.handshake_rejected();
+                    tracing::info!(%remote, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    metrics.handshake_rejected();
+                    tracing::info!(%remote, "TLS handshake timed out");
+                    return;
+                }
+            };
+            // The verifier has already checked the identity; parse it once for the handlers.
+            let Some(peer) = peer_identity(&tls, &trust_domain, remote) else {
+                metrics.handshake_rejected();
+                tracing::warn!(%remote, "authenticated connection without a usable identity; closed");
+                return;
+            };
+            metrics.handshake_accepted();
+            tracing::debug!(%remote, principal = %peer.principal(), serial = peer.serial(), "client authenticated");
+            let conn = TlsConnection { inner: tls, peer };
+            let _ = out.send(Ok(conn)).await;
+        });
+    }
+}
+
+fn peer_identity(
+    tls: &tokio_rustls::server::TlsStream<TcpStream>,
+    trust_domain: &str,
+    remote: SocketAddr,
+) -> Option<PeerIdentity> {
+    let leaf = tls.get_ref().1.peer_certificates()?.first()?;
+    let id = client_identity(leaf, trust_domain).ok()?;
+    let serial = x509_parser::parse_x509_certificate(leaf)
+        .map(|(_, c)| hex::encode(c.raw_serial()))
+        .unwrap_or_default();
+    Some(PeerIdentity {
+        inner: Arc::new(PeerInner {
+            principal: id.principal,
+            serial,
+            remote,
+        }),
+    })
+}
+
+/// Completes once the shutdown flag is set (or its sender is gone).
+pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|s| *s).await;
+}
