@@ -25,7 +25,8 @@ use hyper_util::rt::TokioIo;
 use rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 use silta_proto::pb::{
-    audit_log_client::AuditLogClient, directory_client::DirectoryClient, mailbox_client::MailboxClient,
+    audit_log_client::AuditLogClient, directory_client::DirectoryClient,
+    mailbox_client::MailboxClient,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -127,7 +128,9 @@ pub enum ConnectError {
     #[error("relay unreachable: {0}")]
     Unreachable(String),
     /// The relay refused our certificate; `alert` is the TLS alert it sent.
-    #[error("the relay rejected this client's certificate ({alert}): check that it is issued by the relay's CA, not revoked, not expired or not yet valid, and is a role certificate")]
+    #[error(
+        "the relay rejected this client's certificate ({alert}): check that it is issued by the relay's CA, not revoked, not expired or not yet valid, and is a role certificate"
+    )]
     CertificateRejected {
         /// E.g. `CertificateRevoked`, `CertificateExpired`, `AccessDenied`, `CertificateRequired`.
         alert: String,
@@ -163,7 +166,9 @@ pub fn classify(err: &(dyn StdError + 'static)) -> ConnectError {
         Some(rustls::Error::AlertReceived(alert)) => ConnectError::CertificateRejected {
             alert: format!("{alert:?}"),
         },
-        Some(rustls::Error::InvalidCertificate(e)) => ConnectError::RelayCertificate(format!("{e:?}")),
+        Some(rustls::Error::InvalidCertificate(e)) => {
+            ConnectError::RelayCertificate(format!("{e:?}"))
+        }
         Some(other) => ConnectError::Other(other.to_string()),
         None => {
             let mut text = err.to_string();
@@ -172,7 +177,19 @@ pub fn classify(err: &(dyn StdError + 'static)) -> ConnectError {
                 text = format!("{text}: {e}");
                 cur = e.source();
             }
-            if text.contains("Connection refused") || text.contains("timed out") || text.contains("dns") {
+            // hyper and h2 flatten the TLS error into text on some paths; the alert name is
+            // rustls' Debug form of AlertDescription either way.
+            if let Some(rest) = text.split("received fatal alert: ").nth(1) {
+                let alert: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                return ConnectError::CertificateRejected { alert };
+            }
+            if text.contains("Connection refused")
+                || text.contains("timed out")
+                || text.contains("dns")
+            {
                 ConnectError::Unreachable(text)
             } else {
                 ConnectError::Other(text)
@@ -193,7 +210,9 @@ impl Connection {
     pub async fn connect(cfg: &RelayConfig) -> Result<Self, ConnectError> {
         let conn = Self::connect_unchecked(cfg).await?;
         HealthClient::new(conn.channel.clone())
-            .check(HealthCheckRequest { service: String::new() })
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
             .await
             .map_err(|status| match std::error::Error::source(&status) {
                 Some(src) => classify(src),
@@ -224,9 +243,9 @@ impl Connection {
                     let stream = tls.connect(server_name, tcp).await?;
                     Ok::<_, std::io::Error>(TokioIo::new(stream))
                 };
-                tokio::time::timeout(timeout, work)
-                    .await
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))?
+                tokio::time::timeout(timeout, work).await.map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+                })?
             }
         });
         let channel = endpoint

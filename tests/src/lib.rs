@@ -60,7 +60,9 @@ impl TestPki {
     /// A fresh CA with a relay certificate for `localhost` and `127.0.0.1`, and an empty CRL.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ca = CertificateAuthority::generate("Test CA", TRUST_DOMAIN, Validity::days_from_now(30)).unwrap();
+        let ca =
+            CertificateAuthority::generate("Test CA", TRUST_DOMAIN, Validity::days_from_now(30))
+                .unwrap();
         let relay = ca
             .issue_server(&["localhost".into(), "127.0.0.1".into()], 30)
             .unwrap();
@@ -143,7 +145,12 @@ impl TestPki {
             address: addr.to_string(),
             server_name: "localhost".into(),
             ca_pem: self.ca.cert_pem().as_bytes().to_vec(),
-            identity: identity.map(|i| (i.cert_pem.clone().into_bytes(), i.key_pem.clone().into_bytes())),
+            identity: identity.map(|i| {
+                (
+                    i.cert_pem.clone().into_bytes(),
+                    i.key_pem.clone().into_bytes(),
+                )
+            }),
             connect_timeout: Duration::from_secs(10),
         }
     }

@@ -19,7 +19,12 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
 
     let ciphertext: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
     let env = envelope(MessageKind::Referral, &[NAS], &ciphertext);
-    let receipt = centre.mailbox().send(env.clone()).await.unwrap().into_inner();
+    let receipt = centre
+        .mailbox()
+        .send(env.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(receipt.message_id, env.message_id);
     assert_eq!(receipt.sender, CENTRE);
     assert_eq!(receipt.ciphertext_sha256, env.ciphertext_sha256);
@@ -44,13 +49,18 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
 
     let status = centre
         .mailbox()
-        .status(pb::StatusRequest { message_id: env.message_id.clone() })
+        .status(pb::StatusRequest {
+            message_id: env.message_id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(status.recipients.len(), 1);
     assert_eq!(status.recipients[0].recipient, NAS);
-    assert_eq!(status.recipients[0].state, i32::from(DeliveryState::Acknowledged));
+    assert_eq!(
+        status.recipients[0].state,
+        i32::from(DeliveryState::Acknowledged)
+    );
 
     // The centre's own mailbox holds the status events: delivered, then acknowledged.
     let mut mine = centre
@@ -63,13 +73,21 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
     let states: Vec<i32> = events.iter().map(|i| status_of(i).unwrap().state).collect();
     assert_eq!(
         states,
-        [DeliveryState::Delivered as i32, DeliveryState::Acknowledged as i32]
+        [
+            DeliveryState::Delivered as i32,
+            DeliveryState::Acknowledged as i32
+        ]
     );
     // Confirming a status item removes it; confirming it twice is NOT_FOUND.
     let seq = events[0].seq;
-    let confirm = pb::AckRequest { target: Some(pb::ack_request::Target::StatusSeq(seq)) };
+    let confirm = pb::AckRequest {
+        target: Some(pb::ack_request::Target::StatusSeq(seq)),
+    };
     centre.mailbox().ack(confirm.clone()).await.unwrap();
-    assert_eq!(centre.mailbox().ack(confirm).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        centre.mailbox().ack(confirm).await.unwrap_err().code(),
+        Code::NotFound
+    );
 
     // The acknowledged message is gone from the recipient's mailbox.
     let mut again = nas
@@ -78,7 +96,11 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
         .await
         .unwrap()
         .into_inner();
-    assert!(take_items(&mut again, 1, Duration::from_millis(300)).await.is_empty());
+    assert!(
+        take_items(&mut again, 1, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
     relay.stop().await;
 }
 
@@ -91,12 +113,25 @@ async fn sending_twice_is_idempotent_and_other_content_is_already_exists() {
 
     let env = envelope(MessageKind::AnonymousConsultation, &[NAS], b"sealed bytes");
     let centre2 = relay.connect_as(&pki, "centre/other").await;
-    let first = centre.mailbox().send(env.clone()).await.unwrap().into_inner();
+    let first = centre
+        .mailbox()
+        .send(env.clone())
+        .await
+        .unwrap()
+        .into_inner();
     let before = relay.fingerprint();
-    let second = centre.mailbox().send(env.clone()).await.unwrap().into_inner();
+    let second = centre
+        .mailbox()
+        .send(env.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first, second, "the identical receipt");
     assert_eq!(relay.fingerprint(), before, "nothing stored twice");
-    assert_eq!(relay.store.recipient_states(&env.message_id).unwrap().len(), 1);
+    assert_eq!(
+        relay.store.recipient_states(&env.message_id).unwrap().len(),
+        1
+    );
 
     let mut other = env.clone();
     other.ciphertext = b"other sealed bytes".to_vec();
@@ -106,14 +141,30 @@ async fn sending_twice_is_idempotent_and_other_content_is_already_exists() {
     // Same ciphertext, other metadata: also a different message.
     let mut other = env.clone();
     other.urgency = pb::Urgency::Emergency.into();
-    assert_eq!(centre.mailbox().send(other).await.unwrap_err().code(), Code::AlreadyExists);
+    assert_eq!(
+        centre.mailbox().send(other).await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
     // Another sender cannot reuse the id either.
-    assert_eq!(centre2.mailbox().send(env.clone()).await.unwrap_err().code(), Code::AlreadyExists);
+    assert_eq!(
+        centre2
+            .mailbox()
+            .send(env.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::AlreadyExists
+    );
     assert_eq!(relay.fingerprint(), before);
 
     // Exactly one copy is delivered.
     let nas = relay.connect_as(&pki, NAS).await;
-    let mut stream = nas.mailbox().subscribe(pb::SubscribeRequest::default()).await.unwrap().into_inner();
+    let mut stream = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let items = take_items(&mut stream, 2, Duration::from_millis(500)).await;
     assert_eq!(items.len(), 1);
     relay.stop().await;
@@ -132,32 +183,83 @@ async fn unacknowledged_items_are_redelivered_and_new_ones_pushed_live() {
     centre.mailbox().send(b.clone()).await.unwrap();
 
     // First subscription sees both, acknowledges only `a`.
-    let mut s1 = nas.mailbox().subscribe(pb::SubscribeRequest::default()).await.unwrap().into_inner();
+    let mut s1 = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let items = take_items(&mut s1, 2, WAIT).await;
-    let ids: Vec<_> = items.iter().map(|i| envelope_of(i).unwrap().envelope.as_ref().unwrap().message_id.clone()).collect();
-    assert_eq!(ids, [a.message_id.clone(), b.message_id.clone()], "in order");
+    let ids: Vec<_> = items
+        .iter()
+        .map(|i| {
+            envelope_of(i)
+                .unwrap()
+                .envelope
+                .as_ref()
+                .unwrap()
+                .message_id
+                .clone()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [a.message_id.clone(), b.message_id.clone()],
+        "in order"
+    );
     assert!(items[0].seq < items[1].seq);
     nas.mailbox().ack(ack_of(&a)).await.unwrap();
     drop(s1);
 
     // A new subscription gets `b` again, then a message sent while it is open, live.
-    let mut s2 = nas.mailbox().subscribe(pb::SubscribeRequest::default()).await.unwrap().into_inner();
+    let mut s2 = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let again = take_items(&mut s2, 1, WAIT).await;
-    assert_eq!(envelope_of(&again[0]).unwrap().envelope.as_ref().unwrap().message_id, b.message_id);
+    assert_eq!(
+        envelope_of(&again[0])
+            .unwrap()
+            .envelope
+            .as_ref()
+            .unwrap()
+            .message_id,
+        b.message_id
+    );
     let c = envelope(MessageKind::StatusUpdate, &[NAS], b"c");
     centre.mailbox().send(c.clone()).await.unwrap();
     let live = take_items(&mut s2, 1, WAIT).await;
-    assert_eq!(envelope_of(&live[0]).unwrap().envelope.as_ref().unwrap().message_id, c.message_id);
+    assert_eq!(
+        envelope_of(&live[0])
+            .unwrap()
+            .envelope
+            .as_ref()
+            .unwrap()
+            .message_id,
+        c.message_id
+    );
 
     // after_seq skips what this session already has.
     let mut s3 = nas
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: again[0].seq })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: again[0].seq,
+        })
         .await
         .unwrap()
         .into_inner();
     let rest = take_items(&mut s3, 1, WAIT).await;
-    assert_eq!(envelope_of(&rest[0]).unwrap().envelope.as_ref().unwrap().message_id, c.message_id);
+    assert_eq!(
+        envelope_of(&rest[0])
+            .unwrap()
+            .envelope
+            .as_ref()
+            .unwrap()
+            .message_id,
+        c.message_id
+    );
     relay.stop().await;
 }
 
@@ -177,7 +279,12 @@ async fn rejection_is_recorded_and_reported_to_the_sender() {
             detail: "no matching device key".into(),
         })),
     };
-    let first = nas.mailbox().ack(reject.clone()).await.unwrap().into_inner();
+    let first = nas
+        .mailbox()
+        .ack(reject.clone())
+        .await
+        .unwrap()
+        .into_inner();
     // A retry of the same answer is fine and changes nothing; a different answer is refused.
     assert_eq!(nas.mailbox().ack(reject).await.unwrap().into_inner(), first);
     let err = nas.mailbox().ack(ack_of(&env)).await.unwrap_err();
@@ -186,11 +293,16 @@ async fn rejection_is_recorded_and_reported_to_the_sender() {
     let event = relay.store.event(first.log_index).unwrap().unwrap();
     assert_eq!(event.r#type, pb::EventType::Rejected as i32);
     assert_eq!(event.actor, NAS);
-    assert_eq!(event.rejection_reason, pb::RejectionReason::CannotDecrypt as i32);
+    assert_eq!(
+        event.rejection_reason,
+        pb::RejectionReason::CannotDecrypt as i32
+    );
 
     let status = centre
         .mailbox()
-        .status(pb::StatusRequest { message_id: env.message_id.clone() })
+        .status(pb::StatusRequest {
+            message_id: env.message_id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -206,18 +318,37 @@ async fn events_record_every_state_change_with_metadata_only() {
     let nas = relay.connect_as(&pki, NAS).await;
     let centre = relay.connect_as(&pki, CENTRE).await;
     let env = envelope(MessageKind::Referral, &[NAS], b"opaque");
-    let receipt = centre.mailbox().send(env.clone()).await.unwrap().into_inner();
-    let mut s = nas.mailbox().subscribe(pb::SubscribeRequest::default()).await.unwrap().into_inner();
+    let receipt = centre
+        .mailbox()
+        .send(env.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut s = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     take_items(&mut s, 1, WAIT).await;
     nas.mailbox().ack(ack_of(&env)).await.unwrap();
 
     let count = relay.store.event_count().unwrap();
-    let events: Vec<pb::Event> = (0..count).map(|i| relay.store.event(i).unwrap().unwrap()).collect();
+    let events: Vec<pb::Event> = (0..count)
+        .map(|i| relay.store.event(i).unwrap().unwrap())
+        .collect();
     let types: Vec<i32> = events.iter().map(|e| e.r#type).collect();
     use pb::EventType as T;
     assert_eq!(
         types,
-        [T::PrincipalRegistered, T::PrincipalRegistered, T::Accepted, T::Delivered, T::Acknowledged].map(|t| t as i32)
+        [
+            T::PrincipalRegistered,
+            T::PrincipalRegistered,
+            T::Accepted,
+            T::Delivered,
+            T::Acknowledged
+        ]
+        .map(|t| t as i32)
     );
     let accepted = &events[receipt.log_index as usize];
     assert_eq!(accepted.sender, CENTRE);

@@ -1,0 +1,209 @@
+//! Authentication: every kind of bad client certificate is refused in the TLS handshake, before
+//! any handler runs.
+
+use std::time::{Duration, Instant};
+
+use silta_certs::{
+    Principal,
+    ca::{CertificateAuthority, Eku, LeafSpec, Validity},
+};
+use silta_client::{ConnectError, Connection};
+use silta_proto::pb::{self, MessageKind};
+use silta_tests::{TRUST_DOMAIN, TestIdentity, TestPki, TestRelay, envelope};
+
+fn spec(uri: &str, ekus: Vec<Eku>, validity: Validity) -> LeafSpec {
+    let principal: Principal = "centre/joutseno".parse().unwrap();
+    let mut s = LeafSpec::client(&principal, TRUST_DOMAIN, validity);
+    s.uris = vec![uri.to_owned()];
+    s.ekus = ekus;
+    s
+}
+
+const GOOD_URI: &str = "spiffe://silta.example/centre/joutseno";
+
+/// Each bad identity, with the TLS alert the relay answers it with (None: any rejection alert).
+fn bad_identities(pki: &mut TestPki) -> Vec<(&'static str, Option<TestIdentity>, &'static str)> {
+    let other_ca =
+        CertificateAuthority::generate("Other CA", TRUST_DOMAIN, Validity::days_from_now(30))
+            .unwrap();
+    let other: TestIdentity = other_ca
+        .issue_client(&"centre/joutseno".parse().unwrap(), 7)
+        .unwrap()
+        .into();
+    let revoked = pki.client("centre/joutseno");
+    pki.revoke(&revoked);
+    let valid = Validity::days_from_now(7);
+    vec![
+        ("no client certificate", None, "CertificateRequired"),
+        ("certificate from another CA", Some(other), "UnknownCA"),
+        (
+            "expired",
+            Some(pki.issue(&spec(GOOD_URI, vec![Eku::ClientAuth], Validity::expired()))),
+            "CertificateExpired",
+        ),
+        (
+            "not yet valid",
+            Some(pki.issue(&spec(
+                GOOD_URI,
+                vec![Eku::ClientAuth],
+                Validity::not_yet_valid(),
+            ))),
+            "CertificateExpired",
+        ),
+        ("revoked in the CRL", Some(revoked), "CertificateRevoked"),
+        (
+            "serverAuth only",
+            Some(pki.issue(&spec(GOOD_URI, vec![Eku::ServerAuth], valid))),
+            "UnsupportedCertificate",
+        ),
+        (
+            "no extended key usage at all",
+            Some(pki.issue(&spec(GOOD_URI, vec![], valid))),
+            "AccessDenied",
+        ),
+        (
+            "unknown role",
+            Some(pki.issue(&spec(
+                "spiffe://silta.example/police/x",
+                vec![Eku::ClientAuth],
+                valid,
+            ))),
+            "AccessDenied",
+        ),
+        (
+            "foreign trust domain",
+            Some(pki.issue(&spec(
+                "spiffe://other.example/centre/joutseno",
+                vec![Eku::ClientAuth],
+                valid,
+            ))),
+            "AccessDenied",
+        ),
+        (
+            "no spiffe identity",
+            Some(pki.issue(&spec(
+                "https://silta.example/centre/joutseno",
+                vec![Eku::ClientAuth],
+                valid,
+            ))),
+            "AccessDenied",
+        ),
+        (
+            "two identities",
+            {
+                let mut s = spec(GOOD_URI, vec![Eku::ClientAuth], valid);
+                s.uris.push("spiffe://silta.example/assistance/nas".into());
+                Some(pki.issue(&s))
+            },
+            "AccessDenied",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_bad_certificate_is_refused_before_any_handler() {
+    let mut pki = TestPki::new();
+    let cases = bad_identities(&mut pki);
+    let relay = TestRelay::start(&pki, |_| {}).await;
+
+    for (name, identity, alert) in &cases {
+        let before = relay.metrics.snapshot();
+        let cfg = pki.client_config(relay.addr, identity.as_ref());
+        match Connection::connect(&cfg).await {
+            Err(ConnectError::CertificateRejected { alert: got }) => {
+                assert_eq!(&got, alert, "{name}: wrong alert");
+            }
+            other => panic!("{name}: expected CertificateRejected, got {other:?}"),
+        }
+        // Also a real call over an unchecked connection fails, and reaches no handler.
+        if let Ok(conn) = Connection::connect_unchecked(&cfg).await {
+            let env = envelope(MessageKind::Referral, &["assistance/nas"], b"x");
+            let err = conn.mailbox().send(env).await.unwrap_err();
+            assert!(
+                matches!(err.code(), tonic::Code::Unavailable | tonic::Code::Unknown),
+                "{name}: {err:?}"
+            );
+        }
+        let after = relay.metrics.snapshot();
+        assert_eq!(
+            after.requests_allowed, before.requests_allowed,
+            "{name}: a handler ran"
+        );
+        assert_eq!(
+            after.requests_denied, before.requests_denied,
+            "{name}: reached the authz layer"
+        );
+        assert!(
+            after.handshakes_rejected > before.handshakes_rejected,
+            "{name}: handshake not rejected"
+        );
+        assert_eq!(
+            after.handshakes_accepted, before.handshakes_accepted,
+            "{name}: handshake accepted"
+        );
+    }
+    // No principal was registered, no event written.
+    assert_eq!(relay.store.event_count().unwrap(), 0);
+
+    // And a good certificate works on the same relay.
+    let good = pki.client("centre/joutseno");
+    Connection::connect(&pki.client_config(relay.addr, Some(&good)))
+        .await
+        .expect("a valid certificate is accepted");
+    assert_eq!(relay.metrics.snapshot().requests_allowed, 1);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_handshakes_does_not_delay_others() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.server.handshake_timeout_ms = 30_000).await;
+    // Fifty connections that never say anything, and one that sends half a ClientHello.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(tokio::net::TcpStream::connect(relay.addr).await.unwrap());
+    }
+    let mut partial = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut partial, &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let nas = relay.connect_as(&pki, "assistance/nas").await;
+    let centre = relay.connect_as(&pki, "centre/joutseno").await;
+    let env = envelope(MessageKind::Referral, &["assistance/nas"], b"x");
+    centre.mailbox().send(env).await.unwrap();
+    let mut s = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(s.message().await.unwrap().is_some());
+    let took = started.elapsed();
+    // Serialised handshakes would wait for the 30 s handshake timeout of the idle connections.
+    assert!(
+        took < Duration::from_secs(10),
+        "normal client took {took:?}"
+    );
+    drop(idle);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn handshakes_that_stall_are_cut_off_at_the_timeout() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.server.handshake_timeout_ms = 200).await;
+    let mut idle = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    // The relay closes the connection on its own (read returns 0 or an error), within bounds.
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut idle, &mut buf),
+    )
+    .await
+    .expect("relay did not close a stalled handshake");
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    assert_eq!(relay.metrics.snapshot().handshakes_rejected, 1);
+    relay.stop().await;
+}
