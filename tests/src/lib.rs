@@ -309,3 +309,62 @@ pub fn ack_of(env: &pb::Envelope) -> pb::AckRequest {
         })),
     }
 }
+
+/// A `silta-relay` process (the real binary's `main`, built in this package).
+pub struct RelayProcess {
+    /// The child.
+    pub child: tokio::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl RelayProcess {
+    /// Starts the relay binary `bin` (in tests: `env!("CARGO_BIN_EXE_silta-relay-under-test")`)
+    /// with `config` and waits until it prints its address.
+    pub async fn spawn(bin: &str, config: &Path) -> RelayProcess {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start relay process");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("relay did not start in time")
+            .unwrap()
+            .expect("relay exited before listening");
+        let addr = line
+            .strip_prefix("silta-relay listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        RelayProcess { child, addr }
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("relay did not stop after SIGTERM")
+            .unwrap()
+    }
+}
