@@ -16,7 +16,7 @@ use serde::Deserialize;
 pub const ENV_PREFIX: &str = "SILTA_RELAY__";
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Network and API.
@@ -109,18 +109,6 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line, for log collectors.
     Json,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            tls: TlsConfig::default(),
-            limits: LimitsConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -474,5 +462,46 @@ mod tests {
             parse("[tls", &[]),
             Err(ConfigError::Syntax { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// The documented example is valid, names only real keys, and shows the real defaults.
+    #[test]
+    fn example_config_parses_and_shows_the_defaults() {
+        let text = include_str!("../silta-relay.example.toml");
+        let c = Config::parse(text, Path::new("silta-relay.example.toml"), []).unwrap();
+        let d = Config::default();
+        assert_eq!(c.server.listen, d.server.listen);
+        assert_eq!(c.server.handshake_timeout_ms, d.server.handshake_timeout_ms);
+        assert_eq!(c.server.shutdown_grace_ms, d.server.shutdown_grace_ms);
+        assert_eq!(c.server.reflection, d.server.reflection);
+        assert_eq!(c.server.max_connection_age_s, d.server.max_connection_age_s);
+        assert_eq!(c.storage.data_dir, d.storage.data_dir);
+        assert_eq!(c.storage.sync, d.storage.sync);
+        assert_eq!(c.tls.development, d.tls.development);
+        assert_eq!(c.tls.enforce_crl_expiry, d.tls.enforce_crl_expiry);
+        assert_eq!(c.limits.max_ciphertext_bytes, d.limits.max_ciphertext_bytes);
+        assert_eq!(c.limits.max_recipients, d.limits.max_recipients);
+        assert_eq!(c.limits.max_pending_items, d.limits.max_pending_items);
+        assert_eq!(c.log.format, d.log.format);
+        assert_eq!(c.log.level, d.log.level);
+        // Every key of every section appears in the file (deny_unknown_fields covers the other
+        // direction).
+        let table: toml::Table = text.parse().unwrap();
+        let count = |s: &str| table[s].as_table().unwrap().len();
+        assert_eq!(
+            [
+                count("server"),
+                count("storage"),
+                count("tls"),
+                count("limits"),
+                count("log")
+            ],
+            [5, 2, 7, 3, 2]
+        );
     }
 }

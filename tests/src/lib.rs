@@ -322,12 +322,16 @@ impl RelayProcess {
     /// Starts the relay binary `bin` (in tests: `env!("CARGO_BIN_EXE_silta-relay-under-test")`)
     /// with `config` and waits until it prints its address.
     pub async fn spawn(bin: &str, config: &Path) -> RelayProcess {
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.arg("--config").arg(config);
+        Self::spawn_command(cmd).await
+    }
+
+    /// Starts a prepared command (arguments, environment, working folder already set).
+    pub async fn spawn_command(mut cmd: tokio::process::Command) -> RelayProcess {
         use tokio::io::AsyncBufReadExt as _;
-        let mut child = tokio::process::Command::new(bin)
-            .arg("--config")
-            .arg(config)
+        let mut child = cmd
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .expect("start relay process");

@@ -21,7 +21,12 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
     let centre = relay.connect_as(&pki, "centre/joutseno").await;
     let good = || envelope(MessageKind::Referral, &[NAS], b"sealed");
 
-    type Case = (&'static str, Box<dyn Fn(&mut pb::Envelope)>, Code, &'static str);
+    type Case = (
+        &'static str,
+        Box<dyn Fn(&mut pb::Envelope)>,
+        Code,
+        &'static str,
+    );
     let cases: Vec<Case> = vec![
         (
             "oversized",
@@ -35,9 +40,14 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
         (
             "too many recipients",
             Box::new(|e| {
-                e.recipients = ["assistance/nas", "assistance/b", "assistance/c", "assistance/d"]
-                    .map(String::from)
-                    .to_vec()
+                e.recipients = [
+                    "assistance/nas",
+                    "assistance/b",
+                    "assistance/c",
+                    "assistance/d",
+                ]
+                .map(String::from)
+                .to_vec()
             }),
             Code::InvalidArgument,
             "limits.max_recipients",
@@ -48,7 +58,12 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
             Code::InvalidArgument,
             "listed twice",
         ),
-        ("no recipients", Box::new(|e| e.recipients.clear()), Code::InvalidArgument, "at least one recipient"),
+        (
+            "no recipients",
+            Box::new(|e| e.recipients.clear()),
+            Code::InvalidArgument,
+            "at least one recipient",
+        ),
         (
             "malformed recipient",
             Box::new(|e| e.recipients = vec!["spiffe://silta.example/assistance/nas".into()]),
@@ -76,16 +91,66 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
             Code::InvalidArgument,
             "ciphertext_sha256",
         ),
-        ("message id too short", Box::new(|e| e.message_id = vec![1; 15]), Code::InvalidArgument, "message_id"),
-        ("message id missing", Box::new(|e| e.message_id.clear()), Code::InvalidArgument, "message_id"),
-        ("nil message id", Box::new(|e| e.message_id = vec![0; 16]), Code::InvalidArgument, "message_id"),
-        ("case_ref wrong size", Box::new(|e| e.case_ref = vec![1; 3]), Code::InvalidArgument, "case_ref"),
-        ("no kind", Box::new(|e| e.kind = 0), Code::InvalidArgument, "kind"),
-        ("unknown kind", Box::new(|e| e.kind = 99), Code::InvalidArgument, "kind"),
-        ("no urgency", Box::new(|e| e.urgency = 0), Code::InvalidArgument, "urgency"),
-        ("no legal basis", Box::new(|e| e.legal_basis = 0), Code::InvalidArgument, "legal_basis"),
-        ("no creation time", Box::new(|e| e.created_at = None), Code::InvalidArgument, "created_at"),
-        ("bad in_reply_to", Box::new(|e| e.in_reply_to = vec![1; 5]), Code::InvalidArgument, "in_reply_to"),
+        (
+            "message id too short",
+            Box::new(|e| e.message_id = vec![1; 15]),
+            Code::InvalidArgument,
+            "message_id",
+        ),
+        (
+            "message id missing",
+            Box::new(|e| e.message_id.clear()),
+            Code::InvalidArgument,
+            "message_id",
+        ),
+        (
+            "nil message id",
+            Box::new(|e| e.message_id = vec![0; 16]),
+            Code::InvalidArgument,
+            "message_id",
+        ),
+        (
+            "case_ref wrong size",
+            Box::new(|e| e.case_ref = vec![1; 3]),
+            Code::InvalidArgument,
+            "case_ref",
+        ),
+        (
+            "no kind",
+            Box::new(|e| e.kind = 0),
+            Code::InvalidArgument,
+            "kind",
+        ),
+        (
+            "unknown kind",
+            Box::new(|e| e.kind = 99),
+            Code::InvalidArgument,
+            "kind",
+        ),
+        (
+            "no urgency",
+            Box::new(|e| e.urgency = 0),
+            Code::InvalidArgument,
+            "urgency",
+        ),
+        (
+            "no legal basis",
+            Box::new(|e| e.legal_basis = 0),
+            Code::InvalidArgument,
+            "legal_basis",
+        ),
+        (
+            "no creation time",
+            Box::new(|e| e.created_at = None),
+            Code::InvalidArgument,
+            "created_at",
+        ),
+        (
+            "bad in_reply_to",
+            Box::new(|e| e.in_reply_to = vec![1; 5]),
+            Code::InvalidArgument,
+            "in_reply_to",
+        ),
         (
             "sender as recipient",
             Box::new(|e| {
@@ -103,7 +168,11 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
         mutate(&mut env);
         let err = centre.mailbox().send(env).await.expect_err(name);
         assert_eq!(err.code(), *code, "{name}: {err:?}");
-        assert!(err.message().contains(says), "{name}: message {:?} should mention {says:?}", err.message());
+        assert!(
+            err.message().contains(says),
+            "{name}: message {:?} should mention {says:?}",
+            err.message()
+        );
         assert_eq!(relay.fingerprint(), before, "{name}: the store changed");
     }
     // The same good envelope still goes through afterwards.
@@ -119,7 +188,11 @@ async fn a_full_mailbox_refuses_more_and_accepts_again_after_acknowledgement() {
     let centre = relay.connect_as(&pki, "centre/joutseno").await;
     let first = envelope(MessageKind::Referral, &[NAS], b"1");
     centre.mailbox().send(first.clone()).await.unwrap();
-    centre.mailbox().send(envelope(MessageKind::Referral, &[NAS], b"2")).await.unwrap();
+    centre
+        .mailbox()
+        .send(envelope(MessageKind::Referral, &[NAS], b"2"))
+        .await
+        .unwrap();
     let before = relay.fingerprint();
     let err = centre
         .mailbox()
@@ -127,11 +200,21 @@ async fn a_full_mailbox_refuses_more_and_accepts_again_after_acknowledgement() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
-    assert!(err.message().contains("limits.max_pending_items"), "{err:?}");
+    assert!(
+        err.message().contains("limits.max_pending_items"),
+        "{err:?}"
+    );
     assert_eq!(relay.fingerprint(), before);
 
-    nas.mailbox().ack(silta_tests::ack_of(&first)).await.unwrap();
-    centre.mailbox().send(envelope(MessageKind::Referral, &[NAS], b"3")).await.unwrap();
+    nas.mailbox()
+        .ack(silta_tests::ack_of(&first))
+        .await
+        .unwrap();
+    centre
+        .mailbox()
+        .send(envelope(MessageKind::Referral, &[NAS], b"3"))
+        .await
+        .unwrap();
     relay.stop().await;
 }
 
@@ -153,7 +236,9 @@ async fn bad_acknowledgements_are_refused_precisely() {
             signer_key: "k".into(),
         };
         f(&mut a);
-        pb::AckRequest { target: Some(pb::ack_request::Target::Acknowledge(a)) }
+        pb::AckRequest {
+            target: Some(pb::ack_request::Target::Acknowledge(a)),
+        }
     };
     let reject = |reason: pb::RejectionReason, detail: &str| pb::AckRequest {
         target: Some(pb::ack_request::Target::Reject(pb::Rejection {
@@ -163,21 +248,53 @@ async fn bad_acknowledgements_are_refused_precisely() {
         })),
     };
     let cases: Vec<(&str, pb::AckRequest, Code)> = vec![
-        ("empty request", pb::AckRequest::default(), Code::InvalidArgument),
-        ("wrong digest", ack(&|a| a.ciphertext_sha256 = sha256(b"x")), Code::InvalidArgument),
-        ("short signature", ack(&|a| a.signature = vec![1; 10]), Code::InvalidArgument),
-        ("bad id", ack(&|a| a.message_id = vec![1; 4]), Code::InvalidArgument),
-        ("unknown message", ack(&|a| a.message_id = uuid::Uuid::now_v7().as_bytes().to_vec()), Code::NotFound),
-        ("rejection without reason", reject(pb::RejectionReason::Unspecified, ""), Code::InvalidArgument),
-        ("rejection detail too long", reject(pb::RejectionReason::Other, &"x".repeat(513)), Code::InvalidArgument),
+        (
+            "empty request",
+            pb::AckRequest::default(),
+            Code::InvalidArgument,
+        ),
+        (
+            "wrong digest",
+            ack(&|a| a.ciphertext_sha256 = sha256(b"x")),
+            Code::InvalidArgument,
+        ),
+        (
+            "short signature",
+            ack(&|a| a.signature = vec![1; 10]),
+            Code::InvalidArgument,
+        ),
+        (
+            "bad id",
+            ack(&|a| a.message_id = vec![1; 4]),
+            Code::InvalidArgument,
+        ),
+        (
+            "unknown message",
+            ack(&|a| a.message_id = uuid::Uuid::now_v7().as_bytes().to_vec()),
+            Code::NotFound,
+        ),
+        (
+            "rejection without reason",
+            reject(pb::RejectionReason::Unspecified, ""),
+            Code::InvalidArgument,
+        ),
+        (
+            "rejection detail too long",
+            reject(pb::RejectionReason::Other, &"x".repeat(513)),
+            Code::InvalidArgument,
+        ),
         (
             "status item that does not exist",
-            pb::AckRequest { target: Some(pb::ack_request::Target::StatusSeq(999)) },
+            pb::AckRequest {
+                target: Some(pb::ack_request::Target::StatusSeq(999)),
+            },
             Code::NotFound,
         ),
         (
             "envelope item confirmed as status",
-            pb::AckRequest { target: Some(pb::ack_request::Target::StatusSeq(1)) },
+            pb::AckRequest {
+                target: Some(pb::ack_request::Target::StatusSeq(1)),
+            },
             Code::InvalidArgument,
         ),
     ];
@@ -187,7 +304,11 @@ async fn bad_acknowledgements_are_refused_precisely() {
         assert_eq!(relay.fingerprint(), before, "{name}: the store changed");
     }
     // Status with a malformed id.
-    let err = centre.mailbox().status(pb::StatusRequest { message_id: vec![] }).await.unwrap_err();
+    let err = centre
+        .mailbox()
+        .status(pb::StatusRequest { message_id: vec![] })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     relay.stop().await;
 }

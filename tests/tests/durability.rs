@@ -24,8 +24,12 @@ async fn every_receipted_message_survives_sigkill() {
     for round in 0..3 {
         let relay = RelayProcess::spawn(RELAY, &config).await;
         // The recipient must be known before anyone can send to it.
-        Connection::connect(&pki.client_config(relay.addr, Some(&nas_id))).await.unwrap();
-        let centre = Connection::connect(&pki.client_config(relay.addr, Some(&centre_id))).await.unwrap();
+        Connection::connect(&pki.client_config(relay.addr, Some(&nas_id)))
+            .await
+            .unwrap();
+        let centre = Connection::connect(&pki.client_config(relay.addr, Some(&centre_id)))
+            .await
+            .unwrap();
 
         let receipted = Arc::new(Mutex::new(HashMap::new()));
         let mut tasks = Vec::new();
@@ -38,7 +42,10 @@ async fn every_receipted_message_survives_sigkill() {
                     let env = envelope(MessageKind::Referral, &[NAS], body.as_bytes());
                     match conn.mailbox().send(env.clone()).await {
                         Ok(_) => {
-                            receipted.lock().await.insert(env.message_id, env.ciphertext_sha256);
+                            receipted
+                                .lock()
+                                .await
+                                .insert(env.message_id, env.ciphertext_sha256);
                         }
                         Err(_) => return,
                     }
@@ -61,7 +68,9 @@ async fn every_receipted_message_survives_sigkill() {
 
         // Restart on the same data: every receipted message is there, exactly once.
         let relay = RelayProcess::spawn(RELAY, &config).await;
-        let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id))).await.unwrap();
+        let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id)))
+            .await
+            .unwrap();
         let mut stream = nas
             .mailbox()
             .subscribe(pb::SubscribeRequest::default())
@@ -73,11 +82,22 @@ async fn every_receipted_message_survives_sigkill() {
             let items = take_items(&mut stream, 1, Duration::from_secs(2)).await;
             let Some(item) = items.first() else { break };
             let env = envelope_of(item).unwrap().envelope.clone().unwrap();
-            assert_eq!(silta_tests::sha256(&env.ciphertext), env.ciphertext_sha256, "intact ciphertext");
-            assert!(seen.insert(env.message_id, env.ciphertext_sha256).is_none(), "delivered twice");
+            assert_eq!(
+                silta_tests::sha256(&env.ciphertext),
+                env.ciphertext_sha256,
+                "intact ciphertext"
+            );
+            assert!(
+                seen.insert(env.message_id, env.ciphertext_sha256).is_none(),
+                "delivered twice"
+            );
         }
         for (id, digest) in &all {
-            assert_eq!(seen.get(id), Some(digest), "round {round}: receipted message lost");
+            assert_eq!(
+                seen.get(id),
+                Some(digest),
+                "round {round}: receipted message lost"
+            );
         }
         relay.kill().await;
     }
@@ -91,12 +111,18 @@ async fn sigterm_finishes_in_flight_sends_and_exits_cleanly() {
     std::fs::write(&config, pki.relay_config_toml(&data.path().join("data"))).unwrap();
     let nas_id = pki.client(NAS);
     let relay = RelayProcess::spawn(RELAY, &config).await;
-    let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id))).await.unwrap();
+    let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id)))
+        .await
+        .unwrap();
     let centre = Connection::connect(&pki.client_config(relay.addr, Some(&pki.client("centre/a"))))
         .await
         .unwrap();
     // An open subscription must not keep the relay from stopping.
-    let _stream = nas.mailbox().subscribe(pb::SubscribeRequest::default()).await.unwrap();
+    let _stream = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap();
 
     let receipted = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -124,15 +150,33 @@ async fn sigterm_finishes_in_flight_sends_and_exits_cleanly() {
     let receipted = receipted.lock().await.clone();
 
     let relay = RelayProcess::spawn(RELAY, &config).await;
-    let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id))).await.unwrap();
-    let mut stream = nas.mailbox().subscribe(pb::SubscribeRequest::default()).await.unwrap().into_inner();
+    let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id)))
+        .await
+        .unwrap();
+    let mut stream = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let items = take_items(&mut stream, receipted.len(), Duration::from_secs(20)).await;
     let ids: std::collections::HashSet<_> = items
         .iter()
-        .map(|i| envelope_of(i).unwrap().envelope.as_ref().unwrap().message_id.clone())
+        .map(|i| {
+            envelope_of(i)
+                .unwrap()
+                .envelope
+                .as_ref()
+                .unwrap()
+                .message_id
+                .clone()
+        })
         .collect();
     for id in &receipted {
-        assert!(ids.contains(id), "receipted message lost in graceful shutdown");
+        assert!(
+            ids.contains(id),
+            "receipted message lost in graceful shutdown"
+        );
     }
     relay.kill().await;
 }

@@ -15,7 +15,9 @@ async fn health_reports_serving() {
     for service in ["", "silta.v1.Mailbox"] {
         let r = conn
             .health()
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -23,7 +25,9 @@ async fn health_reports_serving() {
     }
     let err = conn
         .health()
-        .check(HealthCheckRequest { service: "no.Such".into() })
+        .check(HealthCheckRequest {
+            service: "no.Such".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
@@ -47,12 +51,19 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
     use tonic_reflection::pb::{v1, v1alpha};
     let req = v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
     let mut client = v1::server_reflection_client::ServerReflectionClient::new(conn.channel());
-    let mut stream = client.server_reflection_info(tokio_stream::iter([req])).await.unwrap().into_inner();
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
     let resp = stream.next().await.unwrap().unwrap();
-    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) = resp.message_response
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        resp.message_response
     else {
         panic!("unexpected response {resp:?}")
     };
@@ -64,11 +75,17 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
     // The descriptor of a Silta file is served, so a tool can build requests from it.
     let req = v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::FileContainingSymbol(
-            "silta.v1.Mailbox".into(),
-        )),
+        message_request: Some(
+            v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "silta.v1.Mailbox".into(),
+            ),
+        ),
     };
-    let mut stream = client.server_reflection_info(tokio_stream::iter([req])).await.unwrap().into_inner();
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
     let resp = stream.next().await.unwrap().unwrap();
     assert!(matches!(
         resp.message_response,
@@ -77,12 +94,19 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
 
     let req = v1alpha::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
     };
     let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(conn.channel());
-    let mut stream = client.server_reflection_info(tokio_stream::iter([req])).await.unwrap().into_inner();
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
     let resp = stream.next().await.unwrap().unwrap();
-    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) = resp.message_response
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        resp.message_response
     else {
         panic!("unexpected response {resp:?}")
     };
@@ -103,7 +127,9 @@ async fn python_grpcio_health_and_reflection() {
             std::env::var("CI").as_deref() != Ok("true"),
             "python3 with grpcio-health-checking and grpcio-reflection is required under CI=true: {probe:?}"
         );
-        eprintln!("python grpcio not installed; skipping (pip install grpcio-health-checking grpcio-reflection)");
+        eprintln!(
+            "python grpcio not installed; skipping (pip install grpcio-health-checking grpcio-reflection)"
+        );
         return;
     }
     let pki = TestPki::new();
@@ -122,7 +148,11 @@ async fn python_grpcio_health_and_reflection() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("health: SERVING"), "{stdout}");
     for name in &EXPECTED[..4] {
         assert!(stdout.contains(name), "{name} not listed: {stdout}");

@@ -1,0 +1,188 @@
+//! The `silta-relay` binary as an operator meets it: the embedded default, bad configuration.
+
+use std::process::Command;
+
+use silta_client::{Connection, RelayConfig};
+use silta_tests::RelayProcess;
+
+const RELAY: &str = env!("CARGO_BIN_EXE_silta-relay-under-test");
+
+#[tokio::test]
+async fn no_configuration_means_development_mode_with_its_own_pki() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(RELAY);
+    // Port 0 instead of 7443 so parallel tests never collide; everything else is the default.
+    cmd.current_dir(cwd.path())
+        .env("SILTA_RELAY__SERVER__LISTEN", "127.0.0.1:0")
+        .env_remove("SILTA_RELAY_CONFIG");
+    let relay = RelayProcess::spawn_command(cmd).await;
+    let pki = cwd.path().join("silta-data/dev-pki");
+    for f in [
+        "ca/ca.pem",
+        "ca/crl.pem",
+        "relay.pem",
+        "centre-demo-centre.pem",
+        "assistance-nas.key",
+        "auditor-auditor.pem",
+    ] {
+        assert!(pki.join(f).exists(), "{f} missing");
+    }
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(pki.join("centre-demo-centre.key"))
+            .unwrap()
+            .permissions(),
+    ) & 0o777;
+    assert_eq!(key_mode, 0o600);
+    assert!(cwd.path().join("silta-data/db").exists());
+
+    for who in ["centre-demo-centre", "assistance-nas", "auditor-auditor"] {
+        let cfg = RelayConfig::from_files(
+            &relay.addr.to_string(),
+            "localhost",
+            &pki.join("ca/ca.pem"),
+            Some((
+                &pki.join(format!("{who}.pem")),
+                &pki.join(format!("{who}.key")),
+            )),
+        )
+        .unwrap();
+        Connection::connect(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{who}: {e}"));
+    }
+    let status = relay.terminate().await;
+    assert!(status.success(), "{status:?}");
+
+    // A second start reuses the PKI (the same CA) instead of making a new one.
+    let ca_before = std::fs::read(pki.join("ca/ca.pem")).unwrap();
+    let mut cmd = tokio::process::Command::new(RELAY);
+    cmd.current_dir(cwd.path())
+        .env("SILTA_RELAY__SERVER__LISTEN", "127.0.0.1:0");
+    let relay = RelayProcess::spawn_command(cmd).await;
+    assert_eq!(std::fs::read(pki.join("ca/ca.pem")).unwrap(), ca_before);
+    relay.kill().await;
+}
+
+#[test]
+fn invalid_configuration_exits_64_naming_the_key_before_opening_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("relay.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndata_dir = {data:?}\n[tls]\ndevelopment = true\n[limits]\nmax_recipients = 0\n"),
+    )
+    .unwrap();
+    let out = Command::new(RELAY)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("limits.max_recipients"), "{stderr}");
+    assert!(
+        !data.exists(),
+        "the data folder was created despite the bad configuration"
+    );
+
+    // The same through the environment.
+    std::fs::write(
+        &config,
+        format!("[storage]\ndata_dir = {data:?}\n[tls]\ndevelopment = true\n"),
+    )
+    .unwrap();
+    let out = Command::new(RELAY)
+        .arg("--config")
+        .arg(&config)
+        .env("SILTA_RELAY__SERVER__LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.listen"));
+
+    // A missing file is a configuration error too.
+    let out = Command::new(RELAY)
+        .arg("--config")
+        .arg(dir.path().join("nope.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(!data.exists());
+}
+
+#[test]
+fn missing_certificate_files_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relay.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[tls]\ntrust_domain = \"silta.example\"\nca = [\"/nonexistent/ca.pem\"]\ncrls = [\"/nonexistent/crl.pem\"]\ncert = \"/nonexistent/relay.pem\"\nkey = \"/nonexistent/relay.key\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(RELAY)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/ca.pem"), "{stderr}");
+}
+
+/// The relay's logs (at debug level, JSON) never contain the ciphertext it carries.
+#[tokio::test]
+async fn logs_never_contain_ciphertext() {
+    use silta_proto::pb::{self, MessageKind};
+    let pki = silta_tests::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relay.toml");
+    std::fs::write(&config, pki.relay_config_toml(&dir.path().join("data"))).unwrap();
+    let log_path = dir.path().join("relay.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut cmd = tokio::process::Command::new(RELAY);
+    cmd.arg("--config")
+        .arg(&config)
+        .env("SILTA_RELAY__LOG__LEVEL", "debug,silta_relay=trace")
+        .env("SILTA_RELAY__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stderr(log);
+    let relay = RelayProcess::spawn_command(cmd).await;
+    let nas =
+        Connection::connect(&pki.client_config(relay.addr, Some(&pki.client("assistance/nas"))))
+            .await
+            .unwrap();
+    let centre = Connection::connect(&pki.client_config(relay.addr, Some(&pki.client("centre/a"))))
+        .await
+        .unwrap();
+    let marker = b"CIPHERTEXT-MARKER-7f3a9c";
+    let env = silta_tests::envelope(MessageKind::Referral, &["assistance/nas"], marker);
+    centre.mailbox().send(env.clone()).await.unwrap();
+    let mut s = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(s.message().await.unwrap().is_some());
+    nas.mailbox().ack(silta_tests::ack_of(&env)).await.unwrap();
+    let status = relay.terminate().await;
+    assert!(status.success());
+
+    let logs = std::fs::read(&log_path).unwrap();
+    assert!(
+        logs.len() > 1000,
+        "expected debug logs, got {} bytes",
+        logs.len()
+    );
+    let text = String::from_utf8_lossy(&logs);
+    assert!(text.contains("message accepted"), "the accept is logged");
+    assert!(
+        !text.contains("CIPHERTEXT-MARKER"),
+        "ciphertext leaked into the logs"
+    );
+    assert!(!logs.windows(marker.len()).any(|w| w == marker));
+}
