@@ -32,5 +32,14 @@ pub fn replace_public(path: &Path, contents: &[u8]) -> Result<(), CertsError> {
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     write_new(&tmp, contents, PUBLIC_MODE)?;
-    std::fs::rename(&tmp, path).map_err(|e| CertsError::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| CertsError::io(path, e))?;
+    // Make the rename itself durable: otherwise a power loss could bring back the old CRL or
+    // registry, silently undoing a revocation.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CertsError::io(dir, e))
 }

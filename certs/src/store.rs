@@ -174,8 +174,9 @@ impl CaDir {
                 return Err(CertsError::AlreadyExists(p.clone()));
             }
         }
-        write_new(&key_path, issued.key_pem.as_bytes(), SECRET_MODE)?;
-        write_new(&cert_path, issued.cert_pem.as_bytes(), PUBLIC_MODE)?;
+        // Record the serial before the files exist: a crash in between leaves a registered
+        // serial without files (harmless, revocable), never a usable certificate the registry
+        // does not know about.
         let mut registry = self.list()?;
         registry.push(IssuedRecord {
             serial: issued.serial.clone(),
@@ -187,6 +188,8 @@ impl CaDir {
             cert_path: cert_path.clone(),
         });
         self.save_registry(&registry)?;
+        write_new(&key_path, issued.key_pem.as_bytes(), SECRET_MODE)?;
+        write_new(&cert_path, issued.cert_pem.as_bytes(), PUBLIC_MODE)?;
         Ok(WrittenCert {
             cert_path,
             key_path,

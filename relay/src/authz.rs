@@ -266,14 +266,21 @@ pub struct AuthzLayer {
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
     reflection: bool,
+    max_ciphertext_bytes: u64,
 }
 
 impl AuthzLayer {
-    pub(crate) fn new(metrics: Arc<Metrics>, registry: Arc<Registry>, reflection: bool) -> Self {
+    pub(crate) fn new(
+        metrics: Arc<Metrics>,
+        registry: Arc<Registry>,
+        reflection: bool,
+        max_ciphertext_bytes: u64,
+    ) -> Self {
         AuthzLayer {
             metrics,
             registry,
             reflection,
+            max_ciphertext_bytes,
         }
     }
 }
@@ -325,6 +332,11 @@ where
                 layer.metrics.request_denied();
                 return Ok(tonic::Status::unauthenticated("no client certificate").into_http());
             };
+            if Rpc::from_path(req.uri().path()).is_none() {
+                layer.metrics.request_denied();
+                tracing::info!(principal = %peer.principal(), path = req.uri().path(), "unknown method");
+                return Ok(tonic::Status::unimplemented("unknown method").into_http());
+            }
             let decision = check_rpc(&peer, req.uri().path()).and_then(|permit| {
                 if permit.rpc() == Rpc::Reflection && !layer.reflection {
                     Err(Denied("reflection is disabled on this relay".into()))
@@ -345,8 +357,21 @@ where
                 return Ok(tonic::Status::internal("internal storage error").into_http());
             }
             layer.metrics.request_allowed();
+            let rpc = permit.rpc();
             req.extensions_mut().insert(permit);
-            inner.call(req).await
+            let response = inner.call(req).await?;
+            // tonic refuses a message above its decoding limit with OUT_OF_RANGE before our
+            // handler runs; say which of our limits it broke instead.
+            if rpc == Rpc::MailboxSend
+                && response.headers().get("grpc-status").map(|v| v.as_bytes()) == Some(b"11")
+            {
+                return Ok(tonic::Status::resource_exhausted(format!(
+                    "envelope is far larger than limit limits.max_ciphertext_bytes ({} bytes)",
+                    layer.max_ciphertext_bytes
+                ))
+                .into_http());
+            }
+            Ok(response)
         })
     }
 }

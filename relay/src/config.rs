@@ -77,6 +77,8 @@ pub struct TlsConfig {
     /// Refuse every client once a CRL is past its nextUpdate (so a stale CRL cannot hide a
     /// revocation).
     pub enforce_crl_expiry: bool,
+    /// How often (seconds) to look for changed CA, CRL, certificate or key files and reload them.
+    pub reload_interval_s: u64,
 }
 
 /// `[limits]`
@@ -115,7 +117,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
-            handshake_timeout_ms: 10_000,
+            handshake_timeout_ms: 5_000,
             shutdown_grace_ms: 10_000,
             reflection: true,
             max_connection_age_s: 3600,
@@ -142,6 +144,7 @@ impl Default for TlsConfig {
             cert: PathBuf::new(),
             key: PathBuf::new(),
             enforce_crl_expiry: true,
+            reload_interval_s: 30,
         }
     }
 }
@@ -329,6 +332,12 @@ impl Config {
             ));
         }
         let t = &self.tls;
+        if t.reload_interval_s == 0 || t.reload_interval_s > 3600 {
+            return Err(ConfigError::key(
+                "tls.reload_interval_s",
+                "must be 1..=3600",
+            ));
+        }
         if t.development {
             let given = !t.ca.is_empty() || !t.crls.is_empty() || !t.cert.as_os_str().is_empty();
             if given || !t.trust_domain.is_empty() {
@@ -484,6 +493,7 @@ mod example_file {
         assert_eq!(c.storage.sync, d.storage.sync);
         assert_eq!(c.tls.development, d.tls.development);
         assert_eq!(c.tls.enforce_crl_expiry, d.tls.enforce_crl_expiry);
+        assert_eq!(c.tls.reload_interval_s, d.tls.reload_interval_s);
         assert_eq!(c.limits.max_ciphertext_bytes, d.limits.max_ciphertext_bytes);
         assert_eq!(c.limits.max_recipients, d.limits.max_recipients);
         assert_eq!(c.limits.max_pending_items, d.limits.max_pending_items);
@@ -501,7 +511,7 @@ mod example_file {
                 count("limits"),
                 count("log")
             ],
-            [5, 2, 7, 3, 2]
+            [5, 2, 8, 3, 2]
         );
     }
 }

@@ -52,7 +52,7 @@ impl From<RelayError> for Status {
                 tracing::error!(error = %e, "storage failure");
                 (
                     Code::Internal,
-                    "internal storage error; the request was not applied".to_owned(),
+                    "internal storage error; the request may not have been applied: retry it (sends are idempotent)".to_owned(),
                 )
             }
         };

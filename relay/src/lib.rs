@@ -53,7 +53,7 @@ use crate::{
     registry::Registry,
     service::{AuditLogService, DirectoryService, MailboxService},
     store::{Store, StoreError},
-    tls::{TlsMaterial, TlsSetupError},
+    tls::{TlsMaterial, TlsSetupError, TlsState},
 };
 
 /// Why the relay could not start or stopped with an error.
@@ -82,8 +82,8 @@ pub enum StartError {
 /// A relay whose storage and TLS configuration are ready; no port is open yet.
 pub struct Relay {
     config: Config,
-    tls: Arc<rustls::ServerConfig>,
-    trust_domain: String,
+    tls: Arc<TlsState>,
+    source: TlsSource,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
 }
@@ -97,30 +97,28 @@ impl Relay {
             path: data.clone(),
             source: StoreError::Sled(Arc::new(sled::Error::Io(e))),
         })?;
-        let (material, trust_domain) = if config.tls.development {
+        let source = if config.tls.development {
             let pki = dev_pki(&data.join("dev-pki"))?;
-            let m = TlsMaterial::load(
-                &[&pki.ca_cert],
-                &[&pki.crl],
-                &pki.relay_cert,
-                &pki.relay_key,
-                DEV_TRUST_DOMAIN,
-                true,
-            )?;
-            (m, DEV_TRUST_DOMAIN.to_owned())
+            TlsSource {
+                ca: vec![pki.ca_cert],
+                crls: vec![pki.crl],
+                cert: pki.relay_cert,
+                key: pki.relay_key,
+                trust_domain: DEV_TRUST_DOMAIN.to_owned(),
+                enforce_crl_expiry: true,
+            }
         } else {
             let t = &config.tls;
-            let m = TlsMaterial::load(
-                &t.ca,
-                &t.crls,
-                &t.cert,
-                &t.key,
-                &t.trust_domain,
-                t.enforce_crl_expiry,
-            )?;
-            (m, t.trust_domain.clone())
+            TlsSource {
+                ca: t.ca.clone(),
+                crls: t.crls.clone(),
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+                trust_domain: t.trust_domain.clone(),
+                enforce_crl_expiry: t.enforce_crl_expiry,
+            }
         };
-        let tls = material.server_config()?;
+        let tls = Arc::new(TlsState::new(source.load()?));
         let db_path = data.join("db");
         let store =
             Store::open(&db_path, config.storage.sync).map_err(|source| StartError::Store {
@@ -135,7 +133,7 @@ impl Relay {
         Ok(Relay {
             config,
             tls,
-            trust_domain,
+            source,
             store: Arc::new(store),
             metrics: Arc::new(Metrics::default()),
         })
@@ -165,18 +163,17 @@ impl Relay {
         tokio::spawn(tls::accept_loop(
             listener,
             self.tls.clone(),
-            self.trust_domain.clone(),
+            self.source.trust_domain.clone(),
             cfg.handshake_timeout(),
             conn_tx,
             stop_rx.clone(),
             self.metrics.clone(),
         ));
 
-        let mailbox = Arc::new(Mailbox::new(
-            self.store.clone(),
-            cfg.limits.clone(),
-            stop_rx.clone(),
-        ));
+        let mailbox = Arc::new(
+            Mailbox::new(self.store.clone(), cfg.limits.clone(), stop_rx.clone())
+                .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
+        );
         let registry = Arc::new(Registry::new(self.store.clone()));
         // Leave room for the envelope's other fields; the handler enforces the real limit with
         // a precise error.
@@ -202,6 +199,7 @@ impl Relay {
                 self.metrics.clone(),
                 registry,
                 cfg.server.reflection,
+                cfg.limits.max_ciphertext_bytes,
             ))
             .add_service(
                 MailboxServer::new(MailboxService { mailbox })
@@ -214,7 +212,13 @@ impl Relay {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
 
-        tracing::info!(listen = ?local, trust_domain = %self.trust_domain, "relay serving");
+        tokio::spawn(reload_tls(
+            self.source.clone(),
+            self.tls.clone(),
+            Duration::from_secs(cfg.tls.reload_interval_s),
+            stop_rx.clone(),
+        ));
+        tracing::info!(listen = ?local, trust_domain = %self.source.trust_domain, "relay serving");
         let mut stopped = stop_rx.clone();
         let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -260,4 +264,80 @@ fn dev_pki(dir: &std::path::Path) -> Result<DevPki, StartError> {
     tracing::warn!("development mode: development PKI in use; not for real referrals");
     eprintln!("{BANNER}\n  client certificates: {}\n", dir.display());
     Ok(pki)
+}
+
+/// Where the TLS material comes from, so it can be read again when it changes.
+#[derive(Clone, Debug)]
+struct TlsSource {
+    ca: Vec<PathBuf>,
+    crls: Vec<PathBuf>,
+    cert: PathBuf,
+    key: PathBuf,
+    trust_domain: String,
+    enforce_crl_expiry: bool,
+}
+
+/// What identifies a version of a file: modification time, size, inode.
+type FileStamp = Option<(std::time::SystemTime, u64, u64)>;
+
+impl TlsSource {
+    fn load(&self) -> Result<Arc<rustls::ServerConfig>, StartError> {
+        let material = TlsMaterial::load(
+            &self.ca,
+            &self.crls,
+            &self.cert,
+            &self.key,
+            &self.trust_domain,
+            self.enforce_crl_expiry,
+        )?;
+        Ok(material.server_config()?)
+    }
+
+    fn stamps(&self) -> Vec<FileStamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        self.ca
+            .iter()
+            .chain(&self.crls)
+            .chain([&self.cert, &self.key])
+            .map(|p| {
+                let m = std::fs::metadata(p).ok()?;
+                Some((m.modified().ok()?, m.len(), m.ino()))
+            })
+            .collect()
+    }
+}
+
+/// Re-reads CAs, CRLs, certificate and key whenever one of the files changes, so a new CRL takes
+/// effect for new connections without a restart. A set that fails to load is logged and the
+/// one in force is kept (fail closed: the old CRL stays, nothing is dropped).
+async fn reload_tls(
+    source: TlsSource,
+    state: Arc<TlsState>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut seen = source.stamps();
+    loop {
+        tokio::select! {
+            () = tls::stopped(&mut stop) => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let now = source.stamps();
+        if now == seen {
+            continue;
+        }
+        match source.load() {
+            Ok(config) => {
+                state.replace(config);
+                seen = now;
+                tracing::info!(
+                    "TLS material changed on disk; reloaded (new CRLs apply to new connections)"
+                );
+            }
+            Err(e) => {
+                // Keep retrying on the next tick; the configuration in force stays.
+                tracing::error!(error = %e, "TLS material changed but could not be loaded; keeping the previous one");
+            }
+        }
+    }
 }

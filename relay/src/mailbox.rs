@@ -38,28 +38,43 @@ pub struct Mailbox {
     shutdown: watch::Receiver<bool>,
 }
 
-/// Wakes the subscriptions of a principal when its mailbox changes.
+/// Per principal, the highest mailbox seq that is known to be on disk, as a watch channel that
+/// wakes the principal's subscriptions when it moves.
+///
+/// Subscriptions read only up to this mark. A transaction is visible in sled's memory before the
+/// group flush makes it durable; without the mark a running subscription could hand out a
+/// message whose acceptance a crash then undoes. Seqs of one principal are assigned by the single
+/// writer in order and batches are flushed in order, so once seq `s` is durable every smaller seq
+/// of that principal is too, and the mark can only grow.
 #[derive(Default)]
 struct Hub {
-    senders: Mutex<HashMap<String, watch::Sender<u64>>>,
+    marks: Mutex<HashMap<String, watch::Sender<u64>>>,
 }
 
 impl Hub {
     fn watch(&self, principal: &str) -> watch::Receiver<u64> {
-        let mut map = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.marks.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(principal.to_owned())
             .or_insert_with(|| watch::channel(0).0)
             .subscribe()
     }
 
-    fn notify(&self, principal: &str) {
-        let mut map = self.senders.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = map.get(principal) {
-            if s.receiver_count() == 0 {
-                map.remove(principal);
-            } else {
-                s.send_modify(|v| *v = v.wrapping_add(1));
-            }
+    /// Called after the flush that made `seq` durable.
+    fn advance(&self, principal: &str, seq: u64) {
+        let mut map = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+        let mark = map
+            .entry(principal.to_owned())
+            .or_insert_with(|| watch::channel(0).0);
+        mark.send_if_modified(|m| {
+            let moved = seq > *m;
+            *m = (*m).max(seq);
+            moved
+        });
+    }
+
+    fn advance_all(&self, pushed: &[(String, u64)]) {
+        for (principal, seq) in pushed {
+            self.advance(principal, *seq);
         }
     }
 }
@@ -75,13 +90,18 @@ impl Mailbox {
         store: Arc<Store>,
         limits: LimitsConfig,
         shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        Mailbox {
+    ) -> Result<Self, RelayError> {
+        // Everything on disk at start is durable.
+        let hub = Hub::default();
+        for (principal, record) in store.principals()? {
+            hub.advance(&principal, record.next_seq.saturating_sub(1));
+        }
+        Ok(Mailbox {
             store,
             limits,
-            hub: Hub::default(),
+            hub,
             shutdown,
-        }
+        })
     }
 
     /// Accepts an envelope from the permit's principal.
@@ -98,7 +118,7 @@ impl Mailbox {
         let ciphertext = std::mem::take(&mut envelope.ciphertext);
         let max_pending = self.limits.max_pending_items;
         let recipients = checked.recipients.clone();
-        let (record, fresh) = self
+        let (record, pushed) = self
             .store
             .write(move |trees| {
                 trees.transaction(|tx| {
@@ -107,7 +127,7 @@ impl Mailbox {
                         // Same sender and same content (the hash covers the ciphertext): a
                         // retry, answered with the original receipt.
                         if existing.sender == sender.to_string() && existing.envelope.as_ref() == Some(&envelope) {
-                            return Ok((existing, false));
+                            return Ok((existing, None));
                         }
                         return abort(RelayError::AlreadyExists(format!(
                             "message id {} is already used by a different message",
@@ -146,6 +166,7 @@ impl Mailbox {
                     ))?;
                     tx.meta.insert(id, prost::Message::encode_to_vec(&record))?;
                     tx.ciphertext.insert(id, ciphertext.as_slice())?;
+                    let mut pushed = Vec::with_capacity(targets.len());
                     for (principal, name, mut rec) in targets {
                         let seq = tx.push_item(
                             principal,
@@ -168,15 +189,14 @@ impl Mailbox {
                                 ..Default::default()
                             },
                         )?;
+                        pushed.push((name, seq));
                     }
-                    Ok((record, true))
+                    Ok((record, Some(pushed)))
                 })
             })
             .await?;
-        if fresh {
-            for r in &checked.recipients {
-                self.hub.notify(&r.to_string());
-            }
+        if let Some(pushed) = pushed {
+            self.hub.advance_all(&pushed);
             tracing::info!(
                 sender = %record.sender,
                 message_id = %uuid_str(&message_id_of(&record)),
@@ -220,12 +240,12 @@ impl Mailbox {
         let mut shutdown = self.shutdown.clone();
         tracing::info!(principal = %name, after_seq = cursor, "subscription opened");
         loop {
-            // Mark the current version seen before reading, so a change made after the read
-            // wakes us up again.
-            changes.borrow_and_update();
+            // Take the durable mark (and mark it seen) before reading, so a change made after
+            // the read wakes us up again.
+            let durable = *changes.borrow_and_update();
             let items = self
                 .store
-                .mailbox_items(principal, cursor, SUBSCRIBE_BATCH)?;
+                .mailbox_items(principal, cursor, durable, SUBSCRIBE_BATCH)?;
             if items.is_empty() {
                 tokio::select! {
                     r = changes.changed() => if r.is_err() { return Ok(()) },
@@ -239,8 +259,8 @@ impl Mailbox {
             let mut delivered = Vec::new();
             for (seq, item) in items {
                 cursor = seq;
-                let out = match item.status {
-                    Some(status) => pb::mailbox_item::Item::Status(status),
+                let (out, id) = match item.status {
+                    Some(status) => (pb::mailbox_item::Item::Status(status), None),
                     None => {
                         let id = item.message_id;
                         let (Some(meta), Some(ciphertext)) =
@@ -251,22 +271,29 @@ impl Mailbox {
                         };
                         let mut envelope = meta.envelope.unwrap_or_default();
                         envelope.ciphertext = ciphertext;
-                        delivered.push(id);
-                        pb::mailbox_item::Item::Envelope(pb::DeliveredEnvelope {
+                        let out = pb::mailbox_item::Item::Envelope(pb::DeliveredEnvelope {
                             envelope: Some(envelope),
                             sender: meta.sender,
                             accepted_at: meta.accepted_at,
                             log_index: meta.log_index,
-                        })
+                        });
+                        (out, Some(id))
                     }
                 };
                 let item = pb::MailboxItem {
                     seq,
                     item: Some(out),
                 };
-                if tx.send(Ok(item)).await.is_err() {
+                // A client that stops reading must not keep a shutdown waiting.
+                let sent = tokio::select! {
+                    r = tx.send(Ok(item)) => r.is_ok(),
+                    () = crate::tls::stopped(&mut shutdown) => false,
+                };
+                if !sent {
                     break;
                 }
+                // Counted as delivered once handed to this recipient's connection.
+                delivered.extend(id);
             }
             if !delivered.is_empty() {
                 self.mark_delivered(principal, delivered).await?;
@@ -286,11 +313,11 @@ impl Mailbox {
         ids: Vec<Vec<u8>>,
     ) -> Result<(), RelayError> {
         let recipient_name = recipient.to_string();
-        let senders = self
+        let pushed = self
             .store
             .write(move |trees| {
                 trees.transaction(|tx| {
-                    let mut senders = BTreeSet::new();
+                    let mut pushed = Vec::new();
                     for id in &ids {
                         let Some(mut state) = tx.recipient_state(id, &recipient_name)? else {
                             continue;
@@ -312,16 +339,14 @@ impl Mailbox {
                         state.updated_at = Some(time);
                         state.log_index = index;
                         tx.put_recipient_state(id, &recipient_name, &state)?;
-                        push_status(tx, &meta, &recipient_name, &state)?;
-                        senders.insert(meta.sender);
+                        let seq = push_status(tx, &meta, &recipient_name, &state)?;
+                        pushed.push((meta.sender, seq));
                     }
-                    Ok(senders)
+                    Ok(pushed)
                 })
             })
             .await?;
-        for s in senders {
-            self.hub.notify(&s);
-        }
+        self.hub.advance_all(&pushed);
         Ok(())
     }
 
@@ -370,7 +395,7 @@ impl Mailbox {
             }
         };
         let name = recipient.to_string();
-        let (index, sender) = self
+        let (index, pushed) = self
             .store
             .write(move |trees| {
                 trees.transaction(|tx| {
@@ -439,13 +464,13 @@ impl Mailbox {
                         rec.pending = rec.pending.saturating_sub(1);
                         tx.put_principal(&name, &rec)?;
                     }
-                    push_status(tx, &meta, &name, &state)?;
-                    Ok((index, Some(meta.sender)))
+                    let seq = push_status(tx, &meta, &name, &state)?;
+                    Ok((index, Some((meta.sender, seq))))
                 })
             })
             .await?;
-        if let Some(sender) = sender {
-            self.hub.notify(&sender);
+        if let Some((sender, seq)) = pushed {
+            self.hub.advance(&sender, seq);
         }
         Ok(pb::AckResponse { log_index: index })
     }
@@ -536,13 +561,13 @@ impl Outcome {
     }
 }
 
-/// Puts a status item about `recipient`'s copy into the sender's mailbox.
+/// Puts a status item about `recipient`'s copy into the sender's mailbox; returns its seq.
 fn push_status(
     tx: &crate::store::Tx<'_>,
     meta: &MessageRecord,
     recipient: &str,
     state: &RecipientRecord,
-) -> Result<(), sled::transaction::ConflictableTransactionError<RelayError>> {
+) -> Result<u64, sled::transaction::ConflictableTransactionError<RelayError>> {
     let Ok(sender) = meta.sender.parse::<Principal>() else {
         return abort(RelayError::Store(crate::store::StoreError::Corrupt {
             tree: "msgid_meta",
@@ -562,8 +587,9 @@ fn push_status(
             log_index: state.log_index,
         }),
     };
-    tx.push_item(&sender, &mut rec, &item)?;
-    tx.put_principal(&meta.sender, &rec)
+    let seq = tx.push_item(&sender, &mut rec, &item)?;
+    tx.put_principal(&meta.sender, &rec)?;
+    Ok(seq)
 }
 
 /// The log event for a change concerning a message: metadata and digest only.
@@ -690,9 +716,12 @@ fn check_envelope(
     let mut seen = BTreeSet::new();
     let mut recipients = Vec::with_capacity(env.recipients.len());
     for r in &env.recipients {
-        let p: Principal = r
-            .parse()
-            .map_err(|e| RelayError::InvalidArgument(format!("recipient {r:?}: {e}")))?;
+        let p: Principal = r.parse().map_err(|_| {
+            RelayError::InvalidArgument(format!(
+                "recipient {:?} is not a principal <role>/<id> (roles centre, assistance, auditor, admin; id of a-z 0-9 . _ -)",
+                clip(r)
+            ))
+        })?;
         if &p == sender {
             return invalid(format!("recipient {r} is the sender itself"));
         }
@@ -715,4 +744,17 @@ fn check_envelope(
         return invalid("ciphertext_sha256 does not match the ciphertext".into());
     }
     Ok(Checked { recipients, kind })
+}
+
+/// Input echoed back in an error message, cut short so an error can never be huge.
+fn clip(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
 }

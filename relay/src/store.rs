@@ -305,16 +305,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` items of `principal`'s mailbox with seq > `after_seq`, in order.
+    /// Up to `limit` items of `principal`'s mailbox with `after_seq < seq <= up_to`, in order.
     pub fn mailbox_items(
         &self,
         principal: &Principal,
         after_seq: u64,
+        up_to: u64,
         limit: usize,
     ) -> Result<Vec<(u64, ItemRecord)>, StoreError> {
+        if up_to <= after_seq {
+            return Ok(Vec::new());
+        }
         let start = item_key(principal, after_seq.saturating_add(1));
-        let mut end = principal.to_string().into_bytes();
-        end.push(1);
+        let end = item_key(principal, up_to.saturating_add(1));
         let mut out = Vec::new();
         for kv in self.trees.items.range(start..end).take(limit) {
             let (k, v) = kv?;
@@ -327,6 +330,49 @@ impl Store {
             out.push((seq, decode("principalseq_item", &v)?));
         }
         Ok(out)
+    }
+
+    /// Every registered principal with its record.
+    pub fn principals(&self) -> Result<Vec<(String, PrincipalRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.trees.principals.iter() {
+            let (k, v) = kv?;
+            let name = String::from_utf8(k.to_vec()).map_err(|_| StoreError::Corrupt {
+                tree: "principal_record",
+                detail: "principal is not UTF-8".into(),
+            })?;
+            out.push((name, decode("principal_record", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// A digest of every key and value in every tree: equal digests mean equal contents.
+    pub fn content_digest(&self) -> Result<[u8; 32], StoreError> {
+        use sha2::{Digest as _, Sha256};
+        let t = &self.trees;
+        let mut h = Sha256::new();
+        for (tree, name) in [
+            &t.meta,
+            &t.ciphertext,
+            &t.state,
+            &t.items,
+            &t.events,
+            &t.principals,
+            &t.counters,
+        ]
+        .iter()
+        .zip(TREES)
+        {
+            h.update(name.as_bytes());
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                h.update((k.len() as u64).to_be_bytes());
+                h.update(&k);
+                h.update((v.len() as u64).to_be_bytes());
+                h.update(&v);
+            }
+        }
+        Ok(h.finalize().into())
     }
 
     /// Number of events in the log.

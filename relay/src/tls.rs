@@ -13,11 +13,12 @@
 //!   would skip the client-certificate check, and with it any revocation since.
 
 use std::{
+    collections::HashMap,
     io,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::Path,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex, RwLock},
     task::{Context, Poll},
     time::Duration,
 };
@@ -38,7 +39,7 @@ use silta_certs::{Principal, identity::client_identity};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{Semaphore, mpsc, watch},
+    sync::{mpsc, watch},
 };
 use tokio_rustls::TlsAcceptor;
 
@@ -333,30 +334,99 @@ impl AsyncWrite for TlsConnection {
     }
 }
 
-/// Most handshakes in progress at once; further connections wait in the kernel backlog.
-const MAX_CONCURRENT_HANDSHAKES: usize = 512;
+/// Most handshakes in progress at once; a connection beyond that is closed at once.
+const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
+/// Most handshakes in progress from one IP address: one host with silent connections cannot use
+/// up the handshake slots of everyone else.
+pub const MAX_HANDSHAKES_PER_IP: usize = 32;
+
+/// The TLS configuration in force; replaced as a whole when certificates or CRLs change, so new
+/// connections see a new CRL at once. (Each config has no session cache, so nothing that was
+/// verified under an old CRL can be resumed.)
+pub struct TlsState {
+    current: RwLock<Arc<ServerConfig>>,
+}
+
+impl TlsState {
+    /// Starts with `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        TlsState {
+            current: RwLock::new(config),
+        }
+    }
+
+    /// The configuration for the next handshake.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the configuration.
+    pub fn replace(&self, config: Arc<ServerConfig>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+}
+
+/// Handshakes in progress, in total and per IP address.
+#[derive(Default)]
+struct HandshakeSlots {
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    total: Mutex<usize>,
+}
+
+/// One taken slot; given back on drop.
+struct Slot {
+    slots: Arc<HandshakeSlots>,
+    ip: IpAddr,
+}
+
+impl HandshakeSlots {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut total = self.total.lock().unwrap_or_else(|e| e.into_inner());
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per_ip.entry(ip).or_insert(0);
+        if *total >= MAX_CONCURRENT_HANDSHAKES || *n >= MAX_HANDSHAKES_PER_IP {
+            return None;
+        }
+        *n += 1;
+        *total += 1;
+        Some(Slot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut total = self.slots.total.lock().unwrap_or_else(|e| e.into_inner());
+        let mut per_ip = self.slots.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        *total -= 1;
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// Accepts TCP connections until `shutdown` flips, handshakes each in its own task under
-/// `timeout`, and sends the authenticated ones to `out`.
+/// `timeout`, and sends the authenticated ones to `out`. Accepting never waits for a
+/// handshake: a connection that finds no free slot is closed immediately.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
+    tls: Arc<TlsState>,
     trust_domain: String,
     timeout: Duration,
     out: mpsc::Sender<Result<TlsConnection, io::Error>>,
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) {
-    let acceptor = TlsAcceptor::from(config);
-    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    let slots = Arc::new(HandshakeSlots::default());
     loop {
-        let permit = tokio::select! {
-            () = stopped(&mut shutdown) => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let (tcp, remote) = tokio::select! {
             () = stopped(&mut shutdown) => break,
             r = listener.accept() => match r {
@@ -369,12 +439,17 @@ pub(crate) async fn accept_loop(
                 }
             },
         };
-        let acceptor = acceptor.clone();
+        let Some(slot) = slots.take(remote.ip()) else {
+            metrics.handshake_rejected();
+            tracing::warn!(%remote, "too many handshakes in progress; connection closed");
+            drop(tcp);
+            continue;
+        };
+        let acceptor = TlsAcceptor::from(tls.current());
         let out = out.clone();
         let metrics = metrics.clone();
         let trust_domain = trust_domain.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             let _ = tcp.set_nodelay(true);
             let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -389,6 +464,7 @@ pub(crate) async fn accept_loop(
                     return;
                 }
             };
+            drop(slot);
             // The verifier has already checked the identity; parse it once for the handlers.
             let Some(peer) = peer_identity(&tls, &trust_domain, remote) else {
                 metrics.handshake_rejected();

@@ -155,19 +155,25 @@ async fn every_bad_certificate_is_refused_before_any_handler() {
 }
 
 #[tokio::test]
-async fn a_client_that_never_handshakes_does_not_delay_others() {
+async fn clients_that_never_handshake_do_not_delay_others() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |c| c.server.handshake_timeout_ms = 30_000).await;
-    // Fifty connections that never say anything, and one that sends half a ClientHello.
+    // A host (127.0.0.2) opens 600 connections that never speak, plus one that sends half a
+    // ClientHello: far more than its share of handshake slots.
     let mut idle = Vec::new();
-    for _ in 0..50 {
-        idle.push(tokio::net::TcpStream::connect(relay.addr).await.unwrap());
+    for _ in 0..600 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        idle.push(socket.connect(relay.addr).await.unwrap());
     }
-    let mut partial = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut partial = socket.connect(relay.addr).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut partial, &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
         .await
         .unwrap();
 
+    // A normal client from another address is served at once.
     let started = Instant::now();
     let nas = relay.connect_as(&pki, "assistance/nas").await;
     let centre = relay.connect_as(&pki, "centre/joutseno").await;
@@ -181,10 +187,16 @@ async fn a_client_that_never_handshakes_does_not_delay_others() {
         .into_inner();
     assert!(s.message().await.unwrap().is_some());
     let took = started.elapsed();
-    // Serialised handshakes would wait for the 30 s handshake timeout of the idle connections.
+    // Waiting for slots would take the 30 s handshake timeout of the idle connections.
     assert!(
         took < Duration::from_secs(10),
         "normal client took {took:?}"
+    );
+    // The flood beyond the per-address limit was closed on arrival, not queued.
+    let refused = relay.metrics.snapshot().handshakes_rejected;
+    assert!(
+        refused >= 600 - silta_relay::tls::MAX_HANDSHAKES_PER_IP as u64,
+        "only {refused} of the surplus connections were refused"
     );
     drop(idle);
     relay.stop().await;
@@ -205,5 +217,50 @@ async fn handshakes_that_stall_are_cut_off_at_the_timeout() {
     .expect("relay did not close a stalled handshake");
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
     assert_eq!(relay.metrics.snapshot().handshakes_rejected, 1);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_crl_applies_to_new_connections_without_restart() {
+    let mut pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.tls.reload_interval_s = 1).await;
+    let soon_revoked = pki.client("centre/joutseno");
+    let other = pki.client("centre/other");
+    let cfg = pki.client_config(relay.addr, Some(&soon_revoked));
+    Connection::connect(&cfg)
+        .await
+        .expect("valid before revocation");
+
+    pki.revoke(&soon_revoked);
+    // Bounded wait for the reload (1 s interval).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Connection::connect(&cfg).await {
+            Err(ConnectError::CertificateRejected { alert }) => {
+                assert_eq!(alert, "CertificateRevoked");
+                break;
+            }
+            Ok(_) => assert!(
+                Instant::now() < deadline,
+                "revocation not applied after 20 s"
+            ),
+            Err(e) => panic!("unexpected {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Connection::connect(&pki.client_config(relay.addr, Some(&other)))
+        .await
+        .expect("others are unaffected");
+
+    // A broken CRL file is not loaded: the last good one stays in force (fail closed).
+    std::fs::write(pki.path("crl.pem"), "not a CRL").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(matches!(
+        Connection::connect(&cfg).await,
+        Err(ConnectError::CertificateRejected { .. })
+    ));
+    Connection::connect(&pki.client_config(relay.addr, Some(&other)))
+        .await
+        .expect("the previous configuration is kept");
     relay.stop().await;
 }

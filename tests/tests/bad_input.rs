@@ -38,6 +38,15 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
             "limits.max_ciphertext_bytes",
         ),
         (
+            "far beyond the transport limit",
+            Box::new(|e| {
+                e.ciphertext = vec![1; 3 * 1024 * 1024];
+                e.ciphertext_sha256 = sha256(&e.ciphertext);
+            }),
+            Code::ResourceExhausted,
+            "limits.max_ciphertext_bytes",
+        ),
+        (
             "too many recipients",
             Box::new(|e| {
                 e.recipients = [
@@ -69,6 +78,12 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
             Box::new(|e| e.recipients = vec!["spiffe://silta.example/assistance/nas".into()]),
             Code::InvalidArgument,
             "recipient",
+        ),
+        (
+            "huge malformed recipient (echo is clipped)",
+            Box::new(|e| e.recipients = vec!["x".repeat(100_000)]),
+            Code::InvalidArgument,
+            "xxx...",
         ),
         (
             "unknown recipient",

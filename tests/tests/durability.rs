@@ -172,6 +172,7 @@ async fn sigterm_finishes_in_flight_sends_and_exits_cleanly() {
                 .clone()
         })
         .collect();
+    eprintln!("receipted {} delivered {}", receipted.len(), ids.len());
     for id in &receipted {
         assert!(
             ids.contains(id),
