@@ -12,6 +12,7 @@
 //!   negative fixtures included.
 //! - [`store`]: the on-disk CA behind the `silta-certs` tool (registry of issued certificates,
 //!   revocation, CRL).
+//! - [`signing`]: signatures with a certificate's key, and offline chain verification.
 //! - [`dev`]: the development PKI the relay creates on its embedded default.
 //!
 //! # Example
@@ -32,6 +33,7 @@ pub mod ca;
 pub mod dev;
 pub mod files;
 pub mod identity;
+pub mod signing;
 pub mod store;
 
 pub use identity::{IdentityError, Principal, Role, SpiffeId, validate_trust_domain};

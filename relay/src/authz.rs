@@ -137,39 +137,10 @@ impl Rpc {
 }
 
 /// May a principal of role `sender` send a message of `kind` to a principal of role `recipient`?
-/// The message-level half of the policy table in DESIGN §5.
+/// The message-level half of the policy table in DESIGN §5, shared with clients through
+/// [`silta_proto::policy`].
 pub fn may_send(sender: Role, kind: MessageKind, recipient: Role) -> bool {
-    use MessageKind as K;
-    match (sender, recipient) {
-        (Centre, Assistance) => matches!(
-            kind,
-            K::AnonymousConsultation
-                | K::Referral
-                | K::ConsentRecord
-                | K::InformationResponse
-                | K::MeetingReply
-                | K::StatusUpdate
-                | K::ConsentWithdrawal
-        ),
-        (Assistance, Centre) => matches!(
-            kind,
-            K::ConsultationReply
-                | K::EmergencyReferralConfirmation
-                | K::InformationRequest
-                | K::AdmissionDecisionNotice
-                | K::MeetingProposal
-                | K::MeetingConfirmation
-                | K::MeetingCancellation
-                | K::JointAssessmentRecord
-                | K::ServiceAgreement
-                | K::StatusUpdate
-                | K::CaseTransfer
-                | K::ExitNotice
-        ),
-        // Centres do not message each other, the Assistance System does not message itself,
-        // and auditors and admins send nothing.
-        _ => false,
-    }
+    silta_proto::policy::may_send(sender.as_str(), kind, recipient.as_str())
 }
 
 /// Proof that the authorization layer allowed this request. Only this module can make one.

@@ -24,6 +24,7 @@
 
 pub mod authz;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod mailbox;
 pub mod metrics;
@@ -48,6 +49,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::{
     authz::AuthzLayer,
     config::Config,
+    directory::Directory,
     mailbox::Mailbox,
     metrics::Metrics,
     registry::Registry,
@@ -118,7 +120,8 @@ impl Relay {
                 enforce_crl_expiry: t.enforce_crl_expiry,
             }
         };
-        let tls = Arc::new(TlsState::new(source.load()?));
+        let (config_now, crls_now) = source.load()?;
+        let tls = Arc::new(TlsState::new(config_now, crls_now));
         let db_path = data.join("db");
         let store =
             Store::open(&db_path, config.storage.sync).map_err(|source| StartError::Store {
@@ -206,7 +209,9 @@ impl Relay {
                     .max_decoding_message_size(max_message)
                     .max_encoding_message_size(max_message),
             )
-            .add_service(DirectoryServer::new(DirectoryService))
+            .add_service(DirectoryServer::new(DirectoryService {
+                directory: Arc::new(Directory::new(self.store.clone(), self.tls.clone())),
+            }))
             .add_service(AuditLogServer::new(AuditLogService))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -281,7 +286,7 @@ struct TlsSource {
 type FileStamp = Option<(std::time::SystemTime, u64, u64)>;
 
 impl TlsSource {
-    fn load(&self) -> Result<Arc<rustls::ServerConfig>, StartError> {
+    fn load(&self) -> Result<(Arc<rustls::ServerConfig>, Vec<Vec<u8>>), StartError> {
         let material = TlsMaterial::load(
             &self.ca,
             &self.crls,
@@ -290,7 +295,8 @@ impl TlsSource {
             &self.trust_domain,
             self.enforce_crl_expiry,
         )?;
-        Ok(material.server_config()?)
+        let crls = material.crl_ders();
+        Ok((material.server_config()?, crls))
     }
 
     fn stamps(&self) -> Vec<FileStamp> {
@@ -327,8 +333,8 @@ async fn reload_tls(
             continue;
         }
         match source.load() {
-            Ok(config) => {
-                state.replace(config);
+            Ok((config, crls)) => {
+                state.replace(config, crls);
                 seen = now;
                 tracing::info!(
                     "TLS material changed on disk; reloaded (new CRLs apply to new connections)"

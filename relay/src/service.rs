@@ -4,13 +4,11 @@
 
 use std::sync::Arc;
 
-use silta_proto::pb::{
-    self, audit_log_server::AuditLog, directory_server::Directory, mailbox_server,
-};
+use silta_proto::pb::{self, audit_log_server::AuditLog, mailbox_server};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::{authz::permit, mailbox::Mailbox};
+use crate::{authz::permit, directory::Directory, mailbox::Mailbox};
 
 /// `silta.v1.Mailbox`.
 pub struct MailboxService {
@@ -63,29 +61,39 @@ impl mailbox_server::Mailbox for MailboxService {
     }
 }
 
-/// `silta.v1.Directory`: its shape is fixed; the key directory is its own issue.
-pub struct DirectoryService;
+/// `silta.v1.Directory`.
+pub struct DirectoryService {
+    pub(crate) directory: Arc<Directory>,
+}
 
 fn not_yet(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not implemented by this relay version"))
 }
 
 #[tonic::async_trait]
-impl Directory for DirectoryService {
+impl pb::directory_server::Directory for DirectoryService {
+    #[tracing::instrument(skip_all)]
     async fn publish_keys(
         &self,
         request: Request<pb::KeyBundle>,
     ) -> Result<Response<pb::PublishKeysResponse>, Status> {
-        permit(&request)?;
-        Err(not_yet("Directory.PublishKeys"))
+        let permit = permit(&request)?;
+        let log_index = self
+            .directory
+            .publish(&permit, request.into_inner())
+            .await?;
+        Ok(Response::new(pb::PublishKeysResponse { log_index }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_keys(
         &self,
         request: Request<pb::GetKeysRequest>,
     ) -> Result<Response<pb::GetKeysResponse>, Status> {
         permit(&request)?;
-        Err(not_yet("Directory.GetKeys"))
+        Ok(Response::new(
+            self.directory.get(&request.into_inner().principal)?,
+        ))
     }
 }
 

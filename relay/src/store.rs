@@ -11,6 +11,7 @@
 //! | `index_event` | log index (u64 BE) | encoded `silta.v1.Event` |
 //! | `principal_record` | principal | [`PrincipalRecord`]: registration, mailbox counters |
 //! | `name_counter` | counter name | u64 BE |
+//! | `principalseq_bundle` | principal ‖ 0x00 ‖ seq (u64 BE) | [`BundleRecord`]: a published key bundle |
 //!
 //! # Durability
 //! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
@@ -38,7 +39,7 @@ use tokio::sync::oneshot;
 use crate::error::RelayError;
 
 /// Every tree of the database. Adding one here is the only way to add one.
-const TREES: [&str; 7] = [
+const TREES: [&str; 8] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -46,6 +47,7 @@ const TREES: [&str; 7] = [
     "index_event",
     "principal_record",
     "name_counter",
+    "principalseq_bundle",
 ];
 
 /// Most writes committed under one fsync.
@@ -149,6 +151,29 @@ pub struct PrincipalRecord {
     /// Unacknowledged envelopes in the mailbox.
     #[prost(uint64, tag = "3")]
     pub pending: u64,
+    /// Next key-bundle seq (seqs start at 1).
+    #[prost(uint64, tag = "4")]
+    pub next_bundle_seq: u64,
+}
+
+/// A published key bundle, kept forever (key transparency).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BundleRecord {
+    /// The bundle as published.
+    #[prost(message, optional, tag = "1")]
+    pub bundle: Option<pb::KeyBundle>,
+    /// When the relay accepted it.
+    #[prost(message, optional, tag = "2")]
+    pub published_at: Option<Timestamp>,
+    /// Index of the KEY_PUBLISHED event.
+    #[prost(uint64, tag = "3")]
+    pub log_index: u64,
+    /// The device it is for.
+    #[prost(string, tag = "4")]
+    pub device_id: String,
+    /// The certificate's notAfter (unix seconds): the bundle is inactive after it.
+    #[prost(int64, tag = "5")]
+    pub cert_not_after: i64,
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -163,6 +188,7 @@ pub struct Trees {
     events: sled::Tree,
     principals: sled::Tree,
     counters: sled::Tree,
+    bundles: sled::Tree,
 }
 
 /// The database.
@@ -202,6 +228,7 @@ impl Store {
             events: open(TREES[4])?,
             principals: open(TREES[5])?,
             counters: open(TREES[6])?,
+            bundles: open(TREES[7])?,
         });
         let (tx, rx) = mpsc::channel::<Job>();
         let writer = {
@@ -359,6 +386,7 @@ impl Store {
             &t.events,
             &t.principals,
             &t.counters,
+            &t.bundles,
         ]
         .iter()
         .zip(TREES)
@@ -373,6 +401,18 @@ impl Store {
             }
         }
         Ok(h.finalize().into())
+    }
+
+    /// Every bundle `principal` ever published, oldest first.
+    pub fn bundles(&self, principal: &Principal) -> Result<Vec<BundleRecord>, StoreError> {
+        let start = item_key(principal, 0);
+        let end = item_key(principal, u64::MAX);
+        let mut out = Vec::new();
+        for kv in self.trees.bundles.range(start..=end) {
+            let (_, v) = kv?;
+            out.push(decode("principalseq_bundle", &v)?);
+        }
+        Ok(out)
     }
 
     /// Number of events in the log.
@@ -400,6 +440,7 @@ impl Store {
             &t.events,
             &t.principals,
             &t.counters,
+            &t.bundles,
         ]
         .iter()
         .zip(TREES)
@@ -422,6 +463,7 @@ impl Store {
                     registered_at: Some(time),
                     next_seq: 1,
                     pending: 0,
+                    next_bundle_seq: 1,
                 };
                 tx.principals
                     .insert(key.as_bytes(), record.encode_to_vec())?;
@@ -453,9 +495,10 @@ impl Trees {
             &self.events,
             &self.principals,
             &self.counters,
+            &self.bundles,
         )
             .transaction(
-                |(meta, ciphertext, state, items, events, principals, counters)| {
+                |(meta, ciphertext, state, items, events, principals, counters, bundles)| {
                     f(&Tx {
                         meta,
                         ciphertext,
@@ -464,6 +507,7 @@ impl Trees {
                         events,
                         principals,
                         counters,
+                        bundles,
                     })
                 },
             )
@@ -490,6 +534,8 @@ pub struct Tx<'a> {
     pub principals: &'a TransactionalTree,
     /// `name_counter`
     pub counters: &'a TransactionalTree,
+    /// `principalseq_bundle`
+    pub bundles: &'a TransactionalTree,
 }
 
 /// Aborts the transaction with a relay error.

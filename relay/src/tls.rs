@@ -35,6 +35,7 @@ use rustls::{
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime, pem::PemObject as _,
 };
+use sha2::Digest as _;
 use silta_certs::{Principal, identity::client_identity};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -56,6 +57,7 @@ struct PeerInner {
     principal: Principal,
     serial: String,
     remote: SocketAddr,
+    cert_sha256: [u8; 32],
 }
 
 impl PeerIdentity {
@@ -72,6 +74,11 @@ impl PeerIdentity {
     /// The peer's address.
     pub fn remote(&self) -> SocketAddr {
         self.inner.remote
+    }
+
+    /// SHA-256 of the peer's certificate (DER), to match it against certificates in requests.
+    pub fn cert_sha256(&self) -> &[u8; 32] {
+        &self.inner.cert_sha256
     }
 }
 
@@ -173,6 +180,11 @@ impl TlsMaterial {
             trust_domain: trust_domain.to_owned(),
             enforce_crl_expiry,
         })
+    }
+
+    /// The CRLs, DER.
+    pub fn crl_ders(&self) -> Vec<Vec<u8>> {
+        self.crls.iter().map(|c| c.to_vec()).collect()
     }
 
     /// Builds the rustls server configuration.
@@ -344,14 +356,17 @@ pub const MAX_HANDSHAKES_PER_IP: usize = 32;
 /// connections see a new CRL at once. (Each config has no session cache, so nothing that was
 /// verified under an old CRL can be resumed.)
 pub struct TlsState {
-    current: RwLock<Arc<ServerConfig>>,
+    current: RwLock<InForce>,
 }
 
+/// A server configuration and the CRLs (DER) it enforces.
+type InForce = (Arc<ServerConfig>, Arc<Vec<Vec<u8>>>);
+
 impl TlsState {
-    /// Starts with `config`.
-    pub fn new(config: Arc<ServerConfig>) -> Self {
+    /// Starts with `config`, which enforces `crls` (DER).
+    pub fn new(config: Arc<ServerConfig>, crls: Vec<Vec<u8>>) -> Self {
         TlsState {
-            current: RwLock::new(config),
+            current: RwLock::new((config, Arc::new(crls))),
         }
     }
 
@@ -360,12 +375,22 @@ impl TlsState {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .0
             .clone()
     }
 
-    /// Replaces the configuration.
-    pub fn replace(&self, config: Arc<ServerConfig>) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
+    /// The CRLs (DER) in force, for clients to check key bundles with.
+    pub fn crls(&self) -> Arc<Vec<Vec<u8>>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
+    }
+
+    /// Replaces the configuration and its CRLs.
+    pub fn replace(&self, config: Arc<ServerConfig>, crls: Vec<Vec<u8>>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = (config, Arc::new(crls));
     }
 }
 
@@ -494,6 +519,7 @@ fn peer_identity(
             principal: id.principal,
             serial,
             remote,
+            cert_sha256: sha2::Sha256::digest(leaf.as_ref()).into(),
         }),
     })
 }

@@ -373,3 +373,60 @@ impl RelayProcess {
             .unwrap()
     }
 }
+
+/// A `silta` client installation for a principal: config file, certificate, device keys, state.
+pub struct TestUser {
+    /// Its folder.
+    pub dir: TempDir,
+    /// Its configuration.
+    pub config: silta_client::client::ClientConfig,
+    /// Its certificate.
+    pub identity: TestIdentity,
+}
+
+impl TestUser {
+    /// Sets up `principal` (certificate from `pki`, device keys `device`) against `addr`.
+    pub fn new(pki: &TestPki, addr: SocketAddr, principal: &str, device: &str) -> TestUser {
+        Self::with_identity(pki, addr, pki.client(principal), device)
+    }
+
+    /// Same, with a given certificate.
+    pub fn with_identity(
+        pki: &TestPki,
+        addr: SocketAddr,
+        identity: TestIdentity,
+        device: &str,
+    ) -> TestUser {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), pki.ca.cert_pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), &identity.cert_pem).unwrap();
+        std::fs::write(dir.path().join("cert.key"), &identity.key_pem).unwrap();
+        let text = format!(
+            "relay = \"localhost:{}\"\nca = \"ca.pem\"\ncert = \"cert.pem\"\nkey = \"cert.key\"\nstate_dir = \"state\"\n",
+            addr.port()
+        );
+        std::fs::write(dir.path().join("silta.toml"), text).unwrap();
+        let config =
+            silta_client::client::ClientConfig::load(&dir.path().join("silta.toml")).unwrap();
+        silta_client::keys::DeviceKeys::init(&config.key_dir(), device).unwrap();
+        TestUser {
+            dir,
+            config,
+            identity,
+        }
+    }
+
+    /// Connects.
+    pub async fn client(&self) -> silta_client::client::Client {
+        silta_client::client::Client::start(&self.config)
+            .await
+            .expect("client start")
+    }
+
+    /// Connects and publishes the device keys.
+    pub async fn published(&self) -> silta_client::client::Client {
+        let c = self.client().await;
+        c.publish_keys().await.expect("publish keys");
+        c
+    }
+}

@@ -1,0 +1,497 @@
+//! Everything together: a configured client that publishes its keys, seals and sends, receives,
+//! opens, and acknowledges or rejects.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use rustls_pki_types::UnixTime;
+use serde::Deserialize;
+use silta_certs::{Principal, identity::client_identity};
+use silta_proto::pb;
+
+use crate::{
+    bundle::{BundleError, TrustStore, VerifiedBundle},
+    connection::{ConnectError, Connection, RelayConfig},
+    keys::{DeviceKeys, KeyError},
+    seal::{Draft, Opened, Rejected, SealError, open, seal, sign_ack},
+    state::{Pin, State, StateError},
+};
+
+/// The client's configuration file (`silta.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The relay, `host:port`.
+    pub relay: String,
+    /// The name in the relay's certificate; default: the host part of `relay`.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// CA certificate(s), PEM.
+    pub ca: PathBuf,
+    /// This installation's role certificate, PEM.
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
+    /// Where device keys and local state live.
+    pub state_dir: PathBuf,
+    /// Extra CRLs (PEM) to check key bundles with, besides those the relay hands out.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+}
+
+impl ClientConfig {
+    /// Reads a configuration file; relative paths are taken from the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ClientError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        let mut c: ClientConfig = toml::from_str(&text)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut c.ca, &mut c.cert, &mut c.key, &mut c.state_dir]
+            .into_iter()
+            .chain(c.crls.iter_mut())
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+
+    /// The device-key folder.
+    pub fn key_dir(&self) -> PathBuf {
+        self.state_dir.join("keys")
+    }
+}
+
+/// A client failure, by kind.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Connecting failed.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// Device keys are missing or unusable.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// A message could not be sealed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// A key bundle is not trusted.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// Local state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The relay refused a request.
+    #[error("relay refused: {} ({})", .0.message(), .0.code())]
+    Relay(#[from] tonic::Status),
+}
+
+/// A message received and processed.
+#[derive(Debug)]
+pub enum Received {
+    /// Opened, verified, and acknowledged.
+    Message {
+        /// What arrived.
+        delivered: pb::DeliveredEnvelope,
+        /// Its verified content.
+        opened: Box<Opened>,
+    },
+    /// Refused, and the refusal sent to the relay.
+    Rejected {
+        /// What arrived.
+        delivered: pb::DeliveredEnvelope,
+        /// Why.
+        rejected: Rejected,
+    },
+    /// The same message again (already processed): acknowledged again, not shown again.
+    Duplicate {
+        /// Its id.
+        message_id: Vec<u8>,
+    },
+    /// A status change of a message this client sent.
+    Status(pb::StatusEvent),
+}
+
+/// A key that changed since it was last seen (it verified against the CA, so it is used; show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    /// Whose.
+    pub principal: String,
+    /// Which device.
+    pub device: String,
+    /// Pinned before.
+    pub old: String,
+    /// Now.
+    pub new: String,
+}
+
+/// A configured client.
+pub struct Client {
+    conn: Connection,
+    me: Principal,
+    keys: DeviceKeys,
+    trust: TrustStore,
+    state: State,
+    cert_pem: Vec<u8>,
+    key_pem: String,
+    key_changes: std::sync::Mutex<Vec<KeyChange>>,
+}
+
+impl Client {
+    /// Loads keys and state and connects. Keys must exist (`silta keys init`).
+    pub async fn start(config: &ClientConfig) -> Result<Self, ClientError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| ClientError::Config(format!("{}: {e}", p.display())))
+        };
+        let (ca_pem, cert_pem, key_pem) =
+            (read(&config.ca)?, read(&config.cert)?, read(&config.key)?);
+        let (me, trust_domain) = own_identity(&cert_pem)?;
+        let mut trust = TrustStore::from_pem(&ca_pem, &trust_domain)?;
+        for crl in &config.crls {
+            trust = trust.with_crls_pem(&read(crl)?)?;
+        }
+        let keys = DeviceKeys::load(&config.key_dir())?;
+        let state = State::open(&config.state_dir)?;
+        let server_name = config.server_name.clone().unwrap_or_else(|| {
+            config
+                .relay
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(&config.relay)
+                .trim_matches(['[', ']'])
+                .to_owned()
+        });
+        let relay = RelayConfig {
+            address: config.relay.clone(),
+            server_name,
+            ca_pem,
+            identity: Some((cert_pem.clone(), key_pem.clone())),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let conn = Connection::connect(&relay).await?;
+        Ok(Client {
+            conn,
+            me,
+            keys,
+            trust,
+            state,
+            cert_pem,
+            key_pem: String::from_utf8_lossy(&key_pem).into_owned(),
+            key_changes: Default::default(),
+        })
+    }
+
+    /// This client's principal.
+    pub fn principal(&self) -> &Principal {
+        &self.me
+    }
+
+    /// This device's keys.
+    pub fn keys(&self) -> &DeviceKeys {
+        &self.keys
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Publishes this device's key bundle; returns the log index of the KEY_PUBLISHED event.
+    pub async fn publish_keys(&self) -> Result<u64, ClientError> {
+        let bundle = crate::bundle::build(&self.keys, &self.me, &self.cert_pem, &self.key_pem)?;
+        Ok(self
+            .conn
+            .directory()
+            .publish_keys(bundle)
+            .await?
+            .into_inner()
+            .log_index)
+    }
+
+    /// The active device keys of `principal` that verify against the CA. Keys that changed since
+    /// last seen are recorded in [`Client::take_key_changes`].
+    pub async fn keys_of(&self, principal: &Principal) -> Result<Vec<VerifiedBundle>, ClientError> {
+        let resp = self
+            .conn
+            .directory()
+            .get_keys(pb::GetKeysRequest {
+                principal: principal.to_string(),
+            })
+            .await?
+            .into_inner();
+        let mut out = Vec::new();
+        for published in &resp.active {
+            let Some(bundle) = &published.bundle else {
+                continue;
+            };
+            match self.trust.verify(bundle, &resp.crls, UnixTime::now()) {
+                Ok(v) if &v.principal == principal => {
+                    if let Pin::Changed { old } =
+                        self.state
+                            .pin(&v.principal.to_string(), &v.device_id, &v.fingerprint)?
+                    {
+                        tracing::warn!(principal = %v.principal, device = %v.device_id, old = %old, new = %v.fingerprint, "device key changed (verified against the CA)");
+                        self.key_changes
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(KeyChange {
+                                principal: v.principal.to_string(),
+                                device: v.device_id.clone(),
+                                old,
+                                new: v.fingerprint.clone(),
+                            });
+                    }
+                    out.push(v);
+                }
+                Ok(v) => {
+                    tracing::warn!(expected = %principal, found = %v.principal, "directory returned another principal's bundle; ignored")
+                }
+                Err(e) => {
+                    tracing::warn!(principal = %principal, error = %e, "key bundle not trusted; ignored")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Key changes seen since the last call.
+    pub fn take_key_changes(&self) -> Vec<KeyChange> {
+        std::mem::take(&mut *self.key_changes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Seals `draft` to every active device of every recipient and of this principal, and sends it.
+    pub async fn send(&self, draft: &Draft) -> Result<pb::Receipt, ClientError> {
+        let envelope = self.seal(draft).await?;
+        Ok(self.conn.mailbox().send(envelope).await?.into_inner())
+    }
+
+    /// Seals `draft` without sending it.
+    pub async fn seal(&self, draft: &Draft) -> Result<pb::Envelope, ClientError> {
+        crate::payload::validate(
+            draft.kind,
+            draft.urgency,
+            &draft.payload,
+            &self.me,
+            &draft.recipients,
+        )
+        .map_err(SealError::from)?;
+        let mut to = Vec::new();
+        for r in &draft.recipients {
+            let keys = self.keys_of(r).await?;
+            if keys.is_empty() {
+                return Err(SealError::NoKeys(r.to_string()).into());
+            }
+            to.extend(keys.into_iter().map(|k| k.age_recipient));
+        }
+        // Our own devices too, so every device of ours can read what we sent.
+        to.extend(
+            self.keys_of(&self.me)
+                .await?
+                .into_iter()
+                .map(|k| k.age_recipient),
+        );
+        to.push(self.keys.age_recipient());
+        to.sort();
+        to.dedup();
+        Ok(seal(draft, &self.me, &self.keys, &to)?)
+    }
+
+    /// Opens a delivered envelope (no acknowledgement).
+    pub async fn open(&self, delivered: &pb::DeliveredEnvelope) -> Result<Opened, Rejected> {
+        // Look the sender's keys up first; the signed sender is checked against it inside.
+        let mut candidates: HashMap<(String, String), VerifiedBundle> = HashMap::new();
+        if let Ok(p) = delivered.sender.parse::<Principal>()
+            && let Ok(keys) = self.keys_of(&p).await
+        {
+            for k in keys {
+                candidates.insert((k.principal.to_string(), k.device_id.clone()), k);
+            }
+        }
+        let first = open(delivered, &self.me, &self.keys, |p, d| {
+            candidates.get(&(p.to_owned(), d.to_owned())).cloned()
+        });
+        match first {
+            // The signer may be another principal than the sender (a forwarded message): look it
+            // up too, so the rejection names the real problem.
+            Err(r) if r.reason == pb::RejectionReason::UntrustedSenderKey => {
+                let signed_sender = signed_sender_hint(&r);
+                if let Some(p) = signed_sender.and_then(|s| s.parse::<Principal>().ok())
+                    && let Ok(keys) = self.keys_of(&p).await
+                {
+                    let map: HashMap<_, _> = keys
+                        .into_iter()
+                        .map(|k| ((k.principal.to_string(), k.device_id.clone()), k))
+                        .collect();
+                    return open(delivered, &self.me, &self.keys, |p, d| {
+                        map.get(&(p.to_owned(), d.to_owned())).cloned()
+                    });
+                }
+                Err(r)
+            }
+            other => other,
+        }
+    }
+
+    /// Subscribes and processes what arrives until nothing new came for `idle`, or `max` items.
+    pub async fn receive(
+        &self,
+        idle: Duration,
+        max: usize,
+        mut on_item: impl FnMut(&Received),
+    ) -> Result<Vec<Received>, ClientError> {
+        let mut stream = self
+            .conn
+            .mailbox()
+            .subscribe(pb::SubscribeRequest::default())
+            .await?
+            .into_inner();
+        let mut out = Vec::new();
+        while out.len() < max {
+            let item = match tokio::time::timeout(idle, stream.message()).await {
+                Err(_) | Ok(Ok(None)) => break,
+                Ok(Err(status)) => return Err(status.into()),
+                Ok(Ok(Some(item))) => item,
+            };
+            let received = self.process(item).await?;
+            on_item(&received);
+            out.push(received);
+        }
+        Ok(out)
+    }
+
+    /// Processes one mailbox item: opens and acknowledges, or rejects; confirms status items.
+    pub async fn process(&self, item: pb::MailboxItem) -> Result<Received, ClientError> {
+        match item.item {
+            Some(pb::mailbox_item::Item::Status(status)) => {
+                self.conn
+                    .mailbox()
+                    .ack(pb::AckRequest {
+                        target: Some(pb::ack_request::Target::StatusSeq(item.seq)),
+                    })
+                    .await?;
+                Ok(Received::Status(status))
+            }
+            Some(pb::mailbox_item::Item::Envelope(delivered)) => {
+                let env = delivered.envelope.clone().unwrap_or_default();
+                match self.state.seen(&env.message_id)? {
+                    Some(digest) if digest == env.ciphertext_sha256 => {
+                        self.acknowledge(&env).await?;
+                        return Ok(Received::Duplicate {
+                            message_id: env.message_id,
+                        });
+                    }
+                    Some(_) => {
+                        let rejected = Rejected::new(
+                            pb::RejectionReason::Replay,
+                            "message id seen before with other content",
+                        );
+                        self.reject(&env, &rejected).await?;
+                        return Ok(Received::Rejected {
+                            delivered,
+                            rejected,
+                        });
+                    }
+                    None => {}
+                }
+                match self.open(&delivered).await {
+                    Ok(opened) => {
+                        // Recorded before acknowledging: a crash in between re-delivers, and the
+                        // redelivery is recognised as a duplicate.
+                        self.state
+                            .mark_seen(&env.message_id, &env.ciphertext_sha256)?;
+                        self.acknowledge(&env).await?;
+                        Ok(Received::Message {
+                            delivered,
+                            opened: Box::new(opened),
+                        })
+                    }
+                    Err(rejected) => {
+                        self.reject(&env, &rejected).await?;
+                        Ok(Received::Rejected {
+                            delivered,
+                            rejected,
+                        })
+                    }
+                }
+            }
+            None => Err(ClientError::Relay(tonic::Status::internal(
+                "empty mailbox item",
+            ))),
+        }
+    }
+
+    async fn acknowledge(&self, env: &pb::Envelope) -> Result<(), ClientError> {
+        let signature = sign_ack(&self.keys, &env.message_id, &env.ciphertext_sha256);
+        self.conn
+            .mailbox()
+            .ack(pb::AckRequest {
+                target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
+                    message_id: env.message_id.clone(),
+                    ciphertext_sha256: env.ciphertext_sha256.clone(),
+                    signature: signature.to_vec(),
+                    signer_key: self.keys.device_id().to_owned(),
+                })),
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn reject(&self, env: &pb::Envelope, rejected: &Rejected) -> Result<(), ClientError> {
+        tracing::warn!(message_id = %hex::encode(&env.message_id), reason = rejected.reason.as_str_name(), detail = %rejected.detail, "message rejected");
+        self.conn
+            .mailbox()
+            .ack(pb::AckRequest {
+                target: Some(pb::ack_request::Target::Reject(pb::Rejection {
+                    message_id: env.message_id.clone(),
+                    reason: rejected.reason.into(),
+                    detail: rejected.detail.chars().take(500).collect(),
+                })),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The principal named in an UNTRUSTED_SENDER_KEY rejection ("no valid key for P device D").
+fn signed_sender_hint(r: &Rejected) -> Option<&str> {
+    r.detail
+        .strip_prefix("no valid key for ")?
+        .split(' ')
+        .next()
+}
+
+/// The principal and trust domain of our own certificate.
+pub fn own_identity(cert_pem: &[u8]) -> Result<(Principal, String), ClientError> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+    let der = CertificateDer::pem_slice_iter(cert_pem)
+        .next()
+        .ok_or_else(|| ClientError::Config("certificate file holds no certificate".into()))?
+        .map_err(|e| ClientError::Config(format!("certificate: {e}")))?;
+    let uri = x509_uri(&der)
+        .ok_or_else(|| ClientError::Config("certificate has no spiffe:// identity".into()))?;
+    let id = silta_certs::SpiffeId::parse(&uri)
+        .map_err(|e| ClientError::Config(format!("certificate: {e}")))?;
+    // Same checks as the relay makes (EKU, one identity).
+    client_identity(&der, &id.trust_domain)
+        .map_err(|e| ClientError::Config(format!("certificate: {e}")))?;
+    Ok((id.principal, id.trust_domain))
+}
+
+fn x509_uri(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let san = cert.subject_alternative_name().ok().flatten()?;
+    san.value.general_names.iter().find_map(|n| match n {
+        x509_parser::extensions::GeneralName::URI(u) if u.starts_with("spiffe://") => {
+            Some(u.to_string())
+        }
+        _ => None,
+    })
+}

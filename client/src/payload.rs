@@ -1,0 +1,333 @@
+//! The payload schema's rules: which body goes with which kind, what each kind must and must not
+//! carry, and reading forms (TOML or JSON, in the proto3 JSON mapping) into payloads.
+//!
+//! Rules enforced before anything is sealed:
+//! - the body matches the kind, and the kind may travel from the sender's role to every
+//!   recipient's role (DESIGN §5);
+//! - a referral carries a consent record; a child's referral also the guardian's or
+//!   representative's signed consent (and, for ages 15–17, the child's own), and is `urgent` or
+//!   `emergency`;
+//! - an anonymous consultation has no fields that identify a person, and its free text is checked
+//!   for identifiers (dates, personal identity codes, phone numbers, e-mail addresses, long
+//!   numbers);
+//! - an admission decision notice carries yes/no and dates only (it has no other fields).
+
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use silta_certs::Principal;
+use silta_proto::pb::{
+    MessageKind, Urgency,
+    payload::{self as pl, Payload, payload::Body},
+};
+
+/// Why a payload or form was refused; the text says what is missing or wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PayloadError(pub String);
+
+fn err<T>(m: impl Into<String>) -> Result<T, PayloadError> {
+    Err(PayloadError(m.into()))
+}
+
+/// The kind a body belongs to.
+pub fn kind_of(body: &Body) -> MessageKind {
+    use MessageKind as K;
+    match body {
+        Body::AnonymousConsultation(_) => K::AnonymousConsultation,
+        Body::ConsultationReply(_) => K::ConsultationReply,
+        Body::ConsentRecord(_) => K::ConsentRecord,
+        Body::Referral(_) => K::Referral,
+        Body::EmergencyReferralConfirmation(_) => K::EmergencyReferralConfirmation,
+        Body::InformationRequest(_) => K::InformationRequest,
+        Body::InformationResponse(_) => K::InformationResponse,
+        Body::AdmissionDecisionNotice(_) => K::AdmissionDecisionNotice,
+        Body::MeetingProposal(_) => K::MeetingProposal,
+        Body::MeetingConfirmation(_) => K::MeetingConfirmation,
+        Body::MeetingCancellation(_) => K::MeetingCancellation,
+        Body::MeetingReply(_) => K::MeetingReply,
+        Body::JointAssessmentRecord(_) => K::JointAssessmentRecord,
+        Body::ServiceAgreement(_) => K::ServiceAgreement,
+        Body::StatusUpdate(_) => K::StatusUpdate,
+        Body::CaseTransfer(_) => K::CaseTransfer,
+        Body::ConsentWithdrawal(_) => K::ConsentWithdrawal,
+        Body::ExitNotice(_) => K::ExitNotice,
+    }
+}
+
+/// The short name of a kind, as on the command line and in forms: `referral`,
+/// `anonymous-consultation`, ...
+pub fn kind_name(kind: MessageKind) -> String {
+    kind.as_str_name()
+        .trim_start_matches("MESSAGE_KIND_")
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// Parses a kind's short name (`referral`, `meeting-proposal`, `MEETING_PROPOSAL`).
+pub fn parse_kind(name: &str) -> Result<MessageKind, PayloadError> {
+    let upper = name.trim().to_ascii_uppercase().replace('-', "_");
+    match MessageKind::from_str_name(&format!("MESSAGE_KIND_{upper}")) {
+        Some(k) if k != MessageKind::Unspecified => Ok(k),
+        _ => err(format!(
+            "unknown message kind {name:?}; kinds are: {}",
+            (1..=18)
+                .filter_map(|k| MessageKind::try_from(k).ok())
+                .map(kind_name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Checks a payload against its kind, the direction it travels, and the kind's rules.
+pub fn validate(
+    kind: MessageKind,
+    urgency: Urgency,
+    payload: &Payload,
+    sender: &Principal,
+    recipients: &[Principal],
+) -> Result<(), PayloadError> {
+    let Some(body) = &payload.body else {
+        return err("the payload is empty");
+    };
+    if kind_of(body) != kind {
+        return err(format!(
+            "the body is a {} but the message kind is {}",
+            kind_name(kind_of(body)),
+            kind_name(kind)
+        ));
+    }
+    for r in recipients {
+        if !silta_proto::policy::may_send(sender.role().as_str(), kind, r.role().as_str()) {
+            return err(format!(
+                "a {} may not send {} to {} (role {})",
+                sender.role(),
+                kind_name(kind),
+                r,
+                r.role()
+            ));
+        }
+    }
+    match body {
+        Body::Referral(r) => validate_referral(r, urgency),
+        Body::ConsentRecord(c) => validate_consent(c, "consent record"),
+        Body::AnonymousConsultation(c) => validate_consultation(c),
+        Body::AdmissionDecisionNotice(n) => {
+            if n.outcome == pl::AdmissionOutcome::Unspecified as i32 {
+                return err(
+                    "admission decision notice: outcome (ADMITTED or NOT_ADMITTED) is required",
+                );
+            }
+            if n.decision_date.is_empty() {
+                return err("admission decision notice: decision_date is required");
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_consent(c: &pl::ConsentRecord, what: &str) -> Result<(), PayloadError> {
+    if c.person_name.trim().is_empty() {
+        return err(format!("{what}: person_name (who consented) is required"));
+    }
+    if c.date.trim().is_empty() {
+        return err(format!("{what}: date of consent is required"));
+    }
+    if c.informed_about.is_empty() {
+        return err(format!(
+            "{what}: informed_about must list what the person was told about the Assistance System's services"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_referral(r: &pl::Referral, urgency: Urgency) -> Result<(), PayloadError> {
+    let Some(person) = &r.person else {
+        return err("referral: person is required");
+    };
+    if person.name.trim().is_empty() && person.uma_number.trim().is_empty() {
+        return err("referral: person.name or person.uma_number is required");
+    }
+    let Some(consent) = &r.consent else {
+        return err(
+            "referral: a consent record is required (consent): no referral may be made without the person's consent",
+        );
+    };
+    validate_consent(consent, "referral consent")?;
+    let age = pl::AgeGroup::try_from(person.age_group).unwrap_or_default();
+    if age == pl::AgeGroup::Unspecified {
+        return err(
+            "referral: person.age_group is required (AGE_GROUP_ADULT, AGE_GROUP_CHILD_UNDER_15 or AGE_GROUP_CHILD_15_TO_17)",
+        );
+    }
+    if matches!(age, pl::AgeGroup::ChildUnder15 | pl::AgeGroup::Child15To17) {
+        if consent.guardian_name.trim().is_empty()
+            || consent.guardian_role.trim().is_empty()
+            || !consent.guardian_signed
+        {
+            return err(
+                "referral of a child: the guardian's or representative's consent is required (consent.guardian_name, consent.guardian_role, consent.guardian_signed = true)",
+            );
+        }
+        if age == pl::AgeGroup::Child15To17 && !consent.child_consented {
+            return err(
+                "referral of a child aged 15-17: the child's own consent is required (consent.child_consented = true)",
+            );
+        }
+        if !matches!(urgency, Urgency::Urgent | Urgency::Emergency) {
+            return err(
+                "referral of a child: all child referrals are urgent; send with urgency urgent or emergency",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn validate_consultation(c: &pl::AnonymousConsultation) -> Result<(), PayloadError> {
+    let texts = c
+        .indicators
+        .iter()
+        .map(|s| ("indicators", s.as_str()))
+        .chain([("questions", c.questions.as_str())]);
+    for (field, text) in texts {
+        if let Some(what) = find_identifier(text) {
+            return err(format!(
+                "anonymous consultation: {field} seems to contain {what}; a consultation must not identify the person"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Looks for things in free text that identify a person. Conservative: a false alarm asks the
+/// writer to rephrase; a miss could expose someone.
+pub fn find_identifier(text: &str) -> Option<&'static str> {
+    if text
+        .split_whitespace()
+        .any(|w| w.contains('@') && w.contains('.'))
+    {
+        return Some("an e-mail address");
+    }
+    let chars: Vec<char> = text.chars().collect();
+    // Runs of digits with the separators that dates, identity codes and phone numbers use.
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit()
+            || (chars[i] == '+' && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()))
+        {
+            let start = i;
+            let mut digits = 0;
+            let mut seps = Vec::new();
+            while i < chars.len() {
+                let c = chars[i];
+                if c.is_ascii_digit() {
+                    digits += 1;
+                } else if matches!(c, '.' | '/' | '-' | '+' | ' ' | 'A' | 'a')
+                    && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit())
+                    && i > start
+                {
+                    seps.push(c);
+                } else if c == '+' && i == start {
+                } else {
+                    break;
+                }
+                i += 1;
+            }
+            let dated =
+                seps.iter().filter(|c| matches!(c, '.' | '/' | '-')).count() >= 2 && digits >= 4;
+            if dated {
+                return Some("a date (of birth?)");
+            }
+            if digits >= 10
+                && seps.iter().any(|c| matches!(c, '-' | '+' | 'A' | 'a'))
+                && digits <= 11
+            {
+                return Some("a personal identity code");
+            }
+            if digits >= 6 {
+                return Some("a long number (phone, identity code or UMA number?)");
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Reads a form (TOML or JSON, by `json`) for `kind` into a payload. Field names are those of
+/// the kind's message in `payload.proto` (snake_case or lowerCamelCase); enums by name
+/// (`"AGE_GROUP_ADULT"`); times as RFC 3339 strings; bytes as base64. Unknown fields are refused,
+/// so a field the kind does not have (a name in an anonymous consultation) never slips through.
+pub fn read_form(kind: MessageKind, text: &str, json: bool) -> Result<Payload, PayloadError> {
+    let value: serde_json::Value = if json {
+        serde_json::from_str(text)
+            .map_err(|e| PayloadError(format!("form is not valid JSON: {e}")))?
+    } else {
+        let t: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            PayloadError(format!("form is not valid TOML: {}", e.message()))
+        })?;
+        serde_json::to_value(t).map_err(|e| PayloadError(format!("form: {e}")))?
+    };
+    let field = kind_name(kind).replace('-', "_");
+    let wrapped = serde_json::json!({ field.clone(): value });
+    let pool = DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET)
+        .map_err(|e| PayloadError(format!("schema: {e}")))?;
+    let desc = pool
+        .get_message_by_name("silta.v1.payload.Payload")
+        .ok_or_else(|| PayloadError("schema: no silta.v1.payload.Payload".into()))?;
+    let dynamic = DynamicMessage::deserialize(desc, wrapped).map_err(|e| {
+        let msg = e.to_string();
+        let hint = if msg.contains("unrecognized field") || msg.contains("unknown field") {
+            format!(
+                " (a {} has no such field; see proto/silta/v1/payload.proto)",
+                kind_name(kind)
+            )
+        } else {
+            String::new()
+        };
+        PayloadError(format!("form for {}: {msg}{hint}", kind_name(kind)))
+    })?;
+    Payload::decode(dynamic.encode_to_vec().as_slice())
+        .map_err(|e| PayloadError(format!("form: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in 1..=18 {
+            let kind = MessageKind::try_from(k).unwrap();
+            assert_eq!(parse_kind(&kind_name(kind)).unwrap(), kind);
+        }
+        assert_eq!(
+            parse_kind("meeting-proposal").unwrap(),
+            MessageKind::MeetingProposal
+        );
+        assert!(parse_kind("gossip").is_err());
+    }
+
+    #[test]
+    fn identifiers_in_free_text() {
+        for bad in [
+            "born 12.03.1999",
+            "DOB 1999-03-12",
+            "hetu 120399-123A",
+            "call +358 40 1234567",
+            "UMA 12345678",
+            "mail x.y@example.fi",
+        ] {
+            assert!(find_identifier(bad).is_some(), "{bad}");
+        }
+        for ok in [
+            "worked 14 hours a day",
+            "passport taken by employer",
+            "age band 15-17",
+            "in 2023",
+        ] {
+            assert_eq!(find_identifier(ok), None, "{ok}");
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! Sealing and opening: sign-then-encrypt with a signed header that binds the message to its
+//! envelope (DESIGN §6).
+//!
+//! Sealing: validate the payload, wrap it in a [`SignedPayload`] (version, message id, case,
+//! kind, sender and signing device, sorted recipients, time, urgency, legal basis, reply-to,
+//! payload, padding), sign `context::SIGNED_PAYLOAD || bytes` with the device's Ed25519 key, and
+//! encrypt the [`SealedMessage`] with age to every given recipient key. The signature covers the
+//! exact bytes sent, so there is no canonicalisation to get wrong: the receiver verifies the
+//! bytes, then decodes them.
+//!
+//! Opening checks, in order, each with its own rejection reason: the ciphertext matches its
+//! digest; it decrypts with this device's key; it decodes; the signing device's key verifies
+//! against the CA; the signature verifies (strict); the signed sender is the sender the relay
+//! authenticated; this principal is among the signed recipients; the signed message id is the
+//! delivered one; case, kind, urgency, legal basis, recipients and reply-to match the envelope;
+//! the payload fits its kind.
+
+use std::io::{Read as _, Write as _};
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use prost::Message as _;
+use sha2::{Digest as _, Sha256};
+use silta_certs::Principal;
+use silta_proto::{
+    context,
+    pb::{
+        self, LegalBasis, MessageKind, RejectionReason, Urgency,
+        payload::{Payload, SealedMessage, SignedPayload},
+    },
+};
+
+use crate::{bundle::VerifiedBundle, keys::DeviceKeys, payload::validate};
+
+/// A message to seal.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// 16 bytes; a fresh UUIDv7 by [`Draft::new`].
+    pub message_id: [u8; 16],
+    /// 16 bytes; zero before a case exists.
+    pub case_ref: [u8; 16],
+    /// The kind.
+    pub kind: MessageKind,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Legal basis of the disclosure.
+    pub legal_basis: LegalBasis,
+    /// Recipient principals.
+    pub recipients: Vec<Principal>,
+    /// The message this one answers.
+    pub in_reply_to: Option<[u8; 16]>,
+    /// The content.
+    pub payload: Payload,
+}
+
+impl Draft {
+    /// A draft with a fresh UUIDv7 message id.
+    pub fn new(
+        kind: MessageKind,
+        case_ref: [u8; 16],
+        recipients: Vec<Principal>,
+        payload: Payload,
+    ) -> Self {
+        Draft {
+            message_id: *uuid::Uuid::now_v7().as_bytes(),
+            case_ref,
+            kind,
+            urgency: Urgency::Normal,
+            legal_basis: LegalBasis::Consent,
+            recipients,
+            in_reply_to: None,
+            payload,
+        }
+    }
+}
+
+/// Why a message could not be sealed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The payload breaks a rule of its kind.
+    #[error("{0}")]
+    Invalid(#[from] crate::payload::PayloadError),
+    /// No key to encrypt to for a recipient.
+    #[error("{0} has no published keys; ask them to run `silta keys publish`")]
+    NoKeys(String),
+    /// age failed.
+    #[error("encryption failed: {0}")]
+    Encrypt(String),
+}
+
+/// The sizes ciphertexts are padded up to: powers of two from 1 KiB to 1 MiB, then whole MiB.
+pub fn bucket(len: usize) -> usize {
+    const MIB: usize = 1 << 20;
+    if len <= 1024 {
+        1024
+    } else if len <= MIB {
+        len.next_power_of_two()
+    } else {
+        len.div_ceil(MIB) * MIB
+    }
+}
+
+/// Seals `draft` from `sender` (signing with `keys`) to the age recipients `encrypt_to` (every
+/// device of every recipient and of the sender). Returns the envelope to send.
+pub fn seal(
+    draft: &Draft,
+    sender: &Principal,
+    keys: &DeviceKeys,
+    encrypt_to: &[String],
+) -> Result<pb::Envelope, SealError> {
+    validate(
+        draft.kind,
+        draft.urgency,
+        &draft.payload,
+        sender,
+        &draft.recipients,
+    )?;
+    let mut recipients: Vec<String> = draft.recipients.iter().map(|r| r.to_string()).collect();
+    recipients.sort();
+    recipients.dedup();
+    let created_at = prost_types::Timestamp::from(std::time::SystemTime::now());
+    let mut signed = SignedPayload {
+        version: 1,
+        message_id: draft.message_id.to_vec(),
+        case_ref: draft.case_ref.to_vec(),
+        kind: draft.kind.into(),
+        sender: sender.to_string(),
+        sender_device: keys.device_id().to_owned(),
+        recipients: recipients.clone(),
+        created_at: Some(created_at),
+        urgency: draft.urgency.into(),
+        legal_basis: draft.legal_basis.into(),
+        in_reply_to: draft.in_reply_to.map(|r| r.to_vec()).unwrap_or_default(),
+        payload: Some(draft.payload.clone()),
+        padding: Vec::new(),
+    };
+    // Pad so the sealed message lands on a bucket size (the signature is always 64 bytes).
+    let sealed_len = |s: &SignedPayload| {
+        SealedMessage {
+            signed_payload: vec![0; s.encoded_len()],
+            signature: vec![0; 64],
+        }
+        .encoded_len()
+    };
+    let target = bucket(sealed_len(&signed) + 8);
+    for _ in 0..4 {
+        let len = sealed_len(&signed);
+        if len == target {
+            break;
+        }
+        let want = (signed.padding.len() + target).saturating_sub(len);
+        signed.padding = vec![0; want];
+        getrandom::fill(&mut signed.padding).map_err(|e| SealError::Encrypt(e.to_string()))?;
+    }
+    let signed_bytes = signed.encode_to_vec();
+    let signature = keys.sign(context::SIGNED_PAYLOAD, &signed_bytes);
+    let plaintext = SealedMessage {
+        signed_payload: signed_bytes,
+        signature: signature.to_vec(),
+    }
+    .encode_to_vec();
+
+    let parsed: Vec<age::x25519::Recipient> = encrypt_to
+        .iter()
+        .map(|r| {
+            r.parse()
+                .map_err(|e| SealError::Encrypt(format!("recipient {r}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let ciphertext = encrypt(&parsed, &plaintext)?;
+    Ok(pb::Envelope {
+        message_id: draft.message_id.to_vec(),
+        case_ref: draft.case_ref.to_vec(),
+        kind: draft.kind.into(),
+        urgency: draft.urgency.into(),
+        legal_basis: draft.legal_basis.into(),
+        recipients,
+        created_at: Some(created_at),
+        ciphertext_sha256: Sha256::digest(&ciphertext).to_vec(),
+        ciphertext,
+        in_reply_to: draft.in_reply_to.map(|r| r.to_vec()).unwrap_or_default(),
+        attachment_sha256: Vec::new(),
+    })
+}
+
+/// Encrypts `plaintext` with age (binary format) to `recipients`.
+pub fn encrypt(
+    recipients: &[age::x25519::Recipient],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    if recipients.is_empty() {
+        return Err(SealError::Encrypt("no recipient keys".into()));
+    }
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let mut out = Vec::with_capacity(plaintext.len() + 256 + 200 * recipients.len());
+    let mut writer = encryptor
+        .wrap_output(&mut out)
+        .map_err(|e| SealError::Encrypt(e.to_string()))?;
+    writer
+        .write_all(plaintext)
+        .and_then(|()| writer.finish().map(|_| ()))
+        .map_err(|e| SealError::Encrypt(e.to_string()))?;
+    Ok(out)
+}
+
+/// Decrypts an age file (binary or armored) with `identity`.
+pub fn decrypt(identity: &age::x25519::Identity, ciphertext: &[u8]) -> Result<Vec<u8>, Rejected> {
+    let reader = age::armor::ArmoredReader::new(ciphertext);
+    let decryptor = age::Decryptor::new(reader).map_err(|e| {
+        Rejected::new(
+            RejectionReason::CannotDecrypt,
+            format!("not a valid age file: {e}"),
+        )
+    })?;
+    let mut stream = decryptor
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => Rejected::new(
+                RejectionReason::CannotDecrypt,
+                "not encrypted to this device's key",
+            ),
+            other => Rejected::new(
+                RejectionReason::CannotDecrypt,
+                format!("damaged or tampered: {other}"),
+            ),
+        })?;
+    let mut plaintext = Vec::new();
+    // age authenticates chunk by chunk; nothing is used until the whole stream verified.
+    stream.read_to_end(&mut plaintext).map_err(|e| {
+        Rejected::new(
+            RejectionReason::CannotDecrypt,
+            format!("damaged or tampered: {e}"),
+        )
+    })?;
+    Ok(plaintext)
+}
+
+/// A message that passed every check.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// What the sender signed.
+    pub signed: SignedPayload,
+    /// The payload.
+    pub payload: Payload,
+    /// The key that signed.
+    pub sender_key: VerifiedBundle,
+}
+
+/// Why a delivered message was refused; sent back to the relay through `Ack`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({detail})", reason.as_str_name())]
+pub struct Rejected {
+    /// The reason code.
+    pub reason: RejectionReason,
+    /// A short explanation with no content from the message.
+    pub detail: String,
+}
+
+impl Rejected {
+    /// A rejection.
+    pub fn new(reason: RejectionReason, detail: impl Into<String>) -> Self {
+        Rejected {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Opens a delivered envelope for `me`. `sender_key(principal, device)` returns the signing
+/// device's bundle, verified against the CA, or `None`.
+pub fn open(
+    delivered: &pb::DeliveredEnvelope,
+    me: &Principal,
+    keys: &DeviceKeys,
+    sender_key: impl FnOnce(&str, &str) -> Option<VerifiedBundle>,
+) -> Result<Opened, Rejected> {
+    use RejectionReason as R;
+    let env = delivered
+        .envelope
+        .as_ref()
+        .ok_or_else(|| Rejected::new(R::Other, "delivery without envelope"))?;
+    if Sha256::digest(&env.ciphertext).as_slice() != env.ciphertext_sha256.as_slice() {
+        return Err(Rejected::new(
+            R::EnvelopeMismatch,
+            "ciphertext does not match its digest",
+        ));
+    }
+    let plaintext = decrypt(keys.age_identity(), &env.ciphertext)?;
+    let sealed = SealedMessage::decode(plaintext.as_slice())
+        .map_err(|_| Rejected::new(R::MalformedPayload, "not a sealed Silta message"))?;
+    let signed = SignedPayload::decode(sealed.signed_payload.as_slice())
+        .map_err(|_| Rejected::new(R::MalformedPayload, "signed payload does not decode"))?;
+    if signed.version != 1 {
+        return Err(Rejected::new(
+            R::MalformedPayload,
+            format!("unsupported version {}", signed.version),
+        ));
+    }
+    let bundle = sender_key(&signed.sender, &signed.sender_device).ok_or_else(|| {
+        Rejected::new(
+            R::UntrustedSenderKey,
+            format!(
+                "no valid key for {} device {}",
+                clip(&signed.sender),
+                clip(&signed.sender_device)
+            ),
+        )
+    })?;
+    if bundle.principal.to_string() != signed.sender || bundle.device_id != signed.sender_device {
+        return Err(Rejected::new(
+            R::UntrustedSenderKey,
+            "key belongs to another device",
+        ));
+    }
+    let vk = VerifyingKey::from_bytes(&bundle.ed25519)
+        .map_err(|_| Rejected::new(R::UntrustedSenderKey, "invalid key"))?;
+    let sig: [u8; 64] = sealed
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| Rejected::new(R::BadSignature, "signature is not 64 bytes"))?;
+    vk.verify_strict(
+        &[context::SIGNED_PAYLOAD, sealed.signed_payload.as_slice()].concat(),
+        &Signature::from_bytes(&sig),
+    )
+    .map_err(|_| {
+        Rejected::new(
+            R::BadSignature,
+            format!(
+                "signature does not verify with {} device {}",
+                signed.sender, signed.sender_device
+            ),
+        )
+    })?;
+
+    // What the sender signed must be what the relay delivered.
+    if signed.sender != delivered.sender {
+        return Err(Rejected::new(
+            R::EnvelopeMismatch,
+            format!(
+                "signed by {} but sent by {}",
+                signed.sender,
+                clip(&delivered.sender)
+            ),
+        ));
+    }
+    let me_s = me.to_string();
+    if !signed.recipients.contains(&me_s) {
+        return Err(Rejected::new(
+            R::Misrouted,
+            format!("not addressed to {me_s}"),
+        ));
+    }
+    if signed.message_id != env.message_id {
+        return Err(Rejected::new(R::Replay, "signed for another message id"));
+    }
+    let mut env_recipients = env.recipients.clone();
+    env_recipients.sort();
+    let mismatch = [
+        ("case reference", signed.case_ref != env.case_ref),
+        ("kind", signed.kind != env.kind),
+        ("urgency", signed.urgency != env.urgency),
+        ("legal basis", signed.legal_basis != env.legal_basis),
+        ("recipients", signed.recipients != env_recipients),
+        ("in-reply-to", signed.in_reply_to != env.in_reply_to),
+    ]
+    .into_iter()
+    .find(|(_, differs)| *differs);
+    if let Some((what, _)) = mismatch {
+        return Err(Rejected::new(
+            R::EnvelopeMismatch,
+            format!("{what} differs from what was signed"),
+        ));
+    }
+    let payload = signed
+        .payload
+        .clone()
+        .ok_or_else(|| Rejected::new(R::MalformedPayload, "no payload"))?;
+    let kind = MessageKind::try_from(signed.kind).unwrap_or(MessageKind::Unspecified);
+    let sender: Principal = signed
+        .sender
+        .parse()
+        .map_err(|_| Rejected::new(R::MalformedPayload, "sender is not a principal"))?;
+    let recipients: Vec<Principal> = signed
+        .recipients
+        .iter()
+        .filter_map(|r| r.parse().ok())
+        .collect();
+    let urgency = Urgency::try_from(signed.urgency).unwrap_or(Urgency::Unspecified);
+    validate(kind, urgency, &payload, &sender, &recipients)
+        .map_err(|e| Rejected::new(R::MalformedPayload, e.0))?;
+    Ok(Opened {
+        signed,
+        payload,
+        sender_key: bundle,
+    })
+}
+
+/// The signature a recipient puts in its acknowledgement.
+pub fn sign_ack(keys: &DeviceKeys, message_id: &[u8], ciphertext_sha256: &[u8]) -> [u8; 64] {
+    keys.sign(context::ACK, &[message_id, ciphertext_sha256].concat())
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(80).collect()
+}

@@ -1,0 +1,387 @@
+//! End-to-end sealed messages through a real relay: every kind both ways, and every forgery the
+//! recipient must catch, each rejected with its reason and recorded at the relay.
+
+use std::time::Duration;
+
+use silta_client::{
+    client::{Client, Received},
+    payload::read_form,
+    seal::{Draft, seal},
+};
+use silta_proto::pb::{self, MessageKind, RejectionReason, Urgency, payload::payload::Body};
+use silta_tests::{TestPki, TestRelay, TestUser};
+
+const CENTRE: &str = "centre/joutseno";
+const NAS: &str = "assistance/nas";
+
+/// A minimal valid form for each kind.
+pub fn form(kind: MessageKind) -> &'static str {
+    use MessageKind as K;
+    match kind {
+        K::AnonymousConsultation => {
+            "indicators = [\"passport held by employer\"]\nexploitation_type = \"EXPLOITATION_TYPE_FORCED_LABOUR\"\nage_group = \"AGE_GROUP_ADULT\"\nquestions = \"Should we refer?\""
+        }
+        K::ConsultationReply => "advice = \"Refer with consent.\"\nproceed_to_referral = true",
+        K::ConsentRecord => {
+            "person_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\", \"no police report by the Assistance System\"]\nscope = \"referral\""
+        }
+        K::Referral => {
+            "account = \"MARKER-REFERRAL-ACCOUNT\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]"
+        }
+        K::EmergencyReferralConfirmation => {
+            "interim_measures = [\"safe housing\"]\nwritten_referral_deadline = \"2026-12-01\""
+        }
+        K::InformationRequest => "items = [\"current address\"]\ndeadline = \"2026-12-05\"",
+        K::InformationResponse => "[[answers]]\nitem = \"current address\"\nnot_held = true",
+        K::AdmissionDecisionNotice => {
+            "outcome = \"ADMISSION_OUTCOME_ADMITTED\"\ndecision_date = \"2026-11-27\""
+        }
+        K::MeetingProposal => {
+            "place = \"Assistance System office\"\nclient_attends = true\n[[slots]]\nstart = \"2026-12-03T10:00:00Z\"\nduration_minutes = 60"
+        }
+        K::MeetingConfirmation => {
+            "place = \"Assistance System office\"\n[slot]\nstart = \"2026-12-03T10:00:00Z\"\nduration_minutes = 60"
+        }
+        K::MeetingCancellation => "reason = \"interpreter unavailable\"",
+        K::MeetingReply => "answer = \"MEETING_ANSWER_ACCEPT\"",
+        K::JointAssessmentRecord => {
+            "meeting_date = \"2026-12-03\"\noverall_situation = \"stable\"\nsecurity_threat = \"THREAT_LEVEL_LOW\"\ncriminal_case = \"CRIMINAL_CASE_STATUS_NONE\"\nsupport_person = \"SUPPORT_PERSON_NEED_NO\"\nclient_view = \"wants to stay\""
+        }
+        K::ServiceAgreement => {
+            "version = 1\nstatus = \"AGREEMENT_STATUS_AGREED\"\n[[items]]\nservice = \"accommodation\"\nresponsible = \"RESPONSIBLE_PARTY_CENTRE\""
+        }
+        K::StatusUpdate => "change = \"CHANGE_KIND_SECURITY_SITUATION\"\ndescription = \"calmer\"",
+        K::CaseTransfer => {
+            "effective_date = \"2027-01-01\"\nreceiving_centre = \"centre/other\"\nclient_informed = true"
+        }
+        K::ConsentWithdrawal => {
+            "date = \"2026-12-10\"\nwithdrawn = \"whole_referral\"\nreceived_how = \"oral\""
+        }
+        K::ExitNotice => {
+            "reason = \"EXIT_REASON_LEFT_VOLUNTARILY\"\neffective_date = \"2027-02-01\""
+        }
+        K::Unspecified => unreachable!(),
+    }
+}
+
+struct Setup {
+    pki: TestPki,
+    relay: TestRelay,
+    centre: Client,
+    nas: Client,
+    _users: Vec<TestUser>,
+}
+
+async fn setup() -> Setup {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let cu = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let nu = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let centre = cu.published().await;
+    let nas = nu.published().await;
+    Setup {
+        pki,
+        relay,
+        centre,
+        nas,
+        _users: vec![cu, nu],
+    }
+}
+
+fn draft(kind: MessageKind, to: &str) -> Draft {
+    let payload = read_form(kind, form(kind), false).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    let mut d = Draft::new(
+        kind,
+        *uuid::Uuid::new_v4().as_bytes(),
+        vec![to.parse().unwrap()],
+        payload,
+    );
+    d.urgency = Urgency::Normal;
+    d
+}
+
+async fn receive_one(c: &Client) -> Received {
+    let mut got = c.receive(Duration::from_secs(5), 1, |_| {}).await.unwrap();
+    assert_eq!(got.len(), 1, "expected one item");
+    got.remove(0)
+}
+
+/// Receives until an envelope item (skipping status items).
+async fn receive_message(c: &Client) -> Received {
+    for _ in 0..20 {
+        match receive_one(c).await {
+            Received::Status(_) => continue,
+            other => return other,
+        }
+    }
+    panic!("no message arrived")
+}
+
+#[tokio::test]
+async fn every_kind_travels_its_direction_sealed_and_verified() {
+    let s = setup().await;
+    for k in 1..=18 {
+        let kind = MessageKind::try_from(k).unwrap();
+        let (from, to, to_name) = if silta_proto::policy::may_send("centre", kind, "assistance") {
+            (&s.centre, &s.nas, NAS)
+        } else {
+            (&s.nas, &s.centre, CENTRE)
+        };
+        let d = draft(kind, to_name);
+        let receipt = from
+            .send(&d)
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(receipt.message_id, d.message_id);
+        match receive_message(to).await {
+            Received::Message { opened, delivered } => {
+                assert_eq!(opened.payload, d.payload, "{kind:?}: payload round trip");
+                assert_eq!(opened.signed.sender, from.principal().to_string());
+                assert_eq!(delivered.envelope.unwrap().message_id, d.message_id);
+                assert_eq!(opened.sender_key.fingerprint, from.keys().fingerprint());
+                assert!(
+                    matches!(opened.payload.body, Some(ref b) if silta_client::payload::kind_of(b) == kind)
+                );
+            }
+            other => panic!("{kind:?}: {other:?}"),
+        }
+        let status = from
+            .connection()
+            .mailbox()
+            .status(pb::StatusRequest {
+                message_id: d.message_id.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            status.recipients[0].state,
+            pb::DeliveryState::Acknowledged as i32,
+            "{kind:?}"
+        );
+    }
+    // The acknowledgement event carries the recipient device's signature.
+    let count = s.relay.store.event_count().unwrap();
+    let acks = (0..count)
+        .filter_map(|i| s.relay.store.event(i).unwrap())
+        .filter(|e| e.r#type == pb::EventType::Acknowledged as i32)
+        .count();
+    assert_eq!(acks, 18);
+}
+
+#[tokio::test]
+async fn the_relay_never_sees_plaintext() {
+    let s = setup().await;
+    let mut d = draft(MessageKind::Referral, NAS);
+    if let Some(Body::Referral(r)) = &mut d.payload.body {
+        r.account = "PLAINTEXT-MARKER-5d1e".into();
+        r.person.as_mut().unwrap().name = "NAME-MARKER-77aa".into();
+        r.consent.as_mut().unwrap().person_name = "NAME-MARKER-77aa".into();
+    }
+    s.centre.send(&d).await.unwrap();
+    assert!(matches!(
+        receive_message(&s.nas).await,
+        Received::Message { .. }
+    ));
+    s.relay.store.shutdown();
+    let mut hits = 0;
+    for entry in walk(s.relay.data.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        for marker in [b"PLAINTEXT-MARKER".as_slice(), b"NAME-MARKER"] {
+            hits += bytes.windows(marker.len()).filter(|w| *w == marker).count();
+        }
+    }
+    assert_eq!(hits, 0, "plaintext found in the relay's data folder");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Sends `envelope` as `sender` (a raw envelope, as a misbehaving relay or sender would produce),
+/// has `recipient` receive it, and returns the rejection and the relay's record of it.
+async fn expect_rejection(
+    s: &Setup,
+    sender: &Client,
+    envelope: pb::Envelope,
+    reason: RejectionReason,
+) {
+    let id = envelope.message_id.clone();
+    sender.connection().mailbox().send(envelope).await.unwrap();
+    match receive_message(&s.nas).await {
+        Received::Rejected { rejected, .. } => {
+            assert_eq!(rejected.reason, reason, "{rejected}");
+        }
+        other => panic!("expected {reason:?}, got {other:?}"),
+    }
+    let status = sender
+        .connection()
+        .mailbox()
+        .status(pb::StatusRequest {
+            message_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.recipients[0].state,
+        pb::DeliveryState::Rejected as i32
+    );
+    assert_eq!(status.recipients[0].rejection_reason, reason as i32);
+    let count = s.relay.store.event_count().unwrap();
+    let recorded = (0..count)
+        .filter_map(|i| s.relay.store.event(i).unwrap())
+        .any(|e| {
+            e.r#type == pb::EventType::Rejected as i32
+                && e.message_id == id
+                && e.rejection_reason == reason as i32
+        });
+    assert!(recorded, "rejection not in the relay's event record");
+}
+
+#[tokio::test]
+async fn a_flipped_byte_anywhere_is_rejected() {
+    let s = setup().await;
+    let env = s
+        .centre
+        .seal(&draft(MessageKind::Referral, NAS))
+        .await
+        .unwrap();
+    // Header, middle and last byte.
+    for pos in [30, env.ciphertext.len() / 2, env.ciphertext.len() - 1] {
+        let mut bad = env.clone();
+        bad.message_id = uuid::Uuid::now_v7().as_bytes().to_vec();
+        bad.ciphertext[pos] ^= 0x01;
+        bad.ciphertext_sha256 = silta_tests::sha256(&bad.ciphertext);
+        expect_rejection(&s, &s.centre, bad, RejectionReason::CannotDecrypt).await;
+    }
+}
+
+#[tokio::test]
+async fn signed_by_another_device_is_a_bad_signature() {
+    let s = setup().await;
+    // Sealed correctly, but with a key that is not the published one for that device id.
+    let other = silta_client::keys::DeviceKeys::generate("server-1").unwrap();
+    let d = draft(MessageKind::Referral, NAS);
+    let nas_keys = s.centre.keys_of(&NAS.parse().unwrap()).await.unwrap();
+    let to: Vec<String> = nas_keys.iter().map(|k| k.age_recipient.clone()).collect();
+    let env = seal(&d, s.centre.principal(), &other, &to).unwrap();
+    expect_rejection(&s, &s.centre, env, RejectionReason::BadSignature).await;
+}
+
+#[tokio::test]
+async fn a_replay_under_a_new_message_id_is_rejected() {
+    let s = setup().await;
+    let env = s
+        .centre
+        .seal(&draft(MessageKind::Referral, NAS))
+        .await
+        .unwrap();
+    s.centre
+        .connection()
+        .mailbox()
+        .send(env.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        receive_message(&s.nas).await,
+        Received::Message { .. }
+    ));
+    let mut replay = env.clone();
+    replay.message_id = uuid::Uuid::now_v7().as_bytes().to_vec();
+    expect_rejection(&s, &s.centre, replay, RejectionReason::Replay).await;
+}
+
+#[tokio::test]
+async fn a_message_signed_by_one_centre_and_sent_by_another_is_rejected() {
+    let s = setup().await;
+    let env = s
+        .centre
+        .seal(&draft(MessageKind::Referral, NAS))
+        .await
+        .unwrap();
+    let mallory_user = TestUser::new(&s.pki, s.relay.addr, "centre/mallory", "m");
+    let mallory = mallory_user.published().await;
+    expect_rejection(&s, &mallory, env, RejectionReason::EnvelopeMismatch).await;
+}
+
+#[tokio::test]
+async fn a_message_readdressed_to_another_recipient_is_misrouted() {
+    let s = setup().await;
+    // nas receives a message for itself, then (as an insider) re-encrypts the signed plaintext
+    // to a colleague and has it delivered as if centre had sent it to the colleague.
+    let branch_user = TestUser::new(&s.pki, s.relay.addr, "assistance/branch", "b");
+    let branch = branch_user.published().await;
+    let d = draft(MessageKind::Referral, NAS);
+    let env = s.centre.seal(&d).await.unwrap();
+    let plaintext =
+        silta_client::seal::decrypt(s.nas.keys().age_identity(), &env.ciphertext).unwrap();
+    let branch_key: age::x25519::Recipient = branch.keys().age_recipient().parse().unwrap();
+    let ciphertext = silta_client::seal::encrypt(&[branch_key], &plaintext).unwrap();
+    let mut forwarded = env.clone();
+    forwarded.message_id = env.message_id.clone();
+    forwarded.recipients = vec!["assistance/branch".into()];
+    forwarded.ciphertext_sha256 = silta_tests::sha256(&ciphertext);
+    forwarded.ciphertext = ciphertext;
+    let id = forwarded.message_id.clone();
+    s.centre
+        .connection()
+        .mailbox()
+        .send(forwarded)
+        .await
+        .unwrap();
+    match receive_message(&branch).await {
+        Received::Rejected { rejected, .. } => {
+            assert_eq!(rejected.reason, RejectionReason::Misrouted, "{rejected}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let status = s
+        .centre
+        .connection()
+        .mailbox()
+        .status(pb::StatusRequest { message_id: id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.recipients[0].rejection_reason,
+        RejectionReason::Misrouted as i32
+    );
+}
+
+#[tokio::test]
+async fn a_sender_whose_certificate_is_revoked_is_not_trusted() {
+    let mut pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.tls.reload_interval_s = 1).await;
+    let cu = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let nu = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let centre = cu.published().await;
+    let nas = nu.published().await;
+    let env = centre
+        .seal(&draft(MessageKind::Referral, NAS))
+        .await
+        .unwrap();
+    centre.connection().mailbox().send(env).await.unwrap();
+    // The centre's certificate is revoked before the message is opened.
+    pki.revoke(&cu.identity);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    match receive_message(&nas).await {
+        Received::Rejected { rejected, .. } => assert_eq!(
+            rejected.reason,
+            RejectionReason::UntrustedSenderKey,
+            "{rejected}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    relay.stop().await;
+}
