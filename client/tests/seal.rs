@@ -1,0 +1,360 @@
+//! Sealing and opening without a relay: round trips (property tests), tampering, the payload
+//! rules, bundles from another CA, and interoperability with the reference `age` CLI.
+
+use proptest::prelude::*;
+use silta_certs::{
+    Principal,
+    ca::{CertificateAuthority, Validity},
+};
+use silta_client::{
+    bundle::{BundleError, TrustStore, VerifiedBundle},
+    keys::DeviceKeys,
+    payload::read_form,
+    seal::{Draft, Rejected, open, seal},
+};
+use silta_proto::pb::{
+    self, MessageKind, RejectionReason, Urgency,
+    payload::{self as pl, Payload, payload::Body},
+};
+
+fn vb(p: &Principal, k: &DeviceKeys) -> VerifiedBundle {
+    VerifiedBundle {
+        principal: p.clone(),
+        device_id: k.device_id().to_owned(),
+        age_recipient: k.age_recipient(),
+        ed25519: *k.verifying_key().as_bytes(),
+        fingerprint: k.fingerprint(),
+    }
+}
+
+struct Parties {
+    centre: Principal,
+    centre_keys: DeviceKeys,
+    nas: Principal,
+    nas_keys: DeviceKeys,
+}
+
+fn parties() -> Parties {
+    Parties {
+        centre: "centre/a".parse().unwrap(),
+        centre_keys: DeviceKeys::generate("c1").unwrap(),
+        nas: "assistance/nas".parse().unwrap(),
+        nas_keys: DeviceKeys::generate("n1").unwrap(),
+    }
+}
+
+fn consultation(questions: &str) -> Payload {
+    Payload {
+        body: Some(Body::AnonymousConsultation(pl::AnonymousConsultation {
+            questions: questions.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn seal_to_nas(
+    p: &Parties,
+    payload: Payload,
+    extra_recipients: usize,
+) -> (Draft, pb::Envelope, Vec<DeviceKeys>) {
+    let d = Draft::new(
+        MessageKind::AnonymousConsultation,
+        [0; 16],
+        vec![p.nas.clone()],
+        payload,
+    );
+    let extra: Vec<DeviceKeys> = (0..extra_recipients)
+        .map(|i| DeviceKeys::generate(&format!("x{i}")).unwrap())
+        .collect();
+    let mut to = vec![p.nas_keys.age_recipient(), p.centre_keys.age_recipient()];
+    to.extend(extra.iter().map(|k| k.age_recipient()));
+    let env = seal(&d, &p.centre, &p.centre_keys, &to).unwrap();
+    (d, env, extra)
+}
+
+fn delivered(p: &Parties, env: pb::Envelope) -> pb::DeliveredEnvelope {
+    pb::DeliveredEnvelope {
+        envelope: Some(env),
+        sender: p.centre.to_string(),
+        accepted_at: None,
+        log_index: 0,
+    }
+}
+
+fn open_as_nas(p: &Parties, d: &pb::DeliveredEnvelope) -> Result<pl::SignedPayload, Rejected> {
+    let key = vb(&p.centre, &p.centre_keys);
+    open(d, &p.nas, &p.nas_keys, |s, dev| {
+        (s == key.principal.to_string() && dev == key.device_id).then(|| key.clone())
+    })
+    .map(|o| o.signed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// open(seal(x)) == x for random text and recipient sets; ciphertexts land on size buckets.
+    #[test]
+    fn open_of_seal_is_identity(text in "[a-zA-Z ,?]{0,3000}", extra in 0usize..4) {
+        let p = parties();
+        let (d, env, extra_keys) = seal_to_nas(&p, consultation(&text), extra);
+        let signed = open_as_nas(&p, &delivered(&p, env.clone())).unwrap();
+        prop_assert_eq!(signed.payload.unwrap(), d.payload.clone());
+        prop_assert_eq!(signed.message_id, d.message_id.to_vec());
+        // Every listed key can decrypt (the sender's own devices and extra recipients too).
+        for k in extra_keys.iter().chain([&p.centre_keys]) {
+            prop_assert!(silta_client::seal::decrypt(k.age_identity(), &env.ciphertext).is_ok());
+        }
+    }
+
+    /// Any single flipped byte of the ciphertext is rejected, whether or not the digest is fixed up.
+    #[test]
+    fn any_flipped_byte_is_rejected(text in "[a-z ]{0,500}", pos in any::<prop::sample::Index>(), bit in 0u8..8, fix_digest in any::<bool>()) {
+        let p = parties();
+        let (_, mut env, _) = seal_to_nas(&p, consultation(&text), 0);
+        let i = pos.index(env.ciphertext.len());
+        env.ciphertext[i] ^= 1 << bit;
+        if fix_digest {
+            env.ciphertext_sha256 = silta_tests_sha(&env.ciphertext);
+        }
+        let r = open_as_nas(&p, &delivered(&p, env));
+        prop_assert!(r.is_err(), "flip at {} accepted", i);
+    }
+}
+
+fn silta_tests_sha(b: &[u8]) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(b).to_vec()
+}
+
+#[test]
+fn padding_hides_the_exact_length() {
+    let p = parties();
+    // The sealed plaintext is padded to a bucket; the age header around it varies on its own
+    // (age adds random "grease" stanzas), so compare what age encrypted.
+    let size = |n: usize| {
+        let (_, env, _) = seal_to_nas(&p, consultation(&"b".repeat(n)), 0);
+        silta_client::seal::decrypt(p.nas_keys.age_identity(), &env.ciphertext)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(size(1), 1024);
+    assert_eq!(size(300), 1024);
+    assert_eq!(size(1500), 2048);
+    assert_eq!(size(3000), 4096);
+}
+
+#[test]
+fn payload_rules_are_enforced_before_sealing() {
+    let p = parties();
+    let to = [p.nas_keys.age_recipient()];
+    let seal_form =
+        |kind: MessageKind, form: &str, urgency: Urgency| -> Result<pb::Envelope, String> {
+            let payload = read_form(kind, form, false).map_err(|e| e.to_string())?;
+            let mut d = Draft::new(kind, [1; 16], vec![p.nas.clone()], payload);
+            d.urgency = urgency;
+            seal(&d, &p.centre, &p.centre_keys, &to).map_err(|e| e.to_string())
+        };
+    // A referral without consent.
+    let e = seal_form(
+        MessageKind::Referral,
+        "[person]\nname = \"X\"\nage_group = \"AGE_GROUP_ADULT\"",
+        Urgency::Normal,
+    )
+    .unwrap_err();
+    assert!(e.contains("consent record is required"), "{e}");
+    // A child referral without the guardian's consent.
+    let child = "[person]\nname = \"X\"\nage_group = \"AGE_GROUP_CHILD_UNDER_15\"\n[consent]\nperson_name = \"X\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]";
+    let e = seal_form(MessageKind::Referral, child, Urgency::Urgent).unwrap_err();
+    assert!(e.contains("guardian"), "{e}");
+    // With the guardian's consent but not urgent.
+    let with_guardian = format!(
+        "{child}\nguardian_name = \"G\"\nguardian_role = \"representative\"\nguardian_signed = true"
+    );
+    let e = seal_form(MessageKind::Referral, &with_guardian, Urgency::Normal).unwrap_err();
+    assert!(e.contains("urgent"), "{e}");
+    seal_form(MessageKind::Referral, &with_guardian, Urgency::Urgent).unwrap();
+    // 15-17: the child's own consent too.
+    let teen = with_guardian.replace("CHILD_UNDER_15", "CHILD_15_TO_17");
+    let e = seal_form(MessageKind::Referral, &teen, Urgency::Urgent).unwrap_err();
+    assert!(e.contains("child's own consent"), "{e}");
+    // A consultation carrying a name: there is no field for it...
+    let e = seal_form(
+        MessageKind::AnonymousConsultation,
+        "name = \"Jane Doe\"\nquestions = \"?\"",
+        Urgency::Normal,
+    )
+    .unwrap_err();
+    assert!(e.contains("name") && e.contains("no such field"), "{e}");
+    // ...and identifiers in its free text are caught.
+    let e = seal_form(
+        MessageKind::AnonymousConsultation,
+        "questions = \"born 12.03.1999, what now?\"",
+        Urgency::Normal,
+    )
+    .unwrap_err();
+    assert!(e.contains("date"), "{e}");
+    // An admission notice has nothing but yes/no and dates.
+    let e = seal_form(MessageKind::AdmissionDecisionNotice, "outcome = \"ADMISSION_OUTCOME_ADMITTED\"\ndecision_date = \"2026-11-27\"\nreasons = \"...\"", Urgency::Normal).unwrap_err();
+    assert!(e.contains("no such field"), "{e}");
+    // Direction: a centre may not send an admission decision.
+    let e = seal_form(
+        MessageKind::AdmissionDecisionNotice,
+        "outcome = \"ADMISSION_OUTCOME_ADMITTED\"\ndecision_date = \"2026-11-27\"",
+        Urgency::Normal,
+    )
+    .unwrap_err();
+    assert!(e.contains("may not send"), "{e}");
+}
+
+#[test]
+fn a_message_without_a_valid_sender_key_is_untrusted() {
+    let p = parties();
+    let (_, env, _) = seal_to_nas(&p, consultation("hello"), 0);
+    let r = open(&delivered(&p, env), &p.nas, &p.nas_keys, |_, _| None).unwrap_err();
+    assert_eq!(r.reason, RejectionReason::UntrustedSenderKey);
+}
+
+#[test]
+fn bundles_from_another_ca_or_revoked_are_not_trusted() {
+    let ca =
+        CertificateAuthority::generate("CA", "silta.example", Validity::days_from_now(9)).unwrap();
+    let other =
+        CertificateAuthority::generate("Other", "silta.example", Validity::days_from_now(9))
+            .unwrap();
+    let p: Principal = "centre/a".parse().unwrap();
+    let keys = DeviceKeys::generate("d1").unwrap();
+    let crl_der = |ca: &CertificateAuthority, revoked: &[silta_certs::ca::Revocation]| {
+        use rustls_pki_types::{CertificateRevocationListDer, pem::PemObject as _};
+        CertificateRevocationListDer::from_pem_slice(ca.crl(revoked, 1, 5).unwrap().as_bytes())
+            .unwrap()
+            .to_vec()
+    };
+    let trust = TrustStore::from_pem(ca.cert_pem().as_bytes(), "silta.example").unwrap();
+    let now = rustls_pki_types::UnixTime::now();
+
+    let good = ca.issue_client(&p, 5).unwrap();
+    let bundle =
+        silta_client::bundle::build(&keys, &p, good.cert_pem.as_bytes(), &good.key_pem).unwrap();
+    let v = trust.verify(&bundle, &[crl_der(&ca, &[])], now).unwrap();
+    assert_eq!(v.fingerprint, keys.fingerprint());
+
+    let foreign = other.issue_client(&p, 5).unwrap();
+    let bundle =
+        silta_client::bundle::build(&keys, &p, foreign.cert_pem.as_bytes(), &foreign.key_pem)
+            .unwrap();
+    assert!(matches!(
+        trust.verify(&bundle, &[crl_der(&ca, &[]), crl_der(&other, &[])], now),
+        Err(BundleError::Untrusted(_))
+    ));
+
+    let revoked = silta_certs::ca::Revocation {
+        serial: good.serial.clone(),
+        revoked_at: time::OffsetDateTime::now_utc(),
+    };
+    let bundle =
+        silta_client::bundle::build(&keys, &p, good.cert_pem.as_bytes(), &good.key_pem).unwrap();
+    assert!(
+        matches!(trust.verify(&bundle, &[crl_der(&ca, &[revoked])], now), Err(BundleError::Untrusted(e)) if e.contains("Revoked"))
+    );
+
+    // Content tampered after signing.
+    let mut tampered =
+        silta_client::bundle::build(&keys, &p, good.cert_pem.as_bytes(), &good.key_pem).unwrap();
+    let last = tampered.content.len() - 1;
+    tampered.content[last] ^= 1;
+    assert!(trust.verify(&tampered, &[crl_der(&ca, &[])], now).is_err());
+}
+
+fn age_cli() -> bool {
+    let ok = std::process::Command::new("age")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the age CLI is required under CI=true"
+        );
+        eprintln!("age CLI not installed; skipping (apt-get install age)");
+    }
+    ok
+}
+
+/// The reference Go `age` opens a Silta ciphertext with the device's identity file.
+#[test]
+fn age_cli_decrypts_silta_ciphertexts() {
+    if !age_cli() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = DeviceKeys::init(&dir.path().join("keys"), "n1").unwrap();
+    let p = Parties {
+        nas_keys: keys,
+        ..parties()
+    };
+    let (_, env, _) = seal_to_nas(&p, consultation("interop"), 0);
+    let ct = dir.path().join("msg.age");
+    std::fs::write(&ct, &env.ciphertext).unwrap();
+    let out = std::process::Command::new("age")
+        .args(["-d", "-i"])
+        .arg(dir.path().join("keys").join(silta_client::keys::AGE_FILE))
+        .arg(&ct)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What age decrypted is our sealed message, bit for bit.
+    let plain = silta_client::seal::decrypt(p.nas_keys.age_identity(), &env.ciphertext).unwrap();
+    assert_eq!(out.stdout, plain);
+    use prost::Message as _;
+    assert!(pl::SealedMessage::decode(out.stdout.as_slice()).is_ok());
+}
+
+/// A file made by `age -r` decrypts in Silta's age layer and is then rejected: it has no valid
+/// signature (it is not even a sealed message).
+#[test]
+fn files_made_by_age_cli_are_rejected_for_lacking_a_signature() {
+    if !age_cli() {
+        return;
+    }
+    let p = parties();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.txt");
+    std::fs::write(&plain, b"I claim to be centre/a").unwrap();
+    for armor in [false, true] {
+        let out = dir.path().join(if armor { "x.age.asc" } else { "x.age" });
+        let mut cmd = std::process::Command::new("age");
+        cmd.arg("-r")
+            .arg(p.nas_keys.age_recipient())
+            .arg("-o")
+            .arg(&out);
+        if armor {
+            cmd.arg("-a");
+        }
+        assert!(cmd.arg(&plain).status().unwrap().success());
+        let ciphertext = std::fs::read(&out).unwrap();
+        // Silta's age layer opens it...
+        assert_eq!(
+            silta_client::seal::decrypt(p.nas_keys.age_identity(), &ciphertext).unwrap(),
+            b"I claim to be centre/a"
+        );
+        // ...and the message is refused.
+        let env = pb::Envelope {
+            message_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
+            case_ref: vec![0; 16],
+            kind: MessageKind::AnonymousConsultation.into(),
+            urgency: Urgency::Normal.into(),
+            legal_basis: pb::LegalBasis::Consent.into(),
+            recipients: vec![p.nas.to_string()],
+            ciphertext_sha256: silta_tests_sha(&ciphertext),
+            ciphertext,
+            ..Default::default()
+        };
+        let r = open_as_nas(&p, &delivered(&p, env)).unwrap_err();
+        assert_eq!(r.reason, RejectionReason::MalformedPayload, "{r}");
+        assert!(r.detail.contains("not a sealed Silta message"), "{r}");
+    }
+}
