@@ -385,3 +385,112 @@ async fn a_sender_whose_certificate_is_revoked_is_not_trusted() {
     }
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn a_changed_device_key_is_shown_and_used_only_because_it_verifies() {
+    let s = setup().await;
+    let nas_keys = s.centre.keys_of(&NAS.parse().unwrap()).await.unwrap();
+    assert!(
+        s.centre.take_key_changes().is_empty(),
+        "first sight is not a change"
+    );
+    // The same device re-installed with new keys (same certificate).
+    let reinstalled =
+        TestUser::with_identity(&s.pki, s.relay.addr, s._users[1].identity.clone(), "desk-1");
+    let nas2 = reinstalled.published().await;
+    let now = s.centre.keys_of(&NAS.parse().unwrap()).await.unwrap();
+    assert_eq!(
+        now.len(),
+        1,
+        "the new bundle replaces the old one for the device"
+    );
+    assert_eq!(now[0].fingerprint, nas2.keys().fingerprint());
+    let changes = s.centre.take_key_changes();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].old, nas_keys[0].fingerprint);
+    assert_eq!(changes[0].new, nas2.keys().fingerprint());
+    // History keeps both.
+    let resp = s
+        .centre
+        .connection()
+        .directory()
+        .get_keys(pb::GetKeysRequest {
+            principal: NAS.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.history.len(), 2);
+    assert!(
+        !resp.crls.is_empty(),
+        "the relay hands out the CRLs it enforces"
+    );
+    // Messages now go to the new key.
+    s.centre
+        .send(&draft(MessageKind::Referral, NAS))
+        .await
+        .unwrap();
+    assert!(matches!(
+        receive_message(&nas2).await,
+        Received::Message { .. }
+    ));
+}
+
+#[tokio::test]
+async fn the_relay_accepts_a_bundle_only_from_its_own_certificate() {
+    let s = setup().await;
+    // A bundle made with another certificate of the same principal is refused on this connection.
+    let other_cert = s.pki.client(CENTRE);
+    let keys = silta_client::keys::DeviceKeys::generate("x").unwrap();
+    let bundle = silta_client::bundle::build(
+        &keys,
+        &CENTRE.parse().unwrap(),
+        other_cert.cert_pem.as_bytes(),
+        &other_cert.key_pem,
+    )
+    .unwrap();
+    let err = s
+        .centre
+        .connection()
+        .directory()
+        .publish_keys(bundle.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    // A bundle whose signature does not match its content.
+    let mine = &s._users[0].identity;
+    let mut forged = silta_client::bundle::build(
+        &keys,
+        &CENTRE.parse().unwrap(),
+        mine.cert_pem.as_bytes(),
+        &mine.key_pem,
+    )
+    .unwrap();
+    forged.content.push(0);
+    let err = s
+        .centre
+        .connection()
+        .directory()
+        .publish_keys(forged)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    // Auditors cannot publish.
+    let auditor = s.relay.connect_as(&s.pki, "auditor/dpo").await;
+    assert_eq!(
+        auditor
+            .directory()
+            .publish_keys(bundle)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    // Every publish is an event.
+    let count = s.relay.store.event_count().unwrap();
+    let published = (0..count)
+        .filter_map(|i| s.relay.store.event(i).unwrap())
+        .filter(|e| e.r#type == pb::EventType::KeyPublished as i32)
+        .count();
+    assert_eq!(published, 2);
+}

@@ -1,0 +1,195 @@
+//! The `silta` program against a real relay: keys, send, receive, and its error messages.
+
+use std::process::Command;
+
+use silta_tests::{TestPki, TestRelay, TestUser};
+
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+
+fn silta(user: &TestUser, args: &[&str]) -> std::process::Output {
+    Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_and_receive_from_the_command_line() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&centre, &nas] {
+        let o = silta(u, &["keys", "publish"]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("published keys"), "{}", text(&o));
+    }
+    let o = silta(&centre, &["keys", "show"]);
+    assert!(text(&o).contains("fingerprint:"), "{}", text(&o));
+    let o = silta(&centre, &["keys", "get", "assistance/nas"]);
+    assert!(
+        text(&o).contains("assistance/nas device desk-1"),
+        "{}",
+        text(&o)
+    );
+
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let case = "0123456789abcdef0123456789abcdef";
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            case,
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("sent referral"), "{}", text(&o));
+
+    let out = nas.dir.path().join("inbox");
+    let o = silta(
+        &nas,
+        &["receive", "--out", out.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&files[0]).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert_eq!(json["kind"], "referral");
+    assert_eq!(json["from"], "centre/joutseno");
+    assert_eq!(json["case_ref"], case);
+    assert_eq!(json["payload"]["referral"]["account"], "met at the centre");
+
+    // The centre sees the delivery and acknowledgement.
+    let o = silta(&centre, &["receive", "--wait", "2"]);
+    assert!(text(&o).contains("ACKNOWLEDGED"), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_what_is_wrong_and_send_nothing() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    assert!(silta(&centre, &["keys", "publish"]).status.success());
+    let before = relay.fingerprint();
+
+    // A referral without consent: exit 65, the message names what is missing.
+    let form = centre.dir.path().join("bad.toml");
+    std::fs::write(
+        &form,
+        "[person]\nname = \"A\"\nage_group = \"AGE_GROUP_ADULT\"\n",
+    )
+    .unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            "none",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(
+        text(&o).contains("consent record is required"),
+        "{}",
+        text(&o)
+    );
+
+    // A consultation with a name field.
+    std::fs::write(&form, "name = \"Jane Doe\"\nquestions = \"?\"\n").unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "anonymous-consultation",
+            "--to",
+            "assistance/nas",
+            "--case",
+            "none",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(text(&o).contains("name"), "{}", text(&o));
+
+    // Recipient without published keys: says so, with what to do.
+    std::fs::write(&form, "questions = \"what should we do?\"\n").unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "anonymous-consultation",
+            "--to",
+            "assistance/nas",
+            "--case",
+            "none",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("no published keys") && text(&o).contains("silta keys publish"),
+        "{}",
+        text(&o)
+    );
+    drop(nas);
+
+    // Unknown kind: usage error listing the kinds.
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "gossip",
+            "--to",
+            "assistance/nas",
+            "--case",
+            "none",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(64));
+    assert!(text(&o).contains("referral"), "{}", text(&o));
+    assert_eq!(relay.fingerprint(), before, "nothing was sent");
+
+    // Keys are never overwritten.
+    let o = silta(&centre, &["keys", "init"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o).contains("never overwritten"), "{}", text(&o));
+}
