@@ -19,7 +19,6 @@ use std::io::{Read as _, Write as _};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use prost::Message as _;
-use sha2::{Digest as _, Sha256};
 use silta_certs::Principal;
 use silta_proto::{
     context,
@@ -153,7 +152,7 @@ pub fn seal(
         getrandom::fill(&mut signed.padding).map_err(|e| SealError::Encrypt(e.to_string()))?;
     }
     let signed_bytes = signed.encode_to_vec();
-    let signature = keys.sign(context::SIGNED_PAYLOAD, &signed_bytes);
+    let signature = keys.sign(context::SIGNED_PAYLOAD, &sha512(&signed_bytes));
     let plaintext = SealedMessage {
         signed_payload: signed_bytes,
         signature: signature.to_vec(),
@@ -176,7 +175,7 @@ pub fn seal(
         legal_basis: draft.legal_basis.into(),
         recipients,
         created_at: Some(created_at),
-        ciphertext_sha256: Sha256::digest(&ciphertext).to_vec(),
+        ciphertext_sha256: sha256(&ciphertext).to_vec(),
         ciphertext,
         in_reply_to: draft.in_reply_to.map(|r| r.to_vec()).unwrap_or_default(),
         attachment_sha256: Vec::new(),
@@ -281,7 +280,7 @@ pub fn open(
         .envelope
         .as_ref()
         .ok_or_else(|| Rejected::new(R::Other, "delivery without envelope"))?;
-    if Sha256::digest(&env.ciphertext).as_slice() != env.ciphertext_sha256.as_slice() {
+    if sha256(&env.ciphertext).as_slice() != env.ciphertext_sha256.as_slice() {
         return Err(Rejected::new(
             R::EnvelopeMismatch,
             "ciphertext does not match its digest",
@@ -322,7 +321,11 @@ pub fn open(
         .try_into()
         .map_err(|_| Rejected::new(R::BadSignature, "signature is not 64 bytes"))?;
     vk.verify_strict(
-        &[context::SIGNED_PAYLOAD, sealed.signed_payload.as_slice()].concat(),
+        &[
+            context::SIGNED_PAYLOAD,
+            sha512(&sealed.signed_payload).as_slice(),
+        ]
+        .concat(),
         &Signature::from_bytes(&sig),
     )
     .map_err(|_| {
@@ -401,6 +404,17 @@ pub fn open(
 /// The signature a recipient puts in its acknowledgement.
 pub fn sign_ack(keys: &DeviceKeys, message_id: &[u8], ciphertext_sha256: &[u8]) -> [u8; 64] {
     keys.sign(context::ACK, &[message_id, ciphertext_sha256].concat())
+}
+
+/// SHA-256 (ring's assembly implementation: these digests cover whole messages).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    d.as_ref().try_into().unwrap_or([0; 32])
+}
+
+fn sha512(data: &[u8]) -> [u8; 64] {
+    let d = ring::digest::digest(&ring::digest::SHA512, data);
+    d.as_ref().try_into().unwrap_or([0; 64])
 }
 
 fn clip(s: &str) -> String {

@@ -10,7 +10,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use sha2::{Digest as _, Sha256};
 use silta_certs::Principal;
 use silta_proto::pb;
 use tokio::sync::{mpsc, watch};
@@ -740,7 +739,9 @@ fn check_envelope(
             limits.max_ciphertext_bytes
         )));
     }
-    if env.ciphertext_sha256.as_slice() != Sha256::digest(&env.ciphertext).as_slice() {
+    if env.ciphertext_sha256.as_slice()
+        != ring::digest::digest(&ring::digest::SHA256, &env.ciphertext).as_ref()
+    {
         return invalid("ciphertext_sha256 does not match the ciphertext".into());
     }
     Ok(Checked { recipients, kind })
