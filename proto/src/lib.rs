@@ -16,6 +16,8 @@
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection and for reading
 //!   forms into payload messages.
 
+pub mod tlog;
+
 mod generated {
     #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
     #[rustfmt::skip]

@@ -60,6 +60,12 @@ impl From<RelayError> for Status {
     }
 }
 
+impl From<crate::store::StoreError> for Status {
+    fn from(e: crate::store::StoreError) -> Status {
+        RelayError::Store(e).into()
+    }
+}
+
 impl From<crate::authz::Denied> for RelayError {
     fn from(d: crate::authz::Denied) -> Self {
         RelayError::PermissionDenied(d.0)

@@ -22,10 +22,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod authz;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod log;
 pub mod mailbox;
 pub mod metrics;
 pub mod registry;
@@ -86,6 +88,7 @@ pub struct Relay {
     config: Config,
     tls: Arc<TlsState>,
     source: TlsSource,
+    signer: Arc<log::LogSigner>,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
 }
@@ -133,10 +136,15 @@ impl Relay {
                 "storage.sync = false: acknowledged messages can be lost on a crash; never run like this in production"
             );
         }
+        let signer = Arc::new(
+            log::LogSigner::load_or_create(&data, &log::origin_for(&source.trust_domain))
+                .map_err(|e| StartError::Server(e.to_string()))?,
+        );
         Ok(Relay {
             config,
             tls,
             source,
+            signer,
             store: Arc::new(store),
             metrics: Arc::new(Metrics::default()),
         })
@@ -145,6 +153,11 @@ impl Relay {
     /// The relay's counters.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// The verifier key of the delivery log (C2SP note format), for auditors.
+    pub fn log_verifier_key(&self) -> String {
+        self.signer.verifier_key()
     }
 
     /// The database (for diagnostics and tests).
@@ -173,9 +186,18 @@ impl Relay {
             self.metrics.clone(),
         ));
 
+        let audit = Arc::new(audit::AuditLog::new(
+            self.store.clone(),
+            self.signer.clone(),
+        ));
         let mailbox = Arc::new(
-            Mailbox::new(self.store.clone(), cfg.limits.clone(), stop_rx.clone())
-                .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
+            Mailbox::new(
+                self.store.clone(),
+                cfg.limits.clone(),
+                stop_rx.clone(),
+                audit.clone(),
+            )
+            .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );
         let registry = Arc::new(Registry::new(self.store.clone()));
         // Leave room for the envelope's other fields; the handler enforces the real limit with
@@ -212,7 +234,7 @@ impl Relay {
             .add_service(DirectoryServer::new(DirectoryService {
                 directory: Arc::new(Directory::new(self.store.clone(), self.tls.clone())),
             }))
-            .add_service(AuditLogServer::new(AuditLogService))
+            .add_service(AuditLogServer::new(AuditLogService { audit }))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);

@@ -32,6 +32,7 @@ const SUBSCRIBE_BATCH: usize = 64;
 /// The mailbox service logic.
 pub struct Mailbox {
     store: Arc<Store>,
+    audit: Arc<crate::audit::AuditLog>,
     limits: LimitsConfig,
     hub: Hub,
     shutdown: watch::Receiver<bool>,
@@ -89,6 +90,7 @@ impl Mailbox {
         store: Arc<Store>,
         limits: LimitsConfig,
         shutdown: watch::Receiver<bool>,
+        audit: Arc<crate::audit::AuditLog>,
     ) -> Result<Self, RelayError> {
         // Everything on disk at start is durable.
         let hub = Hub::default();
@@ -97,6 +99,7 @@ impl Mailbox {
         }
         Ok(Mailbox {
             store,
+            audit,
             limits,
             hub,
             shutdown,
@@ -208,7 +211,12 @@ impl Mailbox {
         } else {
             tracing::info!(sender = %record.sender, log_index = record.log_index, "idempotent resend");
         }
-        Ok(receipt(&record))
+        let mut receipt = receipt(&record);
+        // Written and flushed: a checkpoint may cover it now.
+        let (checkpoint, proof) = self.audit.evidence(record.log_index)?;
+        receipt.checkpoint = checkpoint;
+        receipt.inclusion_proof = proof;
+        Ok(receipt)
     }
 
     /// Streams the permit's mailbox from `after_seq`: what is there, then what arrives.

@@ -12,6 +12,7 @@
 //! | `principal_record` | principal | [`PrincipalRecord`]: registration, mailbox counters |
 //! | `name_counter` | counter name | u64 BE |
 //! | `principalseq_bundle` | principal ‖ 0x00 ‖ seq (u64 BE) | [`BundleRecord`]: a published key bundle |
+//! | `levelindex_hash` | level (u8) ‖ index (u64 BE) | hash of a perfect subtree of the event log (RFC 9162) |
 //!
 //! # Durability
 //! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
@@ -22,7 +23,11 @@
 //! event log a total order with contiguous indices.
 
 use std::{
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
     thread::JoinHandle,
     time::SystemTime,
 };
@@ -39,7 +44,7 @@ use tokio::sync::oneshot;
 use crate::error::RelayError;
 
 /// Every tree of the database. Adding one here is the only way to add one.
-const TREES: [&str; 8] = [
+const TREES: [&str; 9] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -48,6 +53,7 @@ const TREES: [&str; 8] = [
     "principal_record",
     "name_counter",
     "principalseq_bundle",
+    "levelindex_hash",
 ];
 
 /// Most writes committed under one fsync.
@@ -189,12 +195,14 @@ pub struct Trees {
     principals: sled::Tree,
     counters: sled::Tree,
     bundles: sled::Tree,
+    hashes: sled::Tree,
 }
 
 /// The database.
 pub struct Store {
     db: sled::Db,
     trees: Arc<Trees>,
+    durable_size: Arc<AtomicU64>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -229,19 +237,26 @@ impl Store {
             principals: open(TREES[5])?,
             counters: open(TREES[6])?,
             bundles: open(TREES[7])?,
+            hashes: open(TREES[8])?,
         });
+        // Everything on disk at start is durable.
+        let durable_size = Arc::new(AtomicU64::new(read_u64(
+            trees.counters.get(COUNTER_EVENTS)?.as_deref(),
+        )?));
         let (tx, rx) = mpsc::channel::<Job>();
         let writer = {
             let trees = trees.clone();
             let db = db.clone();
+            let durable = durable_size.clone();
             std::thread::Builder::new()
                 .name("silta-store-writer".into())
-                .spawn(move || writer_loop(&db, &trees, &rx, sync))
+                .spawn(move || writer_loop(&db, &trees, &rx, sync, &durable))
                 .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))?
         };
         Ok(Store {
             db,
             trees,
+            durable_size,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
@@ -387,6 +402,7 @@ impl Store {
             &t.principals,
             &t.counters,
             &t.bundles,
+            &t.hashes,
         ]
         .iter()
         .zip(TREES)
@@ -415,6 +431,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Number of events known to be on disk: the largest tree size a checkpoint may cover.
+    pub fn durable_size(&self) -> u64 {
+        self.durable_size.load(Ordering::SeqCst)
+    }
+
+    /// The encoded event at `index` (the Merkle leaf), exactly as hashed.
+    pub fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .trees
+            .events
+            .get(index.to_be_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Direct access to a tree, for tamper tests that edit a stopped relay's data offline.
+    #[doc(hidden)]
+    pub fn raw_tree(&self, name: &str) -> Option<sled::Tree> {
+        let t = &self.trees;
+        let all = [
+            &t.meta,
+            &t.ciphertext,
+            &t.state,
+            &t.items,
+            &t.events,
+            &t.principals,
+            &t.counters,
+            &t.bundles,
+            &t.hashes,
+        ];
+        TREES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| all[i].clone())
+    }
+
     /// Number of events in the log.
     pub fn event_count(&self) -> Result<u64, StoreError> {
         read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())
@@ -441,6 +492,7 @@ impl Store {
             &t.principals,
             &t.counters,
             &t.bundles,
+            &t.hashes,
         ]
         .iter()
         .zip(TREES)
@@ -496,9 +548,20 @@ impl Trees {
             &self.principals,
             &self.counters,
             &self.bundles,
+            &self.hashes,
         )
             .transaction(
-                |(meta, ciphertext, state, items, events, principals, counters, bundles)| {
+                |(
+                    meta,
+                    ciphertext,
+                    state,
+                    items,
+                    events,
+                    principals,
+                    counters,
+                    bundles,
+                    hashes,
+                )| {
                     f(&Tx {
                         meta,
                         ciphertext,
@@ -508,6 +571,7 @@ impl Trees {
                         principals,
                         counters,
                         bundles,
+                        hashes,
                     })
                 },
             )
@@ -536,6 +600,8 @@ pub struct Tx<'a> {
     pub counters: &'a TransactionalTree,
     /// `principalseq_bundle`
     pub bundles: &'a TransactionalTree,
+    /// `levelindex_hash`
+    pub hashes: &'a TransactionalTree,
 }
 
 /// Aborts the transaction with a relay error.
@@ -548,12 +614,32 @@ type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
 const COUNTER_EVENTS: &[u8] = b"events";
 
 impl Tx<'_> {
-    /// Appends an event at the next index (setting its `index`) and returns the index.
+    /// Appends an event at the next index (setting its `index`) and returns the index. The
+    /// encoded event is the Merkle leaf; its hash and every subtree hash it completes are
+    /// written in the same transaction.
     pub fn append_event(&self, mut event: pb::Event) -> TxResult<u64> {
         let index = read_u64(self.counters.get(COUNTER_EVENTS)?.as_deref()).or_else(corrupt)?;
         event.index = index;
-        self.events
-            .insert(&index.to_be_bytes(), event.encode_to_vec())?;
+        let bytes = event.encode_to_vec();
+        let leaf = silta_proto::tlog::leaf_hash(&bytes);
+        self.events.insert(&index.to_be_bytes(), bytes)?;
+        let entries = silta_proto::tlog::append_hashes(index, leaf, |level, i| {
+            match self.hashes.get(hash_key(level, i))? {
+                Some(v) => v.as_ref().try_into().map_err(|_| {
+                    ConflictableTransactionError::Abort(RelayError::Store(StoreError::Corrupt {
+                        tree: "levelindex_hash",
+                        detail: "hash is not 32 bytes".into(),
+                    }))
+                }),
+                None => abort(RelayError::Store(StoreError::Corrupt {
+                    tree: "levelindex_hash",
+                    detail: format!("missing subtree hash ({level}, {i})"),
+                })),
+            }
+        })?;
+        for (level, i, hash) in entries {
+            self.hashes.insert(&hash_key(level, i), &hash)?;
+        }
         self.counters
             .insert(COUNTER_EVENTS, &(index + 1).to_be_bytes())?;
         Ok(index)
@@ -658,6 +744,14 @@ pub fn item_key(principal: &Principal, seq: u64) -> Vec<u8> {
     k
 }
 
+/// `level ‖ index` (big-endian), the key of a stored subtree hash.
+pub fn hash_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
 /// `message_id ‖ recipient`; message ids are fixed-size, so this is unambiguous.
 pub fn state_key(message_id: &[u8], recipient: &str) -> Vec<u8> {
     let mut k = message_id.to_vec();
@@ -684,7 +778,13 @@ fn read_u64(bytes: Option<&[u8]>) -> Result<u64, StoreError> {
     }
 }
 
-fn writer_loop(db: &sled::Db, trees: &Trees, jobs: &mpsc::Receiver<Job>, sync: bool) {
+fn writer_loop(
+    db: &sled::Db,
+    trees: &Trees,
+    jobs: &mpsc::Receiver<Job>,
+    sync: bool,
+    durable: &AtomicU64,
+) {
     // Block for the first job, then take whatever else queued up meanwhile: everything in the
     // batch shares one flush.
     while let Ok(first) = jobs.recv() {
@@ -700,12 +800,42 @@ fn writer_loop(db: &sled::Db, trees: &Trees, jobs: &mpsc::Receiver<Job>, sync: b
         } else {
             Ok(())
         };
+        if flushed.is_ok() {
+            // Every event committed so far is on disk now: checkpoints may cover them.
+            if let Ok(n) = trees
+                .counters
+                .get(COUNTER_EVENTS)
+                .map_err(StoreError::from)
+                .and_then(|v| read_u64(v.as_deref()))
+            {
+                durable.fetch_max(n, Ordering::SeqCst);
+            }
+        }
         if let Err(e) = &flushed {
             tracing::error!(error = %e, batch = completions.len(), "flush failed; failing the batch");
         }
         for complete in completions {
             complete(flushed.clone());
         }
+    }
+}
+
+impl silta_proto::tlog::HashSource for Store {
+    type Error = StoreError;
+
+    fn stored(&self, level: u8, index: u64) -> Result<silta_proto::tlog::Hash, StoreError> {
+        let v = self
+            .trees
+            .hashes
+            .get(hash_key(level, index))?
+            .ok_or_else(|| StoreError::Corrupt {
+                tree: "levelindex_hash",
+                detail: format!("missing subtree hash ({level}, {index})"),
+            })?;
+        v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            tree: "levelindex_hash",
+            detail: "hash is not 32 bytes".into(),
+        })
     }
 }
 

@@ -170,6 +170,8 @@ pub struct TestRelay {
     pub metrics: Arc<Metrics>,
     /// Its database.
     pub store: Arc<Store>,
+    /// The delivery log's verifier key.
+    pub log_key: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     /// Its data folder (kept alive while the relay runs).
@@ -187,7 +189,7 @@ impl TestRelay {
         let relay = Relay::open(config).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (metrics, store) = (relay.metrics(), relay.store());
+        let (metrics, store, log_key) = (relay.metrics(), relay.store(), relay.log_verifier_key());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             relay
@@ -201,6 +203,7 @@ impl TestRelay {
             addr,
             metrics,
             store,
+            log_key,
             stop: Some(stop),
             task: Some(task),
             data,

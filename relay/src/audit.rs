@@ -1,0 +1,254 @@
+//! The AuditLog service logic: checkpoints, raw entries, proofs and filtered queries over the
+//! delivery log. Auditors see everything; centres and the Assistance System only events of their
+//! own messages (and their own actions). Reading entries and querying are themselves logged as
+//! AUDIT_QUERY events, with the querier and the purpose they stated.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use silta_certs::Role;
+use silta_proto::{pb, tlog};
+
+use crate::{
+    authz::Permit,
+    error::RelayError,
+    log::LogSigner,
+    store::{Store, now},
+};
+
+/// Most entries returned by one Entries call.
+pub const MAX_ENTRIES: u64 = 10_000;
+/// Most events returned by one Query page.
+pub const MAX_PAGE: u32 = 500;
+/// Most events one Query call examines before returning a page token.
+const SCAN_LIMIT: u64 = 200_000;
+/// Longest stated purpose.
+pub const MAX_PURPOSE: usize = 500;
+
+/// The audit log logic.
+pub struct AuditLog {
+    store: Arc<Store>,
+    signer: Arc<LogSigner>,
+}
+
+impl AuditLog {
+    pub(crate) fn new(store: Arc<Store>, signer: Arc<LogSigner>) -> Self {
+        AuditLog { store, signer }
+    }
+
+    /// A signed checkpoint of everything on disk.
+    pub fn checkpoint(&self) -> Result<pb::CheckpointResponse, RelayError> {
+        let size = self.store.durable_size();
+        let root = tlog::root(self.store.as_ref(), size)?;
+        Ok(pb::CheckpointResponse {
+            checkpoint: self.signer.sign(size, root),
+            tree_size: size,
+            root_hash: root.to_vec(),
+        })
+    }
+
+    /// The receipt evidence for the event at `index`: a checkpoint of exactly `index + 1`
+    /// leaves (deterministic, so a repeated request gives the identical receipt) and the
+    /// inclusion proof of `index` in it.
+    pub fn evidence(&self, index: u64) -> Result<(String, Vec<Vec<u8>>), RelayError> {
+        let size = index + 1;
+        let root = tlog::root(self.store.as_ref(), size)?;
+        let proof = tlog::inclusion_proof(self.store.as_ref(), index, size)?;
+        Ok((
+            self.signer.sign(size, root),
+            proof.into_iter().map(|h| h.to_vec()).collect(),
+        ))
+    }
+
+    fn check_size(&self, size: u64, what: &str) -> Result<(), RelayError> {
+        let durable = self.store.durable_size();
+        if size > durable {
+            return Err(RelayError::InvalidArgument(format!(
+                "{what} {size} is beyond the log's size {durable}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Inclusion proof of `index` in the tree of `size`.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Vec<u8>>, RelayError> {
+        self.check_size(size, "tree_size")?;
+        if index >= size {
+            return Err(RelayError::InvalidArgument(format!(
+                "index {index} is not below tree_size {size}"
+            )));
+        }
+        Ok(tlog::inclusion_proof(self.store.as_ref(), index, size)?
+            .into_iter()
+            .map(|h| h.to_vec())
+            .collect())
+    }
+
+    /// Consistency proof between the trees of `old` and `new` leaves.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Vec<u8>>, RelayError> {
+        self.check_size(new, "new_size")?;
+        if old == 0 || old > new {
+            return Err(RelayError::InvalidArgument(format!(
+                "old_size must be 1..=new_size, got {old} and {new}"
+            )));
+        }
+        Ok(tlog::consistency_proof(self.store.as_ref(), old, new)?
+            .into_iter()
+            .map(|h| h.to_vec())
+            .collect())
+    }
+
+    /// Raw leaves `[start, end)` (auditors only, enforced by the policy table), logged.
+    pub async fn entries(
+        &self,
+        permit: &Permit,
+        req: pb::EntriesRequest,
+    ) -> Result<pb::EntriesResponse, RelayError> {
+        let purpose = check_purpose(&req.purpose)?;
+        let durable = self.store.durable_size();
+        if req.start > req.end || req.end > durable {
+            return Err(RelayError::InvalidArgument(format!(
+                "range [{}, {}) is not within the log's size {durable}",
+                req.start, req.end
+            )));
+        }
+        let end = req.end.min(req.start + MAX_ENTRIES);
+        self.record_query(permit, format!("entries [{}, {end}): {purpose}", req.start))
+            .await?;
+        let mut entries = Vec::with_capacity((end - req.start) as usize);
+        for index in req.start..end {
+            let leaf = self.store.leaf(index)?.ok_or_else(|| {
+                RelayError::Store(crate::store::StoreError::Corrupt {
+                    tree: "index_event",
+                    detail: format!("event {index} missing"),
+                })
+            })?;
+            entries.push(pb::LogEntry { index, leaf });
+        }
+        Ok(pb::EntriesResponse { entries })
+    }
+
+    /// Filtered events, paginated; logged with the stated purpose.
+    pub async fn query(
+        &self,
+        permit: &Permit,
+        req: pb::QueryRequest,
+    ) -> Result<pb::QueryResponse, RelayError> {
+        let purpose = check_purpose(&req.purpose)?;
+        let filter = req.filter.unwrap_or_default();
+        let start: u64 = if req.page_token.is_empty() {
+            0
+        } else {
+            req.page_token.parse().map_err(|_| {
+                RelayError::InvalidArgument("page_token is not one this relay issued".into())
+            })?
+        };
+        let page = if req.page_size == 0 {
+            100
+        } else {
+            req.page_size.min(MAX_PAGE)
+        } as usize;
+        let me = permit.principal().to_string();
+        let auditor = permit.principal().role() == Role::Auditor;
+        self.record_query(permit, format!("query from {start}: {purpose}"))
+            .await?;
+        let size = self.store.durable_size();
+        let mut events = Vec::new();
+        let mut next = start;
+        while next < size && events.len() < page && next - start < SCAN_LIMIT {
+            let Some(e) = self.store.event(next)? else {
+                break;
+            };
+            next += 1;
+            let visible = auditor || e.actor == me || e.sender == me || e.recipients.contains(&me);
+            if !visible {
+                continue;
+            }
+            if matches(&e, &filter) {
+                events.push(e);
+            }
+        }
+        Ok(pb::QueryResponse {
+            events,
+            next_page_token: if next < size {
+                next.to_string()
+            } else {
+                String::new()
+            },
+        })
+    }
+
+    async fn record_query(&self, permit: &Permit, detail: String) -> Result<(), RelayError> {
+        let actor = permit.principal().to_string();
+        self.store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    tx.append_event(pb::Event {
+                        r#type: pb::EventType::AuditQuery.into(),
+                        time: Some(now()),
+                        actor: actor.clone(),
+                        detail: detail.clone(),
+                        ..Default::default()
+                    })?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// The verifier key of the log.
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier_key()
+    }
+}
+
+fn check_purpose(purpose: &str) -> Result<String, RelayError> {
+    let p = purpose.trim();
+    if p.is_empty() {
+        return Err(RelayError::InvalidArgument(
+            "purpose is required: say why the log is read (it is recorded in the log)".into(),
+        ));
+    }
+    if p.len() > MAX_PURPOSE {
+        return Err(RelayError::InvalidArgument(format!(
+            "purpose is longer than {MAX_PURPOSE} bytes"
+        )));
+    }
+    Ok(p.to_owned())
+}
+
+fn matches(e: &pb::Event, f: &pb::QueryFilter) -> bool {
+    let secs = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
+    if let (Some(from), Some(t)) = (secs(&f.from), secs(&e.time))
+        && t < from
+    {
+        return false;
+    }
+    if let (Some(until), Some(t)) = (secs(&f.until), secs(&e.time))
+        && t >= until
+    {
+        return false;
+    }
+    let involves = |p: &String| e.actor == *p || e.sender == *p || e.recipients.contains(p);
+    if !f.principal.is_empty() && !involves(&f.principal) {
+        return false;
+    }
+    if !f.case_ref.is_empty() && e.case_ref != f.case_ref {
+        return false;
+    }
+    if !f.message_id.is_empty() && e.message_id != f.message_id {
+        return false;
+    }
+    if !f.kinds.is_empty() && !f.kinds.contains(&e.kind) {
+        return false;
+    }
+    if !f.types.is_empty() && !f.types.contains(&e.r#type) {
+        return false;
+    }
+    true
+}
+
+/// Decodes a leaf (for tools and tests).
+pub fn decode_leaf(leaf: &[u8]) -> Option<pb::Event> {
+    pb::Event::decode(leaf).ok()
+}
