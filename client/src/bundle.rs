@@ -43,6 +43,9 @@ pub struct VerifiedBundle {
     pub ed25519: [u8; 32],
     /// [`silta_proto::device_fingerprint`] of the two.
     pub fingerprint: String,
+    /// When the device made the bundle (unix seconds): the newest bundle of a device wins, and
+    /// an older one than already seen is a rollback.
+    pub created_at: i64,
 }
 
 /// Builds and signs this device's bundle with the certificate key (PEM).
@@ -124,11 +127,16 @@ impl TrustStore {
         crls: &[Vec<u8>],
         now: UnixTime,
     ) -> Result<VerifiedBundle, BundleError> {
-        let mut all_crls = self.local_crls.clone();
-        all_crls.extend(
-            crls.iter()
-                .map(|c| CertificateRevocationListDer::from(c.clone())),
-        );
+        let all: Vec<Vec<u8>> = self
+            .local_crls
+            .iter()
+            .map(|c| c.to_vec())
+            .chain(crls.iter().cloned())
+            .collect();
+        let all_crls: Vec<CertificateRevocationListDer<'static>> = freshest_crls(all)
+            .into_iter()
+            .map(CertificateRevocationListDer::from)
+            .collect();
         let id = verify_client_chain(
             &bundle.certificate_chain,
             &self.anchors,
@@ -175,6 +183,7 @@ impl TrustStore {
         ed25519_dalek::VerifyingKey::from_bytes(&ed25519)
             .map_err(|_| BundleError::Malformed("invalid Ed25519 key".into()))?;
         Ok(VerifiedBundle {
+            created_at: content.created_at.map(|t| t.seconds).unwrap_or(0),
             principal: id.principal,
             fingerprint: silta_proto::device_fingerprint(&content.age_recipient, &ed25519),
             device_id: content.device_id,
@@ -182,4 +191,33 @@ impl TrustStore {
             ed25519,
         })
     }
+}
+
+/// Of several CRLs (DER), keeps for each issuer only the newest (highest CRL number, then latest
+/// thisUpdate). webpki uses the first CRL that covers a certificate, so an older CRL served first
+/// (before a revocation) must never reach it. Unparsable CRLs are dropped.
+pub fn freshest_crls(crls: impl IntoIterator<Item = Vec<u8>>) -> Vec<Vec<u8>> {
+    use std::collections::HashMap;
+    let mut best: HashMap<Vec<u8>, (Vec<u8>, i64, Vec<u8>)> = HashMap::new();
+    for der in crls {
+        let Ok((_, crl)) = x509_parser::parse_x509_crl(&der) else {
+            continue;
+        };
+        let issuer = crl.tbs_cert_list.issuer.as_raw().to_vec();
+        let number = crl
+            .crl_number()
+            .map(|n| n.to_bytes_be())
+            .unwrap_or_default();
+        let this_update = crl.last_update().timestamp();
+        let newer = |old: &(Vec<u8>, i64, Vec<u8>)| {
+            (number.len(), &number, this_update) > (old.0.len(), &old.0, old.1)
+        };
+        match best.get(&issuer) {
+            Some(old) if !newer(old) => {}
+            _ => {
+                best.insert(issuer, (number, this_update, der));
+            }
+        }
+    }
+    best.into_values().map(|(_, _, der)| der).collect()
 }

@@ -216,8 +216,10 @@ impl Client {
             .log_index)
     }
 
-    /// The active device keys of `principal` that verify against the CA. Keys that changed since
-    /// last seen are recorded in [`Client::take_key_changes`].
+    /// The active device keys of `principal` that verify against the CA: the newest bundle of
+    /// each device. A key that changed since last seen, or a new device of a principal seen
+    /// before, is recorded in [`Client::take_key_changes`]; an older bundle than one already
+    /// seen (a rollback) is refused.
     pub async fn keys_of(&self, principal: &Principal) -> Result<Vec<VerifiedBundle>, ClientError> {
         let resp = self
             .conn
@@ -227,29 +229,27 @@ impl Client {
             })
             .await?
             .into_inner();
-        let mut out = Vec::new();
+        // CRLs: the freshest per issuer of those seen before and those the relay sends now.
+        let crls = crate::bundle::freshest_crls(
+            self.state
+                .crls()?
+                .into_iter()
+                .chain(resp.crls.iter().cloned()),
+        );
+        self.state.keep_crls(&crls)?;
+        let mut newest: HashMap<String, VerifiedBundle> = HashMap::new();
         for published in &resp.active {
             let Some(bundle) = &published.bundle else {
                 continue;
             };
-            match self.trust.verify(bundle, &resp.crls, UnixTime::now()) {
+            match self.trust.verify(bundle, &crls, UnixTime::now()) {
                 Ok(v) if &v.principal == principal => {
-                    if let Pin::Changed { old } =
-                        self.state
-                            .pin(&v.principal.to_string(), &v.device_id, &v.fingerprint)?
-                    {
-                        tracing::warn!(principal = %v.principal, device = %v.device_id, old = %old, new = %v.fingerprint, "device key changed (verified against the CA)");
-                        self.key_changes
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(KeyChange {
-                                principal: v.principal.to_string(),
-                                device: v.device_id.clone(),
-                                old,
-                                new: v.fingerprint.clone(),
-                            });
+                    let keep = newest
+                        .get(&v.device_id)
+                        .is_none_or(|o| v.created_at > o.created_at);
+                    if keep {
+                        newest.insert(v.device_id.clone(), v);
                     }
-                    out.push(v);
                 }
                 Ok(v) => {
                     tracing::warn!(expected = %principal, found = %v.principal, "directory returned another principal's bundle; ignored")
@@ -258,6 +258,39 @@ impl Client {
                     tracing::warn!(principal = %principal, error = %e, "key bundle not trusted; ignored")
                 }
             }
+        }
+        let name = principal.to_string();
+        let known_before = self.state.pinned_devices(&name);
+        let mut out = Vec::new();
+        let mut devices: Vec<_> = newest.into_values().collect();
+        devices.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        for v in devices {
+            let change = match self
+                .state
+                .pin(&name, &v.device_id, &v.fingerprint, v.created_at)?
+            {
+                Pin::Same => None,
+                Pin::New if known_before == 0 => None,
+                Pin::New => Some("(new device)".to_owned()),
+                Pin::Changed { old } => Some(old),
+                Pin::Older { pinned } => {
+                    tracing::warn!(principal = %name, device = %v.device_id, pinned = %pinned, offered = %v.fingerprint, "older key bundle than already seen (rollback); refused");
+                    continue;
+                }
+            };
+            if let Some(old) = change {
+                tracing::warn!(principal = %name, device = %v.device_id, old = %old, new = %v.fingerprint, "device key changed (verified against the CA)");
+                self.key_changes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(KeyChange {
+                        principal: name.clone(),
+                        device: v.device_id.clone(),
+                        old,
+                        new: v.fingerprint.clone(),
+                    });
+            }
+            out.push(v);
         }
         Ok(out)
     }
@@ -304,48 +337,52 @@ impl Client {
         Ok(seal(draft, &self.me, &self.keys, &to)?)
     }
 
-    /// Opens a delivered envelope (no acknowledgement).
-    pub async fn open(&self, delivered: &pb::DeliveredEnvelope) -> Result<Opened, Rejected> {
-        // Look the sender's keys up first; the signed sender is checked against it inside.
+    /// Opens a delivered envelope (no acknowledgement). The outer error is a failure to look up
+    /// keys (network, relay): the message must not be rejected for it, only retried later.
+    pub async fn open(
+        &self,
+        delivered: &pb::DeliveredEnvelope,
+    ) -> Result<Result<Opened, Rejected>, ClientError> {
         let mut candidates: HashMap<(String, String), VerifiedBundle> = HashMap::new();
-        if let Ok(p) = delivered.sender.parse::<Principal>()
-            && let Ok(keys) = self.keys_of(&p).await
-        {
+        let mut add = |keys: Vec<VerifiedBundle>| {
             for k in keys {
                 candidates.insert((k.principal.to_string(), k.device_id.clone()), k);
             }
+        };
+        if let Ok(p) = delivered.sender.parse::<Principal>() {
+            add(self.keys_of(&p).await?);
         }
         let first = open(delivered, &self.me, &self.keys, |p, d| {
             candidates.get(&(p.to_owned(), d.to_owned())).cloned()
         });
-        match first {
-            // The signer may be another principal than the sender (a forwarded message): look it
-            // up too, so the rejection names the real problem.
-            Err(r) if r.reason == pb::RejectionReason::UntrustedSenderKey => {
-                let signed_sender = signed_sender_hint(&r);
-                if let Some(p) = signed_sender.and_then(|s| s.parse::<Principal>().ok())
-                    && let Ok(keys) = self.keys_of(&p).await
-                {
-                    let map: HashMap<_, _> = keys
-                        .into_iter()
-                        .map(|k| ((k.principal.to_string(), k.device_id.clone()), k))
-                        .collect();
-                    return open(delivered, &self.me, &self.keys, |p, d| {
-                        map.get(&(p.to_owned(), d.to_owned())).cloned()
-                    });
-                }
-                Err(r)
-            }
-            other => other,
+        // The signer may be another principal than the sender (a forwarded message): look it up
+        // too, so the rejection names the real problem.
+        if let Err(r) = &first
+            && r.reason == pb::RejectionReason::UntrustedSenderKey
+            && let Some(p) = signed_sender_hint(r).and_then(|s| s.parse::<Principal>().ok())
+            && p.to_string() != delivered.sender
+        {
+            let keys = self.keys_of(&p).await?;
+            let map: HashMap<_, _> = keys
+                .into_iter()
+                .map(|k| ((k.principal.to_string(), k.device_id.clone()), k))
+                .collect();
+            return Ok(open(delivered, &self.me, &self.keys, |p, d| {
+                map.get(&(p.to_owned(), d.to_owned())).cloned()
+            }));
         }
+        Ok(first)
     }
 
     /// Subscribes and processes what arrives until nothing new came for `idle`, or `max` items.
+    /// `keep` is called for each opened message *before* it is acknowledged: store it durably
+    /// there; if it fails, the message is not acknowledged (the relay delivers it again later)
+    /// and receiving stops with the error.
     pub async fn receive(
         &self,
         idle: Duration,
         max: usize,
-        mut on_item: impl FnMut(&Received),
+        mut keep: impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
     ) -> Result<Vec<Received>, ClientError> {
         let mut stream = self
             .conn
@@ -360,15 +397,18 @@ impl Client {
                 Ok(Err(status)) => return Err(status.into()),
                 Ok(Ok(Some(item))) => item,
             };
-            let received = self.process(item).await?;
-            on_item(&received);
-            out.push(received);
+            out.push(self.process(item, &mut keep).await?);
         }
         Ok(out)
     }
 
-    /// Processes one mailbox item: opens and acknowledges, or rejects; confirms status items.
-    pub async fn process(&self, item: pb::MailboxItem) -> Result<Received, ClientError> {
+    /// Processes one mailbox item: opens, keeps and acknowledges, or rejects; confirms status
+    /// items.
+    pub async fn process(
+        &self,
+        item: pb::MailboxItem,
+        keep: &mut impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
+    ) -> Result<Received, ClientError> {
         match item.item {
             Some(pb::mailbox_item::Item::Status(status)) => {
                 self.conn
@@ -401,8 +441,9 @@ impl Client {
                     }
                     None => {}
                 }
-                match self.open(&delivered).await {
+                match self.open(&delivered).await? {
                     Ok(opened) => {
+                        keep(&delivered, &opened).map_err(|e| ClientError::Config(format!("could not store a received message (not acknowledged; it will come again): {e}")))?;
                         // Recorded before acknowledging: a crash in between re-delivers, and the
                         // redelivery is recognised as a duplicate.
                         self.state

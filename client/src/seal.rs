@@ -287,16 +287,20 @@ pub fn open(
         ));
     }
     let plaintext = decrypt(keys.age_identity(), &env.ciphertext)?;
-    let sealed = SealedMessage::decode(plaintext.as_slice())
-        .map_err(|_| Rejected::new(R::MalformedPayload, "not a sealed Silta message"))?;
-    let signed = SignedPayload::decode(sealed.signed_payload.as_slice())
-        .map_err(|_| Rejected::new(R::MalformedPayload, "signed payload does not decode"))?;
-    if signed.version != 1 {
-        return Err(Rejected::new(
-            R::MalformedPayload,
-            format!("unsupported version {}", signed.version),
-        ));
+    // Anything that is not a sealed message with a 64-byte signature has no valid signature:
+    // e.g. a file someone made with `age -r` from our public recipient.
+    let no_signature = || {
+        Rejected::new(
+            R::BadSignature,
+            "no valid Silta signature (not a sealed Silta message)",
+        )
+    };
+    let sealed = SealedMessage::decode(plaintext.as_slice()).map_err(|_| no_signature())?;
+    if sealed.signature.len() != 64 || sealed.signed_payload.is_empty() {
+        return Err(no_signature());
     }
+    let signed =
+        SignedPayload::decode(sealed.signed_payload.as_slice()).map_err(|_| no_signature())?;
     let bundle = sender_key(&signed.sender, &signed.sender_device).ok_or_else(|| {
         Rejected::new(
             R::UntrustedSenderKey,
@@ -319,7 +323,7 @@ pub fn open(
         .signature
         .as_slice()
         .try_into()
-        .map_err(|_| Rejected::new(R::BadSignature, "signature is not 64 bytes"))?;
+        .map_err(|_| no_signature())?;
     vk.verify_strict(
         &[
             context::SIGNED_PAYLOAD,
@@ -338,6 +342,12 @@ pub fn open(
         )
     })?;
 
+    if signed.version != 1 {
+        return Err(Rejected::new(
+            R::MalformedPayload,
+            format!("unsupported version {}", signed.version),
+        ));
+    }
     // What the sender signed must be what the relay delivered.
     if signed.sender != delivered.sender {
         return Err(Rejected::new(

@@ -8,6 +8,7 @@ pub struct State {
     db: sled::Db,
     pins: sled::Tree,
     seen: sled::Tree,
+    crls: sled::Tree,
 }
 
 /// What pinning a key found.
@@ -17,10 +18,16 @@ pub enum Pin {
     New,
     /// The same key as before.
     Same,
-    /// A different key than the one pinned (now replaced, since it verified against the CA).
+    /// A different key than the one pinned (now replaced, since it verified against the CA
+    /// and is newer).
     Changed {
         /// The fingerprint pinned before.
         old: String,
+    },
+    /// An older bundle than the one pinned: a rollback, refused (the pin is kept).
+    Older {
+        /// The fingerprint pinned.
+        pinned: String,
     },
 }
 
@@ -43,22 +50,77 @@ impl State {
         Ok(State {
             pins: db.open_tree("principaldevice_fingerprint")?,
             seen: db.open_tree("msgid_digest")?,
+            crls: db.open_tree("n_crl")?,
             db,
         })
     }
 
-    /// Records `fingerprint` for `principal`'s `device`, saying whether it changed.
-    pub fn pin(&self, principal: &str, device: &str, fingerprint: &str) -> Result<Pin, StateError> {
+    /// Records `fingerprint` (made at `created_at`) for `principal`'s `device`, saying whether it
+    /// changed. An older bundle than the pinned one is refused and leaves the pin as it was.
+    pub fn pin(
+        &self,
+        principal: &str,
+        device: &str,
+        fingerprint: &str,
+        created_at: i64,
+    ) -> Result<Pin, StateError> {
         let key = [principal.as_bytes(), &[0], device.as_bytes()].concat();
-        let old = self.pins.insert(key, fingerprint.as_bytes())?;
-        self.db.flush()?;
-        Ok(match old {
+        let value = format!("{fingerprint}\n{created_at}");
+        let old = self
+            .pins
+            .get(&key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let outcome = match &old {
             None => Pin::New,
-            Some(o) if o.as_ref() == fingerprint.as_bytes() => Pin::Same,
-            Some(o) => Pin::Changed {
-                old: String::from_utf8_lossy(&o).into_owned(),
-            },
-        })
+            Some(o) => {
+                let (old_fp, old_time) = o.split_once('\n').unwrap_or((o.as_str(), "0"));
+                let old_time: i64 = old_time.parse().unwrap_or(0);
+                if old_fp == fingerprint {
+                    Pin::Same
+                } else if created_at < old_time {
+                    return Ok(Pin::Older {
+                        pinned: old_fp.to_owned(),
+                    });
+                } else {
+                    Pin::Changed {
+                        old: old_fp.to_owned(),
+                    }
+                }
+            }
+        };
+        if outcome != Pin::Same {
+            self.pins.insert(key, value.as_bytes())?;
+            self.db.flush()?;
+        }
+        Ok(outcome)
+    }
+
+    /// How many devices of `principal` are pinned.
+    pub fn pinned_devices(&self, principal: &str) -> usize {
+        self.pins
+            .scan_prefix([principal.as_bytes(), &[0]].concat())
+            .count()
+    }
+
+    /// The newest CRLs (DER) seen so far, so a relay cannot roll one back later.
+    pub fn crls(&self) -> Result<Vec<Vec<u8>>, StateError> {
+        Ok(self
+            .crls
+            .iter()
+            .values()
+            .filter_map(|v| v.ok())
+            .map(|v| v.to_vec())
+            .collect())
+    }
+
+    /// Remembers `crls` (DER), the freshest per issuer.
+    pub fn keep_crls(&self, crls: &[Vec<u8>]) -> Result<(), StateError> {
+        self.crls.clear()?;
+        for (i, der) in crls.iter().enumerate() {
+            self.crls.insert((i as u64).to_be_bytes(), der.as_slice())?;
+        }
+        self.db.flush()?;
+        Ok(())
     }
 
     /// The ciphertext digest of a message id processed before, if any.
@@ -71,5 +133,32 @@ impl State {
         self.seen.insert(message_id, digest)?;
         self.db.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_detect_changes_and_refuse_rollbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(dir.path()).unwrap();
+        assert_eq!(s.pin("centre/a", "d1", "aaaa", 100).unwrap(), Pin::New);
+        assert_eq!(s.pin("centre/a", "d1", "aaaa", 100).unwrap(), Pin::Same);
+        assert_eq!(
+            s.pin("centre/a", "d1", "bbbb", 200).unwrap(),
+            Pin::Changed { old: "aaaa".into() }
+        );
+        // The old bundle served again later is a rollback, and the pin stays on the new key.
+        assert_eq!(
+            s.pin("centre/a", "d1", "aaaa", 100).unwrap(),
+            Pin::Older {
+                pinned: "bbbb".into()
+            }
+        );
+        assert_eq!(s.pin("centre/a", "d1", "bbbb", 200).unwrap(), Pin::Same);
+        assert_eq!(s.pinned_devices("centre/a"), 1);
+        assert_eq!(s.pinned_devices("centre/ab"), 0);
     }
 }

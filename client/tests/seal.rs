@@ -24,6 +24,7 @@ fn vb(p: &Principal, k: &DeviceKeys) -> VerifiedBundle {
         age_recipient: k.age_recipient(),
         ed25519: *k.verifying_key().as_bytes(),
         fingerprint: k.fingerprint(),
+        created_at: 0,
     }
 }
 
@@ -313,8 +314,8 @@ fn age_cli_decrypts_silta_ciphertexts() {
     assert!(pl::SealedMessage::decode(out.stdout.as_slice()).is_ok());
 }
 
-/// A file made by `age -r` decrypts in Silta's age layer and is then rejected: it has no valid
-/// signature (it is not even a sealed message).
+/// A file made by `age -r` decrypts in Silta's age layer and is then rejected for having no
+/// valid signature.
 #[test]
 fn files_made_by_age_cli_are_rejected_for_lacking_a_signature() {
     if !age_cli() {
@@ -354,7 +355,46 @@ fn files_made_by_age_cli_are_rejected_for_lacking_a_signature() {
             ..Default::default()
         };
         let r = open_as_nas(&p, &delivered(&p, env)).unwrap_err();
-        assert_eq!(r.reason, RejectionReason::MalformedPayload, "{r}");
-        assert!(r.detail.contains("not a sealed Silta message"), "{r}");
+        assert_eq!(r.reason, RejectionReason::BadSignature, "{r}");
+        assert!(r.detail.contains("no valid Silta signature"), "{r}");
     }
+}
+
+#[test]
+fn only_the_freshest_crl_of_each_issuer_is_used() {
+    use rustls_pki_types::{CertificateRevocationListDer, pem::PemObject as _};
+    let ca =
+        CertificateAuthority::generate("CA", "silta.example", Validity::days_from_now(9)).unwrap();
+    let p: Principal = "centre/a".parse().unwrap();
+    let cert = ca.issue_client(&p, 5).unwrap();
+    let der = |n: u64, revoked: &[silta_certs::ca::Revocation]| {
+        CertificateRevocationListDer::from_pem_slice(ca.crl(revoked, n, 5).unwrap().as_bytes())
+            .unwrap()
+            .to_vec()
+    };
+    let old = der(1, &[]);
+    let new = der(
+        2,
+        &[silta_certs::ca::Revocation {
+            serial: cert.serial.clone(),
+            revoked_at: time::OffsetDateTime::now_utc(),
+        }],
+    );
+    // Whatever the order, the newer CRL (with the revocation) wins.
+    for crls in [
+        vec![old.clone(), new.clone()],
+        vec![new.clone(), old.clone()],
+    ] {
+        assert_eq!(silta_client::bundle::freshest_crls(crls), vec![new.clone()]);
+    }
+    let keys = DeviceKeys::generate("d1").unwrap();
+    let bundle =
+        silta_client::bundle::build(&keys, &p, cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
+    let trust = TrustStore::from_pem(ca.cert_pem().as_bytes(), "silta.example").unwrap();
+    // A relay that puts the stale CRL first does not hide the revocation.
+    assert!(
+        trust
+            .verify(&bundle, &[old, new], rustls_pki_types::UnixTime::now())
+            .is_err()
+    );
 }

@@ -193,3 +193,105 @@ async fn errors_say_what_is_wrong_and_send_nothing() {
     assert_ne!(o.status.code(), Some(0));
     assert!(text(&o).contains("never overwritten"), "{}", text(&o));
 }
+
+/// No plaintext reaches the relay: messages carrying unique markers go through a relay process
+/// logging at debug level; its data folder and its logs are searched byte by byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_plaintext_in_the_relay_data_or_logs() {
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("relay.toml");
+    std::fs::write(&config, pki.relay_config_toml(&data)).unwrap();
+    let log_path = dir.path().join("relay.log");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_silta-relay-under-test"));
+    cmd.arg("--config")
+        .arg(&config)
+        .env("SILTA_RELAY__LOG__LEVEL", "debug,silta_relay=trace")
+        .env("SILTA_RELAY__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let relay = silta_tests::RelayProcess::spawn_command(cmd).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&centre, &nas] {
+        assert!(silta(u, &["keys", "publish"]).status.success());
+    }
+    let markers = [
+        "PLAINTEXT-ACCOUNT-4b1f",
+        "PERSON-NAME-9c2e",
+        "CONSULT-QUESTION-77d0",
+    ];
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        format!(
+            "account = \"{}\"\n[person]\nname = \"{}\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"{}\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+            markers[0], markers[1], markers[1]
+        ),
+    )
+    .unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            "none",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(&form, format!("questions = \"{}\"\n", markers[2])).unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "anonymous-consultation",
+            "--to",
+            "assistance/nas",
+            "--case",
+            "none",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(&nas, &["receive", "--wait", "2"]);
+    assert!(
+        text(&o).contains(markers[0]) && text(&o).contains(markers[2]),
+        "the recipient reads them: {}",
+        text(&o)
+    );
+    assert!(relay.terminate().await.success());
+
+    let mut files = vec![log_path.clone()];
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                files.push(p)
+            }
+        }
+    }
+    assert!(
+        std::fs::metadata(&log_path).unwrap().len() > 1000,
+        "debug logs were written"
+    );
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for m in markers {
+            assert!(
+                !bytes.windows(m.len()).any(|w| w == m.as_bytes()),
+                "{m} found in {}",
+                f.display()
+            );
+        }
+    }
+}

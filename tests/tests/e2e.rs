@@ -101,7 +101,10 @@ fn draft(kind: MessageKind, to: &str) -> Draft {
 }
 
 async fn receive_one(c: &Client) -> Received {
-    let mut got = c.receive(Duration::from_secs(5), 1, |_| {}).await.unwrap();
+    let mut got = c
+        .receive(Duration::from_secs(5), 1, |_, _| Ok(()))
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1, "expected one item");
     got.remove(0)
 }

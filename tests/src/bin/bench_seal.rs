@@ -33,6 +33,7 @@ fn main() {
         age_recipient: skeys.age_recipient(),
         ed25519: *skeys.verifying_key().as_bytes(),
         fingerprint: skeys.fingerprint(),
+        created_at: 0,
     };
     let to = [rkeys.age_recipient(), skeys.age_recipient()];
     let age_cli = Command::new("age")

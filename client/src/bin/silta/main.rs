@@ -182,7 +182,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             draft.legal_basis =
                 enum_arg::<LegalBasis>("LEGAL_BASIS_", &legal_basis, "--legal-basis")?;
             let client = Client::start(&config).await?;
-            let receipt = client.send(&draft).await?;
+            // Seal first: key changes of the recipients are shown before anything is sent.
+            let envelope = client.seal(&draft).await?;
+            print_key_changes(&client);
+            let receipt = client
+                .connection()
+                .mailbox()
+                .send(envelope)
+                .await
+                .map_err(ClientError::from)?
+                .into_inner();
             println!(
                 "sent {} {} to {}: accepted at log index {}",
                 kind_name(kind),
@@ -190,49 +199,42 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 to.join(", "),
                 receipt.log_index
             );
-            print_key_changes(&client);
         }
         Command::Receive { out, wait } => {
             let client = Client::start(&config).await?;
-            let mut rejected = 0;
+            // Each message is written (or printed) before it is acknowledged.
+            let keep = |delivered: &pb::DeliveredEnvelope,
+                        opened: &silta_client::seal::Opened|
+             -> Result<(), String> {
+                let json = message_json(delivered, opened);
+                let kind =
+                    kind_name(pb::MessageKind::try_from(opened.signed.kind).unwrap_or_default());
+                match &out {
+                    Some(dir) => {
+                        let id =
+                            uuid::Uuid::from_slice(&opened.signed.message_id).unwrap_or_default();
+                        let path = dir.join(format!("{id}.json"));
+                        create_private_dir(dir)?;
+                        if !path.exists() {
+                            write_synced(&path, json.as_bytes())?;
+                        }
+                        println!(
+                            "received {kind} from {} -> {}",
+                            opened.signed.sender,
+                            path.display()
+                        );
+                    }
+                    None => println!("{json}"),
+                }
+                Ok(())
+            };
             let items = client
-                .receive(Duration::from_secs(wait), usize::MAX, |_| {})
+                .receive(Duration::from_secs(wait), usize::MAX, keep)
                 .await?;
+            let mut rejected = 0;
             for item in &items {
                 match item {
-                    Received::Message { delivered, opened } => {
-                        let json = message_json(delivered, opened);
-                        match &out {
-                            Some(dir) => {
-                                let id = uuid::Uuid::from_slice(&opened.signed.message_id)
-                                    .unwrap_or_default();
-                                let path = dir.join(format!("{id}.json"));
-                                std::fs::create_dir_all(dir).map_err(|e| {
-                                    Failure::usage(format!("{}: {e}", dir.display()))
-                                })?;
-                                silta_certs::files::write_new(
-                                    &path,
-                                    json.as_bytes(),
-                                    silta_certs::files::SECRET_MODE,
-                                )
-                                .map_err(|e| Failure {
-                                    code: 1,
-                                    message: e.to_string(),
-                                    hint: None,
-                                })?;
-                                println!(
-                                    "received {} from {} -> {}",
-                                    kind_name(
-                                        pb::MessageKind::try_from(opened.signed.kind)
-                                            .unwrap_or_default()
-                                    ),
-                                    opened.signed.sender,
-                                    path.display()
-                                );
-                            }
-                            None => println!("{json}"),
-                        }
-                    }
+                    Received::Message { .. } => {}
                     Received::Rejected {
                         delivered,
                         rejected: r,
@@ -265,6 +267,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 });
             }
         }
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and parents) with mode 0700 if missing.
+fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Writes a message file: a temporary file (0600), fsync, rename, fsync of the folder.
+fn write_synced(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    silta_certs::files::write_new(&tmp, data, silta_certs::files::SECRET_MODE)
+        .map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     Ok(())
 }
