@@ -112,19 +112,45 @@ pub fn validate(
         Body::Referral(r) => validate_referral(r, urgency),
         Body::ConsentRecord(c) => validate_consent(c, "consent record"),
         Body::AnonymousConsultation(c) => validate_consultation(c),
-        Body::AdmissionDecisionNotice(n) => {
-            if n.outcome == pl::AdmissionOutcome::Unspecified as i32 {
-                return err(
-                    "admission decision notice: outcome (ADMITTED or NOT_ADMITTED) is required",
-                );
-            }
-            if n.decision_date.is_empty() {
-                return err("admission decision notice: decision_date is required");
-            }
-            Ok(())
-        }
+        Body::AdmissionDecisionNotice(n) => validate_admission(n),
         _ => Ok(()),
     }
+}
+
+/// Yes/no and dates only: the dates must be dates, and the contact only a short name, role and
+/// phone, so no reasons can be slipped into free text.
+fn validate_admission(n: &pl::AdmissionDecisionNotice) -> Result<(), PayloadError> {
+    if n.outcome == pl::AdmissionOutcome::Unspecified as i32 {
+        return err(
+            "admission decision notice: outcome (ADMISSION_OUTCOME_ADMITTED or ADMISSION_OUTCOME_NOT_ADMITTED) is required",
+        );
+    }
+    parse_date(&n.decision_date)
+        .map_err(|e| PayloadError(format!("admission decision notice: decision_date {e}")))?;
+    if !n.recovery_period_end.is_empty() {
+        parse_date(&n.recovery_period_end).map_err(|e| {
+            PayloadError(format!(
+                "admission decision notice: recovery_period_end {e}"
+            ))
+        })?;
+    }
+    if let Some(c) = &n.contact {
+        for (field, value) in [("role", &c.role), ("name", &c.name), ("phone", &c.phone)] {
+            if value.chars().count() > 60 {
+                return err(format!(
+                    "admission decision notice: contact.{field} is longer than 60 characters; the notice carries yes/no and dates only"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<time::Date, PayloadError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), &format)
+        .map_err(|_| PayloadError(format!("{s:?} is not a date YYYY-MM-DD")))
 }
 
 fn validate_consent(c: &pl::ConsentRecord, what: &str) -> Result<(), PayloadError> {
@@ -156,6 +182,29 @@ fn validate_referral(r: &pl::Referral, urgency: Urgency) -> Result<(), PayloadEr
     };
     validate_consent(consent, "referral consent")?;
     let age = pl::AgeGroup::try_from(person.age_group).unwrap_or_default();
+    // The stated age group must agree with a given date of birth: a child is never referred
+    // under adult rules by mistake.
+    if !person.date_of_birth.trim().is_empty() {
+        let dob = parse_date(&person.date_of_birth)
+            .map_err(|e| PayloadError(format!("referral: person.date_of_birth {e}")))?;
+        let today = time::OffsetDateTime::now_utc().date();
+        let mut years = today.year() - dob.year();
+        if (today.month() as u8, today.day()) < (dob.month() as u8, dob.day()) {
+            years -= 1;
+        }
+        let expected = match years {
+            ..15 => pl::AgeGroup::ChildUnder15,
+            15..18 => pl::AgeGroup::Child15To17,
+            _ => pl::AgeGroup::Adult,
+        };
+        if age != expected {
+            return err(format!(
+                "referral: person.age_group {} does not match the date of birth (age {years}: {})",
+                age.as_str_name(),
+                expected.as_str_name()
+            ));
+        }
+    }
     if age == pl::AgeGroup::Unspecified {
         return err(
             "referral: person.age_group is required (AGE_GROUP_ADULT, AGE_GROUP_CHILD_UNDER_15 or AGE_GROUP_CHILD_15_TO_17)",

@@ -80,7 +80,9 @@ pub enum SealError {
     #[error("{0}")]
     Invalid(#[from] crate::payload::PayloadError),
     /// No key to encrypt to for a recipient.
-    #[error("{0} has no published keys; ask them to run `silta keys publish`")]
+    #[error(
+        "{0} has no valid published keys (none published, or none that verify against the CA and its CRL); ask them to run `silta keys publish`"
+    )]
     NoKeys(String),
     /// age failed.
     #[error("encryption failed: {0}")]

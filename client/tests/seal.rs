@@ -93,14 +93,33 @@ fn open_as_nas(p: &Parties, d: &pb::DeliveredEnvelope) -> Result<pl::SignedPaylo
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// open(seal(x)) == x for random text and recipient sets; ciphertexts land on size buckets.
+    /// open(seal(x)) == x for random payloads (several kinds, random text) and random recipient
+    /// principals and device sets; every listed device can decrypt.
     #[test]
-    fn open_of_seal_is_identity(text in "[a-zA-Z ,?]{0,3000}", extra in 0usize..4) {
+    fn open_of_seal_is_identity(text in "[a-zA-Z ,?\u{e4}\u{f6}]{0,3000}", extra in 0usize..4, kind in 0usize..3, others in prop::collection::btree_set("[a-z]{1,8}", 0..4)) {
         let p = parties();
-        let (d, env, extra_keys) = seal_to_nas(&p, consultation(&text), extra);
+        let payload = match kind {
+            0 => consultation(&text),
+            1 => Payload { body: Some(Body::StatusUpdate(pl::StatusUpdate { description: text.clone(), ..Default::default() })) },
+            _ => Payload { body: Some(Body::MeetingReply(pl::MeetingReply { note: text.clone(), answer: 1, ..Default::default() })) },
+        };
+        let kind = silta_client::payload::kind_of(payload.body.as_ref().unwrap());
+        let mut recipients = vec![p.nas.clone()];
+        recipients.extend(others.iter().map(|o| format!("assistance/{o}").parse::<Principal>().unwrap()));
+        recipients.sort();
+        recipients.dedup();
+        let d = Draft::new(kind, [3; 16], recipients.clone(), payload);
+        let extra_keys: Vec<DeviceKeys> = (0..extra).map(|i| DeviceKeys::generate(&format!("x{i}")).unwrap()).collect();
+        let mut to = vec![p.nas_keys.age_recipient(), p.centre_keys.age_recipient()];
+        to.extend(extra_keys.iter().map(|k| k.age_recipient()));
+        let env = seal(&d, &p.centre, &p.centre_keys, &to).unwrap();
+        let mut sorted: Vec<String> = recipients.iter().map(|r| r.to_string()).collect();
+        sorted.sort();
+        prop_assert_eq!(&env.recipients, &sorted);
         let signed = open_as_nas(&p, &delivered(&p, env.clone())).unwrap();
         prop_assert_eq!(signed.payload.unwrap(), d.payload.clone());
         prop_assert_eq!(signed.message_id, d.message_id.to_vec());
+        prop_assert_eq!(signed.recipients, sorted);
         // Every listed key can decrypt (the sender's own devices and extra recipients too).
         for k in extra_keys.iter().chain([&p.centre_keys]) {
             prop_assert!(silta_client::seal::decrypt(k.age_identity(), &env.ciphertext).is_ok());
@@ -119,6 +138,10 @@ proptest! {
         }
         let r = open_as_nas(&p, &delivered(&p, env));
         prop_assert!(r.is_err(), "flip at {} accepted", i);
+        // With the digest fixed up (as a relay would have to), age itself catches the change.
+        let reason = r.unwrap_err().reason;
+        let expected = if fix_digest { RejectionReason::CannotDecrypt } else { RejectionReason::EnvelopeMismatch };
+        prop_assert_eq!(reason, expected);
     }
 }
 
@@ -397,4 +420,51 @@ fn only_the_freshest_crl_of_each_issuer_is_used() {
             .verify(&bundle, &[old, new], rustls_pki_types::UnixTime::now())
             .is_err()
     );
+}
+
+#[test]
+fn admission_notices_carry_dates_and_child_age_groups_match_the_date_of_birth() {
+    let p = parties();
+    let nas_to_centre = |form: &str| -> Result<(), String> {
+        let payload = read_form(MessageKind::AdmissionDecisionNotice, form, false)
+            .map_err(|e| e.to_string())?;
+        let d = Draft::new(
+            MessageKind::AdmissionDecisionNotice,
+            [1; 16],
+            vec![p.centre.clone()],
+            payload,
+        );
+        seal(&d, &p.nas, &p.nas_keys, &[p.centre_keys.age_recipient()])
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    nas_to_centre("outcome = \"ADMISSION_OUTCOME_ADMITTED\"\ndecision_date = \"2026-11-27\"")
+        .unwrap();
+    let e = nas_to_centre(
+        "outcome = \"ADMISSION_OUTCOME_ADMITTED\"\ndecision_date = \"because of indicators\"",
+    )
+    .unwrap_err();
+    assert!(e.contains("not a date"), "{e}");
+    let e = nas_to_centre(&format!(
+        "outcome = \"ADMISSION_OUTCOME_NOT_ADMITTED\"\ndecision_date = \"2026-11-27\"\n[contact]\nname = \"{}\"",
+        "reasons hidden in a long contact field ".repeat(3)
+    ))
+    .unwrap_err();
+    assert!(e.contains("yes/no and dates only"), "{e}");
+
+    // A person born ten years ago, stated to be an adult.
+    let dob = time::OffsetDateTime::now_utc()
+        .date()
+        .replace_year(time::OffsetDateTime::now_utc().year() - 10)
+        .unwrap();
+    let form = format!(
+        "[person]\nname = \"X\"\ndate_of_birth = \"{dob}\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"X\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]"
+    );
+    let payload = read_form(MessageKind::Referral, &form, false).unwrap();
+    let mut d = Draft::new(MessageKind::Referral, [1; 16], vec![p.nas.clone()], payload);
+    d.urgency = Urgency::Urgent;
+    let e = seal(&d, &p.centre, &p.centre_keys, &[p.nas_keys.age_recipient()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not match the date of birth"), "{e}");
 }

@@ -401,6 +401,12 @@ impl Mailbox {
                 Outcome::Reject(r)
             }
         };
+        // An acknowledgement is evidence in the log: once the recipient has published keys, its
+        // signature must verify with the key of the device it names.
+        let mut ack_note = String::new();
+        if let Outcome::Ack(a) = &outcome {
+            ack_note = self.check_ack_signature(&recipient, a)?;
+        }
         let name = recipient.to_string();
         let (index, pushed) = self
             .store
@@ -452,7 +458,7 @@ impl Mailbox {
                                 ));
                             }
                             event.ack_signature = a.signature.clone();
-                            event.detail = a.signer_key.clone();
+                            event.detail = format!("device {}{ack_note}", a.signer_key);
                         }
                         Outcome::Reject(r) => {
                             event.rejection_reason = r.reason;
@@ -480,6 +486,48 @@ impl Mailbox {
             self.hub.advance(&sender, seq);
         }
         Ok(pb::AckResponse { log_index: index })
+    }
+
+    /// Verifies an acknowledgement's signature against the recipient's published device key.
+    /// Returns a note for the log event (empty when verified).
+    fn check_ack_signature(
+        &self,
+        recipient: &Principal,
+        a: &pb::Acknowledgement,
+    ) -> Result<String, RelayError> {
+        use prost::Message as _;
+        let bundles = self.store.bundles(recipient)?;
+        if bundles.is_empty() {
+            return Ok(" (signature unverified: no published keys)".into());
+        }
+        let key = bundles
+            .iter()
+            .rev()
+            .find(|b| b.device_id == a.signer_key)
+            .and_then(|b| b.bundle.as_ref())
+            .and_then(|b| pb::KeyBundleContent::decode(b.content.as_slice()).ok())
+            .and_then(|c| <[u8; 32]>::try_from(c.ed25519_public_key.as_slice()).ok())
+            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+            .ok_or_else(|| {
+                RelayError::InvalidArgument(format!(
+                    "acknowledge.signer_key {:?} is not a published device of {recipient}",
+                    clip(&a.signer_key)
+                ))
+            })?;
+        let sig: [u8; 64] = a.signature.as_slice().try_into().unwrap_or([0; 64]);
+        let msg = [
+            silta_proto::context::ACK,
+            a.message_id.as_slice(),
+            a.ciphertext_sha256.as_slice(),
+        ]
+        .concat();
+        key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+            .map_err(|_| {
+                RelayError::InvalidArgument(
+                    "acknowledge.signature does not verify with the device's published key".into(),
+                )
+            })?;
+        Ok(String::new())
     }
 
     async fn ack_status(

@@ -497,3 +497,66 @@ async fn the_relay_accepts_a_bundle_only_from_its_own_certificate() {
         .count();
     assert_eq!(published, 2);
 }
+
+#[tokio::test]
+async fn acknowledgements_must_carry_the_recipients_device_signature() {
+    let s = setup().await;
+    let env = s
+        .centre
+        .seal(&draft(MessageKind::Referral, NAS))
+        .await
+        .unwrap();
+    s.centre
+        .connection()
+        .mailbox()
+        .send(env.clone())
+        .await
+        .unwrap();
+    let ack = |signature: Vec<u8>, signer: &str| pb::AckRequest {
+        target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
+            message_id: env.message_id.clone(),
+            ciphertext_sha256: env.ciphertext_sha256.clone(),
+            signature,
+            signer_key: signer.into(),
+        })),
+    };
+    let mailbox = || s.nas.connection().mailbox();
+    // A made-up signature, another device's name, another key's signature: all refused.
+    assert_eq!(
+        mailbox()
+            .ack(ack(vec![7; 64], "desk-1"))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::InvalidArgument
+    );
+    assert_eq!(
+        mailbox()
+            .ack(ack(vec![7; 64], "nope"))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::InvalidArgument
+    );
+    let other = silta_client::keys::DeviceKeys::generate("desk-1").unwrap();
+    let forged = silta_client::seal::sign_ack(&other, &env.message_id, &env.ciphertext_sha256);
+    assert_eq!(
+        mailbox()
+            .ack(ack(forged.to_vec(), "desk-1"))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::InvalidArgument
+    );
+    // The real device's signature is accepted and lands in the log.
+    let real = silta_client::seal::sign_ack(s.nas.keys(), &env.message_id, &env.ciphertext_sha256);
+    let index = mailbox()
+        .ack(ack(real.to_vec(), "desk-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .log_index;
+    let event = s.relay.store.event(index).unwrap().unwrap();
+    assert_eq!(event.ack_signature, real.to_vec());
+    assert_eq!(event.detail, "device desk-1");
+}
