@@ -10,6 +10,7 @@
 //!
 //! # Layout
 //! - [`connection`]: mutual-TLS connection to the relay.
+//! - [`audit`]: verifying the delivery log, offline evidence.
 //! - [`keys`]: a device's age identity and Ed25519 signing key, on disk.
 //! - [`bundle`]: key bundles: building, signing with the certificate key, verifying against the CA.
 //! - [`payload`]: payload kinds, validation rules, forms (TOML/JSON).
@@ -20,6 +21,7 @@
 //! [`pb::payload::SignedPayload`]: silta_proto::pb::payload::SignedPayload
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod bundle;
 pub mod client;
 pub mod connection;

@@ -181,8 +181,16 @@ pub struct TestRelay {
 impl TestRelay {
     /// Starts a relay with this PKI; `tweak` may change the configuration first.
     pub async fn start(pki: &TestPki, tweak: impl FnOnce(&mut Config)) -> TestRelay {
+        Self::start_in(pki, tempfile::tempdir().unwrap(), tweak).await
+    }
+
+    /// Starts a relay on an existing data folder (to restart one on the same data).
+    pub async fn start_in(
+        pki: &TestPki,
+        data: TempDir,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestRelay {
         silta_relay::tls::install_crypto_provider();
-        let data = tempfile::tempdir().unwrap();
         let mut config = pki.relay_config(data.path());
         tweak(&mut config);
         config.validate().unwrap();
@@ -229,13 +237,21 @@ impl TestRelay {
     }
 
     /// Shuts the relay down gracefully and waits for it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keep().await;
+    }
+
+    /// Shuts the relay down and hands back its data folder (to edit or restart it).
+    pub async fn stop_keep(mut self) -> TempDir {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(t) = self.task.take() {
             t.await.unwrap();
         }
+        let TestRelay { data, store, .. } = self;
+        drop(store);
+        data
     }
 }
 

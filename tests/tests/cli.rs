@@ -295,3 +295,113 @@ async fn no_plaintext_in_the_relay_data_or_logs() {
         }
     }
 }
+
+/// The auditor's commands: verify, prove, and an evidence file checked offline (and refused with
+/// one byte changed); query exports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_prove_and_check_evidence_offline() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let auditor = TestUser::new(&pki, relay.addr, "auditor/dpo", "laptop");
+    for u in [&centre, &nas] {
+        assert!(silta(u, &["keys", "publish"]).status.success());
+    }
+    let form = centre.dir.path().join("c.toml");
+    std::fs::write(&form, "questions = \"what now?\"\n").unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "anonymous-consultation",
+            "--to",
+            "assistance/nas",
+            "--case",
+            "none",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = text(&o).split_whitespace().nth(2).unwrap().to_owned();
+    assert!(silta(&nas, &["receive", "--wait", "2"]).status.success());
+
+    let key = relay.log_key.clone();
+    let o = silta(
+        &auditor,
+        &[
+            "audit",
+            "verify",
+            "--log-key",
+            &key,
+            "--purpose",
+            "monthly check",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("delivery log verified"), "{}", text(&o));
+
+    // The sender proves acceptance and acknowledgement with a file anyone can check offline.
+    let evidence = centre.dir.path().join("evidence.json");
+    let o = silta(
+        &centre,
+        &[
+            "audit",
+            "prove",
+            &id,
+            "--purpose",
+            "proof of delivery",
+            "--out",
+            evidence.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    relay.stop().await;
+    let check = |file: &std::path::Path| {
+        Command::new(SILTA)
+            .args(["audit", "check-evidence"])
+            .arg(file)
+            .args(["--log-key", &key])
+            .output()
+            .unwrap()
+    };
+    let o = check(&evidence);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("ACCEPTED") && text(&o).contains("ACKNOWLEDGED"),
+        "{}",
+        text(&o)
+    );
+    // One byte changed anywhere that matters: refused.
+    let original = std::fs::read_to_string(&evidence).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let leaf = json["entries"][0]["leaf"].as_str().unwrap().to_owned();
+    let mut bytes = base64_decode(&leaf);
+    bytes[3] ^= 1;
+    let tampered = original.replace(&leaf, &base64_encode(&bytes));
+    let bad = centre.dir.path().join("bad.json");
+    std::fs::write(&bad, tampered).unwrap();
+    let o = check(&bad);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("does NOT hold"), "{}", text(&o));
+    // A different log key: refused.
+    let other = silta_proto::tlog::verifier_key("silta.example/delivery-log", &[9; 32]);
+    let o = Command::new(SILTA)
+        .args(["audit", "check-evidence"])
+        .arg(&evidence)
+        .args(["--log-key", &other])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}

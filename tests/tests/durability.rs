@@ -21,6 +21,19 @@ async fn every_receipted_message_survives_sigkill() {
     let centre_id = pki.client("centre/joutseno");
 
     let mut all: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    // Every checkpoint the relay ever signed (one per receipt), across all crashes.
+    let checkpoints: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let log_key = {
+        let out = std::process::Command::new(RELAY)
+            .arg("--config")
+            .arg(&config)
+            .arg("log-key")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let auditor_id = pki.client("auditor/dpo");
     for round in 0..3 {
         let relay = RelayProcess::spawn(RELAY, &config).await;
         // The recipient must be known before anyone can send to it.
@@ -36,16 +49,18 @@ async fn every_receipted_message_survives_sigkill() {
         for t in 0..16 {
             let conn = centre.clone();
             let receipted = receipted.clone();
+            let checkpoints = checkpoints.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..2000u32 {
                     let body = format!("sealed {round}/{t}/{i} ").repeat(64);
                     let env = envelope(MessageKind::Referral, &[NAS], body.as_bytes());
                     match conn.mailbox().send(env.clone()).await {
-                        Ok(_) => {
+                        Ok(r) => {
                             receipted
                                 .lock()
                                 .await
                                 .insert(env.message_id, env.ciphertext_sha256);
+                            checkpoints.lock().await.push(r.into_inner().checkpoint);
                         }
                         Err(_) => return,
                     }
@@ -99,6 +114,49 @@ async fn every_receipted_message_survives_sigkill() {
                 "round {round}: receipted message lost"
             );
         }
+        // Every checkpoint signed before any of the crashes is a prefix of today's log.
+        let auditor = Connection::connect(&pki.client_config(relay.addr, Some(&auditor_id)))
+            .await
+            .unwrap();
+        let now = auditor
+            .audit()
+            .checkpoint(pb::CheckpointRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let now = silta_proto::tlog::verify_checkpoint(&now.checkpoint, &log_key).unwrap();
+        let held = checkpoints.lock().await.clone();
+        assert!(!held.is_empty());
+        for note in &held {
+            let old = silta_proto::tlog::verify_checkpoint(note, &log_key)
+                .expect("signed by the log key");
+            let proof = auditor
+                .audit()
+                .consistency_proof(pb::ConsistencyProofRequest {
+                    old_size: old.size,
+                    new_size: now.size,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let proof: Vec<silta_proto::tlog::Hash> = proof
+                .hashes
+                .iter()
+                .map(|h| h.as_slice().try_into().unwrap())
+                .collect();
+            silta_proto::tlog::verify_consistency(old.size, now.size, &proof, &old.root, &now.root)
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "round {round}: checkpoint of size {} inconsistent with the log: {e}",
+                        old.size
+                    )
+                });
+        }
+        eprintln!(
+            "round {round}: {} signed checkpoints consistent with size {}",
+            held.len(),
+            now.size
+        );
         relay.kill().await;
     }
 }
@@ -172,7 +230,6 @@ async fn sigterm_finishes_in_flight_sends_and_exits_cleanly() {
                 .clone()
         })
         .collect();
-    eprintln!("receipted {} delivered {}", receipted.len(), ids.len());
     for id in &receipted {
         assert!(
             ids.contains(id),

@@ -49,6 +49,11 @@ pub(crate) enum Command {
         /// The form: a TOML file, or JSON if it ends in .json.
         form: PathBuf,
     },
+    /// The delivery log: verify, evidence, queries.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Receive, open, verify and acknowledge what is waiting; print or write each message.
     Receive {
         /// Write each message as <message-id>.json into this folder (mode 0600) instead of
@@ -58,6 +63,60 @@ pub(crate) enum Command {
         /// Stop after this many seconds without a new item.
         #[arg(long, default_value_t = 3)]
         wait: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify the whole delivery log against the relay's signed checkpoint and what was verified
+    /// before; names the first bad index if anything was rewritten, removed, reordered or forked.
+    Verify {
+        /// The log's verifier key (`silta-relay log-key` prints it).
+        #[arg(long)]
+        log_key: String,
+        /// Why the log is read (recorded in the log).
+        #[arg(long)]
+        purpose: String,
+        /// Where the last verified checkpoint and leaf hashes are kept (default STATE_DIR/audit).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Write offline evidence for a message: its events, inclusion proofs and a checkpoint.
+    Prove {
+        /// The message id (UUID).
+        message_id: String,
+        /// Why (recorded in the log).
+        #[arg(long)]
+        purpose: String,
+        /// The evidence file to write (default <message-id>.evidence.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check an evidence file offline, with no relay.
+    CheckEvidence {
+        /// The evidence file.
+        file: PathBuf,
+        /// The log's verifier key.
+        #[arg(long)]
+        log_key: String,
+    },
+    /// Query the delivery log.
+    Query {
+        /// Why (recorded in the log).
+        #[arg(long)]
+        purpose: String,
+        /// Only this message (UUID).
+        #[arg(long)]
+        message_id: Option<String>,
+        /// Only this case (32 hex digits).
+        #[arg(long)]
+        case: Option<String>,
+        /// Only events involving this principal.
+        #[arg(long)]
+        principal: Option<String>,
+        /// table, json or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
 }
 

@@ -17,7 +17,7 @@ use silta_client::{
 };
 use silta_proto::pb::{self, LegalBasis, Urgency};
 
-use cli::{Cli, Command, KeysCommand};
+use cli::{AuditCommand, Cli, Command, KeysCommand};
 
 const EX_USAGE: u8 = 64;
 const EX_DATAERR: u8 = 65;
@@ -98,6 +98,27 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    // Checking evidence is offline: no configuration, no relay.
+    if let Command::Audit {
+        command: AuditCommand::CheckEvidence { file, log_key },
+    } = &cli.command
+    {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+        let events = silta_client::audit::check_evidence(&text, log_key).map_err(|e| Failure {
+            code: 1,
+            message: format!("evidence does NOT hold: {e}"),
+            hint: None,
+        })?;
+        println!(
+            "evidence holds: {} event(s) included in a checkpoint signed by the log key",
+            events.len()
+        );
+        for e in &events {
+            println!("  {}", event_line(e));
+        }
+        return Ok(());
+    }
     let config = ClientConfig::load(&cli.config).map_err(|e| Failure {
         code: EX_USAGE,
         message: e.to_string(),
@@ -199,6 +220,119 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 to.join(", "),
                 receipt.log_index
             );
+        }
+        Command::Audit { command } => {
+            let client = Client::start(&config).await?;
+            let mut audit = client.connection().audit();
+            match command {
+                AuditCommand::CheckEvidence { .. } => unreachable!("handled above"),
+                AuditCommand::Verify {
+                    log_key,
+                    purpose,
+                    state,
+                } => {
+                    let state = state.unwrap_or_else(|| config.state_dir.join("audit"));
+                    match silta_client::audit::verify(&mut audit, &state, &log_key, &purpose).await
+                    {
+                        Ok(v) => println!(
+                            "delivery log verified: {} entries (previously {}), root {}",
+                            v.size,
+                            v.previous,
+                            hex::encode(v.root)
+                        ),
+                        Err(silta_client::audit::AuditError::Problem(p)) => {
+                            return Err(Failure { code: 2, message: format!("DELIVERY LOG VERIFICATION FAILED: {p}"), hint: Some("keep the state folder and the relay's data as they are, and report this".into()) });
+                        }
+                        Err(e) => {
+                            return Err(Failure {
+                                code: 1,
+                                message: e.to_string(),
+                                hint: None,
+                            });
+                        }
+                    }
+                }
+                AuditCommand::Prove {
+                    message_id,
+                    purpose,
+                    out,
+                } => {
+                    let id = uuid::Uuid::parse_str(&message_id)
+                        .map_err(|e| Failure::usage(format!("{message_id}: {e}")))?;
+                    let ev = silta_client::audit::prove(&mut audit, id.as_bytes(), &purpose)
+                        .await
+                        .map_err(|e| Failure {
+                            code: 1,
+                            message: e.to_string(),
+                            hint: None,
+                        })?;
+                    if ev.entries.is_empty() {
+                        return Err(Failure {
+                            code: 1,
+                            message: format!("no events of message {id} are visible to you"),
+                            hint: None,
+                        });
+                    }
+                    let path = out
+                        .unwrap_or_else(|| std::path::PathBuf::from(format!("{id}.evidence.json")));
+                    let text = serde_json::to_string_pretty(&ev).map_err(|e| Failure {
+                        code: 1,
+                        message: e.to_string(),
+                        hint: None,
+                    })?;
+                    write_synced(&path, text.as_bytes()).map_err(|e| Failure {
+                        code: 1,
+                        message: e,
+                        hint: None,
+                    })?;
+                    println!(
+                        "wrote evidence of {} event(s) of {id} to {}",
+                        ev.entries.len(),
+                        path.display()
+                    );
+                }
+                AuditCommand::Query {
+                    purpose,
+                    message_id,
+                    case,
+                    principal,
+                    format,
+                } => {
+                    let mut filter = pb::QueryFilter::default();
+                    if let Some(m) = message_id {
+                        filter.message_id = uuid::Uuid::parse_str(&m)
+                            .map_err(|e| Failure::usage(format!("{m}: {e}")))?
+                            .as_bytes()
+                            .to_vec();
+                    }
+                    if let Some(c) = case {
+                        filter.case_ref = parse_case(&c)?.to_vec();
+                    }
+                    if let Some(p) = principal {
+                        filter.principal = p;
+                    }
+                    let mut events = Vec::new();
+                    let mut token = String::new();
+                    loop {
+                        let page = audit
+                            .query(pb::QueryRequest {
+                                filter: Some(filter.clone()),
+                                purpose: purpose.clone(),
+                                page_size: 500,
+                                page_token: token,
+                            })
+                            .await
+                            .map_err(ClientError::from)?
+                            .into_inner();
+                        events.extend(page.events);
+                        if page.next_page_token.is_empty() {
+                            break;
+                        }
+                        token = page.next_page_token;
+                    }
+                    print_events(&events, &format)?;
+                }
+            }
         }
         Command::Receive { out, wait } => {
             let client = Client::start(&config).await?;
@@ -377,4 +511,115 @@ fn message_json(delivered: &pb::DeliveredEnvelope, opened: &silta_client::seal::
         "payload": payload,
     });
     serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+fn event_line(e: &pb::Event) -> String {
+    let time = e
+        .time
+        .map(|t| {
+            time::OffsetDateTime::from_unix_timestamp(t.seconds)
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    format!(
+        "#{} {} {} {} {}{}",
+        e.index,
+        time,
+        pb::EventType::try_from(e.r#type)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("EVENT_TYPE_"),
+        e.actor,
+        uuid::Uuid::from_slice(&e.message_id)
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        if e.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", e.detail)
+        }
+    )
+}
+
+fn print_events(events: &[pb::Event], format: &str) -> Result<(), Failure> {
+    let row = |e: &pb::Event| {
+        [
+            e.index.to_string(),
+            e.time
+                .map(|t| {
+                    time::OffsetDateTime::from_unix_timestamp(t.seconds)
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default(),
+            pb::EventType::try_from(e.r#type)
+                .unwrap_or_default()
+                .as_str_name()
+                .trim_start_matches("EVENT_TYPE_")
+                .to_owned(),
+            e.actor.clone(),
+            e.sender.clone(),
+            e.recipients.join(" "),
+            uuid::Uuid::from_slice(&e.message_id)
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            hex::encode(&e.case_ref),
+            kind_name(pb::MessageKind::try_from(e.kind).unwrap_or_default()),
+            e.detail.clone(),
+        ]
+    };
+    const HEAD: [&str; 10] = [
+        "index",
+        "time",
+        "event",
+        "actor",
+        "sender",
+        "recipients",
+        "message_id",
+        "case_ref",
+        "kind",
+        "detail",
+    ];
+    match format {
+        "json" => {
+            let rows: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    serde_json::Value::Object(
+                        HEAD.iter()
+                            .map(|h| h.to_string())
+                            .zip(row(e).into_iter().map(serde_json::Value::String))
+                            .collect(),
+                    )
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rows).unwrap_or_default()
+            );
+        }
+        "csv" => {
+            println!("{}", HEAD.join(","));
+            for e in events {
+                let cells: Vec<String> = row(e)
+                    .iter()
+                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .collect();
+                println!("{}", cells.join(","));
+            }
+        }
+        "table" => {
+            for e in events {
+                println!("{}", event_line(e));
+            }
+            println!("({} events)", events.len());
+        }
+        other => {
+            return Err(Failure::usage(format!(
+                "--format {other}: use table, json or csv"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -24,4 +24,6 @@ pub(crate) enum Command {
     Serve,
     /// Validate the configuration and print it; opens no port and no file but the configuration.
     CheckConfig,
+    /// Print the delivery log's verifier key for auditors (creates the log key on first use).
+    LogKey,
 }

@@ -27,6 +27,16 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
+        Command::LogKey => match log_key(&config) {
+            Ok(key) => {
+                println!("{key}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::CheckConfig => {
             println!("configuration is valid\n{config:#?}");
             ExitCode::SUCCESS
@@ -50,6 +60,22 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The verifier key of the delivery log in the configured data folder.
+fn log_key(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
+    let data = &config.storage.data_dir;
+    std::fs::create_dir_all(data)?;
+    let trust_domain = if config.tls.development {
+        silta_certs::dev::DEV_TRUST_DOMAIN
+    } else {
+        &config.tls.trust_domain
+    };
+    let signer = silta_relay::log::LogSigner::load_or_create(
+        data,
+        &silta_relay::log::origin_for(trust_domain),
+    )?;
+    Ok(signer.verifier_key())
 }
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -1,0 +1,433 @@
+//! The auditor's side of the delivery log: verifying it has not been rewritten, truncated or
+//! forked; producing and checking offline evidence for a message.
+//!
+//! `verify` keeps, in its state folder, the last checkpoint it verified and the hash of every
+//! leaf it has seen. Each run fetches the relay's newest signed checkpoint and every entry,
+//! recomputes each leaf hash and the root, checks the signature and the consistency with what it
+//! verified before, and on any mismatch names the first bad index and what is wrong.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+use silta_proto::{
+    pb,
+    tlog::{self, Hash, MemoryTree},
+};
+use tonic::transport::Channel;
+
+type Audit = pb::audit_log_client::AuditLogClient<Channel>;
+
+/// What verification found wrong, with the first bad index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogProblem {
+    /// The checkpoint is not signed by the log key.
+    #[error("checkpoint signature: {0}")]
+    Signature(String),
+    /// The log is shorter than a checkpoint verified before.
+    #[error(
+        "log truncated: the relay now has {now} entries, {verified} were verified before; entries from index {now} are gone"
+    )]
+    Truncated {
+        /// Entries now.
+        now: u64,
+        /// Entries verified before.
+        verified: u64,
+    },
+    /// An entry is missing.
+    #[error("index {index}: entry missing")]
+    Missing {
+        /// The first missing index.
+        index: u64,
+    },
+    /// An entry differs from what was verified before (rewritten history or a fork).
+    #[error(
+        "index {index}: entry differs from the one verified before (history rewritten or forked)"
+    )]
+    Rewritten {
+        /// The first differing index.
+        index: u64,
+    },
+    /// An entry does not belong where it is (its own index field says otherwise: reordered).
+    #[error("index {index}: entry says it is index {claims} (entries reordered)")]
+    Reordered {
+        /// Where it was found.
+        index: u64,
+        /// What it says.
+        claims: u64,
+    },
+    /// An entry does not match the signed tree (changed after it was logged).
+    #[error("index {index}: entry does not match the signed tree (changed after it was logged)")]
+    Changed {
+        /// The first changed index.
+        index: u64,
+    },
+    /// The entry does not decode as an event.
+    #[error("index {index}: entry is not a valid event")]
+    Malformed {
+        /// Where.
+        index: u64,
+    },
+    /// The relay's consistency proof does not verify.
+    #[error("the relay's consistency proof from {old} to {new} does not verify (fork)")]
+    Inconsistent {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
+    },
+}
+
+/// The result of a verification run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Size verified before this run.
+    pub previous: u64,
+    /// Size verified now.
+    pub size: u64,
+    /// Root verified now.
+    pub root: Hash,
+}
+
+/// Why verification could not run (as opposed to finding a problem).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The log has a problem: this is the finding.
+    #[error("{0}")]
+    Problem(#[from] LogProblem),
+    /// The relay refused or failed.
+    #[error("relay: {} ({})", .0.message(), .0.code())]
+    Relay(#[from] tonic::Status),
+    /// Local state could not be read or written.
+    #[error("auditor state: {0}")]
+    State(String),
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct AuditState {
+    checkpoint: String,
+    size: u64,
+}
+
+fn state_err(e: impl std::fmt::Display) -> AuditError {
+    AuditError::State(e.to_string())
+}
+
+fn hashes(v: &[Vec<u8>]) -> Vec<Hash> {
+    v.iter()
+        .filter_map(|h| h.as_slice().try_into().ok())
+        .collect()
+}
+
+/// Fetches entries `[start, end)` from the relay; missing entries show up as gaps.
+async fn entries(
+    audit: &mut Audit,
+    start: u64,
+    end: u64,
+    purpose: &str,
+) -> Result<Vec<pb::LogEntry>, AuditError> {
+    let mut out = Vec::new();
+    let mut next = start;
+    while next < end {
+        let got = audit
+            .entries(pb::EntriesRequest {
+                start: next,
+                end,
+                purpose: purpose.to_owned(),
+            })
+            .await?
+            .into_inner()
+            .entries;
+        let Some(last) = got.last().map(|e| e.index) else {
+            return Err(LogProblem::Missing { index: next }.into());
+        };
+        next = last + 1;
+        out.extend(got);
+    }
+    Ok(out)
+}
+
+/// Verifies the whole log against the relay's newest checkpoint and what was verified before
+/// (kept in `state_dir`). On success the state advances; on a problem it stays as it was.
+pub async fn verify(
+    audit: &mut Audit,
+    state_dir: &Path,
+    log_key: &str,
+    purpose: &str,
+) -> Result<Verified, AuditError> {
+    std::fs::create_dir_all(state_dir).map_err(state_err)?;
+    let state_path = state_dir.join("audit-state.json");
+    let leaves_path = state_dir.join("leaf-hashes.bin");
+    let state: AuditState = match std::fs::read(&state_path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(state_err)?,
+        Err(_) => AuditState::default(),
+    };
+    let old_leaves: Vec<Hash> = std::fs::read(&leaves_path)
+        .unwrap_or_default()
+        .chunks(32)
+        .filter_map(|c| c.try_into().ok())
+        .collect();
+    if old_leaves.len() as u64 != state.size {
+        return Err(AuditError::State(
+            "leaf hashes and checkpoint disagree; remove the state folder to start over".into(),
+        ));
+    }
+
+    let resp = audit
+        .checkpoint(pb::CheckpointRequest {})
+        .await?
+        .into_inner();
+    let cp = tlog::verify_checkpoint(&resp.checkpoint, log_key)
+        .map_err(|e| LogProblem::Signature(e.to_string()))?;
+    if cp.size < state.size {
+        return Err(LogProblem::Truncated {
+            now: cp.size,
+            verified: state.size,
+        }
+        .into());
+    }
+
+    // Every entry, re-hashed; the prefix must be what was verified before.
+    let fetched = entries(audit, 0, cp.size, purpose).await?;
+    let mut tree = MemoryTree::default();
+    for (expected, entry) in (0u64..).zip(&fetched) {
+        if entry.index != expected {
+            return Err(LogProblem::Missing { index: expected }.into());
+        }
+        let event = pb::Event::decode(entry.leaf.as_slice())
+            .map_err(|_| LogProblem::Malformed { index: expected })?;
+        let leaf = tlog::leaf_hash(&entry.leaf);
+        if let Some(old) = old_leaves.get(expected as usize)
+            && *old != leaf
+        {
+            return Err(LogProblem::Rewritten { index: expected }.into());
+        }
+        if event.index != expected {
+            return Err(LogProblem::Reordered {
+                index: expected,
+                claims: event.index,
+            }
+            .into());
+        }
+        tree.push(leaf);
+    }
+    if (tree.len()) < cp.size {
+        return Err(LogProblem::Missing { index: tree.len() }.into());
+    }
+    if tree.root(cp.size) != cp.root {
+        // Which leaf does not belong to the signed tree? Ask for each one's proof.
+        for i in 0..cp.size {
+            let proof = audit
+                .inclusion_proof(pb::InclusionProofRequest {
+                    index: i,
+                    tree_size: cp.size,
+                })
+                .await?
+                .into_inner();
+            if tlog::verify_inclusion(
+                i,
+                cp.size,
+                &tree.leaf(i).unwrap_or_default(),
+                &hashes(&proof.hashes),
+                &cp.root,
+            )
+            .is_err()
+            {
+                return Err(LogProblem::Changed { index: i }.into());
+            }
+        }
+        return Err(LogProblem::Changed { index: 0 }.into());
+    }
+    // The relay's own consistency proof must agree too (it is what a lighter client relies on).
+    if state.size > 0 && state.size < cp.size {
+        let old = tlog::verify_checkpoint(&state.checkpoint, log_key)
+            .map_err(|e| LogProblem::Signature(e.to_string()))?;
+        let proof = audit
+            .consistency_proof(pb::ConsistencyProofRequest {
+                old_size: old.size,
+                new_size: cp.size,
+            })
+            .await?
+            .into_inner();
+        tlog::verify_consistency(
+            old.size,
+            cp.size,
+            &hashes(&proof.hashes),
+            &old.root,
+            &cp.root,
+        )
+        .map_err(|_| LogProblem::Inconsistent {
+            old: old.size,
+            new: cp.size,
+        })?;
+    }
+
+    let new_leaves: Vec<u8> = (0..cp.size)
+        .filter_map(|i| tree.leaf(i))
+        .flatten()
+        .collect();
+    write_atomic(&leaves_path, &new_leaves)?;
+    let new_state = AuditState {
+        checkpoint: resp.checkpoint,
+        size: cp.size,
+    };
+    write_atomic(
+        &state_path,
+        &serde_json::to_vec_pretty(&new_state).map_err(state_err)?,
+    )?;
+    Ok(Verified {
+        previous: state.size,
+        size: cp.size,
+        root: cp.root,
+    })
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> Result<(), AuditError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).map_err(state_err)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(state_err)?;
+    std::fs::rename(&tmp, path).map_err(state_err)
+}
+
+/// Offline evidence about one message: its events, their inclusion proofs, one checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Evidence {
+    /// Format version (1).
+    pub version: u32,
+    /// The message id (UUID).
+    pub message_id: String,
+    /// The signed checkpoint all proofs refer to.
+    pub checkpoint: String,
+    /// The message's events.
+    pub entries: Vec<EvidenceEntry>,
+}
+
+/// One event in an evidence file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EvidenceEntry {
+    /// Log index.
+    pub index: u64,
+    /// The leaf (encoded event), base64.
+    pub leaf: String,
+    /// Inclusion proof, base64 hashes.
+    pub proof: Vec<String>,
+}
+
+/// Collects evidence for `message_id` (the querier must be allowed to see its events).
+pub async fn prove(
+    audit: &mut Audit,
+    message_id: &[u8],
+    purpose: &str,
+) -> Result<Evidence, AuditError> {
+    let cp = audit
+        .checkpoint(pb::CheckpointRequest {})
+        .await?
+        .into_inner();
+    let mut events = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = audit
+            .query(pb::QueryRequest {
+                filter: Some(pb::QueryFilter {
+                    message_id: message_id.to_vec(),
+                    ..Default::default()
+                }),
+                purpose: purpose.to_owned(),
+                page_size: 500,
+                page_token: token,
+            })
+            .await?
+            .into_inner();
+        events.extend(page.events.into_iter().filter(|e| e.index < cp.tree_size));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut entries = Vec::new();
+    for e in events {
+        let proof = audit
+            .inclusion_proof(pb::InclusionProofRequest {
+                index: e.index,
+                tree_size: cp.tree_size,
+            })
+            .await?
+            .into_inner();
+        entries.push(EvidenceEntry {
+            index: e.index,
+            // Events encode deterministically: these are the bytes the relay hashed.
+            leaf: b64.encode(e.encode_to_vec()),
+            proof: proof.hashes.iter().map(|h| b64.encode(h)).collect(),
+        });
+    }
+    Ok(Evidence {
+        version: 1,
+        message_id: uuid::Uuid::from_slice(message_id)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| hex::encode(message_id)),
+        checkpoint: cp.checkpoint,
+        entries,
+    })
+}
+
+/// Why evidence does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// Not an evidence file.
+    #[error("not an evidence file: {0}")]
+    Malformed(String),
+    /// The checkpoint is not signed by the log key.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// An entry is not in the signed tree.
+    #[error("index {0}: not included in the signed checkpoint")]
+    NotIncluded(u64),
+    /// An entry is about another message.
+    #[error("index {0}: event is not about message {1}")]
+    OtherMessage(u64, String),
+    /// No events at all.
+    #[error("the evidence holds no events")]
+    Empty,
+}
+
+/// Checks evidence offline with the log's verifier key; returns the events it proves.
+pub fn check_evidence(text: &str, log_key: &str) -> Result<Vec<pb::Event>, EvidenceError> {
+    let ev: Evidence =
+        serde_json::from_str(text).map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+    let cp = tlog::verify_checkpoint(&ev.checkpoint, log_key)
+        .map_err(|e| EvidenceError::Checkpoint(e.to_string()))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let id = uuid::Uuid::parse_str(&ev.message_id)
+        .map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+    if ev.entries.is_empty() {
+        return Err(EvidenceError::Empty);
+    }
+    let mut out = Vec::new();
+    for e in &ev.entries {
+        let leaf = b64
+            .decode(&e.leaf)
+            .map_err(|x| EvidenceError::Malformed(x.to_string()))?;
+        let proof: Vec<Hash> = e
+            .proof
+            .iter()
+            .map(|p| b64.decode(p).ok().and_then(|v| v.try_into().ok()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| EvidenceError::Malformed("proof hash".into()))?;
+        tlog::verify_inclusion(e.index, cp.size, &tlog::leaf_hash(&leaf), &proof, &cp.root)
+            .map_err(|_| EvidenceError::NotIncluded(e.index))?;
+        let event = pb::Event::decode(leaf.as_slice())
+            .map_err(|_| EvidenceError::Malformed("event".into()))?;
+        if event.message_id != id.as_bytes() || event.index != e.index {
+            return Err(EvidenceError::OtherMessage(e.index, ev.message_id.clone()));
+        }
+        out.push(event);
+    }
+    Ok(out)
+}
