@@ -53,6 +53,22 @@ async fn no_configuration_means_development_mode_with_its_own_pki() {
     let status = relay.terminate().await;
     assert!(status.success(), "{status:?}");
 
+    // The delivery log's key was created 0600, and `log-key` prints its verifier key.
+    let log_key = cwd.path().join("silta-data/log-key.pem");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&log_key).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let out = Command::new(RELAY)
+        .current_dir(cwd.path())
+        .arg("log-key")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap();
+    let (name, _) = silta_proto::tlog::parse_verifier_key(key.trim()).unwrap();
+    assert_eq!(name, "silta.example/delivery-log");
+
     // A second start reuses the PKI (the same CA) instead of making a new one.
     let ca_before = std::fs::read(pki.join("ca/ca.pem")).unwrap();
     let mut cmd = tokio::process::Command::new(RELAY);
