@@ -70,6 +70,12 @@ pub enum LogProblem {
         /// Where.
         index: u64,
     },
+    /// The entries do not hash to the signed root, and no single entry could be blamed.
+    #[error("the entries do not hash to the signed root of {size} entries")]
+    RootMismatch {
+        /// The checkpoint's size.
+        size: u64,
+    },
     /// The relay's consistency proof does not verify.
     #[error("the relay's consistency proof from {old} to {new} does not verify (fork)")]
     Inconsistent {
@@ -141,7 +147,7 @@ async fn entries(
             .await?
             .into_inner()
             .entries;
-        let Some(last) = got.last().map(|e| e.index) else {
+        let Some(last) = got.last().map(|e| e.index).filter(|l| *l >= next) else {
             return Err(LogProblem::Missing { index: next }.into());
         };
         next = last + 1;
@@ -218,20 +224,24 @@ pub async fn verify(
         return Err(LogProblem::Missing { index: tree.len() }.into());
     }
     if tree.root(cp.size) != cp.root {
-        // Which leaf does not belong to the signed tree? Ask for each one's proof.
+        // Which leaf does not belong to the signed tree? Ask for each one's proof (best effort:
+        // the mismatch itself is the finding, whatever the relay answers).
         for i in 0..cp.size {
-            let proof = audit
+            let Ok(proof) = audit
                 .inclusion_proof(pb::InclusionProofRequest {
                     index: i,
                     tree_size: cp.size,
                 })
-                .await?
-                .into_inner();
+                .await
+            else {
+                break;
+            };
+            let proof = hashes(&proof.into_inner().hashes);
             if tlog::verify_inclusion(
                 i,
                 cp.size,
                 &tree.leaf(i).unwrap_or_default(),
-                &hashes(&proof.hashes),
+                &proof,
                 &cp.root,
             )
             .is_err()
@@ -239,7 +249,7 @@ pub async fn verify(
                 return Err(LogProblem::Changed { index: i }.into());
             }
         }
-        return Err(LogProblem::Changed { index: 0 }.into());
+        return Err(LogProblem::RootMismatch { size: cp.size }.into());
     }
     // The relay's own consistency proof must agree too (it is what a lighter client relies on).
     if state.size > 0 && state.size < cp.size {
@@ -397,15 +407,30 @@ pub enum EvidenceError {
     Empty,
 }
 
-/// Checks evidence offline with the log's verifier key; returns the events it proves.
-pub fn check_evidence(text: &str, log_key: &str) -> Result<Vec<pb::Event>, EvidenceError> {
+/// Checks evidence offline with the log's verifier key; returns the events it proves. With
+/// `expect`, the evidence must be about that message.
+pub fn check_evidence(
+    text: &str,
+    log_key: &str,
+    expect: Option<&str>,
+) -> Result<Vec<pb::Event>, EvidenceError> {
     let ev: Evidence =
         serde_json::from_str(text).map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+    if ev.version != 1 {
+        return Err(EvidenceError::Malformed(format!("version {}", ev.version)));
+    }
     let cp = tlog::verify_checkpoint(&ev.checkpoint, log_key)
         .map_err(|e| EvidenceError::Checkpoint(e.to_string()))?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let id = uuid::Uuid::parse_str(&ev.message_id)
         .map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+    if let Some(expected) = expect {
+        let expected =
+            uuid::Uuid::parse_str(expected).map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+        if expected != id {
+            return Err(EvidenceError::OtherMessage(0, expected.to_string()));
+        }
+    }
     if ev.entries.is_empty() {
         return Err(EvidenceError::Empty);
     }

@@ -240,11 +240,14 @@ pub fn verify_consistency(
         };
     }
     if old == 0 {
-        // Everything extends the empty tree; nothing to prove.
-        return if proof.is_empty() {
+        // Everything extends the empty tree; nothing to prove but that it is the empty tree.
+        if !proof.is_empty() {
+            return Err(ProofError::WrongLength);
+        }
+        return if *old_root == empty_root() {
             Ok(())
         } else {
-            Err(ProofError::WrongLength)
+            Err(ProofError::RootMismatch)
         };
     }
     if proof.is_empty() {
@@ -438,7 +441,10 @@ pub fn parse_verifier_key(s: &str) -> Result<(String, [u8; 32]), NoteError> {
         return Err(bad());
     }
     let public: [u8; 32] = typed[1..].try_into().map_err(|_| bad())?;
-    if hex::encode(key_id(name, &public)) != id {
+    if name.is_empty()
+        || name.contains(char::is_whitespace)
+        || !hex::encode(key_id(name, &public)).eq_ignore_ascii_case(id)
+    {
         return Err(bad());
     }
     Ok((name.to_owned(), public))
@@ -448,15 +454,27 @@ pub fn parse_verifier_key(s: &str) -> Result<(String, [u8; 32]), NoteError> {
 pub fn verify_checkpoint(note: &str, verifier: &str) -> Result<Checkpoint, NoteError> {
     use base64::Engine as _;
     let (name, public) = parse_verifier_key(verifier)?;
+    if !note.ends_with('\n') {
+        return Err(NoteError::Malformed("a note ends with a newline".into()));
+    }
+    // As Go's note package: the signatures follow the *last* blank line.
     let (body, sigs) = note
-        .split_once("\n\n")
+        .rsplit_once("\n\n")
         .ok_or_else(|| NoteError::Malformed("no blank line before signatures".into()))?;
+    if body.contains('\r') {
+        return Err(NoteError::Malformed("carriage return in note".into()));
+    }
     let body = format!("{body}\n");
     let mut lines = body.lines();
     let origin = lines.next().unwrap_or_default().to_owned();
     let size: u64 = lines
         .next()
-        .and_then(|l| (l == "0" || !l.starts_with('0')).then_some(l))
+        .and_then(|l| {
+            (!l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && (l == "0" || !l.starts_with('0')))
+            .then_some(l)
+        })
         .and_then(|l| l.parse().ok())
         .ok_or_else(|| NoteError::Malformed("tree size".into()))?;
     let root: Hash = lines

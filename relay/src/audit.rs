@@ -52,6 +52,10 @@ impl AuditLog {
     /// inclusion proof of `index` in it.
     pub fn evidence(&self, index: u64) -> Result<(String, Vec<Vec<u8>>), RelayError> {
         let size = index + 1;
+        if size > self.store.durable_size() {
+            // Not known to be on disk (storage.sync = false): no checkpoint may cover it.
+            return Ok((String::new(), Vec::new()));
+        }
         let root = tlog::root(self.store.as_ref(), size)?;
         let proof = tlog::inclusion_proof(self.store.as_ref(), index, size)?;
         Ok((
@@ -148,8 +152,11 @@ impl AuditLog {
         } as usize;
         let me = permit.principal().to_string();
         let auditor = permit.principal().role() == Role::Auditor;
-        self.record_query(permit, format!("query from {start}: {purpose}"))
-            .await?;
+        self.record_query(
+            permit,
+            format!("query {} from {start}: {purpose}", describe(&filter)),
+        )
+        .await?;
         let size = self.store.durable_size();
         let mut events = Vec::new();
         let mut next = start;
@@ -198,6 +205,33 @@ impl AuditLog {
     pub fn verifier_key(&self) -> String {
         self.signer.verifier_key()
     }
+}
+
+/// A compact, content-free description of a filter, for the AUDIT_QUERY event.
+fn describe(f: &pb::QueryFilter) -> String {
+    let mut parts = Vec::new();
+    if !f.principal.is_empty() {
+        parts.push(format!("principal={}", f.principal));
+    }
+    if !f.case_ref.is_empty() {
+        parts.push(format!("case={}", hex::encode(&f.case_ref)));
+    }
+    if !f.message_id.is_empty() {
+        parts.push(format!("message={}", hex::encode(&f.message_id)));
+    }
+    if !f.kinds.is_empty() {
+        parts.push(format!("kinds={:?}", f.kinds));
+    }
+    if !f.types.is_empty() {
+        parts.push(format!("types={:?}", f.types));
+    }
+    if let Some(t) = f.from {
+        parts.push(format!("from={}", t.seconds));
+    }
+    if let Some(t) = f.until {
+        parts.push(format!("until={}", t.seconds));
+    }
+    format!("[{}]", parts.join(" "))
 }
 
 fn check_purpose(purpose: &str) -> Result<String, RelayError> {

@@ -136,6 +136,7 @@ impl Relay {
                 "storage.sync = false: acknowledged messages can be lost on a crash; never run like this in production"
             );
         }
+        log::check_high_water(&data, &store).map_err(StartError::Server)?;
         let signer = Arc::new(
             log::LogSigner::load_or_create(&data, &log::origin_for(&source.trust_domain))
                 .map_err(|e| StartError::Server(e.to_string()))?,
@@ -245,6 +246,34 @@ impl Relay {
             Duration::from_secs(cfg.tls.reload_interval_s),
             stop_rx.clone(),
         ));
+        // Every few seconds, remember how far the log has been signed (see log::check_high_water).
+        tokio::spawn({
+            let store = self.store.clone();
+            let data = cfg.storage.data_dir.clone();
+            let mut stop = stop_rx.clone();
+            async move {
+                let mut last = u64::MAX;
+                loop {
+                    let size = store.durable_size();
+                    if size != last {
+                        let (s, d) = (store.clone(), data.clone());
+                        match tokio::task::spawn_blocking(move || log::write_high_water(&d, &s))
+                            .await
+                        {
+                            Ok(Ok(())) => last = size,
+                            Ok(Err(e)) => {
+                                tracing::error!(error = %e, "could not record the log's high-water mark")
+                            }
+                            Err(e) => tracing::error!(error = %e, "high-water task failed"),
+                        }
+                    }
+                    tokio::select! {
+                        () = tls::stopped(&mut stop) => return,
+                        () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        });
         tracing::info!(listen = ?local, trust_domain = %self.source.trust_domain, "relay serving");
         let mut stopped = stop_rx.clone();
         let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
@@ -267,7 +296,14 @@ impl Relay {
         };
         // Let in-flight writes complete and reach the disk before returning.
         let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+        let data = cfg.storage.data_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            store.shutdown();
+            if let Err(e) = log::write_high_water(&data, &store) {
+                tracing::error!(error = %e, "could not record the log's high-water mark");
+            }
+        })
+        .await;
         tracing::info!("relay stopped; database flushed");
         result
     }

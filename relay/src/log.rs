@@ -93,3 +93,50 @@ impl LogSigner {
 pub fn origin_for(trust_domain: &str) -> String {
     format!("{trust_domain}/delivery-log")
 }
+
+/// File next to the log key recording the largest tree this key has signed a checkpoint for.
+pub const HIGH_WATER_FILE: &str = "log-high-water";
+
+/// Checks at start that the log still extends what this key signed before: a database restored
+/// from an old backup (or lost) under the same key would otherwise be signed as a second, forked
+/// history.
+pub fn check_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<(), String> {
+    let path = data_dir.join(HIGH_WATER_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let (size, root) = text
+        .trim()
+        .split_once(' ')
+        .and_then(|(s, r)| Some((s.parse::<u64>().ok()?, hex::decode(r).ok()?)))
+        .ok_or_else(|| format!("{} is damaged", path.display()))?;
+    let have = store.durable_size();
+    if have < size {
+        return Err(format!(
+            "the delivery log has {have} entries but this log key already signed a checkpoint of {size}: the database was lost or restored from an older backup; starting would fork the log (restore the newest data, or retire this log key deliberately)"
+        ));
+    }
+    let root_now = tlog::root(store, size).map_err(|e| e.to_string())?;
+    if root_now.as_slice() != root.as_slice() {
+        return Err(format!(
+            "the first {size} entries of the delivery log differ from what this log key signed: the database was altered; refusing to start"
+        ));
+    }
+    Ok(())
+}
+
+/// Records the durable tree size and root (fsynced), at most as far as what is on disk.
+pub fn write_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<(), String> {
+    let size = store.durable_size();
+    let root = tlog::root(store, size).map_err(|e| e.to_string())?;
+    let path = data_dir.join(HIGH_WATER_FILE);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{size} {}\n", hex::encode(root))).map_err(|e| e.to_string())?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    std::fs::File::open(data_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| e.to_string())
+}

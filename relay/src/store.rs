@@ -239,7 +239,8 @@ impl Store {
             bundles: open(TREES[7])?,
             hashes: open(TREES[8])?,
         });
-        // Everything on disk at start is durable.
+        // Make what sled recovered durable before any checkpoint may cover it.
+        db.flush()?;
         let durable_size = Arc::new(AtomicU64::new(read_u64(
             trees.counters.get(COUNTER_EVENTS)?.as_deref(),
         )?));
@@ -391,22 +392,8 @@ impl Store {
     /// A digest of every key and value in every tree: equal digests mean equal contents.
     pub fn content_digest(&self) -> Result<[u8; 32], StoreError> {
         use sha2::{Digest as _, Sha256};
-        let t = &self.trees;
         let mut h = Sha256::new();
-        for (tree, name) in [
-            &t.meta,
-            &t.ciphertext,
-            &t.state,
-            &t.items,
-            &t.events,
-            &t.principals,
-            &t.counters,
-            &t.bundles,
-            &t.hashes,
-        ]
-        .iter()
-        .zip(TREES)
-        {
+        for (name, tree) in self.trees.named() {
             h.update(name.as_bytes());
             for kv in tree.iter() {
                 let (k, v) = kv?;
@@ -448,22 +435,10 @@ impl Store {
     /// Direct access to a tree, for tamper tests that edit a stopped relay's data offline.
     #[doc(hidden)]
     pub fn raw_tree(&self, name: &str) -> Option<sled::Tree> {
-        let t = &self.trees;
-        let all = [
-            &t.meta,
-            &t.ciphertext,
-            &t.state,
-            &t.items,
-            &t.events,
-            &t.principals,
-            &t.counters,
-            &t.bundles,
-            &t.hashes,
-        ];
-        TREES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| all[i].clone())
+        self.trees
+            .named()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.clone())
     }
 
     /// Number of events in the log.
@@ -482,22 +457,10 @@ impl Store {
 
     /// Sizes of every tree (entries), for tests and diagnostics.
     pub fn tree_sizes(&self) -> Vec<(&'static str, usize)> {
-        let t = &self.trees;
-        [
-            &t.meta,
-            &t.ciphertext,
-            &t.state,
-            &t.items,
-            &t.events,
-            &t.principals,
-            &t.counters,
-            &t.bundles,
-            &t.hashes,
-        ]
-        .iter()
-        .zip(TREES)
-        .map(|(tree, name)| (name, tree.len()))
-        .collect()
+        self.trees
+            .named()
+            .map(|(name, tree)| (name, tree.len()))
+            .collect()
     }
 
     // ----- writes -----
@@ -533,6 +496,21 @@ impl Store {
 }
 
 impl Trees {
+    /// Every tree with its name, in the order of [`TREES`].
+    fn named(&self) -> impl Iterator<Item = (&'static str, &sled::Tree)> {
+        TREES.into_iter().zip([
+            &self.meta,
+            &self.ciphertext,
+            &self.state,
+            &self.items,
+            &self.events,
+            &self.principals,
+            &self.counters,
+            &self.bundles,
+            &self.hashes,
+        ])
+    }
+
     /// Runs `f` in one sled transaction over every tree. `f` may run more than once (sled retries
     /// on conflict), so it must have no side effects besides the transaction's.
     pub fn transaction<T>(
@@ -800,7 +778,9 @@ fn writer_loop(
         } else {
             Ok(())
         };
-        if flushed.is_ok() {
+        // Only a real fsync makes events durable; without one (sync = false, benchmarks only)
+        // checkpoints stay where they were, so nothing unflushed is ever signed.
+        if sync && flushed.is_ok() {
             // Every event committed so far is on disk now: checkpoints may cover them.
             if let Ok(n) = trees
                 .counters

@@ -385,6 +385,15 @@ async fn audit_verify_prove_and_check_evidence_offline() {
     let o = check(&bad);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("does NOT hold"), "{}", text(&o));
+    // Evidence about another message than the one asked about: refused.
+    let other_id = uuid::Uuid::now_v7().to_string();
+    let o = Command::new(SILTA)
+        .args(["audit", "check-evidence"])
+        .arg(&evidence)
+        .args(["--log-key", &key, "--message-id", &other_id])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // A different log key: refused.
     let other = silta_proto::tlog::verifier_key("silta.example/delivery-log", &[9; 32]);
     let o = Command::new(SILTA)

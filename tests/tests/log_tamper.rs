@@ -155,7 +155,8 @@ async fn a_swapped_pair_is_found() {
     );
 }
 
-/// Removes every event from `k` on, and the subtree hashes that cover them.
+/// Removes every event from `k` on, and the subtree hashes that cover them. (The relay's
+/// high-water mark is removed separately where a test plays an operator covering their tracks.)
 fn rewind(s: &Store, k: u64) {
     let events = s.raw_tree("index_event").unwrap();
     let n = s.event_count().unwrap();
@@ -182,6 +183,7 @@ async fn a_truncated_log_is_found() {
     let pki = TestPki::new();
     let (data, state, key) = logged(&pki, 8).await;
     edit(&data, |s| rewind(s, 6));
+    std::fs::remove_file(data.path().join(silta_relay::log::HIGH_WATER_FILE)).unwrap();
     let p = problem(verify_again(&pki, data, &state, &key, 0).await);
     assert!(matches!(p, LogProblem::Truncated { now: 6, .. }), "{p:?}");
 }
@@ -191,8 +193,22 @@ async fn a_log_rewound_and_regrown_differently_is_a_fork_found_at_the_first_rewr
     let pki = TestPki::new();
     let (data, state, key) = logged(&pki, 8).await;
     edit(&data, |s| rewind(s, 6));
+    std::fs::remove_file(data.path().join(silta_relay::log::HIGH_WATER_FILE)).unwrap();
     // Regrow past the old size with different messages: the relay signs new checkpoints for a
     // tree that no longer extends the one the auditor holds.
     let p = problem(verify_again(&pki, data, &state, &key, 12).await);
     assert_eq!(p, LogProblem::Rewritten { index: 6 });
+}
+
+#[tokio::test]
+async fn the_relay_refuses_to_start_on_a_log_shorter_than_it_signed() {
+    let pki = TestPki::new();
+    let (data, _state, _key) = logged(&pki, 8).await;
+    edit(&data, |s| rewind(s, 6));
+    // As if the database had been restored from an older backup under the same log key.
+    let err = match silta_relay::Relay::open(pki.relay_config(data.path())) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a relay must not start on a rewound log"),
+    };
+    assert!(err.contains("would fork the log"), "{err}");
 }

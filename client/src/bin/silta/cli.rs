@@ -99,6 +99,9 @@ pub(crate) enum AuditCommand {
         /// The log's verifier key.
         #[arg(long)]
         log_key: String,
+        /// Require the evidence to be about this message (UUID).
+        #[arg(long)]
+        message_id: Option<String>,
     },
     /// Query the delivery log.
     Query {

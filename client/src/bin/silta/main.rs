@@ -100,16 +100,22 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     // Checking evidence is offline: no configuration, no relay.
     if let Command::Audit {
-        command: AuditCommand::CheckEvidence { file, log_key },
+        command:
+            AuditCommand::CheckEvidence {
+                file,
+                log_key,
+                message_id,
+            },
     } = &cli.command
     {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
-        let events = silta_client::audit::check_evidence(&text, log_key).map_err(|e| Failure {
-            code: 1,
-            message: format!("evidence does NOT hold: {e}"),
-            hint: None,
-        })?;
+        let events = silta_client::audit::check_evidence(&text, log_key, message_id.as_deref())
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("evidence does NOT hold: {e}"),
+                hint: None,
+            })?;
         println!(
             "evidence holds: {} event(s) included in a checkpoint signed by the log key",
             events.len()
