@@ -65,6 +65,39 @@ impl ClientConfig {
     pub fn key_dir(&self) -> PathBuf {
         self.state_dir.join("keys")
     }
+
+    /// How to reach the relay, with the given PEM material.
+    pub fn relay_config(
+        &self,
+        ca_pem: Vec<u8>,
+        cert_pem: Vec<u8>,
+        key_pem: Vec<u8>,
+    ) -> RelayConfig {
+        let server_name = self.server_name.clone().unwrap_or_else(|| {
+            self.relay
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(&self.relay)
+                .trim_matches(['[', ']'])
+                .to_owned()
+        });
+        RelayConfig {
+            address: self.relay.clone(),
+            server_name,
+            ca_pem,
+            identity: Some((cert_pem, key_pem)),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Connects without device keys (what an auditor needs: no messages are sealed or opened).
+    pub async fn connect(&self) -> Result<Connection, ClientError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| ClientError::Config(format!("{}: {e}", p.display())))
+        };
+        let relay = self.relay_config(read(&self.ca)?, read(&self.cert)?, read(&self.key)?);
+        Ok(Connection::connect(&relay).await?)
+    }
 }
 
 /// A client failure, by kind.
@@ -160,22 +193,7 @@ impl Client {
         }
         let keys = DeviceKeys::load(&config.key_dir())?;
         let state = State::open(&config.state_dir)?;
-        let server_name = config.server_name.clone().unwrap_or_else(|| {
-            config
-                .relay
-                .rsplit_once(':')
-                .map(|(h, _)| h)
-                .unwrap_or(&config.relay)
-                .trim_matches(['[', ']'])
-                .to_owned()
-        });
-        let relay = RelayConfig {
-            address: config.relay.clone(),
-            server_name,
-            ca_pem,
-            identity: Some((cert_pem.clone(), key_pem.clone())),
-            connect_timeout: Duration::from_secs(10),
-        };
+        let relay = config.relay_config(ca_pem, cert_pem.clone(), key_pem.clone());
         let conn = Connection::connect(&relay).await?;
         Ok(Client {
             conn,

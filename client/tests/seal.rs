@@ -468,3 +468,30 @@ fn admission_notices_carry_dates_and_child_age_groups_match_the_date_of_birth() 
         .to_string();
     assert!(e.contains("does not match the date of birth"), "{e}");
 }
+
+/// The example forms shipped in client/forms/ are valid for their kinds.
+#[test]
+fn the_example_forms_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("forms");
+    let p = parties();
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let kind = silta_client::payload::parse_kind(&name).unwrap();
+        let payload = read_form(kind, &std::fs::read_to_string(&path).unwrap(), false)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (from, from_keys, to, to_keys) =
+            if silta_proto::policy::may_send("centre", kind, "assistance") {
+                (&p.centre, &p.centre_keys, &p.nas, &p.nas_keys)
+            } else {
+                (&p.nas, &p.nas_keys, &p.centre, &p.centre_keys)
+            };
+        let mut d = Draft::new(kind, [1; 16], vec![to.clone()], payload);
+        d.urgency = Urgency::Urgent;
+        seal(&d, from, from_keys, &[to_keys.age_recipient()])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        n += 1;
+    }
+    assert!(n >= 4);
+}

@@ -103,7 +103,7 @@ impl Relay {
             source: StoreError::Sled(Arc::new(sled::Error::Io(e))),
         })?;
         let source = if config.tls.development {
-            let pki = dev_pki(&data.join("dev-pki"))?;
+            let pki = dev_pki(&data.join("dev-pki"), config.server.listen)?;
             TlsSource {
                 ca: vec![pki.ca_cert],
                 crls: vec![pki.crl],
@@ -311,13 +311,33 @@ impl Relay {
 
 /// Creates the development PKI on first start and refreshes its CRL on every start (the CRL is
 /// enforced with its expiry, and nobody else signs one in development mode).
-fn dev_pki(dir: &std::path::Path) -> Result<DevPki, StartError> {
+fn dev_pki(dir: &std::path::Path, listen: std::net::SocketAddr) -> Result<DevPki, StartError> {
     let pki = DevPki::at(dir);
     if !pki.exists() {
         DevPki::create(dir)?;
         tracing::warn!(dir = %dir.display(), "created a DEVELOPMENT PKI; its CA key lives next to the data");
     }
     silta_certs::store::CaDir::open(&dir.join("ca"))?.write_crl()?;
+    // Ready-made `silta` client configurations for the demo principals, so a newcomer can try
+    // sending at once: `silta --config <dir>/centre-demo-centre.toml keys init`.
+    let port = listen.port();
+    for p in [
+        silta_certs::dev::DEV_CENTRE,
+        silta_certs::dev::DEV_ASSISTANCE,
+        silta_certs::dev::DEV_AUDITOR,
+    ] {
+        let stem = p.replace('/', "-");
+        let path = dir.join(format!("{stem}.toml"));
+        if !path.exists() {
+            let text = format!(
+                "# silta client configuration for the development principal {p}.\n\
+                 relay = \"localhost:{port}\"\nca = \"ca/ca.pem\"\ncert = \"{stem}.pem\"\nkey = \"{stem}.key\"\n\
+                 state_dir = \"{stem}-state\"\n"
+            );
+            std::fs::write(&path, text)
+                .map_err(|e| StartError::Server(format!("{}: {e}", path.display())))?;
+        }
+    }
     const BANNER: &str = "\n\
         ************************************************************************\n\
         *  DEVELOPMENT MODE: this relay uses a self-made development PKI.      *\n\

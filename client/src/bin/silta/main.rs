@@ -228,8 +228,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
         }
         Command::Audit { command } => {
-            let client = Client::start(&config).await?;
-            let mut audit = client.connection().audit();
+            // Auditing needs the certificate only, no device keys.
+            let mut audit = config.connect().await?.audit();
             match command {
                 AuditCommand::CheckEvidence { .. } => unreachable!("handled above"),
                 AuditCommand::Verify {
