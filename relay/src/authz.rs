@@ -234,6 +234,7 @@ pub fn permit<T>(req: &tonic::Request<T>) -> Result<Permit, tonic::Status> {
 /// Tower layer that authorizes every request before it reaches a service.
 #[derive(Clone)]
 pub struct AuthzLayer {
+    tls: Arc<crate::tls::TlsState>,
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
     reflection: bool,
@@ -242,12 +243,14 @@ pub struct AuthzLayer {
 
 impl AuthzLayer {
     pub(crate) fn new(
+        tls: Arc<crate::tls::TlsState>,
         metrics: Arc<Metrics>,
         registry: Arc<Registry>,
         reflection: bool,
         max_ciphertext_bytes: u64,
     ) -> Self {
         AuthzLayer {
+            tls,
             metrics,
             registry,
             reflection,
@@ -303,6 +306,12 @@ where
                 layer.metrics.request_denied();
                 return Ok(tonic::Status::unauthenticated("no client certificate").into_http());
             };
+            // A connection made before its certificate was revoked gets nothing more.
+            if layer.tls.is_revoked(peer.serial()) {
+                layer.metrics.request_denied();
+                tracing::info!(principal = %peer.principal(), serial = peer.serial(), "request on a connection whose certificate was revoked");
+                return Ok(tonic::Status::unauthenticated("certificate revoked").into_http());
+            }
             if Rpc::from_path(req.uri().path()).is_none() {
                 layer.metrics.request_denied();
                 tracing::info!(principal = %peer.principal(), path = req.uri().path(), "unknown method");

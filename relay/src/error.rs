@@ -17,6 +17,9 @@ pub enum RelayError {
     /// The policy does not allow this.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The caller's certificate is no longer valid (revoked since the connection was made).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// No such message, recipient or item (for this caller).
     #[error("{0}")]
     NotFound(String),
@@ -43,6 +46,7 @@ impl From<RelayError> for Status {
             RelayError::InvalidArgument(m) => (Code::InvalidArgument, m),
             RelayError::LimitExceeded(m) => (Code::ResourceExhausted, m),
             RelayError::PermissionDenied(m) => (Code::PermissionDenied, m),
+            RelayError::Unauthenticated(m) => (Code::Unauthenticated, m),
             RelayError::NotFound(m) => (Code::NotFound, m),
             RelayError::AlreadyExists(m) => (Code::AlreadyExists, m),
             RelayError::FailedPrecondition(m) => (Code::FailedPrecondition, m),

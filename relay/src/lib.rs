@@ -197,6 +197,7 @@ impl Relay {
                 cfg.limits.clone(),
                 stop_rx.clone(),
                 audit.clone(),
+                self.tls.clone(),
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );
@@ -222,6 +223,7 @@ impl Relay {
         let router = tonic::transport::Server::builder()
             .max_connection_age(Duration::from_secs(cfg.server.max_connection_age_s))
             .layer(AuthzLayer::new(
+                self.tls.clone(),
                 self.metrics.clone(),
                 registry,
                 cfg.server.reflection,

@@ -31,6 +31,7 @@ const SUBSCRIBE_BATCH: usize = 64;
 
 /// The mailbox service logic.
 pub struct Mailbox {
+    tls: Arc<crate::tls::TlsState>,
     store: Arc<Store>,
     audit: Arc<crate::audit::AuditLog>,
     limits: LimitsConfig,
@@ -91,6 +92,7 @@ impl Mailbox {
         limits: LimitsConfig,
         shutdown: watch::Receiver<bool>,
         audit: Arc<crate::audit::AuditLog>,
+        tls: Arc<crate::tls::TlsState>,
     ) -> Result<Self, RelayError> {
         // Everything on disk at start is durable.
         let hub = Hub::default();
@@ -98,6 +100,7 @@ impl Mailbox {
             hub.advance(&principal, record.next_seq.saturating_sub(1));
         }
         Ok(Mailbox {
+            tls,
             store,
             audit,
             limits,
@@ -228,8 +231,12 @@ impl Mailbox {
         let (tx, rx) = mpsc::channel(SUBSCRIBE_BATCH);
         let this = self.clone();
         let principal = permit.principal().clone();
+        let serial = permit.peer().serial().to_owned();
         tokio::spawn(async move {
-            if let Err(e) = this.run_subscription(&principal, after_seq, &tx).await {
+            if let Err(e) = this
+                .run_subscription(&principal, &serial, after_seq, &tx)
+                .await
+            {
                 let _ = tx.send(Err(e.into())).await;
             }
         });
@@ -239,14 +246,21 @@ impl Mailbox {
     async fn run_subscription(
         &self,
         principal: &Principal,
+        serial: &str,
         mut cursor: u64,
         tx: &mpsc::Sender<Result<pb::MailboxItem, tonic::Status>>,
     ) -> Result<(), RelayError> {
         let name = principal.to_string();
         let mut changes = self.hub.watch(&name);
         let mut shutdown = self.shutdown.clone();
+        let mut tls_changes = self.tls.changes();
         tracing::info!(principal = %name, after_seq = cursor, "subscription opened");
         loop {
+            // A stream opened before its certificate was revoked ends at the next CRL reload.
+            if self.tls.is_revoked(serial) {
+                tracing::info!(principal = %name, serial, "subscription closed: certificate revoked");
+                return Err(RelayError::Unauthenticated("certificate revoked".into()));
+            }
             // Take the durable mark (and mark it seen) before reading, so a change made after
             // the read wakes us up again.
             let durable = *changes.borrow_and_update();
@@ -256,6 +270,7 @@ impl Mailbox {
             if items.is_empty() {
                 tokio::select! {
                     r = changes.changed() => if r.is_err() { return Ok(()) },
+                    _ = tls_changes.changed() => {}
                     _ = tx.closed() => break,
                     () = crate::tls::stopped(&mut shutdown) => {
                         return Err(RelayError::Unavailable("relay is shutting down; subscribe again later".into()));

@@ -357,16 +357,39 @@ pub const MAX_HANDSHAKES_PER_IP: usize = 32;
 /// verified under an old CRL can be resumed.)
 pub struct TlsState {
     current: RwLock<InForce>,
+    /// Bumped whenever the material changes, so long-lived streams re-check their certificate.
+    epoch: watch::Sender<u64>,
 }
 
-/// A server configuration and the CRLs (DER) it enforces.
-type InForce = (Arc<ServerConfig>, Arc<Vec<Vec<u8>>>);
+/// A server configuration, the CRLs (DER) it enforces, and the serials they revoke.
+struct InForce {
+    config: Arc<ServerConfig>,
+    crls: Arc<Vec<Vec<u8>>>,
+    revoked: std::collections::HashSet<String>,
+}
+
+/// Serial numbers (hex of the DER integer, as [`PeerIdentity::serial`]) revoked by `crls`.
+fn revoked_serials(crls: &[Vec<u8>]) -> std::collections::HashSet<String> {
+    crls.iter()
+        .filter_map(|der| x509_parser::parse_x509_crl(der).ok())
+        .flat_map(|(_, crl)| {
+            crl.iter_revoked_certificates()
+                .map(|r| hex::encode(r.raw_serial()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
 
 impl TlsState {
     /// Starts with `config`, which enforces `crls` (DER).
     pub fn new(config: Arc<ServerConfig>, crls: Vec<Vec<u8>>) -> Self {
         TlsState {
-            current: RwLock::new((config, Arc::new(crls))),
+            current: RwLock::new(InForce {
+                config,
+                revoked: revoked_serials(&crls),
+                crls: Arc::new(crls),
+            }),
+            epoch: watch::channel(0).0,
         }
     }
 
@@ -375,7 +398,7 @@ impl TlsState {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .0
+            .config
             .clone()
     }
 
@@ -384,13 +407,33 @@ impl TlsState {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .1
+            .crls
             .clone()
+    }
+
+    /// Is the certificate with this serial revoked by the CRLs in force? Connections made before
+    /// a revocation are checked with this on every request and by long-lived streams.
+    pub fn is_revoked(&self, serial: &str) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .revoked
+            .contains(serial)
+    }
+
+    /// Changes whenever the material is replaced.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.epoch.subscribe()
     }
 
     /// Replaces the configuration and its CRLs.
     pub fn replace(&self, config: Arc<ServerConfig>, crls: Vec<Vec<u8>>) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = (config, Arc::new(crls));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = InForce {
+            config,
+            revoked: revoked_serials(&crls),
+            crls: Arc::new(crls),
+        };
+        self.epoch.send_modify(|e| *e += 1);
     }
 }
 

@@ -264,3 +264,39 @@ async fn a_new_crl_applies_to_new_connections_without_restart() {
         .expect("the previous configuration is kept");
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn connections_made_before_a_revocation_lose_access_at_the_next_crl_reload() {
+    let mut pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.tls.reload_interval_s = 1).await;
+    let nas_id = pki.client("assistance/nas");
+    let nas = relay.connect(&pki, &nas_id).await;
+    let centre = relay.connect_as(&pki, "centre/joutseno").await;
+    let mut stream = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    pki.revoke(&nas_id);
+    // The open subscription ends with UNAUTHENTICATED within the reload interval (bounded wait).
+    let ended = tokio::time::timeout(Duration::from_secs(20), stream.message())
+        .await
+        .expect("subscription still open 20 s after the revocation");
+    let err = ended.expect_err("the stream must end with an error");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    // And any new request on the old connection is refused the same way.
+    let err = nas
+        .mailbox()
+        .status(pb::StatusRequest {
+            message_id: vec![1; 16],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    // Others carry on.
+    let env = envelope(MessageKind::Referral, &["assistance/nas"], b"x");
+    centre.mailbox().send(env).await.unwrap();
+    relay.stop().await;
+}
