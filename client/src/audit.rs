@@ -456,3 +456,57 @@ pub fn check_evidence(
     }
     Ok(out)
 }
+
+/// Why a receipt does not prove acceptance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    /// The receipt carries no checkpoint (the relay does not flush).
+    #[error("the receipt carries no signed checkpoint")]
+    NoEvidence,
+    /// The checkpoint is not signed by the log key.
+    #[error("receipt checkpoint: {0}")]
+    Checkpoint(String),
+    /// The log entry is not the acceptance of this message.
+    #[error("receipt log entry is not the acceptance of this message by this sender")]
+    WrongEntry,
+    /// The entry is not in the signed tree.
+    #[error("receipt log entry is not included in the signed checkpoint")]
+    NotIncluded,
+}
+
+/// Checks a receipt offline: checkpoint signed by the log key, of exactly log_index + 1 entries,
+/// the entry is the ACCEPTED event of `message_id` from `sender` with `ciphertext_sha256`, and
+/// the proof includes it.
+pub fn check_receipt(
+    receipt: &pb::Receipt,
+    log_key: &str,
+    message_id: &[u8],
+    sender: &str,
+    ciphertext_sha256: &[u8],
+) -> Result<(), ReceiptError> {
+    if receipt.checkpoint.is_empty() {
+        return Err(ReceiptError::NoEvidence);
+    }
+    let cp = tlog::verify_checkpoint(&receipt.checkpoint, log_key)
+        .map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
+    let event =
+        pb::Event::decode(receipt.log_entry.as_slice()).map_err(|_| ReceiptError::WrongEntry)?;
+    let right = event.r#type == pb::EventType::Accepted as i32
+        && event.index == receipt.log_index
+        && event.message_id == message_id
+        && event.sender == sender
+        && event.ciphertext_sha256 == ciphertext_sha256
+        && cp.size == receipt.log_index + 1;
+    if !right {
+        return Err(ReceiptError::WrongEntry);
+    }
+    tlog::verify_inclusion(
+        receipt.log_index,
+        cp.size,
+        &tlog::leaf_hash(&receipt.log_entry),
+        &hashes(&receipt.inclusion_proof),
+        &cp.root,
+    )
+    .map_err(|_| ReceiptError::NotIncluded)
+}

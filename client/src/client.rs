@@ -40,6 +40,10 @@ pub struct ClientConfig {
     /// Extra CRLs (PEM) to check key bundles with, besides those the relay hands out.
     #[serde(default)]
     pub crls: Vec<PathBuf>,
+    /// The delivery log's verifier key (`silta-relay log-key`). When set, every receipt is
+    /// checked: signed checkpoint, this message's acceptance, inclusion proof.
+    #[serde(default)]
+    pub log_key: Option<String>,
 }
 
 impl ClientConfig {
@@ -125,6 +129,9 @@ pub enum ClientError {
     /// The relay refused a request.
     #[error("relay refused: {} ({})", .0.message(), .0.code())]
     Relay(#[from] tonic::Status),
+    /// The relay's receipt does not prove the message was logged (keep the message; report it).
+    #[error("the relay's receipt does not check out: {0}")]
+    Receipt(String),
 }
 
 /// A message received and processed.
@@ -168,6 +175,7 @@ pub struct KeyChange {
 
 /// A configured client.
 pub struct Client {
+    log_key: Option<String>,
     conn: Connection,
     me: Principal,
     keys: DeviceKeys,
@@ -196,6 +204,7 @@ impl Client {
         let relay = config.relay_config(ca_pem, cert_pem.clone(), key_pem.clone());
         let conn = Connection::connect(&relay).await?;
         Ok(Client {
+            log_key: config.log_key.clone(),
             conn,
             me,
             keys,
@@ -321,7 +330,21 @@ impl Client {
     /// Seals `draft` to every active device of every recipient and of this principal, and sends it.
     pub async fn send(&self, draft: &Draft) -> Result<pb::Receipt, ClientError> {
         let envelope = self.seal(draft).await?;
-        Ok(self.conn.mailbox().send(envelope).await?.into_inner())
+        self.send_sealed(envelope).await
+    }
+
+    /// Sends a sealed envelope; with a log key configured, the receipt is checked.
+    pub async fn send_sealed(&self, envelope: pb::Envelope) -> Result<pb::Receipt, ClientError> {
+        let (id, digest) = (
+            envelope.message_id.clone(),
+            envelope.ciphertext_sha256.clone(),
+        );
+        let receipt = self.conn.mailbox().send(envelope).await?.into_inner();
+        if let Some(key) = &self.log_key {
+            crate::audit::check_receipt(&receipt, key, &id, &self.me.to_string(), &digest)
+                .map_err(|e| ClientError::Receipt(e.to_string()))?;
+        }
+        Ok(receipt)
     }
 
     /// Seals `draft` without sending it.

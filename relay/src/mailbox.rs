@@ -217,6 +217,9 @@ impl Mailbox {
         let mut receipt = receipt(&record);
         // Written and flushed: a checkpoint may cover it now.
         let (checkpoint, proof) = self.audit.evidence(record.log_index)?;
+        if !checkpoint.is_empty() {
+            receipt.log_entry = self.store.leaf(record.log_index)?.unwrap_or_default();
+        }
         receipt.checkpoint = checkpoint;
         receipt.inclusion_proof = proof;
         Ok(receipt)
@@ -706,6 +709,7 @@ fn receipt(record: &MessageRecord) -> pb::Receipt {
         ciphertext_sha256: env.map(|e| e.ciphertext_sha256.clone()).unwrap_or_default(),
         checkpoint: String::new(),
         inclusion_proof: Vec::new(),
+        log_entry: Vec::new(),
     }
 }
 

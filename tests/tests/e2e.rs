@@ -560,3 +560,48 @@ async fn acknowledgements_must_carry_the_recipients_device_signature() {
     assert_eq!(event.ack_signature, real.to_vec());
     assert_eq!(event.detail, "device desk-1");
 }
+
+#[tokio::test]
+async fn senders_with_the_log_key_check_every_receipt() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let mut cu = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    cu.config.log_key = Some(relay.log_key.clone());
+    let nu = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let _nas = nu.published().await;
+    let centre = cu.published().await;
+    let d = draft(MessageKind::Referral, NAS);
+    // Checked inside send: signed checkpoint, the ACCEPTED entry of this message, the proof.
+    let receipt = centre.send(&d).await.unwrap();
+    let env_digest = {
+        let count = relay.store.event_count().unwrap();
+        (0..count)
+            .filter_map(|i| relay.store.event(i).unwrap())
+            .find(|e| e.message_id == d.message_id)
+            .unwrap()
+            .ciphertext_sha256
+    };
+    use silta_client::audit::{ReceiptError, check_receipt};
+    check_receipt(&receipt, &relay.log_key, &d.message_id, CENTRE, &env_digest).unwrap();
+    // A receipt for another message, a changed entry, another log key: all refused.
+    assert_eq!(
+        check_receipt(
+            &receipt,
+            &relay.log_key,
+            uuid::Uuid::now_v7().as_bytes(),
+            CENTRE,
+            &env_digest
+        ),
+        Err(ReceiptError::WrongEntry)
+    );
+    let mut bad = receipt.clone();
+    let n = bad.log_entry.len();
+    bad.log_entry[n - 1] ^= 1;
+    assert!(check_receipt(&bad, &relay.log_key, &d.message_id, CENTRE, &env_digest).is_err());
+    let other_key = silta_proto::tlog::verifier_key("silta.example/delivery-log", &[5; 32]);
+    assert!(matches!(
+        check_receipt(&receipt, &other_key, &d.message_id, CENTRE, &env_digest),
+        Err(ReceiptError::Checkpoint(_))
+    ));
+    relay.stop().await;
+}

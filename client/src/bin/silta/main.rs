@@ -212,13 +212,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             // Seal first: key changes of the recipients are shown before anything is sent.
             let envelope = client.seal(&draft).await?;
             print_key_changes(&client);
-            let receipt = client
-                .connection()
-                .mailbox()
-                .send(envelope)
-                .await
-                .map_err(ClientError::from)?
-                .into_inner();
+            let receipt = client.send_sealed(envelope).await?;
             println!(
                 "sent {} {} to {}: accepted at log index {}",
                 kind_name(kind),
@@ -226,6 +220,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 to.join(", "),
                 receipt.log_index
             );
+            if config.log_key.is_some() {
+                println!("receipt verified: signed checkpoint and inclusion proof check out");
+            }
         }
         Command::Audit { command } => {
             // Auditing needs the certificate only, no device keys.
