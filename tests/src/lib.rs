@@ -194,7 +194,19 @@ impl TestRelay {
         let mut config = pki.relay_config(data.path());
         tweak(&mut config);
         config.validate().unwrap();
-        let relay = Relay::open(config).unwrap();
+        // Restarting in the same process: a connection task of the previous relay may still hold
+        // the database (and its file lock) for a moment after shutdown. Bounded retry.
+        let mut tries = 0;
+        let relay = loop {
+            match Relay::open(config.clone()) {
+                Ok(r) => break r,
+                Err(e) if e.to_string().contains("could not acquire lock") && tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("relay did not start: {e}"),
+            }
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (metrics, store, log_key) = (relay.metrics(), relay.store(), relay.log_verifier_key());
@@ -448,4 +460,19 @@ impl TestUser {
         c.publish_keys().await.expect("publish keys");
         c
     }
+}
+
+/// Opens a stopped relay's database for offline edits, waiting (bounded) for the previous owner
+/// in this process to let go of its file lock.
+pub fn open_store_offline(data_dir: &Path) -> Store {
+    for _ in 0..100 {
+        match Store::open(&data_dir.join("db"), true) {
+            Ok(s) => return s,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("cannot open the store: {e}"),
+        }
+    }
+    panic!("the store stayed locked for 10 s");
 }
