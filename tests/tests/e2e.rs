@@ -377,7 +377,16 @@ async fn a_sender_whose_certificate_is_revoked_is_not_trusted() {
     centre.connection().mailbox().send(env).await.unwrap();
     // The centre's certificate is revoked before the message is opened.
     pki.revoke(&cu.identity);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Wait (bounded) until the relay serves the new CRL: the revoked certificate is refused.
+    let cfg = pki.client_config(relay.addr, Some(&cu.identity));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while silta_client::Connection::connect(&cfg).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "CRL not reloaded after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     match receive_message(&nas).await {
         Received::Rejected { rejected, .. } => assert_eq!(
             rejected.reason,
