@@ -137,11 +137,12 @@ impl DeviceKeys {
             message: message.to_owned(),
         };
         let age_text = read(AGE_FILE)?;
+        // An age identity file: comment lines start with '#', the identity is the other line.
         let secret = age_text
             .lines()
             .map(str::trim)
-            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
-            .ok_or_else(|| bad(AGE_FILE, "no AGE-SECRET-KEY-1 line"))?;
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .ok_or_else(|| bad(AGE_FILE, "no identity line"))?;
         let age = age::x25519::Identity::from_str(secret)
             .map_err(|_| bad(AGE_FILE, "invalid age identity"))?;
         let signing = SigningKey::from_pkcs8_pem(&read(SIGNING_FILE)?)

@@ -29,9 +29,6 @@ pub enum RelayError {
     /// The request conflicts with the current state (e.g. rejecting an acknowledged message).
     #[error("{0}")]
     FailedPrecondition(String),
-    /// Not implemented by this relay version.
-    #[error("{0}")]
-    Unimplemented(String),
     /// The relay is shutting down.
     #[error("{0}")]
     Unavailable(String),
@@ -50,7 +47,6 @@ impl From<RelayError> for Status {
             RelayError::NotFound(m) => (Code::NotFound, m),
             RelayError::AlreadyExists(m) => (Code::AlreadyExists, m),
             RelayError::FailedPrecondition(m) => (Code::FailedPrecondition, m),
-            RelayError::Unimplemented(m) => (Code::Unimplemented, m),
             RelayError::Unavailable(m) => (Code::Unavailable, m),
             RelayError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");

@@ -248,6 +248,14 @@ impl TestRelay {
         self.store.content_digest().unwrap()
     }
 
+    /// Every event in the relay's delivery log, in order.
+    pub fn events(&self) -> Vec<pb::Event> {
+        let count = self.store.event_count().unwrap();
+        (0..count)
+            .filter_map(|i| self.store.event(i).unwrap())
+            .collect()
+    }
+
     /// Shuts the relay down gracefully and waits for it.
     pub async fn stop(self) {
         self.stop_keep().await;

@@ -164,9 +164,10 @@ async fn every_kind_travels_its_direction_sealed_and_verified() {
         );
     }
     // The acknowledgement event carries the recipient device's signature.
-    let count = s.relay.store.event_count().unwrap();
-    let acks = (0..count)
-        .filter_map(|i| s.relay.store.event(i).unwrap())
+    let acks = s
+        .relay
+        .events()
+        .into_iter()
         .filter(|e| e.r#type == pb::EventType::Acknowledged as i32)
         .count();
     assert_eq!(acks, 18);
@@ -240,14 +241,11 @@ async fn expect_rejection(
         pb::DeliveryState::Rejected as i32
     );
     assert_eq!(status.recipients[0].rejection_reason, reason as i32);
-    let count = s.relay.store.event_count().unwrap();
-    let recorded = (0..count)
-        .filter_map(|i| s.relay.store.event(i).unwrap())
-        .any(|e| {
-            e.r#type == pb::EventType::Rejected as i32
-                && e.message_id == id
-                && e.rejection_reason == reason as i32
-        });
+    let recorded = s.relay.events().into_iter().any(|e| {
+        e.r#type == pb::EventType::Rejected as i32
+            && e.message_id == id
+            && e.rejection_reason == reason as i32
+    });
     assert!(recorded, "rejection not in the relay's event record");
 }
 
@@ -499,9 +497,10 @@ async fn the_relay_accepts_a_bundle_only_from_its_own_certificate() {
         tonic::Code::PermissionDenied
     );
     // Every publish is an event.
-    let count = s.relay.store.event_count().unwrap();
-    let published = (0..count)
-        .filter_map(|i| s.relay.store.event(i).unwrap())
+    let published = s
+        .relay
+        .events()
+        .into_iter()
         .filter(|e| e.r#type == pb::EventType::KeyPublished as i32)
         .count();
     assert_eq!(published, 2);
@@ -583,9 +582,9 @@ async fn senders_with_the_log_key_check_every_receipt() {
     // Checked inside send: signed checkpoint, the ACCEPTED entry of this message, the proof.
     let receipt = centre.send(&d).await.unwrap();
     let env_digest = {
-        let count = relay.store.event_count().unwrap();
-        (0..count)
-            .filter_map(|i| relay.store.event(i).unwrap())
+        relay
+            .events()
+            .into_iter()
             .find(|e| e.message_id == d.message_id)
             .unwrap()
             .ciphertext_sha256
