@@ -44,6 +44,9 @@ pub struct ClientConfig {
     /// checked: signed checkpoint, this message's acceptance, inclusion proof.
     #[serde(default)]
     pub log_key: Option<String>,
+    /// The centre daemon's settings (`silta daemon`).
+    #[serde(default)]
+    pub daemon: crate::daemon::DaemonConfig,
 }
 
 impl ClientConfig {
@@ -54,10 +57,13 @@ impl ClientConfig {
         let mut c: ClientConfig = toml::from_str(&text)
             .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut c.ca, &mut c.cert, &mut c.key, &mut c.state_dir]
-            .into_iter()
-            .chain(c.crls.iter_mut())
-        {
+        for p in [
+            &mut c.ca,
+            &mut c.cert,
+            &mut c.key,
+            &mut c.state_dir,
+            &mut c.daemon.folder,
+        ] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -450,6 +456,18 @@ impl Client {
         item: pb::MailboxItem,
         keep: &mut impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
     ) -> Result<Received, ClientError> {
+        self.process_opts(item, keep, true).await
+    }
+
+    /// Like [`Client::process`]; with `acknowledge` false an opened message is kept but not
+    /// acknowledged (the inbox leaves that to a person: [`Client::acknowledge_stored`]), so it
+    /// comes again on the next subscription and `keep` must recognise it.
+    pub async fn process_opts(
+        &self,
+        item: pb::MailboxItem,
+        keep: &mut impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
+        acknowledge: bool,
+    ) -> Result<Received, ClientError> {
         match item.item {
             Some(pb::mailbox_item::Item::Status(status)) => {
                 self.conn
@@ -485,6 +503,12 @@ impl Client {
                 match self.open(&delivered).await? {
                     Ok(opened) => {
                         keep(&delivered, &opened).map_err(|e| ClientError::Config(format!("could not store a received message (not acknowledged; it will come again): {e}")))?;
+                        if !acknowledge {
+                            return Ok(Received::Message {
+                                delivered,
+                                opened: Box::new(opened),
+                            });
+                        }
                         // Recorded before acknowledging: a crash in between re-delivers, and the
                         // redelivery is recognised as a duplicate.
                         self.state
@@ -508,6 +532,38 @@ impl Client {
                 "empty mailbox item",
             ))),
         }
+    }
+
+    /// Confirms that the status item with mailbox `seq` was processed (the relay removes it).
+    pub async fn ack_status(&self, seq: u64) -> Result<(), ClientError> {
+        self.conn
+            .mailbox()
+            .ack(pb::AckRequest {
+                target: Some(pb::ack_request::Target::StatusSeq(seq)),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Acknowledges a delivered envelope that was opened and stored earlier (the inbox keeps
+    /// messages unacknowledged until a person acknowledges them).
+    pub async fn acknowledge_stored(
+        &self,
+        message_id: &[u8],
+        digest: &[u8],
+    ) -> Result<(), ClientError> {
+        self.state.mark_seen(message_id, digest)?;
+        self.acknowledge(&pb::Envelope {
+            message_id: message_id.to_vec(),
+            ciphertext_sha256: digest.to_vec(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// The local state.
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     async fn acknowledge(&self, env: &pb::Envelope) -> Result<(), ClientError> {
@@ -540,6 +596,57 @@ impl Client {
             .await?;
         Ok(())
     }
+}
+
+/// A received message as JSON: envelope facts and the payload in the proto3 JSON mapping.
+pub fn message_record(delivered: &pb::DeliveredEnvelope, opened: &Opened) -> serde_json::Value {
+    let payload = payload_json(&opened.payload);
+    let s = &opened.signed;
+    let case = if s.case_ref.iter().all(|&b| b == 0) {
+        String::new()
+    } else {
+        hex::encode(&s.case_ref)
+    };
+    serde_json::json!({
+        "message_id": uuid::Uuid::from_slice(&s.message_id).map(|u| u.to_string()).unwrap_or_default(),
+        "case": case,
+        "kind": crate::payload::kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default()),
+        "from": s.sender,
+        "from_device": s.sender_device,
+        "sender_key": opened.sender_key.fingerprint,
+        "to": s.recipients,
+        "urgency": crate::form::urgency_name(pb::Urgency::try_from(s.urgency).unwrap_or_default()),
+        "legal_basis": crate::form::legal_basis_name(pb::LegalBasis::try_from(s.legal_basis).unwrap_or_default()),
+        "in_reply_to": uuid::Uuid::from_slice(&s.in_reply_to).map(|u| u.to_string()).unwrap_or_default(),
+        "created_at": rfc3339(s.created_at.as_ref()),
+        "accepted_at": rfc3339(delivered.accepted_at.as_ref()),
+        "log_index": delivered.log_index,
+        "ciphertext_sha256": hex::encode(delivered.envelope.as_ref().map(|e| e.ciphertext_sha256.clone()).unwrap_or_default()),
+        "payload": payload,
+    })
+}
+
+/// A payload in the proto3 JSON mapping (`{"referral": {...}}`).
+pub fn payload_json(payload: &pb::payload::Payload) -> serde_json::Value {
+    use prost::Message as _;
+    prost_reflect::DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET)
+        .ok()
+        .and_then(|pool| pool.get_message_by_name("silta.v1.payload.Payload"))
+        .and_then(|desc| {
+            prost_reflect::DynamicMessage::decode(desc, payload.encode_to_vec().as_slice()).ok()
+        })
+        .and_then(|m| serde_json::to_value(&m).ok())
+        .unwrap_or_default()
+}
+
+/// A protobuf timestamp as RFC 3339 (UTC, seconds), or empty.
+pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
+    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// The principal named in an UNTRUSTED_SENDER_KEY rejection ("no valid key for P device D").

@@ -14,17 +14,27 @@
 //! - [`keys`]: a device's age identity and Ed25519 signing key, on disk.
 //! - [`bundle`]: key bundles: building, signing with the certificate key, verifying against the CA.
 //! - [`payload`]: payload kinds, validation rules, forms (TOML/JSON).
+//! - [`report`]: the auditor's monthly summary of the delivery log (table, CSV, JSON, SVG).
 //! - [`seal`]: sealing and opening, with precise rejection reasons.
 //! - [`state`]: the client's local state: pinned keys, message ids seen.
 //! - [`client`]: all of it together, as used by the `silta` program.
+//! - [`form`]: form files with their `[envelope]` table.
+//! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
+//! - [`access`]: the client-side access log (who opened which case's messages, and why).
+//! - [`fsutil`]: atomic file writes.
 //!
 //! [`pb::payload::SignedPayload`]: silta_proto::pb::payload::SignedPayload
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod audit;
 pub mod bundle;
 pub mod client;
 pub mod connection;
+pub mod daemon;
+pub mod form;
+pub mod fsutil;
+pub mod inbox;
 pub mod keys;
 pub mod payload;
 pub mod seal;

@@ -309,15 +309,26 @@ pub fn find_identifier(text: &str) -> Option<&'static str> {
 /// (`"AGE_GROUP_ADULT"`); times as RFC 3339 strings; bytes as base64. Unknown fields are refused,
 /// so a field the kind does not have (a name in an anonymous consultation) never slips through.
 pub fn read_form(kind: MessageKind, text: &str, json: bool) -> Result<Payload, PayloadError> {
-    let value: serde_json::Value = if json {
-        serde_json::from_str(text)
-            .map_err(|e| PayloadError(format!("form is not valid JSON: {e}")))?
+    read_form_value(kind, parse_form_text(text, json)?)
+}
+
+/// Parses a form file's text (TOML, or JSON) into a JSON value.
+pub fn parse_form_text(text: &str, json: bool) -> Result<serde_json::Value, PayloadError> {
+    if json {
+        serde_json::from_str(text).map_err(|e| PayloadError(format!("form is not valid JSON: {e}")))
     } else {
         let t: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             PayloadError(format!("form is not valid TOML: {}", e.message()))
         })?;
-        serde_json::to_value(t).map_err(|e| PayloadError(format!("form: {e}")))?
-    };
+        serde_json::to_value(t).map_err(|e| PayloadError(format!("form: {e}")))
+    }
+}
+
+/// Reads a form's body (already parsed, in the proto3 JSON mapping) as a payload of `kind`.
+pub fn read_form_value(
+    kind: MessageKind,
+    value: serde_json::Value,
+) -> Result<Payload, PayloadError> {
     let field = kind_name(kind).replace('-', "_");
     let wrapped = serde_json::json!({ field.clone(): value });
     let pool = DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET)

@@ -9,6 +9,8 @@ pub struct State {
     pins: sled::Tree,
     seen: sled::Tree,
     crls: sled::Tree,
+    messages: sled::Tree,
+    cases: sled::Tree,
 }
 
 /// What pinning a key found.
@@ -46,11 +48,19 @@ impl State {
     /// Opens (or creates) the state in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
         std::fs::create_dir_all(dir).map_err(|e| StateError(format!("{}: {e}", dir.display())))?;
-        let db = sled::open(dir.join("client-db"))?;
+        let db = sled::open(dir.join("client-db")).map_err(|e| match e {
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => StateError(format!(
+                "{} is in use by another silta process (the daemon?); stop it or use that installation's folders",
+                dir.display()
+            )),
+            e => StateError(format!("{}: {e}", dir.display())),
+        })?;
         Ok(State {
             pins: db.open_tree("principaldevice_fingerprint")?,
             seen: db.open_tree("msgid_digest")?,
             crls: db.open_tree("n_crl")?,
+            messages: db.open_tree("msgid_record")?,
+            cases: db.open_tree("case_record")?,
             db,
         })
     }
@@ -126,6 +136,52 @@ impl State {
     /// The ciphertext digest of a message id processed before, if any.
     pub fn seen(&self, message_id: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.seen.get(message_id)?.map(|v| v.to_vec()))
+    }
+
+    /// Keeps a message record (the inbox's copy of a message received or sent), durably.
+    pub fn put_message(&self, id: &[u8], record: &serde_json::Value) -> Result<(), StateError> {
+        self.messages
+            .insert(id, serde_json::to_vec(record).expect("json serialises"))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A kept message record.
+    pub fn message(&self, id: &[u8]) -> Result<Option<serde_json::Value>, StateError> {
+        Ok(self
+            .messages
+            .get(id)?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Every kept message record, in message-id order (UUIDv7: creation order).
+    pub fn messages(&self) -> Result<Vec<serde_json::Value>, StateError> {
+        let mut out = Vec::new();
+        for v in self.messages.iter().values() {
+            if let Ok(r) = serde_json::from_slice(&v?) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a case reference this installation issued.
+    pub fn put_case(&self, case: &[u8], record: &serde_json::Value) -> Result<(), StateError> {
+        self.cases
+            .insert(case, serde_json::to_vec(record).expect("json serialises"))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The case references this installation issued.
+    pub fn cases(&self) -> Result<Vec<serde_json::Value>, StateError> {
+        let mut out = Vec::new();
+        for v in self.cases.iter().values() {
+            if let Ok(r) = serde_json::from_slice(&v?) {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Records a message id as processed (durably, before the acknowledgement is sent).

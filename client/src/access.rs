@@ -1,0 +1,376 @@
+//! The client-side access log: who opened or disclosed which case's messages, when, and why.
+//!
+//! Finnish law (906/2019 s. 17) asks an authority to log every use and disclosure of its data,
+//! and a person may ask for the dates and purposes of access to their data (GDPR Art. 15, CJEU
+//! C-579/21). The relay never sees content, so this log lives where content is: on the client.
+//!
+//! The log is one file, `STATE_DIR/access.log`, of JSON lines (mode 0600). It is append-only:
+//! entries are only ever added, under an exclusive file lock (the daemon and people at the inbox
+//! may write at the same time), each written with one `write` and synced before the content is
+//! shown. Each entry carries the SHA-256 of the line before it, so removing, changing or
+//! reordering entries breaks the chain, and [`read`] says where.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{BufRead as _, BufReader, Write as _},
+    os::unix::fs::OpenOptionsExt as _,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// The hash a first entry names as its predecessor.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What was done with a case's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Messages were received, decrypted and stored (by a process: the daemon, `inbox sync`).
+    Received,
+    /// A list of messages (case, kind, sender; no content) was shown.
+    Listed,
+    /// A message's content was shown.
+    Shown,
+    /// A case's thread (all its messages' content) was shown.
+    Thread,
+    /// A message was sent: content disclosed to its recipients.
+    Disclosed,
+    /// The access report of a case was printed.
+    Reported,
+}
+
+impl Action {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Received => "received",
+            Action::Listed => "listed",
+            Action::Shown => "shown",
+            Action::Thread => "thread",
+            Action::Disclosed => "disclosed",
+            Action::Reported => "reported",
+        }
+    }
+}
+
+/// One entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// The person or process (`process:silta-daemon`, or the person's user name).
+    pub who: String,
+    /// The installation's principal (`role/id`).
+    pub principal: String,
+    /// What was done.
+    pub action: Action,
+    /// The case (32 hex digits; empty for messages without a case).
+    pub case: String,
+    /// The messages concerned (UUIDs).
+    pub messages: Vec<String>,
+    /// Why, as stated by the person (or configured for the process).
+    pub purpose: String,
+    /// For a disclosure: to whom.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// SHA-256 (hex) of the previous line of the log; zeros for the first.
+    pub prev: String,
+}
+
+/// An access-log failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessLogError {
+    /// Reading or writing the file failed.
+    #[error("access log {path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What happened.
+        error: std::io::Error,
+    },
+    /// The file does not hold what this program wrote.
+    #[error("access log {path}, line {line}: {problem}")]
+    Broken {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The access log of one installation.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    path: PathBuf,
+}
+
+/// What is recorded (the log fills in time and chain).
+#[derive(Debug, Clone)]
+pub struct Access<'a> {
+    /// Who.
+    pub who: &'a str,
+    /// The installation's principal.
+    pub principal: &'a str,
+    /// What.
+    pub action: Action,
+    /// Which case (16 bytes, or empty).
+    pub case: &'a [u8],
+    /// Which messages (16-byte ids).
+    pub messages: &'a [Vec<u8>],
+    /// Why.
+    pub purpose: &'a str,
+    /// To whom (disclosures).
+    pub recipients: &'a [String],
+}
+
+impl AccessLog {
+    /// The log in `state_dir`.
+    pub fn in_state_dir(state_dir: &Path) -> Self {
+        AccessLog {
+            path: state_dir.join("access.log"),
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends an entry and syncs it to disk. Call before showing the content.
+    pub fn record(&self, access: &Access<'_>) -> Result<Entry, AccessLogError> {
+        let io = |error| AccessLogError::Io {
+            path: self.path.clone(),
+            error,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(io)?;
+        // Another writer may append between our read of the last line and our write.
+        file.lock().map_err(io)?;
+        let prev = match last_line(&file).map_err(io)? {
+            Some(line) => hex::encode(ring::digest::digest(&ring::digest::SHA256, &line)),
+            None => GENESIS.to_owned(),
+        };
+        let entry = Entry {
+            time: now_rfc3339(),
+            who: access.who.to_owned(),
+            principal: access.principal.to_owned(),
+            action: access.action,
+            case: hex::encode(access.case),
+            messages: access
+                .messages
+                .iter()
+                .map(|m| {
+                    uuid::Uuid::from_slice(m)
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|_| hex::encode(m))
+                })
+                .collect(),
+            purpose: access.purpose.to_owned(),
+            recipients: access.recipients.to_vec(),
+            prev,
+        };
+        let mut line = serde_json::to_vec(&entry).expect("an entry serialises");
+        line.push(b'\n');
+        file.write_all(&line).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        Ok(entry)
+    }
+
+    /// Reads every entry, checking the chain. A missing file is an empty log.
+    pub fn read(&self) -> Result<Vec<Entry>, AccessLogError> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => {
+                return Err(AccessLogError::Io {
+                    path: self.path.clone(),
+                    error,
+                });
+            }
+        };
+        let mut prev = GENESIS.to_owned();
+        let mut out = Vec::new();
+        for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+            let line = line.map_err(|error| AccessLogError::Io {
+                path: self.path.clone(),
+                error,
+            })?;
+            let broken = |problem: String| AccessLogError::Broken {
+                path: self.path.clone(),
+                line: n + 1,
+                problem,
+            };
+            let entry: Entry = serde_json::from_slice(&line)
+                .map_err(|e| broken(format!("not an access-log entry: {e}")))?;
+            if entry.prev != prev {
+                return Err(broken(
+                    "the chain is broken: the line before it was changed, removed or reordered"
+                        .into(),
+                ));
+            }
+            prev = hex::encode(ring::digest::digest(&ring::digest::SHA256, &line));
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// The entries about `case` (32 hex digits).
+    pub fn for_case(&self, case: &[u8]) -> Result<Vec<Entry>, AccessLogError> {
+        let case = hex::encode(case);
+        Ok(self
+            .read()?
+            .into_iter()
+            .filter(|e| e.case == case)
+            .collect())
+    }
+}
+
+/// The last line of `file` (without its newline), if any.
+fn last_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = file;
+    let len = f.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(None);
+    }
+    // Read backwards in blocks until the newline before the last line is found.
+    let mut tail = Vec::new();
+    let mut pos = len;
+    loop {
+        let step = pos.min(4096);
+        pos -= step;
+        f.seek(SeekFrom::Start(pos))?;
+        let mut block = vec![0; step as usize];
+        f.read_exact(&mut block)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        if let Some(i) = body.iter().rposition(|&b| b == b'\n') {
+            return Ok(Some(body[i + 1..].to_vec()));
+        }
+        if pos == 0 {
+            return Ok(Some(body.to_vec()));
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The name of the person at the keyboard: `$SILTA_USER`, else `$USER`/`$LOGNAME`, else "unknown".
+pub fn current_user() -> String {
+    ["SILTA_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access<'a>(action: Action, case: &'a [u8], ids: &'a [Vec<u8>]) -> Access<'a> {
+        Access {
+            who: "aino",
+            principal: "assistance/nas",
+            action,
+            case,
+            messages: ids,
+            purpose: "assessing the referral",
+            recipients: &[],
+        }
+    }
+
+    #[test]
+    fn entries_chain_and_filter_by_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::in_state_dir(dir.path());
+        assert!(log.read().unwrap().is_empty());
+        let ids = vec![vec![7; 16]];
+        log.record(&access(Action::Shown, &[1; 16], &ids)).unwrap();
+        log.record(&access(Action::Thread, &[2; 16], &ids)).unwrap();
+        log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        let all = log.read().unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].prev, GENESIS);
+        assert_ne!(all[1].prev, GENESIS);
+        assert_eq!(
+            all[0].messages,
+            vec![uuid::Uuid::from_bytes([7; 16]).to_string()]
+        );
+        let case1 = log.for_case(&[1; 16]).unwrap();
+        assert_eq!(case1.len(), 2);
+        assert!(case1.iter().all(|e| e.purpose == "assessing the referral"));
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(log.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_removed_or_changed_entry_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::in_state_dir(dir.path());
+        for _ in 0..3 {
+            log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        }
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Remove the second entry.
+        std::fs::write(log.path(), format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+        match log.read() {
+            Err(AccessLogError::Broken { line: 2, .. }) => {}
+            other => panic!("expected a broken chain at line 2, got {other:?}"),
+        }
+        // Change a purpose in the first entry.
+        let changed = lines[0].replace("assessing", "browsing");
+        std::fs::write(
+            log.path(),
+            format!("{changed}\n{}\n{}\n", lines[1], lines[2]),
+        )
+        .unwrap();
+        match log.read() {
+            Err(AccessLogError::Broken { line: 2, .. }) => {}
+            other => panic!("expected a broken chain at line 2, got {other:?}"),
+        }
+        // Intact again, and appending continues the chain.
+        std::fs::write(log.path(), &text).unwrap();
+        log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        assert_eq!(log.read().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn concurrent_writers_keep_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::in_state_dir(dir.path());
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..25 {
+                        log.record(&access(Action::Received, &[3; 16], &[]))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(log.read().unwrap().len(), 100);
+    }
+}
