@@ -37,6 +37,7 @@ pub mod fsutil;
 pub mod inbox;
 pub mod keys;
 pub mod payload;
+pub mod report;
 pub mod seal;
 pub mod state;
 

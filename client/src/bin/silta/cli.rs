@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Silta client: device keys, sending and receiving end-to-end encrypted case messages.
+/// Silta client: the centre daemon, the Assistance System's inbox, the auditor's tool.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
     /// Client configuration file.
     #[arg(
@@ -22,8 +22,183 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0   done
+  1   failed (the relay refused, a message was rejected, a receipt did not check out, ...)
+  2   the delivery log did NOT verify (audit verify): keep everything as it is and report it
+  64  usage or configuration error (a flag, the configuration file, a missing file)
+  65  invalid form: nothing was sent (the message names the field and why)
+  69  the relay is unreachable (the daemon retries by itself)
+  77  the relay rejected this installation's certificate (revoked, expired, not yet valid,
+      another CA, wrong role): ask the administrator for a valid one
+
+Start with `silta init --role centre|assistance|auditor`, or try everything with `silta demo`.";
+
 #[derive(Subcommand)]
 pub(crate) enum Command {
+    /// Set up this installation: write the configuration, create and publish device keys, and
+    /// check the connection end to end.
+    Init {
+        /// centre, assistance or auditor (must match the certificate).
+        #[arg(long)]
+        role: String,
+        /// The relay, host:port.
+        #[arg(long)]
+        relay: String,
+        /// The CA certificate (PEM) that issued the relay's and everyone's certificates.
+        #[arg(long)]
+        ca: PathBuf,
+        /// This installation's certificate (PEM), from `silta-certs issue`.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Its private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where device keys and local state are kept.
+        #[arg(long, default_value = "silta-state")]
+        state_dir: PathBuf,
+        /// Device name within the principal, e.g. server-1.
+        #[arg(long, default_value = "default")]
+        device: String,
+        /// The centre daemon's folder (outbox/, sent/, failed/, inbox/).
+        #[arg(long, default_value = "silta-folders")]
+        folder: PathBuf,
+        /// The delivery log's verifier key (`silta-relay log-key`), to check every receipt.
+        #[arg(long)]
+        log_key: Option<String>,
+    },
+    /// Run the centre daemon: send forms dropped into outbox/, receive into inbox/ (see the
+    /// [daemon] section of the configuration). Stops cleanly on SIGTERM or Ctrl-C.
+    Daemon,
+    /// The inbox: fetch, list, read and acknowledge messages; the access report.
+    Inbox {
+        /// Why you are reading (recorded in the access log). Asked once per session if not given
+        /// (also $SILTA_PURPOSE).
+        #[arg(long, global = true)]
+        purpose: Option<String>,
+        #[command(subcommand)]
+        command: InboxCommand,
+    },
+    /// Case references (issued by the Assistance System).
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+    /// Ask a centre for information about a case (Assistance System).
+    RequestInfo {
+        #[command(flatten)]
+        compose: Compose,
+        /// An item asked for; repeat for several.
+        #[arg(long = "item")]
+        items: Vec<String>,
+        /// Answer by this date (YYYY-MM-DD).
+        #[arg(long)]
+        deadline: Option<String>,
+        /// Why the Assistance System may ask.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Tell the referring centre the admission decision: yes or no, and dates only.
+    Decision {
+        #[command(flatten)]
+        compose: Compose,
+        /// yes or no.
+        #[arg(long)]
+        admitted: Option<String>,
+        /// Decision date (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<String>,
+        /// End of the recovery or reflection period, if the client agreed to share it.
+        #[arg(long)]
+        recovery_period_end: Option<String>,
+    },
+    /// Meetings: propose, confirm, cancel, reply.
+    Meeting {
+        #[command(subcommand)]
+        command: MeetingCommand,
+    },
+    /// The joint assessment's shared parts (Assistance System).
+    Assessment {
+        #[command(flatten)]
+        compose: Compose,
+        /// Meeting date (YYYY-MM-DD).
+        #[arg(long)]
+        meeting_date: Option<String>,
+        /// Overall situation.
+        #[arg(long)]
+        overall: Option<String>,
+        /// Security threat: none, low, moderate, high.
+        #[arg(long)]
+        threat: Option<String>,
+        /// Safety measures.
+        #[arg(long)]
+        measures: Option<String>,
+        /// Criminal case: none, report-filed, pre-trial-investigation, court.
+        #[arg(long)]
+        criminal_case: Option<String>,
+        /// Support person in criminal proceedings needed: yes, no, arranged.
+        #[arg(long)]
+        support_person: Option<String>,
+        /// The client's own view of the help they need.
+        #[arg(long)]
+        client_view: Option<String>,
+    },
+    /// The service agreement: who does what.
+    Agreement {
+        #[command(flatten)]
+        compose: Compose,
+        /// SERVICE=RESPONSIBLE[:CONTACT ROLE], responsible one of assistance-system, centre,
+        /// municipality, other; repeat for several.
+        #[arg(long = "service")]
+        services: Vec<String>,
+        /// Agreed procedures (contact routines, crisis, escalation).
+        #[arg(long)]
+        procedures: Option<String>,
+        /// Review date (YYYY-MM-DD).
+        #[arg(long)]
+        review_date: Option<String>,
+        /// draft, agreed or superseded.
+        #[arg(long)]
+        status: Option<String>,
+        /// Version number.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// An anonymous consultation (centre): no identifying data.
+    Consultation {
+        #[command(flatten)]
+        compose: Compose,
+        /// An indicator observed; repeat for several.
+        #[arg(long = "indicator")]
+        indicators: Vec<String>,
+        /// Questions for the Assistance System.
+        #[arg(long)]
+        questions: Option<String>,
+    },
+    /// A written referral with the person's consent (centre; give the form with --form).
+    Referral {
+        #[command(flatten)]
+        compose: Compose,
+    },
+    /// Answer an information request (centre).
+    InfoResponse {
+        #[command(flatten)]
+        compose: Compose,
+        /// ITEM=ANSWER; repeat for several.
+        #[arg(long = "answer")]
+        answers: Vec<String>,
+        /// An item not held; repeat for several.
+        #[arg(long = "not-held")]
+        not_held: Vec<String>,
+    },
+    /// Play a whole case on a temporary relay with the development PKI, then verify the
+    /// delivery log and print the story and the audit trail.
+    Demo {
+        /// Keep the demo's folder here (default: a temporary folder, removed afterwards).
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// Device keys.
     Keys {
         #[command(subcommand)]
@@ -139,5 +314,167 @@ pub(crate) enum KeysCommand {
     Get {
         /// Whose keys.
         principal: String,
+    },
+}
+
+/// What every reply command takes.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct Compose {
+    /// Answer this message (id or a unique prefix): recipient, case and urgency come from it.
+    #[arg(long)]
+    pub(crate) reply_to: Option<String>,
+    /// Recipient principal (<role>/<id>); repeat for several.
+    #[arg(long = "to")]
+    pub(crate) to: Vec<String>,
+    /// Case reference (32 hex digits), or "none" before a case exists.
+    #[arg(long)]
+    pub(crate) case: Option<String>,
+    /// normal, urgent or emergency (default: that of the message answered, else normal).
+    #[arg(long)]
+    pub(crate) urgency: Option<String>,
+    /// consent, statutory-information-right, child-welfare-duty or acute-danger.
+    #[arg(long)]
+    pub(crate) legal_basis: Option<String>,
+    /// A form file (TOML, or JSON if it ends in .json) with the fields; flags override it.
+    #[arg(long)]
+    pub(crate) form: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum InboxCommand {
+    /// Fetch, open and verify what is waiting (kept unacknowledged until `inbox ack`).
+    Sync {
+        /// Stop after this many seconds without a new item.
+        #[arg(long, default_value_t = 2)]
+        wait: u64,
+    },
+    /// Received messages: case, kind, from, urgency, received, state; most urgent first.
+    List {
+        /// Only messages not acknowledged yet.
+        #[arg(long)]
+        new: bool,
+        /// Do not fetch first.
+        #[arg(long)]
+        offline: bool,
+        /// Seconds to wait for new items when fetching.
+        #[arg(long, default_value_t = 1)]
+        wait: u64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a message (id or a unique prefix of at least 8 characters).
+    Show {
+        /// The message.
+        id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A case's messages in order, both directions.
+    Thread {
+        /// The case reference.
+        case: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge messages: the sender sees that the Assistance System took them in.
+    Ack {
+        /// Message ids (or unique prefixes).
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Who opened a case's messages, when, and why (from this installation's access log).
+    AccessReport {
+        /// The case reference.
+        case: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CaseCommand {
+    /// Issue a new case reference (random, never derived from a name or number).
+    New {
+        /// A label for your own list (kept locally, never sent).
+        #[arg(long)]
+        label: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The case references issued here.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MeetingCommand {
+    /// Propose meeting slots.
+    Propose {
+        #[command(flatten)]
+        compose: Compose,
+        /// A slot: START[/MINUTES], START as 2026-12-01T10:00:00Z; repeat for several.
+        #[arg(long = "slot")]
+        slots: Vec<String>,
+        /// Where (or use --remote-link).
+        #[arg(long)]
+        place: Option<String>,
+        /// A remote meeting link.
+        #[arg(long)]
+        remote_link: Option<String>,
+        /// The client attends.
+        #[arg(long)]
+        client_attends: bool,
+        /// Interpreter language, if one is needed.
+        #[arg(long)]
+        interpreter: Option<String>,
+        /// Safety precautions for the venue.
+        #[arg(long)]
+        safety: Option<String>,
+    },
+    /// Confirm a slot.
+    Confirm {
+        #[command(flatten)]
+        compose: Compose,
+        /// The slot: START[/MINUTES].
+        #[arg(long)]
+        slot: Option<String>,
+        /// Where.
+        #[arg(long)]
+        place: Option<String>,
+        /// The client attends.
+        #[arg(long)]
+        client_attends: bool,
+        /// Interpreter language.
+        #[arg(long)]
+        interpreter: Option<String>,
+    },
+    /// Cancel a meeting.
+    Cancel {
+        #[command(flatten)]
+        compose: Compose,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Answer a proposal: accept a slot, decline, or counter-propose.
+    Reply {
+        #[command(flatten)]
+        compose: Compose,
+        /// accept, decline or counter-proposal.
+        #[arg(long)]
+        answer: Option<String>,
+        /// The accepted slot: START[/MINUTES].
+        #[arg(long)]
+        slot: Option<String>,
+        /// A note.
+        #[arg(long)]
+        note: Option<String>,
     },
 }

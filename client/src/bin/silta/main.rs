@@ -1,9 +1,12 @@
 //! `silta`: the client program. Thin: parse, load configuration, call the library, print.
 //!
-//! Exit codes: 0 success; 1 failure (connection, relay refusal, rejected messages); 64 usage or
-//! configuration error; 65 invalid form (nothing was sent).
+//! Exit codes: see [`cli::EXIT_CODES`] (printed by `silta --help`).
 
 mod cli;
+mod compose;
+mod demo;
+mod inbox_cmd;
+mod init;
 
 use std::{process::ExitCode, time::Duration};
 
@@ -21,49 +24,117 @@ use cli::{AuditCommand, Cli, Command, KeysCommand};
 
 const EX_USAGE: u8 = 64;
 const EX_DATAERR: u8 = 65;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_NOPERM: u8 = 77;
 
 /// A failure, with the exit code and a hint for the person at the keyboard.
-struct Failure {
-    code: u8,
-    message: String,
-    hint: Option<String>,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure {
             code: EX_USAGE,
             message: message.into(),
             hint: None,
         }
     }
+
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
+
+impl From<silta_client::state::StateError> for Failure {
+    fn from(e: silta_client::state::StateError) -> Self {
+        Failure::failed(e.to_string())
+    }
 }
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        let hint = match &e {
-            ClientError::Connect(silta_client::ConnectError::Unreachable(_)) => {
-                Some("is the relay running, and is `relay` in the configuration right?".into())
+        use silta_client::ConnectError;
+        use tonic::Code;
+        let (code, message, hint): (u8, String, Option<String>) = match &e {
+            ClientError::Connect(ConnectError::Unreachable(why)) => (
+                EX_UNAVAILABLE,
+                format!("cannot reach the relay: {why}"),
+                Some("is the relay running, and is `relay` in the configuration right? (`silta daemon` retries by itself)".into()),
+            ),
+            ClientError::Connect(ConnectError::CertificateRejected { alert }) => {
+                let why = match alert.as_str() {
+                    "CertificateRevoked" => "it has been REVOKED".to_owned(),
+                    "CertificateExpired" => {
+                        "it has EXPIRED or is NOT YET VALID (check this machine's clock too)".to_owned()
+                    }
+                    "UnknownCA" | "BadCertificate" | "DecryptError" => {
+                        "it was not issued by the relay's CA".to_owned()
+                    }
+                    "AccessDenied" | "UnsupportedCertificate" => {
+                        "it is not a Silta role certificate (wrong role, identity or key usage)".to_owned()
+                    }
+                    "CertificateRequired" => "no certificate was sent".to_owned(),
+                    other => format!("TLS alert {other}"),
+                };
+                (
+                    EX_NOPERM,
+                    format!("the relay rejected this installation's certificate: {why}"),
+                    Some("ask your administrator for a valid certificate (silta-certs issue) and point `cert`/`key` in the configuration at it".into()),
+                )
             }
-            ClientError::Connect(silta_client::ConnectError::CertificateRejected { .. }) => {
-                Some("ask your administrator for a valid certificate (silta-certs issue)".into())
-            }
-            ClientError::Keys(_) => {
-                Some("create keys with `silta keys init`, then `silta keys publish`".into())
-            }
-            ClientError::Seal(silta_client::seal::SealError::NoKeys(_)) => {
-                Some("the recipient must run `silta keys publish` first".into())
-            }
-            _ => None,
-        };
-        let code = match &e {
-            ClientError::Config(_) => EX_USAGE,
-            ClientError::Seal(silta_client::seal::SealError::Invalid(_)) => EX_DATAERR,
-            _ => 1,
+            ClientError::Connect(ConnectError::RelayCertificate(why)) => (
+                EX_NOPERM,
+                format!("the relay's certificate is not trusted: {why}"),
+                Some("check `ca` and `relay` (or `server_name`) in the configuration".into()),
+            ),
+            ClientError::Keys(_) => (
+                1,
+                e.to_string(),
+                Some("create and publish keys with `silta init` (or `silta keys init` then `silta keys publish`)".into()),
+            ),
+            ClientError::Seal(silta_client::seal::SealError::NoKeys(p)) => (
+                1,
+                format!("{p} has not published keys, so nothing can be sealed for it"),
+                Some(format!("{p} must run `silta init` (or `silta keys publish`) first")),
+            ),
+            ClientError::Seal(silta_client::seal::SealError::Invalid(_)) => (
+                EX_DATAERR,
+                e.to_string(),
+                Some("nothing was sent; fix the form and try again".into()),
+            ),
+            ClientError::Config(_) => (EX_USAGE, e.to_string(), None),
+            ClientError::Relay(s) if s.code() == Code::NotFound => (
+                1,
+                format!("the relay does not know it: {}", s.message()),
+                Some("check the recipient (<role>/<id>) or the message id".into()),
+            ),
+            ClientError::Relay(s) if s.code() == Code::PermissionDenied => (
+                1,
+                format!("the relay refused: {}", s.message()),
+                Some("your role may not do this; see the README's \"who may send what\"".into()),
+            ),
+            ClientError::Relay(s) if s.code() == Code::Unauthenticated => (
+                EX_NOPERM,
+                format!("the relay no longer accepts this certificate: {}", s.message()),
+                Some("it was probably revoked; ask your administrator".into()),
+            ),
+            ClientError::Relay(s) if s.code() == Code::Unavailable => (
+                EX_UNAVAILABLE,
+                format!("the relay is unavailable: {}", s.message()),
+                Some("try again shortly".into()),
+            ),
+            _ => (1, e.to_string(), None),
         };
         Failure {
             code,
-            message: e.to_string(),
+            message,
             hint,
         }
     }
@@ -124,6 +195,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!("  {}", event_line(e));
         }
         return Ok(());
+    }
+    // Set-up writes the configuration; the demo makes its own.
+    if let Command::Init { .. } = &cli.command {
+        return init::run(&cli.config, cli.command).await;
+    }
+    if let Command::Demo { keep } = &cli.command {
+        return demo::run(keep.clone()).await;
     }
     let config = ClientConfig::load(&cli.config).map_err(|e| Failure {
         code: EX_USAGE,
@@ -337,6 +415,292 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Init { .. } | Command::Demo { .. } => unreachable!("handled above"),
+        Command::Daemon => {
+            let daemon = silta_client::daemon::Daemon::open(&config).map_err(|e| match e {
+                silta_client::daemon::DaemonError::Client(c) => Failure::from(c),
+                other => Failure::failed(other.to_string()),
+            })?;
+            let f = daemon.folders();
+            eprintln!(
+                "silta daemon: outbox {}, inbox {} (stop with Ctrl-C or SIGTERM)",
+                f.outbox.display(),
+                f.inbox.display()
+            );
+            daemon
+                .run(shutdown_signal())
+                .await
+                .map_err(|e| Failure::failed(e.to_string()))?;
+        }
+        Command::Inbox { purpose, command } => {
+            inbox_cmd::run(&config, purpose, command).await?;
+        }
+        Command::Case { command } => inbox_cmd::case(&config, command).await?,
+        Command::RequestInfo {
+            compose,
+            items,
+            deadline,
+            note,
+        } => {
+            let fields = serde_json::json!({
+                "items": items, "deadline": deadline, "legal_basis_note": note,
+            });
+            compose::send(
+                &config,
+                pb::MessageKind::InformationRequest,
+                &compose,
+                fields,
+            )
+            .await?;
+        }
+        Command::Decision {
+            compose,
+            admitted,
+            date,
+            recovery_period_end,
+        } => {
+            let outcome = admitted
+                .map(|a| match a.to_ascii_lowercase().as_str() {
+                    "yes" | "admitted" => Ok("ADMISSION_OUTCOME_ADMITTED"),
+                    "no" | "not-admitted" => Ok("ADMISSION_OUTCOME_NOT_ADMITTED"),
+                    _ => Err(Failure::usage(format!("--admitted {a}: yes or no"))),
+                })
+                .transpose()?;
+            let fields = serde_json::json!({
+                "outcome": outcome,
+                "decision_date": date,
+                "recovery_period_granted": recovery_period_end.is_some(),
+                "recovery_period_end": recovery_period_end,
+            });
+            compose::send(
+                &config,
+                pb::MessageKind::AdmissionDecisionNotice,
+                &compose,
+                fields,
+            )
+            .await?;
+        }
+        Command::Meeting { command } => match command {
+            cli::MeetingCommand::Propose {
+                compose,
+                slots,
+                place,
+                remote_link,
+                client_attends,
+                interpreter,
+                safety,
+            } => {
+                let slots = slots
+                    .iter()
+                    .map(|s| compose::slot(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let fields = serde_json::json!({
+                    "slots": slots, "place": place, "remote_link": remote_link,
+                    "client_attends": client_attends, "interpreter_language": interpreter,
+                    "safety_precautions": safety,
+                });
+                compose::send(&config, pb::MessageKind::MeetingProposal, &compose, fields).await?;
+            }
+            cli::MeetingCommand::Confirm {
+                compose,
+                slot,
+                place,
+                client_attends,
+                interpreter,
+            } => {
+                let slot = slot.map(|s| compose::slot(&s)).transpose()?;
+                let fields = serde_json::json!({
+                    "slot": slot, "place": place, "client_attends": client_attends,
+                    "interpreter_language": interpreter,
+                });
+                compose::send(
+                    &config,
+                    pb::MessageKind::MeetingConfirmation,
+                    &compose,
+                    fields,
+                )
+                .await?;
+            }
+            cli::MeetingCommand::Cancel { compose, reason } => {
+                let fields = serde_json::json!({ "reason": reason });
+                compose::send(
+                    &config,
+                    pb::MessageKind::MeetingCancellation,
+                    &compose,
+                    fields,
+                )
+                .await?;
+            }
+            cli::MeetingCommand::Reply {
+                compose,
+                answer,
+                slot,
+                note,
+            } => {
+                let answer = answer
+                    .map(|a| {
+                        compose::enum_value(
+                            "MEETING_ANSWER_",
+                            "--answer",
+                            &a,
+                            &["accept", "decline", "counter-proposal"],
+                        )
+                    })
+                    .transpose()?;
+                let slot = slot.map(|s| compose::slot(&s)).transpose()?;
+                let fields =
+                    serde_json::json!({ "answer": answer, "accepted_slot": slot, "note": note });
+                compose::send(&config, pb::MessageKind::MeetingReply, &compose, fields).await?;
+            }
+        },
+        Command::Assessment {
+            compose,
+            meeting_date,
+            overall,
+            threat,
+            measures,
+            criminal_case,
+            support_person,
+            client_view,
+        } => {
+            let threat = threat
+                .map(|t| {
+                    compose::enum_value(
+                        "THREAT_LEVEL_",
+                        "--threat",
+                        &t,
+                        &["none", "low", "moderate", "high"],
+                    )
+                })
+                .transpose()?;
+            let criminal_case = criminal_case
+                .map(|c| {
+                    compose::enum_value(
+                        "CRIMINAL_CASE_STATUS_",
+                        "--criminal-case",
+                        &c,
+                        &["none", "report-filed", "pre-trial-investigation", "court"],
+                    )
+                })
+                .transpose()?;
+            let support_person = support_person
+                .map(|s| {
+                    compose::enum_value(
+                        "SUPPORT_PERSON_NEED_",
+                        "--support-person",
+                        &s,
+                        &["yes", "no", "arranged"],
+                    )
+                })
+                .transpose()?;
+            let fields = serde_json::json!({
+                "meeting_date": meeting_date, "overall_situation": overall,
+                "security_threat": threat, "safety_measures": measures,
+                "criminal_case": criminal_case, "support_person": support_person,
+                "client_view": client_view,
+            });
+            compose::send(
+                &config,
+                pb::MessageKind::JointAssessmentRecord,
+                &compose,
+                fields,
+            )
+            .await?;
+        }
+        Command::Agreement {
+            compose,
+            services,
+            procedures,
+            review_date,
+            status,
+            version,
+        } => {
+            let mut items = Vec::new();
+            for s in &services {
+                let (service, rest) = s.split_once('=').ok_or_else(|| {
+                    Failure::usage(format!(
+                        "--service {s}: write SERVICE=RESPONSIBLE[:CONTACT ROLE]"
+                    ))
+                })?;
+                let (responsible, contact) = rest.split_once(':').unwrap_or((rest, ""));
+                let responsible = compose::enum_value(
+                    "RESPONSIBLE_PARTY_",
+                    "--service",
+                    responsible,
+                    &["assistance-system", "centre", "municipality", "other"],
+                )?;
+                items.push(serde_json::json!({
+                    "service": service, "responsible": responsible, "contact_role": contact,
+                }));
+            }
+            let status = status
+                .map(|s| {
+                    compose::enum_value(
+                        "AGREEMENT_STATUS_",
+                        "--status",
+                        &s,
+                        &["draft", "agreed", "superseded"],
+                    )
+                })
+                .transpose()?;
+            let fields = serde_json::json!({
+                "items": items, "procedures": procedures, "review_date": review_date,
+                "status": status, "version": version,
+            });
+            compose::send(&config, pb::MessageKind::ServiceAgreement, &compose, fields).await?;
+        }
+        Command::Consultation {
+            compose,
+            indicators,
+            questions,
+        } => {
+            let fields = serde_json::json!({ "indicators": indicators, "questions": questions });
+            compose::send(
+                &config,
+                pb::MessageKind::AnonymousConsultation,
+                &compose,
+                fields,
+            )
+            .await?;
+        }
+        Command::Referral { compose } => {
+            if compose.form.is_none() {
+                return Err(Failure::usage(
+                    "a referral is written in a form: --form referral.toml (see client/forms/referral.toml)",
+                ));
+            }
+            compose::send(
+                &config,
+                pb::MessageKind::Referral,
+                &compose,
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        Command::InfoResponse {
+            compose,
+            answers,
+            not_held,
+        } => {
+            let mut list = Vec::new();
+            for a in &answers {
+                let (item, answer) = a
+                    .split_once('=')
+                    .ok_or_else(|| Failure::usage(format!("--answer {a}: write ITEM=ANSWER")))?;
+                list.push(serde_json::json!({ "item": item, "answer": answer }));
+            }
+            for item in &not_held {
+                list.push(serde_json::json!({ "item": item, "not_held": true }));
+            }
+            let fields = serde_json::json!({ "answers": list });
+            compose::send(
+                &config,
+                pb::MessageKind::InformationResponse,
+                &compose,
+                fields,
+            )
+            .await?;
+        }
         Command::Receive { out, wait } => {
             let client = Client::start(&config).await?;
             // Each message is written (or printed) before it is acknowledged.
@@ -408,29 +772,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Creates `dir` (and parents) with mode 0700 if missing.
-fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))
+use silta_client::fsutil::create_private_dir;
+
+fn write_synced(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
+    silta_client::fsutil::write_atomic(path, data)
 }
 
-/// Writes a message file: a temporary file (0600), fsync, rename, fsync of the folder.
-fn write_synced(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    silta_certs::files::write_new(&tmp, data, silta_certs::files::SECRET_MODE)
-        .map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+/// Completes on SIGTERM or Ctrl-C.
+pub(crate) async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
-    Ok(())
 }
 
 fn print_keys(keys: &DeviceKeys) {
@@ -443,7 +803,7 @@ fn print_keys(keys: &DeviceKeys) {
     println!("fingerprint: {}", keys.fingerprint());
 }
 
-fn print_key_changes(client: &Client) {
+pub(crate) fn print_key_changes(client: &Client) {
     for c in client.take_key_changes() {
         eprintln!(
             "warning: the key of {} device {} CHANGED from {} to {}; it verified against the CA. Confirm the new fingerprint with them by phone.",

@@ -1,0 +1,215 @@
+//! The reply commands (`request-info`, `decision`, `meeting ...`, `assessment`, `agreement`,
+//! `consultation`, `referral`, `info-response`): a form file and/or flags, sealed and sent.
+
+use serde_json::{Value, json};
+use silta_client::{
+    access::{Access, AccessLog, Action},
+    client::{Client, ClientConfig},
+    form::{parse_case, parse_legal_basis, parse_message_id, parse_urgency},
+    inbox,
+    payload::{kind_name, parse_form_text, read_form_value},
+    seal::Draft,
+};
+use silta_proto::pb::{LegalBasis, MessageKind, Urgency};
+
+use crate::{EX_DATAERR, Failure, cli::Compose};
+
+/// `START[/MINUTES]` as a MeetingSlot in the JSON mapping.
+pub(crate) fn slot(s: &str) -> Result<Value, Failure> {
+    let (start, minutes) = match s.split_once('/') {
+        Some((a, m)) => (
+            a,
+            m.parse::<u32>().map_err(|_| {
+                Failure::usage(format!("--slot {s}: minutes after / must be a number"))
+            })?,
+        ),
+        None => (s, 60),
+    };
+    time::OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339).map_err(
+        |_| {
+            Failure::usage(format!(
+                "--slot {s}: start must look like 2026-12-01T10:00:00Z (RFC 3339), optionally /MINUTES"
+            ))
+        },
+    )?;
+    Ok(json!({ "start": start, "duration_minutes": minutes }))
+}
+
+/// An enum flag value (`high`) as its proto name (`THREAT_LEVEL_HIGH`), if it is one.
+pub(crate) fn enum_value(
+    prefix: &str,
+    flag: &str,
+    value: &str,
+    allowed: &[&str],
+) -> Result<Value, Failure> {
+    let v = value.trim().to_ascii_lowercase();
+    if !allowed.contains(&v.as_str()) {
+        return Err(Failure::usage(format!(
+            "{flag} {value}: use one of {}",
+            allowed.join(", ")
+        )));
+    }
+    Ok(Value::String(format!(
+        "{prefix}{}",
+        v.to_ascii_uppercase().replace('-', "_")
+    )))
+}
+
+/// Seals and sends a message of `kind` built from `compose.form` overlaid with `fields`.
+pub(crate) async fn send(
+    config: &ClientConfig,
+    kind: MessageKind,
+    compose: &Compose,
+    fields: Value,
+) -> Result<(), Failure> {
+    // The body first: a bad form is reported before anything is connected.
+    let mut body = match &compose.form {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            let json = path.extension().is_some_and(|e| e == "json");
+            parse_form_text(&text, json).map_err(|e| invalid(&path.display().to_string(), e))?
+        }
+        None => json!({}),
+    };
+    if body.get("envelope").is_some() {
+        return Err(Failure::usage(
+            "this form has an [envelope] table: give it to the daemon's outbox or `silta send`, or remove [envelope] and use --to/--case/--reply-to",
+        ));
+    }
+    if let (Some(obj), Value::Object(flags)) = (body.as_object_mut(), fields) {
+        for (k, v) in flags {
+            let empty = v.is_null()
+                || v.as_array().is_some_and(|a| a.is_empty())
+                || v == Value::Bool(false);
+            if !empty {
+                obj.insert(k, v);
+            }
+        }
+    }
+    let payload = read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))?;
+
+    let client = Client::start(config).await?;
+    let state = client.state();
+    let mut to = Vec::new();
+    let mut case = [0u8; 16];
+    let mut urgency = Urgency::Normal;
+    let mut in_reply_to = None;
+    if let Some(r) = &compose.reply_to {
+        let record =
+            inbox::find(state, r).map_err(|e| Failure::usage(format!("--reply-to {r}: {e}")))?;
+        let other = if record["direction"] == "received" {
+            vec![record["from"].as_str().unwrap_or_default().to_owned()]
+        } else {
+            record["to"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        to = other;
+        case = parse_case(
+            record["case"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .unwrap_or("none"),
+        )
+        .unwrap_or([0; 16]);
+        urgency = parse_urgency(record["urgency"].as_str().unwrap_or("normal"))
+            .unwrap_or(Urgency::Normal);
+        in_reply_to = Some(
+            parse_message_id(record["message_id"].as_str().unwrap_or_default())
+                .map_err(|e| Failure::usage(e.to_string()))?,
+        );
+    }
+    if !compose.to.is_empty() {
+        to = compose.to.clone();
+    }
+    if to.is_empty() {
+        return Err(Failure::usage(
+            "say whom to send to: --to <role>/<id>, or --reply-to <message>",
+        ));
+    }
+    if let Some(c) = &compose.case {
+        case = parse_case(c).map_err(|e| Failure::usage(format!("--case: {e}")))?;
+    }
+    if let Some(u) = &compose.urgency {
+        urgency = parse_urgency(u).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
+    }
+    let legal_basis = match &compose.legal_basis {
+        Some(b) => {
+            parse_legal_basis(b).map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?
+        }
+        None => LegalBasis::Consent,
+    };
+    let recipients = to
+        .iter()
+        .map(|r| {
+            r.parse()
+                .map_err(|e| Failure::usage(format!("--to {r}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut draft = Draft::new(kind, case, recipients, payload);
+    draft.urgency = urgency;
+    draft.legal_basis = legal_basis;
+    draft.in_reply_to = in_reply_to;
+    let envelope = client.seal(&draft).await?;
+    crate::print_key_changes(&client);
+    let receipt = client.send_sealed(envelope).await?;
+    let me = client.principal().to_string();
+    inbox::record_sent(state, &draft, &me, &receipt)?;
+    AccessLog::in_state_dir(&config.state_dir)
+        .record(&Access {
+            who: &silta_client::access::current_user(),
+            principal: &me,
+            action: Action::Disclosed,
+            case: &draft.case_ref,
+            messages: &[draft.message_id.to_vec()],
+            purpose: &format!("sending a {}", kind_name(kind)),
+            recipients: &to,
+        })
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let id = uuid::Uuid::from_bytes(draft.message_id);
+    let case_text = if case == [0; 16] {
+        String::new()
+    } else {
+        hex::encode(case)
+    };
+    if compose.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "message_id": id.to_string(),
+                "kind": kind_name(kind),
+                "case": case_text,
+                "to": to,
+                "log_index": receipt.log_index,
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        println!(
+            "sent {} {id} to {}{}: accepted at log index {}",
+            kind_name(kind),
+            to.join(", "),
+            if case_text.is_empty() {
+                String::new()
+            } else {
+                format!(" (case {case_text})")
+            },
+            receipt.log_index
+        );
+    }
+    Ok(())
+}
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: EX_DATAERR,
+        message: format!("{what}: {e}"),
+        hint: Some("nothing was sent; fix the form or flags and try again".into()),
+    }
+}

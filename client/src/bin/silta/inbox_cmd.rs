@@ -1,0 +1,518 @@
+//! `silta inbox ...` and `silta case ...`.
+
+use std::{io::IsTerminal as _, path::Path, time::Duration};
+
+use serde_json::{Value, json};
+use silta_client::{
+    access::{AccessLog, Action, current_user},
+    client::{Client, ClientConfig},
+    form::parse_case,
+    inbox::{self, Reader},
+    state::State,
+};
+
+use crate::{
+    Failure,
+    cli::{CaseCommand, InboxCommand},
+};
+
+/// How long a stated purpose holds for the same person (a working day).
+const SESSION_HOURS: i64 = 8;
+
+/// The purpose of this session: `--purpose`, `$SILTA_PURPOSE`, the session file, or asked.
+fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<String, Failure> {
+    let dir = state_dir.join("sessions");
+    let file = dir.join(format!(
+        "{}.json",
+        who.chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            })
+            .collect::<String>()
+    ));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let save = |purpose: &str| -> Result<(), Failure> {
+        silta_client::fsutil::create_private_dir(&dir).map_err(Failure::failed)?;
+        let v = json!({ "purpose": purpose, "expires": now + SESSION_HOURS * 3600 });
+        silta_client::fsutil::write_atomic(&file, v.to_string().as_bytes()).map_err(Failure::failed)
+    };
+    if let Some(p) = flag.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
+        save(&p)?;
+        return Ok(p);
+    }
+    if let Ok(p) = std::env::var("SILTA_PURPOSE")
+        && !p.trim().is_empty()
+    {
+        return Ok(p.trim().to_owned());
+    }
+    if let Ok(text) = std::fs::read_to_string(&file)
+        && let Ok(v) = serde_json::from_str::<Value>(&text)
+        && v["expires"].as_i64().is_some_and(|e| e > now)
+        && let Some(p) = v["purpose"].as_str()
+    {
+        return Ok(p.to_owned());
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("Purpose of this session (recorded in the access log with every case you open): ");
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        let p = line.trim().to_owned();
+        if !p.is_empty() {
+            save(&p)?;
+            return Ok(p);
+        }
+    }
+    Err(Failure {
+        code: crate::EX_USAGE,
+        message: "the access log needs the purpose of this session".into(),
+        hint: Some("add --purpose \"...\" (remembered for 8 hours) or set SILTA_PURPOSE".into()),
+    })
+}
+
+pub(crate) async fn run(
+    config: &ClientConfig,
+    purpose: Option<String>,
+    command: InboxCommand,
+) -> Result<(), Failure> {
+    let who = current_user();
+    let log = AccessLog::in_state_dir(&config.state_dir);
+    match command {
+        InboxCommand::Sync { wait } => {
+            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let client = Client::start(config).await?;
+            sync(&client, &log, &who, &purpose, wait).await?;
+        }
+        InboxCommand::List {
+            new,
+            offline,
+            wait,
+            json,
+        } => {
+            let rows = if offline {
+                let state = State::open(&config.state_dir)?;
+                inbox::list(&state, new)?
+            } else {
+                let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+                let client = Client::start(config).await?;
+                sync(&client, &log, &who, &purpose, wait).await?;
+                inbox::list(client.state(), new)?
+            };
+            if json {
+                let brief: Vec<Value> = rows.iter().map(brief).collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&brief).unwrap_or_default()
+                );
+            } else {
+                print_list(&rows);
+            }
+        }
+        InboxCommand::Show { id, json } => {
+            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let state = State::open(&config.state_dir)?;
+            let record = inbox::find(&state, &id).map_err(Failure::usage)?;
+            let me = principal_of(config)?;
+            let reader = Reader {
+                log: &log,
+                who: &who,
+                principal: &me,
+                purpose: &purpose,
+            };
+            // Recorded before the content is shown.
+            reader
+                .record(
+                    Action::Shown,
+                    &inbox::case_bytes(&record),
+                    &[inbox::id_bytes(&record)],
+                )
+                .map_err(|e| Failure::failed(e.to_string()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&record).unwrap_or_default()
+                );
+            } else {
+                print_message(&record);
+            }
+        }
+        InboxCommand::Thread { case, json } => {
+            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let case = parse_case(&case).map_err(|e| Failure::usage(format!("case: {e}")))?;
+            let state = State::open(&config.state_dir)?;
+            let records = inbox::thread(&state, &case)?;
+            if records.is_empty() {
+                return Err(Failure::failed(format!(
+                    "no messages of case {} here",
+                    hex::encode(case)
+                )));
+            }
+            let me = principal_of(config)?;
+            let reader = Reader {
+                log: &log,
+                who: &who,
+                principal: &me,
+                purpose: &purpose,
+            };
+            let ids: Vec<Vec<u8>> = records.iter().map(inbox::id_bytes).collect();
+            reader
+                .record(Action::Thread, &case, &ids)
+                .map_err(|e| Failure::failed(e.to_string()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&records).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "case {} — {} message(s)\n",
+                    hex::encode(case),
+                    records.len()
+                );
+                for r in &records {
+                    print_message(r);
+                    println!();
+                }
+            }
+        }
+        InboxCommand::Ack { ids } => {
+            let client = Client::start(config).await?;
+            for id in &ids {
+                let record = inbox::find(client.state(), id).map_err(Failure::usage)?;
+                let done = inbox::acknowledge(&client, &record, &who)
+                    .await
+                    .map_err(Failure::failed)?;
+                println!(
+                    "acknowledged {} {} from {} (the sender sees it)",
+                    done["kind"].as_str().unwrap_or_default(),
+                    done["message_id"].as_str().unwrap_or_default(),
+                    done["from"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        InboxCommand::AccessReport { case, json } => {
+            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let case = parse_case(&case).map_err(|e| Failure::usage(format!("case: {e}")))?;
+            let me = principal_of(config)?;
+            let reader = Reader {
+                log: &log,
+                who: &who,
+                principal: &me,
+                purpose: &purpose,
+            };
+            reader
+                .record(Action::Reported, &case, &[])
+                .map_err(|e| Failure::failed(e.to_string()))?;
+            let entries = log.for_case(&case).map_err(|e| Failure {
+                code: 2,
+                message: format!("ACCESS LOG DAMAGED: {e}"),
+                hint: Some("keep the file as it is and report this".into()),
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&entries).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "Access to case {} recorded by {} ({})\n",
+                    hex::encode(case),
+                    me,
+                    log.path().display()
+                );
+                let rows: Vec<[String; 5]> = entries
+                    .iter()
+                    .map(|e| {
+                        [
+                            e.time.clone(),
+                            e.who.clone(),
+                            e.action.as_str().to_owned(),
+                            match e.messages.len() {
+                                0 => "-".to_owned(),
+                                1 => e.messages[0].clone(),
+                                n => format!("{n} messages"),
+                            },
+                            if e.recipients.is_empty() {
+                                e.purpose.clone()
+                            } else {
+                                format!("{} (to {})", e.purpose, e.recipients.join(", "))
+                            },
+                        ]
+                    })
+                    .collect();
+                print_table(&["when (UTC)", "who", "what", "messages", "purpose"], &rows);
+                println!(
+                    "\n{} entries; the log's hash chain is intact.",
+                    entries.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn sync(
+    client: &Client,
+    log: &AccessLog,
+    who: &str,
+    purpose: &str,
+    wait: u64,
+) -> Result<(), Failure> {
+    let me = client.principal().to_string();
+    let reader = Reader {
+        log,
+        who,
+        principal: &me,
+        purpose,
+    };
+    let summary = inbox::sync(client, Duration::from_secs(wait), &reader).await?;
+    if !summary.new.is_empty() {
+        eprintln!("{} new message(s)", summary.new.len());
+    }
+    for r in &summary.rejected {
+        eprintln!("rejected a message {r}");
+    }
+    crate::print_key_changes(client);
+    Ok(())
+}
+
+fn principal_of(config: &ClientConfig) -> Result<String, Failure> {
+    let cert = std::fs::read(&config.cert)
+        .map_err(|e| Failure::usage(format!("{}: {e}", config.cert.display())))?;
+    let (me, _) = silta_client::client::own_identity(&cert)?;
+    Ok(me.to_string())
+}
+
+fn short(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn brief(r: &Value) -> Value {
+    json!({
+        "message_id": r["message_id"], "case": r["case"], "kind": r["kind"], "from": r["from"],
+        "urgency": r["urgency"], "received_at": r["received_at"], "state": r["state"],
+    })
+}
+
+fn print_list(rows: &[Value]) {
+    if rows.is_empty() {
+        println!("no messages");
+        return;
+    }
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            let case = s("case");
+            [
+                short(&s("message_id"), 13),
+                if case.is_empty() {
+                    "(none)".into()
+                } else {
+                    short(&case, 12)
+                },
+                s("kind"),
+                s("from"),
+                s("urgency").to_uppercase(),
+                s("received_at"),
+                s("state"),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "id",
+            "case",
+            "kind",
+            "from",
+            "urgency",
+            "received (UTC)",
+            "state",
+        ],
+        &table,
+    );
+}
+
+/// Prints aligned columns.
+pub(crate) fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+    let mut width = [0usize; N];
+    for (i, h) in head.iter().enumerate() {
+        width[i] = h.chars().count();
+    }
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = width[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(head.to_vec());
+    line(
+        width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+fn print_message(r: &Value) {
+    let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+    let dir = if r["direction"] == "sent" {
+        "sent"
+    } else {
+        "received"
+    };
+    println!("{} {} — {}", s("kind"), s("message_id"), dir);
+    println!("  from:        {}", s("from"));
+    let to: Vec<&str> = r["to"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    println!("  to:          {}", to.join(", "));
+    println!(
+        "  case:        {}",
+        if s("case").is_empty() {
+            "(none yet)".into()
+        } else {
+            s("case")
+        }
+    );
+    println!(
+        "  urgency:     {}    legal basis: {}",
+        s("urgency"),
+        s("legal_basis")
+    );
+    if !s("in_reply_to").is_empty() {
+        println!("  in reply to: {}", s("in_reply_to"));
+    }
+    println!(
+        "  written:     {}    accepted by the relay: {} (log index {})",
+        s("created_at"),
+        s("accepted_at"),
+        r["log_index"]
+    );
+    if dir == "received" {
+        println!(
+            "  state:       {}{}",
+            s("state"),
+            if s("acknowledged_by").is_empty() {
+                String::new()
+            } else {
+                format!(" by {} at {}", s("acknowledged_by"), s("acknowledged_at"))
+            }
+        );
+        println!(
+            "  signed by:   {} device {} (key {})",
+            s("from"),
+            s("from_device"),
+            s("sender_key")
+        );
+    } else if let Some(m) = r["recipients"].as_object() {
+        for (who, st) in m {
+            println!("  {who}: {}", st["state"].as_str().unwrap_or_default());
+        }
+    }
+    println!("  ---");
+    if let Some(body) = r["payload"].as_object().and_then(|o| o.values().next()) {
+        render(body, 2);
+    }
+}
+
+fn render(v: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(o) => {
+            for (k, v) in o {
+                match v {
+                    Value::Object(_) | Value::Array(_) => {
+                        println!("{pad}{k}:");
+                        render(v, indent + 2);
+                    }
+                    _ => println!("{pad}{k}: {}", scalar(v)),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for v in a {
+                match v {
+                    Value::Object(_) | Value::Array(_) => {
+                        println!("{pad}-");
+                        render(v, indent + 2);
+                    }
+                    _ => println!("{pad}- {}", scalar(v)),
+                }
+            }
+        }
+        other => println!("{pad}{}", scalar(other)),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<(), Failure> {
+    match command {
+        CaseCommand::New { label, json } => {
+            let me = principal_of(config)?;
+            if !me.starts_with("assistance/") {
+                return Err(Failure::usage(format!(
+                    "case references are issued by the Assistance System; {me} uses the one it was given"
+                )));
+            }
+            let state = State::open(&config.state_dir)?;
+            let mut case = [0u8; 16];
+            getrandom::fill(&mut case).map_err(|e| Failure::failed(e.to_string()))?;
+            let case_hex = hex::encode(case);
+            let record = json!({
+                "case": case_hex,
+                "label": label.clone().unwrap_or_default(),
+                "issued_at": silta_client::client::rfc3339(Some(&prost_types::Timestamp::from(std::time::SystemTime::now()))),
+                "issued_by": current_user(),
+            });
+            state.put_case(&case, &record)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&record).unwrap_or_default()
+                );
+            } else {
+                println!("{case_hex}");
+                eprintln!(
+                    "new case reference issued; use it with --case (it says nothing about the person)"
+                );
+            }
+        }
+        CaseCommand::List => {
+            let state = State::open(&config.state_dir)?;
+            let rows: Vec<[String; 4]> = state
+                .cases()?
+                .iter()
+                .map(|c| {
+                    let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+                    [s("case"), s("issued_at"), s("issued_by"), s("label")]
+                })
+                .collect();
+            print_table(&["case", "issued (UTC)", "by", "label"], &rows);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! `silta init --role ...`: configuration, device keys, publication, and an end-to-end check.
+
+use std::path::{Path, PathBuf};
+
+use silta_client::{
+    client::{Client, ClientConfig},
+    keys::DeviceKeys,
+};
+
+use crate::{EX_NOPERM, EX_USAGE, Failure, cli::Command};
+
+pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Failure> {
+    let Command::Init {
+        role,
+        relay,
+        ca,
+        cert,
+        key,
+        state_dir,
+        device,
+        folder,
+        log_key,
+    } = command
+    else {
+        unreachable!("only init comes here")
+    };
+    if !["centre", "assistance", "auditor"].contains(&role.as_str()) {
+        return Err(Failure::usage(format!(
+            "--role {role}: use centre, assistance or auditor"
+        )));
+    }
+    let abs = |p: &Path| -> Result<PathBuf, Failure> {
+        std::path::absolute(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))
+    };
+    for (flag, p) in [("--ca", &ca), ("--cert", &cert), ("--key", &key)] {
+        if !p.is_file() {
+            return Err(Failure::usage(format!(
+                "{flag} {}: no such file",
+                p.display()
+            )));
+        }
+    }
+    // The certificate must be this role's, and valid now: say exactly what is wrong before the
+    // relay says it with a TLS alert.
+    let cert_pem =
+        std::fs::read(&cert).map_err(|e| Failure::usage(format!("{}: {e}", cert.display())))?;
+    let (me, _) = silta_client::client::own_identity(&cert_pem)?;
+    if me.role().to_string() != role {
+        return Err(Failure::usage(format!(
+            "--cert {} is for {me}, not for the role {role}",
+            cert.display()
+        )));
+    }
+    check_validity(&cert_pem)?;
+
+    let text = format!(
+        "# silta configuration for {me} (role {role}), written by `silta init`.\n\
+         # Use it with `silta --config {cfg} ...` or SILTA_CONFIG={cfg}.\n\
+         \n\
+         # The relay, host:port.\n\
+         relay = {relay:?}\n\
+         # The CA that issued the relay's and everyone's certificates.\n\
+         ca = {ca:?}\n\
+         # This installation's certificate and key (from `silta-certs issue`).\n\
+         cert = {cert:?}\n\
+         key = {key:?}\n\
+         # Device keys (keys/, mode 0600), local state, the access log (access.log).\n\
+         state_dir = {state:?}\n\
+         {log_key_line}\
+         {daemon}",
+        cfg = config_path.display(),
+        ca = abs(&ca)?.display().to_string(),
+        cert = abs(&cert)?.display().to_string(),
+        key = abs(&key)?.display().to_string(),
+        state = abs(&state_dir)?.display().to_string(),
+        log_key_line = match &log_key {
+            Some(k) => format!("# The delivery log's verifier key: every receipt is checked against it.\nlog_key = {k:?}\n"),
+            None => "# The delivery log's verifier key (`silta-relay log-key`, given out of band); with it\n# every receipt is checked.\n# log_key = \"...\"\n".into(),
+        },
+        daemon = if role == "centre" {
+            format!(
+                "\n[daemon]\n\
+                 # outbox/ (forms to send), sent/ (with their delivery state), failed/ (with the reason),\n\
+                 # inbox/ (messages received).\n\
+                 folder = {:?}\n\
+                 # How often outbox/ is looked at, and how retries back off while the relay is away.\n\
+                 scan_interval_ms = 1000\n\
+                 retry_initial_ms = 1000\n\
+                 retry_max_ms = 60000\n\
+                 # Recorded in the access log when the daemon opens received messages.\n\
+                 purpose = \"passing received messages to the case-management system\"\n",
+                abs(&folder)?.display().to_string()
+            )
+        } else {
+            String::new()
+        },
+    );
+    match std::fs::read_to_string(config_path) {
+        Ok(old) if old == text => {
+            println!("configuration {} already written", config_path.display())
+        }
+        Ok(_) => {
+            return Err(Failure {
+                code: EX_USAGE,
+                message: format!(
+                    "{} exists with other settings; not overwritten",
+                    config_path.display()
+                ),
+                hint: Some("remove it, or choose another file with --config".into()),
+            });
+        }
+        Err(_) => {
+            if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
+            }
+            silta_certs::files::write_new(
+                config_path,
+                text.as_bytes(),
+                silta_certs::files::SECRET_MODE,
+            )
+            .map_err(|e| Failure::usage(e.to_string()))?;
+            println!("wrote configuration {}", config_path.display());
+        }
+    }
+    let config = ClientConfig::load(config_path)?;
+
+    if role == "auditor" {
+        // Auditors seal and open nothing: no device keys. Check the connection and the log.
+        let conn = config.connect().await?;
+        let checkpoint = conn
+            .audit()
+            .checkpoint(silta_proto::pb::CheckpointRequest::default())
+            .await
+            .map_err(silta_client::client::ClientError::from)?
+            .into_inner();
+        println!(
+            "connected to {} as {me}: the delivery log holds {} entries",
+            config.relay, checkpoint.tree_size
+        );
+        println!(
+            "\nready. Next: `silta audit verify --log-key KEY --purpose \"...\"` (KEY from the relay's operator: `silta-relay log-key`)"
+        );
+        return Ok(());
+    }
+
+    let keys = match DeviceKeys::load(&config.key_dir()) {
+        Ok(k) => {
+            println!(
+                "device keys already exist in {}",
+                config.key_dir().display()
+            );
+            k
+        }
+        Err(_) => {
+            let k = DeviceKeys::init(&config.key_dir(), &device)
+                .map_err(silta_client::client::ClientError::from)?;
+            println!(
+                "created device keys for device {device} in {} (mode 0600)",
+                config.key_dir().display()
+            );
+            k
+        }
+    };
+    let client = Client::start(&config).await?;
+    let index = client.publish_keys().await?;
+    println!(
+        "connected to {} as {me}; published the keys of device {} (log index {index})",
+        config.relay,
+        keys.device_id()
+    );
+    println!(
+        "key fingerprint: {}  (read it to the other side by phone if they ask)",
+        keys.fingerprint()
+    );
+    match role.as_str() {
+        "centre" => println!(
+            "\nready. Next: `silta --config {} daemon` (or install client/systemd/silta-daemon.service),\nthen put forms into {}/outbox/ (examples: client/forms/).",
+            config_path.display(),
+            config.daemon.folder.display()
+        ),
+        _ => println!(
+            "\nready. Next: `silta --config {} inbox list --purpose \"...\"`",
+            config_path.display()
+        ),
+    }
+    Ok(())
+}
+
+/// Refuses a certificate that is expired or not yet valid, saying which.
+fn check_validity(cert_pem: &[u8]) -> Result<(), Failure> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+    let Some(Ok(der)) = CertificateDer::pem_slice_iter(cert_pem).next() else {
+        return Err(Failure::usage("the certificate file holds no certificate"));
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
+        return Err(Failure::usage("the certificate cannot be read"));
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let v = cert.validity();
+    if now < v.not_before.timestamp() {
+        return Err(Failure {
+            code: EX_NOPERM,
+            message: format!(
+                "the certificate is NOT YET VALID: valid from {}",
+                v.not_before
+            ),
+            hint: Some("check this machine's clock, or wait until then".into()),
+        });
+    }
+    if now > v.not_after.timestamp() {
+        return Err(Failure {
+            code: EX_NOPERM,
+            message: format!("the certificate has EXPIRED: valid until {}", v.not_after),
+            hint: Some("ask your administrator for a new one (silta-certs issue)".into()),
+        });
+    }
+    Ok(())
+}
