@@ -772,7 +772,7 @@ fn svg_row(out: &mut String, group: &Group, cy: f64, x_of: &impl Fn(f64) -> f64)
              stroke-width=\"2.5\"><title>median {}</title></line>",
             cy - 9.0,
             cy + 9.0,
-            human_duration(m)
+            xml_escape(&human_duration(m))
         );
     }
     if let Some(p) = l.p90_secs {
@@ -783,7 +783,7 @@ fn svg_row(out: &mut String, group: &Group, cy: f64, x_of: &impl Fn(f64) -> f64)
              stroke-width=\"2\" stroke-dasharray=\"3,2\"><title>p90 {}</title></line>",
             cy - 9.0,
             cy + 9.0,
-            human_duration(p)
+            xml_escape(&human_duration(p))
         );
     }
     if let Some(m) = l.max_secs {
@@ -796,7 +796,7 @@ fn svg_row(out: &mut String, group: &Group, cy: f64, x_of: &impl Fn(f64) -> f64)
             x + 5.0,
             cy + 5.0,
             x - 5.0,
-            human_duration(m)
+            xml_escape(&human_duration(m))
         );
     }
 }
@@ -1093,6 +1093,10 @@ mod tests {
         let r = summarize(&[accepted, ack, early], None);
         assert_eq!(r.total.all.latencies, [0.0, 0.5]);
         assert!(to_csv(&r).contains("\r\ntotal,all,all,1,0,2,0,0,2,0,0.5,0.5\r\n"));
+        // "<1s" in the marker titles is escaped: the plot stays well-formed XML.
+        let svg = to_svg(&r, "sub-second");
+        assert!(svg.contains("<title>max &lt;1s</title>"), "{svg}");
+        assert_well_formed(&svg);
     }
 
     #[test]

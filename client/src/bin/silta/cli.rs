@@ -278,6 +278,25 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         message_id: Option<String>,
     },
+    /// Summary report per month: messages accepted, delivered, acknowledged, rejected, expired,
+    /// and the time from acceptance to acknowledgement (median, p90, max), per kind and urgency.
+    Report {
+        /// Why (recorded in the log).
+        #[arg(long)]
+        purpose: String,
+        /// First month, YYYY-MM (default: the first in the log).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last month, YYYY-MM (default: the last in the log).
+        #[arg(long)]
+        to: Option<String>,
+        /// table, json or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Also write a plot of the acceptance-to-acknowledgement times (SVG) here.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
+    },
     /// Query the delivery log.
     Query {
         /// Why (recorded in the log).

@@ -168,7 +168,7 @@ pub(crate) async fn send(
             action: Action::Disclosed,
             case: &draft.case_ref,
             messages: &[draft.message_id.to_vec()],
-            purpose: &format!("sending a {}", kind_name(kind)),
+            purpose: &format!("sending {}", kind_name(kind)),
             recipients: &to,
         })
         .map_err(|e| Failure::failed(e.to_string()))?;

@@ -1,9 +1,597 @@
-//! `silta demo`.
+//! `silta demo`: a whole case on the embedded default, in a temporary folder.
+//!
+//! A relay (development PKI, 127.0.0.1, a free port), the centre daemon with its folders, the
+//! Assistance System's inbox and an auditor, all real: real TLS, real sled, real age and
+//! signatures. The centre speaks only through its outbox/inbox folders, as a case-management
+//! system would; the Assistance System uses the inbox library the `silta inbox` commands use.
 
-use std::path::PathBuf;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use silta_client::{
+    access::{AccessLog, Action},
+    client::{Client, ClientConfig},
+    daemon::Daemon,
+    inbox::{self, Reader},
+    keys::DeviceKeys,
+    payload::{kind_name, read_form_value},
+    seal::Draft,
+};
+use silta_proto::pb::{self, LegalBasis, MessageKind, Urgency};
 
 use crate::Failure;
 
-pub(crate) async fn run(_keep: Option<PathBuf>) -> Result<(), Failure> {
-    Err(Failure::failed("not yet"))
+const NAS_USER: &str = "aino.nas-caseworker";
+const NAS_PURPOSE: &str = "assessing the referral and planning assistance";
+
+fn fail(what: &str) -> impl Fn(String) -> Failure + '_ {
+    move |e| Failure::failed(format!("demo: {what}: {e}"))
+}
+
+pub(crate) async fn run(keep: Option<PathBuf>) -> Result<(), Failure> {
+    let tmp;
+    let dir = match keep {
+        Some(d) => {
+            if d.exists() && std::fs::read_dir(&d).is_ok_and(|mut r| r.next().is_some()) {
+                return Err(Failure::usage(format!(
+                    "--keep {}: the folder is not empty; give a new or empty one",
+                    d.display()
+                )));
+            }
+            std::fs::create_dir_all(&d)
+                .map_err(|e| Failure::usage(format!("{}: {e}", d.display())))?;
+            d
+        }
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("silta-demo-")
+                .tempdir()
+                .map_err(|e| Failure::failed(format!("temporary folder: {e}")))?;
+            tmp.path().to_owned()
+        }
+    };
+    let result = play(&dir).await;
+    if result.is_ok() {
+        println!(
+            "\nEverything above ran for real in {} (TLS 1.3 with client certificates, sled, age, Ed25519).",
+            dir.display()
+        );
+    }
+    result
+}
+
+async fn play(dir: &Path) -> Result<(), Failure> {
+    // ---- the relay, on the embedded default (development PKI), on a free loopback port
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| fail("listen")(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| fail("listen")(e.to_string()))?;
+    let mut rc = silta_relay::config::Config::development();
+    rc.server.listen = addr;
+    rc.storage.data_dir = dir.join("relay");
+    let relay = silta_relay::Relay::open(rc).map_err(|e| fail("relay")(e.to_string()))?;
+    let log_key = relay.log_verifier_key();
+    let (stop_relay, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay_task = tokio::spawn(relay.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    step(
+        0,
+        &format!(
+            "relay listening on {addr} (development PKI in {})",
+            dir.join("relay/dev-pki").display()
+        ),
+    );
+
+    let pki = dir.join("relay").join("dev-pki");
+    let load = |stem: &str| -> Result<ClientConfig, Failure> {
+        let mut c = ClientConfig::load(&pki.join(format!("{stem}.toml")))?;
+        c.log_key = Some(log_key.clone());
+        Ok(c)
+    };
+    let mut centre = load("centre-demo-centre")?;
+    centre.daemon.folder = dir.join("centre-folders");
+    centre.daemon.scan_interval_ms = 100;
+    centre.daemon.retry_initial_ms = 200;
+    centre.daemon.retry_max_ms = 2000;
+    let nas = load("assistance-nas")?;
+    let auditor = load("auditor-auditor")?;
+
+    // ---- set-up: device keys, published (what `silta init` does)
+    for (c, device) in [(&centre, "centre-server"), (&nas, "nas-desk-1")] {
+        DeviceKeys::init(&c.key_dir(), device).map_err(silta_client::client::ClientError::from)?;
+        let client = Client::start(c).await?;
+        client.publish_keys().await?;
+        step(
+            0,
+            &format!(
+                "{} published the keys of device {device} (fingerprint {})",
+                client.principal(),
+                client.keys().fingerprint()
+            ),
+        );
+    }
+
+    // ---- the centre daemon, with its folders
+    let daemon = Daemon::open(&centre).map_err(|e| fail("daemon")(e.to_string()))?;
+    let folders = daemon.folders().clone();
+    let (stop_daemon, daemon_stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon_task = tokio::spawn(async move {
+        daemon
+            .run(async move {
+                let _ = daemon_stopped.await;
+            })
+            .await
+    });
+    step(
+        0,
+        &format!("centre daemon running: outbox {}", folders.outbox.display()),
+    );
+
+    let nas_client = Client::start(&nas).await?;
+    let nas_me = nas_client.principal().to_string();
+    let nas_log = AccessLog::in_state_dir(&nas.state_dir);
+    let reader = Reader {
+        log: &nas_log,
+        who: NAS_USER,
+        principal: &nas_me,
+        purpose: NAS_PURPOSE,
+    };
+    let centre_me = silta_certs::dev::DEV_CENTRE;
+
+    println!("\nThe case");
+    println!("--------");
+
+    // 1. Anonymous consultation, from the centre's case-management system into the outbox.
+    let consultation = format!(
+        "{}\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
+        include_str!("../../../forms/anonymous-consultation.toml")
+    );
+    drop_form(&folders.outbox, "01-consultation.toml", &consultation)?;
+    let consultation_id = wait_sent(&folders.sent, "01-consultation.toml").await?;
+    step(
+        1,
+        "the centre asks the Assistance System anonymously whether the indicators justify a referral (no identifying data)",
+    );
+    let c = receive(&nas_client, &reader, &consultation_id).await?;
+
+    // 2. The Assistance System answers, and issues a case reference for the referral to use.
+    let mut case = [0u8; 16];
+    getrandom::fill(&mut case).map_err(|e| fail("case")(e.to_string()))?;
+    let case_hex = hex::encode(case);
+    nas_client.state().put_case(
+        &case,
+        &json!({"case": case_hex, "label": "demo", "issued_by": NAS_USER}),
+    )?;
+    ack(&nas_client, &c).await?;
+    nas_send(&nas_client, &nas_log, MessageKind::ConsultationReply, case, centre_me, Some(&consultation_id), Urgency::Urgent, LegalBasis::Consent, json!({
+        "advice": "The indicators justify a referral. Call the hotline today and send the written referral with the person's consent.",
+        "proceed_to_referral": true, "urgent": true,
+    })).await?;
+    step(
+        2,
+        &format!("the Assistance System advises a referral and issues case reference {case_hex}"),
+    );
+    let reply = wait_inbox(&folders.inbox, "consultation-reply").await?;
+
+    // 3. Referral with consent, under the case reference from the reply.
+    let referral = format!(
+        "{}\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"{}\"\nurgency = \"urgent\"\nin_reply_to = \"{}\"\n",
+        include_str!("../../../forms/referral.toml"),
+        reply["case"].as_str().unwrap_or_default(),
+        reply["message_id"].as_str().unwrap_or_default()
+    );
+    drop_form(&folders.outbox, "02-referral.toml", &referral)?;
+    let referral_id = wait_sent(&folders.sent, "02-referral.toml").await?;
+    step(
+        3,
+        "the centre refers the person, with the consent record (written together with the person)",
+    );
+    let r = receive(&nas_client, &reader, &referral_id).await?;
+    ack(&nas_client, &r).await?;
+
+    // 4. Information request and response.
+    let req = nas_send(&nas_client, &nas_log, MessageKind::InformationRequest, case, centre_me, Some(&referral_id), Urgency::Urgent, LegalBasis::StatutoryInformationRight, json!({
+        "items": ["current accommodation arrangements", "has the person seen a doctor"],
+        "legal_basis_note": "the Assistance System's statutory right to information for the admission decision",
+        "deadline": "2026-12-04",
+    })).await?;
+    step(
+        4,
+        "the Assistance System asks the centre for two more pieces of information (statutory information right)",
+    );
+    wait_inbox(&folders.inbox, "information-request").await?;
+    let response = format!(
+        "[[answers]]\nitem = \"current accommodation arrangements\"\nanswer = \"Moved to a room away from the employer's contacts.\"\n\n[[answers]]\nitem = \"has the person seen a doctor\"\nnot_held = true\n\n[envelope]\nkind = \"information-response\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nurgency = \"urgent\"\nlegal_basis = \"statutory-information-right\"\nin_reply_to = \"{req}\"\n"
+    );
+    drop_form(&folders.outbox, "03-information-response.toml", &response)?;
+    let response_id = wait_sent(&folders.sent, "03-information-response.toml").await?;
+    step(5, "the centre answers item by item (one item: not held)");
+    let r = receive(&nas_client, &reader, &response_id).await?;
+    ack(&nas_client, &r).await?;
+
+    // 5. Admission decision notice: yes/no and dates only.
+    nas_send(
+        &nas_client,
+        &nas_log,
+        MessageKind::AdmissionDecisionNotice,
+        case,
+        centre_me,
+        Some(&referral_id),
+        Urgency::Urgent,
+        LegalBasis::StatutoryInformationRight,
+        json!({
+            "outcome": "ADMISSION_OUTCOME_ADMITTED", "decision_date": "2026-12-05",
+            "contact": {"role": "caseworker", "name": "Aino", "phone": "+358 00 000 0001"},
+        }),
+    )
+    .await?;
+    step(
+        6,
+        "the Assistance System tells the centre: admitted (yes/no only; the reasons go to the person)",
+    );
+    wait_inbox(&folders.inbox, "admission-decision-notice").await?;
+
+    // 6. Meeting proposal and confirmation.
+    let proposal = nas_send(&nas_client, &nas_log, MessageKind::MeetingProposal, case, centre_me, None, Urgency::Normal, LegalBasis::Consent, json!({
+        "slots": [{"start": "2026-12-09T10:00:00Z", "duration_minutes": 90}, {"start": "2026-12-10T13:00:00Z", "duration_minutes": 90}],
+        "place": "Assistance System office, Helsinki", "client_attends": true,
+        "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
+    })).await?;
+    step(
+        7,
+        "the Assistance System proposes two slots for the joint meeting (not at the centre)",
+    );
+    wait_inbox(&folders.inbox, "meeting-proposal").await?;
+    let meeting_reply = format!(
+        "answer = \"MEETING_ANSWER_ACCEPT\"\nnote = \"The person prefers the morning slot.\"\n\n[accepted_slot]\nstart = \"2026-12-09T10:00:00Z\"\nduration_minutes = 90\n\n[envelope]\nkind = \"meeting-reply\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nin_reply_to = \"{proposal}\"\n"
+    );
+    drop_form(&folders.outbox, "04-meeting-reply.toml", &meeting_reply)?;
+    let meeting_reply_id = wait_sent(&folders.sent, "04-meeting-reply.toml").await?;
+    step(8, "the centre accepts the first slot");
+    let r = receive(&nas_client, &reader, &meeting_reply_id).await?;
+    ack(&nas_client, &r).await?;
+    nas_send(&nas_client, &nas_log, MessageKind::MeetingConfirmation, case, centre_me, Some(&meeting_reply_id), Urgency::Normal, LegalBasis::Consent, json!({
+        "slot": {"start": "2026-12-09T10:00:00Z", "duration_minutes": 90},
+        "place": "Assistance System office, Helsinki", "client_attends": true,
+        "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
+    })).await?;
+    step(9, "the Assistance System confirms the meeting");
+    wait_inbox(&folders.inbox, "meeting-confirmation").await?;
+
+    // 7. Joint assessment and service agreement.
+    nas_send(&nas_client, &nas_log, MessageKind::JointAssessmentRecord, case, centre_me, None, Urgency::Normal, LegalBasis::Consent, json!({
+        "meeting_date": "2026-12-09",
+        "participants": [{"role": "caseworker"}, {"role": "centre social worker"}],
+        "overall_situation": "Stable accommodation; fears contact from the former employer.",
+        "security_threat": "THREAT_LEVEL_MODERATE",
+        "safety_measures": "No visitors without checking with staff; a safety plan with the centre.",
+        "criminal_case": "CRIMINAL_CASE_STATUS_NONE",
+        "support_person": "SUPPORT_PERSON_NEED_YES",
+        "client_view": "Wants legal advice and work that is paid.",
+        "shared_parts_note": "The client agreed to share these parts with the centre.",
+    })).await?;
+    step(
+        10,
+        "the joint assessment's shared parts go to the centre (threat, criminal case, support person, the person's own view)",
+    );
+    wait_inbox(&folders.inbox, "joint-assessment-record").await?;
+    nas_send(&nas_client, &nas_log, MessageKind::ServiceAgreement, case, centre_me, None, Urgency::Normal, LegalBasis::Consent, json!({
+        "version": 1, "status": "AGREEMENT_STATUS_AGREED", "review_date": "2027-03-01",
+        "items": [
+            {"service": "accommodation and safety", "responsible": "RESPONSIBLE_PARTY_CENTRE", "contact_role": "centre social worker"},
+            {"service": "legal aid", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
+            {"service": "support person", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
+        ],
+        "procedures": "Weekly call; in a crisis the centre calls the 24/7 hotline first.",
+    })).await?;
+    step(
+        11,
+        "the service agreement divides the work: the centre keeps the person safe, the Assistance System arranges legal aid and a support person",
+    );
+    wait_inbox(&folders.inbox, "service-agreement").await?;
+
+    // Every centre message acknowledged by a person at the Assistance System, and the centre's
+    // sent/ folder says so.
+    for name in [
+        "01-consultation.toml",
+        "02-referral.toml",
+        "03-information-response.toml",
+        "04-meeting-reply.toml",
+    ] {
+        wait_state(&folders.sent, name, "acknowledged").await?;
+    }
+    // The Assistance System's messages: the centre daemon acknowledged each after storing it.
+    inbox::sync(&nas_client, Duration::from_millis(500), &reader).await?;
+
+    let _ = stop_daemon.send(());
+    daemon_task
+        .await
+        .map_err(|e| fail("daemon")(e.to_string()))?
+        .map_err(|e| fail("daemon")(e.to_string()))?;
+
+    // ---- the thread, as the Assistance System sees it
+    println!("\nThe thread of case {case_hex} at the Assistance System");
+    println!("------------------------------------------------------------------------");
+    let thread = inbox::thread(nas_client.state(), &case)?;
+    reader
+        .record(
+            Action::Thread,
+            &case,
+            &thread.iter().map(inbox::id_bytes).collect::<Vec<_>>(),
+        )
+        .map_err(|e| fail("access log")(e.to_string()))?;
+    for r in &thread {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+        let state = if r["direction"] == "sent" {
+            r["recipients"]
+                .as_object()
+                .and_then(|m| m.values().next())
+                .and_then(|v| v["state"].as_str())
+                .unwrap_or("sent")
+                .to_owned()
+        } else {
+            s("state")
+        };
+        println!(
+            "  #{:<4} {:<28} {:<22} -> {:<22} {}",
+            r["log_index"],
+            s("kind"),
+            s("from"),
+            r["to"][0].as_str().unwrap_or_default(),
+            state
+        );
+    }
+
+    // ---- the auditor: verify the whole log, then the case's trail
+    println!("\nThe auditor");
+    println!("-----------");
+    let conn = auditor.connect().await?;
+    let mut audit = conn.audit();
+    let v = silta_client::audit::verify(
+        &mut audit,
+        &auditor.state_dir.join("audit"),
+        &log_key,
+        "demo: verifying the delivery log",
+    )
+    .await
+    .map_err(|e| Failure {
+        code: 2,
+        message: format!("DELIVERY LOG VERIFICATION FAILED: {e}"),
+        hint: None,
+    })?;
+    println!(
+        "  delivery log verified: {} entries, root {}, signed by {}",
+        v.size,
+        hex::encode(v.root),
+        log_key.split('+').next().unwrap_or_default()
+    );
+    let filter = pb::QueryFilter {
+        case_ref: case.to_vec(),
+        ..Default::default()
+    };
+    let events = audit
+        .query(pb::QueryRequest {
+            filter: Some(filter),
+            purpose: "demo: the trail of one case".into(),
+            page_size: 500,
+            page_token: String::new(),
+        })
+        .await
+        .map_err(silta_client::client::ClientError::from)?
+        .into_inner()
+        .events;
+    println!("  audit trail of case {case_hex} (metadata only: the relay never saw the content):");
+    for e in &events {
+        let t = pb::EventType::try_from(e.r#type)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("EVENT_TYPE_")
+            .to_owned();
+        println!(
+            "    #{:<4} {:<13} {:<27} {:<20} {}",
+            e.index,
+            t,
+            kind_name(MessageKind::try_from(e.kind).unwrap_or_default()),
+            e.actor,
+            uuid::Uuid::from_slice(&e.message_id)
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+        );
+    }
+    let all = audit
+        .query(pb::QueryRequest {
+            filter: None,
+            purpose: "demo: monthly report".into(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await
+        .map_err(silta_client::client::ClientError::from)?
+        .into_inner()
+        .events;
+    let report = silta_client::report::summarize(&all, None);
+    println!("\n  summary report:");
+    for line in silta_client::report::render_table(&report).lines() {
+        println!("  {line}");
+    }
+    let svg = dir.join("report.svg");
+    std::fs::write(
+        &svg,
+        silta_client::report::to_svg(&report, "silta demo: acceptance to acknowledgement"),
+    )
+    .map_err(|e| fail("plot")(e.to_string()))?;
+    println!("  plot: {}", svg.display());
+
+    // ---- the access log: who opened the case's messages, and why
+    println!(
+        "\nAccess report of case {case_hex} at the Assistance System (silta inbox access-report)"
+    );
+    for e in nas_log
+        .for_case(&case)
+        .map_err(|e| fail("access log")(e.to_string()))?
+    {
+        println!(
+            "  {}  {:<20} {:<9} {} message(s)  purpose: {}",
+            e.time,
+            e.who,
+            e.action.as_str(),
+            e.messages.len(),
+            e.purpose
+        );
+    }
+
+    drop(nas_client);
+    drop(conn);
+    let _ = stop_relay.send(());
+    relay_task
+        .await
+        .map_err(|e| fail("relay")(e.to_string()))?
+        .map_err(|e| fail("relay")(e.to_string()))?;
+    println!(
+        "\ndemo complete: the anonymous consultation and {} messages in the case thread, every one acknowledged; delivery log verified.",
+        thread.len()
+    );
+    Ok(())
+}
+
+fn step(n: usize, text: &str) {
+    if n == 0 {
+        println!("  setup: {text}");
+    } else {
+        println!("{n:>3}. {text}");
+    }
+}
+
+/// What a case-management system does: write the form elsewhere, then move it into the outbox.
+fn drop_form(outbox: &Path, name: &str, text: &str) -> Result<(), Failure> {
+    let tmp = outbox.join(format!(".{name}.part"));
+    std::fs::write(&tmp, text).map_err(|e| fail("outbox")(e.to_string()))?;
+    std::fs::rename(&tmp, outbox.join(name)).map_err(|e| fail("outbox")(e.to_string()))
+}
+
+async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> Result<T, Failure> {
+    for _ in 0..600 {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(Failure::failed(format!(
+        "demo: timed out waiting for {what}"
+    )))
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Waits until the daemon has sent `name`; returns its message id.
+async fn wait_sent(sent: &Path, name: &str) -> Result<String, Failure> {
+    let path = sent.join(format!("{name}.status.json"));
+    let error = sent.with_file_name("failed").join(format!("{name}.error"));
+    let status = poll(&format!("{name} to be sent"), || {
+        if let Ok(e) = std::fs::read_to_string(&error) {
+            return Some(Err(e));
+        }
+        read_json(&path).map(Ok)
+    })
+    .await?
+    .map_err(|e| Failure::failed(format!("demo: the daemon did not send {name}: {e}")))?;
+    Ok(status["message_id"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn wait_state(sent: &Path, name: &str, state: &str) -> Result<(), Failure> {
+    let path = sent.join(format!("{name}.status.json"));
+    poll(&format!("{name} to be {state}"), || {
+        read_json(&path).filter(|s| s["state"] == state)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Waits until a message of `kind` is in the centre's inbox folder.
+async fn wait_inbox(inbox: &Path, kind: &str) -> Result<Value, Failure> {
+    let suffix = format!("-{kind}.json");
+    poll(&format!("a {kind} in the centre's inbox"), || {
+        std::fs::read_dir(inbox)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+            .and_then(|e| read_json(&e.path()))
+    })
+    .await
+}
+
+/// The inbox fetches until message `id` is kept; the caseworker opens it (access logged).
+async fn receive(client: &Client, reader: &Reader<'_>, id: &str) -> Result<Value, Failure> {
+    for _ in 0..50 {
+        inbox::sync(client, Duration::from_millis(300), reader).await?;
+        if let Ok(r) = inbox::find(client.state(), id) {
+            reader
+                .record(
+                    Action::Shown,
+                    &inbox::case_bytes(&r),
+                    &[inbox::id_bytes(&r)],
+                )
+                .map_err(|e| fail("access log")(e.to_string()))?;
+            return Ok(r);
+        }
+    }
+    Err(Failure::failed(format!(
+        "demo: message {id} did not arrive at the inbox"
+    )))
+}
+
+async fn ack(client: &Client, record: &Value) -> Result<(), Failure> {
+    inbox::acknowledge(client, record, NAS_USER)
+        .await
+        .map_err(fail("acknowledge"))?;
+    Ok(())
+}
+
+/// What the reply commands do: seal, send, keep a copy, log the disclosure.
+#[allow(clippy::too_many_arguments)]
+async fn nas_send(
+    client: &Client,
+    log: &AccessLog,
+    kind: MessageKind,
+    case: [u8; 16],
+    to: &str,
+    in_reply_to: Option<&str>,
+    urgency: Urgency,
+    legal_basis: LegalBasis,
+    body: Value,
+) -> Result<String, Failure> {
+    let payload = read_form_value(kind, body).map_err(|e| fail("form")(e.to_string()))?;
+    let recipient = to
+        .parse()
+        .map_err(|e: silta_certs::identity::IdentityError| fail("recipient")(e.to_string()))?;
+    let mut draft = Draft::new(kind, case, vec![recipient], payload);
+    draft.urgency = urgency;
+    draft.legal_basis = legal_basis;
+    draft.in_reply_to = in_reply_to
+        .map(silta_client::form::parse_message_id)
+        .transpose()
+        .map_err(|e| fail("reply")(e.to_string()))?;
+    let envelope = client.seal(&draft).await?;
+    let receipt = client.send_sealed(envelope).await?;
+    let me = client.principal().to_string();
+    inbox::record_sent(client.state(), &draft, &me, &receipt)?;
+    log.record(&silta_client::access::Access {
+        who: NAS_USER,
+        principal: &me,
+        action: Action::Disclosed,
+        case: &case,
+        messages: &[draft.message_id.to_vec()],
+        purpose: &format!("sending {}", kind_name(kind)),
+        recipients: &[to.to_owned()],
+    })
+    .map_err(|e| fail("access log")(e.to_string()))?;
+    Ok(uuid::Uuid::from_bytes(draft.message_id).to_string())
 }

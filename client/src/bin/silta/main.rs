@@ -372,6 +372,52 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         path.display()
                     );
                 }
+                AuditCommand::Report {
+                    purpose,
+                    from,
+                    to,
+                    format,
+                    plot,
+                } => {
+                    let span = match (&from, &to) {
+                        (None, None) => None,
+                        _ => Some(
+                            silta_client::report::MonthSpan::new(
+                                from.as_deref().unwrap_or("0000-01"),
+                                to.as_deref().unwrap_or("9999-12"),
+                            )
+                            .map_err(|e| Failure::usage(format!("--from/--to: {e}")))?,
+                        ),
+                    };
+                    let events =
+                        fetch_events(&mut audit, pb::QueryFilter::default(), &purpose).await?;
+                    let report = silta_client::report::summarize(&events, span.as_ref());
+                    match format.as_str() {
+                        "table" => print!("{}", silta_client::report::render_table(&report)),
+                        "csv" => print!("{}", silta_client::report::to_csv(&report)),
+                        "json" => println!(
+                            "{}",
+                            serde_json::to_string_pretty(&report).unwrap_or_default()
+                        ),
+                        other => {
+                            return Err(Failure::usage(format!(
+                                "--format {other}: use table, json or csv"
+                            )));
+                        }
+                    }
+                    if let Some(path) = plot {
+                        let svg = silta_client::report::to_svg(
+                            &report,
+                            &format!(
+                                "Silta: time from acceptance to acknowledgement ({})",
+                                config.relay
+                            ),
+                        );
+                        std::fs::write(&path, svg)
+                            .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+                        eprintln!("plot written to {}", path.display());
+                    }
+                }
                 AuditCommand::Query {
                     purpose,
                     message_id,
@@ -392,25 +438,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     if let Some(p) = principal {
                         filter.principal = p;
                     }
-                    let mut events = Vec::new();
-                    let mut token = String::new();
-                    loop {
-                        let page = audit
-                            .query(pb::QueryRequest {
-                                filter: Some(filter.clone()),
-                                purpose: purpose.clone(),
-                                page_size: 500,
-                                page_token: token,
-                            })
-                            .await
-                            .map_err(ClientError::from)?
-                            .into_inner();
-                        events.extend(page.events);
-                        if page.next_page_token.is_empty() {
-                            break;
-                        }
-                        token = page.next_page_token;
-                    }
+                    let events = fetch_events(&mut audit, filter, &purpose).await?;
                     print_events(&events, &format)?;
                 }
             }
@@ -776,6 +804,34 @@ use silta_client::fsutil::create_private_dir;
 
 fn write_synced(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
     silta_client::fsutil::write_atomic(path, data)
+}
+
+/// Every event matching `filter`, page by page.
+async fn fetch_events(
+    audit: &mut silta_proto::pb::audit_log_client::AuditLogClient<tonic::transport::Channel>,
+    filter: pb::QueryFilter,
+    purpose: &str,
+) -> Result<Vec<pb::Event>, Failure> {
+    let mut events = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = audit
+            .query(pb::QueryRequest {
+                filter: Some(filter.clone()),
+                purpose: purpose.to_owned(),
+                page_size: 500,
+                page_token: token,
+            })
+            .await
+            .map_err(ClientError::from)?
+            .into_inner();
+        events.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(events)
 }
 
 /// Completes on SIGTERM or Ctrl-C.
