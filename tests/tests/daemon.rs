@@ -1,0 +1,504 @@
+//! The centre daemon as a real process against a real relay process: forms queued while the relay
+//! is down are delivered once when it returns; a SIGKILLed daemon loses nothing and sends nothing
+//! twice; invalid forms go to failed/ with the reason.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use silta_proto::pb;
+use silta_tests::{RelayProcess, TestPki, TestUser};
+
+const RELAY: &str = env!("CARGO_BIN_EXE_silta-relay-under-test");
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+const CENTRE: &str = "centre/joutseno";
+const NAS: &str = "assistance/nas";
+
+/// A relay process on a fixed loopback port, so it can be stopped and started again.
+struct Relay {
+    config: PathBuf,
+    process: Option<RelayProcess>,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Relay {
+    async fn start(pki: &TestPki) -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("relay.toml");
+        let text = pki
+            .relay_config_toml(&dir.path().join("data"))
+            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+        std::fs::write(&config, text).unwrap();
+        let process = RelayProcess::spawn(RELAY, &config).await;
+        let addr = process.addr;
+        Relay {
+            config,
+            process: Some(process),
+            addr,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.process.take().expect("running").kill().await;
+    }
+
+    async fn restart(&mut self) {
+        assert!(self.process.is_none());
+        // The port may take a moment to be free again.
+        for _ in 0..50 {
+            if std::net::TcpListener::bind(self.addr).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let p = RelayProcess::spawn(RELAY, &self.config).await;
+        assert_eq!(p.addr, self.addr);
+        self.process = Some(p);
+    }
+}
+
+/// A `silta daemon` process for a centre installation.
+struct DaemonProcess {
+    child: tokio::process::Child,
+}
+
+impl DaemonProcess {
+    fn spawn(user: &TestUser, log: &Path) -> DaemonProcess {
+        let child = tokio::process::Command::new(SILTA)
+            .arg("--config")
+            .arg(user.dir.path().join("silta.toml"))
+            .arg("daemon")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .unwrap(),
+            )
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the daemon");
+        DaemonProcess { child }
+    }
+
+    async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("daemon did not stop after SIGTERM")
+            .unwrap()
+    }
+}
+
+/// A centre installation with a fast-retrying daemon section, keys published.
+async fn centre(pki: &TestPki, addr: std::net::SocketAddr) -> TestUser {
+    let user = TestUser::new(pki, addr, CENTRE, "server-1");
+    let path = user.dir.path().join("silta.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        "\n[daemon]\nfolder = \"folders\"\nscan_interval_ms = 100\nretry_initial_ms = 100\nretry_max_ms = 800\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    user.published().await;
+    user
+}
+
+fn folder(user: &TestUser, name: &str) -> PathBuf {
+    user.dir.path().join("folders").join(name)
+}
+
+fn consultation(n: usize) -> String {
+    format!(
+        "indicators = [\"indicator {n}\"]\nquestions = \"question number {}\"\n\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"{NAS}\"\n",
+        ["one", "two", "three", "four", "five"][n % 5]
+    )
+}
+
+/// Writes a form the way a case-management system should: elsewhere, then a rename.
+fn drop_form(user: &TestUser, name: &str, text: &str) {
+    let outbox = folder(user, "outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    let tmp = outbox.join(format!(".{name}.part"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, outbox.join(name)).unwrap();
+}
+
+fn status(user: &TestUser, name: &str) -> Option<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(folder(user, "sent").join(format!("{name}.status.json"))).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    for _ in 0..secs * 20 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Every event in the relay's delivery log (as an auditor).
+async fn events(pki: &TestPki, addr: std::net::SocketAddr) -> Vec<pb::Event> {
+    let conn = silta_client::Connection::connect(
+        &pki.client_config(addr, Some(&pki.client("auditor/dpo"))),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = conn
+            .audit()
+            .query(pb::QueryRequest {
+                filter: None,
+                purpose: "test".into(),
+                page_size: 1000,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        out.extend(page.events);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        token = page.next_page_token;
+    }
+}
+
+fn accepted_by(events: &[pb::Event], sender: &str) -> Vec<Vec<u8>> {
+    events
+        .iter()
+        .filter(|e| e.r#type == pb::EventType::Accepted as i32 && e.sender == sender)
+        .map(|e| e.message_id.clone())
+        .collect()
+}
+
+/// The NAS side receives (and acknowledges) what is waiting; returns message id -> questions.
+async fn nas_receive(nas: &TestUser) -> HashMap<String, String> {
+    let client = nas.client().await;
+    let mut got = HashMap::new();
+    let items = client
+        .receive(Duration::from_secs(2), usize::MAX, |_, opened| {
+            let q = match &opened.payload.body {
+                Some(pb::payload::payload::Body::AnonymousConsultation(c)) => c.questions.clone(),
+                _ => String::new(),
+            };
+            got.insert(
+                uuid::Uuid::from_slice(&opened.signed.message_id)
+                    .unwrap()
+                    .to_string(),
+                q,
+            );
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| !matches!(i, silta_client::client::Received::Rejected { .. })),
+        "{items:?}"
+    );
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_queued_while_the_relay_is_down_are_delivered_once_when_it_returns() {
+    let pki = TestPki::new();
+    let mut relay = Relay::start(&pki).await;
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    nas.published().await;
+    let centre = centre(&pki, relay.addr).await;
+    let log = centre.dir.path().join("daemon.log");
+    let daemon = DaemonProcess::spawn(&centre, &log);
+
+    drop_form(&centre, "a.toml", &consultation(0));
+    wait_for("a.toml to be sent", 30, || {
+        status(&centre, "a.toml").is_some()
+    })
+    .await;
+
+    relay.stop().await;
+    for (i, name) in ["b.toml", "c.toml", "d.toml"].iter().enumerate() {
+        drop_form(&centre, name, &consultation(i + 1));
+    }
+    // Queued (the ids are assigned), retried, not sent while the relay is away.
+    wait_for("the daemon to notice the relay is gone", 30, || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("will retry")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for name in ["b.toml", "c.toml", "d.toml"] {
+        assert!(status(&centre, name).is_none(), "{name} sent with no relay");
+        assert!(folder(&centre, "outbox").join(name).exists());
+    }
+
+    relay.restart().await;
+    for name in ["b.toml", "c.toml", "d.toml"] {
+        wait_for(&format!("{name} to be sent"), 60, || {
+            status(&centre, name).is_some()
+        })
+        .await;
+        assert!(!folder(&centre, "outbox").join(name).exists());
+        assert!(folder(&centre, "sent").join(name).exists());
+    }
+
+    // Delivered once each: one ACCEPTED per form, and the recipient gets four distinct messages.
+    let ev = events(&pki, relay.addr).await;
+    let accepted = accepted_by(&ev, CENTRE);
+    assert_eq!(accepted.len(), 4, "{accepted:?}");
+    assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), 4);
+    let got = nas_receive(&nas).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    let questions: HashSet<&str> = got.values().map(String::as_str).collect();
+    for q in [
+        "question number one",
+        "question number two",
+        "question number three",
+        "question number four",
+    ] {
+        assert!(questions.contains(q), "{q} missing from {questions:?}");
+    }
+    // The recipient's acknowledgements come back into sent/ as states.
+    for name in ["a.toml", "b.toml", "c.toml", "d.toml"] {
+        wait_for(&format!("{name} acknowledged"), 30, || {
+            status(&centre, name).is_some_and(|s| {
+                s["state"] == "acknowledged" && s["recipients"][NAS]["state"] == "acknowledged"
+            })
+        })
+        .await;
+        let s = status(&centre, name).unwrap();
+        assert!(got.contains_key(s["message_id"].as_str().unwrap()));
+    }
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("relay unreachable; will retry")
+            || log_text.contains("sending failed; will retry"),
+        "{log_text}"
+    );
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_loses_nothing_and_sends_nothing_twice() {
+    let pki = TestPki::new();
+    let relay = Relay::start(&pki).await;
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let nas_client = nas.published().await;
+    let centre = centre(&pki, relay.addr).await;
+    let log = centre.dir.path().join("daemon.log");
+
+    const FORMS: usize = 30;
+    const REPLIES: usize = 12;
+    for i in 0..FORMS {
+        drop_form(&centre, &format!("form-{i:02}.toml"), &consultation(i));
+    }
+    // Messages for the centre too, so the daemon is also killed while receiving.
+    let mut sent_to_centre = HashSet::new();
+    for i in 0..REPLIES {
+        let payload = pb::payload::Payload {
+            body: Some(pb::payload::payload::Body::ConsultationReply(
+                pb::payload::ConsultationReply {
+                    advice: format!("advice {i}"),
+                    ..Default::default()
+                },
+            )),
+        };
+        let draft = silta_client::seal::Draft::new(
+            pb::MessageKind::ConsultationReply,
+            [0; 16],
+            vec![CENTRE.parse().unwrap()],
+            payload,
+        );
+        nas_client.send(&draft).await.unwrap();
+        sent_to_centre.insert(uuid::Uuid::from_bytes(draft.message_id).to_string());
+    }
+    drop(nas_client);
+
+    // Kill the daemon three times, at different points of the flow.
+    let sent_count = || {
+        std::fs::read_dir(folder(&centre, "sent"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".status.json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    for target in [3, 12, 21] {
+        let daemon = DaemonProcess::spawn(&centre, &log);
+        wait_for(&format!("{target} forms sent"), 60, || {
+            sent_count() >= target
+        })
+        .await;
+        daemon.kill().await;
+    }
+    let daemon = DaemonProcess::spawn(&centre, &log);
+    wait_for("every form sent", 90, || sent_count() == FORMS).await;
+    wait_for("every reply in inbox/", 60, || {
+        std::fs::read_dir(folder(&centre, "inbox"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            >= REPLIES
+    })
+    .await;
+    assert!(daemon.terminate().await.success());
+
+    // No form lost, none sent twice: one ACCEPTED per form.
+    let ev = events(&pki, relay.addr).await;
+    let accepted = accepted_by(&ev, CENTRE);
+    assert_eq!(accepted.len(), FORMS, "forms accepted by the relay");
+    assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), FORMS);
+    assert!(
+        std::fs::read_dir(folder(&centre, "outbox"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "outbox not empty"
+    );
+    assert!(
+        std::fs::read_dir(folder(&centre, "failed"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "something failed"
+    );
+    let got = nas_receive(&nas).await;
+    assert_eq!(got.len(), FORMS);
+    for i in 0..FORMS {
+        let s = status(&centre, &format!("form-{i:02}.toml")).expect("status file");
+        assert!(
+            got.contains_key(s["message_id"].as_str().unwrap()),
+            "form {i} not received"
+        );
+    }
+    // No inbox message written twice: one file per message, each intact, 0600; each acknowledged
+    // exactly once in the log.
+    let mut in_inbox = HashSet::new();
+    for e in std::fs::read_dir(folder(&centre, "inbox")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "temporary file left: {name}");
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+        assert!(in_inbox.insert(v["message_id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(in_inbox, sent_to_centre);
+    let acks: Vec<_> = ev
+        .iter()
+        .filter(|e| e.r#type == pb::EventType::Acknowledged as i32 && e.actor == CENTRE)
+        .map(|e| e.message_id.clone())
+        .collect();
+    assert_eq!(acks.len(), REPLIES);
+    assert_eq!(acks.iter().collect::<HashSet<_>>().len(), REPLIES);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(!log_text.contains(" ERROR "), "{log_text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_forms_go_to_failed_with_the_reason() {
+    let pki = TestPki::new();
+    let relay = Relay::start(&pki).await;
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    nas.published().await;
+    let centre = centre(&pki, relay.addr).await;
+    let daemon = DaemonProcess::spawn(&centre, &centre.dir.path().join("daemon.log"));
+
+    let cases: [(&str, String, &str); 6] = [
+        (
+            "no-consent.toml",
+            format!(
+                "account = \"x\"\n[person]\nname = \"A\"\nage_group = \"AGE_GROUP_ADULT\"\n[envelope]\nkind = \"referral\"\nto = \"{NAS}\"\n"
+            ),
+            "consent",
+        ),
+        (
+            "named.toml",
+            format!(
+                "name = \"A Person\"\nquestions = \"q\"\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"{NAS}\"\n"
+            ),
+            "name",
+        ),
+        (
+            "broken.toml",
+            "questions = \"unterminated\n".into(),
+            "not valid TOML",
+        ),
+        (
+            "no-envelope.toml",
+            "questions = \"q\"\n".into(),
+            "no [envelope]",
+        ),
+        ("notes.txt", "hello".into(), "not a form"),
+        (
+            "wrong-direction.toml",
+            format!("advice = \"a\"\n[envelope]\nkind = \"consultation-reply\"\nto = \"{NAS}\"\n"),
+            "may not send",
+        ),
+    ];
+    for (name, text, _) in &cases {
+        drop_form(&centre, name, text);
+    }
+    drop_form(&centre, "good.toml", &consultation(0));
+    for (name, _, why) in &cases {
+        let error = folder(&centre, "failed").join(format!("{name}.error"));
+        wait_for(&format!("{name} in failed/"), 30, || error.exists()).await;
+        assert!(folder(&centre, "failed").join(name).exists());
+        assert!(!folder(&centre, "outbox").join(name).exists());
+        let text = std::fs::read_to_string(&error).unwrap();
+        assert!(text.contains(why), "{name}: {text}");
+        assert!(text.contains("What to do"), "{text}");
+    }
+    wait_for("good.toml sent", 30, || {
+        status(&centre, "good.toml").is_some()
+    })
+    .await;
+
+    // The same form dropped again after it was sent is not sent twice.
+    drop_form(&centre, "good.toml", &consultation(0));
+    let error = folder(&centre, "failed").join("good.toml.error");
+    wait_for("the re-dropped form in failed/", 30, || error.exists()).await;
+    assert!(
+        std::fs::read_to_string(&error)
+            .unwrap()
+            .contains("already sent")
+    );
+
+    let ev = events(&pki, relay.addr).await;
+    assert_eq!(
+        accepted_by(&ev, CENTRE).len(),
+        1,
+        "only the valid form reached the relay"
+    );
+    assert!(daemon.terminate().await.success());
+}
