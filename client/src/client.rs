@@ -635,7 +635,12 @@ pub fn payload_json(payload: &pb::payload::Payload) -> serde_json::Value {
         .and_then(|desc| {
             prost_reflect::DynamicMessage::decode(desc, payload.encode_to_vec().as_slice()).ok()
         })
-        .and_then(|m| serde_json::to_value(&m).ok())
+        .and_then(|m| {
+            // The field names of the schema and the forms (`person_name`), not lowerCamelCase.
+            let options = prost_reflect::SerializeOptions::new().use_proto_field_name(true);
+            m.serialize_with_options(serde_json::value::Serializer, &options)
+                .ok()
+        })
         .unwrap_or_default()
 }
 

@@ -161,7 +161,10 @@ pub fn classify(err: &(dyn StdError + 'static)) -> ConnectError {
             let mut text = err.to_string();
             let mut cur = err.source();
             while let Some(e) = cur {
-                text = format!("{text}: {e}");
+                let part = e.to_string();
+                if !text.contains(&part) {
+                    text = format!("{text}: {part}");
+                }
                 cur = e.source();
             }
             // hyper and h2 flatten the TLS error into text on some paths; the alert name is
@@ -185,6 +188,30 @@ pub fn classify(err: &(dyn StdError + 'static)) -> ConnectError {
     }
 }
 
+/// Completes a TLS handshake and reads (never writes), so a certificate refusal, which TLS 1.3
+/// sends after the client's Finished, arrives as the alert it is. `None` if none came.
+async fn probe_alert(cfg: &RelayConfig) -> Option<String> {
+    use tokio::io::AsyncReadExt as _;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg.tls_config().ok()?));
+    let server_name = ServerName::try_from(cfg.server_name.clone()).ok()?;
+    let work = async {
+        let tcp = tokio::net::TcpStream::connect(&cfg.address).await.ok()?;
+        let mut stream = tls.connect(server_name, tcp).await.ok()?;
+        let mut buf = [0u8; 64];
+        match stream.read(&mut buf).await {
+            Err(e) => match tls_error(&e) {
+                Some(rustls::Error::AlertReceived(alert)) => Some(format!("{alert:?}")),
+                _ => None,
+            },
+            Ok(_) => None,
+        }
+    };
+    tokio::time::timeout(cfg.connect_timeout.min(Duration::from_secs(5)), work)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// An authenticated connection to a relay. Cheap to clone; calls are multiplexed over one
 /// HTTP/2 connection that reconnects on demand.
 #[derive(Clone, Debug)]
@@ -196,7 +223,7 @@ impl Connection {
     /// Connects, authenticates, and checks that the relay accepted us.
     pub async fn connect(cfg: &RelayConfig) -> Result<Self, ConnectError> {
         let conn = Self::connect_unchecked(cfg).await?;
-        HealthClient::new(conn.channel.clone())
+        let checked = HealthClient::new(conn.channel.clone())
             .check(HealthCheckRequest {
                 service: String::new(),
             })
@@ -204,8 +231,17 @@ impl Connection {
             .map_err(|status| match std::error::Error::source(&status) {
                 Some(src) => classify(src),
                 None => ConnectError::Other(status.to_string()),
-            })?;
-        Ok(conn)
+            });
+        match checked {
+            Ok(_) => Ok(conn),
+            // The relay's alert can lose the race with our first write ("broken pipe"): ask
+            // again, only reading this time, so the alert is what we see.
+            Err(ConnectError::Other(text)) => match probe_alert(cfg).await {
+                Some(alert) => Err(ConnectError::CertificateRejected { alert }),
+                None => Err(ConnectError::Other(text)),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// Connects without the health check: a rejected certificate surfaces on the first call.

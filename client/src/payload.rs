@@ -340,7 +340,7 @@ pub fn read_form_value(
         let msg = e.to_string();
         let hint = if msg.contains("unrecognized field") || msg.contains("unknown field") {
             format!(
-                " (a {} has no such field; see proto/silta/v1/payload.proto)",
+                " (the {} form has no such field; see proto/silta/v1/payload.proto)",
                 kind_name(kind)
             )
         } else {

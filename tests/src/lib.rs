@@ -484,3 +484,54 @@ pub fn open_store_offline(data_dir: &Path) -> Store {
     }
     panic!("the store stayed locked for 10 s");
 }
+
+/// Compares `actual` with the golden file `tests/golden/<name>.txt`, after `replace` (literal
+/// pairs, e.g. the temporary folder -> `[DIR]`) and redacting what changes from run to run:
+/// message ids, case references, times, fingerprints, log indexes, ports. `SILTA_BLESS=1`
+/// writes the file instead (review the diff before committing it).
+pub fn assert_golden(name: &str, actual: &str, replace: &[(&str, &str)]) {
+    let mut text = actual.to_owned();
+    for (from, to) in replace {
+        if !from.is_empty() {
+            text = text.replace(from, to);
+        }
+    }
+    let rules: [(&str, &str); 8] = [
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[ID]",
+        ),
+        (r"\b[0-9a-f]{32}\b", "[CASE]"),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
+        (r"\b[0-9a-f]{4}( [0-9a-f]{4}){4,}\b", "[FINGERPRINT]"),
+        (r"log index \d+", "log index [N]"),
+        (r"127\.0\.0\.1:\d+|localhost:\d+", "[RELAY]"),
+        (r"\b[0-9a-f]{8}-[0-9a-f]{4}\b", "[SHORT-ID]"),
+        (r"\b[0-9a-f]{12}\b", "[SHORT-CASE]"),
+    ];
+    for (pattern, to) in rules {
+        text = regex::Regex::new(pattern)
+            .expect("pattern")
+            .replace_all(&text, to)
+            .into_owned();
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("SILTA_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no golden file {}; run with SILTA_BLESS=1 to create it\n--- actual ---\n{text}",
+            path.display()
+        )
+    });
+    assert!(
+        expected == text,
+        "output differs from {} (SILTA_BLESS=1 rewrites it)\n--- expected ---\n{expected}\n--- actual ---\n{text}",
+        path.display()
+    );
+}

@@ -46,10 +46,17 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
         std::fs::read(&cert).map_err(|e| Failure::usage(format!("{}: {e}", cert.display())))?;
     let (me, _) = silta_client::client::own_identity(&cert_pem)?;
     if me.role().to_string() != role {
-        return Err(Failure::usage(format!(
-            "--cert {} is for {me}, not for the role {role}",
-            cert.display()
-        )));
+        return Err(Failure {
+            code: EX_USAGE,
+            message: format!(
+                "--cert {} is for {me}, not for the role {role}",
+                cert.display()
+            ),
+            hint: Some(format!(
+                "use the certificate issued for this installation's role, or --role {}",
+                me.role()
+            )),
+        });
     }
     check_validity(&cert_pem)?;
 
@@ -127,7 +134,14 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
 
     if role == "auditor" {
         // Auditors seal and open nothing: no device keys. Check the connection and the log.
-        let conn = config.connect().await?;
+        let conn = config.connect().await.map_err(|e| {
+            let mut f = Failure::from(e);
+            f.hint = Some(format!(
+                "{}; then run the same `silta init` again",
+                f.hint.unwrap_or_else(|| "fix the cause".into())
+            ));
+            f
+        })?;
         let checkpoint = conn
             .audit()
             .checkpoint(silta_proto::pb::CheckpointRequest::default())
@@ -162,8 +176,16 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
             k
         }
     };
-    let client = Client::start(&config).await?;
-    let index = client.publish_keys().await?;
+    let again = |e: silta_client::client::ClientError| {
+        let mut f = Failure::from(e);
+        f.hint = Some(format!(
+            "{}; then run the same `silta init` again (it keeps what is already set up)",
+            f.hint.unwrap_or_else(|| "fix the cause".into())
+        ));
+        f
+    };
+    let client = Client::start(&config).await.map_err(again)?;
+    let index = client.publish_keys().await.map_err(again)?;
     println!(
         "connected to {} as {me}; published the keys of device {} (log index {index})",
         config.relay,

@@ -206,7 +206,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let config = ClientConfig::load(&cli.config).map_err(|e| Failure {
         code: EX_USAGE,
         message: e.to_string(),
-        hint: Some("pass --config FILE (see client/silta.example.toml)".into()),
+        hint: Some(
+            "set this installation up with `silta init --role centre|assistance|auditor ...`, or pass --config FILE (or set SILTA_CONFIG); to try Silta first, run `silta demo`".into(),
+        ),
     })?;
     match cli.command {
         Command::Keys {

@@ -1,0 +1,657 @@
+//! The programs people use, as processes against a real relay: `silta init` for each role and
+//! its error messages, the inbox and reply commands, the access log and its report, the demo.
+//! Outputs people read are compared with golden files in tests/golden/ (SILTA_BLESS=1 rewrites).
+
+use std::{path::Path, process::Command};
+
+use silta_certs::ca::{CertificateAuthority, LeafSpec, Validity};
+use silta_tests::{TRUST_DOMAIN, TestIdentity, TestPki, TestRelay, TestUser, assert_golden};
+
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+
+fn run(config: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(SILTA);
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SILTA_PURPOSE")
+        .env("SILTA_USER", "tester");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(std::process::Stdio::null()).output().unwrap()
+}
+
+fn out(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Writes `identity`'s files and the CA into `dir`; returns the `init` arguments for them.
+fn init_args(
+    pki: &TestPki,
+    dir: &Path,
+    identity: &TestIdentity,
+    role: &str,
+    port: u16,
+) -> Vec<String> {
+    std::fs::write(dir.join("ca.pem"), pki.ca.cert_pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), &identity.cert_pem).unwrap();
+    std::fs::write(dir.join("cert.key"), &identity.key_pem).unwrap();
+    [
+        "init",
+        "--role",
+        role,
+        "--relay",
+        &format!("localhost:{port}"),
+        "--ca",
+        &dir.join("ca.pem").display().to_string(),
+        "--cert",
+        &dir.join("cert.pem").display().to_string(),
+        "--key",
+        &dir.join("cert.key").display().to_string(),
+        "--state-dir",
+        &dir.join("state").display().to_string(),
+        "--folder",
+        &dir.join("folders").display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn init(
+    pki: &TestPki,
+    identity: &TestIdentity,
+    role: &str,
+    port: u16,
+) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let args = init_args(pki, dir.path(), identity, role, port);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&dir.path().join("silta.toml"), &args, &[]);
+    (dir, o)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_sets_up_every_role_and_says_why_a_certificate_is_refused() {
+    let mut pki = TestPki::new();
+    let revoked = pki.client("centre/revoked");
+    pki.revoke(&revoked);
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let port = relay.addr.port();
+
+    for (principal, role, says) in [
+        (
+            "centre/joutseno",
+            "centre",
+            "published the keys of device default",
+        ),
+        (
+            "assistance/nas",
+            "assistance",
+            "published the keys of device default",
+        ),
+        ("auditor/dpo", "auditor", "the delivery log holds"),
+    ] {
+        let (dir, o) = init(&pki, &pki.client(principal), role, port);
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+        assert!(out(&o).contains(says), "{}", out(&o));
+        let config = std::fs::read_to_string(dir.path().join("silta.toml")).unwrap();
+        assert_eq!(config.contains("[daemon]"), role == "centre", "{config}");
+        assert_golden(
+            &format!("init-{role}"),
+            &out(&o),
+            &[(&dir.path().display().to_string(), "[DIR]")],
+        );
+        // Running it again with the same settings is harmless; keys are kept, not replaced.
+        if role != "auditor" {
+            let before = std::fs::read(dir.path().join("state/keys/signing-key.pem")).unwrap();
+            let args = init_args(&pki, dir.path(), &pki.client(principal), role, port);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let again = run(&dir.path().join("silta.toml"), &args, &[]);
+            assert_eq!(again.status.code(), Some(0), "{}", out(&again));
+            assert!(out(&again).contains("device keys already exist"));
+            assert_eq!(
+                before,
+                std::fs::read(dir.path().join("state/keys/signing-key.pem")).unwrap()
+            );
+        }
+    }
+
+    // Every refusal says what is wrong and what to do, with its own exit code.
+    let other_ca =
+        CertificateAuthority::generate("Other CA", TRUST_DOMAIN, Validity::days_from_now(30))
+            .unwrap();
+    let foreign: TestIdentity = other_ca
+        .issue_client(&"centre/joutseno".parse().unwrap(), 7)
+        .unwrap()
+        .into();
+    let principal = "centre/joutseno".parse().unwrap();
+    let expired = pki.issue(&LeafSpec::client(
+        &principal,
+        TRUST_DOMAIN,
+        Validity::expired(),
+    ));
+    let early = pki.issue(&LeafSpec::client(
+        &principal,
+        TRUST_DOMAIN,
+        Validity::not_yet_valid(),
+    ));
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (name, identity, role, port, code, says) in [
+        (
+            "init-wrong-role",
+            pki.client("centre/joutseno"),
+            "assistance",
+            port,
+            64,
+            "is for centre/joutseno, not for the role assistance",
+        ),
+        ("init-expired", expired, "centre", port, 77, "has EXPIRED"),
+        (
+            "init-not-yet-valid",
+            early,
+            "centre",
+            port,
+            77,
+            "is NOT YET VALID",
+        ),
+        (
+            "init-revoked",
+            revoked.clone(),
+            "centre",
+            port,
+            77,
+            "it has been REVOKED",
+        ),
+        (
+            "init-other-ca",
+            foreign,
+            "centre",
+            port,
+            77,
+            "not issued by the relay's CA",
+        ),
+        (
+            "init-unreachable",
+            pki.client("centre/joutseno"),
+            "centre",
+            closed_port,
+            69,
+            "cannot reach the relay",
+        ),
+    ] {
+        let (dir, o) = init(&pki, &identity, role, port);
+        assert_eq!(o.status.code(), Some(code), "{name}: {}", out(&o));
+        assert!(out(&o).contains(says), "{name}: {}", out(&o));
+        assert!(out(&o).contains("hint: "), "{name}: {}", out(&o));
+        assert_golden(
+            name,
+            &out(&o),
+            &[
+                (&dir.path().display().to_string(), "[DIR]"),
+                (&closed_port.to_string(), "[PORT]"),
+            ],
+        );
+    }
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_replies_and_the_access_report() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let c = centre.dir.path().join("silta.toml");
+    let n = nas.dir.path().join("silta.toml");
+    for cfg in [&c, &n] {
+        assert!(run(cfg, &["keys", "publish"], &[]).status.success());
+    }
+
+    // Reading needs a purpose: without a terminal to ask at, the command says how to give it.
+    let o = run(&n, &["inbox", "list"], &[]);
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+    assert_golden("inbox-no-purpose", &out(&o), &[]);
+
+    // The centre: an anonymous consultation, then (with the case the NAS issues) a referral.
+    let o = run(
+        &c,
+        &[
+            "consultation",
+            "--to",
+            "assistance/nas",
+            "--indicator",
+            "passport held",
+            "--questions",
+            "Should we refer?",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let o = run(&n, &["case", "new", "--json"], &[]);
+    assert!(o.status.success(), "{}", out(&o));
+    let case: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let case = case["case"].as_str().unwrap().to_owned();
+    assert_eq!(case.len(), 32);
+    let o = run(&c, &["case", "new"], &[]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(
+        out(&o).contains("issued by the Assistance System"),
+        "{}",
+        out(&o)
+    );
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let o = run(
+        &c,
+        &[
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            &case,
+            "--urgency",
+            "urgent",
+            "--form",
+            form.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let referral: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let referral_id = referral["message_id"].as_str().unwrap().to_owned();
+
+    // The inbox: urgent first, both new.
+    let o = run(
+        &n,
+        &[
+            "inbox",
+            "list",
+            "--purpose",
+            "triage of new referrals",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0]["kind"], "referral");
+    assert_eq!(list[0]["urgency"], "urgent");
+    assert_eq!(list[0]["state"], "new");
+    assert_eq!(list[1]["kind"], "anonymous-consultation");
+    let o = run(&n, &["inbox", "list", "--offline"], &[]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_golden("inbox-list", &out(&o), &[]);
+
+    // The purpose given once holds for the session: `show` does not ask again.
+    let o = run(&n, &["inbox", "show", &referral_id[..13]], &[]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("met at the centre"), "{}", out(&o));
+    assert_golden("inbox-show", &out(&o), &[]);
+
+    // Not acknowledged until a person does it: the sender sees "delivered", then "acknowledged".
+    let sender = centre.client().await;
+    let status = |sender: &silta_client::client::Client| {
+        let id = uuid::Uuid::parse_str(&referral_id).unwrap();
+        let conn = sender.connection().clone();
+        async move {
+            conn.mailbox()
+                .status(silta_proto::pb::StatusRequest {
+                    message_id: id.as_bytes().to_vec(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .recipients[0]
+                .state
+        }
+    };
+    assert_eq!(
+        status(&sender).await,
+        silta_proto::pb::DeliveryState::Delivered as i32
+    );
+    let o = run(&n, &["inbox", "ack", &referral_id], &[]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(
+        status(&sender).await,
+        silta_proto::pb::DeliveryState::Acknowledged as i32
+    );
+    drop(sender);
+
+    // Replies take the recipient and case from the message answered.
+    let o = run(
+        &n,
+        &[
+            "request-info",
+            "--reply-to",
+            &referral_id,
+            "--item",
+            "current accommodation",
+            "--deadline",
+            "2026-12-04",
+            "--legal-basis",
+            "statutory-information-right",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("to centre/joutseno"), "{}", out(&o));
+    assert!(out(&o).contains(&case), "{}", out(&o));
+    let o = run(
+        &n,
+        &[
+            "decision",
+            "--reply-to",
+            &referral_id,
+            "--admitted",
+            "yes",
+            "--date",
+            "2026-12-05",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let o = run(
+        &n,
+        &[
+            "meeting",
+            "propose",
+            "--to",
+            "centre/joutseno",
+            "--case",
+            &case,
+            "--slot",
+            "2026-12-09T10:00:00Z/90",
+            "--place",
+            "NAS office",
+            "--safety",
+            "not at the centre",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let o = run(
+        &n,
+        &[
+            "assessment",
+            "--to",
+            "centre/joutseno",
+            "--case",
+            &case,
+            "--meeting-date",
+            "2026-12-09",
+            "--overall",
+            "stable",
+            "--threat",
+            "moderate",
+            "--criminal-case",
+            "none",
+            "--support-person",
+            "yes",
+            "--client-view",
+            "wants legal advice",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let o = run(
+        &n,
+        &[
+            "agreement",
+            "--to",
+            "centre/joutseno",
+            "--case",
+            &case,
+            "--service",
+            "accommodation=centre:social worker",
+            "--service",
+            "legal aid=assistance-system",
+            "--status",
+            "agreed",
+            "--review-date",
+            "2027-03-01",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    // Bad flag values are named.
+    let o = run(
+        &n,
+        &[
+            "assessment",
+            "--to",
+            "centre/joutseno",
+            "--case",
+            &case,
+            "--threat",
+            "severe",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(64));
+    assert_golden("assessment-bad-threat", &out(&o), &[]);
+    // A decision must not carry more than yes/no and dates: a form with reasons is refused.
+    let bad = nas.dir.path().join("decision.toml");
+    std::fs::write(&bad, "reasons = \"the person told us everything\"\n").unwrap();
+    let o = run(
+        &n,
+        &[
+            "decision",
+            "--reply-to",
+            &referral_id,
+            "--admitted",
+            "no",
+            "--form",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(65), "{}", out(&o));
+    assert_golden(
+        "decision-with-reasons",
+        &out(&o),
+        &[(&bad.display().to_string(), "[FORM]")],
+    );
+
+    // The centre receives the replies in order.
+    let o = run(
+        &c,
+        &[
+            "inbox",
+            "list",
+            "--purpose",
+            "following the referral",
+            "--json",
+        ],
+        &[],
+    );
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
+    for k in [
+        "information-request",
+        "admission-decision-notice",
+        "meeting-proposal",
+        "joint-assessment-record",
+        "service-agreement",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+
+    // The thread at the NAS: both directions, in order.
+    let o = run(
+        &n,
+        &[
+            "inbox",
+            "thread",
+            &case,
+            "--json",
+            "--purpose",
+            "preparing the joint meeting",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let thread: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds: Vec<&str> = thread
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "referral",
+            "information-request",
+            "admission-decision-notice",
+            "meeting-proposal",
+            "joint-assessment-record",
+            "service-agreement"
+        ]
+    );
+
+    // The access report: every opening, with who and why, in order.
+    let o = run(&n, &["inbox", "access-report", &case, "--json"], &[]);
+    assert!(o.status.success(), "{}", out(&o));
+    let entries: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got: Vec<(String, String)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["purpose"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("received", "triage of new referrals"),
+        ("shown", "triage of new referrals"),
+        ("disclosed", "sending information-request"),
+        ("disclosed", "sending admission-decision-notice"),
+        ("disclosed", "sending meeting-proposal"),
+        ("disclosed", "sending joint-assessment-record"),
+        ("disclosed", "sending service-agreement"),
+        ("thread", "preparing the joint meeting"),
+        ("reported", "preparing the joint meeting"),
+    ]
+    .iter()
+    .map(|(a, p)| (a.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["who"] == "tester" && e["principal"] == "assistance/nas")
+    );
+    let o = run(&n, &["inbox", "access-report", &case], &[]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_golden(
+        "access-report",
+        &out(&o),
+        &[(&nas.dir.path().display().to_string(), "[DIR]")],
+    );
+
+    // A removed line is found: the report refuses to pretend the log is whole.
+    let log = nas.dir.path().join("state/access.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[2..].join("\n"))).unwrap();
+    let o = run(&n, &["inbox", "access-report", &case], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("ACCESS LOG DAMAGED"), "{}", out(&o));
+    relay.stop().await;
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let none = Path::new("/nonexistent/silta.toml");
+    let o = run(none, &["--help"], &[]);
+    assert!(o.status.success());
+    assert_golden("help", &out(&o), &[]);
+    let o = run(none, &["inbox", "--help"], &[]);
+    assert!(o.status.success());
+    assert_golden("inbox-help", &out(&o), &[]);
+    let o = run(none, &["inbox", "list"], &[]);
+    assert_eq!(o.status.code(), Some(64));
+    assert_golden("no-configuration", &out(&o), &[]);
+}
+
+/// The demo plays a whole case on the embedded default and verifies the delivery log.
+#[test]
+fn the_demo_runs_and_its_audit_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(SILTA)
+        .arg("demo")
+        .arg("--keep")
+        .arg(dir.path().join("demo"))
+        .env_remove("SILTA_CONFIG")
+        .output()
+        .unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    for step in 1..=11 {
+        assert!(
+            text.contains(&format!("{step:>3}. ")),
+            "step {step} missing: {text}"
+        );
+    }
+    assert!(text.contains("delivery log verified: "), "{text}");
+    assert!(text.contains("demo complete"), "{text}");
+    // The centre's folders: every form sent and acknowledged, nothing failed.
+    let folders = dir.path().join("demo/centre-folders");
+    assert!(
+        std::fs::read_dir(folders.join("failed"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert!(
+        std::fs::read_dir(folders.join("outbox"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    let statuses: Vec<_> = std::fs::read_dir(folders.join("sent"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".status.json"))
+        .collect();
+    assert_eq!(statuses.len(), 4);
+    for s in statuses {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(s.path()).unwrap()).unwrap();
+        assert_eq!(v["state"], "acknowledged", "{v}");
+        assert_eq!(v["receipt"]["checked_against_log_key"], true);
+    }
+    assert!(
+        std::fs::read_to_string(dir.path().join("demo/report.svg"))
+            .unwrap()
+            .starts_with("<?xml")
+    );
+}
