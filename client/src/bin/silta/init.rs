@@ -197,7 +197,7 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
     );
     match role.as_str() {
         "centre" => println!(
-            "\nready. Next: `silta --config {} daemon` (or install client/systemd/silta-daemon.service),\nthen put forms into {}/outbox/ (examples: client/forms/).",
+            "\nready. Next: `silta --config {} daemon` (or install client/systemd/silta-daemon.service),\nthen put forms into {}/outbox/ (examples: client/forms/outbox/).",
             config_path.display(),
             config.daemon.folder.display()
         ),
@@ -225,7 +225,7 @@ fn check_validity(cert_pem: &[u8]) -> Result<(), Failure> {
             code: EX_NOPERM,
             message: format!(
                 "the certificate is NOT YET VALID: valid from {}",
-                v.not_before
+                rfc3339(v.not_before.timestamp())
             ),
             hint: Some("check this machine's clock, or wait until then".into()),
         });
@@ -233,9 +233,19 @@ fn check_validity(cert_pem: &[u8]) -> Result<(), Failure> {
     if now > v.not_after.timestamp() {
         return Err(Failure {
             code: EX_NOPERM,
-            message: format!("the certificate has EXPIRED: valid until {}", v.not_after),
+            message: format!(
+                "the certificate has EXPIRED: valid until {}",
+                rfc3339(v.not_after.timestamp())
+            ),
             hint: Some("ask your administrator for a new one (silta-certs issue)".into()),
         });
     }
     Ok(())
+}
+
+fn rfc3339(unix: i64) -> String {
+    silta_client::client::rfc3339(Some(&prost_types::Timestamp {
+        seconds: unix,
+        nanos: 0,
+    }))
 }

@@ -967,13 +967,7 @@ fn print_events(events: &[pb::Event], format: &str) -> Result<(), Failure> {
     let row = |e: &pb::Event| {
         [
             e.index.to_string(),
-            e.time
-                .map(|t| {
-                    time::OffsetDateTime::from_unix_timestamp(t.seconds)
-                        .map(|d| d.to_string())
-                        .unwrap_or_default()
-                })
-                .unwrap_or_default(),
+            silta_client::client::rfc3339(e.time.as_ref()),
             pb::EventType::try_from(e.r#type)
                 .unwrap_or_default()
                 .as_str_name()
@@ -1031,9 +1025,40 @@ fn print_events(events: &[pb::Event], format: &str) -> Result<(), Failure> {
             }
         }
         "table" => {
-            for e in events {
-                println!("{}", event_line(e));
-            }
+            let rows: Vec<[String; 8]> = events
+                .iter()
+                .map(|e| {
+                    let r = row(e);
+                    let recipients = if e.recipients.is_empty() {
+                        String::new()
+                    } else {
+                        format!("-> {}", e.recipients.join(" "))
+                    };
+                    [
+                        r[0].clone(),
+                        r[1].clone(),
+                        r[2].clone(),
+                        r[3].clone(),
+                        r[8].clone(),
+                        r[6].clone(),
+                        recipients,
+                        r[9].clone(),
+                    ]
+                })
+                .collect();
+            inbox_cmd::print_table(
+                &[
+                    "index",
+                    "time (UTC)",
+                    "event",
+                    "actor",
+                    "kind",
+                    "message",
+                    "to",
+                    "detail",
+                ],
+                &rows,
+            );
             println!("({} events)", events.len());
         }
         other => {
