@@ -74,6 +74,10 @@ pub struct Entry {
     /// For a disclosure: to whom.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
+    /// The operating-system user id of the process that wrote the entry (`who` can be set by
+    /// the person; this cannot).
+    #[serde(default)]
+    pub uid: Option<u32>,
     /// SHA-256 (hex) of the previous line of the log; zeros for the first.
     pub prev: String,
 }
@@ -166,7 +170,12 @@ impl AccessLog {
             who: access.who.to_owned(),
             principal: access.principal.to_owned(),
             action: access.action,
-            case: hex::encode(access.case),
+            // "No case yet" is one spelling: empty.
+            case: if access.case.iter().all(|&b| b == 0) {
+                String::new()
+            } else {
+                hex::encode(access.case)
+            },
             messages: access
                 .messages
                 .iter()
@@ -178,6 +187,7 @@ impl AccessLog {
                 .collect(),
             purpose: access.purpose.to_owned(),
             recipients: access.recipients.to_vec(),
+            uid: current_uid(),
             prev,
         };
         let mut line = serde_json::to_vec(&entry).expect("an entry serialises");
@@ -225,13 +235,14 @@ impl AccessLog {
         Ok(out)
     }
 
-    /// The entries about `case` (32 hex digits).
-    pub fn for_case(&self, case: &[u8]) -> Result<Vec<Entry>, AccessLogError> {
+    /// The entries about `case`: recorded under it, or naming one of `messages` (UUIDs: the
+    /// case's messages, including those from before the case reference existed).
+    pub fn for_case(&self, case: &[u8], messages: &[String]) -> Result<Vec<Entry>, AccessLogError> {
         let case = hex::encode(case);
         Ok(self
             .read()?
             .into_iter()
-            .filter(|e| e.case == case)
+            .filter(|e| e.case == case || e.messages.iter().any(|m| messages.contains(m)))
             .collect())
     }
 }
@@ -276,6 +287,12 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// The user id of this process (from `/proc/self`), if it can be read.
+pub fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
 /// The name of the person at the keyboard: `$SILTA_USER`, else `$USER`/`$LOGNAME`, else "unknown".
 pub fn current_user() -> String {
     ["SILTA_USER", "USER", "LOGNAME"]
@@ -317,7 +334,7 @@ mod tests {
             all[0].messages,
             vec![uuid::Uuid::from_bytes([7; 16]).to_string()]
         );
-        let case1 = log.for_case(&[1; 16]).unwrap();
+        let case1 = log.for_case(&[1; 16], &[]).unwrap();
         assert_eq!(case1.len(), 2);
         assert!(case1.iter().all(|e| e.purpose == "assessing the referral"));
         use std::os::unix::fs::PermissionsExt as _;

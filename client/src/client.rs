@@ -135,6 +135,9 @@ pub enum ClientError {
     /// The relay refused a request.
     #[error("relay refused: {} ({})", .0.message(), .0.code())]
     Relay(#[from] tonic::Status),
+    /// A received message could not be stored here (it was not acknowledged; it comes again).
+    #[error("{0}")]
+    Store(String),
     /// The relay's receipt does not prove the message was logged (keep the message; report it).
     #[error("the relay's receipt does not check out: {0}")]
     Receipt(String),
@@ -480,6 +483,26 @@ impl Client {
             }
             Some(pb::mailbox_item::Item::Envelope(delivered)) => {
                 let env = delivered.envelope.clone().unwrap_or_default();
+                // Kept earlier and waiting for a person's acknowledgement: not opened and judged
+                // again (keys, revocations and dates may have changed since it was verified).
+                if !acknowledge && let Some(kept) = self.state.message(&env.message_id)? {
+                    if kept["ciphertext_sha256"].as_str()
+                        == Some(hex::encode(&env.ciphertext_sha256).as_str())
+                    {
+                        return Ok(Received::Duplicate {
+                            message_id: env.message_id,
+                        });
+                    }
+                    let rejected = Rejected::new(
+                        pb::RejectionReason::Replay,
+                        "message id kept before with other content",
+                    );
+                    self.reject(&env, &rejected).await?;
+                    return Ok(Received::Rejected {
+                        delivered,
+                        rejected,
+                    });
+                }
                 match self.state.seen(&env.message_id)? {
                     Some(digest) if digest == env.ciphertext_sha256 => {
                         self.acknowledge(&env).await?;
@@ -502,7 +525,7 @@ impl Client {
                 }
                 match self.open(&delivered).await? {
                     Ok(opened) => {
-                        keep(&delivered, &opened).map_err(|e| ClientError::Config(format!("could not store a received message (not acknowledged; it will come again): {e}")))?;
+                        keep(&delivered, &opened).map_err(|e| ClientError::Store(format!("could not store a received message (not acknowledged; it will come again): {e}")))?;
                         if !acknowledge {
                             return Ok(Received::Message {
                                 delivered,

@@ -254,7 +254,12 @@ impl Connection {
         // The URI is only a label: the connector below dials `address` and does TLS itself.
         let endpoint = Endpoint::from_shared(format!("http://{}", cfg.address))
             .map_err(|e| ConnectError::Config(format!("relay address {:?}: {e}", cfg.address)))?
-            .connect_timeout(timeout);
+            .connect_timeout(timeout)
+            // A half-open connection (a NAT forgetting it, the relay's machine losing power) is
+            // found within ~30 s instead of a subscription waiting for ever.
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
         let connector = tower::service_fn(move |_: Uri| {
             let tls = tls.clone();
             let server_name = server_name.clone();

@@ -1,9 +1,12 @@
 //! The centre daemon (`silta daemon`): integration with a case-management system through folders.
 //!
 //! - `outbox/`: a form file (TOML, or JSON if it ends in `.json`, with an `[envelope]` table; see
-//!   [`crate::form`]) dropped here is validated, given a message id, queued, sealed and sent.
-//!   Write it elsewhere and move it in, or give it a name starting with `.` until it is complete:
-//!   names starting with `.` and names ending in `.tmp`/`.part`/`~` are not picked up.
+//!   [`crate::form`]) dropped here is claimed (renamed into `queued/` under its new message id, so
+//!   a later file of the same name is a new form), validated, queued, sealed and sent. Write it
+//!   elsewhere and move it in, or give it a name starting with `.` until it is complete: names
+//!   starting with `.` and ending in `.tmp`/`.part`/`~` are not picked up, nor files changed in
+//!   the last `settle_ms`.
+//! - `queued/`: forms waiting to be sent, as `<message-id>.<name>`.
 //! - `sent/`: the form, and beside it `<name>.status.json` with its receipt and its delivery state
 //!   per recipient (delivered, acknowledged, rejected with reason, expired), updated as status
 //!   events arrive.
@@ -52,6 +55,9 @@ pub struct DaemonConfig {
     pub retry_max_ms: u64,
     /// The purpose recorded in the access log when the daemon opens received messages.
     pub purpose: String,
+    /// A file in outbox/ is picked up only when it has not changed for this long (ms), so a
+    /// form copied in place is not read half-written.
+    pub settle_ms: u64,
 }
 
 impl Default for DaemonConfig {
@@ -62,6 +68,7 @@ impl Default for DaemonConfig {
             retry_initial_ms: 1000,
             retry_max_ms: 60_000,
             purpose: "passing received messages to the case-management system".into(),
+            settle_ms: 1000,
         }
     }
 }
@@ -148,6 +155,8 @@ struct Job {
 pub struct Folders {
     /// Forms to send.
     pub outbox: PathBuf,
+    /// Forms claimed from the outbox, waiting to be sent (`<message-id>.<name>`).
+    pub queued: PathBuf,
     /// Sent forms and their state.
     pub sent: PathBuf,
     /// Forms that will not be sent, with the reason.
@@ -161,6 +170,7 @@ impl Folders {
     pub fn under(base: &Path) -> Self {
         Folders {
             outbox: base.join("outbox"),
+            queued: base.join("queued"),
             sent: base.join("sent"),
             failed: base.join("failed"),
             inbox: base.join("inbox"),
@@ -168,7 +178,13 @@ impl Folders {
     }
 
     fn create(&self) -> Result<(), DaemonError> {
-        for d in [&self.outbox, &self.sent, &self.failed, &self.inbox] {
+        for d in [
+            &self.outbox,
+            &self.queued,
+            &self.sent,
+            &self.failed,
+            &self.inbox,
+        ] {
             create_private_dir(d).map_err(DaemonError::Folder)?;
         }
         Ok(())
@@ -191,6 +207,7 @@ pub struct Daemon {
     jobs: sled::Tree,
     names: sled::Tree,
     envelopes: sled::Tree,
+    pending: sled::Tree,
     me: Principal,
     access: AccessLog,
 }
@@ -203,7 +220,7 @@ impl Daemon {
         let (me, _) = crate::client::own_identity(&cert)?;
         let folders = Folders::under(&config.daemon.folder);
         folders.create()?;
-        create_private_dir(&config.state_dir).map_err(DaemonError::Folder)?;
+        crate::fsutil::ensure_private_dir(&config.state_dir).map_err(DaemonError::Folder)?;
         let path = config.state_dir.join("daemon-db");
         let q = |error: sled::Error| DaemonError::Queue {
             path: path.clone(),
@@ -214,6 +231,7 @@ impl Daemon {
             jobs: db.open_tree("msgid_job").map_err(q)?,
             names: db.open_tree("namedigest_msgid").map_err(q)?,
             envelopes: db.open_tree("msgid_envelope").map_err(q)?,
+            pending: db.open_tree("msgid_pending").map_err(q)?,
             db,
             config: config.clone(),
             folders,
@@ -241,6 +259,7 @@ impl Daemon {
         let mut connect_attempts = 0u32;
         let mut next_connect = Instant::now();
         tracing::info!(principal = %self.me, folder = %cfg.folder.display(), relay = %self.config.relay, "silta daemon started");
+        self.recover()?;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -336,12 +355,22 @@ impl Daemon {
 
     fn put(&self, job: &Job) -> Result<(), DaemonError> {
         let id = uuid::Uuid::parse_str(&job.message_id).expect("our own ids parse");
-        self.jobs
-            .insert(
-                id.as_bytes(),
-                serde_json::to_vec(job).expect("a job serialises"),
-            )
-            .map_err(|e| self.queue_error(e))?;
+        let value = serde_json::to_vec(job).expect("a job serialises");
+        let waiting = matches!(job.state, JobState::Queued | JobState::Sealed);
+        (&self.jobs, &self.pending)
+            .transaction(|(jobs, pending)| {
+                jobs.insert(id.as_bytes().as_slice(), value.as_slice())?;
+                if waiting {
+                    pending.insert(id.as_bytes().as_slice(), &[])?;
+                } else {
+                    pending.remove(id.as_bytes().as_slice())?;
+                }
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| DaemonError::Queue {
+                path: self.config.state_dir.join("daemon-db"),
+                error: format!("{e:?}"),
+            })?;
         self.db.flush().map_err(|e| self.queue_error(e))?;
         Ok(())
     }
@@ -354,86 +383,131 @@ impl Daemon {
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
-    /// Picks up new forms: validates and queues them, or moves them to failed/; finishes moving
-    /// sent forms whose move a crash interrupted.
+    /// Picks up new forms from outbox/ (and, after a crash, claimed forms in queued/ that were
+    /// not queued yet). A problem with one file is logged and does not stop the others.
     pub fn scan_outbox(&self) -> Result<(), DaemonError> {
-        let entries = std::fs::read_dir(&self.folders.outbox)
-            .map_err(|e| DaemonError::Folder(format!("{}: {e}", self.folders.outbox.display())))?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| {
-                !n.starts_with('.')
-                    && !n.ends_with(".tmp")
-                    && !n.ends_with(".part")
-                    && !n.ends_with('~')
-            })
-            .collect();
-        names.sort();
-        for name in names {
-            self.pick_up(&name)?;
+        let settle = Duration::from_millis(self.config.daemon.settle_ms);
+        for (name, path) in list_files(&self.folders.outbox)? {
+            let fresh = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age < settle);
+            if fresh {
+                continue; // still being written, perhaps
+            }
+            if let Err(e) = self.claim(&name) {
+                tracing::error!(file = %name, error = %e, "could not pick up a form; will try again");
+            }
         }
         Ok(())
     }
 
-    fn pick_up(&self, name: &str) -> Result<(), DaemonError> {
-        let path = self.folders.outbox.join(name);
-        let Ok(bytes) = std::fs::read(&path) else {
-            return Ok(()); // moved away meanwhile
-        };
-        let key = ring::digest::digest(
-            &ring::digest::SHA256,
-            &[name.as_bytes(), &[0], &bytes].concat(),
-        );
-        if let Some(id) = self
-            .names
-            .get(key.as_ref())
-            .map_err(|e| self.queue_error(e))?
-            && let Some(mut job) = self.get(&id)?
-        {
-            match job.state {
-                JobState::Queued | JobState::Sealed => {} // waiting to be sent
-                JobState::Sent if job.filed => {
-                    return self.fail_file(
-                        name,
-                        &format!(
-                            "this exact form was already sent as message {} at {}; nothing was sent again. To send it again on purpose, give the file a new name.",
-                            job.message_id, job.sent_at
-                        ),
-                    );
-                }
-                JobState::Sent => self.file_sent(&mut job)?,
-                JobState::Failed => {
+    /// Claims `outbox/<name>` by renaming it to `queued/<id>.<name>` under a new message id: from
+    /// here on the file belongs to this form, whatever appears under the old name.
+    fn claim(&self, name: &str) -> Result<(), DaemonError> {
+        let id = uuid::Uuid::now_v7();
+        let claimed = self.folders.queued.join(format!("{id}.{name}"));
+        match std::fs::rename(self.folders.outbox.join(name), &claimed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(DaemonError::Folder(format!("outbox/{name}: {e}"))),
+        }
+        crate::fsutil::sync_dir_of(&claimed).map_err(DaemonError::Folder)?;
+        crate::fsutil::sync_dir_of(&self.folders.outbox.join(name)).map_err(DaemonError::Folder)?;
+        self.queue_claimed(id, name)
+    }
+
+    /// After a crash: claimed files in queued/ whose job was never written are queued now;
+    /// those whose job finished are filed.
+    fn recover(&self) -> Result<(), DaemonError> {
+        for (file, _) in list_files(&self.folders.queued)? {
+            let Some((id, name)) = file
+                .split_once('.')
+                .and_then(|(id, name)| Some((uuid::Uuid::parse_str(id).ok()?, name.to_owned())))
+            else {
+                continue;
+            };
+            let result = match self.get(id.as_bytes())? {
+                None => self.queue_claimed(id, &name),
+                Some(mut job) if job.state == JobState::Sent => self.file_sent(&mut job),
+                Some(job) if job.state == JobState::Failed => {
                     let reason = job.last_error.clone();
-                    self.fail_file(name, &reason)?;
-                    job.filed = true;
-                    self.put(&job)?;
+                    self.fail_claimed(id, &name, &reason)
                 }
+                Some(_) => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::error!(file = %file, error = %e, "could not recover a queued form; will try again");
             }
-            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// Validates and queues the claimed file `queued/<id>.<name>`, or moves it to failed/.
+    fn queue_claimed(&self, id: uuid::Uuid, name: &str) -> Result<(), DaemonError> {
+        let path = self.folders.queued.join(format!("{id}.{name}"));
+        if name.ends_with(".status.json") || name.ends_with(".error") {
+            return self.fail_claimed(id, name, "the names *.status.json and *.error are reserved for the daemon's own files; rename the form");
         }
         let json = name.ends_with(".json");
         if !json && !name.ends_with(".toml") {
-            return self.fail_file(
+            return self.fail_claimed(id, name, "not a form: the outbox takes .toml and .json form files (see client/forms/outbox/)");
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => return self.fail_claimed(id, name, &format!("the file cannot be read: {e}")),
+        };
+        if bytes.len() > MAX_FORM_BYTES {
+            return self.fail_claimed(
+                id,
                 name,
-                "not a form: the outbox takes .toml and .json form files (see `silta daemon --help`)",
+                &format!(
+                    "the form is larger than {} KiB; attachments are not sent through forms",
+                    MAX_FORM_BYTES / 1024
+                ),
             );
         }
-        let text = match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => return self.fail_file(name, "the file is not UTF-8 text"),
+        let Ok(text) = String::from_utf8(bytes) else {
+            return self.fail_claimed(id, name, "the file is not UTF-8 text");
         };
         let (header, payload) = match read_envelope_form(&text, json) {
             Ok(x) => x,
-            Err(e) => return self.fail_file(name, &format!("the form is invalid: {e}")),
+            Err(e) => return self.fail_claimed(id, name, &format!("the form is invalid: {e}")),
         };
         if let Err(e) =
             crate::payload::validate(header.kind, header.urgency, &payload, &self.me, &header.to)
         {
-            return self.fail_file(name, &format!("the form is invalid: {e}"));
+            return self.fail_claimed(id, name, &format!("the form is invalid: {e}"));
         }
-        let id = uuid::Uuid::now_v7();
+        // The same form (same name and content) sent or queued before is not sent again.
+        let key = ring::digest::digest(
+            &ring::digest::SHA256,
+            &[name.as_bytes(), &[0], text.as_bytes()].concat(),
+        );
+        if let Some(other) = self
+            .names
+            .get(key.as_ref())
+            .map_err(|e| self.queue_error(e))?
+            && let Some(job) = self.get(&other)?
+            && matches!(
+                job.state,
+                JobState::Queued | JobState::Sealed | JobState::Sent
+            )
+        {
+            let what = if job.state == JobState::Sent {
+                format!(
+                    "this exact form was already sent as message {} at {}",
+                    job.message_id, job.sent_at
+                )
+            } else {
+                format!(
+                    "this exact form is already queued as message {}",
+                    job.message_id
+                )
+            };
+            return self.fail_claimed(id, name, &format!("{what}; nothing was sent again. To send it again on purpose, give the file a new name."));
+        }
         let job = Job {
             message_id: id.to_string(),
             file_name: name.to_owned(),
@@ -453,47 +527,54 @@ impl Daemon {
             recipients: BTreeMap::new(),
         };
         // The id is stored before anything is sent: every retry uses it.
-        let value = serde_json::to_vec(&job).expect("a job serialises");
-        (&self.jobs, &self.names)
-            .transaction(|(jobs, names)| {
-                jobs.insert(id.as_bytes().as_slice(), value.as_slice())?;
-                names.insert(key.as_ref(), id.as_bytes().as_slice())?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| DaemonError::Queue {
-                path: self.config.state_dir.join("daemon-db"),
-                error: format!("{e:?}"),
-            })?;
-        self.db.flush().map_err(|e| self.queue_error(e))?;
+        self.names
+            .insert(key.as_ref(), id.as_bytes().as_slice())
+            .map_err(|e| self.queue_error(e))?;
+        self.put(&job)?;
         tracing::info!(file = %name, message_id = %id, kind = %kind_name(header.kind), "form queued");
         Ok(())
     }
 
-    /// Moves `outbox/<name>` to `failed/<name>` with `failed/<name>.error`.
-    fn fail_file(&self, name: &str, reason: &str) -> Result<(), DaemonError> {
-        let from = self.folders.outbox.join(name);
-        let error_path = self.folders.failed.join(format!("{name}.error"));
+    /// Moves the claimed `queued/<id>.<name>` (or, if it is gone, the queue's copy of the form)
+    /// to failed/, beside a `.error` file saying why. Never overwrites an earlier failed form.
+    fn fail_claimed(&self, id: uuid::Uuid, name: &str, reason: &str) -> Result<(), DaemonError> {
+        let target = if self.folders.failed.join(name).exists()
+            || self.folders.failed.join(format!("{name}.error")).exists()
+        {
+            format!("{id}.{name}")
+        } else {
+            name.to_owned()
+        };
+        let error_path = self.folders.failed.join(format!("{target}.error"));
         let text = format!(
-            "{name} was not sent.\n\nWhy: {reason}\n\nWhat to do: fix the form and put it into outbox/ again (under any name).\nTime: {}\n",
+            "{name} was not sent.\n\nWhy: {reason}\n\nWhat to do: fix the form and put it into outbox/ again (under any name).\nMessage id it had: {id}\nTime: {}\n",
             now_rfc3339()
         );
         write_atomic(&error_path, text.as_bytes()).map_err(DaemonError::Folder)?;
-        if from.exists() {
-            move_file(&from, &self.folders.failed.join(name)).map_err(DaemonError::Folder)?;
+        let claimed = self.folders.queued.join(format!("{id}.{name}"));
+        if claimed.exists() {
+            move_file(&claimed, &self.folders.failed.join(&target)).map_err(DaemonError::Folder)?;
+        } else if let Some(job) = self.get(id.as_bytes())? {
+            write_atomic(&self.folders.failed.join(&target), job.form.as_bytes())
+                .map_err(DaemonError::Folder)?;
         }
-        tracing::warn!(file = %name, reason = %reason, "form moved to failed/");
+        // The reason may quote the form's content: it stays in the 0600 .error file, not the log.
+        tracing::warn!(file = %name, error_file = %error_path.display(), "form moved to failed/; the .error file says why");
         Ok(())
     }
 
     /// Sends what is due. Returns whether the connection should be dropped.
     async fn send_due(&self, client: &Client) -> Result<bool, DaemonError> {
         let now = now_ms();
-        let due: Vec<Job> = self
-            .jobs
-            .iter()
-            .values()
-            .filter_map(|v| v.ok())
-            .filter_map(|v| serde_json::from_slice::<Job>(&v).ok())
+        let mut due = Vec::new();
+        for id in self.pending.iter().keys() {
+            let id = id.map_err(|e| self.queue_error(e))?;
+            if let Some(job) = self.get(&id)? {
+                due.push(job);
+            }
+        }
+        let due: Vec<Job> = due
+            .into_iter()
             .filter(|j| matches!(j.state, JobState::Queued | JobState::Sealed))
             .filter(|j| j.next_attempt_ms <= now)
             .collect();
@@ -504,7 +585,17 @@ impl Daemon {
                     job.state = JobState::Failed;
                     job.last_error = reason.clone();
                     self.put(&job)?;
-                    self.fail_file(&job.file_name.clone(), &reason)?;
+                    // A failed form may be put into the outbox again under the same name.
+                    let key = ring::digest::digest(
+                        &ring::digest::SHA256,
+                        &[job.file_name.as_bytes(), &[0], job.form.as_bytes()].concat(),
+                    );
+                    self.names
+                        .remove(key.as_ref())
+                        .map_err(|e| self.queue_error(e))?;
+                    let id = uuid::Uuid::parse_str(&job.message_id).expect("our own ids parse");
+                    let name = job.file_name.clone();
+                    self.fail_claimed(id, &name, &reason)?;
                     job.filed = true;
                     self.put(&job)?;
                 }
@@ -596,8 +687,16 @@ impl Daemon {
     /// Writes sent/<base> and its status file, then removes the outbox file.
     fn file_sent(&self, job: &mut Job) -> Result<(), DaemonError> {
         if job.sent_base.is_empty() {
-            job.sent_base = if self.folders.sent.join(&job.file_name).exists() {
-                format!("{}-{}", job.message_id, job.file_name)
+            let taken = |base: &str| {
+                self.folders.sent.join(base).exists()
+                    || self
+                        .folders
+                        .sent
+                        .join(format!("{base}.status.json"))
+                        .exists()
+            };
+            job.sent_base = if taken(&job.file_name) {
+                format!("{}.{}", job.message_id, job.file_name)
             } else {
                 job.file_name.clone()
             };
@@ -606,11 +705,14 @@ impl Daemon {
         let form_path = self.folders.sent.join(&job.sent_base);
         write_atomic(&form_path, job.form.as_bytes()).map_err(DaemonError::Folder)?;
         self.write_status(job)?;
-        let outbox = self.folders.outbox.join(&job.file_name);
-        if outbox.exists() {
-            std::fs::remove_file(&outbox)
-                .map_err(|e| DaemonError::Folder(format!("{}: {e}", outbox.display())))?;
-            crate::fsutil::sync_dir_of(&outbox).map_err(DaemonError::Folder)?;
+        let claimed = self
+            .folders
+            .queued
+            .join(format!("{}.{}", job.message_id, job.file_name));
+        match std::fs::remove_file(&claimed) {
+            Ok(()) => crate::fsutil::sync_dir_of(&claimed).map_err(DaemonError::Folder)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DaemonError::Folder(format!("{}: {e}", claimed.display()))),
         }
         job.filed = true;
         self.put(job)
@@ -773,6 +875,35 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Largest form file the outbox takes.
+const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// The regular files in `dir` that are ready to look at (not hidden, not temporary), by name.
+fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DaemonError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| DaemonError::Folder(format!("{}: {e}", dir.display())))?;
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue; // folders, symlinks, devices: not forms
+        }
+        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+            tracing::warn!(folder = %dir.display(), "a file whose name is not UTF-8 is ignored; rename it");
+            continue;
+        };
+        if name.starts_with('.')
+            || name.ends_with(".tmp")
+            || name.ends_with(".part")
+            || name.ends_with('~')
+        {
+            continue;
+        }
+        out.push((name, e.path()));
+    }
+    out.sort();
+    Ok(out)
 }
 
 async fn next_item(

@@ -49,3 +49,31 @@ pub fn sync_dir_of(path: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Makes sure `dir` exists and only its owner can enter it (mode 0700): the state folder holds
+/// keys, received messages and queued forms, and sled creates its files readable by all.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    create_private_dir(dir)?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o1000 != 0 {
+        // A sticky, shared folder such as /tmp is never taken over.
+        return Err(format!(
+            "{} is a shared folder; give this installation a folder of its own",
+            dir.display()
+        ));
+    }
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            format!(
+                "{} is open to other users (mode {:o}) and cannot be made private: {e}",
+                dir.display(),
+                mode & 0o777
+            )
+        })?;
+    }
+    Ok(())
+}

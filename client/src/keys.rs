@@ -92,8 +92,8 @@ impl DeviceKeys {
     /// Creates keys and writes them to `dir` (created if missing), never overwriting.
     pub fn init(dir: &Path, device_id: &str) -> Result<Self, KeyError> {
         let keys = Self::generate(device_id)?;
-        std::fs::create_dir_all(dir)
-            .map_err(|e| KeyError::Other(format!("{}: {e}", dir.display())))?;
+        // The key folder: owner only (the state folder above it is made private by its users).
+        crate::fsutil::ensure_private_dir(dir).map_err(KeyError::Other)?;
         for f in [AGE_FILE, SIGNING_FILE, DEVICE_FILE] {
             if dir.join(f).exists() {
                 return Err(KeyError::Exists(dir.join(f)));

@@ -404,8 +404,15 @@ pub fn open(
         .filter_map(|r| r.parse().ok())
         .collect();
     let urgency = Urgency::try_from(signed.urgency).unwrap_or(Urgency::Unspecified);
-    validate(kind, urgency, &payload, &sender, &recipients)
-        .map_err(|e| Rejected::new(R::MalformedPayload, e.0))?;
+    // The reason goes to the relay and into its log: say which rule, never what the payload holds
+    // (a date of birth, an age, a name quoted back).
+    validate(kind, urgency, &payload, &sender, &recipients).map_err(|e| {
+        tracing::debug!(
+            kind = kind.as_str_name(),
+            "payload breaks the rules of its kind"
+        );
+        Rejected::new(R::MalformedPayload, content_free(&e.0))
+    })?;
     Ok(Opened {
         signed,
         payload,
@@ -431,4 +438,28 @@ fn sha512(data: &[u8]) -> [u8; 64] {
 
 fn clip(s: &str) -> String {
     s.chars().take(80).collect()
+}
+
+/// The part of a rule violation that names the rule and the field (before the first `:` after
+/// the field path, or a fixed text), without quoting any value.
+fn content_free(detail: &str) -> String {
+    // Validation messages start "<kind>: <field> ..." or "<kind>: ..."; keep the kind and the
+    // field path only.
+    let mut parts = detail.splitn(2, ": ");
+    let kind = parts.next().unwrap_or_default();
+    let field: String = parts
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+        .collect();
+    let kind: String = kind
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .take(40)
+        .collect();
+    format!("payload breaks a rule of its kind ({kind}: {field})")
 }

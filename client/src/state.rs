@@ -47,7 +47,7 @@ impl From<sled::Error> for StateError {
 impl State {
     /// Opens (or creates) the state in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        std::fs::create_dir_all(dir).map_err(|e| StateError(format!("{}: {e}", dir.display())))?;
+        crate::fsutil::ensure_private_dir(dir).map_err(StateError)?;
         let db = sled::open(dir.join("client-db")).map_err(|e| match e {
             sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => StateError(format!(
                 "{} is in use by another silta process (the daemon?); stop it or use that installation's folders",

@@ -164,7 +164,7 @@ async fn errors_say_what_is_wrong_and_send_nothing() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("no valid published keys") && text(&o).contains("silta keys publish"),
+        text(&o).contains("has not published keys") && text(&o).contains("silta keys publish"),
         "{}",
         text(&o)
     );

@@ -119,7 +119,7 @@ async fn centre(pki: &TestPki, addr: std::net::SocketAddr) -> TestUser {
     let path = user.dir.path().join("silta.toml");
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(
-        "\n[daemon]\nfolder = \"folders\"\nscan_interval_ms = 100\nretry_initial_ms = 100\nretry_max_ms = 800\n",
+        "\n[daemon]\nfolder = \"folders\"\nscan_interval_ms = 100\nretry_initial_ms = 100\nretry_max_ms = 800\nsettle_ms = 100\n",
     );
     std::fs::write(&path, text).unwrap();
     user.published().await;
@@ -258,8 +258,24 @@ async fn forms_queued_while_the_relay_is_down_are_delivered_once_when_it_returns
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for name in ["b.toml", "c.toml", "d.toml"] {
         assert!(status(&centre, name).is_none(), "{name} sent with no relay");
-        assert!(folder(&centre, "outbox").join(name).exists());
+        // Claimed: moved out of outbox/ into queued/ under its message id.
+        assert!(!folder(&centre, "outbox").join(name).exists());
     }
+    assert_eq!(
+        std::fs::read_dir(folder(&centre, "queued"))
+            .unwrap()
+            .count(),
+        3
+    );
+    // Another form under a name already queued is a new form, not a replacement.
+    drop_form(&centre, "b.toml", &consultation(4));
+    wait_for("the second b.toml to be claimed", 30, || {
+        std::fs::read_dir(folder(&centre, "queued"))
+            .unwrap()
+            .count()
+            == 4
+    })
+    .await;
 
     relay.restart().await;
     for name in ["b.toml", "c.toml", "d.toml"] {
@@ -267,23 +283,30 @@ async fn forms_queued_while_the_relay_is_down_are_delivered_once_when_it_returns
             status(&centre, name).is_some()
         })
         .await;
-        assert!(!folder(&centre, "outbox").join(name).exists());
         assert!(folder(&centre, "sent").join(name).exists());
     }
+    wait_for("queued/ to empty", 60, || {
+        std::fs::read_dir(folder(&centre, "queued"))
+            .unwrap()
+            .count()
+            == 0
+    })
+    .await;
 
-    // Delivered once each: one ACCEPTED per form, and the recipient gets four distinct messages.
+    // Delivered once each: one ACCEPTED per form, and the recipient gets five distinct messages.
     let ev = events(&pki, relay.addr).await;
     let accepted = accepted_by(&ev, CENTRE);
-    assert_eq!(accepted.len(), 4, "{accepted:?}");
-    assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), 4);
+    assert_eq!(accepted.len(), 5, "{accepted:?}");
+    assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), 5);
     let got = nas_receive(&nas).await;
-    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got.len(), 5, "{got:?}");
     let questions: HashSet<&str> = got.values().map(String::as_str).collect();
     for q in [
         "question number one",
         "question number two",
         "question number three",
         "question number four",
+        "question number five",
     ] {
         assert!(questions.contains(q), "{q} missing from {questions:?}");
     }
@@ -492,6 +515,39 @@ async fn invalid_forms_go_to_failed_with_the_reason() {
         std::fs::read_to_string(&error)
             .unwrap()
             .contains("already sent")
+    );
+
+    // A form that failed after it was queued (the recipient has no keys) can be put back under
+    // the same name: it is tried again, and the earlier failed copy is not overwritten.
+    let nokeys = "indicators = [\"x\"]\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/elsewhere\"\n";
+    drop_form(&centre, "nokeys.toml", nokeys);
+    let error = folder(&centre, "failed").join("nokeys.toml.error");
+    wait_for("nokeys.toml in failed/", 30, || error.exists()).await;
+    assert!(
+        std::fs::read_to_string(&error)
+            .unwrap()
+            .contains("has not published its keys")
+    );
+    drop_form(&centre, "nokeys.toml", nokeys);
+    wait_for("the second nokeys.toml in failed/", 30, || {
+        std::fs::read_dir(folder(&centre, "failed"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(".nokeys.toml.error")
+            })
+            .any(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .contains("has not published its keys")
+            })
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(folder(&centre, "failed").join("nokeys.toml")).unwrap(),
+        nokeys
     );
 
     let ev = events(&pki, relay.addr).await;

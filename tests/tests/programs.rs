@@ -549,6 +549,9 @@ async fn inbox_replies_and_the_access_report() {
         .collect();
     let want: Vec<(String, String)> = [
         ("received", "triage of new referrals"),
+        // Two lists (JSON, then offline) showed the referral among others.
+        ("listed", "triage of new referrals"),
+        ("listed", "triage of new referrals"),
         ("shown", "triage of new referrals"),
         ("disclosed", "sending information-request"),
         ("disclosed", "sending admission-decision-notice"),

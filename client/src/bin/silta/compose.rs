@@ -158,21 +158,38 @@ pub(crate) async fn send(
     draft.in_reply_to = in_reply_to;
     let envelope = client.seal(&draft).await?;
     crate::print_key_changes(&client);
-    let receipt = client.send_sealed(envelope).await?;
+    // Once the relay accepted the message it was disclosed, whatever happens next: record
+    // that first, then say plainly what went wrong after it.
+    let (receipt, problem) = match client.send_sealed(envelope).await {
+        Ok(r) => (r, None),
+        Err(silta_client::client::ClientError::Receipt(p)) => (Default::default(), Some(p)),
+        Err(e) => return Err(e.into()),
+    };
     let me = client.principal().to_string();
-    inbox::record_sent(state, &draft, &me, &receipt)?;
-    AccessLog::in_state_dir(&config.state_dir)
-        .record(&Access {
-            who: &silta_client::access::current_user(),
-            principal: &me,
-            action: Action::Disclosed,
-            case: &draft.case_ref,
-            messages: &[draft.message_id.to_vec()],
-            purpose: &format!("sending {}", kind_name(kind)),
-            recipients: &to,
-        })
-        .map_err(|e| Failure::failed(e.to_string()))?;
+    let logged = AccessLog::in_state_dir(&config.state_dir).record(&Access {
+        who: &silta_client::access::current_user(),
+        principal: &me,
+        action: Action::Disclosed,
+        case: &draft.case_ref,
+        messages: &[draft.message_id.to_vec()],
+        purpose: &format!("sending {}", kind_name(kind)),
+        recipients: &to,
+    });
+    let kept = inbox::record_sent(state, &draft, &me, &receipt);
     let id = uuid::Uuid::from_bytes(draft.message_id);
+    let after = |what: String| Failure {
+        code: 1,
+        message: format!(
+            "{} {id} WAS SENT (the relay accepted it), but {what}",
+            kind_name(kind)
+        ),
+        hint: Some("do not send it again; keep this output and report it".into()),
+    };
+    if let Some(p) = problem {
+        return Err(after(format!("its receipt does not check out: {p}")));
+    }
+    logged.map_err(|e| after(format!("the access log could not record it: {e}")))?;
+    kept.map_err(|e| after(format!("the local copy could not be kept: {e}")))?;
     let case_text = if case == [0; 16] {
         String::new()
     } else {

@@ -429,11 +429,19 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     println!("  plot: {}", svg.display());
 
     // ---- the access log: who opened the case's messages, and why
+    let mut thread_ids: Vec<String> = Vec::new();
+    for r in &thread {
+        for k in ["message_id", "in_reply_to"] {
+            if let Some(id) = r[k].as_str().filter(|s| !s.is_empty()) {
+                thread_ids.push(id.to_owned());
+            }
+        }
+    }
     println!(
         "\nAccess report of case {case_hex} at the Assistance System (silta inbox access-report)"
     );
     for e in nas_log
-        .for_case(&case)
+        .for_case(&case, &thread_ids)
         .map_err(|e| fail("access log")(e.to_string()))?
     {
         println!(

@@ -92,15 +92,29 @@ pub(crate) async fn run(
             wait,
             json,
         } => {
+            // A list shows cases, kinds and senders: it is recorded too.
+            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
             let rows = if offline {
                 let state = State::open(&config.state_dir)?;
                 inbox::list(&state, new)?
             } else {
-                let purpose = session_purpose(&config.state_dir, purpose, &who)?;
                 let client = Client::start(config).await?;
                 sync(&client, &log, &who, &purpose, wait).await?;
                 inbox::list(client.state(), new)?
             };
+            if !rows.is_empty() {
+                let me = principal_of(config)?;
+                let reader = Reader {
+                    log: &log,
+                    who: &who,
+                    principal: &me,
+                    purpose: &purpose,
+                };
+                let ids: Vec<Vec<u8>> = rows.iter().map(inbox::id_bytes).collect();
+                reader
+                    .record(Action::Listed, &[], &ids)
+                    .map_err(|e| Failure::failed(e.to_string()))?;
+            }
             if json {
                 let brief: Vec<Value> = rows.iter().map(brief).collect();
                 println!(
@@ -206,7 +220,25 @@ pub(crate) async fn run(
             reader
                 .record(Action::Reported, &case, &[])
                 .map_err(|e| Failure::failed(e.to_string()))?;
-            let entries = log.for_case(&case).map_err(|e| Failure {
+            // The case's messages and the ones they answer (a referral made before the case
+            // reference existed), so accesses recorded without the case are found too.
+            let mut ids: Vec<String> = Vec::new();
+            let mut note = String::new();
+            match State::open(&config.state_dir) {
+                Ok(state) => {
+                    for r in inbox::thread(&state, &case)? {
+                        for k in ["message_id", "in_reply_to"] {
+                            if let Some(id) = r[k].as_str().filter(|s| !s.is_empty()) {
+                                ids.push(id.to_owned());
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    note = format!("\nnote: only entries recorded under the case are shown ({e})");
+                }
+            }
+            let entries = log.for_case(&case, &ids).map_err(|e| Failure {
                 code: 2,
                 message: format!("ACCESS LOG DAMAGED: {e}"),
                 hint: Some("keep the file as it is and report this".into()),
@@ -245,7 +277,7 @@ pub(crate) async fn run(
                     .collect();
                 print_table(&["when (UTC)", "who", "what", "messages", "purpose"], &rows);
                 println!(
-                    "\n{} entries; the log's hash chain is intact.",
+                    "\n{} entries; the log's hash chain is intact.{note}",
                     entries.len()
                 );
             }
@@ -305,7 +337,7 @@ fn print_list(rows: &[Value]) {
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            let s = |k: &str| printable(r[k].as_str().unwrap_or_default());
             let case = s("case");
             [
                 short(&s("message_id"), 13),
@@ -371,7 +403,7 @@ pub(crate) fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]
 }
 
 fn print_message(r: &Value) {
-    let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+    let s = |k: &str| printable(r[k].as_str().unwrap_or_default());
     let dir = if r["direction"] == "sent" {
         "sent"
     } else {
@@ -464,9 +496,21 @@ fn render(v: &Value, indent: usize) {
 
 fn scalar(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s),
         other => other.to_string(),
     }
+}
+
+/// Text from a message, safe to print on a terminal: control characters (escape sequences a
+/// sender could use to rewrite the screen) become U+FFFD; new lines are kept.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' => '\n',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
 }
 
 pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<(), Failure> {

@@ -158,6 +158,7 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
         return Ok(());
     }
 
+    silta_client::fsutil::ensure_private_dir(&config.state_dir).map_err(Failure::failed)?;
     let keys = match DeviceKeys::load(&config.key_dir()) {
         Ok(k) => {
             println!(

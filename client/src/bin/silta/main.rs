@@ -214,6 +214,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys {
             command: KeysCommand::Init { device },
         } => {
+            silta_client::fsutil::ensure_private_dir(&config.state_dir).map_err(Failure::failed)?;
             let keys = DeviceKeys::init(&config.key_dir(), &device).map_err(ClientError::from)?;
             println!(
                 "created device keys for {device} in {}",
