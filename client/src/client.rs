@@ -575,13 +575,16 @@ impl Client {
         message_id: &[u8],
         digest: &[u8],
     ) -> Result<(), ClientError> {
-        self.state.mark_seen(message_id, digest)?;
+        // Acknowledged first: if that fails, the message stays "new" everywhere; a crash after
+        // it leaves the kept copy, which later syncs recognise without opening it again.
         self.acknowledge(&pb::Envelope {
             message_id: message_id.to_vec(),
             ciphertext_sha256: digest.to_vec(),
             ..Default::default()
         })
-        .await
+        .await?;
+        self.state.mark_seen(message_id, digest)?;
+        Ok(())
     }
 
     /// The local state.
