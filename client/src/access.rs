@@ -293,12 +293,16 @@ pub fn current_uid() -> Option<u32> {
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
 
-/// The name of the person at the keyboard: `$SILTA_USER`, else `$USER`/`$LOGNAME`, else "unknown".
+/// The name of the person at the keyboard: `$SILTA_USER`, else `$USER`/`$LOGNAME`, else the
+/// user id (`uid:1000`).
 pub fn current_user() -> String {
     ["SILTA_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(|| match current_uid() {
+            Some(uid) => format!("uid:{uid}"),
+            None => "unknown".into(),
+        })
 }
 
 #[cfg(test)]

@@ -807,7 +807,12 @@ impl Daemon {
                         self.write_status(&job)?;
                     }
                 }
-                tracing::info!(message_id = %job.message_id, recipient = %s.recipient, state = s.state, "delivery state");
+                tracing::info!(
+                    message_id = %job.message_id,
+                    recipient = %s.recipient,
+                    state = pb::DeliveryState::try_from(s.state).unwrap_or_default().as_str_name(),
+                    "delivery state"
+                );
             }
             return Ok(match client.ack_status(item.seq).await {
                 Ok(()) => false,
