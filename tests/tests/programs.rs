@@ -580,6 +580,96 @@ async fn inbox_replies_and_the_access_report() {
         &[(&nas.dir.path().display().to_string(), "[DIR]")],
     );
 
+    // The auditor: the case's trail as a table and CSV, the summary report with its plot.
+    let auditor = TestUser::new(&pki, relay.addr, "auditor/dpo", "desk");
+    let a = auditor.dir.path().join("silta.toml");
+    let o = run(
+        &a,
+        &[
+            "audit",
+            "query",
+            "--purpose",
+            "case review",
+            "--case",
+            &case,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let table = out(&o);
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("index  time (UTC)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("ACKNOWLEDGED") && table.contains("referral"),
+        "{table}"
+    );
+    let o = run(
+        &a,
+        &[
+            "audit",
+            "query",
+            "--purpose",
+            "case review",
+            "--case",
+            &case,
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
+    let csv = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(csv.starts_with("index,time,event,actor,"), "{csv}");
+    // referral, information-request, decision, proposal, assessment, agreement: 6 ACCEPTED.
+    assert_eq!(csv.matches("\"ACCEPTED\"").count(), 6, "{csv}");
+    let plot = auditor.dir.path().join("report.svg");
+    let o = run(
+        &a,
+        &[
+            "audit",
+            "report",
+            "--purpose",
+            "monthly report",
+            "--format",
+            "csv",
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let report = String::from_utf8_lossy(&o.stdout).into_owned();
+    // Messages from the centre: consultation and referral, both acknowledged by the inbox user
+    // (the referral) or still new (the consultation); from the NAS: five, none acknowledged yet.
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("total,kind,referral,1,1,1,0,0,1,")),
+        "{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("total,kind,anonymous-consultation,1,1,0,0,0,0,")),
+        "{report}"
+    );
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("referral (n=1)"),
+        "{svg}"
+    );
+    let o = run(
+        &a,
+        &["audit", "report", "--purpose", "x", "--from", "2026-13"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+
     // A removed line is found: the report refuses to pretend the log is whole.
     let log = nas.dir.path().join("state/access.log");
     let text = std::fs::read_to_string(&log).unwrap();
