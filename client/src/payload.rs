@@ -87,6 +87,20 @@ pub fn validate(
     sender: &Principal,
     recipients: &[Principal],
 ) -> Result<(), PayloadError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    validate_on(kind, urgency, payload, sender, recipients, today)
+}
+
+/// [`validate`] as of `date` (a received message is judged as of the day it was written, so a
+/// birthday between writing and opening does not make it invalid).
+pub fn validate_on(
+    kind: MessageKind,
+    urgency: Urgency,
+    payload: &Payload,
+    sender: &Principal,
+    recipients: &[Principal],
+    date: time::Date,
+) -> Result<(), PayloadError> {
     let Some(body) = &payload.body else {
         return err("the payload is empty");
     };
@@ -109,7 +123,7 @@ pub fn validate(
         }
     }
     match body {
-        Body::Referral(r) => validate_referral(r, urgency),
+        Body::Referral(r) => validate_referral(r, urgency, date),
         Body::ConsentRecord(c) => validate_consent(c, "consent record"),
         Body::AnonymousConsultation(c) => validate_consultation(c),
         Body::AdmissionDecisionNotice(n) => validate_admission(n),
@@ -168,7 +182,11 @@ fn validate_consent(c: &pl::ConsentRecord, what: &str) -> Result<(), PayloadErro
     Ok(())
 }
 
-fn validate_referral(r: &pl::Referral, urgency: Urgency) -> Result<(), PayloadError> {
+fn validate_referral(
+    r: &pl::Referral,
+    urgency: Urgency,
+    today: time::Date,
+) -> Result<(), PayloadError> {
     let Some(person) = &r.person else {
         return err("referral: person is required");
     };
@@ -187,7 +205,6 @@ fn validate_referral(r: &pl::Referral, urgency: Urgency) -> Result<(), PayloadEr
     if !person.date_of_birth.trim().is_empty() {
         let dob = parse_date(&person.date_of_birth)
             .map_err(|e| PayloadError(format!("referral: person.date_of_birth {e}")))?;
-        let today = time::OffsetDateTime::now_utc().date();
         let mut years = today.year() - dob.year();
         if (today.month() as u8, today.day()) < (dob.month() as u8, dob.day()) {
             years -= 1;

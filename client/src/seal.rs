@@ -406,13 +406,20 @@ pub fn open(
     let urgency = Urgency::try_from(signed.urgency).unwrap_or(Urgency::Unspecified);
     // The reason goes to the relay and into its log: say which rule, never what the payload holds
     // (a date of birth, an age, a name quoted back).
-    validate(kind, urgency, &payload, &sender, &recipients).map_err(|e| {
-        tracing::debug!(
-            kind = kind.as_str_name(),
-            "payload breaks the rules of its kind"
-        );
-        Rejected::new(R::MalformedPayload, content_free(&e.0))
-    })?;
+    let written = signed
+        .created_at
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .map(|t| t.date())
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+    crate::payload::validate_on(kind, urgency, &payload, &sender, &recipients, written).map_err(
+        |e| {
+            tracing::debug!(
+                kind = kind.as_str_name(),
+                "payload breaks the rules of its kind"
+            );
+            Rejected::new(R::MalformedPayload, content_free(&e.0))
+        },
+    )?;
     Ok(Opened {
         signed,
         payload,
