@@ -161,6 +161,8 @@ impl AccessLog {
             .map_err(io)?;
         // Another writer may append between our read of the last line and our write.
         file.lock().map_err(io)?;
+        // A last line without its newline is a write cut short: end it, and chain from it.
+        let torn = ends_without_newline(&file).map_err(io)?;
         let prev = match last_line(&file).map_err(io)? {
             Some(line) => hex::encode(ring::digest::digest(&ring::digest::SHA256, &line)),
             None => GENESIS.to_owned(),
@@ -190,7 +192,8 @@ impl AccessLog {
             uid: current_uid(),
             prev,
         };
-        let mut line = serde_json::to_vec(&entry).expect("an entry serialises");
+        let mut line = if torn { vec![b'\n'] } else { Vec::new() };
+        line.extend(serde_json::to_vec(&entry).expect("an entry serialises"));
         line.push(b'\n');
         file.write_all(&line).map_err(io)?;
         file.sync_data().map_err(io)?;
@@ -199,9 +202,21 @@ impl AccessLog {
 
     /// Reads every entry, checking the chain. A missing file is an empty log.
     pub fn read(&self) -> Result<Vec<Entry>, AccessLogError> {
+        Ok(self.read_all()?.0)
+    }
+
+    /// Line numbers of incomplete entries: writes cut short by a crash or power loss. They stay
+    /// in the chain (the next entry names their hash), so they cannot hide a removal.
+    pub fn incomplete_lines(&self) -> Result<Vec<usize>, AccessLogError> {
+        Ok(self.read_all()?.1)
+    }
+
+    fn read_all(&self) -> Result<(Vec<Entry>, Vec<usize>), AccessLogError> {
         let file = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()));
+            }
             Err(error) => {
                 return Err(AccessLogError::Io {
                     path: self.path.clone(),
@@ -211,6 +226,7 @@ impl AccessLog {
         };
         let mut prev = GENESIS.to_owned();
         let mut out = Vec::new();
+        let mut incomplete = Vec::new();
         for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
             let line = line.map_err(|error| AccessLogError::Io {
                 path: self.path.clone(),
@@ -221,8 +237,18 @@ impl AccessLog {
                 line: n + 1,
                 problem,
             };
-            let entry: Entry = serde_json::from_slice(&line)
-                .map_err(|e| broken(format!("not an access-log entry: {e}")))?;
+            let entry: Entry = match serde_json::from_slice(&line) {
+                Ok(e) => e,
+                Err(e) if (e.is_eof() || e.is_syntax()) && incomplete.last() != Some(&n) => {
+                    // A write cut short: accepted only as part of the chain (the next entry must
+                    // name its hash), and never two in a row, so replacing an entry with
+                    // garbage still breaks the chain.
+                    incomplete.push(n + 1);
+                    prev = hex::encode(ring::digest::digest(&ring::digest::SHA256, &line));
+                    continue;
+                }
+                Err(e) => return Err(broken(format!("not an access-log entry: {e}"))),
+            };
             if entry.prev != prev {
                 return Err(broken(
                     "the chain is broken: the line before it was changed, removed or reordered"
@@ -232,7 +258,7 @@ impl AccessLog {
             prev = hex::encode(ring::digest::digest(&ring::digest::SHA256, &line));
             out.push(entry);
         }
-        Ok(out)
+        Ok((out, incomplete))
     }
 
     /// The entries about `case`: recorded under it, or naming one of `messages` (UUIDs: the
@@ -245,6 +271,20 @@ impl AccessLog {
             .filter(|e| e.case == case || e.messages.iter().any(|m| messages.contains(m)))
             .collect())
     }
+}
+
+/// Whether `file` is non-empty and does not end with a newline.
+fn ends_without_newline(file: &File) -> std::io::Result<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = file;
+    let len = f.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// The last line of `file` (without its newline), if any.
@@ -376,6 +416,45 @@ mod tests {
         std::fs::write(log.path(), &text).unwrap();
         log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
         assert_eq!(log.read().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_write_cut_short_stays_in_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::in_state_dir(dir.path());
+        log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        // Power lost in the middle of the third write.
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let third = text.lines().next().unwrap();
+        std::fs::write(log.path(), format!("{text}{}", &third[..third.len() / 2])).unwrap();
+        assert_eq!(log.read().unwrap().len(), 2);
+        assert_eq!(log.incomplete_lines().unwrap(), [3]);
+        // Appending goes on after it; the cut line stays in the chain.
+        log.record(&access(Action::Thread, &[1; 16], &[])).unwrap();
+        let entries = log.read().unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[2].action, Action::Thread);
+        assert_eq!(log.incomplete_lines().unwrap(), [3]);
+        // Removing the cut line now breaks the chain.
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(
+            log.path(),
+            format!("{}\n{}\n{}\n", lines[0], lines[1], lines[3]),
+        )
+        .unwrap();
+        assert!(matches!(
+            log.read(),
+            Err(AccessLogError::Broken { line: 3, .. })
+        ));
+        // So does replacing a complete entry with garbage.
+        std::fs::write(
+            log.path(),
+            format!("{}\n{{\"x\n{}\n{}\n", lines[0], lines[2], lines[3]),
+        )
+        .unwrap();
+        assert!(log.read().is_err());
     }
 
     #[test]

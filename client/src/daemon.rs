@@ -265,6 +265,8 @@ impl Daemon {
                 _ = &mut shutdown => break,
                 _ = tick.tick() => {
                     self.scan_outbox()?;
+                    // Claimed files whose queueing failed are tried again.
+                    self.recover()?;
                     if client.is_none() && Instant::now() >= next_connect {
                         match self.connect().await {
                             Ok((c, s)) => {

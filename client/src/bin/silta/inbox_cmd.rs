@@ -238,6 +238,12 @@ pub(crate) async fn run(
                     note = format!("\nnote: only entries recorded under the case are shown ({e})");
                 }
             }
+            let torn = match log.incomplete_lines() {
+                Ok(lines) if !lines.is_empty() => format!(
+                    "\nnote: line(s) {lines:?} of the log are writes cut short (a crash or power loss); they hold no entry"
+                ),
+                _ => String::new(),
+            };
             let entries = log.for_case(&case, &ids).map_err(|e| Failure {
                 code: 2,
                 message: format!("ACCESS LOG DAMAGED: {e}"),
@@ -277,7 +283,7 @@ pub(crate) async fn run(
                     .collect();
                 print_table(&["when (UTC)", "who", "what", "messages", "purpose"], &rows);
                 println!(
-                    "\n{} entries; the log's hash chain is intact.{note}",
+                    "\n{} entries; the log's hash chain is intact.{note}{torn}",
                     entries.len()
                 );
             }
