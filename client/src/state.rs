@@ -11,6 +11,7 @@ pub struct State {
     crls: sled::Tree,
     messages: sled::Tree,
     cases: sled::Tree,
+    outgoing: sled::Tree,
 }
 
 /// What pinning a key found.
@@ -61,6 +62,7 @@ impl State {
             crls: db.open_tree("n_crl")?,
             messages: db.open_tree("msgid_record")?,
             cases: db.open_tree("case_record")?,
+            outgoing: db.open_tree("contentkey_envelope")?,
             db,
         })
     }
@@ -163,6 +165,26 @@ impl State {
             }
         }
         Ok(out)
+    }
+
+    /// Keeps a sealed envelope (its encoded bytes) before it is first sent, under a key of its
+    /// content, so running the same command again after a failure sends the same message.
+    pub fn put_outgoing(&self, key: &[u8], envelope: &[u8]) -> Result<(), StateError> {
+        self.outgoing.insert(key, envelope)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A sealed envelope kept under `key` by an attempt that did not finish.
+    pub fn outgoing(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.outgoing.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Forgets the envelope under `key` (it was accepted).
+    pub fn remove_outgoing(&self, key: &[u8]) -> Result<(), StateError> {
+        self.outgoing.remove(key)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Records a case reference this installation issued.

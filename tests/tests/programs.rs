@@ -748,3 +748,74 @@ fn the_demo_runs_and_its_audit_verifies() {
             .starts_with("<?xml")
     );
 }
+
+/// Running a reply command again after an attempt that did not finish sends the same message
+/// (same id, same bytes), so the relay cannot end up with two copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_failed_is_retried_as_the_same_message() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.limits.max_pending_items = 1).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let c = centre.dir.path().join("silta.toml");
+    let n = nas.dir.path().join("silta.toml");
+    for cfg in [&c, &n] {
+        assert!(run(cfg, &["keys", "publish"], &[]).status.success());
+    }
+    let consult = |q: &str| {
+        run(
+            &c,
+            &[
+                "consultation",
+                "--to",
+                "assistance/nas",
+                "--questions",
+                q,
+                "--json",
+            ],
+            &[],
+        )
+    };
+    assert!(consult("first question").status.success());
+    // The NAS mailbox is full: the second attempt is refused after sealing.
+    let o = consult("second question");
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        out(&o).contains("RESOURCE_EXHAUSTED")
+            || out(&o).contains("ResourceExhausted")
+            || out(&o).contains("limits.max_pending_items"),
+        "{}",
+        out(&o)
+    );
+    // Make room, then run the same command again: the same message id goes out.
+    let o = run(&n, &["inbox", "list", "--purpose", "test", "--json"], &[]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let first = list[0]["message_id"].as_str().unwrap().to_owned();
+    assert!(run(&n, &["inbox", "ack", &first], &[]).status.success());
+    let o = consult("second question");
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("sending again the same message"),
+        "{}",
+        out(&o)
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let second = sent["message_id"].as_str().unwrap().to_owned();
+    assert!(out(&o).contains(&second));
+    // Once accepted it is forgotten: the same command now sends a new message.
+    assert!(run(&n, &["inbox", "sync"], &[("SILTA_PURPOSE", "test")]).status.success());
+    assert!(run(&n, &["inbox", "ack", &second], &[]).status.success());
+    let o = consult("second question");
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!out(&o).contains("sending again"), "{}", out(&o));
+    let third: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(third["message_id"].as_str().unwrap(), second);
+    let accepted = relay
+        .events()
+        .iter()
+        .filter(|e| e.r#type == silta_proto::pb::EventType::Accepted as i32)
+        .count();
+    // first, second (once, although attempted twice), third.
+    assert_eq!(accepted, 3);
+    relay.stop().await;
+}

@@ -156,7 +156,47 @@ pub(crate) async fn send(
     draft.urgency = urgency;
     draft.legal_basis = legal_basis;
     draft.in_reply_to = in_reply_to;
-    let envelope = client.seal(&draft).await?;
+    // The same command run again after a failed or interrupted attempt (no answer, relay
+    // away, mailbox full) sends the very same sealed message, so the relay answers it
+    // idempotently instead of accepting a second copy under a new id.
+    let content_key = {
+        use prost::Message as _;
+        let mut k = format!(
+            "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n",
+            kind_name(kind),
+            to.join(","),
+            hex::encode(case),
+            urgency,
+            legal_basis,
+            in_reply_to.map(hex::encode)
+        )
+        .into_bytes();
+        k.extend(draft.payload.encode_to_vec());
+        silta_client::seal::sha256(&k).to_vec()
+    };
+    let envelope = match state.outgoing(&content_key)? {
+        Some(bytes) => {
+            use prost::Message as _;
+            let envelope = silta_proto::pb::Envelope::decode(bytes.as_slice())
+                .map_err(|e| Failure::failed(format!("a kept unfinished message: {e}")))?;
+            draft.message_id = envelope
+                .message_id
+                .clone()
+                .try_into()
+                .map_err(|_| Failure::failed("a kept unfinished message has a bad id"))?;
+            eprintln!(
+                "sending again the same message {} (an earlier attempt did not finish)",
+                uuid::Uuid::from_bytes(draft.message_id)
+            );
+            envelope
+        }
+        None => {
+            use prost::Message as _;
+            let envelope = client.seal(&draft).await?;
+            state.put_outgoing(&content_key, &envelope.encode_to_vec())?;
+            envelope
+        }
+    };
     crate::print_key_changes(&client);
     // Once the relay accepted the message it was disclosed, whatever happens next: record
     // that first, then say plainly what went wrong after it.
@@ -165,6 +205,7 @@ pub(crate) async fn send(
         Err(silta_client::client::ClientError::Receipt(p)) => (Default::default(), Some(p)),
         Err(e) => return Err(e.into()),
     };
+    state.remove_outgoing(&content_key)?;
     let me = client.principal().to_string();
     let logged = AccessLog::in_state_dir(&config.state_dir).record(&Access {
         who: &silta_client::access::current_user(),
