@@ -57,6 +57,9 @@ impl Action {
 /// One entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// SHA-256 (hex) of the previous line of the log; zeros for the first. Written first, so
+    /// even a write cut short carries it and stays checkable.
+    pub prev: String,
     /// When (RFC 3339, UTC).
     pub time: String,
     /// The person or process (`process:silta-daemon`, or the person's user name).
@@ -78,8 +81,6 @@ pub struct Entry {
     /// the person; this cannot).
     #[serde(default)]
     pub uid: Option<u32>,
-    /// SHA-256 (hex) of the previous line of the log; zeros for the first.
-    pub prev: String,
 }
 
 /// An access-log failure.
@@ -195,8 +196,14 @@ impl AccessLog {
         let mut line = if torn { vec![b'\n'] } else { Vec::new() };
         line.extend(serde_json::to_vec(&entry).expect("an entry serialises"));
         line.push(b'\n');
-        file.write_all(&line).map_err(io)?;
-        file.sync_data().map_err(io)?;
+        let before = file.metadata().map_err(io)?.len();
+        if let Err(e) = file.write_all(&line).and_then(|()| file.sync_data()) {
+            // A full disk: take the partial line back (we still hold the lock), so retries do
+            // not pile up fragments.
+            let _ = file.set_len(before);
+            let _ = file.sync_data();
+            return Err(io(e));
+        }
         Ok(entry)
     }
 
@@ -239,10 +246,26 @@ impl AccessLog {
             };
             let entry: Entry = match serde_json::from_slice(&line) {
                 Ok(e) => e,
-                Err(e) if (e.is_eof() || e.is_syntax()) && incomplete.last() != Some(&n) => {
-                    // A write cut short: accepted only as part of the chain (the next entry must
-                    // name its hash), and never two in a row, so replacing an entry with
-                    // garbage still breaks the chain.
+                Err(e) if e.is_eof() || e.is_syntax() => {
+                    // A write cut short. It must name the line before it (`prev` is written
+                    // first); one cut before even that is accepted only if the line before it
+                    // is whole. And the next entry must name its hash. So nothing before or
+                    // after it can be removed or changed unnoticed.
+                    match cut_prev(&line) {
+                        Some(p) if p == prev => {}
+                        Some(_) => {
+                            return Err(broken(
+                                "the chain is broken before a write cut short".into(),
+                            ));
+                        }
+                        None if incomplete.last() != Some(&n) => {}
+                        None => {
+                            return Err(broken(
+                                "two writes cut short in a row, the second without its chain"
+                                    .into(),
+                            ));
+                        }
+                    }
                     incomplete.push(n + 1);
                     prev = hex::encode(ring::digest::digest(&ring::digest::SHA256, &line));
                     continue;
@@ -271,6 +294,14 @@ impl AccessLog {
             .filter(|e| e.case == case || e.messages.iter().any(|m| messages.contains(m)))
             .collect())
     }
+}
+
+/// The `prev` of a line cut short, if the cut came after it.
+fn cut_prev(line: &[u8]) -> Option<String> {
+    let rest = line.strip_prefix(b"{\"prev\":\"")?;
+    let hash = rest.get(..64)?;
+    (rest.get(64) == Some(&b'"') && hash.iter().all(u8::is_ascii_hexdigit))
+        .then(|| String::from_utf8_lossy(hash).into_owned())
 }
 
 /// Whether `file` is non-empty and does not end with a newline.
@@ -422,12 +453,19 @@ mod tests {
     fn a_write_cut_short_stays_in_the_chain() {
         let dir = tempfile::tempdir().unwrap();
         let log = AccessLog::in_state_dir(dir.path());
-        log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
-        log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        for _ in 0..3 {
+            log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        }
         // Power lost in the middle of the third write.
         let text = std::fs::read_to_string(log.path()).unwrap();
-        let third = text.lines().next().unwrap();
-        std::fs::write(log.path(), format!("{text}{}", &third[..third.len() / 2])).unwrap();
+        let third = text.lines().nth(2).unwrap().len() as u64;
+        let len = text.len() as u64;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(log.path())
+            .unwrap()
+            .set_len(len - 1 - third / 2)
+            .unwrap();
         assert_eq!(log.read().unwrap().len(), 2);
         assert_eq!(log.incomplete_lines().unwrap(), [3]);
         // Appending goes on after it; the cut line stays in the chain.
@@ -448,6 +486,13 @@ mod tests {
             log.read(),
             Err(AccessLogError::Broken { line: 3, .. })
         ));
+        // Entries before a cut line cannot be removed either: it names the line before it.
+        std::fs::write(
+            log.path(),
+            format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]),
+        )
+        .unwrap();
+        assert!(log.read().is_err());
         // So does replacing a complete entry with garbage.
         std::fs::write(
             log.path(),

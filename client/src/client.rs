@@ -483,26 +483,8 @@ impl Client {
             }
             Some(pb::mailbox_item::Item::Envelope(delivered)) => {
                 let env = delivered.envelope.clone().unwrap_or_default();
-                // Kept earlier and waiting for a person's acknowledgement: not opened and judged
-                // again (keys, revocations and dates may have changed since it was verified).
-                if !acknowledge && let Some(kept) = self.state.message(&env.message_id)? {
-                    if kept["ciphertext_sha256"].as_str()
-                        == Some(hex::encode(&env.ciphertext_sha256).as_str())
-                    {
-                        return Ok(Received::Duplicate {
-                            message_id: env.message_id,
-                        });
-                    }
-                    let rejected = Rejected::new(
-                        pb::RejectionReason::Replay,
-                        "message id kept before with other content",
-                    );
-                    self.reject(&env, &rejected).await?;
-                    return Ok(Received::Rejected {
-                        delivered,
-                        rejected,
-                    });
-                }
+                // Acknowledged before (the relay delivers it again, e.g. after a restore from a
+                // backup): acknowledged again, not shown again.
                 match self.state.seen(&env.message_id)? {
                     Some(digest) if digest == env.ciphertext_sha256 => {
                         self.acknowledge(&env).await?;
@@ -522,6 +504,26 @@ impl Client {
                         });
                     }
                     None => {}
+                }
+                // Kept earlier and waiting for a person's acknowledgement: not opened and judged
+                // again (keys, revocations and dates may have changed since it was verified).
+                if !acknowledge && let Some(kept) = self.state.message(&env.message_id)? {
+                    if kept["ciphertext_sha256"].as_str()
+                        == Some(hex::encode(&env.ciphertext_sha256).as_str())
+                    {
+                        return Ok(Received::Duplicate {
+                            message_id: env.message_id,
+                        });
+                    }
+                    let rejected = Rejected::new(
+                        pb::RejectionReason::Replay,
+                        "message id kept before with other content",
+                    );
+                    self.reject(&env, &rejected).await?;
+                    return Ok(Received::Rejected {
+                        delivered,
+                        rejected,
+                    });
                 }
                 match self.open(&delivered).await? {
                     Ok(opened) => {

@@ -148,6 +148,20 @@ struct Job {
     receipt_problem: String,
     #[serde(default)]
     recipients: BTreeMap<String, RecipientState>,
+    /// kind, to, case, urgency, legal basis: what sent/ status files show. Kept when the form
+    /// text itself is dropped from the queue after filing.
+    #[serde(default)]
+    summary: Option<Summary>,
+}
+
+/// The envelope facts of a form, for status files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Summary {
+    kind: String,
+    to: Vec<String>,
+    case: String,
+    urgency: String,
+    legal_basis: String,
 }
 
 /// The four folders.
@@ -210,6 +224,12 @@ pub struct Daemon {
     pending: sled::Tree,
     me: Principal,
     access: AccessLog,
+    /// Size and modification time of each outbox file at the scan it was first seen unchanged
+    /// since, so a file is taken only once it stopped changing (whatever the clocks say).
+    settling:
+        std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::SystemTime, Instant)>>,
+    /// Held while the daemon runs: one daemon per folder.
+    _lock: std::fs::File,
 }
 
 impl Daemon {
@@ -220,6 +240,19 @@ impl Daemon {
         let (me, _) = crate::client::own_identity(&cert)?;
         let folders = Folders::under(&config.daemon.folder);
         folders.create()?;
+        let lock_path = config.daemon.folder.join(".silta-daemon.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| DaemonError::Folder(format!("{}: {e}", lock_path.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(DaemonError::Folder(format!(
+                "another silta daemon is using {} (one daemon per folder)",
+                config.daemon.folder.display()
+            )));
+        }
         crate::fsutil::ensure_private_dir(&config.state_dir).map_err(DaemonError::Folder)?;
         let path = config.state_dir.join("daemon-db");
         let q = |error: sled::Error| DaemonError::Queue {
@@ -237,6 +270,8 @@ impl Daemon {
             folders,
             me,
             access: AccessLog::in_state_dir(&config.state_dir),
+            settling: Default::default(),
+            _lock: lock,
         })
     }
 
@@ -378,25 +413,71 @@ impl Daemon {
     }
 
     fn get(&self, id: &[u8]) -> Result<Option<Job>, DaemonError> {
-        Ok(self
-            .jobs
-            .get(id)
-            .map_err(|e| self.queue_error(e))?
-            .and_then(|v| serde_json::from_slice(&v).ok()))
+        match self.jobs.get(id).map_err(|e| self.queue_error(e))? {
+            None => Ok(None),
+            // An unreadable record is an error, never "no job": that would queue it again.
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| DaemonError::Queue {
+                    path: self.config.state_dir.join("daemon-db"),
+                    error: format!("job {}: {e}", hex::encode(id)),
+                }),
+        }
     }
 
     /// Picks up new forms from outbox/ (and, after a crash, claimed forms in queued/ that were
     /// not queued yet). A problem with one file is logged and does not stop the others.
     pub fn scan_outbox(&self) -> Result<(), DaemonError> {
         let settle = Duration::from_millis(self.config.daemon.settle_ms);
-        for (name, path) in list_files(&self.folders.outbox)? {
-            let fresh = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age < settle);
-            if fresh {
-                continue; // still being written, perhaps
+        let files = list_files(&self.folders.outbox)?;
+        let mut ready = Vec::new();
+        {
+            let mut settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
+            settling.retain(|name, _| files.iter().any(|(n, _)| n == name));
+            for (name, path) in &files {
+                let Ok(meta) = std::fs::metadata(path) else {
+                    continue;
+                };
+                let now_seen = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
+                match settling.get(name) {
+                    Some((len, mtime, since)) if (*len, *mtime) == now_seen => {
+                        if since.elapsed() >= settle {
+                            ready.push(name.clone());
+                        }
+                    }
+                    // New, or changed since the last scan: still being written, perhaps.
+                    _ => {
+                        settling.insert(name.clone(), (now_seen.0, now_seen.1, Instant::now()));
+                    }
+                }
+            }
+        }
+        for name in ready {
+            self.settling
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&name);
+            if name.len() > MAX_NAME_BYTES {
+                let id = uuid::Uuid::now_v7();
+                let ext = if name.ends_with(".json") {
+                    "json"
+                } else {
+                    "toml"
+                };
+                let short = format!("{id}.name-too-long.{ext}");
+                let result = std::fs::rename(self.folders.outbox.join(&name), self.folders.queued.join(&short))
+                    .map_err(|e| DaemonError::Folder(e.to_string()))
+                    .and_then(|()| {
+                        self.fail_claimed(
+                            id,
+                            &format!("name-too-long.{ext}"),
+                            &format!("the file name is {} bytes long; the outbox takes names up to {MAX_NAME_BYTES} bytes (it began {:?})", name.len(), name.chars().take(40).collect::<String>()),
+                        )
+                    });
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "could not move a form with a too long name to failed/");
+                }
+                continue;
             }
             if let Err(e) = self.claim(&name) {
                 tracing::error!(file = %name, error = %e, "could not pick up a form; will try again");
@@ -430,7 +511,14 @@ impl Daemon {
             else {
                 continue;
             };
-            let result = match self.get(id.as_bytes())? {
+            let job = match self.get(id.as_bytes()) {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::error!(file = %file, error = %e, "the queue's record of a claimed form is unreadable; left as it is");
+                    continue;
+                }
+            };
+            let result = match job {
                 None => self.queue_claimed(id, &name),
                 Some(mut job) if job.state == JobState::Sent => self.file_sent(&mut job),
                 Some(job) if job.state == JobState::Failed => {
@@ -510,7 +598,9 @@ impl Daemon {
             };
             return self.fail_claimed(id, name, &format!("{what}; nothing was sent again. To send it again on purpose, give the file a new name."));
         }
+        let summary = Some(summary_of(&text, json));
         let job = Job {
+            summary,
             message_id: id.to_string(),
             file_name: name.to_owned(),
             form: text,
@@ -547,19 +637,22 @@ impl Daemon {
         } else {
             name.to_owned()
         };
+        // The form first (it is never lost or doubled), then the reason beside it.
+        let claimed = self.folders.queued.join(format!("{id}.{name}"));
+        if claimed.exists() {
+            move_file(&claimed, &self.folders.failed.join(&target)).map_err(DaemonError::Folder)?;
+        } else if let Some(job) = self.get(id.as_bytes())?
+            && !job.form.is_empty()
+        {
+            write_atomic(&self.folders.failed.join(&target), job.form.as_bytes())
+                .map_err(DaemonError::Folder)?;
+        }
         let error_path = self.folders.failed.join(format!("{target}.error"));
         let text = format!(
             "{name} was not sent.\n\nWhy: {reason}\n\nWhat to do: fix the form and put it into outbox/ again (under any name).\nMessage id it had: {id}\nTime: {}\n",
             now_rfc3339()
         );
         write_atomic(&error_path, text.as_bytes()).map_err(DaemonError::Folder)?;
-        let claimed = self.folders.queued.join(format!("{id}.{name}"));
-        if claimed.exists() {
-            move_file(&claimed, &self.folders.failed.join(&target)).map_err(DaemonError::Folder)?;
-        } else if let Some(job) = self.get(id.as_bytes())? {
-            write_atomic(&self.folders.failed.join(&target), job.form.as_bytes())
-                .map_err(DaemonError::Folder)?;
-        }
         // The reason may quote the form's content: it stays in the 0600 .error file, not the log.
         tracing::warn!(file = %name, error_file = %error_path.display(), "form moved to failed/; the .error file says why");
         Ok(())
@@ -704,8 +797,13 @@ impl Daemon {
             };
             self.put(job)?;
         }
-        let form_path = self.folders.sent.join(&job.sent_base);
-        write_atomic(&form_path, job.form.as_bytes()).map_err(DaemonError::Folder)?;
+        if job.summary.is_none() {
+            job.summary = Some(summary_of(&job.form, job.json));
+        }
+        if !job.form.is_empty() {
+            let form_path = self.folders.sent.join(&job.sent_base);
+            write_atomic(&form_path, job.form.as_bytes()).map_err(DaemonError::Folder)?;
+        }
         self.write_status(job)?;
         let claimed = self
             .folders
@@ -717,24 +815,28 @@ impl Daemon {
             Err(e) => return Err(DaemonError::Folder(format!("{}: {e}", claimed.display()))),
         }
         job.filed = true;
-        self.put(job)
+        // Filed: the queue keeps no copy of the content (sent/ has it, under the case system's
+        // own retention); only the facts the status file shows.
+        job.form.clear();
+        self.put(job)?;
+        let id = uuid::Uuid::parse_str(&job.message_id).expect("our own ids parse");
+        self.envelopes
+            .remove(id.as_bytes())
+            .map_err(|e| self.queue_error(e))?;
+        Ok(())
     }
 
     fn write_status(&self, job: &Job) -> Result<(), DaemonError> {
-        let (kind, to, case, urgency, basis) = match read_envelope_form(&job.form, job.json) {
-            Ok((h, _)) => (
-                kind_name(h.kind),
-                h.to.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                if h.case_ref == [0; 16] {
-                    String::new()
-                } else {
-                    hex::encode(h.case_ref)
-                },
-                urgency_name(h.urgency),
-                legal_basis_name(h.legal_basis),
-            ),
-            Err(_) => Default::default(),
-        };
+        let Summary {
+            kind,
+            to,
+            case,
+            urgency,
+            legal_basis: basis,
+        } = job
+            .summary
+            .clone()
+            .unwrap_or_else(|| summary_of(&job.form, job.json));
         let overall = overall_state(&to, &job.recipients);
         let status = serde_json::json!({
             "message_id": job.message_id,
@@ -884,6 +986,27 @@ impl Daemon {
     }
 }
 
+/// The envelope facts of a form (empty if it does not parse).
+fn summary_of(form: &str, json: bool) -> Summary {
+    match read_envelope_form(form, json) {
+        Ok((h, _)) => Summary {
+            kind: kind_name(h.kind),
+            to: h.to.iter().map(|p| p.to_string()).collect(),
+            case: if h.case_ref == [0; 16] {
+                String::new()
+            } else {
+                hex::encode(h.case_ref)
+            },
+            urgency: urgency_name(h.urgency),
+            legal_basis: legal_basis_name(h.legal_basis),
+        },
+        Err(_) => Summary::default(),
+    }
+}
+
+/// Longest outbox file name taken (the claimed name adds a message id).
+const MAX_NAME_BYTES: usize = 200;
+
 /// Largest form file the outbox takes.
 const MAX_FORM_BYTES: usize = 1024 * 1024;
 
@@ -956,14 +1079,17 @@ fn classify(e: ClientError) -> Failure {
                 "the relay refused: {}. This installation may not send this kind to these recipients.",
                 s.message()
             )),
-            Code::InvalidArgument
-            | Code::AlreadyExists
-            | Code::FailedPrecondition
-            | Code::OutOfRange => Failure::Permanent(format!(
-                "the relay refused the message: {} ({:?})",
-                s.message(),
-                s.code()
+            Code::AlreadyExists => Failure::Permanent(format!(
+                "the relay already holds a different message with this id: it may have been sent before; check sent/ and the delivery log before sending it again ({})",
+                s.message()
             )),
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+                Failure::Permanent(format!(
+                    "the relay refused the message: {} ({:?})",
+                    s.message(),
+                    s.code()
+                ))
+            }
             Code::Unauthenticated => Failure::Retry {
                 reason: format!(
                     "the relay no longer accepts this certificate (revoked?): {}",

@@ -456,6 +456,34 @@ async fn invalid_forms_go_to_failed_with_the_reason() {
     nas.published().await;
     let centre = centre(&pki, relay.addr).await;
     let daemon = DaemonProcess::spawn(&centre, &centre.dir.path().join("daemon.log"));
+    // One daemon per folder: a second one refuses to start, saying why.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = std::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(centre.dir.path().join("silta.toml"))
+        .arg("daemon")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another silta daemon is using"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    // A name too long to claim goes to failed/ under a short name, with the reason.
+    let long = format!("{}.toml", "x".repeat(220));
+    drop_form(&centre, &long, &consultation(0));
+    wait_for("the long-named form in failed/", 30, || {
+        std::fs::read_dir(folder(&centre, "failed"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with("name-too-long.toml.error")
+            })
+    })
+    .await;
 
     let cases: [(&str, String, &str); 6] = [
         (

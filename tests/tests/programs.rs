@@ -803,7 +803,11 @@ async fn a_send_that_failed_is_retried_as_the_same_message() {
     let second = sent["message_id"].as_str().unwrap().to_owned();
     assert!(out(&o).contains(&second));
     // Once accepted it is forgotten: the same command now sends a new message.
-    assert!(run(&n, &["inbox", "sync"], &[("SILTA_PURPOSE", "test")]).status.success());
+    assert!(
+        run(&n, &["inbox", "sync"], &[("SILTA_PURPOSE", "test")])
+            .status
+            .success()
+    );
     assert!(run(&n, &["inbox", "ack", &second], &[]).status.success());
     let o = consult("second question");
     assert!(o.status.success(), "{}", out(&o));

@@ -174,10 +174,20 @@ pub(crate) async fn send(
         k.extend(draft.payload.encode_to_vec());
         silta_client::seal::sha256(&k).to_vec()
     };
-    let envelope = match state.outgoing(&content_key)? {
+    // Kept as 8 bytes of Unix time, then the envelope; reused for an hour at most (after that
+    // the recipients' keys are looked up and the message sealed again).
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let kept_recently = state.outgoing(&content_key)?.filter(|v| {
+        v.len() > 8
+            && v[..8]
+                .try_into()
+                .map(i64::from_be_bytes)
+                .is_ok_and(|t| now - t < 3600)
+    });
+    let envelope = match kept_recently {
         Some(bytes) => {
             use prost::Message as _;
-            let envelope = silta_proto::pb::Envelope::decode(bytes.as_slice())
+            let envelope = silta_proto::pb::Envelope::decode(&bytes[8..])
                 .map_err(|e| Failure::failed(format!("a kept unfinished message: {e}")))?;
             draft.message_id = envelope
                 .message_id
@@ -193,7 +203,9 @@ pub(crate) async fn send(
         None => {
             use prost::Message as _;
             let envelope = client.seal(&draft).await?;
-            state.put_outgoing(&content_key, &envelope.encode_to_vec())?;
+            let mut kept = now.to_be_bytes().to_vec();
+            kept.extend(envelope.encode_to_vec());
+            state.put_outgoing(&content_key, &kept)?;
             envelope
         }
     };
@@ -203,9 +215,23 @@ pub(crate) async fn send(
     let (receipt, problem) = match client.send_sealed(envelope).await {
         Ok(r) => (r, None),
         Err(silta_client::client::ClientError::Receipt(p)) => (Default::default(), Some(p)),
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            // A definite refusal will not change by sending the same bytes again.
+            if let silta_client::client::ClientError::Relay(status) = &e
+                && matches!(
+                    status.code(),
+                    tonic::Code::InvalidArgument
+                        | tonic::Code::NotFound
+                        | tonic::Code::PermissionDenied
+                        | tonic::Code::AlreadyExists
+                        | tonic::Code::FailedPrecondition
+                )
+            {
+                let _ = state.remove_outgoing(&content_key);
+            }
+            return Err(e.into());
+        }
     };
-    state.remove_outgoing(&content_key)?;
     let me = client.principal().to_string();
     let logged = AccessLog::in_state_dir(&config.state_dir).record(&Access {
         who: &silta_client::access::current_user(),
@@ -231,6 +257,11 @@ pub(crate) async fn send(
     }
     logged.map_err(|e| after(format!("the access log could not record it: {e}")))?;
     kept.map_err(|e| after(format!("the local copy could not be kept: {e}")))?;
+    // Only now, with the disclosure logged and the copy kept: a crash before this point makes
+    // a rerun send these same bytes again, which the relay answers with the same receipt.
+    state
+        .remove_outgoing(&content_key)
+        .map_err(|e| after(format!("{e}")))?;
     let case_text = if case == [0; 16] {
         String::new()
     } else {

@@ -99,6 +99,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     centre.daemon.scan_interval_ms = 100;
     centre.daemon.retry_initial_ms = 200;
     centre.daemon.retry_max_ms = 2000;
+    centre.daemon.settle_ms = 100; // forms are moved in whole (rename), as they should be
     let nas = load("assistance-nas")?;
     let auditor = load("auditor-auditor")?;
 
