@@ -169,7 +169,7 @@ impl AccessLog {
             None => GENESIS.to_owned(),
         };
         let entry = Entry {
-            time: now_rfc3339(),
+            time: crate::client::now_rfc3339(),
             who: access.who.to_owned(),
             principal: access.principal.to_owned(),
             action: access.action,
@@ -345,17 +345,6 @@ fn last_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
             return Ok(Some(body.to_vec()));
         }
     }
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// The user id of this process (from `/proc/self`), if it can be read.

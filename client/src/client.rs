@@ -672,6 +672,59 @@ pub fn payload_json(payload: &pb::payload::Payload) -> serde_json::Value {
         .unwrap_or_default()
 }
 
+/// One recipient's delivery state, as a status event reports it (what sent/ status files and
+/// the inbox's copies of sent messages show).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    /// delivered, acknowledged, rejected, expired.
+    pub state: String,
+    /// When (RFC 3339).
+    pub time: String,
+    /// The event's index in the delivery log.
+    pub log_index: u64,
+    /// For a rejection: the reason (`bad_signature`, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// For a rejection: the recipient's explanation.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+impl DeliveryStatus {
+    /// From a status event.
+    pub fn from_event(s: &pb::StatusEvent) -> Self {
+        let name = |n: &str, prefix: &str| n.trim_start_matches(prefix).to_ascii_lowercase();
+        DeliveryStatus {
+            state: name(
+                pb::DeliveryState::try_from(s.state)
+                    .unwrap_or_default()
+                    .as_str_name(),
+                "DELIVERY_STATE_",
+            ),
+            time: rfc3339(s.time.as_ref()),
+            log_index: s.log_index,
+            reason: if s.rejection_reason == 0 {
+                String::new()
+            } else {
+                name(
+                    pb::RejectionReason::try_from(s.rejection_reason)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                    "REJECTION_REASON_",
+                )
+            },
+            detail: s.detail.clone(),
+        }
+    }
+}
+
+/// Now, as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    rfc3339(Some(&prost_types::Timestamp::from(
+        std::time::SystemTime::now(),
+    )))
+}
+
 /// A protobuf timestamp as RFC 3339 (UTC, seconds), or empty.
 pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
     t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())

@@ -34,7 +34,9 @@ use sled::Transactional as _;
 
 use crate::{
     access::{Access, AccessLog, Action},
-    client::{Client, ClientConfig, ClientError, Received, message_record, rfc3339},
+    client::{
+        Client, ClientConfig, ClientError, DeliveryStatus, Received, message_record, now_rfc3339,
+    },
     form::{legal_basis_name, read_envelope_form, urgency_name},
     fsutil::{create_private_dir, move_file, write_atomic},
     payload::kind_name,
@@ -106,18 +108,6 @@ enum JobState {
     Failed,
 }
 
-/// One recipient's delivery state, as status events report it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RecipientState {
-    state: String,
-    time: String,
-    log_index: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    reason: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    detail: String,
-}
-
 /// A form in the queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Job {
@@ -147,7 +137,7 @@ struct Job {
     #[serde(default)]
     receipt_problem: String,
     #[serde(default)]
-    recipients: BTreeMap<String, RecipientState>,
+    recipients: BTreeMap<String, DeliveryStatus>,
     /// kind, to, case, urgency, legal basis: what sent/ status files show. Kept when the form
     /// text itself is dropped from the queue after filing.
     #[serde(default)]
@@ -230,6 +220,8 @@ pub struct Daemon {
         std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::SystemTime, Instant)>>,
     /// Held while the daemon runs: one daemon per folder.
     _lock: std::fs::File,
+    /// A claimed file could not be queued: look through queued/ again at the next scan.
+    recover_pending: std::sync::atomic::AtomicBool,
 }
 
 impl Daemon {
@@ -272,6 +264,7 @@ impl Daemon {
             access: AccessLog::in_state_dir(&config.state_dir),
             settling: Default::default(),
             _lock: lock,
+            recover_pending: Default::default(),
         })
     }
 
@@ -300,8 +293,11 @@ impl Daemon {
                 _ = &mut shutdown => break,
                 _ = tick.tick() => {
                     self.scan_outbox()?;
-                    // Claimed files whose queueing failed are tried again.
-                    self.recover()?;
+                    // Claimed files whose queueing failed are tried again (only then: the
+                    // queued/ folder is not listed on every scan).
+                    if self.recover_pending.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                        self.recover()?;
+                    }
                     if client.is_none() && Instant::now() >= next_connect {
                         match self.connect().await {
                             Ok((c, s)) => {
@@ -498,7 +494,12 @@ impl Daemon {
         }
         crate::fsutil::sync_dir_of(&claimed).map_err(DaemonError::Folder)?;
         crate::fsutil::sync_dir_of(&self.folders.outbox.join(name)).map_err(DaemonError::Folder)?;
-        self.queue_claimed(id, name)
+        let queued = self.queue_claimed(id, name);
+        if queued.is_err() {
+            self.recover_pending
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        queued
     }
 
     /// After a crash: claimed files in queued/ whose job was never written are queued now;
@@ -529,6 +530,8 @@ impl Daemon {
             };
             if let Err(e) = result {
                 tracing::error!(file = %file, error = %e, "could not recover a queued form; will try again");
+                self.recover_pending
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
         Ok(())
@@ -571,10 +574,7 @@ impl Daemon {
             return self.fail_claimed(id, name, &format!("the form is invalid: {e}"));
         }
         // The same form (same name and content) sent or queued before is not sent again.
-        let key = ring::digest::digest(
-            &ring::digest::SHA256,
-            &[name.as_bytes(), &[0], text.as_bytes()].concat(),
-        );
+        let key = form_key(name, &text);
         if let Some(other) = self
             .names
             .get(key.as_ref())
@@ -681,10 +681,7 @@ impl Daemon {
                     job.last_error = reason.clone();
                     self.put(&job)?;
                     // A failed form may be put into the outbox again under the same name.
-                    let key = ring::digest::digest(
-                        &ring::digest::SHA256,
-                        &[job.file_name.as_bytes(), &[0], job.form.as_bytes()].concat(),
-                    );
+                    let key = form_key(&job.file_name, &job.form);
                     self.names
                         .remove(key.as_ref())
                         .map_err(|e| self.queue_error(e))?;
@@ -692,6 +689,7 @@ impl Daemon {
                     let name = job.file_name.clone();
                     self.fail_claimed(id, &name, &reason)?;
                     job.filed = true;
+                    job.form.clear(); // failed/ has it now
                     self.put(&job)?;
                 }
                 Err(Failure::Retry { reason, reconnect }) => {
@@ -878,34 +876,13 @@ impl Daemon {
         if let Some(pb::mailbox_item::Item::Status(s)) = &item.item {
             // The state file is updated before the status item is confirmed.
             if let Some(mut job) = self.get(&s.message_id)? {
-                let state = pb::DeliveryState::try_from(s.state)
-                    .unwrap_or_default()
-                    .as_str_name()
-                    .trim_start_matches("DELIVERY_STATE_")
-                    .to_ascii_lowercase();
                 let newer = job
                     .recipients
                     .get(&s.recipient)
                     .is_none_or(|r| r.log_index <= s.log_index);
                 if newer {
-                    job.recipients.insert(
-                        s.recipient.clone(),
-                        RecipientState {
-                            state,
-                            time: rfc3339(s.time.as_ref()),
-                            log_index: s.log_index,
-                            reason: if s.rejection_reason == 0 {
-                                String::new()
-                            } else {
-                                pb::RejectionReason::try_from(s.rejection_reason)
-                                    .unwrap_or_default()
-                                    .as_str_name()
-                                    .trim_start_matches("REJECTION_REASON_")
-                                    .to_ascii_lowercase()
-                            },
-                            detail: s.detail.clone(),
-                        },
-                    );
+                    job.recipients
+                        .insert(s.recipient.clone(), DeliveryStatus::from_event(s));
                     self.put(&job)?;
                     if job.state == JobState::Sent && !job.sent_base.is_empty() {
                         self.write_status(&job)?;
@@ -986,6 +963,14 @@ impl Daemon {
     }
 }
 
+/// What identifies "the same form dropped again": its name and its content.
+fn form_key(name: &str, text: &str) -> ring::digest::Digest {
+    ring::digest::digest(
+        &ring::digest::SHA256,
+        &[name.as_bytes(), &[0], text.as_bytes()].concat(),
+    )
+}
+
 /// The envelope facts of a form (empty if it does not parse).
 fn summary_of(form: &str, json: bool) -> Summary {
     match read_envelope_form(form, json) {
@@ -1046,7 +1031,7 @@ async fn next_item(
 }
 
 /// The least advanced state over all recipients: "sent" until each reported something.
-fn overall_state(to: &[String], recipients: &BTreeMap<String, RecipientState>) -> String {
+fn overall_state(to: &[String], recipients: &BTreeMap<String, DeliveryStatus>) -> String {
     const ORDER: [&str; 5] = ["rejected", "expired", "sent", "delivered", "acknowledged"];
     let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(2);
     to.iter()
@@ -1144,10 +1129,4 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn now_rfc3339() -> String {
-    rfc3339(Some(&prost_types::Timestamp::from(
-        std::time::SystemTime::now(),
-    )))
 }

@@ -14,7 +14,7 @@ use silta_proto::pb;
 
 use crate::{
     access::{Access, AccessLog, Action},
-    client::{Client, ClientError, Received, message_record, payload_json, rfc3339},
+    client::{Client, ClientError, Received, message_record, now_rfc3339, payload_json, rfc3339},
     form::{legal_basis_name, urgency_name},
     payload::kind_name,
     seal::Draft,
@@ -141,30 +141,13 @@ fn record_status(state: &State, s: &pb::StatusEvent) -> Result<(), StateError> {
     let Some(mut record) = state.message(&s.message_id)? else {
         return Ok(());
     };
-    let name = pb::DeliveryState::try_from(s.state)
-        .unwrap_or_default()
-        .as_str_name()
-        .trim_start_matches("DELIVERY_STATE_")
-        .to_ascii_lowercase();
-    let mut entry = serde_json::json!({
-        "state": name,
-        "time": rfc3339(s.time.as_ref()),
-        "log_index": s.log_index,
-    });
-    if s.rejection_reason != 0 {
-        entry["reason"] = pb::RejectionReason::try_from(s.rejection_reason)
-            .unwrap_or_default()
-            .as_str_name()
-            .trim_start_matches("REJECTION_REASON_")
-            .to_ascii_lowercase()
-            .into();
-        entry["detail"] = s.detail.clone().into();
-    }
     let older = record["recipients"][&s.recipient]["log_index"]
         .as_u64()
         .is_some_and(|i| i > s.log_index);
     if !older {
-        record["recipients"][&s.recipient] = entry;
+        record["recipients"][&s.recipient] =
+            serde_json::to_value(crate::client::DeliveryStatus::from_event(s))
+                .expect("json serialises");
         state.put_message(&s.message_id, &record)?;
     }
     Ok(())
@@ -265,6 +248,20 @@ pub fn thread(state: &State, case: &[u8; 16]) -> Result<Vec<Value>, StateError> 
     Ok(v)
 }
 
+/// The ids of a thread's messages and of the messages they answer (a referral made before the
+/// case reference existed): what an access report of the case must cover.
+pub fn thread_ids(records: &[Value]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for r in records {
+        for k in ["message_id", "in_reply_to"] {
+            if let Some(id) = r[k].as_str().filter(|s| !s.is_empty()) {
+                ids.push(id.to_owned());
+            }
+        }
+    }
+    ids
+}
+
 /// Acknowledges a received message to the relay (the sender sees "acknowledged") and marks it.
 pub async fn acknowledge(client: &Client, record: &Value, who: &str) -> Result<Value, String> {
     if record["direction"] != "received" {
@@ -302,10 +299,4 @@ pub fn id_bytes(record: &Value) -> Vec<u8> {
 /// Case bytes of a record (empty without a case).
 pub fn case_bytes(record: &Value) -> Vec<u8> {
     hex::decode(record["case"].as_str().unwrap_or_default()).unwrap_or_default()
-}
-
-fn now_rfc3339() -> String {
-    rfc3339(Some(&prost_types::Timestamp::from(
-        std::time::SystemTime::now(),
-    )))
 }

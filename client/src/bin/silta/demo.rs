@@ -376,17 +376,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         case_ref: case.to_vec(),
         ..Default::default()
     };
-    let events = audit
-        .query(pb::QueryRequest {
-            filter: Some(filter),
-            purpose: "demo: the trail of one case".into(),
-            page_size: 500,
-            page_token: String::new(),
-        })
-        .await
-        .map_err(silta_client::client::ClientError::from)?
-        .into_inner()
-        .events;
+    let events = crate::fetch_events(&mut audit, filter, "demo: the trail of one case").await?;
     println!("  audit trail of case {case_hex} (metadata only: the relay never saw the content):");
     for e in &events {
         let t = pb::EventType::try_from(e.r#type)
@@ -405,17 +395,12 @@ async fn play(dir: &Path) -> Result<(), Failure> {
                 .unwrap_or_default()
         );
     }
-    let all = audit
-        .query(pb::QueryRequest {
-            filter: None,
-            purpose: "demo: monthly report".into(),
-            page_size: 1000,
-            page_token: String::new(),
-        })
-        .await
-        .map_err(silta_client::client::ClientError::from)?
-        .into_inner()
-        .events;
+    let all = crate::fetch_events(
+        &mut audit,
+        pb::QueryFilter::default(),
+        "demo: monthly report",
+    )
+    .await?;
     let report = silta_client::report::summarize(&all, None);
     println!("\n  summary report:");
     for line in silta_client::report::render_table(&report).lines() {
@@ -430,14 +415,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     println!("  plot: {}", svg.display());
 
     // ---- the access log: who opened the case's messages, and why
-    let mut thread_ids: Vec<String> = Vec::new();
-    for r in &thread {
-        for k in ["message_id", "in_reply_to"] {
-            if let Some(id) = r[k].as_str().filter(|s| !s.is_empty()) {
-                thread_ids.push(id.to_owned());
-            }
-        }
-    }
+    let thread_ids = inbox::thread_ids(&thread);
     println!(
         "\nAccess report of case {case_hex} at the Assistance System (silta inbox access-report)"
     );

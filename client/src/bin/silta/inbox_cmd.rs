@@ -73,18 +73,52 @@ fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<
     })
 }
 
+/// Who is reading, for which principal, and why: what every access-log entry of a command says.
+struct Session {
+    log: AccessLog,
+    who: String,
+    me: String,
+    purpose: String,
+}
+
+impl Session {
+    fn start(config: &ClientConfig, purpose: Option<String>) -> Result<Self, Failure> {
+        let who = current_user();
+        Ok(Session {
+            purpose: session_purpose(&config.state_dir, purpose, &who)?,
+            me: principal_of(config)?,
+            log: AccessLog::in_state_dir(&config.state_dir),
+            who,
+        })
+    }
+
+    fn reader(&self) -> Reader<'_> {
+        Reader {
+            log: &self.log,
+            who: &self.who,
+            principal: &self.me,
+            purpose: &self.purpose,
+        }
+    }
+
+    /// Records an access; call it before showing anything.
+    fn record(&self, action: Action, case: &[u8], messages: &[Vec<u8>]) -> Result<(), Failure> {
+        self.reader()
+            .record(action, case, messages)
+            .map_err(|e| Failure::failed(e.to_string()))
+    }
+}
+
 pub(crate) async fn run(
     config: &ClientConfig,
     purpose: Option<String>,
     command: InboxCommand,
 ) -> Result<(), Failure> {
-    let who = current_user();
-    let log = AccessLog::in_state_dir(&config.state_dir);
     match command {
         InboxCommand::Sync { wait } => {
-            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let session = Session::start(config, purpose)?;
             let client = Client::start(config).await?;
-            sync(&client, &log, &who, &purpose, wait).await?;
+            sync(&client, &session, wait).await?;
         }
         InboxCommand::List {
             new,
@@ -93,27 +127,18 @@ pub(crate) async fn run(
             json,
         } => {
             // A list shows cases, kinds and senders: it is recorded too.
-            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let session = Session::start(config, purpose)?;
             let rows = if offline {
                 let state = State::open(&config.state_dir)?;
                 inbox::list(&state, new)?
             } else {
                 let client = Client::start(config).await?;
-                sync(&client, &log, &who, &purpose, wait).await?;
+                sync(&client, &session, wait).await?;
                 inbox::list(client.state(), new)?
             };
             if !rows.is_empty() {
-                let me = principal_of(config)?;
-                let reader = Reader {
-                    log: &log,
-                    who: &who,
-                    principal: &me,
-                    purpose: &purpose,
-                };
                 let ids: Vec<Vec<u8>> = rows.iter().map(inbox::id_bytes).collect();
-                reader
-                    .record(Action::Listed, &[], &ids)
-                    .map_err(|e| Failure::failed(e.to_string()))?;
+                session.record(Action::Listed, &[], &ids)?;
             }
             if json {
                 let brief: Vec<Value> = rows.iter().map(brief).collect();
@@ -126,24 +151,14 @@ pub(crate) async fn run(
             }
         }
         InboxCommand::Show { id, json } => {
-            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let session = Session::start(config, purpose)?;
             let state = State::open(&config.state_dir)?;
             let record = inbox::find(&state, &id).map_err(Failure::usage)?;
-            let me = principal_of(config)?;
-            let reader = Reader {
-                log: &log,
-                who: &who,
-                principal: &me,
-                purpose: &purpose,
-            };
-            // Recorded before the content is shown.
-            reader
-                .record(
-                    Action::Shown,
-                    &inbox::case_bytes(&record),
-                    &[inbox::id_bytes(&record)],
-                )
-                .map_err(|e| Failure::failed(e.to_string()))?;
+            session.record(
+                Action::Shown,
+                &inbox::case_bytes(&record),
+                &[inbox::id_bytes(&record)],
+            )?;
             if json {
                 println!(
                     "{}",
@@ -154,7 +169,7 @@ pub(crate) async fn run(
             }
         }
         InboxCommand::Thread { case, json } => {
-            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let session = Session::start(config, purpose)?;
             let case = parse_case(&case).map_err(|e| Failure::usage(format!("case: {e}")))?;
             let state = State::open(&config.state_dir)?;
             let records = inbox::thread(&state, &case)?;
@@ -164,17 +179,8 @@ pub(crate) async fn run(
                     hex::encode(case)
                 )));
             }
-            let me = principal_of(config)?;
-            let reader = Reader {
-                log: &log,
-                who: &who,
-                principal: &me,
-                purpose: &purpose,
-            };
             let ids: Vec<Vec<u8>> = records.iter().map(inbox::id_bytes).collect();
-            reader
-                .record(Action::Thread, &case, &ids)
-                .map_err(|e| Failure::failed(e.to_string()))?;
+            session.record(Action::Thread, &case, &ids)?;
             if json {
                 println!(
                     "{}",
@@ -196,7 +202,7 @@ pub(crate) async fn run(
             let client = Client::start(config).await?;
             for id in &ids {
                 let record = inbox::find(client.state(), id).map_err(Failure::usage)?;
-                let done = inbox::acknowledge(&client, &record, &who)
+                let done = inbox::acknowledge(&client, &record, &current_user())
                     .await
                     .map_err(Failure::failed)?;
                 println!(
@@ -208,31 +214,17 @@ pub(crate) async fn run(
             }
         }
         InboxCommand::AccessReport { case, json } => {
-            let purpose = session_purpose(&config.state_dir, purpose, &who)?;
+            let session = Session::start(config, purpose)?;
             let case = parse_case(&case).map_err(|e| Failure::usage(format!("case: {e}")))?;
-            let me = principal_of(config)?;
-            let reader = Reader {
-                log: &log,
-                who: &who,
-                principal: &me,
-                purpose: &purpose,
-            };
-            reader
-                .record(Action::Reported, &case, &[])
-                .map_err(|e| Failure::failed(e.to_string()))?;
+            session.record(Action::Reported, &case, &[])?;
+            let (log, me) = (&session.log, &session.me);
             // The case's messages and the ones they answer (a referral made before the case
             // reference existed), so accesses recorded without the case are found too.
             let mut ids: Vec<String> = Vec::new();
             let mut note = String::new();
             match State::open(&config.state_dir) {
                 Ok(state) => {
-                    for r in inbox::thread(&state, &case)? {
-                        for k in ["message_id", "in_reply_to"] {
-                            if let Some(id) = r[k].as_str().filter(|s| !s.is_empty()) {
-                                ids.push(id.to_owned());
-                            }
-                        }
-                    }
+                    ids = inbox::thread_ids(&inbox::thread(&state, &case)?);
                 }
                 Err(e) => {
                     note = format!("\nnote: only entries recorded under the case are shown ({e})");
@@ -292,21 +284,8 @@ pub(crate) async fn run(
     Ok(())
 }
 
-async fn sync(
-    client: &Client,
-    log: &AccessLog,
-    who: &str,
-    purpose: &str,
-    wait: u64,
-) -> Result<(), Failure> {
-    let me = client.principal().to_string();
-    let reader = Reader {
-        log,
-        who,
-        principal: &me,
-        purpose,
-    };
-    let summary = inbox::sync(client, Duration::from_secs(wait), &reader).await?;
+async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failure> {
+    let summary = inbox::sync(client, Duration::from_secs(wait), &session.reader()).await?;
     if !summary.new.is_empty() {
         eprintln!("{} new message(s)", summary.new.len());
     }
@@ -535,7 +514,7 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
             let record = json!({
                 "case": case_hex,
                 "label": label.clone().unwrap_or_default(),
-                "issued_at": silta_client::client::rfc3339(Some(&prost_types::Timestamp::from(std::time::SystemTime::now()))),
+                "issued_at": silta_client::client::now_rfc3339(),
                 "issued_by": current_user(),
             });
             state.put_case(&case, &record)?;

@@ -11,16 +11,17 @@ mod init;
 use std::{process::ExitCode, time::Duration};
 
 use clap::Parser as _;
-use prost::Message as _;
 use silta_client::{
     client::{Client, ClientConfig, ClientError, Received},
+    form::{parse_case, parse_legal_basis, parse_urgency},
     keys::DeviceKeys,
     payload::{kind_name, parse_kind, read_form},
     seal::Draft,
 };
-use silta_proto::pb::{self, LegalBasis, Urgency};
+use silta_proto::pb;
 
 use cli::{AuditCommand, Cli, Command, KeysCommand};
+use silta_client::fsutil::{create_private_dir, write_atomic};
 
 const EX_USAGE: u8 = 64;
 const EX_DATAERR: u8 = 65;
@@ -277,7 +278,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         .map_err(|e| Failure::usage(format!("--to {r}: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let case_ref = parse_case(&case)?;
+            let case_ref = parse_case(&case).map_err(|e| Failure::usage(format!("--case: {e}")))?;
             let text = std::fs::read_to_string(&form)
                 .map_err(|e| Failure::usage(format!("{}: {e}", form.display())))?;
             let json = form.extension().is_some_and(|e| e == "json");
@@ -287,9 +288,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 hint: Some("nothing was sent; fix the form and try again".into()),
             })?;
             let mut draft = Draft::new(kind, case_ref, recipients, payload);
-            draft.urgency = enum_arg::<Urgency>("URGENCY_", &urgency, "--urgency")?;
-            draft.legal_basis =
-                enum_arg::<LegalBasis>("LEGAL_BASIS_", &legal_basis, "--legal-basis")?;
+            draft.urgency =
+                parse_urgency(&urgency).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
+            draft.legal_basis = parse_legal_basis(&legal_basis)
+                .map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
             let client = Client::start(&config).await?;
             // Seal first: key changes of the recipients are shown before anything is sent.
             let envelope = client.seal(&draft).await?;
@@ -365,7 +367,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         message: e.to_string(),
                         hint: None,
                     })?;
-                    write_synced(&path, text.as_bytes()).map_err(|e| Failure {
+                    write_atomic(&path, text.as_bytes()).map_err(|e| Failure {
                         code: 1,
                         message: e,
                         hint: None,
@@ -437,7 +439,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                             .to_vec();
                     }
                     if let Some(c) = case {
-                        filter.case_ref = parse_case(&c)?.to_vec();
+                        filter.case_ref = parse_case(&c)
+                            .map_err(|e| Failure::usage(format!("--case: {e}")))?
+                            .to_vec();
                     }
                     if let Some(p) = principal {
                         filter.principal = p;
@@ -739,7 +743,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let keep = |delivered: &pb::DeliveredEnvelope,
                         opened: &silta_client::seal::Opened|
              -> Result<(), String> {
-                let json = message_json(delivered, opened);
+                let mut record = silta_client::client::message_record(delivered, opened);
+                // `case_ref` (32 hex digits, zeros without a case): the name scripts read first.
+                record["case_ref"] = hex::encode(&opened.signed.case_ref).into();
+                let json = serde_json::to_string_pretty(&record).unwrap_or_default();
                 let kind =
                     kind_name(pb::MessageKind::try_from(opened.signed.kind).unwrap_or_default());
                 match &out {
@@ -749,7 +756,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         let path = dir.join(format!("{id}.json"));
                         create_private_dir(dir)?;
                         if !path.exists() {
-                            write_synced(&path, json.as_bytes())?;
+                            write_atomic(&path, json.as_bytes())?;
                         }
                         println!(
                             "received {kind} from {} -> {}",
@@ -802,12 +809,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-use silta_client::fsutil::create_private_dir;
-
-fn write_synced(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
-    silta_client::fsutil::write_atomic(path, data)
 }
 
 /// Every event matching `filter`, page by page.
@@ -870,70 +871,6 @@ pub(crate) fn print_key_changes(client: &Client) {
             c.principal, c.device, c.old, c.new
         );
     }
-}
-
-fn parse_case(case: &str) -> Result<[u8; 16], Failure> {
-    if case == "none" {
-        return Ok([0; 16]);
-    }
-    let bytes = hex::decode(case.replace('-', "")).map_err(|_| {
-        Failure::usage(format!("--case {case}: expected 32 hex digits or \"none\""))
-    })?;
-    bytes
-        .try_into()
-        .map_err(|_| Failure::usage(format!("--case {case}: expected 32 hex digits (16 bytes)")))
-}
-
-fn enum_arg<E: EnumName>(prefix: &str, value: &str, flag: &str) -> Result<E, Failure> {
-    E::from_name(&format!(
-        "{prefix}{}",
-        value.to_ascii_uppercase().replace('-', "_")
-    ))
-    .ok_or_else(|| Failure::usage(format!("{flag} {value}: unknown value")))
-}
-
-trait EnumName: Sized {
-    fn from_name(s: &str) -> Option<Self>;
-}
-
-impl EnumName for Urgency {
-    fn from_name(s: &str) -> Option<Self> {
-        Urgency::from_str_name(s).filter(|u| *u != Urgency::Unspecified)
-    }
-}
-
-impl EnumName for LegalBasis {
-    fn from_name(s: &str) -> Option<Self> {
-        LegalBasis::from_str_name(s).filter(|u| *u != LegalBasis::Unspecified)
-    }
-}
-
-/// A received message as JSON (proto3 JSON mapping of the payload).
-fn message_json(delivered: &pb::DeliveredEnvelope, opened: &silta_client::seal::Opened) -> String {
-    let pool = prost_reflect::DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET)
-        .expect("descriptors");
-    let desc = pool
-        .get_message_by_name("silta.v1.payload.Payload")
-        .expect("Payload");
-    let payload =
-        prost_reflect::DynamicMessage::decode(desc, opened.payload.encode_to_vec().as_slice())
-            .map(|m| serde_json::to_value(&m).unwrap_or_default())
-            .unwrap_or_default();
-    let s = &opened.signed;
-    let value = serde_json::json!({
-        "message_id": uuid::Uuid::from_slice(&s.message_id).map(|u| u.to_string()).unwrap_or_default(),
-        "case_ref": hex::encode(&s.case_ref),
-        "kind": kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default()),
-        "from": s.sender,
-        "from_device": s.sender_device,
-        "sender_key": opened.sender_key.fingerprint,
-        "to": s.recipients,
-        "urgency": Urgency::try_from(s.urgency).unwrap_or_default().as_str_name(),
-        "legal_basis": LegalBasis::try_from(s.legal_basis).unwrap_or_default().as_str_name(),
-        "log_index": delivered.log_index,
-        "payload": payload,
-    });
-    serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
 fn event_line(e: &pb::Event) -> String {
