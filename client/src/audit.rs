@@ -143,6 +143,7 @@ async fn entries(
                 start: next,
                 end,
                 purpose: purpose.to_owned(),
+                ..Default::default()
             })
             .await?
             .into_inner()
@@ -350,6 +351,7 @@ pub async fn prove(
                 purpose: purpose.to_owned(),
                 page_size: 500,
                 page_token: token,
+                ..Default::default()
             })
             .await?
             .into_inner();

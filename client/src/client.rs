@@ -262,6 +262,7 @@ impl Client {
             .directory()
             .get_keys(pb::GetKeysRequest {
                 principal: principal.to_string(),
+                ..Default::default()
             })
             .await?
             .into_inner();

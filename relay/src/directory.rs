@@ -156,6 +156,7 @@ impl Directory {
             active: history.iter().filter(|b| b.active).cloned().collect(),
             history,
             crls: self.tls.crls().as_ref().clone(),
+            next_page_token: String::new(),
         })
     }
 }

@@ -476,7 +476,10 @@ impl Mailbox {
                                 ));
                             }
                             event.ack_signature = a.signature.clone();
+                            event.ack_device = a.signer_key.clone();
                             event.detail = format!("device {}{ack_note}", a.signer_key);
+                            state.ack_signature = a.signature.clone();
+                            state.ack_device = a.signer_key.clone();
                         }
                         Outcome::Reject(r) => {
                             event.rejection_reason = r.reason;
@@ -658,6 +661,8 @@ fn push_status(
             rejection_reason: state.rejection_reason,
             detail: state.detail.clone(),
             log_index: state.log_index,
+            ack_signature: state.ack_signature.clone(),
+            ack_device: state.ack_device.clone(),
         }),
     };
     let seq = tx.push_item(&sender, &mut rec, &item)?;

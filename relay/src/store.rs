@@ -132,6 +132,12 @@ pub struct RecipientRecord {
     /// Index of the event of the last change.
     #[prost(uint64, tag = "6")]
     pub log_index: u64,
+    /// For ACKNOWLEDGED: the recipient device's signature.
+    #[prost(bytes = "vec", tag = "7")]
+    pub ack_signature: Vec<u8>,
+    /// For ACKNOWLEDGED: the device that signed.
+    #[prost(string, tag = "8")]
+    pub ack_device: String,
 }
 
 /// One mailbox item: an envelope for the owner, or a status event about one it sent.

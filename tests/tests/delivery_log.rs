@@ -41,6 +41,7 @@ async fn receipts_prove_acceptance_offline_and_checkpoints_stay_consistent() {
                 start: receipt.log_index,
                 end: receipt.log_index + 1,
                 purpose: "test".into(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -130,6 +131,7 @@ async fn queries_are_filtered_by_role_and_logged_with_their_purpose() {
         purpose: purpose.into(),
         page_size: 0,
         page_token: String::new(),
+        ..Default::default()
     };
     // A purpose is required.
     assert_eq!(
@@ -159,6 +161,7 @@ async fn queries_are_filtered_by_role_and_logged_with_their_purpose() {
             start: 0,
             end: 1,
             purpose: "x".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -174,6 +177,7 @@ async fn queries_are_filtered_by_role_and_logged_with_their_purpose() {
             purpose: "check the query log".into(),
             page_size: 100,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

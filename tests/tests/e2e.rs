@@ -426,6 +426,8 @@ async fn a_changed_device_key_is_shown_and_used_only_because_it_verifies() {
         .directory()
         .get_keys(pb::GetKeysRequest {
             principal: NAS.into(),
+            include_history: true,
+            ..Default::default()
         })
         .await
         .unwrap()

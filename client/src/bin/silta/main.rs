@@ -826,6 +826,7 @@ async fn fetch_events(
                 purpose: purpose.to_owned(),
                 page_size: 500,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .map_err(ClientError::from)?
