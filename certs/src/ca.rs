@@ -280,6 +280,17 @@ impl CertificateAuthority {
         crl_number: u64,
         days: u32,
     ) -> Result<String, CertsError> {
+        let next = OffsetDateTime::now_utc() + Duration::days(i64::from(days.max(1)));
+        self.crl_until(revoked, crl_number, next)
+    }
+
+    /// A CRL (PEM) whose nextUpdate is `next_update` (tests of stale CRLs use a near one).
+    pub fn crl_until(
+        &self,
+        revoked: &[Revocation],
+        crl_number: u64,
+        next_update: OffsetDateTime,
+    ) -> Result<String, CertsError> {
         let now = OffsetDateTime::now_utc();
         let revoked_certs = revoked
             .iter()
@@ -296,7 +307,7 @@ impl CertificateAuthority {
             .collect::<Result<Vec<_>, CertsError>>()?;
         let params = CertificateRevocationListParams {
             this_update: now - Duration::minutes(5),
-            next_update: now + Duration::days(i64::from(days.max(1))),
+            next_update,
             crl_number: SerialNumber::from_slice(&crl_number.to_be_bytes()),
             issuing_distribution_point: None,
             revoked_certs,

@@ -118,6 +118,61 @@ struct AuditState {
     size: u64,
 }
 
+/// Why the delivery log is read: a purpose code and an optional short note, written
+/// `CODE` or `CODE: note` on the command line (e.g. `incident: ticket 4711`). The log can never
+/// be erased, so the note must never hold personal data; the relay refuses long or multi-line
+/// notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purpose {
+    /// The code.
+    pub code: pb::PurposeCode,
+    /// The note, possibly empty.
+    pub note: String,
+}
+
+impl Purpose {
+    /// A purpose without a note.
+    pub fn new(code: pb::PurposeCode) -> Self {
+        Purpose {
+            code,
+            note: String::new(),
+        }
+    }
+}
+
+impl std::str::FromStr for Purpose {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, note) = match s.split_once(':') {
+            Some((n, rest)) => (n.trim(), rest.trim()),
+            None => (s.trim(), ""),
+        };
+        let code = silta_proto::purpose::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = silta_proto::purpose::CODES.iter().map(|(_, n)| *n).collect();
+            format!(
+                "{name:?} is not a purpose code; use one of {} (optionally followed by \": a short note\", no personal data)",
+                names.join(", ")
+            )
+        })?;
+        silta_proto::purpose::check_note(note)?;
+        Ok(Purpose {
+            code,
+            note: note.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Purpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(silta_proto::purpose::name(self.code))?;
+        if !self.note.is_empty() {
+            write!(f, ": {}", self.note)?;
+        }
+        Ok(())
+    }
+}
+
 fn state_err(e: impl std::fmt::Display) -> AuditError {
     AuditError::State(e.to_string())
 }
@@ -133,7 +188,7 @@ async fn entries(
     audit: &mut Audit,
     start: u64,
     end: u64,
-    purpose: &str,
+    purpose: &Purpose,
 ) -> Result<Vec<pb::LogEntry>, AuditError> {
     let mut out = Vec::new();
     let mut next = start;
@@ -142,8 +197,8 @@ async fn entries(
             .entries(pb::EntriesRequest {
                 start: next,
                 end,
-                purpose: purpose.to_owned(),
-                ..Default::default()
+                purpose: purpose.note.clone(),
+                purpose_code: purpose.code.into(),
             })
             .await?
             .into_inner()
@@ -163,7 +218,7 @@ pub async fn verify(
     audit: &mut Audit,
     state_dir: &Path,
     log_key: &str,
-    purpose: &str,
+    purpose: &Purpose,
 ) -> Result<Verified, AuditError> {
     std::fs::create_dir_all(state_dir).map_err(state_err)?;
     let state_path = state_dir.join("audit-state.json");
@@ -333,7 +388,7 @@ pub struct EvidenceEntry {
 pub async fn prove(
     audit: &mut Audit,
     message_id: &[u8],
-    purpose: &str,
+    purpose: &Purpose,
 ) -> Result<Evidence, AuditError> {
     let cp = audit
         .checkpoint(pb::CheckpointRequest {})
@@ -348,10 +403,10 @@ pub async fn prove(
                     message_id: message_id.to_vec(),
                     ..Default::default()
                 }),
-                purpose: purpose.to_owned(),
+                purpose: purpose.note.clone(),
                 page_size: 500,
                 page_token: token,
-                ..Default::default()
+                purpose_code: purpose.code.into(),
             })
             .await?
             .into_inner();

@@ -298,11 +298,13 @@ impl Connection {
     /// A `silta.v1.Directory` client.
     pub fn directory(&self) -> DirectoryClient<Channel> {
         DirectoryClient::new(self.channel.clone())
+            .max_decoding_message_size(silta_proto::limits::CLIENT_DECODE_BYTES)
     }
 
     /// A `silta.v1.AuditLog` client.
     pub fn audit(&self) -> AuditLogClient<Channel> {
         AuditLogClient::new(self.channel.clone())
+            .max_decoding_message_size(silta_proto::limits::CLIENT_DECODE_BYTES)
     }
 
     /// A `grpc.health.v1.Health` client.

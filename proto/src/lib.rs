@@ -113,3 +113,72 @@ pub mod context {
     /// the recipient device's Ed25519 key.
     pub const ACK: &[u8] = b"silta/v1/ack\n";
 }
+
+/// Why the delivery log is read: the codes, their command-line names, and the rules for the
+/// optional note beside a code. Shared by the relay (which enforces them) and the clients.
+pub mod purpose {
+    use crate::pb::PurposeCode;
+
+    /// Longest note beside a purpose code, in bytes.
+    pub const MAX_NOTE: usize = 120;
+
+    /// Every code with its command-line name, in the order they are listed to people.
+    pub const CODES: [(PurposeCode, &str); 7] = [
+        (PurposeCode::Supervision, "supervision"),
+        (PurposeCode::DataSubjectRequest, "data-subject-request"),
+        (PurposeCode::Incident, "incident"),
+        (PurposeCode::DeliveryCheck, "delivery-check"),
+        (PurposeCode::LogVerification, "log-verification"),
+        (PurposeCode::Reporting, "reporting"),
+        (PurposeCode::LegalRequest, "legal-request"),
+    ];
+
+    /// The command-line name of a code (`"unspecified"` for none).
+    pub fn name(code: PurposeCode) -> &'static str {
+        CODES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, n)| *n)
+            .unwrap_or("unspecified")
+    }
+
+    /// The code with this command-line name.
+    pub fn from_name(name: &str) -> Option<PurposeCode> {
+        CODES.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
+    }
+
+    /// Checks a note: at most [`MAX_NOTE`] bytes, no control characters (so it cannot break a
+    /// line, a table or a terminal when shown). Returns what is wrong.
+    pub fn check_note(note: &str) -> Result<(), String> {
+        if note.len() > MAX_NOTE {
+            return Err(format!(
+                "the purpose note is {} bytes; at most {MAX_NOTE} (and never personal data: the log cannot be erased)",
+                note.len()
+            ));
+        }
+        if note.chars().any(char::is_control) {
+            return Err(
+                "the purpose note must not contain control characters or line breaks".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Size limits the relay and its clients agree on, so a client can always decode what the relay
+/// may send.
+pub mod limits {
+    /// The relay caps one `AuditLog.Entries`, `AuditLog.Query` or `Directory.GetKeys` response
+    /// at about this many bytes (it always returns at least one item, and a single item is far
+    /// smaller than this unless a database predates the input bounds).
+    pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+    /// What clients accept in one response of those services: the cap plus room for one item
+    /// written before the bounds existed.
+    pub const CLIENT_DECODE_BYTES: usize = 16 * 1024 * 1024;
+    /// Largest key bundle (content, signature and certificate chain) the relay accepts.
+    pub const MAX_BUNDLE_BYTES: usize = 16 * 1024;
+    /// Most certificates in a bundle's chain (the device certificate and intermediates).
+    pub const MAX_BUNDLE_CHAIN: usize = 4;
+    /// Most kinds, and most event types, in one query filter.
+    pub const MAX_FILTER_VALUES: usize = 32;
+}

@@ -22,8 +22,8 @@ pub const MAX_ENTRIES: u64 = 10_000;
 pub const MAX_PAGE: u32 = 500;
 /// Most events one Query call examines before returning a page token.
 const SCAN_LIMIT: u64 = 200_000;
-/// Longest stated purpose.
-pub const MAX_PURPOSE: usize = 500;
+/// Bytes of leaves or events in one response, about (at least one item is always returned).
+const MAX_RESPONSE_BYTES: usize = silta_proto::limits::MAX_RESPONSE_BYTES;
 
 /// The audit log logic.
 pub struct AuditLog {
@@ -108,7 +108,7 @@ impl AuditLog {
         permit: &Permit,
         req: pb::EntriesRequest,
     ) -> Result<pb::EntriesResponse, RelayError> {
-        let purpose = check_purpose(&req.purpose)?;
+        let purpose = Purpose::check(req.purpose_code, &req.purpose)?;
         let durable = self.store.durable_size();
         if req.start > req.end || req.end > durable {
             return Err(RelayError::InvalidArgument(format!(
@@ -116,14 +116,22 @@ impl AuditLog {
                 req.start, req.end
             )));
         }
-        let end = req.end.min(req.start + MAX_ENTRIES);
-        self.record_query(permit, format!("entries [{}, {end}): {purpose}", req.start))
+        let end = req.end.min(req.start.saturating_add(MAX_ENTRIES));
+        self.record_query(permit, &purpose, format!("entries [{}, {end})", req.start))
             .await?;
-        let mut entries = Vec::with_capacity((end - req.start) as usize);
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
         for index in req.start..end {
+            if bytes >= MAX_RESPONSE_BYTES {
+                // The caller asks again from the index after the last one returned.
+                break;
+            }
             // A missing event is left out, not papered over: the gap is what an auditor must see.
             match self.store.leaf(index)? {
-                Some(leaf) => entries.push(pb::LogEntry { index, leaf }),
+                Some(leaf) => {
+                    bytes += leaf.len() + 16;
+                    entries.push(pb::LogEntry { index, leaf });
+                }
                 None => tracing::error!(index, "delivery-log event missing from storage"),
             }
         }
@@ -136,8 +144,9 @@ impl AuditLog {
         permit: &Permit,
         req: pb::QueryRequest,
     ) -> Result<pb::QueryResponse, RelayError> {
-        let purpose = check_purpose(&req.purpose)?;
+        let purpose = Purpose::check(req.purpose_code, &req.purpose)?;
         let filter = req.filter.unwrap_or_default();
+        check_filter(&filter)?;
         let start: u64 = if req.page_token.is_empty() {
             0
         } else {
@@ -154,13 +163,19 @@ impl AuditLog {
         let auditor = permit.principal().role() == Role::Auditor;
         self.record_query(
             permit,
-            format!("query {} from {start}: {purpose}", describe(&filter)),
+            &purpose,
+            format!("query {} from {start}", describe(&filter)),
         )
         .await?;
         let size = self.store.durable_size();
         let mut events = Vec::new();
+        let mut bytes = 0usize;
         let mut next = start;
-        while next < size && events.len() < page && next - start < SCAN_LIMIT {
+        while next < size
+            && events.len() < page
+            && bytes < MAX_RESPONSE_BYTES
+            && next - start < SCAN_LIMIT
+        {
             let Some(e) = self.store.event(next)? else {
                 break;
             };
@@ -170,6 +185,7 @@ impl AuditLog {
                 continue;
             }
             if matches(&e, &filter) {
+                bytes += e.encoded_len() + 8;
                 events.push(e);
             }
         }
@@ -183,8 +199,21 @@ impl AuditLog {
         })
     }
 
-    async fn record_query(&self, permit: &Permit, detail: String) -> Result<(), RelayError> {
+    /// Logs a read of the log. `what` is built only from bounded, checked input (see
+    /// [`check_filter`] and [`Purpose::check`]), so the event stays small whatever was asked.
+    async fn record_query(
+        &self,
+        permit: &Permit,
+        purpose: &Purpose,
+        what: String,
+    ) -> Result<(), RelayError> {
         let actor = permit.principal().to_string();
+        let detail = if purpose.note.is_empty() {
+            what
+        } else {
+            format!("{what}: {}", purpose.note)
+        };
+        let code = purpose.code;
         self.store
             .write(move |trees| {
                 trees.transaction(|tx| {
@@ -193,6 +222,7 @@ impl AuditLog {
                         time: Some(now()),
                         actor: actor.clone(),
                         detail: detail.clone(),
+                        purpose: code.into(),
                         ..Default::default()
                     })?;
                     Ok(())
@@ -234,19 +264,71 @@ fn describe(f: &pb::QueryFilter) -> String {
     format!("[{}]", parts.join(" "))
 }
 
-fn check_purpose(purpose: &str) -> Result<String, RelayError> {
-    let p = purpose.trim();
-    if p.is_empty() {
-        return Err(RelayError::InvalidArgument(
-            "purpose is required: say why the log is read (it is recorded in the log)".into(),
+/// A checked purpose: a known code and a short, printable note.
+struct Purpose {
+    code: pb::PurposeCode,
+    note: String,
+}
+
+impl Purpose {
+    fn check(code: i32, note: &str) -> Result<Purpose, RelayError> {
+        let code = match pb::PurposeCode::try_from(code) {
+            Ok(c) if c != pb::PurposeCode::Unspecified => c,
+            _ => {
+                let names: Vec<&str> = silta_proto::purpose::CODES
+                    .iter()
+                    .map(|(_, n)| *n)
+                    .collect();
+                return Err(RelayError::InvalidArgument(format!(
+                    "purpose_code is required: say why the log is read ({}); it is recorded in the log",
+                    names.join(", ")
+                )));
+            }
+        };
+        let note = note.trim();
+        silta_proto::purpose::check_note(note).map_err(RelayError::InvalidArgument)?;
+        Ok(Purpose {
+            code,
+            note: note.to_owned(),
+        })
+    }
+}
+
+/// Bounds on a filter, checked before anything is logged: the AUDIT_QUERY event describes the
+/// filter, and the log can never shrink.
+fn check_filter(f: &pb::QueryFilter) -> Result<(), RelayError> {
+    let invalid = |m: String| Err(RelayError::InvalidArgument(m));
+    if !f.principal.is_empty() && f.principal.parse::<silta_certs::Principal>().is_err() {
+        return invalid(format!(
+            "filter.principal is not a principal <role>/<id> ({} bytes)",
+            f.principal.len()
         ));
     }
-    if p.len() > MAX_PURPOSE {
-        return Err(RelayError::InvalidArgument(format!(
-            "purpose is longer than {MAX_PURPOSE} bytes"
-        )));
+    for (field, value) in [("case_ref", &f.case_ref), ("message_id", &f.message_id)] {
+        if !value.is_empty() && value.len() != crate::mailbox::ID_LEN {
+            return invalid(format!(
+                "filter.{field} must be {} bytes, got {}",
+                crate::mailbox::ID_LEN,
+                value.len()
+            ));
+        }
     }
-    Ok(p.to_owned())
+    const MAX: usize = silta_proto::limits::MAX_FILTER_VALUES;
+    if f.kinds.len() > MAX || f.types.len() > MAX {
+        return invalid(format!(
+            "filter has {} kinds and {} types; at most {MAX} of each",
+            f.kinds.len(),
+            f.types.len()
+        ));
+    }
+    if f.kinds
+        .iter()
+        .any(|k| pb::MessageKind::try_from(*k).is_err())
+        || f.types.iter().any(|t| pb::EventType::try_from(*t).is_err())
+    {
+        return invalid("filter names an unknown kind or event type".into());
+    }
+    Ok(())
 }
 
 fn matches(e: &pb::Event, f: &pb::QueryFilter) -> bool {

@@ -18,7 +18,7 @@ use silta_certs::{Principal, Role};
 use silta_proto::pb::MessageKind;
 use tonic::body::Body;
 
-use crate::{metrics::Metrics, registry::Registry, tls::PeerIdentity};
+use crate::{metrics::Metrics, quota::RateLimiter, registry::Registry, tls::PeerIdentity};
 
 /// Every RPC the relay serves. A path not listed here is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -231,7 +231,8 @@ pub fn permit<T>(req: &tonic::Request<T>) -> Result<Permit, tonic::Status> {
         .ok_or_else(|| tonic::Status::unauthenticated("no authenticated identity"))
 }
 
-/// Tower layer that authorizes every request before it reaches a service.
+/// Tower layer that authorizes every request before it reaches a service, and applies the
+/// per-principal rate limits.
 #[derive(Clone)]
 pub struct AuthzLayer {
     tls: Arc<crate::tls::TlsState>,
@@ -239,6 +240,8 @@ pub struct AuthzLayer {
     registry: Arc<Registry>,
     reflection: bool,
     max_ciphertext_bytes: u64,
+    requests: Arc<RateLimiter>,
+    audit_reads: Arc<RateLimiter>,
 }
 
 impl AuthzLayer {
@@ -247,15 +250,51 @@ impl AuthzLayer {
         metrics: Arc<Metrics>,
         registry: Arc<Registry>,
         reflection: bool,
-        max_ciphertext_bytes: u64,
+        limits: &crate::config::LimitsConfig,
     ) -> Self {
         AuthzLayer {
             tls,
             metrics,
             registry,
             reflection,
-            max_ciphertext_bytes,
+            max_ciphertext_bytes: limits.max_ciphertext_bytes,
+            requests: Arc::new(RateLimiter::new(
+                f64::from(limits.requests_per_second),
+                limits.request_burst,
+            )),
+            audit_reads: Arc::new(RateLimiter::new(
+                f64::from(limits.audit_queries_per_minute) / 60.0,
+                limits.audit_queries_per_minute,
+            )),
         }
+    }
+
+    /// Takes a token from each bucket that applies to `rpc`; refuses with the time to wait.
+    fn rate_limit(&self, principal: &Principal, rpc: Rpc) -> Result<(), crate::error::RelayError> {
+        // Health checks are free: load balancers and monitors poll them.
+        if rpc == Rpc::Health {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let limited = |key: &str, wait: std::time::Duration| {
+            tracing::info!(principal = %principal, rpc = rpc.name(), limit = key, "rate limited");
+            crate::error::RelayError::RateLimited {
+                message: format!(
+                    "{principal} is over limit {key}; retry in {} ms",
+                    wait.as_millis().max(1)
+                ),
+                retry_after: wait,
+            }
+        };
+        self.requests
+            .take(principal, now)
+            .map_err(|w| limited("limits.requests_per_second", w))?;
+        if matches!(rpc, Rpc::AuditQuery | Rpc::AuditEntries) {
+            self.audit_reads
+                .take(principal, now)
+                .map_err(|w| limited("limits.audit_queries_per_minute", w))?;
+        }
+        Ok(())
     }
 }
 
@@ -306,11 +345,26 @@ where
                 layer.metrics.request_denied();
                 return Ok(tonic::Status::unauthenticated("no client certificate").into_http());
             };
-            // A connection made before its certificate was revoked gets nothing more.
+            // A connection made before its certificate was revoked gets nothing more; nor one
+            // whose certificate has expired since, nor anyone while the CRLs are stale.
             if layer.tls.is_revoked(peer.serial()) {
                 layer.metrics.request_denied();
                 tracing::info!(principal = %peer.principal(), serial = peer.serial(), "request on a connection whose certificate was revoked");
                 return Ok(tonic::Status::unauthenticated("certificate revoked").into_http());
+            }
+            let now = std::time::SystemTime::now();
+            if peer.not_after() <= now {
+                layer.metrics.request_denied();
+                tracing::info!(principal = %peer.principal(), serial = peer.serial(), "request on a connection whose certificate has expired");
+                return Ok(tonic::Status::unauthenticated("certificate expired").into_http());
+            }
+            if layer.tls.crl_stale(now) {
+                layer.metrics.request_denied();
+                tracing::warn!(principal = %peer.principal(), "request refused: the CRL in force is past its nextUpdate (tls.enforce_crl_expiry)");
+                return Ok(tonic::Status::unavailable(
+                    "the relay's CRL is out of date (tls.enforce_crl_expiry): nothing is served until the operator installs a fresh one",
+                )
+                .into_http());
             }
             if Rpc::from_path(req.uri().path()).is_none() {
                 layer.metrics.request_denied();
@@ -336,8 +390,12 @@ where
                 tracing::error!(error = %e, "could not register principal");
                 return Ok(tonic::Status::internal("internal storage error").into_http());
             }
-            layer.metrics.request_allowed();
             let rpc = permit.rpc();
+            if let Err(e) = layer.rate_limit(permit.principal(), rpc) {
+                layer.metrics.request_limited();
+                return Ok(tonic::Status::from(e).into_http());
+            }
+            layer.metrics.request_allowed();
             req.extensions_mut().insert(permit);
             let response = inner.call(req).await?;
             // tonic refuses a message above its decoding limit with OUT_OF_RANGE before our

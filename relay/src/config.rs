@@ -81,8 +81,9 @@ pub struct TlsConfig {
     pub reload_interval_s: u64,
 }
 
-/// `[limits]`
-#[derive(Debug, Clone, Deserialize)]
+/// `[limits]`: what one request and one principal may use, so that no participant can take
+/// the relay or another participant's mailbox from the others.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest ciphertext accepted in one envelope, in bytes.
@@ -91,6 +92,22 @@ pub struct LimitsConfig {
     pub max_recipients: u32,
     /// Most unacknowledged messages waiting in one mailbox.
     pub max_pending_items: u64,
+    /// Most unacknowledged messages from one sender waiting in one recipient's mailbox, so one
+    /// sender cannot fill a mailbox that every other sender needs too.
+    pub max_pending_per_sender: u64,
+    /// Requests per second one principal may make (token bucket, refilled continuously).
+    pub requests_per_second: u32,
+    /// How many requests one principal may make at once before the rate applies.
+    pub request_burst: u32,
+    /// Audit-log reads (Query and Entries pages) one principal may make per minute; each is
+    /// itself an event in the log, which never shrinks.
+    pub audit_queries_per_minute: u32,
+    /// Most open Subscribe streams of one principal (one per desk or daemon, and a few spare).
+    pub max_subscriptions_per_principal: u32,
+    /// Most devices with published keys per principal.
+    pub max_devices_per_principal: u32,
+    /// Most key bundles one device may publish (its key history is kept for ever).
+    pub max_bundles_per_device: u32,
 }
 
 /// `[log]`
@@ -155,6 +172,13 @@ impl Default for LimitsConfig {
             max_ciphertext_bytes: 8 * 1024 * 1024,
             max_recipients: 16,
             max_pending_items: 10_000,
+            max_pending_per_sender: 1_000,
+            requests_per_second: 100,
+            request_burst: 200,
+            audit_queries_per_minute: 60,
+            max_subscriptions_per_principal: 16,
+            max_devices_per_principal: 32,
+            max_bundles_per_device: 100,
         }
     }
 }
@@ -319,11 +343,31 @@ impl Config {
                 "must be 1..=1000",
             ));
         }
-        if l.max_pending_items == 0 {
-            return Err(ConfigError::key(
-                "limits.max_pending_items",
-                "must be at least 1",
-            ));
+        for (key, value) in [
+            ("limits.max_pending_items", l.max_pending_items),
+            ("limits.max_pending_per_sender", l.max_pending_per_sender),
+            ("limits.requests_per_second", l.requests_per_second.into()),
+            ("limits.request_burst", l.request_burst.into()),
+            (
+                "limits.audit_queries_per_minute",
+                l.audit_queries_per_minute.into(),
+            ),
+            (
+                "limits.max_subscriptions_per_principal",
+                l.max_subscriptions_per_principal.into(),
+            ),
+            (
+                "limits.max_devices_per_principal",
+                l.max_devices_per_principal.into(),
+            ),
+            (
+                "limits.max_bundles_per_device",
+                l.max_bundles_per_device.into(),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::key(key, "must be at least 1"));
+            }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::key(
@@ -494,9 +538,7 @@ mod example_file {
         assert_eq!(c.tls.development, d.tls.development);
         assert_eq!(c.tls.enforce_crl_expiry, d.tls.enforce_crl_expiry);
         assert_eq!(c.tls.reload_interval_s, d.tls.reload_interval_s);
-        assert_eq!(c.limits.max_ciphertext_bytes, d.limits.max_ciphertext_bytes);
-        assert_eq!(c.limits.max_recipients, d.limits.max_recipients);
-        assert_eq!(c.limits.max_pending_items, d.limits.max_pending_items);
+        assert_eq!(c.limits, d.limits);
         assert_eq!(c.log.format, d.log.format);
         assert_eq!(c.log.level, d.log.level);
         // Every key of every section appears in the file (deny_unknown_fields covers the other
@@ -511,7 +553,7 @@ mod example_file {
                 count("limits"),
                 count("log")
             ],
-            [5, 2, 8, 3, 2]
+            [5, 2, 8, 10, 2]
         );
     }
 }

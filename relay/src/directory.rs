@@ -14,8 +14,9 @@ use silta_proto::pb;
 
 use crate::{
     authz::Permit,
+    config::LimitsConfig,
     error::RelayError,
-    store::{BundleRecord, Store, abort, item_key, now},
+    store::{BundleRecord, DeviceRecord, Store, abort, item_key, now},
     tls::TlsState,
 };
 
@@ -24,21 +25,30 @@ pub const BUNDLE_CONTEXT: &[u8] = silta_proto::context::KEY_BUNDLE;
 /// Longest device id.
 pub const MAX_DEVICE_ID: usize = 64;
 /// Largest bundle accepted (content, signature and chain).
-pub const MAX_BUNDLE_BYTES: usize = 64 * 1024;
+pub const MAX_BUNDLE_BYTES: usize = silta_proto::limits::MAX_BUNDLE_BYTES;
+/// How far in the relay's future a bundle's `created_at` may be (clocks drift a little).
+pub const MAX_CLOCK_SKEW_S: i64 = 300;
+/// Most history entries in one GetKeys page.
+const HISTORY_PAGE: usize = 100;
 
 /// The directory service logic.
 pub struct Directory {
     store: Arc<Store>,
     tls: Arc<TlsState>,
+    limits: LimitsConfig,
 }
 
 impl Directory {
-    pub(crate) fn new(store: Arc<Store>, tls: Arc<TlsState>) -> Self {
-        Directory { store, tls }
+    pub(crate) fn new(store: Arc<Store>, tls: Arc<TlsState>, limits: LimitsConfig) -> Self {
+        Directory { store, tls, limits }
     }
 
     /// Publishes the caller's device bundle. Re-publishing the identical bundle is a no-op that
     /// returns the original log index.
+    ///
+    /// A device id is bound to the certificate that first published it: another certificate of
+    /// the same principal (another desk, a successor operator) may take the id over only once
+    /// that certificate is expired or revoked, so no desk can replace another desk's keys.
     pub async fn publish(&self, permit: &Permit, bundle: pb::KeyBundle) -> Result<u64, RelayError> {
         let invalid = |m: &str| RelayError::InvalidArgument(m.to_owned());
         if bundle.encoded_len() > MAX_BUNDLE_BYTES {
@@ -46,10 +56,27 @@ impl Directory {
                 "key bundle is larger than {MAX_BUNDLE_BYTES} bytes"
             )));
         }
-        let leaf = bundle
-            .certificate_chain
-            .first()
-            .ok_or_else(|| invalid("certificate_chain is empty"))?;
+        let chain = &bundle.certificate_chain;
+        if chain.is_empty() || chain.len() > silta_proto::limits::MAX_BUNDLE_CHAIN {
+            return Err(RelayError::InvalidArgument(format!(
+                "certificate_chain must hold 1 to {} certificates (the device certificate first), got {}",
+                silta_proto::limits::MAX_BUNDLE_CHAIN,
+                chain.len()
+            )));
+        }
+        // Certificates only: each entry must be exactly one DER certificate, nothing around it.
+        let mut parsed = Vec::with_capacity(chain.len());
+        for (i, der) in chain.iter().enumerate() {
+            match x509_parser::parse_x509_certificate(der) {
+                Ok((&[], cert)) => parsed.push(cert),
+                _ => {
+                    return Err(RelayError::InvalidArgument(format!(
+                        "certificate_chain[{i}] is not one DER certificate"
+                    )));
+                }
+            }
+        }
+        let leaf = &chain[0];
         // The bundle must carry exactly the certificate this connection authenticated with.
         if Sha256::digest(leaf).as_slice() != permit.peer().cert_sha256() {
             return Err(RelayError::PermissionDenied(
@@ -61,14 +88,27 @@ impl Directory {
         let content = pb::KeyBundleContent::decode(bundle.content.as_slice())
             .map_err(|_| invalid("content is not an encoded KeyBundleContent"))?;
         check_content(&content, permit.principal())?;
-        let not_after = x509_parser::parse_x509_certificate(leaf)
-            .map(|(_, c)| c.validity().not_after.timestamp())
-            .map_err(|_| invalid("certificate does not parse"))?;
+        let now_s = unix_now();
+        let created = content.created_at.map(|t| t.seconds).unwrap_or_default();
+        if created > now_s + MAX_CLOCK_SKEW_S {
+            return Err(RelayError::InvalidArgument(format!(
+                "content.created_at is {} s in the relay's future (at most {MAX_CLOCK_SKEW_S} s of clock skew): check the device's clock",
+                created - now_s
+            )));
+        }
+        let not_after = parsed[0].validity().not_after.timestamp();
+        let serial = hex::encode(parsed[0].raw_serial());
+        let cert_sha256 = Sha256::digest(leaf).to_vec();
 
         let principal = permit.principal().clone();
         let fingerprint =
             silta_proto::device_fingerprint(&content.age_recipient, &content.ed25519_public_key);
         let device = content.device_id.clone();
+        let (max_devices, max_bundles) = (
+            u64::from(self.limits.max_devices_per_principal),
+            u64::from(self.limits.max_bundles_per_device),
+        );
+        let tls = self.tls.clone();
         let index = self
             .store
             .write(move |trees| {
@@ -77,29 +117,44 @@ impl Directory {
                     let Some(mut rec) = tx.principal(&name)? else {
                         return abort(RelayError::NotFound(format!("unknown principal {name}")));
                     };
-                    // Identical to the device's latest bundle: a retry.
-                    if rec.next_bundle_seq > 1 {
-                        for seq in (1..rec.next_bundle_seq).rev() {
-                            let Some(v) = tx.bundles.get(item_key(&principal, seq))? else {
-                                continue;
-                            };
-                            let old: BundleRecord =
-                                prost::Message::decode(v.as_ref()).map_err(|e| {
-                                    sled::transaction::ConflictableTransactionError::Abort(
-                                        RelayError::Store(crate::store::StoreError::Corrupt {
-                                            tree: "principalseq_bundle",
-                                            detail: e.to_string(),
-                                        }),
-                                    )
-                                })?;
-                            if old.device_id == device {
-                                if old.bundle.as_ref() == Some(&bundle) {
-                                    return Ok(old.log_index);
-                                }
-                                break;
+                    let existing = tx.device(&principal, &device)?;
+                    let mut dev = match existing {
+                        Some(dev) => {
+                            // Identical to the device's latest bundle: a retry.
+                            if let Some(latest) = tx.bundle(&principal, dev.latest_seq)?
+                                && latest.bundle.as_ref() == Some(&bundle)
+                            {
+                                return Ok(latest.log_index);
                             }
+                            if dev.cert_sha256 != cert_sha256 {
+                                let free = dev.cert_not_after <= now_s
+                                    || tls.is_revoked(&dev.cert_serial);
+                                if !free {
+                                    return abort(RelayError::PermissionDenied(format!(
+                                        "device id {device:?} belongs to another certificate of {name} (serial {}), which is neither expired nor revoked: use another device id, or have that certificate revoked first",
+                                        dev.cert_serial
+                                    )));
+                                }
+                            }
+                            if dev.bundles >= max_bundles {
+                                return abort(RelayError::LimitExceeded(format!(
+                                    "device {device:?} has published {} bundles; limit limits.max_bundles_per_device is {max_bundles}",
+                                    dev.bundles
+                                )));
+                            }
+                            dev
                         }
-                    }
+                        None => {
+                            if rec.devices >= max_devices {
+                                return abort(RelayError::LimitExceeded(format!(
+                                    "{name} has {} devices with published keys; limit limits.max_devices_per_principal is {max_devices}",
+                                    rec.devices
+                                )));
+                            }
+                            rec.devices += 1;
+                            DeviceRecord::default()
+                        }
+                    };
                     let time = now();
                     let index = tx.append_event(pb::Event {
                         r#type: pb::EventType::KeyPublished.into(),
@@ -119,6 +174,12 @@ impl Directory {
                     };
                     tx.bundles
                         .insert(item_key(&principal, seq), record.encode_to_vec())?;
+                    dev.bundles += 1;
+                    dev.latest_seq = seq;
+                    dev.cert_sha256 = cert_sha256.clone();
+                    dev.cert_serial = serial.clone();
+                    dev.cert_not_after = not_after;
+                    tx.put_device(&principal, &device, &dev)?;
                     tx.put_principal(&name, &rec)?;
                     Ok(index)
                 })
@@ -128,37 +189,90 @@ impl Directory {
         Ok(index)
     }
 
-    /// The active bundles (latest per device, certificate not expired) and the whole history.
-    pub fn get(&self, principal: &str) -> Result<pb::GetKeysResponse, RelayError> {
-        let principal: Principal = principal
+    /// The active bundles (latest per device, certificate not expired) and the CRLs; with
+    /// `include_history`, one page of every bundle ever published, capped by count and bytes.
+    pub fn get(&self, req: &pb::GetKeysRequest) -> Result<pb::GetKeysResponse, RelayError> {
+        let principal: Principal = req
+            .principal
             .parse()
-            .map_err(|e| RelayError::InvalidArgument(format!("principal: {e}")))?;
-        let records = self.store.bundles(&principal)?;
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let mut latest: std::collections::HashMap<&str, usize> = Default::default();
-        for (i, r) in records.iter().enumerate() {
-            latest.insert(r.device_id.as_str(), i);
+            .map_err(|_| RelayError::InvalidArgument("principal is not <role>/<id>".into()))?;
+        let now_s = unix_now();
+        let mut active = Vec::new();
+        for (_, dev) in self.store.devices(&principal)? {
+            if dev.cert_not_after <= now_s || self.tls.is_revoked(&dev.cert_serial) {
+                continue;
+            }
+            if let Some(r) = self.store.bundle(&principal, dev.latest_seq)? {
+                active.push(pb::PublishedBundle {
+                    bundle: r.bundle,
+                    published_at: r.published_at,
+                    log_index: r.log_index,
+                    active: true,
+                });
+            }
         }
-        let history: Vec<pb::PublishedBundle> = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| pb::PublishedBundle {
-                bundle: r.bundle.clone(),
-                published_at: r.published_at,
-                log_index: r.log_index,
-                active: latest.get(r.device_id.as_str()) == Some(&i) && r.cert_not_after > now_s,
-            })
-            .collect();
+        active.sort_by_key(|b| b.log_index);
+        let mut history = Vec::new();
+        let mut next_page_token = String::new();
+        if req.include_history {
+            let from: u64 = if req.page_token.is_empty() {
+                1
+            } else {
+                req.page_token.parse().map_err(|_| {
+                    RelayError::InvalidArgument("page_token is not one this relay issued".into())
+                })?
+            };
+            let latest: std::collections::HashSet<u64> =
+                active.iter().map(|b| b.log_index).collect();
+            // At least one entry; then up to HISTORY_PAGE entries within half the response
+            // budget (the rest is for the active bundles and the CRLs).
+            let (mut bytes, mut count) = (0usize, 0usize);
+            let (page, more) = self.store.bundles_from(&principal, from, |r| {
+                let size = r.encoded_len();
+                let fits = count == 0
+                    || (count < HISTORY_PAGE
+                        && bytes + size <= silta_proto::limits::MAX_RESPONSE_BYTES / 2);
+                bytes += size;
+                count += 1;
+                fits
+            })?;
+            let last = page.last().map(|(seq, _)| *seq);
+            history = page
+                .into_iter()
+                .map(|(_, r)| pb::PublishedBundle {
+                    active: latest.contains(&r.log_index),
+                    bundle: r.bundle,
+                    published_at: r.published_at,
+                    log_index: r.log_index,
+                })
+                .collect();
+            if more && let Some(last) = last {
+                next_page_token = (last + 1).to_string();
+            }
+        }
         Ok(pb::GetKeysResponse {
-            active: history.iter().filter(|b| b.active).cloned().collect(),
+            active,
             history,
             crls: self.tls.crls().as_ref().clone(),
-            next_page_token: String::new(),
+            next_page_token,
         })
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Is `id` a device id: 1-64 characters of `a-z 0-9 . _ -`?
+pub fn valid_device_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_DEVICE_ID
+        && id
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
 }
 
 fn check_content(c: &pb::KeyBundleContent, caller: &Principal) -> Result<(), RelayError> {
@@ -175,12 +289,7 @@ fn check_content(c: &pb::KeyBundleContent, caller: &Principal) -> Result<(), Rel
             c.principal.chars().take(80).collect::<String>()
         )));
     }
-    let id_ok = !c.device_id.is_empty()
-        && c.device_id.len() <= MAX_DEVICE_ID
-        && c.device_id
-            .chars()
-            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch));
-    if !id_ok {
+    if !valid_device_id(&c.device_id) {
         return invalid("content.device_id must be 1-64 characters a-z 0-9 . _ -".into());
     }
     if !c.age_recipient.starts_with("age1") || c.age_recipient.len() != 62 {

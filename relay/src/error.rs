@@ -14,6 +14,14 @@ pub enum RelayError {
     /// A configured limit was exceeded; the message names the limit.
     #[error("{0}")]
     LimitExceeded(String),
+    /// A rate limit was reached; the caller may try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        /// Names the limit and says when to retry.
+        message: String,
+        /// When a request will be allowed again.
+        retry_after: std::time::Duration,
+    },
     /// The policy does not allow this.
     #[error("{0}")]
     PermissionDenied(String),
@@ -39,9 +47,23 @@ pub enum RelayError {
 
 impl From<RelayError> for Status {
     fn from(e: RelayError) -> Status {
+        if let RelayError::RateLimited {
+            message,
+            retry_after,
+        } = e
+        {
+            use tonic_types::{ErrorDetails, StatusExt as _};
+            return Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            );
+        }
         let (code, message) = match e {
             RelayError::InvalidArgument(m) => (Code::InvalidArgument, m),
-            RelayError::LimitExceeded(m) => (Code::ResourceExhausted, m),
+            RelayError::LimitExceeded(m) | RelayError::RateLimited { message: m, .. } => {
+                (Code::ResourceExhausted, m)
+            }
             RelayError::PermissionDenied(m) => (Code::PermissionDenied, m),
             RelayError::Unauthenticated(m) => (Code::Unauthenticated, m),
             RelayError::NotFound(m) => (Code::NotFound, m),

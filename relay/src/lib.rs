@@ -30,6 +30,7 @@ pub mod error;
 pub mod log;
 pub mod mailbox;
 pub mod metrics;
+pub mod quota;
 pub mod registry;
 pub mod service;
 pub mod store;
@@ -124,7 +125,11 @@ impl Relay {
             }
         };
         let (config_now, crls_now) = source.load()?;
-        let tls = Arc::new(TlsState::new(config_now, crls_now));
+        let tls = Arc::new(TlsState::new(
+            config_now,
+            crls_now,
+            source.enforce_crl_expiry,
+        ));
         let db_path = data.join("db");
         let store =
             Store::open(&db_path, config.storage.sync).map_err(|source| StartError::Store {
@@ -198,6 +203,7 @@ impl Relay {
                 stop_rx.clone(),
                 audit.clone(),
                 self.tls.clone(),
+                Duration::from_secs(cfg.server.max_connection_age_s),
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );
@@ -227,7 +233,7 @@ impl Relay {
                 self.metrics.clone(),
                 registry,
                 cfg.server.reflection,
-                cfg.limits.max_ciphertext_bytes,
+                &cfg.limits,
             ))
             .add_service(
                 MailboxServer::new(MailboxService { mailbox })
@@ -235,7 +241,11 @@ impl Relay {
                     .max_encoding_message_size(max_message),
             )
             .add_service(DirectoryServer::new(DirectoryService {
-                directory: Arc::new(Directory::new(self.store.clone(), self.tls.clone())),
+                directory: Arc::new(Directory::new(
+                    self.store.clone(),
+                    self.tls.clone(),
+                    cfg.limits.clone(),
+                )),
             }))
             .add_service(AuditLogServer::new(AuditLogService { audit }))
             .add_service(health_service)

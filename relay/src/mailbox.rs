@@ -26,8 +26,12 @@ use crate::{
 pub const ID_LEN: usize = 16;
 /// Longest rejection detail, in bytes.
 pub const MAX_DETAIL_LEN: usize = 512;
-/// Items read from the store per round of a subscription.
+/// Item records (ids only, no ciphertext) read from the store per round of a subscription.
 const SUBSCRIBE_BATCH: usize = 64;
+/// Items a subscription hands to its stream before the reader takes them. Each may carry a
+/// ciphertext of up to `limits.max_ciphertext_bytes`, loaded only when its slot is free, so a
+/// stalled reader pins at most this many (plus the one being encoded).
+const SUBSCRIBE_IN_FLIGHT: usize = 1;
 
 /// The mailbox service logic.
 pub struct Mailbox {
@@ -37,6 +41,49 @@ pub struct Mailbox {
     limits: LimitsConfig,
     hub: Hub,
     shutdown: watch::Receiver<bool>,
+    /// Open subscriptions per principal.
+    subscriptions: Arc<Mutex<HashMap<String, u32>>>,
+    /// `server.max_connection_age_s`: a subscription ends with its connection.
+    max_connection_age: std::time::Duration,
+}
+
+/// One open subscription, counted until dropped.
+struct SubscriptionSlot {
+    counts: Arc<Mutex<HashMap<String, u32>>>,
+    principal: String,
+}
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.principal) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.principal);
+            }
+        }
+    }
+}
+
+/// Why a subscription ended by itself.
+#[derive(Clone, Copy)]
+enum StreamEnd {
+    /// The connection reached `server.max_connection_age_s`.
+    ConnectionAge,
+    /// The client certificate expired.
+    CertificateExpired,
+    /// A CRL in force went stale under `tls.enforce_crl_expiry`.
+    CrlStale,
+}
+
+impl StreamEnd {
+    fn name(self) -> &'static str {
+        match self {
+            StreamEnd::ConnectionAge => "connection reached its maximum age",
+            StreamEnd::CertificateExpired => "certificate expired",
+            StreamEnd::CrlStale => "CRL out of date",
+        }
+    }
 }
 
 /// Per principal, the highest mailbox seq that is known to be on disk, as a watch channel that
@@ -93,6 +140,7 @@ impl Mailbox {
         shutdown: watch::Receiver<bool>,
         audit: Arc<crate::audit::AuditLog>,
         tls: Arc<crate::tls::TlsState>,
+        max_connection_age: std::time::Duration,
     ) -> Result<Self, RelayError> {
         // Everything on disk at start is durable.
         let hub = Hub::default();
@@ -106,6 +154,8 @@ impl Mailbox {
             limits,
             hub,
             shutdown,
+            subscriptions: Default::default(),
+            max_connection_age,
         })
     }
 
@@ -122,6 +172,7 @@ impl Mailbox {
         }
         let ciphertext = std::mem::take(&mut envelope.ciphertext);
         let max_pending = self.limits.max_pending_items;
+        let max_per_sender = self.limits.max_pending_per_sender;
         let recipients = checked.recipients.clone();
         let (record, pushed) = self
             .store
@@ -147,13 +198,19 @@ impl Mailbox {
                                 "unknown recipient {name}: it has never connected to this relay"
                             )));
                         };
+                        let from_sender = tx.pair_pending(&sender.to_string(), &name)?;
+                        if from_sender >= max_per_sender {
+                            return abort(RelayError::LimitExceeded(format!(
+                                "{name} has {from_sender} unacknowledged messages from you; limit limits.max_pending_per_sender is {max_per_sender}: wait until it acknowledges some"
+                            )));
+                        }
                         if rec.pending >= max_pending {
                             return abort(RelayError::LimitExceeded(format!(
                                 "mailbox of {name} is full ({} unacknowledged messages; limit limits.max_pending_items = {max_pending})",
                                 rec.pending
                             )));
                         }
-                        targets.push((r, name, rec));
+                        targets.push((r, name, rec, from_sender));
                     }
                     let accepted_at = now();
                     let mut record = MessageRecord {
@@ -172,7 +229,8 @@ impl Mailbox {
                     tx.meta.insert(id, prost::Message::encode_to_vec(&record))?;
                     tx.ciphertext.insert(id, ciphertext.as_slice())?;
                     let mut pushed = Vec::with_capacity(targets.len());
-                    for (principal, name, mut rec) in targets {
+                    for (principal, name, mut rec, from_sender) in targets {
+                        tx.set_pair_pending(&record.sender, &name, from_sender + 1)?;
                         let seq = tx.push_item(
                             principal,
                             &mut rec,
@@ -225,44 +283,106 @@ impl Mailbox {
         Ok(receipt)
     }
 
-    /// Streams the permit's mailbox from `after_seq`: what is there, then what arrives.
+    /// Streams the permit's mailbox from `after_seq`: what is there, then what arrives. At most
+    /// `limits.max_subscriptions_per_principal` streams per principal are open at once. A stream
+    /// ends by itself when its connection reaches `server.max_connection_age_s`, when the client
+    /// certificate expires or is revoked, or when the CRLs go stale under
+    /// `tls.enforce_crl_expiry`: an open stream never outlives the authority it was opened with.
     pub fn subscribe(
         self: &Arc<Self>,
         permit: &Permit,
         after_seq: u64,
-    ) -> ReceiverStream<Result<pb::MailboxItem, tonic::Status>> {
-        let (tx, rx) = mpsc::channel(SUBSCRIBE_BATCH);
-        let this = self.clone();
+    ) -> Result<ReceiverStream<Result<pb::MailboxItem, tonic::Status>>, RelayError> {
         let principal = permit.principal().clone();
-        let serial = permit.peer().serial().to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = this
-                .run_subscription(&principal, &serial, after_seq, &tx)
-                .await
-            {
-                let _ = tx.send(Err(e.into())).await;
+        let name = principal.to_string();
+        let slot = {
+            let max = self.limits.max_subscriptions_per_principal;
+            let mut counts = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+            let n = counts.entry(name.clone()).or_insert(0);
+            if *n >= max {
+                return Err(RelayError::LimitExceeded(format!(
+                    "{name} already has {n} open subscriptions; limit limits.max_subscriptions_per_principal is {max}"
+                )));
             }
+            *n += 1;
+            SubscriptionSlot {
+                counts: self.subscriptions.clone(),
+                principal: name,
+            }
+        };
+        let (tx, rx) = mpsc::channel(SUBSCRIBE_IN_FLIGHT);
+        let this = self.clone();
+        let peer = permit.peer().clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let result = this
+                .run_subscription(&principal, &peer, after_seq, &tx)
+                .await;
+            let status = match result {
+                Ok(None) => return,
+                Ok(Some(StreamEnd::ConnectionAge)) => tonic::Status::unavailable(
+                    "the connection reached its maximum age (server.max_connection_age_s): connect and subscribe again",
+                ),
+                Ok(Some(StreamEnd::CertificateExpired)) => {
+                    tonic::Status::unauthenticated("certificate expired")
+                }
+                Ok(Some(StreamEnd::CrlStale)) => tonic::Status::unavailable(
+                    "the relay's CRL is out of date (tls.enforce_crl_expiry): nothing is served until the operator installs a fresh one",
+                ),
+                Err(e) => e.into(),
+            };
+            let _ = tx.send(Err(status)).await;
         });
-        ReceiverStream::new(rx)
+        Ok(ReceiverStream::new(rx))
+    }
+
+    /// When a stream opened on this connection must end, and why.
+    fn stream_deadline(
+        &self,
+        peer: &crate::tls::PeerIdentity,
+    ) -> (tokio::time::Instant, StreamEnd) {
+        let now = tokio::time::Instant::now();
+        let wall = std::time::SystemTime::now();
+        let until = |t: std::time::SystemTime| now + t.duration_since(wall).unwrap_or_default();
+        let mut deadline = (
+            peer.connected_at() + self.max_connection_age,
+            StreamEnd::ConnectionAge,
+        );
+        let expiry = until(peer.not_after());
+        if expiry < deadline.0 {
+            deadline = (expiry, StreamEnd::CertificateExpired);
+        }
+        if let Some(stale) = self.tls.crl_deadline().map(until)
+            && stale < deadline.0
+        {
+            deadline = (stale, StreamEnd::CrlStale);
+        }
+        deadline
     }
 
     async fn run_subscription(
         &self,
         principal: &Principal,
-        serial: &str,
+        peer: &crate::tls::PeerIdentity,
         mut cursor: u64,
         tx: &mpsc::Sender<Result<pb::MailboxItem, tonic::Status>>,
-    ) -> Result<(), RelayError> {
+    ) -> Result<Option<StreamEnd>, RelayError> {
         let name = principal.to_string();
+        let serial = peer.serial();
         let mut changes = self.hub.watch(&name);
         let mut shutdown = self.shutdown.clone();
         let mut tls_changes = self.tls.changes();
+        let mut deadline = self.stream_deadline(peer);
         tracing::info!(principal = %name, after_seq = cursor, "subscription opened");
         loop {
             // A stream opened before its certificate was revoked ends at the next CRL reload.
             if self.tls.is_revoked(serial) {
                 tracing::info!(principal = %name, serial, "subscription closed: certificate revoked");
                 return Err(RelayError::Unauthenticated("certificate revoked".into()));
+            }
+            if tokio::time::Instant::now() >= deadline.0 {
+                tracing::info!(principal = %name, serial, reason = deadline.1.name(), "subscription closed");
+                return Ok(Some(deadline.1));
             }
             // Take the durable mark (and mark it seen) before reading, so a change made after
             // the read wakes us up again.
@@ -272,8 +392,9 @@ impl Mailbox {
                 .mailbox_items(principal, cursor, durable, SUBSCRIBE_BATCH)?;
             if items.is_empty() {
                 tokio::select! {
-                    r = changes.changed() => if r.is_err() { return Ok(()) },
-                    _ = tls_changes.changed() => {}
+                    r = changes.changed() => if r.is_err() { return Ok(None) },
+                    _ = tls_changes.changed() => deadline = self.stream_deadline(peer),
+                    () = tokio::time::sleep_until(deadline.0) => {}
                     _ = tx.closed() => break,
                     () = crate::tls::stopped(&mut shutdown) => {
                         return Err(RelayError::Unavailable("relay is shutting down; subscribe again later".into()));
@@ -282,7 +403,22 @@ impl Mailbox {
                 continue;
             }
             let mut delivered = Vec::new();
+            let mut stopping = false;
             for (seq, item) in items {
+                // Wait for a free slot before loading anything: a reader that stops reading
+                // holds at most SUBSCRIBE_IN_FLIGHT items in memory. (A deadline that passes
+                // meanwhile ends the stream at the top of the loop.)
+                let slot = tokio::select! {
+                    r = tx.reserve() => r.ok(),
+                    () = crate::tls::stopped(&mut shutdown) => {
+                        stopping = true;
+                        None
+                    }
+                    () = tokio::time::sleep_until(deadline.0) => None,
+                };
+                let Some(slot) = slot else {
+                    break;
+                };
                 cursor = seq;
                 let (out, id) = match item.status {
                     Some(status) => (pb::mailbox_item::Item::Status(status), None),
@@ -305,30 +441,27 @@ impl Mailbox {
                         (out, Some(id))
                     }
                 };
-                let item = pb::MailboxItem {
+                slot.send(Ok(pb::MailboxItem {
                     seq,
                     item: Some(out),
-                };
-                // A client that stops reading must not keep a shutdown waiting.
-                let sent = tokio::select! {
-                    r = tx.send(Ok(item)) => r.is_ok(),
-                    () = crate::tls::stopped(&mut shutdown) => false,
-                };
-                if !sent {
-                    break;
-                }
+                }));
                 // Counted as delivered once handed to this recipient's connection.
                 delivered.extend(id);
             }
             if !delivered.is_empty() {
                 self.mark_delivered(principal, delivered).await?;
             }
+            if stopping {
+                return Err(RelayError::Unavailable(
+                    "relay is shutting down; subscribe again later".into(),
+                ));
+            }
             if tx.is_closed() {
                 break;
             }
         }
         tracing::info!(principal = %name, "subscription closed");
-        Ok(())
+        Ok(None)
     }
 
     /// Records the first delivery of each message to `recipient` and tells the senders.
@@ -395,9 +528,10 @@ impl Mailbox {
                 check_id("acknowledge.message_id", &a.message_id)?;
                 check_len("acknowledge.ciphertext_sha256", &a.ciphertext_sha256, 32)?;
                 check_len("acknowledge.signature", &a.signature, 64)?;
-                if a.signer_key.len() > 128 {
+                if !crate::directory::valid_device_id(&a.signer_key) {
                     return Err(RelayError::InvalidArgument(
-                        "acknowledge.signer_key is longer than 128 bytes".into(),
+                        "acknowledge.signer_key must be a device id: 1-64 characters a-z 0-9 . _ -"
+                            .into(),
                     ));
                 }
                 Outcome::Ack(a)
@@ -416,14 +550,19 @@ impl Mailbox {
                         "reject.detail is longer than {MAX_DETAIL_LEN} bytes"
                     )));
                 }
+                // It is shown to the sender and kept in the log for ever: one printable line.
+                if r.detail.chars().any(char::is_control) {
+                    return Err(RelayError::InvalidArgument(
+                        "reject.detail must not contain control characters or line breaks".into(),
+                    ));
+                }
                 Outcome::Reject(r)
             }
         };
-        // An acknowledgement is evidence in the log: once the recipient has published keys, its
-        // signature must verify with the key of the device it names.
-        let mut ack_note = String::new();
+        // An acknowledgement is evidence in the log: its signature must verify with the published
+        // key of the device it names.
         if let Outcome::Ack(a) = &outcome {
-            ack_note = self.check_ack_signature(&recipient, a)?;
+            self.check_ack_signature(&recipient, a)?;
         }
         let name = recipient.to_string();
         let (index, pushed) = self
@@ -477,7 +616,7 @@ impl Mailbox {
                             }
                             event.ack_signature = a.signature.clone();
                             event.ack_device = a.signer_key.clone();
-                            event.detail = format!("device {}{ack_note}", a.signer_key);
+                            event.detail = format!("device {}", a.signer_key);
                             state.ack_signature = a.signature.clone();
                             state.ack_device = a.signer_key.clone();
                         }
@@ -498,6 +637,8 @@ impl Mailbox {
                         rec.pending = rec.pending.saturating_sub(1);
                         tx.put_principal(&name, &rec)?;
                     }
+                    let from_sender = tx.pair_pending(&meta.sender, &name)?;
+                    tx.set_pair_pending(&meta.sender, &name, from_sender.saturating_sub(1))?;
                     let seq = push_status(tx, &meta, &name, &state)?;
                     Ok((index, Some((meta.sender, seq))))
                 })
@@ -510,16 +651,19 @@ impl Mailbox {
     }
 
     /// Verifies an acknowledgement's signature against the recipient's published device key.
-    /// Returns a note for the log event (empty when verified).
+    /// A recipient without published keys cannot acknowledge: an acknowledgement nobody can
+    /// check is no evidence.
     fn check_ack_signature(
         &self,
         recipient: &Principal,
         a: &pb::Acknowledgement,
-    ) -> Result<String, RelayError> {
+    ) -> Result<(), RelayError> {
         use prost::Message as _;
         let bundles = self.store.bundles(recipient)?;
         if bundles.is_empty() {
-            return Ok(" (signature unverified: no published keys)".into());
+            return Err(RelayError::FailedPrecondition(format!(
+                "{recipient} has no published device keys, so its acknowledgement could not be checked: publish keys first (silta keys publish)"
+            )));
         }
         let key = bundles
             .iter()
@@ -548,7 +692,7 @@ impl Mailbox {
                     "acknowledge.signature does not verify with the device's published key".into(),
                 )
             })?;
-        Ok(String::new())
+        Ok(())
     }
 
     async fn ack_status(

@@ -9,6 +9,7 @@ pub struct Metrics {
     handshakes_rejected: AtomicU64,
     requests_allowed: AtomicU64,
     requests_denied: AtomicU64,
+    requests_limited: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -22,6 +23,8 @@ pub struct MetricsSnapshot {
     pub requests_allowed: u64,
     /// Requests refused by the authorization layer.
     pub requests_denied: u64,
+    /// Requests refused by a rate limit.
+    pub requests_limited: u64,
 }
 
 impl Metrics {
@@ -41,6 +44,10 @@ impl Metrics {
         self.requests_denied.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn request_limited(&self) {
+        self.requests_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -48,6 +55,7 @@ impl Metrics {
             handshakes_rejected: self.handshakes_rejected.load(Ordering::Relaxed),
             requests_allowed: self.requests_allowed.load(Ordering::Relaxed),
             requests_denied: self.requests_denied.load(Ordering::Relaxed),
+            requests_limited: self.requests_limited.load(Ordering::Relaxed),
         }
     }
 }

@@ -34,7 +34,7 @@ impl mailbox_server::Mailbox for MailboxService {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let permit = permit(&request)?;
         let after = request.into_inner().after_seq;
-        Ok(Response::new(self.mailbox.subscribe(&permit, after)))
+        Ok(Response::new(self.mailbox.subscribe(&permit, after)?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -87,9 +87,7 @@ impl pb::directory_server::Directory for DirectoryService {
         request: Request<pb::GetKeysRequest>,
     ) -> Result<Response<pb::GetKeysResponse>, Status> {
         permit(&request)?;
-        Ok(Response::new(
-            self.directory.get(&request.into_inner().principal)?,
-        ))
+        Ok(Response::new(self.directory.get(request.get_ref())?))
     }
 }
 

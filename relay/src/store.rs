@@ -13,6 +13,7 @@
 //! | `name_counter` | counter name | u64 BE |
 //! | `principalseq_bundle` | principal ‖ 0x00 ‖ seq (u64 BE) | [`BundleRecord`]: a published key bundle |
 //! | `levelindex_hash` | level (u8) ‖ index (u64 BE) | hash of a perfect subtree of the event log (RFC 9162) |
+//! | `principaldevice_device` | principal ‖ 0x00 ‖ device id | [`DeviceRecord`]: a device's latest bundle, its certificate, its bundle count |
 //!
 //! # Durability
 //! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
@@ -34,6 +35,7 @@ use std::{
 
 use prost::Message as _;
 use prost_types::Timestamp;
+use sha2::Digest as _;
 use silta_certs::Principal;
 use silta_proto::pb;
 use sled::transaction::{
@@ -44,7 +46,7 @@ use tokio::sync::oneshot;
 use crate::error::RelayError;
 
 /// Every tree of the database. Adding one here is the only way to add one.
-const TREES: [&str; 9] = [
+const TREES: [&str; 10] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -54,6 +56,7 @@ const TREES: [&str; 9] = [
     "name_counter",
     "principalseq_bundle",
     "levelindex_hash",
+    "principaldevice_device",
 ];
 
 /// Most writes committed under one fsync.
@@ -166,6 +169,29 @@ pub struct PrincipalRecord {
     /// Next key-bundle seq (seqs start at 1).
     #[prost(uint64, tag = "4")]
     pub next_bundle_seq: u64,
+    /// Devices that have published keys.
+    #[prost(uint64, tag = "5")]
+    pub devices: u64,
+}
+
+/// A device of a principal in the key directory.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeviceRecord {
+    /// Bundles this device has published.
+    #[prost(uint64, tag = "1")]
+    pub bundles: u64,
+    /// Seq (in `principalseq_bundle`) of its latest bundle.
+    #[prost(uint64, tag = "2")]
+    pub latest_seq: u64,
+    /// SHA-256 of the certificate the device id is bound to (the one that published it).
+    #[prost(bytes = "vec", tag = "3")]
+    pub cert_sha256: Vec<u8>,
+    /// That certificate's serial (hex).
+    #[prost(string, tag = "4")]
+    pub cert_serial: String,
+    /// That certificate's notAfter (unix seconds).
+    #[prost(int64, tag = "5")]
+    pub cert_not_after: i64,
 }
 
 /// A published key bundle, kept forever (key transparency).
@@ -202,6 +228,7 @@ pub struct Trees {
     counters: sled::Tree,
     bundles: sled::Tree,
     hashes: sled::Tree,
+    devices: sled::Tree,
 }
 
 /// The database.
@@ -244,7 +271,9 @@ impl Store {
             counters: open(TREES[6])?,
             bundles: open(TREES[7])?,
             hashes: open(TREES[8])?,
+            devices: open(TREES[9])?,
         });
+        rebuild_device_index(&trees)?;
         // Make what sled recovered durable before any checkpoint may cover it.
         db.flush()?;
         let durable_size = Arc::new(AtomicU64::new(read_u64(
@@ -412,6 +441,67 @@ impl Store {
         Ok(h.finalize().into())
     }
 
+    /// Every device of `principal` with its record, by device id.
+    pub fn devices(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<(String, DeviceRecord)>, StoreError> {
+        let mut prefix = principal.to_string().into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.trees.devices.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let id =
+                String::from_utf8(k[prefix.len()..].to_vec()).map_err(|_| StoreError::Corrupt {
+                    tree: "principaldevice_device",
+                    detail: "device id is not UTF-8".into(),
+                })?;
+            out.push((id, decode("principaldevice_device", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// The bundle `principal` published with `seq`.
+    pub fn bundle(
+        &self,
+        principal: &Principal,
+        seq: u64,
+    ) -> Result<Option<BundleRecord>, StoreError> {
+        self.trees
+            .bundles
+            .get(item_key(principal, seq))?
+            .map(|v| decode("principalseq_bundle", &v))
+            .transpose()
+    }
+
+    /// Bundles of `principal` from seq `from` on, in order, as `(seq, record)`, while `take`
+    /// says so (it sees each record and returns false to stop before it).
+    pub fn bundles_from(
+        &self,
+        principal: &Principal,
+        from: u64,
+        mut take: impl FnMut(&BundleRecord) -> bool,
+    ) -> Result<(Vec<(u64, BundleRecord)>, bool), StoreError> {
+        let start = item_key(principal, from.max(1));
+        let end = item_key(principal, u64::MAX);
+        let mut out = Vec::new();
+        for kv in self.trees.bundles.range(start..=end) {
+            let (k, v) = kv?;
+            let record: BundleRecord = decode("principalseq_bundle", &v)?;
+            if !take(&record) {
+                return Ok((out, true));
+            }
+            let seq = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| {
+                StoreError::Corrupt {
+                    tree: "principalseq_bundle",
+                    detail: "short key".into(),
+                }
+            })?);
+            out.push((seq, record));
+        }
+        Ok((out, false))
+    }
+
     /// Every bundle `principal` ever published, oldest first.
     pub fn bundles(&self, principal: &Principal) -> Result<Vec<BundleRecord>, StoreError> {
         let start = item_key(principal, 0);
@@ -485,6 +575,7 @@ impl Store {
                     next_seq: 1,
                     pending: 0,
                     next_bundle_seq: 1,
+                    devices: 0,
                 };
                 tx.principals
                     .insert(key.as_bytes(), record.encode_to_vec())?;
@@ -514,6 +605,7 @@ impl Trees {
             &self.counters,
             &self.bundles,
             &self.hashes,
+            &self.devices,
         ])
     }
 
@@ -533,6 +625,7 @@ impl Trees {
             &self.counters,
             &self.bundles,
             &self.hashes,
+            &self.devices,
         )
             .transaction(
                 |(
@@ -545,6 +638,7 @@ impl Trees {
                     counters,
                     bundles,
                     hashes,
+                    devices,
                 )| {
                     f(&Tx {
                         meta,
@@ -556,6 +650,7 @@ impl Trees {
                         counters,
                         bundles,
                         hashes,
+                        devices,
                     })
                 },
             )
@@ -586,6 +681,8 @@ pub struct Tx<'a> {
     pub bundles: &'a TransactionalTree,
     /// `levelindex_hash`
     pub hashes: &'a TransactionalTree,
+    /// `principaldevice_device`
+    pub devices: &'a TransactionalTree,
 }
 
 /// Aborts the transaction with a relay error.
@@ -707,6 +804,129 @@ impl Tx<'_> {
         self.items.remove(item_key(principal, seq))?;
         Ok(())
     }
+
+    /// Unacknowledged messages from `sender` waiting in `recipient`'s mailbox.
+    pub fn pair_pending(&self, sender: &str, recipient: &str) -> TxResult<u64> {
+        read_u64(self.counters.get(pair_key(sender, recipient))?.as_deref()).or_else(corrupt)
+    }
+
+    /// Sets that count (removing the counter at zero).
+    pub fn set_pair_pending(&self, sender: &str, recipient: &str, n: u64) -> TxResult<()> {
+        let key = pair_key(sender, recipient);
+        if n == 0 {
+            self.counters.remove(key)?;
+        } else {
+            self.counters.insert(key, &n.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// A device's record.
+    pub fn device(&self, principal: &Principal, device: &str) -> TxResult<Option<DeviceRecord>> {
+        self.devices
+            .get(device_key(principal, device))?
+            .map(|v| decode("principaldevice_device", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+
+    /// Writes a device's record.
+    pub fn put_device(
+        &self,
+        principal: &Principal,
+        device: &str,
+        record: &DeviceRecord,
+    ) -> TxResult<()> {
+        self.devices
+            .insert(device_key(principal, device), record.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// A published bundle.
+    pub fn bundle(&self, principal: &Principal, seq: u64) -> TxResult<Option<BundleRecord>> {
+        self.bundles
+            .get(item_key(principal, seq))?
+            .map(|v| decode("principalseq_bundle", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+}
+
+/// `"pending\0" ‖ sender ‖ 0x00 ‖ recipient`, a counter in `name_counter`.
+fn pair_key(sender: &str, recipient: &str) -> Vec<u8> {
+    [
+        b"pending\0".as_slice(),
+        sender.as_bytes(),
+        &[0],
+        recipient.as_bytes(),
+    ]
+    .concat()
+}
+
+/// `principal ‖ 0x00 ‖ device id`.
+pub fn device_key(principal: &Principal, device: &str) -> Vec<u8> {
+    let mut k = principal.to_string().into_bytes();
+    k.push(0);
+    k.extend_from_slice(device.as_bytes());
+    k
+}
+
+/// Builds the device index from the published bundles if a database written before the index
+/// existed has bundles but no devices. Each device is bound to the certificate of its latest
+/// bundle.
+fn rebuild_device_index(trees: &Trees) -> Result<(), StoreError> {
+    if !trees.devices.is_empty() || trees.bundles.is_empty() {
+        return Ok(());
+    }
+    let mut devices: std::collections::BTreeMap<Vec<u8>, DeviceRecord> = Default::default();
+    let mut per_principal: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
+    for kv in trees.bundles.iter() {
+        let (k, v) = kv?;
+        let record: BundleRecord = decode("principalseq_bundle", &v)?;
+        let split = k.len().saturating_sub(9);
+        let principal = k[..split].to_vec();
+        let seq =
+            u64::from_be_bytes(k[split + 1..].try_into().map_err(|_| StoreError::Corrupt {
+                tree: "principalseq_bundle",
+                detail: "short key".into(),
+            })?);
+        let leaf = record
+            .bundle
+            .as_ref()
+            .and_then(|b| b.certificate_chain.first())
+            .cloned()
+            .unwrap_or_default();
+        let serial = x509_parser::parse_x509_certificate(&leaf)
+            .map(|(_, c)| hex::encode(c.raw_serial()))
+            .unwrap_or_default();
+        let mut key = principal.clone();
+        key.push(0);
+        key.extend_from_slice(record.device_id.as_bytes());
+        let entry = devices.entry(key).or_insert_with(|| {
+            *per_principal.entry(principal.clone()).or_default() += 1;
+            DeviceRecord::default()
+        });
+        entry.bundles += 1;
+        entry.latest_seq = seq;
+        entry.cert_sha256 = sha2::Sha256::digest(&leaf).to_vec();
+        entry.cert_serial = serial;
+        entry.cert_not_after = record.cert_not_after;
+    }
+    for (k, v) in &devices {
+        trees.devices.insert(k.as_slice(), v.encode_to_vec())?;
+    }
+    for (principal, n) in per_principal {
+        if let Some(v) = trees.principals.get(&principal)? {
+            let mut rec: PrincipalRecord = decode("principal_record", &v)?;
+            rec.devices = n;
+            trees.principals.insert(principal, rec.encode_to_vec())?;
+        }
+    }
+    tracing::info!(
+        devices = devices.len(),
+        "built the key directory's device index"
+    );
+    Ok(())
 }
 
 fn corrupt<T>(e: StoreError) -> TxResult<T> {

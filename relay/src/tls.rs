@@ -58,6 +58,8 @@ struct PeerInner {
     serial: String,
     remote: SocketAddr,
     cert_sha256: [u8; 32],
+    not_after: std::time::SystemTime,
+    connected_at: tokio::time::Instant,
 }
 
 impl PeerIdentity {
@@ -79,6 +81,16 @@ impl PeerIdentity {
     /// SHA-256 of the peer's certificate (DER), to match it against certificates in requests.
     pub fn cert_sha256(&self) -> &[u8; 32] {
         &self.inner.cert_sha256
+    }
+
+    /// When the peer's certificate expires: nothing on this connection lives beyond it.
+    pub fn not_after(&self) -> std::time::SystemTime {
+        self.inner.not_after
+    }
+
+    /// When the connection was authenticated.
+    pub fn connected_at(&self) -> tokio::time::Instant {
+        self.inner.connected_at
     }
 }
 
@@ -359,13 +371,38 @@ pub struct TlsState {
     current: RwLock<InForce>,
     /// Bumped whenever the material changes, so long-lived streams re-check their certificate.
     epoch: watch::Sender<u64>,
+    enforce_crl_expiry: bool,
 }
 
-/// A server configuration, the CRLs (DER) it enforces, and the serials they revoke.
+/// A server configuration, the CRLs (DER) it enforces, the serials they revoke, and when the
+/// first of them goes stale.
 struct InForce {
     config: Arc<ServerConfig>,
     crls: Arc<Vec<Vec<u8>>>,
     revoked: std::collections::HashSet<String>,
+    next_update: Option<std::time::SystemTime>,
+}
+
+impl InForce {
+    fn new(config: Arc<ServerConfig>, crls: Vec<Vec<u8>>) -> Self {
+        InForce {
+            config,
+            revoked: revoked_serials(&crls),
+            next_update: earliest_next_update(&crls),
+            crls: Arc::new(crls),
+        }
+    }
+}
+
+/// The earliest nextUpdate of `crls` (None if none has one).
+fn earliest_next_update(crls: &[Vec<u8>]) -> Option<std::time::SystemTime> {
+    crls.iter()
+        .filter_map(|der| x509_parser::parse_x509_crl(der).ok())
+        .filter_map(|(_, crl)| crl.next_update())
+        .map(|t| {
+            std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0))
+        })
+        .min()
 }
 
 /// Serial numbers (hex of the DER integer, as [`PeerIdentity::serial`]) revoked by `crls`.
@@ -381,16 +418,30 @@ fn revoked_serials(crls: &[Vec<u8>]) -> std::collections::HashSet<String> {
 }
 
 impl TlsState {
-    /// Starts with `config`, which enforces `crls` (DER).
-    pub fn new(config: Arc<ServerConfig>, crls: Vec<Vec<u8>>) -> Self {
+    /// Starts with `config`, which enforces `crls` (DER). With `enforce_crl_expiry`, nothing is
+    /// served once a CRL is past its nextUpdate, on new and on existing connections.
+    pub fn new(config: Arc<ServerConfig>, crls: Vec<Vec<u8>>, enforce_crl_expiry: bool) -> Self {
         TlsState {
-            current: RwLock::new(InForce {
-                config,
-                revoked: revoked_serials(&crls),
-                crls: Arc::new(crls),
-            }),
+            current: RwLock::new(InForce::new(config, crls)),
             epoch: watch::channel(0).0,
+            enforce_crl_expiry,
         }
+    }
+
+    /// When the CRLs in force go stale, if that ends access (`tls.enforce_crl_expiry`).
+    pub fn crl_deadline(&self) -> Option<std::time::SystemTime> {
+        if !self.enforce_crl_expiry {
+            return None;
+        }
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_update
+    }
+
+    /// Is a CRL in force past its nextUpdate (and does that end access)?
+    pub fn crl_stale(&self, now: std::time::SystemTime) -> bool {
+        self.crl_deadline().is_some_and(|d| now >= d)
     }
 
     /// The configuration for the next handshake.
@@ -428,11 +479,7 @@ impl TlsState {
 
     /// Replaces the configuration and its CRLs.
     pub fn replace(&self, config: Arc<ServerConfig>, crls: Vec<Vec<u8>>) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = InForce {
-            config,
-            revoked: revoked_serials(&crls),
-            crls: Arc::new(crls),
-        };
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = InForce::new(config, crls);
         self.epoch.send_modify(|e| *e += 1);
     }
 }
@@ -554,15 +601,18 @@ fn peer_identity(
 ) -> Option<PeerIdentity> {
     let leaf = tls.get_ref().1.peer_certificates()?.first()?;
     let id = client_identity(leaf, trust_domain).ok()?;
-    let serial = x509_parser::parse_x509_certificate(leaf)
-        .map(|(_, c)| hex::encode(c.raw_serial()))
-        .unwrap_or_default();
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
+    let serial = hex::encode(cert.raw_serial());
+    let not_after = std::time::UNIX_EPOCH
+        + Duration::from_secs(u64::try_from(cert.validity().not_after.timestamp()).unwrap_or(0));
     Some(PeerIdentity {
         inner: Arc::new(PeerInner {
             principal: id.principal,
             serial,
             remote,
             cert_sha256: sha2::Sha256::digest(leaf.as_ref()).into(),
+            not_after,
+            connected_at: tokio::time::Instant::now(),
         }),
     })
 }

@@ -85,6 +85,16 @@ impl TestPki {
         std::fs::write(self.dir.path().join("crl.pem"), crl).unwrap();
     }
 
+    /// Rewrites the CRL with its nextUpdate at `next_update` (to test a CRL going stale).
+    pub fn write_crl_until(&mut self, next_update: time::OffsetDateTime) {
+        self.crl_number += 1;
+        let crl = self
+            .ca
+            .crl_until(&self.revoked, self.crl_number, next_update)
+            .unwrap();
+        std::fs::write(self.dir.path().join("crl.pem"), crl).unwrap();
+    }
+
     /// Path of a file in the PKI folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -242,6 +252,19 @@ impl TestRelay {
         self.connect(pki, &pki.client(principal)).await
     }
 
+    /// Connects as a new valid certificate for `principal` and publishes a key bundle for the
+    /// device `test`, so the principal can acknowledge messages (see [`ack_of`]).
+    pub async fn connect_with_keys(
+        &self,
+        pki: &TestPki,
+        principal: &str,
+    ) -> (Connection, silta_client::keys::DeviceKeys) {
+        let identity = pki.client(principal);
+        let conn = self.connect(pki, &identity).await;
+        let keys = publish_test_keys(&conn, &identity, principal).await;
+        (conn, keys)
+    }
+
     /// A digest of every key and value in the database: equal before and after means nothing
     /// was stored or changed.
     pub fn fingerprint(&self) -> [u8; 32] {
@@ -337,15 +360,35 @@ pub fn status_of(item: &pb::MailboxItem) -> Option<&pb::StatusEvent> {
     }
 }
 
-/// An acknowledgement of `env` (the signature is a placeholder of the right size until the
-/// end-to-end layer signs acknowledgements).
-pub fn ack_of(env: &pb::Envelope) -> pb::AckRequest {
+/// Publishes a key bundle for the device `test` of `principal` over `conn` (authenticated as
+/// `identity`) and returns the device's keys.
+pub async fn publish_test_keys(
+    conn: &Connection,
+    identity: &TestIdentity,
+    principal: &str,
+) -> silta_client::keys::DeviceKeys {
+    let keys = silta_client::keys::DeviceKeys::generate("test").unwrap();
+    let bundle = silta_client::bundle::build(
+        &keys,
+        &principal.parse().unwrap(),
+        identity.cert_pem.as_bytes(),
+        &identity.key_pem,
+    )
+    .unwrap();
+    conn.directory().publish_keys(bundle).await.unwrap();
+    keys
+}
+
+/// An acknowledgement of `env`, signed by `keys` (published with
+/// [`TestRelay::connect_with_keys`]).
+pub fn ack_of(keys: &silta_client::keys::DeviceKeys, env: &pb::Envelope) -> pb::AckRequest {
+    let msg = [env.message_id.as_slice(), env.ciphertext_sha256.as_slice()].concat();
     pb::AckRequest {
         target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
             message_id: env.message_id.clone(),
             ciphertext_sha256: env.ciphertext_sha256.clone(),
-            signature: vec![7; 64],
-            signer_key: "test".into(),
+            signature: keys.sign(silta_proto::context::ACK, &msg).to_vec(),
+            signer_key: keys.device_id().to_owned(),
         })),
     }
 }

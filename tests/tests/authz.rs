@@ -211,7 +211,7 @@ async fn nobody_reads_another_principals_mailbox_or_messages() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
     let nas = relay.connect_as(&pki, "assistance/nas").await;
-    let nas2 = relay.connect_as(&pki, "assistance/branch").await;
+    let (nas2, keys) = relay.connect_with_keys(&pki, "assistance/branch").await;
     let a = relay.connect_as(&pki, "centre/a").await;
     let b = relay.connect_as(&pki, "centre/b").await;
 
@@ -233,7 +233,7 @@ async fn nobody_reads_another_principals_mailbox_or_messages() {
     // ...and cannot acknowledge or reject it.
     assert_eq!(
         nas2.mailbox()
-            .ack(ack_of(&to_nas))
+            .ack(ack_of(&keys, &to_nas))
             .await
             .unwrap_err()
             .code(),

@@ -199,7 +199,7 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
 async fn a_full_mailbox_refuses_more_and_accepts_again_after_acknowledgement() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |c| c.limits.max_pending_items = 2).await;
-    let nas = relay.connect_as(&pki, NAS).await;
+    let (nas, keys) = relay.connect_with_keys(&pki, NAS).await;
     let centre = relay.connect_as(&pki, "centre/joutseno").await;
     let first = envelope(MessageKind::Referral, &[NAS], b"1");
     centre.mailbox().send(first.clone()).await.unwrap();
@@ -222,7 +222,7 @@ async fn a_full_mailbox_refuses_more_and_accepts_again_after_acknowledgement() {
     assert_eq!(relay.fingerprint(), before);
 
     nas.mailbox()
-        .ack(silta_tests::ack_of(&first))
+        .ack(silta_tests::ack_of(&keys, &first))
         .await
         .unwrap();
     centre
@@ -237,24 +237,25 @@ async fn a_full_mailbox_refuses_more_and_accepts_again_after_acknowledgement() {
 async fn bad_acknowledgements_are_refused_precisely() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
-    let nas = relay.connect_as(&pki, NAS).await;
+    let (nas, keys) = relay.connect_with_keys(&pki, NAS).await;
     let centre = relay.connect_as(&pki, "centre/joutseno").await;
     let env = envelope(MessageKind::Referral, &[NAS], b"sealed");
     centre.mailbox().send(env.clone()).await.unwrap();
     let before = relay.fingerprint();
 
+    // A correctly signed acknowledgement, then changed by `f`.
     let ack = |f: &dyn Fn(&mut pb::Acknowledgement)| {
-        let mut a = pb::Acknowledgement {
-            message_id: env.message_id.clone(),
-            ciphertext_sha256: env.ciphertext_sha256.clone(),
-            signature: vec![1; 64],
-            signer_key: "k".into(),
+        let Some(pb::ack_request::Target::Acknowledge(mut a)) =
+            silta_tests::ack_of(&keys, &env).target
+        else {
+            unreachable!()
         };
         f(&mut a);
         pb::AckRequest {
             target: Some(pb::ack_request::Target::Acknowledge(a)),
         }
     };
+    let never_sent = envelope(MessageKind::Referral, &[NAS], b"never sent");
     let reject = |reason: pb::RejectionReason, detail: &str| pb::AckRequest {
         target: Some(pb::ack_request::Target::Reject(pb::Rejection {
             message_id: env.message_id.clone(),
@@ -285,8 +286,33 @@ async fn bad_acknowledgements_are_refused_precisely() {
         ),
         (
             "unknown message",
-            ack(&|a| a.message_id = uuid::Uuid::now_v7().as_bytes().to_vec()),
+            silta_tests::ack_of(&keys, &never_sent),
             Code::NotFound,
+        ),
+        (
+            "forged (all-zero) signature",
+            ack(&|a| a.signature = vec![0; 64]),
+            Code::InvalidArgument,
+        ),
+        (
+            "signature over another message",
+            ack(&|a| a.message_id = never_sent.message_id.clone()),
+            Code::InvalidArgument,
+        ),
+        (
+            "signer is not a device id",
+            ack(&|a| a.signer_key = "Desk 1\u{1b}[2J".into()),
+            Code::InvalidArgument,
+        ),
+        (
+            "signer is not a published device",
+            ack(&|a| a.signer_key = "desk-9".into()),
+            Code::InvalidArgument,
+        ),
+        (
+            "rejection detail with a line break",
+            reject(pb::RejectionReason::Other, "bad\nsignature"),
+            Code::InvalidArgument,
         ),
         (
             "rejection without reason",
@@ -318,6 +344,8 @@ async fn bad_acknowledgements_are_refused_precisely() {
         assert_eq!(err.code(), code, "{name}: {err:?}");
         assert_eq!(relay.fingerprint(), before, "{name}: the store changed");
     }
+    // The genuine acknowledgement is accepted after all that.
+    nas.mailbox().ack(ack(&|_| {})).await.unwrap();
     // Status with a malformed id.
     let err = centre
         .mailbox()
@@ -325,5 +353,38 @@ async fn bad_acknowledgements_are_refused_precisely() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_recipient_without_published_keys_cannot_acknowledge() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let nas = relay.connect_as(&pki, NAS).await;
+    let centre = relay.connect_as(&pki, "centre/joutseno").await;
+    let env = envelope(MessageKind::Referral, &[NAS], b"sealed");
+    centre.mailbox().send(env.clone()).await.unwrap();
+    let before = relay.fingerprint();
+    // Signed with a key nobody can look up: no evidence, so no acknowledgement.
+    let unpublished = silta_client::keys::DeviceKeys::generate("test").unwrap();
+    let err = nas
+        .mailbox()
+        .ack(silta_tests::ack_of(&unpublished, &env))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("publish"), "{}", err.message());
+    assert_eq!(relay.fingerprint(), before);
+    // Rejecting needs no keys (a recipient that cannot open a message must be able to say so).
+    nas.mailbox()
+        .ack(pb::AckRequest {
+            target: Some(pb::ack_request::Target::Reject(pb::Rejection {
+                message_id: env.message_id.clone(),
+                reason: pb::RejectionReason::CannotDecrypt.into(),
+                detail: "no device keys".into(),
+            })),
+        })
+        .await
+        .unwrap();
     relay.stop().await;
 }

@@ -336,7 +336,7 @@ async fn audit_verify_prove_and_check_evidence_offline() {
             "--log-key",
             &key,
             "--purpose",
-            "monthly check",
+            "log-verification: monthly check",
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -351,7 +351,7 @@ async fn audit_verify_prove_and_check_evidence_offline() {
             "prove",
             &id,
             "--purpose",
-            "proof of delivery",
+            "delivery-check: proof of delivery",
             "--out",
             evidence.to_str().unwrap(),
         ],

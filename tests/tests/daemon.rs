@@ -179,7 +179,7 @@ async fn events(pki: &TestPki, addr: std::net::SocketAddr) -> Vec<pb::Event> {
                 purpose: "test".into(),
                 page_size: 1000,
                 page_token: token,
-                ..Default::default()
+                purpose_code: pb::PurposeCode::Supervision.into(),
             })
             .await
             .unwrap()

@@ -41,7 +41,7 @@ async fn receipts_prove_acceptance_offline_and_checkpoints_stay_consistent() {
                 start: receipt.log_index,
                 end: receipt.log_index + 1,
                 purpose: "test".into(),
-                ..Default::default()
+                purpose_code: pb::PurposeCode::LogVerification.into(),
             })
             .await
             .unwrap()
@@ -123,25 +123,40 @@ async fn queries_are_filtered_by_role_and_logged_with_their_purpose() {
         .await
         .unwrap();
 
-    let query = |purpose: &str| pb::QueryRequest {
+    let query = |code: pb::PurposeCode, note: &str| pb::QueryRequest {
         filter: Some(pb::QueryFilter {
             types: vec![pb::EventType::Accepted as i32],
             ..Default::default()
         }),
-        purpose: purpose.into(),
+        purpose: note.into(),
+        purpose_code: code.into(),
         page_size: 0,
         page_token: String::new(),
-        ..Default::default()
     };
-    // A purpose is required.
+    // A purpose code is required; a note alone is not one.
+    let before = relay.store.event_count().unwrap();
+    for bad in [
+        query(pb::PurposeCode::Unspecified, ""),
+        query(pb::PurposeCode::Unspecified, "own records"),
+        // The note is short and one printable line: the log can never be erased.
+        query(pb::PurposeCode::Supervision, &"x".repeat(121)),
+        query(pb::PurposeCode::Supervision, "line\nbreak"),
+        query(pb::PurposeCode::Supervision, "\u{1b}[2Jerase"),
+    ] {
+        assert_eq!(
+            a.audit().query(bad).await.unwrap_err().code(),
+            Code::InvalidArgument
+        );
+    }
     assert_eq!(
-        a.audit().query(query("")).await.unwrap_err().code(),
-        Code::InvalidArgument
+        relay.store.event_count().unwrap(),
+        before,
+        "a refused query is not logged"
     );
     // A centre sees only its own messages; the auditor sees all.
     let mine = a
         .audit()
-        .query(query("own records"))
+        .query(query(pb::PurposeCode::DeliveryCheck, "own records"))
         .await
         .unwrap()
         .into_inner();
@@ -149,7 +164,7 @@ async fn queries_are_filtered_by_role_and_logged_with_their_purpose() {
     assert_eq!(mine.events[0].message_id, env_a.message_id);
     let all = auditor
         .audit()
-        .query(query("annual review"))
+        .query(query(pb::PurposeCode::Supervision, "annual review"))
         .await
         .unwrap()
         .into_inner();
@@ -161,7 +176,7 @@ async fn queries_are_filtered_by_role_and_logged_with_their_purpose() {
             start: 0,
             end: 1,
             purpose: "x".into(),
-            ..Default::default()
+            purpose_code: pb::PurposeCode::Supervision.into(),
         })
         .await
         .unwrap_err();
@@ -175,28 +190,29 @@ async fn queries_are_filtered_by_role_and_logged_with_their_purpose() {
                 ..Default::default()
             }),
             purpose: "check the query log".into(),
+            purpose_code: pb::PurposeCode::Supervision.into(),
             page_size: 100,
             page_token: String::new(),
-            ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
-    let details: Vec<(String, String)> = logged
+    let details: Vec<(String, String, i32)> = logged
         .events
         .iter()
-        .map(|e| (e.actor.clone(), e.detail.clone()))
+        .map(|e| (e.actor.clone(), e.detail.clone(), e.purpose))
         .collect();
+    let code = |c: pb::PurposeCode| i32::from(c);
     assert!(
-        details
-            .iter()
-            .any(|(a, d)| a == "centre/a" && d.contains("own records")),
+        details.iter().any(|(a, d, p)| a == "centre/a"
+            && d.contains("own records")
+            && *p == code(pb::PurposeCode::DeliveryCheck)),
         "{details:?}"
     );
     assert!(
-        details
-            .iter()
-            .any(|(a, d)| a == "auditor/dpo" && d.contains("annual review")),
+        details.iter().any(|(a, d, p)| a == "auditor/dpo"
+            && d.contains("annual review")
+            && *p == code(pb::PurposeCode::Supervision)),
         "{details:?}"
     );
     relay.stop().await;

@@ -8,7 +8,9 @@ use silta_relay::store::{Store, hash_key};
 use silta_tests::{TestPki, TestRelay, envelope};
 use tempfile::TempDir;
 
-const PURPOSE: &str = "tamper test";
+fn purpose() -> silta_client::audit::Purpose {
+    "log-verification: tamper test".parse().unwrap()
+}
 
 /// A relay with `n` messages sent (each: ACCEPTED; plus registrations), verified once by an
 /// auditor. Returns the stopped relay's data folder, the auditor state folder and the log key.
@@ -27,12 +29,12 @@ async fn logged(pki: &TestPki, n: usize) -> (TempDir, TempDir, String) {
     let auditor = relay.connect_as(pki, "auditor/dpo").await;
     let state = tempfile::tempdir().unwrap();
     let key = relay.log_key.clone();
-    let v = verify(&mut auditor.audit(), state.path(), &key, PURPOSE)
+    let v = verify(&mut auditor.audit(), state.path(), &key, &purpose())
         .await
         .expect("honest log verifies");
     assert!(v.size as usize >= n + 3);
     // Verifying again right away is fine too.
-    verify(&mut auditor.audit(), state.path(), &key, PURPOSE)
+    verify(&mut auditor.audit(), state.path(), &key, &purpose())
         .await
         .unwrap();
     // Close the clients first, so the relay's connection tasks end with it.
@@ -60,7 +62,7 @@ async fn verify_again(
         }
     }
     let auditor = relay.connect_as(pki, "auditor/dpo").await;
-    let r = verify(&mut auditor.audit(), state.path(), key, PURPOSE)
+    let r = verify(&mut auditor.audit(), state.path(), key, &purpose())
         .await
         .map(|_| ());
     relay.stop().await;

@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
-    let nas = relay.connect_as(&pki, NAS).await;
+    let (nas, keys) = relay.connect_with_keys(&pki, NAS).await;
     let centre = relay.connect_as(&pki, CENTRE).await;
 
     let ciphertext: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
@@ -44,7 +44,12 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
     assert_eq!(got.ciphertext, ciphertext, "exact bytes");
     assert_eq!(got, &env, "every envelope field as sent");
 
-    let ack = nas.mailbox().ack(ack_of(&env)).await.unwrap().into_inner();
+    let ack = nas
+        .mailbox()
+        .ack(ack_of(&keys, &env))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(ack.log_index > receipt.log_index);
 
     let status = centre
@@ -174,7 +179,7 @@ async fn sending_twice_is_idempotent_and_other_content_is_already_exists() {
 async fn unacknowledged_items_are_redelivered_and_new_ones_pushed_live() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
-    let nas = relay.connect_as(&pki, NAS).await;
+    let (nas, keys) = relay.connect_with_keys(&pki, NAS).await;
     let centre = relay.connect_as(&pki, CENTRE).await;
 
     let a = envelope(MessageKind::Referral, &[NAS], b"a");
@@ -208,7 +213,7 @@ async fn unacknowledged_items_are_redelivered_and_new_ones_pushed_live() {
         "in order"
     );
     assert!(items[0].seq < items[1].seq);
-    nas.mailbox().ack(ack_of(&a)).await.unwrap();
+    nas.mailbox().ack(ack_of(&keys, &a)).await.unwrap();
     drop(s1);
 
     // A new subscription gets `b` again, then a message sent while it is open, live.
@@ -267,7 +272,7 @@ async fn unacknowledged_items_are_redelivered_and_new_ones_pushed_live() {
 async fn rejection_is_recorded_and_reported_to_the_sender() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
-    let nas = relay.connect_as(&pki, NAS).await;
+    let (nas, keys) = relay.connect_with_keys(&pki, NAS).await;
     let centre = relay.connect_as(&pki, CENTRE).await;
     let env = envelope(MessageKind::Referral, &[NAS], b"cannot be opened");
     centre.mailbox().send(env.clone()).await.unwrap();
@@ -287,7 +292,7 @@ async fn rejection_is_recorded_and_reported_to_the_sender() {
         .into_inner();
     // A retry of the same answer is fine and changes nothing; a different answer is refused.
     assert_eq!(nas.mailbox().ack(reject).await.unwrap().into_inner(), first);
-    let err = nas.mailbox().ack(ack_of(&env)).await.unwrap_err();
+    let err = nas.mailbox().ack(ack_of(&keys, &env)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
 
     let event = relay.store.event(first.log_index).unwrap().unwrap();
@@ -315,7 +320,7 @@ async fn rejection_is_recorded_and_reported_to_the_sender() {
 async fn events_record_every_state_change_with_metadata_only() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
-    let nas = relay.connect_as(&pki, NAS).await;
+    let (nas, keys) = relay.connect_with_keys(&pki, NAS).await;
     let centre = relay.connect_as(&pki, CENTRE).await;
     let env = envelope(MessageKind::Referral, &[NAS], b"opaque");
     let receipt = centre
@@ -331,7 +336,7 @@ async fn events_record_every_state_change_with_metadata_only() {
         .unwrap()
         .into_inner();
     take_items(&mut s, 1, WAIT).await;
-    nas.mailbox().ack(ack_of(&env)).await.unwrap();
+    nas.mailbox().ack(ack_of(&keys, &env)).await.unwrap();
 
     let count = relay.store.event_count().unwrap();
     let events: Vec<pb::Event> = (0..count)
@@ -343,6 +348,7 @@ async fn events_record_every_state_change_with_metadata_only() {
         types,
         [
             T::PrincipalRegistered,
+            T::KeyPublished,
             T::PrincipalRegistered,
             T::Accepted,
             T::Delivered,
@@ -350,6 +356,10 @@ async fn events_record_every_state_change_with_metadata_only() {
         ]
         .map(|t| t as i32)
     );
+    // The acknowledgement is evidence: the signature and the device that made it.
+    let acked = events.last().unwrap();
+    assert_eq!(acked.ack_device, "test");
+    assert_eq!(acked.ack_signature.len(), 64);
     let accepted = &events[receipt.log_index as usize];
     assert_eq!(accepted.sender, CENTRE);
     assert_eq!(accepted.recipients, [NAS]);

@@ -589,7 +589,7 @@ async fn inbox_replies_and_the_access_report() {
             "audit",
             "query",
             "--purpose",
-            "case review",
+            "supervision: case review",
             "--case",
             &case,
         ],
@@ -615,7 +615,7 @@ async fn inbox_replies_and_the_access_report() {
             "audit",
             "query",
             "--purpose",
-            "case review",
+            "supervision: case review",
             "--case",
             &case,
             "--format",
@@ -634,7 +634,7 @@ async fn inbox_replies_and_the_access_report() {
             "audit",
             "report",
             "--purpose",
-            "monthly report",
+            "reporting",
             "--format",
             "csv",
             "--plot",
@@ -665,7 +665,14 @@ async fn inbox_replies_and_the_access_report() {
     );
     let o = run(
         &a,
-        &["audit", "report", "--purpose", "x", "--from", "2026-13"],
+        &[
+            "audit",
+            "report",
+            "--purpose",
+            "reporting",
+            "--from",
+            "2026-13",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));

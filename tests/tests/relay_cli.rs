@@ -167,10 +167,11 @@ async fn logs_never_contain_ciphertext() {
         .env_remove("RUST_LOG")
         .stderr(log);
     let relay = RelayProcess::spawn_command(cmd).await;
-    let nas =
-        Connection::connect(&pki.client_config(relay.addr, Some(&pki.client("assistance/nas"))))
-            .await
-            .unwrap();
+    let nas_id = pki.client("assistance/nas");
+    let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id)))
+        .await
+        .unwrap();
+    let keys = silta_tests::publish_test_keys(&nas, &nas_id, "assistance/nas").await;
     let centre = Connection::connect(&pki.client_config(relay.addr, Some(&pki.client("centre/a"))))
         .await
         .unwrap();
@@ -184,7 +185,10 @@ async fn logs_never_contain_ciphertext() {
         .unwrap()
         .into_inner();
     assert!(s.message().await.unwrap().is_some());
-    nas.mailbox().ack(silta_tests::ack_of(&env)).await.unwrap();
+    nas.mailbox()
+        .ack(silta_tests::ack_of(&keys, &env))
+        .await
+        .unwrap();
     let status = relay.terminate().await;
     assert!(status.success());
 

@@ -249,9 +249,12 @@ pub(crate) enum AuditCommand {
         /// The log's verifier key (`silta-relay log-key` prints it).
         #[arg(long)]
         log_key: String,
-        /// Why the log is read (recorded in the log).
+        /// Why the log is read, recorded in the log: a purpose code, optionally with a short
+        /// note (`CODE` or `"CODE: note"`; never personal data). Codes: supervision,
+        /// data-subject-request, incident, delivery-check, log-verification, reporting,
+        /// legal-request.
         #[arg(long)]
-        purpose: String,
+        purpose: silta_client::audit::Purpose,
         /// Where the last verified checkpoint and leaf hashes are kept (default STATE_DIR/audit).
         #[arg(long)]
         state: Option<PathBuf>,
@@ -260,9 +263,10 @@ pub(crate) enum AuditCommand {
     Prove {
         /// The message id (UUID).
         message_id: String,
-        /// Why (recorded in the log).
+        /// Why the log is read: a purpose code, optionally with a short note (see `audit
+        /// verify --help`).
         #[arg(long)]
-        purpose: String,
+        purpose: silta_client::audit::Purpose,
         /// The evidence file to write (default <message-id>.evidence.json).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -281,9 +285,10 @@ pub(crate) enum AuditCommand {
     /// Summary report per month: messages accepted, delivered, acknowledged, rejected, expired,
     /// and the time from acceptance to acknowledgement (median, p90, max), per kind and urgency.
     Report {
-        /// Why (recorded in the log).
+        /// Why the log is read: a purpose code, optionally with a short note (see `audit
+        /// verify --help`).
         #[arg(long)]
-        purpose: String,
+        purpose: silta_client::audit::Purpose,
         /// First month, YYYY-MM (default: the first in the log).
         #[arg(long)]
         from: Option<String>,
@@ -299,9 +304,10 @@ pub(crate) enum AuditCommand {
     },
     /// Query the delivery log.
     Query {
-        /// Why (recorded in the log).
+        /// Why the log is read: a purpose code, optionally with a short note (see `audit
+        /// verify --help`).
         #[arg(long)]
-        purpose: String,
+        purpose: silta_client::audit::Purpose,
         /// Only this message (UUID).
         #[arg(long)]
         message_id: Option<String>,

@@ -358,7 +358,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         &mut audit,
         &auditor.state_dir.join("audit"),
         &log_key,
-        "demo: verifying the delivery log",
+        &silta_client::audit::Purpose::new(pb::PurposeCode::LogVerification),
     )
     .await
     .map_err(|e| Failure {
@@ -376,7 +376,12 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         case_ref: case.to_vec(),
         ..Default::default()
     };
-    let events = crate::fetch_events(&mut audit, filter, "demo: the trail of one case").await?;
+    let events = crate::fetch_events(
+        &mut audit,
+        filter,
+        &silta_client::audit::Purpose::new(pb::PurposeCode::Supervision),
+    )
+    .await?;
     println!("  audit trail of case {case_hex} (metadata only: the relay never saw the content):");
     for e in &events {
         let t = pb::EventType::try_from(e.r#type)
@@ -398,7 +403,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     let all = crate::fetch_events(
         &mut audit,
         pb::QueryFilter::default(),
-        "demo: monthly report",
+        &silta_client::audit::Purpose::new(pb::PurposeCode::Reporting),
     )
     .await?;
     let report = silta_client::report::summarize(&all, None);

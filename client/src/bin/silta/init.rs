@@ -153,7 +153,7 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
             config.relay, checkpoint.tree_size
         );
         println!(
-            "\nready. Next: `silta audit verify --log-key KEY --purpose \"...\"` (KEY from the relay's operator: `silta-relay log-key`)"
+            "\nready. Next: `silta audit verify --log-key KEY --purpose log-verification` (KEY from the relay's operator: `silta-relay log-key`)"
         );
         return Ok(());
     }

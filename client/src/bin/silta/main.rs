@@ -815,7 +815,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 async fn fetch_events(
     audit: &mut silta_proto::pb::audit_log_client::AuditLogClient<tonic::transport::Channel>,
     filter: pb::QueryFilter,
-    purpose: &str,
+    purpose: &silta_client::audit::Purpose,
 ) -> Result<Vec<pb::Event>, Failure> {
     let mut events = Vec::new();
     let mut token = String::new();
@@ -823,10 +823,10 @@ async fn fetch_events(
         let page = audit
             .query(pb::QueryRequest {
                 filter: Some(filter.clone()),
-                purpose: purpose.to_owned(),
+                purpose: purpose.note.clone(),
                 page_size: 500,
                 page_token: token,
-                ..Default::default()
+                purpose_code: purpose.code.into(),
             })
             .await
             .map_err(ClientError::from)?
