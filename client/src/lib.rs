@@ -22,6 +22,7 @@
 //! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
 //! - [`access`]: the client-side access log (who opened which case's messages, and why).
 //! - [`fsutil`]: atomic file writes.
+//! - [`text`]: text from the relay or another party made safe to print (terminal, CSV).
 //!
 //! [`pb::payload::SignedPayload`]: silta_proto::pb::payload::SignedPayload
 #![warn(missing_docs)]
@@ -40,5 +41,6 @@ pub mod payload;
 pub mod report;
 pub mod seal;
 pub mod state;
+pub mod text;
 
 pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};

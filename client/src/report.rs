@@ -540,13 +540,10 @@ pub fn render_table(report: &Report) -> String {
     out
 }
 
-/// One CSV field, quoted as RFC 4180 asks when it holds a comma, quote or line break.
+/// One CSV field: printable, a formula neutralised, quoted as RFC 4180 asks
+/// ([`crate::text::csv_cell`]).
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    crate::text::csv_cell(s)
 }
 
 /// Seconds to at most millisecond precision, without trailing zeros; empty for none.

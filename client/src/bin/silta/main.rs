@@ -883,7 +883,7 @@ fn event_line(e: &pb::Event) -> String {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    format!(
+    let line = format!(
         "#{} {} {} {} {}{}",
         e.index,
         time,
@@ -900,7 +900,9 @@ fn event_line(e: &pb::Event) -> String {
         } else {
             format!(" ({})", e.detail)
         }
-    )
+    );
+    // The actor and the detail come from the relay and other parties.
+    silta_client::text::printable_line(&line)
 }
 
 fn print_events(events: &[pb::Event], format: &str) -> Result<(), Failure> {
@@ -959,7 +961,7 @@ fn print_events(events: &[pb::Event], format: &str) -> Result<(), Failure> {
             for e in events {
                 let cells: Vec<String> = row(e)
                     .iter()
-                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .map(|c| silta_client::text::csv_quoted(c))
                     .collect();
                 println!("{}", cells.join(","));
             }
