@@ -431,7 +431,8 @@ impl Daemon {
             let mut settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
             settling.retain(|name, _| files.iter().any(|(n, _)| n == name));
             for (name, path) in &files {
-                let Ok(meta) = std::fs::metadata(path) else {
+                // The entry itself, never what a symbolic link points to.
+                let Ok(meta) = std::fs::symlink_metadata(path) else {
                     continue;
                 };
                 let now_seen = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
@@ -547,20 +548,10 @@ impl Daemon {
         if !json && !name.ends_with(".toml") {
             return self.fail_claimed(id, name, "not a form: the outbox takes .toml and .json form files (see client/forms/outbox/)");
         }
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_form_file(&path) {
             Ok(b) => b,
-            Err(e) => return self.fail_claimed(id, name, &format!("the file cannot be read: {e}")),
+            Err(why) => return self.fail_claimed(id, name, &why),
         };
-        if bytes.len() > MAX_FORM_BYTES {
-            return self.fail_claimed(
-                id,
-                name,
-                &format!(
-                    "the form is larger than {} KiB; attachments are not sent through forms",
-                    MAX_FORM_BYTES / 1024
-                ),
-            );
-        }
         let Ok(text) = String::from_utf8(bytes) else {
             return self.fail_claimed(id, name, "the file is not UTF-8 text");
         };
@@ -630,8 +621,10 @@ impl Daemon {
     /// Moves the claimed `queued/<id>.<name>` (or, if it is gone, the queue's copy of the form)
     /// to failed/, beside a `.error` file saying why. Never overwrites an earlier failed form.
     fn fail_claimed(&self, id: uuid::Uuid, name: &str, reason: &str) -> Result<(), DaemonError> {
-        let target = if self.folders.failed.join(name).exists()
-            || self.folders.failed.join(format!("{name}.error")).exists()
+        // symlink_metadata: a symbolic link counts as there, wherever (or whether) it points.
+        let there = |p: PathBuf| std::fs::symlink_metadata(p).is_ok();
+        let target = if there(self.folders.failed.join(name))
+            || there(self.folders.failed.join(format!("{name}.error")))
         {
             format!("{id}.{name}")
         } else {
@@ -639,7 +632,8 @@ impl Daemon {
         };
         // The form first (it is never lost or doubled), then the reason beside it.
         let claimed = self.folders.queued.join(format!("{id}.{name}"));
-        if claimed.exists() {
+        if there(claimed.clone()) {
+            // rename(2) moves a symbolic link itself; its target is never touched.
             move_file(&claimed, &self.folders.failed.join(&target)).map_err(DaemonError::Folder)?;
         } else if let Some(job) = self.get(id.as_bytes())?
             && !job.form.is_empty()
@@ -1001,9 +995,11 @@ fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DaemonError> {
         .map_err(|e| DaemonError::Folder(format!("{}: {e}", dir.display())))?;
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     for e in entries.filter_map(|e| e.ok()) {
-        if !e.file_type().is_ok_and(|t| t.is_file()) {
-            continue; // folders, symlinks, devices: not forms
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue; // folders are not forms
         }
+        // Symbolic links, FIFOs and devices are listed: claiming moves the entry itself, and
+        // `read_form_file` refuses it by its handle, so it goes to failed/ with the reason.
         let Some(name) = e.file_name().to_str().map(str::to_owned) else {
             tracing::warn!(folder = %dir.display(), "a file whose name is not UTF-8 is ignored; rename it");
             continue;
@@ -1019,6 +1015,52 @@ fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DaemonError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Reads a claimed form file by its handle: opened with `O_NOFOLLOW` (a symbolic link is
+/// refused by the kernel, its target never opened) and `O_NONBLOCK` (a FIFO cannot stall the
+/// daemon), then checked with fstat on the open file (a regular file, at most
+/// `MAX_FORM_BYTES`), and read through the same handle. The error says why, for failed/.
+fn read_form_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err("it is a symbolic link; the outbox takes only regular files, written into it (the link's target was not read)".into());
+        }
+        Err(e) => return Err(format!("the file cannot be opened: {e}")),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("the file cannot be examined: {e}"))?;
+    if !meta.file_type().is_file() {
+        return Err(
+            "it is not a regular file (a FIFO, socket or device); the outbox takes only regular files"
+                .into(),
+        );
+    }
+    let too_big = || {
+        format!(
+            "the form is larger than {} KiB; attachments are not sent through forms",
+            MAX_FORM_BYTES / 1024
+        )
+    };
+    if meta.len() > MAX_FORM_BYTES as u64 {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows after fstat.
+    file.take(MAX_FORM_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("the file cannot be read: {e}"))?;
+    if bytes.len() > MAX_FORM_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 async fn next_item(
