@@ -138,6 +138,12 @@ struct Job {
     receipt_problem: String,
     #[serde(default)]
     recipients: BTreeMap<String, DeliveryStatus>,
+    /// SHA-256 of the sealed message (hex): what recipients' acknowledgements sign.
+    #[serde(default)]
+    ciphertext_sha256: String,
+    /// The relay's receipt in full ([`crate::audit::receipt_json`]).
+    #[serde(default)]
+    receipt: Option<serde_json::Value>,
     /// kind, to, case, urgency, legal basis: what sent/ status files show. Kept when the form
     /// text itself is dropped from the queue after filing.
     #[serde(default)]
@@ -608,6 +614,8 @@ impl Daemon {
             receipt_checked: false,
             receipt_problem: String::new(),
             recipients: BTreeMap::new(),
+            ciphertext_sha256: String::new(),
+            receipt: None,
         };
         // The id is stored before anything is sent: every retry uses it.
         self.names
@@ -740,10 +748,12 @@ impl Daemon {
         })?;
         let recipients = envelope.recipients.clone();
         let (case, ids) = (envelope.case_ref.clone(), vec![envelope.message_id.clone()]);
+        job.ciphertext_sha256 = hex::encode(&envelope.ciphertext_sha256);
         match client.send_sealed(envelope).await {
             Ok(receipt) => {
                 job.log_index = receipt.log_index;
                 job.receipt_checked = self.config.log_key.is_some();
+                job.receipt = Some(crate::audit::receipt_json(&receipt));
             }
             Err(ClientError::Receipt(problem)) => {
                 // Accepted, but the receipt does not prove it was logged: keep it, say so.
@@ -830,6 +840,14 @@ impl Daemon {
             .clone()
             .unwrap_or_else(|| summary_of(&job.form, job.json));
         let overall = overall_state(&to, &job.recipients);
+        // The receipt in full (checkpoint, inclusion proof, log entry), so it can be checked
+        // against the log an auditor verifies (`silta audit verify --receipts`).
+        let mut receipt = job
+            .receipt
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({ "log_index": job.log_index }));
+        receipt["checked_against_log_key"] = job.receipt_checked.into();
+        receipt["problem"] = job.receipt_problem.clone().into();
         let status = serde_json::json!({
             "message_id": job.message_id,
             "file": job.file_name,
@@ -840,11 +858,7 @@ impl Daemon {
             "legal_basis": basis,
             "queued_at": job.queued_at,
             "sent_at": job.sent_at,
-            "receipt": {
-                "log_index": job.log_index,
-                "checked_against_log_key": job.receipt_checked,
-                "problem": job.receipt_problem,
-            },
+            "receipt": receipt,
             "state": overall,
             "recipients": job.recipients,
         });
@@ -875,8 +889,19 @@ impl Daemon {
                     .get(&s.recipient)
                     .is_none_or(|r| r.log_index <= s.log_index);
                 if newer {
+                    // An acknowledgement counts only if the recipient's device signed it.
+                    let ack = if s.state == pb::DeliveryState::Acknowledged as i32 {
+                        let digest = hex::decode(&job.ciphertext_sha256).unwrap_or_default();
+                        let checked = client.check_ack(s, &digest).await;
+                        if let Err(why) = &checked {
+                            tracing::error!(message_id = %job.message_id, recipient = %s.recipient, problem = %why, "the relay reports an acknowledgement that does NOT verify; the status file says so");
+                        }
+                        Some(checked)
+                    } else {
+                        None
+                    };
                     job.recipients
-                        .insert(s.recipient.clone(), DeliveryStatus::from_event(s));
+                        .insert(s.recipient.clone(), DeliveryStatus::checked(s, ack));
                     self.put(&job)?;
                     if job.state == JobState::Sent && !job.sent_base.is_empty() {
                         self.write_status(&job)?;
@@ -1074,8 +1099,15 @@ async fn next_item(
 
 /// The least advanced state over all recipients: "sent" until each reported something.
 fn overall_state(to: &[String], recipients: &BTreeMap<String, DeliveryStatus>) -> String {
-    const ORDER: [&str; 5] = ["rejected", "expired", "sent", "delivered", "acknowledged"];
-    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(2);
+    const ORDER: [&str; 6] = [
+        crate::client::ACK_NOT_VERIFIED,
+        "rejected",
+        "expired",
+        "sent",
+        "delivered",
+        "acknowledged",
+    ];
+    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(3);
     to.iter()
         .map(|r| {
             recipients

@@ -11,6 +11,7 @@
 //! # Layout
 //! - [`connection`]: mutual-TLS connection to the relay.
 //! - [`audit`]: verifying the delivery log, offline evidence.
+//! - [`ack`]: acknowledgements checked against CA-verified key bundles.
 //! - [`keys`]: a device's age identity and Ed25519 signing key, on disk.
 //! - [`bundle`]: key bundles: building, signing with the certificate key, verifying against the CA.
 //! - [`payload`]: payload kinds, validation rules, forms (TOML/JSON).
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod ack;
 pub mod audit;
 pub mod bundle;
 pub mod client;
