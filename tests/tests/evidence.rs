@@ -242,3 +242,108 @@ fn b64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// Receipts a party holds are checked against the log the auditor verified: a real one matches,
+/// one whose log entry differs from the leaf at its index is reported (exit 2). Event fields a
+/// relay or participant wrote come out neutralised in the table and the CSV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_checked_against_the_log_and_outputs_are_neutralised() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let auditor = TestUser::new(&pki, relay.addr, "auditor/dpo", "laptop");
+    for u in [&centre, &nas] {
+        assert!(silta(u, &["keys", "publish"]).status.success());
+    }
+    let key = relay.log_key.clone();
+    let id = consult(&centre, "what now?");
+    let o = silta(
+        &centre,
+        &["inbox", "show", &id, "--json", "--purpose", "delivery check"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let record: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        !record["receipt"]["checkpoint"].as_str().unwrap().is_empty(),
+        "{record}"
+    );
+    let good = centre.dir.path().join("good.receipt.json");
+    std::fs::write(&good, serde_json::to_vec(&record).unwrap()).unwrap();
+    // The same receipt with another log entry (another digest) than the log holds.
+    let mut entry = pb::Event::decode(
+        b64_decode(record["receipt"]["log_entry"].as_str().unwrap()).as_slice(),
+    )
+    .unwrap();
+    entry.ciphertext_sha256 = vec![7; 32];
+    let mut split = record.clone();
+    split["receipt"]["log_entry"] = b64_encode(&entry.encode_to_vec()).into();
+    let bad = centre.dir.path().join("split.receipt.json");
+    std::fs::write(&bad, serde_json::to_vec(&split).unwrap()).unwrap();
+
+    // A relay (or a participant through it) puts terminal escapes and a formula into an event.
+    let accepted = relay
+        .events()
+        .into_iter()
+        .find(|e| e.r#type == pb::EventType::Accepted as i32)
+        .unwrap();
+    append_event(
+        &relay,
+        pb::Event {
+            r#type: pb::EventType::Rejected.into(),
+            actor: "=HYPERLINK(\"http://x\")".into(),
+            detail: "\x1b[2K\x1b[1A\x1b]0;owned\x07rows erased".into(),
+            ..accepted
+        },
+    )
+    .await;
+
+    let base = ["audit", "verify", "--log-key", &key, "--purpose", "check"];
+    let mut args = base.to_vec();
+    args.extend(["--receipts", good.to_str().unwrap()]);
+    let o = silta(&auditor, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 receipt(s) match the verified log"),
+        "{}",
+        text(&o)
+    );
+    let mut args = base.to_vec();
+    args.extend(["--receipts", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    let o = silta(&auditor, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is NOT the leaf at index")
+            && text(&o).contains("1 of 2 receipt(s) do NOT match"),
+        "{}",
+        text(&o)
+    );
+
+    let query = |format: &str| {
+        silta(
+            &auditor,
+            &[
+                "audit",
+                "query",
+                "--purpose",
+                "check",
+                "--message-id",
+                &id,
+                "--format",
+                format,
+            ],
+        )
+    };
+    let o = query("table");
+    assert!(o.status.success(), "{}", text(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(!table.contains('\x1b') && !table.contains('\x07'), "{table:?}");
+    assert!(table.contains("\u{FFFD}[2K\u{FFFD}[1A"), "{table}");
+    assert!(table.contains("rows erased"), "{table}");
+    let o = query("csv");
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    assert!(!csv.contains('\x1b'), "{csv:?}");
+    assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{csv}");
+    assert!(!csv.contains(",\"=HYPERLINK"), "{csv}");
+}
