@@ -95,7 +95,14 @@ async fn acknowledgements_are_checked_against_the_recipients_key() {
     assert!(o.status.success(), "{}", text(&o));
     let o = silta(
         &centre,
-        &["inbox", "show", &real, "--json", "--purpose", "delivery check"],
+        &[
+            "inbox",
+            "show",
+            &real,
+            "--json",
+            "--purpose",
+            "delivery check",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     let record: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -154,8 +161,14 @@ async fn acknowledgements_are_checked_against_the_recipients_key() {
     let evidence: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&good).unwrap()).unwrap();
     assert_eq!(evidence["version"], 2);
-    assert!(!evidence["keys"].as_array().unwrap().is_empty(), "{evidence}");
-    assert!(!evidence["crls"].as_array().unwrap().is_empty(), "{evidence}");
+    assert!(
+        !evidence["keys"].as_array().unwrap().is_empty(),
+        "{evidence}"
+    );
+    assert!(
+        !evidence["crls"].as_array().unwrap().is_empty(),
+        "{evidence}"
+    );
 
     // A hostile relay logs an acknowledgement nobody made, in a properly signed log.
     let unacked = consult(&centre, "and now?");
@@ -180,7 +193,12 @@ async fn acknowledgements_are_checked_against_the_recipients_key() {
     );
     // Offline, without a CA the acknowledgement cannot be checked: a usage error.
     let o = Command::new(SILTA)
-        .args(["--config", "/nonexistent/silta.toml", "audit", "check-evidence"])
+        .args([
+            "--config",
+            "/nonexistent/silta.toml",
+            "audit",
+            "check-evidence",
+        ])
         .arg(&good)
         .args(["--log-key", &key])
         .output()
@@ -260,7 +278,14 @@ async fn receipts_are_checked_against_the_log_and_outputs_are_neutralised() {
     let id = consult(&centre, "what now?");
     let o = silta(
         &centre,
-        &["inbox", "show", &id, "--json", "--purpose", "delivery check"],
+        &[
+            "inbox",
+            "show",
+            &id,
+            "--json",
+            "--purpose",
+            "delivery check",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     let record: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -271,10 +296,9 @@ async fn receipts_are_checked_against_the_log_and_outputs_are_neutralised() {
     let good = centre.dir.path().join("good.receipt.json");
     std::fs::write(&good, serde_json::to_vec(&record).unwrap()).unwrap();
     // The same receipt with another log entry (another digest) than the log holds.
-    let mut entry = pb::Event::decode(
-        b64_decode(record["receipt"]["log_entry"].as_str().unwrap()).as_slice(),
-    )
-    .unwrap();
+    let mut entry =
+        pb::Event::decode(b64_decode(record["receipt"]["log_entry"].as_str().unwrap()).as_slice())
+            .unwrap();
     entry.ciphertext_sha256 = vec![7; 32];
     let mut split = record.clone();
     split["receipt"]["log_entry"] = b64_encode(&entry.encode_to_vec()).into();
@@ -337,7 +361,10 @@ async fn receipts_are_checked_against_the_log_and_outputs_are_neutralised() {
     let o = query("table");
     assert!(o.status.success(), "{}", text(&o));
     let table = String::from_utf8(o.stdout).unwrap();
-    assert!(!table.contains('\x1b') && !table.contains('\x07'), "{table:?}");
+    assert!(
+        !table.contains('\x1b') && !table.contains('\x07'),
+        "{table:?}"
+    );
     assert!(table.contains("\u{FFFD}[2K\u{FFFD}[1A"), "{table}");
     assert!(table.contains("rows erased"), "{table}");
     let o = query("csv");
