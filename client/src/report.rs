@@ -1168,7 +1168,10 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        // One line per row: a line break from another party is made printable, and a formula
+        // is neutralised (crate::text::csv_cell).
+        assert_eq!(csv_field("two\nlines"), "two\u{FFFD}lines");
+        assert_eq!(csv_field("=1+1"), "'=1+1");
     }
 
     #[test]
