@@ -95,6 +95,47 @@ pub struct Verified {
     pub size: u64,
     /// Root verified now.
     pub root: Hash,
+    /// Acknowledgements checked against CA-verified key bundles (with a trust store).
+    pub acks_checked: u64,
+    /// ACKNOWLEDGED events whose signature does not verify (or cannot be checked), by index:
+    /// the log is intact, but the relay recorded an acknowledgement the recipient did not make.
+    pub bad_acks: Vec<(u64, String)>,
+}
+
+/// What `verify` checks acknowledgements with: the directory (every bundle each recipient ever
+/// published, and the relay's CRLs, which are CA-signed) and the client's trust store.
+pub struct AckCheck<'a> {
+    /// The relay's key directory.
+    pub directory: &'a mut pb::directory_client::DirectoryClient<Channel>,
+    /// The CA (and local CRLs) bundles must verify against.
+    pub trust: &'a crate::bundle::TrustStore,
+}
+
+/// Checks every ACKNOWLEDGED event among `events`, fetching each recipient's bundles once.
+async fn check_acks(
+    check: &mut AckCheck<'_>,
+    events: &[pb::Event],
+) -> Result<(u64, Vec<(u64, String)>), AuditError> {
+    use std::collections::HashMap;
+    let mut keys: HashMap<String, (Vec<pb::KeyBundle>, Vec<Vec<u8>>)> = HashMap::new();
+    let (mut checked, mut bad) = (0, Vec::new());
+    for e in events
+        .iter()
+        .filter(|e| e.r#type == pb::EventType::Acknowledged as i32)
+    {
+        if !keys.contains_key(&e.actor) {
+            let got = crate::ack::published_bundles(check.directory, &e.actor).await?;
+            keys.insert(e.actor.clone(), got);
+        }
+        let (bundles, crls) = &keys[&e.actor];
+        checked += 1;
+        if let Err(why) =
+            crate::ack::verify_event(&crate::ack::Trust::Store(check.trust), bundles, crls, e)
+        {
+            bad.push((e.index, format!("acknowledgement by {}: {why}", e.actor)));
+        }
+    }
+    Ok((checked, bad))
 }
 
 /// Why verification could not run (as opposed to finding a problem).
@@ -214,11 +255,15 @@ async fn entries(
 
 /// Verifies the whole log against the relay's newest checkpoint and what was verified before
 /// (kept in `state_dir`). On success the state advances; on a problem it stays as it was.
+///
+/// With `acks`, every ACKNOWLEDGED event's signature is checked too; a bad one does not stop the
+/// run (the log itself verified) but is listed in [`Verified::bad_acks`].
 pub async fn verify(
     audit: &mut Audit,
     state_dir: &Path,
     log_key: &str,
     purpose: &Purpose,
+    acks: Option<AckCheck<'_>>,
 ) -> Result<Verified, AuditError> {
     std::fs::create_dir_all(state_dir).map_err(state_err)?;
     let state_path = state_dir.join("audit-state.json");
@@ -255,6 +300,7 @@ pub async fn verify(
     // Every entry, re-hashed; the prefix must be what was verified before.
     let fetched = entries(audit, 0, cp.size, purpose).await?;
     let mut tree = MemoryTree::default();
+    let mut events = Vec::with_capacity(fetched.len());
     for (expected, entry) in (0u64..).zip(&fetched) {
         if entry.index != expected {
             return Err(LogProblem::Missing { index: expected }.into());
@@ -275,6 +321,7 @@ pub async fn verify(
             .into());
         }
         tree.push(leaf);
+        events.push(event);
     }
     if (tree.len()) < cp.size {
         return Err(LogProblem::Missing { index: tree.len() }.into());
@@ -331,6 +378,10 @@ pub async fn verify(
         })?;
     }
 
+    let (acks_checked, bad_acks) = match acks {
+        Some(mut check) => check_acks(&mut check, &events).await?,
+        None => (0, Vec::new()),
+    };
     let new_leaves: Vec<u8> = (0..cp.size)
         .filter_map(|i| tree.leaf(i))
         .flatten()
@@ -348,6 +399,8 @@ pub async fn verify(
         previous: state.size,
         size: cp.size,
         root: cp.root,
+        acks_checked,
+        bad_acks,
     })
 }
 
@@ -371,6 +424,13 @@ pub struct Evidence {
     pub checkpoint: String,
     /// The message's events.
     pub entries: Vec<EvidenceEntry>,
+    /// Version 2: the key bundles (encoded `KeyBundle`, base64) of every device named in an
+    /// ACKNOWLEDGED event, with their certificate chains: what its signature is checked with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// Version 2: the CRLs (DER, base64) the relay enforced when the evidence was collected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crls: Vec<String>,
 }
 
 /// One event in an evidence file.
@@ -385,8 +445,12 @@ pub struct EvidenceEntry {
 }
 
 /// Collects evidence for `message_id` (the querier must be allowed to see its events).
+///
+/// For each ACKNOWLEDGED event, the bundles the recipient published for the device it names
+/// and the relay's CRLs are added (from `directory`), so the signature can be checked offline.
 pub async fn prove(
     audit: &mut Audit,
+    directory: &mut pb::directory_client::DirectoryClient<Channel>,
     message_id: &[u8],
     purpose: &Purpose,
 ) -> Result<Evidence, AuditError> {
@@ -417,6 +481,26 @@ pub async fn prove(
         token = page.next_page_token;
     }
     let b64 = base64::engine::general_purpose::STANDARD;
+    let mut keys: Vec<pb::KeyBundle> = Vec::new();
+    let mut crls: Vec<Vec<u8>> = Vec::new();
+    for e in events
+        .iter()
+        .filter(|e| e.r#type == pb::EventType::Acknowledged as i32)
+    {
+        let Some(device) = crate::ack::device_of(e) else {
+            continue;
+        };
+        let (bundles, got_crls) = crate::ack::published_bundles(directory, &e.actor).await?;
+        crls.extend(got_crls);
+        for b in bundles {
+            let theirs = pb::KeyBundleContent::decode(b.content.as_slice())
+                .is_ok_and(|c| c.principal == e.actor && c.device_id == device);
+            if theirs && !keys.contains(&b) {
+                keys.push(b);
+            }
+        }
+    }
+    let crls = crate::bundle::freshest_crls(crls);
     let mut entries = Vec::new();
     for e in events {
         let proof = audit
@@ -434,12 +518,14 @@ pub async fn prove(
         });
     }
     Ok(Evidence {
-        version: 1,
+        version: 2,
         message_id: uuid::Uuid::from_slice(message_id)
             .map(|u| u.to_string())
             .unwrap_or_else(|_| hex::encode(message_id)),
         checkpoint: cp.checkpoint,
         entries,
+        keys: keys.iter().map(|k| b64.encode(k.encode_to_vec())).collect(),
+        crls: crls.iter().map(|c| b64.encode(c)).collect(),
     })
 }
 
@@ -462,18 +548,45 @@ pub enum EvidenceError {
     /// No events at all.
     #[error("the evidence holds no events")]
     Empty,
+    /// An acknowledgement's signature does not verify (or cannot be checked): the log says the
+    /// recipient acknowledged, but nothing the recipient signed shows it.
+    #[error("index {index}: the acknowledgement by {recipient} is NOT proven: {why}")]
+    Ack {
+        /// The ACKNOWLEDGED event.
+        index: u64,
+        /// Its recipient.
+        recipient: String,
+        /// Why.
+        why: crate::ack::AckError,
+    },
+    /// The evidence holds acknowledgements, and no CA was given to check them with.
+    #[error("the evidence holds acknowledgements; their signatures are checked against the CA")]
+    NeedCa,
+}
+
+/// What evidence proves.
+#[derive(Debug, Clone)]
+pub struct Proven {
+    /// The events, in the order of the evidence.
+    pub events: Vec<pb::Event>,
+    /// For each ACKNOWLEDGED event (by index): the key bundle its signature verified with.
+    pub acks: Vec<(u64, crate::bundle::VerifiedBundle)>,
 }
 
 /// Checks evidence offline with the log's verifier key; returns the events it proves. With
-/// `expect`, the evidence must be about that message.
+/// `expect`, the evidence must be about that message. Every ACKNOWLEDGED event's signature must
+/// verify with a bundle in the evidence that verifies against `ca` (PEM) as of the
+/// acknowledgement; without `ca`, evidence holding an acknowledgement is refused
+/// ([`EvidenceError::NeedCa`]).
 pub fn check_evidence(
     text: &str,
     log_key: &str,
     expect: Option<&str>,
-) -> Result<Vec<pb::Event>, EvidenceError> {
+    ca: Option<&[u8]>,
+) -> Result<Proven, EvidenceError> {
     let ev: Evidence =
         serde_json::from_str(text).map_err(|e| EvidenceError::Malformed(e.to_string()))?;
-    if ev.version != 1 {
+    if ev.version != 1 && ev.version != 2 {
         return Err(EvidenceError::Malformed(format!("version {}", ev.version)));
     }
     let cp = tlog::verify_checkpoint(&ev.checkpoint, log_key)
@@ -511,7 +624,42 @@ pub fn check_evidence(
         }
         out.push(event);
     }
-    Ok(out)
+    let acks: Vec<&pb::Event> = out
+        .iter()
+        .filter(|e| e.r#type == pb::EventType::Acknowledged as i32)
+        .collect();
+    let mut proven = Vec::new();
+    if !acks.is_empty() {
+        let ca = ca.ok_or(EvidenceError::NeedCa)?;
+        let decode = |s: &String| b64.decode(s).ok();
+        let keys: Vec<pb::KeyBundle> = ev
+            .keys
+            .iter()
+            .map(|k| {
+                decode(k)
+                    .and_then(|b| pb::KeyBundle::decode(b.as_slice()).ok())
+                    .ok_or_else(|| EvidenceError::Malformed("key bundle".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        let crls: Vec<Vec<u8>> = ev
+            .crls
+            .iter()
+            .map(|c| decode(c).ok_or_else(|| EvidenceError::Malformed("CRL".into())))
+            .collect::<Result<_, _>>()?;
+        for e in acks {
+            let key = crate::ack::verify_event(&crate::ack::Trust::Ca(ca), &keys, &crls, e)
+                .map_err(|why| EvidenceError::Ack {
+                    index: e.index,
+                    recipient: e.actor.clone(),
+                    why,
+                })?;
+            proven.push((e.index, key));
+        }
+    }
+    Ok(Proven {
+        events: out,
+        acks: proven,
+    })
 }
 
 /// Why a receipt does not prove acceptance.
@@ -566,4 +714,129 @@ pub fn check_receipt(
         &cp.root,
     )
     .map_err(|_| ReceiptError::NotIncluded)
+}
+
+/// A receipt in full as JSON (what the daemon's status files and the inbox's copies of sent
+/// messages keep): the checkpoint, the inclusion proof and the log entry, so it can be checked
+/// later against the log an auditor verifies (`silta audit verify --receipts`).
+pub fn receipt_json(r: &pb::Receipt) -> serde_json::Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    serde_json::json!({
+        "message_id": uuid::Uuid::from_slice(&r.message_id).map(|u| u.to_string()).unwrap_or_default(),
+        "sender": r.sender,
+        "accepted_at": crate::client::rfc3339(r.accepted_at.as_ref()),
+        "log_index": r.log_index,
+        "ciphertext_sha256": hex::encode(&r.ciphertext_sha256),
+        "checkpoint": r.checkpoint,
+        "inclusion_proof": r.inclusion_proof.iter().map(|h| b64.encode(h)).collect::<Vec<_>>(),
+        "log_entry": b64.encode(&r.log_entry),
+    })
+}
+
+/// The receipt in `v` as [`receipt_json`] writes it (the parts a check needs).
+pub fn receipt_from_json(v: &serde_json::Value) -> Result<pb::Receipt, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let text = |k: &str| v[k].as_str().unwrap_or_default();
+    let log_entry = b64
+        .decode(text("log_entry"))
+        .map_err(|e| format!("log_entry: {e}"))?;
+    if log_entry.is_empty() || text("checkpoint").is_empty() {
+        return Err("the receipt carries no log entry or checkpoint (the relay did not flush, or it was kept before receipts were kept in full)".into());
+    }
+    let inclusion_proof = v["inclusion_proof"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| b64.decode(h.as_str().unwrap_or_default()))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(|e| format!("inclusion_proof: {e}"))?
+        .unwrap_or_default();
+    Ok(pb::Receipt {
+        message_id: uuid::Uuid::parse_str(text("message_id"))
+            .map(|u| u.as_bytes().to_vec())
+            .unwrap_or_default(),
+        sender: text("sender").to_owned(),
+        log_index: v["log_index"]
+            .as_u64()
+            .ok_or("the receipt has no log_index")?,
+        ciphertext_sha256: hex::decode(text("ciphertext_sha256")).unwrap_or_default(),
+        checkpoint: text("checkpoint").to_owned(),
+        inclusion_proof,
+        log_entry,
+        ..Default::default()
+    })
+}
+
+/// Checks receipts a party holds against the log `verify` last verified (kept in `state_dir`):
+/// each receipt's checkpoint must be signed by the log key and be a checkpoint of that log (its
+/// root the verified tree's root at its size, so not a split view shown to the sender alone),
+/// and its log entry must be the leaf at its index, included by its proof. Returns one line per
+/// receipt that does not hold, naming `(source, why)`.
+pub fn check_receipts(
+    state_dir: &Path,
+    log_key: &str,
+    receipts: &[(String, pb::Receipt)],
+) -> Result<Vec<(String, String)>, AuditError> {
+    let leaves: Vec<Hash> = std::fs::read(state_dir.join("leaf-hashes.bin"))
+        .map_err(state_err)?
+        .chunks(32)
+        .filter_map(|c| c.try_into().ok())
+        .collect();
+    let mut tree = MemoryTree::default();
+    for l in &leaves {
+        tree.push(*l);
+    }
+    let mut problems = Vec::new();
+    for (source, r) in receipts {
+        let why = (|| -> Result<(), String> {
+            let cp = tlog::verify_checkpoint(&r.checkpoint, log_key)
+                .map_err(|e| format!("its checkpoint is not signed by the log key: {e}"))?;
+            if cp.size > tree.len() {
+                return Err(format!(
+                    "its checkpoint has {} entries, more than the {} verified: verify again later; if it persists, the relay showed the sender another log",
+                    cp.size,
+                    tree.len()
+                ));
+            }
+            if tree.root(cp.size) != cp.root {
+                return Err(format!(
+                    "its checkpoint of {} entries is NOT a checkpoint of the verified log (a split view: the sender was shown another log)",
+                    cp.size
+                ));
+            }
+            let event = pb::Event::decode(r.log_entry.as_slice())
+                .map_err(|_| "its log entry is not an event".to_owned())?;
+            if event.index != r.log_index {
+                return Err(format!(
+                    "its log entry says index {}, the receipt {}",
+                    event.index, r.log_index
+                ));
+            }
+            if tree.leaf(r.log_index) != Some(tlog::leaf_hash(&r.log_entry)) {
+                return Err(format!(
+                    "its log entry is NOT the leaf at index {} of the verified log",
+                    r.log_index
+                ));
+            }
+            if event.r#type != pb::EventType::Accepted as i32
+                || (!r.message_id.is_empty() && event.message_id != r.message_id)
+            {
+                return Err("its log entry is not the acceptance of its message".into());
+            }
+            tlog::verify_inclusion(
+                r.log_index,
+                cp.size,
+                &tlog::leaf_hash(&r.log_entry),
+                &hashes(&r.inclusion_proof),
+                &cp.root,
+            )
+            .map_err(|_| "its inclusion proof does not verify".to_owned())
+        })();
+        if let Err(why) = why {
+            problems.push((source.clone(), why));
+        }
+    }
+    Ok(problems)
 }

@@ -332,6 +332,44 @@ impl Client {
         Ok(out)
     }
 
+    /// Checks the signature of an ACKNOWLEDGED status event about a message this installation
+    /// sent (its ciphertext digest `ciphertext_sha256`) against the recipient device's key
+    /// bundle, verified against the CA. Returns the key's fingerprint, or why it does not count.
+    pub async fn check_ack(
+        &self,
+        s: &pb::StatusEvent,
+        ciphertext_sha256: &[u8],
+    ) -> Result<String, String> {
+        if ciphertext_sha256.len() != 32 {
+            return Err("the message's ciphertext digest is not known here, so the signature cannot be checked".into());
+        }
+        let principal: Principal = s
+            .recipient
+            .parse()
+            .map_err(|e| format!("recipient {:?}: {e}", s.recipient))?;
+        let keys = self
+            .keys_of(&principal)
+            .await
+            .map_err(|e| format!("the recipient's keys could not be fetched ({e})"))?;
+        let key = keys
+            .iter()
+            .find(|k| k.device_id == s.ack_device)
+            .ok_or_else(|| {
+                format!(
+                    "{principal} has no key of device {:?} that verifies against the CA",
+                    s.ack_device
+                )
+            })?;
+        if crate::ack::signature_verifies(key, &s.message_id, ciphertext_sha256, &s.ack_signature) {
+            Ok(key.fingerprint.clone())
+        } else {
+            Err(format!(
+                "the signature does NOT verify with the key of {principal} device {} (fingerprint {})",
+                key.device_id, key.fingerprint
+            ))
+        }
+    }
+
     /// Key changes seen since the last call.
     pub fn take_key_changes(&self) -> Vec<KeyChange> {
         std::mem::take(&mut *self.key_changes.lock().unwrap_or_else(|e| e.into_inner()))
@@ -686,10 +724,21 @@ pub struct DeliveryStatus {
     /// For a rejection: the reason (`bad_signature`, ...).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// For a rejection: the recipient's explanation.
+    /// For a rejection: the recipient's explanation. For an acknowledgement that did not
+    /// verify: why.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// For an acknowledgement: the recipient device that signed it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_device: String,
+    /// For an acknowledgement whose signature verified: that device's key fingerprint.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_key: String,
 }
+
+/// The state shown for an acknowledgement whose signature does not verify (or could not be
+/// checked): never "acknowledged".
+pub const ACK_NOT_VERIFIED: &str = "acknowledgement-not-verified";
 
 impl DeliveryStatus {
     /// From a status event.
@@ -715,7 +764,33 @@ impl DeliveryStatus {
                 )
             },
             detail: s.detail.clone(),
+            ack_device: s.ack_device.clone(),
+            ack_key: String::new(),
         }
+    }
+
+    /// From a status event and, for an acknowledgement, the result of checking its signature
+    /// ([`Client::check_ack`]): one that does not verify is shown as [`ACK_NOT_VERIFIED`] with
+    /// the reason, never as acknowledged.
+    pub fn checked(s: &pb::StatusEvent, ack: Option<Result<String, String>>) -> Self {
+        let mut status = Self::from_event(s);
+        if s.state == pb::DeliveryState::Acknowledged as i32 {
+            match ack {
+                Some(Ok(fingerprint)) => status.ack_key = fingerprint,
+                Some(Err(why)) => {
+                    status.state = ACK_NOT_VERIFIED.into();
+                    status.detail = format!(
+                        "the relay reports an acknowledgement by {} device {:?}, but it is NOT verified: {why}. Do not rely on it; report this.",
+                        s.recipient, s.ack_device
+                    );
+                }
+                None => {
+                    status.state = ACK_NOT_VERIFIED.into();
+                    status.detail = "the acknowledgement's signature was not checked".into();
+                }
+            }
+        }
+        status
     }
 }
 

@@ -138,6 +138,12 @@ struct Job {
     receipt_problem: String,
     #[serde(default)]
     recipients: BTreeMap<String, DeliveryStatus>,
+    /// SHA-256 of the sealed message (hex): what recipients' acknowledgements sign.
+    #[serde(default)]
+    ciphertext_sha256: String,
+    /// The relay's receipt in full ([`crate::audit::receipt_json`]).
+    #[serde(default)]
+    receipt: Option<serde_json::Value>,
     /// kind, to, case, urgency, legal basis: what sent/ status files show. Kept when the form
     /// text itself is dropped from the queue after filing.
     #[serde(default)]
@@ -431,7 +437,8 @@ impl Daemon {
             let mut settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
             settling.retain(|name, _| files.iter().any(|(n, _)| n == name));
             for (name, path) in &files {
-                let Ok(meta) = std::fs::metadata(path) else {
+                // The entry itself, never what a symbolic link points to.
+                let Ok(meta) = std::fs::symlink_metadata(path) else {
                     continue;
                 };
                 let now_seen = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
@@ -547,20 +554,10 @@ impl Daemon {
         if !json && !name.ends_with(".toml") {
             return self.fail_claimed(id, name, "not a form: the outbox takes .toml and .json form files (see client/forms/outbox/)");
         }
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_form_file(&path) {
             Ok(b) => b,
-            Err(e) => return self.fail_claimed(id, name, &format!("the file cannot be read: {e}")),
+            Err(why) => return self.fail_claimed(id, name, &why),
         };
-        if bytes.len() > MAX_FORM_BYTES {
-            return self.fail_claimed(
-                id,
-                name,
-                &format!(
-                    "the form is larger than {} KiB; attachments are not sent through forms",
-                    MAX_FORM_BYTES / 1024
-                ),
-            );
-        }
         let Ok(text) = String::from_utf8(bytes) else {
             return self.fail_claimed(id, name, "the file is not UTF-8 text");
         };
@@ -617,6 +614,8 @@ impl Daemon {
             receipt_checked: false,
             receipt_problem: String::new(),
             recipients: BTreeMap::new(),
+            ciphertext_sha256: String::new(),
+            receipt: None,
         };
         // The id is stored before anything is sent: every retry uses it.
         self.names
@@ -630,8 +629,10 @@ impl Daemon {
     /// Moves the claimed `queued/<id>.<name>` (or, if it is gone, the queue's copy of the form)
     /// to failed/, beside a `.error` file saying why. Never overwrites an earlier failed form.
     fn fail_claimed(&self, id: uuid::Uuid, name: &str, reason: &str) -> Result<(), DaemonError> {
-        let target = if self.folders.failed.join(name).exists()
-            || self.folders.failed.join(format!("{name}.error")).exists()
+        // symlink_metadata: a symbolic link counts as there, wherever (or whether) it points.
+        let there = |p: PathBuf| std::fs::symlink_metadata(p).is_ok();
+        let target = if there(self.folders.failed.join(name))
+            || there(self.folders.failed.join(format!("{name}.error")))
         {
             format!("{id}.{name}")
         } else {
@@ -639,7 +640,8 @@ impl Daemon {
         };
         // The form first (it is never lost or doubled), then the reason beside it.
         let claimed = self.folders.queued.join(format!("{id}.{name}"));
-        if claimed.exists() {
+        if there(claimed.clone()) {
+            // rename(2) moves a symbolic link itself; its target is never touched.
             move_file(&claimed, &self.folders.failed.join(&target)).map_err(DaemonError::Folder)?;
         } else if let Some(job) = self.get(id.as_bytes())?
             && !job.form.is_empty()
@@ -746,10 +748,12 @@ impl Daemon {
         })?;
         let recipients = envelope.recipients.clone();
         let (case, ids) = (envelope.case_ref.clone(), vec![envelope.message_id.clone()]);
+        job.ciphertext_sha256 = hex::encode(&envelope.ciphertext_sha256);
         match client.send_sealed(envelope).await {
             Ok(receipt) => {
                 job.log_index = receipt.log_index;
                 job.receipt_checked = self.config.log_key.is_some();
+                job.receipt = Some(crate::audit::receipt_json(&receipt));
             }
             Err(ClientError::Receipt(problem)) => {
                 // Accepted, but the receipt does not prove it was logged: keep it, say so.
@@ -836,6 +840,14 @@ impl Daemon {
             .clone()
             .unwrap_or_else(|| summary_of(&job.form, job.json));
         let overall = overall_state(&to, &job.recipients);
+        // The receipt in full (checkpoint, inclusion proof, log entry), so it can be checked
+        // against the log an auditor verifies (`silta audit verify --receipts`).
+        let mut receipt = job
+            .receipt
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({ "log_index": job.log_index }));
+        receipt["checked_against_log_key"] = job.receipt_checked.into();
+        receipt["problem"] = job.receipt_problem.clone().into();
         let status = serde_json::json!({
             "message_id": job.message_id,
             "file": job.file_name,
@@ -846,11 +858,7 @@ impl Daemon {
             "legal_basis": basis,
             "queued_at": job.queued_at,
             "sent_at": job.sent_at,
-            "receipt": {
-                "log_index": job.log_index,
-                "checked_against_log_key": job.receipt_checked,
-                "problem": job.receipt_problem,
-            },
+            "receipt": receipt,
             "state": overall,
             "recipients": job.recipients,
         });
@@ -881,8 +889,19 @@ impl Daemon {
                     .get(&s.recipient)
                     .is_none_or(|r| r.log_index <= s.log_index);
                 if newer {
+                    // An acknowledgement counts only if the recipient's device signed it.
+                    let ack = if s.state == pb::DeliveryState::Acknowledged as i32 {
+                        let digest = hex::decode(&job.ciphertext_sha256).unwrap_or_default();
+                        let checked = client.check_ack(s, &digest).await;
+                        if let Err(why) = &checked {
+                            tracing::error!(message_id = %job.message_id, recipient = %s.recipient, problem = %why, "the relay reports an acknowledgement that does NOT verify; the status file says so");
+                        }
+                        Some(checked)
+                    } else {
+                        None
+                    };
                     job.recipients
-                        .insert(s.recipient.clone(), DeliveryStatus::from_event(s));
+                        .insert(s.recipient.clone(), DeliveryStatus::checked(s, ack));
                     self.put(&job)?;
                     if job.state == JobState::Sent && !job.sent_base.is_empty() {
                         self.write_status(&job)?;
@@ -1001,9 +1020,11 @@ fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DaemonError> {
         .map_err(|e| DaemonError::Folder(format!("{}: {e}", dir.display())))?;
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     for e in entries.filter_map(|e| e.ok()) {
-        if !e.file_type().is_ok_and(|t| t.is_file()) {
-            continue; // folders, symlinks, devices: not forms
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue; // folders are not forms
         }
+        // Symbolic links, FIFOs and devices are listed: claiming moves the entry itself, and
+        // `read_form_file` refuses it by its handle, so it goes to failed/ with the reason.
         let Some(name) = e.file_name().to_str().map(str::to_owned) else {
             tracing::warn!(folder = %dir.display(), "a file whose name is not UTF-8 is ignored; rename it");
             continue;
@@ -1021,6 +1042,52 @@ fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DaemonError> {
     Ok(out)
 }
 
+/// Reads a claimed form file by its handle: opened with `O_NOFOLLOW` (a symbolic link is
+/// refused by the kernel, its target never opened) and `O_NONBLOCK` (a FIFO cannot stall the
+/// daemon), then checked with fstat on the open file (a regular file, at most
+/// `MAX_FORM_BYTES`), and read through the same handle. The error says why, for failed/.
+fn read_form_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err("it is a symbolic link; the outbox takes only regular files, written into it (the link's target was not read)".into());
+        }
+        Err(e) => return Err(format!("the file cannot be opened: {e}")),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("the file cannot be examined: {e}"))?;
+    if !meta.file_type().is_file() {
+        return Err(
+            "it is not a regular file (a FIFO, socket or device); the outbox takes only regular files"
+                .into(),
+        );
+    }
+    let too_big = || {
+        format!(
+            "the form is larger than {} KiB; attachments are not sent through forms",
+            MAX_FORM_BYTES / 1024
+        )
+    };
+    if meta.len() > MAX_FORM_BYTES as u64 {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows after fstat.
+    file.take(MAX_FORM_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("the file cannot be read: {e}"))?;
+    if bytes.len() > MAX_FORM_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 async fn next_item(
     stream: &mut Option<tonic::Streaming<pb::MailboxItem>>,
 ) -> Option<Result<pb::MailboxItem, tonic::Status>> {
@@ -1032,8 +1099,15 @@ async fn next_item(
 
 /// The least advanced state over all recipients: "sent" until each reported something.
 fn overall_state(to: &[String], recipients: &BTreeMap<String, DeliveryStatus>) -> String {
-    const ORDER: [&str; 5] = ["rejected", "expired", "sent", "delivered", "acknowledged"];
-    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(2);
+    const ORDER: [&str; 6] = [
+        crate::client::ACK_NOT_VERIFIED,
+        "rejected",
+        "expired",
+        "sent",
+        "delivered",
+        "acknowledged",
+    ];
+    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(3);
     to.iter()
         .map(|r| {
             recipients

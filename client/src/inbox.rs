@@ -89,7 +89,7 @@ pub async fn sync(
             Ok(Ok(Some(item))) => item,
         };
         if let Some(pb::mailbox_item::Item::Status(s)) = &item.item {
-            record_status(state, s)?;
+            record_status(client, s).await?;
             client.ack_status(item.seq).await?;
             summary.statuses += 1;
             continue;
@@ -137,7 +137,8 @@ pub async fn sync(
     Ok(summary)
 }
 
-fn record_status(state: &State, s: &pb::StatusEvent) -> Result<(), StateError> {
+async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), StateError> {
+    let state = client.state();
     let Some(mut record) = state.message(&s.message_id)? else {
         return Ok(());
     };
@@ -145,8 +146,24 @@ fn record_status(state: &State, s: &pb::StatusEvent) -> Result<(), StateError> {
         .as_u64()
         .is_some_and(|i| i > s.log_index);
     if !older {
+        // An acknowledgement counts only if the recipient's device signed it.
+        let ack = if s.state == pb::DeliveryState::Acknowledged as i32 {
+            let digest = hex::decode(
+                record["receipt"]["ciphertext_sha256"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_default();
+            let checked = client.check_ack(s, &digest).await;
+            if let Err(why) = &checked {
+                tracing::error!(recipient = %s.recipient, problem = %why, "the relay reports an acknowledgement that does NOT verify");
+            }
+            Some(checked)
+        } else {
+            None
+        };
         record["recipients"][&s.recipient] =
-            serde_json::to_value(crate::client::DeliveryStatus::from_event(s))
+            serde_json::to_value(crate::client::DeliveryStatus::checked(s, ack))
                 .expect("json serialises");
         state.put_message(&s.message_id, &record)?;
     }
@@ -177,6 +194,7 @@ pub fn record_sent(
         "created_at": now_rfc3339(),
         "accepted_at": rfc3339(receipt.accepted_at.as_ref()),
         "log_index": receipt.log_index,
+        "receipt": crate::audit::receipt_json(receipt),
         "direction": "sent",
         "state": "sent",
         "recipients": {},

@@ -11,6 +11,7 @@
 //! # Layout
 //! - [`connection`]: mutual-TLS connection to the relay.
 //! - [`audit`]: verifying the delivery log, offline evidence.
+//! - [`ack`]: acknowledgements checked against CA-verified key bundles.
 //! - [`keys`]: a device's age identity and Ed25519 signing key, on disk.
 //! - [`bundle`]: key bundles: building, signing with the certificate key, verifying against the CA.
 //! - [`payload`]: payload kinds, validation rules, forms (TOML/JSON).
@@ -22,11 +23,13 @@
 //! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
 //! - [`access`]: the client-side access log (who opened which case's messages, and why).
 //! - [`fsutil`]: atomic file writes.
+//! - [`text`]: text from the relay or another party made safe to print (terminal, CSV).
 //!
 //! [`pb::payload::SignedPayload`]: silta_proto::pb::payload::SignedPayload
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod ack;
 pub mod audit;
 pub mod bundle;
 pub mod client;
@@ -40,5 +43,6 @@ pub mod payload;
 pub mod report;
 pub mod seal;
 pub mod state;
+pub mod text;
 
 pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};

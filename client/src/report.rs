@@ -540,13 +540,10 @@ pub fn render_table(report: &Report) -> String {
     out
 }
 
-/// One CSV field, quoted as RFC 4180 asks when it holds a comma, quote or line break.
+/// One CSV field: printable, a formula neutralised, quoted as RFC 4180 asks
+/// ([`crate::text::csv_cell`]).
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    crate::text::csv_cell(s)
 }
 
 /// Seconds to at most millisecond precision, without trailing zeros; empty for none.
@@ -1171,7 +1168,10 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        // One line per row: a line break from another party is made printable, and a formula
+        // is neutralised (crate::text::csv_cell).
+        assert_eq!(csv_field("two\nlines"), "two\u{FFFD}lines");
+        assert_eq!(csv_field("=1+1"), "'=1+1");
     }
 
     #[test]

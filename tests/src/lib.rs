@@ -578,3 +578,13 @@ pub fn assert_golden(name: &str, actual: &str, replace: &[(&str, &str)]) {
         path.display()
     );
 }
+
+/// Appends `event` to the relay's delivery log as the relay itself would, without any check (a
+/// hostile or older relay); the checkpoints it signs afterwards include it. Returns its index.
+pub async fn append_event(relay: &TestRelay, event: pb::Event) -> u64 {
+    relay
+        .store
+        .write(move |trees| trees.transaction(|tx| tx.append_event(event.clone())))
+        .await
+        .expect("append an event")
+}

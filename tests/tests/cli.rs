@@ -358,11 +358,14 @@ async fn audit_verify_prove_and_check_evidence_offline() {
     );
     assert!(o.status.success(), "{}", text(&o));
     relay.stop().await;
+    let ca = centre.dir.path().join("ca.pem");
     let check = |file: &std::path::Path| {
         Command::new(SILTA)
             .args(["audit", "check-evidence"])
             .arg(file)
             .args(["--log-key", &key])
+            .arg("--ca")
+            .arg(&ca)
             .output()
             .unwrap()
     };

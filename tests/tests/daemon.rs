@@ -587,3 +587,69 @@ async fn invalid_forms_go_to_failed_with_the_reason() {
     );
     assert!(daemon.terminate().await.success());
 }
+
+/// A symbolic link dropped into the outbox (here to a valid form elsewhere, which would be sent
+/// if it were followed) goes to failed/ as the link itself, with the reason; the target is never
+/// read or moved. A FIFO goes to failed/ too, without stalling the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_in_the_outbox_is_refused_and_its_target_never_read() {
+    let pki = TestPki::new();
+    let relay = Relay::start(&pki).await;
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    nas.published().await;
+    let centre = centre(&pki, relay.addr).await;
+    let daemon = DaemonProcess::spawn(&centre, &centre.dir.path().join("daemon.log"));
+    let outbox = folder(&centre, "outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+
+    let target = centre.dir.path().join("elsewhere.toml");
+    std::fs::write(&target, consultation(1)).unwrap();
+    let before = std::fs::metadata(&target).unwrap();
+    std::os::unix::fs::symlink(&target, outbox.join("link.toml")).unwrap();
+    let fifo = outbox.join("pipe.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    drop_form(&centre, "good.toml", &consultation(0));
+
+    let failed = folder(&centre, "failed");
+    for (name, why) in [
+        ("link.toml", "symbolic link"),
+        ("pipe.toml", "not a regular file"),
+    ] {
+        let error = failed.join(format!("{name}.error"));
+        wait_for(&format!("{name} in failed/"), 30, || error.exists()).await;
+        let text = std::fs::read_to_string(&error).unwrap();
+        assert!(text.contains(why), "{name}: {text}");
+        assert!(
+            std::fs::symlink_metadata(outbox.join(name)).is_err(),
+            "{name} left the outbox"
+        );
+    }
+    // failed/ holds the link itself, still pointing where it did.
+    let moved = failed.join("link.toml");
+    assert!(
+        std::fs::symlink_metadata(&moved)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_link(&moved).unwrap(), target);
+    wait_for("good.toml sent", 30, || {
+        status(&centre, "good.toml").is_some()
+    })
+    .await;
+    // The target is where it was, unchanged, and was never sent.
+    let after = std::fs::metadata(&target).unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), consultation(1));
+    assert_eq!(before.modified().unwrap(), after.modified().unwrap());
+    let ev = events(&pki, relay.addr).await;
+    assert_eq!(
+        accepted_by(&ev, CENTRE).len(),
+        1,
+        "only good.toml reached the relay"
+    );
+    assert!(daemon.terminate().await.success());
+}

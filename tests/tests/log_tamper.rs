@@ -29,12 +29,12 @@ async fn logged(pki: &TestPki, n: usize) -> (TempDir, TempDir, String) {
     let auditor = relay.connect_as(pki, "auditor/dpo").await;
     let state = tempfile::tempdir().unwrap();
     let key = relay.log_key.clone();
-    let v = verify(&mut auditor.audit(), state.path(), &key, &purpose())
+    let v = verify(&mut auditor.audit(), state.path(), &key, &purpose(), None)
         .await
         .expect("honest log verifies");
     assert!(v.size as usize >= n + 3);
     // Verifying again right away is fine too.
-    verify(&mut auditor.audit(), state.path(), &key, &purpose())
+    verify(&mut auditor.audit(), state.path(), &key, &purpose(), None)
         .await
         .unwrap();
     // Close the clients first, so the relay's connection tasks end with it.
@@ -62,7 +62,7 @@ async fn verify_again(
         }
     }
     let auditor = relay.connect_as(pki, "auditor/dpo").await;
-    let r = verify(&mut auditor.audit(), state.path(), key, &purpose())
+    let r = verify(&mut auditor.audit(), state.path(), key, &purpose(), None)
         .await
         .map(|_| ());
     relay.stop().await;

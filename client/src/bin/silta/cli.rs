@@ -245,6 +245,8 @@ pub(crate) enum Command {
 pub(crate) enum AuditCommand {
     /// Verify the whole delivery log against the relay's signed checkpoint and what was verified
     /// before; names the first bad index if anything was rewritten, removed, reordered or forked.
+    /// Every acknowledgement's signature is checked against the recipient's key bundles, verified
+    /// with the configured CA.
     Verify {
         /// The log's verifier key (`silta-relay log-key` prints it).
         #[arg(long)]
@@ -258,6 +260,10 @@ pub(crate) enum AuditCommand {
         /// Where the last verified checkpoint and leaf hashes are kept (default STATE_DIR/audit).
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Also check receipts a party holds against the verified log: the daemon's
+        /// sent/*.status.json, `inbox show --json` output, or a folder of them (repeatable).
+        #[arg(long, num_args = 1..)]
+        receipts: Vec<PathBuf>,
     },
     /// Write offline evidence for a message: its events, inclusion proofs and a checkpoint.
     Prove {
@@ -281,6 +287,10 @@ pub(crate) enum AuditCommand {
         /// Require the evidence to be about this message (UUID).
         #[arg(long)]
         message_id: Option<String>,
+        /// The CA certificate (PEM) acknowledgement signatures are checked against (default:
+        /// the `ca` of the configuration, if there is one).
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
     /// Summary report per month: messages accepted, delivered, acknowledged, rejected, expired,
     /// and the time from acceptance to acknowledgement (median, p90, max), per kind and urgency.

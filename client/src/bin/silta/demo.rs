@@ -354,11 +354,17 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     println!("-----------");
     let conn = auditor.connect().await?;
     let mut audit = conn.audit();
+    let trust = crate::trust_store(&auditor)?;
+    let mut directory = conn.directory();
     let v = silta_client::audit::verify(
         &mut audit,
         &auditor.state_dir.join("audit"),
         &log_key,
         &silta_client::audit::Purpose::new(pb::PurposeCode::LogVerification),
+        Some(silta_client::audit::AckCheck {
+            directory: &mut directory,
+            trust: &trust,
+        }),
     )
     .await
     .map_err(|e| Failure {
@@ -366,6 +372,13 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         message: format!("DELIVERY LOG VERIFICATION FAILED: {e}"),
         hint: None,
     })?;
+    if let Some((index, why)) = v.bad_acks.first() {
+        return Err(Failure {
+            code: 2,
+            message: format!("ACKNOWLEDGEMENT NOT PROVEN at index {index}: {why}"),
+            hint: None,
+        });
+    }
     println!(
         "  delivery log verified: {} entries, root {}, signed by {}",
         v.size,

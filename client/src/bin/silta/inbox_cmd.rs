@@ -3,6 +3,7 @@
 use std::{io::IsTerminal as _, path::Path, time::Duration};
 
 use serde_json::{Value, json};
+use silta_client::text::{printable, printable_line};
 use silta_client::{
     access::{AccessLog, Action, current_user},
     client::{Client, ClientConfig},
@@ -205,11 +206,12 @@ pub(crate) async fn run(
                 let done = inbox::acknowledge(&client, &record, &current_user())
                     .await
                     .map_err(Failure::failed)?;
+                let s = |k: &str| printable_line(done[k].as_str().unwrap_or_default());
                 println!(
                     "acknowledged {} {} from {} (the sender sees it)",
-                    done["kind"].as_str().unwrap_or_default(),
-                    done["message_id"].as_str().unwrap_or_default(),
-                    done["from"].as_str().unwrap_or_default()
+                    s("kind"),
+                    s("message_id"),
+                    s("from")
                 );
             }
         }
@@ -290,7 +292,7 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
         eprintln!("{} new message(s)", summary.new.len());
     }
     for r in &summary.rejected {
-        eprintln!("rejected a message {r}");
+        eprintln!("rejected a message {}", printable_line(r));
     }
     crate::print_key_changes(client);
     Ok(())
@@ -322,7 +324,7 @@ fn print_list(rows: &[Value]) {
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
-            let s = |k: &str| printable(r[k].as_str().unwrap_or_default());
+            let s = |k: &str| printable_line(r[k].as_str().unwrap_or_default());
             let case = s("case");
             [
                 short(&s("message_id"), 13),
@@ -353,8 +355,15 @@ fn print_list(rows: &[Value]) {
     );
 }
 
-/// Prints aligned columns.
+/// Prints aligned columns. Every cell is made printable on one line first
+/// ([`printable_line`]): a value from the relay or another party cannot move the cursor, erase
+/// rows or start a new one.
 pub(crate) fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| std::array::from_fn(|i| printable_line(&r[i])))
+        .collect();
+    let rows = rows.as_slice();
     let mut width = [0usize; N];
     for (i, h) in head.iter().enumerate() {
         width[i] = h.chars().count();
@@ -388,7 +397,7 @@ pub(crate) fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]
 }
 
 fn print_message(r: &Value) {
-    let s = |k: &str| printable(r[k].as_str().unwrap_or_default());
+    let s = |k: &str| printable_line(r[k].as_str().unwrap_or_default());
     let dir = if r["direction"] == "sent" {
         "sent"
     } else {
@@ -400,7 +409,7 @@ fn print_message(r: &Value) {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    println!("  to:          {}", to.join(", "));
+    println!("  to:          {}", printable_line(&to.join(", ")));
     println!(
         "  case:        {}",
         if s("case").is_empty() {
@@ -441,7 +450,16 @@ fn print_message(r: &Value) {
         );
     } else if let Some(m) = r["recipients"].as_object() {
         for (who, st) in m {
-            println!("  {who}: {}", st["state"].as_str().unwrap_or_default());
+            println!(
+                "  {}: {}{}",
+                printable_line(who),
+                printable_line(st["state"].as_str().unwrap_or_default()),
+                st["detail"]
+                    .as_str()
+                    .filter(|d| !d.is_empty())
+                    .map(|d| format!(" ({})", printable_line(d)))
+                    .unwrap_or_default()
+            );
         }
     }
     println!("  ---");
@@ -484,18 +502,6 @@ fn scalar(v: &Value) -> String {
         Value::String(s) => printable(s),
         other => other.to_string(),
     }
-}
-
-/// Text from a message, safe to print on a terminal: control characters (escape sequences a
-/// sender could use to rewrite the screen) become U+FFFD; new lines are kept.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\n' => '\n',
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
-        })
-        .collect()
 }
 
 pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<(), Failure> {

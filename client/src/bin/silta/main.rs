@@ -178,23 +178,53 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 file,
                 log_key,
                 message_id,
+                ca,
             },
     } = &cli.command
     {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
-        let events = silta_client::audit::check_evidence(&text, log_key, message_id.as_deref())
-            .map_err(|e| Failure {
+        // The CA: --ca, else the configuration's if there is one (it is not needed otherwise).
+        let ca_path = ca
+            .clone()
+            .or_else(|| ClientConfig::load(&cli.config).ok().map(|c| c.ca.clone()));
+        let ca_pem = match &ca_path {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .map_err(|e| Failure::usage(format!("--ca {}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+        let proven = silta_client::audit::check_evidence(
+            &text,
+            log_key,
+            message_id.as_deref(),
+            ca_pem.as_deref(),
+        )
+        .map_err(|e| match e {
+            silta_client::audit::EvidenceError::NeedCa => Failure {
+                code: EX_USAGE,
+                message: format!("{e}: give the CA certificate with --ca CA.pem"),
+                hint: Some("the CA that issued the participants' certificates (ca/ca.pem)".into()),
+            },
+            e => Failure {
                 code: 1,
                 message: format!("evidence does NOT hold: {e}"),
                 hint: None,
-            })?;
+            },
+        })?;
         println!(
             "evidence holds: {} event(s) included in a checkpoint signed by the log key",
-            events.len()
+            proven.events.len()
         );
-        for e in &events {
+        for e in &proven.events {
             println!("  {}", event_line(e));
+            if let Some((_, key)) = proven.acks.iter().find(|(i, _)| *i == e.index) {
+                println!(
+                    "    acknowledgement signed by {} device {} (key {}, verified against the CA)",
+                    key.principal, key.device_id, key.fingerprint
+                );
+            }
         }
         return Ok(());
     }
@@ -310,23 +340,89 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Audit { command } => {
             // Auditing needs the certificate only, no device keys.
-            let mut audit = config.connect().await?.audit();
+            let connection = config.connect().await?;
+            let mut audit = connection.audit();
             match command {
                 AuditCommand::CheckEvidence { .. } => unreachable!("handled above"),
                 AuditCommand::Verify {
                     log_key,
                     purpose,
                     state,
+                    receipts,
                 } => {
                     let state = state.unwrap_or_else(|| config.state_dir.join("audit"));
-                    match silta_client::audit::verify(&mut audit, &state, &log_key, &purpose).await
+                    // Read before the relay is asked anything: a bad path is a usage error.
+                    let (receipts, unreadable) = load_receipts(&receipts)?;
+                    let trust = trust_store(&config)?;
+                    let mut directory = connection.directory();
+                    let acks = silta_client::audit::AckCheck {
+                        directory: &mut directory,
+                        trust: &trust,
+                    };
+                    match silta_client::audit::verify(
+                        &mut audit,
+                        &state,
+                        &log_key,
+                        &purpose,
+                        Some(acks),
+                    )
+                    .await
                     {
-                        Ok(v) => println!(
-                            "delivery log verified: {} entries (previously {}), root {}",
-                            v.size,
-                            v.previous,
-                            hex::encode(v.root)
-                        ),
+                        Ok(v) => {
+                            let printable = silta_client::text::printable_line;
+                            let mut findings = Vec::new();
+                            for (index, why) in &v.bad_acks {
+                                eprintln!("index {index}: {}", printable(why));
+                            }
+                            if let Some((first, _)) = v.bad_acks.first() {
+                                findings.push(format!(
+                                    "{} of {} acknowledgement(s) do NOT verify with the recipient's key (first at index {first})",
+                                    v.bad_acks.len(),
+                                    v.acks_checked
+                                ));
+                            }
+                            let bad_receipts =
+                                silta_client::audit::check_receipts(&state, &log_key, &receipts)
+                                    .map_err(|e| Failure::failed(e.to_string()))?;
+                            for (source, why) in &bad_receipts {
+                                eprintln!("receipt {}: {}", printable(source), printable(why));
+                            }
+                            for (source, why) in &unreadable {
+                                eprintln!(
+                                    "note: receipt {} cannot be checked: {}",
+                                    printable(source),
+                                    printable(why)
+                                );
+                            }
+                            if !bad_receipts.is_empty() {
+                                findings.push(format!(
+                                    "{} of {} receipt(s) do NOT match the verified log",
+                                    bad_receipts.len(),
+                                    receipts.len()
+                                ));
+                            }
+                            if !findings.is_empty() {
+                                return Err(Failure {
+                                    code: 2,
+                                    message: format!(
+                                        "the delivery log ({} entries) is intact, but {}",
+                                        v.size,
+                                        findings.join("; and ")
+                                    ),
+                                    hint: Some("keep the state folder, the receipts and the relay's data as they are, and report this".into()),
+                                });
+                            }
+                            println!(
+                                "delivery log verified: {} entries (previously {}), root {}; {} acknowledgement signature(s) verified",
+                                v.size,
+                                v.previous,
+                                hex::encode(v.root),
+                                v.acks_checked
+                            );
+                            if !receipts.is_empty() {
+                                println!("{} receipt(s) match the verified log", receipts.len());
+                            }
+                        }
                         Err(silta_client::audit::AuditError::Problem(p)) => {
                             return Err(Failure { code: 2, message: format!("DELIVERY LOG VERIFICATION FAILED: {p}"), hint: Some("keep the state folder and the relay's data as they are, and report this".into()) });
                         }
@@ -346,13 +442,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 } => {
                     let id = uuid::Uuid::parse_str(&message_id)
                         .map_err(|e| Failure::usage(format!("{message_id}: {e}")))?;
-                    let ev = silta_client::audit::prove(&mut audit, id.as_bytes(), &purpose)
-                        .await
-                        .map_err(|e| Failure {
-                            code: 1,
-                            message: e.to_string(),
-                            hint: None,
-                        })?;
+                    let mut directory = connection.directory();
+                    let ev = silta_client::audit::prove(
+                        &mut audit,
+                        &mut directory,
+                        id.as_bytes(),
+                        &purpose,
+                    )
+                    .await
+                    .map_err(|e| Failure {
+                        code: 1,
+                        message: e.to_string(),
+                        hint: None,
+                    })?;
                     if ev.entries.is_empty() {
                         return Err(Failure {
                             code: 1,
@@ -811,6 +913,69 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Receipts from files or folders (in a folder: `*.status.json` and `*.receipt.json`). A file
+/// holds a receipt under `"receipt"` (status files, `inbox show --json`) or is one. Returns the
+/// receipts by source and, separately, those that cannot be checked (kept before receipts were
+/// kept in full, or from a relay that does not flush).
+#[allow(clippy::type_complexity)]
+fn load_receipts(
+    paths: &[std::path::PathBuf],
+) -> Result<(Vec<(String, pb::Receipt)>, Vec<(String, String)>), Failure> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<_> = std::fs::read_dir(p)
+                .map_err(|e| Failure::usage(format!("--receipts {}: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    let name = f.to_string_lossy();
+                    name.ends_with(".status.json") || name.ends_with(".receipt.json")
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let (mut ok, mut unreadable) = (Vec::new(), Vec::new());
+    for f in files {
+        let source = f.display().to_string();
+        let value: serde_json::Value = std::fs::read(&f)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            .map_err(|e| Failure::usage(format!("--receipts {source}: {e}")))?;
+        let receipt = if value["receipt"].is_object() {
+            &value["receipt"]
+        } else {
+            &value
+        };
+        match silta_client::audit::receipt_from_json(receipt) {
+            Ok(r) => ok.push((source, r)),
+            Err(why) => unreadable.push((source, why)),
+        }
+    }
+    Ok((ok, unreadable))
+}
+
+/// The configured CA (and local CRLs), for the configured certificate's trust domain.
+pub(crate) fn trust_store(
+    config: &ClientConfig,
+) -> Result<silta_client::bundle::TrustStore, Failure> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))
+    };
+    let (_, domain) = silta_client::client::own_identity(&read(&config.cert)?)?;
+    let mut trust = silta_client::bundle::TrustStore::from_pem(&read(&config.ca)?, &domain)
+        .map_err(|e| Failure::usage(format!("{}: {e}", config.ca.display())))?;
+    for crl in &config.crls {
+        trust = trust
+            .with_crls_pem(&read(crl)?)
+            .map_err(|e| Failure::usage(format!("{}: {e}", crl.display())))?;
+    }
+    Ok(trust)
+}
+
 /// Every event matching `filter`, page by page.
 async fn fetch_events(
     audit: &mut silta_proto::pb::audit_log_client::AuditLogClient<tonic::transport::Channel>,
@@ -883,7 +1048,7 @@ fn event_line(e: &pb::Event) -> String {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    format!(
+    let line = format!(
         "#{} {} {} {} {}{}",
         e.index,
         time,
@@ -900,7 +1065,9 @@ fn event_line(e: &pb::Event) -> String {
         } else {
             format!(" ({})", e.detail)
         }
-    )
+    );
+    // The actor and the detail come from the relay and other parties.
+    silta_client::text::printable_line(&line)
 }
 
 fn print_events(events: &[pb::Event], format: &str) -> Result<(), Failure> {
@@ -959,7 +1126,7 @@ fn print_events(events: &[pb::Event], format: &str) -> Result<(), Failure> {
             for e in events {
                 let cells: Vec<String> = row(e)
                     .iter()
-                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .map(|c| silta_client::text::csv_quoted(c))
                     .collect();
                 println!("{}", cells.join(","));
             }

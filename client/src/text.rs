@@ -1,0 +1,107 @@
+//! Text from the relay or another party, made safe to show: one set of functions for every
+//! output of the `silta` program (tables, text, CSV; JSON is escaped by the serialiser).
+//!
+//! A sender, a recipient (a rejection's detail, a device id) or a relay (an event's detail, an
+//! audit purpose) controls some of the text an auditor or a case worker reads. Control
+//! characters (escape sequences that move the cursor, erase lines or retitle the terminal) and
+//! the Unicode controls that reorder text on screen are replaced with U+FFFD, so what is shown is
+//! what was stored; spreadsheet formulas in CSV cells are neutralised.
+
+/// The replacement shown for a character that is not safe to print.
+pub const REPLACEMENT: char = '\u{FFFD}';
+
+/// Bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069) and the marks
+/// U+200E/U+200F: they reorder what follows them on screen.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Multi-line text (a message body): control characters other than a line feed, and
+/// reordering controls, become U+FFFD.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' => '\n',
+            c if c.is_control() || reorders(c) => REPLACEMENT,
+            c => c,
+        })
+        .collect()
+}
+
+/// One line (a table cell, a field in a sentence): like [`printable`], and line breaks and tabs
+/// become U+FFFD too, so a value can never start a new row or shift the columns.
+pub fn printable_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || reorders(c) {
+                REPLACEMENT
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// A CSV cell (RFC 4180): made printable on one line, and a value a spreadsheet would run as a
+/// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`;
+/// quoted when it holds a comma, a quote or a line end.
+pub fn csv_cell(s: &str) -> String {
+    let cell = csv_text(s);
+    if cell.contains([',', '"']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell
+    }
+}
+
+/// A CSV cell's text before quoting: printable on one line, a formula neutralised with a leading
+/// `'` (see [`csv_cell`]).
+pub fn csv_text(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let mut cell = printable_line(s);
+    if formula {
+        cell.insert(0, '\'');
+    }
+    cell
+}
+
+/// A CSV cell always in quotes (RFC 4180), its text as [`csv_text`] makes it.
+pub fn csv_quoted(s: &str) -> String {
+    format!("\"{}\"", csv_text(s).replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_never_reach_the_terminal() {
+        let hostile = "ok\x1b[2K\x1b[1A\r\x07\x1b]0;owned\x07 \u{202E}txt.exe\u{9b}31m";
+        for out in [printable(hostile), printable_line(hostile)] {
+            assert!(
+                !out.chars().any(|c| c.is_control() || reorders(c)),
+                "{out:?}"
+            );
+            assert!(out.starts_with("ok\u{FFFD}[2K"), "{out:?}");
+        }
+        assert_eq!(printable("a\nb\tc"), "a\nb\u{FFFD}c");
+        assert_eq!(printable_line("a\nb"), "a\u{FFFD}b");
+        assert_eq!(printable_line("Jyväskylä — ok"), "Jyväskylä — ok");
+    }
+
+    #[test]
+    fn csv_cells_are_neutralised() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-2"), "'-2");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\u{FFFD}x");
+        assert_eq!(csv_cell("\r=1"), "'\u{FFFD}=1");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("x\ny"), "x\u{FFFD}y");
+        assert_eq!(csv_cell(""), "");
+        assert_eq!(csv_quoted("=1+\"2\""), "\"'=1+\"\"2\"\"\"");
+        assert_eq!(csv_quoted("ACCEPTED"), "\"ACCEPTED\"");
+    }
+}
