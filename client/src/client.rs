@@ -4,8 +4,10 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
+
+use prost::Message as _;
 
 use rustls_pki_types::UnixTime;
 use serde::Deserialize;
@@ -193,7 +195,11 @@ pub struct Client {
     cert_pem: Vec<u8>,
     key_pem: String,
     key_changes: std::sync::Mutex<Vec<KeyChange>>,
+    clock: std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>,
 }
+
+/// How far in the future of the client's clock a key bundle may be dated and still be used.
+pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
 
 impl Client {
     /// Loads keys and state and connects. Keys must exist (`silta keys init`).
@@ -222,6 +228,7 @@ impl Client {
             cert_pem,
             key_pem: String::from_utf8_lossy(&key_pem).into_owned(),
             key_changes: Default::default(),
+            clock: std::sync::Arc::new(SystemTime::now),
         })
     }
 
@@ -252,10 +259,10 @@ impl Client {
             .log_index)
     }
 
-    /// The active device keys of `principal` that verify against the CA: the newest bundle of
-    /// each device. A key that changed since last seen, or a new device of a principal seen
-    /// before, is recorded in [`Client::take_key_changes`]; an older bundle than one already
-    /// seen (a rollback) is refused.
+    /// The active device keys of `principal` that verify against the CA: the latest bundle of
+    /// each device by the relay's log. A key that changed since last seen, or a new device of a
+    /// principal seen before, is recorded in [`Client::take_key_changes`]; a bundle logged before
+    /// the pinned one (a rollback) is refused.
     pub async fn keys_of(&self, principal: &Principal) -> Result<Vec<VerifiedBundle>, ClientError> {
         let resp = self
             .conn
@@ -266,26 +273,54 @@ impl Client {
             })
             .await?
             .into_inner();
-        // CRLs: the freshest per issuer of those seen before and those the relay sends now.
-        let crls = crate::bundle::freshest_crls(
+        self.select_keys(principal, &resp, self.now())
+    }
+
+    /// What [`Client::keys_of`] makes of the directory's answer `resp` at `now` (public so that
+    /// what a hostile or stale relay could answer can be fed to it directly).
+    ///
+    /// - CRLs count only when signed by our CA ([`TrustStore::freshest_crls`]); the freshest
+    ///   per issuer is kept, so a relay cannot roll one back later.
+    /// - Bundles are ordered by the relay's log index, never by the publisher's `created_at`;
+    ///   a bundle dated more than [`MAX_FUTURE_SKEW`] after `now` is ignored (with a warning):
+    ///   a clock in 2100 must not outrank every later bundle.
+    /// - A pin whose bundle no longer verifies (certificate revoked or expired) is dropped when
+    ///   it stands in the way, so the successor's bundle for the same device can be pinned.
+    pub fn select_keys(
+        &self,
+        principal: &Principal,
+        resp: &pb::GetKeysResponse,
+        now: SystemTime,
+    ) -> Result<Vec<VerifiedBundle>, ClientError> {
+        let verified_crls = self.trust.freshest_crls(
             self.state
                 .crls()?
                 .into_iter()
                 .chain(resp.crls.iter().cloned()),
         );
-        self.state.keep_crls(&crls)?;
-        let mut newest: HashMap<String, VerifiedBundle> = HashMap::new();
+        self.state.keep_crls(&verified_crls)?;
+        let crls: Vec<Vec<u8>> = verified_crls.iter().map(|c| c.der().to_vec()).collect();
+        let unix_now = UnixTime::since_unix_epoch(
+            now.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
+        );
+        let latest_allowed = unix_now.as_secs().saturating_add(MAX_FUTURE_SKEW.as_secs()) as i64;
+        let mut newest: HashMap<String, (u64, VerifiedBundle, &pb::KeyBundle)> = HashMap::new();
         for published in &resp.active {
             let Some(bundle) = &published.bundle else {
                 continue;
             };
-            match self.trust.verify(bundle, &crls, UnixTime::now()) {
+            match self.trust.verify(bundle, &crls, unix_now) {
                 Ok(v) if &v.principal == principal => {
+                    if v.created_at > latest_allowed {
+                        tracing::warn!(principal = %principal, device = %v.device_id, log_index = published.log_index, created_at = v.created_at, "key bundle dated in the future (publisher's clock wrong, or an attempt to outrank later bundles); ignored");
+                        continue;
+                    }
                     let keep = newest
                         .get(&v.device_id)
-                        .is_none_or(|o| v.created_at > o.created_at);
+                        .is_none_or(|(i, _, _)| published.log_index > *i);
                     if keep {
-                        newest.insert(v.device_id.clone(), v);
+                        newest.insert(v.device_id.clone(), (published.log_index, v, bundle));
                     }
                 }
                 Ok(v) => {
@@ -300,18 +335,42 @@ impl Client {
         let known_before = self.state.pinned_devices(&name);
         let mut out = Vec::new();
         let mut devices: Vec<_> = newest.into_values().collect();
-        devices.sort_by(|a, b| a.device_id.cmp(&b.device_id));
-        for v in devices {
-            let change = match self
-                .state
-                .pin(&name, &v.device_id, &v.fingerprint, v.created_at)?
+        devices.sort_by(|a, b| a.1.device_id.cmp(&b.1.device_id));
+        for (log_index, v, bundle) in devices {
+            let encoded = bundle.encode_to_vec();
+            let mut outcome =
+                self.state
+                    .pin(&name, &v.device_id, &v.fingerprint, log_index, &encoded)?;
+            if let Pin::Older { pinned } = &outcome
+                && let Some(rec) = self.state.pinned(&name, &v.device_id)?
+                && let Err(e) = pb::KeyBundle::decode(rec.bundle.as_slice())
+                    .map_err(|e| BundleError::Malformed(e.to_string()))
+                    .and_then(|b| self.trust.verify(&b, &crls, unix_now))
             {
+                // The pinned key is no longer valid (its certificate was revoked or expired):
+                // it cannot stand in the way of the device's successor.
+                tracing::warn!(principal = %name, device = %v.device_id, pinned = %pinned, error = %e, "pinned key bundle no longer verifies; pin dropped");
+                self.state.drop_pin(&name, &v.device_id)?;
+                outcome = match self.state.pin(
+                    &name,
+                    &v.device_id,
+                    &v.fingerprint,
+                    log_index,
+                    &encoded,
+                )? {
+                    Pin::New => Pin::Changed {
+                        old: pinned.clone(),
+                    },
+                    other => other,
+                };
+            }
+            let change = match outcome {
                 Pin::Same => None,
                 Pin::New if known_before == 0 => None,
                 Pin::New => Some("(new device)".to_owned()),
                 Pin::Changed { old } => Some(old),
                 Pin::Older { pinned } => {
-                    tracing::warn!(principal = %name, device = %v.device_id, pinned = %pinned, offered = %v.fingerprint, "older key bundle than already seen (rollback); refused");
+                    tracing::warn!(principal = %name, device = %v.device_id, pinned = %pinned, offered = %v.fingerprint, log_index, "key bundle logged before the one already seen (rollback); refused");
                     continue;
                 }
             };
@@ -330,6 +389,18 @@ impl Client {
             out.push(v);
         }
         Ok(out)
+    }
+
+    /// Now, by the client's clock ([`Client::with_clock`]).
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    /// Uses `clock` for every time decision (key bundle dates, retry schedules) instead of the
+    /// system clock: tests move time without sleeping.
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = std::sync::Arc::new(clock);
+        self
     }
 
     /// Key changes seen since the last call.
