@@ -49,6 +49,45 @@ pub struct ClientConfig {
     /// The centre daemon's settings (`silta daemon`).
     #[serde(default)]
     pub daemon: crate::daemon::DaemonConfig,
+    /// How received messages that cannot be processed yet are retried.
+    #[serde(default)]
+    pub receive: ReceiveConfig,
+}
+
+/// What happens to a received message that cannot be processed now (its sender's keys cannot be
+/// fetched, say): it is skipped, so the messages behind it still arrive, and left
+/// unacknowledged; it is tried again on a later subscription once its delay has passed (doubled
+/// each try), and after `max_attempts` tries it is rejected, so its sender learns of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiveConfig {
+    /// Delay before the second try, in milliseconds.
+    pub retry_initial_ms: u64,
+    /// Longest delay between tries, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Tries before the message is rejected.
+    pub max_attempts: u32,
+}
+
+impl Default for ReceiveConfig {
+    fn default() -> Self {
+        ReceiveConfig {
+            retry_initial_ms: 60_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 8,
+        }
+    }
+}
+
+impl ReceiveConfig {
+    /// The delay after the `attempts`-th failed try.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        Duration::from_millis(
+            self.retry_initial_ms
+                .saturating_mul(1u64 << attempts.saturating_sub(1).min(30))
+                .min(self.retry_max_ms.max(self.retry_initial_ms)),
+        )
+    }
 }
 
 impl ClientConfig {
@@ -162,6 +201,17 @@ pub enum Received {
         /// Why.
         rejected: Rejected,
     },
+    /// Could not be processed now (e.g. the sender's keys could not be fetched): left
+    /// unacknowledged and skipped, so the messages behind it are not held up; tried again on a
+    /// later subscription after `retry_at`, and rejected after the configured number of tries.
+    Deferred {
+        /// What arrived.
+        delivered: pb::DeliveredEnvelope,
+        /// Its retry record (tries so far, next try, last error).
+        retry: crate::state::Retry,
+        /// Whether it was tried this time (false: skipped, its next try is not due yet).
+        tried: bool,
+    },
     /// The same message again (already processed): acknowledged again, not shown again.
     Duplicate {
         /// Its id.
@@ -196,6 +246,7 @@ pub struct Client {
     key_pem: String,
     key_changes: std::sync::Mutex<Vec<KeyChange>>,
     clock: std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>,
+    receive: ReceiveConfig,
 }
 
 /// How far in the future of the client's clock a key bundle may be dated and still be used.
@@ -229,6 +280,7 @@ impl Client {
             key_pem: String::from_utf8_lossy(&key_pem).into_owned(),
             key_changes: Default::default(),
             clock: std::sync::Arc::new(SystemTime::now),
+            receive: config.receive.clone(),
         })
     }
 
@@ -240,6 +292,11 @@ impl Client {
     /// This device's keys.
     pub fn keys(&self) -> &DeviceKeys {
         &self.keys
+    }
+
+    /// How received messages that cannot be processed now are retried.
+    pub fn receive_config(&self) -> &ReceiveConfig {
+        &self.receive
     }
 
     /// The connection.
@@ -597,7 +654,29 @@ impl Client {
                         rejected,
                     });
                 }
-                match self.open(&delivered).await? {
+                // Waiting for its next try: skipped, so it does not hold up what follows.
+                let retry = self.state.retry(&env.message_id)?;
+                if let Some(r) = retry
+                    .as_ref()
+                    .filter(|r| unix_ms(self.now()) < r.next_at_ms)
+                {
+                    return Ok(Received::Deferred {
+                        delivered,
+                        retry: r.clone(),
+                        tried: false,
+                    });
+                }
+                let outcome = match self.open(&delivered).await {
+                    Ok(outcome) => outcome,
+                    Err(e) if is_per_message(&e) => {
+                        return self.defer(delivered, retry, &e).await;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if retry.is_some() {
+                    self.state.remove_retry(&env.message_id)?;
+                }
+                match outcome {
                     Ok(opened) => {
                         keep(&delivered, &opened).map_err(|e| ClientError::Store(format!("could not store a received message (not acknowledged; it will come again): {e}")))?;
                         if !acknowledge {
@@ -629,6 +708,71 @@ impl Client {
                 "empty mailbox item",
             ))),
         }
+    }
+
+    /// A message that could not be opened now, for a reason of its own (its sender's keys
+    /// could not be fetched): one more try recorded and the next one scheduled; after the
+    /// configured number of tries, rejected so that its sender sees it was not taken in.
+    async fn defer(
+        &self,
+        delivered: pb::DeliveredEnvelope,
+        before: Option<crate::state::Retry>,
+        error: &ClientError,
+    ) -> Result<Received, ClientError> {
+        let env = delivered.envelope.clone().unwrap_or_default();
+        let id = uuid::Uuid::from_slice(&env.message_id)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| hex::encode(&env.message_id));
+        let attempts = before.map_or(0, |r| r.attempts).saturating_add(1);
+        // What the log, the person and (on rejection) the sender see: the kind of failure,
+        // never anything of the message's content.
+        let what = match error {
+            ClientError::Relay(s) => {
+                format!("the sender's keys could not be fetched ({:?})", s.code())
+            }
+            other => format!("the sender's keys could not be checked ({other})"),
+        };
+        if attempts >= self.receive.max_attempts.max(1) {
+            let rejected = Rejected::new(
+                pb::RejectionReason::UntrustedSenderKey,
+                format!("not processed after {attempts} tries: {what}"),
+            );
+            tracing::warn!(message_id = %id, from = %delivered.sender, attempts, error = %what, "message could not be processed; rejected");
+            self.reject(&env, &rejected).await?;
+            self.state.remove_retry(&env.message_id)?;
+            return Ok(Received::Rejected {
+                delivered,
+                rejected,
+            });
+        }
+        let delay = self.receive.delay(attempts);
+        let retry = crate::state::Retry {
+            attempts,
+            next_at_ms: unix_ms(self.now()).saturating_add(delay.as_millis() as u64),
+            sender: delivered.sender.clone(),
+            error: what,
+        };
+        self.state.put_retry(&env.message_id, &retry)?;
+        tracing::warn!(message_id = %id, from = %delivered.sender, attempt = attempts, max_attempts = self.receive.max_attempts, retry_in_s = delay.as_secs_f32(), error = %retry.error, "message could not be processed now; skipped, will retry");
+        Ok(Received::Deferred {
+            delivered,
+            retry,
+            tried: true,
+        })
+    }
+
+    /// When the earliest deferred message due later than `after` is due for another try (by
+    /// the client's clock), if any.
+    pub fn next_retry_after(&self, after: SystemTime) -> Result<Option<SystemTime>, ClientError> {
+        let after = unix_ms(after);
+        Ok(self
+            .state
+            .retries()?
+            .iter()
+            .map(|(_, r)| r.next_at_ms)
+            .filter(|&t| t > after)
+            .min()
+            .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)))
     }
 
     /// Confirms that the status item with mailbox `seq` was processed (the relay removes it).
@@ -805,6 +949,29 @@ pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// Whether a failure to open a message is the message's own (its sender's keys could not be
+/// fetched: an oversized or broken directory answer), so it is skipped and retried while the
+/// messages behind it go on; or one that stops every message alike (the connection is down,
+/// our certificate is refused, local storage failed), so receiving stops and nothing is counted
+/// against the message.
+fn is_per_message(e: &ClientError) -> bool {
+    use tonic::Code;
+    match e {
+        ClientError::Relay(s) => !matches!(
+            s.code(),
+            Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Unauthenticated
+        ),
+        ClientError::Bundle(_) | ClientError::Seal(_) => true,
+        _ => false,
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The principal named in an UNTRUSTED_SENDER_KEY rejection ("no valid key for P device D").

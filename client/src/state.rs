@@ -12,6 +12,21 @@ pub struct State {
     messages: sled::Tree,
     cases: sled::Tree,
     outgoing: sled::Tree,
+    retries: sled::Tree,
+}
+
+/// A received message that could not be processed yet (e.g. its sender's keys could not be
+/// fetched): left unacknowledged, skipped until `next_at`, then tried again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retry {
+    /// Tries so far.
+    pub attempts: u32,
+    /// When to try again (unix milliseconds, by the client's clock).
+    pub next_at_ms: u64,
+    /// The sender, as the relay named it.
+    pub sender: String,
+    /// Why the last try failed (no message content).
+    pub error: String,
 }
 
 /// What pinning a key found.
@@ -79,6 +94,7 @@ impl State {
             messages: db.open_tree("msgid_record")?,
             cases: db.open_tree("case_record")?,
             outgoing: db.open_tree("contentkey_envelope")?,
+            retries: db.open_tree("msgid_retry")?,
             db,
         })
     }
@@ -258,6 +274,44 @@ impl State {
         for v in self.cases.iter().values() {
             if let Ok(r) = serde_json::from_slice(&v?) {
                 out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The retry record of a received message that could not be processed yet.
+    pub fn retry(&self, message_id: &[u8]) -> Result<Option<Retry>, StateError> {
+        Ok(self
+            .retries
+            .get(message_id)?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Records (durably) that a received message could not be processed and when to try again.
+    pub fn put_retry(&self, message_id: &[u8], retry: &Retry) -> Result<(), StateError> {
+        self.retries.insert(
+            message_id,
+            serde_json::to_vec(retry).expect("json serialises"),
+        )?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Forgets a message's retry record (it was processed, or rejected).
+    pub fn remove_retry(&self, message_id: &[u8]) -> Result<(), StateError> {
+        if self.retries.remove(message_id)?.is_some() {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Every retry record, by message id.
+    pub fn retries(&self) -> Result<Vec<(Vec<u8>, Retry)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.retries.iter() {
+            let (k, v) = kv?;
+            if let Ok(r) = serde_json::from_slice(&v) {
+                out.push((k.to_vec(), r));
             }
         }
         Ok(out)
