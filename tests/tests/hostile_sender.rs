@@ -194,21 +194,14 @@ async fn inbox_sync_is_not_held_up_by_a_sender_whose_keys_cannot_be_fetched() {
     assert!(o.status.success(), "{}", out(&o));
     assert!(logged(&relay, pb::EventType::Acknowledged, &good_id).is_some());
 
-    // A sync before the delay has passed does not count a try.
-    let o = silta(&nas_user, &["inbox", "sync", "--wait", "1"]);
-    let text = out(&o);
-    if !text.contains(&format!("try 2 of {TRIES} failed")) {
-        assert!(
-            text.contains(&format!("1 of {TRIES} tries so far")),
-            "{text}"
-        );
-    }
-    // Tried again after the delay, and rejected after the last try.
+    // Tried again after the delay (each sync names it again), and rejected after the last try
+    // (the schedule itself is checked by the clock in `tries_follow_the_clock...`).
     let mut rejected = false;
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(RETRY_MS + 100)).await;
         let o = silta(&nas_user, &["inbox", "sync", "--wait", "1"]);
         assert!(o.status.success(), "{}", out(&o));
+        assert!(out(&o).contains(HOSTILE), "{}", out(&o));
         if out(&o).contains(&format!("rejected a message from {HOSTILE}")) {
             assert!(
                 out(&o).contains(&format!("not processed after {TRIES} tries")),
@@ -291,5 +284,80 @@ async fn the_daemon_is_not_held_up_by_a_sender_whose_keys_cannot_be_fetched() {
     assert_eq!(tries as u32, TRIES - 1, "{log_text}");
     assert!(!log_text.contains("MARKER"), "content in the log");
     sender_sees_rejection(&hostile, &bad_id).await;
+    relay.stop().await;
+}
+
+/// The schedule by the client's clock (injected, no sleeping): a skipped message is not tried
+/// again before its delay has passed, its tries survive a restart of the client, and the last
+/// try rejects it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tries_follow_the_clock_and_survive_a_restart() {
+    use silta_client::client::Received;
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    };
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let nas_user = nas(&pki, &relay, false).await;
+    let (_hostile, bad_id) = {
+        let nas = nas_user.client().await;
+        hostile_sends(&pki, &relay, &nas).await
+    };
+    let good_id = good_sends(&pki, &relay).await;
+    let start = std::time::SystemTime::now();
+    let offset_ms = Arc::new(AtomicU64::new(0));
+    let client = |offset: Arc<AtomicU64>| async {
+        nas_user
+            .client()
+            .await
+            .with_clock(move || start + Duration::from_millis(offset.load(Ordering::SeqCst)))
+    };
+    // What a receive did with the hostile message, and whether the good one came.
+    async fn round(c: &Client, bad_id: &[u8]) -> (Option<(u32, bool)>, usize, bool) {
+        let items = c
+            .receive(Duration::from_secs(1), usize::MAX, |_, _| Ok(()))
+            .await
+            .unwrap();
+        let mut bad = None;
+        let mut good = 0;
+        let mut rejected = false;
+        for i in &items {
+            match i {
+                Received::Deferred {
+                    delivered,
+                    retry,
+                    tried,
+                } if delivered.envelope.as_ref().unwrap().message_id == bad_id => {
+                    bad = Some((retry.attempts, *tried))
+                }
+                Received::Rejected { delivered, .. }
+                    if delivered.envelope.as_ref().unwrap().message_id == bad_id =>
+                {
+                    rejected = true
+                }
+                Received::Message { .. } => good += 1,
+                _ => {}
+            }
+        }
+        (bad, good, rejected)
+    }
+    let c = client(offset_ms.clone()).await;
+    assert_eq!(round(&c, &bad_id).await, (Some((1, true)), 1, false));
+    assert!(logged(&relay, pb::EventType::Acknowledged, &good_id).is_some());
+    // Not due yet (clock unchanged): skipped without a try.
+    assert_eq!(round(&c, &bad_id).await, (Some((1, false)), 0, false));
+    // A restarted client remembers the try.
+    drop(c);
+    let c = client(offset_ms.clone()).await;
+    assert_eq!(round(&c, &bad_id).await, (Some((1, false)), 0, false));
+    // After the delay: the second try.
+    offset_ms.store(RETRY_MS, Ordering::SeqCst);
+    assert_eq!(round(&c, &bad_id).await, (Some((2, true)), 0, false));
+    // After the next delay: the last try rejects it.
+    offset_ms.store(2 * RETRY_MS, Ordering::SeqCst);
+    assert_eq!(round(&c, &bad_id).await, (None, 0, true));
+    assert!(logged(&relay, pb::EventType::Rejected, &bad_id).is_some());
+    assert!(c.state().retry(&bad_id).unwrap().is_none());
     relay.stop().await;
 }
