@@ -203,7 +203,8 @@ pub enum Received {
     },
     /// Could not be processed now (e.g. the sender's keys could not be fetched): left
     /// unacknowledged and skipped, so the messages behind it are not held up; tried again on a
-    /// later subscription after `retry_at`, and rejected after the configured number of tries.
+    /// later subscription once `retry.next_at_ms` has passed, and rejected after the configured
+    /// number of tries ([`ReceiveConfig`]).
     Deferred {
         /// What arrived.
         delivered: pb::DeliveredEnvelope,
