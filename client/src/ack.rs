@@ -232,5 +232,8 @@ pub async fn published_bundles(
         token = resp.next_page_token;
     }
     bundles.dedup();
-    Ok((bundles, crate::bundle::freshest_crls(crls)))
+    // Unranked: whoever checks a bundle keeps only the CRLs its CA signed (TrustStore::verify).
+    crls.sort();
+    crls.dedup();
+    Ok((bundles, crls))
 }

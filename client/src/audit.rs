@@ -500,7 +500,9 @@ pub async fn prove(
             }
         }
     }
-    let crls = crate::bundle::freshest_crls(crls);
+    // Unranked: check-evidence keeps only the CRLs the CA signed (TrustStore::verify).
+    crls.sort();
+    crls.dedup();
     let mut entries = Vec::new();
     for e in events {
         let proof = audit

@@ -133,9 +133,10 @@ impl TrustStore {
             .map(|c| c.to_vec())
             .chain(crls.iter().cloned())
             .collect();
-        let all_crls: Vec<CertificateRevocationListDer<'static>> = freshest_crls(all)
+        let all_crls: Vec<CertificateRevocationListDer<'static>> = self
+            .freshest_crls(all)
             .into_iter()
-            .map(CertificateRevocationListDer::from)
+            .map(|c| CertificateRevocationListDer::from(c.0))
             .collect();
         let id = verify_client_chain(
             &bundle.certificate_chain,
@@ -193,31 +194,69 @@ impl TrustStore {
     }
 }
 
-/// Of several CRLs (DER), keeps for each issuer only the newest (highest CRL number, then latest
-/// thisUpdate). webpki uses the first CRL that covers a certificate, so an older CRL served first
-/// (before a revocation) must never reach it. Unparsable CRLs are dropped.
-pub fn freshest_crls(crls: impl IntoIterator<Item = Vec<u8>>) -> Vec<Vec<u8>> {
-    use std::collections::HashMap;
-    let mut best: HashMap<Vec<u8>, (Vec<u8>, i64, Vec<u8>)> = HashMap::new();
-    for der in crls {
-        let Ok((_, crl)) = x509_parser::parse_x509_crl(&der) else {
-            continue;
-        };
-        let issuer = crl.tbs_cert_list.issuer.as_raw().to_vec();
-        let number = crl
-            .crl_number()
-            .map(|n| n.to_bytes_be())
-            .unwrap_or_default();
-        let this_update = crl.last_update().timestamp();
-        let newer = |old: &(Vec<u8>, i64, Vec<u8>)| {
-            (number.len(), &number, this_update) > (old.0.len(), &old.0, old.1)
-        };
-        match best.get(&issuer) {
-            Some(old) if !newer(old) => {}
-            _ => {
-                best.insert(issuer, (number, this_update, der));
+/// A CRL (DER) whose signature verified with one of the trust anchors: the only kind that is
+/// ranked, stored ([`crate::state::State::keep_crls`]) or checked against. Built only by
+/// [`TrustStore::freshest_crls`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCrl(Vec<u8>);
+
+impl VerifiedCrl {
+    /// The CRL, DER.
+    pub fn der(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TrustStore {
+    /// Of several CRLs (DER), keeps those signed by one of our CAs and, of those, for each issuer
+    /// only the newest (highest CRL number, then latest thisUpdate). The signature is checked
+    /// *before* ranking: the relay (or anyone between) could otherwise offer a forged CRL with the
+    /// CA's name and a huge number that would outrank, and so hide, every genuine one. webpki
+    /// uses the first CRL that covers a certificate, so an older CRL served first (before a
+    /// revocation) must never reach it. Unparsable and unverifiable CRLs are dropped.
+    pub fn freshest_crls(&self, crls: impl IntoIterator<Item = Vec<u8>>) -> Vec<VerifiedCrl> {
+        use std::collections::HashMap;
+        let mut best: HashMap<Vec<u8>, (Vec<u8>, i64, Vec<u8>)> = HashMap::new();
+        for der in crls {
+            let Ok((_, crl)) = x509_parser::parse_x509_crl(&der) else {
+                tracing::warn!("a CRL that does not parse was ignored");
+                continue;
+            };
+            if !self.signed_by_anchor(&crl) {
+                tracing::warn!(issuer = %crl.tbs_cert_list.issuer, "a CRL not signed by a trusted CA was ignored");
+                continue;
+            }
+            let issuer = crl.tbs_cert_list.issuer.as_raw().to_vec();
+            let number = crl
+                .crl_number()
+                .map(|n| n.to_bytes_be())
+                .unwrap_or_default();
+            let this_update = crl.last_update().timestamp();
+            let newer = |old: &(Vec<u8>, i64, Vec<u8>)| {
+                (number.len(), &number, this_update) > (old.0.len(), &old.0, old.1)
+            };
+            match best.get(&issuer) {
+                Some(old) if !newer(old) => {}
+                _ => {
+                    best.insert(issuer, (number, this_update, der));
+                }
             }
         }
+        best.into_values()
+            .map(|(_, _, der)| VerifiedCrl(der))
+            .collect()
     }
-    best.into_values().map(|(_, _, der)| der).collect()
+
+    /// Whether `crl` is signed by the key of a CA certificate whose subject is the CRL's issuer.
+    fn signed_by_anchor(
+        &self,
+        crl: &x509_parser::revocation_list::CertificateRevocationList<'_>,
+    ) -> bool {
+        self.anchors.iter().any(|anchor| {
+            x509_parser::parse_x509_certificate(anchor).is_ok_and(|(_, ca)| {
+                ca.subject().as_raw() == crl.tbs_cert_list.issuer.as_raw()
+                    && crl.verify_signature(ca.public_key()).is_ok()
+            })
+        })
+    }
 }

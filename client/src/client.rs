@@ -4,8 +4,10 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
+
+use prost::Message as _;
 
 use rustls_pki_types::UnixTime;
 use serde::Deserialize;
@@ -47,6 +49,45 @@ pub struct ClientConfig {
     /// The centre daemon's settings (`silta daemon`).
     #[serde(default)]
     pub daemon: crate::daemon::DaemonConfig,
+    /// How received messages that cannot be processed yet are retried.
+    #[serde(default)]
+    pub receive: ReceiveConfig,
+}
+
+/// What happens to a received message that cannot be processed now (its sender's keys cannot be
+/// fetched, say): it is skipped, so the messages behind it still arrive, and left
+/// unacknowledged; it is tried again on a later subscription once its delay has passed (doubled
+/// each try), and after `max_attempts` tries it is rejected, so its sender learns of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiveConfig {
+    /// Delay before the second try, in milliseconds.
+    pub retry_initial_ms: u64,
+    /// Longest delay between tries, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Tries before the message is rejected.
+    pub max_attempts: u32,
+}
+
+impl Default for ReceiveConfig {
+    fn default() -> Self {
+        ReceiveConfig {
+            retry_initial_ms: 60_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 8,
+        }
+    }
+}
+
+impl ReceiveConfig {
+    /// The delay after the `attempts`-th failed try.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        Duration::from_millis(
+            self.retry_initial_ms
+                .saturating_mul(1u64 << attempts.saturating_sub(1).min(30))
+                .min(self.retry_max_ms.max(self.retry_initial_ms)),
+        )
+    }
 }
 
 impl ClientConfig {
@@ -160,6 +201,18 @@ pub enum Received {
         /// Why.
         rejected: Rejected,
     },
+    /// Could not be processed now (e.g. the sender's keys could not be fetched): left
+    /// unacknowledged and skipped, so the messages behind it are not held up; tried again on a
+    /// later subscription once `retry.next_at_ms` has passed, and rejected after the configured
+    /// number of tries ([`ReceiveConfig`]).
+    Deferred {
+        /// What arrived.
+        delivered: pb::DeliveredEnvelope,
+        /// Its retry record (tries so far, next try, last error).
+        retry: crate::state::Retry,
+        /// Whether it was tried this time (false: skipped, its next try is not due yet).
+        tried: bool,
+    },
     /// The same message again (already processed): acknowledged again, not shown again.
     Duplicate {
         /// Its id.
@@ -193,7 +246,12 @@ pub struct Client {
     cert_pem: Vec<u8>,
     key_pem: String,
     key_changes: std::sync::Mutex<Vec<KeyChange>>,
+    clock: std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>,
+    receive: ReceiveConfig,
 }
+
+/// How far in the future of the client's clock a key bundle may be dated and still be used.
+pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
 
 impl Client {
     /// Loads keys and state and connects. Keys must exist (`silta keys init`).
@@ -222,6 +280,8 @@ impl Client {
             cert_pem,
             key_pem: String::from_utf8_lossy(&key_pem).into_owned(),
             key_changes: Default::default(),
+            clock: std::sync::Arc::new(SystemTime::now),
+            receive: config.receive.clone(),
         })
     }
 
@@ -233,6 +293,11 @@ impl Client {
     /// This device's keys.
     pub fn keys(&self) -> &DeviceKeys {
         &self.keys
+    }
+
+    /// How received messages that cannot be processed now are retried.
+    pub fn receive_config(&self) -> &ReceiveConfig {
+        &self.receive
     }
 
     /// The connection.
@@ -252,10 +317,10 @@ impl Client {
             .log_index)
     }
 
-    /// The active device keys of `principal` that verify against the CA: the newest bundle of
-    /// each device. A key that changed since last seen, or a new device of a principal seen
-    /// before, is recorded in [`Client::take_key_changes`]; an older bundle than one already
-    /// seen (a rollback) is refused.
+    /// The active device keys of `principal` that verify against the CA: the latest bundle of
+    /// each device by the relay's log. A key that changed since last seen, or a new device of a
+    /// principal seen before, is recorded in [`Client::take_key_changes`]; a bundle logged before
+    /// the pinned one (a rollback) is refused.
     pub async fn keys_of(&self, principal: &Principal) -> Result<Vec<VerifiedBundle>, ClientError> {
         let resp = self
             .conn
@@ -266,26 +331,54 @@ impl Client {
             })
             .await?
             .into_inner();
-        // CRLs: the freshest per issuer of those seen before and those the relay sends now.
-        let crls = crate::bundle::freshest_crls(
+        self.select_keys(principal, &resp, self.now())
+    }
+
+    /// What [`Client::keys_of`] makes of the directory's answer `resp` at `now` (public so that
+    /// what a hostile or stale relay could answer can be fed to it directly).
+    ///
+    /// - CRLs count only when signed by our CA ([`TrustStore::freshest_crls`]); the freshest
+    ///   per issuer is kept, so a relay cannot roll one back later.
+    /// - Bundles are ordered by the relay's log index, never by the publisher's `created_at`;
+    ///   a bundle dated more than [`MAX_FUTURE_SKEW`] after `now` is ignored (with a warning):
+    ///   a clock in 2100 must not outrank every later bundle.
+    /// - A pin whose bundle no longer verifies (certificate revoked or expired) is dropped when
+    ///   it stands in the way, so the successor's bundle for the same device can be pinned.
+    pub fn select_keys(
+        &self,
+        principal: &Principal,
+        resp: &pb::GetKeysResponse,
+        now: SystemTime,
+    ) -> Result<Vec<VerifiedBundle>, ClientError> {
+        let verified_crls = self.trust.freshest_crls(
             self.state
                 .crls()?
                 .into_iter()
                 .chain(resp.crls.iter().cloned()),
         );
-        self.state.keep_crls(&crls)?;
-        let mut newest: HashMap<String, VerifiedBundle> = HashMap::new();
+        self.state.keep_crls(&verified_crls)?;
+        let crls: Vec<Vec<u8>> = verified_crls.iter().map(|c| c.der().to_vec()).collect();
+        let unix_now = UnixTime::since_unix_epoch(
+            now.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
+        );
+        let latest_allowed = unix_now.as_secs().saturating_add(MAX_FUTURE_SKEW.as_secs()) as i64;
+        let mut newest: HashMap<String, (u64, VerifiedBundle, &pb::KeyBundle)> = HashMap::new();
         for published in &resp.active {
             let Some(bundle) = &published.bundle else {
                 continue;
             };
-            match self.trust.verify(bundle, &crls, UnixTime::now()) {
+            match self.trust.verify(bundle, &crls, unix_now) {
                 Ok(v) if &v.principal == principal => {
+                    if v.created_at > latest_allowed {
+                        tracing::warn!(principal = %principal, device = %v.device_id, log_index = published.log_index, created_at = v.created_at, "key bundle dated in the future (publisher's clock wrong, or an attempt to outrank later bundles); ignored");
+                        continue;
+                    }
                     let keep = newest
                         .get(&v.device_id)
-                        .is_none_or(|o| v.created_at > o.created_at);
+                        .is_none_or(|(i, _, _)| published.log_index > *i);
                     if keep {
-                        newest.insert(v.device_id.clone(), v);
+                        newest.insert(v.device_id.clone(), (published.log_index, v, bundle));
                     }
                 }
                 Ok(v) => {
@@ -300,18 +393,42 @@ impl Client {
         let known_before = self.state.pinned_devices(&name);
         let mut out = Vec::new();
         let mut devices: Vec<_> = newest.into_values().collect();
-        devices.sort_by(|a, b| a.device_id.cmp(&b.device_id));
-        for v in devices {
-            let change = match self
-                .state
-                .pin(&name, &v.device_id, &v.fingerprint, v.created_at)?
+        devices.sort_by(|a, b| a.1.device_id.cmp(&b.1.device_id));
+        for (log_index, v, bundle) in devices {
+            let encoded = bundle.encode_to_vec();
+            let mut outcome =
+                self.state
+                    .pin(&name, &v.device_id, &v.fingerprint, log_index, &encoded)?;
+            if let Pin::Older { pinned } = &outcome
+                && let Some(rec) = self.state.pinned(&name, &v.device_id)?
+                && let Err(e) = pb::KeyBundle::decode(rec.bundle.as_slice())
+                    .map_err(|e| BundleError::Malformed(e.to_string()))
+                    .and_then(|b| self.trust.verify(&b, &crls, unix_now))
             {
+                // The pinned key is no longer valid (its certificate was revoked or expired):
+                // it cannot stand in the way of the device's successor.
+                tracing::warn!(principal = %name, device = %v.device_id, pinned = %pinned, error = %e, "pinned key bundle no longer verifies; pin dropped");
+                self.state.drop_pin(&name, &v.device_id)?;
+                outcome = match self.state.pin(
+                    &name,
+                    &v.device_id,
+                    &v.fingerprint,
+                    log_index,
+                    &encoded,
+                )? {
+                    Pin::New => Pin::Changed {
+                        old: pinned.clone(),
+                    },
+                    other => other,
+                };
+            }
+            let change = match outcome {
                 Pin::Same => None,
                 Pin::New if known_before == 0 => None,
                 Pin::New => Some("(new device)".to_owned()),
                 Pin::Changed { old } => Some(old),
                 Pin::Older { pinned } => {
-                    tracing::warn!(principal = %name, device = %v.device_id, pinned = %pinned, offered = %v.fingerprint, "older key bundle than already seen (rollback); refused");
+                    tracing::warn!(principal = %name, device = %v.device_id, pinned = %pinned, offered = %v.fingerprint, log_index, "key bundle logged before the one already seen (rollback); refused");
                     continue;
                 }
             };
@@ -368,6 +485,18 @@ impl Client {
                 key.device_id, key.fingerprint
             ))
         }
+    }
+
+    /// Now, by the client's clock ([`Client::with_clock`]).
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    /// Uses `clock` for every time decision (key bundle dates, retry schedules) instead of the
+    /// system clock: tests move time without sleeping.
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = std::sync::Arc::new(clock);
+        self
     }
 
     /// Key changes seen since the last call.
@@ -564,7 +693,29 @@ impl Client {
                         rejected,
                     });
                 }
-                match self.open(&delivered).await? {
+                // Waiting for its next try: skipped, so it does not hold up what follows.
+                let retry = self.state.retry(&env.message_id)?;
+                if let Some(r) = retry
+                    .as_ref()
+                    .filter(|r| unix_ms(self.now()) < r.next_at_ms)
+                {
+                    return Ok(Received::Deferred {
+                        delivered,
+                        retry: r.clone(),
+                        tried: false,
+                    });
+                }
+                let outcome = match self.open(&delivered).await {
+                    Ok(outcome) => outcome,
+                    Err(e) if is_per_message(&e) => {
+                        return self.defer(delivered, retry, &e).await;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if retry.is_some() {
+                    self.state.remove_retry(&env.message_id)?;
+                }
+                match outcome {
                     Ok(opened) => {
                         keep(&delivered, &opened).map_err(|e| ClientError::Store(format!("could not store a received message (not acknowledged; it will come again): {e}")))?;
                         if !acknowledge {
@@ -596,6 +747,71 @@ impl Client {
                 "empty mailbox item",
             ))),
         }
+    }
+
+    /// A message that could not be opened now, for a reason of its own (its sender's keys
+    /// could not be fetched): one more try recorded and the next one scheduled; after the
+    /// configured number of tries, rejected so that its sender sees it was not taken in.
+    async fn defer(
+        &self,
+        delivered: pb::DeliveredEnvelope,
+        before: Option<crate::state::Retry>,
+        error: &ClientError,
+    ) -> Result<Received, ClientError> {
+        let env = delivered.envelope.clone().unwrap_or_default();
+        let id = uuid::Uuid::from_slice(&env.message_id)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| hex::encode(&env.message_id));
+        let attempts = before.map_or(0, |r| r.attempts).saturating_add(1);
+        // What the log, the person and (on rejection) the sender see: the kind of failure,
+        // never anything of the message's content.
+        let what = match error {
+            ClientError::Relay(s) => {
+                format!("the sender's keys could not be fetched ({:?})", s.code())
+            }
+            other => format!("the sender's keys could not be checked ({other})"),
+        };
+        if attempts >= self.receive.max_attempts.max(1) {
+            let rejected = Rejected::new(
+                pb::RejectionReason::UntrustedSenderKey,
+                format!("not processed after {attempts} tries: {what}"),
+            );
+            tracing::warn!(message_id = %id, from = %delivered.sender, attempts, error = %what, "message could not be processed; rejected");
+            self.reject(&env, &rejected).await?;
+            self.state.remove_retry(&env.message_id)?;
+            return Ok(Received::Rejected {
+                delivered,
+                rejected,
+            });
+        }
+        let delay = self.receive.delay(attempts);
+        let retry = crate::state::Retry {
+            attempts,
+            next_at_ms: unix_ms(self.now()).saturating_add(delay.as_millis() as u64),
+            sender: delivered.sender.clone(),
+            error: what,
+        };
+        self.state.put_retry(&env.message_id, &retry)?;
+        tracing::warn!(message_id = %id, from = %delivered.sender, attempt = attempts, max_attempts = self.receive.max_attempts, retry_in_s = delay.as_secs_f32(), error = %retry.error, "message could not be processed now; skipped, will retry");
+        Ok(Received::Deferred {
+            delivered,
+            retry,
+            tried: true,
+        })
+    }
+
+    /// When the earliest deferred message due later than `after` is due for another try (by
+    /// the client's clock), if any.
+    pub fn next_retry_after(&self, after: SystemTime) -> Result<Option<SystemTime>, ClientError> {
+        let after = unix_ms(after);
+        Ok(self
+            .state
+            .retries()?
+            .iter()
+            .map(|(_, r)| r.next_at_ms)
+            .filter(|&t| t > after)
+            .min()
+            .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)))
     }
 
     /// Confirms that the status item with mailbox `seq` was processed (the relay removes it).
@@ -809,6 +1025,29 @@ pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// Whether a failure to open a message is the message's own (its sender's keys could not be
+/// fetched: an oversized or broken directory answer), so it is skipped and retried while the
+/// messages behind it go on; or one that stops every message alike (the connection is down,
+/// our certificate is refused, local storage failed), so receiving stops and nothing is counted
+/// against the message.
+fn is_per_message(e: &ClientError) -> bool {
+    use tonic::Code;
+    match e {
+        ClientError::Relay(s) => !matches!(
+            s.code(),
+            Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Unauthenticated
+        ),
+        ClientError::Bundle(_) | ClientError::Seal(_) => true,
+        _ => false,
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The principal named in an UNTRUSTED_SENDER_KEY rejection ("no valid key for P device D").

@@ -292,6 +292,9 @@ impl Daemon {
         let mut stream: Option<tonic::Streaming<pb::MailboxItem>> = None;
         let mut connect_attempts = 0u32;
         let mut next_connect = Instant::now();
+        // When the current subscription was opened (the client's clock): a deferred message due
+        // since then has not come again on it.
+        let mut subscribed_at = std::time::SystemTime::UNIX_EPOCH;
         tracing::info!(principal = %self.me, folder = %cfg.folder.display(), relay = %self.config.relay, "silta daemon started");
         self.recover()?;
         loop {
@@ -309,6 +312,7 @@ impl Daemon {
                             Ok((c, s)) => {
                                 tracing::info!(relay = %self.config.relay, "connected to the relay");
                                 connect_attempts = 0;
+                                subscribed_at = c.now();
                                 client = Some(c);
                                 stream = Some(s);
                             }
@@ -326,6 +330,21 @@ impl Daemon {
                     {
                         client = None;
                         stream = None;
+                    }
+                    // A received message skipped for now (its sender's keys could not be fetched)
+                    // comes again only on a new subscription: open one once its try is due.
+                    if let Some(c) = &client {
+                        match self.resubscribe_if_due(c, &mut subscribed_at).await {
+                            Ok(Some(s)) => stream = Some(s),
+                            Ok(None) => {}
+                            Err(e) => {
+                                let (what, todo) = explain(&e);
+                                tracing::warn!(error = %what, "{todo}");
+                                client = None;
+                                stream = None;
+                                next_connect = Instant::now() + self.backoff(0);
+                            }
+                        }
                     }
                 }
                 item = next_item(&mut stream) => {
@@ -370,6 +389,32 @@ impl Daemon {
             .await?
             .into_inner();
         Ok((client, stream))
+    }
+
+    /// A new subscription if a deferred received message became due for another try since the
+    /// current one was opened (a message that never comes again, e.g. expired at the relay,
+    /// causes one resubscription, not one per scan).
+    async fn resubscribe_if_due(
+        &self,
+        client: &Client,
+        subscribed_at: &mut std::time::SystemTime,
+    ) -> Result<Option<tonic::Streaming<pb::MailboxItem>>, ClientError> {
+        let now = client.now();
+        let due = client
+            .next_retry_after(*subscribed_at)?
+            .is_some_and(|t| t <= now);
+        if !due {
+            return Ok(None);
+        }
+        let stream = client
+            .connection()
+            .mailbox()
+            .subscribe(pb::SubscribeRequest::default())
+            .await?
+            .into_inner();
+        *subscribed_at = now;
+        tracing::info!("subscribed again to retry messages skipped earlier");
+        Ok(Some(stream))
     }
 
     fn backoff(&self, attempts: u32) -> Duration {
@@ -972,6 +1017,10 @@ impl Daemon {
                 tracing::warn!(from = %delivered.sender, reason = rejected.reason.as_str_name(), detail = %rejected.detail, "message rejected (the sender sees the reason)");
                 Ok(false)
             }
+            // Logged (sender, message id, try) where it was decided; the subscription goes on,
+            // so the messages behind it are not held up. It comes again on the next
+            // subscription, which `run` opens when its retry is due.
+            Ok(Received::Deferred { .. }) => Ok(false),
             Ok(Received::Duplicate { .. }) | Ok(Received::Status(_)) => Ok(false),
             Err(e) => {
                 let (what, todo) = explain(&e);

@@ -30,6 +30,9 @@ pub struct SyncSummary {
     pub rejected: Vec<String>,
     /// Status changes of messages this installation sent.
     pub statuses: usize,
+    /// Messages that could not be processed now (sender and message id named), left for a
+    /// later sync; the messages behind them were not held up.
+    pub deferred: Vec<String>,
 }
 
 /// Who is reading, and why (for the access log).
@@ -131,10 +134,52 @@ pub async fn sync(
                     .trim_start_matches("REJECTION_REASON_"),
                 rejected.detail
             )),
+            Received::Deferred {
+                delivered,
+                retry,
+                tried,
+            } => summary
+                .deferred
+                .push(deferred_line(client, &delivered, &retry, tried)),
             Received::Duplicate { .. } | Received::Status(_) => {}
         }
     }
     Ok(summary)
+}
+
+/// "from centre/x, message 0190...: <why> (try 2 of 8; next after <time>)".
+fn deferred_line(
+    client: &Client,
+    delivered: &pb::DeliveredEnvelope,
+    retry: &crate::state::Retry,
+    tried: bool,
+) -> String {
+    let id = delivered
+        .envelope
+        .as_ref()
+        .and_then(|e| uuid::Uuid::from_slice(&e.message_id).ok())
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let next = rfc3339(Some(&prost_types::Timestamp {
+        seconds: (retry.next_at_ms / 1000) as i64,
+        nanos: 0,
+    }));
+    let max = client.receive_config().max_attempts;
+    let when = if tried {
+        format!(
+            "try {} of {max} failed; next try after {next}",
+            retry.attempts
+        )
+    } else {
+        format!(
+            "{} of {max} tries so far; next try after {next}",
+            retry.attempts
+        )
+    };
+    format!(
+        "from {}, message {id}: {} ({when})",
+        delivered.sender, retry.error
+    )
 }
 
 async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), StateError> {

@@ -12,6 +12,21 @@ pub struct State {
     messages: sled::Tree,
     cases: sled::Tree,
     outgoing: sled::Tree,
+    retries: sled::Tree,
+}
+
+/// A received message that could not be processed yet (e.g. its sender's keys could not be
+/// fetched): left unacknowledged, skipped until `next_at`, then tried again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retry {
+    /// Tries so far.
+    pub attempts: u32,
+    /// When to try again (unix milliseconds, by the client's clock).
+    pub next_at_ms: u64,
+    /// The sender, as the relay named it.
+    pub sender: String,
+    /// Why the last try failed (no message content).
+    pub error: String,
 }
 
 /// What pinning a key found.
@@ -22,16 +37,32 @@ pub enum Pin {
     /// The same key as before.
     Same,
     /// A different key than the one pinned (now replaced, since it verified against the CA
-    /// and is newer).
+    /// and was logged later).
     Changed {
         /// The fingerprint pinned before.
         old: String,
     },
-    /// An older bundle than the one pinned: a rollback, refused (the pin is kept).
+    /// A bundle logged before the one pinned: a rollback, refused (the pin is kept).
     Older {
         /// The fingerprint pinned.
         pinned: String,
     },
+}
+
+/// A pinned device key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinRecord {
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// The relay's log index of the bundle (none for pins made before log indexes were kept).
+    pub log_index: Option<u64>,
+    /// The bundle (encoded `KeyBundle`; empty for old pins), to check later whether it still
+    /// verifies.
+    pub bundle: Vec<u8>,
+}
+
+fn pin_key(principal: &str, device: &str) -> Vec<u8> {
+    [principal.as_bytes(), &[0], device.as_bytes()].concat()
 }
 
 /// A local storage failure.
@@ -63,48 +94,89 @@ impl State {
             messages: db.open_tree("msgid_record")?,
             cases: db.open_tree("case_record")?,
             outgoing: db.open_tree("contentkey_envelope")?,
+            retries: db.open_tree("msgid_retry")?,
             db,
         })
     }
 
-    /// Records `fingerprint` (made at `created_at`) for `principal`'s `device`, saying whether it
-    /// changed. An older bundle than the pinned one is refused and leaves the pin as it was.
+    /// Records `fingerprint` for `principal`'s `device`, from the bundle (`bundle`, encoded) that
+    /// the relay logged at `log_index`, saying whether it changed. Bundles are ordered by the
+    /// relay's log, never by the publisher's clock (a bundle dated 2100 must not outrank its
+    /// successors). A bundle logged no later than the pinned one but with another key is a
+    /// rollback: refused, and the pin stays as it was (unless the caller finds the pinned bundle
+    /// no longer valid and [`State::drop_pin`]s it).
     pub fn pin(
         &self,
         principal: &str,
         device: &str,
         fingerprint: &str,
-        created_at: i64,
+        log_index: u64,
+        bundle: &[u8],
     ) -> Result<Pin, StateError> {
-        let key = [principal.as_bytes(), &[0], device.as_bytes()].concat();
-        let value = format!("{fingerprint}\n{created_at}");
-        let old = self
-            .pins
-            .get(&key)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let key = pin_key(principal, device);
+        let old = self.pinned(principal, device)?;
         let outcome = match &old {
             None => Pin::New,
-            Some(o) => {
-                let (old_fp, old_time) = o.split_once('\n').unwrap_or((o.as_str(), "0"));
-                let old_time: i64 = old_time.parse().unwrap_or(0);
-                if old_fp == fingerprint {
-                    Pin::Same
-                } else if created_at < old_time {
-                    return Ok(Pin::Older {
-                        pinned: old_fp.to_owned(),
-                    });
-                } else {
-                    Pin::Changed {
-                        old: old_fp.to_owned(),
-                    }
-                }
+            Some(o) if o.fingerprint == fingerprint => Pin::Same,
+            // Pinned before log indexes were kept: nothing to compare; the newest verified key wins.
+            Some(o) if o.log_index.is_none() => Pin::Changed {
+                old: o.fingerprint.clone(),
+            },
+            Some(o) if o.log_index.is_some_and(|i| log_index <= i) => {
+                return Ok(Pin::Older {
+                    pinned: o.fingerprint.clone(),
+                });
             }
+            Some(o) => Pin::Changed {
+                old: o.fingerprint.clone(),
+            },
         };
-        if outcome != Pin::Same {
-            self.pins.insert(key, value.as_bytes())?;
+        let unchanged = old.as_ref().is_some_and(|o| {
+            o.fingerprint == fingerprint && o.log_index == Some(log_index) && o.bundle == bundle
+        });
+        if !unchanged {
+            let value = serde_json::json!({
+                "fingerprint": fingerprint,
+                "log_index": log_index,
+                "bundle": hex::encode(bundle),
+            });
+            self.pins
+                .insert(key, serde_json::to_vec(&value).expect("json serialises"))?;
             self.db.flush()?;
         }
         Ok(outcome)
+    }
+
+    /// The pin of `principal`'s `device`, if any.
+    pub fn pinned(&self, principal: &str, device: &str) -> Result<Option<PinRecord>, StateError> {
+        let Some(v) = self.pins.get(pin_key(principal, device))? else {
+            return Ok(None);
+        };
+        if let Ok(j) = serde_json::from_slice::<serde_json::Value>(&v)
+            && let Some(fp) = j["fingerprint"].as_str()
+        {
+            return Ok(Some(PinRecord {
+                fingerprint: fp.to_owned(),
+                log_index: j["log_index"].as_u64(),
+                bundle: hex::decode(j["bundle"].as_str().unwrap_or_default()).unwrap_or_default(),
+            }));
+        }
+        // The earlier form, "fingerprint\ncreated_at": kept as a known key without a log index.
+        let text = String::from_utf8_lossy(&v);
+        let fp = text.split_once('\n').map_or(text.as_ref(), |(fp, _)| fp);
+        Ok(Some(PinRecord {
+            fingerprint: fp.to_owned(),
+            log_index: None,
+            bundle: Vec::new(),
+        }))
+    }
+
+    /// Forgets the pin of `principal`'s `device` (its bundle no longer verifies: certificate
+    /// revoked or expired), so that a successor's bundle can be pinned.
+    pub fn drop_pin(&self, principal: &str, device: &str) -> Result<(), StateError> {
+        self.pins.remove(pin_key(principal, device))?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// How many devices of `principal` are pinned.
@@ -125,11 +197,12 @@ impl State {
             .collect())
     }
 
-    /// Remembers `crls` (DER), the freshest per issuer.
-    pub fn keep_crls(&self, crls: &[Vec<u8>]) -> Result<(), StateError> {
+    /// Remembers `crls`, the freshest per issuer. Only CRLs whose signature verified with a
+    /// trusted CA ([`crate::bundle::TrustStore::freshest_crls`]) can be kept.
+    pub fn keep_crls(&self, crls: &[crate::bundle::VerifiedCrl]) -> Result<(), StateError> {
         self.crls.clear()?;
-        for (i, der) in crls.iter().enumerate() {
-            self.crls.insert((i as u64).to_be_bytes(), der.as_slice())?;
+        for (i, crl) in crls.iter().enumerate() {
+            self.crls.insert((i as u64).to_be_bytes(), crl.der())?;
         }
         self.db.flush()?;
         Ok(())
@@ -206,6 +279,44 @@ impl State {
         Ok(out)
     }
 
+    /// The retry record of a received message that could not be processed yet.
+    pub fn retry(&self, message_id: &[u8]) -> Result<Option<Retry>, StateError> {
+        Ok(self
+            .retries
+            .get(message_id)?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Records (durably) that a received message could not be processed and when to try again.
+    pub fn put_retry(&self, message_id: &[u8], retry: &Retry) -> Result<(), StateError> {
+        self.retries.insert(
+            message_id,
+            serde_json::to_vec(retry).expect("json serialises"),
+        )?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Forgets a message's retry record (it was processed, or rejected).
+    pub fn remove_retry(&self, message_id: &[u8]) -> Result<(), StateError> {
+        if self.retries.remove(message_id)?.is_some() {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Every retry record, by message id.
+    pub fn retries(&self) -> Result<Vec<(Vec<u8>, Retry)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.retries.iter() {
+            let (k, v) = kv?;
+            if let Ok(r) = serde_json::from_slice(&v) {
+                out.push((k.to_vec(), r));
+            }
+        }
+        Ok(out)
+    }
+
     /// Records a message id as processed (durably, before the acknowledgement is sent).
     pub fn mark_seen(&self, message_id: &[u8], digest: &[u8]) -> Result<(), StateError> {
         self.seen.insert(message_id, digest)?;
@@ -222,21 +333,66 @@ mod tests {
     fn pins_detect_changes_and_refuse_rollbacks() {
         let dir = tempfile::tempdir().unwrap();
         let s = State::open(dir.path()).unwrap();
-        assert_eq!(s.pin("centre/a", "d1", "aaaa", 100).unwrap(), Pin::New);
-        assert_eq!(s.pin("centre/a", "d1", "aaaa", 100).unwrap(), Pin::Same);
+        assert_eq!(s.pin("centre/a", "d1", "aaaa", 10, b"A").unwrap(), Pin::New);
         assert_eq!(
-            s.pin("centre/a", "d1", "bbbb", 200).unwrap(),
+            s.pin("centre/a", "d1", "aaaa", 10, b"A").unwrap(),
+            Pin::Same
+        );
+        assert_eq!(
+            s.pin("centre/a", "d1", "bbbb", 20, b"B").unwrap(),
             Pin::Changed { old: "aaaa".into() }
         );
         // The old bundle served again later is a rollback, and the pin stays on the new key.
         assert_eq!(
-            s.pin("centre/a", "d1", "aaaa", 100).unwrap(),
+            s.pin("centre/a", "d1", "aaaa", 10, b"A").unwrap(),
             Pin::Older {
                 pinned: "bbbb".into()
             }
         );
-        assert_eq!(s.pin("centre/a", "d1", "bbbb", 200).unwrap(), Pin::Same);
+        // Another key claiming the pinned bundle's own log index is refused too.
+        assert_eq!(
+            s.pin("centre/a", "d1", "cccc", 20, b"C").unwrap(),
+            Pin::Older {
+                pinned: "bbbb".into()
+            }
+        );
+        assert_eq!(
+            s.pin("centre/a", "d1", "bbbb", 20, b"B").unwrap(),
+            Pin::Same
+        );
         assert_eq!(s.pinned_devices("centre/a"), 1);
         assert_eq!(s.pinned_devices("centre/ab"), 0);
+        let rec = s.pinned("centre/a", "d1").unwrap().unwrap();
+        assert_eq!(
+            (rec.log_index, rec.bundle.as_slice()),
+            (Some(20), &b"B"[..])
+        );
+        // Once dropped, an earlier-logged successor can be pinned.
+        s.drop_pin("centre/a", "d1").unwrap();
+        assert_eq!(s.pin("centre/a", "d1", "dddd", 15, b"D").unwrap(), Pin::New);
+    }
+
+    #[test]
+    fn pins_made_before_log_indexes_still_count_as_known_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(dir.path()).unwrap();
+        // The earlier form, pinned by a publisher's (here absurd) clock.
+        s.pins
+            .insert(pin_key("centre/a", "d1"), &b"aaaa\n4102444800"[..])
+            .unwrap();
+        assert_eq!(s.pin("centre/a", "d1", "aaaa", 3, b"A").unwrap(), Pin::Same);
+        assert_eq!(
+            s.pinned("centre/a", "d1").unwrap().unwrap().log_index,
+            Some(3),
+            "upgraded to the new form"
+        );
+        s.pins
+            .insert(pin_key("centre/a", "d2"), &b"xxxx\n4102444800"[..])
+            .unwrap();
+        assert_eq!(
+            s.pin("centre/a", "d2", "yyyy", 4, b"Y").unwrap(),
+            Pin::Changed { old: "xxxx".into() },
+            "a date in 2100 blocks nothing"
+        );
     }
 }

@@ -403,22 +403,83 @@ fn only_the_freshest_crl_of_each_issuer_is_used() {
             revoked_at: time::OffsetDateTime::now_utc(),
         }],
     );
+    let trust = TrustStore::from_pem(ca.cert_pem().as_bytes(), "silta.example").unwrap();
+    let ders = |v: Vec<silta_client::bundle::VerifiedCrl>| {
+        v.iter().map(|c| c.der().to_vec()).collect::<Vec<_>>()
+    };
     // Whatever the order, the newer CRL (with the revocation) wins.
     for crls in [
         vec![old.clone(), new.clone()],
         vec![new.clone(), old.clone()],
     ] {
-        assert_eq!(silta_client::bundle::freshest_crls(crls), vec![new.clone()]);
+        assert_eq!(ders(trust.freshest_crls(crls)), vec![new.clone()]);
     }
     let keys = DeviceKeys::generate("d1").unwrap();
     let bundle =
         silta_client::bundle::build(&keys, &p, cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
-    let trust = TrustStore::from_pem(ca.cert_pem().as_bytes(), "silta.example").unwrap();
     // A relay that puts the stale CRL first does not hide the revocation.
     assert!(
         trust
             .verify(&bundle, &[old, new], rustls_pki_types::UnixTime::now())
             .is_err()
+    );
+}
+
+#[test]
+fn a_crl_not_signed_by_the_ca_is_never_ranked_or_used() {
+    use rustls_pki_types::{CertificateRevocationListDer, pem::PemObject as _};
+    let ca =
+        CertificateAuthority::generate("CA", "silta.example", Validity::days_from_now(9)).unwrap();
+    // Same name (so the same issuer), another key.
+    let forger =
+        CertificateAuthority::generate("CA", "silta.example", Validity::days_from_now(9)).unwrap();
+    let p: Principal = "centre/a".parse().unwrap();
+    let cert = ca.issue_client(&p, 5).unwrap();
+    let der = |ca: &CertificateAuthority, n: u64, revoked: &[silta_certs::ca::Revocation]| {
+        CertificateRevocationListDer::from_pem_slice(ca.crl(revoked, n, 5).unwrap().as_bytes())
+            .unwrap()
+            .to_vec()
+    };
+    let genuine = der(
+        &ca,
+        2,
+        &[silta_certs::ca::Revocation {
+            serial: cert.serial.clone(),
+            revoked_at: time::OffsetDateTime::now_utc(),
+        }],
+    );
+    let forged = der(&forger, u64::MAX, &[]);
+    let trust = TrustStore::from_pem(ca.cert_pem().as_bytes(), "silta.example").unwrap();
+    for crls in [
+        vec![forged.clone(), genuine.clone()],
+        vec![genuine.clone(), forged.clone()],
+    ] {
+        let kept: Vec<Vec<u8>> = trust
+            .freshest_crls(crls)
+            .iter()
+            .map(|c| c.der().to_vec())
+            .collect();
+        assert_eq!(
+            kept,
+            vec![genuine.clone()],
+            "the forged CRL outranked the genuine one"
+        );
+    }
+    assert!(trust.freshest_crls([forged.clone()]).is_empty());
+    // The revocation in the genuine CRL still counts when the forged one is offered first.
+    let keys = DeviceKeys::generate("d1").unwrap();
+    let bundle =
+        silta_client::bundle::build(&keys, &p, cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
+    let err = trust
+        .verify(
+            &bundle,
+            &[forged, genuine],
+            rustls_pki_types::UnixTime::now(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, silta_client::bundle::BundleError::Untrusted(ref m) if m.to_lowercase().contains("revoked")),
+        "{err}"
     );
 }
 

@@ -294,6 +294,11 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
     for r in &summary.rejected {
         eprintln!("rejected a message {}", printable_line(r));
     }
+    for d in &summary.deferred {
+        eprintln!(
+            "could not process a message now (left for a later sync; the others were not held up) {d}"
+        );
+    }
     crate::print_key_changes(client);
     Ok(())
 }

@@ -884,6 +884,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         rejected += 1;
                         eprintln!("rejected a message from {}: {r}", delivered.sender);
                     }
+                    Received::Deferred {
+                        delivered,
+                        retry,
+                        tried,
+                    } => {
+                        let id = delivered
+                            .envelope
+                            .as_ref()
+                            .and_then(|e| uuid::Uuid::from_slice(&e.message_id).ok())
+                            .unwrap_or_default();
+                        let state = if *tried { "failed" } else { "is not due yet" };
+                        eprintln!(
+                            "could not process message {id} from {} now: {} (try {} {state}; it comes again on a later receive)",
+                            delivered.sender, retry.error, retry.attempts
+                        );
+                    }
                     Received::Duplicate { message_id } => {
                         eprintln!(
                             "duplicate of {} (already processed) acknowledged again",
