@@ -297,15 +297,11 @@ impl Relay {
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
         // What ends serving: the shutdown signal, or the storage failing (fail-stop: a database
         // in an unknown state must not take more writes, and a load balancer must see it).
-        let mut failure = self.store.failure();
+        let failure = self.store.failure();
         let stop = async {
             tokio::select! {
                 () = shutdown => None,
-                f = failure.wait_for(Option::is_some) => match f {
-                    Ok(f) => f.clone(),
-                    // The store (the sender) outlives this; never taken.
-                    Err(_) => std::future::pending().await,
-                },
+                reason = store_failed(failure) => Some(reason),
             }
         };
         let mut result = Ok(());
@@ -344,7 +340,7 @@ impl Relay {
         let store = self.store.clone();
         let data = cfg.storage.data_dir.clone();
         let flush = tokio::task::spawn_blocking(move || {
-            store.shutdown()?;
+            store.close()?;
             if let Err(e) = log::write_high_water(&data, &store) {
                 tracing::error!(error = %e, "could not record the log's high-water mark");
             }
@@ -366,6 +362,20 @@ impl Relay {
             return Err(StartError::StorageFailed(reason.to_string()));
         }
         result
+    }
+}
+
+/// Completes when the store fails, with the reason.
+async fn store_failed(mut failure: watch::Receiver<Option<Arc<str>>>) -> Arc<str> {
+    loop {
+        let reason = failure.borrow_and_update().clone();
+        if let Some(reason) = reason {
+            return reason;
+        }
+        if failure.changed().await.is_err() {
+            // The store (the sender) outlives the server; never taken.
+            std::future::pending::<()>().await;
+        }
     }
 }
 

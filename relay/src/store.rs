@@ -448,11 +448,17 @@ impl Store {
         }
     }
 
+    /// Stops accepting writes, lets the writer finish what is queued, flushes, and waits for it
+    /// (as [`Store::close`], with a failure only logged).
+    pub fn shutdown(&self) {
+        let _ = self.close();
+    }
+
     /// Stops accepting writes, lets the writer finish what is queued, flushes, and waits for it.
     /// Blocks for as long as the writer does, which may be for ever if sled hangs: callers bound
     /// it (the relay runs it on a blocking thread with a deadline). A store that failed is not
     /// flushed again: [`StoreError::Failed`].
-    pub fn shutdown(&self) -> Result<(), StoreError> {
+    pub fn close(&self) -> Result<(), StoreError> {
         drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
         drop(
             self.space_stop
@@ -1055,7 +1061,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(store.event_count().unwrap(), 3);
-            store.shutdown().unwrap();
+            store.close().unwrap();
             assert!(matches!(
                 store.register_principal("centre/c".parse().unwrap()).await,
                 Err(RelayError::Store(StoreError::Closed))
@@ -1101,7 +1107,7 @@ mod tests {
         let next = store.register_principal("centre/a".parse().unwrap()).await;
         assert!(matches!(next, Err(RelayError::Store(StoreError::Failed))));
         assert!(started.elapsed() < Duration::from_millis(100));
-        assert!(matches!(store.shutdown(), Err(StoreError::Failed)));
+        assert!(matches!(store.close(), Err(StoreError::Failed)));
     }
 
     #[tokio::test]

@@ -54,8 +54,9 @@ fn main() -> ExitCode {
             };
             let result = runtime.block_on(serve(config));
             // A storage writer hung in sled may still hold a blocking thread; dropping the
-            // runtime would wait for it for ever. Everything receipted is on disk by now.
-            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            // runtime would wait for it for ever. `serve` has finished everything that matters
+            // (everything receipted is on disk), so nothing is left to wait for.
+            runtime.shutdown_background();
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
