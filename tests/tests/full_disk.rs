@@ -296,14 +296,30 @@ async fn a_nearly_full_disk_refuses_sends_and_recovers_without_a_restart() {
     );
     let mut receipted = sent.receipted;
 
-    // Still refused with the same code, never INTERNAL, across several measurements; the
-    // relay stays healthy.
-    for _ in 0..6 {
+    // Across several measurements (2 s): refused with the same code, never INTERNAL (a few get
+    // through when sled reclaims space and the free figure moves back above the reserve); the
+    // reserve is not overrun and the relay stays healthy.
+    let mut refused = 0;
+    for _ in 0..40 {
         let env = envelope(MessageKind::Referral, &[NAS], &[1; 32 * 1024]);
-        let err = centre.mailbox().send(env).await.unwrap_err();
-        assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        match centre.mailbox().send(env.clone()).await {
+            Ok(_) => {
+                receipted.insert(env.message_id, env.ciphertext_sha256);
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
+                refused += 1;
+            }
+        }
+        let free = silta_relay::disk::DiskSpace::measure(setup.fs.path()).unwrap();
+        assert!(
+            free >= reserve / 2,
+            "the reserve was overrun: {free} bytes free"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    eprintln!("then {refused} of 40 sends refused over 2 s");
+    assert!(refused >= 20, "only {refused} of 40 sends refused");
     assert_eq!(health(&nas, "").await, ServingStatus::Serving);
     assert_eq!(
         health(&nas, "silta.v1.Mailbox").await,
@@ -324,31 +340,36 @@ async fn a_nearly_full_disk_refuses_sends_and_recovers_without_a_restart() {
     // Acknowledged: no longer in the mailbox the check below reads.
     receipted.remove(&env.message_id);
 
-    // Space is freed: sends are accepted again, without a restart (within a few refreshes).
+    // Space is freed: sends are accepted again, without a restart (within a refresh or two).
+    // 50 in a row (1.8 MiB) could not fit above the reserve on the old size.
     setup.fs.resize(64);
     let remounted = Instant::now();
     let deadline = remounted + Duration::from_secs(10);
-    let recovered = loop {
+    let mut in_a_row = 0;
+    let mut recovered = None;
+    while in_a_row < 50 {
         let env = envelope(MessageKind::Referral, &[NAS], &[2; 32 * 1024]);
         match centre.mailbox().send(env.clone()).await {
             Ok(_) => {
                 receipted.insert(env.message_id, env.ciphertext_sha256);
-                break remounted.elapsed();
+                recovered.get_or_insert_with(|| remounted.elapsed());
+                in_a_row += 1;
             }
             Err(e) => {
                 assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
                 assert!(
                     Instant::now() < deadline,
-                    "sends still refused after space was freed"
+                    "sends still refused 10 s after space was freed"
                 );
+                (in_a_row, recovered) = (0, None);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    };
-    eprintln!("sends accepted again {recovered:?} after the remount");
-    let more = send_until_failure(&centre, 2, 32 * 1024, Duration::from_secs(30), 50).await;
-    assert!(more.first_failure.is_none() && !more.hung);
-    receipted.extend(more.receipted);
+    }
+    eprintln!(
+        "50 sends in a row accepted again from {:?} after the remount",
+        recovered.unwrap()
+    );
     assert_eq!(health(&nas, "").await, ServingStatus::Serving);
 
     let status = relay.terminate().await;
@@ -570,7 +591,7 @@ async fn sigterm_stops_a_relay_whose_writer_hangs_within_the_grace_period() {
 async fn connect(pki: &TestPki, relay: &RelayProcess, principal: &str) -> Connection {
     Connection::connect(&pki.client_config(relay.addr, Some(&pki.client(principal))))
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("connecting as {principal}: {e:?}"))
 }
 
 /// An ext4 filesystem in an image file, loop-mounted, that can be frozen (`fsfreeze`): writes
