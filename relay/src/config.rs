@@ -56,6 +56,11 @@ pub struct StorageConfig {
     /// Flush to disk before answering a write. `false` loses acknowledged messages on a crash:
     /// only for measuring what durability costs.
     pub sync: bool,
+    /// Sends are refused (`RESOURCE_EXHAUSTED`) when the data folder's filesystem would have less
+    /// than this many bytes free after them; 0 turns the check off.
+    pub min_free_bytes: u64,
+    /// A write not on disk within this many milliseconds stops the relay (fail-stop).
+    pub write_timeout_ms: u64,
 }
 
 /// `[tls]`
@@ -147,6 +152,8 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("./silta-data"),
             sync: true,
+            min_free_bytes: 256 * 1024 * 1024,
+            write_timeout_ms: 30_000,
         }
     }
 }
@@ -330,6 +337,12 @@ impl Config {
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::key("storage.data_dir", "must not be empty"));
         }
+        if !(100..=600_000).contains(&self.storage.write_timeout_ms) {
+            return Err(ConfigError::key(
+                "storage.write_timeout_ms",
+                "must be 100..=600000",
+            ));
+        }
         let l = &self.limits;
         if l.max_ciphertext_bytes == 0 || l.max_ciphertext_bytes > 256 * 1024 * 1024 {
             return Err(ConfigError::key(
@@ -368,6 +381,14 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::key(key, "must be at least 1"));
             }
+        }
+        // Every active bundle (16 KiB at most) goes into one GetKeys answer, which must stay
+        // within what clients accept.
+        if l.max_devices_per_principal > 200 {
+            return Err(ConfigError::key(
+                "limits.max_devices_per_principal",
+                "must be 1..=200 (all active bundles fit one directory answer)",
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::key(
@@ -509,6 +530,10 @@ mod tests {
         assert_eq!(key_of(e), "tls.crls");
         let e = parse("[tls]\ndevelopment = true\ntrust_domain = \"x\"", &[]).unwrap_err();
         assert_eq!(key_of(e), "tls.development");
+        let e = parse(PROD, &[("SILTA_RELAY__STORAGE__WRITE_TIMEOUT_MS", "0")]).unwrap_err();
+        assert_eq!(key_of(e), "storage.write_timeout_ms");
+        let e = parse(PROD, &[("SILTA_RELAY__STORAGE__MIN_FREE_BYTES", "-1")]).unwrap_err();
+        assert_eq!(key_of(e), "storage.min_free_bytes");
         let e = parse("", &[]).unwrap_err();
         assert_eq!(key_of(e), "tls.trust_domain");
         assert!(matches!(
@@ -535,6 +560,8 @@ mod example_file {
         assert_eq!(c.server.max_connection_age_s, d.server.max_connection_age_s);
         assert_eq!(c.storage.data_dir, d.storage.data_dir);
         assert_eq!(c.storage.sync, d.storage.sync);
+        assert_eq!(c.storage.min_free_bytes, d.storage.min_free_bytes);
+        assert_eq!(c.storage.write_timeout_ms, d.storage.write_timeout_ms);
         assert_eq!(c.tls.development, d.tls.development);
         assert_eq!(c.tls.enforce_crl_expiry, d.tls.enforce_crl_expiry);
         assert_eq!(c.tls.reload_interval_s, d.tls.reload_interval_s);
@@ -553,7 +580,7 @@ mod example_file {
                 count("limits"),
                 count("log")
             ],
-            [5, 2, 8, 10, 2]
+            [5, 4, 8, 10, 2]
         );
     }
 }

@@ -70,6 +70,11 @@ impl From<RelayError> for Status {
             RelayError::AlreadyExists(m) => (Code::AlreadyExists, m),
             RelayError::FailedPrecondition(m) => (Code::FailedPrecondition, m),
             RelayError::Unavailable(m) => (Code::Unavailable, m),
+            // Fail-stop: the write was not attempted, and the relay is on its way down.
+            RelayError::Store(crate::store::StoreError::Failed) => (
+                Code::Unavailable,
+                "the relay's storage failed and the relay is stopping; nothing was stored: retry later (sends are idempotent)".to_owned(),
+            ),
             RelayError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 (

@@ -26,6 +26,7 @@ pub mod audit;
 pub mod authz;
 pub mod config;
 pub mod directory;
+pub mod disk;
 pub mod error;
 pub mod log;
 pub mod mailbox;
@@ -57,7 +58,7 @@ use crate::{
     metrics::Metrics,
     registry::Registry,
     service::{AuditLogService, DirectoryService, MailboxService},
-    store::{Store, StoreError},
+    store::{Store, StoreError, StoreOptions},
     tls::{TlsMaterial, TlsSetupError, TlsState},
 };
 
@@ -82,6 +83,11 @@ pub enum StartError {
     /// The gRPC server failed.
     #[error("server: {0}")]
     Server(String),
+    /// The storage failed while serving (a write or flush failed, the writer hung or died, or
+    /// the final flush did not finish in time); the relay stopped instead of running on a
+    /// database in an unknown state. Everything it gave a receipt for is on disk.
+    #[error("storage failed, relay stopped (fail-stop): {0}")]
+    StorageFailed(String),
 }
 
 /// A relay whose storage and TLS configuration are ready; no port is open yet.
@@ -131,11 +137,15 @@ impl Relay {
             source.enforce_crl_expiry,
         ));
         let db_path = data.join("db");
-        let store =
-            Store::open(&db_path, config.storage.sync).map_err(|source| StartError::Store {
-                path: db_path.clone(),
-                source,
-            })?;
+        let options = StoreOptions {
+            sync: config.storage.sync,
+            write_timeout: Duration::from_millis(config.storage.write_timeout_ms),
+            min_free_bytes: config.storage.min_free_bytes,
+        };
+        let store = Store::open_with(&db_path, &options).map_err(|source| StartError::Store {
+            path: db_path.clone(),
+            source,
+        })?;
         if !config.storage.sync {
             tracing::warn!(
                 "storage.sync = false: acknowledged messages can be lost on a crash; never run like this in production"
@@ -171,8 +181,10 @@ impl Relay {
         self.store.clone()
     }
 
-    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
-    /// requests finish (up to `server.shutdown_grace_ms`), and flushes the database.
+    /// Serves on `listener` until `shutdown` completes or the storage fails, then reports
+    /// NOT_SERVING, stops accepting, lets in-flight requests finish and flushes the database,
+    /// all within `server.shutdown_grace_ms`. A storage failure (now or during the shutdown)
+    /// ends it with [`StartError::StorageFailed`].
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -293,33 +305,92 @@ impl Relay {
         });
         tokio::pin!(serve);
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
-        let result = tokio::select! {
-            r = &mut serve => r.map_err(|e| StartError::Server(e.to_string())),
-            () = async {
-                shutdown.await;
-                tracing::info!("shutting down: no new connections; finishing in-flight requests");
-                health.set_not_serving::<MailboxServer<MailboxService>>().await;
-                let _ = stop_tx.send(true);
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("shutdown grace period over; closing remaining connections");
-                Ok(())
+        // What ends serving: the shutdown signal, or the storage failing (fail-stop: a database
+        // in an unknown state must not take more writes, and a load balancer must see it).
+        let failure = self.store.failure();
+        let stop = async {
+            tokio::select! {
+                () = shutdown => None,
+                reason = store_failed(failure) => Some(reason),
             }
         };
-        // Let in-flight writes complete and reach the disk before returning.
+        let mut result = Ok(());
+        let mut serving = true;
+        tokio::select! {
+            r = &mut serve => {
+                serving = false;
+                result = r.map_err(|e| StartError::Server(e.to_string()));
+            }
+            why = stop => match why {
+                None => tracing::info!("shutting down: no new connections; finishing in-flight requests"),
+                Some(reason) => tracing::error!(%reason, "storage failed: NOT_SERVING, stopping"),
+            },
+        }
+        health
+            .set_not_serving::<MailboxServer<MailboxService>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = stop_tx.send(true);
+        // Everything below ends within the grace period, whatever the storage does: in-flight
+        // requests get it less a reserve for the final flush, which gets the rest.
+        let deadline = tokio::time::Instant::now() + grace;
+        let reserve = Duration::from_millis(cfg.storage.write_timeout_ms).min(grace / 2);
+        if serving
+            && tokio::time::timeout_at(deadline - reserve, &mut serve)
+                .await
+                .is_err()
+        {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+        // Let in-flight writes complete and reach the disk. On a blocking thread with a deadline:
+        // a writer hung in sled must not keep the relay from stopping (the binary leaves the
+        // runtime without waiting for that thread).
         let store = self.store.clone();
         let data = cfg.storage.data_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            store.shutdown();
+        let flush = tokio::task::spawn_blocking(move || {
+            store.close()?;
             if let Err(e) = log::write_high_water(&data, &store) {
                 tracing::error!(error = %e, "could not record the log's high-water mark");
             }
-        })
-        .await;
-        tracing::info!("relay stopped; database flushed");
+            Ok::<(), StoreError>(())
+        });
+        let until = deadline.max(tokio::time::Instant::now() + MIN_FINAL_FLUSH);
+        match tokio::time::timeout_at(until, flush).await {
+            Ok(Ok(Ok(()))) => tracing::info!("relay stopped; database flushed"),
+            // The store has recorded why.
+            Ok(Ok(Err(_))) => {}
+            Ok(Err(e)) => self.store.fail(format!("the final flush panicked: {e}")),
+            Err(_) => self
+                .store
+                .fail("the final flush did not finish within server.shutdown_grace_ms".to_owned()),
+        }
+        let failed = self.store.failure().borrow().clone();
+        if let Some(reason) = failed {
+            tracing::error!(%reason, "relay stopped after a storage failure; every receipted message is on disk");
+            return Err(StartError::StorageFailed(reason.to_string()));
+        }
         result
     }
 }
+
+/// Completes when the store fails, with the reason.
+async fn store_failed(mut failure: watch::Receiver<Option<Arc<str>>>) -> Arc<str> {
+    loop {
+        let reason = failure.borrow_and_update().clone();
+        if let Some(reason) = reason {
+            return reason;
+        }
+        if failure.changed().await.is_err() {
+            // The store (the sender) outlives the server; never taken.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The final flush gets at least this long, even with a (nearly) zero grace period.
+const MIN_FINAL_FLUSH: Duration = Duration::from_millis(100);
 
 /// Creates the development PKI on first start and refreshes its CRL on every start (the CRL is
 /// enforced with its expiry, and nobody else signs one in development mode).

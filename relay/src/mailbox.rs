@@ -170,6 +170,7 @@ impl Mailbox {
         for r in &checked.recipients {
             permit.check_send(checked.kind, r)?;
         }
+        self.store.admit_send(envelope.ciphertext.len())?;
         let ciphertext = std::mem::take(&mut envelope.ciphertext);
         let max_pending = self.limits.max_pending_items;
         let max_per_sender = self.limits.max_pending_per_sender;

@@ -22,6 +22,13 @@
 //! fsync) and only then completes their futures: nothing is acknowledged before it is on disk,
 //! and concurrent requests share one fsync (group commit). The single writer also gives the
 //! event log a total order with contiguous indices.
+//!
+//! # Fail-stop
+//! A failed flush or write, a writer thread that died, or a write not on disk within the write
+//! timeout leaves the database in an unknown state. The store then fails for good: the writer
+//! stops, every later write fails with [`StoreError::Failed`] at once, and [`Store::failure`]
+//! tells the relay, which stops serving. Nothing that was acknowledged is affected: an
+//! acknowledgement is only given after a flush that succeeded.
 
 use std::{
     sync::{
@@ -30,7 +37,7 @@ use std::{
         mpsc,
     },
     thread::JoinHandle,
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use prost::Message as _;
@@ -41,9 +48,9 @@ use silta_proto::pb;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional as _, TransactionalTree,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-use crate::error::RelayError;
+use crate::{disk::DiskSpace, error::RelayError};
 
 /// Every tree of the database. Adding one here is the only way to add one.
 const TREES: [&str; 10] = [
@@ -80,6 +87,12 @@ pub enum StoreError {
     /// The store was shut down.
     #[error("store is closed")]
     Closed,
+    /// The store failed earlier (see [`Store::failure`]) and takes no more writes.
+    #[error("store has failed and takes no more writes")]
+    Failed,
+    /// A write was not on disk within the write timeout.
+    #[error("write not on disk within {0:?}")]
+    TimedOut(Duration),
 }
 
 impl From<sled::Error> for StoreError {
@@ -215,7 +228,46 @@ pub struct BundleRecord {
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Trees) -> Completion + Send>;
+/// A write: runs on the writer thread, returns how to complete it after the flush and, if sled
+/// itself failed, the error (which fails the store).
+type Job = Box<dyn FnOnce(&Trees) -> (Completion, Option<StoreError>) + Send>;
+
+/// Why the store failed, once it has; never cleared.
+type Failure = watch::Sender<Option<Arc<str>>>;
+
+/// Marks the store failed (the first reason wins) and says so in the log once.
+fn fail(failure: &Failure, reason: String) {
+    failure.send_if_modified(|f| {
+        if f.is_some() {
+            return false;
+        }
+        tracing::error!(reason = %reason, "storage failed; no more writes (fail-stop)");
+        *f = Some(reason.into());
+        true
+    });
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Flush before completing a write. `false` loses acknowledged writes on a crash
+    /// (benchmarks only).
+    pub sync: bool,
+    /// A write not completed within this fails the store.
+    pub write_timeout: Duration,
+    /// Sends are refused below this many free bytes on the filesystem (0: no check).
+    pub min_free_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sync: true,
+            write_timeout: Duration::from_secs(30),
+            min_free_bytes: 0,
+        }
+    }
+}
 
 /// The open trees, handed to write closures on the writer thread.
 pub struct Trees {
@@ -238,6 +290,11 @@ pub struct Store {
     durable_size: Arc<AtomicU64>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    failure: Arc<Failure>,
+    write_timeout: Duration,
+    space: Arc<DiskSpace>,
+    /// Dropped to stop the free-space thread.
+    space_stop: Mutex<Option<mpsc::Sender<()>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -255,6 +312,19 @@ impl Store {
     /// Opens (or creates) the database in `dir` and starts the writer thread. With `sync` false
     /// writes are acknowledged before they reach the disk (benchmarks only).
     pub fn open(dir: &std::path::Path, sync: bool) -> Result<Self, StoreError> {
+        Self::open_with(
+            dir,
+            &StoreOptions {
+                sync,
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    /// Opens (or creates) the database in `dir` with `options`, starts the writer thread and
+    /// the thread that measures free space.
+    pub fn open_with(dir: &std::path::Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        let sync = options.sync;
         let db = sled::Config::new()
             .path(dir)
             // Our writer flushes explicitly; the background flusher only adds writes.
@@ -280,22 +350,72 @@ impl Store {
             trees.counters.get(COUNTER_EVENTS)?.as_deref(),
         )?));
         let (tx, rx) = mpsc::channel::<Job>();
+        let failure: Arc<Failure> = Arc::new(watch::channel(None).0);
+        let io = |e| StoreError::Sled(Arc::new(sled::Error::Io(e)));
         let writer = {
             let trees = trees.clone();
             let db = db.clone();
             let durable = durable_size.clone();
+            let failure = failure.clone();
             std::thread::Builder::new()
                 .name("silta-store-writer".into())
-                .spawn(move || writer_loop(&db, &trees, &rx, sync, &durable))
-                .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))?
+                .spawn(move || {
+                    // Declared first, dropped last: a panic anywhere in the loop fails the store.
+                    let _death = WriterDeath(failure.clone());
+                    writer_loop(&db, &trees, &rx, sync, &durable, &failure);
+                })
+                .map_err(io)?
         };
+        let space = Arc::new(DiskSpace::new(dir, options.min_free_bytes).map_err(io)?);
+        let (space_stop, stopped) = mpsc::channel::<()>();
+        if options.min_free_bytes > 0 {
+            let space = space.clone();
+            std::thread::Builder::new()
+                .name("silta-disk-space".into())
+                .spawn(move || {
+                    // Until the store is shut down or dropped.
+                    while let Err(mpsc::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(crate::disk::REFRESH)
+                    {
+                        if let Err(e) = space.refresh() {
+                            tracing::warn!(error = %e, "cannot measure free space; keeping the last figure");
+                        }
+                    }
+                })
+                .map_err(io)?;
+        }
         Ok(Store {
             db,
             trees,
             durable_size,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            failure,
+            write_timeout: options.write_timeout,
+            space,
+            space_stop: Mutex::new(Some(space_stop)),
         })
+    }
+
+    /// Admits a send of `bytes` of ciphertext, or refuses it with `RESOURCE_EXHAUSTED` naming
+    /// `storage.min_free_bytes` if it would eat into the free-space reserve.
+    pub fn admit_send(&self, bytes: usize) -> Result<(), RelayError> {
+        self.space
+            .admit((bytes as u64).saturating_add(crate::disk::SEND_OVERHEAD))
+    }
+
+    /// Why the store failed, once it has (`None` until then). The receiver wakes when it fails.
+    pub fn failure(&self) -> watch::Receiver<Option<Arc<str>>> {
+        self.failure.subscribe()
+    }
+
+    /// Fails the store for good (the first reason is kept).
+    pub fn fail(&self, reason: String) {
+        fail(&self.failure, reason);
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.borrow().is_some()
     }
 
     /// Runs `f` on the writer thread and completes once its effects are on disk.
@@ -304,16 +424,25 @@ impl Store {
         F: FnOnce(&Trees) -> Result<T, RelayError> + Send + 'static,
         T: Send + 'static,
     {
+        if self.failed() {
+            return Err(StoreError::Failed.into());
+        }
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |trees| {
             let result = f(trees);
-            Box::new(move |flushed: Result<(), StoreError>| {
+            // sled itself failed (not a rule or a corrupt record): the store's state is unknown.
+            let fatal = match &result {
+                Err(RelayError::Store(e @ StoreError::Sled(_))) => Some(e.clone()),
+                _ => None,
+            };
+            let complete: Completion = Box::new(move |flushed: Result<(), StoreError>| {
                 let _ = tx.send(match (result, flushed) {
                     (Ok(v), Ok(())) => Ok(v),
                     (Ok(_), Err(e)) => Err(RelayError::Store(e)),
                     (Err(e), _) => Err(e),
                 });
-            })
+            });
+            (complete, fatal)
         });
         let sent = self
             .jobs
@@ -323,21 +452,61 @@ impl Store {
             .map(|jobs| jobs.send(job).is_ok())
             .unwrap_or(false);
         if !sent {
-            return Err(StoreError::Closed.into());
+            return Err(self.closed_or_failed().into());
         }
-        rx.await
-            .map_err(|_| RelayError::Store(StoreError::Closed))?
+        // Bounded: a writer stuck in sled (a full disk can hang a flush for ever) must not hang
+        // the request, and a write that is this late means the store is in trouble.
+        match tokio::time::timeout(self.write_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.closed_or_failed().into()),
+            Err(_) => {
+                self.fail(format!(
+                    "a write was not on disk within storage.write_timeout_ms ({} ms)",
+                    self.write_timeout.as_millis()
+                ));
+                Err(StoreError::TimedOut(self.write_timeout).into())
+            }
+        }
+    }
+
+    fn closed_or_failed(&self) -> StoreError {
+        if self.failed() {
+            StoreError::Failed
+        } else {
+            StoreError::Closed
+        }
+    }
+
+    /// Stops accepting writes, lets the writer finish what is queued, flushes, and waits for it
+    /// (as [`Store::close`], with a failure only logged).
+    pub fn shutdown(&self) {
+        let _ = self.close();
     }
 
     /// Stops accepting writes, lets the writer finish what is queued, flushes, and waits for it.
-    pub fn shutdown(&self) {
+    /// Blocks for as long as the writer does, which may be for ever if sled hangs: callers bound
+    /// it (the relay runs it on a blocking thread with a deadline). A store that failed is not
+    /// flushed again: [`StoreError::Failed`].
+    pub fn close(&self) -> Result<(), StoreError> {
         drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(
+            self.space_stop
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = handle.join();
         }
-        if let Err(e) = self.db.flush() {
-            tracing::error!(error = %e, "final flush failed");
+        if self.failed() {
+            return Err(StoreError::Failed);
         }
+        self.db.flush().map_err(|e| {
+            tracing::error!(error = %e, "final flush failed");
+            self.fail(format!("the final flush failed: {e}"));
+            StoreError::from(e)
+        })?;
+        Ok(())
     }
 
     // ----- reads (any task) -----
@@ -982,24 +1151,45 @@ fn read_u64(bytes: Option<&[u8]>) -> Result<u64, StoreError> {
     }
 }
 
+/// Fails the store if the writer thread ends by a panic.
+struct WriterDeath(Arc<Failure>);
+
+impl Drop for WriterDeath {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            fail(&self.0, "the storage writer thread died".into());
+        }
+    }
+}
+
 fn writer_loop(
     db: &sled::Db,
     trees: &Trees,
     jobs: &mpsc::Receiver<Job>,
     sync: bool,
     durable: &AtomicU64,
+    failure: &Failure,
 ) {
     // Block for the first job, then take whatever else queued up meanwhile: everything in the
     // batch shares one flush.
     while let Ok(first) = jobs.recv() {
-        let mut completions = vec![first(trees)];
+        let mut fatal = None;
+        let mut run = |job: Job| {
+            let (complete, error) = job(trees);
+            fatal = fatal.take().or(error);
+            complete
+        };
+        let mut completions = vec![run(first)];
         while completions.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => completions.push(job(trees)),
+                Ok(job) => completions.push(run(job)),
                 Err(_) => break,
             }
         }
-        let flushed = if sync {
+        // After a sled error nothing of this batch is acknowledged, and nothing is flushed.
+        let flushed = if let Some(e) = fatal {
+            Err(e)
+        } else if sync {
             db.flush().map(|_| ()).map_err(StoreError::from)
         } else {
             Ok(())
@@ -1018,10 +1208,16 @@ fn writer_loop(
             }
         }
         if let Err(e) = &flushed {
-            tracing::error!(error = %e, batch = completions.len(), "flush failed; failing the batch");
+            tracing::error!(error = %e, batch = completions.len(), "write or flush failed; failing the batch");
+            fail(failure, format!("a write or flush failed: {e}"));
         }
         for complete in completions {
             complete(flushed.clone());
+        }
+        if flushed.is_err() {
+            // Fail-stop: queued and later writes are dropped unrun (their callers get
+            // `Failed`); the database is not touched again.
+            return;
         }
     }
 }
@@ -1085,7 +1281,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(store.event_count().unwrap(), 3);
-            store.shutdown();
+            store.close().unwrap();
             assert!(matches!(
                 store.register_principal("centre/c".parse().unwrap()).await,
                 Err(RelayError::Store(StoreError::Closed))
@@ -1097,5 +1293,63 @@ mod tests {
             assert_eq!(store.event(i).unwrap().unwrap().index, i);
         }
         assert!(store.principal_known(&"centre/b".parse().unwrap()).unwrap());
+    }
+
+    fn store_with_timeout(dir: &std::path::Path, ms: u64) -> Store {
+        let options = StoreOptions {
+            write_timeout: Duration::from_millis(ms),
+            ..StoreOptions::default()
+        };
+        Store::open_with(dir, &options).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_late_write_fails_the_store_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_timeout(dir.path(), 100);
+        let failure = store.failure();
+        assert!(failure.borrow().is_none());
+        // A writer stuck (as in a flush on a full disk) for longer than the timeout.
+        let late = store
+            .write(|_| {
+                std::thread::sleep(Duration::from_millis(400));
+                Ok(())
+            })
+            .await;
+        assert!(matches!(
+            late,
+            Err(RelayError::Store(StoreError::TimedOut(_)))
+        ));
+        let reason = failure.borrow().clone().expect("failed");
+        assert!(reason.contains("storage.write_timeout_ms"), "{reason}");
+        // Every later write fails at once, without reaching the writer.
+        let started = std::time::Instant::now();
+        let next = store.register_principal("centre/a".parse().unwrap()).await;
+        assert!(matches!(next, Err(RelayError::Store(StoreError::Failed))));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert!(matches!(store.close(), Err(StoreError::Failed)));
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_fails_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_timeout(dir.path(), 5_000);
+        let mut failure = store.failure();
+        let died = store
+            .write(|_| -> Result<(), RelayError> { panic!("writer bug") })
+            .await;
+        assert!(died.is_err());
+        let reason =
+            tokio::time::timeout(Duration::from_secs(5), failure.wait_for(Option::is_some))
+                .await
+                .expect("the store noticed")
+                .unwrap()
+                .clone()
+                .unwrap();
+        assert!(reason.contains("writer thread died"), "{reason}");
+        assert!(matches!(
+            store.register_principal("centre/a".parse().unwrap()).await,
+            Err(RelayError::Store(StoreError::Failed))
+        ));
     }
 }

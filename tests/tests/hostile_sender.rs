@@ -1,18 +1,21 @@
 //! A hostile or broken sender cannot hold up anyone else's messages (issue 9).
 //!
-//! A centre pads its key directory (bundles full of junk in `certificate_chain`) until the
-//! directory's answer for it is larger than any client accepts, then sends a message to the
-//! Assistance System. Another centre sends a referral behind it. The referral must arrive and be
-//! acknowledged (through `silta inbox sync` and through `silta daemon`); the hostile message is
-//! skipped, tried again after a delay, and after the configured number of tries rejected with a
-//! reason its sender sees. Real relay, real TLS, the real `silta` binary.
+//! A message whose sender's keys cannot be fetched is sent to the Assistance System, and another
+//! centre sends a referral behind it. The referral must arrive and be acknowledged (through
+//! `silta inbox sync` and through `silta daemon`); the blocked message is skipped, tried again
+//! after a delay, and after the configured number of tries rejected with a reason its sender
+//! sees. Real relay, real TLS, the real `silta` binary.
+//!
+//! How the lookup is made to fail: the historical attack (bundles padded with junk until the
+//! directory's answer exceeded every client's limit) is refused by the relay now (see
+//! insider.rs), so the sender's directory entry is damaged in the relay's storage instead, which
+//! makes the relay answer INTERNAL for that one principal — the same effect on the receiver.
 
 use std::{process::Command, time::Duration};
 
 use silta_client::{
     client::{Client, ClientError},
     form::read_envelope_form,
-    keys::DeviceKeys,
     seal::Draft,
 };
 use silta_proto::pb::{self, MessageKind, RejectionReason};
@@ -56,34 +59,25 @@ async fn nas(pki: &TestPki, relay: &TestRelay, daemon: bool) -> TestUser {
 }
 
 /// The hostile centre: seals a message to the NAS while its directory entry is still usable,
-/// then pads the directory until no client can fetch its keys, then sends the message. Returns
-/// its client and the message id.
+/// then its entry is damaged so that no client can fetch its keys, then it sends the message.
+/// Returns its client and the message id.
 async fn hostile_sends(pki: &TestPki, relay: &TestRelay, nas: &Client) -> (Client, Vec<u8>) {
     let user = TestUser::new(pki, relay.addr, HOSTILE, "default");
     let hostile = user.published().await;
     let envelope = hostile.seal(&referral(NAS)).await.unwrap();
     let id = envelope.message_id.clone();
-    // Bundles padded close to the relay's 64 KiB limit, each for another device id: together
-    // more than the client's 4 MiB message limit (with or without history in the answer).
-    let p = HOSTILE.parse().unwrap();
-    for i in 0..70 {
-        let keys = DeviceKeys::generate(&format!("junk-{i}")).unwrap();
-        let mut bundle = silta_client::bundle::build(
-            &keys,
-            &p,
-            user.identity.cert_pem.as_bytes(),
-            &user.identity.key_pem,
+    // A damaged record in the sender's directory entry: GetKeys for it fails, for it alone.
+    relay
+        .store
+        .raw_tree("principaldevice_device")
+        .unwrap()
+        .insert(
+            [HOSTILE.as_bytes(), b"\0zz-damaged"].concat(),
+            b"\xff\xff\xff not a record".as_slice(),
         )
         .unwrap();
-        bundle.certificate_chain.push(vec![0x30; 62 * 1024]);
-        hostile
-            .connection()
-            .directory()
-            .publish_keys(bundle)
-            .await
-            .unwrap();
-    }
     // The precondition: the sender's keys cannot be fetched.
+    let p = HOSTILE.parse().unwrap();
     match nas.keys_of(&p).await {
         Err(ClientError::Relay(s)) => assert_ne!(s.code(), tonic::Code::Unavailable, "{s}"),
         other => panic!("the hostile directory entry should not be fetchable: {other:?}"),

@@ -1,8 +1,9 @@
 //! `silta-relay`: parse the command line and configuration, set up logging, bind, serve until
 //! SIGTERM or Ctrl-C.
 //!
-//! Exit codes: 0 stopped cleanly; 64 the configuration is invalid (EX_USAGE); 1 any other
-//! failure (certificates, storage, port in use).
+//! Exit codes: 0 stopped cleanly; 64 the configuration is invalid (EX_USAGE); 74 the storage
+//! failed while serving and the relay stopped (fail-stop, EX_IOERR); 1 any other failure
+//! (certificates, opening the storage, port in use).
 
 mod cli;
 
@@ -15,6 +16,7 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command};
 
 const EX_USAGE: u8 = 64;
+const EX_IOERR: u8 = 74;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,11 +52,25 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve(config)) {
+            let result = runtime.block_on(serve(config));
+            // A storage writer hung in sled may still hold a blocking thread; dropping the
+            // runtime would wait for it for ever. `serve` has finished everything that matters
+            // (everything receipted is on disk), so nothing is left to wait for.
+            runtime.shutdown_background();
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "relay failed");
                     eprintln!("error: {e}");
+                    if matches!(
+                        e.downcast_ref::<silta_relay::StartError>(),
+                        Some(silta_relay::StartError::StorageFailed(_))
+                    ) {
+                        eprintln!(
+                            "hint: nothing the relay gave a receipt for is lost; check the disk of storage.data_dir (free space, errors), then start the relay again"
+                        );
+                        return ExitCode::from(EX_IOERR);
+                    }
                     ExitCode::FAILURE
                 }
             }
