@@ -16,7 +16,11 @@ async fn every_receipted_message_survives_sigkill() {
     let pki = TestPki::new();
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("relay.toml");
-    std::fs::write(&config, pki.relay_config_toml(&data.path().join("data"))).unwrap();
+    std::fs::write(
+        &config,
+        pki.relay_config_toml(&data.path().join("data")) + silta_tests::UNLIMITED_TOML,
+    )
+    .unwrap();
     let nas_id = pki.client(NAS);
     let centre_id = pki.client("centre/joutseno");
 
@@ -166,7 +170,11 @@ async fn sigterm_finishes_in_flight_sends_and_exits_cleanly() {
     let pki = TestPki::new();
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("relay.toml");
-    std::fs::write(&config, pki.relay_config_toml(&data.path().join("data"))).unwrap();
+    std::fs::write(
+        &config,
+        pki.relay_config_toml(&data.path().join("data")) + silta_tests::UNLIMITED_TOML,
+    )
+    .unwrap();
     let nas_id = pki.client(NAS);
     let relay = RelayProcess::spawn(RELAY, &config).await;
     let nas = Connection::connect(&pki.client_config(relay.addr, Some(&nas_id)))

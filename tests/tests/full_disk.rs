@@ -26,6 +26,9 @@ use tokio::sync::Mutex;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
+/// These tests fill a disk as fast as they can: the per-principal quotas are not what they test.
+const UNLIMITED: &str = silta_tests::UNLIMITED_TOML;
+
 const NAS: &str = "assistance/nas";
 const CENTRE: &str = "centre/joutseno";
 const RELAY: &str = env!("CARGO_BIN_EXE_silta-relay-under-test");
@@ -98,7 +101,11 @@ impl Setup {
         let pki = TestPki::new();
         let files = tempfile::tempdir().unwrap();
         let config = files.path().join("relay.toml");
-        std::fs::write(&config, pki.relay_config_toml(&fs.path().join("data"))).unwrap();
+        std::fs::write(
+            &config,
+            pki.relay_config_toml(&fs.path().join("data")) + UNLIMITED,
+        )
+        .unwrap();
         Some(Setup {
             pki,
             config,
@@ -168,7 +175,8 @@ impl Setup {
             &mut auditor.audit(),
             state.path(),
             log_key,
-            "full-disk test",
+            &"log-verification: full-disk test".parse().unwrap(),
+            None,
         )
         .await
         .expect("the delivery log verifies");
@@ -273,7 +281,11 @@ async fn a_nearly_full_disk_refuses_sends_and_recovers_without_a_restart() {
     let relay = setup
         .relay(&[("min_free_bytes", reserve.to_string())])
         .await;
-    let nas = setup.connect(&relay, NAS).await;
+    let nas_id = setup.pki.client(NAS);
+    let nas = Connection::connect(&setup.pki.client_config(relay.addr, Some(&nas_id)))
+        .await
+        .unwrap();
+    let nas_keys = silta_tests::publish_test_keys(&nas, &nas_id, NAS).await;
     let centre = setup.connect(&relay, CENTRE).await;
 
     // 32 KiB messages until the reserve is reached.
@@ -335,7 +347,7 @@ async fn a_nearly_full_disk_refuses_sends_and_recovers_without_a_restart() {
         .into_inner();
     let first = take_items(&mut stream, 1, Duration::from_secs(10)).await;
     let env = envelope_of(&first[0]).unwrap().envelope.clone().unwrap();
-    nas.mailbox().ack(ack_of(&env)).await.unwrap();
+    nas.mailbox().ack(ack_of(&nas_keys, &env)).await.unwrap();
     drop(stream);
     // Acknowledged: no longer in the mailbox the check below reads.
     receipted.remove(&env.message_id);
@@ -473,7 +485,11 @@ async fn sigterm_stops_a_relay_whose_writer_hangs_within_the_grace_period() {
     let pki = TestPki::new();
     let files = tempfile::tempdir().unwrap();
     let config = files.path().join("relay.toml");
-    std::fs::write(&config, pki.relay_config_toml(&fs.path().join("data"))).unwrap();
+    std::fs::write(
+        &config,
+        pki.relay_config_toml(&fs.path().join("data")) + UNLIMITED,
+    )
+    .unwrap();
     let start = |storage: &'static [(&'static str, &'static str)]| {
         let mut cmd = tokio::process::Command::new(RELAY);
         cmd.arg("--config").arg(&config);
@@ -576,7 +592,8 @@ async fn sigterm_stops_a_relay_whose_writer_hangs_within_the_grace_period() {
         &mut auditor.audit(),
         state.path(),
         &log_key,
-        "full-disk test",
+        &"log-verification: full-disk test".parse().unwrap(),
+        None,
     )
     .await
     .expect("the delivery log verifies");

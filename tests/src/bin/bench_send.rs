@@ -26,6 +26,7 @@ struct Run {
 async fn run(pki: &TestPki, sync: bool, senders: usize, size: usize, seconds: u64) -> Run {
     let relay = TestRelay::start(pki, |c| {
         c.storage.sync = sync;
+        silta_tests::unlimited(c);
         c.limits.max_pending_items = u64::MAX;
         c.log.level = "warn".into();
     })
