@@ -46,9 +46,11 @@ impl Directory {
     /// Publishes the caller's device bundle. Re-publishing the identical bundle is a no-op that
     /// returns the original log index.
     ///
-    /// A device id is bound to the certificate that first published it: another certificate of
-    /// the same principal (another desk, a successor operator) may take the id over only once
-    /// that certificate is expired or revoked, so no desk can replace another desk's keys.
+    /// A device id is bound to its keys and the certificate that published them: another
+    /// certificate of the same principal (another desk, a successor operator) may publish other
+    /// keys under that id only once that certificate is expired or revoked, so no desk can
+    /// replace another desk's keys. The same keys under a new certificate (a renewed
+    /// certificate of the same device) are fine.
     pub async fn publish(&self, permit: &Permit, bundle: pb::KeyBundle) -> Result<u64, RelayError> {
         let invalid = |m: &str| RelayError::InvalidArgument(m.to_owned());
         if bundle.encoded_len() > MAX_BUNDLE_BYTES {
@@ -126,12 +128,12 @@ impl Directory {
                             {
                                 return Ok(latest.log_index);
                             }
-                            if dev.cert_sha256 != cert_sha256 {
+                            if dev.cert_sha256 != cert_sha256 && dev.key_fingerprint != fingerprint {
                                 let free = dev.cert_not_after <= now_s
                                     || tls.is_revoked(&dev.cert_serial);
                                 if !free {
                                     return abort(RelayError::PermissionDenied(format!(
-                                        "device id {device:?} belongs to another certificate of {name} (serial {}), which is neither expired nor revoked: use another device id, or have that certificate revoked first",
+                                        "device id {device:?} has other keys, published with another certificate of {name} (serial {}) that is neither expired nor revoked: use another device id, or have that certificate revoked first",
                                         dev.cert_serial
                                     )));
                                 }
@@ -179,6 +181,7 @@ impl Directory {
                     dev.cert_sha256 = cert_sha256.clone();
                     dev.cert_serial = serial.clone();
                     dev.cert_not_after = not_after;
+                    dev.key_fingerprint = fingerprint.clone();
                     tx.put_device(&principal, &device, &dev)?;
                     tx.put_principal(&name, &rec)?;
                     Ok(index)

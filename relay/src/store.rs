@@ -205,6 +205,9 @@ pub struct DeviceRecord {
     /// That certificate's notAfter (unix seconds).
     #[prost(int64, tag = "5")]
     pub cert_not_after: i64,
+    /// Fingerprint of the device's keys in its latest bundle (age recipient and Ed25519 key).
+    #[prost(string, tag = "6")]
+    pub key_fingerprint: String,
 }
 
 /// A published key bundle, kept forever (key transparency).
@@ -1080,6 +1083,12 @@ fn rebuild_device_index(trees: &Trees) -> Result<(), StoreError> {
         entry.cert_sha256 = sha2::Sha256::digest(&leaf).to_vec();
         entry.cert_serial = serial;
         entry.cert_not_after = record.cert_not_after;
+        entry.key_fingerprint = record
+            .bundle
+            .as_ref()
+            .and_then(|b| pb::KeyBundleContent::decode(b.content.as_slice()).ok())
+            .map(|c| silta_proto::device_fingerprint(&c.age_recipient, &c.ed25519_public_key))
+            .unwrap_or_default();
     }
     for (k, v) in &devices {
         trees.devices.insert(k.as_slice(), v.encode_to_vec())?;

@@ -424,8 +424,14 @@ async fn without_reserve_the_relay_fails_stop(size: usize) {
                 sent.receipted.len(),
                 at.duration_since(started)
             );
+            // INTERNAL or UNAVAILABLE from the failing store; or, when the relay has already
+            // stopped by the time a send in flight would be answered, the transport's
+            // CANCELLED/UNKNOWN. Never a receipt, never a hang.
             assert!(
-                matches!(code, Code::Internal | Code::Unavailable),
+                matches!(
+                    code,
+                    Code::Internal | Code::Unavailable | Code::Cancelled | Code::Unknown
+                ),
                 "{code:?} {message}"
             );
             *at

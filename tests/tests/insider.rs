@@ -19,8 +19,18 @@ fn bundle_for(
     padding: usize,
 ) -> pb::KeyBundle {
     let keys = silta_client::keys::DeviceKeys::generate(device).unwrap();
+    bundle_with(&keys, identity, principal, created_at, padding)
+}
+
+fn bundle_with(
+    keys: &silta_client::keys::DeviceKeys,
+    identity: &silta_tests::TestIdentity,
+    principal: &str,
+    created_at: std::time::SystemTime,
+    padding: usize,
+) -> pb::KeyBundle {
     let mut bundle = silta_client::bundle::build(
-        &keys,
+        keys,
         &principal.parse().unwrap(),
         identity.cert_pem.as_bytes(),
         &identity.key_pem,
@@ -190,9 +200,10 @@ async fn key_history_is_paginated() {
     relay.stop().await;
 }
 
-/// Item 10: a device id is bound to the certificate that first published it. Another desk of
-/// the same principal cannot replace its keys; once the first certificate is revoked (an
-/// operator change), the successor may take the id over.
+/// Item 10: a device id is bound to its keys and the certificate that published them. Another
+/// desk of the same principal cannot replace its keys; the same keys under a renewed
+/// certificate are fine; once the first certificate is revoked (an operator change), the
+/// successor may publish its own keys under the id.
 #[tokio::test]
 async fn a_device_id_belongs_to_its_certificate_until_that_is_revoked() {
     let mut pki = TestPki::new();
@@ -202,9 +213,19 @@ async fn a_device_id_belongs_to_its_certificate_until_that_is_revoked() {
     let old_conn = relay.connect(&pki, &old).await;
     let new_conn = relay.connect(&pki, &new).await;
     let now = std::time::SystemTime::now();
+    let old_keys = silta_client::keys::DeviceKeys::generate("default").unwrap();
     old_conn
         .directory()
-        .publish_keys(bundle_for(&old, "centre/joutseno", "default", now, 0))
+        .publish_keys(bundle_with(&old_keys, &old, "centre/joutseno", now, 0))
+        .await
+        .unwrap();
+    // The same device with a renewed certificate re-publishes its keys.
+    let renewed = pki.client("centre/joutseno");
+    relay
+        .connect(&pki, &renewed)
+        .await
+        .directory()
+        .publish_keys(bundle_with(&old_keys, &renewed, "centre/joutseno", now, 0))
         .await
         .unwrap();
     let before = relay.fingerprint();
@@ -214,7 +235,7 @@ async fn a_device_id_belongs_to_its_certificate_until_that_is_revoked() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    assert!(err.message().contains(&old.serial), "{}", err.message());
+    assert!(err.message().contains(&renewed.serial), "{}", err.message());
     assert_eq!(relay.fingerprint(), before);
     // Another device id is fine.
     new_conn
@@ -222,8 +243,9 @@ async fn a_device_id_belongs_to_its_certificate_until_that_is_revoked() {
         .publish_keys(bundle_for(&new, "centre/joutseno", "desk-2", now, 0))
         .await
         .unwrap();
-    // The old operator's certificate is revoked: the id is free for the successor.
+    // The old operator's certificates are revoked: the id is free for the successor.
     pki.revoke(&old);
+    pki.revoke(&renewed);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         match new_conn
