@@ -267,7 +267,8 @@ impl AccessLog {
                         }
                     }
                     incomplete.push(n + 1);
-                    prev = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &line));
+                    prev =
+                        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &line));
                     continue;
                 }
                 Err(e) => return Err(broken(format!("not an access-log entry: {e}"))),

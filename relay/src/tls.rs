@@ -561,7 +561,11 @@ pub(crate) async fn accept_loop(
                 return;
             };
             metrics.handshake_accepted();
-            let kx_group = tls.get_ref().1.negotiated_key_exchange_group().map(|g| g.name());
+            let kx_group = tls
+                .get_ref()
+                .1
+                .negotiated_key_exchange_group()
+                .map(|g| g.name());
             tracing::debug!(%remote, principal = %peer.principal(), serial = peer.serial(), ?kx_group, "client authenticated");
             let conn = TlsConnection { inner: tls, peer };
             let _ = out.send(Ok(conn)).await;
