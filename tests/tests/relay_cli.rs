@@ -210,8 +210,19 @@ fn mode_of(path: &std::path::Path) -> u32 {
 
 /// A data folder that other users can enter is refused before anything is created in it: exit
 /// 64, naming the folder and the fix.
-#[test]
-fn a_data_folder_open_to_other_users_is_refused() {
+/// Runs the relay with `args` and waits (bounded) for it to exit; a relay that starts and keeps
+/// serving is killed and fails the test.
+async fn run_to_exit(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(RELAY);
+    cmd.args(args).kill_on_drop(true);
+    tokio::time::timeout(std::time::Duration::from_secs(20), cmd.output())
+        .await
+        .expect("the relay did not exit: it started despite the open data folder")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_data_folder_open_to_other_users_is_refused() {
     let pki = silta_tests::TestPki::new();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -221,12 +232,9 @@ fn a_data_folder_open_to_other_users_is_refused() {
         std::fs::create_dir_all(&data).unwrap();
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(open)).unwrap();
         for command in [None, Some("log-key")] {
-            let out = Command::new(RELAY)
-                .arg("--config")
-                .arg(&config)
-                .args(command)
-                .output()
-                .unwrap();
+            let mut args = vec![std::ffi::OsStr::new("--config"), config.as_os_str()];
+            args.extend(command.map(std::ffi::OsStr::new));
+            let out = run_to_exit(&args).await;
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(
                 out.status.code(),
@@ -353,7 +361,7 @@ async fn the_log_has_no_colour_codes_when_not_on_a_terminal() {
         .unwrap();
     assert!(relay.terminate().await.success());
     let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains('\u{1b}'), "ANSI escape in the log:\n{log:?}");
     assert!(log.contains(" INFO "), "expected info lines:\n{log}");
     assert!(log.contains("SIGTERM received"), "{log}");
-    assert!(!log.contains('\u{1b}'), "ANSI escape in the log:\n{log:?}");
 }
