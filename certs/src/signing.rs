@@ -8,7 +8,7 @@ use rcgen::{KeyPair, SigningKey as _};
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use webpki::{
     EndEntityCert, KeyUsage, OwnedCertRevocationList, RevocationCheckDepth,
-    RevocationOptionsBuilder, UnknownStatusPolicy, ring as algs,
+    RevocationOptionsBuilder, UnknownStatusPolicy, aws_lc_rs as algs,
 };
 
 use crate::identity::{IdentityError, SpiffeId, client_identity};

@@ -165,7 +165,7 @@ impl AccessLog {
         // A last line without its newline is a write cut short: end it, and chain from it.
         let torn = ends_without_newline(&file).map_err(io)?;
         let prev = match last_line(&file).map_err(io)? {
-            Some(line) => hex::encode(ring::digest::digest(&ring::digest::SHA256, &line)),
+            Some(line) => hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &line)),
             None => GENESIS.to_owned(),
         };
         let entry = Entry {
@@ -267,7 +267,8 @@ impl AccessLog {
                         }
                     }
                     incomplete.push(n + 1);
-                    prev = hex::encode(ring::digest::digest(&ring::digest::SHA256, &line));
+                    prev =
+                        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &line));
                     continue;
                 }
                 Err(e) => return Err(broken(format!("not an access-log entry: {e}"))),
@@ -278,7 +279,7 @@ impl AccessLog {
                         .into(),
                 ));
             }
-            prev = hex::encode(ring::digest::digest(&ring::digest::SHA256, &line));
+            prev = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &line));
             out.push(entry);
         }
         Ok((out, incomplete))

@@ -5,6 +5,10 @@
 //! the client considers the handshake done, so [`Connection::connect`] makes one health call
 //! right away and turns a refusal into [`ConnectError::CertificateRejected`] with the TLS alert,
 //! instead of a bare transport error on the first real call.
+//!
+//! The key exchange prefers the hybrid post-quantum group X25519MLKEM768 ([`KX_GROUPS`]):
+//! referrals stay sensitive for decades, and traffic recorded today must not become readable
+//! once a quantum computer can break X25519 alone.
 
 use std::{error::Error as StdError, path::Path, sync::Arc, time::Duration};
 
@@ -70,8 +74,10 @@ impl RelayConfig {
         })
     }
 
-    fn tls_config(&self) -> Result<ClientConfig, ConnectError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// The rustls configuration every connection to this relay uses: TLS 1.3 only, ALPN `h2`,
+    /// the key-exchange groups of [`KX_GROUPS`], our certificate if any.
+    pub fn tls_config(&self) -> Result<ClientConfig, ConnectError> {
+        let provider = Arc::new(crypto_provider());
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(&self.ca_pem) {
             let cert = cert.map_err(|e| ConnectError::Config(format!("CA certificate: {e}")))?;
@@ -101,6 +107,23 @@ impl RelayConfig {
         };
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(config)
+    }
+}
+
+/// The key-exchange groups a Silta client offers, most preferred first: the hybrid post-quantum
+/// X25519MLKEM768, then classical groups so that a relay without it can still be reached.
+pub static KX_GROUPS: &[&dyn rustls::crypto::SupportedKxGroup] = &[
+    rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768,
+    rustls::crypto::aws_lc_rs::kx_group::X25519,
+    rustls::crypto::aws_lc_rs::kx_group::SECP256R1,
+    rustls::crypto::aws_lc_rs::kx_group::SECP384R1,
+];
+
+/// The aws-lc-rs provider with [`KX_GROUPS`] (stated here, not left to a cargo feature).
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::CryptoProvider {
+        kx_groups: KX_GROUPS.to_vec(),
+        ..rustls::crypto::aws_lc_rs::default_provider()
     }
 }
 
@@ -269,6 +292,10 @@ impl Connection {
                     let tcp = tokio::net::TcpStream::connect(&address).await?;
                     tcp.set_nodelay(true)?;
                     let stream = tls.connect(server_name, tcp).await?;
+                    tracing::debug!(
+                        kx_group = ?stream.get_ref().1.negotiated_key_exchange_group().map(|g| g.name()),
+                        "TLS connection to the relay established"
+                    );
                     Ok::<_, std::io::Error>(TokioIo::new(stream))
                 };
                 tokio::time::timeout(timeout, work).await.map_err(|_| {

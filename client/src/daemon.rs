@@ -1032,9 +1032,9 @@ impl Daemon {
 }
 
 /// What identifies "the same form dropped again": its name and its content.
-fn form_key(name: &str, text: &str) -> ring::digest::Digest {
-    ring::digest::digest(
-        &ring::digest::SHA256,
+fn form_key(name: &str, text: &str) -> aws_lc_rs::digest::Digest {
+    aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
         &[name.as_bytes(), &[0], text.as_bytes()].concat(),
     )
 }

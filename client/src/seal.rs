@@ -432,14 +432,14 @@ pub fn sign_ack(keys: &DeviceKeys, message_id: &[u8], ciphertext_sha256: &[u8]) 
     keys.sign(context::ACK, &[message_id, ciphertext_sha256].concat())
 }
 
-/// SHA-256 (ring's assembly implementation: these digests cover whole messages).
+/// SHA-256 (aws-lc's assembly implementation: these digests cover whole messages).
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
     d.as_ref().try_into().unwrap_or([0; 32])
 }
 
 fn sha512(data: &[u8]) -> [u8; 64] {
-    let d = ring::digest::digest(&ring::digest::SHA512, data);
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, data);
     d.as_ref().try_into().unwrap_or([0; 64])
 }
 

@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod authz;
 pub mod config;
+pub mod datadir;
 pub mod directory;
 pub mod disk;
 pub mod error;
@@ -66,6 +67,9 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
+    /// The data folder is open to other users or unusable.
+    #[error(transparent)]
+    DataDir(#[from] datadir::DataDirError),
     /// The development PKI could not be created or refreshed.
     #[error("development PKI: {0}")]
     DevPki(#[from] silta_certs::CertsError),
@@ -105,10 +109,7 @@ impl Relay {
     pub fn open(config: Config) -> Result<Relay, StartError> {
         tls::install_crypto_provider();
         let data = config.storage.data_dir.clone();
-        std::fs::create_dir_all(&data).map_err(|e| StartError::Store {
-            path: data.clone(),
-            source: StoreError::Sled(Arc::new(sled::Error::Io(e))),
-        })?;
+        datadir::prepare(&data)?;
         let source = if config.tls.development {
             let pki = dev_pki(&data.join("dev-pki"), config.server.listen)?;
             TlsSource {
@@ -156,6 +157,8 @@ impl Relay {
             log::LogSigner::load_or_create(&data, &log::origin_for(&source.trust_domain))
                 .map_err(|e| StartError::Server(e.to_string()))?,
         );
+        // sled, the development PKI and older versions created their files with the umask.
+        datadir::restrict(&data)?;
         Ok(Relay {
             config,
             tls,

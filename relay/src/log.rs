@@ -131,10 +131,15 @@ pub fn write_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<
     let root = tlog::root(store, size).map_err(|e| e.to_string())?;
     let path = data_dir.join(HIGH_WATER_FILE);
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{size} {}\n", hex::encode(root))).map_err(|e| e.to_string())?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| e.to_string())?;
+    // Created 0600 and fsynced, like everything in the data folder (a leftover from a crash is
+    // replaced).
+    let _ = std::fs::remove_file(&tmp);
+    write_new(
+        &tmp,
+        format!("{size} {}\n", hex::encode(root)).as_bytes(),
+        SECRET_MODE,
+    )
+    .map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
     std::fs::File::open(data_dir)
         .and_then(|d| d.sync_all())

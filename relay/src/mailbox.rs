@@ -965,7 +965,7 @@ fn check_envelope(
         )));
     }
     if env.ciphertext_sha256.as_slice()
-        != ring::digest::digest(&ring::digest::SHA256, &env.ciphertext).as_ref()
+        != aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &env.ciphertext).as_ref()
     {
         return invalid("ciphertext_sha256 does not match the ciphertext".into());
     }

@@ -9,6 +9,9 @@
 //! - The identity is parsed once per connection and travels to handlers as [`PeerIdentity`].
 //! - Every handshake runs in its own task under a timeout: a client that connects and never
 //!   speaks cannot stall anyone else.
+//! - Key exchange prefers the hybrid post-quantum group X25519MLKEM768 ([`KX_GROUPS`]), so that
+//!   traffic recorded today cannot be decrypted later with a quantum computer; classical groups
+//!   stay allowed for clients that lack it (e.g. stock grpcio), which the log shows per connection.
 //! - Session resumption is disabled (no tickets, no session cache): a resumed TLS 1.3 session
 //!   would skip the client-certificate check, and with it any revocation since.
 
@@ -201,7 +204,7 @@ impl TlsMaterial {
 
     /// Builds the rustls server configuration.
     pub fn server_config(self) -> Result<Arc<ServerConfig>, TlsSetupError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crypto_provider());
         let mut roots = rustls::RootCertStore::empty();
         for ca in &self.client_cas {
             roots
@@ -298,10 +301,28 @@ impl ClientCertVerifier for SiltaClientVerifier {
     }
 }
 
-/// Installs ring as the process-wide rustls provider if none is installed yet. Everything in
-/// Silta passes its provider explicitly; this only guards third-party code paths.
+/// The key-exchange groups the relay accepts, most preferred first: the hybrid post-quantum
+/// X25519MLKEM768, then classical groups for clients without it.
+pub static KX_GROUPS: &[&dyn rustls::crypto::SupportedKxGroup] = &[
+    rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768,
+    rustls::crypto::aws_lc_rs::kx_group::X25519,
+    rustls::crypto::aws_lc_rs::kx_group::SECP256R1,
+    rustls::crypto::aws_lc_rs::kx_group::SECP384R1,
+];
+
+/// The aws-lc-rs provider with [`KX_GROUPS`] (stated here, not left to a cargo feature).
+pub fn crypto_provider() -> CryptoProvider {
+    CryptoProvider {
+        kx_groups: KX_GROUPS.to_vec(),
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    }
+}
+
+/// Installs aws-lc-rs (with [`KX_GROUPS`]) as the process-wide rustls provider if none is
+/// installed yet. Everything in Silta passes its provider explicitly; this only guards
+/// third-party code paths.
 pub fn install_crypto_provider() {
-    let _ = CryptoProvider::install_default(rustls::crypto::ring::default_provider());
+    let _ = CryptoProvider::install_default(crypto_provider());
 }
 
 /// An authenticated TLS connection handed to tonic; its connect info is the peer identity.
@@ -587,7 +608,12 @@ pub(crate) async fn accept_loop(
                 return;
             };
             metrics.handshake_accepted();
-            tracing::debug!(%remote, principal = %peer.principal(), serial = peer.serial(), "client authenticated");
+            let kx_group = tls
+                .get_ref()
+                .1
+                .negotiated_key_exchange_group()
+                .map(|g| g.name());
+            tracing::debug!(%remote, principal = %peer.principal(), serial = peer.serial(), ?kx_group, "client authenticated");
             let conn = TlsConnection { inner: tls, peer };
             let _ = out.send(Ok(conn)).await;
         });

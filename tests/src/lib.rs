@@ -201,6 +201,12 @@ impl TestRelay {
         tweak: impl FnOnce(&mut Config),
     ) -> TestRelay {
         silta_relay::tls::install_crypto_provider();
+        // tempfile makes folders with the umask (0755); the relay refuses one others can enter.
+        std::fs::set_permissions(
+            data.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let mut config = pki.relay_config(data.path());
         tweak(&mut config);
         config.validate().unwrap();

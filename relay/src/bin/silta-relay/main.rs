@@ -1,9 +1,9 @@
 //! `silta-relay`: parse the command line and configuration, set up logging, bind, serve until
 //! SIGTERM or Ctrl-C.
 //!
-//! Exit codes: 0 stopped cleanly; 64 the configuration is invalid (EX_USAGE); 74 the storage
-//! failed while serving and the relay stopped (fail-stop, EX_IOERR); 1 any other failure
-//! (certificates, opening the storage, port in use).
+//! Exit codes: 0 stopped cleanly; 64 the configuration is invalid (EX_USAGE), including a data
+//! folder that other users can access; 74 the storage failed while serving and the relay stopped
+//! (fail-stop, EX_IOERR); 1 any other failure (certificates, opening the storage, port in use).
 
 mod cli;
 
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::FAILURE
+                exit_code(&*e)
             }
         },
         Command::CheckConfig => {
@@ -71,17 +71,35 @@ fn main() -> ExitCode {
                         );
                         return ExitCode::from(EX_IOERR);
                     }
-                    ExitCode::FAILURE
+                    exit_code(&*e)
                 }
             }
         }
     }
 }
 
+/// 64 for a failure the operator fixes in the configuration or its folders, 1 for any other.
+fn exit_code(e: &(dyn std::error::Error + 'static)) -> ExitCode {
+    use silta_relay::{StartError, datadir::DataDirError};
+    let open_folder = |d: &DataDirError| matches!(d, DataDirError::OpenToOthers { .. });
+    let usage = match (
+        e.downcast_ref::<StartError>(),
+        e.downcast_ref::<DataDirError>(),
+    ) {
+        (Some(StartError::DataDir(d)), _) | (_, Some(d)) => open_folder(d),
+        _ => false,
+    };
+    if usage {
+        ExitCode::from(EX_USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// The verifier key of the delivery log in the configured data folder.
 fn log_key(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
     let data = &config.storage.data_dir;
-    std::fs::create_dir_all(data)?;
+    silta_relay::datadir::prepare(data)?;
     let trust_domain = if config.tls.development {
         silta_certs::dev::DEV_TRUST_DOMAIN
     } else {
@@ -124,9 +142,11 @@ async fn shutdown_signal() {
 fn init_tracing(config: &Config) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    // Colour codes only for a person at a terminal, never into journald, a file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
