@@ -73,10 +73,12 @@ pub fn build(
     .encode_to_vec();
     let signature = sign_with_key_pem(cert_key_pem, context::KEY_BUNDLE, &content)
         .map_err(|e| BundleError::Malformed(e.to_string()))?;
+    let device_signature = keys.sign(context::KEY_POSSESSION, &content).to_vec();
     Ok(pb::KeyBundle {
         content,
         signature,
         certificate_chain: chain,
+        device_signature,
     })
 }
 

@@ -112,6 +112,8 @@ pub mod context {
     /// An acknowledgement: message id (16 bytes) then ciphertext SHA-256 (32 bytes), signed with
     /// the recipient device's Ed25519 key.
     pub const ACK: &[u8] = b"silta/v1/ack\n";
+    /// Signed by a device's Ed25519 key over a key bundle's content: proof of possession.
+    pub const KEY_POSSESSION: &[u8] = b"silta/v1/key-possession\n";
 }
 
 /// Why the delivery log is read: the codes, their command-line names, and the rules for the

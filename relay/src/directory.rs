@@ -90,6 +90,23 @@ impl Directory {
         let content = pb::KeyBundleContent::decode(bundle.content.as_slice())
             .map_err(|_| invalid("content is not an encoded KeyBundleContent"))?;
         check_content(&content, permit.principal())?;
+        // Proof of possession of the device's Ed25519 key.
+        let possession = <[u8; 32]>::try_from(content.ed25519_public_key.as_slice())
+            .ok()
+            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+            .zip(<[u8; 64]>::try_from(bundle.device_signature.as_slice()).ok())
+            .is_some_and(|(key, sig)| {
+                key.verify_strict(
+                    &[silta_proto::context::KEY_POSSESSION, bundle.content.as_slice()].concat(),
+                    &ed25519_dalek::Signature::from_bytes(&sig),
+                )
+                .is_ok()
+            });
+        if !possession {
+            return Err(invalid(
+                "device_signature does not verify with the bundle's Ed25519 key (proof that the publisher holds it)",
+            ));
+        }
         let now_s = unix_now();
         let created = content.created_at.map(|t| t.seconds).unwrap_or_default();
         if created > now_s + MAX_CLOCK_SKEW_S {
@@ -121,21 +138,27 @@ impl Directory {
                     };
                     let existing = tx.device(&principal, &device)?;
                     let mut dev = match existing {
-                        Some(dev) => {
+                        Some(mut dev) => {
                             // Identical to the device's latest bundle: a retry.
                             if let Some(latest) = tx.bundle(&principal, dev.latest_seq)?
                                 && latest.bundle.as_ref() == Some(&bundle)
                             {
                                 return Ok(latest.log_index);
                             }
-                            if dev.cert_sha256 != cert_sha256 && dev.key_fingerprint != fingerprint {
+                            if dev.cert_sha256 != cert_sha256 {
                                 let free = dev.cert_not_after <= now_s
                                     || tls.is_revoked(&dev.cert_serial);
-                                if !free {
+                                // The same keys (their possession is proven above) under a renewed
+                                // certificate are the same device.
+                                if !free && dev.key_fingerprint != fingerprint {
                                     return abort(RelayError::PermissionDenied(format!(
                                         "device id {device:?} has other keys, published with another certificate of {name} (serial {}) that is neither expired nor revoked: use another device id, or have that certificate revoked first",
                                         dev.cert_serial
                                     )));
+                                }
+                                if free {
+                                    // A successor (operator change): its own history budget.
+                                    dev.bundles = 0;
                                 }
                             }
                             if dev.bundles >= max_bundles {

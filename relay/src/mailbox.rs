@@ -651,34 +651,52 @@ impl Mailbox {
         Ok(pb::AckResponse { log_index: index })
     }
 
-    /// Verifies an acknowledgement's signature against the recipient's published device key.
-    /// A recipient without published keys cannot acknowledge: an acknowledgement nobody can
-    /// check is no evidence.
+    /// Verifies an acknowledgement's signature against the recipient's published device key:
+    /// the latest bundle of the device it names, whose certificate is neither expired nor
+    /// revoked. A recipient without published keys cannot acknowledge: an acknowledgement nobody
+    /// can check is no evidence. Two lookups and one signature check, whatever the caller has
+    /// published.
     fn check_ack_signature(
         &self,
         recipient: &Principal,
         a: &pb::Acknowledgement,
     ) -> Result<(), RelayError> {
         use prost::Message as _;
-        let bundles = self.store.bundles(recipient)?;
-        if bundles.is_empty() {
-            return Err(RelayError::FailedPrecondition(format!(
-                "{recipient} has no published device keys, so its acknowledgement could not be checked: publish keys first (silta keys publish)"
-            )));
-        }
-        let key = bundles
-            .iter()
-            .rev()
-            .find(|b| b.device_id == a.signer_key)
-            .and_then(|b| b.bundle.as_ref())
-            .and_then(|b| pb::KeyBundleContent::decode(b.content.as_slice()).ok())
-            .and_then(|c| <[u8; 32]>::try_from(c.ed25519_public_key.as_slice()).ok())
-            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
-            .ok_or_else(|| {
+        let Some(device) = self.store.device(recipient, &a.signer_key)? else {
+            let any = !self.store.devices_empty(recipient)?;
+            return Err(if any {
                 RelayError::InvalidArgument(format!(
                     "acknowledge.signer_key {:?} is not a published device of {recipient}",
                     clip(&a.signer_key)
                 ))
+            } else {
+                RelayError::FailedPrecondition(format!(
+                    "{recipient} has no published device keys, so its acknowledgement could not be checked: publish keys first (silta keys publish)"
+                ))
+            });
+        };
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if device.cert_not_after <= now_s || self.tls.is_revoked(&device.cert_serial) {
+            return Err(RelayError::FailedPrecondition(format!(
+                "the certificate of device {:?} is expired or revoked: publish the device's keys with a valid certificate first",
+                clip(&a.signer_key)
+            )));
+        }
+        let key = self
+            .store
+            .bundle(recipient, device.latest_seq)?
+            .and_then(|b| b.bundle)
+            .and_then(|b| pb::KeyBundleContent::decode(b.content.as_slice()).ok())
+            .and_then(|c| <[u8; 32]>::try_from(c.ed25519_public_key.as_slice()).ok())
+            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+            .ok_or_else(|| {
+                RelayError::Store(crate::store::StoreError::Corrupt {
+                    tree: "principalseq_bundle",
+                    detail: "a device's latest bundle is missing or unreadable".into(),
+                })
             })?;
         let sig: [u8; 64] = a.signature.as_slice().try_into().unwrap_or([0; 64]);
         let msg = [

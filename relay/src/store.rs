@@ -633,6 +633,26 @@ impl Store {
         Ok(out)
     }
 
+    /// Has `principal` no device with published keys?
+    pub fn devices_empty(&self, principal: &Principal) -> Result<bool, StoreError> {
+        let mut prefix = principal.to_string().into_bytes();
+        prefix.push(0);
+        Ok(self.trees.devices.scan_prefix(&prefix).next().transpose()?.is_none())
+    }
+
+    /// One device of `principal`.
+    pub fn device(
+        &self,
+        principal: &Principal,
+        device: &str,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        self.trees
+            .devices
+            .get(device_key(principal, device))?
+            .map(|v| decode("principaldevice_device", &v))
+            .transpose()
+    }
+
     /// The bundle `principal` published with `seq`.
     pub fn bundle(
         &self,

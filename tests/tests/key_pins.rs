@@ -37,10 +37,14 @@ fn bundle_dated(cert: &TestIdentity, keys: &DeviceKeys, created_at: SystemTime) 
     let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
         .map(|c| c.unwrap().to_vec())
         .collect();
+    let device_signature = keys
+        .sign(silta_proto::context::KEY_POSSESSION, &content)
+        .to_vec();
     pb::KeyBundle {
         content,
         signature,
         certificate_chain: chain,
+        device_signature,
     }
 }
 
