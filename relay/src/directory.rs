@@ -50,55 +50,18 @@ impl Directory {
     /// the same principal (another desk, a successor operator) may take the id over only once
     /// that certificate is expired or revoked, so no desk can replace another desk's keys.
     pub async fn publish(&self, permit: &Permit, bundle: pb::KeyBundle) -> Result<u64, RelayError> {
-        let invalid = |m: &str| RelayError::InvalidArgument(m.to_owned());
-        if bundle.encoded_len() > MAX_BUNDLE_BYTES {
-            return Err(RelayError::LimitExceeded(format!(
-                "key bundle is larger than {MAX_BUNDLE_BYTES} bytes"
-            )));
-        }
-        let chain = &bundle.certificate_chain;
-        if chain.is_empty() || chain.len() > silta_proto::limits::MAX_BUNDLE_CHAIN {
-            return Err(RelayError::InvalidArgument(format!(
-                "certificate_chain must hold 1 to {} certificates (the device certificate first), got {}",
-                silta_proto::limits::MAX_BUNDLE_CHAIN,
-                chain.len()
-            )));
-        }
-        // Certificates only: each entry must be exactly one DER certificate, nothing around it.
-        let mut parsed = Vec::with_capacity(chain.len());
-        for (i, der) in chain.iter().enumerate() {
-            match x509_parser::parse_x509_certificate(der) {
-                Ok((&[], cert)) => parsed.push(cert),
-                _ => {
-                    return Err(RelayError::InvalidArgument(format!(
-                        "certificate_chain[{i}] is not one DER certificate"
-                    )));
-                }
-            }
-        }
-        let leaf = &chain[0];
-        // The bundle must carry exactly the certificate this connection authenticated with.
-        if Sha256::digest(leaf).as_slice() != permit.peer().cert_sha256() {
-            return Err(RelayError::PermissionDenied(
-                "the bundle's certificate is not the one this connection authenticated with".into(),
-            ));
-        }
-        verify_cert_signature(leaf, BUNDLE_CONTEXT, &bundle.content, &bundle.signature)
-            .map_err(|_| invalid("signature does not verify with the bundle's certificate"))?;
-        let content = pb::KeyBundleContent::decode(bundle.content.as_slice())
-            .map_err(|_| invalid("content is not an encoded KeyBundleContent"))?;
-        check_content(&content, permit.principal())?;
         let now_s = unix_now();
-        let created = content.created_at.map(|t| t.seconds).unwrap_or_default();
-        if created > now_s + MAX_CLOCK_SKEW_S {
-            return Err(RelayError::InvalidArgument(format!(
-                "content.created_at is {} s in the relay's future (at most {MAX_CLOCK_SKEW_S} s of clock skew): check the device's clock",
-                created - now_s
-            )));
-        }
-        let not_after = parsed[0].validity().not_after.timestamp();
-        let serial = hex::encode(parsed[0].raw_serial());
-        let cert_sha256 = Sha256::digest(leaf).to_vec();
+        let CheckedBundle {
+            content,
+            not_after,
+            serial,
+            cert_sha256,
+        } = check_bundle(
+            &bundle,
+            permit.peer().cert_sha256(),
+            permit.principal(),
+            now_s,
+        )?;
 
         let principal = permit.principal().clone();
         let fingerprint =
@@ -264,6 +227,86 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// A bundle that passed every check that needs no storage ([`check_bundle`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedBundle {
+    /// The decoded, checked content.
+    pub content: pb::KeyBundleContent,
+    /// The device certificate's notAfter, unix seconds.
+    pub not_after: i64,
+    /// The device certificate's serial number, hex.
+    pub serial: String,
+    /// SHA-256 of the device certificate (DER).
+    pub cert_sha256: Vec<u8>,
+}
+
+/// Every check on a bundle published by the caller that needs no storage: size, a chain of 1 to
+/// `MAX_BUNDLE_CHAIN` DER certificates, the first being the one the caller authenticated with
+/// (`caller_cert_sha256`), a signature by that certificate's key over the content, and content
+/// naming `principal` with a valid device id and keys, made no later than `now_unix` plus
+/// [`MAX_CLOCK_SKEW_S`]. Pure: [`Directory::publish`] stores the bundle only if this passes.
+pub fn check_bundle(
+    bundle: &pb::KeyBundle,
+    caller_cert_sha256: &[u8; 32],
+    principal: &Principal,
+    now_unix: i64,
+) -> Result<CheckedBundle, RelayError> {
+    let invalid = |m: &str| RelayError::InvalidArgument(m.to_owned());
+    if bundle.encoded_len() > MAX_BUNDLE_BYTES {
+        return Err(RelayError::LimitExceeded(format!(
+            "key bundle is larger than {MAX_BUNDLE_BYTES} bytes"
+        )));
+    }
+    let chain = &bundle.certificate_chain;
+    if chain.is_empty() || chain.len() > silta_proto::limits::MAX_BUNDLE_CHAIN {
+        return Err(RelayError::InvalidArgument(format!(
+            "certificate_chain must hold 1 to {} certificates (the device certificate first), got {}",
+            silta_proto::limits::MAX_BUNDLE_CHAIN,
+            chain.len()
+        )));
+    }
+    // Certificates only: each entry must be exactly one DER certificate, nothing around it.
+    let mut parsed = Vec::with_capacity(chain.len());
+    for (i, der) in chain.iter().enumerate() {
+        match x509_parser::parse_x509_certificate(der) {
+            Ok((&[], cert)) => parsed.push(cert),
+            _ => {
+                return Err(RelayError::InvalidArgument(format!(
+                    "certificate_chain[{i}] is not one DER certificate"
+                )));
+            }
+        }
+    }
+    let leaf = &chain[0];
+    // The bundle must carry exactly the certificate this connection authenticated with.
+    if Sha256::digest(leaf).as_slice() != caller_cert_sha256 {
+        return Err(RelayError::PermissionDenied(
+            "the bundle's certificate is not the one this connection authenticated with".into(),
+        ));
+    }
+    verify_cert_signature(leaf, BUNDLE_CONTEXT, &bundle.content, &bundle.signature)
+        .map_err(|_| invalid("signature does not verify with the bundle's certificate"))?;
+    let content = pb::KeyBundleContent::decode(bundle.content.as_slice())
+        .map_err(|_| invalid("content is not an encoded KeyBundleContent"))?;
+    check_content(&content, principal)?;
+    let created = content.created_at.map(|t| t.seconds).unwrap_or_default();
+    if created > now_unix + MAX_CLOCK_SKEW_S {
+        return Err(RelayError::InvalidArgument(format!(
+            "content.created_at is {} s in the relay's future (at most {MAX_CLOCK_SKEW_S} s of clock skew): check the device's clock",
+            created - now_unix
+        )));
+    }
+    let not_after = parsed[0].validity().not_after.timestamp();
+    let serial = hex::encode(parsed[0].raw_serial());
+    let cert_sha256 = Sha256::digest(leaf).to_vec();
+    Ok(CheckedBundle {
+        content,
+        not_after,
+        serial,
+        cert_sha256,
+    })
 }
 
 /// Is `id` a device id: 1-64 characters of `a-z 0-9 . _ -`?
