@@ -5,7 +5,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
-use silta_proto::pb::{self, payload::{SealedMessage, SignedPayload}};
+use silta_proto::pb::{
+    self,
+    payload::{SealedMessage, SignedPayload},
+};
 
 fuzz_target!(|data: &[u8]| {
     let signed = SignedPayload::decode(data).unwrap_or_default();
@@ -15,7 +18,6 @@ fuzz_target!(|data: &[u8]| {
     let sealed = SealedMessage {
         signed_payload: data.to_vec(),
         signature: signature.to_vec(),
-        ..Default::default()
     }
     .encode_to_vec();
     let to: age::x25519::Recipient = silta_fuzz::recipient_keys()

@@ -14,12 +14,23 @@ fuzz_target!(|data: &[u8]| {
     let caller: [u8; 32] = bundle
         .certificate_chain
         .first()
-        .map(|c| ring::digest::digest(&ring::digest::SHA256, c).as_ref().try_into().unwrap_or_default())
+        .map(|c| {
+            ring::digest::digest(&ring::digest::SHA256, c)
+                .as_ref()
+                .try_into()
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
-    let _ = silta_relay::directory::check_bundle(&bundle, &caller, &principal, silta_fuzz::now_unix());
+    let _ =
+        silta_relay::directory::check_bundle(&bundle, &caller, &principal, silta_fuzz::now_unix());
     // A caller with another certificate is never let through.
     assert!(
-        silta_relay::directory::check_bundle(&bundle, &[0xa5; 32], &principal, silta_fuzz::now_unix())
-            .is_err()
+        silta_relay::directory::check_bundle(
+            &bundle,
+            &[0xa5; 32],
+            &principal,
+            silta_fuzz::now_unix()
+        )
+        .is_err()
     );
 });

@@ -35,7 +35,7 @@ pub fn now_unix() -> i64 {
 /// [`now_unix`] for rustls/webpki.
 pub fn now() -> rustls_pki_types::UnixTime {
     rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        now_unix().max(0) as u64,
+        now_unix().max(0) as u64
     ))
 }
 
@@ -54,7 +54,8 @@ pub fn device_keys(tag: &str) -> DeviceKeys {
     )
     .expect("pkcs8");
     let dir = tempfile::tempdir().expect("temp dir");
-    let write = |name: &str, data: &str| std::fs::write(dir.path().join(name), data).expect("write");
+    let write =
+        |name: &str, data: &str| std::fs::write(dir.path().join(name), data).expect("write");
     write(silta_client::keys::AGE_FILE, &format!("{age_secret}\n"));
     write(silta_client::keys::SIGNING_FILE, &pem);
     write(silta_client::keys::DEVICE_FILE, &format!("{DEVICE}\n"));
