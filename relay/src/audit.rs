@@ -264,14 +264,17 @@ fn describe(f: &pb::QueryFilter) -> String {
     format!("[{}]", parts.join(" "))
 }
 
-/// A checked purpose: a known code and a short, printable note.
-struct Purpose {
+/// A checked purpose: a known code and a short, printable note ([`Purpose::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purpose {
     code: pb::PurposeCode,
     note: String,
 }
 
 impl Purpose {
-    fn check(code: i32, note: &str) -> Result<Purpose, RelayError> {
+    /// Checks a query's stated purpose: `code` must be a known [`pb::PurposeCode`] other than
+    /// `Unspecified`; the note, trimmed, must pass [`silta_proto::purpose::check_note`]. Pure.
+    pub fn check(code: i32, note: &str) -> Result<Purpose, RelayError> {
         let code = match pb::PurposeCode::try_from(code) {
             Ok(c) if c != pb::PurposeCode::Unspecified => c,
             _ => {
@@ -295,8 +298,8 @@ impl Purpose {
 }
 
 /// Bounds on a filter, checked before anything is logged: the AUDIT_QUERY event describes the
-/// filter, and the log can never shrink.
-fn check_filter(f: &pb::QueryFilter) -> Result<(), RelayError> {
+/// filter, and the log can never shrink. Pure.
+pub fn check_filter(f: &pb::QueryFilter) -> Result<(), RelayError> {
     let invalid = |m: String| Err(RelayError::InvalidArgument(m));
     if !f.principal.is_empty() && f.principal.parse::<silta_certs::Principal>().is_err() {
         return invalid(format!(

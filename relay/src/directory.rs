@@ -52,72 +52,18 @@ impl Directory {
     /// replace another desk's keys. The same keys under a new certificate (a renewed
     /// certificate of the same device) are fine.
     pub async fn publish(&self, permit: &Permit, bundle: pb::KeyBundle) -> Result<u64, RelayError> {
-        let invalid = |m: &str| RelayError::InvalidArgument(m.to_owned());
-        if bundle.encoded_len() > MAX_BUNDLE_BYTES {
-            return Err(RelayError::LimitExceeded(format!(
-                "key bundle is larger than {MAX_BUNDLE_BYTES} bytes"
-            )));
-        }
-        let chain = &bundle.certificate_chain;
-        if chain.is_empty() || chain.len() > silta_proto::limits::MAX_BUNDLE_CHAIN {
-            return Err(RelayError::InvalidArgument(format!(
-                "certificate_chain must hold 1 to {} certificates (the device certificate first), got {}",
-                silta_proto::limits::MAX_BUNDLE_CHAIN,
-                chain.len()
-            )));
-        }
-        // Certificates only: each entry must be exactly one DER certificate, nothing around it.
-        let mut parsed = Vec::with_capacity(chain.len());
-        for (i, der) in chain.iter().enumerate() {
-            match x509_parser::parse_x509_certificate(der) {
-                Ok((&[], cert)) => parsed.push(cert),
-                _ => {
-                    return Err(RelayError::InvalidArgument(format!(
-                        "certificate_chain[{i}] is not one DER certificate"
-                    )));
-                }
-            }
-        }
-        let leaf = &chain[0];
-        // The bundle must carry exactly the certificate this connection authenticated with.
-        if Sha256::digest(leaf).as_slice() != permit.peer().cert_sha256() {
-            return Err(RelayError::PermissionDenied(
-                "the bundle's certificate is not the one this connection authenticated with".into(),
-            ));
-        }
-        verify_cert_signature(leaf, BUNDLE_CONTEXT, &bundle.content, &bundle.signature)
-            .map_err(|_| invalid("signature does not verify with the bundle's certificate"))?;
-        let content = pb::KeyBundleContent::decode(bundle.content.as_slice())
-            .map_err(|_| invalid("content is not an encoded KeyBundleContent"))?;
-        check_content(&content, permit.principal())?;
-        // Proof of possession of the device's Ed25519 key.
-        let possession = <[u8; 32]>::try_from(content.ed25519_public_key.as_slice())
-            .ok()
-            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
-            .zip(<[u8; 64]>::try_from(bundle.device_signature.as_slice()).ok())
-            .is_some_and(|(key, sig)| {
-                key.verify_strict(
-                    &[silta_proto::context::KEY_POSSESSION, bundle.content.as_slice()].concat(),
-                    &ed25519_dalek::Signature::from_bytes(&sig),
-                )
-                .is_ok()
-            });
-        if !possession {
-            return Err(invalid(
-                "device_signature does not verify with the bundle's Ed25519 key (proof that the publisher holds it)",
-            ));
-        }
         let now_s = unix_now();
-        let created = content.created_at.map(|t| t.seconds).unwrap_or_default();
-        if created > now_s + MAX_CLOCK_SKEW_S {
-            return Err(RelayError::InvalidArgument(format!(
-                "content.created_at is {} s in the relay's future (at most {MAX_CLOCK_SKEW_S} s of clock skew): check the device's clock",
-                created - now_s
-            )));
-        }
-        let not_after = parsed[0].validity().not_after.timestamp();
-        let serial = hex::encode(parsed[0].raw_serial());
-        let cert_sha256 = Sha256::digest(leaf).to_vec();
+        let CheckedBundle {
+            content,
+            not_after,
+            serial,
+            cert_sha256,
+        } = check_bundle(
+            &bundle,
+            permit.peer().cert_sha256(),
+            permit.principal(),
+            now_s,
+        )?;
 
         let principal = permit.principal().clone();
         let fingerprint =
@@ -290,6 +236,103 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// A bundle that passed every check that needs no storage ([`check_bundle`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedBundle {
+    /// The decoded, checked content.
+    pub content: pb::KeyBundleContent,
+    /// The device certificate's notAfter, unix seconds.
+    pub not_after: i64,
+    /// The device certificate's serial number, hex.
+    pub serial: String,
+    /// SHA-256 of the device certificate (DER).
+    pub cert_sha256: Vec<u8>,
+}
+
+/// Every check on a bundle published by the caller that needs no storage: size, a chain of 1 to
+/// `MAX_BUNDLE_CHAIN` DER certificates, the first being the one the caller authenticated with
+/// (`caller_cert_sha256`), a signature by that certificate's key over the content, and content
+/// naming `principal` with a valid device id and keys, made no later than `now_unix` plus
+/// [`MAX_CLOCK_SKEW_S`]. Pure: [`Directory::publish`] stores the bundle only if this passes.
+pub fn check_bundle(
+    bundle: &pb::KeyBundle,
+    caller_cert_sha256: &[u8; 32],
+    principal: &Principal,
+    now_unix: i64,
+) -> Result<CheckedBundle, RelayError> {
+    let invalid = |m: &str| RelayError::InvalidArgument(m.to_owned());
+    if bundle.encoded_len() > MAX_BUNDLE_BYTES {
+        return Err(RelayError::LimitExceeded(format!(
+            "key bundle is larger than {MAX_BUNDLE_BYTES} bytes"
+        )));
+    }
+    let chain = &bundle.certificate_chain;
+    if chain.is_empty() || chain.len() > silta_proto::limits::MAX_BUNDLE_CHAIN {
+        return Err(RelayError::InvalidArgument(format!(
+            "certificate_chain must hold 1 to {} certificates (the device certificate first), got {}",
+            silta_proto::limits::MAX_BUNDLE_CHAIN,
+            chain.len()
+        )));
+    }
+    // Certificates only: each entry must be exactly one DER certificate, nothing around it.
+    let mut parsed = Vec::with_capacity(chain.len());
+    for (i, der) in chain.iter().enumerate() {
+        match x509_parser::parse_x509_certificate(der) {
+            Ok((&[], cert)) => parsed.push(cert),
+            _ => {
+                return Err(RelayError::InvalidArgument(format!(
+                    "certificate_chain[{i}] is not one DER certificate"
+                )));
+            }
+        }
+    }
+    let leaf = &chain[0];
+    // The bundle must carry exactly the certificate this connection authenticated with.
+    if Sha256::digest(leaf).as_slice() != caller_cert_sha256 {
+        return Err(RelayError::PermissionDenied(
+            "the bundle's certificate is not the one this connection authenticated with".into(),
+        ));
+    }
+    verify_cert_signature(leaf, BUNDLE_CONTEXT, &bundle.content, &bundle.signature)
+        .map_err(|_| invalid("signature does not verify with the bundle's certificate"))?;
+    let content = pb::KeyBundleContent::decode(bundle.content.as_slice())
+        .map_err(|_| invalid("content is not an encoded KeyBundleContent"))?;
+    check_content(&content, principal)?;
+    // Proof of possession of the device's Ed25519 key: nobody publishes another device's keys.
+    let possession = <[u8; 32]>::try_from(content.ed25519_public_key.as_slice())
+        .ok()
+        .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+        .zip(<[u8; 64]>::try_from(bundle.device_signature.as_slice()).ok())
+        .is_some_and(|(key, sig)| {
+            key.verify_strict(
+                &[silta_proto::context::KEY_POSSESSION, bundle.content.as_slice()].concat(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+            .is_ok()
+        });
+    if !possession {
+        return Err(RelayError::InvalidArgument(
+            "device_signature does not verify with the bundle's Ed25519 key (proof that the publisher holds it)".into(),
+        ));
+    }
+    let created = content.created_at.map(|t| t.seconds).unwrap_or_default();
+    if created > now_unix + MAX_CLOCK_SKEW_S {
+        return Err(RelayError::InvalidArgument(format!(
+            "content.created_at is {} s in the relay's future (at most {MAX_CLOCK_SKEW_S} s of clock skew): check the device's clock",
+            created - now_unix
+        )));
+    }
+    let not_after = parsed[0].validity().not_after.timestamp();
+    let serial = hex::encode(parsed[0].raw_serial());
+    let cert_sha256 = Sha256::digest(leaf).to_vec();
+    Ok(CheckedBundle {
+        content,
+        not_after,
+        serial,
+        cert_sha256,
+    })
 }
 
 /// Is `id` a device id: 1-64 characters of `a-z 0-9 . _ -`?

@@ -127,10 +127,13 @@ impl Hub {
     }
 }
 
-/// An envelope that passed every check that needs no storage.
-struct Checked {
-    recipients: Vec<Principal>,
-    kind: pb::MessageKind,
+/// An envelope that passed every check that needs no storage ([`check_envelope`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The recipients, parsed, in the envelope's order, no duplicates, not the sender.
+    pub recipients: Vec<Principal>,
+    /// The envelope's kind (not `Unspecified`).
+    pub kind: pb::MessageKind,
 }
 
 impl Mailbox {
@@ -516,49 +519,14 @@ impl Mailbox {
         request: pb::AckRequest,
     ) -> Result<pb::AckResponse, RelayError> {
         let recipient = permit.principal().clone();
-        let target = request.target.ok_or_else(|| {
-            RelayError::InvalidArgument(
-                "one of acknowledge, reject or status_seq is required".into(),
-            )
-        })?;
+        check_ack(&request)?;
+        let target = request.target.ok_or_else(no_ack_target)?;
         let outcome = match target {
             pb::ack_request::Target::StatusSeq(seq) => {
                 return self.ack_status(recipient, seq).await;
             }
-            pb::ack_request::Target::Acknowledge(a) => {
-                check_id("acknowledge.message_id", &a.message_id)?;
-                check_len("acknowledge.ciphertext_sha256", &a.ciphertext_sha256, 32)?;
-                check_len("acknowledge.signature", &a.signature, 64)?;
-                if !crate::directory::valid_device_id(&a.signer_key) {
-                    return Err(RelayError::InvalidArgument(
-                        "acknowledge.signer_key must be a device id: 1-64 characters a-z 0-9 . _ -"
-                            .into(),
-                    ));
-                }
-                Outcome::Ack(a)
-            }
-            pb::ack_request::Target::Reject(r) => {
-                check_id("reject.message_id", &r.message_id)?;
-                let reason = pb::RejectionReason::try_from(r.reason)
-                    .unwrap_or(pb::RejectionReason::Unspecified);
-                if reason == pb::RejectionReason::Unspecified {
-                    return Err(RelayError::InvalidArgument(
-                        "reject.reason is required".into(),
-                    ));
-                }
-                if r.detail.len() > MAX_DETAIL_LEN {
-                    return Err(RelayError::InvalidArgument(format!(
-                        "reject.detail is longer than {MAX_DETAIL_LEN} bytes"
-                    )));
-                }
-                // It is shown to the sender and kept in the log for ever: one printable line.
-                if r.detail.chars().any(char::is_control) {
-                    return Err(RelayError::InvalidArgument(
-                        "reject.detail must not contain control characters or line breaks".into(),
-                    ));
-                }
-                Outcome::Reject(r)
-            }
+            pb::ack_request::Target::Acknowledge(a) => Outcome::Ack(a),
+            pb::ack_request::Target::Reject(r) => Outcome::Reject(r),
         };
         // An acknowledgement is evidence in the log: its signature must verify with the published
         // key of the device it names.
@@ -908,8 +876,60 @@ fn check_len(field: &str, value: &[u8], len: usize) -> Result<(), RelayError> {
     Ok(())
 }
 
-/// Every check on an envelope that needs no storage. Nothing is stored if one fails.
-fn check_envelope(
+fn no_ack_target() -> RelayError {
+    RelayError::InvalidArgument("one of acknowledge, reject or status_seq is required".into())
+}
+
+/// Every check on an acknowledgement request that needs no storage: a target is set; an
+/// acknowledgement names a message id, a 32-byte digest, a 64-byte signature and a device id; a
+/// rejection names a message id, a known reason and at most [`MAX_DETAIL_LEN`] bytes of
+/// printable detail. The signature itself is checked against the published key by
+/// [`Mailbox::ack`].
+pub fn check_ack(request: &pb::AckRequest) -> Result<(), RelayError> {
+    match request.target.as_ref().ok_or_else(no_ack_target)? {
+        pb::ack_request::Target::StatusSeq(_) => Ok(()),
+        pb::ack_request::Target::Acknowledge(a) => {
+            check_id("acknowledge.message_id", &a.message_id)?;
+            check_len("acknowledge.ciphertext_sha256", &a.ciphertext_sha256, 32)?;
+            check_len("acknowledge.signature", &a.signature, 64)?;
+            if !crate::directory::valid_device_id(&a.signer_key) {
+                return Err(RelayError::InvalidArgument(
+                    "acknowledge.signer_key must be a device id: 1-64 characters a-z 0-9 . _ -"
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+        pb::ack_request::Target::Reject(r) => {
+            check_id("reject.message_id", &r.message_id)?;
+            let reason =
+                pb::RejectionReason::try_from(r.reason).unwrap_or(pb::RejectionReason::Unspecified);
+            if reason == pb::RejectionReason::Unspecified {
+                return Err(RelayError::InvalidArgument(
+                    "reject.reason is required".into(),
+                ));
+            }
+            if r.detail.len() > MAX_DETAIL_LEN {
+                return Err(RelayError::InvalidArgument(format!(
+                    "reject.detail is longer than {MAX_DETAIL_LEN} bytes"
+                )));
+            }
+            // It is shown to the sender and kept in the log for ever: one printable line.
+            if r.detail.chars().any(char::is_control) {
+                return Err(RelayError::InvalidArgument(
+                    "reject.detail must not contain control characters or line breaks".into(),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Every check on an envelope that needs no storage, for an envelope from `sender` under
+/// `limits`: ids, enums, required fields, recipients (parsed, not the sender, no duplicates, at
+/// most `limits.max_recipients`), ciphertext size and digest. Pure: nothing is stored if one
+/// fails, and the recipients' policy and existence are checked by [`Mailbox::send`].
+pub fn check_envelope(
     env: &pb::Envelope,
     limits: &LimitsConfig,
     sender: &Principal,

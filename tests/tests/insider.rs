@@ -41,6 +41,9 @@ fn bundle_with(
         prost::Message::decode(bundle.content.as_slice()).unwrap();
     content.created_at = Some(prost_types::Timestamp::from(created_at));
     bundle.content = prost::Message::encode_to_vec(&content);
+    bundle.device_signature = keys
+        .sign(silta_proto::context::KEY_POSSESSION, &bundle.content)
+        .to_vec();
     bundle.signature = silta_certs::signing::sign_with_key_pem(
         &identity.key_pem,
         silta_proto::context::KEY_BUNDLE,
@@ -93,6 +96,12 @@ async fn the_key_directory_is_bounded() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("future"), "{}", err.message());
+    // Another device's public keys, without proof of holding its private key.
+    let mut stolen = bundle_for(&id, "centre/hostile", "d1", now, 0);
+    stolen.device_signature = vec![0; 64];
+    let err = publish(stolen).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("device_signature"), "{}", err.message());
     assert_eq!(
         relay.fingerprint(),
         before,
