@@ -144,7 +144,7 @@ pub fn verify(
         };
         match verified {
             Ok(v) if v.principal.to_string() == principal && v.device_id == device => {
-                if v.created_at > at + CLOCK_SKEW_SECS {
+                if v.created_at > at.saturating_add(CLOCK_SKEW_SECS) {
                     why.push("made after the acknowledgement".to_owned());
                     continue;
                 }

@@ -1029,15 +1029,22 @@ pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
 
 /// Whether a failure to open a message is the message's own (its sender's keys could not be
 /// fetched: an oversized or broken directory answer), so it is skipped and retried while the
-/// messages behind it go on; or one that stops every message alike (the connection is down,
-/// our certificate is refused, local storage failed), so receiving stops and nothing is counted
-/// against the message.
+/// messages behind it go on; or one that stops every message alike (the connection is down or
+/// reset, our certificate is refused, we are over our own rate limit, local storage failed),
+/// so receiving stops for now and nothing is counted against the message: a sender must not be
+/// able to get other senders' messages rejected by making the recipient hit its own limits.
 fn is_per_message(e: &ClientError) -> bool {
     use tonic::Code;
     match e {
         ClientError::Relay(s) => !matches!(
             s.code(),
-            Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Unauthenticated
+            Code::Unavailable
+                | Code::Cancelled
+                | Code::DeadlineExceeded
+                | Code::Unauthenticated
+                | Code::ResourceExhausted
+                | Code::Aborted
+                | Code::Unknown
         ),
         ClientError::Bundle(_) | ClientError::Seal(_) => true,
         _ => false,

@@ -20,8 +20,10 @@ use crate::{
 pub const MAX_ENTRIES: u64 = 10_000;
 /// Most events returned by one Query page.
 pub const MAX_PAGE: u32 = 500;
-/// Most events one Query call examines before returning a page token.
+/// Most events one Query call examines before returning a page token: an auditor's, and
+/// anyone else's (whose events are a small part of the log, so a scan costs more per answer).
 const SCAN_LIMIT: u64 = 200_000;
+const SCAN_LIMIT_PARTY: u64 = 20_000;
 /// Bytes of leaves or events in one response, about (at least one item is always returned).
 const MAX_RESPONSE_BYTES: usize = silta_proto::limits::MAX_RESPONSE_BYTES;
 
@@ -174,7 +176,12 @@ impl AuditLog {
         while next < size
             && events.len() < page
             && bytes < MAX_RESPONSE_BYTES
-            && next - start < SCAN_LIMIT
+            && next - start
+                < if auditor {
+                    SCAN_LIMIT
+                } else {
+                    SCAN_LIMIT_PARTY
+                }
         {
             let Some(e) = self.store.event(next)? else {
                 break;

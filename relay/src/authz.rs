@@ -260,24 +260,27 @@ impl AuthzLayer {
             max_ciphertext_bytes: limits.max_ciphertext_bytes,
             requests: Arc::new(RateLimiter::new(
                 f64::from(limits.requests_per_second),
-                limits.request_burst,
+                limits.request_burst.into(),
             )),
             audit_reads: Arc::new(RateLimiter::new(
                 f64::from(limits.audit_queries_per_minute) / 60.0,
-                limits.audit_queries_per_minute,
+                limits.audit_queries_per_minute.into(),
             )),
         }
     }
 
-    /// Takes a token from each bucket that applies to `rpc`; refuses with the time to wait.
-    fn rate_limit(&self, principal: &Principal, rpc: Rpc) -> Result<(), crate::error::RelayError> {
-        // Health checks are free: load balancers and monitors poll them.
-        if rpc == Rpc::Health {
-            return Ok(());
-        }
+    /// Takes a token from each bucket that applies to a call of `rpc` (`None`: a path the relay
+    /// does not serve); refuses with the time to wait. Runs before the authorization decision,
+    /// so refused calls count too.
+    fn rate_limit(
+        &self,
+        principal: &Principal,
+        rpc: Option<Rpc>,
+    ) -> Result<(), crate::error::RelayError> {
         let now = std::time::Instant::now();
+        let name = rpc.map(Rpc::name).unwrap_or("unknown method");
         let limited = |key: &str, wait: std::time::Duration| {
-            tracing::info!(principal = %principal, rpc = rpc.name(), limit = key, "rate limited");
+            tracing::debug!(principal = %principal, rpc = name, limit = key, "rate limited");
             crate::error::RelayError::RateLimited {
                 message: format!(
                     "{principal} is over limit {key}; retry in {} ms",
@@ -289,7 +292,7 @@ impl AuthzLayer {
         self.requests
             .take(principal, now)
             .map_err(|w| limited("limits.requests_per_second", w))?;
-        if matches!(rpc, Rpc::AuditQuery | Rpc::AuditEntries) {
+        if matches!(rpc, Some(Rpc::AuditQuery | Rpc::AuditEntries)) {
             self.audit_reads
                 .take(principal, now)
                 .map_err(|w| limited("limits.audit_queries_per_minute", w))?;
@@ -345,6 +348,12 @@ where
                 layer.metrics.request_denied();
                 return Ok(tonic::Status::unauthenticated("no client certificate").into_http());
             };
+            // Every call counts against its principal's rate, refused ones too (each refusal
+            // costs a log line).
+            if let Err(e) = layer.rate_limit(peer.principal(), Rpc::from_path(req.uri().path())) {
+                layer.metrics.request_limited();
+                return Ok(tonic::Status::from(e).into_http());
+            }
             // A connection made before its certificate was revoked gets nothing more; nor one
             // whose certificate has expired since, nor anyone while the CRLs are stale.
             if layer.tls.is_revoked(peer.serial()) {
@@ -368,7 +377,7 @@ where
             }
             if Rpc::from_path(req.uri().path()).is_none() {
                 layer.metrics.request_denied();
-                tracing::info!(principal = %peer.principal(), path = req.uri().path(), "unknown method");
+                tracing::info!(principal = %peer.principal(), path_bytes = req.uri().path().len(), "unknown method");
                 return Ok(tonic::Status::unimplemented("unknown method").into_http());
             }
             let decision = check_rpc(&peer, req.uri().path()).and_then(|permit| {
@@ -391,10 +400,6 @@ where
                 return Ok(tonic::Status::internal("internal storage error").into_http());
             }
             let rpc = permit.rpc();
-            if let Err(e) = layer.rate_limit(permit.principal(), rpc) {
-                layer.metrics.request_limited();
-                return Ok(tonic::Status::from(e).into_http());
-            }
             layer.metrics.request_allowed();
             req.extensions_mut().insert(permit);
             let response = inner.call(req).await?;

@@ -100,6 +100,10 @@ pub struct LimitsConfig {
     /// Most unacknowledged messages from one sender waiting in one recipient's mailbox, so one
     /// sender cannot fill a mailbox that every other sender needs too.
     pub max_pending_per_sender: u64,
+    /// Ciphertext bytes per second one principal may send (token bucket; a burst of one
+    /// largest envelope is always allowed), so that no sender can fill the disk or the
+    /// writer's queue for everyone.
+    pub send_bytes_per_second: u64,
     /// Requests per second one principal may make (token bucket, refilled continuously).
     pub requests_per_second: u32,
     /// How many requests one principal may make at once before the rate applies.
@@ -180,6 +184,7 @@ impl Default for LimitsConfig {
             max_recipients: 16,
             max_pending_items: 10_000,
             max_pending_per_sender: 1_000,
+            send_bytes_per_second: 16 * 1024 * 1024,
             requests_per_second: 100,
             request_burst: 200,
             audit_queries_per_minute: 60,
@@ -328,10 +333,10 @@ impl Config {
                 "must be at most 600000",
             ));
         }
-        if s.max_connection_age_s == 0 {
+        if s.max_connection_age_s == 0 || s.max_connection_age_s > 30 * 24 * 3600 {
             return Err(ConfigError::key(
                 "server.max_connection_age_s",
-                "must be at least 1",
+                "must be 1..=2592000 (30 days)",
             ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
@@ -359,6 +364,7 @@ impl Config {
         for (key, value) in [
             ("limits.max_pending_items", l.max_pending_items),
             ("limits.max_pending_per_sender", l.max_pending_per_sender),
+            ("limits.send_bytes_per_second", l.send_bytes_per_second),
             ("limits.requests_per_second", l.requests_per_second.into()),
             ("limits.request_burst", l.request_burst.into()),
             (
@@ -580,7 +586,7 @@ mod example_file {
                 count("limits"),
                 count("log")
             ],
-            [5, 4, 8, 10, 2]
+            [5, 4, 8, 11, 2]
         );
     }
 }

@@ -307,7 +307,11 @@ pub fn check_bundle(
         .zip(<[u8; 64]>::try_from(bundle.device_signature.as_slice()).ok())
         .is_some_and(|(key, sig)| {
             key.verify_strict(
-                &[silta_proto::context::KEY_POSSESSION, bundle.content.as_slice()].concat(),
+                &[
+                    silta_proto::context::KEY_POSSESSION,
+                    bundle.content.as_slice(),
+                ]
+                .concat(),
                 &ed25519_dalek::Signature::from_bytes(&sig),
             )
             .is_ok()

@@ -45,6 +45,8 @@ pub struct Mailbox {
     subscriptions: Arc<Mutex<HashMap<String, u32>>>,
     /// `server.max_connection_age_s`: a subscription ends with its connection.
     max_connection_age: std::time::Duration,
+    /// `limits.send_bytes_per_second`, per sender.
+    send_bytes: crate::quota::RateLimiter,
 }
 
 /// One open subscription, counted until dropped.
@@ -154,11 +156,17 @@ impl Mailbox {
             tls,
             store,
             audit,
-            limits,
             hub,
             shutdown,
             subscriptions: Default::default(),
             max_connection_age,
+            send_bytes: crate::quota::RateLimiter::new(
+                limits.send_bytes_per_second as f64,
+                limits
+                    .send_bytes_per_second
+                    .max(limits.max_ciphertext_bytes.saturating_mul(2)),
+            ),
+            limits,
         })
     }
 
@@ -173,7 +181,17 @@ impl Mailbox {
         for r in &checked.recipients {
             permit.check_send(checked.kind, r)?;
         }
-        self.store.admit_send(envelope.ciphertext.len())?;
+        let size = envelope.ciphertext.len();
+        self.send_bytes
+            .take_n(&sender, size as f64, std::time::Instant::now())
+            .map_err(|wait| RelayError::RateLimited {
+                message: format!(
+                    "{sender} is over limit limits.send_bytes_per_second; retry in {} ms",
+                    wait.as_millis().max(1)
+                ),
+                retry_after: wait,
+            })?;
+        self.store.admit_send(size)?;
         let ciphertext = std::mem::take(&mut envelope.ciphertext);
         let max_pending = self.limits.max_pending_items;
         let max_per_sender = self.limits.max_pending_per_sender;

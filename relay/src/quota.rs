@@ -30,16 +30,23 @@ const SWEEP_AT: usize = 1024;
 
 impl RateLimiter {
     /// `per_second` refill rate and `burst` capacity (both at least 1 after validation).
-    pub fn new(per_second: f64, burst: u32) -> Self {
+    pub fn new(per_second: f64, burst: u64) -> Self {
         RateLimiter {
             per_second: per_second.max(f64::MIN_POSITIVE),
-            burst: f64::from(burst.max(1)),
+            burst: burst.max(1) as f64,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
     /// Takes one token for `principal` at `now`, or says how long until one is there.
     pub fn take(&self, principal: &Principal, now: Instant) -> Result<(), Duration> {
+        self.take_n(principal, 1.0, now)
+    }
+
+    /// Takes `cost` tokens (at most the burst) for `principal` at `now`, or says how long until
+    /// they are there.
+    pub fn take_n(&self, principal: &Principal, cost: f64, now: Instant) -> Result<(), Duration> {
+        let cost = cost.min(self.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= SWEEP_AT {
             let (rate, burst) = (self.per_second, self.burst);
@@ -53,11 +60,11 @@ impl RateLimiter {
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.per_second).min(self.burst);
         b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        if b.tokens >= cost {
+            b.tokens -= cost;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
+            Err(Duration::from_secs_f64((cost - b.tokens) / self.per_second))
         }
     }
 }

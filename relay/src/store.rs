@@ -295,6 +295,11 @@ pub struct Store {
     writer: Mutex<Option<JoinHandle<()>>>,
     failure: Arc<Failure>,
     write_timeout: Duration,
+    /// When the writer started the batch it is working on, as ms since `epoch` + 1; 0 while
+    /// idle. A write that waits long is only a failure if the writer is stuck, not if it is
+    /// busy with a backlog (which a participant could cause on purpose).
+    busy_since: Arc<AtomicU64>,
+    epoch: std::time::Instant,
     space: Arc<DiskSpace>,
     /// Dropped to stop the free-space thread.
     space_stop: Mutex<Option<mpsc::Sender<()>>>,
@@ -355,17 +360,23 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Job>();
         let failure: Arc<Failure> = Arc::new(watch::channel(None).0);
         let io = |e| StoreError::Sled(Arc::new(sled::Error::Io(e)));
+        let epoch = std::time::Instant::now();
+        let busy_since = Arc::new(AtomicU64::new(0));
         let writer = {
             let trees = trees.clone();
             let db = db.clone();
             let durable = durable_size.clone();
             let failure = failure.clone();
+            let busy = Busy {
+                since: busy_since.clone(),
+                epoch,
+            };
             std::thread::Builder::new()
                 .name("silta-store-writer".into())
                 .spawn(move || {
                     // Declared first, dropped last: a panic anywhere in the loop fails the store.
                     let _death = WriterDeath(failure.clone());
-                    writer_loop(&db, &trees, &rx, sync, &durable, &failure);
+                    writer_loop(&db, &trees, &rx, sync, &durable, &failure, &busy);
                 })
                 .map_err(io)?
         };
@@ -395,6 +406,8 @@ impl Store {
             writer: Mutex::new(Some(writer)),
             failure,
             write_timeout: options.write_timeout,
+            busy_since,
+            epoch,
             space,
             space_stop: Mutex::new(Some(space_stop)),
         })
@@ -458,16 +471,27 @@ impl Store {
             return Err(self.closed_or_failed().into());
         }
         // Bounded: a writer stuck in sled (a full disk can hang a flush for ever) must not hang
-        // the request, and a write that is this late means the store is in trouble.
-        match tokio::time::timeout(self.write_timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.closed_or_failed().into()),
-            Err(_) => {
-                self.fail(format!(
-                    "a write was not on disk within storage.write_timeout_ms ({} ms)",
-                    self.write_timeout.as_millis()
-                ));
-                Err(StoreError::TimedOut(self.write_timeout).into())
+        // the request, and a batch that takes this long means the store is in trouble. Time
+        // spent queued behind other batches while the writer makes progress is not a failure.
+        let mut rx = rx;
+        loop {
+            match tokio::time::timeout(self.write_timeout, &mut rx).await {
+                Ok(Ok(result)) => return result,
+                Ok(Err(_)) => return Err(self.closed_or_failed().into()),
+                Err(_) => {
+                    let since = self.busy_since.load(Ordering::SeqCst);
+                    let now = self.epoch.elapsed().as_millis() as u64 + 1;
+                    let stuck = since != 0
+                        && now.saturating_sub(since) >= self.write_timeout.as_millis() as u64;
+                    if !stuck && !self.failed() {
+                        continue;
+                    }
+                    self.fail(format!(
+                        "a batch of writes was not on disk within storage.write_timeout_ms ({} ms)",
+                        self.write_timeout.as_millis()
+                    ));
+                    return Err(StoreError::TimedOut(self.write_timeout).into());
+                }
             }
         }
     }
@@ -637,7 +661,13 @@ impl Store {
     pub fn devices_empty(&self, principal: &Principal) -> Result<bool, StoreError> {
         let mut prefix = principal.to_string().into_bytes();
         prefix.push(0);
-        Ok(self.trees.devices.scan_prefix(&prefix).next().transpose()?.is_none())
+        Ok(self
+            .trees
+            .devices
+            .scan_prefix(&prefix)
+            .next()
+            .transpose()?
+            .is_none())
     }
 
     /// One device of `principal`.
@@ -1067,9 +1097,16 @@ pub fn device_key(principal: &Principal, device: &str) -> Vec<u8> {
 /// existed has bundles but no devices. Each device is bound to the certificate of its latest
 /// bundle.
 fn rebuild_device_index(trees: &Trees) -> Result<(), StoreError> {
-    if !trees.devices.is_empty() || trees.bundles.is_empty() {
+    // The marker is written last: an index build cut short by a crash is started again.
+    const BUILT: &[u8] = b"device-index-built";
+    if trees.counters.contains_key(BUILT)? {
         return Ok(());
     }
+    if trees.bundles.is_empty() {
+        trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
+        return Ok(());
+    }
+    trees.devices.clear()?;
     let mut devices: std::collections::BTreeMap<Vec<u8>, DeviceRecord> = Default::default();
     let mut per_principal: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
     for kv in trees.bundles.iter() {
@@ -1120,6 +1157,7 @@ fn rebuild_device_index(trees: &Trees) -> Result<(), StoreError> {
             trees.principals.insert(principal, rec.encode_to_vec())?;
         }
     }
+    trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
     tracing::info!(
         devices = devices.len(),
         "built the key directory's device index"
@@ -1191,6 +1229,12 @@ impl Drop for WriterDeath {
     }
 }
 
+/// Where the writer says since when it works on its current batch (see `Store::busy_since`).
+struct Busy {
+    since: Arc<AtomicU64>,
+    epoch: std::time::Instant,
+}
+
 fn writer_loop(
     db: &sled::Db,
     trees: &Trees,
@@ -1198,10 +1242,15 @@ fn writer_loop(
     sync: bool,
     durable: &AtomicU64,
     failure: &Failure,
+    busy: &Busy,
 ) {
     // Block for the first job, then take whatever else queued up meanwhile: everything in the
     // batch shares one flush.
     while let Ok(first) = jobs.recv() {
+        busy.since.store(
+            busy.epoch.elapsed().as_millis() as u64 + 1,
+            Ordering::SeqCst,
+        );
         let mut fatal = None;
         let mut run = |job: Job| {
             let (complete, error) = job(trees);
@@ -1240,6 +1289,7 @@ fn writer_loop(
             tracing::error!(error = %e, batch = completions.len(), "write or flush failed; failing the batch");
             fail(failure, format!("a write or flush failed: {e}"));
         }
+        busy.since.store(0, Ordering::SeqCst);
         for complete in completions {
             complete(flushed.clone());
         }

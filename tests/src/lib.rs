@@ -307,10 +307,11 @@ impl TestRelay {
 /// A `[limits]` table that lifts the per-principal quotas, for load and crash tests that send
 /// as fast as they can (append it to [`TestPki::relay_config_toml`]); the quotas themselves are
 /// tested in insider.rs.
-pub const UNLIMITED_TOML: &str = "[limits]\nrequests_per_second = 1000000\nrequest_burst = 1000000\nmax_pending_per_sender = 1000000000\nmax_pending_items = 1000000000\n";
+pub const UNLIMITED_TOML: &str = "[limits]\nsend_bytes_per_second = 100000000000\nrequests_per_second = 1000000\nrequest_burst = 1000000\nmax_pending_per_sender = 1000000000\nmax_pending_items = 1000000000\n";
 
 /// The same for an in-process relay's configuration.
 pub fn unlimited(c: &mut Config) {
+    c.limits.send_bytes_per_second = 100_000_000_000;
     c.limits.requests_per_second = 1_000_000;
     c.limits.request_burst = 1_000_000;
     c.limits.max_pending_per_sender = 1_000_000_000;

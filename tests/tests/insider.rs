@@ -101,7 +101,11 @@ async fn the_key_directory_is_bounded() {
     stolen.device_signature = vec![0; 64];
     let err = publish(stolen).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
-    assert!(err.message().contains("device_signature"), "{}", err.message());
+    assert!(
+        err.message().contains("device_signature"),
+        "{}",
+        err.message()
+    );
     assert_eq!(
         relay.fingerprint(),
         before,
@@ -465,9 +469,9 @@ async fn one_sender_cannot_fill_a_shared_mailbox() {
     relay.stop().await;
 }
 
-/// Item 5: requests per second per principal, with the time to wait in the standard
-/// google.rpc.RetryInfo detail; another principal is not slowed down. Audit reads have their
-/// own, smaller budget.
+/// Item 5: requests per second per principal (every call counts, health checks and refused calls
+/// too), with the time to wait in the standard google.rpc.RetryInfo detail; another principal is
+/// not slowed down. Audit reads have their own, smaller budget; so do sent bytes.
 #[tokio::test]
 async fn requests_are_rate_limited_per_principal() {
     use tonic_types::StatusExt as _;
@@ -684,7 +688,7 @@ async fn stalled_subscribers_pin_a_bounded_amount_of_memory() {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("relay.toml");
     let toml = pki.relay_config_toml(&data.path().join("data"))
-        + "[limits]\nmax_subscriptions_per_principal = 4\n";
+        + "[limits]\nmax_subscriptions_per_principal = 4\nsend_bytes_per_second = 1000000000\n";
     std::fs::write(&config, toml).unwrap();
     let relay =
         silta_tests::RelayProcess::spawn(env!("CARGO_BIN_EXE_silta-relay-under-test"), &config)
@@ -760,4 +764,45 @@ async fn stalled_subscribers_pin_a_bounded_amount_of_memory() {
     );
     drop(streams);
     relay.kill().await;
+}
+
+/// Item 5: the bytes one principal sends per second are bounded too (the disk and the writer's
+/// queue are shared by everyone).
+#[tokio::test]
+async fn sent_bytes_are_rate_limited_per_principal() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| {
+        c.limits.max_ciphertext_bytes = 64 * 1024;
+        c.limits.send_bytes_per_second = 100_000;
+    })
+    .await;
+    let _nas = relay.connect_as(&pki, NAS).await;
+    let big = relay.connect_as(&pki, "centre/big").await;
+    let other = relay.connect_as(&pki, "centre/other").await;
+    let body = vec![7u8; 60_000];
+    // The burst is two largest envelopes (128 KiB): two go through, the third waits.
+    for _ in 0..2 {
+        big.mailbox()
+            .send(envelope(MessageKind::Referral, &[NAS], &body))
+            .await
+            .unwrap();
+    }
+    let err = big
+        .mailbox()
+        .send(envelope(MessageKind::Referral, &[NAS], &body))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(
+        err.message().contains("limits.send_bytes_per_second"),
+        "{}",
+        err.message()
+    );
+    // Another sender is not affected.
+    other
+        .mailbox()
+        .send(envelope(MessageKind::Referral, &[NAS], &body))
+        .await
+        .unwrap();
+    relay.stop().await;
 }
