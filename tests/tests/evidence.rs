@@ -381,3 +381,93 @@ async fn receipts_are_checked_against_the_log_and_outputs_are_neutralised() {
     assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{csv}");
     assert!(!csv.contains(",\"=HYPERLINK"), "{csv}");
 }
+
+/// What a hostile relay could tell a sender: an ACKNOWLEDGED status with an all-zero signature
+/// for a message the recipient never received. The sender's inbox does not call it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_does_not_believe_a_forged_acknowledgement() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    for u in [&centre, &nas] {
+        assert!(silta(u, &["keys", "publish"]).status.success());
+    }
+    let id = consult(&centre, "anyone there?");
+    let message_id = uuid::Uuid::parse_str(&id).unwrap().as_bytes().to_vec();
+    // The forged status item, written into the sender's mailbox as the relay itself would.
+    let sender: silta_certs::Principal = "centre/joutseno".parse().unwrap();
+    relay
+        .store
+        .write(move |trees| {
+            trees.transaction(|tx| {
+                let name = sender.to_string();
+                let mut rec = tx.principal(&name)?.unwrap_or_default();
+                let item = silta_relay::store::ItemRecord {
+                    message_id: Vec::new(),
+                    status: Some(pb::StatusEvent {
+                        message_id: message_id.clone(),
+                        recipient: NAS.into(),
+                        state: pb::DeliveryState::Acknowledged.into(),
+                        time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+                        ack_signature: vec![0; 64],
+                        ack_device: "desk-1".into(),
+                        ..Default::default()
+                    }),
+                };
+                tx.push_item(&sender, &mut rec, &item)?;
+                tx.put_principal(&name, &rec)?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    // A real status for the centre afterwards makes the relay hand out its mailbox up to there.
+    let other = relay.connect_as(&pki, "assistance/other").await;
+    let centre_conn = relay.connect(&pki, &centre.identity).await;
+    centre_conn
+        .mailbox()
+        .send(silta_tests::envelope(
+            pb::MessageKind::AnonymousConsultation,
+            &["assistance/other"],
+            b"opaque",
+        ))
+        .await
+        .unwrap();
+    let mut s = other
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        silta_tests::take_items(&mut s, 1, std::time::Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    drop(s);
+
+    let o = silta(&centre, &["inbox", "sync", "--purpose", "delivery check"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(
+        &centre,
+        &[
+            "inbox",
+            "show",
+            &id,
+            "--json",
+            "--purpose",
+            "delivery check",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let record: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let status = &record["recipients"][NAS];
+    assert_eq!(
+        status["state"],
+        silta_client::client::ACK_NOT_VERIFIED,
+        "{record}"
+    );
+    relay.stop().await;
+}
