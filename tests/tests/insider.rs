@@ -781,12 +781,17 @@ async fn sent_bytes_are_rate_limited_per_principal() {
     let other = relay.connect_as(&pki, "centre/other").await;
     let body = vec![7u8; 60_000];
     // The burst is two largest envelopes (128 KiB): two go through, the third waits.
-    for _ in 0..2 {
-        big.mailbox()
-            .send(envelope(MessageKind::Referral, &[NAS], &body))
-            .await
-            .unwrap();
-    }
+    let first = envelope(MessageKind::Referral, &[NAS], &body);
+    let receipt = big
+        .mailbox()
+        .send(first.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    big.mailbox()
+        .send(envelope(MessageKind::Referral, &[NAS], &body))
+        .await
+        .unwrap();
     let err = big
         .mailbox()
         .send(envelope(MessageKind::Referral, &[NAS], &body))
@@ -798,6 +803,9 @@ async fn sent_bytes_are_rate_limited_per_principal() {
         "{}",
         err.message()
     );
+    // A retry of an accepted message stores nothing new: it gets its receipt even now.
+    let again = big.mailbox().send(first).await.unwrap().into_inner();
+    assert_eq!(again.log_index, receipt.log_index);
     // Another sender is not affected.
     other
         .mailbox()
