@@ -451,23 +451,39 @@ impl Client {
 
     /// Checks the signature of an ACKNOWLEDGED status event about a message this installation
     /// sent (its ciphertext digest `ciphertext_sha256`) against the recipient device's key
-    /// bundle, verified against the CA. Returns the key's fingerprint, or why it does not count.
+    /// bundle, verified against the CA. Returns the key's fingerprint, or why it does not count;
+    /// or, when the keys could not be fetched for a passing reason (connection down or reset,
+    /// over our rate limit), that error: no verdict then, the status is looked at again later.
     pub async fn check_ack(
         &self,
         s: &pb::StatusEvent,
         ciphertext_sha256: &[u8],
-    ) -> Result<String, String> {
+    ) -> Result<Result<String, String>, ClientError> {
         if ciphertext_sha256.len() != 32 {
-            return Err("the message's ciphertext digest is not known here, so the signature cannot be checked".into());
+            return Ok(Err("the message's ciphertext digest is not known here, so the signature cannot be checked".into()));
         }
-        let principal: Principal = s
-            .recipient
-            .parse()
-            .map_err(|e| format!("recipient {:?}: {e}", s.recipient))?;
-        let keys = self
-            .keys_of(&principal)
-            .await
-            .map_err(|e| format!("the recipient's keys could not be fetched ({e})"))?;
+        let principal: Principal = match s.recipient.parse() {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(format!("recipient {:?}: {e}", s.recipient))),
+        };
+        let keys = match self.keys_of(&principal).await {
+            Ok(keys) => keys,
+            Err(e) if !is_per_message(&e) => return Err(e),
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the recipient's keys could not be fetched ({e})"
+                )));
+            }
+        };
+        Ok(Self::ack_verdict(s, ciphertext_sha256, &principal, &keys))
+    }
+
+    fn ack_verdict(
+        s: &pb::StatusEvent,
+        ciphertext_sha256: &[u8],
+        principal: &Principal,
+        keys: &[VerifiedBundle],
+    ) -> Result<String, String> {
         let key = keys
             .iter()
             .find(|k| k.device_id == s.ack_device)

@@ -937,7 +937,14 @@ impl Daemon {
                     // An acknowledgement counts only if the recipient's device signed it.
                     let ack = if s.state == pb::DeliveryState::Acknowledged as i32 {
                         let digest = hex::decode(&job.ciphertext_sha256).unwrap_or_default();
-                        let checked = client.check_ack(s, &digest).await;
+                        let checked = match client.check_ack(s, &digest).await {
+                            Ok(checked) => checked,
+                            Err(e) => {
+                                // No verdict: the status item stays unconfirmed and comes again.
+                                tracing::warn!(error = %e, message_id = %job.message_id, "could not check an acknowledgement now; reconnecting");
+                                return Ok(true);
+                            }
+                        };
                         if let Err(why) = &checked {
                             tracing::error!(message_id = %job.message_id, recipient = %s.recipient, problem = %why, "the relay reports an acknowledgement that does NOT verify; the status file says so");
                         }

@@ -182,7 +182,7 @@ fn deferred_line(
     )
 }
 
-async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), StateError> {
+async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), ClientError> {
     let state = client.state();
     let Some(mut record) = state.message(&s.message_id)? else {
         return Ok(());
@@ -199,7 +199,8 @@ async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), State
                     .unwrap_or_default(),
             )
             .unwrap_or_default();
-            let checked = client.check_ack(s, &digest).await;
+            // A passing failure to fetch the keys ends this sync; the status comes again.
+            let checked = client.check_ack(s, &digest).await?;
             if let Err(why) = &checked {
                 tracing::error!(recipient = %s.recipient, problem = %why, "the relay reports an acknowledgement that does NOT verify");
             }
