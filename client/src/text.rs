@@ -11,9 +11,13 @@
 pub const REPLACEMENT: char = '\u{FFFD}';
 
 /// Bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069) and the marks
-/// U+200E/U+200F: they reorder what follows them on screen.
+/// U+200E/U+200F reorder what follows them on screen; the line and paragraph separators
+/// U+2028/U+2029 break a line where a terminal or a spreadsheet may honour them.
 fn reorders(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Multi-line text (a message body): control characters other than a line feed, and
@@ -87,6 +91,7 @@ mod tests {
         assert_eq!(printable("a\nb\tc"), "a\nb\u{FFFD}c");
         assert_eq!(printable_line("a\nb"), "a\u{FFFD}b");
         assert_eq!(printable_line("Jyväskylä — ok"), "Jyväskylä — ok");
+        assert_eq!(printable_line("a\u{2028}b\u{2029}c"), "a\u{FFFD}b\u{FFFD}c");
     }
 
     #[test]
