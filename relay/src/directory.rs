@@ -231,7 +231,8 @@ impl Directory {
     }
 }
 
-fn unix_now() -> i64 {
+/// Now, in unix seconds (the relay's clock).
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -678,10 +678,7 @@ impl Mailbox {
                 ))
             });
         };
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now_s = crate::directory::unix_now();
         if device.cert_not_after <= now_s || self.tls.is_revoked(&device.cert_serial) {
             return Err(RelayError::FailedPrecondition(format!(
                 "the certificate of device {:?} is expired or revoked: publish the device's keys with a valid certificate first",

@@ -724,18 +724,6 @@ impl Store {
         Ok((out, false))
     }
 
-    /// Every bundle `principal` ever published, oldest first.
-    pub fn bundles(&self, principal: &Principal) -> Result<Vec<BundleRecord>, StoreError> {
-        let start = item_key(principal, 0);
-        let end = item_key(principal, u64::MAX);
-        let mut out = Vec::new();
-        for kv in self.trees.bundles.range(start..=end) {
-            let (_, v) = kv?;
-            out.push(decode("principalseq_bundle", &v)?);
-        }
-        Ok(out)
-    }
-
     /// Number of events known to be on disk: the largest tree size a checkpoint may cover.
     pub fn durable_size(&self) -> u64 {
         self.durable_size.load(Ordering::SeqCst)
