@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, SystemTime},
 };
 
@@ -16,140 +16,12 @@ use silta_proto::pb;
 
 use crate::{
     bundle::{BundleError, TrustStore, VerifiedBundle},
-    connection::{ConnectError, Connection, RelayConfig},
+    config::{ClientConfig, ReceiveConfig},
+    connection::{ConnectError, Connection},
     keys::{DeviceKeys, KeyError},
     seal::{Draft, Opened, Rejected, SealError, open, seal, sign_ack},
     state::{Pin, State, StateError},
 };
-
-/// The client's configuration file (`silta.toml`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientConfig {
-    /// The relay, `host:port`.
-    pub relay: String,
-    /// The name in the relay's certificate; default: the host part of `relay`.
-    #[serde(default)]
-    pub server_name: Option<String>,
-    /// CA certificate(s), PEM.
-    pub ca: PathBuf,
-    /// This installation's role certificate, PEM.
-    pub cert: PathBuf,
-    /// Its private key, PEM.
-    pub key: PathBuf,
-    /// Where device keys and local state live.
-    pub state_dir: PathBuf,
-    /// Extra CRLs (PEM) to check key bundles with, besides those the relay hands out.
-    #[serde(default)]
-    pub crls: Vec<PathBuf>,
-    /// The delivery log's verifier key (`silta-relay log-key`). When set, every receipt is
-    /// checked: signed checkpoint, this message's acceptance, inclusion proof.
-    #[serde(default)]
-    pub log_key: Option<String>,
-    /// The centre daemon's settings (`silta daemon`).
-    #[serde(default)]
-    pub daemon: crate::daemon::DaemonConfig,
-    /// How received messages that cannot be processed yet are retried.
-    #[serde(default)]
-    pub receive: ReceiveConfig,
-}
-
-/// What happens to a received message that cannot be processed now (its sender's keys cannot be
-/// fetched, say): it is skipped, so the messages behind it still arrive, and left
-/// unacknowledged; it is tried again on a later subscription once its delay has passed (doubled
-/// each try), and after `max_attempts` tries it is rejected, so its sender learns of it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReceiveConfig {
-    /// Delay before the second try, in milliseconds.
-    pub retry_initial_ms: u64,
-    /// Longest delay between tries, in milliseconds.
-    pub retry_max_ms: u64,
-    /// Tries before the message is rejected.
-    pub max_attempts: u32,
-}
-
-impl Default for ReceiveConfig {
-    fn default() -> Self {
-        ReceiveConfig {
-            retry_initial_ms: 60_000,
-            retry_max_ms: 3_600_000,
-            max_attempts: 8,
-        }
-    }
-}
-
-impl ReceiveConfig {
-    /// The delay after the `attempts`-th failed try.
-    pub fn delay(&self, attempts: u32) -> Duration {
-        Duration::from_millis(
-            self.retry_initial_ms
-                .saturating_mul(1u64 << attempts.saturating_sub(1).min(30))
-                .min(self.retry_max_ms.max(self.retry_initial_ms)),
-        )
-    }
-}
-
-impl ClientConfig {
-    /// Reads a configuration file; relative paths are taken from the file's folder.
-    pub fn load(path: &Path) -> Result<Self, ClientError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-        let mut c: ClientConfig = toml::from_str(&text)
-            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut c.ca,
-            &mut c.cert,
-            &mut c.key,
-            &mut c.state_dir,
-            &mut c.daemon.folder,
-        ] {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
-        Ok(c)
-    }
-
-    /// The device-key folder.
-    pub fn key_dir(&self) -> PathBuf {
-        self.state_dir.join("keys")
-    }
-
-    /// How to reach the relay, with the given PEM material.
-    pub fn relay_config(
-        &self,
-        ca_pem: Vec<u8>,
-        cert_pem: Vec<u8>,
-        key_pem: Vec<u8>,
-    ) -> RelayConfig {
-        let server_name = self.server_name.clone().unwrap_or_else(|| {
-            self.relay
-                .rsplit_once(':')
-                .map(|(h, _)| h)
-                .unwrap_or(&self.relay)
-                .trim_matches(['[', ']'])
-                .to_owned()
-        });
-        RelayConfig {
-            address: self.relay.clone(),
-            server_name,
-            ca_pem,
-            identity: Some((cert_pem, key_pem)),
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
-
-    /// Connects without device keys (what an auditor needs: no messages are sealed or opened).
-    pub async fn connect(&self) -> Result<Connection, ClientError> {
-        let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| ClientError::Config(format!("{}: {e}", p.display())))
-        };
-        let relay = self.relay_config(read(&self.ca)?, read(&self.cert)?, read(&self.key)?);
-        Ok(Connection::connect(&relay).await?)
-    }
-}
 
 /// A client failure, by kind.
 #[derive(Debug, thiserror::Error)]

@@ -34,46 +34,13 @@ use sled::Transactional as _;
 
 use crate::{
     access::{Access, AccessLog, Action},
-    client::{
-        Client, ClientConfig, ClientError, DeliveryStatus, Received, message_record, now_rfc3339,
-    },
+    client::{Client, ClientError, DeliveryStatus, Received, message_record, now_rfc3339},
+    config::ClientConfig,
     form::{legal_basis_name, read_envelope_form, urgency_name},
     fsutil::{create_private_dir, move_file, write_atomic},
     payload::kind_name,
     seal::SealError,
 };
-
-/// `[daemon]` in the client configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DaemonConfig {
-    /// The folder holding outbox/, sent/, failed/ and inbox/ (relative to the configuration).
-    pub folder: PathBuf,
-    /// How often the outbox is scanned, in milliseconds.
-    pub scan_interval_ms: u64,
-    /// First retry delay after a failed attempt, in milliseconds (doubled each time, with jitter).
-    pub retry_initial_ms: u64,
-    /// Longest retry delay, in milliseconds.
-    pub retry_max_ms: u64,
-    /// The purpose recorded in the access log when the daemon opens received messages.
-    pub purpose: String,
-    /// A file in outbox/ is picked up only when it has not changed for this long (ms), so a
-    /// form copied in place is not read half-written.
-    pub settle_ms: u64,
-}
-
-impl Default for DaemonConfig {
-    fn default() -> Self {
-        DaemonConfig {
-            folder: PathBuf::from("silta-folders"),
-            scan_interval_ms: 1000,
-            retry_initial_ms: 1000,
-            retry_max_ms: 60_000,
-            purpose: "passing received messages to the case-management system".into(),
-            settle_ms: 1000,
-        }
-    }
-}
 
 /// A daemon failure that stops it (local storage, folders).
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@
 //! - [`seal`]: sealing and opening, with precise rejection reasons.
 //! - [`state`]: the client's local state: pinned keys, message ids seen.
 //! - [`client`]: all of it together, as used by the `silta` program.
+//! - [`config`]: the configuration file (`silta.toml`).
 //! - [`form`]: form files with their `[envelope]` table.
 //! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
 //! - [`access`]: the client-side access log (who opened which case's messages, and why).
@@ -33,6 +34,7 @@ pub mod ack;
 pub mod audit;
 pub mod bundle;
 pub mod client;
+pub mod config;
 pub mod connection;
 pub mod daemon;
 pub mod form;
@@ -45,4 +47,5 @@ pub mod seal;
 pub mod state;
 pub mod text;
 
+pub use config::{ClientConfig, DaemonConfig, ReceiveConfig};
 pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};

@@ -481,7 +481,7 @@ pub struct TestUser {
     /// Its folder.
     pub dir: TempDir,
     /// Its configuration.
-    pub config: silta_client::client::ClientConfig,
+    pub config: silta_client::ClientConfig,
     /// Its certificate.
     pub identity: TestIdentity,
 }
@@ -508,8 +508,7 @@ impl TestUser {
             addr.port()
         );
         std::fs::write(dir.path().join("silta.toml"), text).unwrap();
-        let config =
-            silta_client::client::ClientConfig::load(&dir.path().join("silta.toml")).unwrap();
+        let config = silta_client::ClientConfig::load(&dir.path().join("silta.toml")).unwrap();
         silta_client::keys::DeviceKeys::init(&config.key_dir(), device).unwrap();
         TestUser {
             dir,

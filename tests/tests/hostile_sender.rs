@@ -53,7 +53,7 @@ async fn nas(pki: &TestPki, relay: &TestRelay, daemon: bool) -> TestUser {
         text.push_str("\n[daemon]\nfolder = \"folders\"\nscan_interval_ms = 100\n");
     }
     std::fs::write(&path, text).unwrap();
-    user.config = silta_client::client::ClientConfig::load(&path).unwrap();
+    user.config = silta_client::ClientConfig::load(&path).unwrap();
     user.published().await;
     user
 }

@@ -12,8 +12,9 @@ use std::{
 
 use serde_json::{Value, json};
 use silta_client::{
+    ClientConfig,
     access::{AccessLog, Action},
-    client::{Client, ClientConfig},
+    client::Client,
     daemon::Daemon,
     inbox::{self, Reader},
     keys::DeviceKeys,
@@ -151,7 +152,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     // 1. Anonymous consultation, from the centre's case-management system into the outbox.
     let consultation = format!(
         "{}\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
-        include_str!("../../../forms/anonymous-consultation.toml")
+        include_str!("../../client/forms/anonymous-consultation.toml")
     );
     drop_form(&folders.outbox, "01-consultation.toml", &consultation)?;
     let consultation_id = wait_sent(&folders.sent, "01-consultation.toml").await?;
@@ -183,7 +184,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     // 3. Referral with consent, under the case reference from the reply.
     let referral = format!(
         "{}\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"{}\"\nurgency = \"urgent\"\nin_reply_to = \"{}\"\n",
-        include_str!("../../../forms/referral.toml"),
+        include_str!("../../client/forms/referral.toml"),
         reply["case"].as_str().unwrap_or_default(),
         reply["message_id"].as_str().unwrap_or_default()
     );

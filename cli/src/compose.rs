@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 use silta_client::{
+    ClientConfig,
     access::{Access, AccessLog, Action},
-    client::{Client, ClientConfig},
+    client::Client,
     form::{parse_case, parse_legal_basis, parse_message_id, parse_urgency},
     inbox,
     payload::{kind_name, parse_form_text, read_form_value},

@@ -2,10 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use silta_client::{
-    client::{Client, ClientConfig},
-    keys::DeviceKeys,
-};
+use silta_client::{ClientConfig, client::Client, keys::DeviceKeys};
 
 use crate::{EX_NOPERM, EX_USAGE, Failure, cli::Command};
 

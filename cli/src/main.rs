@@ -4,7 +4,9 @@
 
 mod cli;
 mod compose;
+#[cfg(feature = "demo")]
 mod demo;
+mod failure;
 mod inbox_cmd;
 mod init;
 
@@ -12,7 +14,8 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::Parser as _;
 use silta_client::{
-    client::{Client, ClientConfig, ClientError, Received},
+    ClientConfig,
+    client::{Client, ClientError, Received},
     form::{parse_case, parse_legal_basis, parse_urgency},
     keys::DeviceKeys,
     payload::{kind_name, parse_kind, read_form},
@@ -23,123 +26,7 @@ use silta_proto::pb;
 use cli::{AuditCommand, Cli, Command, KeysCommand};
 use silta_client::fsutil::{create_private_dir, write_atomic};
 
-const EX_USAGE: u8 = 64;
-const EX_DATAERR: u8 = 65;
-const EX_UNAVAILABLE: u8 = 69;
-const EX_NOPERM: u8 = 77;
-
-/// A failure, with the exit code and a hint for the person at the keyboard.
-pub(crate) struct Failure {
-    pub(crate) code: u8,
-    pub(crate) message: String,
-    pub(crate) hint: Option<String>,
-}
-
-impl Failure {
-    pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: EX_USAGE,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    pub(crate) fn failed(message: impl Into<String>) -> Self {
-        Failure {
-            code: 1,
-            message: message.into(),
-            hint: None,
-        }
-    }
-}
-
-impl From<silta_client::state::StateError> for Failure {
-    fn from(e: silta_client::state::StateError) -> Self {
-        Failure::failed(e.to_string())
-    }
-}
-
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
-        use silta_client::ConnectError;
-        use tonic::Code;
-        let (code, message, hint): (u8, String, Option<String>) = match &e {
-            ClientError::Connect(ConnectError::Unreachable(why)) => (
-                EX_UNAVAILABLE,
-                format!("cannot reach the relay: {why}"),
-                Some("is the relay running, and is `relay` in the configuration right? (`silta daemon` retries by itself)".into()),
-            ),
-            ClientError::Connect(ConnectError::CertificateRejected { alert }) => {
-                let why = match alert.as_str() {
-                    "CertificateRevoked" => "it has been REVOKED".to_owned(),
-                    "CertificateExpired" => {
-                        "it has EXPIRED or is NOT YET VALID (check this machine's clock too)".to_owned()
-                    }
-                    "UnknownCA" | "BadCertificate" | "DecryptError" => {
-                        "it was not issued by the relay's CA".to_owned()
-                    }
-                    "AccessDenied" | "UnsupportedCertificate" => {
-                        "it is not a Silta role certificate (wrong role, identity or key usage)".to_owned()
-                    }
-                    "CertificateRequired" => "no certificate was sent".to_owned(),
-                    other => format!("TLS alert {other}"),
-                };
-                (
-                    EX_NOPERM,
-                    format!("the relay rejected this installation's certificate: {why}"),
-                    Some("ask your administrator for a valid certificate (silta-certs issue) and point `cert`/`key` in the configuration at it".into()),
-                )
-            }
-            ClientError::Connect(ConnectError::RelayCertificate(why)) => (
-                EX_NOPERM,
-                format!("the relay's certificate is not trusted: {why}"),
-                Some("check `ca` and `relay` (or `server_name`) in the configuration".into()),
-            ),
-            ClientError::Keys(_) => (
-                1,
-                e.to_string(),
-                Some("create and publish keys with `silta init` (or `silta keys init` then `silta keys publish`)".into()),
-            ),
-            ClientError::Seal(silta_client::seal::SealError::NoKeys(p)) => (
-                1,
-                format!("{p} has not published keys, so nothing can be sealed for it"),
-                Some(format!("{p} must run `silta init` (or `silta keys publish`) first")),
-            ),
-            ClientError::Seal(silta_client::seal::SealError::Invalid(_)) => (
-                EX_DATAERR,
-                e.to_string(),
-                Some("nothing was sent; fix the form and try again".into()),
-            ),
-            ClientError::Config(_) => (EX_USAGE, e.to_string(), None),
-            ClientError::Relay(s) if s.code() == Code::NotFound => (
-                1,
-                format!("the relay does not know it: {}", s.message()),
-                Some("check the recipient (<role>/<id>) or the message id".into()),
-            ),
-            ClientError::Relay(s) if s.code() == Code::PermissionDenied => (
-                1,
-                format!("the relay refused: {}", s.message()),
-                Some("your role may not do this; see the README's \"who may send what\"".into()),
-            ),
-            ClientError::Relay(s) if s.code() == Code::Unauthenticated => (
-                EX_NOPERM,
-                format!("the relay no longer accepts this certificate: {}", s.message()),
-                Some("it was probably revoked; ask your administrator".into()),
-            ),
-            ClientError::Relay(s) if s.code() == Code::Unavailable => (
-                EX_UNAVAILABLE,
-                format!("the relay is unavailable: {}", s.message()),
-                Some("try again shortly".into()),
-            ),
-            _ => (1, e.to_string(), None),
-        };
-        Failure {
-            code,
-            message,
-            hint,
-        }
-    }
-}
+pub(crate) use failure::{EX_DATAERR, EX_NOPERM, EX_USAGE, Failure};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -233,7 +120,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         return init::run(&cli.config, cli.command).await;
     }
     if let Command::Demo { keep } = &cli.command {
+        #[cfg(feature = "demo")]
         return demo::run(keep.clone()).await;
+        #[cfg(not(feature = "demo"))]
+        {
+            let _ = keep;
+            return Err(Failure::usage(
+                "this silta was built without the demo (cargo feature `demo`)",
+            ));
+        }
     }
     let config = ClientConfig::load(&cli.config).map_err(|e| Failure {
         code: EX_USAGE,

@@ -5,8 +5,9 @@ use std::{io::IsTerminal as _, path::Path, time::Duration};
 use serde_json::{Value, json};
 use silta_client::text::{printable, printable_line};
 use silta_client::{
+    ClientConfig,
     access::{AccessLog, Action, current_user},
-    client::{Client, ClientConfig},
+    client::Client,
     form::parse_case,
     inbox::{self, Reader},
     state::State,
