@@ -214,6 +214,34 @@ impl std::fmt::Display for Purpose {
     }
 }
 
+/// Every event matching `filter` that the caller may see, fetched page by page with the purpose
+/// (each page's query is recorded in the log with it).
+pub async fn fetch_events(
+    audit: &mut Audit,
+    filter: pb::QueryFilter,
+    purpose: &Purpose,
+) -> Result<Vec<pb::Event>, crate::client::ClientError> {
+    let mut events = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = audit
+            .query(pb::QueryRequest {
+                filter: Some(filter.clone()),
+                purpose: purpose.note.clone(),
+                page_size: 500,
+                page_token: token,
+                purpose_code: purpose.code.into(),
+            })
+            .await?
+            .into_inner();
+        events.extend(page.events);
+        if page.next_page_token.is_empty() {
+            return Ok(events);
+        }
+        token = page.next_page_token;
+    }
+}
+
 fn state_err(e: impl std::fmt::Display) -> AuditError {
     AuditError::State(e.to_string())
 }
