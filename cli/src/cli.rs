@@ -5,8 +5,18 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Silta client: the centre daemon, the Assistance System's inbox, the auditor's tool.
+///
+/// `about` and `long_about` are set here, not taken from a crate description: the same main is
+/// built as the system tests' `silta-under-test`, and the help must say what the program is for.
 #[derive(Parser)]
-#[command(version, about, after_help = EXIT_CODES)]
+#[command(
+    name = "silta",
+    bin_name = "silta",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXIT_CODES
+)]
 pub(crate) struct Cli {
     /// Client configuration file.
     #[arg(
@@ -21,6 +31,18 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+const ABOUT: &str = "silta: send and receive end-to-end encrypted referrals about possible victims of human \
+trafficking, between reception centres and Finland's Assistance System";
+
+const LONG_ABOUT: &str = "\
+silta: send and receive end-to-end encrypted referrals about possible victims of human
+trafficking, between reception centres and Finland's Assistance System. The relay in between
+keeps only ciphertext and a delivery log that auditors verify.
+
+Centres run `silta daemon` (forms dropped into outbox/, messages written to inbox/); the
+Assistance System reads with `silta inbox` and answers with the reply commands; auditors check
+the delivery log with `silta audit`.";
 
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
@@ -85,113 +107,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: CaseCommand,
     },
-    /// Ask a centre for information about a case (Assistance System).
-    RequestInfo {
-        #[command(flatten)]
-        compose: Compose,
-        /// An item asked for; repeat for several.
-        #[arg(long = "item")]
-        items: Vec<String>,
-        /// Answer by this date (YYYY-MM-DD).
-        #[arg(long)]
-        deadline: Option<String>,
-        /// Why the Assistance System may ask.
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Tell the referring centre the admission decision: yes or no, and dates only.
-    Decision {
-        #[command(flatten)]
-        compose: Compose,
-        /// yes or no.
-        #[arg(long)]
-        admitted: Option<String>,
-        /// Decision date (YYYY-MM-DD).
-        #[arg(long)]
-        date: Option<String>,
-        /// End of the recovery or reflection period, if the client agreed to share it.
-        #[arg(long)]
-        recovery_period_end: Option<String>,
-    },
-    /// Meetings: propose, confirm, cancel, reply.
-    Meeting {
-        #[command(subcommand)]
-        command: MeetingCommand,
-    },
-    /// The joint assessment's shared parts (Assistance System).
-    Assessment {
-        #[command(flatten)]
-        compose: Compose,
-        /// Meeting date (YYYY-MM-DD).
-        #[arg(long)]
-        meeting_date: Option<String>,
-        /// Overall situation.
-        #[arg(long)]
-        overall: Option<String>,
-        /// Security threat: none, low, moderate, high.
-        #[arg(long)]
-        threat: Option<String>,
-        /// Safety measures.
-        #[arg(long)]
-        measures: Option<String>,
-        /// Criminal case: none, report-filed, pre-trial-investigation, court.
-        #[arg(long)]
-        criminal_case: Option<String>,
-        /// Support person in criminal proceedings needed: yes, no, arranged.
-        #[arg(long)]
-        support_person: Option<String>,
-        /// The client's own view of the help they need.
-        #[arg(long)]
-        client_view: Option<String>,
-    },
-    /// The service agreement: who does what.
-    Agreement {
-        #[command(flatten)]
-        compose: Compose,
-        /// SERVICE=RESPONSIBLE[:CONTACT ROLE], responsible one of assistance-system, centre,
-        /// municipality, other; repeat for several.
-        #[arg(long = "service")]
-        services: Vec<String>,
-        /// Agreed procedures (contact routines, crisis, escalation).
-        #[arg(long)]
-        procedures: Option<String>,
-        /// Review date (YYYY-MM-DD).
-        #[arg(long)]
-        review_date: Option<String>,
-        /// draft, agreed or superseded.
-        #[arg(long)]
-        status: Option<String>,
-        /// Version number.
-        #[arg(long)]
-        version: Option<u32>,
-    },
-    /// An anonymous consultation (centre): no identifying data.
-    Consultation {
-        #[command(flatten)]
-        compose: Compose,
-        /// An indicator observed; repeat for several.
-        #[arg(long = "indicator")]
-        indicators: Vec<String>,
-        /// Questions for the Assistance System.
-        #[arg(long)]
-        questions: Option<String>,
-    },
-    /// A written referral with the person's consent (centre; give the form with --form).
-    Referral {
-        #[command(flatten)]
-        compose: Compose,
-    },
-    /// Answer an information request (centre).
-    InfoResponse {
-        #[command(flatten)]
-        compose: Compose,
-        /// ITEM=ANSWER; repeat for several.
-        #[arg(long = "answer")]
-        answers: Vec<String>,
-        /// An item not held; repeat for several.
-        #[arg(long = "not-held")]
-        not_held: Vec<String>,
-    },
+    /// The reply commands (listed here in the help as commands of their own).
+    #[command(flatten)]
+    Reply(ReplyCommand),
     /// Play a whole case on a temporary relay with the development PKI, then verify the
     /// delivery log and print the story and the audit trail.
     Demo {
@@ -239,6 +157,137 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 3)]
         wait: u64,
     },
+}
+
+/// How `audit report` and `audit query` print their result: `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns, for people.
+    Table,
+    /// JSON.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// The commands that write one message of a kind from flags (and optionally a form) and send it.
+#[derive(Subcommand)]
+pub(crate) enum ReplyCommand {
+    /// Ask a centre for information about a case (Assistance System).
+    RequestInfo {
+        #[command(flatten)]
+        compose: Compose,
+        /// An item asked for; repeat for several.
+        #[arg(long = "item")]
+        items: Vec<String>,
+        /// Answer by this date (YYYY-MM-DD).
+        #[arg(long)]
+        deadline: Option<String>,
+        /// Why the Assistance System may ask.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Tell the referring centre the admission decision: yes or no, and dates only.
+    Decision {
+        #[command(flatten)]
+        compose: Compose,
+        /// yes or no.
+        #[arg(long)]
+        admitted: Option<String>,
+        /// Decision date (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<String>,
+        /// End of the recovery or reflection period, if the client agreed to share it.
+        #[arg(long)]
+        recovery_period_end: Option<String>,
+    },
+    /// Meetings: propose, confirm, cancel, reply.
+    Meeting {
+        #[command(subcommand)]
+        command: MeetingCommand,
+    },
+    /// The joint assessment's shared parts (Assistance System).
+    Assessment(Assessment),
+    /// The service agreement: who does what.
+    Agreement(Agreement),
+    /// An anonymous consultation (centre): no identifying data.
+    Consultation {
+        #[command(flatten)]
+        compose: Compose,
+        /// An indicator observed; repeat for several.
+        #[arg(long = "indicator")]
+        indicators: Vec<String>,
+        /// Questions for the Assistance System.
+        #[arg(long)]
+        questions: Option<String>,
+    },
+    /// A written referral with the person's consent (centre; give the form with --form).
+    Referral {
+        #[command(flatten)]
+        compose: Compose,
+    },
+    /// Answer an information request (centre).
+    InfoResponse {
+        #[command(flatten)]
+        compose: Compose,
+        /// ITEM=ANSWER; repeat for several.
+        #[arg(long = "answer")]
+        answers: Vec<String>,
+        /// An item not held; repeat for several.
+        #[arg(long = "not-held")]
+        not_held: Vec<String>,
+    },
+}
+
+// The flags of `silta assessment` (no doc comment: the variant's is the help text).
+#[derive(clap::Args)]
+pub(crate) struct Assessment {
+    #[command(flatten)]
+    pub(crate) compose: Compose,
+    /// Meeting date (YYYY-MM-DD).
+    #[arg(long)]
+    pub(crate) meeting_date: Option<String>,
+    /// Overall situation.
+    #[arg(long)]
+    pub(crate) overall: Option<String>,
+    /// Security threat: none, low, moderate, high.
+    #[arg(long)]
+    pub(crate) threat: Option<String>,
+    /// Safety measures.
+    #[arg(long)]
+    pub(crate) measures: Option<String>,
+    /// Criminal case: none, report-filed, pre-trial-investigation, court.
+    #[arg(long)]
+    pub(crate) criminal_case: Option<String>,
+    /// Support person in criminal proceedings needed: yes, no, arranged.
+    #[arg(long)]
+    pub(crate) support_person: Option<String>,
+    /// The client's own view of the help they need.
+    #[arg(long)]
+    pub(crate) client_view: Option<String>,
+}
+
+// The flags of `silta agreement`.
+#[derive(clap::Args)]
+pub(crate) struct Agreement {
+    #[command(flatten)]
+    pub(crate) compose: Compose,
+    /// SERVICE=RESPONSIBLE[:CONTACT ROLE], responsible one of assistance-system, centre,
+    /// municipality, other; repeat for several.
+    #[arg(long = "service")]
+    pub(crate) services: Vec<String>,
+    /// Agreed procedures (contact routines, crisis, escalation).
+    #[arg(long)]
+    pub(crate) procedures: Option<String>,
+    /// Review date (YYYY-MM-DD).
+    #[arg(long)]
+    pub(crate) review_date: Option<String>,
+    /// draft, agreed or superseded.
+    #[arg(long)]
+    pub(crate) status: Option<String>,
+    /// Version number.
+    #[arg(long)]
+    pub(crate) version: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -305,9 +354,9 @@ pub(crate) enum AuditCommand {
         /// Last month, YYYY-MM (default: the last in the log).
         #[arg(long)]
         to: Option<String>,
-        /// table, json or csv.
-        #[arg(long, default_value = "table")]
-        format: String,
+        /// How to print it.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
         /// Also write a plot of the acceptance-to-acknowledgement times (SVG) here.
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
@@ -327,9 +376,9 @@ pub(crate) enum AuditCommand {
         /// Only events involving this principal.
         #[arg(long)]
         principal: Option<String>,
-        /// table, json or csv.
-        #[arg(long, default_value = "table")]
-        format: String,
+        /// How to print it.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 

@@ -355,7 +355,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     println!("-----------");
     let conn = auditor.connect().await?;
     let mut audit = conn.audit();
-    let trust = crate::trust_store(&auditor)?;
+    let trust = crate::audit_cmd::trust_store(&auditor)?;
     let mut directory = conn.directory();
     let v = silta_client::audit::verify(
         &mut audit,
@@ -390,7 +390,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         case_ref: case.to_vec(),
         ..Default::default()
     };
-    let events = crate::fetch_events(
+    let events = silta_client::audit::fetch_events(
         &mut audit,
         filter,
         &silta_client::audit::Purpose::new(pb::PurposeCode::Supervision),
@@ -414,7 +414,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
                 .unwrap_or_default()
         );
     }
-    let all = crate::fetch_events(
+    let all = silta_client::audit::fetch_events(
         &mut audit,
         pb::QueryFilter::default(),
         &silta_client::audit::Purpose::new(pb::PurposeCode::Reporting),

@@ -16,6 +16,7 @@ use silta_client::{
 use crate::{
     Failure,
     cli::{CaseCommand, InboxCommand},
+    output::print_table,
 };
 
 /// How long a stated purpose holds for the same person (a working day).
@@ -359,47 +360,6 @@ fn print_list(rows: &[Value]) {
         ],
         &table,
     );
-}
-
-/// Prints aligned columns. Every cell is made printable on one line first
-/// ([`printable_line`]): a value from the relay or another party cannot move the cursor, erase
-/// rows or start a new one.
-pub(crate) fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
-    let rows: Vec<[String; N]> = rows
-        .iter()
-        .map(|r| std::array::from_fn(|i| printable_line(&r[i])))
-        .collect();
-    let rows = rows.as_slice();
-    let mut width = [0usize; N];
-    for (i, h) in head.iter().enumerate() {
-        width[i] = h.chars().count();
-    }
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = width[i]))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(head.to_vec());
-    line(
-        width
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    );
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
-    }
 }
 
 fn print_message(r: &Value) {
