@@ -6,15 +6,16 @@ use clap::{Parser, Subcommand};
 
 /// Silta client: the centre daemon, the Assistance System's inbox, the auditor's tool.
 ///
-/// `about` and `long_about` are set here, not taken from a crate description: the same main is
-/// built as the system tests' `silta-under-test`, and the help must say what the program is for.
+/// `about` is set here, not taken from a crate description: the same main is
+/// built as the system tests' `silta-under-test`, and the help must say what the program is for
+/// (`long_about = None`: `-h` and `--help` print the same, options one per line).
 #[derive(Parser)]
 #[command(
     name = "silta",
     bin_name = "silta",
     version,
     about = ABOUT,
-    long_about = LONG_ABOUT,
+    long_about = None,
     after_help = EXIT_CODES
 )]
 pub(crate) struct Cli {
@@ -32,10 +33,7 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-const ABOUT: &str = "silta: send and receive end-to-end encrypted referrals about possible victims of human \
-trafficking, between reception centres and Finland's Assistance System";
-
-const LONG_ABOUT: &str = "\
+const ABOUT: &str = "\
 silta: send and receive end-to-end encrypted referrals about possible victims of human
 trafficking, between reception centres and Finland's Assistance System. The relay in between
 keeps only ciphertext and a delivery log that auditors verify.

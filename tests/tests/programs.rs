@@ -700,6 +700,26 @@ fn help_and_usage_errors() {
     let o = run(none, &["inbox", "list"], &[]);
     assert_eq!(o.status.code(), Some(64));
     assert_golden("no-configuration", &out(&o), &[]);
+    // A bad value or flag is a usage error (64) named by the parser, before the configuration is
+    // read; never 2, which says the delivery log did not verify.
+    for format in ["xml", "TABLE", ""] {
+        let o = run(
+            none,
+            &["audit", "query", "--purpose", "reporting", "--format", format],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+        assert!(
+            out(&o).contains("[possible values: table, json, csv]"),
+            "{}",
+            out(&o)
+        );
+    }
+    let o = run(none, &["audit", "verify", "--log-kee", "x"], &[]);
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+    assert!(out(&o).contains("--log-kee"), "{}", out(&o));
+    let o = run(none, &["--version"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
 }
 
 /// The demo plays a whole case on the embedded default and verifies the delivery log.
