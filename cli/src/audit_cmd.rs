@@ -19,7 +19,7 @@ use silta_proto::pb;
 use crate::{
     EX_USAGE, Failure,
     cli::{AuditCommand, Format},
-    output::print_table,
+    output::{print_json, print_table},
 };
 
 /// Receipts by source, and those that cannot be checked (with why).
@@ -310,10 +310,7 @@ fn print_report(report: &report::Report, format: Format) {
     match format {
         Format::Table => print!("{}", report::render_table(report)),
         Format::Csv => print!("{}", report::to_csv(report)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(report).unwrap_or_default()
-        ),
+        Format::Json => print_json(report),
     }
 }
 
@@ -496,10 +493,7 @@ fn print_events(events: &[pb::Event], format: Format) {
                     )
                 })
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&rows).unwrap_or_default()
-            );
+            print_json(&rows);
         }
         Format::Csv => {
             println!("{}", HEAD.join(","));

@@ -16,7 +16,7 @@ use silta_client::{
 use crate::{
     Failure,
     cli::{CaseCommand, InboxCommand},
-    output::print_table,
+    output::{print_json, print_table},
 };
 
 /// How long a stated purpose holds for the same person (a working day).
@@ -121,7 +121,7 @@ pub(crate) async fn run(
         InboxCommand::Sync { wait } => {
             let session = Session::start(config, purpose)?;
             let client = Client::start(config).await?;
-            sync(&client, &session, wait).await?;
+            sync(&client, &session, wait).await
         }
         InboxCommand::List {
             new,
@@ -129,163 +129,201 @@ pub(crate) async fn run(
             wait,
             json,
         } => {
-            // A list shows cases, kinds and senders: it is recorded too.
-            let session = Session::start(config, purpose)?;
-            let rows = if offline {
-                let state = State::open(&config.state_dir)?;
-                inbox::list(&state, new)?
-            } else {
-                let client = Client::start(config).await?;
-                sync(&client, &session, wait).await?;
-                inbox::list(client.state(), new)?
-            };
-            if !rows.is_empty() {
-                let ids: Vec<Vec<u8>> = rows.iter().map(inbox::id_bytes).collect();
-                session.record(Action::Listed, &[], &ids)?;
-            }
-            if json {
-                let brief: Vec<Value> = rows.iter().map(brief).collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&brief).unwrap_or_default()
-                );
-            } else {
-                print_list(&rows);
-            }
+            let fetch = if offline { None } else { Some(wait) };
+            list(config, purpose, new, fetch, json).await
         }
-        InboxCommand::Show { id, json } => {
-            let session = Session::start(config, purpose)?;
+        InboxCommand::Show { id, json } => show(config, purpose, &id, json),
+        InboxCommand::Thread { case, json } => thread(config, purpose, &case, json),
+        InboxCommand::Ack { ids } => ack(config, &ids).await,
+        InboxCommand::AccessReport { case, json } => access_report(config, purpose, &case, json),
+    }
+}
+
+/// `inbox list`: fetches first unless `fetch` is `None` (`--offline`); the list is recorded in
+/// the access log (it shows cases, kinds and senders).
+async fn list(
+    config: &ClientConfig,
+    purpose: Option<String>,
+    new: bool,
+    fetch: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
+    let session = Session::start(config, purpose)?;
+    let rows = match fetch {
+        None => {
             let state = State::open(&config.state_dir)?;
-            let record = inbox::find(&state, &id).map_err(Failure::usage)?;
-            session.record(
-                Action::Shown,
-                &inbox::case_bytes(&record),
-                &[inbox::id_bytes(&record)],
-            )?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&record).unwrap_or_default()
-                );
-            } else {
-                print_message(&record);
-            }
+            inbox::list(&state, new)?
         }
-        InboxCommand::Thread { case, json } => {
-            let session = Session::start(config, purpose)?;
-            let case = parse_case(&case).map_err(|e| Failure::usage(format!("case: {e}")))?;
-            let state = State::open(&config.state_dir)?;
-            let records = inbox::thread(&state, &case)?;
-            if records.is_empty() {
-                return Err(Failure::failed(format!(
-                    "no messages of case {} here",
-                    hex::encode(case)
-                )));
-            }
-            let ids: Vec<Vec<u8>> = records.iter().map(inbox::id_bytes).collect();
-            session.record(Action::Thread, &case, &ids)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&records).unwrap_or_default()
-                );
-            } else {
-                println!(
-                    "case {} — {} message(s)\n",
-                    hex::encode(case),
-                    records.len()
-                );
-                for r in &records {
-                    print_message(r);
-                    println!();
-                }
-            }
-        }
-        InboxCommand::Ack { ids } => {
+        Some(wait) => {
             let client = Client::start(config).await?;
-            for id in &ids {
-                let record = inbox::find(client.state(), id).map_err(Failure::usage)?;
-                let done = inbox::acknowledge(&client, &record, &current_user())
-                    .await
-                    .map_err(Failure::failed)?;
-                let s = |k: &str| printable_line(done[k].as_str().unwrap_or_default());
-                println!(
-                    "acknowledged {} {} from {} (the sender sees it)",
-                    s("kind"),
-                    s("message_id"),
-                    s("from")
-                );
-            }
+            sync(&client, &session, wait).await?;
+            inbox::list(client.state(), new)?
         }
-        InboxCommand::AccessReport { case, json } => {
-            let session = Session::start(config, purpose)?;
-            let case = parse_case(&case).map_err(|e| Failure::usage(format!("case: {e}")))?;
-            session.record(Action::Reported, &case, &[])?;
-            let (log, me) = (&session.log, &session.me);
-            // The case's messages and the ones they answer (a referral made before the case
-            // reference existed), so accesses recorded without the case are found too.
-            let mut ids: Vec<String> = Vec::new();
-            let mut note = String::new();
-            match State::open(&config.state_dir) {
-                Ok(state) => {
-                    ids = inbox::thread_ids(&inbox::thread(&state, &case)?);
-                }
-                Err(e) => {
-                    note = format!("\nnote: only entries recorded under the case are shown ({e})");
-                }
-            }
-            let torn = match log.incomplete_lines() {
-                Ok(lines) if !lines.is_empty() => format!(
-                    "\nnote: line(s) {lines:?} of the log are writes cut short (a crash or power loss); they hold no entry"
-                ),
-                _ => String::new(),
-            };
-            let entries = log.for_case(&case, &ids).map_err(|e| Failure {
-                code: 2,
-                message: format!("ACCESS LOG DAMAGED: {e}"),
-                hint: Some("keep the file as it is and report this".into()),
-            })?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&entries).unwrap_or_default()
-                );
-            } else {
-                println!(
-                    "Access to case {} recorded by {} ({})\n",
-                    hex::encode(case),
-                    me,
-                    log.path().display()
-                );
-                let rows: Vec<[String; 5]> = entries
-                    .iter()
-                    .map(|e| {
-                        [
-                            e.time.clone(),
-                            e.who.clone(),
-                            e.action.as_str().to_owned(),
-                            match e.messages.len() {
-                                0 => "-".to_owned(),
-                                1 => e.messages[0].clone(),
-                                n => format!("{n} messages"),
-                            },
-                            if e.recipients.is_empty() {
-                                e.purpose.clone()
-                            } else {
-                                format!("{} (to {})", e.purpose, e.recipients.join(", "))
-                            },
-                        ]
-                    })
-                    .collect();
-                print_table(&["when (UTC)", "who", "what", "messages", "purpose"], &rows);
-                println!(
-                    "\n{} entries; the log's hash chain is intact.{note}{torn}",
-                    entries.len()
-                );
-            }
+    };
+    if !rows.is_empty() {
+        let ids: Vec<Vec<u8>> = rows.iter().map(inbox::id_bytes).collect();
+        session.record(Action::Listed, &[], &ids)?;
+    }
+    if json {
+        let brief: Vec<Value> = rows.iter().map(brief).collect();
+        print_json(&brief);
+    } else {
+        print_list(&rows);
+    }
+    Ok(())
+}
+
+/// `inbox show`: recorded in the access log before it is shown.
+fn show(
+    config: &ClientConfig,
+    purpose: Option<String>,
+    id: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let session = Session::start(config, purpose)?;
+    let state = State::open(&config.state_dir)?;
+    let record = inbox::find(&state, id).map_err(Failure::usage)?;
+    session.record(
+        Action::Shown,
+        &inbox::case_bytes(&record),
+        &[inbox::id_bytes(&record)],
+    )?;
+    if json {
+        print_json(&record);
+    } else {
+        print_message(&record);
+    }
+    Ok(())
+}
+
+/// `inbox thread`: a case's messages, recorded in the access log before they are shown.
+fn thread(
+    config: &ClientConfig,
+    purpose: Option<String>,
+    case: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let session = Session::start(config, purpose)?;
+    let case = parse_case(case).map_err(|e| Failure::usage(format!("case: {e}")))?;
+    let state = State::open(&config.state_dir)?;
+    let records = inbox::thread(&state, &case)?;
+    if records.is_empty() {
+        return Err(Failure::failed(format!(
+            "no messages of case {} here",
+            hex::encode(case)
+        )));
+    }
+    let ids: Vec<Vec<u8>> = records.iter().map(inbox::id_bytes).collect();
+    session.record(Action::Thread, &case, &ids)?;
+    if json {
+        print_json(&records);
+    } else {
+        println!(
+            "case {} — {} message(s)\n",
+            hex::encode(case),
+            records.len()
+        );
+        for r in &records {
+            print_message(r);
+            println!();
         }
     }
     Ok(())
+}
+
+/// `inbox ack`: the sender sees that the Assistance System took the messages in.
+async fn ack(config: &ClientConfig, ids: &[String]) -> Result<(), Failure> {
+    let client = Client::start(config).await?;
+    for id in ids {
+        let record = inbox::find(client.state(), id).map_err(Failure::usage)?;
+        let done = inbox::acknowledge(&client, &record, &current_user())
+            .await
+            .map_err(Failure::failed)?;
+        let s = |k: &str| printable_line(done[k].as_str().unwrap_or_default());
+        println!(
+            "acknowledged {} {} from {} (the sender sees it)",
+            s("kind"),
+            s("message_id"),
+            s("from")
+        );
+    }
+    Ok(())
+}
+
+/// `inbox access-report`: who opened a case's messages, when and why; itself recorded first.
+fn access_report(
+    config: &ClientConfig,
+    purpose: Option<String>,
+    case: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let session = Session::start(config, purpose)?;
+    let case = parse_case(case).map_err(|e| Failure::usage(format!("case: {e}")))?;
+    session.record(Action::Reported, &case, &[])?;
+    let log = &session.log;
+    // The case's messages and the ones they answer (a referral made before the case
+    // reference existed), so accesses recorded without the case are found too.
+    let mut ids: Vec<String> = Vec::new();
+    let mut note = String::new();
+    match State::open(&config.state_dir) {
+        Ok(state) => {
+            ids = inbox::thread_ids(&inbox::thread(&state, &case)?);
+        }
+        Err(e) => {
+            note = format!("\nnote: only entries recorded under the case are shown ({e})");
+        }
+    }
+    let torn = match log.incomplete_lines() {
+        Ok(lines) if !lines.is_empty() => format!(
+            "\nnote: line(s) {lines:?} of the log are writes cut short (a crash or power loss); they hold no entry"
+        ),
+        _ => String::new(),
+    };
+    let entries = log.for_case(&case, &ids).map_err(|e| Failure {
+        code: 2,
+        message: format!("ACCESS LOG DAMAGED: {e}"),
+        hint: Some("keep the file as it is and report this".into()),
+    })?;
+    if json {
+        print_json(&entries);
+        return Ok(());
+    }
+    println!(
+        "Access to case {} recorded by {} ({})\n",
+        hex::encode(case),
+        session.me,
+        log.path().display()
+    );
+    print_access_entries(&entries);
+    println!(
+        "\n{} entries; the log's hash chain is intact.{note}{torn}",
+        entries.len()
+    );
+    Ok(())
+}
+
+fn print_access_entries(entries: &[silta_client::access::Entry]) {
+    let rows: Vec<[String; 5]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.time.clone(),
+                e.who.clone(),
+                e.action.as_str().to_owned(),
+                match e.messages.len() {
+                    0 => "-".to_owned(),
+                    1 => e.messages[0].clone(),
+                    n => format!("{n} messages"),
+                },
+                if e.recipients.is_empty() {
+                    e.purpose.clone()
+                } else {
+                    format!("{} (to {})", e.purpose, e.recipients.join(", "))
+                },
+            ]
+        })
+        .collect();
+    print_table(&["when (UTC)", "who", "what", "messages", "purpose"], &rows);
 }
 
 async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failure> {
@@ -491,10 +529,7 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
             });
             state.put_case(&case, &record)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&record).unwrap_or_default()
-                );
+                print_json(&record);
             } else {
                 println!("{case_hex}");
                 eprintln!(

@@ -2,9 +2,26 @@
 
 use std::path::{Path, PathBuf};
 
-use silta_client::{ClientConfig, client::Client, keys::DeviceKeys};
+use silta_certs::identity::Principal;
+use silta_client::{
+    ClientConfig,
+    client::{Client, ClientError},
+    keys::DeviceKeys,
+};
 
 use crate::{EX_NOPERM, EX_USAGE, Failure, cli::Command};
+
+/// The settings `silta init` writes, with the paths made absolute.
+struct Settings {
+    role: String,
+    relay: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    state_dir: PathBuf,
+    folder: PathBuf,
+    log_key: Option<String>,
+}
 
 pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Failure> {
     let Command::Init {
@@ -26,9 +43,6 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
             "--role {role}: use centre, assistance or auditor"
         )));
     }
-    let abs = |p: &Path| -> Result<PathBuf, Failure> {
-        std::path::absolute(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))
-    };
     for (flag, p) in [("--ca", &ca), ("--cert", &cert), ("--key", &key)] {
         if !p.is_file() {
             return Err(Failure::usage(format!(
@@ -37,10 +51,46 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
             )));
         }
     }
-    // The certificate must be this role's, and valid now: say exactly what is wrong before the
-    // relay says it with a TLS alert.
+    let me = check_certificate(&cert, &role)?;
+    let settings = Settings {
+        ca: absolute(&ca)?,
+        cert: absolute(&cert)?,
+        key: absolute(&key)?,
+        state_dir: absolute(&state_dir)?,
+        folder: absolute(&folder)?,
+        role,
+        relay,
+        log_key,
+    };
+    write_config(config_path, &config_text(config_path, &me, &settings))?;
+    let config = ClientConfig::load(config_path)?;
+    if settings.role == "auditor" {
+        return check_auditor(&config, &me).await;
+    }
+    set_up_device(&config, &me, &device).await?;
+    match settings.role.as_str() {
+        "centre" => println!(
+            "\nready. Next: `silta --config {} daemon` (or install client/systemd/silta-daemon.service),\nthen put forms into {}/outbox/ (examples: client/forms/outbox/).",
+            config_path.display(),
+            config.daemon.folder.display()
+        ),
+        _ => println!(
+            "\nready. Next: `silta --config {} inbox list --purpose \"...\"`",
+            config_path.display()
+        ),
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))
+}
+
+/// The certificate must be this role's, and valid now: say exactly what is wrong before the
+/// relay says it with a TLS alert. Returns whose it is.
+fn check_certificate(cert: &Path, role: &str) -> Result<Principal, Failure> {
     let cert_pem =
-        std::fs::read(&cert).map_err(|e| Failure::usage(format!("{}: {e}", cert.display())))?;
+        std::fs::read(cert).map_err(|e| Failure::usage(format!("{}: {e}", cert.display())))?;
     let (me, _) = silta_client::client::own_identity(&cert_pem)?;
     if me.role().to_string() != role {
         return Err(Failure {
@@ -56,8 +106,13 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
         });
     }
     check_validity(&cert_pem)?;
+    Ok(me)
+}
 
-    let text = format!(
+/// The configuration file, with a comment on every setting.
+fn config_text(config_path: &Path, me: &Principal, s: &Settings) -> String {
+    let path = |p: &Path| p.display().to_string();
+    format!(
         "# silta configuration for {me} (role {role}), written by `silta init`.\n\
          # Use it with `silta --config {cfg} ...` or SILTA_CONFIG={cfg}.\n\
          \n\
@@ -72,16 +127,18 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
          state_dir = {state:?}\n\
          {log_key_line}\
          {daemon}",
+        role = s.role,
+        relay = s.relay,
         cfg = config_path.display(),
-        ca = abs(&ca)?.display().to_string(),
-        cert = abs(&cert)?.display().to_string(),
-        key = abs(&key)?.display().to_string(),
-        state = abs(&state_dir)?.display().to_string(),
-        log_key_line = match &log_key {
+        ca = path(&s.ca),
+        cert = path(&s.cert),
+        key = path(&s.key),
+        state = path(&s.state_dir),
+        log_key_line = match &s.log_key {
             Some(k) => format!("# The delivery log's verifier key: every receipt is checked against it.\nlog_key = {k:?}\n"),
             None => "# The delivery log's verifier key (`silta-relay log-key`, given out of band); with it\n# every receipt is checked.\n# log_key = \"...\"\n".into(),
         },
-        daemon = if role == "centre" {
+        daemon = if s.role == "centre" {
             format!(
                 "\n[daemon]\n\
                  # outbox/ (forms to send), sent/ (with their delivery state), failed/ (with the reason),\n\
@@ -93,26 +150,29 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
                  retry_max_ms = 60000\n\
                  # Recorded in the access log when the daemon opens received messages.\n\
                  purpose = \"passing received messages to the case-management system\"\n",
-                abs(&folder)?.display().to_string()
+                path(&s.folder)
             )
         } else {
             String::new()
         },
-    );
+    )
+}
+
+/// Writes the configuration, unless the same is there already; never overwrites another.
+fn write_config(config_path: &Path, text: &str) -> Result<(), Failure> {
     match std::fs::read_to_string(config_path) {
         Ok(old) if old == text => {
-            println!("configuration {} already written", config_path.display())
+            println!("configuration {} already written", config_path.display());
+            Ok(())
         }
-        Ok(_) => {
-            return Err(Failure {
-                code: EX_USAGE,
-                message: format!(
-                    "{} exists with other settings; not overwritten",
-                    config_path.display()
-                ),
-                hint: Some("remove it, or choose another file with --config".into()),
-            });
-        }
+        Ok(_) => Err(Failure {
+            code: EX_USAGE,
+            message: format!(
+                "{} exists with other settings; not overwritten",
+                config_path.display()
+            ),
+            hint: Some("remove it, or choose another file with --config".into()),
+        }),
         Err(_) => {
             if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -125,36 +185,43 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
             )
             .map_err(|e| Failure::usage(e.to_string()))?;
             println!("wrote configuration {}", config_path.display());
+            Ok(())
         }
     }
-    let config = ClientConfig::load(config_path)?;
+}
 
-    if role == "auditor" {
-        // Auditors seal and open nothing: no device keys. Check the connection and the log.
-        let conn = config.connect().await.map_err(|e| {
-            let mut f = Failure::from(e);
-            f.hint = Some(format!(
-                "{}; then run the same `silta init` again",
-                f.hint.unwrap_or_else(|| "fix the cause".into())
-            ));
-            f
-        })?;
-        let checkpoint = conn
-            .audit()
-            .checkpoint(silta_proto::pb::CheckpointRequest::default())
-            .await
-            .map_err(silta_client::client::ClientError::from)?
-            .into_inner();
-        println!(
-            "connected to {} as {me}: the delivery log holds {} entries",
-            config.relay, checkpoint.tree_size
-        );
-        println!(
-            "\nready. Next: `silta audit verify --log-key KEY --purpose log-verification` (KEY from the relay's operator: `silta-relay log-key`)"
-        );
-        return Ok(());
-    }
+/// A failure to connect or publish, with the hint to run the same `silta init` again.
+fn try_again(e: ClientError, what_is_kept: &str) -> Failure {
+    let mut f = Failure::from(e);
+    f.hint = Some(format!(
+        "{}; then run the same `silta init` again{what_is_kept}",
+        f.hint.unwrap_or_else(|| "fix the cause".into())
+    ));
+    f
+}
 
+/// Auditors seal and open nothing: no device keys. Checks the connection and the log.
+async fn check_auditor(config: &ClientConfig, me: &Principal) -> Result<(), Failure> {
+    let conn = config.connect().await.map_err(|e| try_again(e, ""))?;
+    let checkpoint = conn
+        .audit()
+        .checkpoint(silta_proto::pb::CheckpointRequest::default())
+        .await
+        .map_err(ClientError::from)?
+        .into_inner();
+    println!(
+        "connected to {} as {me}: the delivery log holds {} entries",
+        config.relay, checkpoint.tree_size
+    );
+    println!(
+        "\nready. Next: `silta audit verify --log-key KEY --purpose log-verification` (KEY from the relay's operator: `silta-relay log-key`)"
+    );
+    Ok(())
+}
+
+/// Creates the device keys unless they exist, and publishes them (checking the connection end
+/// to end).
+async fn set_up_device(config: &ClientConfig, me: &Principal, device: &str) -> Result<(), Failure> {
     silta_client::fsutil::ensure_private_dir(&config.state_dir).map_err(Failure::failed)?;
     let keys = match DeviceKeys::load(&config.key_dir()) {
         Ok(k) => {
@@ -165,8 +232,7 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
             k
         }
         Err(_) => {
-            let k = DeviceKeys::init(&config.key_dir(), &device)
-                .map_err(silta_client::client::ClientError::from)?;
+            let k = DeviceKeys::init(&config.key_dir(), device).map_err(ClientError::from)?;
             println!(
                 "created device keys for device {device} in {} (mode 0600)",
                 config.key_dir().display()
@@ -174,15 +240,8 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
             k
         }
     };
-    let again = |e: silta_client::client::ClientError| {
-        let mut f = Failure::from(e);
-        f.hint = Some(format!(
-            "{}; then run the same `silta init` again (it keeps what is already set up)",
-            f.hint.unwrap_or_else(|| "fix the cause".into())
-        ));
-        f
-    };
-    let client = Client::start(&config).await.map_err(again)?;
+    let again = |e| try_again(e, " (it keeps what is already set up)");
+    let client = Client::start(config).await.map_err(again)?;
     let index = client.publish_keys().await.map_err(again)?;
     println!(
         "connected to {} as {me}; published the keys of device {} (log index {index})",
@@ -193,17 +252,6 @@ pub(crate) async fn run(config_path: &Path, command: Command) -> Result<(), Fail
         "key fingerprint: {}  (read it to the other side by phone if they ask)",
         keys.fingerprint()
     );
-    match role.as_str() {
-        "centre" => println!(
-            "\nready. Next: `silta --config {} daemon` (or install client/systemd/silta-daemon.service),\nthen put forms into {}/outbox/ (examples: client/forms/outbox/).",
-            config_path.display(),
-            config.daemon.folder.display()
-        ),
-        _ => println!(
-            "\nready. Next: `silta --config {} inbox list --purpose \"...\"`",
-            config_path.display()
-        ),
-    }
     Ok(())
 }
 

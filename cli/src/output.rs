@@ -64,3 +64,11 @@ pub(crate) fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]
         line(r.iter().map(String::as_str).collect());
     }
 }
+
+/// Pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}

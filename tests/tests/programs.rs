@@ -705,7 +705,14 @@ fn help_and_usage_errors() {
     for format in ["xml", "TABLE", ""] {
         let o = run(
             none,
-            &["audit", "query", "--purpose", "reporting", "--format", format],
+            &[
+                "audit",
+                "query",
+                "--purpose",
+                "reporting",
+                "--format",
+                format,
+            ],
             &[],
         );
         assert_eq!(o.status.code(), Some(64), "{}", out(&o));
