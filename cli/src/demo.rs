@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use silta_client::{
     ClientConfig,
     access::{AccessLog, Action},
+    audit::{Purpose, fetch_events},
     client::Client,
     daemon::Daemon,
     inbox::{self, Reader},
@@ -64,8 +65,15 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> Result<(), Failure> {
     result
 }
 
-async fn play(dir: &Path) -> Result<(), Failure> {
-    // ---- the relay, on the embedded default (development PKI), on a free loopback port
+/// The embedded relay, on a free loopback port, and how to stop it.
+struct DemoRelay {
+    log_key: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), silta_relay::StartError>>,
+}
+
+/// The relay, on the embedded default (development PKI), on a free loopback port.
+async fn start_relay(dir: &Path) -> Result<DemoRelay, Failure> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| fail("listen")(e.to_string()))?;
@@ -77,8 +85,8 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     rc.storage.data_dir = dir.join("relay");
     let relay = silta_relay::Relay::open(rc).map_err(|e| fail("relay")(e.to_string()))?;
     let log_key = relay.log_verifier_key();
-    let (stop_relay, stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay_task = tokio::spawn(relay.serve(listener, async move {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(relay.serve(listener, async move {
         let _ = stopped.await;
     }));
     step(
@@ -88,11 +96,33 @@ async fn play(dir: &Path) -> Result<(), Failure> {
             dir.join("relay/dev-pki").display()
         ),
     );
+    Ok(DemoRelay {
+        log_key,
+        stop,
+        task,
+    })
+}
 
+impl DemoRelay {
+    async fn stop(self) -> Result<(), Failure> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| fail("relay")(e.to_string()))?
+            .map_err(|e| fail("relay")(e.to_string()))
+    }
+}
+
+/// The three participants' configurations (centre, Assistance System, auditor), from the
+/// development PKI, each checking receipts against the log key.
+fn configs(
+    dir: &Path,
+    log_key: &str,
+) -> Result<(ClientConfig, ClientConfig, ClientConfig), Failure> {
     let pki = dir.join("relay").join("dev-pki");
     let load = |stem: &str| -> Result<ClientConfig, Failure> {
         let mut c = ClientConfig::load(&pki.join(format!("{stem}.toml")))?;
-        c.log_key = Some(log_key.clone());
+        c.log_key = Some(log_key.to_owned());
         Ok(c)
     };
     let mut centre = load("centre-demo-centre")?;
@@ -101,11 +131,12 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     centre.daemon.retry_initial_ms = 200;
     centre.daemon.retry_max_ms = 2000;
     centre.daemon.settle_ms = 100; // forms are moved in whole (rename), as they should be
-    let nas = load("assistance-nas")?;
-    let auditor = load("auditor-auditor")?;
+    Ok((centre, load("assistance-nas")?, load("auditor-auditor")?))
+}
 
-    // ---- set-up: device keys, published (what `silta init` does)
-    for (c, device) in [(&centre, "centre-server"), (&nas, "nas-desk-1")] {
+/// Set-up: device keys, published (what `silta init` does).
+async fn publish_keys(centre: &ClientConfig, nas: &ClientConfig) -> Result<(), Failure> {
+    for (c, device) in [(centre, "centre-server"), (nas, "nas-desk-1")] {
         DeviceKeys::init(&c.key_dir(), device).map_err(silta_client::client::ClientError::from)?;
         let client = Client::start(c).await?;
         client.publish_keys().await?;
@@ -118,15 +149,24 @@ async fn play(dir: &Path) -> Result<(), Failure> {
             ),
         );
     }
+    Ok(())
+}
 
-    // ---- the centre daemon, with its folders
-    let daemon = Daemon::open(&centre).map_err(|e| fail("daemon")(e.to_string()))?;
+/// The centre daemon, with its folders, running until told to stop.
+struct DemoDaemon {
+    folders: silta_client::daemon::Folders,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), silta_client::daemon::DaemonError>>,
+}
+
+fn start_daemon(centre: &ClientConfig) -> Result<DemoDaemon, Failure> {
+    let daemon = Daemon::open(centre).map_err(|e| fail("daemon")(e.to_string()))?;
     let folders = daemon.folders().clone();
-    let (stop_daemon, daemon_stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon_task = tokio::spawn(async move {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
         daemon
             .run(async move {
-                let _ = daemon_stopped.await;
+                let _ = stopped.await;
             })
             .await
     });
@@ -134,6 +174,28 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         0,
         &format!("centre daemon running: outbox {}", folders.outbox.display()),
     );
+    Ok(DemoDaemon {
+        folders,
+        stop,
+        task,
+    })
+}
+
+impl DemoDaemon {
+    async fn stop(self) -> Result<(), Failure> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| fail("daemon")(e.to_string()))?
+            .map_err(|e| fail("daemon")(e.to_string()))
+    }
+}
+
+async fn play(dir: &Path) -> Result<(), Failure> {
+    let relay = start_relay(dir).await?;
+    let (centre, nas, auditor) = configs(dir, &relay.log_key)?;
+    publish_keys(&centre, &nas).await?;
+    let daemon = start_daemon(&centre)?;
 
     let nas_client = Client::start(&nas).await?;
     let nas_me = nas_client.principal().to_string();
@@ -144,181 +206,251 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         principal: &nas_me,
         purpose: NAS_PURPOSE,
     };
-    let centre_me = silta_certs::dev::DEV_CENTRE;
 
     println!("\nThe case");
     println!("--------");
+    let story = Story {
+        nas: &nas_client,
+        log: &nas_log,
+        reader: &reader,
+        folders: &daemon.folders,
+        centre: silta_certs::dev::DEV_CENTRE,
+    };
+    let (case, referral_id) = story.consult_and_refer().await?;
+    story.inform_and_decide(case, &referral_id).await?;
+    story.meet(case).await?;
+    story.assess_and_agree(case).await?;
+    story.all_acknowledged().await?;
+    daemon.stop().await?;
 
-    // 1. Anonymous consultation, from the centre's case-management system into the outbox.
-    let consultation = format!(
-        "{}\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
-        include_str!("../../client/forms/anonymous-consultation.toml")
-    );
-    drop_form(&folders.outbox, "01-consultation.toml", &consultation)?;
-    let consultation_id = wait_sent(&folders.sent, "01-consultation.toml").await?;
-    step(
-        1,
-        "the centre asks the Assistance System anonymously whether the indicators justify a referral (no identifying data)",
-    );
-    let c = receive(&nas_client, &reader, &consultation_id).await?;
+    let thread = print_thread(&nas_client, &reader, case)?;
+    audit(dir, &auditor, &relay.log_key, case).await?;
+    print_access_report(&nas_log, case, &thread)?;
 
-    // 2. The Assistance System answers, and issues a case reference for the referral to use.
-    let mut case = [0u8; 16];
-    getrandom::fill(&mut case).map_err(|e| fail("case")(e.to_string()))?;
-    let case_hex = hex::encode(case);
-    nas_client.state().put_case(
-        &case,
-        &json!({"case": case_hex, "label": "demo", "issued_by": NAS_USER}),
-    )?;
-    ack(&nas_client, &c).await?;
-    nas_send(&nas_client, &nas_log, MessageKind::ConsultationReply, case, centre_me, Some(&consultation_id), Urgency::Urgent, LegalBasis::Consent, json!({
-        "advice": "The indicators justify a referral. Call the hotline today and send the written referral with the person's consent.",
-        "proceed_to_referral": true, "urgent": true,
-    })).await?;
-    step(
-        2,
-        &format!("the Assistance System advises a referral and issues case reference {case_hex}"),
+    drop(nas_client);
+    relay.stop().await?;
+    println!(
+        "\ndemo complete: the anonymous consultation and {} messages in the case thread, every one acknowledged; delivery log verified.",
+        thread.len()
     );
-    let reply = wait_inbox(&folders.inbox, "consultation-reply").await?;
+    Ok(())
+}
 
-    // 3. Referral with consent, under the case reference from the reply.
-    let referral = format!(
-        "{}\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"{}\"\nurgency = \"urgent\"\nin_reply_to = \"{}\"\n",
-        include_str!("../../client/forms/referral.toml"),
-        reply["case"].as_str().unwrap_or_default(),
-        reply["message_id"].as_str().unwrap_or_default()
-    );
-    drop_form(&folders.outbox, "02-referral.toml", &referral)?;
-    let referral_id = wait_sent(&folders.sent, "02-referral.toml").await?;
-    step(
-        3,
-        "the centre refers the person, with the consent record (written together with the person)",
-    );
-    let r = receive(&nas_client, &reader, &referral_id).await?;
-    ack(&nas_client, &r).await?;
+/// The case between the centre (through its daemon's folders) and the Assistance System
+/// (through the inbox library).
+struct Story<'a> {
+    nas: &'a Client,
+    log: &'a AccessLog,
+    reader: &'a Reader<'a>,
+    folders: &'a silta_client::daemon::Folders,
+    centre: &'static str,
+}
 
-    // 4. Information request and response.
-    let req = nas_send(&nas_client, &nas_log, MessageKind::InformationRequest, case, centre_me, Some(&referral_id), Urgency::Urgent, LegalBasis::StatutoryInformationRight, json!({
-        "items": ["current accommodation arrangements", "has the person seen a doctor"],
-        "legal_basis_note": "the Assistance System's statutory right to information for the admission decision",
-        "deadline": "2026-12-04",
-    })).await?;
-    step(
-        4,
-        "the Assistance System asks the centre for two more pieces of information (statutory information right)",
-    );
-    wait_inbox(&folders.inbox, "information-request").await?;
-    let response = format!(
-        "[[answers]]\nitem = \"current accommodation arrangements\"\nanswer = \"Moved to a room away from the employer's contacts.\"\n\n[[answers]]\nitem = \"has the person seen a doctor\"\nnot_held = true\n\n[envelope]\nkind = \"information-response\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nurgency = \"urgent\"\nlegal_basis = \"statutory-information-right\"\nin_reply_to = \"{req}\"\n"
-    );
-    drop_form(&folders.outbox, "03-information-response.toml", &response)?;
-    let response_id = wait_sent(&folders.sent, "03-information-response.toml").await?;
-    step(5, "the centre answers item by item (one item: not held)");
-    let r = receive(&nas_client, &reader, &response_id).await?;
-    ack(&nas_client, &r).await?;
+impl Story<'_> {
+    /// Steps 1-3: the anonymous consultation, the advice with a new case reference, the
+    /// referral. Returns the case and the referral's id.
+    async fn consult_and_refer(&self) -> Result<([u8; 16], String), Failure> {
+        let (nas_client, nas_log, reader, folders) =
+            (self.nas, self.log, self.reader, self.folders);
+        // 1. Anonymous consultation, from the centre's case-management system into the outbox.
+        let consultation = format!(
+            "{}\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
+            include_str!("../../client/forms/anonymous-consultation.toml")
+        );
+        drop_form(&folders.outbox, "01-consultation.toml", &consultation)?;
+        let consultation_id = wait_sent(&folders.sent, "01-consultation.toml").await?;
+        step(
+            1,
+            "the centre asks the Assistance System anonymously whether the indicators justify a referral (no identifying data)",
+        );
+        let c = receive(nas_client, reader, &consultation_id).await?;
 
-    // 5. Admission decision notice: yes/no and dates only.
-    nas_send(
-        &nas_client,
-        &nas_log,
-        MessageKind::AdmissionDecisionNotice,
-        case,
-        centre_me,
-        Some(&referral_id),
-        Urgency::Urgent,
-        LegalBasis::StatutoryInformationRight,
-        json!({
-            "outcome": "ADMISSION_OUTCOME_ADMITTED", "decision_date": "2026-12-05",
-            "contact": {"role": "caseworker", "name": "Aino", "phone": "+358 00 000 0001"},
-        }),
-    )
-    .await?;
-    step(
-        6,
-        "the Assistance System tells the centre: admitted (yes/no only; the reasons go to the person)",
-    );
-    wait_inbox(&folders.inbox, "admission-decision-notice").await?;
+        // 2. The Assistance System answers, and issues a case reference for the referral to use.
+        let mut case = [0u8; 16];
+        getrandom::fill(&mut case).map_err(|e| fail("case")(e.to_string()))?;
+        let case_hex = hex::encode(case);
+        nas_client.state().put_case(
+            &case,
+            &json!({"case": case_hex, "label": "demo", "issued_by": NAS_USER}),
+        )?;
+        ack(nas_client, &c).await?;
+        nas_send(nas_client, nas_log, MessageKind::ConsultationReply, case, self.centre, Some(&consultation_id), Urgency::Urgent, LegalBasis::Consent, json!({
+            "advice": "The indicators justify a referral. Call the hotline today and send the written referral with the person's consent.",
+            "proceed_to_referral": true, "urgent": true,
+        })).await?;
+        step(
+            2,
+            &format!(
+                "the Assistance System advises a referral and issues case reference {case_hex}"
+            ),
+        );
+        let reply = wait_inbox(&folders.inbox, "consultation-reply").await?;
 
-    // 6. Meeting proposal and confirmation.
-    let proposal = nas_send(&nas_client, &nas_log, MessageKind::MeetingProposal, case, centre_me, None, Urgency::Normal, LegalBasis::Consent, json!({
-        "slots": [{"start": "2026-12-09T10:00:00Z", "duration_minutes": 90}, {"start": "2026-12-10T13:00:00Z", "duration_minutes": 90}],
-        "place": "Assistance System office, Helsinki", "client_attends": true,
-        "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
-    })).await?;
-    step(
-        7,
-        "the Assistance System proposes two slots for the joint meeting (not at the centre)",
-    );
-    wait_inbox(&folders.inbox, "meeting-proposal").await?;
-    let meeting_reply = format!(
-        "answer = \"MEETING_ANSWER_ACCEPT\"\nnote = \"The person prefers the morning slot.\"\n\n[accepted_slot]\nstart = \"2026-12-09T10:00:00Z\"\nduration_minutes = 90\n\n[envelope]\nkind = \"meeting-reply\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nin_reply_to = \"{proposal}\"\n"
-    );
-    drop_form(&folders.outbox, "04-meeting-reply.toml", &meeting_reply)?;
-    let meeting_reply_id = wait_sent(&folders.sent, "04-meeting-reply.toml").await?;
-    step(8, "the centre accepts the first slot");
-    let r = receive(&nas_client, &reader, &meeting_reply_id).await?;
-    ack(&nas_client, &r).await?;
-    nas_send(&nas_client, &nas_log, MessageKind::MeetingConfirmation, case, centre_me, Some(&meeting_reply_id), Urgency::Normal, LegalBasis::Consent, json!({
-        "slot": {"start": "2026-12-09T10:00:00Z", "duration_minutes": 90},
-        "place": "Assistance System office, Helsinki", "client_attends": true,
-        "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
-    })).await?;
-    step(9, "the Assistance System confirms the meeting");
-    wait_inbox(&folders.inbox, "meeting-confirmation").await?;
-
-    // 7. Joint assessment and service agreement.
-    nas_send(&nas_client, &nas_log, MessageKind::JointAssessmentRecord, case, centre_me, None, Urgency::Normal, LegalBasis::Consent, json!({
-        "meeting_date": "2026-12-09",
-        "participants": [{"role": "caseworker"}, {"role": "centre social worker"}],
-        "overall_situation": "Stable accommodation; fears contact from the former employer.",
-        "security_threat": "THREAT_LEVEL_MODERATE",
-        "safety_measures": "No visitors without checking with staff; a safety plan with the centre.",
-        "criminal_case": "CRIMINAL_CASE_STATUS_NONE",
-        "support_person": "SUPPORT_PERSON_NEED_YES",
-        "client_view": "Wants legal advice and work that is paid.",
-        "shared_parts_note": "The client agreed to share these parts with the centre.",
-    })).await?;
-    step(
-        10,
-        "the joint assessment's shared parts go to the centre (threat, criminal case, support person, the person's own view)",
-    );
-    wait_inbox(&folders.inbox, "joint-assessment-record").await?;
-    nas_send(&nas_client, &nas_log, MessageKind::ServiceAgreement, case, centre_me, None, Urgency::Normal, LegalBasis::Consent, json!({
-        "version": 1, "status": "AGREEMENT_STATUS_AGREED", "review_date": "2027-03-01",
-        "items": [
-            {"service": "accommodation and safety", "responsible": "RESPONSIBLE_PARTY_CENTRE", "contact_role": "centre social worker"},
-            {"service": "legal aid", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
-            {"service": "support person", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
-        ],
-        "procedures": "Weekly call; in a crisis the centre calls the 24/7 hotline first.",
-    })).await?;
-    step(
-        11,
-        "the service agreement divides the work: the centre keeps the person safe, the Assistance System arranges legal aid and a support person",
-    );
-    wait_inbox(&folders.inbox, "service-agreement").await?;
-
-    // Every centre message acknowledged by a person at the Assistance System, and the centre's
-    // sent/ folder says so.
-    for name in [
-        "01-consultation.toml",
-        "02-referral.toml",
-        "03-information-response.toml",
-        "04-meeting-reply.toml",
-    ] {
-        wait_state(&folders.sent, name, "acknowledged").await?;
+        // 3. Referral with consent, under the case reference from the reply.
+        let referral = format!(
+            "{}\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"{}\"\nurgency = \"urgent\"\nin_reply_to = \"{}\"\n",
+            include_str!("../../client/forms/referral.toml"),
+            reply["case"].as_str().unwrap_or_default(),
+            reply["message_id"].as_str().unwrap_or_default()
+        );
+        drop_form(&folders.outbox, "02-referral.toml", &referral)?;
+        let referral_id = wait_sent(&folders.sent, "02-referral.toml").await?;
+        step(
+            3,
+            "the centre refers the person, with the consent record (written together with the person)",
+        );
+        let r = receive(nas_client, reader, &referral_id).await?;
+        ack(nas_client, &r).await?;
+        Ok((case, referral_id))
     }
-    // The Assistance System's messages: the centre daemon acknowledged each after storing it.
-    inbox::sync(&nas_client, Duration::from_millis(500), &reader).await?;
 
-    let _ = stop_daemon.send(());
-    daemon_task
-        .await
-        .map_err(|e| fail("daemon")(e.to_string()))?
-        .map_err(|e| fail("daemon")(e.to_string()))?;
+    /// Steps 4-6: the information request and its answer, the admission decision.
+    async fn inform_and_decide(&self, case: [u8; 16], referral_id: &str) -> Result<(), Failure> {
+        let (nas_client, nas_log, reader, folders) =
+            (self.nas, self.log, self.reader, self.folders);
+        let case_hex = hex::encode(case);
+        // 4. Information request and response.
+        let req = nas_send(nas_client, nas_log, MessageKind::InformationRequest, case, self.centre, Some(referral_id), Urgency::Urgent, LegalBasis::StatutoryInformationRight, json!({
+            "items": ["current accommodation arrangements", "has the person seen a doctor"],
+            "legal_basis_note": "the Assistance System's statutory right to information for the admission decision",
+            "deadline": "2026-12-04",
+        })).await?;
+        step(
+            4,
+            "the Assistance System asks the centre for two more pieces of information (statutory information right)",
+        );
+        wait_inbox(&folders.inbox, "information-request").await?;
+        let response = format!(
+            "[[answers]]\nitem = \"current accommodation arrangements\"\nanswer = \"Moved to a room away from the employer's contacts.\"\n\n[[answers]]\nitem = \"has the person seen a doctor\"\nnot_held = true\n\n[envelope]\nkind = \"information-response\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nurgency = \"urgent\"\nlegal_basis = \"statutory-information-right\"\nin_reply_to = \"{req}\"\n"
+        );
+        drop_form(&folders.outbox, "03-information-response.toml", &response)?;
+        let response_id = wait_sent(&folders.sent, "03-information-response.toml").await?;
+        step(5, "the centre answers item by item (one item: not held)");
+        let r = receive(nas_client, reader, &response_id).await?;
+        ack(nas_client, &r).await?;
 
-    // ---- the thread, as the Assistance System sees it
-    println!("\nThe thread of case {case_hex} at the Assistance System");
+        // 5. Admission decision notice: yes/no and dates only.
+        nas_send(
+            nas_client,
+            nas_log,
+            MessageKind::AdmissionDecisionNotice,
+            case,
+            self.centre,
+            Some(referral_id),
+            Urgency::Urgent,
+            LegalBasis::StatutoryInformationRight,
+            json!({
+                "outcome": "ADMISSION_OUTCOME_ADMITTED", "decision_date": "2026-12-05",
+                "contact": {"role": "caseworker", "name": "Aino", "phone": "+358 00 000 0001"},
+            }),
+        )
+        .await?;
+        step(
+            6,
+            "the Assistance System tells the centre: admitted (yes/no only; the reasons go to the person)",
+        );
+        wait_inbox(&folders.inbox, "admission-decision-notice").await?;
+        Ok(())
+    }
+
+    /// Steps 7-9: the meeting proposal, the centre's answer, the confirmation.
+    async fn meet(&self, case: [u8; 16]) -> Result<(), Failure> {
+        let (nas_client, nas_log, reader, folders) =
+            (self.nas, self.log, self.reader, self.folders);
+        let case_hex = hex::encode(case);
+        // 6. Meeting proposal and confirmation.
+        let proposal = nas_send(nas_client, nas_log, MessageKind::MeetingProposal, case, self.centre, None, Urgency::Normal, LegalBasis::Consent, json!({
+            "slots": [{"start": "2026-12-09T10:00:00Z", "duration_minutes": 90}, {"start": "2026-12-10T13:00:00Z", "duration_minutes": 90}],
+            "place": "Assistance System office, Helsinki", "client_attends": true,
+            "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
+        })).await?;
+        step(
+            7,
+            "the Assistance System proposes two slots for the joint meeting (not at the centre)",
+        );
+        wait_inbox(&folders.inbox, "meeting-proposal").await?;
+        let meeting_reply = format!(
+            "answer = \"MEETING_ANSWER_ACCEPT\"\nnote = \"The person prefers the morning slot.\"\n\n[accepted_slot]\nstart = \"2026-12-09T10:00:00Z\"\nduration_minutes = 90\n\n[envelope]\nkind = \"meeting-reply\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nin_reply_to = \"{proposal}\"\n"
+        );
+        drop_form(&folders.outbox, "04-meeting-reply.toml", &meeting_reply)?;
+        let meeting_reply_id = wait_sent(&folders.sent, "04-meeting-reply.toml").await?;
+        step(8, "the centre accepts the first slot");
+        let r = receive(nas_client, reader, &meeting_reply_id).await?;
+        ack(nas_client, &r).await?;
+        nas_send(nas_client, nas_log, MessageKind::MeetingConfirmation, case, self.centre, Some(&meeting_reply_id), Urgency::Normal, LegalBasis::Consent, json!({
+            "slot": {"start": "2026-12-09T10:00:00Z", "duration_minutes": 90},
+            "place": "Assistance System office, Helsinki", "client_attends": true,
+            "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
+        })).await?;
+        step(9, "the Assistance System confirms the meeting");
+        wait_inbox(&folders.inbox, "meeting-confirmation").await?;
+        Ok(())
+    }
+
+    /// Steps 10-11: the joint assessment's shared parts and the service agreement.
+    async fn assess_and_agree(&self, case: [u8; 16]) -> Result<(), Failure> {
+        let (nas_client, nas_log, folders) = (self.nas, self.log, self.folders);
+        // 7. Joint assessment and service agreement.
+        nas_send(nas_client, nas_log, MessageKind::JointAssessmentRecord, case, self.centre, None, Urgency::Normal, LegalBasis::Consent, json!({
+            "meeting_date": "2026-12-09",
+            "participants": [{"role": "caseworker"}, {"role": "centre social worker"}],
+            "overall_situation": "Stable accommodation; fears contact from the former employer.",
+            "security_threat": "THREAT_LEVEL_MODERATE",
+            "safety_measures": "No visitors without checking with staff; a safety plan with the centre.",
+            "criminal_case": "CRIMINAL_CASE_STATUS_NONE",
+            "support_person": "SUPPORT_PERSON_NEED_YES",
+            "client_view": "Wants legal advice and work that is paid.",
+            "shared_parts_note": "The client agreed to share these parts with the centre.",
+        })).await?;
+        step(
+            10,
+            "the joint assessment's shared parts go to the centre (threat, criminal case, support person, the person's own view)",
+        );
+        wait_inbox(&folders.inbox, "joint-assessment-record").await?;
+        nas_send(nas_client, nas_log, MessageKind::ServiceAgreement, case, self.centre, None, Urgency::Normal, LegalBasis::Consent, json!({
+            "version": 1, "status": "AGREEMENT_STATUS_AGREED", "review_date": "2027-03-01",
+            "items": [
+                {"service": "accommodation and safety", "responsible": "RESPONSIBLE_PARTY_CENTRE", "contact_role": "centre social worker"},
+                {"service": "legal aid", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
+                {"service": "support person", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
+            ],
+            "procedures": "Weekly call; in a crisis the centre calls the 24/7 hotline first.",
+        })).await?;
+        step(
+            11,
+            "the service agreement divides the work: the centre keeps the person safe, the Assistance System arranges legal aid and a support person",
+        );
+        wait_inbox(&folders.inbox, "service-agreement").await?;
+        Ok(())
+    }
+
+    /// Every centre message acknowledged by a person at the Assistance System, and the centre's
+    /// sent/ folder says so; the Assistance System's messages acknowledged by the centre daemon
+    /// after storing each.
+    async fn all_acknowledged(&self) -> Result<(), Failure> {
+        for name in [
+            "01-consultation.toml",
+            "02-referral.toml",
+            "03-information-response.toml",
+            "04-meeting-reply.toml",
+        ] {
+            wait_state(&self.folders.sent, name, "acknowledged").await?;
+        }
+        inbox::sync(self.nas, Duration::from_millis(500), self.reader).await?;
+        Ok(())
+    }
+}
+
+/// The thread, as the Assistance System sees it (its reading recorded in the access log).
+fn print_thread(
+    nas_client: &Client,
+    reader: &Reader<'_>,
+    case: [u8; 16],
+) -> Result<Vec<Value>, Failure> {
+    println!(
+        "\nThe thread of case {} at the Assistance System",
+        hex::encode(case)
+    );
     println!("------------------------------------------------------------------------");
     let thread = inbox::thread(nas_client.state(), &case)?;
     reader
@@ -349,19 +481,27 @@ async fn play(dir: &Path) -> Result<(), Failure> {
             state
         );
     }
+    Ok(thread)
+}
 
-    // ---- the auditor: verify the whole log, then the case's trail
+/// The auditor: verifies the whole log, then prints the case's trail and the summary report.
+async fn audit(
+    dir: &Path,
+    auditor: &ClientConfig,
+    log_key: &str,
+    case: [u8; 16],
+) -> Result<(), Failure> {
     println!("\nThe auditor");
     println!("-----------");
     let conn = auditor.connect().await?;
     let mut audit = conn.audit();
-    let trust = crate::audit_cmd::trust_store(&auditor)?;
+    let trust = crate::audit_cmd::trust_store(auditor)?;
     let mut directory = conn.directory();
     let v = silta_client::audit::verify(
         &mut audit,
         &auditor.state_dir.join("audit"),
-        &log_key,
-        &silta_client::audit::Purpose::new(pb::PurposeCode::LogVerification),
+        log_key,
+        &Purpose::new(pb::PurposeCode::LogVerification),
         Some(silta_client::audit::AckCheck {
             directory: &mut directory,
             trust: &trust,
@@ -386,38 +526,11 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         hex::encode(v.root),
         log_key.split('+').next().unwrap_or_default()
     );
-    let filter = pb::QueryFilter {
-        case_ref: case.to_vec(),
-        ..Default::default()
-    };
-    let events = silta_client::audit::fetch_events(
-        &mut audit,
-        filter,
-        &silta_client::audit::Purpose::new(pb::PurposeCode::Supervision),
-    )
-    .await?;
-    println!("  audit trail of case {case_hex} (metadata only: the relay never saw the content):");
-    for e in &events {
-        let t = pb::EventType::try_from(e.r#type)
-            .unwrap_or_default()
-            .as_str_name()
-            .trim_start_matches("EVENT_TYPE_")
-            .to_owned();
-        println!(
-            "    #{:<4} {:<13} {:<27} {:<20} {}",
-            e.index,
-            t,
-            kind_name(MessageKind::try_from(e.kind).unwrap_or_default()),
-            e.actor,
-            uuid::Uuid::from_slice(&e.message_id)
-                .map(|u| u.to_string())
-                .unwrap_or_default()
-        );
-    }
-    let all = silta_client::audit::fetch_events(
+    print_trail(&mut audit, case).await?;
+    let all = fetch_events(
         &mut audit,
         pb::QueryFilter::default(),
-        &silta_client::audit::Purpose::new(pb::PurposeCode::Reporting),
+        &Purpose::new(pb::PurposeCode::Reporting),
     )
     .await?;
     let report = silta_client::report::summarize(&all, None);
@@ -432,11 +545,46 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     )
     .map_err(|e| fail("plot")(e.to_string()))?;
     println!("  plot: {}", svg.display());
+    Ok(())
+}
 
-    // ---- the access log: who opened the case's messages, and why
-    let thread_ids = inbox::thread_ids(&thread);
+/// The case's audit trail: metadata only.
+async fn print_trail(
+    audit: &mut pb::audit_log_client::AuditLogClient<tonic::transport::Channel>,
+    case: [u8; 16],
+) -> Result<(), Failure> {
+    let filter = pb::QueryFilter {
+        case_ref: case.to_vec(),
+        ..Default::default()
+    };
+    let events = fetch_events(audit, filter, &Purpose::new(pb::PurposeCode::Supervision)).await?;
     println!(
-        "\nAccess report of case {case_hex} at the Assistance System (silta inbox access-report)"
+        "  audit trail of case {} (metadata only: the relay never saw the content):",
+        hex::encode(case)
+    );
+    for e in &events {
+        println!(
+            "    #{:<4} {:<13} {:<27} {:<20} {}",
+            e.index,
+            crate::audit_cmd::event_type(e),
+            kind_name(MessageKind::try_from(e.kind).unwrap_or_default()),
+            e.actor,
+            crate::audit_cmd::message_id(e)
+        );
+    }
+    Ok(())
+}
+
+/// The access log: who opened the case's messages, and why (`silta inbox access-report`).
+fn print_access_report(
+    nas_log: &AccessLog,
+    case: [u8; 16],
+    thread: &[Value],
+) -> Result<(), Failure> {
+    let thread_ids = inbox::thread_ids(thread);
+    println!(
+        "\nAccess report of case {} at the Assistance System (silta inbox access-report)",
+        hex::encode(case)
     );
     for e in nas_log
         .for_case(&case, &thread_ids)
@@ -451,18 +599,6 @@ async fn play(dir: &Path) -> Result<(), Failure> {
             e.purpose
         );
     }
-
-    drop(nas_client);
-    drop(conn);
-    let _ = stop_relay.send(());
-    relay_task
-        .await
-        .map_err(|e| fail("relay")(e.to_string()))?
-        .map_err(|e| fail("relay")(e.to_string()))?;
-    println!(
-        "\ndemo complete: the anonymous consultation and {} messages in the case thread, every one acknowledged; delivery log verified.",
-        thread.len()
-    );
     Ok(())
 }
 
