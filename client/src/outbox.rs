@@ -482,3 +482,474 @@ impl<'s> Outbox<'s> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::{HashMap, VecDeque},
+        sync::Mutex,
+    };
+
+    use silta_proto::pb::MessageKind;
+    use tonic::Code;
+
+    use super::*;
+
+    /// What the relay does with the next message handed to it.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// Accepts it (or answers an accepted one with its receipt).
+        Accept,
+        /// Refuses it with this code, storing nothing.
+        Refuse(Code),
+        /// Accepts it, but the answer is lost on the way back.
+        AcceptThenLose,
+    }
+
+    /// A relay in memory, idempotent by message id as the real one is.
+    struct FakeRelay {
+        now: Mutex<SystemTime>,
+        answers: Mutex<VecDeque<Answer>>,
+        sealed: Mutex<u32>,
+        handed: Mutex<Vec<Vec<u8>>>,
+        accepted: Mutex<HashMap<Vec<u8>, (Vec<u8>, pb::Receipt)>>,
+        next_index: Mutex<u64>,
+    }
+
+    impl FakeRelay {
+        fn new(answers: &[Answer]) -> Self {
+            FakeRelay {
+                now: Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+                answers: Mutex::new(answers.iter().copied().collect()),
+                sealed: Mutex::new(0),
+                handed: Mutex::new(Vec::new()),
+                accepted: Mutex::new(HashMap::new()),
+                next_index: Mutex::new(7),
+            }
+        }
+        fn advance(&self, d: Duration) {
+            *self.now.lock().unwrap() += d;
+        }
+        fn sealed(&self) -> u32 {
+            *self.sealed.lock().unwrap()
+        }
+        fn handed(&self) -> Vec<Vec<u8>> {
+            self.handed.lock().unwrap().clone()
+        }
+        fn accepted(&self) -> usize {
+            self.accepted.lock().unwrap().len()
+        }
+    }
+
+    impl Relay for FakeRelay {
+        fn sender(&self) -> String {
+            "centre/c1".into()
+        }
+        fn now(&self) -> SystemTime {
+            *self.now.lock().unwrap()
+        }
+        async fn seal(&self, draft: &Draft) -> Result<pb::Envelope, ClientError> {
+            crate::payload::validate(
+                draft.kind,
+                draft.urgency,
+                &draft.payload,
+                &"centre/c1".parse().unwrap(),
+                &draft.recipients,
+            )
+            .map_err(crate::seal::SealError::from)?;
+            *self.sealed.lock().unwrap() += 1;
+            // Fresh randomness each time, as age's is: sealing twice gives other bytes.
+            let ciphertext = uuid::Uuid::new_v4().as_bytes().to_vec();
+            Ok(pb::Envelope {
+                message_id: draft.message_id.to_vec(),
+                case_ref: draft.case_ref.to_vec(),
+                recipients: draft.recipients.iter().map(|p| p.to_string()).collect(),
+                ciphertext_sha256: crate::seal::sha256(&ciphertext).to_vec(),
+                ciphertext,
+                ..Default::default()
+            })
+        }
+        async fn deliver(&self, envelope: pb::Envelope) -> Result<pb::Receipt, ClientError> {
+            let bytes = envelope.encode_to_vec();
+            self.handed.lock().unwrap().push(bytes);
+            let answer = self
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Answer::Accept);
+            if let Answer::Refuse(code) = answer {
+                return Err(tonic::Status::new(code, "refused").into());
+            }
+            let mut accepted = self.accepted.lock().unwrap();
+            let receipt = match accepted.get(&envelope.message_id) {
+                Some((digest, _)) if *digest != envelope.ciphertext_sha256 => {
+                    return Err(tonic::Status::already_exists("other content").into());
+                }
+                Some((_, receipt)) => receipt.clone(),
+                None => {
+                    let mut next = self.next_index.lock().unwrap();
+                    *next += 1;
+                    let receipt = pb::Receipt {
+                        message_id: envelope.message_id.clone(),
+                        log_index: *next,
+                        ..Default::default()
+                    };
+                    accepted.insert(
+                        envelope.message_id.clone(),
+                        (envelope.ciphertext_sha256.clone(), receipt.clone()),
+                    );
+                    receipt
+                }
+            };
+            match answer {
+                Answer::AcceptThenLose => Err(tonic::Status::unavailable("connection reset").into()),
+                _ => Ok(receipt),
+            }
+        }
+        fn check_receipt(&self, r: &pb::Receipt, id: &[u8], _: &[u8]) -> Result<bool, String> {
+            if r.message_id == id {
+                Ok(true)
+            } else {
+                Err("another message's receipt".into())
+            }
+        }
+    }
+
+    fn draft(note: &str) -> Draft {
+        let payload = crate::payload::read_form_value(
+            MessageKind::AnonymousConsultation,
+            serde_json::json!({"questions": note, "indicators": ["afraid of debt"], "age_group": "AGE_GROUP_ADULT", "centre_type": "CENTRE_TYPE_ADULT"}),
+        )
+        .unwrap();
+        Draft::new(
+            MessageKind::AnonymousConsultation,
+            [0; 16],
+            vec!["assistance/nas".parse().unwrap()],
+            payload,
+        )
+    }
+
+    fn who() -> Disclosure {
+        Disclosure {
+            who: "alice".into(),
+            purpose: "sending anonymous-consultation".into(),
+            keep_copy: true,
+        }
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        state: State,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state")).unwrap();
+        Setup { dir, state }
+    }
+
+    impl Setup {
+        fn outbox(&self) -> Outbox<'_> {
+            Outbox::open(
+                &self.state,
+                AccessLog::in_state_dir(&self.dir.path().join("state")),
+            )
+            .unwrap()
+        }
+        /// The access log's `disclosed` entries, as (message ids, recipients).
+        fn disclosed(&self) -> Vec<(Vec<String>, Vec<String>)> {
+            let path = self.dir.path().join("state/access.log");
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|e| e["action"] == "disclosed")
+                .map(|e| {
+                    let strings = |v: &serde_json::Value| -> Vec<String> {
+                        v.as_array()
+                            .map(Vec::as_slice)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|s| s.as_str().unwrap().to_owned())
+                            .collect()
+                    };
+                    (strings(&e["messages"]), strings(&e["recipients"]))
+                })
+                .collect()
+        }
+    }
+
+    fn id(sent: &Sent) -> String {
+        uuid::Uuid::from_bytes(sent.message_id).to_string()
+    }
+
+    #[tokio::test]
+    async fn a_message_is_logged_once_before_it_is_sent_and_its_copy_kept() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::Accept]);
+        let d = draft("first");
+        let key = Key::Content(content_key(&d));
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert!(sent.problems.is_empty(), "{:?}", sent.problems);
+        assert!(sent.receipt_checked && !sent.again);
+        assert_eq!(sent.receipt.log_index, 8);
+        assert_eq!(
+            s.disclosed(),
+            [(vec![id(&sent)], vec!["assistance/nas".to_owned()])]
+        );
+        let copy = s.state.message(&sent.message_id).unwrap().unwrap();
+        assert_eq!(copy["direction"], "sent");
+        assert_eq!(copy["log_index"], 8);
+        // Finished: the content key is free, the same command again is a new message.
+        assert_eq!(s.outbox().record(&key).unwrap(), None);
+        let d2 = draft("first");
+        let again = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
+        assert_ne!(again.message_id, sent.message_id);
+        assert_eq!(relay.accepted(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_lost_answer_sends_the_same_id_and_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::AcceptThenLose, Answer::Accept]);
+        let first = draft("lost");
+        let key = Key::Content(content_key(&first));
+        let e = s
+            .outbox()
+            .submit(&relay, &first, &key, &who())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Retry { reconnect: true });
+        assert_eq!(
+            s.outbox().record(&key).unwrap().unwrap().state,
+            OutgoingState::Disclosed
+        );
+        // The command again: a new draft (new id), the same content.
+        let rerun = draft("lost");
+        assert_ne!(rerun.message_id, first.message_id);
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
+        assert_eq!(sent.message_id, first.message_id);
+        assert!(sent.again);
+        assert_eq!(sent.receipt.log_index, 8, "the same receipt");
+        let handed = relay.handed();
+        assert_eq!(handed.len(), 2);
+        assert_eq!(handed[0], handed[1], "the same bytes");
+        assert_eq!(relay.sealed(), 1);
+        assert_eq!(relay.accepted(), 1);
+        assert_eq!(s.disclosed().len(), 1, "logged once");
+    }
+
+    #[tokio::test]
+    async fn retryable_failures_keep_the_message_permanent_ones_end_it() {
+        let s = setup();
+        let relay = FakeRelay::new(&[
+            Answer::Refuse(Code::Unavailable),
+            Answer::Refuse(Code::ResourceExhausted),
+            Answer::Refuse(Code::PermissionDenied),
+        ]);
+        let d = draft("refused");
+        let key = Key::Content(content_key(&d));
+        for expected in [
+            crate::ErrorKind::Retry { reconnect: true },
+            crate::ErrorKind::Retry { reconnect: false },
+        ] {
+            let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+            assert_eq!(e.kind(), expected);
+            assert!(s.outbox().record(&key).unwrap().is_some());
+        }
+        let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::FixInput);
+        assert_eq!(s.outbox().record(&key).unwrap(), None, "ended");
+        assert_eq!(relay.sealed(), 1);
+        assert_eq!(s.disclosed().len(), 1);
+        // The corrected (or repeated) command is a new message.
+        let d2 = draft("refused");
+        let sent = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d2.message_id);
+        assert_eq!(relay.sealed(), 2);
+        assert_eq!(s.disclosed().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_form_is_refused_before_anything_is_kept_or_logged() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let mut d = draft("x");
+        // Anonymous consultations go to the Assistance System only.
+        d.recipients = vec!["centre/c2".parse().unwrap()];
+        let key = Key::Content(content_key(&d));
+        let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::FixInput);
+        assert_eq!(s.outbox().record(&key).unwrap(), None);
+        assert!(s.disclosed().is_empty());
+        assert!(relay.handed().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_sealing_logs_then_sends_the_kept_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("crash");
+        let key = Key::MessageId(d.message_id);
+        // The process died right after keeping the sealed message.
+        let (_, envelope, _) = s
+            .outbox()
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        assert!(s.disclosed().is_empty());
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert!(sent.again);
+        assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(s.disclosed().len(), 1);
+        assert_eq!(relay.sealed(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_logging_does_not_log_again() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("crash after log");
+        let key = Key::MessageId(d.message_id);
+        let outbox = s.outbox();
+        let (mut record, envelope, _) = outbox
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        s.outbox()
+            .access
+            .record(&Access {
+                who: "alice",
+                principal: "centre/c1",
+                action: Action::Disclosed,
+                case: &[],
+                messages: std::slice::from_ref(&envelope.message_id),
+                purpose: "p",
+                recipients: &[],
+            })
+            .unwrap();
+        record.state = OutgoingState::Disclosed;
+        outbox.put(&key, &record).unwrap();
+        let sent = outbox.submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(s.disclosed().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_id_key_answers_a_repeated_submit_from_its_record() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("daemon");
+        let key = Key::MessageId(d.message_id);
+        let no_copy = Disclosure {
+            keep_copy: false,
+            ..who()
+        };
+        let sent = s.outbox().submit(&relay, &d, &key, &no_copy).await.unwrap();
+        assert!(s.state.message(&d.message_id).unwrap().is_none(), "no copy kept");
+        let record = s.outbox().record(&key).unwrap().unwrap();
+        assert_eq!(record.state, OutgoingState::Sent);
+        assert!(record.envelope.is_empty(), "the ciphertext is not kept once sent");
+        // The daemon crashed before noting it: submitting again asks nobody.
+        let again = s.outbox().submit(&relay, &d, &key, &no_copy).await.unwrap();
+        assert_eq!(again.message_id, sent.message_id);
+        assert_eq!(again.receipt, sent.receipt);
+        assert_eq!(again.ciphertext_sha256, sent.ciphertext_sha256);
+        assert_eq!(relay.handed().len(), 1);
+        assert_eq!(s.disclosed().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_old_unfinished_message_found_by_content_is_sealed_anew() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::Refuse(Code::Unavailable)]);
+        let d = draft("old");
+        let key = Key::Content(content_key(&d));
+        s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        relay.advance(REUSE_FOR);
+        let d2 = draft("old");
+        let sent = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d2.message_id);
+        assert_eq!(relay.sealed(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_message_kept_by_an_earlier_version_is_sent_with_its_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("legacy");
+        let envelope = relay.seal(&d).await.unwrap();
+        let secs = relay
+            .now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut kept = secs.to_be_bytes().to_vec();
+        kept.extend(envelope.encode_to_vec());
+        s.state.put_outgoing(&content_key(&d), &kept).unwrap();
+        let rerun = draft("legacy");
+        let key = Key::Content(content_key(&rerun));
+        let sent = s.outbox().submit(&relay, &rerun, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(relay.sealed(), 1, "not sealed again");
+        assert_eq!(s.state.outgoing(&content_key(&d)).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_when_the_disclosure_cannot_be_logged() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("no log");
+        let key = Key::Content(content_key(&d));
+        // A directory where the log file should be: it cannot be appended to.
+        std::fs::create_dir_all(s.dir.path().join("state/access.log")).unwrap();
+        let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        assert!(matches!(e, ClientError::Access(_)), "{e}");
+        assert!(relay.handed().is_empty());
+        assert_eq!(
+            s.outbox().record(&key).unwrap().unwrap().state,
+            OutgoingState::Sealed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_receipt_that_does_not_check_out_is_reported_but_sent() {
+        struct BadReceipts(FakeRelay);
+        impl Relay for BadReceipts {
+            fn sender(&self) -> String {
+                self.0.sender()
+            }
+            fn now(&self) -> SystemTime {
+                self.0.now()
+            }
+            async fn seal(&self, d: &Draft) -> Result<pb::Envelope, ClientError> {
+                self.0.seal(d).await
+            }
+            async fn deliver(&self, e: pb::Envelope) -> Result<pb::Receipt, ClientError> {
+                self.0.deliver(e).await
+            }
+            fn check_receipt(&self, _: &pb::Receipt, _: &[u8], _: &[u8]) -> Result<bool, String> {
+                Err("inclusion proof does not verify".into())
+            }
+        }
+        let s = setup();
+        let relay = BadReceipts(FakeRelay::new(&[]));
+        let d = draft("bad receipt");
+        let key = Key::Content(content_key(&d));
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(
+            sent.receipt_problem.as_deref(),
+            Some("inclusion proof does not verify")
+        );
+        assert_eq!(sent.problems.len(), 1);
+        assert_eq!(relay.0.accepted(), 1);
+    }
+}
