@@ -85,7 +85,7 @@ pub(crate) async fn submit(
     let sent = result?;
     if sent.again {
         eprintln!(
-            "sent again the same message {} (an earlier attempt did not finish)",
+            "sending again the same message {} (an earlier attempt did not finish)",
             uuid::Uuid::from_bytes(sent.message_id)
         );
     }
