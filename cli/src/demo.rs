@@ -594,7 +594,12 @@ async fn nas_send(
         keep_copy: true,
     };
     let sent = outbox
-        .submit(client, &draft, &Key::MessageId(draft.message_id), &disclosure)
+        .submit(
+            client,
+            &draft,
+            &Key::MessageId(draft.message_id),
+            &disclosure,
+        )
         .await?;
     if !sent.problems.is_empty() {
         return Err(fail("sent, but")(sent.problems.join("; ")));

@@ -35,11 +35,11 @@ use sled::Transactional as _;
 
 use crate::{
     access::{Access, AccessLog, Action},
-    outbox::{Disclosure, Key, Outbox},
     client::{Client, ClientError, DeliveryStatus, Received, message_record, now_rfc3339},
     config::ClientConfig,
     form::{legal_basis_name, read_envelope_form, urgency_name},
     fsutil::{create_private_dir, move_file, write_atomic},
+    outbox::{Disclosure, Key, Outbox},
     payload::kind_name,
     seal::SealError,
 };
@@ -772,7 +772,11 @@ impl Daemon {
             }
             None => job.receipt = Some(crate::audit::receipt_json(&sent.receipt)),
         }
-        for problem in sent.problems.iter().filter(|_| sent.receipt_problem.is_none()) {
+        for problem in sent
+            .problems
+            .iter()
+            .filter(|_| sent.receipt_problem.is_none())
+        {
             tracing::error!(message_id = %job.message_id, problem = %problem, "form sent, but a record could not be written");
         }
         job.state = JobState::Sent;

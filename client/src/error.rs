@@ -3,8 +3,8 @@
 //! The daemon's retry policy, the outbox's "end this message" rule and the `silta` program's
 //! exit codes and hints all read [`ClientError::kind`].
 
-use crate::{bundle::BundleError, connection::ConnectError, keys::KeyError, seal::SealError};
 use crate::state::StateError;
+use crate::{bundle::BundleError, connection::ConnectError, keys::KeyError, seal::SealError};
 
 /// A client failure, by kind.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +109,9 @@ impl ErrorKind {
     pub fn needs_reconnect(self) -> bool {
         !matches!(
             self,
-            ErrorKind::Retry { reconnect: false } | ErrorKind::FixInput | ErrorKind::NoRecipientKeys
+            ErrorKind::Retry { reconnect: false }
+                | ErrorKind::FixInput
+                | ErrorKind::NoRecipientKeys
         )
     }
 }
@@ -293,10 +295,7 @@ mod tests {
                 ErrorKind::NoRecipientKeys,
             ),
             (SealError::Encrypt("x".into()).into(), ErrorKind::Local),
-            (
-                BundleError::Untrusted("x".into()).into(),
-                ErrorKind::Local,
-            ),
+            (BundleError::Untrusted("x".into()).into(), ErrorKind::Local),
             (ClientError::Store("x".into()), ErrorKind::Local),
             (ClientError::Access("x".into()), ErrorKind::Local),
             (ClientError::Receipt("x".into()), ErrorKind::RelayFault),

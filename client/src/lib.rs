@@ -51,6 +51,6 @@ pub mod seal;
 pub mod state;
 pub mod text;
 
-pub use error::{ClientError, ErrorKind};
 pub use config::{ClientConfig, DaemonConfig, ReceiveConfig};
 pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};
+pub use error::{ClientError, ErrorKind};

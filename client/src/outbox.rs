@@ -109,8 +109,12 @@ pub trait Relay {
         envelope: pb::Envelope,
     ) -> impl std::future::Future<Output = Result<pb::Receipt, ClientError>> + Send;
     /// Checks a receipt ([`Client::check_receipt`]).
-    fn check_receipt(&self, receipt: &pb::Receipt, id: &[u8], digest: &[u8])
-    -> Result<bool, String>;
+    fn check_receipt(
+        &self,
+        receipt: &pb::Receipt,
+        id: &[u8],
+        digest: &[u8],
+    ) -> Result<bool, String>;
 }
 
 impl Relay for Client {
@@ -127,7 +131,12 @@ impl Relay for Client {
         Client::seal(self, draft)
     }
     async fn deliver(&self, envelope: pb::Envelope) -> Result<pb::Receipt, ClientError> {
-        Ok(self.connection().mailbox().send(envelope).await?.into_inner())
+        Ok(self
+            .connection()
+            .mailbox()
+            .send(envelope)
+            .await?
+            .into_inner())
     }
     fn check_receipt(
         &self,
@@ -287,7 +296,7 @@ impl<'s> Outbox<'s> {
     ) -> Result<Option<(Outgoing, pb::Envelope)>, ClientError> {
         let record = match self.record(key)? {
             Some(r) => Some(r),
-            None => self.from_legacy(key)?,
+            None => self.adopt_legacy(key)?,
         };
         let Some(record) = record else {
             return Ok(None);
@@ -307,7 +316,7 @@ impl<'s> Outbox<'s> {
 
     /// A message kept by an earlier version's reply command under this content key, moved into
     /// the outbox's own tree.
-    fn from_legacy(&self, key: &Key) -> Result<Option<Outgoing>, ClientError> {
+    fn adopt_legacy(&self, key: &Key) -> Result<Option<Outgoing>, ClientError> {
         let Key::Content(k) = key else {
             return Ok(None);
         };
@@ -458,12 +467,8 @@ impl<'s> Outbox<'s> {
 
     fn sent_before(&self, record: &Outgoing) -> Result<Sent, ClientError> {
         let id = uuid::Uuid::parse_str(&record.message_id).map_err(broken)?;
-        let receipt = pb::Receipt::decode(
-            hex::decode(&record.receipt)
-                .map_err(broken)?
-                .as_slice(),
-        )
-        .map_err(broken)?;
+        let receipt = pb::Receipt::decode(hex::decode(&record.receipt).map_err(broken)?.as_slice())
+            .map_err(broken)?;
         Ok(Sent {
             message_id: *id.as_bytes(),
             ciphertext_sha256: hex::decode(&record.ciphertext_sha256).map_err(broken)?,
@@ -495,6 +500,8 @@ mod tests {
 
     use super::*;
 
+    type Accepted = HashMap<Vec<u8>, (Vec<u8>, pb::Receipt)>;
+
     /// What the relay does with the next message handed to it.
     #[derive(Clone, Copy)]
     enum Answer {
@@ -512,7 +519,8 @@ mod tests {
         answers: Mutex<VecDeque<Answer>>,
         sealed: Mutex<u32>,
         handed: Mutex<Vec<Vec<u8>>>,
-        accepted: Mutex<HashMap<Vec<u8>, (Vec<u8>, pb::Receipt)>>,
+        /// Message id -> (ciphertext digest, receipt).
+        accepted: Mutex<Accepted>,
         next_index: Mutex<u64>,
     }
 
@@ -603,7 +611,9 @@ mod tests {
                 }
             };
             match answer {
-                Answer::AcceptThenLose => Err(tonic::Status::unavailable("connection reset").into()),
+                Answer::AcceptThenLose => {
+                    Err(tonic::Status::unavailable("connection reset").into())
+                }
                 _ => Ok(receipt),
             }
         }
@@ -759,11 +769,19 @@ mod tests {
             crate::ErrorKind::Retry { reconnect: true },
             crate::ErrorKind::Retry { reconnect: false },
         ] {
-            let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+            let e = s
+                .outbox()
+                .submit(&relay, &d, &key, &who())
+                .await
+                .unwrap_err();
             assert_eq!(e.kind(), expected);
             assert!(s.outbox().record(&key).unwrap().is_some());
         }
-        let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        let e = s
+            .outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::FixInput);
         assert_eq!(s.outbox().record(&key).unwrap(), None, "ended");
         assert_eq!(relay.sealed(), 1);
@@ -784,7 +802,11 @@ mod tests {
         // Anonymous consultations go to the Assistance System only.
         d.recipients = vec!["centre/c2".parse().unwrap()];
         let key = Key::Content(content_key(&d));
-        let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        let e = s
+            .outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::FixInput);
         assert_eq!(s.outbox().record(&key).unwrap(), None);
         assert!(s.disclosed().is_empty());
@@ -853,10 +875,16 @@ mod tests {
             ..who()
         };
         let sent = s.outbox().submit(&relay, &d, &key, &no_copy).await.unwrap();
-        assert!(s.state.message(&d.message_id).unwrap().is_none(), "no copy kept");
+        assert!(
+            s.state.message(&d.message_id).unwrap().is_none(),
+            "no copy kept"
+        );
         let record = s.outbox().record(&key).unwrap().unwrap();
         assert_eq!(record.state, OutgoingState::Sent);
-        assert!(record.envelope.is_empty(), "the ciphertext is not kept once sent");
+        assert!(
+            record.envelope.is_empty(),
+            "the ciphertext is not kept once sent"
+        );
         // The daemon crashed before noting it: submitting again asks nobody.
         let again = s.outbox().submit(&relay, &d, &key, &no_copy).await.unwrap();
         assert_eq!(again.message_id, sent.message_id);
@@ -872,7 +900,10 @@ mod tests {
         let relay = FakeRelay::new(&[Answer::Refuse(Code::Unavailable)]);
         let d = draft("old");
         let key = Key::Content(content_key(&d));
-        s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        s.outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
         relay.advance(REUSE_FOR);
         let d2 = draft("old");
         let sent = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
@@ -896,7 +927,11 @@ mod tests {
         s.state.put_outgoing(&content_key(&d), &kept).unwrap();
         let rerun = draft("legacy");
         let key = Key::Content(content_key(&rerun));
-        let sent = s.outbox().submit(&relay, &rerun, &key, &who()).await.unwrap();
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
         assert_eq!(sent.message_id, d.message_id);
         assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
         assert_eq!(relay.sealed(), 1, "not sealed again");
@@ -911,7 +946,11 @@ mod tests {
         let key = Key::Content(content_key(&d));
         // A directory where the log file should be: it cannot be appended to.
         std::fs::create_dir_all(s.dir.path().join("state/access.log")).unwrap();
-        let e = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap_err();
+        let e = s
+            .outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
         assert!(matches!(e, ClientError::Access(_)), "{e}");
         assert!(relay.handed().is_empty());
         assert_eq!(

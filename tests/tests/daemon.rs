@@ -669,8 +669,7 @@ async fn a_queue_of_an_earlier_version_is_sent_with_its_sealed_bytes() {
     let id = uuid::Uuid::now_v7();
     let envelope = {
         let client = centre.client().await;
-        let (header, payload) =
-            silta_client::form::read_envelope_form(&form, false).unwrap();
+        let (header, payload) = silta_client::form::read_envelope_form(&form, false).unwrap();
         client
             .seal(&header.draft(*id.as_bytes(), payload))
             .await
@@ -679,7 +678,11 @@ async fn a_queue_of_an_earlier_version_is_sent_with_its_sealed_bytes() {
     for d in ["outbox", "queued", "sent", "failed", "inbox"] {
         std::fs::create_dir_all(folder(&centre, d)).unwrap();
     }
-    std::fs::write(folder(&centre, "queued").join(format!("{id}.old.toml")), &form).unwrap();
+    std::fs::write(
+        folder(&centre, "queued").join(format!("{id}.old.toml")),
+        &form,
+    )
+    .unwrap();
     {
         use prost::Message as _;
         let db = sled::open(centre.dir.path().join("state/daemon-db")).unwrap();
@@ -704,7 +707,10 @@ async fn a_queue_of_an_earlier_version_is_sent_with_its_sealed_bytes() {
     }
     let log = centre.dir.path().join("daemon.log");
     let daemon = DaemonProcess::spawn(&centre, &log);
-    wait_for("the old form sent", 30, || status(&centre, "old.toml").is_some()).await;
+    wait_for("the old form sent", 30, || {
+        status(&centre, "old.toml").is_some()
+    })
+    .await;
     let s = status(&centre, "old.toml").unwrap();
     assert_eq!(s["message_id"], id.to_string());
     assert_eq!(s["file"], "old.toml");
@@ -727,7 +733,11 @@ async fn a_queue_of_an_earlier_version_is_sent_with_its_sealed_bytes() {
     assert_eq!(disclosed.len(), 1, "{access}");
     assert!(disclosed[0].contains(&id.to_string()));
     assert!(disclosed[0].contains("process:silta-daemon"));
-    assert!(!folder(&centre, "queued").join(format!("{id}.old.toml")).exists());
+    assert!(
+        !folder(&centre, "queued")
+            .join(format!("{id}.old.toml"))
+            .exists()
+    );
     daemon.terminate().await;
     relay.stop().await;
 }
