@@ -141,3 +141,64 @@ fn relay_message(e: &ClientError) -> &str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silta_client::{ConnectError, seal::SealError};
+    use tonic::{Code, Status};
+
+    #[test]
+    fn exit_codes_follow_the_kind() {
+        let code = |e: ClientError| Failure::from(e).code;
+        for c in [
+            Code::Unavailable,
+            Code::Unknown,
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Aborted,
+        ] {
+            assert_eq!(code(Status::new(c, "x").into()), EX_UNAVAILABLE, "{c:?}");
+        }
+        assert_eq!(
+            code(ConnectError::Unreachable("x".into()).into()),
+            EX_UNAVAILABLE
+        );
+        assert_eq!(code(Status::unauthenticated("x").into()), EX_NOPERM);
+        assert_eq!(
+            code(
+                ConnectError::CertificateRejected {
+                    alert: "CertificateRevoked".into()
+                }
+                .into()
+            ),
+            EX_NOPERM
+        );
+        assert_eq!(
+            code(ConnectError::RelayCertificate("x".into()).into()),
+            EX_NOPERM
+        );
+        assert_eq!(code(ClientError::Config("x".into())), EX_USAGE);
+        assert_eq!(
+            code(SealError::Invalid(silta_client::payload::PayloadError("x".into())).into()),
+            EX_DATAERR
+        );
+        for c in [
+            Code::NotFound,
+            Code::PermissionDenied,
+            Code::InvalidArgument,
+            Code::AlreadyExists,
+            Code::ResourceExhausted,
+            Code::Internal,
+        ] {
+            assert_eq!(code(Status::new(c, "x").into()), 1, "{c:?}");
+        }
+        assert_eq!(code(ConnectError::Other("x".into()).into()), 1);
+        assert_eq!(code(SealError::NoKeys("assistance/nas".into()).into()), 1);
+        // A passing failure says that a rerun sends the same message.
+        let f = Failure::from(ClientError::from(Status::unknown("connection reset")));
+        assert!(f.hint.unwrap().contains("same message"));
+        let f = Failure::from(ClientError::from(Status::resource_exhausted("full")));
+        assert!(f.hint.unwrap().contains("try again later"));
+    }
+}
