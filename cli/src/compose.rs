@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 use silta_client::{
     ClientConfig,
-    access::{Access, AccessLog, Action},
     client::Client,
     form::{parse_case, parse_legal_basis, parse_message_id, parse_urgency},
     inbox,
@@ -157,112 +156,10 @@ pub(crate) async fn send(
     draft.urgency = urgency;
     draft.legal_basis = legal_basis;
     draft.in_reply_to = in_reply_to;
-    // The same command run again after a failed or interrupted attempt (no answer, relay
-    // away, mailbox full) sends the very same sealed message, so the relay answers it
-    // idempotently instead of accepting a second copy under a new id.
-    let content_key = {
-        use prost::Message as _;
-        let mut k = format!(
-            "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n",
-            kind_name(kind),
-            to.join(","),
-            hex::encode(case),
-            urgency,
-            legal_basis,
-            in_reply_to.map(hex::encode)
-        )
-        .into_bytes();
-        k.extend(draft.payload.encode_to_vec());
-        silta_client::seal::sha256(&k).to_vec()
-    };
-    // Kept as 8 bytes of Unix time, then the envelope; reused for an hour at most (after that
-    // the recipients' keys are looked up and the message sealed again).
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let kept_recently = state.outgoing(&content_key)?.filter(|v| {
-        v.len() > 8
-            && v[..8]
-                .try_into()
-                .map(i64::from_be_bytes)
-                .is_ok_and(|t| now - t < 3600)
-    });
-    let envelope = match kept_recently {
-        Some(bytes) => {
-            use prost::Message as _;
-            let envelope = silta_proto::pb::Envelope::decode(&bytes[8..])
-                .map_err(|e| Failure::failed(format!("a kept unfinished message: {e}")))?;
-            draft.message_id = envelope
-                .message_id
-                .clone()
-                .try_into()
-                .map_err(|_| Failure::failed("a kept unfinished message has a bad id"))?;
-            eprintln!(
-                "sending again the same message {} (an earlier attempt did not finish)",
-                uuid::Uuid::from_bytes(draft.message_id)
-            );
-            envelope
-        }
-        None => {
-            use prost::Message as _;
-            let envelope = client.seal(&draft).await?;
-            let mut kept = now.to_be_bytes().to_vec();
-            kept.extend(envelope.encode_to_vec());
-            state.put_outgoing(&content_key, &kept)?;
-            envelope
-        }
-    };
-    crate::print_key_changes(&client);
-    // Once the relay accepted the message it was disclosed, whatever happens next: record
-    // that first, then say plainly what went wrong after it.
-    let (receipt, problem) = match client.send_sealed(envelope).await {
-        Ok(r) => (r, None),
-        Err(silta_client::client::ClientError::Receipt(p)) => (Default::default(), Some(p)),
-        Err(e) => {
-            // A definite refusal will not change by sending the same bytes again.
-            if let silta_client::client::ClientError::Relay(status) = &e
-                && matches!(
-                    status.code(),
-                    tonic::Code::InvalidArgument
-                        | tonic::Code::NotFound
-                        | tonic::Code::PermissionDenied
-                        | tonic::Code::AlreadyExists
-                        | tonic::Code::FailedPrecondition
-                )
-            {
-                let _ = state.remove_outgoing(&content_key);
-            }
-            return Err(e.into());
-        }
-    };
-    let me = client.principal().to_string();
-    let logged = AccessLog::in_state_dir(&config.state_dir).record(&Access {
-        who: &silta_client::access::current_user(),
-        principal: &me,
-        action: Action::Disclosed,
-        case: &draft.case_ref,
-        messages: &[draft.message_id.to_vec()],
-        purpose: &format!("sending {}", kind_name(kind)),
-        recipients: &to,
-    });
-    let kept = inbox::record_sent(state, &draft, &me, &receipt);
-    let id = uuid::Uuid::from_bytes(draft.message_id);
-    let after = |what: String| Failure {
-        code: 1,
-        message: format!(
-            "{} {id} WAS SENT (the relay accepted it), but {what}",
-            kind_name(kind)
-        ),
-        hint: Some("do not send it again; keep this output and report it".into()),
-    };
-    if let Some(p) = problem {
-        return Err(after(format!("its receipt does not check out: {p}")));
-    }
-    logged.map_err(|e| after(format!("the access log could not record it: {e}")))?;
-    kept.map_err(|e| after(format!("the local copy could not be kept: {e}")))?;
-    // Only now, with the disclosure logged and the copy kept: a crash before this point makes
-    // a rerun send these same bytes again, which the relay answers with the same receipt.
-    state
-        .remove_outgoing(&content_key)
-        .map_err(|e| after(format!("{e}")))?;
+    // The outbox logs the disclosure first, keeps the copy, and sends the same sealed message
+    // again when the same command is run again after a failed or interrupted attempt.
+    let sent = crate::send_cmd::submit(config, &client, &draft).await?;
+    let (id, receipt) = (uuid::Uuid::from_bytes(sent.message_id), sent.receipt);
     let case_text = if case == [0; 16] {
         String::new()
     } else {

@@ -19,6 +19,7 @@ use silta_client::{
     daemon::Daemon,
     inbox::{self, Reader},
     keys::DeviceKeys,
+    outbox::{Disclosure, Key, Outbox},
     payload::{kind_name, read_form_value},
     seal::Draft,
 };
@@ -721,19 +722,23 @@ async fn nas_send(
         .map(silta_client::form::parse_message_id)
         .transpose()
         .map_err(|e| fail("reply")(e.to_string()))?;
-    let envelope = client.seal(&draft).await?;
-    let receipt = client.send_sealed(envelope).await?;
-    let me = client.principal().to_string();
-    inbox::record_sent(client.state(), &draft, &me, &receipt)?;
-    log.record(&silta_client::access::Access {
-        who: NAS_USER,
-        principal: &me,
-        action: Action::Disclosed,
-        case: &case,
-        messages: &[draft.message_id.to_vec()],
-        purpose: &format!("sending {}", kind_name(kind)),
-        recipients: &[to.to_owned()],
-    })
-    .map_err(|e| fail("access log")(e.to_string()))?;
+    // The one send path: the disclosure is logged before the message leaves, then the copy kept.
+    let outbox = Outbox::open(client.state(), log.clone())?;
+    let disclosure = Disclosure {
+        who: NAS_USER.to_owned(),
+        purpose: format!("sending {}", kind_name(kind)),
+        keep_copy: true,
+    };
+    let sent = outbox
+        .submit(
+            client,
+            &draft,
+            &Key::MessageId(draft.message_id),
+            &disclosure,
+        )
+        .await?;
+    if !sent.problems.is_empty() {
+        return Err(fail("sent, but")(sent.problems.join("; ")));
+    }
     Ok(uuid::Uuid::from_bytes(draft.message_id).to_string())
 }

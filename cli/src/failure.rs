@@ -39,16 +39,16 @@ impl From<silta_client::state::StateError> for Failure {
 }
 
 impl From<ClientError> for Failure {
+    /// The exit code follows [`ClientError::kind`]; the message and hint name the case.
     fn from(e: ClientError) -> Self {
-        use silta_client::ConnectError;
+        use silta_client::{ConnectError, ErrorKind, seal::SealError};
         use tonic::Code;
-        let (code, message, hint): (u8, String, Option<String>) = match &e {
-            ClientError::Connect(ConnectError::Unreachable(why)) => (
-                EX_UNAVAILABLE,
-                format!("cannot reach the relay: {why}"),
-                Some("is the relay running, and is `relay` in the configuration right? (`silta daemon` retries by itself)".into()),
-            ),
-            ClientError::Connect(ConnectError::CertificateRejected { alert }) => {
+        let relay_code = match &e {
+            ClientError::Relay(s) => Some(s.code()),
+            _ => None,
+        };
+        let (code, message, hint): (u8, String, Option<String>) = match (e.kind(), &e) {
+            (ErrorKind::Certificate, ClientError::Connect(ConnectError::CertificateRejected { alert })) => {
                 let why = match alert.as_str() {
                     "CertificateRevoked" => "it has been REVOKED".to_owned(),
                     "CertificateExpired" => {
@@ -69,47 +69,62 @@ impl From<ClientError> for Failure {
                     Some("ask your administrator for a valid certificate (silta-certs issue) and point `cert`/`key` in the configuration at it".into()),
                 )
             }
-            ClientError::Connect(ConnectError::RelayCertificate(why)) => (
+            (ErrorKind::Certificate, ClientError::Connect(ConnectError::RelayCertificate(why))) => (
                 EX_NOPERM,
                 format!("the relay's certificate is not trusted: {why}"),
                 Some("check `ca` and `relay` (or `server_name`) in the configuration".into()),
             ),
-            ClientError::Keys(_) => (
-                1,
-                e.to_string(),
-                Some("create and publish keys with `silta init` (or `silta keys init` then `silta keys publish`)".into()),
-            ),
-            ClientError::Seal(silta_client::seal::SealError::NoKeys(p)) => (
-                1,
-                format!("{p} has not published keys, so nothing can be sealed for it"),
-                Some(format!("{p} must run `silta init` (or `silta keys publish`) first")),
-            ),
-            ClientError::Seal(silta_client::seal::SealError::Invalid(_)) => (
-                EX_DATAERR,
-                e.to_string(),
-                Some("nothing was sent; fix the form and try again".into()),
-            ),
-            ClientError::Config(_) => (EX_USAGE, e.to_string(), None),
-            ClientError::Relay(s) if s.code() == Code::NotFound => (
-                1,
-                format!("the relay does not know it: {}", s.message()),
-                Some("check the recipient (<role>/<id>) or the message id".into()),
-            ),
-            ClientError::Relay(s) if s.code() == Code::PermissionDenied => (
-                1,
-                format!("the relay refused: {}", s.message()),
-                Some("your role may not do this; see the README's \"who may send what\"".into()),
-            ),
-            ClientError::Relay(s) if s.code() == Code::Unauthenticated => (
+            (ErrorKind::Certificate, ClientError::Relay(s)) => (
                 EX_NOPERM,
                 format!("the relay no longer accepts this certificate: {}", s.message()),
                 Some("it was probably revoked; ask your administrator".into()),
             ),
-            ClientError::Relay(s) if s.code() == Code::Unavailable => (
+            (ErrorKind::Certificate, _) => (EX_NOPERM, e.to_string(), Some(e.hint().into())),
+            (ErrorKind::Retry { .. }, ClientError::Connect(ConnectError::Unreachable(why))) => (
+                EX_UNAVAILABLE,
+                format!("cannot reach the relay: {why}"),
+                Some("is the relay running, and is `relay` in the configuration right? (`silta daemon` retries by itself)".into()),
+            ),
+            (ErrorKind::Retry { .. }, ClientError::Relay(s)) if s.code() == Code::Unavailable => (
                 EX_UNAVAILABLE,
                 format!("the relay is unavailable: {}", s.message()),
                 Some("try again shortly".into()),
             ),
+            (ErrorKind::Retry { .. }, ClientError::Connect(_)) => (1, e.to_string(), None),
+            // The connection broke or the answer did not come: whether the relay took it is
+            // not known. A rerun of the same command sends the same message, never a copy.
+            (ErrorKind::Retry { reconnect: true }, _) => (
+                EX_UNAVAILABLE,
+                format!("no answer from the relay: {e}"),
+                Some(e.hint().into()),
+            ),
+            (ErrorKind::Retry { reconnect: false }, _) => (1, e.to_string(), Some(e.hint().into())),
+            (ErrorKind::NoDeviceKeys, _) => (
+                1,
+                e.to_string(),
+                Some("create and publish keys with `silta init` (or `silta keys init` then `silta keys publish`)".into()),
+            ),
+            (ErrorKind::NoRecipientKeys, ClientError::Seal(SealError::NoKeys(p))) => (
+                1,
+                format!("{p} has not published keys, so nothing can be sealed for it"),
+                Some(format!("{p} must run `silta init` (or `silta keys publish`) first")),
+            ),
+            (ErrorKind::FixInput, ClientError::Seal(SealError::Invalid(_))) => (
+                EX_DATAERR,
+                e.to_string(),
+                Some("nothing was sent; fix the form and try again".into()),
+            ),
+            (ErrorKind::FixInput, _) if relay_code == Some(Code::NotFound) => (
+                1,
+                format!("the relay does not know it: {}", relay_message(&e)),
+                Some("check the recipient (<role>/<id>) or the message id".into()),
+            ),
+            (ErrorKind::FixInput, _) if relay_code == Some(Code::PermissionDenied) => (
+                1,
+                format!("the relay refused: {}", relay_message(&e)),
+                Some("your role may not do this; see the README's \"who may send what\"".into()),
+            ),
+            (ErrorKind::Local, ClientError::Config(_)) => (EX_USAGE, e.to_string(), None),
             _ => (1, e.to_string(), None),
         };
         Failure {
@@ -117,5 +132,73 @@ impl From<ClientError> for Failure {
             message,
             hint,
         }
+    }
+}
+
+fn relay_message(e: &ClientError) -> &str {
+    match e {
+        ClientError::Relay(s) => s.message(),
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silta_client::{ConnectError, seal::SealError};
+    use tonic::{Code, Status};
+
+    #[test]
+    fn exit_codes_follow_the_kind() {
+        let code = |e: ClientError| Failure::from(e).code;
+        for c in [
+            Code::Unavailable,
+            Code::Unknown,
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Aborted,
+        ] {
+            assert_eq!(code(Status::new(c, "x").into()), EX_UNAVAILABLE, "{c:?}");
+        }
+        assert_eq!(
+            code(ConnectError::Unreachable("x".into()).into()),
+            EX_UNAVAILABLE
+        );
+        assert_eq!(code(Status::unauthenticated("x").into()), EX_NOPERM);
+        assert_eq!(
+            code(
+                ConnectError::CertificateRejected {
+                    alert: "CertificateRevoked".into()
+                }
+                .into()
+            ),
+            EX_NOPERM
+        );
+        assert_eq!(
+            code(ConnectError::RelayCertificate("x".into()).into()),
+            EX_NOPERM
+        );
+        assert_eq!(code(ClientError::Config("x".into())), EX_USAGE);
+        assert_eq!(
+            code(SealError::Invalid(silta_client::payload::PayloadError("x".into())).into()),
+            EX_DATAERR
+        );
+        for c in [
+            Code::NotFound,
+            Code::PermissionDenied,
+            Code::InvalidArgument,
+            Code::AlreadyExists,
+            Code::ResourceExhausted,
+            Code::Internal,
+        ] {
+            assert_eq!(code(Status::new(c, "x").into()), 1, "{c:?}");
+        }
+        assert_eq!(code(ConnectError::Other("x".into()).into()), 1);
+        assert_eq!(code(SealError::NoKeys("assistance/nas".into()).into()), 1);
+        // A passing failure says that a rerun sends the same message.
+        let f = Failure::from(ClientError::from(Status::unknown("connection reset")));
+        assert!(f.hint.unwrap().contains("same message"));
+        let f = Failure::from(ClientError::from(Status::resource_exhausted("full")));
+        assert!(f.hint.unwrap().contains("try again later"));
     }
 }

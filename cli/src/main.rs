@@ -14,6 +14,7 @@ mod init;
 mod keys_cmd;
 mod output;
 mod reply_cmd;
+mod send_cmd;
 
 use std::{path::Path, process::ExitCode, time::Duration};
 
@@ -21,9 +22,7 @@ use clap::Parser as _;
 use silta_client::{
     ClientConfig,
     client::{Client, Received},
-    form::{parse_case, parse_legal_basis, parse_urgency},
-    payload::{kind_name, parse_kind, read_form},
-    seal::Draft,
+    payload::kind_name,
 };
 use silta_proto::pb;
 
@@ -111,43 +110,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             legal_basis,
             form,
         } => {
-            let kind = parse_kind(&kind).map_err(|e| Failure::usage(e.to_string()))?;
-            let recipients = to
-                .iter()
-                .map(|r| {
-                    r.parse()
-                        .map_err(|e| Failure::usage(format!("--to {r}: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let case_ref = parse_case(&case).map_err(|e| Failure::usage(format!("--case: {e}")))?;
-            let text = std::fs::read_to_string(&form)
-                .map_err(|e| Failure::usage(format!("{}: {e}", form.display())))?;
-            let json = form.extension().is_some_and(|e| e == "json");
-            let payload = read_form(kind, &text, json).map_err(|e| Failure {
-                code: EX_DATAERR,
-                message: format!("{}: {e}", form.display()),
-                hint: Some("nothing was sent; fix the form and try again".into()),
-            })?;
-            let mut draft = Draft::new(kind, case_ref, recipients, payload);
-            draft.urgency =
-                parse_urgency(&urgency).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
-            draft.legal_basis = parse_legal_basis(&legal_basis)
-                .map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
-            let client = Client::start(&config).await?;
-            // Seal first: key changes of the recipients are shown before anything is sent.
-            let envelope = client.seal(&draft).await?;
-            print_key_changes(&client);
-            let receipt = client.send_sealed(envelope).await?;
-            println!(
-                "sent {} {} to {}: accepted at log index {}",
-                kind_name(kind),
-                uuid::Uuid::from_bytes(draft.message_id),
-                to.join(", "),
-                receipt.log_index
-            );
-            if config.log_key.is_some() {
-                println!("receipt verified: signed checkpoint and inclusion proof check out");
-            }
+            let args = send_cmd::SendArgs {
+                kind,
+                to,
+                case,
+                urgency,
+                legal_basis,
+                form,
+            };
+            send_cmd::run(&config, args).await?;
         }
         Command::Receive { out, wait } => {
             let client = Client::start(&config).await?;

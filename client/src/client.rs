@@ -14,47 +14,15 @@ use serde::Deserialize;
 use silta_certs::{Principal, identity::client_identity};
 use silta_proto::pb;
 
+pub use crate::error::ClientError;
 use crate::{
     bundle::{BundleError, TrustStore, VerifiedBundle},
     config::{ClientConfig, ReceiveConfig},
-    connection::{ConnectError, Connection},
-    keys::{DeviceKeys, KeyError},
+    connection::Connection,
+    keys::DeviceKeys,
     seal::{Draft, Opened, Rejected, SealError, open, seal, sign_ack},
-    state::{Pin, State, StateError},
+    state::{Pin, State},
 };
-
-/// A client failure, by kind.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The configuration is unusable.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// Connecting failed.
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    /// Device keys are missing or unusable.
-    #[error(transparent)]
-    Keys(#[from] KeyError),
-    /// A message could not be sealed.
-    #[error(transparent)]
-    Seal(#[from] SealError),
-    /// A key bundle is not trusted.
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    /// Local state failed.
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// The relay refused a request.
-    #[error("relay refused: {} ({})", .0.message(), .0.code())]
-    Relay(#[from] tonic::Status),
-    /// A received message could not be stored here (it was not acknowledged; it comes again).
-    #[error("{0}")]
-    Store(String),
-    /// The relay's receipt does not prove the message was logged (keep the message; report it).
-    #[error("the relay's receipt does not check out: {0}")]
-    Receipt(String),
-}
 
 /// A message received and processed.
 #[derive(Debug)]
@@ -405,11 +373,28 @@ impl Client {
             envelope.ciphertext_sha256.clone(),
         );
         let receipt = self.conn.mailbox().send(envelope).await?.into_inner();
-        if let Some(key) = &self.log_key {
-            crate::audit::check_receipt(&receipt, key, &id, &self.me.to_string(), &digest)
-                .map_err(|e| ClientError::Receipt(e.to_string()))?;
-        }
+        self.check_receipt(&receipt, &id, &digest)
+            .map_err(ClientError::Receipt)?;
         Ok(receipt)
+    }
+
+    /// Checks the relay's receipt for the message `id` with ciphertext digest `digest` against
+    /// the configured log key: `Ok(true)` it checks out, `Ok(false)` no log key is configured
+    /// (nothing checked), `Err` why it does not prove the message was logged.
+    pub fn check_receipt(
+        &self,
+        receipt: &pb::Receipt,
+        id: &[u8],
+        digest: &[u8],
+    ) -> Result<bool, String> {
+        match &self.log_key {
+            Some(key) => {
+                crate::audit::check_receipt(receipt, key, id, &self.me.to_string(), digest)
+                    .map_err(|e| e.to_string())?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Seals `draft` without sending it.

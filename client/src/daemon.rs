@@ -15,9 +15,10 @@
 //!   written atomically (temporary file, fsync, rename, mode 0600) before it is acknowledged.
 //!
 //! The queue lives in a sled database (`STATE_DIR/daemon-db`). A form's message id is assigned
-//! and stored before the first attempt, and the sealed envelope is stored before it is first
-//! sent, so every retry sends the same bytes and the relay answers it idempotently: a restart at
-//! any point neither loses a form nor sends one twice. Sending retries with exponential backoff
+//! and stored before the first attempt; sending goes through the library's outbox
+//! ([`crate::outbox`]), keyed by that id, which keeps the sealed message before it is first sent
+//! and logs the disclosure first, so every retry sends the same bytes and the relay answers it
+//! idempotently: a restart at any point neither loses a form nor sends one twice. Sending retries with exponential backoff
 //! and jitter while the relay is unreachable.
 
 use std::{
@@ -38,6 +39,7 @@ use crate::{
     config::ClientConfig,
     form::{legal_basis_name, read_envelope_form, urgency_name},
     fsutil::{create_private_dir, move_file, write_atomic},
+    outbox::{Disclosure, Key, Outbox},
     payload::kind_name,
     seal::SealError,
 };
@@ -65,9 +67,9 @@ pub enum DaemonError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum JobState {
-    /// Id assigned; not sealed yet.
+    /// Id assigned; being sent through the library's outbox (which keeps the sealed message).
     Queued,
-    /// Sealed envelope stored; being sent.
+    /// Sealed by an earlier version, its envelope in `msgid_envelope`: sent with those bytes.
     Sealed,
     /// Accepted by the relay.
     Sent,
@@ -287,8 +289,7 @@ impl Daemon {
                                 let delay = self.backoff(connect_attempts);
                                 connect_attempts = connect_attempts.saturating_add(1);
                                 next_connect = Instant::now() + delay;
-                                let (what, todo) = explain(&e);
-                                tracing::warn!(relay = %self.config.relay, error = %what, retry_in_s = delay.as_secs_f32(), "{todo}");
+                                tracing::warn!(relay = %self.config.relay, error = %e, retry_in_s = delay.as_secs_f32(), "{}", todo(&e));
                             }
                         }
                     }
@@ -305,8 +306,7 @@ impl Daemon {
                             Ok(Some(s)) => stream = Some(s),
                             Ok(None) => {}
                             Err(e) => {
-                                let (what, todo) = explain(&e);
-                                tracing::warn!(error = %what, "{todo}");
+                                tracing::warn!(error = %e, "{}", todo(&e));
                                 client = None;
                                 stream = None;
                                 next_connect = Instant::now() + self.backoff(0);
@@ -722,73 +722,67 @@ impl Daemon {
         Ok(false)
     }
 
+    /// One try of `job` through the library's outbox (id, sealed copy kept, disclosure logged,
+    /// sent, receipt checked); the daemon keeps its folders.
     async fn attempt(
         &self,
         client: &Client,
         job: &mut Job,
     ) -> Result<Result<(), Failure>, DaemonError> {
         let id = uuid::Uuid::parse_str(&job.message_id).expect("our own ids parse");
-        if job.state == JobState::Queued {
-            let (header, payload) = match read_envelope_form(&job.form, job.json) {
-                Ok(x) => x,
-                Err(e) => return Ok(Err(Failure::Permanent(format!("the form is invalid: {e}")))),
-            };
-            let draft = header.draft(*id.as_bytes(), payload);
-            let envelope = match client.seal(&draft).await {
-                Ok(e) => e,
-                Err(e) => return Ok(Err(classify(e))),
-            };
-            // Stored before the first send: every retry sends these exact bytes.
-            self.envelopes
-                .insert(id.as_bytes(), envelope.encode_to_vec())
-                .map_err(|e| self.queue_error(e))?;
-            job.state = JobState::Sealed;
-            self.put(job)?;
-        }
-        let Some(bytes) = self
-            .envelopes
-            .get(id.as_bytes())
-            .map_err(|e| self.queue_error(e))?
-        else {
-            return Ok(Err(Failure::Permanent(
-                "the sealed message is missing from the queue".into(),
-            )));
+        let (header, payload) = match read_envelope_form(&job.form, job.json) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(Failure::Permanent(format!("the form is invalid: {e}")))),
         };
-        let envelope = pb::Envelope::decode(bytes.as_ref()).map_err(|e| DaemonError::Queue {
-            path: self.config.state_dir.join("daemon-db"),
-            error: format!("stored envelope: {e}"),
-        })?;
-        let recipients = envelope.recipients.clone();
-        let (case, ids) = (envelope.case_ref.clone(), vec![envelope.message_id.clone()]);
-        job.ciphertext_sha256 = hex::encode(&envelope.ciphertext_sha256);
-        match client.send_sealed(envelope).await {
-            Ok(receipt) => {
-                job.log_index = receipt.log_index;
-                job.receipt_checked = self.config.log_key.is_some();
-                job.receipt = Some(crate::audit::receipt_json(&receipt));
-            }
-            Err(ClientError::Receipt(problem)) => {
-                // Accepted, but the receipt does not prove it was logged: keep it, say so.
+        let draft = header.draft(*id.as_bytes(), payload);
+        let key = Key::MessageId(*id.as_bytes());
+        let outbox = Outbox::open(client.state(), self.access.clone())?;
+        // A queue of an earlier version: the envelope it sealed and kept is sent as it is.
+        if job.state == JobState::Sealed
+            && let Some(bytes) = self
+                .envelopes
+                .get(id.as_bytes())
+                .map_err(|e| self.queue_error(e))?
+        {
+            let envelope =
+                pb::Envelope::decode(bytes.as_ref()).map_err(|e| DaemonError::Queue {
+                    path: self.config.state_dir.join("daemon-db"),
+                    error: format!("stored envelope: {e}"),
+                })?;
+            outbox.adopt(&key, &envelope, client.now())?;
+        }
+        let disclosure = Disclosure {
+            who: "process:silta-daemon".into(),
+            purpose: "sending a form from the outbox".into(),
+            // sent/ is the daemon's copy, under the case system's retention.
+            keep_copy: false,
+        };
+        let sent = match outbox.submit(client, &draft, &key, &disclosure).await {
+            Ok(sent) => sent,
+            Err(e) => return Ok(Err(failure(e))),
+        };
+        job.ciphertext_sha256 = hex::encode(&sent.ciphertext_sha256);
+        job.log_index = sent.receipt.log_index;
+        job.receipt_checked = sent.receipt_checked;
+        match &sent.receipt_problem {
+            // Accepted, but the receipt does not prove it was logged: keep it, say so.
+            Some(problem) => {
                 tracing::error!(message_id = %job.message_id, problem = %problem, "the relay's receipt does not check out; keep the status file and report this");
-                job.receipt_problem = problem;
+                job.receipt_problem = problem.clone();
             }
-            Err(e) => return Ok(Err(classify(e))),
+            None => job.receipt = Some(crate::audit::receipt_json(&sent.receipt)),
+        }
+        for problem in sent
+            .problems
+            .iter()
+            .filter(|_| sent.receipt_problem.is_none())
+        {
+            tracing::error!(message_id = %job.message_id, problem = %problem, "form sent, but a record could not be written");
         }
         job.state = JobState::Sent;
         job.sent_at = now_rfc3339();
         job.last_error.clear();
-        self.access
-            .record(&Access {
-                who: "process:silta-daemon",
-                principal: &self.me.to_string(),
-                action: Action::Disclosed,
-                case: &case,
-                messages: &ids,
-                purpose: "sending a form from the outbox",
-                recipients: &recipients,
-            })
-            .map_err(|e| DaemonError::Folder(e.to_string()))?;
-        tracing::info!(file = %job.file_name, message_id = %job.message_id, log_index = job.log_index, "form sent");
+        tracing::info!(file = %job.file_name, message_id = %job.message_id, log_index = job.log_index, again = sent.again, "form sent");
         self.file_sent(job)?;
         Ok(Ok(()))
     }
@@ -997,8 +991,7 @@ impl Daemon {
             Ok(Received::Deferred { .. }) => Ok(false),
             Ok(Received::Duplicate { .. }) | Ok(Received::Status(_)) => Ok(false),
             Err(e) => {
-                let (what, todo) = explain(&e);
-                tracing::warn!(error = %what, "{todo}");
+                tracing::warn!(error = %e, "{}", todo(&e));
                 Ok(true)
             }
         }
@@ -1143,82 +1136,63 @@ fn overall_state(to: &[String], recipients: &BTreeMap<String, DeliveryStatus>) -
         .to_owned()
 }
 
-fn classify(e: ClientError) -> Failure {
+/// What a failed try means for a form, by [`ClientError::kind`]; the words are for failed/
+/// and the log.
+fn failure(e: ClientError) -> Failure {
     use tonic::Code;
-    match &e {
-        ClientError::Seal(SealError::NoKeys(p)) => Failure::Permanent(format!(
-            "{p} has not published its keys, so nothing can be sealed for it. Ask them to run `silta init` (or `silta keys publish`), then put the form into outbox/ again."
-        )),
-        ClientError::Seal(SealError::Invalid(e)) => {
-            Failure::Permanent(format!("the form is invalid: {e}"))
-        }
-        ClientError::Relay(s) => match s.code() {
-            Code::NotFound => Failure::Permanent(format!(
-                "the relay does not know a recipient: {}. Check the `to` principals (role/id).",
-                s.message()
-            )),
-            Code::PermissionDenied => Failure::Permanent(format!(
-                "the relay refused: {}. This installation may not send this kind to these recipients.",
-                s.message()
-            )),
-            Code::AlreadyExists => Failure::Permanent(format!(
-                "the relay already holds a different message with this id: it may have been sent before; check sent/ and the delivery log before sending it again ({})",
-                s.message()
-            )),
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-                Failure::Permanent(format!(
-                    "the relay refused the message: {} ({:?})",
-                    s.message(),
-                    s.code()
-                ))
-            }
-            Code::Unauthenticated => Failure::Retry {
-                reason: format!(
+    let kind = e.kind();
+    if !kind.is_permanent() {
+        return Failure::Retry {
+            reason: match &e {
+                ClientError::Relay(s) if s.code() == Code::Unauthenticated => format!(
                     "the relay no longer accepts this certificate (revoked?): {}",
                     s.message()
                 ),
-                reconnect: true,
-            },
-            Code::ResourceExhausted => Failure::Retry {
-                reason: format!("the relay is full for now: {}", s.message()),
-                reconnect: false,
-            },
-            _ => Failure::Retry {
-                reason: format!(
+                ClientError::Relay(s) if s.code() == Code::ResourceExhausted => {
+                    format!("the relay is full for now: {}", s.message())
+                }
+                ClientError::Relay(s) => format!(
                     "the relay could not be reached or failed: {} ({:?})",
                     s.message(),
                     s.code()
                 ),
-                reconnect: true,
+                other => other.to_string(),
             },
-        },
-        _ => {
-            let (what, _) = explain(&e);
-            Failure::Retry {
-                reason: what,
-                reconnect: true,
-            }
-        }
+            reconnect: kind.needs_reconnect(),
+        };
     }
+    Failure::Permanent(match &e {
+        ClientError::Seal(SealError::NoKeys(p)) => format!(
+            "{p} has not published its keys, so nothing can be sealed for it. Ask them to run `silta init` (or `silta keys publish`), then put the form into outbox/ again."
+        ),
+        ClientError::Seal(SealError::Invalid(e)) => format!("the form is invalid: {e}"),
+        ClientError::Relay(s) => match s.code() {
+            Code::NotFound => format!(
+                "the relay does not know a recipient: {}. Check the `to` principals (role/id).",
+                s.message()
+            ),
+            Code::PermissionDenied => format!(
+                "the relay refused: {}. This installation may not send this kind to these recipients.",
+                s.message()
+            ),
+            Code::AlreadyExists => format!(
+                "the relay already holds a different message with this id: it may have been sent before; check sent/ and the delivery log before sending it again ({})",
+                s.message()
+            ),
+            code => format!("the relay refused the message: {} ({code:?})", s.message()),
+        },
+        other => format!("{other}; {}", other.hint()),
+    })
 }
 
-/// What went wrong, and what to do about it, for people reading the log.
-pub fn explain(e: &ClientError) -> (String, String) {
-    use crate::ConnectError;
-    let todo = match e {
-        ClientError::Connect(ConnectError::Unreachable(_)) => {
-            "relay unreachable; will retry (is it running, and is `relay` in the configuration right?)"
+/// What the log says to do about a failure to connect or to receive.
+fn todo(e: &ClientError) -> String {
+    match e {
+        ClientError::Connect(crate::ConnectError::Unreachable(_)) => {
+            "relay unreachable; will retry (is it running, and is `relay` in the configuration right?)".into()
         }
-        ClientError::Connect(ConnectError::CertificateRejected { .. }) => {
-            "the relay rejected this installation's certificate; will retry, but an administrator must issue a valid one (silta-certs issue)"
-        }
-        ClientError::Keys(_) => {
-            "this installation has no device keys; run `silta init` (or `silta keys init` and `silta keys publish`)"
-        }
-        ClientError::State(_) => "local state unusable; will retry",
-        _ => "will retry",
-    };
-    (e.to_string(), todo.to_owned())
+        _ => format!("will retry; {}", e.hint()),
+    }
 }
 
 fn now_ms() -> u64 {

@@ -22,6 +22,8 @@
 //! - [`config`]: the configuration file (`silta.toml`).
 //! - [`form`]: form files with their `[envelope]` table.
 //! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
+//! - [`error`]: client failures and what each means for the caller ([`error::ErrorKind`]).
+//! - [`outbox`]: the one send path: id, durable sealed copy, access log, send, receipt.
 //! - [`access`]: the client-side access log (who opened which case's messages, and why).
 //! - [`fsutil`]: atomic file writes.
 //! - [`text`]: text from the relay or another party made safe to print (terminal, CSV).
@@ -37,10 +39,12 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod daemon;
+pub mod error;
 pub mod form;
 pub mod fsutil;
 pub mod inbox;
 pub mod keys;
+pub mod outbox;
 pub mod payload;
 pub mod report;
 pub mod seal;
@@ -49,3 +53,4 @@ pub mod text;
 
 pub use config::{ClientConfig, DaemonConfig, ReceiveConfig};
 pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};
+pub use error::{ClientError, ErrorKind};

@@ -253,6 +253,17 @@ impl State {
         Ok(self.outgoing.get(key)?.map(|v| v.to_vec()))
     }
 
+    /// Another tree of the client database (the outbox keeps its records in one of its own).
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StateError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// Writes everything to disk.
+    pub(crate) fn flush(&self) -> Result<(), StateError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Forgets the envelope under `key` (it was accepted).
     pub fn remove_outgoing(&self, key: &[u8]) -> Result<(), StateError> {
         self.outgoing.remove(key)?;

@@ -607,3 +607,68 @@ pub async fn append_event(relay: &TestRelay, event: pb::Event) -> u64 {
         .await
         .expect("append an event")
 }
+
+/// A loopback TCP proxy in front of `target` that loses the answer to a large request: it
+/// forwards everything the client sends, and what the server sends only until the client has
+/// sent more than `threshold` bytes on that connection. The first server bytes after that are
+/// discarded; `grace` later (time for the server to finish the request it has) both sides are
+/// closed. The server has the request; the client never hears back.
+pub struct AnswerLosingProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl AnswerLosingProxy {
+    /// Starts it on 127.0.0.1:0.
+    pub async fn start(target: SocketAddr, threshold: u64, grace: Duration) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let sent = Arc::new(AtomicU64::new(0));
+                    let counted = sent.clone();
+                    let up = tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        while let Ok(n) = cr.read(&mut buf).await {
+                            if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            counted.fetch_add(n as u64, Ordering::SeqCst);
+                        }
+                    });
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if sent.load(Ordering::SeqCst) > threshold {
+                            // The answer: lost. Let the server finish, then hang up on both.
+                            tokio::time::sleep(grace).await;
+                            break;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        AnswerLosingProxy { addr, task }
+    }
+}
+
+impl Drop for AnswerLosingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -417,3 +417,159 @@ fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// The `disclosed` entries of an installation's access log: (message ids, recipients, who).
+fn disclosed(user: &TestUser) -> Vec<(Vec<String>, Vec<String>, String)> {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    std::fs::read_to_string(user.dir.path().join("state/access.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "disclosed")
+        .map(|e| {
+            (
+                strings(&e["messages"]),
+                strings(&e["recipients"]),
+                e["who"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The ids of the messages the relay logged as accepted.
+fn accepted(relay: &TestRelay) -> Vec<(String, u64)> {
+    relay
+        .events()
+        .iter()
+        .filter(|e| e.r#type == silta_proto::pb::EventType::Accepted as i32)
+        .map(|e| {
+            (
+                uuid::Uuid::from_slice(&e.message_id).unwrap().to_string(),
+                e.index,
+            )
+        })
+        .collect()
+}
+
+/// `silta send` writes to the access log who disclosed which message to whom, before it leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_records_the_disclosure_in_the_access_log() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&centre, &nas] {
+        assert!(silta(u, &["keys", "publish"]).status.success());
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(&form, referral_form("met at the centre")).unwrap();
+    let o = Command::new(SILTA)
+        .arg("--config")
+        .arg(centre.dir.path().join("silta.toml"))
+        .env("SILTA_USER", "caseworker-anna")
+        .args(["send", "--kind", "referral", "--to", "assistance/nas"])
+        .args(["--case", "none", form.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let id = sent_id(&o);
+    assert_eq!(
+        disclosed(&centre),
+        [(
+            vec![id.clone()],
+            vec!["assistance/nas".to_owned()],
+            "caseworker-anna".to_owned()
+        )]
+    );
+    assert_eq!(accepted(&relay).len(), 1);
+    assert_eq!(accepted(&relay)[0].0, id);
+    relay.stop().await;
+}
+
+fn referral_form(account: &str) -> String {
+    format!(
+        "account = \"{account}\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n"
+    )
+}
+
+/// The message id in `sent <kind> <id> to ...: accepted at log index <n>`.
+fn sent_id(o: &std::process::Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out.lines().find(|l| l.starts_with("sent ")).unwrap();
+    line.split(' ').nth(2).unwrap().to_owned()
+}
+
+/// The relay accepts a message but its answer is lost on the way back: `silta send` fails with
+/// exit code 69, and the same command run again sends the same message (same id, same bytes),
+/// which the relay answers with the receipt it gave the first time: one message in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_again_after_a_lost_answer_sends_the_same_message() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&centre, &nas] {
+        assert!(silta(u, &["keys", "publish"]).status.success());
+    }
+    // A form whose sealed message (padded to 32 KiB) is far larger than everything the client
+    // sends before it (TLS handshake, health check, key lookups).
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(&form, referral_form(&"long account ".repeat(1500))).unwrap();
+    let proxy = silta_tests::AnswerLosingProxy::start(
+        relay.addr,
+        12 * 1024,
+        std::time::Duration::from_millis(1000),
+    )
+    .await;
+    let direct = centre.dir.path().join("silta.toml");
+    let via_proxy = centre.dir.path().join("via-proxy.toml");
+    std::fs::write(
+        &via_proxy,
+        std::fs::read_to_string(&direct).unwrap().replace(
+            &format!("localhost:{}", relay.addr.port()),
+            &format!("localhost:{}", proxy.addr.port()),
+        ),
+    )
+    .unwrap();
+    let send = |config: &std::path::Path| {
+        Command::new(SILTA)
+            .arg("--config")
+            .arg(config)
+            .args(["send", "--kind", "referral", "--to", "assistance/nas"])
+            .args(["--case", "none", form.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = send(&via_proxy);
+    assert_eq!(o.status.code(), Some(69), "{}", text(&o));
+    assert!(text(&o).contains("hint:"), "{}", text(&o));
+    // The relay has it: accepted once, under the id the access log recorded.
+    let logged = disclosed(&centre);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    let id = logged[0].0[0].clone();
+    let first = accepted(&relay);
+    assert_eq!(first.len(), 1, "the relay never got the message: {first:?}");
+    assert_eq!(first[0].0, id);
+
+    let o = send(&direct);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sent_id(&o), id, "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("accepted at log index {}", first[0].1)),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("the same message"), "{}", text(&o));
+    assert_eq!(accepted(&relay), first, "one acceptance, no second copy");
+    assert_eq!(disclosed(&centre).len(), 1, "the disclosure is logged once");
+    drop(proxy);
+    relay.stop().await;
+}

@@ -653,3 +653,91 @@ async fn a_symlink_in_the_outbox_is_refused_and_its_target_never_read() {
     );
     assert!(daemon.terminate().await.success());
 }
+
+/// A queue written by an earlier version (job `sealed`, its envelope in `msgid_envelope`) keeps
+/// working after an upgrade: the form is sent with exactly the bytes sealed then, under its id,
+/// and its disclosure is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_an_earlier_version_is_sent_with_its_sealed_bytes() {
+    let pki = TestPki::new();
+    let mut relay = Relay::start(&pki).await;
+    let centre = centre(&pki, relay.addr).await;
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    nas.published().await;
+    // What the earlier daemon had done before it stopped: claimed, queued, sealed, stored.
+    let form = consultation(1);
+    let id = uuid::Uuid::now_v7();
+    let envelope = {
+        let client = centre.client().await;
+        let (header, payload) = silta_client::form::read_envelope_form(&form, false).unwrap();
+        client
+            .seal(&header.draft(*id.as_bytes(), payload))
+            .await
+            .unwrap()
+    };
+    for d in ["outbox", "queued", "sent", "failed", "inbox"] {
+        std::fs::create_dir_all(folder(&centre, d)).unwrap();
+    }
+    std::fs::write(
+        folder(&centre, "queued").join(format!("{id}.old.toml")),
+        &form,
+    )
+    .unwrap();
+    {
+        use prost::Message as _;
+        let db = sled::open(centre.dir.path().join("state/daemon-db")).unwrap();
+        let job = serde_json::json!({
+            "message_id": id.to_string(), "file_name": "old.toml", "form": form, "json": false,
+            "state": "sealed", "queued_at": "2026-11-01T10:00:00Z", "attempts": 3,
+            "next_attempt_ms": 0, "last_error": "relay unreachable",
+        });
+        db.open_tree("msgid_job")
+            .unwrap()
+            .insert(id.as_bytes(), serde_json::to_vec(&job).unwrap())
+            .unwrap();
+        db.open_tree("msgid_envelope")
+            .unwrap()
+            .insert(id.as_bytes(), envelope.encode_to_vec())
+            .unwrap();
+        db.open_tree("msgid_pending")
+            .unwrap()
+            .insert(id.as_bytes(), &[])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let log = centre.dir.path().join("daemon.log");
+    let daemon = DaemonProcess::spawn(&centre, &log);
+    wait_for("the old form sent", 30, || {
+        status(&centre, "old.toml").is_some()
+    })
+    .await;
+    let s = status(&centre, "old.toml").unwrap();
+    assert_eq!(s["message_id"], id.to_string());
+    assert_eq!(s["file"], "old.toml");
+    let events = events(&pki, relay.addr).await;
+    let accepted: Vec<&pb::Event> = events
+        .iter()
+        .filter(|e| e.r#type == pb::EventType::Accepted as i32 && e.sender == CENTRE)
+        .collect();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].message_id, id.as_bytes());
+    assert_eq!(
+        accepted[0].ciphertext_sha256, envelope.ciphertext_sha256,
+        "the bytes sealed before the upgrade"
+    );
+    let access = std::fs::read_to_string(centre.dir.path().join("state/access.log")).unwrap();
+    let disclosed: Vec<&str> = access
+        .lines()
+        .filter(|l| l.contains("\"disclosed\""))
+        .collect();
+    assert_eq!(disclosed.len(), 1, "{access}");
+    assert!(disclosed[0].contains(&id.to_string()));
+    assert!(disclosed[0].contains("process:silta-daemon"));
+    assert!(
+        !folder(&centre, "queued")
+            .join(format!("{id}.old.toml"))
+            .exists()
+    );
+    daemon.terminate().await;
+    relay.stop().await;
+}

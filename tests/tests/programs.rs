@@ -810,7 +810,10 @@ async fn a_send_that_failed_is_retried_as_the_same_message() {
             &[],
         )
     };
-    assert!(consult("first question").status.success());
+    let o = consult("first question");
+    assert!(o.status.success(), "{}", out(&o));
+    let first_sent: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let first_sent = first_sent["message_id"].as_str().unwrap().to_owned();
     // The NAS mailbox is full: the second attempt is refused after sealing.
     let o = consult("second question");
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
@@ -820,6 +823,13 @@ async fn a_send_that_failed_is_retried_as_the_same_message() {
             || out(&o).contains("limits.max_pending_items"),
         "{}",
         out(&o)
+    );
+    // Handed to the relay, so logged as disclosed, although the relay refused it for now.
+    let log = std::fs::read_to_string(centre.dir.path().join("state/access.log")).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("\"disclosed\"")).count(),
+        2,
+        "{log}"
     );
     // Make room, then run the same command again: the same message id goes out.
     let o = run(&n, &["inbox", "list", "--purpose", "test", "--json"], &[]);
@@ -847,7 +857,8 @@ async fn a_send_that_failed_is_retried_as_the_same_message() {
     assert!(o.status.success(), "{}", out(&o));
     assert!(!out(&o).contains("sending again"), "{}", out(&o));
     let third: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_ne!(third["message_id"].as_str().unwrap(), second);
+    let third_id = third["message_id"].as_str().unwrap().to_owned();
+    assert_ne!(third_id, second);
     let accepted = relay
         .events()
         .iter()
@@ -855,5 +866,18 @@ async fn a_send_that_failed_is_retried_as_the_same_message() {
         .count();
     // first, second (once, although attempted twice), third.
     assert_eq!(accepted, 3);
+    // Each disclosure logged once, before it left, under the person who ran the command.
+    let log = std::fs::read_to_string(centre.dir.path().join("state/access.log")).unwrap();
+    let disclosed: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "disclosed")
+        .collect();
+    assert_eq!(disclosed.len(), 3, "{log}");
+    for (entry, id) in disclosed.iter().zip([&first_sent, &second, &third_id]) {
+        assert_eq!(entry["messages"], serde_json::json!([id]), "{log}");
+        assert_eq!(entry["who"], "tester");
+        assert_eq!(entry["recipients"], serde_json::json!(["assistance/nas"]));
+    }
     relay.stop().await;
 }

@@ -1,0 +1,106 @@
+//! `silta send`: a form file with its envelope given by flags, sealed and sent through the
+//! library's outbox (the disclosure logged first; a rerun after a failure sends the same
+//! message).
+
+use silta_client::{
+    ClientConfig,
+    access::{AccessLog, current_user},
+    client::Client,
+    form::{parse_case, parse_legal_basis, parse_urgency},
+    outbox::{Disclosure, Key, Outbox, Sent, content_key},
+    payload::{kind_name, parse_kind, read_form},
+    seal::Draft,
+};
+
+use crate::{EX_DATAERR, Failure};
+
+/// The flags of `silta send`.
+pub(crate) struct SendArgs {
+    pub(crate) kind: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) case: String,
+    pub(crate) urgency: String,
+    pub(crate) legal_basis: String,
+    pub(crate) form: std::path::PathBuf,
+}
+
+pub(crate) async fn run(config: &ClientConfig, args: SendArgs) -> Result<(), Failure> {
+    let kind = parse_kind(&args.kind).map_err(|e| Failure::usage(e.to_string()))?;
+    let recipients = args
+        .to
+        .iter()
+        .map(|r| {
+            r.parse()
+                .map_err(|e| Failure::usage(format!("--to {r}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let case_ref = parse_case(&args.case).map_err(|e| Failure::usage(format!("--case: {e}")))?;
+    let form = &args.form;
+    let text = std::fs::read_to_string(form)
+        .map_err(|e| Failure::usage(format!("{}: {e}", form.display())))?;
+    let json = form.extension().is_some_and(|e| e == "json");
+    let payload = read_form(kind, &text, json).map_err(|e| Failure {
+        code: EX_DATAERR,
+        message: format!("{}: {e}", form.display()),
+        hint: Some("nothing was sent; fix the form and try again".into()),
+    })?;
+    let mut draft = Draft::new(kind, case_ref, recipients, payload);
+    draft.urgency =
+        parse_urgency(&args.urgency).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
+    draft.legal_basis = parse_legal_basis(&args.legal_basis)
+        .map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
+    let client = Client::start(config).await?;
+    let sent = submit(config, &client, &draft).await?;
+    println!(
+        "sent {} {} to {}: accepted at log index {}",
+        kind_name(kind),
+        uuid::Uuid::from_bytes(sent.message_id),
+        args.to.join(", "),
+        sent.receipt.log_index
+    );
+    if sent.receipt_checked {
+        println!("receipt verified: signed checkpoint and inclusion proof check out");
+    }
+    Ok(())
+}
+
+/// Sends `draft` through the outbox as a command a person runs: the disclosure is logged under
+/// the person's login, the same content run again within an hour after a failure is the same
+/// message, and a copy is kept for `silta inbox thread`. Key changes are printed; a problem
+/// after the relay accepted the message is a failure that says it WAS sent.
+pub(crate) async fn submit(
+    config: &ClientConfig,
+    client: &Client,
+    draft: &Draft,
+) -> Result<Sent, Failure> {
+    let outbox = Outbox::open(client.state(), AccessLog::in_state_dir(&config.state_dir))?;
+    let key = Key::Content(content_key(draft));
+    let disclosure = Disclosure {
+        who: current_user(),
+        purpose: format!("sending {}", kind_name(draft.kind)),
+        keep_copy: true,
+    };
+    let result = outbox.submit(client, draft, &key, &disclosure).await;
+    crate::print_key_changes(client);
+    let sent = result?;
+    if sent.again {
+        eprintln!(
+            "sending again the same message {} (an earlier attempt did not finish)",
+            uuid::Uuid::from_bytes(sent.message_id)
+        );
+    }
+    if !sent.problems.is_empty() {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{} {} WAS SENT (the relay accepted it at log index {}), but {}",
+                kind_name(draft.kind),
+                uuid::Uuid::from_bytes(sent.message_id),
+                sent.receipt.log_index,
+                sent.problems.join("; ")
+            ),
+            hint: Some("do not send it again; keep this output and report it".into()),
+        });
+    }
+    Ok(sent)
+}

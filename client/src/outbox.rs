@@ -1,0 +1,994 @@
+//! The one send path. Every message this client sends goes through [`Outbox::submit`]:
+//!
+//! 1. the draft is validated and sealed (or, for a message tried before, its kept sealed copy
+//!    is taken: the same id and the same bytes);
+//! 2. the sealed message is kept durably (client state, tree `outbox_key_record`) before it is
+//!    first handed to the relay;
+//! 3. the disclosure is written to the access log ([`Action::Disclosed`]) once per message id,
+//!    before the message is first handed to the relay. The entry means "this message, with
+//!    this content, was released to the relay for these recipients by this person for this
+//!    purpose"; whether the relay accepted it is in the relay's log and the receipt. A crash
+//!    between writing the entry and noting it can write it a second time, never zero times;
+//! 4. the message is sent; a refusal that can never succeed as it is ([`ErrorKind::is_permanent`])
+//!    ends the record, so a corrected command is a new message; any other failure leaves it, so
+//!    the next attempt (the same command again, the daemon's next try) sends the same id and bytes
+//!    and the relay answers an accepted one with the same receipt;
+//! 5. the receipt is checked (with a log key configured) and the result recorded: the inbox's
+//!    copy of the sent message (if the caller keeps one) and the record's state. A problem after
+//!    the relay accepted the message is reported in [`Sent::problems`]: the message WAS sent.
+//!
+//! What identifies "the same message" is the caller's [`Key`]: the daemon uses the message id
+//! it assigned when it claimed the form; `silta send` and the reply commands use the content
+//! ([`content_key`]): the same kind, recipients, case, urgency, legal basis, reply-to and
+//! payload within [`REUSE_FOR`] is the same message.
+
+use std::time::{Duration, SystemTime};
+
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+use silta_proto::pb;
+
+use crate::{
+    access::{Access, AccessLog, Action},
+    client::Client,
+    error::ClientError,
+    payload::kind_name,
+    seal::Draft,
+    state::{State, StateError},
+};
+
+/// How long a sealed, unfinished message found by its content is sent again as it is; after
+/// that the same content is sealed anew (the recipients' keys are looked up again) under a new
+/// id. A message found by its id is always sent as it was sealed.
+pub const REUSE_FOR: Duration = Duration::from_secs(3600);
+
+/// What identifies a message across attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// The message id the caller assigned and keeps (the daemon's queue).
+    MessageId([u8; 16]),
+    /// The content ([`content_key`]): for commands a person runs again.
+    Content(Vec<u8>),
+}
+
+impl Key {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Key::MessageId(id) => [b"id:".as_slice(), id].concat(),
+            Key::Content(k) => [b"content:".as_slice(), k].concat(),
+        }
+    }
+}
+
+/// Who discloses, and why (the access log's entry).
+#[derive(Debug, Clone)]
+pub struct Disclosure {
+    /// Who (a person's login, or `process:silta-daemon`).
+    pub who: String,
+    /// Why.
+    pub purpose: String,
+    /// Whether the inbox keeps a copy of the sent message (`silta inbox`); the daemon does not
+    /// (its sent/ folder is the copy, under the case system's retention).
+    pub keep_copy: bool,
+}
+
+/// A message the relay accepted.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// Its id.
+    pub message_id: [u8; 16],
+    /// SHA-256 of the sealed message (what acknowledgements sign).
+    pub ciphertext_sha256: Vec<u8>,
+    /// The relay's receipt.
+    pub receipt: pb::Receipt,
+    /// Whether the receipt was checked against the configured log key (and checked out).
+    pub receipt_checked: bool,
+    /// The message was sealed by an earlier attempt that did not finish: sent again as it was.
+    pub again: bool,
+    /// What went wrong after the relay accepted it (receipt does not check out, the copy or the
+    /// record could not be written). Not empty: it WAS sent, but say so.
+    pub problems: Vec<String>,
+    /// The receipt does not check out (one of `problems`).
+    pub receipt_problem: Option<String>,
+}
+
+/// The relay side of sending, behind a trait so the state machine can be tested without TLS.
+pub trait Relay {
+    /// This installation's principal.
+    fn sender(&self) -> String;
+    /// Now (the client's clock).
+    fn now(&self) -> SystemTime;
+    /// Validates and seals `draft` (keys looked up).
+    fn seal(
+        &self,
+        draft: &Draft,
+    ) -> impl std::future::Future<Output = Result<pb::Envelope, ClientError>> + Send;
+    /// Hands the sealed message to the relay; its receipt, not checked yet.
+    fn deliver(
+        &self,
+        envelope: pb::Envelope,
+    ) -> impl std::future::Future<Output = Result<pb::Receipt, ClientError>> + Send;
+    /// Checks a receipt ([`Client::check_receipt`]).
+    fn check_receipt(
+        &self,
+        receipt: &pb::Receipt,
+        id: &[u8],
+        digest: &[u8],
+    ) -> Result<bool, String>;
+}
+
+impl Relay for Client {
+    fn sender(&self) -> String {
+        self.principal().to_string()
+    }
+    fn now(&self) -> SystemTime {
+        Client::now(self)
+    }
+    fn seal(
+        &self,
+        draft: &Draft,
+    ) -> impl std::future::Future<Output = Result<pb::Envelope, ClientError>> + Send {
+        Client::seal(self, draft)
+    }
+    async fn deliver(&self, envelope: pb::Envelope) -> Result<pb::Receipt, ClientError> {
+        Ok(self
+            .connection()
+            .mailbox()
+            .send(envelope)
+            .await?
+            .into_inner())
+    }
+    fn check_receipt(
+        &self,
+        receipt: &pb::Receipt,
+        id: &[u8],
+        digest: &[u8],
+    ) -> Result<bool, String> {
+        Client::check_receipt(self, receipt, id, digest)
+    }
+}
+
+/// Where an outgoing message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutgoingState {
+    /// Sealed and kept; not disclosed yet.
+    Sealed,
+    /// Disclosure logged; handed (or about to be handed) to the relay; no answer recorded.
+    Disclosed,
+    /// Accepted by the relay (the envelope is no longer kept).
+    Sent,
+}
+
+/// The outbox's record of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// The message id (UUID).
+    pub message_id: String,
+    /// Where it is.
+    pub state: OutgoingState,
+    /// When it was sealed (unix milliseconds, the client's clock).
+    pub sealed_at_ms: u64,
+    /// The sealed message (encoded `Envelope`, hex); empty once sent.
+    #[serde(default)]
+    pub envelope: String,
+    /// SHA-256 of the ciphertext (hex).
+    #[serde(default)]
+    pub ciphertext_sha256: String,
+    /// The relay's receipt (encoded `Receipt`, hex), once sent.
+    #[serde(default)]
+    pub receipt: String,
+    /// Whether the receipt checked out against the log key.
+    #[serde(default)]
+    pub receipt_checked: bool,
+    /// Why the receipt does not check out, if it does not.
+    #[serde(default)]
+    pub receipt_problem: String,
+}
+
+/// The sending side of the client state.
+pub struct Outbox<'s> {
+    state: &'s State,
+    records: sled::Tree,
+    /// What `silta send`/reply commands of earlier versions kept: 8 bytes of unix seconds, then
+    /// the encoded envelope, under the content key.
+    legacy: sled::Tree,
+    access: AccessLog,
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The content key of a draft: kind, recipients, case, urgency, legal basis, reply-to and
+/// payload (not its id). The same as earlier versions' reply commands computed, so a message
+/// they kept is found after an upgrade.
+pub fn content_key(draft: &Draft) -> Vec<u8> {
+    let to: Vec<String> = draft.recipients.iter().map(|p| p.to_string()).collect();
+    let mut k = format!(
+        "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n",
+        kind_name(draft.kind),
+        to.join(","),
+        hex::encode(draft.case_ref),
+        draft.urgency,
+        draft.legal_basis,
+        draft.in_reply_to.map(hex::encode)
+    )
+    .into_bytes();
+    k.extend(draft.payload.encode_to_vec());
+    crate::seal::sha256(&k).to_vec()
+}
+
+fn broken(what: impl std::fmt::Display) -> ClientError {
+    ClientError::State(StateError::from(sled::Error::Unsupported(format!(
+        "outbox record: {what}"
+    ))))
+}
+
+impl<'s> Outbox<'s> {
+    /// The outbox of `state`, logging disclosures to `access`.
+    pub fn open(state: &'s State, access: AccessLog) -> Result<Self, ClientError> {
+        Ok(Outbox {
+            state,
+            records: state.tree("outbox_key_record")?,
+            legacy: state.tree("contentkey_envelope")?,
+            access,
+        })
+    }
+
+    /// The record under `key`, if any.
+    pub fn record(&self, key: &Key) -> Result<Option<Outgoing>, ClientError> {
+        match self.records.get(key.bytes()).map_err(StateError::from)? {
+            None => Ok(None),
+            // Unreadable is an error, never "none": that would seal a second copy.
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(broken),
+        }
+    }
+
+    fn put(&self, key: &Key, record: &Outgoing) -> Result<(), ClientError> {
+        let value = serde_json::to_vec(record).map_err(broken)?;
+        self.records
+            .insert(key.bytes(), value)
+            .map_err(StateError::from)?;
+        self.state.flush()?;
+        Ok(())
+    }
+
+    fn remove(&self, key: &Key) -> Result<(), ClientError> {
+        self.records.remove(key.bytes()).map_err(StateError::from)?;
+        self.state.flush()?;
+        Ok(())
+    }
+
+    /// Keeps `envelope`, sealed earlier (a daemon queue of an earlier version), as the message
+    /// under `key`, unless one is kept already: it is then sent with exactly these bytes.
+    pub fn adopt(
+        &self,
+        key: &Key,
+        envelope: &pb::Envelope,
+        now: SystemTime,
+    ) -> Result<(), ClientError> {
+        if self.record(key)?.is_some() {
+            return Ok(());
+        }
+        let record = Outgoing {
+            message_id: uuid::Uuid::from_slice(&envelope.message_id)
+                .map(|u| u.to_string())
+                .map_err(broken)?,
+            state: OutgoingState::Sealed,
+            sealed_at_ms: unix_ms(now),
+            envelope: hex::encode(envelope.encode_to_vec()),
+            ciphertext_sha256: hex::encode(&envelope.ciphertext_sha256),
+            receipt: String::new(),
+            receipt_checked: false,
+            receipt_problem: String::new(),
+        };
+        self.put(key, &record)
+    }
+
+    /// A kept, unfinished message under `key` that may be sent again now, with its record.
+    fn unfinished(
+        &self,
+        key: &Key,
+        now: SystemTime,
+    ) -> Result<Option<(Outgoing, pb::Envelope)>, ClientError> {
+        let record = match self.record(key)? {
+            Some(r) => Some(r),
+            None => self.adopt_legacy(key)?,
+        };
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        if record.state == OutgoingState::Sent {
+            return Ok(Some((record, pb::Envelope::default())));
+        }
+        if let Key::Content(_) = key
+            && unix_ms(now).saturating_sub(record.sealed_at_ms) >= REUSE_FOR.as_millis() as u64
+        {
+            return Ok(None);
+        }
+        let bytes = hex::decode(&record.envelope).map_err(broken)?;
+        let envelope = pb::Envelope::decode(bytes.as_slice()).map_err(broken)?;
+        Ok(Some((record, envelope)))
+    }
+
+    /// A message kept by an earlier version's reply command under this content key, moved into
+    /// the outbox's own tree.
+    fn adopt_legacy(&self, key: &Key) -> Result<Option<Outgoing>, ClientError> {
+        let Key::Content(k) = key else {
+            return Ok(None);
+        };
+        let Some(v) = self.legacy.get(k).map_err(StateError::from)? else {
+            return Ok(None);
+        };
+        let (Some(secs), Ok(envelope)) = (
+            v.get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(i64::from_be_bytes),
+            pb::Envelope::decode(v.get(8..).unwrap_or_default()),
+        ) else {
+            return Err(broken("a kept unfinished message of an earlier version"));
+        };
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
+        self.adopt(key, &envelope, at)?;
+        self.legacy.remove(k).map_err(StateError::from)?;
+        self.state.flush()?;
+        self.record(key)
+    }
+
+    /// Sends `draft` (see the module documentation): its id is `draft.message_id` unless a
+    /// message under `key` was kept unfinished, which is then sent again as it is.
+    pub async fn submit(
+        &self,
+        relay: &impl Relay,
+        draft: &Draft,
+        key: &Key,
+        disclosure: &Disclosure,
+    ) -> Result<Sent, ClientError> {
+        let now = relay.now();
+        let (mut record, envelope, again) = match self.unfinished(key, now)? {
+            Some((record, _)) if record.state == OutgoingState::Sent => {
+                if let Key::MessageId(_) = key {
+                    return self.sent_before(&record);
+                }
+                // The same content sent before, and finished: this is a new message.
+                self.remove(key)?;
+                self.seal_and_keep(relay, draft, key, now).await?
+            }
+            Some((record, envelope)) => (record, envelope, true),
+            None => self.seal_and_keep(relay, draft, key, now).await?,
+        };
+        let id: [u8; 16] = envelope
+            .message_id
+            .clone()
+            .try_into()
+            .map_err(|_| broken("a kept message has a bad id"))?;
+        let mut draft = draft.clone();
+        draft.message_id = id;
+        if record.state == OutgoingState::Sealed {
+            // Before the message first leaves this machine.
+            let recipients: Vec<String> = draft.recipients.iter().map(|p| p.to_string()).collect();
+            self.access
+                .record(&Access {
+                    who: &disclosure.who,
+                    principal: &relay.sender(),
+                    action: Action::Disclosed,
+                    case: &envelope.case_ref,
+                    messages: std::slice::from_ref(&envelope.message_id),
+                    purpose: &disclosure.purpose,
+                    recipients: &recipients,
+                })
+                .map_err(|e| {
+                    ClientError::Access(format!(
+                        "the access log could not record the disclosure, so nothing was sent: {e}"
+                    ))
+                })?;
+            record.state = OutgoingState::Disclosed;
+            self.put(key, &record)?;
+        }
+        let digest = envelope.ciphertext_sha256.clone();
+        let receipt = match relay.deliver(envelope).await {
+            Ok(r) => r,
+            Err(e) => {
+                // A definite refusal does not change by sending the same bytes again: the
+                // record ends, and a corrected command is a new message.
+                if e.kind().is_permanent() {
+                    self.remove(key)?;
+                }
+                return Err(e);
+            }
+        };
+        let mut sent = Sent {
+            message_id: id,
+            ciphertext_sha256: digest.clone(),
+            receipt_checked: false,
+            again,
+            problems: Vec::new(),
+            receipt_problem: None,
+            receipt,
+        };
+        match relay.check_receipt(&sent.receipt, &id, &digest) {
+            Ok(checked) => sent.receipt_checked = checked,
+            Err(p) => {
+                sent.problems
+                    .push(format!("its receipt does not check out: {p}"));
+                sent.receipt_problem = Some(p);
+            }
+        }
+        if disclosure.keep_copy
+            && let Err(e) =
+                crate::inbox::record_sent(self.state, &draft, &relay.sender(), &sent.receipt)
+        {
+            sent.problems
+                .push(format!("the local copy could not be kept: {e}"));
+        }
+        let finished = match key {
+            Key::Content(_) => self.remove(key),
+            Key::MessageId(_) => {
+                record.state = OutgoingState::Sent;
+                record.envelope.clear();
+                record.receipt = hex::encode(sent.receipt.encode_to_vec());
+                record.receipt_checked = sent.receipt_checked;
+                record.receipt_problem = sent.receipt_problem.clone().unwrap_or_default();
+                self.put(key, &record)
+            }
+        };
+        if let Err(e) = finished {
+            sent.problems
+                .push(format!("the outbox could not record it: {e}"));
+        }
+        Ok(sent)
+    }
+
+    async fn seal_and_keep(
+        &self,
+        relay: &impl Relay,
+        draft: &Draft,
+        key: &Key,
+        now: SystemTime,
+    ) -> Result<(Outgoing, pb::Envelope, bool), ClientError> {
+        let envelope = relay.seal(draft).await?;
+        let record = Outgoing {
+            message_id: uuid::Uuid::from_bytes(draft.message_id).to_string(),
+            state: OutgoingState::Sealed,
+            sealed_at_ms: unix_ms(now),
+            envelope: hex::encode(envelope.encode_to_vec()),
+            ciphertext_sha256: hex::encode(&envelope.ciphertext_sha256),
+            receipt: String::new(),
+            receipt_checked: false,
+            receipt_problem: String::new(),
+        };
+        // Kept before the first attempt: every retry sends these exact bytes.
+        self.put(key, &record)?;
+        Ok((record, envelope, false))
+    }
+
+    fn sent_before(&self, record: &Outgoing) -> Result<Sent, ClientError> {
+        let id = uuid::Uuid::parse_str(&record.message_id).map_err(broken)?;
+        let receipt = pb::Receipt::decode(hex::decode(&record.receipt).map_err(broken)?.as_slice())
+            .map_err(broken)?;
+        Ok(Sent {
+            message_id: *id.as_bytes(),
+            ciphertext_sha256: hex::decode(&record.ciphertext_sha256).map_err(broken)?,
+            receipt,
+            receipt_checked: record.receipt_checked,
+            again: true,
+            problems: if record.receipt_problem.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "its receipt does not check out: {}",
+                    record.receipt_problem
+                )]
+            },
+            receipt_problem: Some(record.receipt_problem.clone()).filter(|p| !p.is_empty()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::{HashMap, VecDeque},
+        sync::Mutex,
+    };
+
+    use silta_proto::pb::MessageKind;
+    use tonic::Code;
+
+    use super::*;
+
+    type Accepted = HashMap<Vec<u8>, (Vec<u8>, pb::Receipt)>;
+
+    /// What the relay does with the next message handed to it.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// Accepts it (or answers an accepted one with its receipt).
+        Accept,
+        /// Refuses it with this code, storing nothing.
+        Refuse(Code),
+        /// Accepts it, but the answer is lost on the way back.
+        AcceptThenLose,
+    }
+
+    /// A relay in memory, idempotent by message id as the real one is.
+    struct FakeRelay {
+        now: Mutex<SystemTime>,
+        answers: Mutex<VecDeque<Answer>>,
+        sealed: Mutex<u32>,
+        handed: Mutex<Vec<Vec<u8>>>,
+        /// Message id -> (ciphertext digest, receipt).
+        accepted: Mutex<Accepted>,
+        next_index: Mutex<u64>,
+    }
+
+    impl FakeRelay {
+        fn new(answers: &[Answer]) -> Self {
+            FakeRelay {
+                now: Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+                answers: Mutex::new(answers.iter().copied().collect()),
+                sealed: Mutex::new(0),
+                handed: Mutex::new(Vec::new()),
+                accepted: Mutex::new(HashMap::new()),
+                next_index: Mutex::new(7),
+            }
+        }
+        fn advance(&self, d: Duration) {
+            *self.now.lock().unwrap() += d;
+        }
+        fn sealed(&self) -> u32 {
+            *self.sealed.lock().unwrap()
+        }
+        fn handed(&self) -> Vec<Vec<u8>> {
+            self.handed.lock().unwrap().clone()
+        }
+        fn accepted(&self) -> usize {
+            self.accepted.lock().unwrap().len()
+        }
+    }
+
+    impl Relay for FakeRelay {
+        fn sender(&self) -> String {
+            "centre/c1".into()
+        }
+        fn now(&self) -> SystemTime {
+            *self.now.lock().unwrap()
+        }
+        async fn seal(&self, draft: &Draft) -> Result<pb::Envelope, ClientError> {
+            crate::payload::validate(
+                draft.kind,
+                draft.urgency,
+                &draft.payload,
+                &"centre/c1".parse().unwrap(),
+                &draft.recipients,
+            )
+            .map_err(crate::seal::SealError::from)?;
+            *self.sealed.lock().unwrap() += 1;
+            // Fresh randomness each time, as age's is: sealing twice gives other bytes.
+            let ciphertext = uuid::Uuid::new_v4().as_bytes().to_vec();
+            Ok(pb::Envelope {
+                message_id: draft.message_id.to_vec(),
+                case_ref: draft.case_ref.to_vec(),
+                recipients: draft.recipients.iter().map(|p| p.to_string()).collect(),
+                ciphertext_sha256: crate::seal::sha256(&ciphertext).to_vec(),
+                ciphertext,
+                ..Default::default()
+            })
+        }
+        async fn deliver(&self, envelope: pb::Envelope) -> Result<pb::Receipt, ClientError> {
+            let bytes = envelope.encode_to_vec();
+            self.handed.lock().unwrap().push(bytes);
+            let answer = self
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Answer::Accept);
+            if let Answer::Refuse(code) = answer {
+                return Err(tonic::Status::new(code, "refused").into());
+            }
+            let mut accepted = self.accepted.lock().unwrap();
+            let receipt = match accepted.get(&envelope.message_id) {
+                Some((digest, _)) if *digest != envelope.ciphertext_sha256 => {
+                    return Err(tonic::Status::already_exists("other content").into());
+                }
+                Some((_, receipt)) => receipt.clone(),
+                None => {
+                    let mut next = self.next_index.lock().unwrap();
+                    *next += 1;
+                    let receipt = pb::Receipt {
+                        message_id: envelope.message_id.clone(),
+                        log_index: *next,
+                        ..Default::default()
+                    };
+                    accepted.insert(
+                        envelope.message_id.clone(),
+                        (envelope.ciphertext_sha256.clone(), receipt.clone()),
+                    );
+                    receipt
+                }
+            };
+            match answer {
+                Answer::AcceptThenLose => {
+                    Err(tonic::Status::unavailable("connection reset").into())
+                }
+                _ => Ok(receipt),
+            }
+        }
+        fn check_receipt(&self, r: &pb::Receipt, id: &[u8], _: &[u8]) -> Result<bool, String> {
+            if r.message_id == id {
+                Ok(true)
+            } else {
+                Err("another message's receipt".into())
+            }
+        }
+    }
+
+    fn draft(note: &str) -> Draft {
+        let payload = crate::payload::read_form_value(
+            MessageKind::AnonymousConsultation,
+            serde_json::json!({"questions": note, "indicators": ["afraid of debt"], "age_group": "AGE_GROUP_ADULT", "centre_type": "CENTRE_TYPE_ADULT"}),
+        )
+        .unwrap();
+        Draft::new(
+            MessageKind::AnonymousConsultation,
+            [0; 16],
+            vec!["assistance/nas".parse().unwrap()],
+            payload,
+        )
+    }
+
+    fn who() -> Disclosure {
+        Disclosure {
+            who: "alice".into(),
+            purpose: "sending anonymous-consultation".into(),
+            keep_copy: true,
+        }
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        state: State,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state")).unwrap();
+        Setup { dir, state }
+    }
+
+    impl Setup {
+        fn outbox(&self) -> Outbox<'_> {
+            Outbox::open(
+                &self.state,
+                AccessLog::in_state_dir(&self.dir.path().join("state")),
+            )
+            .unwrap()
+        }
+        /// The access log's `disclosed` entries, as (message ids, recipients).
+        fn disclosed(&self) -> Vec<(Vec<String>, Vec<String>)> {
+            let path = self.dir.path().join("state/access.log");
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|e| e["action"] == "disclosed")
+                .map(|e| {
+                    let strings = |v: &serde_json::Value| -> Vec<String> {
+                        v.as_array()
+                            .map(Vec::as_slice)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|s| s.as_str().unwrap().to_owned())
+                            .collect()
+                    };
+                    (strings(&e["messages"]), strings(&e["recipients"]))
+                })
+                .collect()
+        }
+    }
+
+    fn id(sent: &Sent) -> String {
+        uuid::Uuid::from_bytes(sent.message_id).to_string()
+    }
+
+    #[tokio::test]
+    async fn a_message_is_logged_once_before_it_is_sent_and_its_copy_kept() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::Accept]);
+        let d = draft("first");
+        let key = Key::Content(content_key(&d));
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert!(sent.problems.is_empty(), "{:?}", sent.problems);
+        assert!(sent.receipt_checked && !sent.again);
+        assert_eq!(sent.receipt.log_index, 8);
+        assert_eq!(
+            s.disclosed(),
+            [(vec![id(&sent)], vec!["assistance/nas".to_owned()])]
+        );
+        let copy = s.state.message(&sent.message_id).unwrap().unwrap();
+        assert_eq!(copy["direction"], "sent");
+        assert_eq!(copy["log_index"], 8);
+        // Finished: the content key is free, the same command again is a new message.
+        assert_eq!(s.outbox().record(&key).unwrap(), None);
+        let d2 = draft("first");
+        let again = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
+        assert_ne!(again.message_id, sent.message_id);
+        assert_eq!(relay.accepted(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_lost_answer_sends_the_same_id_and_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::AcceptThenLose, Answer::Accept]);
+        let first = draft("lost");
+        let key = Key::Content(content_key(&first));
+        let e = s
+            .outbox()
+            .submit(&relay, &first, &key, &who())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Retry { reconnect: true });
+        assert_eq!(
+            s.outbox().record(&key).unwrap().unwrap().state,
+            OutgoingState::Disclosed
+        );
+        // The command again: a new draft (new id), the same content.
+        let rerun = draft("lost");
+        assert_ne!(rerun.message_id, first.message_id);
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
+        assert_eq!(sent.message_id, first.message_id);
+        assert!(sent.again);
+        assert_eq!(sent.receipt.log_index, 8, "the same receipt");
+        let handed = relay.handed();
+        assert_eq!(handed.len(), 2);
+        assert_eq!(handed[0], handed[1], "the same bytes");
+        assert_eq!(relay.sealed(), 1);
+        assert_eq!(relay.accepted(), 1);
+        assert_eq!(s.disclosed().len(), 1, "logged once");
+    }
+
+    #[tokio::test]
+    async fn retryable_failures_keep_the_message_permanent_ones_end_it() {
+        let s = setup();
+        let relay = FakeRelay::new(&[
+            Answer::Refuse(Code::Unavailable),
+            Answer::Refuse(Code::ResourceExhausted),
+            Answer::Refuse(Code::PermissionDenied),
+        ]);
+        let d = draft("refused");
+        let key = Key::Content(content_key(&d));
+        for expected in [
+            crate::ErrorKind::Retry { reconnect: true },
+            crate::ErrorKind::Retry { reconnect: false },
+        ] {
+            let e = s
+                .outbox()
+                .submit(&relay, &d, &key, &who())
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), expected);
+            assert!(s.outbox().record(&key).unwrap().is_some());
+        }
+        let e = s
+            .outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::FixInput);
+        assert_eq!(s.outbox().record(&key).unwrap(), None, "ended");
+        assert_eq!(relay.sealed(), 1);
+        assert_eq!(s.disclosed().len(), 1);
+        // The corrected (or repeated) command is a new message.
+        let d2 = draft("refused");
+        let sent = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d2.message_id);
+        assert_eq!(relay.sealed(), 2);
+        assert_eq!(s.disclosed().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_form_is_refused_before_anything_is_kept_or_logged() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let mut d = draft("x");
+        // Anonymous consultations go to the Assistance System only.
+        d.recipients = vec!["centre/c2".parse().unwrap()];
+        let key = Key::Content(content_key(&d));
+        let e = s
+            .outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::FixInput);
+        assert_eq!(s.outbox().record(&key).unwrap(), None);
+        assert!(s.disclosed().is_empty());
+        assert!(relay.handed().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_sealing_logs_then_sends_the_kept_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("crash");
+        let key = Key::MessageId(d.message_id);
+        // The process died right after keeping the sealed message.
+        let (_, envelope, _) = s
+            .outbox()
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        assert!(s.disclosed().is_empty());
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert!(sent.again);
+        assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(s.disclosed().len(), 1);
+        assert_eq!(relay.sealed(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_logging_does_not_log_again() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("crash after log");
+        let key = Key::MessageId(d.message_id);
+        let outbox = s.outbox();
+        let (mut record, envelope, _) = outbox
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        s.outbox()
+            .access
+            .record(&Access {
+                who: "alice",
+                principal: "centre/c1",
+                action: Action::Disclosed,
+                case: &[],
+                messages: std::slice::from_ref(&envelope.message_id),
+                purpose: "p",
+                recipients: &[],
+            })
+            .unwrap();
+        record.state = OutgoingState::Disclosed;
+        outbox.put(&key, &record).unwrap();
+        let sent = outbox.submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(s.disclosed().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_id_key_answers_a_repeated_submit_from_its_record() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("daemon");
+        let key = Key::MessageId(d.message_id);
+        let no_copy = Disclosure {
+            keep_copy: false,
+            ..who()
+        };
+        let sent = s.outbox().submit(&relay, &d, &key, &no_copy).await.unwrap();
+        assert!(
+            s.state.message(&d.message_id).unwrap().is_none(),
+            "no copy kept"
+        );
+        let record = s.outbox().record(&key).unwrap().unwrap();
+        assert_eq!(record.state, OutgoingState::Sent);
+        assert!(
+            record.envelope.is_empty(),
+            "the ciphertext is not kept once sent"
+        );
+        // The daemon crashed before noting it: submitting again asks nobody.
+        let again = s.outbox().submit(&relay, &d, &key, &no_copy).await.unwrap();
+        assert_eq!(again.message_id, sent.message_id);
+        assert_eq!(again.receipt, sent.receipt);
+        assert_eq!(again.ciphertext_sha256, sent.ciphertext_sha256);
+        assert_eq!(relay.handed().len(), 1);
+        assert_eq!(s.disclosed().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_old_unfinished_message_found_by_content_is_sealed_anew() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::Refuse(Code::Unavailable)]);
+        let d = draft("old");
+        let key = Key::Content(content_key(&d));
+        s.outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
+        relay.advance(REUSE_FOR);
+        let d2 = draft("old");
+        let sent = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d2.message_id);
+        assert_eq!(relay.sealed(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_message_kept_by_an_earlier_version_is_sent_with_its_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("legacy");
+        let envelope = relay.seal(&d).await.unwrap();
+        let secs = relay
+            .now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut kept = secs.to_be_bytes().to_vec();
+        kept.extend(envelope.encode_to_vec());
+        s.state.put_outgoing(&content_key(&d), &kept).unwrap();
+        let rerun = draft("legacy");
+        let key = Key::Content(content_key(&rerun));
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(relay.sealed(), 1, "not sealed again");
+        assert_eq!(s.state.outgoing(&content_key(&d)).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_when_the_disclosure_cannot_be_logged() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("no log");
+        let key = Key::Content(content_key(&d));
+        // A directory where the log file should be: it cannot be appended to.
+        std::fs::create_dir_all(s.dir.path().join("state/access.log")).unwrap();
+        let e = s
+            .outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ClientError::Access(_)), "{e}");
+        assert!(relay.handed().is_empty());
+        assert_eq!(
+            s.outbox().record(&key).unwrap().unwrap().state,
+            OutgoingState::Sealed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_receipt_that_does_not_check_out_is_reported_but_sent() {
+        struct BadReceipts(FakeRelay);
+        impl Relay for BadReceipts {
+            fn sender(&self) -> String {
+                self.0.sender()
+            }
+            fn now(&self) -> SystemTime {
+                self.0.now()
+            }
+            async fn seal(&self, d: &Draft) -> Result<pb::Envelope, ClientError> {
+                self.0.seal(d).await
+            }
+            async fn deliver(&self, e: pb::Envelope) -> Result<pb::Receipt, ClientError> {
+                self.0.deliver(e).await
+            }
+            fn check_receipt(&self, _: &pb::Receipt, _: &[u8], _: &[u8]) -> Result<bool, String> {
+                Err("inclusion proof does not verify".into())
+            }
+        }
+        let s = setup();
+        let relay = BadReceipts(FakeRelay::new(&[]));
+        let d = draft("bad receipt");
+        let key = Key::Content(content_key(&d));
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(
+            sent.receipt_problem.as_deref(),
+            Some("inclusion proof does not verify")
+        );
+        assert_eq!(sent.problems.len(), 1);
+        assert_eq!(relay.0.accepted(), 1);
+    }
+}
