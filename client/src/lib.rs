@@ -21,6 +21,9 @@
 //! - [`client`]: all of it together, as used by the `silta` program.
 //! - [`config`]: the configuration file (`silta.toml`).
 //! - [`form`]: form files with their `[envelope]` table.
+//! - [`receive`]: the one open path: fetch, open and verify, log the opening, keep, acknowledge.
+//! - [`record`]: typed records of messages kept and shown; delivery states.
+//! - [`ids`]: message ids and case references.
 //! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
 //! - [`access`]: the client-side access log (who opened which case's messages, and why).
 //! - [`fsutil`]: atomic file writes.
@@ -39,9 +42,12 @@ pub mod connection;
 pub mod daemon;
 pub mod form;
 pub mod fsutil;
+pub mod ids;
 pub mod inbox;
 pub mod keys;
 pub mod payload;
+pub mod receive;
+pub mod record;
 pub mod report;
 pub mod seal;
 pub mod state;

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::{ids::MessageId, record::MessageRecord};
+
 /// Local state.
 pub struct State {
     db: sled::Db,
@@ -214,27 +216,40 @@ impl State {
     }
 
     /// Keeps a message record (the inbox's copy of a message received or sent), durably.
-    pub fn put_message(&self, id: &[u8], record: &serde_json::Value) -> Result<(), StateError> {
+    pub fn put_message(&self, id: &MessageId, record: &MessageRecord) -> Result<(), StateError> {
         self.messages
-            .insert(id, serde_json::to_vec(record).expect("json serialises"))?;
+            .insert(id.as_bytes(), serde_json::to_vec(record).expect("json serialises"))?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// A kept message record.
-    pub fn message(&self, id: &[u8]) -> Result<Option<serde_json::Value>, StateError> {
-        Ok(self
-            .messages
+    /// A kept message record. One that does not load is an error, not "none": it must not be
+    /// taken for a message never kept (and overwritten, or opened and logged again).
+    pub fn message(&self, id: &[u8]) -> Result<Option<MessageRecord>, StateError> {
+        self.messages
             .get(id)?
-            .and_then(|v| serde_json::from_slice(&v).ok()))
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| {
+                    StateError(format!(
+                        "the kept record of message {} does not load: {e}",
+                        MessageId::from_slice(id).map_or_else(|_| hex::encode(id), |m| m.to_string())
+                    ))
+                })
+            })
+            .transpose()
     }
 
-    /// Every kept message record, in message-id order (UUIDv7: creation order).
-    pub fn messages(&self) -> Result<Vec<serde_json::Value>, StateError> {
+    /// Every kept message record, in message-id order (UUIDv7: creation order). A record that
+    /// does not load is left out, with a warning naming it (the others are still shown).
+    pub fn messages(&self) -> Result<Vec<MessageRecord>, StateError> {
         let mut out = Vec::new();
-        for v in self.messages.iter().values() {
-            if let Ok(r) = serde_json::from_slice(&v?) {
-                out.push(r);
+        for kv in self.messages.iter() {
+            let (k, v) = kv?;
+            match serde_json::from_slice(&v) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::warn!(message_id = %hex::encode(&k), error = %e, "a kept message record does not load; left out")
+                }
             }
         }
         Ok(out)
