@@ -230,7 +230,9 @@ pub(crate) enum Command {
         command: AuditCommand,
     },
     /// Receive, open, verify and acknowledge what is waiting; print or write each message.
-    /// Each message opened is recorded in the access log first (`received`, with the purpose).
+    ///
+    /// Each message opened is recorded in the access log first (`received`, with who and the
+    /// purpose), before it is printed or written.
     Receive {
         /// Write each message as <message-id>.json into this folder (mode 0600) instead of
         /// printing it.
