@@ -535,11 +535,7 @@ async fn wait_inbox(inbox: &Path, kind: &str) -> Result<Value, Failure> {
 
 /// The inbox fetches until message `id` is kept (the library logs each opening as `reader`);
 /// the caseworker opens it (access logged before it is shown).
-async fn receive(
-    client: &Client,
-    reader: &Reader<'_>,
-    id: &str,
-) -> Result<MessageRecord, Failure> {
+async fn receive(client: &Client, reader: &Reader<'_>, id: &str) -> Result<MessageRecord, Failure> {
     for _ in 0..50 {
         inbox::sync(client, Duration::from_millis(300), reader).await?;
         if let Ok(r) = inbox::find(client.state(), id) {

@@ -187,7 +187,8 @@ pub(crate) async fn run(
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&records.iter().map(sorted).collect::<Value>()).unwrap_or_default()
+                    serde_json::to_string_pretty(&records.iter().map(sorted).collect::<Value>())
+                        .unwrap_or_default()
                 );
             } else {
                 println!(
@@ -418,11 +419,7 @@ pub(crate) fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]
 
 fn print_message(r: &MessageRecord) {
     let dir = if r.is_received() { "received" } else { "sent" };
-    println!(
-        "{} {} — {dir}",
-        printable_line(&r.kind),
-        r.message_id
-    );
+    println!("{} {} — {dir}", printable_line(&r.kind), r.message_id);
     println!("  from:        {}", printable_line(&r.from));
     println!("  to:          {}", printable_line(&r.to.join(", ")));
     println!(

@@ -483,7 +483,6 @@ impl Client {
     pub fn state(&self) -> &State {
         &self.state
     }
-
 }
 
 /// A payload in the proto3 JSON mapping (`{"referral": {...}}`).

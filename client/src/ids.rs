@@ -188,12 +188,16 @@ mod tests {
 
     #[test]
     fn message_ids_show_as_uuids_and_parse_back() {
-        let id = MessageId([0x01, 0x90, 0xc1, 0xd2, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 0x2a]);
+        let id = MessageId([
+            0x01, 0x90, 0xc1, 0xd2, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 0x2a,
+        ]);
         let s = id.to_string();
         assert_eq!(s, "0190c1d2-0000-7000-8000-00000000002a");
         assert_eq!(s.parse::<MessageId>().unwrap(), id);
         assert_eq!(
-            "0190C1D200007000800000000000002A".parse::<MessageId>().unwrap(),
+            "0190C1D200007000800000000000002A"
+                .parse::<MessageId>()
+                .unwrap(),
             id
         );
         assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{s}\""));
@@ -212,7 +216,11 @@ mod tests {
         assert_eq!(case.to_string(), "00112233445566778899aabbccddeeff");
         assert_eq!(CaseRef::NONE.to_string(), "0".repeat(32));
         assert!("0011".parse::<CaseRef>().is_err());
-        assert!("zz112233445566778899aabbccddeeff".parse::<CaseRef>().is_err());
+        assert!(
+            "zz112233445566778899aabbccddeeff"
+                .parse::<CaseRef>()
+                .is_err()
+        );
         assert_eq!(CaseRef::from_slice(&[]).unwrap(), CaseRef::NONE);
         assert!(CaseRef::from_slice(&[1; 17]).is_err());
 

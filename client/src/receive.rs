@@ -335,7 +335,6 @@ impl Client {
         Ok(())
     }
 
-
     async fn acknowledge(&self, env: &pb::Envelope) -> Result<(), ClientError> {
         let signature = sign_ack(self.keys(), &env.message_id, &env.ciphertext_sha256);
         self.connection()

@@ -154,8 +154,10 @@ impl MessageRecord {
             sender_key: Some(opened.sender_key.fingerprint.clone()),
             state: None,
             to: s.recipients.clone(),
-            urgency: crate::form::urgency_name(pb::Urgency::try_from(s.urgency).unwrap_or_default())
-                .to_owned(),
+            urgency: crate::form::urgency_name(
+                pb::Urgency::try_from(s.urgency).unwrap_or_default(),
+            )
+            .to_owned(),
         }
     }
 
@@ -359,7 +361,10 @@ mod tests {
         assert_eq!(r.state, Some(RecordState::Acknowledged));
         assert!(r.case.is_none() && r.case_bytes().is_empty());
         assert_eq!(r.in_reply_to, None);
-        assert_eq!(r.message_id.to_string(), "0190c1d2-0000-7000-8000-00000000002a");
+        assert_eq!(
+            r.message_id.to_string(),
+            "0190c1d2-0000-7000-8000-00000000002a"
+        );
         assert_eq!(r.digest().len(), 32);
         let s: MessageRecord = serde_json::from_str(OLD_SENT).unwrap();
         assert_eq!(s.direction, Some(Direction::Sent));
@@ -369,6 +374,96 @@ mod tests {
             s.recipients.unwrap()["centre/joutseno"].state,
             DeliveryState::AcknowledgementNotVerified
         );
+    }
+
+    /// What earlier versions built for a received message (`client::message_record`): the
+    /// reference the typed record must reproduce (inbox/ files, `silta receive`).
+    fn old_message_record(delivered: &pb::DeliveredEnvelope, opened: &Opened) -> serde_json::Value {
+        let s = &opened.signed;
+        let case = if s.case_ref.iter().all(|&b| b == 0) {
+            String::new()
+        } else {
+            hex::encode(&s.case_ref)
+        };
+        serde_json::json!({
+            "message_id": uuid::Uuid::from_slice(&s.message_id).map(|u| u.to_string()).unwrap_or_default(),
+            "case": case,
+            "kind": crate::payload::kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default()),
+            "from": s.sender,
+            "from_device": s.sender_device,
+            "sender_key": opened.sender_key.fingerprint,
+            "to": s.recipients,
+            "urgency": crate::form::urgency_name(pb::Urgency::try_from(s.urgency).unwrap_or_default()),
+            "legal_basis": crate::form::legal_basis_name(pb::LegalBasis::try_from(s.legal_basis).unwrap_or_default()),
+            "in_reply_to": uuid::Uuid::from_slice(&s.in_reply_to).map(|u| u.to_string()).unwrap_or_default(),
+            "created_at": rfc3339(s.created_at.as_ref()),
+            "accepted_at": rfc3339(delivered.accepted_at.as_ref()),
+            "log_index": delivered.log_index,
+            "ciphertext_sha256": hex::encode(delivered.envelope.as_ref().map(|e| e.ciphertext_sha256.clone()).unwrap_or_default()),
+            "payload": crate::client::payload_json(&opened.payload),
+        })
+    }
+
+    #[test]
+    fn a_received_record_is_what_earlier_versions_wrote() {
+        let payload = pb::payload::Payload {
+            body: Some(pb::payload::payload::Body::ConsultationReply(
+                pb::payload::ConsultationReply {
+                    advice: "call today".into(),
+                    ..Default::default()
+                },
+            )),
+        };
+        for (case, in_reply_to) in [(vec![0; 16], vec![]), (vec![0xab; 16], vec![0x01; 16])] {
+            let opened = Opened {
+                signed: pb::payload::SignedPayload {
+                    version: 1,
+                    message_id: vec![0x42; 16],
+                    case_ref: case,
+                    kind: pb::MessageKind::ConsultationReply as i32,
+                    sender: "assistance/nas".into(),
+                    sender_device: "desk-1".into(),
+                    recipients: vec!["centre/joutseno".into()],
+                    created_at: Some(prost_types::Timestamp {
+                        seconds: 1_795_000_000,
+                        nanos: 0,
+                    }),
+                    urgency: pb::Urgency::Urgent as i32,
+                    legal_basis: pb::LegalBasis::Consent as i32,
+                    in_reply_to,
+                    payload: Some(payload.clone()),
+                    padding: vec![],
+                },
+                payload: payload.clone(),
+                sender_key: crate::bundle::VerifiedBundle {
+                    principal: "assistance/nas".parse().unwrap(),
+                    device_id: "desk-1".into(),
+                    age_recipient: "age1test".into(),
+                    ed25519: [7; 32],
+                    fingerprint: "SHA256:fingerprint".into(),
+                    created_at: 0,
+                },
+            };
+            let delivered = pb::DeliveredEnvelope {
+                envelope: Some(pb::Envelope {
+                    ciphertext_sha256: vec![0x5a; 32],
+                    ..Default::default()
+                }),
+                sender: "assistance/nas".into(),
+                log_index: 17,
+                accepted_at: Some(prost_types::Timestamp {
+                    seconds: 1_795_000_001,
+                    nanos: 0,
+                }),
+            };
+            let old = old_message_record(&delivered, &opened);
+            let new = MessageRecord::opened(&delivered, &opened);
+            // The same bytes in inbox/ files and `silta receive` output.
+            assert_eq!(
+                serde_json::to_string_pretty(&new).unwrap(),
+                serde_json::to_string_pretty(&old).unwrap()
+            );
+        }
     }
 
     #[test]
@@ -421,7 +516,11 @@ mod tests {
                 .to_ascii_lowercase();
             assert_eq!(DeliveryState::from_pb(s).as_str(), old);
         }
-        for state in [RecordState::New, RecordState::Acknowledged, RecordState::Sent] {
+        for state in [
+            RecordState::New,
+            RecordState::Acknowledged,
+            RecordState::Sent,
+        ] {
             assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
         }
         for (direction, name) in [(Direction::Received, "received"), (Direction::Sent, "sent")] {

@@ -217,8 +217,10 @@ impl State {
 
     /// Keeps a message record (the inbox's copy of a message received or sent), durably.
     pub fn put_message(&self, id: &MessageId, record: &MessageRecord) -> Result<(), StateError> {
-        self.messages
-            .insert(id.as_bytes(), serde_json::to_vec(record).expect("json serialises"))?;
+        self.messages.insert(
+            id.as_bytes(),
+            serde_json::to_vec(record).expect("json serialises"),
+        )?;
         self.db.flush()?;
         Ok(())
     }
@@ -232,7 +234,8 @@ impl State {
                 serde_json::from_slice(&v).map_err(|e| {
                     StateError(format!(
                         "the kept record of message {} does not load: {e}",
-                        MessageId::from_slice(id).map_or_else(|_| hex::encode(id), |m| m.to_string())
+                        MessageId::from_slice(id)
+                            .map_or_else(|_| hex::encode(id), |m| m.to_string())
                     ))
                 })
             })

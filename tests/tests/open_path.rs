@@ -89,9 +89,17 @@ async fn silta_receive_logs_each_opening_with_its_purpose_before_showing_it() {
     // printed, nothing acknowledged, and the command fails.
     let log_path = state.join("access.log");
     std::fs::create_dir_all(&log_path).unwrap();
-    let o = silta(&nas, &["receive", "--wait", "2", "--purpose", "triage"], &[]);
+    let o = silta(
+        &nas,
+        &["receive", "--wait", "2", "--purpose", "triage"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(o.stdout.is_empty(), "printed without a log entry: {}", text(&o));
+    assert!(
+        o.stdout.is_empty(),
+        "printed without a log entry: {}",
+        text(&o)
+    );
     assert!(text(&o).contains("access log"), "{}", text(&o));
     assert!(!text(&o).contains("does this justify"), "{}", text(&o));
     std::fs::remove_dir(&log_path).unwrap();
@@ -100,7 +108,13 @@ async fn silta_receive_logs_each_opening_with_its_purpose_before_showing_it() {
     let second = consult(&centre_client, 2).await;
     let o = silta(
         &nas,
-        &["receive", "--wait", "2", "--purpose", "forwarding to the case system"],
+        &[
+            "receive",
+            "--wait",
+            "2",
+            "--purpose",
+            "forwarding to the case system",
+        ],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -109,8 +123,16 @@ async fn silta_receive_logs_each_opening_with_its_purpose_before_showing_it() {
     let mut got = received(&state);
     got.sort();
     let mut want = vec![
-        (first.clone(), "tester".into(), "forwarding to the case system".into()),
-        (second.clone(), "tester".into(), "forwarding to the case system".into()),
+        (
+            first.clone(),
+            "tester".into(),
+            "forwarding to the case system".into(),
+        ),
+        (
+            second.clone(),
+            "tester".into(),
+            "forwarding to the case system".into(),
+        ),
     ];
     want.sort();
     assert_eq!(got, want);
@@ -170,10 +192,15 @@ async fn the_inbox_logs_each_message_once_however_often_it_syncs() {
     let got = received(&state);
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(
-        got.iter().map(|(m, _, _)| m.clone()).collect::<BTreeSet<_>>(),
+        got.iter()
+            .map(|(m, _, _)| m.clone())
+            .collect::<BTreeSet<_>>(),
         ids
     );
-    assert!(got.iter().all(|(_, who, p)| who == "tester" && p == "triage"));
+    assert!(
+        got.iter()
+            .all(|(_, who, p)| who == "tester" && p == "triage")
+    );
     let first = ids.iter().next().unwrap();
     let o = silta(&nas, &["inbox", "ack", first], &[]);
     assert!(o.status.success(), "{}", text(&o));
@@ -235,7 +262,9 @@ async fn the_daemon_logs_each_message_once() {
     let got = received(&centre.config.state_dir);
     assert_eq!(got.len(), ids.len(), "{got:?}");
     assert_eq!(
-        got.iter().map(|(m, _, _)| m.clone()).collect::<BTreeSet<_>>(),
+        got.iter()
+            .map(|(m, _, _)| m.clone())
+            .collect::<BTreeSet<_>>(),
         ids
     );
     assert!(got.iter().all(|(_, who, p)| who == "process:silta-daemon"
