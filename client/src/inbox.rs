@@ -148,8 +148,15 @@ fn deferred_line(
 
 async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), ClientError> {
     let state = client.state();
-    let Some(mut record) = state.message(&s.message_id)? else {
-        return Ok(());
+    let mut record = match state.message(&s.message_id) {
+        Ok(Some(record)) => record,
+        Ok(None) => return Ok(()),
+        // Left as it is (the status is not lost: the relay's log has it); the sync goes on.
+        Err(e) if state.has_message(&s.message_id)? => {
+            tracing::error!(error = %e, "a status change of a sent message could not be recorded");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
     };
     let older = record
         .recipients

@@ -159,9 +159,22 @@ impl Client {
                 }
                 // Kept earlier and waiting for a person's acknowledgement: not opened and judged
                 // again (keys, revocations and dates may have changed since it was verified).
-                if acknowledge == Acknowledge::ByPerson
-                    && let Some(kept) = self.state().message(&env.message_id)?
-                {
+                let kept = match acknowledge {
+                    Acknowledge::AfterKeeping => None,
+                    Acknowledge::ByPerson => match self.state().message(&env.message_id) {
+                        Ok(kept) => kept,
+                        // A kept record that does not load: not opened and kept over it (that
+                        // would lose what a person did with it), not holding up the others.
+                        Err(e) if self.state().has_message(&env.message_id)? => {
+                            tracing::error!(message_id = %hex::encode(&env.message_id), error = %e, "the kept record of a received message does not load; left as it is");
+                            return Ok(Received::Duplicate {
+                                message_id: env.message_id,
+                            });
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+                if let Some(kept) = kept {
                     if kept.digest() == env.ciphertext_sha256 {
                         return Ok(Received::Duplicate {
                             message_id: env.message_id,

@@ -242,6 +242,11 @@ impl State {
             .transpose()
     }
 
+    /// Whether a record of message `id` is kept (whether or not it loads).
+    pub fn has_message(&self, id: &[u8]) -> Result<bool, StateError> {
+        Ok(self.messages.contains_key(id)?)
+    }
+
     /// Every kept message record, in message-id order (UUIDv7: creation order). A record that
     /// does not load is left out, with a warning naming it (the others are still shown).
     pub fn messages(&self) -> Result<Vec<MessageRecord>, StateError> {
@@ -346,6 +351,45 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_records_kept_by_earlier_versions_load_and_a_damaged_one_is_not_taken_for_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let id: MessageId = "0190c1d2-0000-7000-8000-00000000002a".parse().unwrap();
+        // As earlier versions wrote it: `serde_json::Value` bytes.
+        let old = serde_json::json!({
+            "accepted_at": "2026-11-20T09:00:01Z", "case": "", "ciphertext_sha256": "ab",
+            "created_at": "2026-11-20T09:00:00Z", "direction": "received", "from": "centre/joutseno",
+            "from_device": "server-1", "in_reply_to": "", "kind": "referral",
+            "legal_basis": "consent", "log_index": 7, "message_id": id.to_string(),
+            "payload": {"referral": {}}, "received_at": "2026-11-20T09:00:02Z",
+            "sender_key": "SHA256:abc", "state": "new", "to": ["assistance/nas"],
+            "urgency": "urgent",
+        });
+        state
+            .messages
+            .insert(id.as_bytes(), serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        let r = state.message(id.as_bytes()).unwrap().unwrap();
+        assert_eq!(r.message_id, id);
+        assert_eq!(serde_json::to_value(&r).unwrap(), old);
+        assert_eq!(state.messages().unwrap(), vec![r]);
+
+        let other = MessageId([9; 16]);
+        state
+            .messages
+            .insert(other.as_bytes(), b"{\"message_id\": 12}".to_vec())
+            .unwrap();
+        assert!(state.message(other.as_bytes()).is_err());
+        assert!(state.has_message(other.as_bytes()).unwrap());
+        assert_eq!(
+            state.messages().unwrap().len(),
+            1,
+            "the damaged one is left out"
+        );
+        assert!(state.message(&[1; 16]).unwrap().is_none());
+    }
 
     #[test]
     fn pins_detect_changes_and_refuse_rollbacks() {
