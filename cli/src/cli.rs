@@ -146,6 +146,9 @@ pub(crate) enum Command {
         command: AuditCommand,
     },
     /// Receive, open, verify and acknowledge what is waiting; print or write each message.
+    ///
+    /// Each message opened is recorded in the access log first (`received`, with who and the
+    /// purpose), before it is printed or written.
     Receive {
         /// Write each message as <message-id>.json into this folder (mode 0600) instead of
         /// printing it.
@@ -154,6 +157,11 @@ pub(crate) enum Command {
         /// Stop after this many seconds without a new item.
         #[arg(long, default_value_t = 3)]
         wait: u64,
+        /// Why the messages are opened, recorded in the access log with each one (also
+        /// $SILTA_PURPOSE). Default: the purpose configured for automatic receiving
+        /// (`[daemon] purpose`, "passing received messages to the case-management system").
+        #[arg(long, env = "SILTA_PURPOSE")]
+        purpose: Option<String>,
     },
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use silta_client::{
     ClientConfig,
     client::Client,
-    form::{parse_case, parse_legal_basis, parse_message_id, parse_urgency},
+    form::{parse_case, parse_legal_basis, parse_urgency},
     inbox,
     payload::{kind_name, parse_form_text, read_form_value},
     seal::Draft,
@@ -98,32 +98,14 @@ pub(crate) async fn send(
     if let Some(r) = &compose.reply_to {
         let record =
             inbox::find(state, r).map_err(|e| Failure::usage(format!("--reply-to {r}: {e}")))?;
-        let other = if record["direction"] == "received" {
-            vec![record["from"].as_str().unwrap_or_default().to_owned()]
+        to = if record.is_received() {
+            vec![record.from.clone()]
         } else {
-            record["to"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
+            record.to.clone()
         };
-        to = other;
-        case = parse_case(
-            record["case"]
-                .as_str()
-                .filter(|c| !c.is_empty())
-                .unwrap_or("none"),
-        )
-        .unwrap_or([0; 16]);
-        urgency = parse_urgency(record["urgency"].as_str().unwrap_or("normal"))
-            .unwrap_or(Urgency::Normal);
-        in_reply_to = Some(
-            parse_message_id(record["message_id"].as_str().unwrap_or_default())
-                .map_err(|e| Failure::usage(e.to_string()))?,
-        );
+        case = record.case.0;
+        urgency = parse_urgency(&record.urgency).unwrap_or(Urgency::Normal);
+        in_reply_to = Some(record.message_id.0);
     }
     if !compose.to.is_empty() {
         to = compose.to.clone();

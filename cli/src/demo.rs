@@ -21,6 +21,7 @@ use silta_client::{
     keys::DeviceKeys,
     outbox::{Disclosure, Key, Outbox},
     payload::{kind_name, read_form_value},
+    record::MessageRecord,
     seal::Draft,
 };
 use silta_proto::pb::{self, LegalBasis, MessageKind, Urgency};
@@ -447,7 +448,7 @@ fn print_thread(
     nas_client: &Client,
     reader: &Reader<'_>,
     case: [u8; 16],
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Vec<MessageRecord>, Failure> {
     println!(
         "\nThe thread of case {} at the Assistance System",
         hex::encode(case)
@@ -462,23 +463,21 @@ fn print_thread(
         )
         .map_err(|e| fail("access log")(e.to_string()))?;
     for r in &thread {
-        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-        let state = if r["direction"] == "sent" {
-            r["recipients"]
-                .as_object()
-                .and_then(|m| m.values().next())
-                .and_then(|v| v["state"].as_str())
-                .unwrap_or("sent")
-                .to_owned()
-        } else {
-            s("state")
+        let state = match (&r.recipients, r.state) {
+            (Some(m), _) if !r.is_received() => m
+                .values()
+                .next()
+                .map_or("sent", |v| v.state.as_str())
+                .to_owned(),
+            (_, Some(state)) => state.as_str().to_owned(),
+            _ => String::new(),
         };
         println!(
             "  #{:<4} {:<28} {:<22} -> {:<22} {}",
-            r["log_index"],
-            s("kind"),
-            s("from"),
-            r["to"][0].as_str().unwrap_or_default(),
+            r.log_index,
+            r.kind,
+            r.from,
+            r.to.first().map(String::as_str).unwrap_or_default(),
             state
         );
     }
@@ -580,7 +579,7 @@ async fn print_trail(
 fn print_access_report(
     nas_log: &AccessLog,
     case: [u8; 16],
-    thread: &[Value],
+    thread: &[MessageRecord],
 ) -> Result<(), Failure> {
     let thread_ids = inbox::thread_ids(thread);
     println!(
@@ -671,8 +670,9 @@ async fn wait_inbox(inbox: &Path, kind: &str) -> Result<Value, Failure> {
     .await
 }
 
-/// The inbox fetches until message `id` is kept; the caseworker opens it (access logged).
-async fn receive(client: &Client, reader: &Reader<'_>, id: &str) -> Result<Value, Failure> {
+/// The inbox fetches until message `id` is kept (the library logs each opening as `reader`);
+/// the caseworker opens it (access logged before it is shown).
+async fn receive(client: &Client, reader: &Reader<'_>, id: &str) -> Result<MessageRecord, Failure> {
     for _ in 0..50 {
         inbox::sync(client, Duration::from_millis(300), reader).await?;
         if let Ok(r) = inbox::find(client.state(), id) {
@@ -691,7 +691,7 @@ async fn receive(client: &Client, reader: &Reader<'_>, id: &str) -> Result<Value
     )))
 }
 
-async fn ack(client: &Client, record: &Value) -> Result<(), Failure> {
+async fn ack(client: &Client, record: &MessageRecord) -> Result<(), Failure> {
     inbox::acknowledge(client, record, NAS_USER)
         .await
         .map_err(fail("acknowledge"))?;

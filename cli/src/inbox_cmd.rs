@@ -10,6 +10,7 @@ use silta_client::{
     client::Client,
     form::parse_case,
     inbox::{self, Reader},
+    record::MessageRecord,
     state::State,
 };
 
@@ -189,7 +190,7 @@ fn show(
         &[inbox::id_bytes(&record)],
     )?;
     if json {
-        print_json(&record);
+        print_json(&sorted(&record));
     } else {
         print_message(&record);
     }
@@ -216,7 +217,7 @@ fn thread(
     let ids: Vec<Vec<u8>> = records.iter().map(inbox::id_bytes).collect();
     session.record(Action::Thread, &case, &ids)?;
     if json {
-        print_json(&records);
+        print_json(&records.iter().map(sorted).collect::<Value>());
     } else {
         println!(
             "case {} — {} message(s)\n",
@@ -239,12 +240,11 @@ async fn ack(config: &ClientConfig, ids: &[String]) -> Result<(), Failure> {
         let done = inbox::acknowledge(&client, &record, &current_user())
             .await
             .map_err(Failure::failed)?;
-        let s = |k: &str| printable_line(done[k].as_str().unwrap_or_default());
         println!(
             "acknowledged {} {} from {} (the sender sees it)",
-            s("kind"),
-            s("message_id"),
-            s("from")
+            printable_line(&done.kind),
+            done.message_id,
+            printable_line(&done.from)
         );
     }
     Ok(())
@@ -354,14 +354,29 @@ fn short(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-fn brief(r: &Value) -> Value {
+/// As JSON with every object's keys in order (as `--json` always printed them, nested
+/// delivery states included).
+fn sorted(r: &MessageRecord) -> Value {
+    serde_json::to_value(r).unwrap_or_default()
+}
+
+/// The case as records show it: 32 hex digits, or empty without a case.
+fn case_text(r: &MessageRecord) -> String {
+    if r.case.is_none() {
+        String::new()
+    } else {
+        r.case.to_string()
+    }
+}
+
+fn brief(r: &MessageRecord) -> Value {
     json!({
-        "message_id": r["message_id"], "case": r["case"], "kind": r["kind"], "from": r["from"],
-        "urgency": r["urgency"], "received_at": r["received_at"], "state": r["state"],
+        "message_id": r.message_id, "case": case_text(r), "kind": r.kind, "from": r.from,
+        "urgency": r.urgency, "received_at": r.received_at, "state": r.state,
     })
 }
 
-fn print_list(rows: &[Value]) {
+fn print_list(rows: &[MessageRecord]) {
     if rows.is_empty() {
         println!("no messages");
         return;
@@ -369,20 +384,19 @@ fn print_list(rows: &[Value]) {
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
-            let s = |k: &str| printable_line(r[k].as_str().unwrap_or_default());
-            let case = s("case");
+            let case = case_text(r);
             [
-                short(&s("message_id"), 13),
+                short(&r.message_id.to_string(), 13),
                 if case.is_empty() {
                     "(none)".into()
                 } else {
                     short(&case, 12)
                 },
-                s("kind"),
-                s("from"),
-                s("urgency").to_uppercase(),
-                s("received_at"),
-                s("state"),
+                printable_line(&r.kind),
+                printable_line(&r.from),
+                printable_line(&r.urgency).to_uppercase(),
+                printable_line(r.received_at.as_deref().unwrap_or_default()),
+                r.state.map(|s| s.as_str()).unwrap_or_default().to_owned(),
             ]
         })
         .collect();
@@ -400,66 +414,57 @@ fn print_list(rows: &[Value]) {
     );
 }
 
-fn print_message(r: &Value) {
-    let s = |k: &str| printable_line(r[k].as_str().unwrap_or_default());
-    let dir = if r["direction"] == "sent" {
-        "sent"
-    } else {
-        "received"
-    };
-    println!("{} {} — {}", s("kind"), s("message_id"), dir);
-    println!("  from:        {}", s("from"));
-    let to: Vec<&str> = r["to"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    println!("  to:          {}", printable_line(&to.join(", ")));
+fn print_message(r: &MessageRecord) {
+    let dir = if r.is_received() { "received" } else { "sent" };
+    println!("{} {} — {dir}", printable_line(&r.kind), r.message_id);
+    println!("  from:        {}", printable_line(&r.from));
+    println!("  to:          {}", printable_line(&r.to.join(", ")));
     println!(
         "  case:        {}",
-        if s("case").is_empty() {
+        if r.case.is_none() {
             "(none yet)".into()
         } else {
-            s("case")
+            r.case.to_string()
         }
     );
     println!(
         "  urgency:     {}    legal basis: {}",
-        s("urgency"),
-        s("legal_basis")
+        printable_line(&r.urgency),
+        printable_line(&r.legal_basis)
     );
-    if !s("in_reply_to").is_empty() {
-        println!("  in reply to: {}", s("in_reply_to"));
+    if let Some(id) = r.in_reply_to {
+        println!("  in reply to: {id}");
     }
     println!(
         "  written:     {}    accepted by the relay: {} (log index {})",
-        s("created_at"),
-        s("accepted_at"),
-        r["log_index"]
+        printable_line(&r.created_at),
+        printable_line(&r.accepted_at),
+        r.log_index
     );
-    if dir == "received" {
+    let opt = |v: &Option<String>| printable_line(v.as_deref().unwrap_or_default());
+    if r.is_received() {
         println!(
             "  state:       {}{}",
-            s("state"),
-            if s("acknowledged_by").is_empty() {
-                String::new()
-            } else {
-                format!(" by {} at {}", s("acknowledged_by"), s("acknowledged_at"))
+            r.state.map(|s| s.as_str()).unwrap_or_default(),
+            match &r.acknowledged_by {
+                Some(by) if !by.is_empty() =>
+                    format!(" by {} at {}", printable_line(by), opt(&r.acknowledged_at)),
+                _ => String::new(),
             }
         );
         println!(
             "  signed by:   {} device {} (key {})",
-            s("from"),
-            s("from_device"),
-            s("sender_key")
+            printable_line(&r.from),
+            opt(&r.from_device),
+            opt(&r.sender_key)
         );
-    } else if let Some(m) = r["recipients"].as_object() {
+    } else if let Some(m) = &r.recipients {
         for (who, st) in m {
             println!(
                 "  {}: {}{}",
                 printable_line(who),
-                printable_line(st["state"].as_str().unwrap_or_default()),
-                st["detail"]
-                    .as_str()
+                st.state,
+                Some(&st.detail)
                     .filter(|d| !d.is_empty())
                     .map(|d| format!(" ({})", printable_line(d)))
                     .unwrap_or_default()
@@ -467,7 +472,7 @@ fn print_message(r: &Value) {
         }
     }
     println!("  ---");
-    if let Some(body) = r["payload"].as_object().and_then(|o| o.values().next()) {
+    if let Some(body) = r.payload.as_object().and_then(|o| o.values().next()) {
         render(body, 2);
     }
 }

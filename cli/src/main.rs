@@ -13,21 +13,16 @@ mod inbox_cmd;
 mod init;
 mod keys_cmd;
 mod output;
+mod receive_cmd;
 mod reply_cmd;
 mod send_cmd;
 
-use std::{path::Path, process::ExitCode, time::Duration};
+use std::{path::Path, process::ExitCode};
 
 use clap::Parser as _;
-use silta_client::{
-    ClientConfig,
-    client::{Client, Received},
-    payload::kind_name,
-};
-use silta_proto::pb;
+use silta_client::ClientConfig;
 
 use cli::{Cli, Command};
-use silta_client::fsutil::{create_private_dir, write_atomic};
 
 pub(crate) use failure::{EX_DATAERR, EX_NOPERM, EX_USAGE, Failure};
 pub(crate) use output::print_key_changes;
@@ -120,91 +115,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             send_cmd::run(&config, args).await?;
         }
-        Command::Receive { out, wait } => {
-            let client = Client::start(&config).await?;
-            // Each message is written (or printed) before it is acknowledged.
-            let keep = |delivered: &pb::DeliveredEnvelope,
-                        opened: &silta_client::seal::Opened|
-             -> Result<(), String> {
-                let mut record = silta_client::client::message_record(delivered, opened);
-                // `case_ref` (32 hex digits, zeros without a case): the name scripts read first.
-                record["case_ref"] = hex::encode(&opened.signed.case_ref).into();
-                let json = serde_json::to_string_pretty(&record).unwrap_or_default();
-                let kind =
-                    kind_name(pb::MessageKind::try_from(opened.signed.kind).unwrap_or_default());
-                match &out {
-                    Some(dir) => {
-                        let id =
-                            uuid::Uuid::from_slice(&opened.signed.message_id).unwrap_or_default();
-                        let path = dir.join(format!("{id}.json"));
-                        create_private_dir(dir)?;
-                        if !path.exists() {
-                            write_atomic(&path, json.as_bytes())?;
-                        }
-                        println!(
-                            "received {kind} from {} -> {}",
-                            opened.signed.sender,
-                            path.display()
-                        );
-                    }
-                    None => println!("{json}"),
-                }
-                Ok(())
-            };
-            let items = client
-                .receive(Duration::from_secs(wait), usize::MAX, keep)
-                .await?;
-            let mut rejected = 0;
-            for item in &items {
-                match item {
-                    Received::Message { .. } => {}
-                    Received::Rejected {
-                        delivered,
-                        rejected: r,
-                    } => {
-                        rejected += 1;
-                        eprintln!("rejected a message from {}: {r}", delivered.sender);
-                    }
-                    Received::Deferred {
-                        delivered,
-                        retry,
-                        tried,
-                    } => {
-                        let id = delivered
-                            .envelope
-                            .as_ref()
-                            .and_then(|e| uuid::Uuid::from_slice(&e.message_id).ok())
-                            .unwrap_or_default();
-                        let state = if *tried { "failed" } else { "is not due yet" };
-                        eprintln!(
-                            "could not process message {id} from {} now: {} (try {} {state}; it comes again on a later receive)",
-                            delivered.sender, retry.error, retry.attempts
-                        );
-                    }
-                    Received::Duplicate { message_id } => {
-                        eprintln!(
-                            "duplicate of {} (already processed) acknowledged again",
-                            hex::encode(message_id)
-                        );
-                    }
-                    Received::Status(s) => println!(
-                        "status: {} for {}: {}",
-                        uuid::Uuid::from_slice(&s.message_id).unwrap_or_default(),
-                        s.recipient,
-                        pb::DeliveryState::try_from(s.state)
-                            .unwrap_or_default()
-                            .as_str_name()
-                    ),
-                }
-            }
-            print_key_changes(&client);
-            if rejected > 0 {
-                return Err(Failure {
-                    code: 1,
-                    message: format!("{rejected} message(s) rejected"),
-                    hint: None,
-                });
-            }
+        Command::Receive { out, wait, purpose } => {
+            receive_cmd::run(&config, out, wait, purpose).await?;
         }
         Command::Init { .. } | Command::Demo { .. } | Command::Audit { .. } => {
             unreachable!("handled above")

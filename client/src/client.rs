@@ -10,7 +10,6 @@ use std::{
 use prost::Message as _;
 
 use rustls_pki_types::UnixTime;
-use serde::Deserialize;
 use silta_certs::{Principal, identity::client_identity};
 use silta_proto::pb;
 
@@ -20,7 +19,7 @@ use crate::{
     config::{ClientConfig, ReceiveConfig},
     connection::Connection,
     keys::DeviceKeys,
-    seal::{Draft, Opened, Rejected, SealError, open, seal, sign_ack},
+    seal::{Draft, Opened, Rejected, SealError, open, seal},
     state::{Pin, State},
 };
 
@@ -465,321 +464,10 @@ impl Client {
         Ok(first)
     }
 
-    /// Subscribes and processes what arrives until nothing new came for `idle`, or `max` items.
-    /// `keep` is called for each opened message *before* it is acknowledged: store it durably
-    /// there; if it fails, the message is not acknowledged (the relay delivers it again later)
-    /// and receiving stops with the error.
-    pub async fn receive(
-        &self,
-        idle: Duration,
-        max: usize,
-        mut keep: impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
-    ) -> Result<Vec<Received>, ClientError> {
-        let mut stream = self
-            .conn
-            .mailbox()
-            .subscribe(pb::SubscribeRequest::default())
-            .await?
-            .into_inner();
-        let mut out = Vec::new();
-        while out.len() < max {
-            let item = match tokio::time::timeout(idle, stream.message()).await {
-                Err(_) | Ok(Ok(None)) => break,
-                Ok(Err(status)) => return Err(status.into()),
-                Ok(Ok(Some(item))) => item,
-            };
-            out.push(self.process(item, &mut keep).await?);
-        }
-        Ok(out)
-    }
-
-    /// Processes one mailbox item: opens, keeps and acknowledges, or rejects; confirms status
-    /// items.
-    pub async fn process(
-        &self,
-        item: pb::MailboxItem,
-        keep: &mut impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
-    ) -> Result<Received, ClientError> {
-        self.process_opts(item, keep, true).await
-    }
-
-    /// Like [`Client::process`]; with `acknowledge` false an opened message is kept but not
-    /// acknowledged (the inbox leaves that to a person: [`Client::acknowledge_stored`]), so it
-    /// comes again on the next subscription and `keep` must recognise it.
-    pub async fn process_opts(
-        &self,
-        item: pb::MailboxItem,
-        keep: &mut impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
-        acknowledge: bool,
-    ) -> Result<Received, ClientError> {
-        match item.item {
-            Some(pb::mailbox_item::Item::Status(status)) => {
-                self.conn
-                    .mailbox()
-                    .ack(pb::AckRequest {
-                        target: Some(pb::ack_request::Target::StatusSeq(item.seq)),
-                    })
-                    .await?;
-                Ok(Received::Status(status))
-            }
-            Some(pb::mailbox_item::Item::Envelope(delivered)) => {
-                let env = delivered.envelope.clone().unwrap_or_default();
-                // Acknowledged before (the relay delivers it again, e.g. after a restore from a
-                // backup): acknowledged again, not shown again.
-                match self.state.seen(&env.message_id)? {
-                    Some(digest) if digest == env.ciphertext_sha256 => {
-                        self.acknowledge(&env).await?;
-                        return Ok(Received::Duplicate {
-                            message_id: env.message_id,
-                        });
-                    }
-                    Some(_) => {
-                        let rejected = Rejected::new(
-                            pb::RejectionReason::Replay,
-                            "message id seen before with other content",
-                        );
-                        self.reject(&env, &rejected).await?;
-                        return Ok(Received::Rejected {
-                            delivered,
-                            rejected,
-                        });
-                    }
-                    None => {}
-                }
-                // Kept earlier and waiting for a person's acknowledgement: not opened and judged
-                // again (keys, revocations and dates may have changed since it was verified).
-                if !acknowledge && let Some(kept) = self.state.message(&env.message_id)? {
-                    if kept["ciphertext_sha256"].as_str()
-                        == Some(hex::encode(&env.ciphertext_sha256).as_str())
-                    {
-                        return Ok(Received::Duplicate {
-                            message_id: env.message_id,
-                        });
-                    }
-                    let rejected = Rejected::new(
-                        pb::RejectionReason::Replay,
-                        "message id kept before with other content",
-                    );
-                    self.reject(&env, &rejected).await?;
-                    return Ok(Received::Rejected {
-                        delivered,
-                        rejected,
-                    });
-                }
-                // Waiting for its next try: skipped, so it does not hold up what follows.
-                let retry = self.state.retry(&env.message_id)?;
-                if let Some(r) = retry
-                    .as_ref()
-                    .filter(|r| unix_ms(self.now()) < r.next_at_ms)
-                {
-                    return Ok(Received::Deferred {
-                        delivered,
-                        retry: r.clone(),
-                        tried: false,
-                    });
-                }
-                let outcome = match self.open(&delivered).await {
-                    Ok(outcome) => outcome,
-                    Err(e) if is_per_message(&e) => {
-                        return self.defer(delivered, retry, &e).await;
-                    }
-                    Err(e) => return Err(e),
-                };
-                if retry.is_some() {
-                    self.state.remove_retry(&env.message_id)?;
-                }
-                match outcome {
-                    Ok(opened) => {
-                        keep(&delivered, &opened).map_err(|e| ClientError::Store(format!("could not store a received message (not acknowledged; it will come again): {e}")))?;
-                        if !acknowledge {
-                            return Ok(Received::Message {
-                                delivered,
-                                opened: Box::new(opened),
-                            });
-                        }
-                        // Recorded before acknowledging: a crash in between re-delivers, and the
-                        // redelivery is recognised as a duplicate.
-                        self.state
-                            .mark_seen(&env.message_id, &env.ciphertext_sha256)?;
-                        self.acknowledge(&env).await?;
-                        Ok(Received::Message {
-                            delivered,
-                            opened: Box::new(opened),
-                        })
-                    }
-                    Err(rejected) => {
-                        self.reject(&env, &rejected).await?;
-                        Ok(Received::Rejected {
-                            delivered,
-                            rejected,
-                        })
-                    }
-                }
-            }
-            None => Err(ClientError::Relay(tonic::Status::internal(
-                "empty mailbox item",
-            ))),
-        }
-    }
-
-    /// A message that could not be opened now, for a reason of its own (its sender's keys
-    /// could not be fetched): one more try recorded and the next one scheduled; after the
-    /// configured number of tries, rejected so that its sender sees it was not taken in.
-    async fn defer(
-        &self,
-        delivered: pb::DeliveredEnvelope,
-        before: Option<crate::state::Retry>,
-        error: &ClientError,
-    ) -> Result<Received, ClientError> {
-        let env = delivered.envelope.clone().unwrap_or_default();
-        let id = uuid::Uuid::from_slice(&env.message_id)
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| hex::encode(&env.message_id));
-        let attempts = before.map_or(0, |r| r.attempts).saturating_add(1);
-        // What the log, the person and (on rejection) the sender see: the kind of failure,
-        // never anything of the message's content.
-        let what = match error {
-            ClientError::Relay(s) => {
-                format!("the sender's keys could not be fetched ({:?})", s.code())
-            }
-            other => format!("the sender's keys could not be checked ({other})"),
-        };
-        if attempts >= self.receive.max_attempts.max(1) {
-            let rejected = Rejected::new(
-                pb::RejectionReason::UntrustedSenderKey,
-                format!("not processed after {attempts} tries: {what}"),
-            );
-            tracing::warn!(message_id = %id, from = %delivered.sender, attempts, error = %what, "message could not be processed; rejected");
-            self.reject(&env, &rejected).await?;
-            self.state.remove_retry(&env.message_id)?;
-            return Ok(Received::Rejected {
-                delivered,
-                rejected,
-            });
-        }
-        let delay = self.receive.delay(attempts);
-        let retry = crate::state::Retry {
-            attempts,
-            next_at_ms: unix_ms(self.now()).saturating_add(delay.as_millis() as u64),
-            sender: delivered.sender.clone(),
-            error: what,
-        };
-        self.state.put_retry(&env.message_id, &retry)?;
-        tracing::warn!(message_id = %id, from = %delivered.sender, attempt = attempts, max_attempts = self.receive.max_attempts, retry_in_s = delay.as_secs_f32(), error = %retry.error, "message could not be processed now; skipped, will retry");
-        Ok(Received::Deferred {
-            delivered,
-            retry,
-            tried: true,
-        })
-    }
-
-    /// When the earliest deferred message due later than `after` is due for another try (by
-    /// the client's clock), if any.
-    pub fn next_retry_after(&self, after: SystemTime) -> Result<Option<SystemTime>, ClientError> {
-        let after = unix_ms(after);
-        Ok(self
-            .state
-            .retries()?
-            .iter()
-            .map(|(_, r)| r.next_at_ms)
-            .filter(|&t| t > after)
-            .min()
-            .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)))
-    }
-
-    /// Confirms that the status item with mailbox `seq` was processed (the relay removes it).
-    pub async fn ack_status(&self, seq: u64) -> Result<(), ClientError> {
-        self.conn
-            .mailbox()
-            .ack(pb::AckRequest {
-                target: Some(pb::ack_request::Target::StatusSeq(seq)),
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Acknowledges a delivered envelope that was opened and stored earlier (the inbox keeps
-    /// messages unacknowledged until a person acknowledges them).
-    pub async fn acknowledge_stored(
-        &self,
-        message_id: &[u8],
-        digest: &[u8],
-    ) -> Result<(), ClientError> {
-        // Acknowledged first: if that fails, the message stays "new" everywhere; a crash after
-        // it leaves the kept copy, which later syncs recognise without opening it again.
-        self.acknowledge(&pb::Envelope {
-            message_id: message_id.to_vec(),
-            ciphertext_sha256: digest.to_vec(),
-            ..Default::default()
-        })
-        .await?;
-        self.state.mark_seen(message_id, digest)?;
-        Ok(())
-    }
-
     /// The local state.
     pub fn state(&self) -> &State {
         &self.state
     }
-
-    async fn acknowledge(&self, env: &pb::Envelope) -> Result<(), ClientError> {
-        let signature = sign_ack(&self.keys, &env.message_id, &env.ciphertext_sha256);
-        self.conn
-            .mailbox()
-            .ack(pb::AckRequest {
-                target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
-                    message_id: env.message_id.clone(),
-                    ciphertext_sha256: env.ciphertext_sha256.clone(),
-                    signature: signature.to_vec(),
-                    signer_key: self.keys.device_id().to_owned(),
-                })),
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn reject(&self, env: &pb::Envelope, rejected: &Rejected) -> Result<(), ClientError> {
-        tracing::warn!(message_id = %hex::encode(&env.message_id), reason = rejected.reason.as_str_name(), detail = %rejected.detail, "message rejected");
-        self.conn
-            .mailbox()
-            .ack(pb::AckRequest {
-                target: Some(pb::ack_request::Target::Reject(pb::Rejection {
-                    message_id: env.message_id.clone(),
-                    reason: rejected.reason.into(),
-                    detail: rejected.detail.chars().take(500).collect(),
-                })),
-            })
-            .await?;
-        Ok(())
-    }
-}
-
-/// A received message as JSON: envelope facts and the payload in the proto3 JSON mapping.
-pub fn message_record(delivered: &pb::DeliveredEnvelope, opened: &Opened) -> serde_json::Value {
-    let payload = payload_json(&opened.payload);
-    let s = &opened.signed;
-    let case = if s.case_ref.iter().all(|&b| b == 0) {
-        String::new()
-    } else {
-        hex::encode(&s.case_ref)
-    };
-    serde_json::json!({
-        "message_id": uuid::Uuid::from_slice(&s.message_id).map(|u| u.to_string()).unwrap_or_default(),
-        "case": case,
-        "kind": crate::payload::kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default()),
-        "from": s.sender,
-        "from_device": s.sender_device,
-        "sender_key": opened.sender_key.fingerprint,
-        "to": s.recipients,
-        "urgency": crate::form::urgency_name(pb::Urgency::try_from(s.urgency).unwrap_or_default()),
-        "legal_basis": crate::form::legal_basis_name(pb::LegalBasis::try_from(s.legal_basis).unwrap_or_default()),
-        "in_reply_to": uuid::Uuid::from_slice(&s.in_reply_to).map(|u| u.to_string()).unwrap_or_default(),
-        "created_at": rfc3339(s.created_at.as_ref()),
-        "accepted_at": rfc3339(delivered.accepted_at.as_ref()),
-        "log_index": delivered.log_index,
-        "ciphertext_sha256": hex::encode(delivered.envelope.as_ref().map(|e| e.ciphertext_sha256.clone()).unwrap_or_default()),
-        "payload": payload,
-    })
 }
 
 /// A payload in the proto3 JSON mapping (`{"referral": {...}}`).
@@ -800,88 +488,8 @@ pub fn payload_json(payload: &pb::payload::Payload) -> serde_json::Value {
         .unwrap_or_default()
 }
 
-/// One recipient's delivery state, as a status event reports it (what sent/ status files and
-/// the inbox's copies of sent messages show).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-pub struct DeliveryStatus {
-    /// delivered, acknowledged, rejected, expired.
-    pub state: String,
-    /// When (RFC 3339).
-    pub time: String,
-    /// The event's index in the delivery log.
-    pub log_index: u64,
-    /// For a rejection: the reason (`bad_signature`, ...).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    /// For a rejection: the recipient's explanation. For an acknowledgement that did not
-    /// verify: why.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub detail: String,
-    /// For an acknowledgement: the recipient device that signed it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub ack_device: String,
-    /// For an acknowledgement whose signature verified: that device's key fingerprint.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub ack_key: String,
-}
-
-/// The state shown for an acknowledgement whose signature does not verify (or could not be
-/// checked): never "acknowledged".
-pub const ACK_NOT_VERIFIED: &str = "acknowledgement-not-verified";
-
-impl DeliveryStatus {
-    /// From a status event.
-    pub fn from_event(s: &pb::StatusEvent) -> Self {
-        let name = |n: &str, prefix: &str| n.trim_start_matches(prefix).to_ascii_lowercase();
-        DeliveryStatus {
-            state: name(
-                pb::DeliveryState::try_from(s.state)
-                    .unwrap_or_default()
-                    .as_str_name(),
-                "DELIVERY_STATE_",
-            ),
-            time: rfc3339(s.time.as_ref()),
-            log_index: s.log_index,
-            reason: if s.rejection_reason == 0 {
-                String::new()
-            } else {
-                name(
-                    pb::RejectionReason::try_from(s.rejection_reason)
-                        .unwrap_or_default()
-                        .as_str_name(),
-                    "REJECTION_REASON_",
-                )
-            },
-            detail: s.detail.clone(),
-            ack_device: s.ack_device.clone(),
-            ack_key: String::new(),
-        }
-    }
-
-    /// From a status event and, for an acknowledgement, the result of checking its signature
-    /// ([`Client::check_ack`]): one that does not verify is shown as [`ACK_NOT_VERIFIED`] with
-    /// the reason, never as acknowledged.
-    pub fn checked(s: &pb::StatusEvent, ack: Option<Result<String, String>>) -> Self {
-        let mut status = Self::from_event(s);
-        if s.state == pb::DeliveryState::Acknowledged as i32 {
-            match ack {
-                Some(Ok(fingerprint)) => status.ack_key = fingerprint,
-                Some(Err(why)) => {
-                    status.state = ACK_NOT_VERIFIED.into();
-                    status.detail = format!(
-                        "the relay reports an acknowledgement by {} device {:?}, but it is NOT verified: {why}. Do not rely on it; report this.",
-                        s.recipient, s.ack_device
-                    );
-                }
-                None => {
-                    status.state = ACK_NOT_VERIFIED.into();
-                    status.detail = "the acknowledgement's signature was not checked".into();
-                }
-            }
-        }
-        status
-    }
-}
+/// One recipient's delivery state (moved to [`crate::record`]; named here too).
+pub use crate::record::{ACK_NOT_VERIFIED, DeliveryState, DeliveryStatus};
 
 /// Now, as RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {
@@ -906,7 +514,7 @@ pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
 /// reset, our certificate is refused, we are over our own rate limit, local storage failed),
 /// so receiving stops for now and nothing is counted against the message: a sender must not be
 /// able to get other senders' messages rejected by making the recipient hit its own limits.
-fn is_per_message(e: &ClientError) -> bool {
+pub(crate) fn is_per_message(e: &ClientError) -> bool {
     use tonic::Code;
     match e {
         ClientError::Relay(s) => !matches!(
@@ -924,7 +532,7 @@ fn is_per_message(e: &ClientError) -> bool {
     }
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)

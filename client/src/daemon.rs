@@ -34,13 +34,15 @@ use silta_proto::pb;
 use sled::Transactional as _;
 
 use crate::{
-    access::{Access, AccessLog, Action},
-    client::{Client, ClientError, DeliveryStatus, Received, message_record, now_rfc3339},
+    access::AccessLog,
+    client::{Client, ClientError, DeliveryState, DeliveryStatus, Received, now_rfc3339},
     config::ClientConfig,
     form::{legal_basis_name, read_envelope_form, urgency_name},
     fsutil::{create_private_dir, move_file, write_atomic},
     outbox::{Disclosure, Key, Outbox},
     payload::kind_name,
+    receive::Opener,
+    record::MessageRecord,
     seal::SealError,
 };
 
@@ -936,29 +938,20 @@ impl Daemon {
             });
         }
         let inbox = &self.folders.inbox;
-        let access = &self.access;
         let me = self.me.to_string();
-        let purpose = &self.config.daemon.purpose;
+        let opener = Opener {
+            log: &self.access,
+            who: "process:silta-daemon",
+            principal: &me,
+            purpose: &self.config.daemon.purpose,
+        };
+        // The library logs the opening (as `opener`) before this keeps it.
         let mut keep = |delivered: &pb::DeliveredEnvelope,
                         opened: &crate::seal::Opened|
          -> Result<(), String> {
-            let s = &opened.signed;
-            let id = uuid::Uuid::from_slice(&s.message_id).map_err(|e| e.to_string())?;
-            let kind = kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default());
-            access
-                .record(&Access {
-                    who: "process:silta-daemon",
-                    principal: &me,
-                    action: Action::Received,
-                    case: &s.case_ref,
-                    messages: std::slice::from_ref(&s.message_id),
-                    purpose,
-                    recipients: &[],
-                })
-                .map_err(|e| e.to_string())?;
-            let path = inbox.join(format!("{id}-{kind}.json"));
+            let record = MessageRecord::opened(delivered, opened);
+            let path = inbox.join(format!("{}-{}.json", record.message_id, record.kind));
             if !path.exists() {
-                let record = message_record(delivered, opened);
                 write_atomic(
                     &path,
                     serde_json::to_string_pretty(&record)
@@ -968,7 +961,7 @@ impl Daemon {
             }
             Ok(())
         };
-        match client.process(item, &mut keep).await {
+        match client.process(item, &opener, &mut keep).await {
             Ok(Received::Message { opened, .. }) => {
                 tracing::info!(
                     message_id = %uuid::Uuid::from_slice(&opened.signed.message_id).unwrap_or_default(),
@@ -1114,26 +1107,11 @@ async fn next_item(
 }
 
 /// The least advanced state over all recipients: "sent" until each reported something.
-fn overall_state(to: &[String], recipients: &BTreeMap<String, DeliveryStatus>) -> String {
-    const ORDER: [&str; 6] = [
-        crate::client::ACK_NOT_VERIFIED,
-        "rejected",
-        "expired",
-        "sent",
-        "delivered",
-        "acknowledged",
-    ];
-    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(3);
+fn overall_state(to: &[String], recipients: &BTreeMap<String, DeliveryStatus>) -> DeliveryState {
     to.iter()
-        .map(|r| {
-            recipients
-                .get(r)
-                .map(|s| s.state.as_str())
-                .unwrap_or("sent")
-        })
-        .min_by_key(|s| rank(s))
-        .unwrap_or("sent")
-        .to_owned()
+        .map(|r| recipients.get(r).map_or(DeliveryState::Sent, |s| s.state))
+        .min_by_key(|s| s.progress())
+        .unwrap_or(DeliveryState::Sent)
 }
 
 /// What a failed try means for a form, by [`ClientError::kind`]; the words are for failed/

@@ -7,16 +7,17 @@
 //! Every opening of content is recorded in the access log ([`crate::access`]) *before* the
 //! content is shown.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
-use serde_json::Value;
 use silta_proto::pb;
 
 use crate::{
-    access::{Access, AccessLog, Action},
-    client::{Client, ClientError, Received, message_record, now_rfc3339, payload_json, rfc3339},
+    client::{Client, ClientError, DeliveryStatus, Received, now_rfc3339, payload_json, rfc3339},
     form::{legal_basis_name, urgency_name},
+    ids::{CaseRef, MessageId},
     payload::kind_name,
+    receive::Acknowledge,
+    record::{Direction, MessageRecord, RecordState},
     seal::Draft,
     state::{State, StateError},
 };
@@ -35,40 +36,8 @@ pub struct SyncSummary {
     pub deferred: Vec<String>,
 }
 
-/// Who is reading, and why (for the access log).
-#[derive(Debug, Clone)]
-pub struct Reader<'a> {
-    /// The access log.
-    pub log: &'a AccessLog,
-    /// The person or process.
-    pub who: &'a str,
-    /// The installation's principal.
-    pub principal: &'a str,
-    /// Why.
-    pub purpose: &'a str,
-}
-
-impl Reader<'_> {
-    /// Records an access to `case`'s `messages`.
-    pub fn record(
-        &self,
-        action: Action,
-        case: &[u8],
-        messages: &[Vec<u8>],
-    ) -> Result<(), crate::access::AccessLogError> {
-        self.log
-            .record(&Access {
-                who: self.who,
-                principal: self.principal,
-                action,
-                case,
-                messages,
-                purpose: self.purpose,
-                recipients: &[],
-            })
-            .map(|_| ())
-    }
-}
+/// Who is reading, and why (for the access log): the library's [`crate::receive::Opener`].
+pub type Reader<'a> = crate::receive::Opener<'a>;
 
 /// Fetches what is waiting: opens and keeps new messages (unacknowledged), records status
 /// changes of sent messages. Stops after `idle` without a new item.
@@ -98,29 +67,24 @@ pub async fn sync(
             continue;
         }
         let mut fresh = None;
+        // The library logs the opening (as `reader`) before this keeps it.
         let mut keep = |delivered: &pb::DeliveredEnvelope,
                         opened: &crate::seal::Opened|
          -> Result<(), String> {
-            let id = &opened.signed.message_id;
-            if state.message(id).map_err(|e| e.to_string())?.is_some() {
-                return Ok(()); // kept before, waiting for a person's acknowledgement
-            }
-            reader
-                .record(
-                    Action::Received,
-                    &opened.signed.case_ref,
-                    std::slice::from_ref(id),
-                )
+            let mut record = MessageRecord::opened(delivered, opened);
+            record.direction = Some(Direction::Received);
+            record.state = Some(RecordState::New);
+            record.received_at = Some(now_rfc3339());
+            state
+                .put_message(&record.message_id, &record)
                 .map_err(|e| e.to_string())?;
-            let mut record = message_record(delivered, opened);
-            record["direction"] = "received".into();
-            record["state"] = "new".into();
-            record["received_at"] = now_rfc3339().into();
-            state.put_message(id, &record).map_err(|e| e.to_string())?;
-            fresh = Some(record["message_id"].as_str().unwrap_or_default().to_owned());
+            fresh = Some(record.message_id.to_string());
             Ok(())
         };
-        match client.process_opts(item, &mut keep, false).await? {
+        match client
+            .process_opts(item, reader, &mut keep, Acknowledge::ByPerson)
+            .await?
+        {
             Received::Message { .. } => summary.new.extend(fresh),
             Received::Rejected {
                 delivered,
@@ -184,21 +148,30 @@ fn deferred_line(
 
 async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), ClientError> {
     let state = client.state();
-    let Some(mut record) = state.message(&s.message_id)? else {
-        return Ok(());
+    let mut record = match state.message(&s.message_id) {
+        Ok(Some(record)) => record,
+        Ok(None) => return Ok(()),
+        // Left as it is (the status is not lost: the relay's log has it); the sync goes on.
+        Err(e) if state.has_message(&s.message_id)? => {
+            tracing::error!(error = %e, "a status change of a sent message could not be recorded");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
     };
-    let older = record["recipients"][&s.recipient]["log_index"]
-        .as_u64()
-        .is_some_and(|i| i > s.log_index);
+    let older = record
+        .recipients
+        .as_ref()
+        .and_then(|m| m.get(&s.recipient))
+        .is_some_and(|r| r.log_index > s.log_index);
     if !older {
         // An acknowledgement counts only if the recipient's device signed it.
         let ack = if s.state == pb::DeliveryState::Acknowledged as i32 {
-            let digest = hex::decode(
-                record["receipt"]["ciphertext_sha256"]
-                    .as_str()
-                    .unwrap_or_default(),
-            )
-            .unwrap_or_default();
+            let digest = record
+                .receipt
+                .as_ref()
+                .and_then(|r| r["ciphertext_sha256"].as_str())
+                .and_then(|d| hex::decode(d).ok())
+                .unwrap_or_default();
             // A passing failure to fetch the keys ends this sync; the status comes again.
             let checked = client.check_ack(s, &digest).await?;
             if let Err(why) = &checked {
@@ -208,10 +181,11 @@ async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), Clien
         } else {
             None
         };
-        record["recipients"][&s.recipient] =
-            serde_json::to_value(crate::client::DeliveryStatus::checked(s, ack))
-                .expect("json serialises");
-        state.put_message(&s.message_id, &record)?;
+        record
+            .recipients
+            .get_or_insert_with(BTreeMap::new)
+            .insert(s.recipient.clone(), DeliveryStatus::checked(s, ack));
+        state.put_message(&record.message_id, &record)?;
     }
     Ok(())
 }
@@ -223,70 +197,71 @@ pub fn record_sent(
     sender: &str,
     receipt: &pb::Receipt,
 ) -> Result<(), StateError> {
-    let case = if draft.case_ref == [0; 16] {
-        String::new()
-    } else {
-        hex::encode(draft.case_ref)
+    let record = MessageRecord {
+        accepted_at: rfc3339(receipt.accepted_at.as_ref()),
+        acknowledged_at: None,
+        acknowledged_by: None,
+        case: CaseRef(draft.case_ref),
+        ciphertext_sha256: None,
+        created_at: now_rfc3339(),
+        direction: Some(Direction::Sent),
+        from: sender.to_owned(),
+        from_device: None,
+        in_reply_to: draft.in_reply_to.map(MessageId),
+        kind: kind_name(draft.kind).to_owned(),
+        legal_basis: legal_basis_name(draft.legal_basis).to_owned(),
+        log_index: receipt.log_index,
+        message_id: MessageId(draft.message_id),
+        payload: payload_json(&draft.payload),
+        receipt: Some(crate::audit::receipt_json(receipt)),
+        received_at: None,
+        recipients: Some(BTreeMap::new()),
+        sender_key: None,
+        state: Some(RecordState::Sent),
+        to: draft.recipients.iter().map(|p| p.to_string()).collect(),
+        urgency: urgency_name(draft.urgency).to_owned(),
     };
-    let record = serde_json::json!({
-        "message_id": uuid::Uuid::from_bytes(draft.message_id).to_string(),
-        "case": case,
-        "kind": kind_name(draft.kind),
-        "from": sender,
-        "to": draft.recipients.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        "urgency": urgency_name(draft.urgency),
-        "legal_basis": legal_basis_name(draft.legal_basis),
-        "in_reply_to": draft.in_reply_to.map(|r| uuid::Uuid::from_bytes(r).to_string()).unwrap_or_default(),
-        "created_at": now_rfc3339(),
-        "accepted_at": rfc3339(receipt.accepted_at.as_ref()),
-        "log_index": receipt.log_index,
-        "receipt": crate::audit::receipt_json(receipt),
-        "direction": "sent",
-        "state": "sent",
-        "recipients": {},
-        "payload": payload_json(&draft.payload),
-    });
-    state.put_message(&draft.message_id, &record)
+    state.put_message(&record.message_id, &record)
 }
 
-fn urgency_rank(r: &Value) -> u8 {
-    match r["urgency"].as_str() {
-        Some("emergency") => 0,
-        Some("urgent") => 1,
+fn urgency_rank(r: &MessageRecord) -> u8 {
+    match r.urgency.as_str() {
+        "emergency" => 0,
+        "urgent" => 1,
         _ => 2,
     }
 }
 
 /// Received messages, most urgent first, then oldest first. `only_new`: not yet acknowledged.
-pub fn list(state: &State, only_new: bool) -> Result<Vec<Value>, StateError> {
-    let mut v: Vec<Value> = state
+pub fn list(state: &State, only_new: bool) -> Result<Vec<MessageRecord>, StateError> {
+    let mut v: Vec<MessageRecord> = state
         .messages()?
         .into_iter()
-        .filter(|r| r["direction"] == "received")
-        .filter(|r| !only_new || r["state"] == "new")
+        .filter(MessageRecord::is_received)
+        .filter(|r| !only_new || r.state == Some(RecordState::New))
         .collect();
     v.sort_by(|a, b| {
         urgency_rank(a)
             .cmp(&urgency_rank(b))
-            .then_with(|| a["received_at"].as_str().cmp(&b["received_at"].as_str()))
-            .then_with(|| a["message_id"].as_str().cmp(&b["message_id"].as_str()))
+            .then_with(|| a.received_at.cmp(&b.received_at))
+            .then_with(|| a.message_id.to_string().cmp(&b.message_id.to_string()))
     });
     Ok(v)
 }
 
 /// A kept message by its id or a unique prefix of it (at least 8 characters).
-pub fn find(state: &State, id: &str) -> Result<Value, String> {
+pub fn find(state: &State, id: &str) -> Result<MessageRecord, String> {
     let id = id.trim().to_ascii_lowercase();
     if id.len() < 8 {
         return Err(format!(
             "{id:?}: give at least 8 characters of the message id"
         ));
     }
-    let matches: Vec<Value> = state
+    let matches: Vec<MessageRecord> = state
         .messages()
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|r| r["message_id"].as_str().is_some_and(|m| m.starts_with(&id)))
+        .filter(|r| r.message_id.to_string().starts_with(&id))
         .collect();
     match matches.len() {
         0 => Err(format!("no message {id} here (run `silta inbox list`)")),
@@ -296,71 +271,65 @@ pub fn find(state: &State, id: &str) -> Result<Value, String> {
 }
 
 /// A case's messages (both directions), in the order they were written.
-pub fn thread(state: &State, case: &[u8; 16]) -> Result<Vec<Value>, StateError> {
-    let case = hex::encode(case);
-    let mut v: Vec<Value> = state
+pub fn thread(state: &State, case: &[u8; 16]) -> Result<Vec<MessageRecord>, StateError> {
+    let case = CaseRef(*case);
+    let mut v: Vec<MessageRecord> = state
         .messages()?
         .into_iter()
-        .filter(|r| r["case"] == case.as_str())
+        .filter(|r| r.case == case)
         .collect();
     v.sort_by(|a, b| {
-        a["created_at"]
-            .as_str()
-            .cmp(&b["created_at"].as_str())
-            .then_with(|| a["message_id"].as_str().cmp(&b["message_id"].as_str()))
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.message_id.to_string().cmp(&b.message_id.to_string()))
     });
     Ok(v)
 }
 
 /// The ids of a thread's messages and of the messages they answer (a referral made before the
 /// case reference existed): what an access report of the case must cover.
-pub fn thread_ids(records: &[Value]) -> Vec<String> {
+pub fn thread_ids(records: &[MessageRecord]) -> Vec<String> {
     let mut ids = Vec::new();
     for r in records {
-        for k in ["message_id", "in_reply_to"] {
-            if let Some(id) = r[k].as_str().filter(|s| !s.is_empty()) {
-                ids.push(id.to_owned());
-            }
-        }
+        ids.push(r.message_id.to_string());
+        ids.extend(r.in_reply_to.map(|i| i.to_string()));
     }
     ids
 }
 
 /// Acknowledges a received message to the relay (the sender sees "acknowledged") and marks it.
-pub async fn acknowledge(client: &Client, record: &Value, who: &str) -> Result<Value, String> {
-    if record["direction"] != "received" {
+pub async fn acknowledge(
+    client: &Client,
+    record: &MessageRecord,
+    who: &str,
+) -> Result<MessageRecord, String> {
+    if !record.is_received() {
         return Err("only received messages are acknowledged".into());
     }
     let mut record = record.clone();
-    if record["state"] == "acknowledged" {
+    if record.state == Some(RecordState::Acknowledged) {
         return Ok(record);
     }
-    let id = uuid::Uuid::parse_str(record["message_id"].as_str().unwrap_or_default())
-        .map_err(|e| e.to_string())?;
-    let digest = hex::decode(record["ciphertext_sha256"].as_str().unwrap_or_default())
-        .map_err(|e| e.to_string())?;
     client
-        .acknowledge_stored(id.as_bytes(), &digest)
+        .acknowledge_stored(record.message_id.as_bytes(), &record.digest())
         .await
         .map_err(|e| e.to_string())?;
-    record["state"] = "acknowledged".into();
-    record["acknowledged_at"] = now_rfc3339().into();
-    record["acknowledged_by"] = who.into();
+    record.state = Some(RecordState::Acknowledged);
+    record.acknowledged_at = Some(now_rfc3339());
+    record.acknowledged_by = Some(who.to_owned());
     client
         .state()
-        .put_message(id.as_bytes(), &record)
+        .put_message(&record.message_id, &record)
         .map_err(|e| e.to_string())?;
     Ok(record)
 }
 
 /// Message-id bytes of a record.
-pub fn id_bytes(record: &Value) -> Vec<u8> {
-    uuid::Uuid::parse_str(record["message_id"].as_str().unwrap_or_default())
-        .map(|u| u.as_bytes().to_vec())
-        .unwrap_or_default()
+pub fn id_bytes(record: &MessageRecord) -> Vec<u8> {
+    record.message_id.as_bytes().to_vec()
 }
 
 /// Case bytes of a record (empty without a case).
-pub fn case_bytes(record: &Value) -> Vec<u8> {
-    hex::decode(record["case"].as_str().unwrap_or_default()).unwrap_or_default()
+pub fn case_bytes(record: &MessageRecord) -> Vec<u8> {
+    record.case_bytes()
 }

@@ -21,6 +21,9 @@
 //! - [`client`]: all of it together, as used by the `silta` program.
 //! - [`config`]: the configuration file (`silta.toml`).
 //! - [`form`]: form files with their `[envelope]` table.
+//! - [`receive`]: the one open path: fetch, open and verify, log the opening, keep, acknowledge.
+//! - [`record`]: typed records of messages kept and shown; delivery states.
+//! - [`ids`]: message ids and case references.
 //! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
 //! - [`error`]: client failures and what each means for the caller ([`error::ErrorKind`]).
 //! - [`outbox`]: the one send path: id, durable sealed copy, access log, send, receipt.
@@ -42,10 +45,13 @@ pub mod daemon;
 pub mod error;
 pub mod form;
 pub mod fsutil;
+pub mod ids;
 pub mod inbox;
 pub mod keys;
 pub mod outbox;
 pub mod payload;
+pub mod receive;
+pub mod record;
 pub mod report;
 pub mod seal;
 pub mod state;

@@ -710,8 +710,8 @@ mod tests {
             [(vec![id(&sent)], vec!["assistance/nas".to_owned()])]
         );
         let copy = s.state.message(&sent.message_id).unwrap().unwrap();
-        assert_eq!(copy["direction"], "sent");
-        assert_eq!(copy["log_index"], 8);
+        assert_eq!(copy.direction, Some(crate::record::Direction::Sent));
+        assert_eq!(copy.log_index, 8);
         // Finished: the content key is free, the same command again is a new message.
         assert_eq!(s.outbox().record(&key).unwrap(), None);
         let d2 = draft("first");

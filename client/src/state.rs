@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::{ids::MessageId, record::MessageRecord};
+
 /// Local state.
 pub struct State {
     db: sled::Db,
@@ -214,27 +216,48 @@ impl State {
     }
 
     /// Keeps a message record (the inbox's copy of a message received or sent), durably.
-    pub fn put_message(&self, id: &[u8], record: &serde_json::Value) -> Result<(), StateError> {
-        self.messages
-            .insert(id, serde_json::to_vec(record).expect("json serialises"))?;
+    pub fn put_message(&self, id: &MessageId, record: &MessageRecord) -> Result<(), StateError> {
+        self.messages.insert(
+            id.as_bytes(),
+            serde_json::to_vec(record).expect("json serialises"),
+        )?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// A kept message record.
-    pub fn message(&self, id: &[u8]) -> Result<Option<serde_json::Value>, StateError> {
-        Ok(self
-            .messages
+    /// A kept message record. One that does not load is an error, not "none": it must not be
+    /// taken for a message never kept (and overwritten, or opened and logged again).
+    pub fn message(&self, id: &[u8]) -> Result<Option<MessageRecord>, StateError> {
+        self.messages
             .get(id)?
-            .and_then(|v| serde_json::from_slice(&v).ok()))
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| {
+                    StateError(format!(
+                        "the kept record of message {} does not load: {e}",
+                        MessageId::from_slice(id)
+                            .map_or_else(|_| hex::encode(id), |m| m.to_string())
+                    ))
+                })
+            })
+            .transpose()
     }
 
-    /// Every kept message record, in message-id order (UUIDv7: creation order).
-    pub fn messages(&self) -> Result<Vec<serde_json::Value>, StateError> {
+    /// Whether a record of message `id` is kept (whether or not it loads).
+    pub fn has_message(&self, id: &[u8]) -> Result<bool, StateError> {
+        Ok(self.messages.contains_key(id)?)
+    }
+
+    /// Every kept message record, in message-id order (UUIDv7: creation order). A record that
+    /// does not load is left out, with a warning naming it (the others are still shown).
+    pub fn messages(&self) -> Result<Vec<MessageRecord>, StateError> {
         let mut out = Vec::new();
-        for v in self.messages.iter().values() {
-            if let Ok(r) = serde_json::from_slice(&v?) {
-                out.push(r);
+        for kv in self.messages.iter() {
+            let (k, v) = kv?;
+            match serde_json::from_slice(&v) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::warn!(message_id = %hex::encode(&k), error = %e, "a kept message record does not load; left out")
+                }
             }
         }
         Ok(out)
@@ -339,6 +362,45 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_records_kept_by_earlier_versions_load_and_a_damaged_one_is_not_taken_for_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let id: MessageId = "0190c1d2-0000-7000-8000-00000000002a".parse().unwrap();
+        // As earlier versions wrote it: `serde_json::Value` bytes.
+        let old = serde_json::json!({
+            "accepted_at": "2026-11-20T09:00:01Z", "case": "", "ciphertext_sha256": "ab",
+            "created_at": "2026-11-20T09:00:00Z", "direction": "received", "from": "centre/joutseno",
+            "from_device": "server-1", "in_reply_to": "", "kind": "referral",
+            "legal_basis": "consent", "log_index": 7, "message_id": id.to_string(),
+            "payload": {"referral": {}}, "received_at": "2026-11-20T09:00:02Z",
+            "sender_key": "SHA256:abc", "state": "new", "to": ["assistance/nas"],
+            "urgency": "urgent",
+        });
+        state
+            .messages
+            .insert(id.as_bytes(), serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        let r = state.message(id.as_bytes()).unwrap().unwrap();
+        assert_eq!(r.message_id, id);
+        assert_eq!(serde_json::to_value(&r).unwrap(), old);
+        assert_eq!(state.messages().unwrap(), vec![r]);
+
+        let other = MessageId([9; 16]);
+        state
+            .messages
+            .insert(other.as_bytes(), b"{\"message_id\": 12}".to_vec())
+            .unwrap();
+        assert!(state.message(other.as_bytes()).is_err());
+        assert!(state.has_message(other.as_bytes()).unwrap());
+        assert_eq!(
+            state.messages().unwrap().len(),
+            1,
+            "the damaged one is left out"
+        );
+        assert!(state.message(&[1; 16]).unwrap().is_none());
+    }
 
     #[test]
     fn pins_detect_changes_and_refuse_rollbacks() {

@@ -532,6 +532,38 @@ impl TestUser {
     }
 }
 
+/// Who opens received messages in a test that calls the library directly: a test process,
+/// its access log in a folder of its own (the library writes a `received` entry per opening).
+pub struct TestOpener {
+    _dir: TempDir,
+    log: silta_client::access::AccessLog,
+}
+
+impl TestOpener {
+    /// A fresh, empty access log.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let log = silta_client::access::AccessLog::in_state_dir(dir.path());
+        TestOpener { _dir: dir, log }
+    }
+
+    /// The opener to pass to `Client::receive` / `process`.
+    pub fn opener(&self) -> silta_client::receive::Opener<'_> {
+        silta_client::receive::Opener {
+            log: &self.log,
+            who: "process:test",
+            principal: "test",
+            purpose: "test",
+        }
+    }
+
+    /// The entries written so far.
+    pub fn entries(&self) -> Vec<silta_client::access::Entry> {
+        self.log.read().expect("access log reads")
+    }
+}
+
 /// Opens a stopped relay's database for offline edits, waiting (bounded) for the previous owner
 /// in this process to let go of its file lock.
 pub fn open_store_offline(data_dir: &Path) -> Store {

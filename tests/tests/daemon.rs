@@ -204,20 +204,28 @@ fn accepted_by(events: &[pb::Event], sender: &str) -> Vec<Vec<u8>> {
 async fn nas_receive(nas: &TestUser) -> HashMap<String, String> {
     let client = nas.client().await;
     let mut got = HashMap::new();
+    let opener = silta_tests::TestOpener::new();
     let items = client
-        .receive(Duration::from_secs(2), usize::MAX, |_, opened| {
-            let q = match &opened.payload.body {
-                Some(pb::payload::payload::Body::AnonymousConsultation(c)) => c.questions.clone(),
-                _ => String::new(),
-            };
-            got.insert(
-                uuid::Uuid::from_slice(&opened.signed.message_id)
-                    .unwrap()
-                    .to_string(),
-                q,
-            );
-            Ok(())
-        })
+        .receive(
+            &opener.opener(),
+            Duration::from_secs(2),
+            usize::MAX,
+            |_, opened| {
+                let q = match &opened.payload.body {
+                    Some(pb::payload::payload::Body::AnonymousConsultation(c)) => {
+                        c.questions.clone()
+                    }
+                    _ => String::new(),
+                };
+                got.insert(
+                    uuid::Uuid::from_slice(&opened.signed.message_id)
+                        .unwrap()
+                        .to_string(),
+                    q,
+                );
+                Ok(())
+            },
+        )
         .await
         .unwrap();
     assert!(

@@ -101,8 +101,9 @@ fn draft(kind: MessageKind, to: &str) -> Draft {
 }
 
 async fn receive_one(c: &Client) -> Received {
+    let opener = silta_tests::TestOpener::new();
     let mut got = c
-        .receive(Duration::from_secs(5), 1, |_, _| Ok(()))
+        .receive(&opener.opener(), Duration::from_secs(5), 1, |_, _| Ok(()))
         .await
         .unwrap();
     assert_eq!(got.len(), 1, "expected one item");

@@ -309,8 +309,14 @@ async fn tries_follow_the_clock_and_survive_a_restart() {
     };
     // What a receive did with the hostile message, and whether the good one came.
     async fn round(c: &Client, bad_id: &[u8]) -> (Option<(u32, bool)>, usize, bool) {
+        let opener = silta_tests::TestOpener::new();
         let items = c
-            .receive(Duration::from_secs(1), usize::MAX, |_, _| Ok(()))
+            .receive(
+                &opener.opener(),
+                Duration::from_secs(1),
+                usize::MAX,
+                |_, _| Ok(()),
+            )
             .await
             .unwrap();
         let mut bad = None;

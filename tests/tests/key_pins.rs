@@ -224,8 +224,9 @@ async fn after_the_old_operators_certificate_is_revoked_the_new_operators_bundle
         )
     };
     new.send(&d).await.unwrap();
+    let opener = silta_tests::TestOpener::new();
     let received = nas
-        .receive(Duration::from_secs(2), 1, |_, _| Ok(()))
+        .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))
         .await
         .unwrap();
     assert!(

@@ -1,0 +1,538 @@
+//! Typed records of messages: what the inbox keeps (state tree `msgid_record`), what the daemon
+//! writes into inbox/, what `silta receive` prints, and the per-recipient delivery state of a
+//! message sent (sent/ status files, the inbox's copies of sent messages).
+//!
+//! The JSON field names are those the records always had: records written by earlier versions
+//! load unchanged, and what people and scripts read keeps its names. Fields are declared in
+//! alphabetical order, which is the order earlier versions wrote them in.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use silta_proto::pb;
+
+use crate::{
+    client::rfc3339,
+    ids::{CaseRef, MessageId, case_or_empty, id_or_empty},
+    seal::Opened,
+};
+
+/// Whether a kept message was received or sent by this installation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Received (opened and verified here).
+    Received,
+    /// Sent from here.
+    Sent,
+}
+
+/// Where a kept message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordState {
+    /// Received, not yet acknowledged by a person.
+    New,
+    /// Received and acknowledged by a person (the sender sees "acknowledged").
+    Acknowledged,
+    /// Sent (each recipient's state is in `recipients`).
+    Sent,
+}
+
+impl RecordState {
+    /// The word shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::New => "new",
+            RecordState::Acknowledged => "acknowledged",
+            RecordState::Sent => "sent",
+        }
+    }
+}
+
+/// A message as kept and shown: envelope facts, the verified signed fields, and the payload
+/// in the proto3 JSON mapping (field names as in the schema).
+///
+/// A record of a received message made by [`MessageRecord::opened`] has the envelope facts
+/// (`from_device`, `sender_key`, `ciphertext_sha256`); the inbox adds `direction`, `state`,
+/// `received_at` and, once a person acknowledged it, `acknowledged_at`/`acknowledged_by`. A
+/// record of a sent message has `receipt` and `recipients` instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// When the relay accepted it (RFC 3339).
+    pub accepted_at: String,
+    /// When a person acknowledged it (received messages in the inbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<String>,
+    /// Who acknowledged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    /// The case (`""` when it has none yet).
+    #[serde(with = "case_or_empty")]
+    pub case: CaseRef,
+    /// SHA-256 of the ciphertext, hex (received messages: what an acknowledgement signs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext_sha256: Option<String>,
+    /// When the sender wrote it (RFC 3339, the sender's clock).
+    pub created_at: String,
+    /// Received or sent (records kept by the inbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// The sender's principal.
+    pub from: String,
+    /// The sender's device that signed it (received messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_device: Option<String>,
+    /// The message it answers, if any.
+    #[serde(with = "id_or_empty")]
+    pub in_reply_to: Option<MessageId>,
+    /// The kind (`referral`, ...).
+    pub kind: String,
+    /// The legal basis named by the sender.
+    pub legal_basis: String,
+    /// Its index in the delivery log.
+    pub log_index: u64,
+    /// Its id.
+    pub message_id: MessageId,
+    /// The content, in the proto3 JSON mapping (`{"referral": {...}}`).
+    pub payload: serde_json::Value,
+    /// The relay's receipt in full (sent messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<serde_json::Value>,
+    /// When this installation kept it (received messages in the inbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
+    /// Each recipient's delivery state (sent messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<BTreeMap<String, DeliveryStatus>>,
+    /// The fingerprint of the key that verified the sender's signature (received messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_key: Option<String>,
+    /// Where it stands (records kept by the inbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RecordState>,
+    /// The recipients' principals.
+    pub to: Vec<String>,
+    /// The sender's urgency.
+    pub urgency: String,
+}
+
+impl MessageRecord {
+    /// The record of a message received, opened and verified.
+    pub fn opened(delivered: &pb::DeliveredEnvelope, opened: &Opened) -> Self {
+        let s = &opened.signed;
+        MessageRecord {
+            accepted_at: rfc3339(delivered.accepted_at.as_ref()),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            // `open` checked both against the envelope (16 bytes each); zeros if not.
+            case: CaseRef::from_slice(&s.case_ref).unwrap_or_default(),
+            ciphertext_sha256: Some(hex::encode(
+                delivered
+                    .envelope
+                    .as_ref()
+                    .map(|e| e.ciphertext_sha256.as_slice())
+                    .unwrap_or_default(),
+            )),
+            created_at: rfc3339(s.created_at.as_ref()),
+            direction: None,
+            from: s.sender.clone(),
+            from_device: Some(s.sender_device.clone()),
+            in_reply_to: MessageId::from_slice(&s.in_reply_to).ok(),
+            kind: crate::payload::kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default())
+                .to_owned(),
+            legal_basis: crate::form::legal_basis_name(
+                pb::LegalBasis::try_from(s.legal_basis).unwrap_or_default(),
+            )
+            .to_owned(),
+            log_index: delivered.log_index,
+            message_id: MessageId::from_slice(&s.message_id).unwrap_or_default(),
+            payload: crate::client::payload_json(&opened.payload),
+            receipt: None,
+            received_at: None,
+            recipients: None,
+            sender_key: Some(opened.sender_key.fingerprint.clone()),
+            state: None,
+            to: s.recipients.clone(),
+            urgency: crate::form::urgency_name(
+                pb::Urgency::try_from(s.urgency).unwrap_or_default(),
+            )
+            .to_owned(),
+        }
+    }
+
+    /// Whether it was received here.
+    pub fn is_received(&self) -> bool {
+        self.direction == Some(Direction::Received)
+    }
+
+    /// The ciphertext digest's bytes (empty if not known).
+    pub fn digest(&self) -> Vec<u8> {
+        self.ciphertext_sha256
+            .as_deref()
+            .and_then(|d| hex::decode(d).ok())
+            .unwrap_or_default()
+    }
+
+    /// The case's bytes for the access log: empty without a case.
+    pub fn case_bytes(&self) -> Vec<u8> {
+        if self.case.is_none() {
+            Vec::new()
+        } else {
+            self.case.0.to_vec()
+        }
+    }
+}
+
+/// A recipient's delivery state, as status events report it. The names are those written in
+/// sent/ status files and kept records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryState {
+    /// Accepted by the relay; nothing reported by the recipient yet.
+    Sent,
+    /// The recipient fetched it.
+    Delivered,
+    /// The recipient acknowledged it, and its device's signature verified.
+    Acknowledged,
+    /// The recipient refused it (see the reason).
+    Rejected,
+    /// Not fetched in time.
+    Expired,
+    /// The relay reports an acknowledgement whose signature does not verify (or was not
+    /// checked): never to be taken as acknowledged.
+    AcknowledgementNotVerified,
+    /// Waiting at the relay (a status the relay may report).
+    Pending,
+    /// A status event without a state.
+    Unspecified,
+}
+
+/// The state shown for an acknowledgement whose signature does not verify (or could not be
+/// checked): never "acknowledged".
+pub const ACK_NOT_VERIFIED: &str = "acknowledgement-not-verified";
+
+impl DeliveryState {
+    /// The name written and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Acknowledged => "acknowledged",
+            DeliveryState::Rejected => "rejected",
+            DeliveryState::Expired => "expired",
+            DeliveryState::AcknowledgementNotVerified => ACK_NOT_VERIFIED,
+            DeliveryState::Pending => "pending",
+            DeliveryState::Unspecified => "unspecified",
+        }
+    }
+
+    /// From the protocol's state.
+    pub fn from_pb(s: pb::DeliveryState) -> Self {
+        match s {
+            pb::DeliveryState::Unspecified => DeliveryState::Unspecified,
+            pb::DeliveryState::Pending => DeliveryState::Pending,
+            pb::DeliveryState::Delivered => DeliveryState::Delivered,
+            pb::DeliveryState::Acknowledged => DeliveryState::Acknowledged,
+            pb::DeliveryState::Rejected => DeliveryState::Rejected,
+            pb::DeliveryState::Expired => DeliveryState::Expired,
+        }
+    }
+
+    /// How far along a message is, for "the least advanced state over all recipients": a
+    /// problem first, then not yet delivered, then delivered, then acknowledged.
+    pub fn progress(self) -> u8 {
+        match self {
+            DeliveryState::AcknowledgementNotVerified => 0,
+            DeliveryState::Rejected => 1,
+            DeliveryState::Expired => 2,
+            DeliveryState::Sent | DeliveryState::Pending | DeliveryState::Unspecified => 3,
+            DeliveryState::Delivered => 4,
+            DeliveryState::Acknowledged => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One recipient's delivery state, as a status event reports it (what sent/ status files and
+/// the inbox's copies of sent messages show).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    /// delivered, acknowledged, rejected, expired, acknowledgement-not-verified.
+    pub state: DeliveryState,
+    /// When (RFC 3339).
+    pub time: String,
+    /// The event's index in the delivery log.
+    pub log_index: u64,
+    /// For a rejection: the reason (`bad_signature`, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// For a rejection: the recipient's explanation. For an acknowledgement that did not
+    /// verify: why.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// For an acknowledgement: the recipient device that signed it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_device: String,
+    /// For an acknowledgement whose signature verified: that device's key fingerprint.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_key: String,
+}
+
+impl DeliveryStatus {
+    /// From a status event.
+    pub fn from_event(s: &pb::StatusEvent) -> Self {
+        DeliveryStatus {
+            state: DeliveryState::from_pb(pb::DeliveryState::try_from(s.state).unwrap_or_default()),
+            time: rfc3339(s.time.as_ref()),
+            log_index: s.log_index,
+            reason: if s.rejection_reason == 0 {
+                String::new()
+            } else {
+                pb::RejectionReason::try_from(s.rejection_reason)
+                    .unwrap_or_default()
+                    .as_str_name()
+                    .trim_start_matches("REJECTION_REASON_")
+                    .to_ascii_lowercase()
+            },
+            detail: s.detail.clone(),
+            ack_device: s.ack_device.clone(),
+            ack_key: String::new(),
+        }
+    }
+
+    /// From a status event and, for an acknowledgement, the result of checking its signature
+    /// ([`crate::client::Client::check_ack`]): one that does not verify is shown as
+    /// [`DeliveryState::AcknowledgementNotVerified`] with the reason, never as acknowledged.
+    pub fn checked(s: &pb::StatusEvent, ack: Option<Result<String, String>>) -> Self {
+        let mut status = Self::from_event(s);
+        if s.state == pb::DeliveryState::Acknowledged as i32 {
+            match ack {
+                Some(Ok(fingerprint)) => status.ack_key = fingerprint,
+                Some(Err(why)) => {
+                    status.state = DeliveryState::AcknowledgementNotVerified;
+                    status.detail = format!(
+                        "the relay reports an acknowledgement by {} device {:?}, but it is NOT verified: {why}. Do not rely on it; report this.",
+                        s.recipient, s.ack_device
+                    );
+                }
+                None => {
+                    status.state = DeliveryState::AcknowledgementNotVerified;
+                    status.detail = "the acknowledgement's signature was not checked".into();
+                }
+            }
+        }
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record of a received message as an earlier version kept it in `msgid_record`
+    /// (`serde_json::json!` plus the inbox's fields), acknowledged by a person.
+    const OLD_RECEIVED: &str = r#"{"accepted_at":"2026-11-20T09:00:01Z","acknowledged_at":"2026-11-20T10:00:00Z","acknowledged_by":"caseworker","case":"","ciphertext_sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","created_at":"2026-11-20T09:00:00Z","direction":"received","from":"centre/joutseno","from_device":"server-1","in_reply_to":"","kind":"referral","legal_basis":"consent","log_index":7,"message_id":"0190c1d2-0000-7000-8000-00000000002a","payload":{"referral":{"account":"met at the centre"}},"received_at":"2026-11-20T09:00:02Z","sender_key":"SHA256:abc","state":"acknowledged","to":["assistance/nas"],"urgency":"urgent"}"#;
+
+    /// A record of a sent message as an earlier version kept it, with one recipient's status.
+    const OLD_SENT: &str = r#"{"accepted_at":"2026-11-21T09:00:01Z","case":"00112233445566778899aabbccddeeff","created_at":"2026-11-21T09:00:00Z","direction":"sent","from":"assistance/nas","in_reply_to":"0190c1d2-0000-7000-8000-00000000002a","kind":"decision","legal_basis":"statutory_duty","log_index":9,"message_id":"0190c1d3-0000-7000-8000-00000000002b","payload":{"decision":{}},"receipt":{"log_index":9},"recipients":{"centre/joutseno":{"ack_device":"server-1","detail":"why","log_index":11,"state":"acknowledgement-not-verified","time":"2026-11-21T09:05:00Z"}},"state":"sent","to":["centre/joutseno"],"urgency":"normal"}"#;
+
+    #[test]
+    fn records_written_by_earlier_versions_load_and_keep_every_field() {
+        for old in [OLD_RECEIVED, OLD_SENT] {
+            let r: MessageRecord = serde_json::from_str(old).unwrap();
+            // Nothing lost or added, no name changed.
+            let v: serde_json::Value = serde_json::from_str(old).unwrap();
+            assert_eq!(serde_json::to_value(&r).unwrap(), v);
+            // Written back, it loads as the same record.
+            let again: MessageRecord =
+                serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+            assert_eq!(again, r);
+        }
+        // Top-level fields come in the order earlier versions wrote them (alphabetical).
+        let r: MessageRecord = serde_json::from_str(OLD_RECEIVED).unwrap();
+        assert_eq!(serde_json::to_string(&r).unwrap(), OLD_RECEIVED);
+        assert!(r.is_received());
+        assert_eq!(r.state, Some(RecordState::Acknowledged));
+        assert!(r.case.is_none() && r.case_bytes().is_empty());
+        assert_eq!(r.in_reply_to, None);
+        assert_eq!(
+            r.message_id.to_string(),
+            "0190c1d2-0000-7000-8000-00000000002a"
+        );
+        assert_eq!(r.digest().len(), 32);
+        let s: MessageRecord = serde_json::from_str(OLD_SENT).unwrap();
+        assert_eq!(s.direction, Some(Direction::Sent));
+        assert_eq!(s.in_reply_to, Some(r.message_id));
+        assert_eq!(s.case.to_string(), "00112233445566778899aabbccddeeff");
+        assert_eq!(
+            s.recipients.unwrap()["centre/joutseno"].state,
+            DeliveryState::AcknowledgementNotVerified
+        );
+    }
+
+    /// What earlier versions built for a received message (`client::message_record`): the
+    /// reference the typed record must reproduce (inbox/ files, `silta receive`).
+    fn old_message_record(delivered: &pb::DeliveredEnvelope, opened: &Opened) -> serde_json::Value {
+        let s = &opened.signed;
+        let case = if s.case_ref.iter().all(|&b| b == 0) {
+            String::new()
+        } else {
+            hex::encode(&s.case_ref)
+        };
+        serde_json::json!({
+            "message_id": uuid::Uuid::from_slice(&s.message_id).map(|u| u.to_string()).unwrap_or_default(),
+            "case": case,
+            "kind": crate::payload::kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default()),
+            "from": s.sender,
+            "from_device": s.sender_device,
+            "sender_key": opened.sender_key.fingerprint,
+            "to": s.recipients,
+            "urgency": crate::form::urgency_name(pb::Urgency::try_from(s.urgency).unwrap_or_default()),
+            "legal_basis": crate::form::legal_basis_name(pb::LegalBasis::try_from(s.legal_basis).unwrap_or_default()),
+            "in_reply_to": uuid::Uuid::from_slice(&s.in_reply_to).map(|u| u.to_string()).unwrap_or_default(),
+            "created_at": rfc3339(s.created_at.as_ref()),
+            "accepted_at": rfc3339(delivered.accepted_at.as_ref()),
+            "log_index": delivered.log_index,
+            "ciphertext_sha256": hex::encode(delivered.envelope.as_ref().map(|e| e.ciphertext_sha256.clone()).unwrap_or_default()),
+            "payload": crate::client::payload_json(&opened.payload),
+        })
+    }
+
+    #[test]
+    fn a_received_record_is_what_earlier_versions_wrote() {
+        let payload = pb::payload::Payload {
+            body: Some(pb::payload::payload::Body::ConsultationReply(
+                pb::payload::ConsultationReply {
+                    advice: "call today".into(),
+                    ..Default::default()
+                },
+            )),
+        };
+        for (case, in_reply_to) in [(vec![0; 16], vec![]), (vec![0xab; 16], vec![0x01; 16])] {
+            let opened = Opened {
+                signed: pb::payload::SignedPayload {
+                    version: 1,
+                    message_id: vec![0x42; 16],
+                    case_ref: case,
+                    kind: pb::MessageKind::ConsultationReply as i32,
+                    sender: "assistance/nas".into(),
+                    sender_device: "desk-1".into(),
+                    recipients: vec!["centre/joutseno".into()],
+                    created_at: Some(prost_types::Timestamp {
+                        seconds: 1_795_000_000,
+                        nanos: 0,
+                    }),
+                    urgency: pb::Urgency::Urgent as i32,
+                    legal_basis: pb::LegalBasis::Consent as i32,
+                    in_reply_to,
+                    payload: Some(payload.clone()),
+                    padding: vec![],
+                },
+                payload: payload.clone(),
+                sender_key: crate::bundle::VerifiedBundle {
+                    principal: "assistance/nas".parse().unwrap(),
+                    device_id: "desk-1".into(),
+                    age_recipient: "age1test".into(),
+                    ed25519: [7; 32],
+                    fingerprint: "SHA256:fingerprint".into(),
+                    created_at: 0,
+                },
+            };
+            let delivered = pb::DeliveredEnvelope {
+                envelope: Some(pb::Envelope {
+                    ciphertext_sha256: vec![0x5a; 32],
+                    ..Default::default()
+                }),
+                sender: "assistance/nas".into(),
+                log_index: 17,
+                accepted_at: Some(prost_types::Timestamp {
+                    seconds: 1_795_000_001,
+                    nanos: 0,
+                }),
+            };
+            let old = old_message_record(&delivered, &opened);
+            let new = MessageRecord::opened(&delivered, &opened);
+            // The same bytes in inbox/ files and `silta receive` output.
+            assert_eq!(
+                serde_json::to_string_pretty(&new).unwrap(),
+                serde_json::to_string_pretty(&old).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_with_a_malformed_id_is_refused() {
+        let bad = OLD_RECEIVED.replace("0190c1d2-0000-7000-8000-00000000002a", "not-an-id");
+        assert!(serde_json::from_str::<MessageRecord>(&bad).is_err());
+        let bad = OLD_SENT.replace("00112233445566778899aabbccddeeff", "0011");
+        assert!(serde_json::from_str::<MessageRecord>(&bad).is_err());
+    }
+
+    #[test]
+    fn delivery_states_keep_their_names() {
+        let all = [
+            (DeliveryState::Sent, "sent"),
+            (DeliveryState::Delivered, "delivered"),
+            (DeliveryState::Acknowledged, "acknowledged"),
+            (DeliveryState::Rejected, "rejected"),
+            (DeliveryState::Expired, "expired"),
+            (
+                DeliveryState::AcknowledgementNotVerified,
+                "acknowledgement-not-verified",
+            ),
+            (DeliveryState::Pending, "pending"),
+            (DeliveryState::Unspecified, "unspecified"),
+        ];
+        for (state, name) in all {
+            assert_eq!(serde_json::to_value(state).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<DeliveryState>(name.into()).unwrap(),
+                state
+            );
+            assert_eq!(state.to_string(), name);
+        }
+        assert_eq!(
+            DeliveryState::AcknowledgementNotVerified.as_str(),
+            ACK_NOT_VERIFIED
+        );
+        // What from_event makes of each protocol state: the old lower-cased names.
+        for s in [
+            pb::DeliveryState::Unspecified,
+            pb::DeliveryState::Pending,
+            pb::DeliveryState::Delivered,
+            pb::DeliveryState::Acknowledged,
+            pb::DeliveryState::Rejected,
+            pb::DeliveryState::Expired,
+        ] {
+            let old = s
+                .as_str_name()
+                .trim_start_matches("DELIVERY_STATE_")
+                .to_ascii_lowercase();
+            assert_eq!(DeliveryState::from_pb(s).as_str(), old);
+        }
+        for state in [
+            RecordState::New,
+            RecordState::Acknowledged,
+            RecordState::Sent,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        for (direction, name) in [(Direction::Received, "received"), (Direction::Sent, "sent")] {
+            assert_eq!(serde_json::to_value(direction).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn a_status_file_entry_keeps_its_bytes() {
+        let old = r#"{"state":"rejected","time":"2026-11-21T09:05:00Z","log_index":12,"reason":"bad_signature","detail":"no"}"#;
+        let s: DeliveryStatus = serde_json::from_str(old).unwrap();
+        assert_eq!(s.state, DeliveryState::Rejected);
+        assert_eq!(serde_json::to_string(&s).unwrap(), old);
+    }
+}
