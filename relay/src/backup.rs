@@ -347,7 +347,7 @@ async fn write_backup(
         paused_ms: paused.as_millis() as u64,
         trees,
     };
-    let text = toml::to_string(&manifest).map_err(|e| BackupError::Io(e.to_string()))?;
+    let text = manifest_text(&manifest).map_err(BackupError::Io)?;
     let path = dir.join(MANIFEST);
     silta_certs::files::write_new(&path, text.as_bytes(), silta_certs::files::SECRET_MODE)
         .map_err(|e| BackupError::Io(e.to_string()))?;
@@ -355,6 +355,11 @@ async fn write_backup(
         .and_then(|d| d.sync_all())
         .map_err(|e| BackupError::Io(io(dir, e)))?;
     Ok(manifest)
+}
+
+/// The manifest as written (TOML).
+pub fn manifest_text(m: &Manifest) -> Result<String, String> {
+    toml::to_string(m).map_err(|e| format!("writing {MANIFEST}: {e}"))
 }
 
 /// Hands a record to the file thread, waiting at most `stall` for room.
@@ -704,7 +709,8 @@ pub fn restore(from: &Path, data_dir: &Path, origin: &str) -> Result<Manifest, R
     Ok(manifest)
 }
 
-fn read_manifest(from: &Path) -> Result<Manifest, RestoreError> {
+/// Reads and checks the manifest of the backup in `from` (format, version, trees).
+pub fn read_manifest(from: &Path) -> Result<Manifest, RestoreError> {
     let path = from.join(MANIFEST);
     let mut text = String::new();
     std::fs::File::open(&path)
