@@ -473,3 +473,48 @@ async fn a_tampered_backup_is_refused_by_restore() {
 fn manifest_toml(m: &silta_relay::backup::Manifest) -> String {
     silta_relay::backup::manifest_text(m).unwrap()
 }
+
+/// What a backup costs the senders: how long writes wait while N messages (1 KiB each) are
+/// copied. `SILTA_BACKUP_N` (default 20 000); run with `--ignored --nocapture` to see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; slow"]
+async fn backup_pause_measurement() {
+    let n: usize = std::env::var("SILTA_BACKUP_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let pki = TestPki::new();
+    let root = tempfile::tempdir().unwrap();
+    let old = site(&pki, root.path(), "old");
+    let relay = RelayProcess::spawn(RELAY, &old.config).await;
+    connect(&pki, &relay, &pki.client(NAS)).await;
+    let centre = connect(&pki, &relay, &pki.client(CENTRE)).await;
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let conn = centre.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (t..n).step_by(16) {
+                let body = vec![(i % 251) as u8; 1024];
+                let env = envelope(MessageKind::Referral, &[NAS], &body);
+                conn.mailbox().send(env).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let dir = root.path().join("backup");
+    let started = std::time::Instant::now();
+    let out = relay_cmd(&old.config, &["backup", dir.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let m = silta_relay::backup::read_manifest(&dir).unwrap();
+    eprintln!(
+        "{n} messages: writes paused {} ms, backup took {} ms in all",
+        m.paused_ms,
+        started.elapsed().as_millis()
+    );
+    assert_eq!(m.pending_messages, n as u64);
+    // Well below half the default storage.write_timeout_ms (30 s), when the backup is abandoned.
+    assert!(m.paused_ms < 15_000, "{}", m.paused_ms);
+    assert!(relay.terminate().await.success());
+}
