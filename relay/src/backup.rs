@@ -494,6 +494,8 @@ pub struct AdminSocket {
     listener: tokio::net::UnixListener,
     path: PathBuf,
     uid: u32,
+    /// (device, inode) of the socket file, so only this socket is removed at the end.
+    file: (u64, u64),
 }
 
 /// How the relay answered a request.
@@ -529,11 +531,12 @@ impl AdminSocket {
         let listener = tokio::net::UnixListener::bind(&path)?;
         // The data folder is 0700 already; this keeps the socket private even if it is not.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        let uid = std::fs::symlink_metadata(&path)?.uid();
+        let meta = std::fs::symlink_metadata(&path)?;
         Ok(AdminSocket {
             listener,
             path,
-            uid,
+            uid: meta.uid(),
+            file: (meta.dev(), meta.ino()),
         })
     }
 
@@ -567,7 +570,10 @@ impl AdminSocket {
                 }
             });
         }
-        let _ = std::fs::remove_file(&self.path);
+        // Not a socket a relay started since (on the same data folder) has bound.
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.file) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
