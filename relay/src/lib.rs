@@ -24,6 +24,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod backup;
 pub mod config;
 pub mod datadir;
 pub mod directory;
@@ -87,6 +88,13 @@ pub enum StartError {
     /// The gRPC server failed.
     #[error("server: {0}")]
     Server(String),
+    /// The delivery log is older than (or differs from) what the log key signed before: a
+    /// restore from an older backup. Refused unless the operator accepts it
+    /// ([`StartOptions::accept_rollback`]).
+    #[error(
+        "{0}; refusing to start (see \"Backup and restore\" in the README; `--accept-rollback` starts anyway and records the rollback in the log)"
+    )]
+    Rollback(log::Rollback),
     /// The storage failed while serving (a write or flush failed, the writer hung or died, or
     /// the final flush did not finish in time); the relay stopped instead of running on a
     /// database in an unknown state. Everything it gave a receipt for is on disk.
@@ -102,11 +110,27 @@ pub struct Relay {
     signer: Arc<log::LogSigner>,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
+    /// A rollback the operator accepted, recorded in the log when serving starts.
+    rollback: Option<log::Rollback>,
+}
+
+/// Decisions the operator makes when starting the relay (not configuration: they hold for one
+/// start).
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Start even though the log is shorter than (or differs from) what the log key signed
+    /// before, and record that as a LOG_ROLLBACK event.
+    pub accept_rollback: bool,
 }
 
 impl Relay {
     /// Creates the development PKI if configured, loads TLS material, opens the database.
     pub fn open(config: Config) -> Result<Relay, StartError> {
+        Self::open_with(config, &StartOptions::default())
+    }
+
+    /// [`Relay::open`] with the operator's decisions for this start.
+    pub fn open_with(config: Config, start: &StartOptions) -> Result<Relay, StartError> {
         tls::install_crypto_provider();
         let data = config.storage.data_dir.clone();
         datadir::prepare(&data)?;
@@ -152,7 +176,17 @@ impl Relay {
                 "storage.sync = false: acknowledged messages can be lost on a crash; never run like this in production"
             );
         }
-        log::check_high_water(&data, &store).map_err(StartError::Server)?;
+        let rollback = match log::check_high_water(&data, &store) {
+            Ok(()) => None,
+            Err(log::Rollback::Store(e)) => {
+                return Err(StartError::Server(format!("reading the delivery log: {e}")));
+            }
+            Err(r) if start.accept_rollback => {
+                tracing::warn!(reason = %r, "starting on a rolled-back delivery log (--accept-rollback)");
+                Some(r)
+            }
+            Err(r) => return Err(StartError::Rollback(r)),
+        };
         let signer = Arc::new(
             log::LogSigner::load_or_create(&data, &log::origin_for(&source.trust_domain))
                 .map_err(|e| StartError::Server(e.to_string()))?,
@@ -166,6 +200,7 @@ impl Relay {
             signer,
             store: Arc::new(store),
             metrics: Arc::new(Metrics::default()),
+            rollback,
         })
     }
 
@@ -195,6 +230,12 @@ impl Relay {
     ) -> Result<(), StartError> {
         let cfg = &self.config;
         let local = listener.local_addr().ok();
+        // Before anything else is written or signed: the rollback goes into the log first.
+        if let Some(rollback) = &self.rollback {
+            log::accept_rollback(&cfg.storage.data_dir, &self.store, rollback)
+                .await
+                .map_err(StartError::Server)?;
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let (conn_tx, conn_rx) = mpsc::channel(128);
         tokio::spawn(tls::accept_loop(
@@ -301,6 +342,15 @@ impl Relay {
                 }
             }
         });
+        // Backups on the operator's request, through a socket only the relay's user can reach.
+        let admin = backup::AdminSocket::bind(&cfg.storage.data_dir)
+            .map_err(|e| StartError::Server(format!("admin socket: {e}")))?;
+        tokio::spawn(admin.serve(
+            self.store.clone(),
+            self.signer.clone(),
+            Duration::from_millis(cfg.storage.write_timeout_ms) / 2,
+            stop_rx.clone(),
+        ));
         tracing::info!(listen = ?local, trust_domain = %self.source.trust_domain, "relay serving");
         let mut stopped = stop_rx.clone();
         let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {

@@ -97,10 +97,46 @@ pub fn origin_for(trust_domain: &str) -> String {
 /// File next to the log key recording the largest tree this key has signed a checkpoint for.
 pub const HIGH_WATER_FILE: &str = "log-high-water";
 
+/// The log in the data folder does not extend what this log key signed before.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rollback {
+    /// The log is shorter than a checkpoint this key signed (restored from an older backup, or
+    /// lost).
+    #[error(
+        "the delivery log has {have} entries but this log key already signed a checkpoint of {signed}: the database was restored from an older backup (or lost); serving it would fork the log"
+    )]
+    Shorter {
+        /// Entries in the log now.
+        have: u64,
+        /// Entries this key signed.
+        signed: u64,
+        /// The root it signed.
+        signed_root: String,
+    },
+    /// The first `signed` entries hash to another root than the one signed.
+    #[error(
+        "the first {signed} entries of the delivery log differ from what this log key signed: the database was altered or replaced"
+    )]
+    Differs {
+        /// Entries this key signed.
+        signed: u64,
+        /// The root it signed.
+        signed_root: String,
+    },
+    /// The high-water file does not parse.
+    #[error("{0} is damaged")]
+    Damaged(String),
+    /// The log could not be read to compare.
+    #[error("reading the delivery log: {0}")]
+    Store(String),
+}
+
 /// Checks at start that the log still extends what this key signed before: a database restored
 /// from an old backup (or lost) under the same key would otherwise be signed as a second, forked
-/// history.
-pub fn check_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<(), String> {
+/// history. The high-water file lives beside the log key, outside the database, so a restore
+/// (which writes only the database) leaves it in place.
+pub fn check_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<(), Rollback> {
     let path = data_dir.join(HIGH_WATER_FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(());
@@ -109,20 +145,76 @@ pub fn check_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<
         .trim()
         .split_once(' ')
         .and_then(|(s, r)| Some((s.parse::<u64>().ok()?, hex::decode(r).ok()?)))
-        .ok_or_else(|| format!("{} is damaged", path.display()))?;
+        .ok_or_else(|| Rollback::Damaged(path.display().to_string()))?;
     let have = store.durable_size();
     if have < size {
-        return Err(format!(
-            "the delivery log has {have} entries but this log key already signed a checkpoint of {size}: the database was lost or restored from an older backup; starting would fork the log (restore the newest data, or retire this log key deliberately)"
-        ));
+        return Err(Rollback::Shorter {
+            have,
+            signed: size,
+            signed_root: hex::encode(&root),
+        });
     }
-    let root_now = tlog::root(store, size).map_err(|e| e.to_string())?;
+    let root_now = tlog::root(store, size).map_err(|e| Rollback::Store(e.to_string()))?;
     if root_now.as_slice() != root.as_slice() {
-        return Err(format!(
-            "the first {size} entries of the delivery log differ from what this log key signed: the database was altered; refusing to start"
-        ));
+        return Err(Rollback::Differs {
+            signed: size,
+            signed_root: hex::encode(&root),
+        });
     }
     Ok(())
+}
+
+/// Records in the log that the operator accepted `rollback` (`--accept-rollback`), as a
+/// LOG_ROLLBACK event, then moves the high-water mark to the log as it now is. Returns the
+/// event's index.
+pub async fn accept_rollback(
+    data_dir: &Path,
+    store: &std::sync::Arc<crate::store::Store>,
+    rollback: &Rollback,
+) -> Result<u64, String> {
+    use silta_proto::pb;
+    let have = store.durable_size();
+    let root_now = hex::encode(tlog::root(store.as_ref(), have).map_err(|e| e.to_string())?);
+    let signed = match rollback {
+        Rollback::Shorter {
+            signed,
+            signed_root,
+            ..
+        }
+        | Rollback::Differs {
+            signed,
+            signed_root,
+        } => format!("this log key had signed {signed} entries with root {signed_root}"),
+        Rollback::Damaged(_) | Rollback::Store(_) => {
+            "the high-water mark of this log key could not be read".to_owned()
+        }
+    };
+    // Content-free: sizes and hashes only.
+    let detail = format!(
+        "rollback accepted by the operator (--accept-rollback): {signed}; the log found had {have} entries with root {root_now}; receipts for later entries do not match this log"
+    );
+    let index = store
+        .write(move |trees| {
+            trees.transaction(|tx| {
+                tx.append_event(pb::Event {
+                    r#type: pb::EventType::LogRollback.into(),
+                    time: Some(crate::store::now()),
+                    detail: detail.clone(),
+                    ..Default::default()
+                })
+            })
+        })
+        .await
+        .map_err(|e| format!("recording the rollback in the log: {e}"))?;
+    let (d, s) = (data_dir.to_owned(), store.clone());
+    tokio::task::spawn_blocking(move || write_high_water(&d, &s))
+        .await
+        .map_err(|e| e.to_string())??;
+    tracing::warn!(
+        index,
+        "rollback of the delivery log accepted by the operator and recorded in the log"
+    );
+    Ok(index)
 }
 
 /// Records the durable tree size and root (fsynced), at most as far as what is on disk.

@@ -52,8 +52,9 @@ use tokio::sync::{oneshot, watch};
 
 use crate::{disk::DiskSpace, error::RelayError};
 
-/// Every tree of the database. Adding one here is the only way to add one.
-const TREES: [&str; 10] = [
+/// Every tree of the database. Adding one here is the only way to add one (a backup holds
+/// exactly these).
+pub const TREES: [&str; 10] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -494,6 +495,34 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Runs `f` on the writer thread after flushing everything committed before it, with no
+    /// other write running until it returns: a consistent view of every tree that is on disk
+    /// (for backups). Writes that arrive meanwhile queue and run afterwards; none is lost.
+    ///
+    /// `f` must call [`Frozen::progress`] while it makes progress: otherwise, after
+    /// `storage.write_timeout_ms`, writers waiting behind it take the store for stuck and fail
+    /// it. A sled error while reading fails the store like any write's; `f`'s own errors (the
+    /// backup's target) go back to the caller only.
+    pub async fn snapshot<T, F>(&self, f: F) -> Result<T, RelayError>
+    where
+        F: FnOnce(&Frozen<'_>) -> Result<T, RelayError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db.clone();
+        let since = self.busy_since.clone();
+        let epoch = self.epoch;
+        self.write(move |trees| {
+            // Earlier jobs of this batch are committed but not yet flushed: a snapshot must hold
+            // nothing that could still be lost.
+            db.flush()?;
+            f(&Frozen {
+                trees,
+                busy: Busy { since, epoch },
+            })
+        })
+        .await
     }
 
     fn closed_or_failed(&self) -> StoreError {
@@ -1153,6 +1182,11 @@ fn rebuild_device_index(trees: &Trees) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The unacknowledged envelopes of an encoded [`PrincipalRecord`].
+pub fn pending_of(record: &[u8]) -> Result<u64, StoreError> {
+    Ok(decode::<PrincipalRecord>("principal_record", record)?.pending)
+}
+
 fn corrupt<T>(e: StoreError) -> TxResult<T> {
     abort(RelayError::Store(e))
 }
@@ -1214,6 +1248,33 @@ impl Drop for WriterDeath {
         if std::thread::panicking() {
             fail(&self.0, "the storage writer thread died".into());
         }
+    }
+}
+
+/// Every tree while the writer is held by [`Store::snapshot`]: nothing changes under it.
+pub struct Frozen<'a> {
+    trees: &'a Trees,
+    busy: Busy,
+}
+
+impl Frozen<'_> {
+    /// Every tree with its name, in the order of [`TREES`].
+    pub fn trees(&self) -> impl Iterator<Item = (&'static str, &sled::Tree)> {
+        self.trees.named()
+    }
+
+    /// Number of events in the log.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())
+    }
+
+    /// Says the writer is making progress, so writes queued behind a long snapshot do not take
+    /// the store for stuck (see `storage.write_timeout_ms`).
+    pub fn progress(&self) {
+        self.busy.since.store(
+            self.busy.epoch.elapsed().as_millis() as u64 + 1,
+            Ordering::SeqCst,
+        );
     }
 }
 

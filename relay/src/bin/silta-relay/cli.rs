@@ -21,9 +21,27 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Serve (the default).
-    Serve,
+    Serve {
+        /// Start even though the delivery log is shorter than (or differs from) what the log key
+        /// signed before — after restoring an older backup. Recorded as a LOG_ROLLBACK event;
+        /// receipts given after the backup no longer match the log. Use once, deliberately.
+        #[arg(long)]
+        accept_rollback: bool,
+    },
     /// Validate the configuration and print it; opens no port and no file but the configuration.
     CheckConfig,
     /// Print the delivery log's verifier key for auditors (creates the log key on first use).
     LogKey,
+    /// Write a consistent backup of the database into DIR (new or empty). A running relay makes
+    /// it without stopping (asked through <data_dir>/admin.sock); a stopped one is read directly.
+    Backup {
+        /// The backup folder (created; must not hold anything).
+        dir: PathBuf,
+    },
+    /// Rebuild the database of the configured data folder from a backup. The relay must be
+    /// stopped; the data folder must hold the log key and no database.
+    Restore {
+        /// The backup folder.
+        from: PathBuf,
+    },
 }

@@ -2,9 +2,13 @@
 //! SIGTERM or Ctrl-C.
 //!
 //! Exit codes: 0 stopped cleanly; 64 the configuration is invalid (EX_USAGE), including a data
-//! folder that other users can access; 74 the storage failed while serving and the relay stopped
-//! (fail-stop, EX_IOERR); 1 any other failure (certificates, opening the storage, port in use).
+//! folder that other users can access; 65 the delivery log was rolled back (restored from an
+//! older backup: start with --accept-rollback) or, for `restore`, the backup is damaged
+//! (EX_DATAERR); 74 the storage failed while serving and the relay stopped (fail-stop, EX_IOERR),
+//! or a backup or restore could not be written; 1 any other failure (certificates, opening the
+//! storage, port in use).
 
+mod backup_cmd;
 mod cli;
 
 use std::process::ExitCode;
@@ -16,6 +20,7 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command};
 
 const EX_USAGE: u8 = 64;
+const EX_DATAERR: u8 = 65;
 const EX_IOERR: u8 = 74;
 
 fn main() -> ExitCode {
@@ -28,7 +33,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.unwrap_or(Command::Serve {
+        accept_rollback: false,
+    }) {
+        Command::Backup { dir } => {
+            init_tracing(&config);
+            backup_cmd::backup(&config, &dir)
+        }
+        Command::Restore { from } => {
+            init_tracing(&config);
+            backup_cmd::restore(&config, &from)
+        }
         Command::LogKey => match log_key(&config) {
             Ok(key) => {
                 println!("{key}");
@@ -43,7 +58,7 @@ fn main() -> ExitCode {
             println!("configuration is valid\n{config:#?}");
             ExitCode::SUCCESS
         }
-        Command::Serve => {
+        Command::Serve { accept_rollback } => {
             init_tracing(&config);
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
@@ -52,7 +67,8 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let result = runtime.block_on(serve(config));
+            let start = silta_relay::StartOptions { accept_rollback };
+            let result = runtime.block_on(serve(config, start));
             // A storage writer hung in sled may still hold a blocking thread; dropping the
             // runtime would wait for it for ever. `serve` has finished everything that matters
             // (everything receipted is on disk), so nothing is left to wait for.
@@ -70,6 +86,15 @@ fn main() -> ExitCode {
                             "hint: nothing the relay gave a receipt for is lost; check the disk of storage.data_dir (free space, errors), then start the relay again"
                         );
                         return ExitCode::from(EX_IOERR);
+                    }
+                    if matches!(
+                        e.downcast_ref::<silta_relay::StartError>(),
+                        Some(silta_relay::StartError::Rollback(_))
+                    ) {
+                        eprintln!(
+                            "hint: if you restored a backup on purpose, read \"Backup and restore\" in the README, then start once with `silta-relay serve --accept-rollback`; otherwise restore the newest data"
+                        );
+                        return ExitCode::from(EX_DATAERR);
                     }
                     exit_code(&*e)
                 }
@@ -96,25 +121,30 @@ fn exit_code(e: &(dyn std::error::Error + 'static)) -> ExitCode {
     }
 }
 
-/// The verifier key of the delivery log in the configured data folder.
-fn log_key(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
-    let data = &config.storage.data_dir;
-    silta_relay::datadir::prepare(data)?;
+/// The log's origin for this configuration.
+pub(crate) fn origin(config: &Config) -> String {
     let trust_domain = if config.tls.development {
         silta_certs::dev::DEV_TRUST_DOMAIN
     } else {
         &config.tls.trust_domain
     };
-    let signer = silta_relay::log::LogSigner::load_or_create(
-        data,
-        &silta_relay::log::origin_for(trust_domain),
-    )?;
+    silta_relay::log::origin_for(trust_domain)
+}
+
+/// The verifier key of the delivery log in the configured data folder.
+fn log_key(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
+    let data = &config.storage.data_dir;
+    silta_relay::datadir::prepare(data)?;
+    let signer = silta_relay::log::LogSigner::load_or_create(data, &origin(config))?;
     Ok(signer.verifier_key())
 }
 
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    config: Config,
+    start: silta_relay::StartOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
     let listen = config.server.listen;
-    let relay = silta_relay::Relay::open(config)?;
+    let relay = silta_relay::Relay::open_with(config, &start)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
