@@ -17,9 +17,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     authz::Permit,
-    config::LimitsConfig,
+    config::{LimitsConfig, RetentionConfig},
     error::RelayError,
-    store::{ItemRecord, MessageRecord, PrincipalRecord, RecipientRecord, Store, abort, now},
+    store::{ItemRecord, MessageRecord, PrincipalRecord, RecipientRecord, Store, abort},
 };
 
 /// Bytes in a message id and a case reference.
@@ -47,6 +47,8 @@ pub struct Mailbox {
     max_connection_age: std::time::Duration,
     /// `limits.send_bytes_per_second`, per sender.
     send_bytes: crate::quota::RateLimiter,
+    /// `[retention]`: when accepted and finished messages are due for the sweeper.
+    retention: RetentionConfig,
 }
 
 /// One open subscription, counted until dropped.
@@ -146,6 +148,7 @@ impl Mailbox {
         audit: Arc<crate::audit::AuditLog>,
         tls: Arc<crate::tls::TlsState>,
         max_connection_age: std::time::Duration,
+        retention: RetentionConfig,
     ) -> Result<Self, RelayError> {
         // Everything on disk at start is durable.
         let hub = Hub::default();
@@ -167,7 +170,14 @@ impl Mailbox {
                     .max(limits.max_ciphertext_bytes.saturating_mul(2)),
             ),
             limits,
+            retention,
         })
+    }
+
+    /// Wakes the subscriptions of principals that got mailbox items (`(principal, seq)`) in a
+    /// write that is on disk now.
+    pub(crate) fn wake(&self, pushed: &[(String, u64)]) {
+        self.hub.advance_all(pushed);
     }
 
     /// Accepts an envelope from the permit's principal.
@@ -197,6 +207,7 @@ impl Mailbox {
         let max_pending = self.limits.max_pending_items;
         let max_per_sender = self.limits.max_pending_per_sender;
         let recipients = checked.recipients.clone();
+        let retention = self.retention.clone();
         let (record, pushed) = self
             .store
             .write(move |trees| {
@@ -235,22 +246,25 @@ impl Mailbox {
                         }
                         targets.push((r, name, rec, from_sender));
                     }
-                    let accepted_at = now();
+                    let accepted_at = tx.now();
                     let mut record = MessageRecord {
                         sender: sender.to_string(),
                         envelope: Some(envelope.clone()),
                         accepted_at: Some(accepted_at),
                         log_index: 0,
                         ciphertext_size: ciphertext.len() as u64,
+                        ..Default::default()
                     };
                     record.log_index = tx.append_event(event_for(
                         &record,
+                        accepted_at,
                         pb::EventType::Accepted,
                         &record.sender,
                         envelope.recipients.clone(),
                     ))?;
                     tx.meta.insert(id, prost::Message::encode_to_vec(&record))?;
                     tx.ciphertext.insert(id, ciphertext.as_slice())?;
+                    tx.schedule(id, crate::retention::first_look(&record, &retention))?;
                     let mut pushed = Vec::with_capacity(targets.len());
                     for (principal, name, mut rec, from_sender) in targets {
                         tx.set_pair_pending(&record.sender, &name, from_sender + 1)?;
@@ -525,9 +539,10 @@ impl Mailbox {
                         let Some(meta) = tx.message(id)? else {
                             continue;
                         };
-                        let time = now();
+                        let time = tx.now();
                         let index = tx.append_event(event_for(
                             &meta,
+                            time,
                             pb::EventType::Delivered,
                             &recipient_name,
                             vec![recipient_name.clone()],
@@ -569,6 +584,7 @@ impl Mailbox {
             self.check_ack_signature(&recipient, a)?;
         }
         let name = recipient.to_string();
+        let purge_after = i64::try_from(self.retention.purge_after_final_s).unwrap_or(i64::MAX);
         let (index, pushed) = self
             .store
             .write(move |trees| {
@@ -585,6 +601,12 @@ impl Mailbox {
                     };
                     let current = pb::DeliveryState::try_from(state.state).unwrap_or_default();
                     let target_state = outcome.state();
+                    if current == pb::DeliveryState::Expired {
+                        return abort(RelayError::FailedPrecondition(format!(
+                            "message {} expired before it was answered (retention.expire_after_s at the relay); the sender was told and may send it again",
+                            uuid_str(id)
+                        )));
+                    }
                     if matches!(
                         current,
                         pb::DeliveryState::Acknowledged | pb::DeliveryState::Rejected
@@ -604,8 +626,9 @@ impl Mailbox {
                             )))
                         };
                     }
+                    let time = tx.now();
                     let mut event =
-                        event_for(&meta, outcome.event_type(), &name, vec![name.clone()]);
+                        event_for(&meta, time, outcome.event_type(), &name, vec![name.clone()]);
                     match &outcome {
                         Outcome::Ack(a) => {
                             let stored = meta
@@ -633,7 +656,7 @@ impl Mailbox {
                     }
                     let index = tx.append_event(event)?;
                     state.state = target_state.into();
-                    state.updated_at = Some(now());
+                    state.updated_at = Some(time);
                     state.log_index = index;
                     tx.put_recipient_state(id, &name, &state)?;
                     tx.remove_item(&recipient, state.mailbox_seq)?;
@@ -644,6 +667,8 @@ impl Mailbox {
                     let from_sender = tx.pair_pending(&meta.sender, &name)?;
                     tx.set_pair_pending(&meta.sender, &name, from_sender.saturating_sub(1))?;
                     let seq = push_status(tx, &meta, &name, &state)?;
+                    // Final now: the sweeper may purge once every copy is.
+                    tx.schedule(id, time.seconds.saturating_add(purge_after))?;
                     Ok((index, Some((meta.sender, seq))))
                 })
             })
@@ -678,7 +703,7 @@ impl Mailbox {
                 ))
             });
         };
-        let now_s = crate::directory::unix_now();
+        let now_s = self.store.clock().unix_seconds();
         if device.cert_not_after <= now_s || self.tls.is_revoked(&device.cert_serial) {
             return Err(RelayError::FailedPrecondition(format!(
                 "the certificate of device {:?} is expired or revoked: publish the device's keys with a valid certificate first",
@@ -801,7 +826,7 @@ impl Outcome {
 }
 
 /// Puts a status item about `recipient`'s copy into the sender's mailbox; returns its seq.
-fn push_status(
+pub(crate) fn push_status(
     tx: &crate::store::Tx<'_>,
     meta: &MessageRecord,
     recipient: &str,
@@ -834,8 +859,9 @@ fn push_status(
 }
 
 /// The log event for a change concerning a message: metadata and digest only.
-fn event_for(
+pub(crate) fn event_for(
     meta: &MessageRecord,
+    time: prost_types::Timestamp,
     kind: pb::EventType,
     actor: &str,
     recipients: Vec<String>,
@@ -844,7 +870,7 @@ fn event_for(
     pb::Event {
         index: 0,
         r#type: kind.into(),
-        time: Some(now()),
+        time: Some(time),
         actor: actor.to_owned(),
         message_id: env.message_id,
         case_ref: env.case_ref,
@@ -859,7 +885,7 @@ fn event_for(
     }
 }
 
-fn message_id_of(meta: &MessageRecord) -> Vec<u8> {
+pub(crate) fn message_id_of(meta: &MessageRecord) -> Vec<u8> {
     meta.envelope
         .as_ref()
         .map(|e| e.message_id.clone())

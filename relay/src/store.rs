@@ -14,6 +14,7 @@
 //! | `principalseq_bundle` | principal ‖ 0x00 ‖ seq (u64 BE) | [`BundleRecord`]: a published key bundle |
 //! | `levelindex_hash` | level (u8) ‖ index (u64 BE) | hash of a perfect subtree of the event log (RFC 9162) |
 //! | `principaldevice_device` | principal ‖ 0x00 ‖ device id | [`DeviceRecord`]: a device's latest bundle, its certificate, its bundle count |
+//! | `timemsgid_due` | unix seconds (u64 BE) ‖ message id | empty: the retention sweeper looks at the message from then on (see `retention`) |
 //!
 //! # Durability
 //! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
@@ -37,7 +38,7 @@ use std::{
         mpsc,
     },
     thread::JoinHandle,
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use prost::Message as _;
@@ -50,10 +51,14 @@ use sled::transaction::{
 };
 use tokio::sync::{oneshot, watch};
 
-use crate::{disk::DiskSpace, error::RelayError};
+use crate::{
+    clock::{Clock, SystemClock},
+    disk::DiskSpace,
+    error::RelayError,
+};
 
 /// Every tree of the database. Adding one here is the only way to add one.
-const TREES: [&str; 10] = [
+const TREES: [&str; 11] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -64,6 +69,7 @@ const TREES: [&str; 10] = [
     "principalseq_bundle",
     "levelindex_hash",
     "principaldevice_device",
+    "timemsgid_due",
 ];
 
 /// Most writes committed under one fsync.
@@ -125,6 +131,15 @@ pub struct MessageRecord {
     /// Ciphertext size in bytes.
     #[prost(uint64, tag = "5")]
     pub ciphertext_size: u64,
+    /// The urgent-expiry alert was raised (urgent and emergency messages only).
+    #[prost(bool, tag = "6")]
+    pub alerted: bool,
+    /// When the ciphertext was purged (absent while it is kept).
+    #[prost(message, optional, tag = "7")]
+    pub purged_at: Option<Timestamp>,
+    /// Index of the PURGED event.
+    #[prost(uint64, tag = "8")]
+    pub purge_index: u64,
 }
 
 /// The delivery state of one recipient's copy of a message.
@@ -260,6 +275,8 @@ pub struct StoreOptions {
     pub write_timeout: Duration,
     /// Sends are refused below this many free bytes on the filesystem (0: no check).
     pub min_free_bytes: u64,
+    /// Where the store reads the time of day.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for StoreOptions {
@@ -268,6 +285,7 @@ impl Default for StoreOptions {
             sync: true,
             write_timeout: Duration::from_secs(30),
             min_free_bytes: 0,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -284,6 +302,8 @@ pub struct Trees {
     bundles: sled::Tree,
     hashes: sled::Tree,
     devices: sled::Tree,
+    due: sled::Tree,
+    clock: Arc<dyn Clock>,
 }
 
 /// The database.
@@ -309,11 +329,6 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").finish_non_exhaustive()
     }
-}
-
-/// Now, as a protobuf timestamp.
-pub fn now() -> Timestamp {
-    Timestamp::from(SystemTime::now())
 }
 
 impl Store {
@@ -350,8 +365,11 @@ impl Store {
             bundles: open(TREES[7])?,
             hashes: open(TREES[8])?,
             devices: open(TREES[9])?,
+            due: open(TREES[10])?,
+            clock: options.clock.clone(),
         });
         rebuild_device_index(&trees)?;
+        build_due_index(&trees)?;
         // Make what sled recovered durable before any checkpoint may cover it.
         db.flush()?;
         let durable_size = Arc::new(AtomicU64::new(read_u64(
@@ -534,6 +552,16 @@ impl Store {
             StoreError::from(e)
         })?;
         Ok(())
+    }
+
+    /// The store's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.trees.clock
+    }
+
+    /// Now, by the store's clock, as a protobuf timestamp.
+    pub fn now(&self) -> Timestamp {
+        self.trees.clock.timestamp()
     }
 
     // ----- reads (any task) -----
@@ -724,6 +752,17 @@ impl Store {
         Ok((out, false))
     }
 
+    /// Up to `limit` entries of the retention schedule due at `now` (unix seconds) or before,
+    /// earliest first, as keys of `timemsgid_due`.
+    pub fn due_up_to(&self, now: i64, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let end = due_key(now.saturating_add(1), &[]);
+        let mut out = Vec::new();
+        for kv in self.trees.due.range(..end).take(limit) {
+            out.push(kv?.0.to_vec());
+        }
+        Ok(out)
+    }
+
     /// Number of events known to be on disk: the largest tree size a checkpoint may cover.
     pub fn durable_size(&self) -> u64 {
         self.durable_size.load(Ordering::SeqCst)
@@ -779,7 +818,7 @@ impl Store {
                 if tx.principals.get(key.as_bytes())?.is_some() {
                     return Ok(());
                 }
-                let time = now();
+                let time = tx.now();
                 let record = PrincipalRecord {
                     registered_at: Some(time),
                     next_seq: 1,
@@ -816,6 +855,7 @@ impl Trees {
             &self.bundles,
             &self.hashes,
             &self.devices,
+            &self.due,
         ])
     }
 
@@ -836,6 +876,7 @@ impl Trees {
             &self.bundles,
             &self.hashes,
             &self.devices,
+            &self.due,
         )
             .transaction(
                 |(
@@ -849,6 +890,7 @@ impl Trees {
                     bundles,
                     hashes,
                     devices,
+                    due,
                 )| {
                     f(&Tx {
                         meta,
@@ -861,6 +903,8 @@ impl Trees {
                         bundles,
                         hashes,
                         devices,
+                        due,
+                        clock: self.clock.as_ref(),
                     })
                 },
             )
@@ -893,6 +937,10 @@ pub struct Tx<'a> {
     pub hashes: &'a TransactionalTree,
     /// `principaldevice_device`
     pub devices: &'a TransactionalTree,
+    /// `timemsgid_due`
+    pub due: &'a TransactionalTree,
+    /// The store's clock.
+    pub clock: &'a dyn Clock,
 }
 
 /// Aborts the transaction with a relay error.
@@ -905,6 +953,28 @@ type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
 const COUNTER_EVENTS: &[u8] = b"events";
 
 impl Tx<'_> {
+    /// Now, by the store's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.timestamp()
+    }
+
+    /// Has the retention sweeper look at `message_id` from `at` (unix seconds) on.
+    pub fn schedule(&self, message_id: &[u8], at: i64) -> TxResult<()> {
+        self.due.insert(due_key(at, message_id), &[])?;
+        Ok(())
+    }
+
+    /// Removes a message's metadata.
+    pub fn remove_message(&self, message_id: &[u8]) -> TxResult<()> {
+        self.meta.remove(message_id)?;
+        Ok(())
+    }
+
+    /// Writes a message's metadata.
+    pub fn put_message(&self, message_id: &[u8], record: &MessageRecord) -> TxResult<()> {
+        self.meta.insert(message_id, record.encode_to_vec())?;
+        Ok(())
+    }
     /// Appends an event at the next index (setting its `index`) and returns the index. The
     /// encoded event is the Merkle leaf; its hash and every subtree hash it completes are
     /// written in the same transaction.
@@ -1170,6 +1240,39 @@ pub fn item_key(principal: &Principal, seq: u64) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// `unix seconds (u64 BE, 0 before the epoch) ‖ message id`, a key of `timemsgid_due`: in
+/// time order.
+pub fn due_key(at: i64, message_id: &[u8]) -> Vec<u8> {
+    let mut k = u64::try_from(at).unwrap_or(0).to_be_bytes().to_vec();
+    k.extend_from_slice(message_id);
+    k
+}
+
+/// Schedules every stored message for a look by the retention sweeper if the database was
+/// written before the schedule existed (messages accepted then were never scheduled).
+fn build_due_index(trees: &Trees) -> Result<(), StoreError> {
+    const BUILT: &[u8] = b"due-index-built";
+    if trees.counters.contains_key(BUILT)? {
+        return Ok(());
+    }
+    let mut n = 0u64;
+    for kv in trees.meta.iter() {
+        let (id, v) = kv?;
+        let record: MessageRecord = decode("msgid_meta", &v)?;
+        let at = record.accepted_at.map(|t| t.seconds).unwrap_or(0);
+        trees.due.insert(due_key(at, &id), &[])?;
+        n += 1;
+    }
+    trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
+    if n > 0 {
+        tracing::info!(
+            messages = n,
+            "scheduled stored messages for the retention sweeper"
+        );
+    }
+    Ok(())
 }
 
 /// `level ‖ index` (big-endian), the key of a stored subtree hash.
