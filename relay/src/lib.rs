@@ -30,6 +30,7 @@ pub mod datadir;
 pub mod directory;
 pub mod disk;
 pub mod error;
+pub mod keyring;
 pub mod log;
 pub mod mailbox;
 pub mod metrics;

@@ -204,6 +204,13 @@ impl Mailbox {
             self.admit(&sender, size)?;
         }
         let ciphertext = std::mem::take(&mut envelope.ciphertext);
+        // Sealed at rest under a key of its own, which the purge destroys (see keyring).
+        let key = crate::keyring::new_key().map_err(|e| {
+            RelayError::Store(crate::store::StoreError::Sled(Arc::new(sled::Error::Io(e))))
+        })?;
+        let sealed = crate::keyring::seal(&key, &envelope.message_id, &ciphertext);
+        let size = ciphertext.len() as u64;
+        drop(ciphertext);
         let max_pending = self.limits.max_pending_items;
         let max_per_sender = self.limits.max_pending_per_sender;
         let recipients = checked.recipients.clone();
@@ -252,7 +259,7 @@ impl Mailbox {
                         envelope: Some(envelope.clone()),
                         accepted_at: Some(accepted_at),
                         log_index: 0,
-                        ciphertext_size: ciphertext.len() as u64,
+                        ciphertext_size: size,
                         ..Default::default()
                     };
                     record.log_index = tx.append_event(event_for(
@@ -262,8 +269,8 @@ impl Mailbox {
                         &record.sender,
                         envelope.recipients.clone(),
                     ))?;
+                    tx.store_ciphertext(id, &mut record, &key, &sealed)?;
                     tx.meta.insert(id, prost::Message::encode_to_vec(&record))?;
-                    tx.ciphertext.insert(id, ciphertext.as_slice())?;
                     tx.schedule(id, crate::retention::first_look(&record, &retention))?;
                     let mut pushed = Vec::with_capacity(targets.len());
                     for (principal, name, mut rec, from_sender) in targets {

@@ -286,7 +286,7 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
                 None
             };
         if let Some(policy) = policy {
-            tx.ciphertext.remove(id)?;
+            tx.purge_ciphertext(id, &meta)?;
             let value = if policy == "retention.max_age_s" {
                 cfg.max_age_s
             } else {

@@ -5,7 +5,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `msgid_meta` | message id (16 bytes) | [`MessageRecord`]: sender, envelope without ciphertext, acceptance |
-//! | `msgid_ciphertext` | message id | the ciphertext |
+//! | `msgid_ciphertext` | message id | the ciphertext, sealed at rest under the message's own key (see [`crate::keyring`]) |
 //! | `msgidrecipient_state` | message id ‖ recipient | [`RecipientRecord`]: delivery state of one copy |
 //! | `principalseq_item` | principal ‖ 0x00 ‖ seq (u64 BE) | [`ItemRecord`]: one mailbox item |
 //! | `index_event` | log index (u64 BE) | encoded `silta.v1.Event` |
@@ -55,6 +55,7 @@ use crate::{
     clock::{Clock, SystemClock},
     disk::DiskSpace,
     error::RelayError,
+    keyring::Keyring,
 };
 
 /// Every tree of the database. Adding one here is the only way to add one.
@@ -140,6 +141,10 @@ pub struct MessageRecord {
     /// Index of the PURGED event.
     #[prost(uint64, tag = "8")]
     pub purge_index: u64,
+    /// Slot + 1 of the key the stored ciphertext is sealed under in the key file
+    /// ([`crate::keyring`]); 0: stored in the clear (written before keys existed).
+    #[prost(uint64, tag = "9")]
+    pub key_slot: u64,
 }
 
 /// The delivery state of one recipient's copy of a message.
@@ -304,6 +309,7 @@ pub struct Trees {
     devices: sled::Tree,
     due: sled::Tree,
     clock: Arc<dyn Clock>,
+    keyring: Arc<Keyring>,
 }
 
 /// The database.
@@ -353,6 +359,8 @@ impl Store {
             // Our writer flushes explicitly; the background flusher only adds writes.
             .flush_every_ms(None)
             .open()?;
+        let io = |e| StoreError::Sled(Arc::new(sled::Error::Io(e)));
+        let keyring = Arc::new(Keyring::open(&dir.join(KEY_FILE)).map_err(io)?);
         let open = |name: &str| db.open_tree(name);
         let trees = Arc::new(Trees {
             meta: open(TREES[0])?,
@@ -367,6 +375,7 @@ impl Store {
             devices: open(TREES[9])?,
             due: open(TREES[10])?,
             clock: options.clock.clone(),
+            keyring,
         });
         rebuild_device_index(&trees)?;
         build_due_index(&trees)?;
@@ -377,7 +386,6 @@ impl Store {
         )?));
         let (tx, rx) = mpsc::channel::<Job>();
         let failure: Arc<Failure> = Arc::new(watch::channel(None).0);
-        let io = |e| StoreError::Sled(Arc::new(sled::Error::Io(e)));
         let epoch = std::time::Instant::now();
         let busy_since = Arc::new(AtomicU64::new(0));
         let writer = {
@@ -583,8 +591,38 @@ impl Store {
             .transpose()
     }
 
-    /// The ciphertext of a message.
+    /// The ciphertext of a message as it was sent (opened from its sealing at rest); `None`
+    /// once purged.
     pub fn ciphertext(&self, message_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(stored) = self.trees.ciphertext.get(message_id)? else {
+            return Ok(None);
+        };
+        let slot = self.message(message_id)?.map(|m| m.key_slot).unwrap_or(0);
+        if slot == 0 {
+            return Ok(Some(stored.to_vec()));
+        }
+        let corrupt = |detail: &str| StoreError::Corrupt {
+            tree: "msgid_ciphertext",
+            detail: detail.into(),
+        };
+        let key = self
+            .trees
+            .keyring
+            .get(slot - 1)
+            .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))?;
+        // A purge in flight erases the key first: gone.
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        crate::keyring::open(&key, message_id, &stored)
+            .map(Some)
+            .ok_or_else(|| corrupt("a stored ciphertext does not open with its key"))
+    }
+
+    /// Sealed ciphertexts stored, and purged messages' key slots, for tests and diagnostics:
+    /// the raw bytes of the stored (sealed) ciphertext.
+    #[doc(hidden)]
+    pub fn sealed_ciphertext(&self, message_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.trees.ciphertext.get(message_id)?.map(|v| v.to_vec()))
     }
 
@@ -905,6 +943,7 @@ impl Trees {
                         devices,
                         due,
                         clock: self.clock.as_ref(),
+                        keyring: &self.keyring,
                     })
                 },
             )
@@ -941,6 +980,8 @@ pub struct Tx<'a> {
     pub due: &'a TransactionalTree,
     /// The store's clock.
     pub clock: &'a dyn Clock,
+    /// The per-message key file.
+    pub keyring: &'a Keyring,
 }
 
 /// Aborts the transaction with a relay error.
@@ -951,6 +992,10 @@ pub fn abort<T>(e: RelayError) -> Result<T, ConflictableTransactionError<RelayEr
 type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
 
 const COUNTER_EVENTS: &[u8] = b"events";
+/// Next free slot of the key file.
+const COUNTER_KEY_SLOTS: &[u8] = b"message-key-slots";
+/// The key file, in the database folder.
+pub const KEY_FILE: &str = "message-keys";
 
 impl Tx<'_> {
     /// Now, by the store's clock.
@@ -961,6 +1006,43 @@ impl Tx<'_> {
     /// Has the retention sweeper look at `message_id` from `at` (unix seconds) on.
     pub fn schedule(&self, message_id: &[u8], at: i64) -> TxResult<()> {
         self.due.insert(due_key(at, message_id), &[])?;
+        Ok(())
+    }
+
+    /// Stores a message's ciphertext `sealed` under `key` (see [`crate::keyring::seal`]),
+    /// the key in a new slot of the key file, and records the slot in `record`. The key is
+    /// durable before the transaction is (the writer syncs the key file before it flushes
+    /// sled).
+    pub fn store_ciphertext(
+        &self,
+        message_id: &[u8],
+        record: &mut MessageRecord,
+        key: &[u8; crate::keyring::KEY_LEN],
+        sealed: &[u8],
+    ) -> TxResult<()> {
+        let slot = read_u64(self.counters.get(COUNTER_KEY_SLOTS)?.as_deref()).or_else(corrupt)?;
+        if let Err(e) = self.keyring.put(slot, key) {
+            return abort(RelayError::Store(StoreError::Sled(Arc::new(
+                sled::Error::Io(e),
+            ))));
+        }
+        self.counters
+            .insert(COUNTER_KEY_SLOTS, &(slot + 1).to_be_bytes())?;
+        record.key_slot = slot + 1;
+        self.ciphertext.insert(message_id, sealed)?;
+        Ok(())
+    }
+
+    /// Deletes a message's stored ciphertext and erases its key.
+    pub fn purge_ciphertext(&self, message_id: &[u8], record: &MessageRecord) -> TxResult<()> {
+        self.ciphertext.remove(message_id)?;
+        if record.key_slot > 0
+            && let Err(e) = self.keyring.erase(record.key_slot - 1)
+        {
+            return abort(RelayError::Store(StoreError::Sled(Arc::new(
+                sled::Error::Io(e),
+            ))));
+        }
         Ok(())
     }
 
@@ -1359,7 +1441,13 @@ fn writer_loop(
         let flushed = if let Some(e) = fatal {
             Err(e)
         } else if sync {
-            db.flush().map(|_| ()).map_err(StoreError::from)
+            // Keys first: a message on disk never lacks its key, and a purge on disk never
+            // leaves its key behind.
+            trees
+                .keyring
+                .sync()
+                .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))
+                .and_then(|()| db.flush().map(|_| ()).map_err(StoreError::from))
         } else {
             Ok(())
         };
