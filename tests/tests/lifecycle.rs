@@ -214,3 +214,352 @@ async fn urgent_messages_expire_sooner_after_an_alert() {
     );
     relay.stop().await;
 }
+
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+
+fn silta(user: &silta_tests::TestUser, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .args(args)
+        .env("SILTA_USER", "tester")
+        .env_remove("SILTA_PURPOSE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Sends an anonymous consultation with the real program; returns its message id.
+fn consult(centre: &silta_tests::TestUser, question: &str) -> Vec<u8> {
+    let o = silta(
+        centre,
+        &[
+            "consultation",
+            "--to",
+            NAS,
+            "--questions",
+            question,
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    uuid::Uuid::parse_str(v["message_id"].as_str().unwrap())
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+/// How many times `needle` occurs in the files under `dir`.
+fn occurrences(dir: &std::path::Path, needle: &[u8]) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            n += occurrences(&path, needle);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            n += bytes.windows(needle.len()).filter(|w| *w == needle).count();
+        }
+    }
+    n
+}
+
+/// The storage key of a stored message, read from the relay's key file.
+fn storage_key(relay: &TestRelay, id: &[u8]) -> Vec<u8> {
+    let slot = relay.store.message(id).unwrap().unwrap().key_slot;
+    assert!(slot > 0, "stored with a key");
+    let file = std::fs::read(
+        relay
+            .data
+            .path()
+            .join("db")
+            .join(silta_relay::store::KEY_FILE),
+    )
+    .unwrap();
+    let at = (slot as usize - 1) * silta_relay::keyring::KEY_LEN;
+    file[at..at + silta_relay::keyring::KEY_LEN].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_are_purged_and_the_log_still_verifies_and_proves_them() {
+    let pki = TestPki::new();
+    let clock = TestClock::new();
+    let relay = TestRelay::start_clocked(&pki, &clock, fast_sweeps).await;
+    let centre = silta_tests::TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let nas = silta_tests::TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let auditor = silta_tests::TestUser::new(&pki, relay.addr, "auditor/dpo", "laptop");
+    for u in [&centre, &nas] {
+        assert!(silta(u, &["keys", "publish"]).status.success());
+    }
+    let answered = consult(&centre, "who can help?");
+    let o = silta(&nas, &["receive", "--wait", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        events_of(&relay, EventType::Acknowledged, &answered).len(),
+        1
+    );
+    let unanswered = consult(&centre, "anyone there?");
+
+    // At rest the ciphertexts are sealed: their bytes are nowhere in the data folder; their
+    // keys are, in the key file.
+    let data = relay.data.path().to_owned();
+    let mut secrets = Vec::new();
+    for id in [&answered, &unanswered] {
+        let ciphertext = relay.store.ciphertext(id).unwrap().unwrap();
+        assert_eq!(
+            silta_tests::sha256(&ciphertext),
+            events_of(&relay, EventType::Accepted, id)[0].ciphertext_sha256
+        );
+        assert_eq!(
+            occurrences(&data, &ciphertext[..64]),
+            0,
+            "ciphertext in the clear"
+        );
+        let key = storage_key(&relay, id);
+        assert_eq!(occurrences(&data, &key), 1, "the key is in the key file");
+        secrets.push((ciphertext, key));
+    }
+
+    // A second short of the purge delay (1 h after the acknowledgement): still there.
+    clock.advance(Duration::from_secs(3600 - 1));
+    a_few_sweeps().await;
+    assert!(relay.store.ciphertext(&answered).unwrap().is_some());
+    assert!(events_of(&relay, EventType::Purged, &answered).is_empty());
+    clock.advance(Duration::from_secs(1));
+    eventually("the PURGED tombstone", || {
+        !events_of(&relay, EventType::Purged, &answered).is_empty()
+    })
+    .await;
+    assert!(relay.store.ciphertext(&answered).unwrap().is_none());
+    assert!(relay.store.sealed_ciphertext(&answered).unwrap().is_none());
+    // The key is gone from every file: what sled's old segments may still hold of the sealed
+    // ciphertext cannot be opened any more.
+    assert_eq!(
+        occurrences(&data, &secrets[0].1),
+        0,
+        "a purged message's key survived"
+    );
+    assert_eq!(occurrences(&data, &secrets[0].0[..64]), 0);
+    // The unanswered one is untouched.
+    assert_eq!(occurrences(&data, &secrets[1].1), 1);
+    let tomb = &events_of(&relay, EventType::Purged, &answered)[0];
+    assert_eq!(tomb.ciphertext_sha256, silta_tests::sha256(&secrets[0].0));
+    assert!(
+        tomb.detail.contains("retention.purge_after_final_s"),
+        "{}",
+        tomb.detail
+    );
+    // The status survives the purge (metadata is kept for keep_metadata_s).
+    let conn = relay.connect(&pki, &centre.identity).await;
+    assert_eq!(
+        state_of(&conn, &answered).await.unwrap(),
+        i32::from(DeliveryState::Acknowledged)
+    );
+
+    // Five days on, the unanswered one expired; the sender's inbox shows it.
+    clock.advance(Duration::from_secs(5 * DAY));
+    eventually("the EXPIRED event", || {
+        !events_of(&relay, EventType::Expired, &unanswered).is_empty()
+    })
+    .await;
+    let o = silta(&centre, &["inbox", "sync", "--purpose", "delivery check"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id_text = uuid::Uuid::from_slice(&unanswered).unwrap().to_string();
+    let o = silta(
+        &centre,
+        &[
+            "inbox",
+            "show",
+            &id_text,
+            "--json",
+            "--purpose",
+            "delivery check",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let record: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(record["recipients"][NAS]["state"], "expired", "{record}");
+
+    // The log verifies, and proves the purged message's acceptance and acknowledgement.
+    let key = relay.log_key.clone();
+    let o = silta(
+        &auditor,
+        &[
+            "audit",
+            "verify",
+            "--log-key",
+            &key,
+            "--purpose",
+            "log-verification: after a purge",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let evidence = centre.dir.path().join("purged.evidence.json");
+    let answered_text = uuid::Uuid::from_slice(&answered).unwrap().to_string();
+    let o = silta(
+        &centre,
+        &[
+            "audit",
+            "prove",
+            &answered_text,
+            "--purpose",
+            "delivery-check",
+            "--out",
+            evidence.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    relay.stop().await;
+    let o = std::process::Command::new(SILTA)
+        .args(["audit", "check-evidence"])
+        .arg(&evidence)
+        .args(["--log-key", &key])
+        .arg("--ca")
+        .arg(centre.dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("acknowledgement signed by assistance/nas device desk-1"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn nothing_but_the_log_survives_max_age_even_across_a_restart() {
+    let pki = TestPki::new();
+    let clock = TestClock::new();
+    let tweak = |c: &mut silta_relay::config::Config| {
+        fast_sweeps(c);
+        // Copies never expire before max_age here, so max_age itself is what purges.
+        c.retention.expire_after_s = c.retention.max_age_s;
+        c.retention.keep_metadata_s = DAY;
+    };
+    let relay = TestRelay::start_clocked(&pki, &clock, tweak).await;
+    let (nas, keys) = relay.connect_with_keys(&pki, NAS).await;
+    relay.connect_as(&pki, "assistance/other").await;
+    let centre = relay.connect_as(&pki, CENTRE).await;
+    let env = envelope(MessageKind::Referral, &[NAS, "assistance/other"], b"old");
+    let id = env.message_id.clone();
+    centre.mailbox().send(env.clone()).await.unwrap();
+    nas.mailbox().ack(ack_of(&keys, &env)).await.unwrap();
+    drop((nas, centre));
+
+    // Stopped and started again: the schedule is on disk.
+    let data = relay.stop_keep().await;
+    let relay =
+        TestRelay::start_in_clocked(&pki, data, std::sync::Arc::new(clock.clone()), tweak).await;
+    clock.advance(Duration::from_secs(30 * DAY - 10));
+    a_few_sweeps().await;
+    assert!(relay.store.ciphertext(&id).unwrap().is_some());
+    clock.advance(Duration::from_secs(10));
+    eventually("the purge at max_age", || {
+        !events_of(&relay, EventType::Purged, &id).is_empty()
+    })
+    .await;
+    let tomb = &events_of(&relay, EventType::Purged, &id)[0];
+    assert!(
+        tomb.detail.contains("retention.max_age_s=2592000"),
+        "{}",
+        tomb.detail
+    );
+    assert_eq!(
+        events_of(&relay, EventType::Expired, &id)[0].recipients,
+        ["assistance/other"]
+    );
+    assert!(
+        relay.store.message(&id).unwrap().is_some(),
+        "metadata kept a day"
+    );
+
+    // A day later the metadata goes too: only the log (and the principals) remain.
+    clock.advance(Duration::from_secs(DAY));
+    eventually("the metadata to go", || {
+        relay.store.message(&id).unwrap().is_none()
+    })
+    .await;
+    let centre = relay.connect_as(&pki, CENTRE).await;
+    let gone = state_of(&centre, &id).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    for (tree, n) in relay.store.tree_sizes() {
+        if matches!(
+            tree,
+            "msgid_meta" | "msgid_ciphertext" | "msgidrecipient_state" | "timemsgid_due"
+        ) {
+            assert_eq!(n, 0, "{tree} still has {n} entries");
+        }
+    }
+    // Only status items (no message) are left in mailboxes, for the sender to take.
+    let items = relay.store.raw_tree("principalseq_item").unwrap();
+    for kv in items.iter() {
+        let (_, v) = kv.unwrap();
+        let item: silta_relay::store::ItemRecord = prost::Message::decode(v.as_ref()).unwrap();
+        assert!(item.message_id.is_empty(), "an envelope item survived");
+    }
+    assert!(relay.metrics.snapshot().metadata_dropped >= 1);
+    relay.stop().await;
+}
+
+/// The real `silta daemon` of the sender: its status file says `expired`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_senders_daemon_records_the_expiry_in_its_status_file() {
+    let pki = TestPki::new();
+    let clock = TestClock::new();
+    let relay = TestRelay::start_clocked(&pki, &clock, fast_sweeps).await;
+    let nas = silta_tests::TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    nas.published().await;
+    let centre = silta_tests::TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let config = centre.dir.path().join("silta.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[daemon]\nfolder = \"folders\"\nscan_interval_ms = 100\nretry_initial_ms = 100\nretry_max_ms = 800\nsettle_ms = 100\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    centre.published().await;
+    let folders = centre.dir.path().join("folders");
+    let log = std::fs::File::create(centre.dir.path().join("daemon.log")).unwrap();
+    let mut daemon = tokio::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(&config)
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let outbox = folders.join("outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    std::fs::write(
+        outbox.join(".a.part"),
+        format!(
+            "indicators = [\"indicator\"]\nquestions = \"a question\"\n\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"{NAS}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::rename(outbox.join(".a.part"), outbox.join("a.toml")).unwrap();
+    let status = || -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(folders.join("sent").join("a.toml.status.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    };
+    eventually("the form to be sent", || status().is_some()).await;
+    assert_eq!(status().unwrap()["state"], "sent");
+
+    clock.advance(Duration::from_secs(5 * DAY));
+    eventually("the status file to say expired", || {
+        status()
+            .is_some_and(|s| s["state"] == "expired" && s["recipients"][NAS]["state"] == "expired")
+    })
+    .await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    relay.stop().await;
+}
