@@ -34,6 +34,10 @@ use crate::{
     store::{MessageRecord, Store, Tx, abort, state_key},
 };
 
+/// Most of the sweeper's writes waiting for the writer at once: a send queued behind a sweep
+/// waits for at most this many small transactions (they share its fsync).
+const IN_FLIGHT: usize = 16;
+
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -116,7 +120,8 @@ impl Sweeper {
     }
 
     /// One round: at most `retention.sweep_batch` due messages, each in its own transaction,
-    /// submitted together so they share the writer's fsyncs with each other and with sends.
+    /// at most [`IN_FLIGHT`] of them queued at the writer at once, so they share its fsyncs
+    /// with each other and with sends without holding sends up.
     pub async fn round(&self) -> Result<SweepReport, RelayError> {
         let now = self.store.clock().unix_seconds();
         let due = self
@@ -127,7 +132,13 @@ impl Sweeper {
             ..SweepReport::default()
         };
         let mut tasks = tokio::task::JoinSet::new();
+        let mut first_error = None;
         for key in due {
+            while tasks.len() >= IN_FLIGHT {
+                if let Some(joined) = tasks.join_next().await {
+                    self.finish(joined, now, &mut report, &mut first_error);
+                }
+            }
             let store = self.store.clone();
             let config = self.config.clone();
             tasks.spawn(async move {
@@ -136,22 +147,8 @@ impl Sweeper {
                     .await
             });
         }
-        let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
-            let look = match joined {
-                Ok(Ok(Some(look))) => look,
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "retention look panicked");
-                    continue;
-                }
-            };
-            self.mailbox.wake(&look.pushed);
-            self.record(&look, now, &mut report);
+            self.finish(joined, now, &mut report, &mut first_error);
         }
         self.metrics.swept(&report);
         if report.expired + report.purged + report.dropped + report.alerts > 0 {
@@ -167,6 +164,26 @@ impl Sweeper {
         match first_error {
             Some(e) => Err(e),
             None => Ok(report),
+        }
+    }
+
+    fn finish(
+        &self,
+        joined: Result<Result<Option<Look>, RelayError>, tokio::task::JoinError>,
+        now: i64,
+        report: &mut SweepReport,
+        first_error: &mut Option<RelayError>,
+    ) {
+        match joined {
+            Ok(Ok(Some(look))) => {
+                self.mailbox.wake(&look.pushed);
+                self.record(&look, now, report);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => tracing::error!(error = %e, "retention look panicked"),
         }
     }
 
