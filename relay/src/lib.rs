@@ -272,6 +272,7 @@ impl Relay {
                 registry,
                 cfg.server.reflection,
                 &cfg.limits,
+                self.store.clock().clone(),
             ))
             .add_service(
                 MailboxServer::new(MailboxService { mailbox })

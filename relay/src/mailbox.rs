@@ -402,7 +402,7 @@ impl Mailbox {
         peer: &crate::tls::PeerIdentity,
     ) -> (tokio::time::Instant, StreamEnd) {
         let now = tokio::time::Instant::now();
-        let wall = std::time::SystemTime::now();
+        let wall = self.store.clock().now();
         let until = |t: std::time::SystemTime| now + t.duration_since(wall).unwrap_or_default();
         let mut deadline = (
             peer.connected_at() + self.max_connection_age,

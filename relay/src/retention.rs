@@ -366,3 +366,47 @@ pub(crate) fn first_look(record: &MessageRecord, cfg: &RetentionConfig) -> i64 {
     };
     accepted.saturating_add(i64::try_from(after).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::due_key;
+
+    #[test]
+    fn the_schedule_is_in_time_order() {
+        let a = [0xffu8; 16];
+        let b = [0u8; 16];
+        assert!(due_key(10, &a) < due_key(11, &b));
+        assert!(due_key(255, &a) < due_key(256, &b));
+        // Before the epoch counts as due at once.
+        assert_eq!(due_key(-5, &b), due_key(0, &b));
+    }
+
+    #[test]
+    fn the_first_look_is_at_the_alert_for_urgent_messages_and_at_expiry_otherwise() {
+        let cfg = RetentionConfig::default();
+        let record = |urgency: pb::Urgency| MessageRecord {
+            envelope: Some(pb::Envelope {
+                urgency: urgency.into(),
+                ..Default::default()
+            }),
+            accepted_at: Some(prost_types::Timestamp {
+                seconds: 1_000,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            first_look(&record(pb::Urgency::Normal), &cfg),
+            1_000 + 432_000
+        );
+        assert_eq!(
+            first_look(&record(pb::Urgency::Urgent), &cfg),
+            1_000 + 14_400
+        );
+        assert_eq!(
+            first_look(&record(pb::Urgency::Emergency), &cfg),
+            1_000 + 14_400
+        );
+    }
+}

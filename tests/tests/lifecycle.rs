@@ -487,9 +487,8 @@ async fn nothing_but_the_log_survives_max_age_even_across_a_restart() {
         relay.store.message(&id).unwrap().is_none()
     })
     .await;
-    let centre = relay.connect_as(&pki, CENTRE).await;
-    let gone = state_of(&centre, &id).await.unwrap_err();
-    assert_eq!(gone.code(), Code::NotFound);
+    // (No request here: by the relay's clock, a month on, the test certificates and CRL have
+    // expired, and it refuses every connection, as it should.)
     for (tree, n) in relay.store.tree_sizes() {
         if matches!(
             tree,
