@@ -543,7 +543,7 @@ impl Mailbox {
                         if state.state != i32::from(pb::DeliveryState::Pending) {
                             continue;
                         }
-                        let Some(meta) = tx.message(id)? else {
+                        let Some(mut meta) = tx.message(id)? else {
                             continue;
                         };
                         let time = tx.now();
@@ -558,7 +558,7 @@ impl Mailbox {
                         state.updated_at = Some(time);
                         state.log_index = index;
                         tx.put_recipient_state(id, &recipient_name, &state)?;
-                        let seq = push_status(tx, &meta, &recipient_name, &state)?;
+                        let seq = push_status(tx, &mut meta, &recipient_name, &state)?;
                         pushed.push((meta.sender, seq));
                     }
                     Ok(pushed)
@@ -603,7 +603,7 @@ impl Mailbox {
                             uuid_str(id)
                         )));
                     };
-                    let Some(meta) = tx.message(id)? else {
+                    let Some(mut meta) = tx.message(id)? else {
                         return abort(RelayError::NotFound(format!("no message {}", uuid_str(id))));
                     };
                     let current = pb::DeliveryState::try_from(state.state).unwrap_or_default();
@@ -673,7 +673,7 @@ impl Mailbox {
                     }
                     let from_sender = tx.pair_pending(&meta.sender, &name)?;
                     tx.set_pair_pending(&meta.sender, &name, from_sender.saturating_sub(1))?;
-                    let seq = push_status(tx, &meta, &name, &state)?;
+                    let seq = push_status(tx, &mut meta, &name, &state)?;
                     // Final now: the sweeper may purge once every copy is.
                     tx.schedule(id, time.seconds.saturating_add(purge_after))?;
                     Ok((index, Some((meta.sender, seq))))
@@ -832,10 +832,11 @@ impl Outcome {
     }
 }
 
-/// Puts a status item about `recipient`'s copy into the sender's mailbox; returns its seq.
+/// Puts a status item about `recipient`'s copy into the sender's mailbox and notes its seq in
+/// the message's metadata (written); returns the seq.
 pub(crate) fn push_status(
     tx: &crate::store::Tx<'_>,
-    meta: &MessageRecord,
+    meta: &mut MessageRecord,
     recipient: &str,
     state: &RecipientRecord,
 ) -> Result<u64, sled::transaction::ConflictableTransactionError<RelayError>> {
@@ -862,6 +863,8 @@ pub(crate) fn push_status(
     };
     let seq = tx.push_item(&sender, &mut rec, &item)?;
     tx.put_principal(&meta.sender, &rec)?;
+    meta.status_seqs.push(seq);
+    tx.put_message(&message_id_of(meta), meta)?;
     Ok(seq)
 }
 

@@ -283,7 +283,7 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
         }
         let from_sender = tx.pair_pending(&meta.sender, r)?;
         tx.set_pair_pending(&meta.sender, r, from_sender.saturating_sub(1))?;
-        let seq = push_status(tx, &meta, r, &state)?;
+        let seq = push_status(tx, &mut meta, r, &state)?;
         look.pushed.push((meta.sender.clone(), seq));
         look.expired.push(r.clone());
         final_at = final_at.max(time.seconds);
@@ -328,6 +328,12 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
     {
         for r in &env.recipients {
             tx.state.remove(state_key(id, r))?;
+        }
+        // The sender's status items about it that it never took.
+        if let Ok(sender) = meta.sender.parse::<Principal>() {
+            for seq in &meta.status_seqs {
+                tx.remove_item(&sender, *seq)?;
+            }
         }
         tx.remove_message(id)?;
         look.dropped = true;

@@ -145,6 +145,10 @@ pub struct MessageRecord {
     /// ([`crate::keyring`]); 0: stored in the clear (written before keys existed).
     #[prost(uint64, tag = "9")]
     pub key_slot: u64,
+    /// Seqs of the status items about this message put into the sender's mailbox; those still
+    /// there go with the metadata (`retention.keep_metadata_s`).
+    #[prost(uint64, repeated, tag = "10")]
+    pub status_seqs: Vec<u64>,
 }
 
 /// The delivery state of one recipient's copy of a message.
