@@ -128,6 +128,46 @@ pub fn open(key: &[u8; KEY_LEN], message_id: &[u8], sealed: &[u8]) -> Option<Vec
 mod tests {
     use super::*;
 
+    /// Why the keys exist: sled keeps a removed value's bytes in its files after the removal is
+    /// flushed (it reuses the segment later, when it needs the space). If this ever fails, sled
+    /// erases on removal and the module documentation should say so.
+    #[test]
+    fn sled_keeps_removed_values_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(dir.path())
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
+        let tree = db.open_tree("t").unwrap();
+        let value = |i: u32| {
+            let mut v = format!("REMOVED-VALUE-{i:08}").into_bytes();
+            v.resize(2000, b'x');
+            v
+        };
+        for i in 0..500u32 {
+            tree.insert(i.to_be_bytes(), value(i)).unwrap();
+        }
+        db.flush().unwrap();
+        for i in 0..500u32 {
+            tree.remove(i.to_be_bytes()).unwrap();
+        }
+        db.flush().unwrap();
+        assert!(tree.is_empty());
+        let mut found = 0;
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                found += bytes
+                    .windows(14)
+                    .filter(|w| *w == b"REMOVED-VALUE-")
+                    .count();
+            }
+        }
+        assert!(found >= 500, "only {found} removed values left on disk");
+    }
+
     #[test]
     fn keys_are_stored_erased_and_bind_the_message() {
         let dir = tempfile::tempdir().unwrap();
