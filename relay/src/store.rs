@@ -22,7 +22,9 @@
 //! together or not at all. After a batch of closures the writer flushes once (`Db::flush`, an
 //! fsync) and only then completes their futures: nothing is acknowledged before it is on disk,
 //! and concurrent requests share one fsync (group commit). The single writer also gives the
-//! event log a total order with contiguous indices.
+//! event log a total order with contiguous indices. Before that flush it syncs the key file of
+//! the per-message storage keys ([`crate::keyring`]), so a message on disk never lacks its key
+//! and a purge on disk never leaves its key behind.
 //!
 //! # Fail-stop
 //! A failed flush or write, a writer thread that died, or a write not on disk within the write
@@ -623,8 +625,7 @@ impl Store {
             .ok_or_else(|| corrupt("a stored ciphertext does not open with its key"))
     }
 
-    /// Sealed ciphertexts stored, and purged messages' key slots, for tests and diagnostics:
-    /// the raw bytes of the stored (sealed) ciphertext.
+    /// The stored bytes of a message's ciphertext as sealed at rest (tests and diagnostics).
     #[doc(hidden)]
     pub fn sealed_ciphertext(&self, message_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.trees.ciphertext.get(message_id)?.map(|v| v.to_vec()))
