@@ -1558,6 +1558,41 @@ mod tests {
         assert!(store.principal_known(&"centre/b".parse().unwrap()).unwrap());
     }
 
+    #[tokio::test]
+    async fn messages_stored_before_the_schedule_existed_are_scheduled_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = [7u8; 16];
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            assert!(store.due_up_to(i64::MAX, 10).unwrap().is_empty());
+            // As an older relay left it: a message, no schedule, no marker.
+            let record = MessageRecord {
+                accepted_at: Some(Timestamp {
+                    seconds: 1_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            };
+            store
+                .raw_tree("msgid_meta")
+                .unwrap()
+                .insert(id, record.encode_to_vec())
+                .unwrap();
+            store
+                .raw_tree("name_counter")
+                .unwrap()
+                .remove(b"due-index-built")
+                .unwrap();
+            store.close().unwrap();
+        }
+        let store = Store::open(dir.path(), true).unwrap();
+        assert_eq!(store.due_up_to(999, 10).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            store.due_up_to(1_000, 10).unwrap(),
+            vec![due_key(1_000, &id)]
+        );
+    }
+
     fn store_with_timeout(dir: &std::path::Path, ms: u64) -> Store {
         let options = StoreOptions {
             write_timeout: Duration::from_millis(ms),
