@@ -9,12 +9,7 @@ use prost::Message as _;
 use silta_certs::Role;
 use silta_proto::{pb, tlog};
 
-use crate::{
-    authz::Permit,
-    error::RelayError,
-    log::LogSigner,
-    store::{Store, now},
-};
+use crate::{authz::Permit, error::RelayError, log::LogSigner, store::Store};
 
 /// Most entries returned by one Entries call.
 pub const MAX_ENTRIES: u64 = 10_000;
@@ -226,7 +221,7 @@ impl AuditLog {
                 trees.transaction(|tx| {
                     tx.append_event(pb::Event {
                         r#type: pb::EventType::AuditQuery.into(),
-                        time: Some(now()),
+                        time: Some(tx.now()),
                         actor: actor.clone(),
                         detail: detail.clone(),
                         purpose: code.into(),

@@ -242,6 +242,7 @@ pub struct AuthzLayer {
     max_ciphertext_bytes: u64,
     requests: Arc<RateLimiter>,
     audit_reads: Arc<RateLimiter>,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl AuthzLayer {
@@ -251,8 +252,10 @@ impl AuthzLayer {
         registry: Arc<Registry>,
         reflection: bool,
         limits: &crate::config::LimitsConfig,
+        clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
         AuthzLayer {
+            clock,
             tls,
             metrics,
             registry,
@@ -361,7 +364,7 @@ where
                 tracing::info!(principal = %peer.principal(), serial = peer.serial(), "request on a connection whose certificate was revoked");
                 return Ok(tonic::Status::unauthenticated("certificate revoked").into_http());
             }
-            let now = std::time::SystemTime::now();
+            let now = layer.clock.now();
             if peer.not_after() <= now {
                 layer.metrics.request_denied();
                 tracing::info!(principal = %peer.principal(), serial = peer.serial(), "request on a connection whose certificate has expired");

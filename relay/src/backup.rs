@@ -212,6 +212,7 @@ pub async fn backup_stopped(
         sync: true,
         write_timeout,
         min_free_bytes: 0,
+        clock: Arc::new(crate::clock::SystemClock),
     };
     let store = Store::open_with(&db, &options).map_err(|e| {
         BackupError::Store(format!(

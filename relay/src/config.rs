@@ -29,6 +29,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// How long messages are kept: expiry, purge, metadata.
+    pub retention: RetentionConfig,
 }
 
 /// `[server]`
@@ -117,6 +119,68 @@ pub struct LimitsConfig {
     pub max_devices_per_principal: u32,
     /// Most key bundles one device may publish (its key history is kept for ever).
     pub max_bundles_per_device: u32,
+}
+
+/// `[retention]`: storage limitation. A recipient's copy not acknowledged (or rejected) in time
+/// expires; a message's ciphertext is purged once every copy is final, and in any case at
+/// `max_age_s`; what the relay keeps of it afterwards (metadata for status queries and retries)
+/// goes `keep_metadata_s` later. The delivery log's events are never removed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// A copy not acknowledged or rejected within this many seconds of acceptance expires.
+    pub expire_after_s: u64,
+    /// The same for urgent and emergency messages (at most `expire_after_s`).
+    pub urgent_expire_after_s: u64,
+    /// An urgent or emergency message with a copy still open this many seconds after
+    /// acceptance raises an alert in the relay's log and metrics (less than
+    /// `urgent_expire_after_s`).
+    pub urgent_alert_after_s: u64,
+    /// Once every copy is acknowledged, rejected or expired, the ciphertext is purged this many
+    /// seconds after the last of them.
+    pub purge_after_final_s: u64,
+    /// Every ciphertext is purged at the latest this many seconds after acceptance.
+    pub max_age_s: u64,
+    /// After the purge, the message's metadata (envelope fields without ciphertext, per-recipient
+    /// states) stays this many seconds for status queries and idempotent retries, then goes.
+    pub keep_metadata_s: u64,
+    /// How often the sweeper looks for due messages, in milliseconds.
+    pub sweep_interval_ms: u64,
+    /// Most messages the sweeper handles per round (each in its own small write).
+    pub sweep_batch: u32,
+}
+
+impl RetentionConfig {
+    /// `expire_after_s` or `urgent_expire_after_s`, by urgency.
+    pub fn expire_after(&self, urgency: i32) -> u64 {
+        if is_urgent(urgency) {
+            self.urgent_expire_after_s
+        } else {
+            self.expire_after_s
+        }
+    }
+}
+
+/// Urgent or emergency.
+pub fn is_urgent(urgency: i32) -> bool {
+    urgency == silta_proto::pb::Urgency::Urgent as i32
+        || urgency == silta_proto::pb::Urgency::Emergency as i32
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        RetentionConfig {
+            expire_after_s: 5 * DAY,
+            urgent_expire_after_s: DAY,
+            urgent_alert_after_s: 4 * 3600,
+            purge_after_final_s: 3600,
+            max_age_s: 30 * DAY,
+            keep_metadata_s: 30 * DAY,
+            sweep_interval_ms: 60_000,
+            sweep_batch: 256,
+        }
+    }
 }
 
 /// `[log]`
@@ -396,6 +460,55 @@ impl Config {
                 "must be 1..=200 (all active bundles fit one directory answer)",
             ));
         }
+        let r = &self.retention;
+        if r.expire_after_s == 0 || r.expire_after_s > r.max_age_s {
+            return Err(ConfigError::key(
+                "retention.expire_after_s",
+                "must be 1..=retention.max_age_s",
+            ));
+        }
+        if r.urgent_expire_after_s == 0 || r.urgent_expire_after_s > r.expire_after_s {
+            return Err(ConfigError::key(
+                "retention.urgent_expire_after_s",
+                "must be 1..=retention.expire_after_s",
+            ));
+        }
+        if r.urgent_alert_after_s == 0 || r.urgent_alert_after_s >= r.urgent_expire_after_s {
+            return Err(ConfigError::key(
+                "retention.urgent_alert_after_s",
+                "must be at least 1 and less than retention.urgent_expire_after_s (an alert after expiry comes too late)",
+            ));
+        }
+        if r.max_age_s > 10 * 365 * 24 * 3600 {
+            return Err(ConfigError::key(
+                "retention.max_age_s",
+                "must be at most 315360000 (10 years)",
+            ));
+        }
+        if r.purge_after_final_s > r.max_age_s {
+            return Err(ConfigError::key(
+                "retention.purge_after_final_s",
+                "must be at most retention.max_age_s",
+            ));
+        }
+        if r.keep_metadata_s > 10 * 365 * 24 * 3600 {
+            return Err(ConfigError::key(
+                "retention.keep_metadata_s",
+                "must be at most 315360000 (10 years)",
+            ));
+        }
+        if !(10..=3_600_000).contains(&r.sweep_interval_ms) {
+            return Err(ConfigError::key(
+                "retention.sweep_interval_ms",
+                "must be 10..=3600000",
+            ));
+        }
+        if !(1..=10_000).contains(&r.sweep_batch) {
+            return Err(ConfigError::key(
+                "retention.sweep_batch",
+                "must be 1..=10000",
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::key(
                 "log.level",
@@ -540,6 +653,22 @@ mod tests {
         assert_eq!(key_of(e), "storage.write_timeout_ms");
         let e = parse(PROD, &[("SILTA_RELAY__STORAGE__MIN_FREE_BYTES", "-1")]).unwrap_err();
         assert_eq!(key_of(e), "storage.min_free_bytes");
+        let e = parse(PROD, &[("SILTA_RELAY__RETENTION__MAX_AGE_S", "3600")]).unwrap_err();
+        assert_eq!(key_of(e), "retention.expire_after_s");
+        let e = parse(
+            PROD,
+            &[("SILTA_RELAY__RETENTION__URGENT_ALERT_AFTER_S", "86400")],
+        )
+        .unwrap_err();
+        assert_eq!(key_of(e), "retention.urgent_alert_after_s");
+        let e = parse(
+            PROD,
+            &[("SILTA_RELAY__RETENTION__URGENT_EXPIRE_AFTER_S", "999999")],
+        )
+        .unwrap_err();
+        assert_eq!(key_of(e), "retention.urgent_expire_after_s");
+        let e = parse(PROD, &[("SILTA_RELAY__RETENTION__SWEEP_BATCH", "0")]).unwrap_err();
+        assert_eq!(key_of(e), "retention.sweep_batch");
         let e = parse("", &[]).unwrap_err();
         assert_eq!(key_of(e), "tls.trust_domain");
         assert!(matches!(
@@ -574,6 +703,7 @@ mod example_file {
         assert_eq!(c.limits, d.limits);
         assert_eq!(c.log.format, d.log.format);
         assert_eq!(c.log.level, d.log.level);
+        assert_eq!(c.retention, d.retention);
         // Every key of every section appears in the file (deny_unknown_fields covers the other
         // direction).
         let table: toml::Table = text.parse().unwrap();
@@ -584,9 +714,10 @@ mod example_file {
                 count("storage"),
                 count("tls"),
                 count("limits"),
-                count("log")
+                count("log"),
+                count("retention")
             ],
-            [5, 4, 8, 11, 2]
+            [5, 4, 8, 11, 2, 8]
         );
     }
 }

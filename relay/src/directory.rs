@@ -16,7 +16,7 @@ use crate::{
     authz::Permit,
     config::LimitsConfig,
     error::RelayError,
-    store::{BundleRecord, DeviceRecord, Store, abort, item_key, now},
+    store::{BundleRecord, DeviceRecord, Store, abort, item_key},
     tls::TlsState,
 };
 
@@ -52,7 +52,7 @@ impl Directory {
     /// replace another desk's keys. The same keys under a new certificate (a renewed
     /// certificate of the same device) are fine.
     pub async fn publish(&self, permit: &Permit, bundle: pb::KeyBundle) -> Result<u64, RelayError> {
-        let now_s = unix_now();
+        let now_s = self.store.clock().unix_seconds();
         let CheckedBundle {
             content,
             not_after,
@@ -126,7 +126,7 @@ impl Directory {
                             DeviceRecord::default()
                         }
                     };
-                    let time = now();
+                    let time = tx.now();
                     let index = tx.append_event(pb::Event {
                         r#type: pb::EventType::KeyPublished.into(),
                         time: Some(time),
@@ -168,7 +168,7 @@ impl Directory {
             .principal
             .parse()
             .map_err(|_| RelayError::InvalidArgument("principal is not <role>/<id>".into()))?;
-        let now_s = unix_now();
+        let now_s = self.store.clock().unix_seconds();
         let mut active = Vec::new();
         for (_, dev) in self.store.devices(&principal)? {
             if dev.cert_not_after <= now_s || self.tls.is_revoked(&dev.cert_serial) {
@@ -229,14 +229,6 @@ impl Directory {
             next_page_token,
         })
     }
-}
-
-/// Now, in unix seconds (the relay's clock).
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// A bundle that passed every check that needs no storage ([`check_bundle`]).

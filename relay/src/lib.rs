@@ -25,16 +25,19 @@
 pub mod audit;
 pub mod authz;
 pub mod backup;
+pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod directory;
 pub mod disk;
 pub mod error;
+pub mod keyring;
 pub mod log;
 pub mod mailbox;
 pub mod metrics;
 pub mod quota;
 pub mod registry;
+pub mod retention;
 pub mod service;
 pub mod store;
 pub mod tls;
@@ -131,6 +134,23 @@ impl Relay {
 
     /// [`Relay::open`] with the operator's decisions for this start.
     pub fn open_with(config: Config, start: &StartOptions) -> Result<Relay, StartError> {
+        Self::open_inner(config, start, Arc::new(clock::SystemClock))
+    }
+
+    /// [`Relay::open`] with the clock every calendar decision reads (acceptance times, expiry,
+    /// purge, key-directory certificate expiry): a [`clock::TestClock`] in tests.
+    pub fn open_with_clock(
+        config: Config,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Result<Relay, StartError> {
+        Self::open_inner(config, &StartOptions::default(), clock)
+    }
+
+    fn open_inner(
+        config: Config,
+        start: &StartOptions,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Result<Relay, StartError> {
         tls::install_crypto_provider();
         let data = config.storage.data_dir.clone();
         datadir::prepare(&data)?;
@@ -166,6 +186,7 @@ impl Relay {
             sync: config.storage.sync,
             write_timeout: Duration::from_millis(config.storage.write_timeout_ms),
             min_free_bytes: config.storage.min_free_bytes,
+            clock,
         };
         let store = Store::open_with(&db_path, &options).map_err(|source| StartError::Store {
             path: db_path.clone(),
@@ -260,8 +281,18 @@ impl Relay {
                 audit.clone(),
                 self.tls.clone(),
                 Duration::from_secs(cfg.server.max_connection_age_s),
+                cfg.retention.clone(),
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
+        );
+        tokio::spawn(
+            retention::Sweeper::new(
+                self.store.clone(),
+                mailbox.clone(),
+                cfg.retention.clone(),
+                self.metrics.clone(),
+            )
+            .run(stop_rx.clone()),
         );
         let registry = Arc::new(Registry::new(self.store.clone()));
         // Leave room for the envelope's other fields; the handler enforces the real limit with
@@ -290,6 +321,7 @@ impl Relay {
                 registry,
                 cfg.server.reflection,
                 &cfg.limits,
+                self.store.clock().clone(),
             ))
             .add_service(
                 MailboxServer::new(MailboxService { mailbox })

@@ -198,7 +198,7 @@ pub async fn accept_rollback(
             trees.transaction(|tx| {
                 tx.append_event(pb::Event {
                     r#type: pb::EventType::LogRollback.into(),
-                    time: Some(crate::store::now()),
+                    time: Some(tx.now()),
                     detail: detail.clone(),
                     ..Default::default()
                 })

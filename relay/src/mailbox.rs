@@ -17,9 +17,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     authz::Permit,
-    config::LimitsConfig,
+    config::{LimitsConfig, RetentionConfig},
     error::RelayError,
-    store::{ItemRecord, MessageRecord, PrincipalRecord, RecipientRecord, Store, abort, now},
+    store::{ItemRecord, MessageRecord, PrincipalRecord, RecipientRecord, Store, abort},
 };
 
 /// Bytes in a message id and a case reference.
@@ -47,6 +47,8 @@ pub struct Mailbox {
     max_connection_age: std::time::Duration,
     /// `limits.send_bytes_per_second`, per sender.
     send_bytes: crate::quota::RateLimiter,
+    /// `[retention]`: when accepted and finished messages are due for the sweeper.
+    retention: RetentionConfig,
 }
 
 /// One open subscription, counted until dropped.
@@ -146,6 +148,7 @@ impl Mailbox {
         audit: Arc<crate::audit::AuditLog>,
         tls: Arc<crate::tls::TlsState>,
         max_connection_age: std::time::Duration,
+        retention: RetentionConfig,
     ) -> Result<Self, RelayError> {
         // Everything on disk at start is durable.
         let hub = Hub::default();
@@ -167,7 +170,14 @@ impl Mailbox {
                     .max(limits.max_ciphertext_bytes.saturating_mul(2)),
             ),
             limits,
+            retention,
         })
+    }
+
+    /// Wakes the subscriptions of principals that got mailbox items (`(principal, seq)`) in a
+    /// write that is on disk now.
+    pub(crate) fn wake(&self, pushed: &[(String, u64)]) {
+        self.hub.advance_all(pushed);
     }
 
     /// Accepts an envelope from the permit's principal.
@@ -194,9 +204,17 @@ impl Mailbox {
             self.admit(&sender, size)?;
         }
         let ciphertext = std::mem::take(&mut envelope.ciphertext);
+        // Sealed at rest under a key of its own, which the purge destroys (see keyring).
+        let key = crate::keyring::new_key().map_err(|e| {
+            RelayError::Store(crate::store::StoreError::Sled(Arc::new(sled::Error::Io(e))))
+        })?;
+        let sealed = crate::keyring::seal(&key, &envelope.message_id, &ciphertext);
+        let size = ciphertext.len() as u64;
+        drop(ciphertext);
         let max_pending = self.limits.max_pending_items;
         let max_per_sender = self.limits.max_pending_per_sender;
         let recipients = checked.recipients.clone();
+        let retention = self.retention.clone();
         let (record, pushed) = self
             .store
             .write(move |trees| {
@@ -235,22 +253,25 @@ impl Mailbox {
                         }
                         targets.push((r, name, rec, from_sender));
                     }
-                    let accepted_at = now();
+                    let accepted_at = tx.now();
                     let mut record = MessageRecord {
                         sender: sender.to_string(),
                         envelope: Some(envelope.clone()),
                         accepted_at: Some(accepted_at),
                         log_index: 0,
-                        ciphertext_size: ciphertext.len() as u64,
+                        ciphertext_size: size,
+                        ..Default::default()
                     };
                     record.log_index = tx.append_event(event_for(
                         &record,
+                        accepted_at,
                         pb::EventType::Accepted,
                         &record.sender,
                         envelope.recipients.clone(),
                     ))?;
+                    tx.store_ciphertext(id, &mut record, &key, &sealed)?;
                     tx.meta.insert(id, prost::Message::encode_to_vec(&record))?;
-                    tx.ciphertext.insert(id, ciphertext.as_slice())?;
+                    tx.schedule(id, crate::retention::first_look(&record, &retention))?;
                     let mut pushed = Vec::with_capacity(targets.len());
                     for (principal, name, mut rec, from_sender) in targets {
                         tx.set_pair_pending(&record.sender, &name, from_sender + 1)?;
@@ -381,7 +402,7 @@ impl Mailbox {
         peer: &crate::tls::PeerIdentity,
     ) -> (tokio::time::Instant, StreamEnd) {
         let now = tokio::time::Instant::now();
-        let wall = std::time::SystemTime::now();
+        let wall = self.store.clock().now();
         let until = |t: std::time::SystemTime| now + t.duration_since(wall).unwrap_or_default();
         let mut deadline = (
             peer.connected_at() + self.max_connection_age,
@@ -522,12 +543,13 @@ impl Mailbox {
                         if state.state != i32::from(pb::DeliveryState::Pending) {
                             continue;
                         }
-                        let Some(meta) = tx.message(id)? else {
+                        let Some(mut meta) = tx.message(id)? else {
                             continue;
                         };
-                        let time = now();
+                        let time = tx.now();
                         let index = tx.append_event(event_for(
                             &meta,
+                            time,
                             pb::EventType::Delivered,
                             &recipient_name,
                             vec![recipient_name.clone()],
@@ -536,7 +558,7 @@ impl Mailbox {
                         state.updated_at = Some(time);
                         state.log_index = index;
                         tx.put_recipient_state(id, &recipient_name, &state)?;
-                        let seq = push_status(tx, &meta, &recipient_name, &state)?;
+                        let seq = push_status(tx, &mut meta, &recipient_name, &state)?;
                         pushed.push((meta.sender, seq));
                     }
                     Ok(pushed)
@@ -569,6 +591,7 @@ impl Mailbox {
             self.check_ack_signature(&recipient, a)?;
         }
         let name = recipient.to_string();
+        let purge_after = i64::try_from(self.retention.purge_after_final_s).unwrap_or(i64::MAX);
         let (index, pushed) = self
             .store
             .write(move |trees| {
@@ -580,11 +603,17 @@ impl Mailbox {
                             uuid_str(id)
                         )));
                     };
-                    let Some(meta) = tx.message(id)? else {
+                    let Some(mut meta) = tx.message(id)? else {
                         return abort(RelayError::NotFound(format!("no message {}", uuid_str(id))));
                     };
                     let current = pb::DeliveryState::try_from(state.state).unwrap_or_default();
                     let target_state = outcome.state();
+                    if current == pb::DeliveryState::Expired {
+                        return abort(RelayError::FailedPrecondition(format!(
+                            "message {} expired before it was answered (retention.expire_after_s at the relay); the sender was told and may send it again",
+                            uuid_str(id)
+                        )));
+                    }
                     if matches!(
                         current,
                         pb::DeliveryState::Acknowledged | pb::DeliveryState::Rejected
@@ -604,8 +633,9 @@ impl Mailbox {
                             )))
                         };
                     }
+                    let time = tx.now();
                     let mut event =
-                        event_for(&meta, outcome.event_type(), &name, vec![name.clone()]);
+                        event_for(&meta, time, outcome.event_type(), &name, vec![name.clone()]);
                     match &outcome {
                         Outcome::Ack(a) => {
                             let stored = meta
@@ -633,7 +663,7 @@ impl Mailbox {
                     }
                     let index = tx.append_event(event)?;
                     state.state = target_state.into();
-                    state.updated_at = Some(now());
+                    state.updated_at = Some(time);
                     state.log_index = index;
                     tx.put_recipient_state(id, &name, &state)?;
                     tx.remove_item(&recipient, state.mailbox_seq)?;
@@ -643,7 +673,9 @@ impl Mailbox {
                     }
                     let from_sender = tx.pair_pending(&meta.sender, &name)?;
                     tx.set_pair_pending(&meta.sender, &name, from_sender.saturating_sub(1))?;
-                    let seq = push_status(tx, &meta, &name, &state)?;
+                    let seq = push_status(tx, &mut meta, &name, &state)?;
+                    // Final now: the sweeper may purge once every copy is.
+                    tx.schedule(id, time.seconds.saturating_add(purge_after))?;
                     Ok((index, Some((meta.sender, seq))))
                 })
             })
@@ -678,7 +710,7 @@ impl Mailbox {
                 ))
             });
         };
-        let now_s = crate::directory::unix_now();
+        let now_s = self.store.clock().unix_seconds();
         if device.cert_not_after <= now_s || self.tls.is_revoked(&device.cert_serial) {
             return Err(RelayError::FailedPrecondition(format!(
                 "the certificate of device {:?} is expired or revoked: publish the device's keys with a valid certificate first",
@@ -800,10 +832,11 @@ impl Outcome {
     }
 }
 
-/// Puts a status item about `recipient`'s copy into the sender's mailbox; returns its seq.
-fn push_status(
+/// Puts a status item about `recipient`'s copy into the sender's mailbox and notes its seq in
+/// the message's metadata (written); returns the seq.
+pub(crate) fn push_status(
     tx: &crate::store::Tx<'_>,
-    meta: &MessageRecord,
+    meta: &mut MessageRecord,
     recipient: &str,
     state: &RecipientRecord,
 ) -> Result<u64, sled::transaction::ConflictableTransactionError<RelayError>> {
@@ -830,12 +863,15 @@ fn push_status(
     };
     let seq = tx.push_item(&sender, &mut rec, &item)?;
     tx.put_principal(&meta.sender, &rec)?;
+    meta.status_seqs.push(seq);
+    tx.put_message(&message_id_of(meta), meta)?;
     Ok(seq)
 }
 
 /// The log event for a change concerning a message: metadata and digest only.
-fn event_for(
+pub(crate) fn event_for(
     meta: &MessageRecord,
+    time: prost_types::Timestamp,
     kind: pb::EventType,
     actor: &str,
     recipients: Vec<String>,
@@ -844,7 +880,7 @@ fn event_for(
     pb::Event {
         index: 0,
         r#type: kind.into(),
-        time: Some(now()),
+        time: Some(time),
         actor: actor.to_owned(),
         message_id: env.message_id,
         case_ref: env.case_ref,
@@ -859,7 +895,7 @@ fn event_for(
     }
 }
 
-fn message_id_of(meta: &MessageRecord) -> Vec<u8> {
+pub(crate) fn message_id_of(meta: &MessageRecord) -> Vec<u8> {
     meta.envelope
         .as_ref()
         .map(|e| e.message_id.clone())

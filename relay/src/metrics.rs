@@ -10,6 +10,10 @@ pub struct Metrics {
     requests_allowed: AtomicU64,
     requests_denied: AtomicU64,
     requests_limited: AtomicU64,
+    urgent_alerts: AtomicU64,
+    copies_expired: AtomicU64,
+    messages_purged: AtomicU64,
+    metadata_dropped: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -25,6 +29,14 @@ pub struct MetricsSnapshot {
     pub requests_denied: u64,
     /// Requests refused by a rate limit.
     pub requests_limited: u64,
+    /// Urgent or emergency messages still not acknowledged at `retention.urgent_alert_after_s`.
+    pub urgent_alerts: u64,
+    /// Recipient copies that expired unacknowledged.
+    pub copies_expired: u64,
+    /// Ciphertexts deleted by the retention policy.
+    pub messages_purged: u64,
+    /// Purged messages whose metadata was deleted (`retention.keep_metadata_s`).
+    pub metadata_dropped: u64,
 }
 
 impl Metrics {
@@ -48,6 +60,17 @@ impl Metrics {
         self.requests_limited.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn swept(&self, report: &crate::retention::SweepReport) {
+        self.urgent_alerts
+            .fetch_add(report.alerts, Ordering::Relaxed);
+        self.copies_expired
+            .fetch_add(report.expired, Ordering::Relaxed);
+        self.messages_purged
+            .fetch_add(report.purged, Ordering::Relaxed);
+        self.metadata_dropped
+            .fetch_add(report.dropped, Ordering::Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -56,6 +79,10 @@ impl Metrics {
             requests_allowed: self.requests_allowed.load(Ordering::Relaxed),
             requests_denied: self.requests_denied.load(Ordering::Relaxed),
             requests_limited: self.requests_limited.load(Ordering::Relaxed),
+            urgent_alerts: self.urgent_alerts.load(Ordering::Relaxed),
+            copies_expired: self.copies_expired.load(Ordering::Relaxed),
+            messages_purged: self.messages_purged.load(Ordering::Relaxed),
+            metadata_dropped: self.metadata_dropped.load(Ordering::Relaxed),
         }
     }
 }

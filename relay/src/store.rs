@@ -5,7 +5,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `msgid_meta` | message id (16 bytes) | [`MessageRecord`]: sender, envelope without ciphertext, acceptance |
-//! | `msgid_ciphertext` | message id | the ciphertext |
+//! | `msgid_ciphertext` | message id | the ciphertext, sealed at rest under the message's own key (see [`crate::keyring`]) |
 //! | `msgidrecipient_state` | message id ‖ recipient | [`RecipientRecord`]: delivery state of one copy |
 //! | `principalseq_item` | principal ‖ 0x00 ‖ seq (u64 BE) | [`ItemRecord`]: one mailbox item |
 //! | `index_event` | log index (u64 BE) | encoded `silta.v1.Event` |
@@ -14,6 +14,7 @@
 //! | `principalseq_bundle` | principal ‖ 0x00 ‖ seq (u64 BE) | [`BundleRecord`]: a published key bundle |
 //! | `levelindex_hash` | level (u8) ‖ index (u64 BE) | hash of a perfect subtree of the event log (RFC 9162) |
 //! | `principaldevice_device` | principal ‖ 0x00 ‖ device id | [`DeviceRecord`]: a device's latest bundle, its certificate, its bundle count |
+//! | `timemsgid_due` | unix seconds (u64 BE) ‖ message id | empty: the retention sweeper looks at the message from then on (see `retention`) |
 //!
 //! # Durability
 //! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
@@ -21,7 +22,9 @@
 //! together or not at all. After a batch of closures the writer flushes once (`Db::flush`, an
 //! fsync) and only then completes their futures: nothing is acknowledged before it is on disk,
 //! and concurrent requests share one fsync (group commit). The single writer also gives the
-//! event log a total order with contiguous indices.
+//! event log a total order with contiguous indices. Before that flush it syncs the key file of
+//! the per-message storage keys ([`crate::keyring`]), so a message on disk never lacks its key
+//! and a purge on disk never leaves its key behind.
 //!
 //! # Fail-stop
 //! A failed flush or write, a writer thread that died, or a write not on disk within the write
@@ -37,7 +40,7 @@ use std::{
         mpsc,
     },
     thread::JoinHandle,
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use prost::Message as _;
@@ -50,11 +53,16 @@ use sled::transaction::{
 };
 use tokio::sync::{oneshot, watch};
 
-use crate::{disk::DiskSpace, error::RelayError};
+use crate::{
+    clock::{Clock, SystemClock},
+    disk::DiskSpace,
+    error::RelayError,
+    keyring::Keyring,
+};
 
 /// Every tree of the database. Adding one here is the only way to add one (a backup holds
-/// exactly these).
-pub const TREES: [&str; 10] = [
+/// exactly these, and the message-key file beside them).
+pub const TREES: [&str; 11] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -65,6 +73,7 @@ pub const TREES: [&str; 10] = [
     "principalseq_bundle",
     "levelindex_hash",
     "principaldevice_device",
+    "timemsgid_due",
 ];
 
 /// Most writes committed under one fsync.
@@ -126,6 +135,23 @@ pub struct MessageRecord {
     /// Ciphertext size in bytes.
     #[prost(uint64, tag = "5")]
     pub ciphertext_size: u64,
+    /// The urgent-expiry alert was raised (urgent and emergency messages only).
+    #[prost(bool, tag = "6")]
+    pub alerted: bool,
+    /// When the ciphertext was purged (absent while it is kept).
+    #[prost(message, optional, tag = "7")]
+    pub purged_at: Option<Timestamp>,
+    /// Index of the PURGED event.
+    #[prost(uint64, tag = "8")]
+    pub purge_index: u64,
+    /// Slot + 1 of the key the stored ciphertext is sealed under in the key file
+    /// ([`crate::keyring`]); 0: stored in the clear (written before keys existed).
+    #[prost(uint64, tag = "9")]
+    pub key_slot: u64,
+    /// Seqs of the status items about this message put into the sender's mailbox; those still
+    /// there go with the metadata (`retention.keep_metadata_s`).
+    #[prost(uint64, repeated, tag = "10")]
+    pub status_seqs: Vec<u64>,
 }
 
 /// The delivery state of one recipient's copy of a message.
@@ -261,6 +287,8 @@ pub struct StoreOptions {
     pub write_timeout: Duration,
     /// Sends are refused below this many free bytes on the filesystem (0: no check).
     pub min_free_bytes: u64,
+    /// Where the store reads the time of day.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for StoreOptions {
@@ -269,6 +297,7 @@ impl Default for StoreOptions {
             sync: true,
             write_timeout: Duration::from_secs(30),
             min_free_bytes: 0,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -285,6 +314,9 @@ pub struct Trees {
     bundles: sled::Tree,
     hashes: sled::Tree,
     devices: sled::Tree,
+    due: sled::Tree,
+    clock: Arc<dyn Clock>,
+    keyring: Arc<Keyring>,
 }
 
 /// The database.
@@ -312,11 +344,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Now, as a protobuf timestamp.
-pub fn now() -> Timestamp {
-    Timestamp::from(SystemTime::now())
-}
-
 impl Store {
     /// Opens (or creates) the database in `dir` and starts the writer thread. With `sync` false
     /// writes are acknowledged before they reach the disk (benchmarks only).
@@ -339,6 +366,8 @@ impl Store {
             // Our writer flushes explicitly; the background flusher only adds writes.
             .flush_every_ms(None)
             .open()?;
+        let io = |e| StoreError::Sled(Arc::new(sled::Error::Io(e)));
+        let keyring = Arc::new(Keyring::open(&dir.join(KEY_FILE)).map_err(io)?);
         let open = |name: &str| db.open_tree(name);
         let trees = Arc::new(Trees {
             meta: open(TREES[0])?,
@@ -351,8 +380,12 @@ impl Store {
             bundles: open(TREES[7])?,
             hashes: open(TREES[8])?,
             devices: open(TREES[9])?,
+            due: open(TREES[10])?,
+            clock: options.clock.clone(),
+            keyring,
         });
         rebuild_device_index(&trees)?;
+        build_due_index(&trees)?;
         // Make what sled recovered durable before any checkpoint may cover it.
         db.flush()?;
         let durable_size = Arc::new(AtomicU64::new(read_u64(
@@ -360,7 +393,6 @@ impl Store {
         )?));
         let (tx, rx) = mpsc::channel::<Job>();
         let failure: Arc<Failure> = Arc::new(watch::channel(None).0);
-        let io = |e| StoreError::Sled(Arc::new(sled::Error::Io(e)));
         let epoch = std::time::Instant::now();
         let busy_since = Arc::new(AtomicU64::new(0));
         let writer = {
@@ -565,6 +597,16 @@ impl Store {
         Ok(())
     }
 
+    /// The store's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.trees.clock
+    }
+
+    /// Now, by the store's clock, as a protobuf timestamp.
+    pub fn now(&self) -> Timestamp {
+        self.trees.clock.timestamp()
+    }
+
     // ----- reads (any task) -----
 
     /// Is `principal` registered?
@@ -584,8 +626,37 @@ impl Store {
             .transpose()
     }
 
-    /// The ciphertext of a message.
+    /// The ciphertext of a message as it was sent (opened from its sealing at rest); `None`
+    /// once purged.
     pub fn ciphertext(&self, message_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(stored) = self.trees.ciphertext.get(message_id)? else {
+            return Ok(None);
+        };
+        let slot = self.message(message_id)?.map(|m| m.key_slot).unwrap_or(0);
+        if slot == 0 {
+            return Ok(Some(stored.to_vec()));
+        }
+        let corrupt = |detail: &str| StoreError::Corrupt {
+            tree: "msgid_ciphertext",
+            detail: detail.into(),
+        };
+        let key = self
+            .trees
+            .keyring
+            .get(slot - 1)
+            .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))?;
+        // A purge in flight erases the key first: gone.
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        crate::keyring::open(&key, message_id, &stored)
+            .map(Some)
+            .ok_or_else(|| corrupt("a stored ciphertext does not open with its key"))
+    }
+
+    /// The stored bytes of a message's ciphertext as sealed at rest (tests and diagnostics).
+    #[doc(hidden)]
+    pub fn sealed_ciphertext(&self, message_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.trees.ciphertext.get(message_id)?.map(|v| v.to_vec()))
     }
 
@@ -753,6 +824,17 @@ impl Store {
         Ok((out, false))
     }
 
+    /// Up to `limit` entries of the retention schedule due at `now` (unix seconds) or before,
+    /// earliest first, as keys of `timemsgid_due`.
+    pub fn due_up_to(&self, now: i64, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let end = due_key(now.saturating_add(1), &[]);
+        let mut out = Vec::new();
+        for kv in self.trees.due.range(..end).take(limit) {
+            out.push(kv?.0.to_vec());
+        }
+        Ok(out)
+    }
+
     /// Number of events known to be on disk: the largest tree size a checkpoint may cover.
     pub fn durable_size(&self) -> u64 {
         self.durable_size.load(Ordering::SeqCst)
@@ -808,7 +890,7 @@ impl Store {
                 if tx.principals.get(key.as_bytes())?.is_some() {
                     return Ok(());
                 }
-                let time = now();
+                let time = tx.now();
                 let record = PrincipalRecord {
                     registered_at: Some(time),
                     next_seq: 1,
@@ -845,6 +927,7 @@ impl Trees {
             &self.bundles,
             &self.hashes,
             &self.devices,
+            &self.due,
         ])
     }
 
@@ -865,6 +948,7 @@ impl Trees {
             &self.bundles,
             &self.hashes,
             &self.devices,
+            &self.due,
         )
             .transaction(
                 |(
@@ -878,6 +962,7 @@ impl Trees {
                     bundles,
                     hashes,
                     devices,
+                    due,
                 )| {
                     f(&Tx {
                         meta,
@@ -890,6 +975,9 @@ impl Trees {
                         bundles,
                         hashes,
                         devices,
+                        due,
+                        clock: self.clock.as_ref(),
+                        keyring: &self.keyring,
                     })
                 },
             )
@@ -922,6 +1010,12 @@ pub struct Tx<'a> {
     pub hashes: &'a TransactionalTree,
     /// `principaldevice_device`
     pub devices: &'a TransactionalTree,
+    /// `timemsgid_due`
+    pub due: &'a TransactionalTree,
+    /// The store's clock.
+    pub clock: &'a dyn Clock,
+    /// The per-message key file.
+    pub keyring: &'a Keyring,
 }
 
 /// Aborts the transaction with a relay error.
@@ -932,8 +1026,71 @@ pub fn abort<T>(e: RelayError) -> Result<T, ConflictableTransactionError<RelayEr
 type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
 
 const COUNTER_EVENTS: &[u8] = b"events";
+/// Next free slot of the key file.
+const COUNTER_KEY_SLOTS: &[u8] = b"message-key-slots";
+/// The key file, in the database folder.
+pub const KEY_FILE: &str = "message-keys";
 
 impl Tx<'_> {
+    /// Now, by the store's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.timestamp()
+    }
+
+    /// Has the retention sweeper look at `message_id` from `at` (unix seconds) on.
+    pub fn schedule(&self, message_id: &[u8], at: i64) -> TxResult<()> {
+        self.due.insert(due_key(at, message_id), &[])?;
+        Ok(())
+    }
+
+    /// Stores a message's ciphertext `sealed` under `key` (see [`crate::keyring::seal`]),
+    /// the key in a new slot of the key file, and records the slot in `record`. The key is
+    /// durable before the transaction is (the writer syncs the key file before it flushes
+    /// sled).
+    pub fn store_ciphertext(
+        &self,
+        message_id: &[u8],
+        record: &mut MessageRecord,
+        key: &[u8; crate::keyring::KEY_LEN],
+        sealed: &[u8],
+    ) -> TxResult<()> {
+        let slot = read_u64(self.counters.get(COUNTER_KEY_SLOTS)?.as_deref()).or_else(corrupt)?;
+        if let Err(e) = self.keyring.put(slot, key) {
+            return abort(RelayError::Store(StoreError::Sled(Arc::new(
+                sled::Error::Io(e),
+            ))));
+        }
+        self.counters
+            .insert(COUNTER_KEY_SLOTS, &(slot + 1).to_be_bytes())?;
+        record.key_slot = slot + 1;
+        self.ciphertext.insert(message_id, sealed)?;
+        Ok(())
+    }
+
+    /// Deletes a message's stored ciphertext and erases its key.
+    pub fn purge_ciphertext(&self, message_id: &[u8], record: &MessageRecord) -> TxResult<()> {
+        self.ciphertext.remove(message_id)?;
+        if record.key_slot > 0
+            && let Err(e) = self.keyring.erase(record.key_slot - 1)
+        {
+            return abort(RelayError::Store(StoreError::Sled(Arc::new(
+                sled::Error::Io(e),
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Removes a message's metadata.
+    pub fn remove_message(&self, message_id: &[u8]) -> TxResult<()> {
+        self.meta.remove(message_id)?;
+        Ok(())
+    }
+
+    /// Writes a message's metadata.
+    pub fn put_message(&self, message_id: &[u8], record: &MessageRecord) -> TxResult<()> {
+        self.meta.insert(message_id, record.encode_to_vec())?;
+        Ok(())
+    }
     /// Appends an event at the next index (setting its `index`) and returns the index. The
     /// encoded event is the Merkle leaf; its hash and every subtree hash it completes are
     /// written in the same transaction.
@@ -1206,6 +1363,39 @@ pub fn item_key(principal: &Principal, seq: u64) -> Vec<u8> {
     k
 }
 
+/// `unix seconds (u64 BE, 0 before the epoch) ‖ message id`, a key of `timemsgid_due`: in
+/// time order.
+pub fn due_key(at: i64, message_id: &[u8]) -> Vec<u8> {
+    let mut k = u64::try_from(at).unwrap_or(0).to_be_bytes().to_vec();
+    k.extend_from_slice(message_id);
+    k
+}
+
+/// Schedules every stored message for a look by the retention sweeper if the database was
+/// written before the schedule existed (messages accepted then were never scheduled).
+fn build_due_index(trees: &Trees) -> Result<(), StoreError> {
+    const BUILT: &[u8] = b"due-index-built";
+    if trees.counters.contains_key(BUILT)? {
+        return Ok(());
+    }
+    let mut n = 0u64;
+    for kv in trees.meta.iter() {
+        let (id, v) = kv?;
+        let record: MessageRecord = decode("msgid_meta", &v)?;
+        let at = record.accepted_at.map(|t| t.seconds).unwrap_or(0);
+        trees.due.insert(due_key(at, &id), &[])?;
+        n += 1;
+    }
+    trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
+    if n > 0 {
+        tracing::info!(
+            messages = n,
+            "scheduled stored messages for the retention sweeper"
+        );
+    }
+    Ok(())
+}
+
 /// `level ‖ index` (big-endian), the key of a stored subtree hash.
 pub fn hash_key(level: u8, index: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -1317,7 +1507,13 @@ fn writer_loop(
         let flushed = if let Some(e) = fatal {
             Err(e)
         } else if sync {
-            db.flush().map(|_| ()).map_err(StoreError::from)
+            // Keys first: a message on disk never lacks its key, and a purge on disk never
+            // leaves its key behind.
+            trees
+                .keyring
+                .sync()
+                .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))
+                .and_then(|()| db.flush().map(|_| ()).map_err(StoreError::from))
         } else {
             Ok(())
         };
@@ -1421,6 +1617,41 @@ mod tests {
             assert_eq!(store.event(i).unwrap().unwrap().index, i);
         }
         assert!(store.principal_known(&"centre/b".parse().unwrap()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn messages_stored_before_the_schedule_existed_are_scheduled_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = [7u8; 16];
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            assert!(store.due_up_to(i64::MAX, 10).unwrap().is_empty());
+            // As an older relay left it: a message, no schedule, no marker.
+            let record = MessageRecord {
+                accepted_at: Some(Timestamp {
+                    seconds: 1_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            };
+            store
+                .raw_tree("msgid_meta")
+                .unwrap()
+                .insert(id, record.encode_to_vec())
+                .unwrap();
+            store
+                .raw_tree("name_counter")
+                .unwrap()
+                .remove(b"due-index-built")
+                .unwrap();
+            store.close().unwrap();
+        }
+        let store = Store::open(dir.path(), true).unwrap();
+        assert_eq!(store.due_up_to(999, 10).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            store.due_up_to(1_000, 10).unwrap(),
+            vec![due_key(1_000, &id)]
+        );
     }
 
     fn store_with_timeout(dir: &std::path::Path, ms: u64) -> Store {

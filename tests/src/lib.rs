@@ -18,7 +18,14 @@ use silta_certs::{
 };
 use silta_client::{Connection, RelayConfig};
 use silta_proto::pb;
-use silta_relay::{Relay, config::Config, metrics::Metrics, store::Store};
+pub use silta_relay::clock::TestClock;
+use silta_relay::{
+    Relay,
+    clock::{Clock, SystemClock},
+    config::Config,
+    metrics::Metrics,
+    store::Store,
+};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -194,10 +201,35 @@ impl TestRelay {
         Self::start_in(pki, tempfile::tempdir().unwrap(), tweak).await
     }
 
+    /// Starts a relay whose calendar is `clock` (a [`TestClock`] moves days in an instant).
+    pub async fn start_clocked(
+        pki: &TestPki,
+        clock: &TestClock,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestRelay {
+        Self::start_in_clocked(
+            pki,
+            tempfile::tempdir().unwrap(),
+            Arc::new(clock.clone()),
+            tweak,
+        )
+        .await
+    }
+
     /// Starts a relay on an existing data folder (to restart one on the same data).
     pub async fn start_in(
         pki: &TestPki,
         data: TempDir,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestRelay {
+        Self::start_in_clocked(pki, data, Arc::new(SystemClock), tweak).await
+    }
+
+    /// Starts a relay on an existing data folder with `clock`.
+    pub async fn start_in_clocked(
+        pki: &TestPki,
+        data: TempDir,
+        clock: Arc<dyn Clock>,
         tweak: impl FnOnce(&mut Config),
     ) -> TestRelay {
         silta_relay::tls::install_crypto_provider();
@@ -214,7 +246,7 @@ impl TestRelay {
         // the database (and its file lock) for a moment after shutdown. Bounded retry.
         let mut tries = 0;
         let relay = loop {
-            match Relay::open(config.clone()) {
+            match Relay::open_with_clock(config.clone(), clock.clone()) {
                 Ok(r) => break r,
                 Err(e) if e.to_string().contains("could not acquire lock") && tries < 100 => {
                     tries += 1;
