@@ -49,6 +49,9 @@ use crate::{
 pub const SOCKET: &str = "admin.sock";
 /// The manifest's file name in a backup folder.
 pub const MANIFEST: &str = "manifest.toml";
+/// The entry after the trees: the per-message storage keys ([`crate::keyring`]; slot as 8
+/// bytes big-endian, then the key). Without them no ciphertext of the backup opens.
+pub const KEYS: &str = "message-keys";
 /// The manifest's `format`.
 pub const FORMAT: &str = "silta-relay-backup";
 /// The manifest's `version` this relay writes and reads.
@@ -320,6 +323,15 @@ async fn write_backup(
                     }
                 }
             }
+            if let Err(e) = send(&tx, Record::Tree(KEYS), stall, frozen) {
+                return Ok(Err(e));
+            }
+            for (slot, key) in frozen.message_keys()? {
+                let entry = Record::Entry(slot.to_be_bytes().to_vec().into(), key.to_vec().into());
+                if let Err(e) = send(&tx, entry, stall, frozen) {
+                    return Ok(Err(e));
+                }
+            }
             Ok(Ok((size, pending, started.elapsed())))
         })
         .await;
@@ -458,7 +470,7 @@ fn write_tree_files(dir: &Path, rx: &mpsc::Receiver<Record>) -> Result<Vec<TreeF
     if let Some(open) = current.take() {
         done.push(finish(open)?);
     }
-    if done.len() != TREES.len() {
+    if done.len() != TREES.len() + 1 {
         return Err("the snapshot ended early".into());
     }
     Ok(done)
@@ -738,9 +750,10 @@ pub fn read_manifest(from: &Path) -> Result<Manifest, RestoreError> {
         )));
     }
     let names: Vec<&str> = m.trees.iter().map(|t| t.name.as_str()).collect();
-    if names != TREES {
+    let expected: Vec<&str> = TREES.iter().copied().chain([KEYS]).collect();
+    if names != expected {
         return Err(RestoreError::Damaged(format!(
-            "{MANIFEST}: the trees are {names:?}, this relay has {TREES:?}"
+            "{MANIFEST}: the entries are {names:?}, this relay has {expected:?}"
         )));
     }
     if let Some(t) = m
@@ -764,8 +777,14 @@ fn import(from: &Path, manifest: &Manifest, dir: &Path) -> Result<(), RestoreErr
         .open()
         .map_err(|e| RestoreError::Io(io(dir, e)))?;
     let sled_err = |e: sled::Error| RestoreError::Io(io(dir, e));
+    let keyring = crate::keyring::Keyring::open(&dir.join(crate::store::KEY_FILE))
+        .map_err(|e| RestoreError::Io(io(dir, e)))?;
     for t in &manifest.trees {
         let path = from.join(&t.file);
+        if t.name == KEYS {
+            import_keys(&path, t, &keyring)?;
+            continue;
+        }
         let tree = db.open_tree(&t.name).map_err(sled_err)?;
         let file = std::fs::File::open(&path).map_err(|e| RestoreError::Io(io(&path, e)))?;
         let mut reader = HashingReader {
@@ -805,6 +824,51 @@ fn import(from: &Path, manifest: &Manifest, dir: &Path) -> Result<(), RestoreErr
         }
     }
     db.flush().map_err(sled_err)?;
+    keyring.sync().map_err(|e| RestoreError::Io(io(dir, e)))?;
+    Ok(())
+}
+
+/// Writes the backup's storage keys into the new database's key file, each in its slot.
+fn import_keys(
+    path: &Path,
+    t: &TreeFile,
+    keyring: &crate::keyring::Keyring,
+) -> Result<(), RestoreError> {
+    let file = std::fs::File::open(path).map_err(|e| RestoreError::Io(io(path, e)))?;
+    let mut reader = HashingReader {
+        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
+    let damaged = |why: &str| RestoreError::Damaged(format!("{}: {why}", t.file));
+    let mut entries = 0u64;
+    while let Some(slot) = reader.record(true).map_err(|e| damaged(&e))? {
+        let key = reader
+            .record(false)
+            .map_err(|e| damaged(&e))?
+            .ok_or_else(|| damaged("ends inside a record"))?;
+        let slot: [u8; 8] = slot
+            .try_into()
+            .map_err(|_| damaged("a slot is not 8 bytes"))?;
+        let key: [u8; crate::keyring::KEY_LEN] = key
+            .try_into()
+            .map_err(|_| damaged("a key is not 32 bytes"))?;
+        keyring
+            .put(u64::from_be_bytes(slot), &key)
+            .map_err(|e| RestoreError::Io(io(path, e)))?;
+        entries += 1;
+    }
+    if hex::encode(reader.hash.finalize()) != t.sha256 || reader.bytes != t.bytes {
+        return Err(damaged(
+            "its checksum does not match the manifest (the file was changed or damaged)",
+        ));
+    }
+    if entries != t.entries {
+        return Err(damaged(&format!(
+            "{entries} entries, the manifest says {}",
+            t.entries
+        )));
+    }
     Ok(())
 }
 
@@ -886,11 +950,49 @@ fn check_log(dir: &Path, root: &Hash, size: u64) -> Result<(), RestoreError> {
                 "the stored subtree hashes (levelindex_hash) do not give the signed root".into(),
             ));
         }
-        Ok(())
+        check_ciphertexts(&store)
     })();
     let closed = store.close();
     result?;
     closed.map_err(|e| RestoreError::Io(io(dir, e)))
+}
+
+/// Every stored ciphertext opens with its storage key (the AEAD binds it to its message id)
+/// and has the digest its message was accepted with: a ciphertext changed in the backup, with
+/// its file's checksum fixed up, is refused, not delivered.
+fn check_ciphertexts(store: &Store) -> Result<(), RestoreError> {
+    let Some(tree) = store.raw_tree("msgid_ciphertext") else {
+        return Ok(());
+    };
+    for kv in tree.iter() {
+        let (id, _) = kv.map_err(|e| RestoreError::Io(e.to_string()))?;
+        let which = || uuid_or_hex(&id);
+        let ciphertext = store
+            .ciphertext(&id)
+            .map_err(|e| RestoreError::Damaged(format!("message {}: {e}", which())))?
+            .ok_or_else(|| {
+                RestoreError::Damaged(format!("message {}: its storage key is missing", which()))
+            })?;
+        let digest = store
+            .message(&id)
+            .map_err(store_err)?
+            .and_then(|m| m.envelope)
+            .map(|e| e.ciphertext_sha256)
+            .unwrap_or_default();
+        if Sha256::digest(&ciphertext).as_slice() != digest.as_slice() {
+            return Err(RestoreError::Damaged(format!(
+                "message {}: the ciphertext does not have the digest it was accepted with",
+                which()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn uuid_or_hex(id: &[u8]) -> String {
+    uuid::Uuid::from_slice(id)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| hex::encode(id))
 }
 
 fn store_err(e: StoreError) -> RestoreError {

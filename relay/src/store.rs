@@ -1458,6 +1458,30 @@ impl Frozen<'_> {
         read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())
     }
 
+    /// The storage key of every message that has one ([`crate::keyring`]): its slot and the key.
+    /// A backup must hold them, or its ciphertexts cannot be opened after a restore.
+    pub fn message_keys(&self) -> Result<Vec<(u64, [u8; crate::keyring::KEY_LEN])>, StoreError> {
+        let mut keys = Vec::new();
+        for kv in self.trees.meta.iter() {
+            let (_, v) = kv?;
+            let record: MessageRecord = decode("msgid_meta", &v)?;
+            if record.key_slot == 0 {
+                continue;
+            }
+            let slot = record.key_slot - 1;
+            // A purge in flight has erased it: the ciphertext goes too.
+            if let Some(key) = self
+                .trees
+                .keyring
+                .get(slot)
+                .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))?
+            {
+                keys.push((slot, key));
+            }
+        }
+        Ok(keys)
+    }
+
     /// Says the writer is making progress, so writes queued behind a long snapshot do not take
     /// the store for stuck (see `storage.write_timeout_ms`).
     pub fn progress(&self) {

@@ -426,14 +426,32 @@ async fn a_tampered_backup_is_refused_by_restore() {
     // 3. The manifest claims a shorter log than its signed checkpoint.
     let shortened = copy("shortened");
     edit_manifest(&shortened, &|m| m.log_size -= 1);
+    // 4. A ciphertext changed and the manifest's checksum fixed up to match: it no longer opens
+    //    with its storage key, so the restore refuses it instead of delivering it.
+    let resealed = copy("resealed");
+    let file = resealed.join("msgid_ciphertext.tree");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let digest = hex::encode(silta_tests::sha256(&bytes));
+    edit_manifest(&resealed, &|m| {
+        let t = m
+            .trees
+            .iter_mut()
+            .find(|t| t.name == "msgid_ciphertext")
+            .unwrap();
+        t.sha256 = digest.clone();
+    });
 
-    let cases: [(&Path, &str); 3] = [
+    let cases: [(&Path, &str); 4] = [
         (
             &flipped,
             "msgid_ciphertext.tree: its checksum does not match",
         ),
         (&rewritten, "do not hash to the signed root"),
         (&shortened, "differs from its signed checkpoint"),
+        (&resealed, "does not open with its key"),
     ];
     let new = site(&pki, root.path(), "new");
     data_folder_with_key(&old, &new, true);
