@@ -242,6 +242,29 @@ impl State {
             .transpose()
     }
 
+    /// Deletes the kept record of message `id` (retention), durably. Whether there was one.
+    pub fn remove_message(&self, id: &[u8]) -> Result<bool, StateError> {
+        let had = self.messages.remove(id)?.is_some();
+        self.db.flush()?;
+        Ok(had)
+    }
+
+    /// Every kept message record with its key, including those that do not load (as errors),
+    /// so the retention sweep can say which it could not judge.
+    pub(crate) fn message_entries(
+        &self,
+    ) -> Result<Vec<(Vec<u8>, Result<MessageRecord, String>)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.messages.iter() {
+            let (k, v) = kv?;
+            out.push((
+                k.to_vec(),
+                serde_json::from_slice(&v).map_err(|e| e.to_string()),
+            ));
+        }
+        Ok(out)
+    }
+
     /// Whether a record of message `id` is kept (whether or not it loads).
     pub fn has_message(&self, id: &[u8]) -> Result<bool, StateError> {
         Ok(self.messages.contains_key(id)?)
