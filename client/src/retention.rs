@@ -493,8 +493,7 @@ impl Sweep<'_> {
                     .unwrap_or_default(),
                 kind: crate::payload::kind_name(
                     pb::MessageKind::try_from(envelope.kind).unwrap_or_default(),
-                )
-                .to_owned(),
+                ),
                 at_ms: Some(record.sealed_at_ms),
                 in_reply_to: uuid::Uuid::from_slice(&envelope.in_reply_to)
                     .ok()
