@@ -53,13 +53,8 @@ pub(crate) fn case(config: &ClientConfig, command: CaseCommand) -> Result<(), Fa
         CaseCommand::Close { case, reason } => {
             let case = case_ref(&case)?;
             let reason = reason.unwrap_or_else(|| "case closed".into());
-            let (closed, new) = retention::close_case(
-                &config.state_dir,
-                actor,
-                case,
-                &reason,
-                SystemTime::now(),
-            )?;
+            let (closed, new) =
+                retention::close_case(&config.state_dir, actor, case, &reason, SystemTime::now())?;
             let days = config.retention.closed_case_days;
             if new {
                 println!(
@@ -81,9 +76,7 @@ pub(crate) fn case(config: &ClientConfig, command: CaseCommand) -> Result<(), Fa
                     c.closed_at, c.closed_by
                 ),
                 None => {
-                    return Err(Failure::usage(format!(
-                        "case {case} is not closed here"
-                    )));
+                    return Err(Failure::usage(format!("case {case} is not closed here")));
                 }
             }
         }
@@ -158,7 +151,11 @@ pub(crate) fn purge(config: &ClientConfig, dry_run: bool, json: bool) -> Result<
             .map(|d| {
                 [
                     d.message_id.clone(),
-                    if d.case.is_empty() { "-".into() } else { d.case.clone() },
+                    if d.case.is_empty() {
+                        "-".into()
+                    } else {
+                        d.case.clone()
+                    },
                     d.kind.clone(),
                     d.place.as_str().to_owned(),
                     d.rule.as_str().to_owned(),

@@ -107,7 +107,10 @@ impl ClosedCases {
                 .map(|f| f.cases)
                 .map_err(|e| RetentionError::File(format!("{}: {e}", self.path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(RetentionError::File(format!("{}: {e}", self.path.display()))),
+            Err(e) => Err(RetentionError::File(format!(
+                "{}: {e}",
+                self.path.display()
+            ))),
         }
     }
 
@@ -160,26 +163,15 @@ pub fn close_case(
     if let Some(c) = closed.load()?.get(&key) {
         return Ok((c.clone(), false));
     }
-    log(
-        state_dir,
-        actor,
-        Action::Closed,
-        &case,
-        &[],
-        purpose,
-    )?;
+    log(state_dir, actor, Action::Closed, &case, &[], purpose)?;
     let record = ClosedCase {
         closed_at: rfc3339_at(now),
         closed_at_ms: unix_ms(now),
         closed_by: actor.who.to_owned(),
     };
-    closed.update(|cases| {
-        cases
-            .entry(key)
-            .or_insert_with(|| record.clone())
-            .clone()
-    })
-    .map(|c| (c, true))
+    closed
+        .update(|cases| cases.entry(key).or_insert_with(|| record.clone()).clone())
+        .map(|c| (c, true))
 }
 
 /// Reopens a case closed by mistake, before its messages were deleted (those deleted already
@@ -531,7 +523,8 @@ impl Sweep<'_> {
                 "retention: {} ({}); deleted from {}",
                 rule.as_str(),
                 match rule {
-                    Rule::ClosedCase => format!("closed_case_days = {}", self.policy.closed_case_days),
+                    Rule::ClosedCase =>
+                        format!("closed_case_days = {}", self.policy.closed_case_days),
                     Rule::NoCase => format!("uncased_max_days = {}", self.policy.uncased_max_days),
                 },
                 places.into_iter().collect::<Vec<_>>().join(", ")
@@ -708,11 +701,9 @@ fn find_jobs(
             continue;
         };
         // Only jobs that are done: a form still queued is being sent.
-        let keep = (job.state != "sent").then_some("still being sent by the daemon, or failed (see failed/)");
-        let (kind, case) = job
-            .summary
-            .map(|s| (s.kind, s.case))
-            .unwrap_or_default();
+        let keep = (job.state != "sent")
+            .then_some("still being sent by the daemon, or failed (see failed/)");
+        let (kind, case) = job.summary.map(|s| (s.kind, s.case)).unwrap_or_default();
         found.push(Found {
             id: job.message_id,
             case,
@@ -779,10 +770,11 @@ pub fn daemon_sweep(
         who: "process:silta-daemon",
         principal,
     };
-    match sweep
-        .plan()
-        .and_then(|plan| sweep.apply(&plan, &config.state_dir, actor).map(|d| (plan, d)))
-    {
+    match sweep.plan().and_then(|plan| {
+        sweep
+            .apply(&plan, &config.state_dir, actor)
+            .map(|d| (plan, d))
+    }) {
         Ok((plan, done)) => {
             for d in &done {
                 tracing::info!(message_id = %d.message_id, case = %d.case, kind = %d.kind, place = d.place.as_str(), rule = d.rule.as_str(), "retention: deleted");
@@ -791,7 +783,9 @@ pub fn daemon_sweep(
                 tracing::warn!(problem = %p, "retention sweep");
             }
         }
-        Err(e) => tracing::error!(error = %e, "retention sweep failed; tried again at the next sweep"),
+        Err(e) => {
+            tracing::error!(error = %e, "retention sweep failed; tried again at the next sweep")
+        }
     }
 }
 
@@ -833,10 +827,14 @@ fn case_hex(case: &CaseRef) -> String {
 
 /// When a kept record arrived (received) or was sent here.
 fn arrived(r: &MessageRecord) -> Option<u64> {
-    [r.received_at.as_deref(), Some(&r.accepted_at), Some(&r.created_at)]
-        .into_iter()
-        .flatten()
-        .find_map(parse_ms)
+    [
+        r.received_at.as_deref(),
+        Some(&r.accepted_at),
+        Some(&r.created_at),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(parse_ms)
 }
 
 fn parse_ms(s: &str) -> Option<u64> {

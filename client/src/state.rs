@@ -67,6 +67,9 @@ fn pin_key(principal: &str, device: &str) -> Vec<u8> {
     [principal.as_bytes(), &[0], device.as_bytes()].concat()
 }
 
+/// A kept message record under its key, or why it does not load.
+pub(crate) type KeptRecord = (Vec<u8>, Result<MessageRecord, String>);
+
 /// A local storage failure.
 #[derive(Debug, thiserror::Error)]
 #[error("local state: {0}")]
@@ -251,9 +254,7 @@ impl State {
 
     /// Every kept message record with its key, including those that do not load (as errors),
     /// so the retention sweep can say which it could not judge.
-    pub(crate) fn message_entries(
-        &self,
-    ) -> Result<Vec<(Vec<u8>, Result<MessageRecord, String>)>, StateError> {
+    pub(crate) fn message_entries(&self) -> Result<Vec<KeptRecord>, StateError> {
         let mut out = Vec::new();
         for kv in self.messages.iter() {
             let (k, v) = kv?;

@@ -171,7 +171,14 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
     ok(silta(&nas, &["inbox", "sync", "--purpose", "triage"]));
     let o = ok(silta(
         &nas,
-        &["inbox", "list", "--offline", "--json", "--purpose", "triage"],
+        &[
+            "inbox",
+            "list",
+            "--offline",
+            "--json",
+            "--purpose",
+            "triage",
+        ],
     ));
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let id_of = |case: &str| {
@@ -185,7 +192,10 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
             .to_owned()
     };
     let (ref_a, ref_b) = (id_of(CASE_A), id_of(CASE_B));
-    ok(silta(&nas, &["inbox", "ack", &ref_a, &ref_b, "--purpose", "triage"]));
+    ok(silta(
+        &nas,
+        &["inbox", "ack", &ref_a, &ref_b, "--purpose", "triage"],
+    ));
     for id in [&ref_a, &ref_b] {
         ok(silta(
             &nas,
@@ -207,7 +217,10 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
 
     // Both ends close case A (the centre while its daemon runs).
     for user in [&nas, &centre] {
-        let o = ok(silta(user, &["case", "close", CASE_A, "--reason", "assistance ended"]));
+        let o = ok(silta(
+            user,
+            &["case", "close", CASE_A, "--reason", "assistance ended"],
+        ));
         assert!(out(&o).contains("closed"), "{}", out(&o));
     }
     // Closing it again changes nothing.
@@ -232,7 +245,11 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
     let dry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let would = dry["would_delete"].as_array().unwrap();
     assert_eq!(would.len(), 2, "{dry}");
-    assert!(would.iter().all(|d| d["case"] == CASE_A && d["where"] == "inbox store"));
+    assert!(
+        would
+            .iter()
+            .all(|d| d["case"] == CASE_A && d["where"] == "inbox store")
+    );
     assert!(would.iter().any(|d| d["message_id"] == ref_a.as_str()));
     assert!(!out(&o).contains("Aino"), "{}", out(&o));
     let count = |user: &TestUser| {
@@ -247,7 +264,10 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
             .len()
     };
     assert_eq!(count(&nas), 2, "received records before the purge");
-    ok(silta(&nas, &["inbox", "show", &ref_a, "--purpose", "check"]));
+    ok(silta(
+        &nas,
+        &["inbox", "show", &ref_a, "--purpose", "check"],
+    ));
 
     let o = ok(silta(&nas, &["purge"]));
     assert!(out(&o).contains(&ref_a), "{}", out(&o));
@@ -257,10 +277,16 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
     let o = silta(&nas, &["inbox", "show", &ref_a, "--purpose", "check"]);
     assert!(!o.status.success(), "{}", out(&o));
     // Both directions of case A are gone.
-    let o = silta(&nas, &["inbox", "thread", CASE_A, "--json", "--purpose", "check"]);
+    let o = silta(
+        &nas,
+        &["inbox", "thread", CASE_A, "--json", "--purpose", "check"],
+    );
     assert!(!o.status.success(), "{}", out(&o));
     assert!(out(&o).contains("no messages of case"), "{}", out(&o));
-    let o = ok(silta(&nas, &["inbox", "thread", CASE_B, "--json", "--purpose", "check"]));
+    let o = ok(silta(
+        &nas,
+        &["inbox", "thread", CASE_B, "--json", "--purpose", "check"],
+    ));
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&o.stdout)
             .unwrap()
@@ -281,15 +307,31 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
     // Both access logs: closed, then purged, for case A, with ids and metadata only.
     for (user, who) in [(&nas, "tester"), (&centre, "process:silta-daemon")] {
         let (entries, text) = access_log(user);
-        let closed: Vec<_> = entries.iter().filter(|e| e.action == Action::Closed).collect();
+        let closed: Vec<_> = entries
+            .iter()
+            .filter(|e| e.action == Action::Closed)
+            .collect();
         assert_eq!(closed.len(), 1, "{entries:?}");
         assert_eq!(closed[0].case, CASE_A);
         assert_eq!(closed[0].purpose, "assistance ended");
-        let purged: Vec<_> = entries.iter().filter(|e| e.action == Action::Purged).collect();
+        let purged: Vec<_> = entries
+            .iter()
+            .filter(|e| e.action == Action::Purged)
+            .collect();
         assert!(!purged.is_empty(), "{entries:?}");
-        assert!(purged.iter().all(|e| e.case == CASE_A && e.who == who), "{purged:?}");
-        assert!(purged.iter().any(|e| e.messages.contains(&ref_a)), "{purged:?}");
-        assert!(purged.iter().all(|e| e.purpose.starts_with("retention: closed case")));
+        assert!(
+            purged.iter().all(|e| e.case == CASE_A && e.who == who),
+            "{purged:?}"
+        );
+        assert!(
+            purged.iter().any(|e| e.messages.contains(&ref_a)),
+            "{purged:?}"
+        );
+        assert!(
+            purged
+                .iter()
+                .all(|e| e.purpose.starts_with("retention: closed case"))
+        );
         assert_metadata_only(&text, &["Aino", "Bertta"]);
     }
     let (entries, _) = access_log(&centre);
@@ -322,7 +364,10 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
         .values()
         .map(|v| {
             let job: serde_json::Value = serde_json::from_slice(&v.unwrap()).unwrap();
-            job["summary"]["case"].as_str().unwrap_or_default().to_owned()
+            job["summary"]["case"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
         })
         .collect();
     assert_eq!(cases, vec![CASE_B.to_owned()]);
@@ -443,7 +488,13 @@ async fn periods_count_by_the_given_clock_no_case_messages_follow_the_max_age() 
     assert_eq!(plan.held.len(), 1, "{plan:?}");
     assert_eq!(plan.held[0].message_id, a2.message_id.to_string());
     // Planning deleted nothing.
-    assert!(client.state().message(a1.message_id.as_bytes()).unwrap().is_some());
+    assert!(
+        client
+            .state()
+            .message(a1.message_id.as_bytes())
+            .unwrap()
+            .is_some()
+    );
     let before = log.read().unwrap().len();
     let sweep = Sweep {
         state: Some(client.state()),
@@ -455,9 +506,21 @@ async fn periods_count_by_the_given_clock_no_case_messages_follow_the_max_age() 
     };
     let done = sweep.apply(&plan, state_dir, actor).unwrap();
     assert_eq!(done.len(), 1);
-    assert!(client.state().message(a1.message_id.as_bytes()).unwrap().is_none());
+    assert!(
+        client
+            .state()
+            .message(a1.message_id.as_bytes())
+            .unwrap()
+            .is_none()
+    );
     for r in [&a2, &b, &early, &later] {
-        assert!(client.state().message(r.message_id.as_bytes()).unwrap().is_some());
+        assert!(
+            client
+                .state()
+                .message(r.message_id.as_bytes())
+                .unwrap()
+                .is_some()
+        );
     }
     let entries = log.read().unwrap();
     assert_eq!(entries.len(), before + 1);
@@ -480,7 +543,11 @@ async fn periods_count_by_the_given_clock_no_case_messages_follow_the_max_age() 
     );
     let now = early_at + 90 * DAY + Duration::from_secs(1);
     let (closed, plan) = plan_at(now);
-    let uncased: Vec<_> = plan.doomed.iter().filter(|d| d.rule == Rule::NoCase).collect();
+    let uncased: Vec<_> = plan
+        .doomed
+        .iter()
+        .filter(|d| d.rule == Rule::NoCase)
+        .collect();
     assert_eq!(uncased.len(), 1, "{plan:?}");
     assert_eq!(uncased[0].message_id, early.message_id.to_string());
     assert_eq!(uncased[0].case, "");
@@ -493,22 +560,54 @@ async fn periods_count_by_the_given_clock_no_case_messages_follow_the_max_age() 
         now,
     };
     sweep.apply(&plan, state_dir, actor).unwrap();
-    assert!(client.state().message(early.message_id.as_bytes()).unwrap().is_none());
-    assert!(client.state().message(later.message_id.as_bytes()).unwrap().is_some());
-    assert!(client.state().message(b.message_id.as_bytes()).unwrap().is_some());
+    assert!(
+        client
+            .state()
+            .message(early.message_id.as_bytes())
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        client
+            .state()
+            .message(later.message_id.as_bytes())
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        client
+            .state()
+            .message(b.message_id.as_bytes())
+            .unwrap()
+            .is_some()
+    );
     let purged = log.read().unwrap().pop().unwrap();
     assert_eq!((purged.action, purged.case.as_str()), (Action::Purged, ""));
-    assert!(purged.purpose.contains("uncased_max_days = 90"), "{purged:?}");
+    assert!(
+        purged.purpose.contains("uncased_max_days = 90"),
+        "{purged:?}"
+    );
 
     // A case closed by mistake and reopened is not swept, however late.
     let case_b: CaseRef = CASE_B.parse().unwrap();
     retention::close_case(state_dir, actor, case_b, "closed by mistake", t0).unwrap();
-    assert!(retention::reopen_case(state_dir, actor, case_b, "reopened").unwrap().is_some());
-    assert!(retention::reopen_case(state_dir, actor, case_b, "again").unwrap().is_none());
+    assert!(
+        retention::reopen_case(state_dir, actor, case_b, "reopened")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        retention::reopen_case(state_dir, actor, case_b, "again")
+            .unwrap()
+            .is_none()
+    );
     let (_, plan) = plan_at(t0 + 3650 * DAY);
     assert!(plan.doomed.iter().all(|d| d.case != CASE_B), "{plan:?}");
     let actions: Vec<Action> = log.read().unwrap().iter().map(|e| e.action).collect();
-    assert!(actions.ends_with(&[Action::Closed, Action::Reopened]), "{actions:?}");
+    assert!(
+        actions.ends_with(&[Action::Closed, Action::Reopened]),
+        "{actions:?}"
+    );
     assert_metadata_only(
         &std::fs::read_to_string(log.path()).unwrap(),
         &["Aino", "Bertta", "Nobody"],
