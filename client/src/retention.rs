@@ -865,3 +865,220 @@ fn rfc3339_at(t: SystemTime) -> String {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const CASE: &str = "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0";
+    const REFERRAL: &str = "0190c1d2-0000-7000-8000-000000000001";
+    const ANSWER: &str = "0190c1d2-0000-7000-8000-000000000002";
+    const OTHER: &str = "0190c1d2-0000-7000-8000-000000000003";
+
+    fn closed_at(ms: u64) -> BTreeMap<String, ClosedCase> {
+        BTreeMap::from([(
+            CASE.to_owned(),
+            ClosedCase {
+                closed_at: String::new(),
+                closed_at_ms: ms,
+                closed_by: "tester".into(),
+            },
+        )])
+    }
+
+    fn record(id: &str, case: &str, in_reply_to: &str) -> serde_json::Value {
+        serde_json::json!({
+            "accepted_at": "2026-11-20T09:00:01Z", "case": case, "created_at": "2026-11-20T09:00:00Z",
+            "from": "assistance/nas", "in_reply_to": in_reply_to, "kind": "admission-decision",
+            "legal_basis": "consent", "log_index": 7, "message_id": id, "payload": {},
+            "to": ["centre/joutseno"], "urgency": "normal",
+        })
+    }
+
+    fn at(s: &str) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(parse_ms(s).unwrap())
+    }
+
+    #[test]
+    fn a_referral_made_before_the_case_goes_with_the_case_that_answered_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let folders = Folders::under(dir.path());
+        for d in [&folders.inbox, &folders.sent] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let write = |p: PathBuf, v: serde_json::Value| {
+            std::fs::write(p, serde_json::to_vec(&v).unwrap()).unwrap()
+        };
+        // The centre's referral, sent without a case; the answer names the case and the referral.
+        std::fs::write(folders.sent.join("r.toml"), "name = \"A. Person\"").unwrap();
+        write(
+            folders.sent.join("r.toml.status.json"),
+            serde_json::json!({"message_id": REFERRAL, "case": "", "kind": "referral", "sent_at": "2026-11-20T09:00:00Z"}),
+        );
+        write(
+            folders
+                .inbox
+                .join(format!("{ANSWER}-admission-decision.json")),
+            record(ANSWER, CASE, REFERRAL),
+        );
+        // Another message without a case, answered by nothing.
+        write(
+            folders
+                .inbox
+                .join(format!("{OTHER}-admission-decision.json")),
+            record(OTHER, "", ""),
+        );
+        let policy = RetentionConfig::default();
+        let closed = closed_at(parse_ms("2026-11-25T00:00:00Z").unwrap());
+        let sweep = |now| Sweep {
+            state: None,
+            folders: Some(&folders),
+            jobs: None,
+            policy: &policy,
+            closed: &closed,
+            now,
+        };
+        assert!(
+            sweep(at("2026-12-24T23:00:00Z"))
+                .plan()
+                .unwrap()
+                .doomed
+                .is_empty()
+        );
+        let plan = sweep(at("2026-12-25T00:00:00Z")).plan().unwrap();
+        let got: Vec<(&str, &str, Place, Rule)> = plan
+            .doomed
+            .iter()
+            .map(|d| (d.message_id.as_str(), d.case.as_str(), d.place, d.rule))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (REFERRAL, CASE, Place::DaemonSent, Rule::ClosedCase),
+                (ANSWER, CASE, Place::DaemonInbox, Rule::ClosedCase),
+            ]
+        );
+        assert_eq!(
+            plan.doomed[0].files,
+            [
+                folders.sent.join("r.toml"),
+                folders.sent.join("r.toml.status.json")
+            ]
+        );
+        // Deleting: logged first, then the files; the other message stays.
+        let state_dir = dir.path().join("state");
+        let actor = Actor {
+            who: "tester",
+            principal: "centre/joutseno",
+        };
+        sweep(at("2026-12-25T00:00:00Z"))
+            .apply(&plan, &state_dir, actor)
+            .unwrap();
+        assert!(!folders.sent.join("r.toml").exists());
+        assert!(!folders.sent.join("r.toml.status.json").exists());
+        let left: Vec<_> = std::fs::read_dir(&folders.inbox).unwrap().collect();
+        assert_eq!(left.len(), 1);
+        let entries = AccessLog::in_state_dir(&state_dir).read().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].action, Action::Purged);
+        assert_eq!(entries[0].case, CASE);
+        assert_eq!(entries[0].messages, [REFERRAL, ANSWER]);
+        assert!(
+            !std::fs::read_to_string(AccessLog::in_state_dir(&state_dir).path())
+                .unwrap()
+                .contains("Person")
+        );
+    }
+
+    #[test]
+    fn sealed_copies_go_unless_they_may_still_be_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let tree = state.tree("outbox_key_record").unwrap();
+        let t0 = parse_ms("2026-11-20T09:00:00Z").unwrap();
+        let case: CaseRef = CASE.parse().unwrap();
+        let put = |key: &[u8], id: &str, at_ms: u64| {
+            let envelope = pb::Envelope {
+                message_id: uuid::Uuid::parse_str(id).unwrap().as_bytes().to_vec(),
+                case_ref: case.0.to_vec(),
+                kind: pb::MessageKind::Referral as i32,
+                ciphertext: b"age ciphertext".to_vec(),
+                ..Default::default()
+            };
+            let record = Outgoing {
+                message_id: id.to_owned(),
+                state: OutgoingState::Disclosed,
+                sealed_at_ms: at_ms,
+                envelope: hex::encode(envelope.encode_to_vec()),
+                ciphertext_sha256: String::new(),
+                receipt: String::new(),
+                receipt_checked: false,
+                receipt_problem: String::new(),
+            };
+            tree.insert(key, serde_json::to_vec(&record).unwrap())
+                .unwrap();
+        };
+        // A command's copy sealed long ago, one sealed just now, and one the daemon is sending.
+        put(b"content:old", REFERRAL, t0);
+        put(b"content:new", ANSWER, t0 + 40 * DAY_MS);
+        put(
+            &[
+                b"id:".as_slice(),
+                uuid::Uuid::parse_str(OTHER).unwrap().as_bytes(),
+            ]
+            .concat(),
+            OTHER,
+            t0,
+        );
+        // Period 0: all three are due; only the old command's copy goes.
+        let policy = RetentionConfig {
+            closed_case_days: 0,
+            ..RetentionConfig::default()
+        };
+        let closed = closed_at(t0);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_millis(t0 + 40 * DAY_MS + 1000);
+        let sweep = Sweep {
+            state: Some(&state),
+            folders: None,
+            jobs: None,
+            policy: &policy,
+            closed: &closed,
+            now,
+        };
+        let plan = sweep.plan().unwrap();
+        let doomed: Vec<_> = plan
+            .doomed
+            .iter()
+            .map(|d| (d.message_id.as_str(), d.place))
+            .collect();
+        assert_eq!(doomed, [(REFERRAL, Place::SealedCopy)]);
+        let mut held: Vec<_> = plan
+            .held
+            .iter()
+            .map(|h| (h.message_id.as_str(), h.why))
+            .collect();
+        held.sort();
+        assert_eq!(
+            held,
+            [
+                (ANSWER, "may still be sent again by the same command"),
+                (OTHER, "still being sent by the daemon"),
+            ]
+        );
+        sweep
+            .apply(
+                &plan,
+                dir.path(),
+                Actor {
+                    who: "tester",
+                    principal: "centre/joutseno",
+                },
+            )
+            .unwrap();
+        assert!(tree.get(b"content:old").unwrap().is_none());
+        assert!(tree.get(b"content:new").unwrap().is_some());
+        assert_eq!(tree.len(), 2);
+    }
+}
