@@ -115,9 +115,11 @@ pub(crate) enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
-    /// Delete what the retention rules say is due (closed cases after their period, messages
-    /// with no case after the maximum age) and print what went: ids, case, kind, where; never
-    /// content. For installations without the daemon (the daemon sweeps by itself).
+    /// Delete the copies the retention rules say are due, and list them (never content).
+    ///
+    /// Closed cases go after `[retention] closed_case_days`, messages with no case after
+    /// `uncased_max_days`; each deletion is logged first (access log, `purged`). For
+    /// installations without the daemon (the daemon sweeps by itself).
     Purge {
         /// Only list what would go; delete nothing.
         #[arg(long)]
