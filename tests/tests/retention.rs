@@ -223,6 +223,15 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
         ));
         assert!(out(&o).contains("closed"), "{}", out(&o));
     }
+    // A bad reference, "no case", and reopening a case not closed are usage errors (64).
+    for args in [
+        &["case", "close", "not-a-case"][..],
+        &["case", "close", "00000000000000000000000000000000"],
+        &["case", "reopen", CASE_B],
+    ] {
+        let o = silta(&nas, args);
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", out(&o));
+    }
     // Closing it again changes nothing.
     let o = ok(silta(&nas, &["case", "close", CASE_A]));
     assert!(out(&o).contains("already closed"), "{}", out(&o));
