@@ -676,6 +676,8 @@ struct JobView {
     sent_at: String,
     #[serde(default)]
     summary: Option<SummaryView>,
+    #[serde(default)]
+    filed: bool,
 }
 
 #[derive(Deserialize)]
@@ -700,9 +702,10 @@ fn find_jobs(
             ));
             continue;
         };
-        // Only jobs that are done: a form still queued is being sent.
-        let keep = (job.state != "sent")
-            .then_some("still being sent by the daemon, or failed (see failed/)");
+        // Only jobs that are done and filed in sent/: a form still queued is being sent, and one
+        // sent but not filed yet still has its claimed file in queued/ for the daemon to file.
+        let keep = (job.state != "sent" || !job.filed)
+            .then_some("still being sent or filed by the daemon, or failed (see failed/)");
         let (kind, case) = job.summary.map(|s| (s.kind, s.case)).unwrap_or_default();
         found.push(Found {
             id: job.message_id,
