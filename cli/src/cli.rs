@@ -115,6 +115,19 @@ pub(crate) enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Delete the copies the retention rules say are due, and list them (never content).
+    ///
+    /// Closed cases go after `[retention] closed_case_days`, messages with no case after
+    /// `uncased_max_days`; each deletion is logged first (access log, `purged`). For
+    /// installations without the daemon (the daemon sweeps by itself).
+    Purge {
+        /// Only list what would go; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Device keys.
     Keys {
         #[command(subcommand)]
@@ -501,6 +514,23 @@ pub(crate) enum CaseCommand {
     },
     /// The case references issued here.
     List,
+    /// Close a case here: its messages (plaintext, kept sealed copies) are deleted from this
+    /// installation after `[retention] closed_case_days` (see README, Retention). Logged.
+    Close {
+        /// The case reference (32 hex digits).
+        case: String,
+        /// Why (recorded in the access log; no personal data). Default: "case closed".
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reopen a case closed by mistake; messages already deleted stay deleted. Logged.
+    Reopen {
+        /// The case reference (32 hex digits).
+        case: String,
+        /// Why (recorded in the access log; no personal data). Default: "case reopened".
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

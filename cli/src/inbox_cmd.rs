@@ -554,6 +554,9 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
                 .collect();
             print_table(&["case", "issued (UTC)", "by", "label"], &rows);
         }
+        command @ (CaseCommand::Close { .. } | CaseCommand::Reopen { .. }) => {
+            crate::retention_cmd::case(config, command)?;
+        }
     }
     Ok(())
 }

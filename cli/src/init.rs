@@ -126,7 +126,8 @@ fn config_text(config_path: &Path, me: &Principal, s: &Settings) -> String {
          # Device keys (keys/, mode 0600), local state, the access log (access.log).\n\
          state_dir = {state:?}\n\
          {log_key_line}\
-         {daemon}",
+         {daemon}\
+         {retention}",
         role = s.role,
         relay = s.relay,
         cfg = config_path.display(),
@@ -154,6 +155,17 @@ fn config_text(config_path: &Path, me: &Principal, s: &Settings) -> String {
             )
         } else {
             String::new()
+        },
+        retention = if s.role == "auditor" {
+            String::new()
+        } else {
+            "\n[retention]\n\
+             # This installation's copies are transit copies (the case system of record keeps what the\n\
+             # law says). Days after `silta case close CASE` before the case's messages are deleted here.\n\
+             closed_case_days = 30\n\
+             # Days after which a message with no case is deleted here.\n\
+             uncased_max_days = 90\n"
+                .into()
         },
     )
 }

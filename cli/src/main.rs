@@ -15,6 +15,7 @@ mod keys_cmd;
 mod output;
 mod receive_cmd;
 mod reply_cmd;
+mod retention_cmd;
 mod send_cmd;
 
 use std::{path::Path, process::ExitCode};
@@ -96,6 +97,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Daemon => daemon_cmd::run(&config).await?,
         Command::Inbox { purpose, command } => inbox_cmd::run(&config, purpose, command).await?,
         Command::Case { command } => inbox_cmd::case(&config, command).await?,
+        Command::Purge { dry_run, json } => retention_cmd::purge(&config, dry_run, json)?,
         Command::Reply(command) => reply_cmd::run(&config, command).await?,
         Command::Send {
             kind,

@@ -38,6 +38,13 @@ pub enum Action {
     Disclosed,
     /// The access report of a case was printed.
     Reported,
+    /// A case was closed here (its messages are deleted after the retention period).
+    Closed,
+    /// A closed case was reopened before its messages were deleted.
+    Reopened,
+    /// Messages were deleted here by the retention rules (ids only; the purpose names the rule
+    /// and where they were).
+    Purged,
 }
 
 impl Action {
@@ -50,6 +57,9 @@ impl Action {
             Action::Thread => "thread",
             Action::Disclosed => "disclosed",
             Action::Reported => "reported",
+            Action::Closed => "closed",
+            Action::Reopened => "reopened",
+            Action::Purged => "purged",
         }
     }
 }

@@ -43,6 +43,34 @@ pub struct ClientConfig {
     /// How received messages that cannot be processed yet are retried.
     #[serde(default)]
     pub receive: ReceiveConfig,
+    /// How long this installation keeps plaintext ([`crate::retention`]).
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]` in the client configuration: when this installation's copies of messages
+/// (plaintext in the inbox store and the daemon's folders, kept sealed copies) are deleted.
+/// Silta's copies are transit copies; the case system of record keeps what the law says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days after `silta case close` (or after a later message of the closed case arrived)
+    /// before the case's messages are deleted here. 0: at the next sweep.
+    pub closed_case_days: u32,
+    /// Days after which a message with no case is deleted here.
+    pub uncased_max_days: u32,
+    /// How often the daemon sweeps, in milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            closed_case_days: 30,
+            uncased_max_days: 90,
+            sweep_interval_ms: 3_600_000,
+        }
+    }
 }
 
 /// What happens to a received message that cannot be processed now (its sender's keys cannot be

@@ -266,6 +266,7 @@ impl Daemon {
         // When the current subscription was opened (the client's clock): a deferred message due
         // since then has not come again on it.
         let mut subscribed_at = std::time::SystemTime::UNIX_EPOCH;
+        let mut next_sweep = Instant::now();
         tracing::info!(principal = %self.me, folder = %cfg.folder.display(), relay = %self.config.relay, "silta daemon started");
         self.recover()?;
         loop {
@@ -294,6 +295,12 @@ impl Daemon {
                                 tracing::warn!(relay = %self.config.relay, error = %e, retry_in_s = delay.as_secs_f32(), "{}", todo(&e));
                             }
                         }
+                    }
+                    // Retention: a closed case's plaintext goes after its period (crate::retention).
+                    if Instant::now() >= next_sweep {
+                        next_sweep = Instant::now() + Duration::from_millis(self.config.retention.sweep_interval_ms.max(10));
+                        let now = client.as_ref().map_or_else(std::time::SystemTime::now, Client::now);
+                        crate::retention::daemon_sweep(&self.config, client.as_ref().map(Client::state), &self.folders, &self.jobs, &self.me.to_string(), now);
                     }
                     if let Some(c) = &client
                         && self.send_due(c).await?

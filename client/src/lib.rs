@@ -29,6 +29,7 @@
 //! - [`outbox`]: the one send path: id, durable sealed copy, access log, send, receipt.
 //! - [`access`]: the client-side access log (who opened which case's messages, and why).
 //! - [`fsutil`]: atomic file writes.
+//! - [`retention`]: closing cases and deleting plaintext after its retention period.
 //! - [`text`]: text from the relay or another party made safe to print (terminal, CSV).
 //!
 //! [`pb::payload::SignedPayload`]: silta_proto::pb::payload::SignedPayload
@@ -53,10 +54,11 @@ pub mod payload;
 pub mod receive;
 pub mod record;
 pub mod report;
+pub mod retention;
 pub mod seal;
 pub mod state;
 pub mod text;
 
-pub use config::{ClientConfig, DaemonConfig, ReceiveConfig};
+pub use config::{ClientConfig, DaemonConfig, ReceiveConfig, RetentionConfig};
 pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};
 pub use error::{ClientError, ErrorKind};

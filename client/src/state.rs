@@ -67,6 +67,9 @@ fn pin_key(principal: &str, device: &str) -> Vec<u8> {
     [principal.as_bytes(), &[0], device.as_bytes()].concat()
 }
 
+/// A kept message record under its key, or why it does not load.
+pub(crate) type KeptRecord = (Vec<u8>, Result<MessageRecord, String>);
+
 /// A local storage failure.
 #[derive(Debug, thiserror::Error)]
 #[error("local state: {0}")]
@@ -240,6 +243,27 @@ impl State {
                 })
             })
             .transpose()
+    }
+
+    /// Deletes the kept record of message `id` (retention), durably. Whether there was one.
+    pub fn remove_message(&self, id: &[u8]) -> Result<bool, StateError> {
+        let had = self.messages.remove(id)?.is_some();
+        self.db.flush()?;
+        Ok(had)
+    }
+
+    /// Every kept message record with its key, including those that do not load (as errors),
+    /// so the retention sweep can say which it could not judge.
+    pub(crate) fn message_entries(&self) -> Result<Vec<KeptRecord>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.messages.iter() {
+            let (k, v) = kv?;
+            out.push((
+                k.to_vec(),
+                serde_json::from_slice(&v).map_err(|e| e.to_string()),
+            ));
+        }
+        Ok(out)
     }
 
     /// Whether a record of message `id` is kept (whether or not it loads).
