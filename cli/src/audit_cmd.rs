@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use silta_client::{
     ClientConfig,
     audit::{self, AuditError, EvidenceError, Purpose, Verified},
-    client::rfc3339,
     connection::Connection,
     form::parse_case,
     fsutil::write_atomic,
     payload::kind_name,
     report,
     text::{csv_quoted, printable_line},
+    times::rfc3339,
 };
 use silta_proto::pb;
 

@@ -169,7 +169,7 @@ impl AccessLog {
             None => GENESIS.to_owned(),
         };
         let entry = Entry {
-            time: crate::client::now_rfc3339(),
+            time: crate::times::now_rfc3339(),
             who: access.who.to_owned(),
             principal: access.principal.to_owned(),
             action: access.action,

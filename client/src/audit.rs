@@ -220,7 +220,7 @@ pub async fn fetch_events(
     audit: &mut Audit,
     filter: pb::QueryFilter,
     purpose: &Purpose,
-) -> Result<Vec<pb::Event>, crate::client::ClientError> {
+) -> Result<Vec<pb::Event>, crate::error::ClientError> {
     let mut events = Vec::new();
     let mut token = String::new();
     loop {
@@ -754,7 +754,7 @@ pub fn receipt_json(r: &pb::Receipt) -> serde_json::Value {
     serde_json::json!({
         "message_id": uuid::Uuid::from_slice(&r.message_id).map(|u| u.to_string()).unwrap_or_default(),
         "sender": r.sender,
-        "accepted_at": crate::client::rfc3339(r.accepted_at.as_ref()),
+        "accepted_at": crate::times::rfc3339(r.accepted_at.as_ref()),
         "log_index": r.log_index,
         "ciphertext_sha256": hex::encode(&r.ciphertext_sha256),
         "checkpoint": r.checkpoint,

@@ -35,7 +35,7 @@ use sled::Transactional as _;
 
 use crate::{
     access::AccessLog,
-    client::{Client, ClientError, DeliveryState, DeliveryStatus, Received, now_rfc3339},
+    client::{Client, ClientError, DeliveryState, DeliveryStatus, Received},
     config::ClientConfig,
     form::{legal_basis_name, read_envelope_form, urgency_name},
     fsutil::{create_private_dir, move_file, write_atomic},
@@ -44,6 +44,7 @@ use crate::{
     receive::Opener,
     record::MessageRecord,
     seal::SealError,
+    times::now_rfc3339,
 };
 
 /// A daemon failure that stops it (local storage, folders).

@@ -105,9 +105,7 @@ impl DeviceKeys {
                 other => KeyError::Other(other.to_string()),
             })
         };
-        let created = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let created = crate::times::now_rfc3339();
         let age_file = format!(
             "# created: {created}\n# public key: {}\n{}\n",
             keys.age_recipient(),

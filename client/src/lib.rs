@@ -56,6 +56,7 @@ pub mod report;
 pub mod seal;
 pub mod state;
 pub mod text;
+pub mod times;
 
 pub use config::{ClientConfig, DaemonConfig, ReceiveConfig};
 pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};

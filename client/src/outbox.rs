@@ -35,6 +35,7 @@ use crate::{
     payload::kind_name,
     seal::Draft,
     state::{State, StateError},
+    times::unix_ms,
 };
 
 /// How long a sealed, unfinished message found by its content is sent again as it is; after
@@ -194,12 +195,6 @@ pub struct Outbox<'s> {
     /// the encoded envelope, under the content key.
     legacy: sled::Tree,
     access: AccessLog,
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The content key of a draft: kind, recipients, case, urgency, legal basis, reply-to and

@@ -369,6 +369,21 @@ pub fn read_form_value(
         .map_err(|e| PayloadError(format!("form: {e}")))
 }
 
+/// A payload in the proto3 JSON mapping (`{"referral": {...}}`).
+pub fn payload_json(payload: &Payload) -> serde_json::Value {
+    DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET)
+        .ok()
+        .and_then(|pool| pool.get_message_by_name("silta.v1.payload.Payload"))
+        .and_then(|desc| DynamicMessage::decode(desc, payload.encode_to_vec().as_slice()).ok())
+        .and_then(|m| {
+            // The field names of the schema and the forms (`person_name`), not lowerCamelCase.
+            let options = prost_reflect::SerializeOptions::new().use_proto_field_name(true);
+            m.serialize_with_options(serde_json::value::Serializer, &options)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

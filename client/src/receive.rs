@@ -18,9 +18,10 @@ use silta_proto::pb;
 
 use crate::{
     access::{Access, AccessLog, AccessLogError, Action},
-    client::{Client, ClientError, Received, is_per_message, unix_ms},
+    client::{Client, ClientError, Received, is_per_message},
     ids::MessageId,
     seal::{Opened, Rejected, sign_ack},
+    times::unix_ms,
 };
 
 /// Who opens received messages, for which installation, and why: what each `received`
