@@ -432,13 +432,9 @@ pub async fn verify(
     })
 }
 
+/// [`crate::fsutil::write_atomic`], its failure as the audit state's.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), AuditError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data).map_err(state_err)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(state_err)?;
-    std::fs::rename(&tmp, path).map_err(state_err)
+    crate::fsutil::write_atomic(path, data).map_err(AuditError::State)
 }
 
 /// Offline evidence about one message: its events, their inclusion proofs, one checkpoint.

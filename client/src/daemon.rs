@@ -352,12 +352,7 @@ impl Daemon {
 
     async fn connect(&self) -> Result<(Client, tonic::Streaming<pb::MailboxItem>), ClientError> {
         let client = Client::start(&self.config).await?;
-        let stream = client
-            .connection()
-            .mailbox()
-            .subscribe(pb::SubscribeRequest::default())
-            .await?
-            .into_inner();
+        let stream = subscribe(&client).await?;
         Ok((client, stream))
     }
 
@@ -376,12 +371,7 @@ impl Daemon {
         if !due {
             return Ok(None);
         }
-        let stream = client
-            .connection()
-            .mailbox()
-            .subscribe(pb::SubscribeRequest::default())
-            .await?
-            .into_inner();
+        let stream = subscribe(client).await?;
         *subscribed_at = now;
         tracing::info!("subscribed again to retry messages skipped earlier");
         Ok(Some(stream))
@@ -1179,4 +1169,14 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Subscribes to this client's mailbox.
+async fn subscribe(client: &Client) -> Result<tonic::Streaming<pb::MailboxItem>, ClientError> {
+    Ok(client
+        .connection()
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await?
+        .into_inner())
 }
