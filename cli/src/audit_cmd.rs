@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use silta_client::{
-    ClientConfig,
+    ClientConfig, Connection,
     audit::{self, AuditError, EvidenceError, Purpose, Verified},
-    connection::Connection,
     form::parse_case,
     fsutil::write_atomic,
     payload::kind_name,

@@ -349,7 +349,7 @@ fn last_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 /// The user id of this process (from `/proc/self`), if it can be read.
-pub fn current_uid() -> Option<u32> {
+pub(crate) fn current_uid() -> Option<u32> {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }

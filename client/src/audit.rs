@@ -17,6 +17,9 @@ use silta_proto::{
 };
 use tonic::transport::Channel;
 
+/// Why an acknowledgement in the log or in evidence does not verify.
+pub use crate::ack::AckError;
+
 type Audit = pb::audit_log_client::AuditLogClient<Channel>;
 
 /// What verification found wrong, with the first bad index.
@@ -583,7 +586,7 @@ pub enum EvidenceError {
         /// Its recipient.
         recipient: String,
         /// Why.
-        why: crate::ack::AckError,
+        why: AckError,
     },
     /// The evidence holds acknowledgements, and no CA was given to check them with.
     #[error("the evidence holds acknowledgements; their signatures are checked against the CA")]
@@ -745,7 +748,7 @@ pub fn check_receipt(
 /// A receipt in full as JSON (what the daemon's status files and the inbox's copies of sent
 /// messages keep): the checkpoint, the inclusion proof and the log entry, so it can be checked
 /// later against the log an auditor verifies (`silta audit verify --receipts`).
-pub fn receipt_json(r: &pb::Receipt) -> serde_json::Value {
+pub(crate) fn receipt_json(r: &pb::Receipt) -> serde_json::Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     serde_json::json!({
         "message_id": uuid::Uuid::from_slice(&r.message_id).map(|u| u.to_string()).unwrap_or_default(),

@@ -90,7 +90,7 @@ pub struct Client {
 }
 
 /// How far in the future of the client's clock a key bundle may be dated and still be used.
-pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
 
 impl Client {
     /// Loads keys and state and connects. Keys must exist (`silta keys init`).

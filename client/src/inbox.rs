@@ -190,7 +190,7 @@ async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), Clien
 }
 
 /// Keeps a copy of a message this installation sent.
-pub fn record_sent(
+pub(crate) fn record_sent(
     state: &State,
     draft: &Draft,
     sender: &str,

@@ -63,7 +63,7 @@ impl std::fmt::Debug for DeviceKeys {
 }
 
 /// Checks a device id: 1–64 characters of `[a-z0-9._-]`.
-pub fn check_device_id(id: &str) -> Result<(), KeyError> {
+pub(crate) fn check_device_id(id: &str) -> Result<(), KeyError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id

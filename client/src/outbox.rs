@@ -41,7 +41,7 @@ use crate::{
 /// How long a sealed, unfinished message found by its content is sent again as it is; after
 /// that the same content is sealed anew (the recipients' keys are looked up again) under a new
 /// id. A message found by its id is always sent as it was sealed.
-pub const REUSE_FOR: Duration = Duration::from_secs(3600);
+pub(crate) const REUSE_FOR: Duration = Duration::from_secs(3600);
 
 /// What identifies a message across attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
