@@ -307,7 +307,7 @@ impl Client {
         };
         let keys = match self.keys_of(&principal).await {
             Ok(keys) => keys,
-            Err(e) if !is_per_message(&e) => return Err(e),
+            Err(e) if !e.is_per_message() => return Err(e),
             Err(e) => {
                 return Ok(Err(format!(
                     "the recipient's keys could not be fetched ({e})"
@@ -472,30 +472,6 @@ impl Client {
 
 /// One recipient's delivery state (moved to [`crate::record`]; named here too).
 pub use crate::record::{ACK_NOT_VERIFIED, DeliveryState, DeliveryStatus};
-
-/// Whether a failure to open a message is the message's own (its sender's keys could not be
-/// fetched: an oversized or broken directory answer), so it is skipped and retried while the
-/// messages behind it go on; or one that stops every message alike (the connection is down or
-/// reset, our certificate is refused, we are over our own rate limit, local storage failed),
-/// so receiving stops for now and nothing is counted against the message: a sender must not be
-/// able to get other senders' messages rejected by making the recipient hit its own limits.
-pub(crate) fn is_per_message(e: &ClientError) -> bool {
-    use tonic::Code;
-    match e {
-        ClientError::Relay(s) => !matches!(
-            s.code(),
-            Code::Unavailable
-                | Code::Cancelled
-                | Code::DeadlineExceeded
-                | Code::Unauthenticated
-                | Code::ResourceExhausted
-                | Code::Aborted
-                | Code::Unknown
-        ),
-        ClientError::Bundle(_) | ClientError::Seal(_) => true,
-        _ => false,
-    }
-}
 
 /// The principal named in an UNTRUSTED_SENDER_KEY rejection ("no valid key for P device D").
 fn signed_sender_hint(r: &Rejected) -> Option<&str> {

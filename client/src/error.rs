@@ -145,6 +145,28 @@ impl ClientError {
         }
     }
 
+    /// Whether a failure to open a message is the message's own (its sender's keys could not be
+    /// fetched: an oversized or broken directory answer), so it is skipped and retried while the
+    /// messages behind it go on; or one that stops every message alike (the connection is down or
+    /// reset, our certificate is refused, we are over our own rate limit, local storage failed),
+    /// so receiving stops for now and nothing is counted against the message: a sender must not be
+    /// able to get other senders' messages rejected by making the recipient hit its own limits.
+    ///
+    /// A relay's answer is the message's own when [`ClientError::kind`] says it is to be fixed
+    /// (refused: not found, invalid, not allowed) or the relay's fault (internal error, lost
+    /// data); never when it is passing ([`ErrorKind::Retry`]: unavailable, over a limit, no
+    /// answer) or about our certificate. A key bundle or sealing problem is the message's; any
+    /// other failure (local storage, the access log, the connection) is not.
+    pub(crate) fn is_per_message(&self) -> bool {
+        match self {
+            ClientError::Relay(_) => {
+                matches!(self.kind(), ErrorKind::FixInput | ErrorKind::RelayFault)
+            }
+            ClientError::Bundle(_) | ClientError::Seal(_) => true,
+            _ => false,
+        }
+    }
+
     /// What to do about it, in plain words, for a person or a log reader.
     pub fn hint(&self) -> &'static str {
         match (self, self.kind()) {
@@ -310,5 +332,67 @@ mod tests {
         }
         let state: ClientError = StateError::from(sled::Error::Unsupported("x".into())).into();
         assert_eq!(state.kind(), ErrorKind::Local);
+    }
+
+    // Which failures to open a message count against it (ClientError::is_per_message).
+    use crate::{bundle::BundleError, state::StateError};
+
+    fn relay(code: Code) -> ClientError {
+        ClientError::Relay(tonic::Status::new(code, "x"))
+    }
+
+    #[test]
+    fn passing_relay_failures_do_not_count_against_the_message() {
+        for code in [
+            Code::Unavailable,
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Unauthenticated,
+            Code::ResourceExhausted,
+            Code::Aborted,
+            Code::Unknown,
+        ] {
+            assert!(!relay(code).is_per_message(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_directory_answer_counts_against_the_message() {
+        for code in [
+            Code::InvalidArgument,
+            Code::FailedPrecondition,
+            Code::OutOfRange,
+            Code::NotFound,
+            Code::PermissionDenied,
+            Code::AlreadyExists,
+            Code::Internal,
+            Code::DataLoss,
+            Code::Unimplemented,
+            Code::Ok,
+        ] {
+            assert!(relay(code).is_per_message(), "{code:?}");
+        }
+        assert!(ClientError::Bundle(BundleError::BadSignature).is_per_message());
+        assert!(ClientError::Seal(SealError::NoKeys("centre/x".into())).is_per_message());
+        assert!(ClientError::Seal(SealError::Encrypt("x".into())).is_per_message());
+    }
+
+    #[test]
+    fn local_and_connection_failures_do_not_count_against_the_message() {
+        let local = [
+            ClientError::State(StateError::from(sled::Error::Unsupported("x".into()))),
+            ClientError::Store("disk full".into()),
+            ClientError::Access("access log".into()),
+            ClientError::Config("x".into()),
+            ClientError::Receipt("x".into()),
+            ClientError::Connect(ConnectError::Unreachable("x".into())),
+            ClientError::Connect(ConnectError::Other("reset".into())),
+            ClientError::Connect(ConnectError::CertificateRejected {
+                alert: "CertificateRevoked".into(),
+            }),
+        ];
+        for e in &local {
+            assert!(!e.is_per_message(), "{e}");
+        }
     }
 }
