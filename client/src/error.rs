@@ -40,6 +40,9 @@ pub enum ClientError {
     /// The access log could not be written, so nothing was disclosed.
     #[error("{0}")]
     Access(String),
+    /// The relay's answer cannot be used (e.g. its paging never ends).
+    #[error("the relay's answer is unusable: {0}")]
+    RelayAnswer(String),
 }
 
 /// What a failure means for the one who asked: the single classification every caller uses.
@@ -141,7 +144,7 @@ impl ClientError {
             // an error).
             ClientError::Bundle(_) => ErrorKind::Local,
             ClientError::Relay(s) => ErrorKind::of_code(s.code()),
-            ClientError::Receipt(_) => ErrorKind::RelayFault,
+            ClientError::Receipt(_) | ClientError::RelayAnswer(_) => ErrorKind::RelayFault,
         }
     }
 
@@ -321,6 +324,7 @@ mod tests {
             (ClientError::Store("x".into()), ErrorKind::Local),
             (ClientError::Access("x".into()), ErrorKind::Local),
             (ClientError::Receipt("x".into()), ErrorKind::RelayFault),
+            (ClientError::RelayAnswer("x".into()), ErrorKind::RelayFault),
             (
                 tonic::Status::unavailable("x").into(),
                 ErrorKind::Retry { reconnect: true },
@@ -385,6 +389,7 @@ mod tests {
             ClientError::Access("access log".into()),
             ClientError::Config("x".into()),
             ClientError::Receipt("x".into()),
+            ClientError::RelayAnswer("x".into()),
             ClientError::Connect(ConnectError::Unreachable("x".into())),
             ClientError::Connect(ConnectError::Other("reset".into())),
             ClientError::Connect(ConnectError::CertificateRejected {
