@@ -947,7 +947,6 @@ mod tests {
             let answer = pb::QueryResponse {
                 events: (0..events as u64).map(event).collect(),
                 next_page_token: token(n),
-                ..Default::default()
             };
             async move { Ok(answer) }
         })
