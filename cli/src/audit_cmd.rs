@@ -4,15 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use silta_client::{
-    ClientConfig,
+    ClientConfig, Connection,
     audit::{self, AuditError, EvidenceError, Purpose, Verified},
-    client::rfc3339,
-    connection::Connection,
     form::parse_case,
     fsutil::write_atomic,
     payload::kind_name,
     report,
     text::{csv_quoted, printable_line},
+    times::rfc3339,
 };
 use silta_proto::pb;
 
@@ -25,50 +24,40 @@ use crate::{
 /// Receipts by source, and those that cannot be checked (with why).
 type Receipts = (Vec<(String, pb::Receipt)>, Vec<(String, String)>);
 
-/// `silta audit ...`. `check-evidence` is offline: it needs no configuration and no relay.
+/// `silta audit ...`. `check-evidence` is offline: it needs no configuration and no relay; the
+/// others load the configuration and connect first.
 pub(crate) async fn run(config_path: &Path, command: AuditCommand) -> Result<(), Failure> {
-    if let AuditCommand::CheckEvidence {
-        file,
-        log_key,
-        message_id,
-        ca,
-    } = &command
-    {
-        return check_evidence(
-            config_path,
+    match command {
+        AuditCommand::CheckEvidence {
             file,
             log_key,
+            message_id,
+            ca,
+        } => check_evidence(
+            config_path,
+            &file,
+            &log_key,
             message_id.as_deref(),
             ca.as_ref(),
-        );
-    }
-    let config = crate::load_config(config_path)?;
-    let connection = config.connect().await?;
-    online(&config, &connection, command).await
-}
-
-/// The audit commands that ask the relay.
-async fn online(
-    config: &ClientConfig,
-    connection: &Connection,
-    command: AuditCommand,
-) -> Result<(), Failure> {
-    match command {
-        AuditCommand::CheckEvidence { .. } => unreachable!("offline: handled by `run`"),
+        ),
         AuditCommand::Verify {
             log_key,
             purpose,
             state,
             receipts,
         } => {
+            let (config, connection) = connect(config_path).await?;
             let state = state.unwrap_or_else(|| config.state_dir.join("audit"));
-            verify(config, connection, &log_key, &purpose, &state, &receipts).await
+            verify(&config, &connection, &log_key, &purpose, &state, &receipts).await
         }
         AuditCommand::Prove {
             message_id,
             purpose,
             out,
-        } => prove(connection, &message_id, &purpose, out).await,
+        } => {
+            let (_, connection) = connect(config_path).await?;
+            prove(&connection, &message_id, &purpose, out).await
+        }
         AuditCommand::Report {
             purpose,
             from,
@@ -76,6 +65,7 @@ async fn online(
             format,
             plot,
         } => {
+            let (config, connection) = connect(config_path).await?;
             let span = month_span(from.as_deref(), to.as_deref())?;
             let filter = pb::QueryFilter::default();
             let events = audit::fetch_events(&mut connection.audit(), filter, &purpose).await?;
@@ -93,12 +83,20 @@ async fn online(
             principal,
             format,
         } => {
+            let (_, connection) = connect(config_path).await?;
             let filter = query_filter(message_id, case, principal)?;
             let events = audit::fetch_events(&mut connection.audit(), filter, &purpose).await?;
             print_events(&events, format);
             Ok(())
         }
     }
+}
+
+/// The configuration and a connection to the relay, for the audit commands that ask it.
+async fn connect(config_path: &Path) -> Result<(ClientConfig, Connection), Failure> {
+    let config = crate::load_config(config_path)?;
+    let connection = config.connect().await?;
+    Ok((config, connection))
 }
 
 /// `audit check-evidence`. The CA is `--ca`, else the configuration's if there is one (it is

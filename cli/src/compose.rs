@@ -9,8 +9,9 @@ use silta_client::{
     inbox,
     payload::{kind_name, parse_form_text, read_form_value},
     seal::Draft,
+    state::State,
 };
-use silta_proto::pb::{LegalBasis, MessageKind, Urgency};
+use silta_proto::pb::{LegalBasis, MessageKind, Urgency, payload::Payload};
 
 use crate::{EX_DATAERR, Failure, cli::Compose};
 
@@ -63,6 +64,31 @@ pub(crate) async fn send(
     fields: Value,
 ) -> Result<(), Failure> {
     // The body first: a bad form is reported before anything is connected.
+    let payload = payload(kind, compose, fields)?;
+    let client = Client::start(config).await?;
+    let address = address(client.state(), compose)?;
+    let recipients = address
+        .to
+        .iter()
+        .map(|r| {
+            r.parse()
+                .map_err(|e| Failure::usage(format!("--to {r}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut draft = Draft::new(kind, address.case, recipients, payload);
+    draft.urgency = address.urgency;
+    draft.legal_basis = address.legal_basis;
+    draft.in_reply_to = address.in_reply_to;
+    // The outbox logs the disclosure first, keeps the copy, and sends the same sealed message
+    // again when the same command is run again after a failed or interrupted attempt.
+    let sent = crate::send_cmd::submit(config, &client, &draft).await?;
+    let id = uuid::Uuid::from_bytes(sent.message_id);
+    print_sent(kind, &address, id, sent.receipt.log_index, compose.json);
+    Ok(())
+}
+
+/// The payload: the form file (if any) overlaid with the flags that were given.
+fn payload(kind: MessageKind, compose: &Compose, fields: Value) -> Result<Payload, Failure> {
     let mut body = match &compose.form {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -87,92 +113,92 @@ pub(crate) async fn send(
             }
         }
     }
-    let payload = read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))?;
+    read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))
+}
 
-    let client = Client::start(config).await?;
-    let state = client.state();
-    let mut to = Vec::new();
-    let mut case = [0u8; 16];
-    let mut urgency = Urgency::Normal;
-    let mut in_reply_to = None;
+/// Whom, in which case, how urgent and on what legal basis a reply goes.
+struct Address {
+    to: Vec<String>,
+    case: [u8; 16],
+    urgency: Urgency,
+    legal_basis: LegalBasis,
+    in_reply_to: Option<[u8; 16]>,
+}
+
+/// The address: from the message replied to (`--reply-to`), then the flags over it.
+fn address(state: &State, compose: &Compose) -> Result<Address, Failure> {
+    let mut address = Address {
+        to: Vec::new(),
+        case: [0u8; 16],
+        urgency: Urgency::Normal,
+        legal_basis: LegalBasis::Consent,
+        in_reply_to: None,
+    };
     if let Some(r) = &compose.reply_to {
         let record =
             inbox::find(state, r).map_err(|e| Failure::usage(format!("--reply-to {r}: {e}")))?;
-        to = if record.is_received() {
+        address.to = if record.is_received() {
             vec![record.from.clone()]
         } else {
             record.to.clone()
         };
-        case = record.case.0;
-        urgency = parse_urgency(&record.urgency).unwrap_or(Urgency::Normal);
-        in_reply_to = Some(record.message_id.0);
+        address.case = record.case.0;
+        address.urgency = parse_urgency(&record.urgency).unwrap_or(Urgency::Normal);
+        address.in_reply_to = Some(record.message_id.0);
     }
     if !compose.to.is_empty() {
-        to = compose.to.clone();
+        address.to = compose.to.clone();
     }
-    if to.is_empty() {
+    if address.to.is_empty() {
         return Err(Failure::usage(
             "say whom to send to: --to <role>/<id>, or --reply-to <message>",
         ));
     }
     if let Some(c) = &compose.case {
-        case = parse_case(c).map_err(|e| Failure::usage(format!("--case: {e}")))?;
+        address.case = parse_case(c).map_err(|e| Failure::usage(format!("--case: {e}")))?;
     }
     if let Some(u) = &compose.urgency {
-        urgency = parse_urgency(u).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
+        address.urgency =
+            parse_urgency(u).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
     }
-    let legal_basis = match &compose.legal_basis {
-        Some(b) => {
-            parse_legal_basis(b).map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?
-        }
-        None => LegalBasis::Consent,
-    };
-    let recipients = to
-        .iter()
-        .map(|r| {
-            r.parse()
-                .map_err(|e| Failure::usage(format!("--to {r}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut draft = Draft::new(kind, case, recipients, payload);
-    draft.urgency = urgency;
-    draft.legal_basis = legal_basis;
-    draft.in_reply_to = in_reply_to;
-    // The outbox logs the disclosure first, keeps the copy, and sends the same sealed message
-    // again when the same command is run again after a failed or interrupted attempt.
-    let sent = crate::send_cmd::submit(config, &client, &draft).await?;
-    let (id, receipt) = (uuid::Uuid::from_bytes(sent.message_id), sent.receipt);
-    let case_text = if case == [0; 16] {
+    if let Some(b) = &compose.legal_basis {
+        address.legal_basis =
+            parse_legal_basis(b).map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
+    }
+    Ok(address)
+}
+
+/// What was sent: one line, or JSON with `--json`.
+fn print_sent(kind: MessageKind, address: &Address, id: uuid::Uuid, log_index: u64, json: bool) {
+    let case_text = if address.case == [0; 16] {
         String::new()
     } else {
-        hex::encode(case)
+        hex::encode(address.case)
     };
-    if compose.json {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "message_id": id.to_string(),
                 "kind": kind_name(kind),
                 "case": case_text,
-                "to": to,
-                "log_index": receipt.log_index,
+                "to": address.to,
+                "log_index": log_index,
             }))
             .unwrap_or_default()
         );
     } else {
         println!(
-            "sent {} {id} to {}{}: accepted at log index {}",
+            "sent {} {id} to {}{}: accepted at log index {log_index}",
             kind_name(kind),
-            to.join(", "),
+            address.to.join(", "),
             if case_text.is_empty() {
                 String::new()
             } else {
                 format!(" (case {case_text})")
             },
-            receipt.log_index
         );
     }
-    Ok(())
 }
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> Failure {

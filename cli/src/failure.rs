@@ -41,97 +41,131 @@ impl From<silta_client::state::StateError> for Failure {
 impl From<ClientError> for Failure {
     /// The exit code follows [`ClientError::kind`]; the message and hint name the case.
     fn from(e: ClientError) -> Self {
-        use silta_client::{ConnectError, ErrorKind, seal::SealError};
-        use tonic::Code;
-        let relay_code = match &e {
-            ClientError::Relay(s) => Some(s.code()),
-            _ => None,
-        };
-        let (code, message, hint): (u8, String, Option<String>) = match (e.kind(), &e) {
-            (ErrorKind::Certificate, ClientError::Connect(ConnectError::CertificateRejected { alert })) => {
-                let why = match alert.as_str() {
-                    "CertificateRevoked" => "it has been REVOKED".to_owned(),
-                    "CertificateExpired" => {
-                        "it has EXPIRED or is NOT YET VALID (check this machine's clock too)".to_owned()
-                    }
-                    "UnknownCA" | "BadCertificate" | "DecryptError" => {
-                        "it was not issued by the relay's CA".to_owned()
-                    }
-                    "AccessDenied" | "UnsupportedCertificate" => {
-                        "it is not a Silta role certificate (wrong role, identity or key usage)".to_owned()
-                    }
-                    "CertificateRequired" => "no certificate was sent".to_owned(),
-                    other => format!("TLS alert {other}"),
-                };
-                (
-                    EX_NOPERM,
-                    format!("the relay rejected this installation's certificate: {why}"),
-                    Some("ask your administrator for a valid certificate (silta-certs issue) and point `cert`/`key` in the configuration at it".into()),
-                )
-            }
-            (ErrorKind::Certificate, ClientError::Connect(ConnectError::RelayCertificate(why))) => (
-                EX_NOPERM,
-                format!("the relay's certificate is not trusted: {why}"),
-                Some("check `ca` and `relay` (or `server_name`) in the configuration".into()),
-            ),
-            (ErrorKind::Certificate, ClientError::Relay(s)) => (
-                EX_NOPERM,
-                format!("the relay no longer accepts this certificate: {}", s.message()),
-                Some("it was probably revoked; ask your administrator".into()),
-            ),
-            (ErrorKind::Certificate, _) => (EX_NOPERM, e.to_string(), Some(e.hint().into())),
-            (ErrorKind::Retry { .. }, ClientError::Connect(ConnectError::Unreachable(why))) => (
-                EX_UNAVAILABLE,
-                format!("cannot reach the relay: {why}"),
-                Some("is the relay running, and is `relay` in the configuration right? (`silta daemon` retries by itself)".into()),
-            ),
-            (ErrorKind::Retry { .. }, ClientError::Relay(s)) if s.code() == Code::Unavailable => (
-                EX_UNAVAILABLE,
-                format!("the relay is unavailable: {}", s.message()),
-                Some("try again shortly".into()),
-            ),
-            (ErrorKind::Retry { .. }, ClientError::Connect(_)) => (1, e.to_string(), None),
-            // The connection broke or the answer did not come: whether the relay took it is
-            // not known. A rerun of the same command sends the same message, never a copy.
-            (ErrorKind::Retry { reconnect: true }, _) => (
-                EX_UNAVAILABLE,
-                format!("no answer from the relay: {e}"),
-                Some(e.hint().into()),
-            ),
-            (ErrorKind::Retry { reconnect: false }, _) => (1, e.to_string(), Some(e.hint().into())),
-            (ErrorKind::NoDeviceKeys, _) => (
-                1,
-                e.to_string(),
-                Some("create and publish keys with `silta init` (or `silta keys init` then `silta keys publish`)".into()),
-            ),
-            (ErrorKind::NoRecipientKeys, ClientError::Seal(SealError::NoKeys(p))) => (
-                1,
-                format!("{p} has not published keys, so nothing can be sealed for it"),
-                Some(format!("{p} must run `silta init` (or `silta keys publish`) first")),
-            ),
-            (ErrorKind::FixInput, ClientError::Seal(SealError::Invalid(_))) => (
-                EX_DATAERR,
-                e.to_string(),
-                Some("nothing was sent; fix the form and try again".into()),
-            ),
-            (ErrorKind::FixInput, _) if relay_code == Some(Code::NotFound) => (
-                1,
-                format!("the relay does not know it: {}", relay_message(&e)),
-                Some("check the recipient (<role>/<id>) or the message id".into()),
-            ),
-            (ErrorKind::FixInput, _) if relay_code == Some(Code::PermissionDenied) => (
-                1,
-                format!("the relay refused: {}", relay_message(&e)),
-                Some("your role may not do this; see the README's \"who may send what\"".into()),
-            ),
-            (ErrorKind::Local, ClientError::Config(_)) => (EX_USAGE, e.to_string(), None),
-            _ => (1, e.to_string(), None),
+        use silta_client::ErrorKind;
+        let (code, message, hint) = match e.kind() {
+            ErrorKind::Certificate => certificate(&e),
+            ErrorKind::Retry { reconnect } => retry(&e, reconnect),
+            _ => other(&e),
         };
         Failure {
             code,
             message,
             hint,
         }
+    }
+}
+
+/// Exit code, message and hint of a failure.
+type Said = (u8, String, Option<String>);
+
+/// A certificate problem ([`silta_client::ErrorKind::Certificate`]): ours refused, or theirs
+/// not trusted.
+fn certificate(e: &ClientError) -> Said {
+    use silta_client::ConnectError;
+    match e {
+        ClientError::Connect(ConnectError::CertificateRejected { alert }) => (
+            EX_NOPERM,
+            format!(
+                "the relay rejected this installation's certificate: {}",
+                rejected_because(alert)
+            ),
+            Some("ask your administrator for a valid certificate (silta-certs issue) and point `cert`/`key` in the configuration at it".into()),
+        ),
+        ClientError::Connect(ConnectError::RelayCertificate(why)) => (
+            EX_NOPERM,
+            format!("the relay's certificate is not trusted: {why}"),
+            Some("check `ca` and `relay` (or `server_name`) in the configuration".into()),
+        ),
+        ClientError::Relay(s) => (
+            EX_NOPERM,
+            format!("the relay no longer accepts this certificate: {}", s.message()),
+            Some("it was probably revoked; ask your administrator".into()),
+        ),
+        _ => (EX_NOPERM, e.to_string(), Some(e.hint().into())),
+    }
+}
+
+/// Why the relay refused our certificate, from the TLS alert it sent.
+fn rejected_because(alert: &str) -> String {
+    match alert {
+        "CertificateRevoked" => "it has been REVOKED".to_owned(),
+        "CertificateExpired" => {
+            "it has EXPIRED or is NOT YET VALID (check this machine's clock too)".to_owned()
+        }
+        "UnknownCA" | "BadCertificate" | "DecryptError" => {
+            "it was not issued by the relay's CA".to_owned()
+        }
+        "AccessDenied" | "UnsupportedCertificate" => {
+            "it is not a Silta role certificate (wrong role, identity or key usage)".to_owned()
+        }
+        "CertificateRequired" => "no certificate was sent".to_owned(),
+        other => format!("TLS alert {other}"),
+    }
+}
+
+/// A passing failure ([`silta_client::ErrorKind::Retry`]): try again later.
+fn retry(e: &ClientError, reconnect: bool) -> Said {
+    use silta_client::ConnectError;
+    match e {
+        ClientError::Connect(ConnectError::Unreachable(why)) => (
+            EX_UNAVAILABLE,
+            format!("cannot reach the relay: {why}"),
+            Some("is the relay running, and is `relay` in the configuration right? (`silta daemon` retries by itself)".into()),
+        ),
+        ClientError::Relay(s) if s.code() == tonic::Code::Unavailable => (
+            EX_UNAVAILABLE,
+            format!("the relay is unavailable: {}", s.message()),
+            Some("try again shortly".into()),
+        ),
+        ClientError::Connect(_) => (1, e.to_string(), None),
+        // The connection broke or the answer did not come: whether the relay took it is
+        // not known. A rerun of the same command sends the same message, never a copy.
+        _ if reconnect => (
+            EX_UNAVAILABLE,
+            format!("no answer from the relay: {e}"),
+            Some(e.hint().into()),
+        ),
+        _ => (1, e.to_string(), Some(e.hint().into())),
+    }
+}
+
+/// Every other kind: no device keys, a recipient without keys, a form or request to fix,
+/// something local, a relay fault.
+fn other(e: &ClientError) -> Said {
+    use silta_client::{ErrorKind, seal::SealError};
+    use tonic::Code;
+    let relay_code = match e {
+        ClientError::Relay(s) => Some(s.code()),
+        _ => None,
+    };
+    match (e.kind(), e) {
+        (ErrorKind::NoDeviceKeys, _) => (
+            1,
+            e.to_string(),
+            Some("create and publish keys with `silta init` (or `silta keys init` then `silta keys publish`)".into()),
+        ),
+        (ErrorKind::NoRecipientKeys, ClientError::Seal(SealError::NoKeys(p))) => (
+            1,
+            format!("{p} has not published keys, so nothing can be sealed for it"),
+            Some(format!("{p} must run `silta init` (or `silta keys publish`) first")),
+        ),
+        (ErrorKind::FixInput, ClientError::Seal(SealError::Invalid(_))) => (
+            EX_DATAERR,
+            e.to_string(),
+            Some("nothing was sent; fix the form and try again".into()),
+        ),
+        (ErrorKind::FixInput, _) if relay_code == Some(Code::NotFound) => (
+            1,
+            format!("the relay does not know it: {}", relay_message(e)),
+            Some("check the recipient (<role>/<id>) or the message id".into()),
+        ),
+        (ErrorKind::FixInput, _) if relay_code == Some(Code::PermissionDenied) => (
+            1,
+            format!("the relay refused: {}", relay_message(e)),
+            Some("your role may not do this; see the README's \"who may send what\"".into()),
+        ),
+        (ErrorKind::Local, ClientError::Config(_)) => (EX_USAGE, e.to_string(), None),
+        _ => (1, e.to_string(), None),
     }
 }
 

@@ -529,7 +529,7 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
             let record = json!({
                 "case": case_hex,
                 "label": label.clone().unwrap_or_default(),
-                "issued_at": silta_client::client::now_rfc3339(),
+                "issued_at": silta_client::times::now_rfc3339(),
                 "issued_by": current_user(),
             });
             state.put_case(&case, &record)?;

@@ -7,6 +7,7 @@ use silta_client::{
     ClientConfig,
     client::{Client, ClientError},
     keys::DeviceKeys,
+    times::rfc3339_unix,
 };
 
 use crate::{EX_NOPERM, EX_USAGE, Failure, cli::Command};
@@ -283,7 +284,7 @@ fn check_validity(cert_pem: &[u8]) -> Result<(), Failure> {
             code: EX_NOPERM,
             message: format!(
                 "the certificate is NOT YET VALID: valid from {}",
-                rfc3339(v.not_before.timestamp())
+                rfc3339_unix(v.not_before.timestamp())
             ),
             hint: Some("check this machine's clock, or wait until then".into()),
         });
@@ -293,17 +294,10 @@ fn check_validity(cert_pem: &[u8]) -> Result<(), Failure> {
             code: EX_NOPERM,
             message: format!(
                 "the certificate has EXPIRED: valid until {}",
-                rfc3339(v.not_after.timestamp())
+                rfc3339_unix(v.not_after.timestamp())
             ),
             hint: Some("ask your administrator for a new one (silta-certs issue)".into()),
         });
     }
     Ok(())
-}
-
-fn rfc3339(unix: i64) -> String {
-    silta_client::client::rfc3339(Some(&prost_types::Timestamp {
-        seconds: unix,
-        nanos: 0,
-    }))
 }

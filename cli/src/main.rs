@@ -83,22 +83,20 @@ pub(crate) fn load_config(path: &Path) -> Result<ClientConfig, Failure> {
     })
 }
 
+/// Runs the command. `init`, `demo` and `audit` load the configuration themselves (or need
+/// none); every other command needs it first.
 async fn run(cli: Cli) -> Result<(), Failure> {
-    // Commands that load the configuration themselves, or need none.
-    let command = match cli.command {
-        init @ Command::Init { .. } => return init::run(&cli.config, init).await,
-        Command::Demo { keep } => return demo(keep).await,
-        Command::Audit { command } => return audit_cmd::run(&cli.config, command).await,
-        other => other,
-    };
-    let config = load_config(&cli.config)?;
-    match command {
-        Command::Keys { command } => keys_cmd::run(&config, command).await?,
-        Command::Daemon => daemon_cmd::run(&config).await?,
-        Command::Inbox { purpose, command } => inbox_cmd::run(&config, purpose, command).await?,
-        Command::Case { command } => inbox_cmd::case(&config, command).await?,
-        Command::Purge { dry_run, json } => retention_cmd::purge(&config, dry_run, json)?,
-        Command::Reply(command) => reply_cmd::run(&config, command).await?,
+    let config = || load_config(&cli.config);
+    match cli.command {
+        init @ Command::Init { .. } => init::run(&cli.config, init).await,
+        Command::Demo { keep } => demo(keep).await,
+        Command::Audit { command } => audit_cmd::run(&cli.config, command).await,
+        Command::Keys { command } => keys_cmd::run(&config()?, command).await,
+        Command::Daemon => daemon_cmd::run(&config()?).await,
+        Command::Inbox { purpose, command } => inbox_cmd::run(&config()?, purpose, command).await,
+        Command::Case { command } => inbox_cmd::case(&config()?, command).await,
+        Command::Purge { dry_run, json } => retention_cmd::purge(&config()?, dry_run, json),
+        Command::Reply(command) => reply_cmd::run(&config()?, command).await,
         Command::Send {
             kind,
             to,
@@ -115,16 +113,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 legal_basis,
                 form,
             };
-            send_cmd::run(&config, args).await?;
+            send_cmd::run(&config()?, args).await
         }
         Command::Receive { out, wait, purpose } => {
-            receive_cmd::run(&config, out, wait, purpose).await?;
-        }
-        Command::Init { .. } | Command::Demo { .. } | Command::Audit { .. } => {
-            unreachable!("handled above")
+            receive_cmd::run(&config()?, out, wait, purpose).await
         }
     }
-    Ok(())
 }
 
 #[cfg(feature = "demo")]

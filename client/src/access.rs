@@ -179,7 +179,7 @@ impl AccessLog {
             None => GENESIS.to_owned(),
         };
         let entry = Entry {
-            time: crate::client::now_rfc3339(),
+            time: crate::times::now_rfc3339(),
             who: access.who.to_owned(),
             principal: access.principal.to_owned(),
             action: access.action,
@@ -359,7 +359,7 @@ fn last_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 /// The user id of this process (from `/proc/self`), if it can be read.
-pub fn current_uid() -> Option<u32> {
+pub(crate) fn current_uid() -> Option<u32> {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }

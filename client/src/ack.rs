@@ -16,7 +16,7 @@ use crate::bundle::{TrustStore, VerifiedBundle};
 
 /// How far a device's clock (its bundle's `created_at`) may be ahead of the relay's (the event
 /// time) for the bundle still to count as made before the acknowledgement.
-pub const CLOCK_SKEW_SECS: i64 = 600;
+pub(crate) const CLOCK_SKEW_SECS: i64 = 600;
 
 /// Why an acknowledgement does not count as evidence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +51,7 @@ pub enum AckError {
 
 /// The device an ACKNOWLEDGED event names: `ack_device`, or for events written before it
 /// existed, the id in `detail` ("device <id>...").
-pub fn device_of(event: &pb::Event) -> Option<String> {
+pub(crate) fn device_of(event: &pb::Event) -> Option<String> {
     if !event.ack_device.is_empty() {
         return Some(event.ack_device.clone());
     }
@@ -66,7 +66,7 @@ pub fn device_of(event: &pb::Event) -> Option<String> {
 
 /// Verifies the Ed25519 signature `signature` over the acknowledgement of (`message_id`,
 /// `ciphertext_sha256`) with `key`.
-pub fn signature_verifies(
+pub(crate) fn signature_verifies(
     key: &VerifiedBundle,
     message_id: &[u8],
     ciphertext_sha256: &[u8],
@@ -84,7 +84,7 @@ pub fn signature_verifies(
 }
 
 /// Which trust store checks a bundle.
-pub enum Trust<'a> {
+pub(crate) enum Trust<'a> {
     /// A configured client's (its CA and trust domain).
     Store(&'a TrustStore),
     /// Offline: a CA certificate (PEM); the trust domain is taken from each bundle's certificate
@@ -109,7 +109,7 @@ fn trust_domain_of(der: &[u8]) -> Option<String> {
 /// newest bundle of that device made before the acknowledgement that verifies against the CA
 /// and `crls` (DER) as of `at`, whose Ed25519 key must verify `signature`. Returns that bundle.
 #[allow(clippy::too_many_arguments)]
-pub fn verify(
+pub(crate) fn verify(
     trust: &Trust<'_>,
     bundles: &[pb::KeyBundle],
     crls: &[Vec<u8>],
@@ -180,7 +180,7 @@ pub fn verify(
 }
 
 /// Checks an ACKNOWLEDGED event (see [`verify`]); the recipient is the event's actor.
-pub fn verify_event(
+pub(crate) fn verify_event(
     trust: &Trust<'_>,
     bundles: &[pb::KeyBundle],
     crls: &[Vec<u8>],
@@ -202,7 +202,7 @@ pub fn verify_event(
 
 /// Every bundle `principal` ever published (the directory's history, page by page, bounded) and
 /// the CRLs the relay hands out. Used to collect what an acknowledgement is checked with.
-pub async fn published_bundles(
+pub(crate) async fn published_bundles(
     directory: &mut pb::directory_client::DirectoryClient<tonic::transport::Channel>,
     principal: &str,
 ) -> Result<(Vec<pb::KeyBundle>, Vec<Vec<u8>>), tonic::Status> {

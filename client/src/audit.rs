@@ -17,6 +17,9 @@ use silta_proto::{
 };
 use tonic::transport::Channel;
 
+/// Why an acknowledgement in the log or in evidence does not verify.
+pub use crate::ack::AckError;
+
 type Audit = pb::audit_log_client::AuditLogClient<Channel>;
 
 /// What verification found wrong, with the first bad index.
@@ -151,6 +154,9 @@ pub enum AuditError {
     /// Local state could not be read or written.
     #[error("auditor state: {0}")]
     State(String),
+    /// The relay's paging does not end (a token repeated, too many pages or events).
+    #[error("relay: {0}")]
+    Paging(String),
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -215,31 +221,84 @@ impl std::fmt::Display for Purpose {
 }
 
 /// Every event matching `filter` that the caller may see, fetched page by page with the purpose
-/// (each page's query is recorded in the log with it).
+/// (each page's query is recorded in the log with it). A relay that hands back a page token it
+/// gave before, or more than [`MAX_PAGES`] pages or [`MAX_EVENTS`] events, is refused
+/// ([`ClientError::RelayAnswer`]) instead of being followed for ever.
 pub async fn fetch_events(
     audit: &mut Audit,
     filter: pb::QueryFilter,
     purpose: &Purpose,
-) -> Result<Vec<pb::Event>, crate::client::ClientError> {
+) -> Result<Vec<pb::Event>, crate::error::ClientError> {
+    query_pages(audit, filter, purpose)
+        .await
+        .map_err(|e| match e {
+            AuditError::Relay(s) => crate::error::ClientError::Relay(s),
+            AuditError::Paging(why) => crate::error::ClientError::RelayAnswer(why),
+            other => crate::error::ClientError::RelayAnswer(other.to_string()),
+        })
+}
+
+/// Most pages one query follows (500 events a page asked for).
+pub const MAX_PAGES: usize = 10_000;
+/// Most events one query collects.
+pub const MAX_EVENTS: usize = 1_000_000;
+
+/// The pages of one query, by [`all_pages`].
+async fn query_pages(
+    audit: &mut Audit,
+    filter: pb::QueryFilter,
+    purpose: &Purpose,
+) -> Result<Vec<pb::Event>, AuditError> {
+    all_pages(MAX_PAGES, MAX_EVENTS, |token| {
+        let request = pb::QueryRequest {
+            filter: Some(filter.clone()),
+            purpose: purpose.note.clone(),
+            page_size: 500,
+            page_token: token,
+            purpose_code: purpose.code.into(),
+        };
+        let mut audit = audit.clone();
+        async move { Ok(audit.query(request).await?.into_inner()) }
+    })
+    .await
+}
+
+/// Follows page tokens from `page` (called with the token, empty first) until one is empty.
+/// A token seen before, more than `max_pages` pages or more than `max_events` events is
+/// [`AuditError::Paging`].
+async fn all_pages<F, Fut>(
+    max_pages: usize,
+    max_events: usize,
+    mut page: F,
+) -> Result<Vec<pb::Event>, AuditError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<pb::QueryResponse, AuditError>>,
+{
     let mut events = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut token = String::new();
-    loop {
-        let page = audit
-            .query(pb::QueryRequest {
-                filter: Some(filter.clone()),
-                purpose: purpose.note.clone(),
-                page_size: 500,
-                page_token: token,
-                purpose_code: purpose.code.into(),
-            })
-            .await?
-            .into_inner();
-        events.extend(page.events);
-        if page.next_page_token.is_empty() {
+    for _ in 0..max_pages {
+        let answer = page(token).await?;
+        if events.len() + answer.events.len() > max_events {
+            return Err(AuditError::Paging(format!(
+                "the relay's answer holds more than {max_events} events; narrow the query"
+            )));
+        }
+        events.extend(answer.events);
+        if answer.next_page_token.is_empty() {
             return Ok(events);
         }
-        token = page.next_page_token;
+        if !seen.insert(answer.next_page_token.clone()) {
+            return Err(AuditError::Paging(
+                "the relay handed back a page token it gave before (its paging loops)".into(),
+            ));
+        }
+        token = answer.next_page_token;
     }
+    Err(AuditError::Paging(format!(
+        "the relay's answer runs over more than {max_pages} pages; narrow the query"
+    )))
 }
 
 fn state_err(e: impl std::fmt::Display) -> AuditError {
@@ -432,13 +491,9 @@ pub async fn verify(
     })
 }
 
+/// [`crate::fsutil::write_atomic`], its failure as the audit state's.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), AuditError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data).map_err(state_err)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(state_err)?;
-    std::fs::rename(&tmp, path).map_err(state_err)
+    crate::fsutil::write_atomic(path, data).map_err(AuditError::State)
 }
 
 /// Offline evidence about one message: its events, their inclusion proofs, one checkpoint.
@@ -486,28 +541,15 @@ pub async fn prove(
         .checkpoint(pb::CheckpointRequest {})
         .await?
         .into_inner();
-    let mut events = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = audit
-            .query(pb::QueryRequest {
-                filter: Some(pb::QueryFilter {
-                    message_id: message_id.to_vec(),
-                    ..Default::default()
-                }),
-                purpose: purpose.note.clone(),
-                page_size: 500,
-                page_token: token,
-                purpose_code: purpose.code.into(),
-            })
-            .await?
-            .into_inner();
-        events.extend(page.events.into_iter().filter(|e| e.index < cp.tree_size));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
+    let filter = pb::QueryFilter {
+        message_id: message_id.to_vec(),
+        ..Default::default()
+    };
+    let events: Vec<pb::Event> = query_pages(audit, filter, purpose)
+        .await?
+        .into_iter()
+        .filter(|e| e.index < cp.tree_size)
+        .collect();
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut keys: Vec<pb::KeyBundle> = Vec::new();
     let mut crls: Vec<Vec<u8>> = Vec::new();
@@ -587,7 +629,7 @@ pub enum EvidenceError {
         /// Its recipient.
         recipient: String,
         /// Why.
-        why: crate::ack::AckError,
+        why: AckError,
     },
     /// The evidence holds acknowledgements, and no CA was given to check them with.
     #[error("the evidence holds acknowledgements; their signatures are checked against the CA")]
@@ -749,12 +791,12 @@ pub fn check_receipt(
 /// A receipt in full as JSON (what the daemon's status files and the inbox's copies of sent
 /// messages keep): the checkpoint, the inclusion proof and the log entry, so it can be checked
 /// later against the log an auditor verifies (`silta audit verify --receipts`).
-pub fn receipt_json(r: &pb::Receipt) -> serde_json::Value {
+pub(crate) fn receipt_json(r: &pb::Receipt) -> serde_json::Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     serde_json::json!({
         "message_id": uuid::Uuid::from_slice(&r.message_id).map(|u| u.to_string()).unwrap_or_default(),
         "sender": r.sender,
-        "accepted_at": crate::client::rfc3339(r.accepted_at.as_ref()),
+        "accepted_at": crate::times::rfc3339(r.accepted_at.as_ref()),
         "log_index": r.log_index,
         "ciphertext_sha256": hex::encode(&r.ciphertext_sha256),
         "checkpoint": r.checkpoint,
@@ -869,4 +911,94 @@ pub fn check_receipts(
         }
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn event(index: u64) -> pb::Event {
+        pb::Event {
+            index,
+            ..Default::default()
+        }
+    }
+
+    /// A relay that answers page `n` with `events` events and the token `token(n)`.
+    async fn follow(
+        events: usize,
+        token: impl Fn(usize) -> String,
+    ) -> (Result<Vec<pb::Event>, AuditError>, usize) {
+        follow_within(MAX_PAGES, MAX_EVENTS, events, token).await
+    }
+
+    async fn follow_within(
+        max_pages: usize,
+        max_events: usize,
+        events: usize,
+        token: impl Fn(usize) -> String,
+    ) -> (Result<Vec<pb::Event>, AuditError>, usize) {
+        let calls = Cell::new(0usize);
+        let result = all_pages(max_pages, max_events, |_asked| {
+            let n = calls.get();
+            calls.set(n + 1);
+            let answer = pb::QueryResponse {
+                events: (0..events as u64).map(event).collect(),
+                next_page_token: token(n),
+            };
+            async move { Ok(answer) }
+        })
+        .await;
+        (result, calls.get())
+    }
+
+    #[tokio::test]
+    async fn pages_are_followed_until_the_token_is_empty() {
+        let (result, calls) = follow(3, |n| {
+            if n < 4 {
+                format!("t{n}")
+            } else {
+                String::new()
+            }
+        })
+        .await;
+        assert_eq!(result.expect("five pages").len(), 15);
+        assert_eq!(calls, 5);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_page_token_is_refused() {
+        let (result, calls) = follow(1, |_| "same".into()).await;
+        match result {
+            Err(AuditError::Paging(why)) => assert!(why.contains("page token"), "{why}"),
+            other => panic!("expected a paging error, got {other:?}"),
+        }
+        assert_eq!(calls, 2, "refused at the first repeat");
+        // A cycle of two tokens too.
+        let (result, calls) = follow(1, |n| format!("t{}", n % 2)).await;
+        assert!(matches!(result, Err(AuditError::Paging(_))));
+        assert_eq!(calls, 3);
+    }
+
+    #[tokio::test]
+    async fn endless_fresh_tokens_stop_after_max_pages() {
+        let (result, calls) = follow(0, |n| format!("t{n}")).await;
+        match result {
+            Err(AuditError::Paging(why)) => assert!(why.contains("pages"), "{why}"),
+            other => panic!("expected a paging error, got {other:?}"),
+        }
+        assert_eq!(calls, MAX_PAGES);
+    }
+
+    #[tokio::test]
+    async fn too_many_events_are_refused() {
+        let (result, calls) = follow_within(MAX_PAGES, 100, 51, |n| format!("t{n}")).await;
+        match result {
+            Err(AuditError::Paging(why)) => assert!(why.contains("events"), "{why}"),
+            other => panic!("expected a paging error, got {other:?}"),
+        }
+        assert_eq!(calls, 2);
+    }
 }

@@ -90,7 +90,7 @@ pub struct Client {
 }
 
 /// How far in the future of the client's clock a key bundle may be dated and still be used.
-pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
 
 impl Client {
     /// Loads keys and state and connects. Keys must exist (`silta keys init`).
@@ -307,7 +307,7 @@ impl Client {
         };
         let keys = match self.keys_of(&principal).await {
             Ok(keys) => keys,
-            Err(e) if !is_per_message(&e) => return Err(e),
+            Err(e) if !e.is_per_message() => return Err(e),
             Err(e) => {
                 return Ok(Err(format!(
                     "the recipient's keys could not be fetched ({e})"
@@ -470,73 +470,8 @@ impl Client {
     }
 }
 
-/// A payload in the proto3 JSON mapping (`{"referral": {...}}`).
-pub fn payload_json(payload: &pb::payload::Payload) -> serde_json::Value {
-    use prost::Message as _;
-    prost_reflect::DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET)
-        .ok()
-        .and_then(|pool| pool.get_message_by_name("silta.v1.payload.Payload"))
-        .and_then(|desc| {
-            prost_reflect::DynamicMessage::decode(desc, payload.encode_to_vec().as_slice()).ok()
-        })
-        .and_then(|m| {
-            // The field names of the schema and the forms (`person_name`), not lowerCamelCase.
-            let options = prost_reflect::SerializeOptions::new().use_proto_field_name(true);
-            m.serialize_with_options(serde_json::value::Serializer, &options)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// One recipient's delivery state (moved to [`crate::record`]; named here too).
 pub use crate::record::{ACK_NOT_VERIFIED, DeliveryState, DeliveryStatus};
-
-/// Now, as RFC 3339 (UTC, seconds).
-pub fn now_rfc3339() -> String {
-    rfc3339(Some(&prost_types::Timestamp::from(
-        std::time::SystemTime::now(),
-    )))
-}
-
-/// A protobuf timestamp as RFC 3339 (UTC, seconds), or empty.
-pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether a failure to open a message is the message's own (its sender's keys could not be
-/// fetched: an oversized or broken directory answer), so it is skipped and retried while the
-/// messages behind it go on; or one that stops every message alike (the connection is down or
-/// reset, our certificate is refused, we are over our own rate limit, local storage failed),
-/// so receiving stops for now and nothing is counted against the message: a sender must not be
-/// able to get other senders' messages rejected by making the recipient hit its own limits.
-pub(crate) fn is_per_message(e: &ClientError) -> bool {
-    use tonic::Code;
-    match e {
-        ClientError::Relay(s) => !matches!(
-            s.code(),
-            Code::Unavailable
-                | Code::Cancelled
-                | Code::DeadlineExceeded
-                | Code::Unauthenticated
-                | Code::ResourceExhausted
-                | Code::Aborted
-                | Code::Unknown
-        ),
-        ClientError::Bundle(_) | ClientError::Seal(_) => true,
-        _ => false,
-    }
-}
-
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// The principal named in an UNTRUSTED_SENDER_KEY rejection ("no valid key for P device D").
 fn signed_sender_hint(r: &Rejected) -> Option<&str> {

@@ -9,8 +9,8 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    client::ClientError,
     connection::{Connection, RelayConfig},
+    error::ClientError,
 };
 
 /// The client's configuration file (`silta.toml`).

@@ -23,7 +23,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 /// Largest message the client accepts from the relay.
-pub const MAX_MESSAGE_BYTES: usize = 300 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 300 * 1024 * 1024;
 
 /// How to reach and authenticate to a relay.
 #[derive(Clone)]
@@ -112,7 +112,7 @@ impl RelayConfig {
 
 /// The key-exchange groups a Silta client offers, most preferred first: the hybrid post-quantum
 /// X25519MLKEM768, then classical groups so that a relay without it can still be reached.
-pub static KX_GROUPS: &[&dyn rustls::crypto::SupportedKxGroup] = &[
+pub(crate) static KX_GROUPS: &[&dyn rustls::crypto::SupportedKxGroup] = &[
     rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768,
     rustls::crypto::aws_lc_rs::kx_group::X25519,
     rustls::crypto::aws_lc_rs::kx_group::SECP256R1,
@@ -154,7 +154,7 @@ pub enum ConnectError {
 }
 
 /// Finds the TLS error behind a transport failure, if there is one.
-pub fn tls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+pub(crate) fn tls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     let mut cur: Option<&'a (dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(t) = e.downcast_ref::<rustls::Error>() {
@@ -171,7 +171,7 @@ pub fn tls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Er
 }
 
 /// Turns a transport-level failure into the most precise [`ConnectError`].
-pub fn classify(err: &(dyn StdError + 'static)) -> ConnectError {
+pub(crate) fn classify(err: &(dyn StdError + 'static)) -> ConnectError {
     match tls_error(err) {
         Some(rustls::Error::AlertReceived(alert)) => ConnectError::CertificateRejected {
             alert: format!("{alert:?}"),

@@ -40,6 +40,9 @@ pub enum ClientError {
     /// The access log could not be written, so nothing was disclosed.
     #[error("{0}")]
     Access(String),
+    /// The relay's answer cannot be used (e.g. its paging never ends).
+    #[error("the relay's answer is unusable: {0}")]
+    RelayAnswer(String),
 }
 
 /// What a failure means for the one who asked: the single classification every caller uses.
@@ -141,7 +144,29 @@ impl ClientError {
             // an error).
             ClientError::Bundle(_) => ErrorKind::Local,
             ClientError::Relay(s) => ErrorKind::of_code(s.code()),
-            ClientError::Receipt(_) => ErrorKind::RelayFault,
+            ClientError::Receipt(_) | ClientError::RelayAnswer(_) => ErrorKind::RelayFault,
+        }
+    }
+
+    /// Whether a failure to open a message is the message's own (its sender's keys could not be
+    /// fetched: an oversized or broken directory answer), so it is skipped and retried while the
+    /// messages behind it go on; or one that stops every message alike (the connection is down or
+    /// reset, our certificate is refused, we are over our own rate limit, local storage failed),
+    /// so receiving stops for now and nothing is counted against the message: a sender must not be
+    /// able to get other senders' messages rejected by making the recipient hit its own limits.
+    ///
+    /// A relay's answer is the message's own when [`ClientError::kind`] says it is to be fixed
+    /// (refused: not found, invalid, not allowed) or the relay's fault (internal error, lost
+    /// data); never when it is passing ([`ErrorKind::Retry`]: unavailable, over a limit, no
+    /// answer) or about our certificate. A key bundle or sealing problem is the message's; any
+    /// other failure (local storage, the access log, the connection) is not.
+    pub(crate) fn is_per_message(&self) -> bool {
+        match self {
+            ClientError::Relay(_) => {
+                matches!(self.kind(), ErrorKind::FixInput | ErrorKind::RelayFault)
+            }
+            ClientError::Bundle(_) | ClientError::Seal(_) => true,
+            _ => false,
         }
     }
 
@@ -299,6 +324,7 @@ mod tests {
             (ClientError::Store("x".into()), ErrorKind::Local),
             (ClientError::Access("x".into()), ErrorKind::Local),
             (ClientError::Receipt("x".into()), ErrorKind::RelayFault),
+            (ClientError::RelayAnswer("x".into()), ErrorKind::RelayFault),
             (
                 tonic::Status::unavailable("x").into(),
                 ErrorKind::Retry { reconnect: true },
@@ -310,5 +336,68 @@ mod tests {
         }
         let state: ClientError = StateError::from(sled::Error::Unsupported("x".into())).into();
         assert_eq!(state.kind(), ErrorKind::Local);
+    }
+
+    // Which failures to open a message count against it (ClientError::is_per_message).
+    use crate::{bundle::BundleError, state::StateError};
+
+    fn relay(code: Code) -> ClientError {
+        ClientError::Relay(tonic::Status::new(code, "x"))
+    }
+
+    #[test]
+    fn passing_relay_failures_do_not_count_against_the_message() {
+        for code in [
+            Code::Unavailable,
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Unauthenticated,
+            Code::ResourceExhausted,
+            Code::Aborted,
+            Code::Unknown,
+        ] {
+            assert!(!relay(code).is_per_message(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_directory_answer_counts_against_the_message() {
+        for code in [
+            Code::InvalidArgument,
+            Code::FailedPrecondition,
+            Code::OutOfRange,
+            Code::NotFound,
+            Code::PermissionDenied,
+            Code::AlreadyExists,
+            Code::Internal,
+            Code::DataLoss,
+            Code::Unimplemented,
+            Code::Ok,
+        ] {
+            assert!(relay(code).is_per_message(), "{code:?}");
+        }
+        assert!(ClientError::Bundle(BundleError::BadSignature).is_per_message());
+        assert!(ClientError::Seal(SealError::NoKeys("centre/x".into())).is_per_message());
+        assert!(ClientError::Seal(SealError::Encrypt("x".into())).is_per_message());
+    }
+
+    #[test]
+    fn local_and_connection_failures_do_not_count_against_the_message() {
+        let local = [
+            ClientError::State(StateError::from(sled::Error::Unsupported("x".into()))),
+            ClientError::Store("disk full".into()),
+            ClientError::Access("access log".into()),
+            ClientError::Config("x".into()),
+            ClientError::Receipt("x".into()),
+            ClientError::RelayAnswer("x".into()),
+            ClientError::Connect(ConnectError::Unreachable("x".into())),
+            ClientError::Connect(ConnectError::Other("reset".into())),
+            ClientError::Connect(ConnectError::CertificateRejected {
+                alert: "CertificateRevoked".into(),
+            }),
+        ];
+        for e in &local {
+            assert!(!e.is_per_message(), "{e}");
+        }
     }
 }

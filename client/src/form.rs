@@ -179,14 +179,14 @@ fn upper(s: &str) -> String {
 }
 
 /// The short lower-case name of an urgency (`urgent`).
-pub fn urgency_name(u: Urgency) -> String {
+pub(crate) fn urgency_name(u: Urgency) -> String {
     u.as_str_name()
         .trim_start_matches("URGENCY_")
         .to_ascii_lowercase()
 }
 
 /// The short lower-case name of a legal basis (`statutory-information-right`).
-pub fn legal_basis_name(b: LegalBasis) -> String {
+pub(crate) fn legal_basis_name(b: LegalBasis) -> String {
     b.as_str_name()
         .trim_start_matches("LEGAL_BASIS_")
         .to_ascii_lowercase()

@@ -28,7 +28,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
 }
 
 /// Moves `from` to `to` (same file system) and syncs both folders.
-pub fn move_file(from: &Path, to: &Path) -> Result<(), String> {
+pub(crate) fn move_file(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::rename(from, to)
         .map_err(|e| format!("moving {} to {}: {e}", from.display(), to.display()))?;
     sync_dir_of(to)?;
@@ -36,7 +36,7 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// Fsyncs the folder holding `path`.
-pub fn sync_dir_of(path: &Path) -> Result<(), String> {
+pub(crate) fn sync_dir_of(path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")

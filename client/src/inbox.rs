@@ -12,14 +12,16 @@ use std::{collections::BTreeMap, time::Duration};
 use silta_proto::pb;
 
 use crate::{
-    client::{Client, ClientError, DeliveryStatus, Received, now_rfc3339, payload_json, rfc3339},
+    client::{Client, ClientError, DeliveryStatus, Received},
     form::{legal_basis_name, urgency_name},
     ids::{CaseRef, MessageId},
     payload::kind_name,
+    payload::payload_json,
     receive::Acknowledge,
     record::{Direction, MessageRecord, RecordState},
     seal::Draft,
     state::{State, StateError},
+    times::{now_rfc3339, rfc3339, rfc3339_unix},
 };
 
 /// What a sync did.
@@ -124,10 +126,7 @@ fn deferred_line(
         .and_then(|e| uuid::Uuid::from_slice(&e.message_id).ok())
         .map(|u| u.to_string())
         .unwrap_or_default();
-    let next = rfc3339(Some(&prost_types::Timestamp {
-        seconds: (retry.next_at_ms / 1000) as i64,
-        nanos: 0,
-    }));
+    let next = rfc3339_unix((retry.next_at_ms / 1000) as i64);
     let max = client.receive_config().max_attempts;
     let when = if tried {
         format!(
@@ -191,7 +190,7 @@ async fn record_status(client: &Client, s: &pb::StatusEvent) -> Result<(), Clien
 }
 
 /// Keeps a copy of a message this installation sent.
-pub fn record_sent(
+pub(crate) fn record_sent(
     state: &State,
     draft: &Draft,
     sender: &str,

@@ -63,7 +63,7 @@ impl std::fmt::Debug for DeviceKeys {
 }
 
 /// Checks a device id: 1–64 characters of `[a-z0-9._-]`.
-pub fn check_device_id(id: &str) -> Result<(), KeyError> {
+pub(crate) fn check_device_id(id: &str) -> Result<(), KeyError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -105,9 +105,7 @@ impl DeviceKeys {
                 other => KeyError::Other(other.to_string()),
             })
         };
-        let created = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let created = crate::times::now_rfc3339();
         let age_file = format!(
             "# created: {created}\n# public key: {}\n{}\n",
             keys.age_recipient(),

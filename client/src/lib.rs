@@ -8,42 +8,52 @@
 //! decrypts, verifies the signature against a key bundle it checked against the CA itself, and
 //! checks that what was signed matches what the relay delivered.
 //!
-//! # Layout
-//! - [`connection`]: mutual-TLS connection to the relay.
-//! - [`audit`]: verifying the delivery log, offline evidence.
-//! - [`ack`]: acknowledgements checked against CA-verified key bundles.
-//! - [`keys`]: a device's age identity and Ed25519 signing key, on disk.
-//! - [`bundle`]: key bundles: building, signing with the certificate key, verifying against the CA.
-//! - [`payload`]: payload kinds, validation rules, forms (TOML/JSON).
+//! # Interface
+//! What the `silta` program, the system tests (`silta-tests`) and the fuzz targets use; nothing
+//! else is public.
+//!
+//! At the crate root: [`ClientConfig`] (with [`ReceiveConfig`], [`DaemonConfig`]), the
+//! connection ([`Connection`], [`RelayConfig`], [`ConnectError`]), and failures with what they
+//! mean ([`ClientError`], [`ErrorKind`]).
+//!
+//! Public modules:
+//! - [`client`]: [`client::Client`], a configured client: keys, seal and send, receive, open.
+//! - [`outbox`]: the one send path: id, durable sealed copy, access log, send, receipt.
+//! - [`receive`]: the one open path: fetch, open and verify, log the opening, keep, acknowledge.
+//! - [`inbox`]: messages kept by `silta inbox sync`: listing, threads, acknowledging.
+//! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
+//! - [`access`]: the client-side access log (who opened which case's messages, and why).
+//! - [`audit`]: verifying the delivery log, receipts, offline evidence.
 //! - [`report`]: the auditor's monthly summary of the delivery log (table, CSV, JSON, SVG).
 //! - [`seal`]: sealing and opening, with precise rejection reasons.
-//! - [`state`]: the client's local state: pinned keys, message ids seen.
-//! - [`client`]: all of it together, as used by the `silta` program.
-//! - [`config`]: the configuration file (`silta.toml`).
-//! - [`form`]: form files with their `[envelope]` table.
-//! - [`receive`]: the one open path: fetch, open and verify, log the opening, keep, acknowledge.
+//! - [`bundle`]: key bundles: building, signing with the certificate key, verifying against the CA.
+//! - [`keys`]: a device's age identity and Ed25519 signing key, on disk.
+//! - [`payload`]: payload kinds, validation rules, forms (TOML/JSON).
+//! - [`form`]: form files with their `[envelope]` table; message id and case arguments.
 //! - [`record`]: typed records of messages kept and shown; delivery states.
 //! - [`ids`]: message ids and case references.
-//! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
-//! - [`error`]: client failures and what each means for the caller ([`error::ErrorKind`]).
-//! - [`outbox`]: the one send path: id, durable sealed copy, access log, send, receipt.
-//! - [`access`]: the client-side access log (who opened which case's messages, and why).
-//! - [`fsutil`]: atomic file writes.
+//! - [`state`]: the client's local state: pinned keys, message ids seen.
+//! - [`fsutil`]: atomic file writes, private folders.
 //! - [`retention`]: closing cases and deleting plaintext after its retention period.
 //! - [`text`]: text from the relay or another party made safe to print (terminal, CSV).
+//! - [`times`]: RFC 3339 times (the one formatter).
+//!
+//! Private: `connection` (re-exported above), `config` (re-exported above), `error`
+//! (re-exported above), `ack` (acknowledgements checked against CA-verified key bundles, used
+//! by [`client`] and [`audit`]).
 //!
 //! [`pb::payload::SignedPayload`]: silta_proto::pb::payload::SignedPayload
 #![warn(missing_docs)]
 
 pub mod access;
-pub mod ack;
+mod ack;
 pub mod audit;
 pub mod bundle;
 pub mod client;
-pub mod config;
-pub mod connection;
+mod config;
+mod connection;
 pub mod daemon;
-pub mod error;
+mod error;
 pub mod form;
 pub mod fsutil;
 pub mod ids;
@@ -58,7 +68,8 @@ pub mod retention;
 pub mod seal;
 pub mod state;
 pub mod text;
+pub mod times;
 
 pub use config::{ClientConfig, DaemonConfig, ReceiveConfig, RetentionConfig};
-pub use connection::{ConnectError, Connection, RelayConfig, classify, tls_error};
+pub use connection::{ConnectError, Connection, RelayConfig};
 pub use error::{ClientError, ErrorKind};

@@ -35,12 +35,13 @@ use crate::{
     payload::kind_name,
     seal::Draft,
     state::{State, StateError},
+    times::unix_ms,
 };
 
 /// How long a sealed, unfinished message found by its content is sent again as it is; after
 /// that the same content is sealed anew (the recipients' keys are looked up again) under a new
 /// id. A message found by its id is always sent as it was sealed.
-pub const REUSE_FOR: Duration = Duration::from_secs(3600);
+pub(crate) const REUSE_FOR: Duration = Duration::from_secs(3600);
 
 /// What identifies a message across attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,12 +195,6 @@ pub struct Outbox<'s> {
     /// the encoded envelope, under the content key.
     legacy: sled::Tree,
     access: AccessLog,
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The content key of a draft: kind, recipients, case, urgency, legal basis, reply-to and

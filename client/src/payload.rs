@@ -161,7 +161,7 @@ fn validate_admission(n: &pl::AdmissionDecisionNotice) -> Result<(), PayloadErro
 }
 
 /// Parses `YYYY-MM-DD`.
-pub fn parse_date(s: &str) -> Result<time::Date, PayloadError> {
+pub(crate) fn parse_date(s: &str) -> Result<time::Date, PayloadError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(s.trim(), &format)
         .map_err(|_| PayloadError(format!("{s:?} is not a date YYYY-MM-DD")))
@@ -268,7 +268,7 @@ fn validate_consultation(c: &pl::AnonymousConsultation) -> Result<(), PayloadErr
 
 /// Looks for things in free text that identify a person. Conservative: a false alarm asks the
 /// writer to rephrase; a miss could expose someone.
-pub fn find_identifier(text: &str) -> Option<&'static str> {
+pub(crate) fn find_identifier(text: &str) -> Option<&'static str> {
     if text
         .split_whitespace()
         .any(|w| w.contains('@') && w.contains('.'))
@@ -367,6 +367,21 @@ pub fn read_form_value(
     })?;
     Payload::decode(dynamic.encode_to_vec().as_slice())
         .map_err(|e| PayloadError(format!("form: {e}")))
+}
+
+/// A payload in the proto3 JSON mapping (`{"referral": {...}}`).
+pub(crate) fn payload_json(payload: &Payload) -> serde_json::Value {
+    DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET)
+        .ok()
+        .and_then(|pool| pool.get_message_by_name("silta.v1.payload.Payload"))
+        .and_then(|desc| DynamicMessage::decode(desc, payload.encode_to_vec().as_slice()).ok())
+        .and_then(|m| {
+            // The field names of the schema and the forms (`person_name`), not lowerCamelCase.
+            let options = prost_reflect::SerializeOptions::new().use_proto_field_name(true);
+            m.serialize_with_options(serde_json::value::Serializer, &options)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

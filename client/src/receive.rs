@@ -18,9 +18,10 @@ use silta_proto::pb;
 
 use crate::{
     access::{Access, AccessLog, AccessLogError, Action},
-    client::{Client, ClientError, Received, is_per_message, unix_ms},
+    client::{Client, ClientError, Received},
     ids::MessageId,
     seal::{Opened, Rejected, sign_ack},
+    times::unix_ms,
 };
 
 /// Who opens received messages, for which installation, and why: what each `received`
@@ -204,7 +205,7 @@ impl Client {
                 }
                 let outcome = match self.open(&delivered).await {
                     Ok(outcome) => outcome,
-                    Err(e) if is_per_message(&e) => {
+                    Err(e) if e.is_per_message() => {
                         return self.defer(delivered, retry, &e).await;
                     }
                     Err(e) => return Err(e),

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use silta_proto::pb;
 
 use crate::{
-    client::rfc3339,
     ids::{CaseRef, MessageId, case_or_empty, id_or_empty},
     seal::Opened,
+    times::rfc3339,
 };
 
 /// Whether a kept message was received or sent by this installation.
@@ -147,7 +147,7 @@ impl MessageRecord {
             .to_owned(),
             log_index: delivered.log_index,
             message_id: MessageId::from_slice(&s.message_id).unwrap_or_default(),
-            payload: crate::client::payload_json(&opened.payload),
+            payload: crate::payload::payload_json(&opened.payload),
             receipt: None,
             received_at: None,
             recipients: None,
@@ -400,7 +400,7 @@ mod tests {
             "accepted_at": rfc3339(delivered.accepted_at.as_ref()),
             "log_index": delivered.log_index,
             "ciphertext_sha256": hex::encode(delivered.envelope.as_ref().map(|e| e.ciphertext_sha256.clone()).unwrap_or_default()),
-            "payload": crate::client::payload_json(&opened.payload),
+            "payload": crate::payload::payload_json(&opened.payload),
         })
     }
 

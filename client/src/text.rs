@@ -8,7 +8,7 @@
 //! what was stored; spreadsheet formulas in CSV cells are neutralised.
 
 /// The replacement shown for a character that is not safe to print.
-pub const REPLACEMENT: char = '\u{FFFD}';
+pub(crate) const REPLACEMENT: char = '\u{FFFD}';
 
 /// Bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069) and the marks
 /// U+200E/U+200F reorder what follows them on screen; the line and paragraph separators
@@ -49,7 +49,7 @@ pub fn printable_line(s: &str) -> String {
 /// A CSV cell (RFC 4180): made printable on one line, and a value a spreadsheet would run as a
 /// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`;
 /// quoted when it holds a comma, a quote or a line end.
-pub fn csv_cell(s: &str) -> String {
+pub(crate) fn csv_cell(s: &str) -> String {
     let cell = csv_text(s);
     if cell.contains([',', '"']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
@@ -60,7 +60,7 @@ pub fn csv_cell(s: &str) -> String {
 
 /// A CSV cell's text before quoting: printable on one line, a formula neutralised with a leading
 /// `'` (see [`csv_cell`]).
-pub fn csv_text(s: &str) -> String {
+pub(crate) fn csv_text(s: &str) -> String {
     let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let mut cell = printable_line(s);
     if formula {

@@ -205,7 +205,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let p = e.unwrap().path();
         if p.is_dir() {
             out.extend(walk(&p));
-        } else {
+        } else if p.is_file() {
+            // Files only: the relay's admin socket (backups) holds no data and cannot be read.
             out.push(p);
         }
     }

@@ -21,30 +21,31 @@
 //! idempotently: a restart at any point neither loses a form nor sends one twice. Sending retries with exponential backoff
 //! and jitter while the relay is unreachable.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, time::Duration, time::Instant};
 
 use prost::Message as _;
-use serde::{Deserialize, Serialize};
 use silta_certs::Principal;
 use silta_proto::pb;
-use sled::Transactional as _;
 
 use crate::{
     access::AccessLog,
-    client::{Client, ClientError, DeliveryState, DeliveryStatus, Received, now_rfc3339},
+    client::{Client, ClientError, DeliveryStatus, Received},
     config::ClientConfig,
-    form::{legal_basis_name, read_envelope_form, urgency_name},
-    fsutil::{create_private_dir, move_file, write_atomic},
+    form::read_envelope_form,
+    fsutil::write_atomic,
     outbox::{Disclosure, Key, Outbox},
     payload::kind_name,
     receive::Opener,
     record::MessageRecord,
     seal::SealError,
+    times::now_rfc3339,
 };
+
+mod folders;
+mod queue;
+
+pub use folders::Folders;
+use queue::{Job, JobState, form_key};
 
 /// A daemon failure that stops it (local storage, folders).
 #[derive(Debug, thiserror::Error)]
@@ -63,113 +64,6 @@ pub enum DaemonError {
     /// Configuration.
     #[error(transparent)]
     Client(#[from] ClientError),
-}
-
-/// Where a queued form is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum JobState {
-    /// Id assigned; being sent through the library's outbox (which keeps the sealed message).
-    Queued,
-    /// Sealed by an earlier version, its envelope in `msgid_envelope`: sent with those bytes.
-    Sealed,
-    /// Accepted by the relay.
-    Sent,
-    /// Will not be sent (the reason is in failed/).
-    Failed,
-}
-
-/// A form in the queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Job {
-    message_id: String,
-    file_name: String,
-    form: String,
-    json: bool,
-    state: JobState,
-    queued_at: String,
-    attempts: u32,
-    /// Milliseconds since the Unix epoch.
-    next_attempt_ms: u64,
-    #[serde(default)]
-    last_error: String,
-    /// The base name in sent/ (the form is `sent/<base>`, its state `sent/<base>.status.json`).
-    #[serde(default)]
-    sent_base: String,
-    /// The outbox file was moved away.
-    #[serde(default)]
-    filed: bool,
-    #[serde(default)]
-    sent_at: String,
-    #[serde(default)]
-    log_index: u64,
-    #[serde(default)]
-    receipt_checked: bool,
-    #[serde(default)]
-    receipt_problem: String,
-    #[serde(default)]
-    recipients: BTreeMap<String, DeliveryStatus>,
-    /// SHA-256 of the sealed message (hex): what recipients' acknowledgements sign.
-    #[serde(default)]
-    ciphertext_sha256: String,
-    /// The relay's receipt in full ([`crate::audit::receipt_json`]).
-    #[serde(default)]
-    receipt: Option<serde_json::Value>,
-    /// kind, to, case, urgency, legal basis: what sent/ status files show. Kept when the form
-    /// text itself is dropped from the queue after filing.
-    #[serde(default)]
-    summary: Option<Summary>,
-}
-
-/// The envelope facts of a form, for status files.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Summary {
-    kind: String,
-    to: Vec<String>,
-    case: String,
-    urgency: String,
-    legal_basis: String,
-}
-
-/// The four folders.
-#[derive(Debug, Clone)]
-pub struct Folders {
-    /// Forms to send.
-    pub outbox: PathBuf,
-    /// Forms claimed from the outbox, waiting to be sent (`<message-id>.<name>`).
-    pub queued: PathBuf,
-    /// Sent forms and their state.
-    pub sent: PathBuf,
-    /// Forms that will not be sent, with the reason.
-    pub failed: PathBuf,
-    /// Received messages.
-    pub inbox: PathBuf,
-}
-
-impl Folders {
-    /// The folders under `base`.
-    pub fn under(base: &Path) -> Self {
-        Folders {
-            outbox: base.join("outbox"),
-            queued: base.join("queued"),
-            sent: base.join("sent"),
-            failed: base.join("failed"),
-            inbox: base.join("inbox"),
-        }
-    }
-
-    fn create(&self) -> Result<(), DaemonError> {
-        for d in [
-            &self.outbox,
-            &self.queued,
-            &self.sent,
-            &self.failed,
-            &self.inbox,
-        ] {
-            create_private_dir(d).map_err(DaemonError::Folder)?;
-        }
-        Ok(())
-    }
 }
 
 /// How an attempt failed.
@@ -358,12 +252,7 @@ impl Daemon {
 
     async fn connect(&self) -> Result<(Client, tonic::Streaming<pb::MailboxItem>), ClientError> {
         let client = Client::start(&self.config).await?;
-        let stream = client
-            .connection()
-            .mailbox()
-            .subscribe(pb::SubscribeRequest::default())
-            .await?
-            .into_inner();
+        let stream = subscribe(&client).await?;
         Ok((client, stream))
     }
 
@@ -382,12 +271,7 @@ impl Daemon {
         if !due {
             return Ok(None);
         }
-        let stream = client
-            .connection()
-            .mailbox()
-            .subscribe(pb::SubscribeRequest::default())
-            .await?
-            .into_inner();
+        let stream = subscribe(client).await?;
         *subscribed_at = now;
         tracing::info!("subscribed again to retry messages skipped earlier");
         Ok(Some(stream))
@@ -406,294 +290,12 @@ impl Daemon {
         Duration::from_millis(base / 2 + jitter)
     }
 
-    fn queue_error(&self, e: sled::Error) -> DaemonError {
-        DaemonError::Queue {
-            path: self.config.state_dir.join("daemon-db"),
-            error: e.to_string(),
-        }
-    }
-
-    fn put(&self, job: &Job) -> Result<(), DaemonError> {
-        let id = uuid::Uuid::parse_str(&job.message_id).expect("our own ids parse");
-        let value = serde_json::to_vec(job).expect("a job serialises");
-        let waiting = matches!(job.state, JobState::Queued | JobState::Sealed);
-        (&self.jobs, &self.pending)
-            .transaction(|(jobs, pending)| {
-                jobs.insert(id.as_bytes().as_slice(), value.as_slice())?;
-                if waiting {
-                    pending.insert(id.as_bytes().as_slice(), &[])?;
-                } else {
-                    pending.remove(id.as_bytes().as_slice())?;
-                }
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| DaemonError::Queue {
-                path: self.config.state_dir.join("daemon-db"),
-                error: format!("{e:?}"),
-            })?;
-        self.db.flush().map_err(|e| self.queue_error(e))?;
-        Ok(())
-    }
-
-    fn get(&self, id: &[u8]) -> Result<Option<Job>, DaemonError> {
-        match self.jobs.get(id).map_err(|e| self.queue_error(e))? {
-            None => Ok(None),
-            // An unreadable record is an error, never "no job": that would queue it again.
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| DaemonError::Queue {
-                    path: self.config.state_dir.join("daemon-db"),
-                    error: format!("job {}: {e}", hex::encode(id)),
-                }),
-        }
-    }
-
-    /// Picks up new forms from outbox/ (and, after a crash, claimed forms in queued/ that were
-    /// not queued yet). A problem with one file is logged and does not stop the others.
-    pub fn scan_outbox(&self) -> Result<(), DaemonError> {
-        let settle = Duration::from_millis(self.config.daemon.settle_ms);
-        let files = list_files(&self.folders.outbox)?;
-        let mut ready = Vec::new();
-        {
-            let mut settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
-            settling.retain(|name, _| files.iter().any(|(n, _)| n == name));
-            for (name, path) in &files {
-                // The entry itself, never what a symbolic link points to.
-                let Ok(meta) = std::fs::symlink_metadata(path) else {
-                    continue;
-                };
-                let now_seen = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
-                match settling.get(name) {
-                    Some((len, mtime, since)) if (*len, *mtime) == now_seen => {
-                        if since.elapsed() >= settle {
-                            ready.push(name.clone());
-                        }
-                    }
-                    // New, or changed since the last scan: still being written, perhaps.
-                    _ => {
-                        settling.insert(name.clone(), (now_seen.0, now_seen.1, Instant::now()));
-                    }
-                }
-            }
-        }
-        for name in ready {
-            self.settling
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&name);
-            if name.len() > MAX_NAME_BYTES {
-                let id = uuid::Uuid::now_v7();
-                let ext = if name.ends_with(".json") {
-                    "json"
-                } else {
-                    "toml"
-                };
-                let short = format!("{id}.name-too-long.{ext}");
-                let result = std::fs::rename(self.folders.outbox.join(&name), self.folders.queued.join(&short))
-                    .map_err(|e| DaemonError::Folder(e.to_string()))
-                    .and_then(|()| {
-                        self.fail_claimed(
-                            id,
-                            &format!("name-too-long.{ext}"),
-                            &format!("the file name is {} bytes long; the outbox takes names up to {MAX_NAME_BYTES} bytes (it began {:?})", name.len(), name.chars().take(40).collect::<String>()),
-                        )
-                    });
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "could not move a form with a too long name to failed/");
-                }
-                continue;
-            }
-            if let Err(e) = self.claim(&name) {
-                tracing::error!(file = %name, error = %e, "could not pick up a form; will try again");
-            }
-        }
-        Ok(())
-    }
-
-    /// Claims `outbox/<name>` by renaming it to `queued/<id>.<name>` under a new message id: from
-    /// here on the file belongs to this form, whatever appears under the old name.
-    fn claim(&self, name: &str) -> Result<(), DaemonError> {
-        let id = uuid::Uuid::now_v7();
-        let claimed = self.folders.queued.join(format!("{id}.{name}"));
-        match std::fs::rename(self.folders.outbox.join(name), &claimed) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(DaemonError::Folder(format!("outbox/{name}: {e}"))),
-        }
-        crate::fsutil::sync_dir_of(&claimed).map_err(DaemonError::Folder)?;
-        crate::fsutil::sync_dir_of(&self.folders.outbox.join(name)).map_err(DaemonError::Folder)?;
-        let queued = self.queue_claimed(id, name);
-        if queued.is_err() {
-            self.recover_pending
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        queued
-    }
-
-    /// After a crash: claimed files in queued/ whose job was never written are queued now;
-    /// those whose job finished are filed.
-    fn recover(&self) -> Result<(), DaemonError> {
-        for (file, _) in list_files(&self.folders.queued)? {
-            let Some((id, name)) = file
-                .split_once('.')
-                .and_then(|(id, name)| Some((uuid::Uuid::parse_str(id).ok()?, name.to_owned())))
-            else {
-                continue;
-            };
-            let job = match self.get(id.as_bytes()) {
-                Ok(j) => j,
-                Err(e) => {
-                    tracing::error!(file = %file, error = %e, "the queue's record of a claimed form is unreadable; left as it is");
-                    continue;
-                }
-            };
-            let result = match job {
-                None => self.queue_claimed(id, &name),
-                Some(mut job) if job.state == JobState::Sent => self.file_sent(&mut job),
-                Some(job) if job.state == JobState::Failed => {
-                    let reason = job.last_error.clone();
-                    self.fail_claimed(id, &name, &reason)
-                }
-                Some(_) => Ok(()),
-            };
-            if let Err(e) = result {
-                tracing::error!(file = %file, error = %e, "could not recover a queued form; will try again");
-                self.recover_pending
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        Ok(())
-    }
-
-    /// Validates and queues the claimed file `queued/<id>.<name>`, or moves it to failed/.
-    fn queue_claimed(&self, id: uuid::Uuid, name: &str) -> Result<(), DaemonError> {
-        let path = self.folders.queued.join(format!("{id}.{name}"));
-        if name.ends_with(".status.json") || name.ends_with(".error") {
-            return self.fail_claimed(id, name, "the names *.status.json and *.error are reserved for the daemon's own files; rename the form");
-        }
-        let json = name.ends_with(".json");
-        if !json && !name.ends_with(".toml") {
-            return self.fail_claimed(id, name, "not a form: the outbox takes .toml and .json form files (see client/forms/outbox/)");
-        }
-        let bytes = match read_form_file(&path) {
-            Ok(b) => b,
-            Err(why) => return self.fail_claimed(id, name, &why),
-        };
-        let Ok(text) = String::from_utf8(bytes) else {
-            return self.fail_claimed(id, name, "the file is not UTF-8 text");
-        };
-        let (header, payload) = match read_envelope_form(&text, json) {
-            Ok(x) => x,
-            Err(e) => return self.fail_claimed(id, name, &format!("the form is invalid: {e}")),
-        };
-        if let Err(e) =
-            crate::payload::validate(header.kind, header.urgency, &payload, &self.me, &header.to)
-        {
-            return self.fail_claimed(id, name, &format!("the form is invalid: {e}"));
-        }
-        // The same form (same name and content) sent or queued before is not sent again.
-        let key = form_key(name, &text);
-        if let Some(other) = self
-            .names
-            .get(key.as_ref())
-            .map_err(|e| self.queue_error(e))?
-            && let Some(job) = self.get(&other)?
-            && matches!(
-                job.state,
-                JobState::Queued | JobState::Sealed | JobState::Sent
-            )
-        {
-            let what = if job.state == JobState::Sent {
-                format!(
-                    "this exact form was already sent as message {} at {}",
-                    job.message_id, job.sent_at
-                )
-            } else {
-                format!(
-                    "this exact form is already queued as message {}",
-                    job.message_id
-                )
-            };
-            return self.fail_claimed(id, name, &format!("{what}; nothing was sent again. To send it again on purpose, give the file a new name."));
-        }
-        let summary = Some(summary_of(&text, json));
-        let job = Job {
-            summary,
-            message_id: id.to_string(),
-            file_name: name.to_owned(),
-            form: text,
-            json,
-            state: JobState::Queued,
-            queued_at: now_rfc3339(),
-            attempts: 0,
-            next_attempt_ms: 0,
-            last_error: String::new(),
-            sent_base: String::new(),
-            filed: false,
-            sent_at: String::new(),
-            log_index: 0,
-            receipt_checked: false,
-            receipt_problem: String::new(),
-            recipients: BTreeMap::new(),
-            ciphertext_sha256: String::new(),
-            receipt: None,
-        };
-        // The id is stored before anything is sent: every retry uses it.
-        self.names
-            .insert(key.as_ref(), id.as_bytes().as_slice())
-            .map_err(|e| self.queue_error(e))?;
-        self.put(&job)?;
-        tracing::info!(file = %name, message_id = %id, kind = %kind_name(header.kind), "form queued");
-        Ok(())
-    }
-
-    /// Moves the claimed `queued/<id>.<name>` (or, if it is gone, the queue's copy of the form)
-    /// to failed/, beside a `.error` file saying why. Never overwrites an earlier failed form.
-    fn fail_claimed(&self, id: uuid::Uuid, name: &str, reason: &str) -> Result<(), DaemonError> {
-        // symlink_metadata: a symbolic link counts as there, wherever (or whether) it points.
-        let there = |p: PathBuf| std::fs::symlink_metadata(p).is_ok();
-        let target = if there(self.folders.failed.join(name))
-            || there(self.folders.failed.join(format!("{name}.error")))
-        {
-            format!("{id}.{name}")
-        } else {
-            name.to_owned()
-        };
-        // The form first (it is never lost or doubled), then the reason beside it.
-        let claimed = self.folders.queued.join(format!("{id}.{name}"));
-        if there(claimed.clone()) {
-            // rename(2) moves a symbolic link itself; its target is never touched.
-            move_file(&claimed, &self.folders.failed.join(&target)).map_err(DaemonError::Folder)?;
-        } else if let Some(job) = self.get(id.as_bytes())?
-            && !job.form.is_empty()
-        {
-            write_atomic(&self.folders.failed.join(&target), job.form.as_bytes())
-                .map_err(DaemonError::Folder)?;
-        }
-        let error_path = self.folders.failed.join(format!("{target}.error"));
-        let text = format!(
-            "{name} was not sent.\n\nWhy: {reason}\n\nWhat to do: fix the form and put it into outbox/ again (under any name).\nMessage id it had: {id}\nTime: {}\n",
-            now_rfc3339()
-        );
-        write_atomic(&error_path, text.as_bytes()).map_err(DaemonError::Folder)?;
-        // The reason may quote the form's content: it stays in the 0600 .error file, not the log.
-        tracing::warn!(file = %name, error_file = %error_path.display(), "form moved to failed/; the .error file says why");
-        Ok(())
-    }
-
     /// Sends what is due. Returns whether the connection should be dropped.
     async fn send_due(&self, client: &Client) -> Result<bool, DaemonError> {
         let now = now_ms();
-        let mut due = Vec::new();
-        for id in self.pending.iter().keys() {
-            let id = id.map_err(|e| self.queue_error(e))?;
-            if let Some(job) = self.get(&id)? {
-                due.push(job);
-            }
-        }
-        let due: Vec<Job> = due
+        let due: Vec<Job> = self
+            .pending()?
             .into_iter()
-            .filter(|j| matches!(j.state, JobState::Queued | JobState::Sealed))
             .filter(|j| j.next_attempt_ms <= now)
             .collect();
         for mut job in due {
@@ -794,100 +396,6 @@ impl Daemon {
         tracing::info!(file = %job.file_name, message_id = %job.message_id, log_index = job.log_index, again = sent.again, "form sent");
         self.file_sent(job)?;
         Ok(Ok(()))
-    }
-
-    /// Writes sent/<base> and its status file, then removes the outbox file.
-    fn file_sent(&self, job: &mut Job) -> Result<(), DaemonError> {
-        if job.sent_base.is_empty() {
-            let taken = |base: &str| {
-                self.folders.sent.join(base).exists()
-                    || self
-                        .folders
-                        .sent
-                        .join(format!("{base}.status.json"))
-                        .exists()
-            };
-            job.sent_base = if taken(&job.file_name) {
-                format!("{}.{}", job.message_id, job.file_name)
-            } else {
-                job.file_name.clone()
-            };
-            self.put(job)?;
-        }
-        if job.summary.is_none() {
-            job.summary = Some(summary_of(&job.form, job.json));
-        }
-        if !job.form.is_empty() {
-            let form_path = self.folders.sent.join(&job.sent_base);
-            write_atomic(&form_path, job.form.as_bytes()).map_err(DaemonError::Folder)?;
-        }
-        self.write_status(job)?;
-        let claimed = self
-            .folders
-            .queued
-            .join(format!("{}.{}", job.message_id, job.file_name));
-        match std::fs::remove_file(&claimed) {
-            Ok(()) => crate::fsutil::sync_dir_of(&claimed).map_err(DaemonError::Folder)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(DaemonError::Folder(format!("{}: {e}", claimed.display()))),
-        }
-        job.filed = true;
-        // Filed: the queue keeps no copy of the content (sent/ has it, under the case system's
-        // own retention); only the facts the status file shows.
-        job.form.clear();
-        self.put(job)?;
-        let id = uuid::Uuid::parse_str(&job.message_id).expect("our own ids parse");
-        self.envelopes
-            .remove(id.as_bytes())
-            .map_err(|e| self.queue_error(e))?;
-        Ok(())
-    }
-
-    fn write_status(&self, job: &Job) -> Result<(), DaemonError> {
-        let Summary {
-            kind,
-            to,
-            case,
-            urgency,
-            legal_basis: basis,
-        } = job
-            .summary
-            .clone()
-            .unwrap_or_else(|| summary_of(&job.form, job.json));
-        let overall = overall_state(&to, &job.recipients);
-        // The receipt in full (checkpoint, inclusion proof, log entry), so it can be checked
-        // against the log an auditor verifies (`silta audit verify --receipts`).
-        let mut receipt = job
-            .receipt
-            .clone()
-            .unwrap_or_else(|| serde_json::json!({ "log_index": job.log_index }));
-        receipt["checked_against_log_key"] = job.receipt_checked.into();
-        receipt["problem"] = job.receipt_problem.clone().into();
-        let status = serde_json::json!({
-            "message_id": job.message_id,
-            "file": job.file_name,
-            "kind": kind,
-            "case": case,
-            "to": to,
-            "urgency": urgency,
-            "legal_basis": basis,
-            "queued_at": job.queued_at,
-            "sent_at": job.sent_at,
-            "receipt": receipt,
-            "state": overall,
-            "recipients": job.recipients,
-        });
-        let path = self
-            .folders
-            .sent
-            .join(format!("{}.status.json", job.sent_base));
-        write_atomic(
-            &path,
-            serde_json::to_string_pretty(&status)
-                .expect("json")
-                .as_bytes(),
-        )
-        .map_err(DaemonError::Folder)
     }
 
     /// Processes one mailbox item. Returns whether the connection should be dropped.
@@ -998,112 +506,6 @@ impl Daemon {
     }
 }
 
-/// What identifies "the same form dropped again": its name and its content.
-fn form_key(name: &str, text: &str) -> aws_lc_rs::digest::Digest {
-    aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        &[name.as_bytes(), &[0], text.as_bytes()].concat(),
-    )
-}
-
-/// The envelope facts of a form (empty if it does not parse).
-fn summary_of(form: &str, json: bool) -> Summary {
-    match read_envelope_form(form, json) {
-        Ok((h, _)) => Summary {
-            kind: kind_name(h.kind),
-            to: h.to.iter().map(|p| p.to_string()).collect(),
-            case: if h.case_ref == [0; 16] {
-                String::new()
-            } else {
-                hex::encode(h.case_ref)
-            },
-            urgency: urgency_name(h.urgency),
-            legal_basis: legal_basis_name(h.legal_basis),
-        },
-        Err(_) => Summary::default(),
-    }
-}
-
-/// Longest outbox file name taken (the claimed name adds a message id).
-const MAX_NAME_BYTES: usize = 200;
-
-/// Largest form file the outbox takes.
-const MAX_FORM_BYTES: usize = 1024 * 1024;
-
-/// The regular files in `dir` that are ready to look at (not hidden, not temporary), by name.
-fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DaemonError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| DaemonError::Folder(format!("{}: {e}", dir.display())))?;
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    for e in entries.filter_map(|e| e.ok()) {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            continue; // folders are not forms
-        }
-        // Symbolic links, FIFOs and devices are listed: claiming moves the entry itself, and
-        // `read_form_file` refuses it by its handle, so it goes to failed/ with the reason.
-        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
-            tracing::warn!(folder = %dir.display(), "a file whose name is not UTF-8 is ignored; rename it");
-            continue;
-        };
-        if name.starts_with('.')
-            || name.ends_with(".tmp")
-            || name.ends_with(".part")
-            || name.ends_with('~')
-        {
-            continue;
-        }
-        out.push((name, e.path()));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Reads a claimed form file by its handle: opened with `O_NOFOLLOW` (a symbolic link is
-/// refused by the kernel, its target never opened) and `O_NONBLOCK` (a FIFO cannot stall the
-/// daemon), then checked with fstat on the open file (a regular file, at most
-/// `MAX_FORM_BYTES`), and read through the same handle. The error says why, for failed/.
-fn read_form_file(path: &Path) -> Result<Vec<u8>, String> {
-    use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
-    let file = match file {
-        Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err("it is a symbolic link; the outbox takes only regular files, written into it (the link's target was not read)".into());
-        }
-        Err(e) => return Err(format!("the file cannot be opened: {e}")),
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("the file cannot be examined: {e}"))?;
-    if !meta.file_type().is_file() {
-        return Err(
-            "it is not a regular file (a FIFO, socket or device); the outbox takes only regular files"
-                .into(),
-        );
-    }
-    let too_big = || {
-        format!(
-            "the form is larger than {} KiB; attachments are not sent through forms",
-            MAX_FORM_BYTES / 1024
-        )
-    };
-    if meta.len() > MAX_FORM_BYTES as u64 {
-        return Err(too_big());
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // Bounded even if the file grows after fstat.
-    file.take(MAX_FORM_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("the file cannot be read: {e}"))?;
-    if bytes.len() > MAX_FORM_BYTES {
-        return Err(too_big());
-    }
-    Ok(bytes)
-}
-
 async fn next_item(
     stream: &mut Option<tonic::Streaming<pb::MailboxItem>>,
 ) -> Option<Result<pb::MailboxItem, tonic::Status>> {
@@ -1111,14 +513,6 @@ async fn next_item(
         Some(s) => s.message().await.transpose(),
         None => std::future::pending().await,
     }
-}
-
-/// The least advanced state over all recipients: "sent" until each reported something.
-fn overall_state(to: &[String], recipients: &BTreeMap<String, DeliveryStatus>) -> DeliveryState {
-    to.iter()
-        .map(|r| recipients.get(r).map_or(DeliveryState::Sent, |s| s.state))
-        .min_by_key(|s| s.progress())
-        .unwrap_or(DeliveryState::Sent)
 }
 
 /// What a failed try means for a form, by [`ClientError::kind`]; the words are for failed/
@@ -1181,8 +575,15 @@ fn todo(e: &ClientError) -> String {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::times::unix_ms(std::time::SystemTime::now())
+}
+
+/// Subscribes to this client's mailbox.
+async fn subscribe(client: &Client) -> Result<tonic::Streaming<pb::MailboxItem>, ClientError> {
+    Ok(client
+        .connection()
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await?
+        .into_inner())
 }
