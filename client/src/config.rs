@@ -201,3 +201,32 @@ impl Default for DaemonConfig {
         }
     }
 }
+
+/// The centre daemon's folders (`[daemon] folder`): where forms come in and go out. Here, not
+/// in the daemon, because retention deletes from them too.
+#[derive(Debug, Clone)]
+pub struct Folders {
+    /// Forms to send.
+    pub outbox: PathBuf,
+    /// Forms claimed from the outbox, waiting to be sent (`<message-id>.<name>`).
+    pub queued: PathBuf,
+    /// Sent forms and their state.
+    pub sent: PathBuf,
+    /// Forms that will not be sent, with the reason.
+    pub failed: PathBuf,
+    /// Received messages.
+    pub inbox: PathBuf,
+}
+
+impl Folders {
+    /// The folders under `base`.
+    pub fn under(base: &Path) -> Self {
+        Folders {
+            outbox: base.join("outbox"),
+            queued: base.join("queued"),
+            sent: base.join("sent"),
+            failed: base.join("failed"),
+            inbox: base.join("inbox"),
+        }
+    }
+}

@@ -39,8 +39,7 @@ use silta_proto::pb;
 
 use crate::{
     access::{Access, AccessLog, Action},
-    config::{ClientConfig, RetentionConfig},
-    daemon::Folders,
+    config::{ClientConfig, Folders, RetentionConfig},
     ids::CaseRef,
     outbox::{Outgoing, OutgoingState, REUSE_FOR},
     record::{Direction, MessageRecord, RecordState},

@@ -13,53 +13,26 @@ use super::{
 };
 use crate::{
     client::{DeliveryState, DeliveryStatus},
+    config::Folders,
     form::read_envelope_form,
     fsutil::{create_private_dir, move_file, write_atomic},
     payload::kind_name,
     times::now_rfc3339,
 };
 
-/// The four folders.
-#[derive(Debug, Clone)]
-pub struct Folders {
-    /// Forms to send.
-    pub outbox: PathBuf,
-    /// Forms claimed from the outbox, waiting to be sent (`<message-id>.<name>`).
-    pub queued: PathBuf,
-    /// Sent forms and their state.
-    pub sent: PathBuf,
-    /// Forms that will not be sent, with the reason.
-    pub failed: PathBuf,
-    /// Received messages.
-    pub inbox: PathBuf,
-}
-
-impl Folders {
-    /// The folders under `base`.
-    pub fn under(base: &Path) -> Self {
-        Folders {
-            outbox: base.join("outbox"),
-            queued: base.join("queued"),
-            sent: base.join("sent"),
-            failed: base.join("failed"),
-            inbox: base.join("inbox"),
-        }
+/// Creates the daemon's folders (mode 0700).
+pub(super) fn create(folders: &Folders) -> Result<(), DaemonError> {
+    for d in [
+        &folders.outbox,
+        &folders.queued,
+        &folders.sent,
+        &folders.failed,
+        &folders.inbox,
+    ] {
+        create_private_dir(d).map_err(DaemonError::Folder)?;
     }
-
-    pub(super) fn create(&self) -> Result<(), DaemonError> {
-        for d in [
-            &self.outbox,
-            &self.queued,
-            &self.sent,
-            &self.failed,
-            &self.inbox,
-        ] {
-            create_private_dir(d).map_err(DaemonError::Folder)?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
-
 impl Daemon {
     /// Picks up new forms from outbox/ (and, after a crash, claimed forms in queued/ that were
     /// not queued yet). A problem with one file is logged and does not stop the others.

@@ -44,7 +44,7 @@ use crate::{
 mod folders;
 mod queue;
 
-pub use folders::Folders;
+pub use crate::config::Folders;
 use queue::{Job, JobState, form_key};
 
 /// A daemon failure that stops it (local storage, folders).
@@ -102,7 +102,7 @@ impl Daemon {
             .map_err(|e| ClientError::Config(format!("{}: {e}", config.cert.display())))?;
         let (me, _) = crate::client::own_identity(&cert)?;
         let folders = Folders::under(&config.daemon.folder);
-        folders.create()?;
+        folders::create(&folders)?;
         let lock_path = config.daemon.folder.join(".silta-daemon.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
