@@ -87,6 +87,20 @@ pub(crate) fn case(config: &ClientConfig, command: CaseCommand) -> Result<(), Fa
 
 /// `silta purge [--dry-run] [--json]`.
 pub(crate) fn purge(config: &ClientConfig, dry_run: bool, json: bool) -> Result<(), Failure> {
+    let (plan, items) = sweep(config, dry_run)?;
+    if json {
+        print_purge_json(dry_run, &items, &plan);
+    } else {
+        print_purge_table(dry_run, &items, &plan);
+    }
+    Ok(())
+}
+
+/// Plans the sweep and, unless `dry_run`, applies it: the plan and what went (or would go).
+fn sweep(
+    config: &ClientConfig,
+    dry_run: bool,
+) -> Result<(retention::Plan, Vec<retention::Doomed>), Failure> {
     let me = principal_of(config)?;
     let who = current_user();
     // Refused while the daemon runs (it sweeps by itself), before its state is opened.
@@ -122,70 +136,73 @@ pub(crate) fn purge(config: &ClientConfig, dry_run: bool, json: bool) -> Result<
             },
         )?
     };
-    if json {
-        let list = |v: &[retention::Doomed]| -> Vec<serde_json::Value> {
-            v.iter()
-                .map(|d| {
-                    json!({
-                        "message_id": d.message_id,
-                        "case": d.case,
-                        "kind": d.kind,
-                        "where": d.place.as_str(),
-                        "rule": d.rule.as_str(),
-                        "files": d.files,
-                    })
-                })
-                .collect()
-        };
-        print_json(&json!({
-            "dry_run": dry_run,
-            (if dry_run { "would_delete" } else { "deleted" }): list(&items),
-            "held": plan.held.iter().map(|h| json!({
-                "message_id": h.message_id, "case": h.case, "where": h.place.as_str(), "why": h.why,
-            })).collect::<Vec<_>>(),
-            "problems": plan.problems,
-        }));
-    } else {
-        let rows: Vec<[String; 5]> = items
-            .iter()
+    Ok((plan, items))
+}
+
+fn print_purge_json(dry_run: bool, items: &[retention::Doomed], plan: &retention::Plan) {
+    let list = |v: &[retention::Doomed]| -> Vec<serde_json::Value> {
+        v.iter()
             .map(|d| {
-                [
-                    d.message_id.clone(),
-                    if d.case.is_empty() {
-                        "-".into()
-                    } else {
-                        d.case.clone()
-                    },
-                    d.kind.clone(),
-                    d.place.as_str().to_owned(),
-                    d.rule.as_str().to_owned(),
-                ]
+                json!({
+                    "message_id": d.message_id,
+                    "case": d.case,
+                    "kind": d.kind,
+                    "where": d.place.as_str(),
+                    "rule": d.rule.as_str(),
+                    "files": d.files,
+                })
             })
-            .collect();
-        if rows.is_empty() {
-            println!("nothing is due for deletion");
-        } else {
-            print_table(&["message", "case", "kind", "where", "rule"], &rows);
-        }
-        for h in &plan.held {
-            eprintln!(
-                "kept for now: message {} ({}): {}",
-                h.message_id,
-                h.place.as_str(),
-                h.why
-            );
-        }
-        for p in &plan.problems {
-            eprintln!("warning: {p}");
-        }
-        if dry_run {
-            eprintln!("dry run: nothing was deleted ({} would go)", items.len());
-        } else if !items.is_empty() {
-            eprintln!(
-                "deleted {} copies; each deletion is in the access log (purged)",
-                items.len()
-            );
-        }
+            .collect()
+    };
+    print_json(&json!({
+        "dry_run": dry_run,
+        (if dry_run { "would_delete" } else { "deleted" }): list(items),
+        "held": plan.held.iter().map(|h| json!({
+            "message_id": h.message_id, "case": h.case, "where": h.place.as_str(), "why": h.why,
+        })).collect::<Vec<_>>(),
+        "problems": plan.problems,
+    }));
+}
+
+fn print_purge_table(dry_run: bool, items: &[retention::Doomed], plan: &retention::Plan) {
+    let rows: Vec<[String; 5]> = items
+        .iter()
+        .map(|d| {
+            [
+                d.message_id.clone(),
+                if d.case.is_empty() {
+                    "-".into()
+                } else {
+                    d.case.clone()
+                },
+                d.kind.clone(),
+                d.place.as_str().to_owned(),
+                d.rule.as_str().to_owned(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("nothing is due for deletion");
+    } else {
+        print_table(&["message", "case", "kind", "where", "rule"], &rows);
     }
-    Ok(())
+    for h in &plan.held {
+        eprintln!(
+            "kept for now: message {} ({}): {}",
+            h.message_id,
+            h.place.as_str(),
+            h.why
+        );
+    }
+    for p in &plan.problems {
+        eprintln!("warning: {p}");
+    }
+    if dry_run {
+        eprintln!("dry run: nothing was deleted ({} would go)", items.len());
+    } else if !items.is_empty() {
+        eprintln!(
+            "deleted {} copies; each deletion is in the access log (purged)",
+            items.len()
+        );
+    }
 }
