@@ -84,8 +84,13 @@ pub(crate) async fn submit(
     crate::print_key_changes(client);
     let sent = result?;
     if sent.again {
+        let at = sent
+            .earlier_attempt
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| silta_client::times::rfc3339_unix(d.as_secs() as i64))
+            .unwrap_or_default();
         eprintln!(
-            "sending again the same message {} (an earlier attempt did not finish)",
+            "sending again the same message {} (an earlier attempt did not finish at {at}): the recipients get it once",
             uuid::Uuid::from_bytes(sent.message_id)
         );
     }

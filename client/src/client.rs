@@ -398,6 +398,14 @@ impl Client {
 
     /// Seals `draft` without sending it.
     pub async fn seal(&self, draft: &Draft) -> Result<pb::Envelope, ClientError> {
+        let to = self.age_recipients(draft).await?;
+        self.seal_to(draft, &to)
+    }
+
+    /// Checks `draft` and looks up what it is sealed to now: the age recipients of every active,
+    /// CA-verified device of every recipient and of this principal, and this device (sorted, no
+    /// duplicates). [`Client::seal`] is this, then [`Client::seal_to`].
+    pub async fn age_recipients(&self, draft: &Draft) -> Result<Vec<String>, ClientError> {
         crate::payload::validate(
             draft.kind,
             draft.urgency,
@@ -424,7 +432,29 @@ impl Client {
         to.push(self.keys.age_recipient());
         to.sort();
         to.dedup();
-        Ok(seal(draft, &self.me, &self.keys, &to)?)
+        Ok(to)
+    }
+
+    /// Seals `draft` to the age recipients `to` ([`Client::age_recipients`]).
+    pub fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
+        Ok(seal(draft, &self.me, &self.keys, to)?)
+    }
+
+    /// The relay's delivery state of the message `id` this principal sent; `None` if the relay
+    /// never accepted a message with that id from us (`NOT_FOUND`).
+    pub async fn status(&self, id: &[u8]) -> Result<Option<pb::StatusResponse>, ClientError> {
+        match self
+            .conn
+            .mailbox()
+            .status(pb::StatusRequest {
+                message_id: id.to_vec(),
+            })
+            .await
+        {
+            Ok(r) => Ok(Some(r.into_inner())),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(s.into()),
+        }
     }
 
     /// Opens a delivered envelope (no acknowledgement). The outer error is a failure to look up

@@ -1,7 +1,8 @@
 //! The one send path. Every message this client sends goes through [`Outbox::submit`]:
 //!
 //! 1. the draft is validated and sealed (or, for a message tried before, its kept sealed copy
-//!    is taken: the same id and the same bytes);
+//!    is taken: the same id and the same bytes, unless they may no longer be right: see
+//!    "A kept message" below);
 //! 2. the sealed message is kept durably (client state, tree `outbox_key_record`) before it is
 //!    first handed to the relay;
 //! 3. the disclosure is written to the access log ([`Action::Disclosed`]) once per message id,
@@ -21,6 +22,27 @@
 //! it assigned when it claimed the form; `silta send` and the reply commands use the content
 //! ([`content_key`]): the same kind, recipients, case, urgency, legal basis, reply-to and
 //! payload within [`REUSE_FOR`] is the same message.
+//!
+//! A kept message is never sealed again under a new id once it may have left this machine
+//! (state [`OutgoingState::Disclosed`]): the relay may have accepted it and only the answer was
+//! lost. Before a kept message is handed over again:
+//!
+//! - its record names the age recipients it was sealed to ([`Outgoing::sealed_to`]); they are
+//!   compared with the recipients' and our own current, CA-verified keys. The same: the kept
+//!   bytes are sent. Changed (a device revoked, a new one published): a message never handed
+//!   over is sealed again to the current keys under the same id; a disclosed one only if the
+//!   relay answers `Status(id)` with `NOT_FOUND` (it never accepted it), else the kept bytes are
+//!   sent for the receipt the relay gave them (it has them already);
+//! - a disclosed message found by its content more than [`REUSE_FOR`] after it was sealed, and a
+//!   record of an earlier version (what it was sealed to is unknown), are not compared: the
+//!   relay is asked `Status(id)`: accepted, the kept bytes are sent; `NOT_FOUND`, it is sealed
+//!   again to the current keys under the same id;
+//! - an undisclosed message found by its content more than [`REUSE_FOR`] after it was sealed
+//!   never left this machine: the command now is a new message (a new id).
+//!
+//! Sealing again under the same id writes no second access-log entry: the entry names the
+//! message id, case and recipients (principals), which did not change; only the ciphertext did.
+//! A first attempt costs no lookup beyond those of sealing.
 
 use std::time::{Duration, SystemTime};
 
@@ -38,9 +60,10 @@ use crate::{
     times::unix_ms,
 };
 
-/// How long a sealed, unfinished message found by its content is sent again as it is; after
-/// that the same content is sealed anew (the recipients' keys are looked up again) under a new
-/// id. A message found by its id is always sent as it was sealed.
+/// How long a sealed, unfinished message found by its content is sent again without asking the
+/// relay (if the keys it was sealed to are still the current ones). After that, one that was
+/// handed over is sent again under its id only after the relay was asked (see the module
+/// documentation); one that never left this machine is sealed anew under a new id.
 pub(crate) const REUSE_FOR: Duration = Duration::from_secs(3600);
 
 /// What identifies a message across attempts.
@@ -84,8 +107,11 @@ pub struct Sent {
     pub receipt: pb::Receipt,
     /// Whether the receipt was checked against the configured log key (and checked out).
     pub receipt_checked: bool,
-    /// The message was sealed by an earlier attempt that did not finish: sent again as it was.
+    /// The message was sealed by an earlier attempt that did not finish: sent again under its id
+    /// (with its bytes, or sealed again to changed keys: see the module documentation).
     pub again: bool,
+    /// With `again`: when the earlier attempt sealed it.
+    pub earlier_attempt: Option<SystemTime>,
     /// What went wrong after the relay accepted it (receipt does not check out, the copy or the
     /// record could not be written). Not empty: it WAS sent, but say so.
     pub problems: Vec<String>,
@@ -99,16 +125,25 @@ pub trait Relay {
     fn sender(&self) -> String;
     /// Now (the client's clock).
     fn now(&self) -> SystemTime;
-    /// Validates and seals `draft` (keys looked up).
-    fn seal(
+    /// Validates `draft` and looks up the age recipients it is sealed to now (sorted, no
+    /// duplicates; [`Client::age_recipients`]).
+    fn age_recipients(
         &self,
         draft: &Draft,
-    ) -> impl std::future::Future<Output = Result<pb::Envelope, ClientError>> + Send;
+    ) -> impl std::future::Future<Output = Result<Vec<String>, ClientError>> + Send;
+    /// Seals `draft` to `to` ([`Client::seal_to`]).
+    fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError>;
     /// Hands the sealed message to the relay; its receipt, not checked yet.
     fn deliver(
         &self,
         envelope: pb::Envelope,
     ) -> impl std::future::Future<Output = Result<pb::Receipt, ClientError>> + Send;
+    /// Whether the relay accepted the message `id` from us: `None` if it answers `NOT_FOUND`
+    /// ([`Client::status`]).
+    fn status(
+        &self,
+        id: &[u8],
+    ) -> impl std::future::Future<Output = Result<Option<pb::StatusResponse>, ClientError>> + Send;
     /// Checks a receipt ([`Client::check_receipt`]).
     fn check_receipt(
         &self,
@@ -125,11 +160,21 @@ impl Relay for Client {
     fn now(&self) -> SystemTime {
         Client::now(self)
     }
-    fn seal(
+    fn age_recipients(
         &self,
         draft: &Draft,
-    ) -> impl std::future::Future<Output = Result<pb::Envelope, ClientError>> + Send {
-        Client::seal(self, draft)
+    ) -> impl std::future::Future<Output = Result<Vec<String>, ClientError>> + Send {
+        Client::age_recipients(self, draft)
+    }
+    fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
+        Client::seal_to(self, draft, to)
+    }
+    fn status(
+        &self,
+        id: &[u8],
+    ) -> impl std::future::Future<Output = Result<Option<pb::StatusResponse>, ClientError>> + Send
+    {
+        Client::status(self, id)
     }
     async fn deliver(&self, envelope: pb::Envelope) -> Result<pb::Receipt, ClientError> {
         Ok(self
@@ -185,6 +230,11 @@ pub struct Outgoing {
     /// Why the receipt does not check out, if it does not.
     #[serde(default)]
     pub receipt_problem: String,
+    /// The age recipients (public keys) the kept message is sealed to, sorted; `None` in a record
+    /// of an earlier version or one adopted from elsewhere (unknown: the relay is asked before
+    /// the message is sealed again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_to: Option<Vec<String>>,
 }
 
 /// The sending side of the client state.
@@ -279,34 +329,15 @@ impl<'s> Outbox<'s> {
             receipt: String::new(),
             receipt_checked: false,
             receipt_problem: String::new(),
+            sealed_to: None,
         };
         self.put(key, &record)
     }
 
-    /// A kept, unfinished message under `key` that may be sent again now, with its record.
-    fn unfinished(
-        &self,
-        key: &Key,
-        now: SystemTime,
-    ) -> Result<Option<(Outgoing, pb::Envelope)>, ClientError> {
-        let record = match self.record(key)? {
-            Some(r) => Some(r),
-            None => self.adopt_legacy(key)?,
-        };
-        let Some(record) = record else {
-            return Ok(None);
-        };
-        if record.state == OutgoingState::Sent {
-            return Ok(Some((record, pb::Envelope::default())));
-        }
-        if let Key::Content(_) = key
+    /// Whether `record`, found by its content, was sealed [`REUSE_FOR`] or longer before `now`.
+    fn expired(key: &Key, record: &Outgoing, now: SystemTime) -> bool {
+        matches!(key, Key::Content(_))
             && unix_ms(now).saturating_sub(record.sealed_at_ms) >= REUSE_FOR.as_millis() as u64
-        {
-            return Ok(None);
-        }
-        let bytes = hex::decode(&record.envelope).map_err(broken)?;
-        let envelope = pb::Envelope::decode(bytes.as_slice()).map_err(broken)?;
-        Ok(Some((record, envelope)))
     }
 
     /// A message kept by an earlier version's reply command under this content key, moved into
@@ -334,7 +365,7 @@ impl<'s> Outbox<'s> {
     }
 
     /// Sends `draft` (see the module documentation): its id is `draft.message_id` unless a
-    /// message under `key` was kept unfinished, which is then sent again as it is.
+    /// message under `key` was kept unfinished, which is then sent again under its id.
     pub async fn submit(
         &self,
         relay: &impl Relay,
@@ -343,8 +374,13 @@ impl<'s> Outbox<'s> {
         disclosure: &Disclosure,
     ) -> Result<Sent, ClientError> {
         let now = relay.now();
-        let (mut record, envelope, again) = match self.unfinished(key, now)? {
-            Some((record, _)) if record.state == OutgoingState::Sent => {
+        let found = match self.record(key)? {
+            Some(r) => Some(r),
+            None => self.adopt_legacy(key)?,
+        };
+        let (mut record, envelope, earlier) = match found {
+            None => self.seal_and_keep(relay, draft, key, now).await?,
+            Some(record) if record.state == OutgoingState::Sent => {
                 if let Key::MessageId(_) = key {
                     return self.sent_before(&record);
                 }
@@ -352,8 +388,20 @@ impl<'s> Outbox<'s> {
                 self.remove(key)?;
                 self.seal_and_keep(relay, draft, key, now).await?
             }
-            Some((record, envelope)) => (record, envelope, true),
-            None => self.seal_and_keep(relay, draft, key, now).await?,
+            // Sealed long ago and never handed over (it is known what it was sealed to, so it
+            // is ours, not adopted): the command now is a new message.
+            Some(record)
+                if record.state == OutgoingState::Sealed
+                    && record.sealed_to.is_some()
+                    && Self::expired(key, &record, now) =>
+            {
+                self.seal_and_keep(relay, draft, key, now).await?
+            }
+            Some(record) => {
+                let at = SystemTime::UNIX_EPOCH + Duration::from_millis(record.sealed_at_ms);
+                let (record, envelope) = self.kept(relay, draft, key, record, now).await?;
+                (record, envelope, Some(at))
+            }
         };
         let id: [u8; 16] = envelope
             .message_id
@@ -399,7 +447,8 @@ impl<'s> Outbox<'s> {
             message_id: id,
             ciphertext_sha256: digest.clone(),
             receipt_checked: false,
-            again,
+            again: earlier.is_some(),
+            earlier_attempt: earlier,
             problems: Vec::new(),
             receipt_problem: None,
             receipt,
@@ -437,14 +486,16 @@ impl<'s> Outbox<'s> {
         Ok(sent)
     }
 
+    /// Seals `draft` under its own id and keeps it (a new message under `key`).
     async fn seal_and_keep(
         &self,
         relay: &impl Relay,
         draft: &Draft,
         key: &Key,
         now: SystemTime,
-    ) -> Result<(Outgoing, pb::Envelope, bool), ClientError> {
-        let envelope = relay.seal(draft).await?;
+    ) -> Result<(Outgoing, pb::Envelope, Option<SystemTime>), ClientError> {
+        let to = relay.age_recipients(draft).await?;
+        let envelope = relay.seal_to(draft, &to)?;
         let record = Outgoing {
             message_id: uuid::Uuid::from_bytes(draft.message_id).to_string(),
             state: OutgoingState::Sealed,
@@ -454,10 +505,81 @@ impl<'s> Outbox<'s> {
             receipt: String::new(),
             receipt_checked: false,
             receipt_problem: String::new(),
+            sealed_to: Some(to),
         };
         // Kept before the first attempt: every retry sends these exact bytes.
         self.put(key, &record)?;
-        Ok((record, envelope, false))
+        Ok((record, envelope, None))
+    }
+
+    /// The kept, unfinished message `record` under `key`, ready to be handed over again: its kept
+    /// bytes, or, if they may no longer be right and it is known that the relay does not have
+    /// them, sealed again to the current keys under the same id (see the module documentation).
+    /// `draft` is the same content (the same key); its id is not used.
+    async fn kept(
+        &self,
+        relay: &impl Relay,
+        draft: &Draft,
+        key: &Key,
+        mut record: Outgoing,
+        now: SystemTime,
+    ) -> Result<(Outgoing, pb::Envelope), ClientError> {
+        let bytes = hex::decode(&record.envelope).map_err(broken)?;
+        let envelope = pb::Envelope::decode(bytes.as_slice()).map_err(broken)?;
+        let mut draft = draft.clone();
+        draft.message_id = envelope
+            .message_id
+            .clone()
+            .try_into()
+            .map_err(|_| broken("a kept message has a bad id"))?;
+        let disclosed = record.state == OutgoingState::Disclosed;
+        // A lookup that can never succeed (no keys left, the form no longer allowed) ends a
+        // message the relay is known not to have; the record stays otherwise.
+        let end_if_permanent = |e: ClientError| -> ClientError {
+            if e.kind().is_permanent()
+                && let Err(e) = self.remove(key)
+            {
+                return e;
+            }
+            e
+        };
+        // The keys now, when they are compared with those it was sealed to.
+        let mut current = None;
+        if let Some(to) = &record.sealed_to
+            && !Self::expired(key, &record, now)
+        {
+            match relay.age_recipients(&draft).await {
+                Ok(now_to) if now_to == *to => return Ok((record, envelope)),
+                Ok(now_to) => current = Some(now_to),
+                // It cannot be sealed now, but the relay may have it: asked below.
+                Err(e) if disclosed && e.kind().is_permanent() => {}
+                Err(e) if disclosed => return Err(e),
+                Err(e) => return Err(end_if_permanent(e)),
+            }
+        }
+        if disclosed || record.sealed_to.is_none() {
+            // It may have reached the relay: nothing else is sealed under its id unless the
+            // relay never accepted it. Accepted: the kept bytes get the receipt it gave them.
+            if relay.status(&envelope.message_id).await?.is_some() {
+                return Ok((record, envelope));
+            }
+        }
+        let to = match current {
+            Some(to) => to,
+            None => relay
+                .age_recipients(&draft)
+                .await
+                .map_err(end_if_permanent)?,
+        };
+        let envelope = relay.seal_to(&draft, &to).map_err(end_if_permanent)?;
+        // The same id and state: a disclosed message is not logged again (the entry names
+        // the id, case and recipients, none of which changed).
+        record.sealed_at_ms = unix_ms(now);
+        record.envelope = hex::encode(envelope.encode_to_vec());
+        record.ciphertext_sha256 = hex::encode(&envelope.ciphertext_sha256);
+        record.sealed_to = Some(to);
+        self.put(key, &record)?;
+        Ok((record, envelope))
     }
 
     fn sent_before(&self, record: &Outgoing) -> Result<Sent, ClientError> {
@@ -470,6 +592,9 @@ impl<'s> Outbox<'s> {
             receipt,
             receipt_checked: record.receipt_checked,
             again: true,
+            earlier_attempt: Some(
+                SystemTime::UNIX_EPOCH + Duration::from_millis(record.sealed_at_ms),
+            ),
             problems: if record.receipt_problem.is_empty() {
                 Vec::new()
             } else {
@@ -517,6 +642,13 @@ mod tests {
         /// Message id -> (ciphertext digest, receipt).
         accepted: Mutex<Accepted>,
         next_index: Mutex<u64>,
+        /// The age recipients of the recipients' and our devices now.
+        keys: Mutex<Vec<String>>,
+        /// What each seal was sealed to.
+        sealed_to: Mutex<Vec<Vec<String>>>,
+        /// Key lookups (one per `age_recipients`) and `Status` calls.
+        lookups: Mutex<u32>,
+        statuses: Mutex<u32>,
     }
 
     impl FakeRelay {
@@ -528,7 +660,28 @@ mod tests {
                 handed: Mutex::new(Vec::new()),
                 accepted: Mutex::new(HashMap::new()),
                 next_index: Mutex::new(7),
+                keys: Mutex::new(vec!["age1c1".into(), "age1nas-device-1".into()]),
+                sealed_to: Mutex::new(Vec::new()),
+                lookups: Mutex::new(0),
+                statuses: Mutex::new(0),
             }
+        }
+        /// A recipient device revoked and a new one published.
+        fn change_keys(&self) {
+            *self.keys.lock().unwrap() = vec!["age1c1".into(), "age1nas-device-2".into()];
+        }
+        /// Every device of the recipient revoked.
+        fn revoke_all(&self) {
+            *self.keys.lock().unwrap() = vec!["age1c1".into()];
+        }
+        fn last_sealed_to(&self) -> Vec<String> {
+            self.sealed_to.lock().unwrap().last().unwrap().clone()
+        }
+        fn lookups(&self) -> u32 {
+            *self.lookups.lock().unwrap()
+        }
+        fn statuses(&self) -> u32 {
+            *self.statuses.lock().unwrap()
         }
         fn advance(&self, d: Duration) {
             *self.now.lock().unwrap() += d;
@@ -551,7 +704,7 @@ mod tests {
         fn now(&self) -> SystemTime {
             *self.now.lock().unwrap()
         }
-        async fn seal(&self, draft: &Draft) -> Result<pb::Envelope, ClientError> {
+        async fn age_recipients(&self, draft: &Draft) -> Result<Vec<String>, ClientError> {
             crate::payload::validate(
                 draft.kind,
                 draft.urgency,
@@ -560,7 +713,16 @@ mod tests {
                 &draft.recipients,
             )
             .map_err(crate::seal::SealError::from)?;
+            *self.lookups.lock().unwrap() += 1;
+            let keys = self.keys.lock().unwrap().clone();
+            if !keys.iter().any(|k| k.contains("nas")) {
+                return Err(crate::seal::SealError::NoKeys("assistance/nas".into()).into());
+            }
+            Ok(keys)
+        }
+        fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
             *self.sealed.lock().unwrap() += 1;
+            self.sealed_to.lock().unwrap().push(to.to_vec());
             // Fresh randomness each time, as age's is: sealing twice gives other bytes.
             let ciphertext = uuid::Uuid::new_v4().as_bytes().to_vec();
             Ok(pb::Envelope {
@@ -611,6 +773,18 @@ mod tests {
                 }
                 _ => Ok(receipt),
             }
+        }
+        async fn status(&self, id: &[u8]) -> Result<Option<pb::StatusResponse>, ClientError> {
+            *self.statuses.lock().unwrap() += 1;
+            Ok(self
+                .accepted
+                .lock()
+                .unwrap()
+                .contains_key(id)
+                .then(|| pb::StatusResponse {
+                    message_id: id.to_vec(),
+                    ..Default::default()
+                }))
         }
         fn check_receipt(&self, r: &pb::Receipt, id: &[u8], _: &[u8]) -> Result<bool, String> {
             if r.message_id == id {
@@ -701,6 +875,11 @@ mod tests {
         assert!(sent.receipt_checked && !sent.again);
         assert_eq!(sent.receipt.log_index, 8);
         assert_eq!(
+            (relay.lookups(), relay.statuses()),
+            (1, 0),
+            "a first attempt looks the keys up once and asks nothing"
+        );
+        assert_eq!(
             s.disclosed(),
             [(vec![id(&sent)], vec!["assistance/nas".to_owned()])]
         );
@@ -747,6 +926,7 @@ mod tests {
         assert_eq!(handed[0], handed[1], "the same bytes");
         assert_eq!(relay.sealed(), 1);
         assert_eq!(relay.accepted(), 1);
+        assert_eq!(relay.statuses(), 0, "the same keys: nothing to ask");
         assert_eq!(s.disclosed().len(), 1, "logged once");
     }
 
@@ -890,28 +1070,200 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_old_unfinished_message_found_by_content_is_sealed_anew() {
+    async fn a_rerun_after_the_hour_of_an_accepted_message_sends_the_same_id_and_bytes() {
+        // 09:00 the relay accepts, the answer is lost; the same command at 10:05.
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::AcceptThenLose]);
+        let first = draft("lost at nine");
+        let key = Key::Content(content_key(&first));
+        let nine = relay.now();
+        s.outbox()
+            .submit(&relay, &first, &key, &who())
+            .await
+            .unwrap_err();
+        relay.advance(REUSE_FOR + Duration::from_secs(5 * 60));
+        let rerun = draft("lost at nine");
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
+        assert_eq!(sent.message_id, first.message_id, "the same id");
+        assert!(sent.again);
+        assert_eq!(sent.earlier_attempt, Some(nine));
+        assert_eq!(sent.receipt.log_index, 8, "the first receipt");
+        let handed = relay.handed();
+        assert_eq!(handed.len(), 2);
+        assert_eq!(handed[0], handed[1], "the kept bytes");
+        assert_eq!(relay.sealed(), 1, "not sealed again");
+        assert_eq!(relay.accepted(), 1, "one message at the relay");
+        assert_eq!(relay.statuses(), 1);
+        assert_eq!(s.disclosed().len(), 1, "logged once");
+        assert_eq!(s.outbox().record(&key).unwrap(), None, "finished");
+    }
+
+    #[tokio::test]
+    async fn a_rerun_after_the_hour_of_a_message_never_accepted_is_resealed_under_its_id() {
         let s = setup();
         let relay = FakeRelay::new(&[Answer::Refuse(Code::Unavailable)]);
-        let d = draft("old");
+        let first = draft("old");
+        let key = Key::Content(content_key(&first));
+        s.outbox()
+            .submit(&relay, &first, &key, &who())
+            .await
+            .unwrap_err();
+        relay.advance(REUSE_FOR);
+        let rerun = draft("old");
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
+        assert_eq!(sent.message_id, first.message_id, "the same id");
+        assert!(sent.again);
+        assert_eq!(relay.sealed(), 2, "sealed again to the keys now");
+        let handed = relay.handed();
+        assert_ne!(handed[0], handed[1]);
+        assert_eq!(relay.statuses(), 1);
+        assert_eq!(relay.accepted(), 1);
+        assert_eq!(s.disclosed().len(), 1, "the same id, case and recipients");
+    }
+
+    #[tokio::test]
+    async fn an_old_message_that_never_left_is_a_new_message() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("never left");
         let key = Key::Content(content_key(&d));
+        // The command died right after sealing; it is run again the next day.
+        s.outbox()
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        relay.advance(REUSE_FOR);
+        let d2 = draft("never left");
+        let sent = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d2.message_id);
+        assert!(!sent.again);
+        assert_eq!(relay.statuses(), 0);
+        assert_eq!(
+            s.disclosed(),
+            [(vec![id(&sent)], vec!["assistance/nas".to_owned()])]
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_changed_before_a_sealed_message_is_handed_over_reseal_it_under_its_id() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("keys changed");
+        let key = Key::MessageId(d.message_id);
+        let (_, kept, _) = s
+            .outbox()
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        relay.change_keys();
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(relay.sealed(), 2);
+        assert_eq!(relay.last_sealed_to(), ["age1c1", "age1nas-device-2"]);
+        let handed = relay.handed();
+        assert_eq!(handed.len(), 1);
+        assert_ne!(
+            handed[0],
+            kept.encode_to_vec(),
+            "not the bytes for the revoked key"
+        );
+        assert_eq!(relay.statuses(), 0, "never handed over: nothing to ask");
+        assert_eq!(s.disclosed().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn keys_changed_after_a_refused_attempt_reseal_it_under_its_id() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::Refuse(Code::Unavailable)]);
+        let d = draft("daemon retry");
+        let key = Key::MessageId(d.message_id);
         s.outbox()
             .submit(&relay, &d, &key, &who())
             .await
             .unwrap_err();
-        relay.advance(REUSE_FOR);
-        let d2 = draft("old");
-        let sent = s.outbox().submit(&relay, &d2, &key, &who()).await.unwrap();
-        assert_eq!(sent.message_id, d2.message_id);
+        relay.change_keys();
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
         assert_eq!(relay.sealed(), 2);
+        assert_eq!(relay.last_sealed_to(), ["age1c1", "age1nas-device-2"]);
+        let handed = relay.handed();
+        assert_ne!(handed[0], handed[1]);
+        assert_eq!(relay.statuses(), 1);
+        assert_eq!(relay.accepted(), 1);
+        assert_eq!(s.disclosed().len(), 1, "not logged again");
     }
 
     #[tokio::test]
-    async fn a_message_kept_by_an_earlier_version_is_sent_with_its_bytes() {
+    async fn keys_changed_after_an_accepted_attempt_send_the_kept_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::AcceptThenLose]);
+        let d = draft("accepted, then keys changed");
+        let key = Key::MessageId(d.message_id);
+        s.outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
+        relay.change_keys();
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(sent.receipt.log_index, 8);
+        let handed = relay.handed();
+        assert_eq!(handed[0], handed[1], "the relay has it already");
+        assert_eq!(relay.sealed(), 1);
+        assert_eq!(relay.statuses(), 1);
+        assert_eq!(s.disclosed().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn every_recipient_key_revoked_after_an_accepted_attempt_still_gets_the_receipt() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::AcceptThenLose]);
+        let d = draft("accepted, then revoked");
+        let key = Key::MessageId(d.message_id);
+        s.outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
+        relay.revoke_all();
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.receipt.log_index, 8);
+        assert_eq!(relay.sealed(), 1);
+    }
+
+    #[tokio::test]
+    async fn every_recipient_key_revoked_before_a_message_left_ends_it() {
         let s = setup();
         let relay = FakeRelay::new(&[]);
-        let d = draft("legacy");
-        let envelope = relay.seal(&d).await.unwrap();
+        let d = draft("revoked before it left");
+        let key = Key::MessageId(d.message_id);
+        s.outbox()
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        relay.revoke_all();
+        let e = s
+            .outbox()
+            .submit(&relay, &d, &key, &who())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::NoRecipientKeys);
+        assert_eq!(s.outbox().record(&key).unwrap(), None, "ended");
+        assert!(relay.handed().is_empty());
+        assert!(s.disclosed().is_empty());
+    }
+
+    /// Keeps `draft` as an earlier version's reply command did (no record of its keys).
+    async fn keep_as_an_earlier_version(s: &Setup, relay: &FakeRelay, d: &Draft) -> pb::Envelope {
+        let to = relay.age_recipients(d).await.unwrap();
+        let envelope = relay.seal_to(d, &to).unwrap();
         let secs = relay
             .now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -919,7 +1271,18 @@ mod tests {
             .as_secs() as i64;
         let mut kept = secs.to_be_bytes().to_vec();
         kept.extend(envelope.encode_to_vec());
-        s.state.put_outgoing(&content_key(&d), &kept).unwrap();
+        s.state.put_outgoing(&content_key(d), &kept).unwrap();
+        envelope
+    }
+
+    #[tokio::test]
+    async fn a_message_kept_by_an_earlier_version_and_accepted_is_sent_with_its_bytes() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("legacy");
+        let envelope = keep_as_an_earlier_version(&s, &relay, &d).await;
+        // The earlier version handed it over; the answer was lost.
+        relay.deliver(envelope.clone()).await.unwrap();
         let rerun = draft("legacy");
         let key = Key::Content(content_key(&rerun));
         let sent = s
@@ -928,9 +1291,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sent.message_id, d.message_id);
-        assert_eq!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(
+            relay.handed(),
+            [envelope.encode_to_vec(), envelope.encode_to_vec()]
+        );
         assert_eq!(relay.sealed(), 1, "not sealed again");
+        assert_eq!(relay.statuses(), 1, "unknown keys: asked");
         assert_eq!(s.state.outgoing(&content_key(&d)).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_message_kept_by_an_earlier_version_and_not_accepted_is_resealed_under_its_id() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("legacy, never arrived");
+        let envelope = keep_as_an_earlier_version(&s, &relay, &d).await;
+        let rerun = draft("legacy, never arrived");
+        let key = Key::Content(content_key(&rerun));
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(relay.sealed(), 2);
+        assert_ne!(relay.handed(), [envelope.encode_to_vec()]);
+        assert_eq!(relay.accepted(), 1);
     }
 
     #[tokio::test]
@@ -964,8 +1350,14 @@ mod tests {
             fn now(&self) -> SystemTime {
                 self.0.now()
             }
-            async fn seal(&self, d: &Draft) -> Result<pb::Envelope, ClientError> {
-                self.0.seal(d).await
+            async fn age_recipients(&self, d: &Draft) -> Result<Vec<String>, ClientError> {
+                self.0.age_recipients(d).await
+            }
+            fn seal_to(&self, d: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
+                self.0.seal_to(d, to)
+            }
+            async fn status(&self, id: &[u8]) -> Result<Option<pb::StatusResponse>, ClientError> {
+                self.0.status(id).await
             }
             async fn deliver(&self, e: pb::Envelope) -> Result<pb::Receipt, ClientError> {
                 self.0.deliver(e).await

@@ -1018,6 +1018,7 @@ mod tests {
                 receipt: String::new(),
                 receipt_checked: false,
                 receipt_problem: String::new(),
+                sealed_to: None,
             };
             tree.insert(key, serde_json::to_vec(&record).unwrap())
                 .unwrap();

@@ -512,6 +512,38 @@ fn sent_id(o: &std::process::Output) -> String {
 /// which the relay answers with the receipt it gave the first time: one message in the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_again_after_a_lost_answer_sends_the_same_message() {
+    lost_answer_then_rerun(std::time::Duration::ZERO).await;
+}
+
+/// The same hours later: the relay is asked (`Status`) and, as it has the message, the kept
+/// bytes are sent again; never a second copy under a new id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_again_after_a_lost_answer_hours_later_sends_the_same_message() {
+    lost_answer_then_rerun(std::time::Duration::from_secs(3 * 3600)).await;
+}
+
+/// Moves the time the kept message was sealed `back` into the past (the command cannot take a
+/// clock).
+fn age_kept_messages(user: &TestUser, back: std::time::Duration) {
+    let db = sled::open(user.dir.path().join("state/client-db")).unwrap();
+    let tree = db.open_tree("outbox_key_record").unwrap();
+    let mut aged = 0;
+    for kv in tree.iter() {
+        let (k, v) = kv.unwrap();
+        let mut record: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        let at = record["sealed_at_ms"].as_u64().unwrap();
+        record["sealed_at_ms"] = (at - back.as_millis() as u64).into();
+        tree.insert(k, serde_json::to_vec(&record).unwrap())
+            .unwrap();
+        aged += 1;
+    }
+    assert_eq!(aged, 1, "one kept message");
+    db.flush().unwrap();
+}
+
+/// `silta send` through a proxy that loses the relay's answer, then the same command directly,
+/// `later` afterwards.
+async fn lost_answer_then_rerun(later: std::time::Duration) {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
     let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
@@ -558,6 +590,9 @@ async fn send_again_after_a_lost_answer_sends_the_same_message() {
     let first = accepted(&relay);
     assert_eq!(first.len(), 1, "the relay never got the message: {first:?}");
     assert_eq!(first[0].0, id);
+    if !later.is_zero() {
+        age_kept_messages(&centre, later);
+    }
 
     let o = send(&direct);
     assert!(o.status.success(), "{}", text(&o));
@@ -567,7 +602,13 @@ async fn send_again_after_a_lost_answer_sends_the_same_message() {
         "{}",
         text(&o)
     );
-    assert!(text(&o).contains("the same message"), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "sending again the same message {id} (an earlier attempt did not finish at "
+        )),
+        "{}",
+        text(&o)
+    );
     assert_eq!(accepted(&relay), first, "one acceptance, no second copy");
     assert_eq!(disclosed(&centre).len(), 1, "the disclosure is logged once");
     drop(proxy);
