@@ -249,7 +249,34 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].1, CASE_B);
 
-    // At the Assistance System, by hand: the dry run lists case A's copies and deletes nothing.
+    // At the Assistance System, by hand. Its decision in case A is kept until it hears that the
+    // centre's copy is final (acknowledged): a sync brings the centre's acknowledgement.
+    let dry_run = || {
+        let o = ok(silta(&nas, &["purge", "--dry-run", "--json"]));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let dry = dry_run();
+    let held = dry["held"].as_array().unwrap();
+    assert!(
+        held.iter().all(|h| h["case"] == CASE_A
+            && h["why"]
+                .as_str()
+                .unwrap()
+                .contains("a recipient's copy is not final yet")),
+        "{dry}"
+    );
+    assert_eq!(held.len(), 1, "{dry}");
+    let mut synced = false;
+    for _ in 0..20 {
+        ok(silta(&nas, &["inbox", "sync", "--purpose", "triage"]));
+        if dry_run()["held"].as_array().unwrap().is_empty() {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(synced, "the centre's acknowledgement never arrived");
+    // The dry run lists case A's copies and deletes nothing.
     let o = ok(silta(&nas, &["purge", "--dry-run", "--json"]));
     let dry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let would = dry["would_delete"].as_array().unwrap();
