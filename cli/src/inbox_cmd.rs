@@ -10,7 +10,7 @@ use silta_client::{
     client::Client,
     form::parse_case,
     inbox::{self, Reader},
-    record::MessageRecord,
+    record::{MessageRecord, RecordState},
     state::State,
 };
 
@@ -232,14 +232,30 @@ fn thread(
     Ok(())
 }
 
-/// `inbox ack`: the sender sees that the Assistance System took the messages in.
+/// `inbox ack`: the sender sees that the Assistance System took the messages in. A message whose
+/// copy the relay expired first can never be acknowledged: it is marked "expired-at-relay", the
+/// person is told to call or answer the sender, and the command exits 1 after the other ids.
 async fn ack(config: &ClientConfig, ids: &[String]) -> Result<(), Failure> {
     let client = Client::start(config).await?;
+    let mut expired = Vec::new();
     for id in ids {
         let record = inbox::find(client.state(), id).map_err(Failure::usage)?;
         let done = inbox::acknowledge(&client, &record, &current_user())
             .await
             .map_err(Failure::failed)?;
+        if done.state == Some(RecordState::ExpiredAtRelay) {
+            eprintln!(
+                "NOT acknowledged: {} {} from {} expired at the relay before it was acknowledged. \
+                 The sender was told it EXPIRED and may send it again: call or answer {} so they \
+                 know it arrived here. (Marked expired-at-relay; retention deletes it by its rules.)",
+                printable_line(&done.kind),
+                done.message_id,
+                printable_line(&done.from),
+                printable_line(&done.from)
+            );
+            expired.push(done.message_id.to_string());
+            continue;
+        }
         println!(
             "acknowledged {} {} from {} (the sender sees it)",
             printable_line(&done.kind),
@@ -247,7 +263,15 @@ async fn ack(config: &ClientConfig, ids: &[String]) -> Result<(), Failure> {
             printable_line(&done.from)
         );
     }
-    Ok(())
+    if expired.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "{} message(s) expired at the relay and cannot be acknowledged: {}",
+            expired.len(),
+            expired.join(", ")
+        )))
+    }
 }
 
 /// `inbox access-report`: who opened a case's messages, when and why; itself recorded first.

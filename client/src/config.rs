@@ -55,9 +55,11 @@ pub struct ClientConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Days after `silta case close` (or after a later message of the closed case arrived)
-    /// before the case's messages are deleted here. 0: at the next sweep.
+    /// before the case's messages are deleted here. 0: at the next sweep once they may go
+    /// (received ones acknowledged or expired, sent ones final for every recipient).
     pub closed_case_days: u32,
-    /// Days after which a message with no case is deleted here.
+    /// Days after which a message with no case (and answered in no case) is deleted here. 0:
+    /// at the next sweep once it may go, as above.
     pub uncased_max_days: u32,
     /// How often the daemon sweeps, in milliseconds.
     pub sweep_interval_ms: u64,

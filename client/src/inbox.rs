@@ -297,6 +297,12 @@ pub fn thread_ids(records: &[MessageRecord]) -> Vec<String> {
 }
 
 /// Acknowledges a received message to the relay (the sender sees "acknowledged") and marks it.
+///
+/// If the relay refuses because it expired its copy before this acknowledgement (urgent copies
+/// expire sooner), the message can never be acknowledged: it is marked
+/// [`RecordState::ExpiredAtRelay`] (final, so retention deletes it by its rules) and returned
+/// with that state. The sender was told it EXPIRED and may send it again: whoever sees that
+/// state should call or answer the sender. Asking again later returns it as it is.
 pub async fn acknowledge(
     client: &Client,
     record: &MessageRecord,
@@ -306,21 +312,36 @@ pub async fn acknowledge(
         return Err("only received messages are acknowledged".into());
     }
     let mut record = record.clone();
-    if record.state == Some(RecordState::Acknowledged) {
+    if matches!(
+        record.state,
+        Some(RecordState::Acknowledged | RecordState::ExpiredAtRelay)
+    ) {
         return Ok(record);
     }
-    client
+    match client
         .acknowledge_stored(record.message_id.as_bytes(), &record.digest())
         .await
-        .map_err(|e| e.to_string())?;
-    record.state = Some(RecordState::Acknowledged);
-    record.acknowledged_at = Some(now_rfc3339());
-    record.acknowledged_by = Some(who.to_owned());
+    {
+        Ok(()) => {
+            record.state = Some(RecordState::Acknowledged);
+            record.acknowledged_at = Some(now_rfc3339());
+            record.acknowledged_by = Some(who.to_owned());
+        }
+        Err(e) if expired_at_relay(&e) => record.state = Some(RecordState::ExpiredAtRelay),
+        Err(e) => return Err(e.to_string()),
+    }
     client
         .state()
         .put_message(&record.message_id, &record)
         .map_err(|e| e.to_string())?;
     Ok(record)
+}
+
+/// The relay's refusal of an acknowledgement because its copy expired (relay
+/// `mailbox.rs`: FAILED_PRECONDITION, "... expired before it was answered ...").
+fn expired_at_relay(e: &ClientError) -> bool {
+    matches!(e, ClientError::Relay(s)
+        if s.code() == tonic::Code::FailedPrecondition && s.message().contains(" expired before it was answered"))
 }
 
 /// Message-id bytes of a record.

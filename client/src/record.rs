@@ -37,6 +37,10 @@ pub enum RecordState {
     Acknowledged,
     /// Sent (each recipient's state is in `recipients`).
     Sent,
+    /// Received, but the relay expired this installation's copy before a person acknowledged it
+    /// (`"expired-at-relay"`): it can never be acknowledged now, and the sender was told it
+    /// EXPIRED. Final: retention deletes it by its rules like an acknowledged message.
+    ExpiredAtRelay,
 }
 
 impl RecordState {
@@ -46,6 +50,7 @@ impl RecordState {
             RecordState::New => "new",
             RecordState::Acknowledged => "acknowledged",
             RecordState::Sent => "sent",
+            RecordState::ExpiredAtRelay => "expired-at-relay",
         }
     }
 }
@@ -520,6 +525,7 @@ mod tests {
             RecordState::New,
             RecordState::Acknowledged,
             RecordState::Sent,
+            RecordState::ExpiredAtRelay,
         ] {
             assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
         }

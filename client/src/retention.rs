@@ -9,14 +9,23 @@
 //! - a case closed here (`silta case close`) loses its messages `closed_case_days` after the
 //!   close, or after the message arrived if that was later (a late message of a closed case is
 //!   kept for a whole period too). The case's messages are those under its reference and the
-//!   messages without a case that they answer (a referral made before the case existed);
-//! - a message without a case goes `uncased_max_days` after it arrived (or was sent).
+//!   messages without a case that they answer (a referral made before the case existed). A
+//!   message without a case answered in several cases goes only once every one of them is
+//!   closed and its period has passed (counted from the last close);
+//! - a message without a case that no cased message answers goes `uncased_max_days` after it
+//!   arrived (or was sent). One that a case's message answers never goes by this rule: an open
+//!   case keeps it.
+//!
+//! A period of 0 days means at the first sweep once the message may go (see below).
 //!
 //! Where: the inbox store (state tree `msgid_record`), kept sealed copies (the outbox's tree
 //! `outbox_key_record`), and for a centre running the daemon its `inbox/` and `sent/` files and
-//! its queue's job records. Never deleted: a received message no person acknowledged yet, and a
-//! message still being sent (nothing acknowledged is ever lost: closing a case does not cancel a
-//! send).
+//! its queue's job records. Never deleted: a received message no person acknowledged yet (one
+//! the relay expired before a person acknowledged it is final: [`RecordState::ExpiredAtRelay`]),
+//! and a message still being sent (nothing acknowledged is ever lost: closing a case does not
+//! cancel a send). A message sent from here is kept until every recipient's copy is final
+//! (acknowledged, rejected or expired), so the sender still learns whether to send it again, or
+//! at most [`UNFINISHED_SENT_MAX_DAYS`] after it was sent.
 //!
 //! Every deletion is written to the access log first ([`Action::Purged`]: the case, the message
 //! ids, the rule and the places; never content), so a deletion is never unlogged: a crash after
@@ -319,6 +328,41 @@ pub struct Sweep<'a> {
     pub now: SystemTime,
 }
 
+/// How long a sent message is kept, at most, while a recipient's copy is not final yet
+/// (neither acknowledged, rejected nor expired): counted from when it was sent. Past it, the
+/// rules apply as usual (the relay expires an open copy long before: 5 days by default, and
+/// keeps nothing past its `max_age_s`, so a state still not final here means this installation
+/// stopped hearing from the relay).
+pub const UNFINISHED_SENT_MAX_DAYS: u64 = 180;
+
+/// The recipients of a sent message, and those whose copy is final, as one copy knows them.
+#[derive(Debug, Default, Clone)]
+struct Delivery {
+    to: BTreeSet<String>,
+    finals: BTreeSet<String>,
+}
+
+impl Delivery {
+    fn new<'a>(
+        to: impl IntoIterator<Item = String>,
+        states: impl IntoIterator<Item = (&'a String, &'a str)>,
+    ) -> Self {
+        Delivery {
+            to: to.into_iter().collect(),
+            finals: states
+                .into_iter()
+                .filter(|(_, s)| is_final(s))
+                .map(|(r, _)| r.clone())
+                .collect(),
+        }
+    }
+}
+
+/// A recipient's copy is final: nothing more will be heard of it.
+fn is_final(state: &str) -> bool {
+    matches!(state, "acknowledged" | "rejected" | "expired")
+}
+
 /// A message copy found, before the rules are applied.
 struct Found {
     id: String,
@@ -332,6 +376,8 @@ struct Found {
     key: Vec<u8>,
     /// Why it must be kept whatever the rules say.
     keep: Option<&'static str>,
+    /// For a copy of a message sent from here: its recipients' states.
+    delivery: Option<Delivery>,
 }
 
 impl Sweep<'_> {
@@ -350,37 +396,51 @@ impl Sweep<'_> {
         if let Some(jobs) = self.jobs {
             find_jobs(jobs, &mut found, &mut plan)?;
         }
-        // A message without a case answered by a closed case's message belongs to that case
-        // (a referral made before the case reference existed).
-        let mut linked: BTreeMap<String, String> = BTreeMap::new();
+        // A message without a case belongs to every case whose messages answer it (a referral
+        // made before the case reference existed).
+        let mut linked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        // What every copy of a sent message knows of its recipients.
+        let mut delivery: BTreeMap<String, Delivery> = BTreeMap::new();
         for f in &found {
             if let Some(r) = &f.in_reply_to
-                && self.closed.contains_key(&f.case)
+                && !f.case.is_empty()
             {
-                linked.insert(r.clone(), f.case.clone());
+                linked.entry(r.clone()).or_default().insert(f.case.clone());
+            }
+            if let Some(d) = &f.delivery {
+                let all = delivery.entry(f.id.clone()).or_default();
+                all.to.extend(d.to.iter().cloned());
+                all.finals.extend(d.finals.iter().cloned());
             }
         }
         let now = unix_ms(self.now);
         for f in found {
-            let case = match (f.case.is_empty(), linked.get(&f.id)) {
-                (true, Some(c)) => c.clone(),
-                _ => f.case.clone(),
-            };
-            let rule = if case.is_empty() {
+            let (case, rule) = if !f.case.is_empty() {
+                let rule = self.closed_due(&f.case, f.at_ms, now);
+                (f.case.clone(), rule)
+            } else if let Some(cases) = linked.get(&f.id) {
+                self.linked_due(cases, f.at_ms, now)
+            } else {
                 let max = u64::from(self.policy.uncased_max_days) * DAY_MS;
-                match f.at_ms {
+                let rule = match f.at_ms {
                     Some(at) if now >= at.saturating_add(max) => Some(Rule::NoCase),
                     _ => None,
-                }
-            } else {
-                self.closed.get(&case).and_then(|c| {
-                    let from = c.closed_at_ms.max(f.at_ms.unwrap_or(0));
-                    let period = u64::from(self.policy.closed_case_days) * DAY_MS;
-                    (now >= from.saturating_add(period)).then_some(Rule::ClosedCase)
-                })
+                };
+                (String::new(), rule)
             };
             let Some(rule) = rule else { continue };
-            if let Some(why) = f.keep {
+            // A sent message stays until every recipient's copy is final, so the sender still
+            // learns that it should send again (or until the hard maximum).
+            let unfinished = f.delivery.is_some()
+                && delivery
+                    .get(&f.id)
+                    .is_none_or(|d| d.to.is_empty() || !d.to.is_subset(&d.finals))
+                && f.at_ms
+                    .is_none_or(|at| now < at.saturating_add(UNFINISHED_SENT_MAX_DAYS * DAY_MS));
+            let keep = f.keep.or(unfinished.then_some(
+                "a recipient's copy is not final yet (not acknowledged, rejected or expired)",
+            ));
+            if let Some(why) = keep {
                 plan.held.push(Held {
                     message_id: f.id,
                     case,
@@ -403,6 +463,45 @@ impl Sweep<'_> {
             (&a.case, &a.message_id, a.place).cmp(&(&b.case, &b.message_id, b.place))
         });
         Ok(plan)
+    }
+
+    /// The closed-case rule for a message of `case` that arrived at `at_ms`.
+    fn closed_due(&self, case: &str, at_ms: Option<u64>, now: u64) -> Option<Rule> {
+        let c = self.closed.get(case)?;
+        let from = c.closed_at_ms.max(at_ms.unwrap_or(0));
+        let period = u64::from(self.policy.closed_case_days) * DAY_MS;
+        (now >= from.saturating_add(period)).then_some(Rule::ClosedCase)
+    }
+
+    /// A message without a case that the messages of `cases` answer: deleted under the
+    /// closed-case rule only once every one of those cases is closed and its period has passed;
+    /// named after the case closed last. Never under the no-case rule: an open case keeps it.
+    fn linked_due(
+        &self,
+        cases: &BTreeSet<String>,
+        at_ms: Option<u64>,
+        now: u64,
+    ) -> (String, Option<Rule>) {
+        let mut last: Option<(u64, &String)> = None;
+        for case in cases {
+            let Some(c) = self.closed.get(case) else {
+                return (case.clone(), None);
+            };
+            if last.is_none_or(|(at, _)| c.closed_at_ms > at) {
+                last = Some((c.closed_at_ms, case));
+            }
+        }
+        let Some((_, case)) = last else {
+            return (String::new(), None);
+        };
+        if cases
+            .iter()
+            .all(|c| self.closed_due(c, at_ms, now).is_some())
+        {
+            (case.clone(), Some(Rule::ClosedCase))
+        } else {
+            (case.clone(), None)
+        }
     }
 
     fn find_store(
@@ -435,6 +534,10 @@ impl Sweep<'_> {
                 files: Vec::new(),
                 key,
                 keep,
+                delivery: (r.direction == Some(Direction::Sent)).then(|| {
+                    let states = r.recipients.iter().flatten();
+                    Delivery::new(r.to.clone(), states.map(|(n, s)| (n, s.state.as_str())))
+                }),
             });
         }
         Ok(())
@@ -493,6 +596,7 @@ impl Sweep<'_> {
                 files: Vec::new(),
                 key: key.to_vec(),
                 keep,
+                delivery: None,
             });
         }
         Ok(())
@@ -625,6 +729,7 @@ fn find_inbox_files(
             files: vec![path.clone()],
             key: Vec::new(),
             keep: None,
+            delivery: None,
         });
     }
     Ok(())
@@ -659,6 +764,7 @@ fn find_sent_files(
             files: vec![dir.join(base), path.clone()],
             key: Vec::new(),
             keep: None,
+            delivery: Some(status_delivery(&s)),
         });
     }
     Ok(())
@@ -677,6 +783,14 @@ struct JobView {
     summary: Option<SummaryView>,
     #[serde(default)]
     filed: bool,
+    #[serde(default)]
+    recipients: BTreeMap<String, StateView>,
+}
+
+#[derive(Deserialize)]
+struct StateView {
+    #[serde(default)]
+    state: String,
 }
 
 #[derive(Deserialize)]
@@ -685,6 +799,8 @@ struct SummaryView {
     kind: String,
     #[serde(default)]
     case: String,
+    #[serde(default)]
+    to: Vec<String>,
 }
 
 fn find_jobs(
@@ -705,6 +821,13 @@ fn find_jobs(
         // sent but not filed yet still has its claimed file in queued/ for the daemon to file.
         let keep = (job.state != "sent" || !job.filed)
             .then_some("still being sent or filed by the daemon, or failed (see failed/)");
+        let delivery = Delivery::new(
+            job.summary
+                .as_ref()
+                .map(|s| s.to.clone())
+                .unwrap_or_default(),
+            job.recipients.iter().map(|(n, s)| (n, s.state.as_str())),
+        );
         let (kind, case) = job.summary.map(|s| (s.kind, s.case)).unwrap_or_default();
         found.push(Found {
             id: job.message_id,
@@ -716,9 +839,34 @@ fn find_jobs(
             files: Vec::new(),
             key: key.to_vec(),
             keep,
+            delivery: Some(delivery),
         });
     }
     Ok(())
+}
+
+/// The recipients of a sent/ status file (`to`) and their states (`recipients`).
+fn status_delivery(s: &serde_json::Value) -> Delivery {
+    let to = match &s["to"] {
+        serde_json::Value::String(one) => vec![one.clone()],
+        serde_json::Value::Array(v) => v
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let states: Vec<(String, String)> = s["recipients"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    Delivery::new(to, states.iter().map(|(n, st)| (n, st.as_str())))
 }
 
 /// The regular, non-hidden files of `dir` (none if it does not exist).
@@ -899,6 +1047,15 @@ mod tests {
         })
     }
 
+    /// A sent/ status file of a referral sent without a case to the Assistance System, whose
+    /// copy is in `state`.
+    fn status(id: &str, state: &str) -> serde_json::Value {
+        serde_json::json!({
+            "message_id": id, "case": "", "kind": "referral", "sent_at": "2026-11-20T09:00:00Z",
+            "to": ["assistance/nas"], "recipients": {"assistance/nas": {"state": state}},
+        })
+    }
+
     fn at(s: &str) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(parse_ms(s).unwrap())
     }
@@ -917,7 +1074,7 @@ mod tests {
         std::fs::write(folders.sent.join("r.toml"), "name = \"A. Person\"").unwrap();
         write(
             folders.sent.join("r.toml.status.json"),
-            serde_json::json!({"message_id": REFERRAL, "case": "", "kind": "referral", "sent_at": "2026-11-20T09:00:00Z"}),
+            status(REFERRAL, "acknowledged"),
         );
         write(
             folders
@@ -1083,5 +1240,181 @@ mod tests {
         assert!(tree.get(b"content:old").unwrap().is_none());
         assert!(tree.get(b"content:new").unwrap().is_some());
         assert_eq!(tree.len(), 2);
+    }
+
+    const CASE2: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+    const ANSWER2: &str = "0190c1d2-0000-7000-8000-000000000004";
+
+    /// A centre's daemon folders with the referral `REFERRAL` sent without a case (its copy at
+    /// the Assistance System in `state`) and, in inbox/, the answers given (id, case).
+    fn centre(state: &str, answers: &[(&str, &str)]) -> (tempfile::TempDir, Folders) {
+        let dir = tempfile::tempdir().unwrap();
+        let folders = Folders::under(dir.path());
+        for d in [&folders.inbox, &folders.sent] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(folders.sent.join("r.toml"), "name = \"A. Person\"").unwrap();
+        let status = serde_json::to_vec(&status(REFERRAL, state)).unwrap();
+        std::fs::write(folders.sent.join("r.toml.status.json"), status).unwrap();
+        for (id, case) in answers {
+            let path = folders.inbox.join(format!("{id}-admission-decision.json"));
+            std::fs::write(
+                path,
+                serde_json::to_vec(&record(id, case, REFERRAL)).unwrap(),
+            )
+            .unwrap();
+        }
+        (dir, folders)
+    }
+
+    fn closed(cases: &[(&str, &str)]) -> BTreeMap<String, ClosedCase> {
+        cases
+            .iter()
+            .map(|(case, when)| {
+                let c = ClosedCase {
+                    closed_at: String::new(),
+                    closed_at_ms: parse_ms(when).unwrap(),
+                    closed_by: "tester".into(),
+                };
+                ((*case).to_owned(), c)
+            })
+            .collect()
+    }
+
+    /// (message id, case, place) of what goes at `now`.
+    fn doomed_at(
+        folders: &Folders,
+        closed: &BTreeMap<String, ClosedCase>,
+        policy: &RetentionConfig,
+        now: &str,
+    ) -> Vec<(String, String, Place)> {
+        let plan = Sweep {
+            state: None,
+            folders: Some(folders),
+            jobs: None,
+            policy,
+            closed,
+            now: at(now),
+        }
+        .plan()
+        .unwrap();
+        plan.doomed
+            .into_iter()
+            .map(|d| (d.message_id, d.case, d.place))
+            .collect()
+    }
+
+    #[test]
+    fn a_referral_answered_in_a_case_still_open_is_kept_past_the_no_case_age() {
+        let (_dir, folders) = centre("acknowledged", &[(ANSWER, CASE)]);
+        let policy = RetentionConfig::default();
+        // The case is open: nothing goes, long after the no-case maximum age (90 days).
+        let none = BTreeMap::new();
+        assert_eq!(
+            doomed_at(&folders, &none, &policy, "2027-11-20T09:00:00Z"),
+            []
+        );
+        // A referral answered by nothing goes after 90 days.
+        let (_dir2, alone) = centre("acknowledged", &[]);
+        assert_eq!(
+            doomed_at(&alone, &none, &policy, "2027-02-18T08:59:59Z"),
+            []
+        );
+        assert_eq!(
+            doomed_at(&alone, &none, &policy, "2027-02-18T09:00:00Z"),
+            [(REFERRAL.to_owned(), String::new(), Place::DaemonSent)]
+        );
+    }
+
+    #[test]
+    fn a_referral_answered_in_two_cases_goes_only_when_both_are_closed() {
+        let (_dir, folders) = centre("acknowledged", &[(ANSWER, CASE), (ANSWER2, CASE2)]);
+        let policy = RetentionConfig::default();
+        // One of its cases closed, the other open: the referral stays (the closed case's own
+        // answer goes).
+        let one = closed(&[(CASE, "2026-11-25T00:00:00Z")]);
+        assert_eq!(
+            doomed_at(&folders, &one, &policy, "2027-11-20T09:00:00Z"),
+            [(ANSWER.to_owned(), CASE.to_owned(), Place::DaemonInbox)]
+        );
+        // Both closed: it goes 30 days after the later close, under that case.
+        let both = closed(&[
+            (CASE, "2026-11-25T00:00:00Z"),
+            (CASE2, "2026-12-10T00:00:00Z"),
+        ]);
+        assert_eq!(
+            doomed_at(&folders, &both, &policy, "2027-01-08T23:59:59Z"),
+            [(ANSWER.to_owned(), CASE.to_owned(), Place::DaemonInbox)]
+        );
+        assert_eq!(
+            doomed_at(&folders, &both, &policy, "2027-01-09T00:00:00Z"),
+            [
+                (ANSWER.to_owned(), CASE.to_owned(), Place::DaemonInbox),
+                (REFERRAL.to_owned(), CASE2.to_owned(), Place::DaemonSent),
+                (ANSWER2.to_owned(), CASE2.to_owned(), Place::DaemonInbox),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sent_message_stays_until_every_recipients_copy_is_final_or_the_hard_maximum() {
+        let policy = RetentionConfig {
+            uncased_max_days: 0,
+            closed_case_days: 0,
+            ..RetentionConfig::default()
+        };
+        let none = BTreeMap::new();
+        let plan_at = |folders: &Folders, jobs: Option<&sled::Tree>, now: &str| {
+            Sweep {
+                state: None,
+                folders: Some(folders),
+                jobs,
+                policy: &policy,
+                closed: &none,
+                now: at(now),
+            }
+            .plan()
+            .unwrap()
+        };
+        // Delivered but not acknowledged: held (sent/ and the queue's record), though 0 days.
+        let (dir, folders) = centre("delivered", &[]);
+        let db = sled::Config::new()
+            .path(dir.path().join("db"))
+            .open()
+            .unwrap();
+        let jobs = db.open_tree("msgid_job").unwrap();
+        let job = |state: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "message_id": REFERRAL, "state": "sent", "filed": true,
+                "sent_at": "2026-11-20T09:00:00Z",
+                "summary": {"kind": "referral", "case": "", "to": ["assistance/nas"]},
+                "recipients": {"assistance/nas": {"state": state}},
+            }))
+            .unwrap()
+        };
+        jobs.insert(b"job", job("delivered")).unwrap();
+        let plan = plan_at(&folders, Some(&jobs), "2026-11-21T09:00:00Z");
+        assert!(plan.doomed.is_empty(), "{plan:?}");
+        let held: Vec<_> = plan.held.iter().map(|h| (h.place, h.why)).collect();
+        let why = "a recipient's copy is not final yet (not acknowledged, rejected or expired)";
+        assert_eq!(held, [(Place::DaemonSent, why), (Place::DaemonQueue, why)]);
+        // The hard maximum (180 days after sending): it goes anyway.
+        let plan = plan_at(&folders, Some(&jobs), "2027-05-19T09:00:00Z");
+        assert_eq!(plan.doomed.len(), 2, "{plan:?}");
+        // Final (any of acknowledged, rejected, expired, as either copy knows it): it goes at
+        // once with 0 days.
+        for state in ["acknowledged", "rejected", "expired"] {
+            jobs.insert(b"job", job(state)).unwrap();
+            let plan = plan_at(&folders, Some(&jobs), "2026-11-20T09:00:01Z");
+            assert_eq!(plan.doomed.len(), 2, "{state}: {plan:?}");
+        }
+        // A status file without recipients cannot tell: held.
+        std::fs::write(
+            folders.sent.join("r.toml.status.json"),
+            serde_json::to_vec(&serde_json::json!({"message_id": REFERRAL, "case": "", "sent_at": "2026-11-20T09:00:00Z"})).unwrap(),
+        )
+        .unwrap();
+        let plan = plan_at(&folders, None, "2026-11-21T09:00:00Z");
+        assert_eq!(plan.held.len(), 1, "{plan:?}");
     }
 }

@@ -249,7 +249,34 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].1, CASE_B);
 
-    // At the Assistance System, by hand: the dry run lists case A's copies and deletes nothing.
+    // At the Assistance System, by hand. Its decision in case A is kept until it hears that the
+    // centre's copy is final (acknowledged): a sync brings the centre's acknowledgement.
+    let dry_run = || {
+        let o = ok(silta(&nas, &["purge", "--dry-run", "--json"]));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let dry = dry_run();
+    let held = dry["held"].as_array().unwrap();
+    assert!(
+        held.iter().all(|h| h["case"] == CASE_A
+            && h["why"]
+                .as_str()
+                .unwrap()
+                .contains("a recipient's copy is not final yet")),
+        "{dry}"
+    );
+    assert_eq!(held.len(), 1, "{dry}");
+    let mut synced = false;
+    for _ in 0..20 {
+        ok(silta(&nas, &["inbox", "sync", "--purpose", "triage"]));
+        if dry_run()["held"].as_array().unwrap().is_empty() {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(synced, "the centre's acknowledgement never arrived");
+    // The dry run lists case A's copies and deletes nothing.
     let o = ok(silta(&nas, &["purge", "--dry-run", "--json"]));
     let dry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let would = dry["would_delete"].as_array().unwrap();
@@ -621,4 +648,117 @@ async fn periods_count_by_the_given_clock_no_case_messages_follow_the_max_age() 
         &std::fs::read_to_string(log.path()).unwrap(),
         &["Aino", "Bertta", "Nobody"],
     );
+}
+
+/// An urgent referral arrives on a Friday evening; the relay expires the copy after a day; the
+/// person runs `silta inbox ack` on Monday. The acknowledgement can never succeed now: the
+/// message is marked "expired-at-relay" (final), the person is told to call or answer the sender,
+/// and retention deletes the plaintext by its rules instead of keeping it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_expired_at_the_relay_before_its_ack_is_final_and_swept() {
+    let pki = TestPki::new();
+    let clock = silta_tests::TestClock::new();
+    let relay = TestRelay::start_clocked(&pki, &clock, |c| {
+        c.retention.sweep_interval_ms = 20;
+    })
+    .await;
+    let centre = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    ok(silta(&centre, &["keys", "publish"]));
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let client = nas.published().await;
+    let form = centre.dir.path().join("referral.toml");
+    let text = referral("Urho Urgent", "none");
+    std::fs::write(&form, &text[..text.find("\n[envelope]").unwrap()]).unwrap();
+    ok(silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            NAS,
+            "--case",
+            "none",
+            "--urgency",
+            "urgent",
+            form.to_str().unwrap(),
+        ],
+    ));
+    let log = AccessLog::in_state_dir(&nas.config.state_dir);
+    let reader = silta_client::inbox::Reader {
+        log: &log,
+        who: "tester",
+        principal: NAS,
+        purpose: "triage",
+    };
+    let summary = silta_client::inbox::sync(&client, Duration::from_secs(2), &reader)
+        .await
+        .unwrap();
+    assert_eq!(summary.new.len(), 1, "{summary:?}");
+    let id = summary.new[0].clone();
+    let id_bytes = uuid::Uuid::parse_str(&id).unwrap().as_bytes().to_vec();
+    drop(client);
+
+    // Monday: the relay's urgent copy expired after a day (the sender was told).
+    clock.advance(DAY + Duration::from_secs(60));
+    wait_for("the EXPIRED event", 10, || {
+        relay.events().iter().any(|e| {
+            e.r#type == silta_proto::pb::EventType::Expired as i32 && e.message_id == id_bytes
+        })
+    })
+    .await;
+
+    // `inbox ack` says so plainly, and exits 1 (nothing was acknowledged); asked again, the same.
+    for _ in 0..2 {
+        let o = silta(&nas, &["inbox", "ack", &id]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        let said = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            said.contains("NOT acknowledged")
+                && said.contains("EXPIRED")
+                && said.contains(&format!("call or answer {CENTRE}")),
+            "{said}"
+        );
+        assert!(!said.contains("Urho"), "{said}");
+    }
+
+    // The record is final ("expired-at-relay"): not listed as new, and retention deletes it
+    // after the no-case maximum age instead of holding it for ever.
+    let state = silta_client::state::State::open(&nas.config.state_dir).unwrap();
+    let record = state.message(&id_bytes).unwrap().unwrap();
+    assert_eq!(
+        record.state,
+        Some(silta_client::record::RecordState::ExpiredAtRelay)
+    );
+    assert!(
+        silta_client::inbox::list(&state, true).unwrap().is_empty(),
+        "an expired message is not shown as new"
+    );
+    let policy = RetentionConfig::default();
+    let closed = ClosedCases::in_state_dir(&nas.config.state_dir)
+        .load()
+        .unwrap();
+    let plan_at = |now: SystemTime| {
+        Sweep {
+            state: Some(&state),
+            folders: None,
+            jobs: None,
+            policy: &policy,
+            closed: &closed,
+            now,
+        }
+        .plan()
+        .unwrap()
+    };
+    let now = SystemTime::now();
+    assert!(plan_at(now + 89 * DAY).doomed.is_empty());
+    let plan = plan_at(now + 91 * DAY);
+    assert!(plan.held.is_empty(), "{plan:?}");
+    let doomed: Vec<_> = plan
+        .doomed
+        .iter()
+        .map(|d| (d.message_id.as_str(), d.place, d.rule))
+        .collect();
+    assert_eq!(doomed, [(id.as_str(), Place::InboxStore, Rule::NoCase)]);
+    relay.stop().await;
 }
