@@ -9,7 +9,7 @@ use std::{
 };
 
 use silta_proto::pb;
-use silta_tests::{RelayProcess, TestPki, TestUser};
+use silta_tests::{RelayProcess, TestPki, TestUser, send_raw};
 
 const RELAY: &str = env!("CARGO_BIN_EXE_silta-relay-under-test");
 const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
@@ -370,7 +370,7 @@ async fn a_killed_daemon_loses_nothing_and_sends_nothing_twice() {
             vec![CENTRE.parse().unwrap()],
             payload,
         );
-        nas_client.send(&draft).await.unwrap();
+        send_raw(&nas_client, &draft).await.unwrap();
         sent_to_centre.insert(uuid::Uuid::from_bytes(draft.message_id).to_string());
     }
     drop(nas_client);

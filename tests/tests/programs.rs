@@ -587,7 +587,14 @@ async fn inbox_replies_and_the_access_report() {
         &["inbox", "thread", "none", "--purpose", "p"][..],
         &["inbox", "thread", &"0".repeat(32), "--purpose", "p"],
         &["inbox", "access-report", "none", "--purpose", "p"],
-        &["inbox", "access-report", &"0".repeat(32), "--json", "--purpose", "p"],
+        &[
+            "inbox",
+            "access-report",
+            &"0".repeat(32),
+            "--json",
+            "--purpose",
+            "p",
+        ],
     ] {
         let o = run(&n, args, &[]);
         assert_eq!(o.status.code(), Some(64), "{args:?}: {}", out(&o));
