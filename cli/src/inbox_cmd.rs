@@ -350,7 +350,8 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
     }
     for d in &summary.deferred {
         eprintln!(
-            "could not process a message now (left for a later sync; the others were not held up) {d}"
+            "could not process a message now (left for a later sync; the others were not held up) {}",
+            printable_line(d)
         );
     }
     crate::print_key_changes(client);
