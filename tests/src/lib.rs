@@ -769,3 +769,16 @@ pub async fn send_sealed_raw(
         .map_err(silta_client::ClientError::Receipt)?;
     Ok(receipt)
 }
+
+/// Asserts that `status` is a passing refusal: `RESOURCE_EXHAUSTED` with google.rpc `RetryInfo`
+/// (the relay's rule: every `RESOURCE_EXHAUSTED` is passing and says when to retry). Returns the
+/// delay.
+#[track_caller]
+pub fn assert_passing(status: &tonic::Status) -> std::time::Duration {
+    use tonic_types::StatusExt as _;
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .unwrap_or_else(|| panic!("RESOURCE_EXHAUSTED without RetryInfo: {status:?}"))
+}
