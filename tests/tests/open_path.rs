@@ -51,7 +51,7 @@ async fn consult(centre: &Client, n: usize) -> String {
         vec![NAS.parse().unwrap()],
         payload,
     );
-    send_raw(&centre, &draft).await.unwrap();
+    send_raw(centre, &draft).await.unwrap();
     uuid::Uuid::from_bytes(draft.message_id).to_string()
 }
 
