@@ -49,7 +49,8 @@ Exit codes:
   2   the delivery log did NOT verify (audit verify): keep everything as it is and report it
   64  usage or configuration error (a flag, the configuration file, a missing file)
   65  invalid form: nothing was sent (the message names the field and why)
-  69  the relay is unreachable (the daemon retries by itself)
+  69  the relay is unreachable, or its answer was lost (connection broken, timed out):
+      running the same command again sends the same message (the daemon retries by itself)
   77  the relay rejected this installation's certificate (revoked, expired, not yet valid,
       another CA, wrong role): ask the administrator for a valid one
 

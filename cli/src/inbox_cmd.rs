@@ -205,7 +205,7 @@ fn thread(
     json: bool,
 ) -> Result<(), Failure> {
     let session = Session::start(config, purpose)?;
-    let case = parse_case(case).map_err(|e| Failure::usage(format!("case: {e}")))?;
+    let case = a_case(case)?;
     let state = State::open(&config.state_dir)?;
     let records = inbox::thread(&state, &case)?;
     if records.is_empty() {
@@ -230,6 +230,20 @@ fn thread(
         }
     }
     Ok(())
+}
+
+/// A case reference naming a case: "none" (all zeros) would gather every message without a
+/// case into one "thread" or report, as if they were one person's.
+fn a_case(case: &str) -> Result<[u8; 16], Failure> {
+    let case = parse_case(case).map_err(|e| Failure::usage(format!("case: {e}")))?;
+    if case == [0; 16] {
+        return Err(Failure::usage(
+            "case: give a case reference (32 hex digits); messages without a case (\"none\") \
+             belong to no one case: `silta inbox list` shows them, `silta inbox show ID` opens one"
+                .to_owned(),
+        ));
+    }
+    Ok(case)
 }
 
 /// `inbox ack`: the sender sees that the Assistance System took the messages in. A message whose
@@ -282,7 +296,7 @@ fn access_report(
     json: bool,
 ) -> Result<(), Failure> {
     let session = Session::start(config, purpose)?;
-    let case = parse_case(case).map_err(|e| Failure::usage(format!("case: {e}")))?;
+    let case = a_case(case)?;
     session.record(Action::Reported, &case, &[])?;
     let log = &session.log;
     // The case's messages and the ones they answer (a referral made before the case
@@ -360,7 +374,8 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
     }
     for d in &summary.deferred {
         eprintln!(
-            "could not process a message now (left for a later sync; the others were not held up) {d}"
+            "could not process a message now (left for a later sync; the others were not held up) {}",
+            printable_line(d)
         );
     }
     crate::print_key_changes(client);

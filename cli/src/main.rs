@@ -51,9 +51,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            // Messages may quote the relay's status text or another party's words: no control
+            // characters reach the terminal (line feeds of our own multi-line messages stay).
+            eprintln!("error: {}", silta_client::text::printable(&f.message));
             if let Some(h) = f.hint {
-                eprintln!("hint: {h}");
+                eprintln!("hint: {}", silta_client::text::printable(&h));
             }
             ExitCode::from(f.code)
         }

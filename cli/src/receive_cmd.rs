@@ -13,6 +13,7 @@ use silta_client::{
     receive::Opener,
     record::MessageRecord,
     seal::Opened,
+    text::printable_line,
 };
 use silta_proto::pb;
 
@@ -77,8 +78,8 @@ fn keep(
             }
             println!(
                 "received {} from {} -> {}",
-                record.kind,
-                record.from,
+                printable_line(&record.kind),
+                printable_line(&record.from),
                 path.display()
             );
         }
@@ -101,7 +102,11 @@ fn report(items: &[Received]) -> usize {
                 rejected: r,
             } => {
                 rejected += 1;
-                eprintln!("rejected a message from {}: {r}", delivered.sender);
+                eprintln!(
+                    "rejected a message from {}: {}",
+                    printable_line(&delivered.sender),
+                    printable_line(&r.to_string())
+                );
             }
             Received::Deferred {
                 delivered,
@@ -118,7 +123,9 @@ fn report(items: &[Received]) -> usize {
                 let state = if *tried { "failed" } else { "is not due yet" };
                 eprintln!(
                     "could not process message {id} from {} now: {} (try {} {state}; it comes again on a later receive)",
-                    delivered.sender, retry.error, retry.attempts
+                    printable_line(&delivered.sender),
+                    printable_line(&retry.error),
+                    retry.attempts
                 );
             }
             Received::Duplicate { message_id } => {
@@ -130,7 +137,7 @@ fn report(items: &[Received]) -> usize {
             Received::Status(s) => println!(
                 "status: {} for {}: {}",
                 id_of(&s.message_id),
-                s.recipient,
+                printable_line(&s.recipient),
                 pb::DeliveryState::try_from(s.state)
                     .unwrap_or_default()
                     .as_str_name()

@@ -359,24 +359,6 @@ impl Client {
         std::mem::take(&mut *self.key_changes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Seals `draft` to every active device of every recipient and of this principal, and sends it.
-    pub async fn send(&self, draft: &Draft) -> Result<pb::Receipt, ClientError> {
-        let envelope = self.seal(draft).await?;
-        self.send_sealed(envelope).await
-    }
-
-    /// Sends a sealed envelope; with a log key configured, the receipt is checked.
-    pub async fn send_sealed(&self, envelope: pb::Envelope) -> Result<pb::Receipt, ClientError> {
-        let (id, digest) = (
-            envelope.message_id.clone(),
-            envelope.ciphertext_sha256.clone(),
-        );
-        let receipt = self.conn.mailbox().send(envelope).await?.into_inner();
-        self.check_receipt(&receipt, &id, &digest)
-            .map_err(ClientError::Receipt)?;
-        Ok(receipt)
-    }
-
     /// Checks the relay's receipt for the message `id` with ciphertext digest `digest` against
     /// the configured log key: `Ok(true)` it checks out, `Ok(false)` no log key is configured
     /// (nothing checked), `Err` why it does not prove the message was logged.

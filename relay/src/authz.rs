@@ -411,7 +411,8 @@ where
             if rpc == Rpc::MailboxSend
                 && response.headers().get("grpc-status").map(|v| v.as_bytes()) == Some(b"11")
             {
-                return Ok(tonic::Status::resource_exhausted(format!(
+                // Never fits: INVALID_ARGUMENT (RESOURCE_EXHAUSTED is for passing limits).
+                return Ok(tonic::Status::invalid_argument(format!(
                     "envelope is far larger than limit limits.max_ciphertext_bytes ({} bytes)",
                     layer.max_ciphertext_bytes
                 ))

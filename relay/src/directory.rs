@@ -257,7 +257,7 @@ pub fn check_bundle(
 ) -> Result<CheckedBundle, RelayError> {
     let invalid = |m: &str| RelayError::InvalidArgument(m.to_owned());
     if bundle.encoded_len() > MAX_BUNDLE_BYTES {
-        return Err(RelayError::LimitExceeded(format!(
+        return Err(RelayError::InvalidArgument(format!(
             "key bundle is larger than {MAX_BUNDLE_BYTES} bytes"
         )));
     }

@@ -95,10 +95,13 @@ impl DiskSpace {
                 "the data folder's filesystem is nearly full; refusing sends until space is freed"
             );
         }
-        Err(RelayError::LimitExceeded(format!(
-            "the relay's storage is nearly full (limit storage.min_free_bytes = {}); the message was not accepted: retry later",
-            self.min_free
-        )))
+        Err(RelayError::RateLimited {
+            message: format!(
+                "the relay's storage is nearly full (limit storage.min_free_bytes = {}); the message was not accepted: retry later",
+                self.min_free
+            ),
+            retry_after: std::time::Duration::from_secs(60),
+        })
     }
 }
 
@@ -127,7 +130,7 @@ mod tests {
         // 8 MiB would be left after this one: refused, and not counted.
         let e = s.admit(1).unwrap_err();
         assert!(
-            matches!(&e, RelayError::LimitExceeded(m) if m.contains("storage.min_free_bytes = 8388608")),
+            matches!(&e, RelayError::RateLimited { message: m, .. } if m.contains("storage.min_free_bytes = 8388608")),
             "{e}"
         );
         assert_eq!(s.admitted.load(Ordering::SeqCst), 2 * MIB);

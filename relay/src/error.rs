@@ -11,10 +11,16 @@ pub enum RelayError {
     /// The request is malformed (a field is missing, too long, of the wrong size...).
     #[error("{0}")]
     InvalidArgument(String),
-    /// A configured limit was exceeded; the message names the limit.
+    /// A configured limit was exceeded that waiting does not lift (devices, bundles per device);
+    /// the message names the limit. `FAILED_PRECONDITION`: `RESOURCE_EXHAUSTED` means "try
+    /// again later" to clients and is kept for passing limits.
     #[error("{0}")]
     LimitExceeded(String),
-    /// A rate limit was reached; the caller may try again after `retry_after`.
+    /// A passing limit (request rate, unacknowledged messages, the disk reserve, open
+    /// subscriptions): `RESOURCE_EXHAUSTED` with google.rpc `RetryInfo`, the caller may try again
+    /// after `retry_after`. The relay answers `RESOURCE_EXHAUSTED` for these only, always with
+    /// `RetryInfo`. A request that can never fit (a message over a size limit) is
+    /// `InvalidArgument` naming the limit.
     #[error("{message}")]
     RateLimited {
         /// Names the limit and says when to retry.
@@ -47,23 +53,20 @@ pub enum RelayError {
 
 impl From<RelayError> for Status {
     fn from(e: RelayError) -> Status {
-        if let RelayError::RateLimited {
-            message,
-            retry_after,
-        } = e
-        {
-            use tonic_types::{ErrorDetails, StatusExt as _};
-            return Status::with_error_details(
-                Code::ResourceExhausted,
-                message,
-                ErrorDetails::with_retry_info(Some(retry_after)),
-            );
-        }
         let (code, message) = match e {
-            RelayError::InvalidArgument(m) => (Code::InvalidArgument, m),
-            RelayError::LimitExceeded(m) | RelayError::RateLimited { message: m, .. } => {
-                (Code::ResourceExhausted, m)
+            RelayError::RateLimited {
+                message,
+                retry_after,
+            } => {
+                use tonic_types::{ErrorDetails, StatusExt as _};
+                return Status::with_error_details(
+                    Code::ResourceExhausted,
+                    message,
+                    ErrorDetails::with_retry_info(Some(retry_after)),
+                );
             }
+            RelayError::InvalidArgument(m) => (Code::InvalidArgument, m),
+            RelayError::LimitExceeded(m) => (Code::FailedPrecondition, m),
             RelayError::PermissionDenied(m) => (Code::PermissionDenied, m),
             RelayError::Unauthenticated(m) => (Code::Unauthenticated, m),
             RelayError::NotFound(m) => (Code::NotFound, m),

@@ -28,6 +28,9 @@ pub const ID_LEN: usize = 16;
 pub const MAX_DETAIL_LEN: usize = 512;
 /// Item records (ids only, no ciphertext) read from the store per round of a subscription.
 const SUBSCRIBE_BATCH: usize = 64;
+/// When a sender refused for unacknowledged messages (a full mailbox, its own share of it) is
+/// told to try again (`RetryInfo`): recipients acknowledge within minutes when they are up.
+const PENDING_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 /// Items a subscription hands to its stream before the reader takes them. Each may carry a
 /// ciphertext of up to `limits.max_ciphertext_bytes`, loaded only when its slot is free, so a
 /// stalled reader pins at most this many (plus the one being encoded).
@@ -241,15 +244,21 @@ impl Mailbox {
                         };
                         let from_sender = tx.pair_pending(&sender.to_string(), &name)?;
                         if from_sender >= max_per_sender {
-                            return abort(RelayError::LimitExceeded(format!(
-                                "{name} has {from_sender} unacknowledged messages from you; limit limits.max_pending_per_sender is {max_per_sender}: wait until it acknowledges some"
-                            )));
+                            return abort(RelayError::RateLimited {
+                                message: format!(
+                                    "{name} has {from_sender} unacknowledged messages from you; limit limits.max_pending_per_sender is {max_per_sender}: wait until it acknowledges some"
+                                ),
+                                retry_after: PENDING_RETRY_AFTER,
+                            });
                         }
                         if rec.pending >= max_pending {
-                            return abort(RelayError::LimitExceeded(format!(
-                                "mailbox of {name} is full ({} unacknowledged messages; limit limits.max_pending_items = {max_pending})",
-                                rec.pending
-                            )));
+                            return abort(RelayError::RateLimited {
+                                message: format!(
+                                    "mailbox of {name} is full ({} unacknowledged messages; limit limits.max_pending_items = {max_pending})",
+                                    rec.pending
+                                ),
+                                retry_after: PENDING_RETRY_AFTER,
+                            });
                         }
                         targets.push((r, name, rec, from_sender));
                     }
@@ -360,9 +369,12 @@ impl Mailbox {
             let mut counts = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
             let n = counts.entry(name.clone()).or_insert(0);
             if *n >= max {
-                return Err(RelayError::LimitExceeded(format!(
-                    "{name} already has {n} open subscriptions; limit limits.max_subscriptions_per_principal is {max}"
-                )));
+                return Err(RelayError::RateLimited {
+                    message: format!(
+                        "{name} already has {n} open subscriptions; limit limits.max_subscriptions_per_principal is {max}"
+                    ),
+                    retry_after: std::time::Duration::from_secs(5),
+                });
             }
             *n += 1;
             SubscriptionSlot {
@@ -1064,7 +1076,8 @@ pub fn check_envelope(
         return invalid("ciphertext is empty".into());
     }
     if env.ciphertext.len() as u64 > limits.max_ciphertext_bytes {
-        return Err(RelayError::LimitExceeded(format!(
+        // Never fits, however long the sender waits: not RESOURCE_EXHAUSTED (which callers retry).
+        return Err(RelayError::InvalidArgument(format!(
             "ciphertext is {} bytes; limit limits.max_ciphertext_bytes is {}",
             env.ciphertext.len(),
             limits.max_ciphertext_bytes

@@ -736,3 +736,49 @@ impl Drop for AnswerLosingProxy {
         self.task.abort();
     }
 }
+
+/// Seals `draft` and sends it straight through the relay's `Send` RPC, WITHOUT the library's
+/// outbox: no access-log entry, no kept sealed copy, no retry as the same bytes. Programs send
+/// through `silta_client::outbox`; tests use this where they need a plain send. With a log key
+/// configured, the receipt is checked as the outbox does.
+pub async fn send_raw(
+    client: &silta_client::client::Client,
+    draft: &silta_client::seal::Draft,
+) -> Result<pb::Receipt, silta_client::ClientError> {
+    let envelope = client.seal(draft).await?;
+    send_sealed_raw(client, envelope).await
+}
+
+/// Sends an already sealed envelope straight through the relay's `Send` RPC (see [`send_raw`]).
+pub async fn send_sealed_raw(
+    client: &silta_client::client::Client,
+    envelope: pb::Envelope,
+) -> Result<pb::Receipt, silta_client::ClientError> {
+    let (id, digest) = (
+        envelope.message_id.clone(),
+        envelope.ciphertext_sha256.clone(),
+    );
+    let receipt = client
+        .connection()
+        .mailbox()
+        .send(envelope)
+        .await?
+        .into_inner();
+    client
+        .check_receipt(&receipt, &id, &digest)
+        .map_err(silta_client::ClientError::Receipt)?;
+    Ok(receipt)
+}
+
+/// Asserts that `status` is a passing refusal: `RESOURCE_EXHAUSTED` with google.rpc `RetryInfo`
+/// (the relay's rule: every `RESOURCE_EXHAUSTED` is passing and says when to retry). Returns the
+/// delay.
+#[track_caller]
+pub fn assert_passing(status: &tonic::Status) -> std::time::Duration {
+    use tonic_types::StatusExt as _;
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .unwrap_or_else(|| panic!("RESOURCE_EXHAUSTED without RetryInfo: {status:?}"))
+}

@@ -9,7 +9,7 @@ use std::{
 };
 
 use silta_proto::pb;
-use silta_tests::{RelayProcess, TestPki, TestUser};
+use silta_tests::{RelayProcess, TestPki, TestUser, send_raw};
 
 const RELAY: &str = env!("CARGO_BIN_EXE_silta-relay-under-test");
 const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
@@ -370,7 +370,7 @@ async fn a_killed_daemon_loses_nothing_and_sends_nothing_twice() {
             vec![CENTRE.parse().unwrap()],
             payload,
         );
-        nas_client.send(&draft).await.unwrap();
+        send_raw(&nas_client, &draft).await.unwrap();
         sent_to_centre.insert(uuid::Uuid::from_bytes(draft.message_id).to_string());
     }
     drop(nas_client);
@@ -749,5 +749,27 @@ async fn a_queue_of_an_earlier_version_is_sent_with_its_sealed_bytes() {
             .exists()
     );
     daemon.terminate().await;
+    relay.stop().await;
+}
+
+/// A form whose sealed message can never fit the relay's `max_ciphertext_bytes` goes to failed/
+/// with the relay's reason, once: it is not retried for ever as if the relay were busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_form_goes_to_failed_not_retried() {
+    let pki = TestPki::new();
+    let relay = silta_tests::TestRelay::start(&pki, |c| c.limits.max_ciphertext_bytes = 256).await;
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    nas.published().await;
+    let centre = centre(&pki, relay.addr).await;
+    let daemon = DaemonProcess::spawn(&centre, &centre.dir.path().join("daemon.log"));
+    drop_form(&centre, "big.toml", &consultation(1));
+    let error = folder(&centre, "failed").join("big.toml.error");
+    wait_for("the oversize form in failed/", 30, || error.exists()).await;
+    let text = std::fs::read_to_string(&error).unwrap();
+    assert!(text.contains("limits.max_ciphertext_bytes"), "{text}");
+    assert!(text.contains("InvalidArgument"), "{text}");
+    assert!(folder(&centre, "failed").join("big.toml").exists());
+    assert!(status(&centre, "big.toml").is_none());
+    daemon.kill().await;
     relay.stop().await;
 }

@@ -9,7 +9,7 @@ use silta_client::{
     seal::{Draft, seal},
 };
 use silta_proto::pb::{self, MessageKind, RejectionReason, Urgency, payload::payload::Body};
-use silta_tests::{TestPki, TestRelay, TestUser};
+use silta_tests::{TestPki, TestRelay, TestUser, send_raw};
 
 const CENTRE: &str = "centre/joutseno";
 const NAS: &str = "assistance/nas";
@@ -132,8 +132,7 @@ async fn every_kind_travels_its_direction_sealed_and_verified() {
             (&s.nas, &s.centre, CENTRE)
         };
         let d = draft(kind, to_name);
-        let receipt = from
-            .send(&d)
+        let receipt = send_raw(from, &d)
             .await
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(receipt.message_id, d.message_id);
@@ -183,7 +182,7 @@ async fn the_relay_never_sees_plaintext() {
         r.person.as_mut().unwrap().name = "NAME-MARKER-77aa".into();
         r.consent.as_mut().unwrap().person_name = "NAME-MARKER-77aa".into();
     }
-    s.centre.send(&d).await.unwrap();
+    send_raw(&s.centre, &d).await.unwrap();
     assert!(matches!(
         receive_message(&s.nas).await,
         Received::Message { .. }
@@ -440,8 +439,7 @@ async fn a_changed_device_key_is_shown_and_used_only_because_it_verifies() {
         "the relay hands out the CRLs it enforces"
     );
     // Messages now go to the new key.
-    s.centre
-        .send(&draft(MessageKind::Referral, NAS))
+    send_raw(&s.centre, &draft(MessageKind::Referral, NAS))
         .await
         .unwrap();
     assert!(matches!(
@@ -584,7 +582,7 @@ async fn senders_with_the_log_key_check_every_receipt() {
     let centre = cu.published().await;
     let d = draft(MessageKind::Referral, NAS);
     // Checked inside send: signed checkpoint, the ACCEPTED entry of this message, the proof.
-    let receipt = centre.send(&d).await.unwrap();
+    let receipt = send_raw(&centre, &d).await.unwrap();
     let env_digest = {
         relay
             .events()

@@ -19,7 +19,7 @@ use silta_client::{
     seal::Draft,
 };
 use silta_proto::pb::{self, MessageKind, RejectionReason};
-use silta_tests::{TestPki, TestRelay, TestUser, status_of, take_items};
+use silta_tests::{TestPki, TestRelay, TestUser, send_raw, send_sealed_raw, status_of, take_items};
 
 const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
 const NAS: &str = "assistance/nas";
@@ -82,7 +82,7 @@ async fn hostile_sends(pki: &TestPki, relay: &TestRelay, nas: &Client) -> (Clien
         Err(ClientError::Relay(s)) => assert_ne!(s.code(), tonic::Code::Unavailable, "{s}"),
         other => panic!("the hostile directory entry should not be fetchable: {other:?}"),
     }
-    hostile.send_sealed(envelope).await.unwrap();
+    send_sealed_raw(&hostile, envelope).await.unwrap();
     (hostile, id)
 }
 
@@ -90,7 +90,7 @@ async fn good_sends(pki: &TestPki, relay: &TestRelay) -> Vec<u8> {
     let user = TestUser::new(pki, relay.addr, GOOD, "server-1");
     let good = user.published().await;
     let d = referral(NAS);
-    good.send(&d).await.unwrap();
+    send_raw(&good, &d).await.unwrap();
     d.message_id.to_vec()
 }
 

@@ -12,7 +12,7 @@ use prost::Message as _;
 use rustls_pki_types::pem::PemObject as _;
 use silta_client::{client::Client, keys::DeviceKeys};
 use silta_proto::pb;
-use silta_tests::{TestIdentity, TestPki, TestRelay, TestUser};
+use silta_tests::{TestIdentity, TestPki, TestRelay, TestUser, send_raw};
 
 const CENTRE: &str = "centre/joutseno";
 const NAS: &str = "assistance/nas";
@@ -223,7 +223,7 @@ async fn after_the_old_operators_certificate_is_revoked_the_new_operators_bundle
             payload,
         )
     };
-    new.send(&d).await.unwrap();
+    send_raw(&new, &d).await.unwrap();
     let opener = silta_tests::TestOpener::new();
     let received = nas
         .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))

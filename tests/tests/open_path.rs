@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, path::Path, process::Command, time::Duration};
 
 use silta_client::{access::AccessLog, client::Client, seal::Draft};
 use silta_proto::pb;
-use silta_tests::{TestPki, TestRelay, TestUser};
+use silta_tests::{TestPki, TestRelay, TestUser, send_raw};
 
 const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
 const CENTRE: &str = "centre/joutseno";
@@ -51,7 +51,7 @@ async fn consult(centre: &Client, n: usize) -> String {
         vec![NAS.parse().unwrap()],
         payload,
     );
-    centre.send(&draft).await.unwrap();
+    send_raw(centre, &draft).await.unwrap();
     uuid::Uuid::from_bytes(draft.message_id).to_string()
 }
 
@@ -230,7 +230,7 @@ async fn the_daemon_logs_each_message_once() {
             vec![CENTRE.parse().unwrap()],
             payload,
         );
-        nas_client.send(&draft).await.unwrap();
+        send_raw(&nas_client, &draft).await.unwrap();
         ids.insert(uuid::Uuid::from_bytes(draft.message_id).to_string());
     }
     let path = centre.dir.path().join("silta.toml");

@@ -580,6 +580,35 @@ async fn inbox_replies_and_the_access_report() {
         &[(&nas.dir.path().display().to_string(), "[DIR]")],
     );
 
+    // "No case" is not a case: refused as a usage error, never one thread of every message
+    // without a case (and nothing is recorded as read).
+    let log_before = std::fs::read(nas.dir.path().join("state/access.log")).unwrap();
+    for args in [
+        &["inbox", "thread", "none", "--purpose", "p"][..],
+        &["inbox", "thread", &"0".repeat(32), "--purpose", "p"],
+        &["inbox", "access-report", "none", "--purpose", "p"],
+        &[
+            "inbox",
+            "access-report",
+            &"0".repeat(32),
+            "--json",
+            "--purpose",
+            "p",
+        ],
+    ] {
+        let o = run(&n, args, &[]);
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", out(&o));
+        assert!(
+            out(&o).contains("give a case reference") && o.stdout.is_empty(),
+            "{args:?}: {}",
+            out(&o)
+        );
+    }
+    assert_eq!(
+        std::fs::read(nas.dir.path().join("state/access.log")).unwrap(),
+        log_before
+    );
+
     // The auditor: the case's trail as a table and CSV, the summary report with its plot.
     let auditor = TestUser::new(&pki, relay.addr, "auditor/dpo", "desk");
     let a = auditor.dir.path().join("silta.toml");

@@ -587,3 +587,6 @@ async fn subscribe(client: &Client) -> Result<tonic::Streaming<pb::MailboxItem>,
         .await?
         .into_inner())
 }
+
+#[cfg(test)]
+mod tests;
