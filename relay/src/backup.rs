@@ -583,10 +583,15 @@ impl AdminSocket {
                 }
             });
         }
-        // Not a socket a relay started since (on the same data folder) has bound.
-        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.file) {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        // Not a socket a relay started since (on the same data folder) has bound. On a blocking
+        // thread nobody waits for: on a filesystem that hangs (the case fail-stop is for) the
+        // unlink blocks in the kernel, and it must not hold up a runtime worker or the shutdown.
+        let (path, file) = (self.path.clone(), self.file);
+        drop(tokio::task::spawn_blocking(move || {
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == file) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }));
     }
 }
 

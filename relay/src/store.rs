@@ -937,7 +937,8 @@ impl Trees {
         &self,
         f: impl Fn(&Tx<'_>) -> Result<T, ConflictableTransactionError<RelayError>>,
     ) -> Result<T, RelayError> {
-        (
+        let key_ops = std::cell::RefCell::new(Vec::new());
+        let result = (
             &self.meta,
             &self.ciphertext,
             &self.state,
@@ -964,7 +965,10 @@ impl Trees {
                     devices,
                     due,
                 )| {
+                    // A retried attempt starts afresh.
+                    key_ops.borrow_mut().clear();
                     f(&Tx {
+                        key_ops: &key_ops,
                         meta,
                         ciphertext,
                         state,
@@ -984,12 +988,33 @@ impl Trees {
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => RelayError::Store(e.into()),
-            })
+            });
+        // Committed (not yet flushed): now the key file, outside sled's lock. The writer syncs it
+        // before it flushes sled, so on disk a message never lacks its key and a purge never
+        // leaves its key behind. A failure here fails the store (the batch is not flushed).
+        if result.is_ok() {
+            for (slot, key) in key_ops.into_inner() {
+                let written = match key {
+                    Some(key) => self.keyring.put(slot, &key),
+                    None => self.keyring.erase(slot),
+                };
+                written.map_err(|e| {
+                    RelayError::Store(StoreError::Sled(Arc::new(sled::Error::Io(e))))
+                })?;
+            }
+        }
+        result
     }
 }
 
+/// A change to the key file a transaction asks for: written after the transaction commits.
+type KeyOp = (u64, Option<[u8; crate::keyring::KEY_LEN]>);
+
 /// The trees inside a transaction, with the helpers every change uses.
 pub struct Tx<'a> {
+    /// Key-file writes of this transaction, done once it committed: file I/O inside a sled
+    /// transaction would hold sled's lock, and a hung disk would then stop every reader.
+    key_ops: &'a std::cell::RefCell<Vec<KeyOp>>,
     /// `msgid_meta`
     pub meta: &'a TransactionalTree,
     /// `msgid_ciphertext`
@@ -1055,11 +1080,7 @@ impl Tx<'_> {
         sealed: &[u8],
     ) -> TxResult<()> {
         let slot = read_u64(self.counters.get(COUNTER_KEY_SLOTS)?.as_deref()).or_else(corrupt)?;
-        if let Err(e) = self.keyring.put(slot, key) {
-            return abort(RelayError::Store(StoreError::Sled(Arc::new(
-                sled::Error::Io(e),
-            ))));
-        }
+        self.key_ops.borrow_mut().push((slot, Some(*key)));
         self.counters
             .insert(COUNTER_KEY_SLOTS, &(slot + 1).to_be_bytes())?;
         record.key_slot = slot + 1;
@@ -1070,12 +1091,8 @@ impl Tx<'_> {
     /// Deletes a message's stored ciphertext and erases its key.
     pub fn purge_ciphertext(&self, message_id: &[u8], record: &MessageRecord) -> TxResult<()> {
         self.ciphertext.remove(message_id)?;
-        if record.key_slot > 0
-            && let Err(e) = self.keyring.erase(record.key_slot - 1)
-        {
-            return abort(RelayError::Store(StoreError::Sled(Arc::new(
-                sled::Error::Io(e),
-            ))));
+        if record.key_slot > 0 {
+            self.key_ops.borrow_mut().push((record.key_slot - 1, None));
         }
         Ok(())
     }
