@@ -282,6 +282,7 @@ impl Relay {
                 self.tls.clone(),
                 Duration::from_secs(cfg.server.max_connection_age_s),
                 cfg.retention.clone(),
+                self.metrics.clone(),
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );
