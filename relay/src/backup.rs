@@ -742,11 +742,9 @@ pub fn restore(from: &Path, data_dir: &Path, origin: &str) -> Result<Manifest, R
         manifest.created_at, manifest.log_size, manifest.log_root
     );
     let _ = std::fs::remove_file(&marker);
-    if let Err(e) = silta_certs::files::write_new(
-        &marker,
-        note.as_bytes(),
-        silta_certs::files::SECRET_MODE,
-    ) {
+    if let Err(e) =
+        silta_certs::files::write_new(&marker, note.as_bytes(), silta_certs::files::SECRET_MODE)
+    {
         let _ = std::fs::remove_dir_all(&building);
         return Err(RestoreError::Io(io(&marker, e)));
     }

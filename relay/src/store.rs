@@ -599,10 +599,10 @@ impl Store {
             .map_err(key_io)
             .and_then(|()| self.db.flush().map(|_| ()).map_err(StoreError::from))
             .map_err(|e| {
-            tracing::error!(error = %e, "final flush failed");
-            self.fail(format!("the final flush failed: {e}"));
-            StoreError::from(e)
-        })?;
+                tracing::error!(error = %e, "final flush failed");
+                self.fail(format!("the final flush failed: {e}"));
+                StoreError::from(e)
+            })?;
         Ok(())
     }
 

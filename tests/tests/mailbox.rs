@@ -322,7 +322,11 @@ async fn a_damaged_ciphertext_is_skipped_and_the_rest_of_the_mailbox_delivered()
     drop(sub);
     // Every later subscription gets past it too (`b` stays until it expires).
     let mut sub = subscribe().await;
-    let ids: Vec<Vec<u8>> = take_items(&mut sub, 3, WAIT).await.iter().map(id_of).collect();
+    let ids: Vec<Vec<u8>> = take_items(&mut sub, 3, WAIT)
+        .await
+        .iter()
+        .map(id_of)
+        .collect();
     assert_eq!(
         ids,
         [
