@@ -143,6 +143,7 @@ pub struct Checked {
 }
 
 impl Mailbox {
+    #[allow(clippy::too_many_arguments)] // one per shared service; called once, in lib.rs
     pub(crate) fn new(
         store: Arc<Store>,
         limits: LimitsConfig,

@@ -601,7 +601,7 @@ impl Store {
             .map_err(|e| {
                 tracing::error!(error = %e, "final flush failed");
                 self.fail(format!("the final flush failed: {e}"));
-                StoreError::from(e)
+                e
             })?;
         Ok(())
     }
