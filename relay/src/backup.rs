@@ -855,8 +855,9 @@ fn import(from: &Path, manifest: &Manifest, dir: &Path) -> Result<(), RestoreErr
             )));
         }
     }
-    db.flush().map_err(sled_err)?;
+    // Keys first, as everywhere the relay flushes sled.
     keyring.sync().map_err(|e| RestoreError::Io(io(dir, e)))?;
+    db.flush().map_err(sled_err)?;
     Ok(())
 }
 
