@@ -297,3 +297,41 @@ pub fn write_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<
         .and_then(|d| d.sync_all())
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn a_log_with_entries_needs_its_high_water_file_and_a_restore_needs_acceptance() {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(&data.path().join("db"), true).unwrap();
+        // A new relay: empty log, no file.
+        check_high_water(data.path(), &store).unwrap();
+        store
+            .register_principal("centre/a".parse().unwrap())
+            .await
+            .unwrap();
+        // Entries and no file: a rollback, not a pass.
+        assert!(matches!(
+            check_high_water(data.path(), &store),
+            Err(Rollback::Missing { have: 1, .. })
+        ));
+        // A file that cannot be read (here: a folder in its place) is no pass either.
+        std::fs::create_dir(data.path().join(HIGH_WATER_FILE)).unwrap();
+        assert!(matches!(
+            check_high_water(data.path(), &store),
+            Err(Rollback::Damaged(_))
+        ));
+        std::fs::remove_dir(data.path().join(HIGH_WATER_FILE)).unwrap();
+        write_high_water(data.path(), &store).unwrap();
+        check_high_water(data.path(), &store).unwrap();
+        // After a restore, even a log that extends the mark waits for the operator.
+        std::fs::write(data.path().join(RESTORED_FILE), "backup made then\n").unwrap();
+        assert!(matches!(
+            check_high_water(data.path(), &store),
+            Err(Rollback::Restored(what)) if what == "backup made then"
+        ));
+    }
+}
