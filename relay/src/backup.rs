@@ -1087,6 +1087,24 @@ mod tests {
         }
     }
 
+    /// A relay that takes the request and never answers (wedged) does not hang the command.
+    #[test]
+    fn a_request_to_a_relay_that_never_answers_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join(SOCKET);
+        let _wedged = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let started = Instant::now();
+        let err = request(&socket, Path::new("/backup"), Duration::from_millis(300)).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     #[test]
     fn a_target_that_is_not_empty_or_relative_is_refused() {
         let dir = tempfile::tempdir().unwrap();
