@@ -949,7 +949,18 @@ impl<R: std::io::Read> HashingReader<R> {
 /// its own index, whose leaves hash to `root`, and whose stored subtree hashes (which later
 /// appends and proofs use) give the same root.
 fn check_log(dir: &Path, root: &Hash, size: u64) -> Result<(), RestoreError> {
-    let store = Store::open(dir, true).map_err(|e| RestoreError::Io(io(dir, e)))?;
+    // sled releases its file lock only once its background threads let go of the database
+    // `import` just closed: a moment later. Bounded retry (5 s).
+    let mut tries = 0;
+    let store = loop {
+        match Store::open(dir, true) {
+            Err(e) if e.to_string().contains("could not acquire lock") && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => break other.map_err(|e| RestoreError::Io(io(dir, e)))?,
+        }
+    };
     let result = (|| {
         let count = store.event_count().map_err(store_err)?;
         if count != size {
