@@ -25,7 +25,9 @@
 //! [`restore`] rebuilds `<data_dir>/db` from a backup while the relay is stopped, into a data
 //! folder that has the log key but no database: it checks the manifest, every file's checksum,
 //! the checkpoint's signature against that key, and recomputes the Merkle root from the
-//! restored entries (and from the stored subtree hashes) against the checkpoint.
+//! restored entries (and from the stored subtree hashes) against the checkpoint. It leaves the
+//! marker [`crate::log::RESTORED_FILE`]: the relay then refuses to start until the operator
+//! starts it with `--accept-rollback`, which records the restore as a LOG_ROLLBACK event.
 
 use std::{
     io::{BufRead as _, BufWriter, Read as _, Write as _},
@@ -326,7 +328,8 @@ async fn write_backup(
             if let Err(e) = send(&tx, Record::Tree(KEYS), stall, frozen) {
                 return Ok(Err(e));
             }
-            for (slot, key) in frozen.message_keys()? {
+            for kv in frozen.message_keys() {
+                let (slot, key) = kv?;
                 let entry = Record::Entry(slot.to_be_bytes().to_vec().into(), key.to_vec().into());
                 if let Err(e) = send(&tx, entry, stall, frozen) {
                     return Ok(Err(e));
@@ -653,10 +656,20 @@ async fn handle(
     stream.shutdown().await
 }
 
+/// How long [`request`] waits for the relay's answer: generous, since the relay answers only
+/// when the backup is complete (a backup that stalls is abandoned by the relay itself after
+/// half of `storage.write_timeout_ms`), but bounded, so a wedged relay does not hang the
+/// command for ever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Asks the relay listening on `socket` for a backup into `target` (absolute) and waits for
-/// it. An error of kind `NotFound` or `ConnectionRefused` means no relay is running there.
-pub fn request(socket: &Path, target: &Path) -> std::io::Result<Reply> {
+/// it, at most `timeout` for each read or write ([`REQUEST_TIMEOUT`] from the command line; a
+/// timeout is an error of kind `WouldBlock` or `TimedOut`). An error of kind `NotFound` or
+/// `ConnectionRefused` means no relay is running there.
+pub fn request(socket: &Path, target: &Path, timeout: Duration) -> std::io::Result<Reply> {
     let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     let dir = target
         .to_str()
         .filter(|d| !d.contains('\n'))
@@ -726,8 +739,27 @@ pub fn restore(from: &Path, data_dir: &Path, origin: &str) -> Result<Manifest, R
         let _ = std::fs::remove_dir_all(&building);
         return Err(e);
     }
-    std::fs::rename(&building, &db)
-        .and_then(|()| std::fs::File::open(data_dir)?.sync_all())
+    // The first start after a restore must be accepted by the operator and is recorded in the
+    // log (see log::check_high_water): the marker goes to disk before the database does.
+    let marker = data_dir.join(crate::log::RESTORED_FILE);
+    let note = format!(
+        "backup made {}, log of {} entries with root {}\n",
+        manifest.created_at, manifest.log_size, manifest.log_root
+    );
+    let _ = std::fs::remove_file(&marker);
+    if let Err(e) =
+        silta_certs::files::write_new(&marker, note.as_bytes(), silta_certs::files::SECRET_MODE)
+    {
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(RestoreError::Io(io(&marker, e)));
+    }
+    if let Err(e) = std::fs::rename(&building, &db) {
+        let _ = std::fs::remove_file(&marker);
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(RestoreError::Io(io(&db, e)));
+    }
+    std::fs::File::open(data_dir)
+        .and_then(|d| d.sync_all())
         .map_err(|e| RestoreError::Io(io(&db, e)))?;
     crate::datadir::restrict(data_dir).map_err(|e| RestoreError::Io(e.to_string()))?;
     Ok(manifest)
@@ -828,8 +860,9 @@ fn import(from: &Path, manifest: &Manifest, dir: &Path) -> Result<(), RestoreErr
             )));
         }
     }
-    db.flush().map_err(sled_err)?;
+    // Keys first, as everywhere the relay flushes sled.
     keyring.sync().map_err(|e| RestoreError::Io(io(dir, e)))?;
+    db.flush().map_err(sled_err)?;
     Ok(())
 }
 
@@ -921,7 +954,18 @@ impl<R: std::io::Read> HashingReader<R> {
 /// its own index, whose leaves hash to `root`, and whose stored subtree hashes (which later
 /// appends and proofs use) give the same root.
 fn check_log(dir: &Path, root: &Hash, size: u64) -> Result<(), RestoreError> {
-    let store = Store::open(dir, true).map_err(|e| RestoreError::Io(io(dir, e)))?;
+    // sled releases its file lock only once its background threads let go of the database
+    // `import` just closed: a moment later. Bounded retry (5 s).
+    let mut tries = 0;
+    let store = loop {
+        match Store::open(dir, true) {
+            Err(e) if e.to_string().contains("could not acquire lock") && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => break other.map_err(|e| RestoreError::Io(io(dir, e)))?,
+        }
+    };
     let result = (|| {
         let count = store.event_count().map_err(store_err)?;
         if count != size {
@@ -1057,6 +1101,24 @@ mod tests {
                 i + 1
             );
         }
+    }
+
+    /// A relay that takes the request and never answers (wedged) does not hang the command.
+    #[test]
+    fn a_request_to_a_relay_that_never_answers_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join(SOCKET);
+        let _wedged = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let started = Instant::now();
+        let err = request(&socket, Path::new("/backup"), Duration::from_millis(300)).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

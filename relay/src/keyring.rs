@@ -39,15 +39,27 @@ impl std::fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// Opens (or creates, mode 0600) the key file at `path`.
+    /// Opens (or creates, mode 0600) the key file at `path`. A file it creates is made durable
+    /// together with its folder entry, so a power loss cannot leave a database without it.
     pub fn open(path: &Path) -> std::io::Result<Keyring> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)?;
+        let options = |create_new: bool| {
+            let mut o = std::fs::OpenOptions::new();
+            o.read(true).write(true).create_new(create_new).mode(0o600);
+            o
+        };
+        let file = match options(true).open(path) {
+            Ok(file) => {
+                file.sync_all()?;
+                let folder = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                File::open(folder)?.sync_all()?;
+                file
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => options(false).open(path)?,
+            Err(e) => return Err(e),
+        };
         Ok(Keyring { file })
     }
 

@@ -208,6 +208,14 @@ impl Relay {
             }
             Err(r) => return Err(StartError::Rollback(r)),
         };
+        // A new relay records its (empty) high-water mark before anything is written: from now
+        // on a log with entries and no high-water file is a rollback (see log::check_high_water),
+        // even if the relay dies before the periodic write below.
+        if rollback.is_none() && !data.join(log::HIGH_WATER_FILE).exists() {
+            log::write_high_water(&data, &store).map_err(|e| {
+                StartError::Server(format!("recording the log's high-water mark: {e}"))
+            })?;
+        }
         let signer = Arc::new(
             log::LogSigner::load_or_create(&data, &log::origin_for(&source.trust_domain))
                 .map_err(|e| StartError::Server(e.to_string()))?,
@@ -282,6 +290,7 @@ impl Relay {
                 self.tls.clone(),
                 Duration::from_secs(cfg.server.max_connection_age_s),
                 cfg.retention.clone(),
+                self.metrics.clone(),
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );

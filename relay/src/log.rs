@@ -97,6 +97,10 @@ pub fn origin_for(trust_domain: &str) -> String {
 /// File next to the log key recording the largest tree this key has signed a checkpoint for.
 pub const HIGH_WATER_FILE: &str = "log-high-water";
 
+/// Marker `silta-relay restore` leaves in the data folder: the next start is refused until the
+/// operator accepts the restore with `--accept-rollback` (recorded as a LOG_ROLLBACK event).
+pub const RESTORED_FILE: &str = "restored-from-backup";
+
 /// The log in the data folder does not extend what this log key signed before.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -124,9 +128,27 @@ pub enum Rollback {
         /// The root it signed.
         signed_root: String,
     },
-    /// The high-water file does not parse.
+    /// The high-water file does not parse (or cannot be read).
     #[error("{0} is damaged")]
     Damaged(String),
+    /// The log holds entries but the high-water file is gone: the data folder was rebuilt
+    /// (a restore, or a database brought from elsewhere) without it, so nothing shows what
+    /// this key signed before.
+    #[error(
+        "the delivery log has {have} entries but {path} is missing: nothing shows how far this log key signed before, so the database may have been restored from an older backup (or lost); serving it could fork the log"
+    )]
+    Missing {
+        /// The high-water file.
+        path: String,
+        /// Entries in the log now.
+        have: u64,
+    },
+    /// The database was restored from a backup (`silta-relay restore` left [`RESTORED_FILE`])
+    /// and the operator has not yet accepted that.
+    #[error(
+        "the database was restored from a backup ({0}); the first start after a restore must be accepted with --accept-rollback, which records the restore in the log"
+    )]
+    Restored(String),
     /// The log could not be read to compare.
     #[error("reading the delivery log: {0}")]
     Store(String),
@@ -136,17 +158,43 @@ pub enum Rollback {
 /// from an old backup (or lost) under the same key would otherwise be signed as a second, forked
 /// history. The high-water file lives beside the log key, outside the database, so a restore
 /// (which writes only the database) leaves it in place.
+///
+/// Only an empty log may go without a high-water file (a new relay); on a log with entries a
+/// missing or unreadable file is a rollback, as is the marker a restore leaves
+/// ([`RESTORED_FILE`]): the first start after any restore needs the operator's
+/// `--accept-rollback`.
 pub fn check_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<(), Rollback> {
+    check_signed(data_dir, store)?;
+    let marker = data_dir.join(RESTORED_FILE);
+    match std::fs::read_to_string(&marker) {
+        Ok(text) => Err(Rollback::Restored(text.trim().replace('\n', "; "))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Rollback::Restored(format!(
+            "{} exists but cannot be read: {e}",
+            marker.display()
+        ))),
+    }
+}
+
+fn check_signed(data_dir: &Path, store: &crate::store::Store) -> Result<(), Rollback> {
     let path = data_dir.join(HIGH_WATER_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(());
+    let have = store.durable_size();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && have == 0 => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Rollback::Missing {
+                path: path.display().to_string(),
+                have,
+            });
+        }
+        Err(e) => return Err(Rollback::Damaged(format!("{} ({e})", path.display()))),
     };
     let (size, root) = text
         .trim()
         .split_once(' ')
         .and_then(|(s, r)| Some((s.parse::<u64>().ok()?, hex::decode(r).ok()?)))
         .ok_or_else(|| Rollback::Damaged(path.display().to_string()))?;
-    let have = store.durable_size();
     if have < size {
         return Err(Rollback::Shorter {
             have,
@@ -185,9 +233,10 @@ pub async fn accept_rollback(
             signed,
             signed_root,
         } => format!("this log key had signed {signed} entries with root {signed_root}"),
-        Rollback::Damaged(_) | Rollback::Store(_) => {
+        Rollback::Damaged(_) | Rollback::Missing { .. } | Rollback::Store(_) => {
             "the high-water mark of this log key could not be read".to_owned()
         }
+        Rollback::Restored(what) => format!("the database was restored from a backup ({what})"),
     };
     // Content-free: sizes and hashes only.
     let detail = format!(
@@ -207,9 +256,20 @@ pub async fn accept_rollback(
         .await
         .map_err(|e| format!("recording the rollback in the log: {e}"))?;
     let (d, s) = (data_dir.to_owned(), store.clone());
-    tokio::task::spawn_blocking(move || write_high_water(&d, &s))
-        .await
-        .map_err(|e| e.to_string())??;
+    tokio::task::spawn_blocking(move || {
+        write_high_water(&d, &s)?;
+        // Accepted and recorded: the next start is a normal one.
+        match std::fs::remove_file(d.join(RESTORED_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("removing {RESTORED_FILE}: {e}")),
+        }
+        std::fs::File::open(&d)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     tracing::warn!(
         index,
         "rollback of the delivery log accepted by the operator and recorded in the log"
@@ -236,4 +296,42 @@ pub fn write_high_water(data_dir: &Path, store: &crate::store::Store) -> Result<
     std::fs::File::open(data_dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn a_log_with_entries_needs_its_high_water_file_and_a_restore_needs_acceptance() {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(&data.path().join("db"), true).unwrap();
+        // A new relay: empty log, no file.
+        check_high_water(data.path(), &store).unwrap();
+        store
+            .register_principal("centre/a".parse().unwrap())
+            .await
+            .unwrap();
+        // Entries and no file: a rollback, not a pass.
+        assert!(matches!(
+            check_high_water(data.path(), &store),
+            Err(Rollback::Missing { have: 1, .. })
+        ));
+        // A file that cannot be read (here: a folder in its place) is no pass either.
+        std::fs::create_dir(data.path().join(HIGH_WATER_FILE)).unwrap();
+        assert!(matches!(
+            check_high_water(data.path(), &store),
+            Err(Rollback::Damaged(_))
+        ));
+        std::fs::remove_dir(data.path().join(HIGH_WATER_FILE)).unwrap();
+        write_high_water(data.path(), &store).unwrap();
+        check_high_water(data.path(), &store).unwrap();
+        // After a restore, even a log that extends the mark waits for the operator.
+        std::fs::write(data.path().join(RESTORED_FILE), "backup made then\n").unwrap();
+        assert!(matches!(
+            check_high_water(data.path(), &store),
+            Err(Rollback::Restored(what)) if what == "backup made then"
+        ));
+    }
 }

@@ -41,6 +41,8 @@ pub struct Mailbox {
     tls: Arc<crate::tls::TlsState>,
     store: Arc<Store>,
     audit: Arc<crate::audit::AuditLog>,
+    /// Counts items skipped for an unreadable ciphertext.
+    metrics: Arc<crate::metrics::Metrics>,
     limits: LimitsConfig,
     hub: Hub,
     shutdown: watch::Receiver<bool>,
@@ -144,6 +146,7 @@ pub struct Checked {
 }
 
 impl Mailbox {
+    #[allow(clippy::too_many_arguments)] // one per shared service; called once, in lib.rs
     pub(crate) fn new(
         store: Arc<Store>,
         limits: LimitsConfig,
@@ -152,6 +155,7 @@ impl Mailbox {
         tls: Arc<crate::tls::TlsState>,
         max_connection_age: std::time::Duration,
         retention: RetentionConfig,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Self, RelayError> {
         // Everything on disk at start is durable.
         let hub = Hub::default();
@@ -162,6 +166,7 @@ impl Mailbox {
             tls,
             store,
             audit,
+            metrics,
             hub,
             shutdown,
             subscriptions: Default::default(),
@@ -496,8 +501,19 @@ impl Mailbox {
                     Some(status) => (pb::mailbox_item::Item::Status(status), None),
                     None => {
                         let id = item.message_id;
-                        let (Some(meta), Some(ciphertext)) =
-                            (self.store.message(&id)?, self.store.ciphertext(&id)?)
+                        let ciphertext = match self.store.ciphertext(&id) {
+                            Ok(c) => c,
+                            // Damaged storage under this one message: skip it (it stays in the
+                            // mailbox until it expires) and deliver the rest, instead of ending
+                            // the subscription at it every time.
+                            Err(crate::store::StoreError::Corrupt { tree, detail }) => {
+                                self.metrics.ciphertext_unreadable();
+                                tracing::error!(message_id = %uuid_str(&id), tree, %detail, "stored ciphertext unreadable; item skipped, the rest of the mailbox is delivered");
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                        let (Some(meta), Some(ciphertext)) = (self.store.message(&id)?, ciphertext)
                         else {
                             tracing::error!(message_id = %uuid_str(&id), "mailbox item without message; skipped");
                             continue;

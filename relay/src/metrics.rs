@@ -14,6 +14,7 @@ pub struct Metrics {
     copies_expired: AtomicU64,
     messages_purged: AtomicU64,
     metadata_dropped: AtomicU64,
+    ciphertexts_unreadable: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -37,6 +38,9 @@ pub struct MetricsSnapshot {
     pub messages_purged: u64,
     /// Purged messages whose metadata was deleted (`retention.keep_metadata_s`).
     pub metadata_dropped: u64,
+    /// Mailbox items skipped in a delivery because their stored ciphertext did not open with
+    /// its storage key (damaged storage); the rest of the mailbox is delivered.
+    pub ciphertexts_unreadable: u64,
 }
 
 impl Metrics {
@@ -71,6 +75,10 @@ impl Metrics {
             .fetch_add(report.dropped, Ordering::Relaxed);
     }
 
+    pub(crate) fn ciphertext_unreadable(&self) {
+        self.ciphertexts_unreadable.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -83,6 +91,7 @@ impl Metrics {
             copies_expired: self.copies_expired.load(Ordering::Relaxed),
             messages_purged: self.messages_purged.load(Ordering::Relaxed),
             metadata_dropped: self.metadata_dropped.load(Ordering::Relaxed),
+            ciphertexts_unreadable: self.ciphertexts_unreadable.load(Ordering::Relaxed),
         }
     }
 }

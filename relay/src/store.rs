@@ -386,7 +386,9 @@ impl Store {
         });
         rebuild_device_index(&trees)?;
         build_due_index(&trees)?;
-        // Make what sled recovered durable before any checkpoint may cover it.
+        // Make what sled recovered durable before any checkpoint may cover it (keys first, as
+        // before every flush).
+        trees.keyring.sync().map_err(io)?;
         db.flush()?;
         let durable_size = Arc::new(AtomicU64::new(read_u64(
             trees.counters.get(COUNTER_EVENTS)?.as_deref(),
@@ -547,7 +549,9 @@ impl Store {
         let epoch = self.epoch;
         self.write(move |trees| {
             // Earlier jobs of this batch are committed but not yet flushed: a snapshot must hold
-            // nothing that could still be lost.
+            // nothing that could still be lost. Keys first, as in the writer: a message on disk
+            // never lacks its key.
+            trees.keyring.sync().map_err(key_io)?;
             db.flush()?;
             f(&Frozen {
                 trees,
@@ -589,11 +593,16 @@ impl Store {
         if self.failed() {
             return Err(StoreError::Failed);
         }
-        self.db.flush().map_err(|e| {
-            tracing::error!(error = %e, "final flush failed");
-            self.fail(format!("the final flush failed: {e}"));
-            StoreError::from(e)
-        })?;
+        self.trees
+            .keyring
+            .sync()
+            .map_err(key_io)
+            .and_then(|()| self.db.flush().map(|_| ()).map_err(StoreError::from))
+            .map_err(|e| {
+                tracing::error!(error = %e, "final flush failed");
+                self.fail(format!("the final flush failed: {e}"));
+                e
+            })?;
         Ok(())
     }
 
@@ -1476,27 +1485,36 @@ impl Frozen<'_> {
     }
 
     /// The storage key of every message that has one ([`crate::keyring`]): its slot and the key.
-    /// A backup must hold them, or its ciphertexts cannot be opened after a restore.
-    pub fn message_keys(&self) -> Result<Vec<(u64, [u8; crate::keyring::KEY_LEN])>, StoreError> {
-        let mut keys = Vec::new();
-        for kv in self.trees.meta.iter() {
-            let (_, v) = kv?;
-            let record: MessageRecord = decode("msgid_meta", &v)?;
-            if record.key_slot == 0 {
-                continue;
-            }
-            let slot = record.key_slot - 1;
-            // A purge in flight has erased it: the ciphertext goes too.
-            if let Some(key) = self
-                .trees
-                .keyring
-                .get(slot)
-                .map_err(|e| StoreError::Sled(Arc::new(sled::Error::Io(e))))?
-            {
-                keys.push((slot, key));
-            }
-        }
-        Ok(keys)
+    /// A backup must hold them, or its ciphertexts cannot be opened after a restore. Streamed
+    /// (one message record at a time), saying [`Frozen::progress`] every
+    /// [`PROGRESS_EVERY`] records.
+    pub fn message_keys(
+        &self,
+    ) -> impl Iterator<Item = Result<(u64, [u8; crate::keyring::KEY_LEN]), StoreError>> + '_ {
+        self.trees
+            .meta
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, kv)| {
+                if i % PROGRESS_EVERY == 0 {
+                    self.progress();
+                }
+                let record: MessageRecord = match kv
+                    .map_err(StoreError::from)
+                    .and_then(|(_, v)| decode("msgid_meta", &v))
+                {
+                    Ok(r) => r,
+                    Err(e) => return Some(Err(e)),
+                };
+                let slot = record.key_slot.checked_sub(1)?;
+                // A purge in flight has erased it: the ciphertext goes too.
+                self.trees
+                    .keyring
+                    .get(slot)
+                    .map_err(key_io)
+                    .map(|key| key.map(|k| (slot, k)))
+                    .transpose()
+            })
     }
 
     /// Says the writer is making progress, so writes queued behind a long snapshot do not take
@@ -1507,6 +1525,14 @@ impl Frozen<'_> {
             Ordering::SeqCst,
         );
     }
+}
+
+/// How many records [`Frozen::message_keys`] reads between two [`Frozen::progress`] calls.
+pub const PROGRESS_EVERY: usize = 1024;
+
+/// An I/O error of the key file, as a storage error.
+fn key_io(e: std::io::Error) -> StoreError {
+    StoreError::Sled(Arc::new(sled::Error::Io(e)))
 }
 
 /// Where the writer says since when it works on its current batch (see `Store::busy_since`).

@@ -255,8 +255,20 @@ async fn a_backup_under_concurrent_sends_restores_to_a_relay_whose_log_verifies_
     data_folder_with_key(&old, &new, false);
     let out = relay_cmd(&new.config, &["restore", dir.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("--accept-rollback"), "{}", text(&out));
     assert_eq!(mode(&new.data.join("db")), 0o700);
-    let relay = RelayProcess::spawn(RELAY, &new.config).await;
+    // Without the high-water file nothing shows how far the key signed: a log with entries is
+    // then refused like any rollback (the same key could otherwise sign a forked history).
+    let out = relay_cmd(&new.config, &[]).await;
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("log-high-water is missing"), "{said}");
+    assert!(said.contains("--accept-rollback"), "{said}");
+    let mut cmd = tokio::process::Command::new(RELAY);
+    cmd.arg("--config")
+        .arg(&new.config)
+        .args(["serve", "--accept-rollback"]);
+    let relay = RelayProcess::spawn_command(cmd).await;
 
     // The log verifies, and every receipt given before the backup holds against it.
     let receipts: Vec<pb::Receipt> = before.iter().map(|(_, _, r)| r.clone()).collect();
@@ -361,6 +373,65 @@ async fn restoring_an_older_backup_is_a_rollback_refused_unless_accepted() {
     // Accepted once: the next ordinary start goes ahead.
     let relay = RelayProcess::spawn(RELAY, &new.config).await;
     connect(&pki, &relay, &nas_id).await;
+    let status = relay.terminate().await;
+    assert!(status.success(), "{status:?}");
+}
+
+/// Even a backup as new as everything the key signed (a stopped relay's) is a restore the
+/// operator accepts once: the first start is refused, `--accept-rollback` records it in the
+/// log, and later starts are ordinary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_start_after_any_restore_must_be_accepted_and_is_recorded() {
+    let pki = TestPki::new();
+    let root = tempfile::tempdir().unwrap();
+    let old = site(&pki, root.path(), "old");
+    let log_key = log_key_of(&old);
+    let relay = RelayProcess::spawn(RELAY, &old.config).await;
+    connect(&pki, &relay, &pki.client(NAS)).await;
+    let centre = connect(&pki, &relay, &pki.client(CENTRE)).await;
+    let before = send_some(&centre, 5).await;
+    assert!(relay.terminate().await.success());
+    let dir = root.path().join("backup");
+    let out = relay_cmd(&old.config, &["backup", dir.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let new = site(&pki, root.path(), "new");
+    data_folder_with_key(&old, &new, true);
+    let out = relay_cmd(&new.config, &["restore", dir.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = relay_cmd(&new.config, &[]).await;
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("restored from a backup"), "{said}");
+    assert!(said.contains("--accept-rollback"), "{said}");
+
+    let mut cmd = tokio::process::Command::new(RELAY);
+    cmd.arg("--config")
+        .arg(&new.config)
+        .args(["serve", "--accept-rollback"]);
+    let relay = RelayProcess::spawn_command(cmd).await;
+    let receipts: Vec<pb::Receipt> = before.iter().map(|(_, _, r)| r.clone()).collect();
+    let (_, problems, events) = verify_log(&pki, &relay, &log_key, &receipts).await;
+    assert!(problems.is_empty(), "{problems:?}");
+    let manifest = silta_relay::backup::read_manifest(&dir).unwrap();
+    let rollbacks: Vec<&pb::Event> = events
+        .iter()
+        .filter(|e| e.r#type == pb::EventType::LogRollback as i32)
+        .collect();
+    assert_eq!(rollbacks.len(), 1, "one LOG_ROLLBACK event");
+    assert_eq!(rollbacks[0].index, manifest.log_size, "recorded first");
+    assert!(
+        rollbacks[0].detail.contains(&format!(
+            "restored from a backup (backup made {}",
+            manifest.created_at
+        )),
+        "{}",
+        rollbacks[0].detail
+    );
+    assert!(relay.terminate().await.success());
+    // Accepted once: the next ordinary start goes ahead.
+    let relay = RelayProcess::spawn(RELAY, &new.config).await;
+    connect(&pki, &relay, &pki.client(NAS)).await;
     let status = relay.terminate().await;
     assert!(status.success(), "{status:?}");
 }

@@ -268,6 +268,77 @@ async fn unacknowledged_items_are_redelivered_and_new_ones_pushed_live() {
     relay.stop().await;
 }
 
+/// A stored ciphertext that no longer opens with its storage key (damaged storage) must not
+/// block the recipient's mailbox: the item is skipped and counted, the ones after it arrive.
+#[tokio::test]
+async fn a_damaged_ciphertext_is_skipped_and_the_rest_of_the_mailbox_delivered() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, _keys) = relay.connect_with_keys(&pki, NAS).await;
+    let centre = relay.connect_as(&pki, CENTRE).await;
+    let sent: Vec<pb::Envelope> = ["a", "b", "c"]
+        .iter()
+        .map(|body| envelope(MessageKind::Referral, &[NAS], body.as_bytes()))
+        .collect();
+    for env in &sent {
+        centre.mailbox().send(env.clone()).await.unwrap();
+    }
+    // Damage `b` as stored (sealed at rest): one bit of its sealed bytes.
+    let stored = relay.store.raw_tree("msgid_ciphertext").unwrap();
+    let mut sealed = stored.get(&sent[1].message_id).unwrap().unwrap().to_vec();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    stored.insert(&sent[1].message_id, sealed).unwrap();
+
+    let id_of = |item: &pb::MailboxItem| {
+        envelope_of(item)
+            .unwrap()
+            .envelope
+            .as_ref()
+            .unwrap()
+            .message_id
+            .clone()
+    };
+    let subscribe = || async {
+        nas.mailbox()
+            .subscribe(pb::SubscribeRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let mut sub = subscribe().await;
+    let items = take_items(&mut sub, 2, WAIT).await;
+    let ids: Vec<Vec<u8>> = items.iter().map(id_of).collect();
+    assert_eq!(
+        ids,
+        [sent[0].message_id.clone(), sent[2].message_id.clone()]
+    );
+    // The subscription stays open for what comes next.
+    let d = envelope(MessageKind::Referral, &[NAS], b"d");
+    centre.mailbox().send(d.clone()).await.unwrap();
+    let live = take_items(&mut sub, 1, WAIT).await;
+    assert_eq!(live.len(), 1, "the subscription ended");
+    assert_eq!(id_of(&live[0]), d.message_id);
+    drop(sub);
+    // Every later subscription gets past it too (`b` stays until it expires).
+    let mut sub = subscribe().await;
+    let ids: Vec<Vec<u8>> = take_items(&mut sub, 3, WAIT)
+        .await
+        .iter()
+        .map(id_of)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            sent[0].message_id.clone(),
+            sent[2].message_id.clone(),
+            d.message_id.clone()
+        ]
+    );
+    assert_eq!(relay.metrics.snapshot().ciphertexts_unreadable, 2);
+    relay.stop().await;
+}
+
 #[tokio::test]
 async fn rejection_is_recorded_and_reported_to_the_sender() {
     let pki = TestPki::new();

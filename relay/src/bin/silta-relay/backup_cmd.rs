@@ -20,7 +20,7 @@ pub(crate) fn backup(config: &Config, dir: &Path) -> ExitCode {
         }
     };
     let socket = config.storage.data_dir.join(backup::SOCKET);
-    match backup::request(&socket, &target) {
+    match backup::request(&socket, &target, backup::REQUEST_TIMEOUT) {
         Ok(Reply::Done(summary)) => {
             println!("{summary}");
             ExitCode::SUCCESS
@@ -45,6 +45,20 @@ pub(crate) fn backup(config: &Config, dir: &Path) -> ExitCode {
         {
             // No relay is running on this data folder: read the database directly.
             stopped(config, &target)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            eprintln!(
+                "error: the relay at {} did not answer within {} s; it may still be writing the backup (check {} and the relay's log)",
+                socket.display(),
+                backup::REQUEST_TIMEOUT.as_secs(),
+                target.display()
+            );
+            ExitCode::from(EX_IOERR)
         }
         Err(e) => {
             eprintln!("error: asking the relay at {}: {e}", socket.display());
@@ -98,7 +112,7 @@ pub(crate) fn restore(config: &Config, from: &Path) -> ExitCode {
                 data.join("db").display()
             );
             println!(
-                "next: start the relay; if its log key signed later checkpoints it refuses (exit 65) until started once with --accept-rollback"
+                "next: start the relay once with --accept-rollback, which records the restore in the delivery log (without it the relay refuses to start, exit 65)"
             );
             ExitCode::SUCCESS
         }
