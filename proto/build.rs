@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "silta/v1/mailbox.proto",
     "silta/v1/directory.proto",
     "silta/v1/audit.proto",
+    "silta/v1/admin.proto",
     "silta/v1/payload.proto",
 ];
 

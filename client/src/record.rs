@@ -204,6 +204,9 @@ pub enum DeliveryState {
     Rejected,
     /// Not fetched in time.
     Expired,
+    /// The relay will not deliver it (the recipient was disabled, its devices retired, or the
+    /// case moved); final for this message id.
+    Undeliverable,
     /// The relay reports an acknowledgement whose signature does not verify (or was not
     /// checked): never to be taken as acknowledged.
     AcknowledgementNotVerified,
@@ -226,6 +229,7 @@ impl DeliveryState {
             DeliveryState::Acknowledged => "acknowledged",
             DeliveryState::Rejected => "rejected",
             DeliveryState::Expired => "expired",
+            DeliveryState::Undeliverable => "undeliverable",
             DeliveryState::AcknowledgementNotVerified => ACK_NOT_VERIFIED,
             DeliveryState::Pending => "pending",
             DeliveryState::Unspecified => "unspecified",
@@ -241,6 +245,7 @@ impl DeliveryState {
             pb::DeliveryState::Acknowledged => DeliveryState::Acknowledged,
             pb::DeliveryState::Rejected => DeliveryState::Rejected,
             pb::DeliveryState::Expired => DeliveryState::Expired,
+            pb::DeliveryState::Undeliverable => DeliveryState::Undeliverable,
         }
     }
 
@@ -250,7 +255,7 @@ impl DeliveryState {
         match self {
             DeliveryState::AcknowledgementNotVerified => 0,
             DeliveryState::Rejected => 1,
-            DeliveryState::Expired => 2,
+            DeliveryState::Expired | DeliveryState::Undeliverable => 2,
             DeliveryState::Sent | DeliveryState::Pending | DeliveryState::Unspecified => 3,
             DeliveryState::Delivered => 4,
             DeliveryState::Acknowledged => 5,

@@ -181,6 +181,7 @@ pub fn seal(
         ciphertext,
         in_reply_to: draft.in_reply_to.map(|r| r.to_vec()).unwrap_or_default(),
         attachment_sha256: Vec::new(),
+        resend_of: Vec::new(),
     })
 }
 

@@ -822,6 +822,7 @@ impl Mailbox {
                 updated_at: s.updated_at,
                 rejection_reason: s.rejection_reason,
                 detail: s.detail,
+                undeliverable_reason: 0,
             })
             .collect();
         Ok(pb::StatusResponse {
@@ -887,6 +888,7 @@ pub(crate) fn push_status(
             log_index: state.log_index,
             ack_signature: state.ack_signature.clone(),
             ack_device: state.ack_device.clone(),
+            undeliverable_reason: 0,
         }),
     };
     let seq = tx.push_item(&sender, &mut rec, &item)?;

@@ -369,6 +369,7 @@ pub fn envelope(kind: pb::MessageKind, recipients: &[&str], ciphertext: &[u8]) -
         ciphertext: ciphertext.to_vec(),
         ciphertext_sha256: Sha256::digest(ciphertext).to_vec(),
         in_reply_to: Vec::new(),
+        resend_of: Vec::new(),
         attachment_sha256: Vec::new(),
     }
 }
