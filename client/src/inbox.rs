@@ -215,12 +215,40 @@ pub(crate) fn record_sent(
         receipt: Some(crate::audit::receipt_json(receipt)),
         received_at: None,
         recipients: Some(BTreeMap::new()),
+        resend_of: None,
+        resent_as: Vec::new(),
         sender_key: None,
         state: Some(RecordState::Sent),
         to: draft.recipients.iter().map(|p| p.to_string()).collect(),
         urgency: urgency_name(draft.urgency).to_owned(),
     };
     state.put_message(&record.message_id, &record)
+}
+
+/// Links a re-sending to its original in the kept copies: the new message's copy names the
+/// original (`resend_of`), the original's copy lists the re-sending (`resent_as`).
+pub(crate) fn record_resend(
+    state: &State,
+    of: &[u8; 16],
+    draft: &Draft,
+    receipt: &pb::Receipt,
+) -> Result<(), StateError> {
+    if let Some(mut record) = state.message(&draft.message_id)? {
+        record.resend_of = Some(MessageId(*of));
+        state.put_message(&record.message_id, &record)?;
+    }
+    if let Some(mut original) = state.message(of)? {
+        let id = MessageId(draft.message_id);
+        if !original.resent_as.iter().any(|r| r.message_id == id) {
+            original.resent_as.push(crate::record::Resent {
+                message_id: id,
+                to: draft.recipients.iter().map(|p| p.to_string()).collect(),
+                at: rfc3339(receipt.accepted_at.as_ref()),
+            });
+            state.put_message(&original.message_id, &original)?;
+        }
+    }
+    Ok(())
 }
 
 fn urgency_rank(r: &MessageRecord) -> u8 {

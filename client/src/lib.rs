@@ -64,6 +64,7 @@ pub mod payload;
 pub mod receive;
 pub mod record;
 pub mod report;
+pub mod resend;
 pub mod retention;
 pub mod seal;
 pub mod state;

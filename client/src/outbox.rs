@@ -73,6 +73,16 @@ pub enum Key {
     MessageId([u8; 16]),
     /// The content ([`content_key`]): for commands a person runs again.
     Content(Vec<u8>),
+    /// A re-sending (`silta resend`) of the message `of` to the recipients `to` (principals,
+    /// sorted): one per original and recipient set, so running the same resend again returns the
+    /// first one's receipt instead of sending a second copy. The envelope carries
+    /// `resend_of = of`.
+    Resend {
+        /// The original message.
+        of: [u8; 16],
+        /// The recipients it is re-sent to, sorted.
+        to: Vec<String>,
+    },
 }
 
 impl Key {
@@ -80,6 +90,25 @@ impl Key {
         match self {
             Key::MessageId(id) => [b"id:".as_slice(), id].concat(),
             Key::Content(k) => [b"content:".as_slice(), k].concat(),
+            Key::Resend { of, to } => [
+                b"resend:".as_slice(),
+                of,
+                &crate::seal::sha256(to.join("\n").as_bytes()),
+            ]
+            .concat(),
+        }
+    }
+
+    /// Whether the record stays once the message was sent, so the same key finds its receipt.
+    fn kept_after_sending(&self) -> bool {
+        !matches!(self, Key::Content(_))
+    }
+
+    /// The original a re-sending re-sends.
+    fn resend_of(&self) -> Option<[u8; 16]> {
+        match self {
+            Key::Resend { of, .. } => Some(*of),
+            _ => None,
         }
     }
 }
@@ -381,7 +410,7 @@ impl<'s> Outbox<'s> {
         let (mut record, envelope, earlier) = match found {
             None => self.seal_and_keep(relay, draft, key, now).await?,
             Some(record) if record.state == OutgoingState::Sent => {
-                if let Key::MessageId(_) = key {
+                if key.kept_after_sending() {
                     return self.sent_before(&record);
                 }
                 // The same content sent before, and finished: this is a new message.
@@ -468,9 +497,17 @@ impl<'s> Outbox<'s> {
             sent.problems
                 .push(format!("the local copy could not be kept: {e}"));
         }
+        if disclosure.keep_copy
+            && let Some(of) = key.resend_of()
+            && let Err(e) = crate::inbox::record_resend(self.state, &of, &draft, &sent.receipt)
+        {
+            sent.problems.push(format!(
+                "the link between the copies of the original and the new message could not be kept: {e}"
+            ));
+        }
         let finished = match key {
             Key::Content(_) => self.remove(key),
-            Key::MessageId(_) => {
+            Key::MessageId(_) | Key::Resend { .. } => {
                 record.state = OutgoingState::Sent;
                 record.envelope.clear();
                 record.receipt = hex::encode(sent.receipt.encode_to_vec());
@@ -486,6 +523,21 @@ impl<'s> Outbox<'s> {
         Ok(sent)
     }
 
+    /// Seals `draft` to `to`; a re-sending names the original (`Envelope.resend_of`, outside
+    /// the signed payload: metadata for the relay, like the case and kind).
+    fn seal(
+        relay: &impl Relay,
+        draft: &Draft,
+        to: &[String],
+        key: &Key,
+    ) -> Result<pb::Envelope, ClientError> {
+        let mut envelope = relay.seal_to(draft, to)?;
+        if let Some(of) = key.resend_of() {
+            envelope.resend_of = of.to_vec();
+        }
+        Ok(envelope)
+    }
+
     /// Seals `draft` under its own id and keeps it (a new message under `key`).
     async fn seal_and_keep(
         &self,
@@ -495,7 +547,7 @@ impl<'s> Outbox<'s> {
         now: SystemTime,
     ) -> Result<(Outgoing, pb::Envelope, Option<SystemTime>), ClientError> {
         let to = relay.age_recipients(draft).await?;
-        let envelope = relay.seal_to(draft, &to)?;
+        let envelope = Self::seal(relay, draft, &to, key)?;
         let record = Outgoing {
             message_id: uuid::Uuid::from_bytes(draft.message_id).to_string(),
             state: OutgoingState::Sealed,
@@ -571,7 +623,7 @@ impl<'s> Outbox<'s> {
                 .await
                 .map_err(end_if_permanent)?,
         };
-        let envelope = relay.seal_to(&draft, &to).map_err(end_if_permanent)?;
+        let envelope = Self::seal(relay, &draft, &to, key).map_err(end_if_permanent)?;
         // The same id and state: a disclosed message is not logged again (the entry names
         // the id, case and recipients, none of which changed).
         record.sealed_at_ms = unix_ms(now);

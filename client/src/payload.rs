@@ -384,9 +384,45 @@ pub(crate) fn payload_json(payload: &Payload) -> serde_json::Value {
         .unwrap_or_default()
 }
 
+/// The payload a record keeps in the proto3 JSON mapping ([`payload_json`]), read back (what
+/// `silta resend` re-seals). The kind must be `kind`: a record whose content is not that kind's is
+/// refused.
+pub fn payload_from_json(
+    kind: MessageKind,
+    value: &serde_json::Value,
+) -> Result<Payload, PayloadError> {
+    let field = kind_name(kind).replace('-', "_");
+    let body = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get(&field))
+        .ok_or_else(|| PayloadError(format!("the kept content is not a {}", kind_name(kind))))?;
+    read_form_value(kind, body.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_payloads_read_back_as_they_were() {
+        let payload = Payload {
+            body: Some(Body::ConsultationReply(pl::ConsultationReply {
+                advice: "call today".into(),
+                ..Default::default()
+            })),
+        };
+        let json = payload_json(&payload);
+        assert_eq!(
+            payload_from_json(MessageKind::ConsultationReply, &json).unwrap(),
+            payload
+        );
+        // Another kind's content, or nothing, is refused.
+        assert!(payload_from_json(MessageKind::Referral, &json).is_err());
+        assert!(
+            payload_from_json(MessageKind::ConsultationReply, &serde_json::Value::Null).is_err()
+        );
+    }
 
     #[test]
     fn kind_names_round_trip() {

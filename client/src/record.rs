@@ -110,6 +110,12 @@ pub struct MessageRecord {
     /// Each recipient's delivery state (sent messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipients: Option<BTreeMap<String, DeliveryStatus>>,
+    /// The earlier message this one re-sends (`silta resend`; sent messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_of: Option<MessageId>,
+    /// The messages that re-sent this one to some of its recipients (`silta resend`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resent_as: Vec<Resent>,
     /// The fingerprint of the key that verified the sender's signature (received messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_key: Option<String>,
@@ -156,6 +162,8 @@ impl MessageRecord {
             receipt: None,
             received_at: None,
             recipients: None,
+            resend_of: None,
+            resent_as: Vec::new(),
             sender_key: Some(opened.sender_key.fingerprint.clone()),
             state: None,
             to: s.recipients.clone(),
@@ -187,6 +195,17 @@ impl MessageRecord {
             self.case.0.to_vec()
         }
     }
+}
+
+/// A re-sending of a message to some of its recipients (`silta resend`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resent {
+    /// The new message's id.
+    pub message_id: MessageId,
+    /// The recipients it was re-sealed to.
+    pub to: Vec<String>,
+    /// When the relay accepted it (RFC 3339).
+    pub at: String,
 }
 
 /// A recipient's delivery state, as status events report it. The names are those written in
@@ -292,27 +311,105 @@ pub struct DeliveryStatus {
     /// For an acknowledgement whose signature verified: that device's key fingerprint.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ack_key: String,
+    /// For a copy that can be re-sealed to the recipient's current keys (undeliverable, or
+    /// rejected as unreadable): what to do, in plain words (`silta resend ID`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub what_to_do: String,
+}
+
+/// The name of an undeliverable reason as written in status files and records
+/// (`devices_retired`, ...); empty for none.
+pub fn undeliverable_reason_name(reason: i32) -> String {
+    if reason == 0 {
+        return String::new();
+    }
+    pb::UndeliverableReason::try_from(reason)
+        .unwrap_or_default()
+        .as_str_name()
+        .trim_start_matches("UNDELIVERABLE_REASON_")
+        .to_ascii_lowercase()
+}
+
+/// Why a copy is undeliverable, in plain words.
+fn undeliverable_words(reason: &str) -> &'static str {
+    match reason {
+        "recipient_disabled" => "the recipient was disabled at the relay",
+        "devices_retired" => "the recipient's devices were retired (operator handover)",
+        "case_moved" => "the case was moved to another centre (case transfer)",
+        _ => "the relay will not deliver it",
+    }
+}
+
+/// The rejection reason a recipient gives when none of its devices can open the message.
+pub const CANNOT_DECRYPT: &str = "cannot_decrypt";
+
+/// What a sender is told about a copy that may be re-sealed (see [`DeliveryStatus::what_to_do`]);
+/// `None` for any other state.
+pub fn resend_advice(
+    state: DeliveryState,
+    reason: &str,
+    recipient: &str,
+    message_id: &str,
+) -> Option<String> {
+    match state {
+        DeliveryState::Undeliverable if reason == "case_moved" => Some(format!(
+            "undeliverable to {recipient}: {}; do not resend it to them, write in the case to the centre it moved to",
+            undeliverable_words(reason)
+        )),
+        DeliveryState::Undeliverable if reason == "recipient_disabled" => Some(format!(
+            "undeliverable to {recipient}: {}; run `silta resend {message_id}` once the admin enabled it again or a new operator published keys",
+            undeliverable_words(reason)
+        )),
+        DeliveryState::Undeliverable => Some(format!(
+            "undeliverable to {recipient}: {}; run `silta resend {message_id}` once they have new keys",
+            undeliverable_words(reason)
+        )),
+        DeliveryState::Rejected if reason == CANNOT_DECRYPT => Some(format!(
+            "{recipient} could not open it (none of its devices holds a key it was sealed to); run `silta resend {message_id}` once they have new keys"
+        )),
+        _ => None,
+    }
 }
 
 impl DeliveryStatus {
-    /// From a status event.
+    /// From a status event. For an undeliverable copy `reason` is the undeliverable reason
+    /// (`devices_retired`, ...), for a rejection the rejection reason (`bad_signature`, ...); a
+    /// copy that may be re-sealed says what to do.
     pub fn from_event(s: &pb::StatusEvent) -> Self {
+        let state = DeliveryState::from_pb(pb::DeliveryState::try_from(s.state).unwrap_or_default());
+        let reason = if state == DeliveryState::Undeliverable {
+            undeliverable_reason_name(s.undeliverable_reason)
+        } else if s.rejection_reason == 0 {
+            String::new()
+        } else {
+            pb::RejectionReason::try_from(s.rejection_reason)
+                .unwrap_or_default()
+                .as_str_name()
+                .trim_start_matches("REJECTION_REASON_")
+                .to_ascii_lowercase()
+        };
+        let id = MessageId::from_slice(&s.message_id)
+            .map(|m| m.to_string())
+            .unwrap_or_default();
         DeliveryStatus {
-            state: DeliveryState::from_pb(pb::DeliveryState::try_from(s.state).unwrap_or_default()),
+            state,
             time: rfc3339(s.time.as_ref()),
             log_index: s.log_index,
-            reason: if s.rejection_reason == 0 {
-                String::new()
-            } else {
-                pb::RejectionReason::try_from(s.rejection_reason)
-                    .unwrap_or_default()
-                    .as_str_name()
-                    .trim_start_matches("REJECTION_REASON_")
-                    .to_ascii_lowercase()
-            },
+            what_to_do: resend_advice(state, &reason, &s.recipient, &id).unwrap_or_default(),
+            reason,
             detail: s.detail.clone(),
             ack_device: s.ack_device.clone(),
             ack_key: String::new(),
+        }
+    }
+
+    /// Whether this copy may be re-sealed to the recipient's current keys (`silta resend`):
+    /// undeliverable (not because the case moved), or rejected because it could not be opened.
+    pub fn resendable(&self) -> bool {
+        match self.state {
+            DeliveryState::Undeliverable => self.reason != "case_moved",
+            DeliveryState::Rejected => self.reason == CANNOT_DECRYPT,
+            _ => false,
         }
     }
 
@@ -492,6 +589,7 @@ mod tests {
             (DeliveryState::Acknowledged, "acknowledged"),
             (DeliveryState::Rejected, "rejected"),
             (DeliveryState::Expired, "expired"),
+            (DeliveryState::Undeliverable, "undeliverable"),
             (
                 DeliveryState::AcknowledgementNotVerified,
                 "acknowledgement-not-verified",
@@ -519,6 +617,7 @@ mod tests {
             pb::DeliveryState::Acknowledged,
             pb::DeliveryState::Rejected,
             pb::DeliveryState::Expired,
+            pb::DeliveryState::Undeliverable,
         ] {
             let old = s
                 .as_str_name()
@@ -545,5 +644,114 @@ mod tests {
         let s: DeliveryStatus = serde_json::from_str(old).unwrap();
         assert_eq!(s.state, DeliveryState::Rejected);
         assert_eq!(serde_json::to_string(&s).unwrap(), old);
+    }
+
+    fn status(state: pb::DeliveryState, rejection: i32, undeliverable: i32) -> pb::StatusEvent {
+        pb::StatusEvent {
+            message_id: vec![0x42; 16],
+            recipient: "centre/x".into(),
+            state: state as i32,
+            log_index: 30,
+            rejection_reason: rejection,
+            undeliverable_reason: undeliverable,
+            detail: "by the admin".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_undeliverable_copy_names_its_reason_and_what_to_do() {
+        let id = "42424242-4242-4242-4242-424242424242";
+        let s = DeliveryStatus::from_event(&status(
+            pb::DeliveryState::Undeliverable,
+            0,
+            pb::UndeliverableReason::DevicesRetired as i32,
+        ));
+        assert_eq!(s.state, DeliveryState::Undeliverable);
+        assert_eq!(s.reason, "devices_retired");
+        assert_eq!(
+            s.what_to_do,
+            format!(
+                "undeliverable to centre/x: the recipient's devices were retired (operator handover); run `silta resend {id}` once they have new keys"
+            )
+        );
+        assert!(s.resendable());
+        // As a status file shows it.
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["state"], "undeliverable");
+        assert_eq!(v["reason"], "devices_retired");
+        assert!(v["what_to_do"].as_str().unwrap().contains("silta resend"));
+        assert_eq!(serde_json::from_value::<DeliveryStatus>(v).unwrap(), s);
+
+        let disabled = DeliveryStatus::from_event(&status(
+            pb::DeliveryState::Undeliverable,
+            0,
+            pb::UndeliverableReason::RecipientDisabled as i32,
+        ));
+        assert_eq!(disabled.reason, "recipient_disabled");
+        assert!(disabled.resendable() && disabled.what_to_do.contains("silta resend"));
+
+        // The case moved: the recipient left the case; not re-sent to it.
+        let moved = DeliveryStatus::from_event(&status(
+            pb::DeliveryState::Undeliverable,
+            0,
+            pb::UndeliverableReason::CaseMoved as i32,
+        ));
+        assert_eq!(moved.reason, "case_moved");
+        assert!(!moved.resendable());
+        assert!(moved.what_to_do.contains("do not resend"), "{}", moved.what_to_do);
+
+        // Rejected as unreadable: re-sendable the same way; other rejections are not.
+        let unreadable = DeliveryStatus::from_event(&status(
+            pb::DeliveryState::Rejected,
+            pb::RejectionReason::CannotDecrypt as i32,
+            0,
+        ));
+        assert_eq!(unreadable.reason, CANNOT_DECRYPT);
+        assert!(unreadable.resendable());
+        assert!(unreadable.what_to_do.contains(&format!("silta resend {id}")));
+        let forged = DeliveryStatus::from_event(&status(
+            pb::DeliveryState::Rejected,
+            pb::RejectionReason::BadSignature as i32,
+            0,
+        ));
+        assert!(!forged.resendable() && forged.what_to_do.is_empty());
+        // Nothing else is re-sendable, and says nothing extra.
+        for state in [
+            pb::DeliveryState::Pending,
+            pb::DeliveryState::Delivered,
+            pb::DeliveryState::Acknowledged,
+            pb::DeliveryState::Expired,
+        ] {
+            let s = DeliveryStatus::from_event(&status(state, 0, 0));
+            assert!(!s.resendable() && s.what_to_do.is_empty(), "{state:?}");
+        }
+        // An undeliverable copy is final, like expired: it ranks before anything still moving.
+        assert!(DeliveryState::Undeliverable.progress() < DeliveryState::Sent.progress());
+    }
+
+    #[test]
+    fn a_resent_message_links_both_ways_and_old_records_stay_unchanged() {
+        let mut s: MessageRecord = serde_json::from_str(OLD_SENT).unwrap();
+        assert!(s.resend_of.is_none() && s.resent_as.is_empty());
+        let new_id: MessageId = "0190c1d4-0000-7000-8000-00000000002c".parse().unwrap();
+        s.resent_as.push(Resent {
+            message_id: new_id,
+            to: vec!["centre/joutseno".into()],
+            at: "2026-11-22T09:00:00Z".into(),
+        });
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v["resent_as"][0]["message_id"],
+            "0190c1d4-0000-7000-8000-00000000002c"
+        );
+        let mut n = s.clone();
+        n.message_id = new_id;
+        n.resent_as.clear();
+        n.resend_of = Some(s.message_id);
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["resend_of"], "0190c1d3-0000-7000-8000-00000000002b");
+        assert!(v.get("resent_as").is_none());
+        assert_eq!(serde_json::from_value::<MessageRecord>(v).unwrap(), n);
     }
 }

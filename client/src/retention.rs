@@ -360,7 +360,10 @@ impl Delivery {
 
 /// A recipient's copy is final: nothing more will be heard of it.
 fn is_final(state: &str) -> bool {
-    matches!(state, "acknowledged" | "rejected" | "expired")
+    matches!(
+        state,
+        "acknowledged" | "rejected" | "expired" | "undeliverable"
+    )
 }
 
 /// A message copy found, before the rules are applied.
@@ -1403,7 +1406,7 @@ mod tests {
         assert_eq!(plan.doomed.len(), 2, "{plan:?}");
         // Final (any of acknowledged, rejected, expired, as either copy knows it): it goes at
         // once with 0 days.
-        for state in ["acknowledged", "rejected", "expired"] {
+        for state in ["acknowledged", "rejected", "expired", "undeliverable"] {
             jobs.insert(b"job", job(state)).unwrap();
             let plan = plan_at(&folders, Some(&jobs), "2026-11-20T09:00:01Z");
             assert_eq!(plan.doomed.len(), 2, "{state}: {plan:?}");
