@@ -129,6 +129,21 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-send a message sent from here to the recipients who could not open it.
+    ///
+    /// For a copy the relay reports UNDELIVERABLE (the recipient's devices were retired in an
+    /// operator handover, or it was disabled) or the recipient REJECTED as unreadable
+    /// (cannot_decrypt): the same content is sealed again to those recipients' current keys
+    /// under a new message id that names the original, and sent. Recipients whose copy arrived
+    /// get nothing. Running it again does not send a second copy. At a centre whose daemon sent
+    /// the message, the daemon does it (the request is left in its resend/ folder).
+    Resend {
+        /// The message id (or its first 8+ characters).
+        id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Device keys.
     Keys {
         #[command(subcommand)]

@@ -372,6 +372,9 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
     for r in &summary.rejected {
         eprintln!("rejected a message {}", printable_line(r));
     }
+    for w in &summary.resendable {
+        eprintln!("{}", printable_line(w));
+    }
     for d in &summary.deferred {
         eprintln!(
             "could not process a message now (left for a later sync; the others were not held up) {}",
@@ -498,16 +501,31 @@ fn print_message(r: &MessageRecord) {
             opt(&r.sender_key)
         );
     } else if let Some(m) = &r.recipients {
+        if let Some(of) = r.resend_of {
+            println!("  re-sends:    {of}");
+        }
         for (who, st) in m {
             println!(
-                "  {}: {}{}",
+                "  {}: {}{}{}",
                 printable_line(who),
                 st.state,
+                Some(&st.reason)
+                    .filter(|d| !d.is_empty() && st.resendable())
+                    .map(|d| format!(" [{}]", printable_line(d)))
+                    .unwrap_or_default(),
                 Some(&st.detail)
                     .filter(|d| !d.is_empty())
                     .map(|d| format!(" ({})", printable_line(d)))
                     .unwrap_or_default()
             );
+            let resent = r.resent_as.iter().find(|x| x.to.contains(who));
+            match resent {
+                Some(x) => println!("    re-sent as {} at {}", x.message_id, printable_line(&x.at)),
+                None if !st.what_to_do.is_empty() => {
+                    println!("    {}", printable_line(&st.what_to_do))
+                }
+                None => {}
+            }
         }
     }
     println!("  ---");

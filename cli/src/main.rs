@@ -15,6 +15,8 @@ mod keys_cmd;
 mod output;
 mod receive_cmd;
 mod reply_cmd;
+mod resend_cmd;
+mod resend_daemon;
 mod retention_cmd;
 mod send_cmd;
 
@@ -99,6 +101,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Case { command } => inbox_cmd::case(&config()?, command).await,
         Command::Purge { dry_run, json } => retention_cmd::purge(&config()?, dry_run, json),
         Command::Reply(command) => reply_cmd::run(&config()?, command).await,
+        Command::Resend { id, json } => resend_cmd::run(&config()?, &id, json).await,
         Command::Send {
             kind,
             to,

@@ -134,14 +134,25 @@ fn report(items: &[Received]) -> usize {
                     id_of(message_id)
                 );
             }
-            Received::Status(s) => println!(
-                "status: {} for {}: {}",
-                id_of(&s.message_id),
-                printable_line(&s.recipient),
-                pb::DeliveryState::try_from(s.state)
-                    .unwrap_or_default()
-                    .as_str_name()
-            ),
+            Received::Status(s) => {
+                let status = silta_client::record::DeliveryStatus::from_event(&s);
+                println!(
+                    "status: {} for {}: {}{}",
+                    id_of(&s.message_id),
+                    printable_line(&s.recipient),
+                    pb::DeliveryState::try_from(s.state)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                    if status.resendable() {
+                        format!(" ({})", status.reason)
+                    } else {
+                        String::new()
+                    }
+                );
+                if !status.what_to_do.is_empty() {
+                    eprintln!("{}", printable_line(&status.what_to_do));
+                }
+            }
         }
     }
     rejected

@@ -33,6 +33,9 @@ pub struct SyncSummary {
     pub rejected: Vec<String>,
     /// Status changes of messages this installation sent.
     pub statuses: usize,
+    /// For each copy of a message sent from here that became undeliverable or unreadable: what
+    /// to do (`silta resend ID`), in plain words.
+    pub resendable: Vec<String>,
     /// Messages that could not be processed now (sender and message id named), left for a
     /// later sync; the messages behind them were not held up.
     pub deferred: Vec<String>,
@@ -64,6 +67,10 @@ pub async fn sync(
         };
         if let Some(pb::mailbox_item::Item::Status(s)) = &item.item {
             record_status(client, s).await?;
+            let status = DeliveryStatus::from_event(s);
+            if !status.what_to_do.is_empty() {
+                summary.resendable.push(status.what_to_do);
+            }
             client.ack_status(item.seq).await?;
             summary.statuses += 1;
             continue;

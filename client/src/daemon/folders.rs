@@ -223,6 +223,8 @@ impl Daemon {
             recipients: BTreeMap::new(),
             ciphertext_sha256: String::new(),
             receipt: None,
+            resend_of: String::new(),
+            resent_as: Vec::new(),
         };
         // The id is stored before anything is sent: every retry uses it.
         self.names
@@ -339,7 +341,7 @@ impl Daemon {
             .unwrap_or_else(|| serde_json::json!({ "log_index": job.log_index }));
         receipt["checked_against_log_key"] = job.receipt_checked.into();
         receipt["problem"] = job.receipt_problem.clone().into();
-        let status = serde_json::json!({
+        let mut status = serde_json::json!({
             "message_id": job.message_id,
             "file": job.file_name,
             "kind": kind,
@@ -353,6 +355,13 @@ impl Daemon {
             "state": overall,
             "recipients": job.recipients,
         });
+        // A re-sending names its original; an original lists its re-sendings (`silta resend`).
+        if !job.resend_of.is_empty() {
+            status["resend_of"] = job.resend_of.clone().into();
+        }
+        if !job.resent_as.is_empty() {
+            status["resent_as"] = serde_json::to_value(&job.resent_as).unwrap_or_default();
+        }
         let path = self
             .folders
             .sent

@@ -43,6 +43,7 @@ use crate::{
 
 mod folders;
 mod queue;
+pub mod resend;
 
 pub use crate::config::Folders;
 use queue::{Job, JobState, form_key};
@@ -198,6 +199,13 @@ impl Daemon {
                     }
                     if let Some(c) = &client
                         && self.send_due(c).await?
+                    {
+                        client = None;
+                        stream = None;
+                    }
+                    // `silta resend` requests (resend/), through the same send path.
+                    if let Some(c) = &client
+                        && self.resend_requested(c).await?
                     {
                         client = None;
                         stream = None;
@@ -430,8 +438,11 @@ impl Daemon {
                     } else {
                         None
                     };
-                    job.recipients
-                        .insert(s.recipient.clone(), DeliveryStatus::checked(s, ack));
+                    let status = DeliveryStatus::checked(s, ack);
+                    if !status.what_to_do.is_empty() {
+                        tracing::warn!(message_id = %job.message_id, recipient = %s.recipient, reason = %status.reason, what_to_do = %status.what_to_do, "a copy of a sent form cannot be opened by its recipient; the status file says what to do");
+                    }
+                    job.recipients.insert(s.recipient.clone(), status);
                     self.put(&job)?;
                     if job.state == JobState::Sent && !job.sent_base.is_empty() {
                         self.write_status(&job)?;

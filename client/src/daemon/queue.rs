@@ -68,6 +68,12 @@ pub(super) struct Job {
     /// text itself is dropped from the queue after filing.
     #[serde(default)]
     pub(super) summary: Option<Summary>,
+    /// For a re-sending (`silta resend`): the original message's id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(super) resend_of: String,
+    /// The re-sendings of this message to recipients who could not open it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) resent_as: Vec<crate::record::Resent>,
 }
 
 /// The envelope facts of a form, for status files.
