@@ -1,0 +1,384 @@
+//! `silta resend ID` against a real relay with the real `silta` program: a message the
+//! recipient could not open (a new operator's device, not the one it was sealed to: a real
+//! REJECTED cannot_decrypt) is re-sealed to the recipient's current keys under a new id that
+//! names the original, delivered and opened with the same content; running it again sends
+//! nothing more; the refusals have their exit codes. At a centre with a daemon, the daemon does
+//! it on request.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use silta_proto::pb;
+use silta_tests::{TestPki, TestRelay, TestUser};
+
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+const CASE: &str = "0123456789abcdef0123456789abcdef";
+
+fn silta(user: &TestUser, args: &[&str]) -> std::process::Output {
+    Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .args(args)
+        .env("SILTA_PURPOSE", "resend test")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn referral_form(account: &str) -> String {
+    format!(
+        "account = \"{account}\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n"
+    )
+}
+
+/// The message id in `sent <kind> <id> to ...`.
+fn sent_id(o: &std::process::Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out.lines().find(|l| l.starts_with("sent ")).unwrap();
+    line.split(' ').nth(2).unwrap().to_owned()
+}
+
+/// The new id in `re-sent <kind> <old> to <who> as <new>: ...`.
+fn resent_id(o: &std::process::Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("re-sent "))
+        .unwrap_or_else(|| panic!("{}", text(o)));
+    let after = line.split(" as ").nth(1).unwrap();
+    after.split(':').next().unwrap().to_owned()
+}
+
+/// The JSON files `silta receive --out DIR` wrote.
+fn received(dir: &Path) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+        .collect()
+}
+
+/// ACCEPTED events of the relay's log, by message id.
+fn accepted(relay: &TestRelay) -> Vec<String> {
+    relay
+        .events()
+        .into_iter()
+        .filter(|e| e.r#type == pb::EventType::Accepted as i32)
+        .map(|e| uuid::Uuid::from_slice(&e.message_id).unwrap().to_string())
+        .collect()
+}
+
+/// The recipient's operator changed: a new installation of `assistance/nas` (new certificate,
+/// new device `desk-2`) published its keys; the message was sealed to `desk-1` only.
+async fn new_operator(pki: &TestPki, relay: &TestRelay) -> TestUser {
+    let nas2 = TestUser::new(pki, relay.addr, "assistance/nas", "desk-2");
+    let o = silta(&nas2, &["keys", "publish"]);
+    assert!(o.status.success(), "{}", text(&o));
+    nas2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_copy_is_resealed_to_the_current_keys_once() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&centre, &nas] {
+        let o = silta(u, &["keys", "publish"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(&form, referral_form("met at the centre on Monday")).unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            CASE,
+            "--urgency",
+            "urgent",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = sent_id(&o);
+
+    // Nothing failed yet: nothing to re-send (exit 1), and nothing was sent.
+    let o = silta(&centre, &["resend", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("no copy of message") && text(&o).contains("assistance/nas: pending"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(accepted(&relay), [id.clone()]);
+
+    // The new operator's device cannot open it: a real REJECTED cannot_decrypt.
+    let nas2 = new_operator(&pki, &relay).await;
+    let out1 = nas2.dir.path().join("in1");
+    let o = silta(
+        &nas2,
+        &["receive", "--out", out1.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(text(&o).contains("CANNOT_DECRYPT"), "{}", text(&o));
+    assert!(received(&out1).is_empty());
+
+    // The sender's inbox learns it and says what to do.
+    let o = silta(&centre, &["inbox", "sync", "--wait", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("run `silta resend {id}` once they have new keys")),
+        "{}",
+        text(&o)
+    );
+    let o = silta(&centre, &["inbox", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let copy = &shown["recipients"]["assistance/nas"];
+    assert_eq!(copy["state"], "rejected", "{shown}");
+    assert_eq!(copy["reason"], "cannot_decrypt", "{shown}");
+    assert!(
+        copy["what_to_do"]
+            .as_str()
+            .unwrap()
+            .contains("silta resend"),
+        "{shown}"
+    );
+
+    // Re-sent: to the current keys (the new device is shown as a key change), a new id.
+    let o = silta(&centre, &["resend", &id[..8]]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("desk-2"), "key change shown: {}", text(&o));
+    let new_id = resent_id(&o);
+    assert_ne!(new_id, id);
+    assert!(
+        text(&o).contains(&format!("re-sent referral {id} to assistance/nas as {new_id}")),
+        "{}",
+        text(&o)
+    );
+    // Again: the same resend, not a second copy.
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(resent_id(&o), new_id);
+    assert!(text(&o).contains("made before"), "{}", text(&o));
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone()]);
+
+    // The new operator opens it: the same content, the same case and kind.
+    let out2 = nas2.dir.path().join("in2");
+    let o = silta(
+        &nas2,
+        &["receive", "--out", out2.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got = received(&out2);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], new_id);
+    assert_eq!(got[0]["case_ref"], CASE);
+    assert_eq!(got[0]["kind"], "referral");
+    assert_eq!(got[0]["urgency"], "urgent");
+    assert_eq!(got[0]["to"], serde_json::json!(["assistance/nas"]));
+    assert_eq!(
+        got[0]["payload"]["referral"]["account"],
+        "met at the centre on Monday"
+    );
+
+    // The records link both ways.
+    let o = silta(&centre, &["inbox", "sync", "--wait", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(&centre, &["inbox", "show", &new_id, "--json"]);
+    let new: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(new["resend_of"], id, "{new}");
+    assert_eq!(new["recipients"]["assistance/nas"]["state"], "acknowledged");
+    let o = silta(&centre, &["inbox", "show", &id, "--json"]);
+    let old: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(old["resent_as"][0]["message_id"], new_id, "{old}");
+    assert_eq!(
+        old["resent_as"][0]["to"],
+        serde_json::json!(["assistance/nas"])
+    );
+    let o = silta(&centre, &["inbox", "show", &id]);
+    assert!(
+        text(&o).contains(&format!("re-sent as {new_id}")),
+        "{}",
+        text(&o)
+    );
+
+    // Still only one re-sending, even now that it was acknowledged.
+    let o = silta(&centre, &["resend", &id]);
+    assert_eq!(resent_id(&o), new_id, "{}", text(&o));
+    assert_eq!(accepted(&relay).len(), 2);
+    // The re-sending itself has nothing to re-send.
+    let o = silta(&centre, &["resend", &new_id]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("assistance/nas: acknowledged"),
+        "{}",
+        text(&o)
+    );
+
+    // The disclosure is in the access log like any send.
+    let log = std::fs::read_to_string(centre.dir.path().join("state").join("access.log")).unwrap();
+    let disclosed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"disclosed\"") && l.contains(&new_id))
+        .collect();
+    assert_eq!(disclosed.len(), 1, "{log}");
+
+    // Unknown ids: a usage error (64).
+    let o = silta(&centre, &["resend", "00000000-0000-7000-8000-000000000000"]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(text(&o).contains("no message"), "{}", text(&o));
+    let o = silta(&centre, &["resend", "abc"]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    // A message received here is not this installation's to re-send.
+    let o = silta(&nas2, &["inbox", "sync", "--wait", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(accepted(&relay).len(), 2);
+
+    // Retention deleted the content: refused (exit 1), saying so.
+    let cfg = centre.dir.path().join("silta.toml");
+    let mut t = std::fs::read_to_string(&cfg).unwrap();
+    t.push_str("\n[retention]\nclosed_case_days = 0\n");
+    std::fs::write(&cfg, t).unwrap();
+    let o = silta(&centre, &["case", "close", CASE]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(&centre, &["purge"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(&centre, &["resend", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no longer kept"), "{}", text(&o));
+    assert_eq!(accepted(&relay).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_resends_on_request() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let cfg = centre.dir.path().join("silta.toml");
+    let mut t = std::fs::read_to_string(&cfg).unwrap();
+    t.push_str(
+        "\n[daemon]\nfolder = \"folders\"\nscan_interval_ms = 100\nretry_initial_ms = 100\nretry_max_ms = 800\nsettle_ms = 100\n",
+    );
+    std::fs::write(&cfg, t).unwrap();
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&centre, &nas] {
+        let o = silta(u, &["keys", "publish"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let folders = centre.dir.path().join("folders");
+    let log = centre.dir.path().join("daemon.log");
+    let mut daemon = tokio::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("daemon")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let outbox = folders.join("outbox");
+    wait_for("the outbox", 20, || outbox.is_dir()).await;
+    let mut form = referral_form("taken in by the daemon");
+    form.push_str(&format!(
+        "\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"{CASE}\"\nurgency = \"urgent\"\n"
+    ));
+    std::fs::write(outbox.join(".r.toml.part"), &form).unwrap();
+    std::fs::rename(outbox.join(".r.toml.part"), outbox.join("r.toml")).unwrap();
+    let status_path = folders.join("sent").join("r.toml.status.json");
+    let status = || -> serde_json::Value {
+        std::fs::read(&status_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    wait_for("the form sent", 20, || status()["message_id"].is_string()).await;
+    let id = status()["message_id"].as_str().unwrap().to_owned();
+
+    // The new operator cannot open it; the status file says so and what to do.
+    let nas2 = new_operator(&pki, &relay).await;
+    let o = silta(&nas2, &["receive", "--wait", "2"]);
+    assert!(text(&o).contains("CANNOT_DECRYPT"), "{}", text(&o));
+    wait_for("the rejection in the status file", 20, || {
+        status()["recipients"]["assistance/nas"]["state"] == "rejected"
+    })
+    .await;
+    let copy = &status()["recipients"]["assistance/nas"];
+    assert_eq!(copy["reason"], "cannot_decrypt");
+    assert!(
+        copy["what_to_do"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("silta resend {id}")),
+        "{copy}"
+    );
+
+    // Asked while the daemon runs: the daemon does it.
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("asked the daemon"), "{}", text(&o));
+    wait_for("the re-sending", 20, || status()["resent_as"].is_array()).await;
+    let new_id = status()["resent_as"][0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = folders.join("resend").join(format!("{id}.request"));
+    wait_for("the request done", 20, || !request.exists()).await;
+    let new_status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            folders
+                .join("sent")
+                .join(format!("{new_id}.r.toml.status.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(new_status["resend_of"], id, "{new_status}");
+    assert_eq!(new_status["to"], serde_json::json!(["assistance/nas"]));
+    let out = nas2.dir.path().join("in");
+    let o = silta(
+        &nas2,
+        &["receive", "--out", out.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got = received(&out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], new_id);
+    assert_eq!(
+        got[0]["payload"]["referral"]["account"],
+        "taken in by the daemon"
+    );
+
+    // Asked again: the same re-sending, nothing sent a second time.
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_for("the request done", 20, || !request.exists()).await;
+    assert!(!folders.join("resend").join(format!("{id}.error")).exists());
+    assert_eq!(status()["resent_as"].as_array().unwrap().len(), 1);
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone()]);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("taken in by the daemon"), "content in the log");
+}
+
+async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    for _ in 0..secs * 20 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
