@@ -1041,6 +1041,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resend_names_its_original_and_is_sent_once_per_recipient_set() {
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::AcceptThenLose]);
+        let original = [0x11; 16];
+        let key = Key::Resend {
+            of: original,
+            to: vec!["assistance/nas".into()],
+        };
+        let d = draft("resent");
+        // The answer is lost: the rerun sends the same id and bytes (the relay has them).
+        assert!(s.outbox().submit(&relay, &d, &key, &who()).await.is_err());
+        let rerun = draft("resent");
+        let sent = s.outbox().submit(&relay, &rerun, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        let handed = relay.handed();
+        assert_eq!(handed.len(), 2);
+        assert_eq!(handed[0], handed[1]);
+        let envelope = pb::Envelope::decode(handed[0].as_slice()).unwrap();
+        assert_eq!(envelope.resend_of, original.to_vec());
+        // Done: running it again gives the same receipt, nothing handed over or sealed again,
+        // no second disclosure.
+        let again = s
+            .outbox()
+            .submit(&relay, &draft("resent"), &key, &who())
+            .await
+            .unwrap();
+        assert!(again.again);
+        assert_eq!(again.message_id, d.message_id);
+        assert_eq!(again.receipt, sent.receipt);
+        assert_eq!(relay.handed().len(), 2);
+        assert_eq!(relay.sealed(), 1);
+        assert_eq!(s.disclosed().len(), 1);
+        assert_eq!(relay.accepted(), 1);
+        // Another recipient set of the same original is another re-sending.
+        let other = Key::Resend {
+            of: original,
+            to: vec!["assistance/nas".into(), "centre/b".into()],
+        };
+        let d2 = draft("resent");
+        let sent2 = s.outbox().submit(&relay, &d2, &other, &who()).await.unwrap();
+        assert_eq!(sent2.message_id, d2.message_id);
+        assert_eq!(relay.accepted(), 2);
+        // An ordinary send carries no resend_of.
+        let d3 = draft("plain");
+        s.outbox()
+            .submit(&relay, &d3, &Key::MessageId(d3.message_id), &who())
+            .await
+            .unwrap();
+        let last = pb::Envelope::decode(relay.handed().last().unwrap().as_slice()).unwrap();
+        assert!(last.resend_of.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_crash_after_sealing_logs_then_sends_the_kept_bytes() {
         let s = setup();
         let relay = FakeRelay::new(&[]);
