@@ -373,6 +373,51 @@ async fn the_daemon_resends_on_request() {
     assert!(!logged.contains("taken in by the daemon"), "content in the log");
 }
 
+/// The example case-transfer form goes as it is (the handover runbook's last step).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_case_transfer_form_of_the_runbook_is_sent() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let old = TestUser::new(&pki, relay.addr, "centre/demo-centre", "server-1");
+    let new = TestUser::new(&pki, relay.addr, "centre/demo-centre-2", "server-1");
+    for u in [&nas, &old, &new] {
+        let o = silta(u, &["keys", "publish"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let form = Path::new(env!("CARGO_MANIFEST_DIR")).join("../client/forms/case-transfer.toml");
+    let o = silta(
+        &nas,
+        &[
+            "send",
+            "--kind",
+            "case-transfer",
+            "--to",
+            "centre/demo-centre-2",
+            "--to",
+            "centre/demo-centre",
+            "--case",
+            CASE,
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = sent_id(&o);
+    let out = new.dir.path().join("in");
+    let o = silta(
+        &new,
+        &["receive", "--out", out.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got = received(&out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], id);
+    assert_eq!(
+        got[0]["payload"]["case_transfer"]["receiving_centre"],
+        "centre/demo-centre-2"
+    );
+}
+
 async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     for _ in 0..secs * 20 {
         if f() {
