@@ -520,7 +520,11 @@ fn print_message(r: &MessageRecord) {
             );
             let resent = r.resent_as.iter().find(|x| x.to.contains(who));
             match resent {
-                Some(x) => println!("    re-sent as {} at {}", x.message_id, printable_line(&x.at)),
+                Some(x) => println!(
+                    "    re-sent as {} at {}",
+                    x.message_id,
+                    printable_line(&x.at)
+                ),
                 None if !st.what_to_do.is_empty() => {
                     println!("    {}", printable_line(&st.what_to_do))
                 }

@@ -135,7 +135,7 @@ fn report(items: &[Received]) -> usize {
                 );
             }
             Received::Status(s) => {
-                let status = silta_client::record::DeliveryStatus::from_event(&s);
+                let status = silta_client::record::DeliveryStatus::from_event(s);
                 println!(
                     "status: {} for {}: {}{}",
                     id_of(&s.message_id),

@@ -1053,7 +1053,11 @@ mod tests {
         // The answer is lost: the rerun sends the same id and bytes (the relay has them).
         assert!(s.outbox().submit(&relay, &d, &key, &who()).await.is_err());
         let rerun = draft("resent");
-        let sent = s.outbox().submit(&relay, &rerun, &key, &who()).await.unwrap();
+        let sent = s
+            .outbox()
+            .submit(&relay, &rerun, &key, &who())
+            .await
+            .unwrap();
         assert_eq!(sent.message_id, d.message_id);
         let handed = relay.handed();
         assert_eq!(handed.len(), 2);
@@ -1080,7 +1084,11 @@ mod tests {
             to: vec!["assistance/nas".into(), "centre/b".into()],
         };
         let d2 = draft("resent");
-        let sent2 = s.outbox().submit(&relay, &d2, &other, &who()).await.unwrap();
+        let sent2 = s
+            .outbox()
+            .submit(&relay, &d2, &other, &who())
+            .await
+            .unwrap();
         assert_eq!(sent2.message_id, d2.message_id);
         assert_eq!(relay.accepted(), 2);
         // An ordinary send carries no resend_of.

@@ -376,7 +376,8 @@ impl DeliveryStatus {
     /// (`devices_retired`, ...), for a rejection the rejection reason (`bad_signature`, ...); a
     /// copy that may be re-sealed says what to do.
     pub fn from_event(s: &pb::StatusEvent) -> Self {
-        let state = DeliveryState::from_pb(pb::DeliveryState::try_from(s.state).unwrap_or_default());
+        let state =
+            DeliveryState::from_pb(pb::DeliveryState::try_from(s.state).unwrap_or_default());
         let reason = if state == DeliveryState::Undeliverable {
             undeliverable_reason_name(s.undeliverable_reason)
         } else if s.rejection_reason == 0 {
@@ -699,7 +700,11 @@ mod tests {
         ));
         assert_eq!(moved.reason, "case_moved");
         assert!(!moved.resendable());
-        assert!(moved.what_to_do.contains("do not resend"), "{}", moved.what_to_do);
+        assert!(
+            moved.what_to_do.contains("do not resend"),
+            "{}",
+            moved.what_to_do
+        );
 
         // Rejected as unreadable: re-sendable the same way; other rejections are not.
         let unreadable = DeliveryStatus::from_event(&status(
@@ -709,7 +714,11 @@ mod tests {
         ));
         assert_eq!(unreadable.reason, CANNOT_DECRYPT);
         assert!(unreadable.resendable());
-        assert!(unreadable.what_to_do.contains(&format!("silta resend {id}")));
+        assert!(
+            unreadable
+                .what_to_do
+                .contains(&format!("silta resend {id}"))
+        );
         let forged = DeliveryStatus::from_event(&status(
             pb::DeliveryState::Rejected,
             pb::RejectionReason::BadSignature as i32,

@@ -211,10 +211,7 @@ pub async fn resend(
             .collect();
         to.retain(|r| !done.iter().any(|(_, d)| *d == r));
         if to.is_empty() {
-            let said: Vec<String> = done
-                .iter()
-                .map(|(m, r)| format!("to {r} as {m}"))
-                .collect();
+            let said: Vec<String> = done.iter().map(|(m, r)| format!("to {r} as {m}")).collect();
             return Err(ResendError::NothingToResend(format!(
                 "message {id} was re-sent already ({}); if that copy failed too, re-send the new message (`silta resend NEW_ID`)",
                 said.join(", ")
@@ -241,10 +238,7 @@ pub async fn resend(
         }
         Err(e) => return Err(e.into()),
     };
-    let why = copies
-        .into_iter()
-        .filter(|(r, _)| to.contains(r))
-        .collect();
+    let why = copies.into_iter().filter(|(r, _)| to.contains(r)).collect();
     Ok(Resent {
         original: original.message_id,
         to,

@@ -122,7 +122,7 @@ async fn an_unreadable_copy_is_resealed_to_the_current_keys_once() {
         "{}",
         text(&o)
     );
-    assert_eq!(accepted(&relay), [id.clone()]);
+    assert_eq!(accepted(&relay), [id.as_str()]);
 
     // The new operator's device cannot open it: a real REJECTED cannot_decrypt.
     let nas2 = new_operator(&pki, &relay).await;
@@ -158,11 +158,17 @@ async fn an_unreadable_copy_is_resealed_to_the_current_keys_once() {
     // Re-sent: to the current keys (the new device is shown as a key change), a new id.
     let o = silta(&centre, &["resend", &id[..8]]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("desk-2"), "key change shown: {}", text(&o));
+    assert!(
+        text(&o).contains("desk-2"),
+        "key change shown: {}",
+        text(&o)
+    );
     let new_id = resent_id(&o);
     assert_ne!(new_id, id);
     assert!(
-        text(&o).contains(&format!("re-sent referral {id} to assistance/nas as {new_id}")),
+        text(&o).contains(&format!(
+            "re-sent referral {id} to assistance/nas as {new_id}"
+        )),
         "{}",
         text(&o)
     );
@@ -370,7 +376,10 @@ async fn the_daemon_resends_on_request() {
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(!logged.contains("taken in by the daemon"), "content in the log");
+    assert!(
+        !logged.contains("taken in by the daemon"),
+        "content in the log"
+    );
 }
 
 /// The example case-transfer form goes as it is (the handover runbook's last step).
