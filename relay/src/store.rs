@@ -15,6 +15,7 @@
 //! | `levelindex_hash` | level (u8) ‖ index (u64 BE) | hash of a perfect subtree of the event log (RFC 9162) |
 //! | `principaldevice_device` | principal ‖ 0x00 ‖ device id | [`DeviceRecord`]: a device's latest bundle, its certificate, its bundle count |
 //! | `timemsgid_due` | unix seconds (u64 BE) ‖ message id | empty: the retention sweeper looks at the message from then on (see `retention`) |
+//! | `caseref_case` | case reference (16 bytes) | [`crate::cases::CaseRecord`]: who takes part in the case, who left, consent state (metadata only; see DESIGN.md) |
 //!
 //! # Durability
 //! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
@@ -62,7 +63,7 @@ use crate::{
 
 /// Every tree of the database. Adding one here is the only way to add one (a backup holds
 /// exactly these, and the message-key file beside them).
-pub const TREES: [&str; 11] = [
+pub const TREES: [&str; 12] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -74,6 +75,7 @@ pub const TREES: [&str; 11] = [
     "levelindex_hash",
     "principaldevice_device",
     "timemsgid_due",
+    "caseref_case",
 ];
 
 /// Most writes committed under one fsync.
@@ -315,6 +317,7 @@ pub struct Trees {
     hashes: sled::Tree,
     devices: sled::Tree,
     due: sled::Tree,
+    cases: sled::Tree,
     clock: Arc<dyn Clock>,
     keyring: Arc<Keyring>,
 }
@@ -381,6 +384,7 @@ impl Store {
             hashes: open(TREES[8])?,
             devices: open(TREES[9])?,
             due: open(TREES[10])?,
+            cases: open(TREES[11])?,
             clock: options.clock.clone(),
             keyring,
         });
@@ -867,6 +871,15 @@ impl Store {
             .map(|(_, t)| t.clone())
     }
 
+    /// The relay's record of a case, if it knows the case.
+    pub fn case(&self, case_ref: &[u8]) -> Result<Option<crate::cases::CaseRecord>, StoreError> {
+        self.trees
+            .cases
+            .get(case_ref)?
+            .map(|v| decode("caseref_case", &v))
+            .transpose()
+    }
+
     /// Number of events in the log.
     pub fn event_count(&self) -> Result<u64, StoreError> {
         read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())
@@ -937,6 +950,7 @@ impl Trees {
             &self.hashes,
             &self.devices,
             &self.due,
+            &self.cases,
         ])
     }
 
@@ -959,6 +973,7 @@ impl Trees {
             &self.hashes,
             &self.devices,
             &self.due,
+            &self.cases,
         )
             .transaction(
                 |(
@@ -973,6 +988,7 @@ impl Trees {
                     hashes,
                     devices,
                     due,
+                    cases,
                 )| {
                     // A retried attempt starts afresh.
                     key_ops.borrow_mut().clear();
@@ -989,6 +1005,7 @@ impl Trees {
                         hashes,
                         devices,
                         due,
+                        cases,
                         clock: self.clock.as_ref(),
                         keyring: &self.keyring,
                     })
@@ -1046,6 +1063,8 @@ pub struct Tx<'a> {
     pub devices: &'a TransactionalTree,
     /// `timemsgid_due`
     pub due: &'a TransactionalTree,
+    /// `caseref_case`
+    pub cases: &'a TransactionalTree,
     /// The store's clock.
     pub clock: &'a dyn Clock,
     /// The per-message key file.
@@ -1261,6 +1280,21 @@ impl Tx<'_> {
     ) -> TxResult<()> {
         self.devices
             .insert(device_key(principal, device), record.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// The relay's record of a case.
+    pub fn case(&self, case_ref: &[u8]) -> TxResult<Option<crate::cases::CaseRecord>> {
+        self.cases
+            .get(case_ref)?
+            .map(|v| decode("caseref_case", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+
+    /// Writes a case's record.
+    pub fn put_case(&self, case_ref: &[u8], record: &crate::cases::CaseRecord) -> TxResult<()> {
+        self.cases.insert(case_ref, record.encode_to_vec())?;
         Ok(())
     }
 
