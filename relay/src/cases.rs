@@ -367,6 +367,48 @@ pub fn moved_event(
     }
 }
 
+/// The case records the delivery log's ACCEPTED `events` (in log order) give, by the same rules
+/// as [`decide`] and [`apply`]: for a database written before case records existed. A send the
+/// rules would refuse now (there were none then) changes nothing: a centre that left by a
+/// CaseTransfer and wrote in the case afterwards does not come back by it.
+pub fn replay<E>(
+    events: impl Iterator<Item = Result<pb::Event, E>>,
+) -> Result<std::collections::BTreeMap<Vec<u8>, CaseRecord>, E> {
+    let mut cases: std::collections::BTreeMap<Vec<u8>, CaseRecord> = Default::default();
+    for event in events {
+        let event = event?;
+        if event.r#type != pb::EventType::Accepted as i32
+            || event.case_ref.len() != 16
+            || event.case_ref.iter().all(|b| *b == 0)
+        {
+            continue;
+        }
+        let (Ok(sender), Ok(recipients)) = (
+            event.sender.parse::<Principal>(),
+            event
+                .recipients
+                .iter()
+                .map(|r| r.parse::<Principal>())
+                .collect::<Result<Vec<_>, _>>(),
+        ) else {
+            continue;
+        };
+        let send = CaseSend {
+            case_ref: &event.case_ref,
+            sender: &sender,
+            kind: pb::MessageKind::try_from(event.kind).unwrap_or_default(),
+            basis: pb::LegalBasis::try_from(event.legal_basis).unwrap_or_default(),
+            recipients: &recipients,
+        };
+        let record = cases.get(&event.case_ref);
+        if let Ok(change) = decide(record, &send) {
+            let updated = apply(record.cloned(), &change, event.time.unwrap_or_default());
+            cases.insert(event.case_ref.clone(), updated);
+        }
+    }
+    Ok(cases)
+}
+
 /// The messages in case `case_ref` waiting for `principal` (PENDING or DELIVERED, not yet
 /// acknowledged or rejected), oldest first: what a CaseTransfer leaves in the mailbox of a centre
 /// that left. The hook for reporting them UNDELIVERABLE with reason CASE_MOVED.
@@ -639,6 +681,52 @@ mod tests {
         assert!(!rec.consent_withdrawn);
         assert_eq!(rec.consent_changed_at, Some(t(30)));
         ok(Some(rec), "centre/a", K::Referral, &["assistance/nas"], 31);
+    }
+
+    #[test]
+    fn the_log_of_an_older_database_gives_the_same_records() {
+        let accepted = |sender: &str, kind: K, to: &[&str], s: i64| pb::Event {
+            r#type: pb::EventType::Accepted.into(),
+            time: Some(t(s)),
+            case_ref: CASE.to_vec(),
+            kind: kind.into(),
+            legal_basis: B::Consent.into(),
+            sender: sender.into(),
+            recipients: to.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        };
+        let events = [
+            accepted("centre/a", K::Referral, &["assistance/nas"], 1),
+            pb::Event {
+                r#type: pb::EventType::Delivered.into(),
+                case_ref: CASE.to_vec(),
+                ..Default::default()
+            },
+            accepted(
+                "assistance/nas",
+                K::CaseTransfer,
+                &["centre/a", "centre/b"],
+                2,
+            ),
+            // Accepted before the rules existed: changes nothing now.
+            accepted("centre/a", K::StatusUpdate, &["assistance/nas"], 3),
+            accepted("centre/b", K::ConsentWithdrawal, &["assistance/nas"], 4),
+            pb::Event {
+                case_ref: vec![0; 16],
+                ..accepted("centre/c", K::AnonymousConsultation, &["assistance/nas"], 5)
+            },
+        ];
+        let cases = replay(events.into_iter().map(Ok::<_, ()>)).unwrap();
+        assert_eq!(cases.len(), 1);
+        let rec = &cases[CASE.as_slice()];
+        assert_eq!(
+            rec.current().collect::<Vec<_>>(),
+            ["assistance/nas", "centre/b"]
+        );
+        assert_eq!(rec.left().collect::<Vec<_>>(), ["centre/a"]);
+        assert!(rec.consent_withdrawn);
+        assert_eq!(rec.created_at, Some(t(1)));
+        assert_eq!(rec.updated_at, Some(t(4)));
     }
 
     #[test]

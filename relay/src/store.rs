@@ -389,6 +389,7 @@ impl Store {
             keyring,
         });
         rebuild_device_index(&trees)?;
+        rebuild_case_index(&trees)?;
         build_due_index(&trees)?;
         // Make what sled recovered durable before any checkpoint may cover it (keys first, as
         // before every flush).
@@ -1325,6 +1326,36 @@ pub fn device_key(principal: &Principal, device: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(device.as_bytes());
     k
+}
+
+/// Builds the case records from the delivery log's ACCEPTED events if the database was written
+/// before case records existed (see [`crate::cases::replay`]): a case opened then is bound by the
+/// same rules as one opened now.
+fn rebuild_case_index(trees: &Trees) -> Result<(), StoreError> {
+    // The marker is written last: a build cut short by a crash is started again.
+    const BUILT: &[u8] = b"case-index-built";
+    if trees.counters.contains_key(BUILT)? {
+        return Ok(());
+    }
+    trees.cases.clear()?;
+    let events = trees.events.iter().map(|kv| {
+        kv.map_err(StoreError::from)
+            .and_then(|(_, v)| decode("index_event", &v))
+    });
+    let cases = crate::cases::replay(events)?;
+    for (case_ref, record) in &cases {
+        trees
+            .cases
+            .insert(case_ref.as_slice(), record.encode_to_vec())?;
+    }
+    trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
+    if !cases.is_empty() {
+        tracing::info!(
+            cases = cases.len(),
+            "built the case records from the delivery log"
+        );
+    }
+    Ok(())
 }
 
 /// Builds the device index from the published bundles if a database written before the index

@@ -538,3 +538,49 @@ async fn resend_of_names_an_earlier_message_of_the_same_sender_case_and_kind() {
     assert_eq!(relay.store.event_count().unwrap(), events);
     relay.stop().await;
 }
+
+/// A database written before case records existed: the relay builds them from its delivery log
+/// at start, so the CaseTransfer sent then binds the old centre now.
+#[tokio::test]
+async fn cases_from_before_the_upgrade_are_rebuilt_from_the_log() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let case = case_ref();
+    {
+        let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+        let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+        let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
+        let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
+        assert_eq!(
+            send(&old, c(MessageKind::Referral, &[NAS])).await.0,
+            Code::Ok
+        );
+        assert_eq!(
+            send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW]))
+                .await
+                .0,
+            Code::Ok
+        );
+    }
+    let data = relay.stop_keep().await;
+    {
+        // As an older relay left it: no case records, no marker.
+        let store = silta_tests::open_store_offline(data.path());
+        store.raw_tree("caseref_case").unwrap().clear().unwrap();
+        let counters = store.raw_tree("name_counter").unwrap();
+        assert!(counters.remove("case-index-built").unwrap().is_some());
+        store.close().unwrap();
+    }
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let record = relay.store.case(&case).unwrap().expect("rebuilt");
+    assert_eq!(record.left().collect::<Vec<_>>(), [OLD]);
+    let old = relay.connect_as(&pki, OLD).await;
+    let late = in_case(
+        MessageKind::StatusUpdate,
+        &case,
+        LegalBasis::Consent,
+        &[NAS],
+    );
+    assert_eq!(send(&old, late).await.0, Code::PermissionDenied);
+    relay.stop().await;
+}
