@@ -163,9 +163,12 @@ pub(crate) enum Command {
         /// normal, urgent or emergency.
         #[arg(long, default_value = "normal")]
         urgency: String,
-        /// consent, statutory-information-right, child-welfare-duty or acute-danger.
-        #[arg(long, default_value = "consent")]
-        legal_basis: String,
+        /// consent, statutory-information-right, child-welfare-duty, acute-danger or
+        /// no-personal-data; each kind allows some (see README, "Legal basis per kind").
+        /// Default: the kind's (no-personal-data for an anonymous consultation and its reply,
+        /// statutory-information-right for information requests and responses, else consent).
+        #[arg(long)]
+        legal_basis: Option<String>,
         /// The form: a TOML file, or JSON if it ends in .json.
         form: PathBuf,
     },
@@ -451,7 +454,8 @@ pub(crate) struct Compose {
     /// normal, urgent or emergency (default: that of the message answered, else normal).
     #[arg(long)]
     pub(crate) urgency: Option<String>,
-    /// consent, statutory-information-right, child-welfare-duty or acute-danger.
+    /// consent, statutory-information-right, child-welfare-duty, acute-danger or
+    /// no-personal-data; default: the kind's (see README, "Legal basis per kind").
     #[arg(long)]
     pub(crate) legal_basis: Option<String>,
     /// A form file (TOML, or JSON if it ends in .json) with the fields; flags override it.

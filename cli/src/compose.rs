@@ -5,13 +5,13 @@ use serde_json::{Value, json};
 use silta_client::{
     ClientConfig,
     client::Client,
-    form::{parse_case, parse_legal_basis, parse_urgency},
+    form::{parse_case, parse_urgency},
     inbox,
     payload::{kind_name, parse_form_text, read_form_value},
     seal::Draft,
     state::State,
 };
-use silta_proto::pb::{LegalBasis, MessageKind, Urgency, payload::Payload};
+use silta_proto::pb::{MessageKind, Urgency, payload::Payload};
 
 use crate::{EX_DATAERR, Failure, cli::Compose};
 
@@ -77,7 +77,9 @@ pub(crate) async fn send(
         .collect::<Result<Vec<_>, _>>()?;
     let mut draft = Draft::new(kind, address.case, recipients, payload);
     draft.urgency = address.urgency;
-    draft.legal_basis = address.legal_basis;
+    if let Some(b) = &address.legal_basis {
+        draft.legal_basis = crate::send_cmd::legal_basis_for(kind, b)?;
+    }
     draft.in_reply_to = address.in_reply_to;
     // The outbox logs the disclosure first, keeps the copy, and sends the same sealed message
     // again when the same command is run again after a failed or interrupted attempt.
@@ -121,7 +123,8 @@ struct Address {
     to: Vec<String>,
     case: [u8; 16],
     urgency: Urgency,
-    legal_basis: LegalBasis,
+    /// `--legal-basis` as given; none: the kind's default.
+    legal_basis: Option<String>,
     in_reply_to: Option<[u8; 16]>,
 }
 
@@ -131,7 +134,7 @@ fn address(state: &State, compose: &Compose) -> Result<Address, Failure> {
         to: Vec::new(),
         case: [0u8; 16],
         urgency: Urgency::Normal,
-        legal_basis: LegalBasis::Consent,
+        legal_basis: None,
         in_reply_to: None,
     };
     if let Some(r) = &compose.reply_to {
@@ -161,10 +164,7 @@ fn address(state: &State, compose: &Compose) -> Result<Address, Failure> {
         address.urgency =
             parse_urgency(u).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
     }
-    if let Some(b) = &compose.legal_basis {
-        address.legal_basis =
-            parse_legal_basis(b).map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
-    }
+    address.legal_basis.clone_from(&compose.legal_basis);
     Ok(address)
 }
 

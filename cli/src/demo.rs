@@ -276,7 +276,7 @@ impl Story<'_> {
             &json!({"case": case_hex, "label": "demo", "issued_by": NAS_USER}),
         )?;
         ack(nas_client, &c).await?;
-        nas_send(nas_client, nas_log, MessageKind::ConsultationReply, case, self.centre, Some(&consultation_id), Urgency::Urgent, LegalBasis::Consent, json!({
+        nas_send(nas_client, nas_log, MessageKind::ConsultationReply, case, self.centre, Some(&consultation_id), Urgency::Urgent, LegalBasis::NoPersonalData, json!({
             "advice": "The indicators justify a referral. Call the hotline today and send the written referral with the person's consent.",
             "proceed_to_referral": true, "urgent": true,
         })).await?;

@@ -20,7 +20,7 @@ pub(crate) struct SendArgs {
     pub(crate) to: Vec<String>,
     pub(crate) case: String,
     pub(crate) urgency: String,
-    pub(crate) legal_basis: String,
+    pub(crate) legal_basis: Option<String>,
     pub(crate) form: std::path::PathBuf,
 }
 
@@ -47,8 +47,9 @@ pub(crate) async fn run(config: &ClientConfig, args: SendArgs) -> Result<(), Fai
     let mut draft = Draft::new(kind, case_ref, recipients, payload);
     draft.urgency =
         parse_urgency(&args.urgency).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
-    draft.legal_basis = parse_legal_basis(&args.legal_basis)
-        .map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
+    if let Some(b) = &args.legal_basis {
+        draft.legal_basis = legal_basis_for(kind, b)?;
+    }
     let client = Client::start(config).await?;
     let sent = submit(config, &client, &draft).await?;
     println!(
@@ -62,6 +63,19 @@ pub(crate) async fn run(config: &ClientConfig, args: SendArgs) -> Result<(), Fai
         println!("receipt verified: signed checkpoint and inclusion proof check out");
     }
     Ok(())
+}
+
+/// `--legal-basis` for a message of `kind`: a known basis, and one the kind may name
+/// (`silta_proto::policy::allowed_bases`; the error lists them).
+pub(crate) fn legal_basis_for(
+    kind: silta_proto::pb::MessageKind,
+    flag: &str,
+) -> Result<silta_proto::pb::LegalBasis, Failure> {
+    let basis =
+        parse_legal_basis(flag).map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
+    silta_proto::policy::check_basis(kind, basis)
+        .map_err(|e| Failure::usage(format!("--legal-basis: {e}")))?;
+    Ok(basis)
 }
 
 /// Sends `draft` through the outbox as a command a person runs: the disclosure is logged under

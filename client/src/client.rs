@@ -388,6 +388,7 @@ impl Client {
     /// CA-verified device of every recipient and of this principal, and this device (sorted, no
     /// duplicates). [`Client::seal`] is this, then [`Client::seal_to`].
     pub async fn age_recipients(&self, draft: &Draft) -> Result<Vec<String>, ClientError> {
+        crate::seal::check_basis(draft)?;
         crate::payload::validate(
             draft.kind,
             draft.urgency,

@@ -13,8 +13,9 @@
 //! to = ["assistance/nas"]        # or one string
 //! case = "none"                  # 32 hex digits once the Assistance System issued one
 //! urgency = "urgent"             # normal (default), urgent, emergency
-//! legal_basis = "consent"        # consent (default), statutory-information-right,
-//!                                # child-welfare-duty, acute-danger
+//! legal_basis = "consent"        # default: the kind's (silta_proto::policy::default_basis);
+//!                                # consent, statutory-information-right, child-welfare-duty,
+//!                                # acute-danger, no-personal-data (anonymous kinds only)
 //! in_reply_to = "0193..."        # optional: the message this answers (UUID)
 //! ```
 //!
@@ -124,8 +125,11 @@ pub fn read_envelope_form(text: &str, json: bool) -> Result<(Header, Payload), P
             .map_err(|e| PayloadError(format!("[envelope] case: {e}")))?,
         urgency: parse_urgency(table.urgency.as_deref().unwrap_or("normal"))
             .map_err(|e| PayloadError(format!("[envelope] urgency: {e}")))?,
-        legal_basis: parse_legal_basis(table.legal_basis.as_deref().unwrap_or("consent"))
-            .map_err(|e| PayloadError(format!("[envelope] legal_basis: {e}")))?,
+        legal_basis: match table.legal_basis.as_deref() {
+            None => silta_proto::policy::default_basis(kind),
+            Some(b) => parse_legal_basis(b)
+                .map_err(|e| PayloadError(format!("[envelope] legal_basis: {e}")))?,
+        },
         in_reply_to: table
             .in_reply_to
             .as_deref()
@@ -163,13 +167,14 @@ pub fn parse_urgency(s: &str) -> Result<Urgency, PayloadError> {
         .ok_or_else(|| PayloadError(format!("{s:?}: use normal, urgent or emergency")))
 }
 
-/// `consent`, `statutory-information-right`, `child-welfare-duty` or `acute-danger`.
+/// `consent`, `statutory-information-right`, `child-welfare-duty`, `acute-danger` or
+/// `no-personal-data`. Which a kind may name: `silta_proto::policy::allowed_bases`.
 pub fn parse_legal_basis(s: &str) -> Result<LegalBasis, PayloadError> {
     LegalBasis::from_str_name(&format!("LEGAL_BASIS_{}", upper(s)))
         .filter(|u| *u != LegalBasis::Unspecified)
         .ok_or_else(|| {
             PayloadError(format!(
-                "{s:?}: use consent, statutory-information-right, child-welfare-duty or acute-danger"
+                "{s:?}: use consent, statutory-information-right, child-welfare-duty, acute-danger or no-personal-data"
             ))
         })
 }
@@ -213,7 +218,11 @@ urgency = "urgent"
         assert_eq!(h.to, vec!["assistance/nas".parse().unwrap()]);
         assert_eq!(h.case_ref, [0; 16]);
         assert_eq!(h.urgency, Urgency::Urgent);
-        assert_eq!(h.legal_basis, LegalBasis::Consent);
+        assert_eq!(
+            h.legal_basis,
+            LegalBasis::NoPersonalData,
+            "the kind's default"
+        );
         assert!(p.body.is_some());
     }
 

@@ -52,7 +52,8 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// A draft with a fresh UUIDv7 message id.
+    /// A draft with a fresh UUIDv7 message id and the default legal basis of its kind
+    /// (`silta_proto::policy::default_basis`).
     pub fn new(
         kind: MessageKind,
         case_ref: [u8; 16],
@@ -64,7 +65,7 @@ impl Draft {
             case_ref,
             kind,
             urgency: Urgency::Normal,
-            legal_basis: LegalBasis::Consent,
+            legal_basis: silta_proto::policy::default_basis(kind),
             recipients,
             in_reply_to: None,
             payload,
@@ -89,6 +90,13 @@ pub enum SealError {
     Encrypt(String),
 }
 
+/// Checks that `draft`'s legal basis is one its kind may name (`silta_proto::policy`): the
+/// relay refuses the others. Done before anything is looked up or sealed.
+pub fn check_basis(draft: &Draft) -> Result<(), SealError> {
+    silta_proto::policy::check_basis(draft.kind, draft.legal_basis)
+        .map_err(|e| SealError::Invalid(crate::payload::PayloadError(e)))
+}
+
 /// The sizes ciphertexts are padded up to: powers of two from 1 KiB to 1 MiB, then whole MiB.
 pub fn bucket(len: usize) -> usize {
     const MIB: usize = 1 << 20;
@@ -109,6 +117,7 @@ pub fn seal(
     keys: &DeviceKeys,
     encrypt_to: &[String],
 ) -> Result<pb::Envelope, SealError> {
+    check_basis(draft)?;
     validate(
         draft.kind,
         draft.urgency,

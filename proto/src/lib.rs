@@ -11,8 +11,9 @@
 //! # Layout
 //! - [`pb`]: the generated messages, clients (`*_client`) and servers (`*_server`);
 //!   [`pb::payload`]: the plaintext payload schema.
-//! - [`policy`]: which role may send which kind of message to which role (DESIGN §5), shared by
-//!   the relay (which enforces it) and clients (which refuse to seal what would be refused).
+//! - [`policy`]: which role may send which kind of message to which role (DESIGN §5), and which
+//!   legal bases each kind may name, shared by the relay (which enforces it) and clients (which
+//!   refuse to seal what would be refused).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection and for reading
 //!   forms into payload messages.
 
@@ -39,9 +40,10 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/silta_descriptor.bin"));
 
 pub mod policy {
-    //! The message half of the authorization policy (DESIGN §5).
+    //! The message half of the authorization policy (DESIGN §5), and the legal basis each kind
+    //! may name ([`allowed_bases`]).
 
-    use crate::pb::MessageKind;
+    use crate::pb::{LegalBasis, MessageKind};
 
     /// Kinds a reception centre may send to the Assistance System.
     pub const CENTRE_TO_ASSISTANCE: [MessageKind; 7] = [
@@ -79,6 +81,161 @@ pub mod policy {
             ("centre", "assistance") => CENTRE_TO_ASSISTANCE.contains(&kind),
             ("assistance", "centre") => ASSISTANCE_TO_CENTRE.contains(&kind),
             _ => false,
+        }
+    }
+
+    /// The legal bases for disclosing personal data (domain/README.md §3), in the order they
+    /// are offered.
+    pub const PERSONAL_DATA_BASES: [LegalBasis; 4] = [
+        LegalBasis::Consent,
+        LegalBasis::StatutoryInformationRight,
+        LegalBasis::ChildWelfareDuty,
+        LegalBasis::AcuteDanger,
+    ];
+
+    /// The legal bases a message of `kind` may name; the first is the default
+    /// ([`default_basis`]). Empty for `Unspecified`.
+    ///
+    /// | kind | bases |
+    /// |---|---|
+    /// | anonymous consultation, consultation reply | no-personal-data only (they identify nobody) |
+    /// | consent record | consent only (it records the consent) |
+    /// | referral | consent, child-welfare duty, acute danger (consent is the gate; the other two need none) |
+    /// | information request, information response | statutory information right (default), consent, child-welfare duty, acute danger |
+    /// | every other kind | consent (default), statutory information right, child-welfare duty, acute danger |
+    ///
+    /// No kind but the two anonymous ones may say no-personal-data: everything else in a case
+    /// is about a person.
+    pub fn allowed_bases(kind: MessageKind) -> &'static [LegalBasis] {
+        use LegalBasis::*;
+        match kind {
+            MessageKind::Unspecified => &[],
+            MessageKind::AnonymousConsultation | MessageKind::ConsultationReply => {
+                &[NoPersonalData]
+            }
+            MessageKind::ConsentRecord => &[Consent],
+            MessageKind::Referral => &[Consent, ChildWelfareDuty, AcuteDanger],
+            MessageKind::InformationRequest | MessageKind::InformationResponse => &[
+                StatutoryInformationRight,
+                Consent,
+                ChildWelfareDuty,
+                AcuteDanger,
+            ],
+            _ => &PERSONAL_DATA_BASES,
+        }
+    }
+
+    /// The basis a message of `kind` gets when none is given: the first of [`allowed_bases`].
+    pub fn default_basis(kind: MessageKind) -> LegalBasis {
+        allowed_bases(kind)
+            .first()
+            .copied()
+            .unwrap_or(LegalBasis::Unspecified)
+    }
+
+    /// The short name of a basis as on the command line and in forms
+    /// (`statutory-information-right`).
+    pub fn basis_name(basis: LegalBasis) -> String {
+        basis
+            .as_str_name()
+            .trim_start_matches("LEGAL_BASIS_")
+            .to_ascii_lowercase()
+            .replace('_', "-")
+    }
+
+    /// The short name of a kind (`anonymous-consultation`).
+    fn kind_name(kind: MessageKind) -> String {
+        kind.as_str_name()
+            .trim_start_matches("MESSAGE_KIND_")
+            .to_ascii_lowercase()
+            .replace('_', "-")
+    }
+
+    fn article(kind: MessageKind) -> &'static str {
+        if kind_name(kind).starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        }
+    }
+
+    /// May a message of `kind` name `basis`? If not, says so, naming the kind, the basis and
+    /// the bases it may use (the same words at the relay and in clients).
+    pub fn check_basis(kind: MessageKind, basis: LegalBasis) -> Result<(), String> {
+        let allowed = allowed_bases(kind);
+        if allowed.contains(&basis) {
+            return Ok(());
+        }
+        let names = allowed
+            .iter()
+            .map(|b| basis_name(*b))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let why = if basis == LegalBasis::Consent && allowed == [LegalBasis::NoPersonalData] {
+            " (it identifies nobody, so no personal data is disclosed and consent is not the basis)"
+        } else {
+            ""
+        };
+        Err(format!(
+            "{} {} may not have legal basis {}; allowed: {names}{why}",
+            article(kind),
+            kind_name(kind),
+            basis_name(basis),
+        ))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn kinds() -> impl Iterator<Item = MessageKind> {
+            (1..).map_while(|n| MessageKind::try_from(n).ok())
+        }
+
+        #[test]
+        fn every_kind_has_bases_and_its_default_is_one_of_them() {
+            assert_eq!(kinds().count(), 18);
+            for kind in kinds() {
+                assert!(!allowed_bases(kind).is_empty(), "{kind:?}");
+                assert!(check_basis(kind, default_basis(kind)).is_ok(), "{kind:?}");
+                assert!(check_basis(kind, LegalBasis::Unspecified).is_err());
+            }
+            assert!(allowed_bases(MessageKind::Unspecified).is_empty());
+        }
+
+        #[test]
+        fn only_the_anonymous_kinds_carry_no_personal_data_and_never_consent() {
+            for kind in kinds() {
+                let anonymous = matches!(
+                    kind,
+                    MessageKind::AnonymousConsultation | MessageKind::ConsultationReply
+                );
+                assert_eq!(
+                    check_basis(kind, LegalBasis::NoPersonalData).is_ok(),
+                    anonymous,
+                    "{kind:?}"
+                );
+                assert_eq!(
+                    check_basis(kind, LegalBasis::Consent).is_ok(),
+                    !anonymous,
+                    "{kind:?}"
+                );
+            }
+            let e =
+                check_basis(MessageKind::AnonymousConsultation, LegalBasis::Consent).unwrap_err();
+            assert_eq!(
+                e,
+                "an anonymous-consultation may not have legal basis consent; allowed: no-personal-data (it identifies nobody, so no personal data is disclosed and consent is not the basis)"
+            );
+            assert_eq!(
+                default_basis(MessageKind::InformationRequest),
+                LegalBasis::StatutoryInformationRight
+            );
+            assert_eq!(default_basis(MessageKind::Referral), LegalBasis::Consent);
+            assert!(
+                check_basis(MessageKind::Referral, LegalBasis::StatutoryInformationRight).is_err()
+            );
+            assert!(check_basis(MessageKind::ConsentRecord, LegalBasis::AcuteDanger).is_err());
         }
     }
 }

@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod authz;
 pub mod backup;
+pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod datadir;

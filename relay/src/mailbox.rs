@@ -223,7 +223,9 @@ impl Mailbox {
         let max_per_sender = self.limits.max_pending_per_sender;
         let recipients = checked.recipients.clone();
         let retention = self.retention.clone();
-        let (record, pushed) = self
+        let kind = checked.kind;
+        let basis = pb::LegalBasis::try_from(envelope.legal_basis).unwrap_or_default();
+        let outcome = self
             .store
             .write(move |trees| {
                 trees.transaction(|tx| {
@@ -232,13 +234,43 @@ impl Mailbox {
                         // Same sender and same content (the hash covers the ciphertext): a
                         // retry, answered with the original receipt.
                         if existing.sender == sender.to_string() && existing.envelope.as_ref() == Some(&envelope) {
-                            return Ok((existing, None));
+                            return Ok(Ok((existing, None)));
                         }
                         return abort(RelayError::AlreadyExists(format!(
                             "message id {} is already used by a different message",
                             uuid_str(id)
                         )));
                     }
+                    if !envelope.resend_of.is_empty() {
+                        check_resend_of(tx, &envelope, &sender)?;
+                    }
+                    // The case rules (metadata only, see cases.rs): a refusal stores no
+                    // message, only a bounded SEND_REFUSED event.
+                    let send = crate::cases::CaseSend {
+                        case_ref: &envelope.case_ref,
+                        sender: &sender,
+                        kind,
+                        basis,
+                        recipients: &recipients,
+                    };
+                    let case_change = if envelope.case_ref.iter().all(|b| *b == 0) {
+                        None
+                    } else {
+                        let case = tx.case(&envelope.case_ref)?;
+                        match crate::cases::decide(case.as_ref(), &send) {
+                            Ok(change) => Some((case, change)),
+                            Err(refusal) => {
+                                if let Some(mut case) = case {
+                                    let now = tx.now();
+                                    if crate::cases::note_refusal(&mut case, &sender.to_string(), now.seconds) {
+                                        tx.append_event(crate::cases::refused_event(&send, refusal.rule, now))?;
+                                        tx.put_case(&envelope.case_ref, &case)?;
+                                    }
+                                }
+                                return Ok(Err(refusal.error));
+                            }
+                        }
+                    };
                     let mut targets = Vec::with_capacity(recipients.len());
                     for r in &recipients {
                         let name = r.to_string();
@@ -283,6 +315,13 @@ impl Mailbox {
                         &record.sender,
                         envelope.recipients.clone(),
                     ))?;
+                    if let Some((case, change)) = case_change {
+                        let case = crate::cases::apply(case, &change, accepted_at);
+                        tx.put_case(&envelope.case_ref, &case)?;
+                        if change.moved() {
+                            tx.append_event(crate::cases::moved_event(&send, id, &case, &change, accepted_at))?;
+                        }
+                    }
                     tx.store_ciphertext(id, &mut record, &key, &sealed)?;
                     tx.meta.insert(id, prost::Message::encode_to_vec(&record))?;
                     tx.schedule(id, crate::retention::first_look(&record, &retention))?;
@@ -312,10 +351,13 @@ impl Mailbox {
                         )?;
                         pushed.push((name, seq));
                     }
-                    Ok((record, Some(pushed)))
+                    Ok(Ok((record, Some(pushed))))
                 })
             })
             .await?;
+        let (record, pushed) = outcome.inspect_err(|e| {
+            tracing::info!(sender = %permit.principal(), kind = kind.as_str_name(), error = %e, "send refused by the case rules");
+        })?;
         if let Some(pushed) = pushed {
             self.hub.advance_all(&pushed);
             tracing::info!(
@@ -921,8 +963,40 @@ pub(crate) fn event_for(
         urgency: env.urgency,
         legal_basis: env.legal_basis,
         ciphertext_size: meta.ciphertext_size,
+        resend_of: if kind == pb::EventType::Accepted {
+            env.resend_of
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     }
+}
+
+/// `Envelope.resend_of` against the store: the earlier message exists and is the sender's
+/// (`NOT_FOUND` otherwise, the same answer whoever sent it, so no other sender's ids are
+/// revealed), in the same case and of the same kind (`INVALID_ARGUMENT` otherwise).
+fn check_resend_of(
+    tx: &crate::store::Tx<'_>,
+    envelope: &pb::Envelope,
+    sender: &Principal,
+) -> Result<(), sled::transaction::ConflictableTransactionError<RelayError>> {
+    let earlier = tx
+        .message(&envelope.resend_of)?
+        .filter(|m| m.sender == sender.to_string())
+        .and_then(|m| m.envelope);
+    let Some(earlier) = earlier else {
+        return abort(RelayError::NotFound(format!(
+            "resend_of: {sender} sent no message {} that this relay still knows",
+            uuid_str(&envelope.resend_of)
+        )));
+    };
+    if earlier.case_ref != envelope.case_ref || earlier.kind != envelope.kind {
+        return abort(RelayError::InvalidArgument(format!(
+            "resend_of: message {} has another case or kind; a re-send keeps the case and kind of the message it re-sends",
+            uuid_str(&envelope.resend_of)
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn message_id_of(meta: &MessageRecord) -> Vec<u8> {
@@ -1024,7 +1098,8 @@ pub fn check_ack(request: &pb::AckRequest) -> Result<(), RelayError> {
 }
 
 /// Every check on an envelope that needs no storage, for an envelope from `sender` under
-/// `limits`: ids, enums, required fields, recipients (parsed, not the sender, no duplicates, at
+/// `limits`: ids, enums, the legal basis its kind may name (`silta_proto::policy::allowed_bases`),
+/// required fields, recipients (parsed, not the sender, no duplicates, at
 /// most `limits.max_recipients`), ciphertext size and digest. Pure: nothing is stored if one
 /// fails, and the recipients' policy and existence are checked by [`Mailbox::send`].
 pub fn check_envelope(
@@ -1054,11 +1129,19 @@ pub fn check_envelope(
             env.legal_basis
         ));
     }
+    let basis = pb::LegalBasis::try_from(env.legal_basis).unwrap_or_default();
+    silta_proto::policy::check_basis(kind, basis).map_err(RelayError::InvalidArgument)?;
     if env.created_at.is_none() {
         return invalid("created_at is required".into());
     }
     if !env.in_reply_to.is_empty() {
         check_id("in_reply_to", &env.in_reply_to)?;
+    }
+    if !env.resend_of.is_empty() {
+        check_id("resend_of", &env.resend_of)?;
+        if env.resend_of == env.message_id {
+            return invalid("resend_of names the message itself".into());
+        }
     }
     if !env.attachment_sha256.is_empty() {
         return invalid("attachments are not supported by this relay version".into());

@@ -15,6 +15,7 @@
 //! | `levelindex_hash` | level (u8) ‖ index (u64 BE) | hash of a perfect subtree of the event log (RFC 9162) |
 //! | `principaldevice_device` | principal ‖ 0x00 ‖ device id | [`DeviceRecord`]: a device's latest bundle, its certificate, its bundle count |
 //! | `timemsgid_due` | unix seconds (u64 BE) ‖ message id | empty: the retention sweeper looks at the message from then on (see `retention`) |
+//! | `caseref_case` | case reference (16 bytes) | [`crate::cases::CaseRecord`]: who takes part in the case, who left, consent state (metadata only; see DESIGN.md) |
 //!
 //! # Durability
 //! Every change goes through [`Store::write`]: the closure runs on the writer thread inside one
@@ -62,7 +63,7 @@ use crate::{
 
 /// Every tree of the database. Adding one here is the only way to add one (a backup holds
 /// exactly these, and the message-key file beside them).
-pub const TREES: [&str; 11] = [
+pub const TREES: [&str; 12] = [
     "msgid_meta",
     "msgid_ciphertext",
     "msgidrecipient_state",
@@ -74,6 +75,7 @@ pub const TREES: [&str; 11] = [
     "levelindex_hash",
     "principaldevice_device",
     "timemsgid_due",
+    "caseref_case",
 ];
 
 /// Most writes committed under one fsync.
@@ -315,6 +317,7 @@ pub struct Trees {
     hashes: sled::Tree,
     devices: sled::Tree,
     due: sled::Tree,
+    cases: sled::Tree,
     clock: Arc<dyn Clock>,
     keyring: Arc<Keyring>,
 }
@@ -381,10 +384,12 @@ impl Store {
             hashes: open(TREES[8])?,
             devices: open(TREES[9])?,
             due: open(TREES[10])?,
+            cases: open(TREES[11])?,
             clock: options.clock.clone(),
             keyring,
         });
         rebuild_device_index(&trees)?;
+        rebuild_case_index(&trees)?;
         build_due_index(&trees)?;
         // Make what sled recovered durable before any checkpoint may cover it (keys first, as
         // before every flush).
@@ -867,6 +872,15 @@ impl Store {
             .map(|(_, t)| t.clone())
     }
 
+    /// The relay's record of a case, if it knows the case.
+    pub fn case(&self, case_ref: &[u8]) -> Result<Option<crate::cases::CaseRecord>, StoreError> {
+        self.trees
+            .cases
+            .get(case_ref)?
+            .map(|v| decode("caseref_case", &v))
+            .transpose()
+    }
+
     /// Number of events in the log.
     pub fn event_count(&self) -> Result<u64, StoreError> {
         read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())
@@ -937,6 +951,7 @@ impl Trees {
             &self.hashes,
             &self.devices,
             &self.due,
+            &self.cases,
         ])
     }
 
@@ -959,6 +974,7 @@ impl Trees {
             &self.hashes,
             &self.devices,
             &self.due,
+            &self.cases,
         )
             .transaction(
                 |(
@@ -973,6 +989,7 @@ impl Trees {
                     hashes,
                     devices,
                     due,
+                    cases,
                 )| {
                     // A retried attempt starts afresh.
                     key_ops.borrow_mut().clear();
@@ -989,6 +1006,7 @@ impl Trees {
                         hashes,
                         devices,
                         due,
+                        cases,
                         clock: self.clock.as_ref(),
                         keyring: &self.keyring,
                     })
@@ -1046,6 +1064,8 @@ pub struct Tx<'a> {
     pub devices: &'a TransactionalTree,
     /// `timemsgid_due`
     pub due: &'a TransactionalTree,
+    /// `caseref_case`
+    pub cases: &'a TransactionalTree,
     /// The store's clock.
     pub clock: &'a dyn Clock,
     /// The per-message key file.
@@ -1264,6 +1284,21 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The relay's record of a case.
+    pub fn case(&self, case_ref: &[u8]) -> TxResult<Option<crate::cases::CaseRecord>> {
+        self.cases
+            .get(case_ref)?
+            .map(|v| decode("caseref_case", &v))
+            .transpose()
+            .or_else(corrupt)
+    }
+
+    /// Writes a case's record.
+    pub fn put_case(&self, case_ref: &[u8], record: &crate::cases::CaseRecord) -> TxResult<()> {
+        self.cases.insert(case_ref, record.encode_to_vec())?;
+        Ok(())
+    }
+
     /// A published bundle.
     pub fn bundle(&self, principal: &Principal, seq: u64) -> TxResult<Option<BundleRecord>> {
         self.bundles
@@ -1291,6 +1326,36 @@ pub fn device_key(principal: &Principal, device: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(device.as_bytes());
     k
+}
+
+/// Builds the case records from the delivery log's ACCEPTED events if the database was written
+/// before case records existed (see [`crate::cases::replay`]): a case opened then is bound by the
+/// same rules as one opened now.
+fn rebuild_case_index(trees: &Trees) -> Result<(), StoreError> {
+    // The marker is written last: a build cut short by a crash is started again.
+    const BUILT: &[u8] = b"case-index-built";
+    if trees.counters.contains_key(BUILT)? {
+        return Ok(());
+    }
+    trees.cases.clear()?;
+    let events = trees.events.iter().map(|kv| {
+        kv.map_err(StoreError::from)
+            .and_then(|(_, v)| decode("index_event", &v))
+    });
+    let cases = crate::cases::replay(events)?;
+    for (case_ref, record) in &cases {
+        trees
+            .cases
+            .insert(case_ref.as_slice(), record.encode_to_vec())?;
+    }
+    trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
+    if !cases.is_empty() {
+        tracing::info!(
+            cases = cases.len(),
+            "built the case records from the delivery log"
+        );
+    }
+    Ok(())
 }
 
 /// Builds the device index from the published bundles if a database written before the index

@@ -356,14 +356,14 @@ pub fn case_ref() -> Vec<u8> {
 }
 
 /// An envelope of `kind` to `recipients` carrying `ciphertext` (opaque to the relay), with a
-/// fresh UUIDv7 message id and the right digest.
+/// fresh UUIDv7 message id, a fresh case, the kind's default legal basis and the right digest.
 pub fn envelope(kind: pb::MessageKind, recipients: &[&str], ciphertext: &[u8]) -> pb::Envelope {
     pb::Envelope {
         message_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
         case_ref: case_ref(),
         kind: kind.into(),
         urgency: pb::Urgency::Normal.into(),
-        legal_basis: pb::LegalBasis::Consent.into(),
+        legal_basis: silta_proto::policy::default_basis(kind).into(),
         recipients: recipients.iter().map(|s| s.to_string()).collect(),
         created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
         ciphertext: ciphertext.to_vec(),

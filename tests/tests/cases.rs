@@ -1,0 +1,586 @@
+//! Cases bound at the relay (issue 12): who takes part in a case is learned from the envelopes
+//! the relay accepts (metadata only), a CaseTransfer moves the case, a consent withdrawal stops
+//! consent-based sends, the legal basis each kind may name, and `Envelope.resend_of`. Real relay,
+//! real TLS on loopback, real sled; the CLI as the `silta` binary.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use silta_proto::pb::{self, EventType, LegalBasis, MessageKind};
+use silta_tests::{
+    TestClock, TestPki, TestRelay, TestUser, case_ref, envelope, envelope_of, take_items,
+};
+use tonic::Code;
+
+const NAS: &str = "assistance/nas";
+const OLD: &str = "centre/old-operator";
+const NEW: &str = "centre/new-operator";
+const OTHER: &str = "centre/elsewhere";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// An envelope of `kind` in `case` on legal basis `basis`.
+fn in_case(kind: MessageKind, case: &[u8], basis: LegalBasis, to: &[&str]) -> pb::Envelope {
+    let mut env = envelope(kind, to, b"opaque to the relay");
+    env.case_ref = case.to_vec();
+    env.legal_basis = basis.into();
+    env
+}
+
+/// Sends and returns the gRPC code (`Ok` when accepted) and the message.
+async fn send(conn: &silta_client::Connection, env: pb::Envelope) -> (Code, String) {
+    match conn.mailbox().send(env).await {
+        Ok(_) => (Code::Ok, String::new()),
+        Err(s) => (s.code(), s.message().to_owned()),
+    }
+}
+
+fn of_type(relay: &TestRelay, t: EventType) -> Vec<pb::Event> {
+    relay
+        .events()
+        .into_iter()
+        .filter(|e| e.r#type == t as i32)
+        .collect()
+}
+
+/// The user's report: after the Assistance System's CaseTransfer, the old centre could still
+/// send in the case. Now its sends are refused, so are sends to it, the new centre takes its
+/// place, and all of it is in the log an auditor reads.
+#[tokio::test]
+async fn after_a_case_transfer_the_old_centre_is_out_and_the_new_one_in() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let (new, _) = relay.connect_with_keys(&pki, NEW).await;
+    let case = case_ref();
+    let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
+
+    assert_eq!(
+        send(&old, c(MessageKind::Referral, &[NAS])).await.0,
+        Code::Ok
+    );
+    assert_eq!(
+        send(&nas, c(MessageKind::InformationRequest, &[OLD]))
+            .await
+            .0,
+        Code::Ok
+    );
+    let transfer = c(MessageKind::CaseTransfer, &[OLD, NEW]);
+    assert_eq!(send(&nas, transfer.clone()).await.0, Code::Ok);
+
+    // The old centre's send in the case: refused, nothing stored.
+    let late = c(MessageKind::StatusUpdate, &[NAS]);
+    let (code, message) = send(&old, late.clone()).await;
+    assert_eq!(code, Code::PermissionDenied, "{message}");
+    assert!(
+        message.contains("left case") && message.contains("CaseTransfer"),
+        "{message}"
+    );
+    assert!(relay.store.message(&late.message_id).unwrap().is_none());
+    // Nor does it receive the case's messages any more.
+    let (code, message) = send(&nas, c(MessageKind::StatusUpdate, &[OLD])).await;
+    assert_eq!(code, Code::PermissionDenied, "{message}");
+    assert!(message.contains("no longer receives"), "{message}");
+    // Outside the case the old centre is an ordinary centre.
+    assert_eq!(
+        send(&old, envelope(MessageKind::Referral, &[NAS], b"x"))
+            .await
+            .0,
+        Code::Ok
+    );
+
+    // The new centre sends and receives in the case.
+    assert_eq!(
+        send(&new, c(MessageKind::StatusUpdate, &[NAS])).await.0,
+        Code::Ok
+    );
+    let request = c(MessageKind::InformationRequest, &[NEW]);
+    assert_eq!(send(&nas, request.clone()).await.0, Code::Ok);
+    let mut stream = new
+        .mailbox()
+        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let items = take_items(&mut stream, 2, WAIT).await;
+    let got: Vec<_> = items
+        .iter()
+        .filter_map(envelope_of)
+        .map(|d| d.envelope.as_ref().unwrap().message_id.clone())
+        .collect();
+    assert_eq!(
+        got,
+        [transfer.message_id.clone(), request.message_id.clone()]
+    );
+
+    // The record at the relay: who is in, who left.
+    let record = relay.store.case(&case).unwrap().expect("a case record");
+    assert_eq!(record.current().collect::<Vec<_>>(), [NAS, NEW]);
+    assert_eq!(record.left().collect::<Vec<_>>(), [OLD]);
+
+    // CASE_MOVED right after the transfer's ACCEPTED, and the refusal, as an auditor reads them.
+    let auditor = relay.connect_as(&pki, "auditor/dpo").await;
+    let events = auditor
+        .audit()
+        .query(pb::QueryRequest {
+            filter: Some(pb::QueryFilter {
+                case_ref: case.clone(),
+                ..Default::default()
+            }),
+            purpose: String::new(),
+            purpose_code: pb::PurposeCode::Supervision.into(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let moved: Vec<_> = events
+        .iter()
+        .filter(|e| e.r#type == EventType::CaseMoved as i32)
+        .collect();
+    assert_eq!(moved.len(), 1, "{events:#?}");
+    assert_eq!(moved[0].actor, NAS);
+    assert_eq!(moved[0].message_id, transfer.message_id);
+    assert_eq!(moved[0].recipients, [NEW]);
+    assert_eq!(moved[0].detail, format!("left the case: {OLD}"));
+    let accepted = events
+        .iter()
+        .find(|e| e.r#type == EventType::Accepted as i32 && e.message_id == transfer.message_id)
+        .unwrap();
+    assert_eq!(moved[0].index, accepted.index + 1, "same transaction");
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.r#type == EventType::SendRefused as i32)
+        .collect();
+    assert_eq!(refused.len(), 2, "{events:#?}");
+    assert_eq!(refused[0].actor, OLD);
+    assert_eq!(refused[0].kind, MessageKind::StatusUpdate as i32);
+    assert_eq!(refused[0].detail, "sender left the case by a CaseTransfer");
+    assert!(refused[0].message_id.is_empty() && refused[0].ciphertext_sha256.is_empty());
+    assert_eq!(refused[1].actor, NAS);
+    assert_eq!(
+        refused[1].detail,
+        "recipient left the case by a CaseTransfer"
+    );
+
+    // The hook for reporting what waits for the old centre in the case: the InformationRequest
+    // it never acknowledged, and the transfer itself.
+    let waiting =
+        silta_relay::cases::pending_in_case(&relay.store, &case, &OLD.parse().unwrap()).unwrap();
+    assert_eq!(waiting.len(), 2);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_centre_outside_a_case_can_neither_write_in_it_nor_be_written_to() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let (other, _) = relay.connect_with_keys(&pki, OTHER).await;
+    let case = case_ref();
+    let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
+    assert_eq!(
+        send(&old, c(MessageKind::Referral, &[NAS])).await.0,
+        Code::Ok
+    );
+
+    let (code, message) = send(&other, c(MessageKind::StatusUpdate, &[NAS])).await;
+    assert_eq!(code, Code::PermissionDenied, "{message}");
+    assert!(message.contains("does not take part"), "{message}");
+    // The Assistance System cannot pull a centre in except by a CaseTransfer.
+    let (code, message) = send(&nas, c(MessageKind::StatusUpdate, &[OTHER])).await;
+    assert_eq!(code, Code::PermissionDenied, "{message}");
+    // A CaseTransfer naming no centre that is not yet in the case moves nothing.
+    let (code, message) = send(&nas, c(MessageKind::CaseTransfer, &[OLD])).await;
+    assert_eq!(code, Code::FailedPrecondition, "{message}");
+    assert!(
+        message.contains("at least one centre not yet in case"),
+        "{message}"
+    );
+    assert!(of_type(&relay, EventType::CaseMoved).is_empty());
+    assert_eq!(
+        send(&old, c(MessageKind::StatusUpdate, &[NAS])).await.0,
+        Code::Ok
+    );
+    let refused = of_type(&relay, EventType::SendRefused);
+    assert_eq!(
+        refused
+            .iter()
+            .map(|e| e.detail.as_str())
+            .collect::<Vec<_>>(),
+        // The transfer's refusal is the Assistance System's second in this case within the
+        // minute: answered, not logged (the bound).
+        [
+            "sender does not take part in the case",
+            "recipient does not take part in the case",
+        ]
+    );
+    // A zero case reference binds nothing: anyone sends "before a case exists".
+    for conn in [&old, &other] {
+        let mut env = envelope(MessageKind::AnonymousConsultation, &[NAS], b"x");
+        env.case_ref = vec![0; 16];
+        assert_eq!(send(conn, env).await.0, Code::Ok);
+    }
+    assert!(relay.store.case(&[0; 16]).unwrap().is_none());
+    relay.stop().await;
+}
+
+/// A refused sender cannot grow the never-erased log: one SEND_REFUSED per sender and case per
+/// minute (by the relay's clock), and its refused sends cost it its byte rate as any send.
+#[tokio::test]
+async fn refusals_are_logged_at_most_once_a_minute_and_cost_rate_tokens() {
+    let pki = TestPki::new();
+    let clock = TestClock::new();
+    let relay = TestRelay::start_clocked(&pki, &clock, |c| {
+        c.limits.max_ciphertext_bytes = 1000;
+        c.limits.send_bytes_per_second = 1;
+    })
+    .await;
+    let (_nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let other = relay.connect_as(&pki, OTHER).await;
+    let case = case_ref();
+    let small = |from_case: &[u8]| {
+        let mut env = envelope(MessageKind::StatusUpdate, &[NAS], &[1; 10]);
+        env.case_ref = from_case.to_vec();
+        env
+    };
+    assert_eq!(send(&old, small(&case)).await.0, Code::Ok);
+    for _ in 0..5 {
+        assert_eq!(send(&other, small(&case)).await.0, Code::PermissionDenied);
+    }
+    assert_eq!(of_type(&relay, EventType::SendRefused).len(), 1);
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(send(&other, small(&case)).await.0, Code::PermissionDenied);
+    assert_eq!(of_type(&relay, EventType::SendRefused).len(), 2);
+
+    // The burst is 2000 bytes (twice the largest ciphertext) at 1 byte a second: refused sends
+    // of 900 bytes use it up like accepted ones.
+    let mut big = envelope(MessageKind::StatusUpdate, &[NAS], &[2; 900]);
+    big.case_ref = case.clone();
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let mut env = big.clone();
+        env.message_id = uuid::Uuid::now_v7().as_bytes().to_vec();
+        codes.push(send(&other, env).await.0);
+    }
+    assert_eq!(
+        codes,
+        [
+            Code::PermissionDenied,
+            Code::PermissionDenied,
+            Code::ResourceExhausted
+        ]
+    );
+    relay.stop().await;
+}
+
+/// After a consent withdrawal, sends on legal basis consent stop in the case; bases that need no
+/// consent go on; a new consent record restores it.
+#[tokio::test]
+async fn consent_withdrawal_stops_consent_based_sends_until_a_new_consent_record() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let case = case_ref();
+    let c = |kind, basis, to: &[&str]| in_case(kind, &case, basis, to);
+    use LegalBasis::*;
+    assert_eq!(
+        send(&old, c(MessageKind::Referral, Consent, &[NAS]))
+            .await
+            .0,
+        Code::Ok
+    );
+    assert_eq!(
+        send(&old, c(MessageKind::ConsentWithdrawal, Consent, &[NAS]))
+            .await
+            .0,
+        Code::Ok
+    );
+    let (code, message) = send(&old, c(MessageKind::Referral, Consent, &[NAS])).await;
+    assert_eq!(code, Code::FailedPrecondition, "{message}");
+    assert!(message.contains("consent was withdrawn"), "{message}");
+    let (code, _) = send(&nas, c(MessageKind::MeetingProposal, Consent, &[OLD])).await;
+    assert_eq!(code, Code::FailedPrecondition);
+    // Bases that are not consent stay allowed.
+    assert_eq!(
+        send(&old, c(MessageKind::Referral, AcuteDanger, &[NAS]))
+            .await
+            .0,
+        Code::Ok
+    );
+    assert_eq!(
+        send(
+            &nas,
+            c(
+                MessageKind::InformationRequest,
+                StatutoryInformationRight,
+                &[OLD]
+            )
+        )
+        .await
+        .0,
+        Code::Ok
+    );
+    let record = relay.store.case(&case).unwrap().unwrap();
+    assert!(record.consent_withdrawn);
+    // Fresh consent.
+    assert_eq!(
+        send(&old, c(MessageKind::ConsentRecord, Consent, &[NAS]))
+            .await
+            .0,
+        Code::Ok
+    );
+    assert_eq!(
+        send(&old, c(MessageKind::Referral, Consent, &[NAS]))
+            .await
+            .0,
+        Code::Ok
+    );
+    assert!(!relay.store.case(&case).unwrap().unwrap().consent_withdrawn);
+    let refused = of_type(&relay, EventType::SendRefused);
+    assert_eq!(refused.len(), 2);
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.detail == "consent withdrawn in the case")
+    );
+    relay.stop().await;
+}
+
+/// An anonymous consultation identifies nobody: its basis is no-personal-data, never consent.
+/// The relay refuses the raw envelope; the client library refuses before it looks anything up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consultation_on_basis_consent_is_refused_by_the_relay_and_the_client() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (_nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let centre = relay.connect_as(&pki, OLD).await;
+    let mut env = envelope(MessageKind::AnonymousConsultation, &[NAS], b"x");
+    assert_eq!(env.legal_basis, LegalBasis::NoPersonalData as i32);
+    env.legal_basis = LegalBasis::Consent.into();
+    let events = relay.store.event_count().unwrap();
+    let (code, message) = send(&centre, env).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(
+        message.contains("anonymous-consultation")
+            && message.contains("consent")
+            && message.contains("allowed: no-personal-data"),
+        "{message}"
+    );
+    assert_eq!(relay.store.event_count().unwrap(), events, "nothing logged");
+    // The other way round too: a referral is about a person.
+    let mut env = envelope(MessageKind::Referral, &[NAS], b"x");
+    env.legal_basis = LegalBasis::NoPersonalData.into();
+    assert_eq!(send(&centre, env).await.0, Code::InvalidArgument);
+
+    // The library: with the relay gone, a wrong basis is still refused, as bad input (a lookup
+    // would have failed on the network instead).
+    let user = TestUser::new(&pki, relay.addr, OLD, "laptop");
+    let client = user.published().await;
+    let payload = silta_client::payload::read_form(
+        MessageKind::AnonymousConsultation,
+        include_str!("../../client/forms/anonymous-consultation.toml"),
+        false,
+    )
+    .unwrap();
+    let mut draft = silta_client::seal::Draft::new(
+        MessageKind::AnonymousConsultation,
+        [0; 16],
+        vec![NAS.parse().unwrap()],
+        payload,
+    );
+    assert_eq!(draft.legal_basis, LegalBasis::NoPersonalData, "the default");
+    draft.legal_basis = LegalBasis::Consent;
+    relay.stop().await;
+    let e = client.seal(&draft).await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            silta_client::ClientError::Seal(silta_client::seal::SealError::Invalid(_))
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("allowed: no-personal-data"), "{e}");
+}
+
+fn run(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_silta-under-test"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SILTA_PURPOSE")
+        .env("SILTA_USER", "tester")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn out(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `silta send` and the reply commands pick the kind's basis; a basis the kind may not name is a
+/// usage error that lists the allowed ones, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_picks_the_kinds_default_basis() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk");
+    drop(nas.published().await);
+    let centre = TestUser::new(&pki, relay.addr, OLD, "desk");
+    drop(centre.published().await);
+    let config = centre.dir.path().join("silta.toml");
+    let form = centre.dir.path().join("consultation.toml");
+    std::fs::write(
+        &form,
+        include_str!("../../client/forms/anonymous-consultation.toml"),
+    )
+    .unwrap();
+    let form = form.display().to_string();
+    let args = [
+        "send",
+        "--kind",
+        "anonymous-consultation",
+        "--to",
+        NAS,
+        "--case",
+        "none",
+    ];
+
+    let events = relay.store.event_count().unwrap();
+    let mut wrong = args.to_vec();
+    wrong.extend(["--legal-basis", "consent", &form]);
+    let o = run(&config, &wrong);
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+    assert!(
+        out(&o).contains("--legal-basis: an anonymous-consultation may not have legal basis consent; allowed: no-personal-data"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(relay.store.event_count().unwrap(), events, "nothing sent");
+
+    let mut right = args.to_vec();
+    right.push(&form);
+    let o = run(&config, &right);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let accepted = of_type(&relay, EventType::Accepted);
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].legal_basis, LegalBasis::NoPersonalData as i32);
+    relay.stop().await;
+}
+
+/// `Envelope.resend_of`: 16 bytes, a message of the same sender, in the same case and of the same
+/// kind; the ACCEPTED event carries it; a retry is still answered with the first receipt.
+#[tokio::test]
+async fn resend_of_names_an_earlier_message_of_the_same_sender_case_and_kind() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (_nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let (other, _) = relay.connect_with_keys(&pki, OTHER).await;
+    let case = case_ref();
+    let first = in_case(MessageKind::Referral, &case, LegalBasis::Consent, &[NAS]);
+    assert_eq!(send(&old, first.clone()).await.0, Code::Ok);
+    let theirs = envelope(MessageKind::Referral, &[NAS], b"x");
+    assert_eq!(send(&other, theirs.clone()).await.0, Code::Ok);
+    let again = |resend_of: &[u8]| {
+        let mut env = in_case(MessageKind::Referral, &case, LegalBasis::Consent, &[NAS]);
+        env.resend_of = resend_of.to_vec();
+        env
+    };
+
+    let (code, message) = send(&old, again(&[1; 3])).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(message.contains("resend_of"), "{message}");
+    let (code, message) = send(&old, again(&[0; 16])).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    let (code, message) = send(&old, again(uuid::Uuid::now_v7().as_bytes())).await;
+    assert_eq!(code, Code::NotFound, "{message}");
+    // Another sender's message is as unknown as a message that never was.
+    let (code, other_message) = send(&old, again(&theirs.message_id)).await;
+    assert_eq!(code, Code::NotFound, "{other_message}");
+    let mut other_kind = again(&first.message_id);
+    other_kind.kind = MessageKind::InformationResponse.into();
+    let (code, message) = send(&old, other_kind).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    let mut other_case = again(&first.message_id);
+    other_case.case_ref = case_ref();
+    let (code, message) = send(&old, other_case).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(message.contains("same case and kind") || message.contains("case and kind"));
+    let mut itself = again(&[0; 16]);
+    itself.resend_of = itself.message_id.clone();
+    assert_eq!(send(&old, itself).await.0, Code::InvalidArgument);
+
+    let resend = again(&first.message_id);
+    let receipt = old
+        .mailbox()
+        .send(resend.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let event = relay.store.event(receipt.log_index).unwrap().unwrap();
+    assert_eq!(event.r#type, EventType::Accepted as i32);
+    assert_eq!(event.resend_of, first.message_id);
+    // The same message again: the first receipt, nothing new in the log.
+    let events = relay.store.event_count().unwrap();
+    let retry = old.mailbox().send(resend).await.unwrap().into_inner();
+    assert_eq!(retry.log_index, receipt.log_index);
+    assert_eq!(retry.accepted_at, receipt.accepted_at);
+    assert_eq!(relay.store.event_count().unwrap(), events);
+    relay.stop().await;
+}
+
+/// A database written before case records existed: the relay builds them from its delivery log
+/// at start, so the CaseTransfer sent then binds the old centre now.
+#[tokio::test]
+async fn cases_from_before_the_upgrade_are_rebuilt_from_the_log() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let case = case_ref();
+    {
+        let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+        let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+        let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
+        let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
+        assert_eq!(
+            send(&old, c(MessageKind::Referral, &[NAS])).await.0,
+            Code::Ok
+        );
+        assert_eq!(
+            send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW]))
+                .await
+                .0,
+            Code::Ok
+        );
+    }
+    let data = relay.stop_keep().await;
+    {
+        // As an older relay left it: no case records, no marker.
+        let store = silta_tests::open_store_offline(data.path());
+        store.raw_tree("caseref_case").unwrap().clear().unwrap();
+        let counters = store.raw_tree("name_counter").unwrap();
+        assert!(counters.remove("case-index-built").unwrap().is_some());
+        store.close().unwrap();
+    }
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let record = relay.store.case(&case).unwrap().expect("rebuilt");
+    assert_eq!(record.left().collect::<Vec<_>>(), [OLD]);
+    let old = relay.connect_as(&pki, OLD).await;
+    let late = in_case(
+        MessageKind::StatusUpdate,
+        &case,
+        LegalBasis::Consent,
+        &[NAS],
+    );
+    assert_eq!(send(&old, late).await.0, Code::PermissionDenied);
+    relay.stop().await;
+}
