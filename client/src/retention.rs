@@ -1179,6 +1179,7 @@ mod tests {
                 receipt_checked: false,
                 receipt_problem: String::new(),
                 sealed_to: None,
+                resend_to: Vec::new(),
             };
             tree.insert(key, serde_json::to_vec(&record).unwrap())
                 .unwrap();
