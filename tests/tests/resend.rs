@@ -247,9 +247,29 @@ async fn an_unreadable_copy_is_resealed_to_the_current_keys_once() {
     let o = silta(&centre, &["resend", "abc"]);
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
     // A message received here is not this installation's to re-send.
+    let form2 = centre.dir.path().join("referral2.toml");
+    std::fs::write(&form2, referral_form("a second referral")).unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            CASE,
+            form2.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let third = sent_id(&o);
     let o = silta(&nas2, &["inbox", "sync", "--wait", "1"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(accepted(&relay).len(), 2);
+    let o = silta(&nas2, &["resend", &third]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(text(&o).contains("received here"), "{}", text(&o));
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone(), third]);
 
     // Retention deleted the content: refused (exit 1), saying so.
     let cfg = centre.dir.path().join("silta.toml");
@@ -263,7 +283,7 @@ async fn an_unreadable_copy_is_resealed_to_the_current_keys_once() {
     let o = silta(&centre, &["resend", &id]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no longer kept"), "{}", text(&o));
-    assert_eq!(accepted(&relay).len(), 2);
+    assert_eq!(accepted(&relay).len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -645,4 +665,94 @@ async fn the_daemon_resends_only_the_content_it_sent() {
     let logged = std::fs::read_to_string(centre.dir.path().join("daemon.log")).unwrap();
     assert!(!logged.contains("what was sent"), "content in the log");
     assert!(!logged.contains("someone else"), "content in the log");
+}
+
+/// Two recipients, one of whose copies cannot be opened: the re-sending goes to that one only.
+/// While that recipient has no current keys (every certificate of it revoked), it is refused
+/// (exit 1) and nothing is sent; once its new operator has published keys, it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_failed_recipient_of_two_is_resent_to_once_it_has_keys() {
+    let mut pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.tls.reload_interval_s = 1).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let other = TestUser::new(&pki, relay.addr, "assistance/other", "desk-1");
+    for u in [&centre, &nas, &other] {
+        let o = silta(u, &["keys", "publish"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(&form, referral_form("to two desks")).unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--to",
+            "assistance/other",
+            "--case",
+            CASE,
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = sent_id(&o);
+    // other opens its copy; nas's new operator cannot open its copy.
+    let o = silta(&other, &["receive", "--wait", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let nas2 = new_operator(&pki, &relay).await;
+    let o = silta(&nas2, &["receive", "--wait", "2"]);
+    assert!(text(&o).contains("CANNOT_DECRYPT"), "{}", text(&o));
+
+    // Every certificate of nas revoked: no current keys to seal to. Refused, nothing sent.
+    pki.revoke(&nas.identity);
+    pki.revoke(&nas2.identity);
+    let cfg = pki.client_config(relay.addr, Some(&nas2.identity));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while silta_client::Connection::connect(&cfg).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "CRL not reloaded after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let o = silta(&centre, &["resend", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no current keys"), "{}", text(&o));
+    assert_eq!(accepted(&relay), [id.clone()]);
+
+    // The next operator enrols and publishes: re-sent to nas only.
+    let nas3 = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-3");
+    let o = silta(&nas3, &["keys", "publish"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let new_id = resent_id(&o);
+    assert!(
+        text(&o).contains(&format!("to assistance/nas as {new_id}")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone()]);
+    let out = nas3.dir.path().join("in");
+    let o = silta(
+        &nas3,
+        &["receive", "--out", out.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got = received(&out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], new_id);
+    assert_eq!(got[0]["to"], serde_json::json!(["assistance/nas"]));
+    // other's copy was not re-sent: nothing new for it.
+    let out = other.dir.path().join("in");
+    let o = silta(
+        &other,
+        &["receive", "--out", out.to_str().unwrap(), "--wait", "1"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(received(&out).is_empty());
 }
