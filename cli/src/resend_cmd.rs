@@ -68,17 +68,15 @@ pub(crate) async fn run(config: &ClientConfig, id: &str, json: bool) -> Result<(
     };
     // One re-sending per call: an earlier one left unfinished is finished first, then the
     // others (bounded: each round finishes one recorded re-sending).
-    let mut done = 0;
-    for _ in 0..8 {
+    for round in 0..8 {
         let result = resend(&client, &outbox, &original, &disclosure).await;
         crate::print_key_changes(&client);
         let resent = match result {
             Ok(r) => r,
             // The earlier one finished was all there was to do.
-            Err(ResendError::NothingToResend(_)) if done > 0 => return Ok(()),
+            Err(ResendError::NothingToResend(_)) if round > 0 => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        done += 1;
         report(&record, &resent, json)?;
         if !resent.finished_earlier {
             break;

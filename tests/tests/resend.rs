@@ -634,7 +634,7 @@ async fn the_daemon_resends_only_the_content_it_sent() {
     wait_for("the refusal", 20, || error.exists()).await;
     let said = std::fs::read_to_string(&error).unwrap();
     assert!(said.contains("symbolic link"), "{said}");
-    assert_eq!(accepted(&relay), [id.clone()], "nothing re-sent");
+    assert_eq!(accepted(&relay), [id.as_str()], "nothing re-sent");
 
     // As it was: re-sent, the answer of before gone.
     std::fs::remove_file(&kept).unwrap();
@@ -722,7 +722,7 @@ async fn only_the_failed_recipient_of_two_is_resent_to_once_it_has_keys() {
     let o = silta(&centre, &["resend", &id]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no current keys"), "{}", text(&o));
-    assert_eq!(accepted(&relay), [id.clone()]);
+    assert_eq!(accepted(&relay), [id.as_str()]);
 
     // The next operator enrols and publishes: re-sent to nas only.
     let nas3 = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-3");
