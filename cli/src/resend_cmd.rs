@@ -10,7 +10,8 @@ use silta_client::{
     inbox,
     outbox::{Disclosure, Outbox},
     payload::kind_name,
-    resend::{Original, ResendError, resend},
+    record::MessageRecord,
+    resend::{Original, ResendError, Resent, resend},
     text::printable_line,
 };
 
@@ -65,10 +66,31 @@ pub(crate) async fn run(config: &ClientConfig, id: &str, json: bool) -> Result<(
         ),
         keep_copy: true,
     };
-    let result = resend(&client, &outbox, &original, &disclosure).await;
-    crate::print_key_changes(&client);
-    let resent = result?;
+    // One re-sending per call: an earlier one left unfinished is finished first, then the
+    // others (bounded: each round finishes one recorded re-sending).
+    for round in 0..8 {
+        let result = resend(&client, &outbox, &original, &disclosure).await;
+        crate::print_key_changes(&client);
+        let resent = match result {
+            Ok(r) => r,
+            // The earlier one finished was all there was to do.
+            Err(ResendError::NothingToResend(_)) if round > 0 => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        report(&record, &resent, json)?;
+        if !resent.finished_earlier {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Says what one re-sending did; an error if it was sent but something after went wrong.
+fn report(record: &MessageRecord, resent: &Resent, json: bool) -> Result<(), Failure> {
     let new_id = uuid::Uuid::from_bytes(resent.sent.message_id);
+    for w in &resent.warnings {
+        eprintln!("warning: {}", printable_line(w));
+    }
     if json {
         let v = serde_json::json!({
             "resend_of": record.message_id.to_string(),
@@ -76,7 +98,9 @@ pub(crate) async fn run(config: &ClientConfig, id: &str, json: bool) -> Result<(
             "to": resent.to,
             "log_index": resent.sent.receipt.log_index,
             "again": resent.sent.again,
+            "finished_earlier": resent.finished_earlier,
             "why": resent.why,
+            "warnings": resent.warnings,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
@@ -88,7 +112,11 @@ pub(crate) async fn run(config: &ClientConfig, id: &str, json: bool) -> Result<(
                 printable_line(&st.reason)
             );
         }
-        if resent.sent.again {
+        if resent.finished_earlier {
+            eprintln!(
+                "an earlier re-sending of this message had not finished: it is finished now (the same message {new_id}, sent once)"
+            );
+        } else if resent.sent.again {
             eprintln!(
                 "this resend was made before: the recipients get it once (the same message {new_id})"
             );

@@ -1,7 +1,9 @@
 //! `silta resend` at a centre whose daemon sent the message: the request is left for the daemon
 //! ([`silta_client::daemon::resend`]), which owns the queue and the sent/ files.
 
-use silta_client::{ClientConfig, access::current_user, daemon::resend::request};
+use silta_client::{
+    ClientConfig, access::current_user, daemon::resend::request, text::printable_line,
+};
 
 use crate::Failure;
 
@@ -24,8 +26,8 @@ pub(crate) fn hand_to_daemon(config: &ClientConfig, id: &str) -> Result<Option<S
     Ok(Some(format!(
         "asked the daemon to re-send {} ({}): {when}. sent/{} then lists the new message under \"resent_as\"; if it cannot be done, {} says why",
         r.message_id,
-        r.file,
-        r.status_file,
-        r.path.with_extension("error").display()
+        printable_line(&r.file),
+        printable_line(&r.status_file),
+        printable_line(&r.path.with_extension("error").display().to_string())
     )))
 }

@@ -104,11 +104,24 @@ impl Key {
         !matches!(self, Key::Content(_))
     }
 
+    /// The prefix of the keys of every re-sending of `of`.
+    fn resend_prefix(of: &[u8; 16]) -> Vec<u8> {
+        [b"resend:".as_slice(), of].concat()
+    }
+
     /// The original a re-sending re-sends.
     fn resend_of(&self) -> Option<[u8; 16]> {
         match self {
             Key::Resend { of, .. } => Some(*of),
             _ => None,
+        }
+    }
+
+    /// The recipients a re-sending is for (empty for other keys).
+    fn resend_to(&self) -> Vec<String> {
+        match self {
+            Key::Resend { to, .. } => to.clone(),
+            _ => Vec::new(),
         }
     }
 }
@@ -264,6 +277,11 @@ pub struct Outgoing {
     /// the message is sealed again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_to: Option<Vec<String>>,
+    /// A re-sending ([`Key::Resend`]): the recipients (principals, sorted) it is re-sent to,
+    /// kept from before it is sealed, so a later re-sending of the same original counts them
+    /// as done whether or not this one finished ([`Outbox::resends_of`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resend_to: Vec<String>,
 }
 
 /// The sending side of the client state.
@@ -321,6 +339,26 @@ impl<'s> Outbox<'s> {
         }
     }
 
+    /// Every re-sending of `of` recorded here (sealed, handed over, or sent), with the
+    /// recipients it is for: [`Outgoing::resend_to`], or, in a record without it, the
+    /// recipients its kept envelope names (empty if neither is known).
+    pub fn resends_of(&self, of: &[u8; 16]) -> Result<Vec<Outgoing>, ClientError> {
+        let mut found = Vec::new();
+        for item in self.records.scan_prefix(Key::resend_prefix(of)) {
+            let (_, v) = item.map_err(StateError::from)?;
+            let mut record: Outgoing = serde_json::from_slice(&v).map_err(broken)?;
+            if record.resend_to.is_empty()
+                && let Ok(bytes) = hex::decode(&record.envelope)
+                && let Ok(envelope) = pb::Envelope::decode(bytes.as_slice())
+            {
+                record.resend_to = envelope.recipients;
+                record.resend_to.sort();
+            }
+            found.push(record);
+        }
+        Ok(found)
+    }
+
     fn put(&self, key: &Key, record: &Outgoing) -> Result<(), ClientError> {
         let value = serde_json::to_vec(record).map_err(broken)?;
         self.records
@@ -359,6 +397,7 @@ impl<'s> Outbox<'s> {
             receipt_checked: false,
             receipt_problem: String::new(),
             sealed_to: None,
+            resend_to: key.resend_to(),
         };
         self.put(key, &record)
     }
@@ -558,6 +597,7 @@ impl<'s> Outbox<'s> {
             receipt_checked: false,
             receipt_problem: String::new(),
             sealed_to: Some(to),
+            resend_to: key.resend_to(),
         };
         // Kept before the first attempt: every retry sends these exact bytes.
         self.put(key, &record)?;
@@ -701,6 +741,8 @@ mod tests {
         /// Key lookups (one per `age_recipients`) and `Status` calls.
         lookups: Mutex<u32>,
         statuses: Mutex<u32>,
+        /// What `Status` answers for a message's recipients (an original being re-sent).
+        reported: Mutex<HashMap<Vec<u8>, Vec<pb::RecipientStatus>>>,
     }
 
     impl FakeRelay {
@@ -716,7 +758,25 @@ mod tests {
                 sealed_to: Mutex::new(Vec::new()),
                 lookups: Mutex::new(0),
                 statuses: Mutex::new(0),
+                reported: Mutex::new(HashMap::new()),
             }
+        }
+        /// `Status(id)` answers these recipients' states from now on.
+        fn report(&self, id: [u8; 16], copies: &[(&str, pb::DeliveryState)]) {
+            let copies = copies
+                .iter()
+                .map(|(r, st)| pb::RecipientStatus {
+                    recipient: (*r).into(),
+                    state: *st as i32,
+                    undeliverable_reason: if *st == pb::DeliveryState::Undeliverable {
+                        pb::UndeliverableReason::DevicesRetired as i32
+                    } else {
+                        0
+                    },
+                    ..Default::default()
+                })
+                .collect();
+            self.reported.lock().unwrap().insert(id.to_vec(), copies);
         }
         /// A recipient device revoked and a new one published.
         fn change_keys(&self) {
@@ -828,6 +888,13 @@ mod tests {
         }
         async fn status(&self, id: &[u8]) -> Result<Option<pb::StatusResponse>, ClientError> {
             *self.statuses.lock().unwrap() += 1;
+            if let Some(copies) = self.reported.lock().unwrap().get(id) {
+                return Ok(Some(pb::StatusResponse {
+                    message_id: id.to_vec(),
+                    recipients: copies.clone(),
+                    ..Default::default()
+                }));
+            }
             Ok(self
                 .accepted
                 .lock()
@@ -1099,6 +1166,123 @@ mod tests {
             .unwrap();
         let last = pb::Envelope::decode(relay.handed().last().unwrap().as_slice()).unwrap();
         assert!(last.resend_of.is_empty());
+    }
+
+    /// An original sent to `to`, as `silta resend` reads it back.
+    fn original(to: &[&str]) -> crate::resend::Original {
+        let mut d = draft("the original");
+        d.recipients = to.iter().map(|r| r.parse().unwrap()).collect();
+        crate::resend::Original {
+            message_id: [0x22; 16],
+            draft: d,
+            known: Default::default(),
+            resent: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resend_never_goes_to_a_recipient_the_original_was_not_sent_to() {
+        use pb::DeliveryState::{Delivered, Undeliverable};
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let m = original(&["assistance/nas"]);
+        // A relay that adds a recipient of its choosing, "undeliverable".
+        relay.report(
+            m.message_id,
+            &[
+                ("assistance/nas", Delivered),
+                ("assistance/evil", Undeliverable),
+            ],
+        );
+        let e = crate::resend::resend(&relay, &s.outbox(), &m, &who())
+            .await
+            .unwrap_err();
+        let crate::resend::ResendError::NothingToResend(why) = e else {
+            panic!("{e:?}");
+        };
+        assert!(why.contains("assistance/evil"), "warned: {why}");
+        assert!(why.contains("not sent to"), "{why}");
+        assert_eq!(relay.sealed(), 0);
+        assert!(relay.handed().is_empty());
+        assert!(s.disclosed().is_empty());
+        // With the real recipient's copy failing too, only that one is re-sent to.
+        relay.report(
+            m.message_id,
+            &[
+                ("assistance/nas", Undeliverable),
+                ("assistance/evil", Undeliverable),
+            ],
+        );
+        let r = crate::resend::resend(&relay, &s.outbox(), &m, &who())
+            .await
+            .unwrap();
+        assert_eq!(r.to, ["assistance/nas"]);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        let e = pb::Envelope::decode(relay.handed()[0].as_slice()).unwrap();
+        assert_eq!(e.recipients, ["assistance/nas"]);
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_resend_is_finished_before_another_so_nobody_gets_it_twice() {
+        use pb::DeliveryState::{Delivered, Undeliverable};
+        let s = setup();
+        let relay = FakeRelay::new(&[Answer::AcceptThenLose]);
+        let m = original(&["assistance/nas", "assistance/other"]);
+        // nas's copy fails; its re-sending N1 is accepted, but the answer is lost.
+        relay.report(
+            m.message_id,
+            &[
+                ("assistance/nas", Undeliverable),
+                ("assistance/other", Delivered),
+            ],
+        );
+        let e = crate::resend::resend(&relay, &s.outbox(), &m, &who())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, crate::resend::ResendError::Client(_)), "{e:?}");
+        let n1 = pb::Envelope::decode(relay.handed()[0].as_slice()).unwrap();
+        assert_eq!(n1.recipients, ["assistance/nas"]);
+        // Then other's copy fails too: N1 is finished first (the same id and bytes)...
+        relay.report(
+            m.message_id,
+            &[
+                ("assistance/nas", Undeliverable),
+                ("assistance/other", Undeliverable),
+            ],
+        );
+        let r = crate::resend::resend(&relay, &s.outbox(), &m, &who())
+            .await
+            .unwrap();
+        assert!(r.finished_earlier);
+        assert_eq!(r.sent.message_id.to_vec(), n1.message_id);
+        assert_eq!(r.to, ["assistance/nas"]);
+        // ... and the next re-sending goes to other only.
+        let r2 = crate::resend::resend(&relay, &s.outbox(), &m, &who())
+            .await
+            .unwrap();
+        assert!(!r2.finished_earlier);
+        assert_eq!(r2.to, ["assistance/other"]);
+        // Then nothing is left.
+        let e = crate::resend::resend(&relay, &s.outbox(), &m, &who())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, crate::resend::ResendError::NothingToResend(_)),
+            "{e:?}"
+        );
+        // nas got the content under one id only; each recipient once.
+        let mut ids_for: HashMap<String, std::collections::BTreeSet<Vec<u8>>> = HashMap::new();
+        for bytes in relay.handed() {
+            let e = pb::Envelope::decode(bytes.as_slice()).unwrap();
+            assert_eq!(e.resend_of, m.message_id.to_vec());
+            for r in e.recipients {
+                ids_for.entry(r).or_default().insert(e.message_id.clone());
+            }
+        }
+        assert_eq!(ids_for["assistance/nas"].len(), 1, "{ids_for:?}");
+        assert_eq!(ids_for["assistance/other"].len(), 1, "{ids_for:?}");
+        assert_eq!(relay.accepted(), 2);
+        assert_eq!(s.disclosed().len(), 2);
     }
 
     #[tokio::test]

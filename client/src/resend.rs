@@ -13,19 +13,20 @@
 //! A copy that became undeliverable because the case moved (`case_moved`) is not re-sent: the
 //! recipient left the case; write to the centre it moved to instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use silta_certs::Principal;
 use silta_proto::pb;
 
 use crate::{
-    client::{Client, ClientError},
+    client::ClientError,
     form::{parse_legal_basis, parse_urgency},
     ids::MessageId,
-    outbox::{Disclosure, Key, Outbox, Sent},
+    outbox::{Disclosure, Key, Outbox, Outgoing, OutgoingState, Relay, Sent},
     payload::{parse_kind, payload_from_json},
     record::{DeliveryStatus, Direction, MessageRecord},
     seal::{Draft, SealError},
+    text::printable_line,
 };
 
 /// Why a message cannot be re-sent. Each says what to do.
@@ -117,6 +118,12 @@ pub struct Resent {
     pub why: BTreeMap<String, DeliveryStatus>,
     /// The new message (`again`: this resend was made before; its receipt is the first one's).
     pub sent: Sent,
+    /// This was an earlier re-sending of the same original that had not finished (the answer
+    /// lost, or the process stopped): it was finished first, and other recipients whose copy
+    /// failed are re-sent to only by running the resend again.
+    pub finished_earlier: bool,
+    /// What the relay said that was not believed (a recipient the original was not sent to).
+    pub warnings: Vec<String>,
 }
 
 /// A recipient's state as the relay's `Status` answers it, in the words of status events.
@@ -133,20 +140,56 @@ pub fn status_of(message_id: &[u8], r: &pb::RecipientStatus) -> DeliveryStatus {
     })
 }
 
+/// The recipients `original` was sent to, as principals' names.
+fn recipients_of(original: &Original) -> BTreeSet<String> {
+    original
+        .draft
+        .recipients
+        .iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
 /// Each recipient's copy of `original` now: the relay's answer, or what this installation heard
-/// if the relay no longer has the message's metadata.
+/// if the relay no longer has the message's metadata. Only the original's own recipients are
+/// taken: a recipient the relay names that the original was not sent to is left out, with a
+/// warning (the second value), so a relay can never get the content sealed to anyone else.
 pub async fn copies(
-    client: &Client,
+    relay: &impl Relay,
     original: &Original,
-) -> Result<BTreeMap<String, DeliveryStatus>, ClientError> {
-    Ok(match client.status(&original.message_id).await? {
+) -> Result<(BTreeMap<String, DeliveryStatus>, Vec<String>), ClientError> {
+    let all: BTreeMap<String, DeliveryStatus> = match relay.status(&original.message_id).await? {
         Some(resp) => resp
             .recipients
             .iter()
             .map(|r| (r.recipient.clone(), status_of(&original.message_id, r)))
             .collect(),
         None => original.known.clone(),
-    })
+    };
+    Ok(only_recipients(&recipients_of(original), all))
+}
+
+/// `copies` without those of anyone not in `to`, and a warning naming them.
+pub fn only_recipients(
+    to: &BTreeSet<String>,
+    copies: BTreeMap<String, DeliveryStatus>,
+) -> (BTreeMap<String, DeliveryStatus>, Vec<String>) {
+    let (kept, others): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        copies.into_iter().partition(|(r, _)| to.contains(r));
+    let warnings = if others.is_empty() {
+        Vec::new()
+    } else {
+        let names: Vec<String> = others.keys().map(|r| printable_line(r)).collect();
+        tracing::warn!(
+            ?names,
+            "the relay reported copies for recipients the message was not sent to; ignored"
+        );
+        vec![format!(
+            "the relay reported copies for {} that the message was not sent to: ignored, nothing is re-sent to them (report this to the relay's operator)",
+            names.join(", ")
+        )]
+    };
+    (kept, warnings)
 }
 
 /// "centre/a: acknowledged; centre/b: delivered".
@@ -177,47 +220,111 @@ pub fn resendable(copies: &BTreeMap<String, DeliveryStatus>) -> Vec<String> {
         .collect()
 }
 
-/// Re-sends `original` to the recipients whose copy failed (see the module documentation).
+/// What a resend does, given the copies' states and the re-sendings recorded before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Finish an earlier re-sending to these recipients (sealed, maybe handed over, no answer
+    /// recorded): under its key, so the same id and bytes go, never a second copy.
+    Finish(Vec<String>),
+    /// The same resend made before (these recipients): its receipt.
+    Again(Vec<String>),
+    /// A new re-sending to these recipients.
+    New(Vec<String>),
+    /// Nothing to re-send; why.
+    Nothing(String),
+}
+
+/// Chooses what to do (see [`Plan`]). An unfinished earlier re-sending is finished first; every
+/// recipient of a recorded re-sending (finished or not, in the outbox or in the kept copy's
+/// `resent_as`) counts as re-sent to, so no recipient gets the content twice under two ids.
+pub fn plan(
+    original: &Original,
+    copies: &BTreeMap<String, DeliveryStatus>,
+    recorded: &[Outgoing],
+) -> Plan {
+    let id = MessageId(original.message_id);
+    let ours = recipients_of(original);
+    if let Some(r) = recorded
+        .iter()
+        .find(|r| r.state != OutgoingState::Sent && !r.resend_to.is_empty())
+    {
+        // Never to anyone the original was not sent to, whatever a record says.
+        let to: Vec<String> = r
+            .resend_to
+            .iter()
+            .filter(|t| ours.contains(*t))
+            .cloned()
+            .collect();
+        if to.len() == r.resend_to.len() {
+            return Plan::Finish(to);
+        }
+    }
+    let failed = resendable(copies);
+    if failed.is_empty() {
+        return Plan::Nothing(format!(
+            "no copy of message {id} is undeliverable or unreadable, so there is nothing to re-send ({})",
+            describe(copies)
+        ));
+    }
+    if recorded
+        .iter()
+        .any(|r| r.state == OutgoingState::Sent && r.resend_to == failed)
+    {
+        return Plan::Again(failed);
+    }
+    let mut done: BTreeMap<&String, String> = BTreeMap::new();
+    for (m, rs) in &original.resent {
+        for r in rs {
+            done.insert(r, m.to_string());
+        }
+    }
+    for rec in recorded {
+        for r in &rec.resend_to {
+            done.entry(r).or_insert_with(|| rec.message_id.clone());
+        }
+    }
+    let to: Vec<String> = failed
+        .iter()
+        .filter(|r| !done.contains_key(r))
+        .cloned()
+        .collect();
+    if to.is_empty() {
+        let said: Vec<String> = failed
+            .iter()
+            .filter_map(|r| done.get(r).map(|m| format!("to {r} as {m}")))
+            .collect();
+        return Plan::Nothing(format!(
+            "message {id} was re-sent already ({}); if that copy failed too, re-send the new message (`silta resend NEW_ID`)",
+            said.join(", ")
+        ));
+    }
+    Plan::New(to)
+}
+
+/// Re-sends `original` to the recipients whose copy failed (see the module documentation and
+/// [`plan`]). One re-sending per call: if an earlier one had not finished, that one is finished
+/// and returned ([`Resent::finished_earlier`]); call again for any others.
 pub async fn resend(
-    client: &Client,
+    relay: &impl Relay,
     outbox: &Outbox<'_>,
     original: &Original,
     disclosure: &Disclosure,
 ) -> Result<Resent, ResendError> {
     let id = MessageId(original.message_id);
-    let copies = copies(client, original).await?;
-    let failed = resendable(&copies);
-    if failed.is_empty() {
-        return Err(ResendError::NothingToResend(format!(
-            "no copy of message {id} is undeliverable or unreadable, so there is nothing to re-send ({})",
-            describe(&copies)
-        )));
-    }
-    let mut to = failed.clone();
-    // The same resend run again is found by its key (its receipt, no second copy); otherwise a
-    // recipient re-sent to before is not sent to again.
-    if outbox
-        .record(&Key::Resend {
-            of: original.message_id,
-            to: failed.clone(),
-        })?
-        .is_none()
-    {
-        let done: Vec<(MessageId, &String)> = original
-            .resent
-            .iter()
-            .flat_map(|(m, rs)| rs.iter().map(move |r| (*m, r)))
-            .filter(|(_, r)| failed.contains(r))
-            .collect();
-        to.retain(|r| !done.iter().any(|(_, d)| *d == r));
-        if to.is_empty() {
-            let said: Vec<String> = done.iter().map(|(m, r)| format!("to {r} as {m}")).collect();
-            return Err(ResendError::NothingToResend(format!(
-                "message {id} was re-sent already ({}); if that copy failed too, re-send the new message (`silta resend NEW_ID`)",
-                said.join(", ")
-            )));
+    let (copies, warnings) = copies(relay, original).await?;
+    let recorded = outbox.resends_of(&original.message_id)?;
+    let (to, finished_earlier) = match plan(original, &copies, &recorded) {
+        Plan::Finish(to) => (to, true),
+        Plan::Again(to) | Plan::New(to) => (to, false),
+        Plan::Nothing(why) => {
+            let why = if warnings.is_empty() {
+                why
+            } else {
+                format!("{why}. {}", warnings.join("; "))
+            };
+            return Err(ResendError::NothingToResend(why));
         }
-    }
+    };
     let mut draft = original.draft.clone();
     draft.message_id = *uuid::Uuid::now_v7().as_bytes();
     draft.recipients = to
@@ -229,7 +336,7 @@ pub async fn resend(
         of: original.message_id,
         to: to.clone(),
     };
-    let sent = match outbox.submit(client, &draft, &key, disclosure).await {
+    let sent = match outbox.submit(relay, &draft, &key, disclosure).await {
         Ok(sent) => sent,
         Err(ClientError::Seal(SealError::NoKeys(p))) => {
             return Err(ResendError::NoKeys(format!(
@@ -244,5 +351,7 @@ pub async fn resend(
         to,
         why,
         sent,
+        finished_earlier,
+        warnings,
     })
 }

@@ -343,27 +343,35 @@ struct Delivery {
 }
 
 impl Delivery {
+    /// `states`: (recipient, state, reason); `resent_to`: the recipients a re-sending of the
+    /// message went to (`resent_as`).
     fn new<'a>(
         to: impl IntoIterator<Item = String>,
-        states: impl IntoIterator<Item = (&'a String, &'a str)>,
+        states: impl IntoIterator<Item = (&'a String, &'a str, &'a str)>,
+        resent_to: &BTreeSet<String>,
     ) -> Self {
         Delivery {
             to: to.into_iter().collect(),
             finals: states
                 .into_iter()
-                .filter(|(_, s)| is_final(s))
-                .map(|(r, _)| r.clone())
+                .filter(|(r, s, why)| is_final(s, why, resent_to.contains(*r)))
+                .map(|(r, _, _)| r.clone())
                 .collect(),
         }
     }
 }
 
-/// A recipient's copy is final: nothing more will be heard of it.
-fn is_final(state: &str) -> bool {
-    matches!(
-        state,
-        "acknowledged" | "rejected" | "expired" | "undeliverable"
-    )
+/// A recipient's copy is final: nothing more will be heard of it, and it will not be re-sent.
+/// A copy that can be re-sent (`silta resend`: undeliverable other than because the case moved,
+/// or rejected as unreadable) is final only once a re-sending covered it, so the content stays
+/// until the new operator's keys are there (bounded by [`UNFINISHED_SENT_MAX_DAYS`]).
+fn is_final(state: &str, reason: &str, resent: bool) -> bool {
+    match state {
+        "acknowledged" | "expired" => true,
+        "undeliverable" => resent || reason == "case_moved",
+        "rejected" => resent || reason != crate::record::CANNOT_DECRYPT,
+        _ => false,
+    }
 }
 
 /// A message copy found, before the rules are applied.
@@ -539,7 +547,13 @@ impl Sweep<'_> {
                 keep,
                 delivery: (r.direction == Some(Direction::Sent)).then(|| {
                     let states = r.recipients.iter().flatten();
-                    Delivery::new(r.to.clone(), states.map(|(n, s)| (n, s.state.as_str())))
+                    let resent: BTreeSet<String> =
+                        r.resent_as.iter().flat_map(|x| x.to.clone()).collect();
+                    Delivery::new(
+                        r.to.clone(),
+                        states.map(|(n, s)| (n, s.state.as_str(), s.reason.as_str())),
+                        &resent,
+                    )
                 }),
             });
         }
@@ -788,12 +802,22 @@ struct JobView {
     filed: bool,
     #[serde(default)]
     recipients: BTreeMap<String, StateView>,
+    #[serde(default)]
+    resent_as: Vec<ResentView>,
 }
 
 #[derive(Deserialize)]
 struct StateView {
     #[serde(default)]
     state: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Deserialize)]
+struct ResentView {
+    #[serde(default)]
+    to: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -829,7 +853,10 @@ fn find_jobs(
                 .as_ref()
                 .map(|s| s.to.clone())
                 .unwrap_or_default(),
-            job.recipients.iter().map(|(n, s)| (n, s.state.as_str())),
+            job.recipients
+                .iter()
+                .map(|(n, s)| (n, s.state.as_str(), s.reason.as_str())),
+            &job.resent_as.iter().flat_map(|x| x.to.clone()).collect(),
         );
         let (kind, case) = job.summary.map(|s| (s.kind, s.case)).unwrap_or_default();
         found.push(Found {
@@ -858,7 +885,7 @@ fn status_delivery(s: &serde_json::Value) -> Delivery {
             .collect(),
         _ => Vec::new(),
     };
-    let states: Vec<(String, String)> = s["recipients"]
+    let states: Vec<(String, String, String)> = s["recipients"]
         .as_object()
         .into_iter()
         .flatten()
@@ -866,10 +893,24 @@ fn status_delivery(s: &serde_json::Value) -> Delivery {
             (
                 n.clone(),
                 v["state"].as_str().unwrap_or_default().to_owned(),
+                v["reason"].as_str().unwrap_or_default().to_owned(),
             )
         })
         .collect();
-    Delivery::new(to, states.iter().map(|(n, st)| (n, st.as_str())))
+    let resent: BTreeSet<String> = s["resent_as"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["to"].as_array().into_iter().flatten())
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    Delivery::new(
+        to,
+        states
+            .iter()
+            .map(|(n, st, why)| (n, st.as_str(), why.as_str())),
+        &resent,
+    )
 }
 
 /// The regular, non-hidden files of `dir` (none if it does not exist).
@@ -1179,6 +1220,7 @@ mod tests {
                 receipt_checked: false,
                 receipt_problem: String::new(),
                 sealed_to: None,
+                resend_to: Vec::new(),
             };
             tree.insert(key, serde_json::to_vec(&record).unwrap())
                 .unwrap();
@@ -1386,15 +1428,22 @@ mod tests {
             .open()
             .unwrap();
         let jobs = db.open_tree("msgid_job").unwrap();
-        let job = |state: &str| {
+        let job_resent = |state: &str, reason: &str, resent: bool| {
+            let resent_as = if resent {
+                serde_json::json!([{"message_id": ANSWER, "to": ["assistance/nas"], "at": ""}])
+            } else {
+                serde_json::json!([])
+            };
             serde_json::to_vec(&serde_json::json!({
                 "message_id": REFERRAL, "state": "sent", "filed": true,
                 "sent_at": "2026-11-20T09:00:00Z",
                 "summary": {"kind": "referral", "case": "", "to": ["assistance/nas"]},
-                "recipients": {"assistance/nas": {"state": state}},
+                "recipients": {"assistance/nas": {"state": state, "reason": reason}},
+                "resent_as": resent_as,
             }))
             .unwrap()
         };
+        let job = |state: &str| job_resent(state, "", false);
         jobs.insert(b"job", job("delivered")).unwrap();
         let plan = plan_at(&folders, Some(&jobs), "2026-11-21T09:00:00Z");
         assert!(plan.doomed.is_empty(), "{plan:?}");
@@ -1406,10 +1455,29 @@ mod tests {
         assert_eq!(plan.doomed.len(), 2, "{plan:?}");
         // Final (any of acknowledged, rejected, expired, as either copy knows it): it goes at
         // once with 0 days.
-        for state in ["acknowledged", "rejected", "expired", "undeliverable"] {
+        for state in ["acknowledged", "rejected", "expired"] {
             jobs.insert(b"job", job(state)).unwrap();
             let plan = plan_at(&folders, Some(&jobs), "2026-11-20T09:00:01Z");
             assert_eq!(plan.doomed.len(), 2, "{state}: {plan:?}");
+        }
+        // A copy that can be re-sent (`silta resend`) holds the content until a re-sending
+        // covers it; one undeliverable because the case moved will not be re-sent.
+        for (state, reason, resent, doomed) in [
+            ("undeliverable", "devices_retired", false, 0),
+            ("undeliverable", "recipient_disabled", false, 0),
+            ("rejected", "cannot_decrypt", false, 0),
+            ("undeliverable", "devices_retired", true, 2),
+            ("rejected", "cannot_decrypt", true, 2),
+            ("undeliverable", "case_moved", false, 2),
+        ] {
+            jobs.insert(b"job", job_resent(state, reason, resent))
+                .unwrap();
+            let plan = plan_at(&folders, Some(&jobs), "2026-11-20T09:00:01Z");
+            assert_eq!(
+                plan.doomed.len(),
+                doomed,
+                "{state} {reason} {resent}: {plan:?}"
+            );
         }
         // A status file without recipients cannot tell: held.
         std::fs::write(

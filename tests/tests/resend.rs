@@ -247,9 +247,29 @@ async fn an_unreadable_copy_is_resealed_to_the_current_keys_once() {
     let o = silta(&centre, &["resend", "abc"]);
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
     // A message received here is not this installation's to re-send.
+    let form2 = centre.dir.path().join("referral2.toml");
+    std::fs::write(&form2, referral_form("a second referral")).unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            CASE,
+            form2.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let third = sent_id(&o);
     let o = silta(&nas2, &["inbox", "sync", "--wait", "1"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(accepted(&relay).len(), 2);
+    let o = silta(&nas2, &["resend", &third]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(text(&o).contains("received here"), "{}", text(&o));
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone(), third]);
 
     // Retention deleted the content: refused (exit 1), saying so.
     let cfg = centre.dir.path().join("silta.toml");
@@ -263,7 +283,7 @@ async fn an_unreadable_copy_is_resealed_to_the_current_keys_once() {
     let o = silta(&centre, &["resend", &id]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no longer kept"), "{}", text(&o));
-    assert_eq!(accepted(&relay).len(), 2);
+    assert_eq!(accepted(&relay).len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,4 +455,304 @@ async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// A centre whose daemon runs with short timings (its folders under `folders/`), with its
+/// log in `daemon.log`.
+async fn centre_with_daemon(
+    pki: &TestPki,
+    relay: &TestRelay,
+) -> (TestUser, tokio::process::Child, std::path::PathBuf) {
+    let centre = TestUser::new(pki, relay.addr, "centre/joutseno", "server-1");
+    let cfg = centre.dir.path().join("silta.toml");
+    let mut t = std::fs::read_to_string(&cfg).unwrap();
+    t.push_str(
+        "\n[daemon]\nfolder = \"folders\"\nscan_interval_ms = 100\nretry_initial_ms = 100\nretry_max_ms = 800\nsettle_ms = 100\n",
+    );
+    std::fs::write(&cfg, t).unwrap();
+    let o = silta(&centre, &["keys", "publish"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let folders = centre.dir.path().join("folders");
+    let daemon = tokio::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("daemon")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(centre.dir.path().join("daemon.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for("the outbox", 20, || folders.join("outbox").is_dir()).await;
+    (centre, daemon, folders)
+}
+
+/// Drops `form` into the daemon's outbox as `name` and waits until it is sent; its id.
+async fn daemon_sends(folders: &Path, name: &str, form: &str) -> String {
+    let outbox = folders.join("outbox");
+    let part = outbox.join(format!(".{name}.part"));
+    std::fs::write(&part, form).unwrap();
+    std::fs::rename(&part, outbox.join(name)).unwrap();
+    let status_path = folders.join("sent").join(format!("{name}.status.json"));
+    let status = || -> serde_json::Value {
+        std::fs::read(&status_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    wait_for("the form sent", 20, || status()["message_id"].is_string()).await;
+    status()["message_id"].as_str().unwrap().to_owned()
+}
+
+fn daemon_form(account: &str) -> String {
+    let mut form = referral_form(account);
+    form.push_str(&format!(
+        "\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"{CASE}\"\nurgency = \"urgent\"\n"
+    ));
+    form
+}
+
+/// Requests the daemon cannot do are answered in their `.error` file and do not stop it: a
+/// file name that is no message id, an id it did not send, an `.error` path it cannot write, a
+/// planted status file naming a path instead of an id. Its resend/ folder exists from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_answers_bad_resend_requests_and_keeps_running() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let o = silta(&nas, &["keys", "publish"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (centre, mut daemon, folders) = centre_with_daemon(&pki, &relay).await;
+    let resend = folders.join("resend");
+    let meta = std::fs::metadata(&resend).expect("resend/ created with the other folders");
+    assert!(meta.is_dir());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    let id = daemon_sends(&folders, "r.toml", &daemon_form("first form")).await;
+
+    // Not a message id.
+    std::fs::write(resend.join("not-an-id.request"), "").unwrap();
+    let error = resend.join("not-an-id.error");
+    wait_for("the bad name answered", 20, || error.exists()).await;
+    let said = std::fs::read_to_string(&error).unwrap();
+    assert!(said.contains("does not name a message id"), "{said}");
+    assert!(!resend.join("not-an-id.request").exists());
+    // A message this daemon did not send.
+    let other = "0190c1d2-0000-7000-8000-0000000000aa";
+    std::fs::write(resend.join(format!("{other}.request")), "").unwrap();
+    let error = resend.join(format!("{other}.error"));
+    wait_for("the unknown id answered", 20, || error.exists()).await;
+    let said = std::fs::read_to_string(&error).unwrap();
+    assert!(said.contains("sent no message"), "{said}");
+
+    // Its answer cannot be written (the .error path is a folder): the request is refused
+    // (nothing failed yet, so nothing to re-send), the daemon carries on.
+    std::fs::create_dir(resend.join(format!("{id}.error"))).unwrap();
+    let request = resend.join(format!("{id}.request"));
+    std::fs::write(&request, "").unwrap();
+    wait_for("the request handled", 20, || !request.exists()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon stopped");
+    std::fs::remove_dir(resend.join(format!("{id}.error"))).unwrap();
+
+    // A planted status file naming a path, not an id: no request is written outside resend/.
+    std::fs::write(
+        folders.join("sent").join("x.status.json"),
+        r#"{"message_id": "../planted-request", "file": "x"}"#,
+    )
+    .unwrap();
+    // (Not one the daemon sent, so the command looks in the inbox's store, which the running
+    // daemon holds: exit 1, saying so.)
+    let o = silta(&centre, &["resend", "../planted"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("in use"), "{}", text(&o));
+    assert!(!folders.join("planted-request.request").exists());
+
+    // Still sending.
+    let id2 = daemon_sends(&folders, "r2.toml", &daemon_form("second form")).await;
+    assert_eq!(accepted(&relay), [id, id2]);
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon stopped");
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+}
+
+/// The daemon re-sends only the content it sent as that message: a kept form changed (or
+/// made unreadable) since is refused, saying why, and the daemon carries on; once it is as it
+/// was, the re-sending goes, its disclosure names the person who asked, and the old answer goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_resends_only_the_content_it_sent() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let o = silta(&nas, &["keys", "publish"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (centre, mut daemon, folders) = centre_with_daemon(&pki, &relay).await;
+    let form = daemon_form("what was sent");
+    let id = daemon_sends(&folders, "r.toml", &form).await;
+    let status_path = folders.join("sent").join("r.toml.status.json");
+    let status = || -> serde_json::Value {
+        std::fs::read(&status_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    let nas2 = new_operator(&pki, &relay).await;
+    let o = silta(&nas2, &["receive", "--wait", "2"]);
+    assert!(text(&o).contains("CANNOT_DECRYPT"), "{}", text(&o));
+    wait_for("the rejection in the status file", 20, || {
+        status()["recipients"]["assistance/nas"]["state"] == "rejected"
+    })
+    .await;
+    let kept = folders.join("sent").join("r.toml");
+    let resend = folders.join("resend");
+    let error = resend.join(format!("{id}.error"));
+    let request = resend.join(format!("{id}.request"));
+
+    // Not UTF-8 any more: refused, the daemon carries on.
+    std::fs::write(&kept, [0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_for("the refusal", 20, || error.exists()).await;
+    let said = std::fs::read_to_string(&error).unwrap();
+    assert!(said.contains("not UTF-8"), "{said}");
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon stopped");
+    // Other content (another case's account) under the same name: refused.
+    std::fs::write(&kept, daemon_form("someone else entirely")).unwrap();
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!error.exists(), "a new request clears the old answer");
+    wait_for("the refusal", 20, || error.exists()).await;
+    let said = std::fs::read_to_string(&error).unwrap();
+    assert!(said.contains("changed after"), "{said}");
+    // A symbolic link to other content: refused, its target not read.
+    let elsewhere = centre.dir.path().join("elsewhere.toml");
+    std::fs::write(&elsewhere, &form).unwrap();
+    std::fs::remove_file(&kept).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &kept).unwrap();
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_for("the refusal", 20, || error.exists()).await;
+    let said = std::fs::read_to_string(&error).unwrap();
+    assert!(said.contains("symbolic link"), "{said}");
+    assert_eq!(accepted(&relay), [id.as_str()], "nothing re-sent");
+
+    // As it was: re-sent, the answer of before gone.
+    std::fs::remove_file(&kept).unwrap();
+    std::fs::write(&kept, &form).unwrap();
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_for("the re-sending", 20, || status()["resent_as"].is_array()).await;
+    wait_for("the request done", 20, || !request.exists()).await;
+    assert!(!error.exists());
+    let new_id = status()["resent_as"][0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone()]);
+    let log = std::fs::read_to_string(centre.dir.path().join("state").join("access.log")).unwrap();
+    let entry = log
+        .lines()
+        .find(|l| l.contains("\"disclosed\"") && l.contains(&new_id))
+        .unwrap_or_else(|| panic!("{log}"));
+    let entry: serde_json::Value = serde_json::from_str(entry).unwrap();
+    let who = entry["who"].as_str().unwrap();
+    assert!(
+        who.starts_with("process:silta-daemon (requested by "),
+        "{who}"
+    );
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let logged = std::fs::read_to_string(centre.dir.path().join("daemon.log")).unwrap();
+    assert!(!logged.contains("what was sent"), "content in the log");
+    assert!(!logged.contains("someone else"), "content in the log");
+}
+
+/// Two recipients, one of whose copies cannot be opened: the re-sending goes to that one only.
+/// While that recipient has no current keys (every certificate of it revoked), it is refused
+/// (exit 1) and nothing is sent; once its new operator has published keys, it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_failed_recipient_of_two_is_resent_to_once_it_has_keys() {
+    let mut pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.tls.reload_interval_s = 1).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let other = TestUser::new(&pki, relay.addr, "assistance/other", "desk-1");
+    for u in [&centre, &nas, &other] {
+        let o = silta(u, &["keys", "publish"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(&form, referral_form("to two desks")).unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--to",
+            "assistance/other",
+            "--case",
+            CASE,
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = sent_id(&o);
+    // other opens its copy; nas's new operator cannot open its copy.
+    let o = silta(&other, &["receive", "--wait", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let nas2 = new_operator(&pki, &relay).await;
+    let o = silta(&nas2, &["receive", "--wait", "2"]);
+    assert!(text(&o).contains("CANNOT_DECRYPT"), "{}", text(&o));
+
+    // Every certificate of nas revoked: no current keys to seal to. Refused, nothing sent.
+    pki.revoke(&nas.identity);
+    pki.revoke(&nas2.identity);
+    let cfg = pki.client_config(relay.addr, Some(&nas2.identity));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while silta_client::Connection::connect(&cfg).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "CRL not reloaded after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let o = silta(&centre, &["resend", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no current keys"), "{}", text(&o));
+    assert_eq!(accepted(&relay), [id.as_str()]);
+
+    // The next operator enrols and publishes: re-sent to nas only.
+    let nas3 = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-3");
+    let o = silta(&nas3, &["keys", "publish"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let new_id = resent_id(&o);
+    assert!(
+        text(&o).contains(&format!("to assistance/nas as {new_id}")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone()]);
+    let out = nas3.dir.path().join("in");
+    let o = silta(
+        &nas3,
+        &["receive", "--out", out.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got = received(&out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], new_id);
+    assert_eq!(got[0]["to"], serde_json::json!(["assistance/nas"]));
+    // other's copy was not re-sent: nothing new for it.
+    let out = other.dir.path().join("in");
+    let o = silta(
+        &other,
+        &["receive", "--out", out.to_str().unwrap(), "--wait", "1"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(received(&out).is_empty());
 }

@@ -28,6 +28,7 @@ pub(super) fn create(folders: &Folders) -> Result<(), DaemonError> {
         &folders.sent,
         &folders.failed,
         &folders.inbox,
+        &folders.outbox.with_file_name(super::resend::RESEND_DIR),
     ] {
         create_private_dir(d).map_err(DaemonError::Folder)?;
     }
@@ -225,6 +226,7 @@ impl Daemon {
             receipt: None,
             resend_of: String::new(),
             resent_as: Vec::new(),
+            form_sha256: String::new(),
         };
         // The id is stored before anything is sent: every retry uses it.
         self.names
@@ -296,6 +298,7 @@ impl Daemon {
             job.summary = Some(summary_of(&job.form, job.json));
         }
         if !job.form.is_empty() {
+            job.form_sha256 = hex::encode(crate::seal::sha256(job.form.as_bytes()));
             let form_path = self.folders.sent.join(&job.sent_base);
             write_atomic(&form_path, job.form.as_bytes()).map_err(DaemonError::Folder)?;
         }
@@ -414,7 +417,7 @@ fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DaemonError> {
 /// refused by the kernel, its target never opened) and `O_NONBLOCK` (a FIFO cannot stall the
 /// daemon), then checked with fstat on the open file (a regular file, at most
 /// `MAX_FORM_BYTES`), and read through the same handle. The error says why, for failed/.
-fn read_form_file(path: &Path) -> Result<Vec<u8>, String> {
+pub(super) fn read_form_file(path: &Path) -> Result<Vec<u8>, String> {
     use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
     let file = std::fs::OpenOptions::new()
         .read(true)

@@ -94,6 +94,8 @@ pub struct Daemon {
     _lock: std::fs::File,
     /// A claimed file could not be queued: look through queued/ again at the next scan.
     recover_pending: std::sync::atomic::AtomicBool,
+    /// Resend requests that failed for now: (attempts, not before).
+    resend_waiting: std::sync::Mutex<std::collections::HashMap<String, (u32, Instant)>>,
 }
 
 impl Daemon {
@@ -137,6 +139,7 @@ impl Daemon {
             settling: Default::default(),
             _lock: lock,
             recover_pending: Default::default(),
+            resend_waiting: Default::default(),
         })
     }
 
@@ -415,10 +418,20 @@ impl Daemon {
         if let Some(pb::mailbox_item::Item::Status(s)) = &item.item {
             // The state file is updated before the status item is confirmed.
             if let Some(mut job) = self.get(&s.message_id)? {
-                let newer = job
-                    .recipients
-                    .get(&s.recipient)
-                    .is_none_or(|r| r.log_index <= s.log_index);
+                // Only the recipients it was sent to: a status for anyone else (a relay that
+                // misbehaves) is not kept, so it can never make a re-sending go to them.
+                let ours = job
+                    .summary
+                    .as_ref()
+                    .is_none_or(|sum| sum.to.is_empty() || sum.to.contains(&s.recipient));
+                if !ours {
+                    tracing::warn!(message_id = %job.message_id, recipient = ?s.recipient, "the relay reports a status for a recipient the message was not sent to; ignored");
+                }
+                let newer = ours
+                    && job
+                        .recipients
+                        .get(&s.recipient)
+                        .is_none_or(|r| r.log_index <= s.log_index);
                 if newer {
                     // An acknowledgement counts only if the recipient's device signed it.
                     let ack = if s.state == pb::DeliveryState::Acknowledged as i32 {

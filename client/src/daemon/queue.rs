@@ -74,6 +74,10 @@ pub(super) struct Job {
     /// The re-sendings of this message to recipients who could not open it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) resent_as: Vec<crate::record::Resent>,
+    /// SHA-256 (hex) of the form as filed in sent/: a re-sending sends only that content, not
+    /// whatever the file holds later.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(super) form_sha256: String,
 }
 
 /// The envelope facts of a form, for status files.
