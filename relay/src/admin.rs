@@ -471,9 +471,7 @@ impl Admin {
         let devices = self.store.devices(&principal)?;
         for id in &wanted {
             if !devices.iter().any(|(d, _)| d == id) {
-                return Err(RelayError::NotFound(format!(
-                    "{name} has no device {id:?}"
-                )));
+                return Err(RelayError::NotFound(format!("{name} has no device {id:?}")));
             }
         }
         let targets: Vec<String> = devices
@@ -483,8 +481,12 @@ impl Admin {
             .collect();
         let actor = permit.principal().to_string();
         let (retired, last_index) = {
-            let (principal, name, reason, actor) =
-                (principal.clone(), name.clone(), reason.clone(), actor.clone());
+            let (principal, name, reason, actor) = (
+                principal.clone(),
+                name.clone(),
+                reason.clone(),
+                actor.clone(),
+            );
             self.store
                 .write(move |trees| {
                     trees.transaction(|tx| {

@@ -204,8 +204,7 @@ impl Directory {
         let now_s = self.store.clock().unix_seconds();
         let mut active = Vec::new();
         for (_, dev) in self.store.devices(&principal)? {
-            if dev.retired || dev.cert_not_after <= now_s || self.tls.is_revoked(&dev.cert_serial)
-            {
+            if dev.retired || dev.cert_not_after <= now_s || self.tls.is_revoked(&dev.cert_serial) {
                 continue;
             }
             if let Some(r) = self.store.bundle(&principal, dev.latest_seq)? {

@@ -586,8 +586,14 @@ type FileStamp = Option<(std::time::SystemTime, u64, u64)>;
 impl TlsSource {
     fn load(
         &self,
-    ) -> Result<(Arc<rustls::ServerConfig>, Vec<Vec<u8>>, Vec<tls::MaterialDate>), StartError>
-    {
+    ) -> Result<
+        (
+            Arc<rustls::ServerConfig>,
+            Vec<Vec<u8>>,
+            Vec<tls::MaterialDate>,
+        ),
+        StartError,
+    > {
         let material = TlsMaterial::load(
             &self.ca,
             &self.crls,

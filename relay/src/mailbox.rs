@@ -418,9 +418,7 @@ impl Mailbox {
                 Ok(Some(StreamEnd::CrlStale)) => tonic::Status::unavailable(
                     "the relay's CRL is out of date (tls.enforce_crl_expiry): nothing is served until the operator installs a fresh one",
                 ),
-                Ok(Some(StreamEnd::Disabled)) => {
-                    crate::registry::disabled_error(&principal).into()
-                }
+                Ok(Some(StreamEnd::Disabled)) => crate::registry::disabled_error(&principal).into(),
                 Err(e) => e.into(),
             };
             let _ = tx.send(Err(status)).await;

@@ -349,7 +349,14 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
         // Expire this copy.
         let mut event = event_for(&meta, time, pb::EventType::Expired, "", vec![r.clone()]);
         event.detail = format!("policy {policy_key}={}", cfg.expire_after(env.urgency));
-        let seq = close_copy(tx, &mut meta, r, &mut state, pb::DeliveryState::Expired, event)?;
+        let seq = close_copy(
+            tx,
+            &mut meta,
+            r,
+            &mut state,
+            pb::DeliveryState::Expired,
+            event,
+        )?;
         look.pushed.push((meta.sender.clone(), seq));
         look.expired.push(r.clone());
         final_at = final_at.max(time.seconds);

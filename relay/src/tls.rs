@@ -470,10 +470,7 @@ impl TlsState {
     /// Records the CA certificates and the relay's certificate in force (see
     /// [`TlsMaterial::certificate_dates`]).
     pub fn set_certificates(&self, dates: Vec<MaterialDate>) {
-        *self
-            .certificates
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = dates;
+        *self.certificates.write().unwrap_or_else(|e| e.into_inner()) = dates;
     }
 
     /// When the CA certificates, the relay's certificate and the CRLs in force run out.

@@ -120,7 +120,10 @@ async fn wait_status(
 ) -> pb::StatusEvent {
     for _ in 0..20 {
         let items = take_items(stream, 1, WAIT).await;
-        assert!(!items.is_empty(), "no status item {state:?} within {WAIT:?}");
+        assert!(
+            !items.is_empty(),
+            "no status item {state:?} within {WAIT:?}"
+        );
         if let Some(s) = status_of(&items[0])
             && s.message_id == message_id
             && s.state == i32::from(state)
@@ -326,7 +329,10 @@ async fn every_admin_call_is_an_admin_call_event_the_auditor_sees() {
             pb::EventType::KeyRevoked as i32,
         ]
     );
-    assert!(effects[2].detail.starts_with("device test key "), "{effects:?}");
+    assert!(
+        effects[2].detail.starts_with("device test key "),
+        "{effects:?}"
+    );
     relay.stop().await;
 }
 
@@ -607,7 +613,9 @@ async fn retiring_devices_reports_only_what_no_remaining_device_can_read() {
     let m1 = send(b"m1").await;
 
     // Unknown device: NOT_FOUND, nothing retired.
-    let e = retire(&admin, "assistance/nas", &["nope"]).await.unwrap_err();
+    let e = retire(&admin, "assistance/nas", &["nope"])
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
     let e = retire(&admin, "assistance/nobody", &[]).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
@@ -735,11 +743,7 @@ async fn expiring_lists_what_runs_out_within_the_window_by_the_relay_clock() {
         ]
         .iter()
         .map(|s| s.to_string())
-        .chain(
-            all.iter()
-                .filter(|w| w.starts_with("crl "))
-                .cloned()
-        )
+        .chain(all.iter().filter(|w| w.starts_with("crl ")).cloned())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect::<Vec<_>>()
@@ -753,5 +757,93 @@ async fn expiring_lists_what_runs_out_within_the_window_by_the_relay_clock() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    relay.stop().await;
+}
+
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+
+fn silta(user: &silta_tests::TestUser, args: &[&str]) -> (i32, String) {
+    let o = std::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silta_admin_from_the_command_line() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = silta_tests::TestUser::new(&pki, relay.addr, "centre/espoo-1", "server-1");
+    let admin = silta_tests::TestUser::new(&pki, relay.addr, "admin/ops", "unused");
+    let (code, out) = silta(&centre, &["keys", "publish"]);
+    assert_eq!(code, 0, "{out}");
+
+    let (code, out) = silta(
+        &admin,
+        &[
+            "admin",
+            "disable",
+            "centre/espoo-1",
+            "--reason",
+            "operator contract ended",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("disabled centre/espoo-1"), "{out}");
+    let (code, out) = silta(&admin, &["admin", "principals", "--role", "centre"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("centre/espoo-1") && out.contains("DISABLED operator contract ended"),
+        "{out}"
+    );
+    assert!(out.contains("server-1"), "{out}");
+    let (code, out) = silta(&admin, &["admin", "expiring"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("expiring within 30 days"), "{out}");
+    assert!(
+        out.contains("principal-certificate  centre/espoo-1"),
+        "{out}"
+    );
+
+    // Usage errors (64) before anything is sent: no reason, not a principal.
+    let before = relay.events().len();
+    let (code, out) = silta(&admin, &["admin", "enable", "centre/espoo-1"]);
+    assert_eq!(code, 64, "{out}");
+    let (code, out) = silta(&admin, &["admin", "enable", "Espoo", "--reason", "x"]);
+    assert_eq!(code, 64, "{out}");
+    assert_eq!(relay.events().len(), before);
+
+    // The disabled centre is refused (1, the relay's reason said), and so is any non-admin.
+    let (code, out) = silta(&centre, &["keys", "publish"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("disabled"), "{out}");
+    let nas = silta_tests::TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    let (code, out) = silta(&nas, &["admin", "principals"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the relay refused"), "{out}");
+
+    let (code, out) = silta(
+        &admin,
+        &[
+            "admin",
+            "enable",
+            "centre/espoo-1",
+            "--reason",
+            "new operator enrolled",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = silta(&centre, &["keys", "publish"]);
+    assert_eq!(code, 0, "{out}");
     relay.stop().await;
 }

@@ -65,8 +65,7 @@ async fn the_relay_warns_in_its_log_about_what_expires_within_30_days() {
 
     // The default window (30 days), on the same data: the relay's certificate, the CA, the
     // CRL, and the certificate centre/c authenticated with.
-    let relay =
-        TestRelay::start_in_clocked(&pki, data, Arc::new(clock.clone()), |_| {}).await;
+    let relay = TestRelay::start_in_clocked(&pki, data, Arc::new(clock.clone()), |_| {}).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while captured.warnings("principal-certificate") == 0 {
         assert!(
