@@ -411,7 +411,7 @@ pub(crate) enum AuditCommand {
 
 const ADMIN_EXAMPLES: &str = "\
 The configuration is an ordinary one (relay, ca, cert, key, state_dir) with an admin
-certificate (`silta-certs issue --role admin ...`); no device keys are needed.
+certificate (`silta-certs issue --principal admin/<id> ...`); no device keys are needed.
 
 Examples:
   silta admin principals --role centre
