@@ -580,20 +580,19 @@ struct TlsSource {
     enforce_crl_expiry: bool,
 }
 
+/// A loaded TLS configuration: the server config, its CRLs (DER), and when the CA and relay
+/// certificates run out.
+type Loaded = (
+    Arc<rustls::ServerConfig>,
+    Vec<Vec<u8>>,
+    Vec<tls::MaterialDate>,
+);
+
 /// What identifies a version of a file: modification time, size, inode.
 type FileStamp = Option<(std::time::SystemTime, u64, u64)>;
 
 impl TlsSource {
-    fn load(
-        &self,
-    ) -> Result<
-        (
-            Arc<rustls::ServerConfig>,
-            Vec<Vec<u8>>,
-            Vec<tls::MaterialDate>,
-        ),
-        StartError,
-    > {
+    fn load(&self) -> Result<Loaded, StartError> {
         let material = TlsMaterial::load(
             &self.ca,
             &self.crls,
