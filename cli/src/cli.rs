@@ -134,8 +134,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// The relay's administration (role admin): principals, expiring certificates, disabling a
-    /// principal, retiring devices. Every call is recorded in the delivery log with its reason.
+    /// The relay's administration (role admin): principals, expiry, disabling, retiring devices.
+    ///
+    /// Every call is recorded in the relay's delivery log with its reason.
     #[command(after_help = ADMIN_EXAMPLES)]
     Admin {
         #[command(subcommand)]
