@@ -847,3 +847,51 @@ async fn silta_admin_from_the_command_line() {
     assert_eq!(code, 0, "{out}");
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn an_undeliverable_message_is_purged_like_any_finished_one() {
+    let pki = TestPki::new();
+    let clock = TestClock::new();
+    let relay = TestRelay::start_clocked(&pki, &clock, |c| {
+        c.retention.sweep_interval_ms = 20;
+        c.retention.purge_after_final_s = 60;
+    })
+    .await;
+    let _nas = relay.connect_as(&pki, "assistance/nas").await;
+    let centre = relay.connect_as(&pki, "centre/c").await;
+    let admin = relay.connect_as(&pki, "admin/ops").await;
+    let env = envelope(MessageKind::Referral, &["assistance/nas"], b"sealed");
+    centre.mailbox().send(env.clone()).await.unwrap();
+    assert_eq!(disable(&admin, "assistance/nas").await.undeliverable, 1);
+    // Kept until retention.purge_after_final_s after the copy became final, then purged.
+    assert!(
+        relay
+            .store
+            .sealed_ciphertext(&env.message_id)
+            .unwrap()
+            .is_some()
+    );
+    clock.advance(Duration::from_secs(61));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while relay
+        .store
+        .sealed_ciphertext(&env.message_id)
+        .unwrap()
+        .is_some()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never purged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let purged: Vec<pb::Event> = relay
+        .events()
+        .into_iter()
+        .filter(|e| e.r#type == i32::from(pb::EventType::Purged))
+        .collect();
+    assert_eq!(purged.len(), 1);
+    assert_eq!(purged[0].message_id, env.message_id);
+    assert!(
+        purged[0].detail.contains("retention.purge_after_final_s"),
+        "{purged:?}"
+    );
+    relay.stop().await;
+}
