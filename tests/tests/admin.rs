@@ -895,3 +895,47 @@ async fn an_undeliverable_message_is_purged_like_any_finished_one() {
     );
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn a_large_mailbox_is_reported_in_batches_with_its_counters_right() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, silta_tests::unlimited).await;
+    let _nas = relay.connect_as(&pki, "assistance/nas").await;
+    let centre = relay.connect_as(&pki, "centre/c").await;
+    let admin = relay.connect_as(&pki, "admin/ops").await;
+    // More than one batch (64 items per transaction).
+    let n = silta_relay::admin::BATCH as u64 * 2 + 5;
+    for _ in 0..n {
+        centre
+            .mailbox()
+            .send(envelope(
+                MessageKind::Referral,
+                &["assistance/nas"],
+                b"sealed",
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(list(&admin, "assistance").await[0].pending, n);
+    assert_eq!(disable(&admin, "assistance/nas").await.undeliverable, n);
+    assert_eq!(list(&admin, "assistance").await[0].pending, 0);
+    let undeliverable = relay
+        .events()
+        .into_iter()
+        .filter(|e| e.r#type == i32::from(pb::EventType::Undeliverable))
+        .count() as u64;
+    assert_eq!(undeliverable, n);
+    // The per-sender count went down too: once enabled, the sender's quota is whole again.
+    enable(&admin, "assistance/nas").await;
+    relay
+        .store
+        .write(|trees| {
+            trees.transaction(|tx| {
+                assert_eq!(tx.pair_pending("centre/c", "assistance/nas")?, 0);
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    relay.stop().await;
+}
