@@ -9,7 +9,7 @@
 //!
 //! A copy that can no longer be delivered (its recipient disabled, every device it could have
 //! been sealed to retired) is reported to its sender as UNDELIVERABLE through
-//! [`crate::retention::make_undeliverable`], the same path the sweeper ends expired copies
+//! `retention::make_undeliverable`, the same path the sweeper ends expired copies
 //! with; large mailboxes are worked through in batches of [`BATCH`] items, one transaction each.
 
 use std::sync::Arc;

@@ -7,6 +7,9 @@
 //! - [`tls`]: rustls configuration, client-certificate verification, the accept loop.
 //! - [`authz`]: the policy table and the layer that attaches a [`authz::Permit`] to requests.
 //! - [`mailbox`]: send, subscribe, acknowledge, status.
+//! - [`admin`]: the Admin service (role admin): principals, expiry, disable/enable, retiring
+//!   devices; the daily expiry warnings.
+//! - [`registry`]: principals seen (first/last, certificate) and disabled ones.
 //! - [`store`]: sled trees and the group-committing writer.
 //! - [`service`]: tonic services (thin).
 //! - [`error`]: [`error::RelayError`] and its one mapping to gRPC codes.
