@@ -149,6 +149,14 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The relay's administration (role admin): principals, expiry, disabling, retiring devices.
+    ///
+    /// Every call is recorded in the relay's delivery log with its reason.
+    #[command(after_help = ADMIN_EXAMPLES)]
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Seal a form and send it.
     Send {
         /// Message kind: referral, anonymous-consultation, information-response, ...
@@ -417,6 +425,71 @@ pub(crate) enum AuditCommand {
         /// How to print it.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+}
+
+const ADMIN_EXAMPLES: &str = "\
+The configuration is an ordinary one (relay, ca, cert, key, state_dir) with an admin
+certificate (`silta-certs issue --principal admin/<id> ...`); no device keys are needed.
+
+Examples:
+  silta admin principals --role centre
+  silta admin expiring --days 14
+  silta admin disable centre/espoo-1 --reason \"operator contract ended\"
+  silta admin retire-devices centre/espoo-1 --reason \"operator handover\"
+  silta admin enable centre/espoo-1 --reason \"new operator enrolled\"
+
+A reason is at most 120 bytes on one line and stays in the log for ever: never personal data.";
+
+#[derive(Subcommand)]
+pub(crate) enum AdminCommand {
+    /// List the principals the relay knows: first and last seen, certificate, devices, pending
+    /// messages and quota use.
+    Principals {
+        /// Only this role: centre, assistance, auditor or admin.
+        #[arg(long)]
+        role: Option<String>,
+        /// Why you look (recorded in the log).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List the certificates (principals', the relay's, the CA) and CRLs that expire soon.
+    Expiring {
+        /// Within this many days (default: the relay's tls.expiry_warning_days).
+        #[arg(long, default_value_t = 0)]
+        days: u32,
+        /// Why you look (recorded in the log).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Disable a principal: its requests are refused, its open streams end, sends to it are
+    /// refused, and its pending messages are reported to their senders as undeliverable.
+    Disable {
+        /// The principal, <role>/<id>.
+        principal: String,
+        /// Why (required; recorded in the log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Enable a disabled principal again (messages already reported undeliverable stay so).
+    Enable {
+        /// The principal, <role>/<id>.
+        principal: String,
+        /// Why (required; recorded in the log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Retire devices of a principal (an operator handover, a lost machine): their keys leave
+    /// the directory, and pending messages nobody left can read are reported undeliverable.
+    /// The principal stays enabled: a new certificate can enrol and publish keys.
+    RetireDevices {
+        /// The principal, <role>/<id>.
+        principal: String,
+        /// Device ids; none retires every current device.
+        devices: Vec<String>,
+        /// Why (required; recorded in the log).
+        #[arg(long)]
+        reason: String,
     },
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: see [`cli::EXIT_CODES`] (printed by `silta --help`).
 
+mod admin_cmd;
 mod audit_cmd;
 mod cli;
 mod compose;
@@ -96,6 +97,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo { keep } => demo(keep).await,
         Command::Audit { command } => audit_cmd::run(&cli.config, command).await,
         Command::Keys { command } => keys_cmd::run(&config()?, command).await,
+        Command::Admin { command } => admin_cmd::run(&config()?, command).await,
         Command::Daemon => daemon_cmd::run(&config()?).await,
         Command::Inbox { purpose, command } => inbox_cmd::run(&config()?, purpose, command).await,
         Command::Case { command } => inbox_cmd::case(&config()?, command).await,

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 use silta_proto::pb::{
-    audit_log_client::AuditLogClient, directory_client::DirectoryClient,
+    admin_client::AdminClient, audit_log_client::AuditLogClient, directory_client::DirectoryClient,
     mailbox_client::MailboxClient,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -331,6 +331,12 @@ impl Connection {
     /// A `silta.v1.AuditLog` client.
     pub fn audit(&self) -> AuditLogClient<Channel> {
         AuditLogClient::new(self.channel.clone())
+            .max_decoding_message_size(silta_proto::limits::CLIENT_DECODE_BYTES)
+    }
+
+    /// A `silta.v1.Admin` client (role `admin` only).
+    pub fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.channel.clone())
             .max_decoding_message_size(silta_proto::limits::CLIENT_DECODE_BYTES)
     }
 

@@ -22,6 +22,7 @@
 //! - [`receive`]: the one open path: fetch, open and verify, log the opening, keep, acknowledge.
 //! - [`inbox`]: messages kept by `silta inbox sync`: listing, threads, acknowledging.
 //! - [`daemon`]: the centre daemon: outbox, sent, failed and inbox folders, a durable queue.
+//! - [`admin`]: the relay's Admin service (role `admin`).
 //! - [`access`]: the client-side access log (who opened which case's messages, and why).
 //! - [`audit`]: verifying the delivery log, receipts, offline evidence.
 //! - [`report`]: the auditor's monthly summary of the delivery log (table, CSV, JSON, SVG).
@@ -47,6 +48,7 @@
 
 pub mod access;
 mod ack;
+pub mod admin;
 pub mod audit;
 pub mod bundle;
 pub mod client;

@@ -45,6 +45,16 @@ pub enum Rpc {
     AuditConsistencyProof,
     /// `silta.v1.AuditLog/Query`
     AuditQuery,
+    /// `silta.v1.Admin/ListPrincipals`
+    AdminListPrincipals,
+    /// `silta.v1.Admin/Expiring`
+    AdminExpiring,
+    /// `silta.v1.Admin/DisablePrincipal`
+    AdminDisablePrincipal,
+    /// `silta.v1.Admin/EnablePrincipal`
+    AdminEnablePrincipal,
+    /// `silta.v1.Admin/RetireDevices`
+    AdminRetireDevices,
     /// `grpc.health.v1.Health/*`
     Health,
     /// `grpc.reflection.v1{,alpha}.ServerReflection/*`
@@ -55,7 +65,7 @@ use Role::{Admin, Assistance, Auditor, Centre};
 
 impl Rpc {
     /// Every RPC, for exhaustive tests.
-    pub const ALL: [Rpc; 13] = [
+    pub const ALL: [Rpc; 18] = [
         Rpc::MailboxSend,
         Rpc::MailboxSubscribe,
         Rpc::MailboxAck,
@@ -67,8 +77,22 @@ impl Rpc {
         Rpc::AuditInclusionProof,
         Rpc::AuditConsistencyProof,
         Rpc::AuditQuery,
+        Rpc::AdminListPrincipals,
+        Rpc::AdminExpiring,
+        Rpc::AdminDisablePrincipal,
+        Rpc::AdminEnablePrincipal,
+        Rpc::AdminRetireDevices,
         Rpc::Health,
         Rpc::Reflection,
+    ];
+
+    /// The Admin service's RPCs.
+    pub const ADMIN: [Rpc; 5] = [
+        Rpc::AdminListPrincipals,
+        Rpc::AdminExpiring,
+        Rpc::AdminDisablePrincipal,
+        Rpc::AdminEnablePrincipal,
+        Rpc::AdminRetireDevices,
     ];
 
     /// The RPC for a gRPC request path, if it is one the relay serves.
@@ -85,6 +109,11 @@ impl Rpc {
             "/silta.v1.AuditLog/InclusionProof" => Rpc::AuditInclusionProof,
             "/silta.v1.AuditLog/ConsistencyProof" => Rpc::AuditConsistencyProof,
             "/silta.v1.AuditLog/Query" => Rpc::AuditQuery,
+            "/silta.v1.Admin/ListPrincipals" => Rpc::AdminListPrincipals,
+            "/silta.v1.Admin/Expiring" => Rpc::AdminExpiring,
+            "/silta.v1.Admin/DisablePrincipal" => Rpc::AdminDisablePrincipal,
+            "/silta.v1.Admin/EnablePrincipal" => Rpc::AdminEnablePrincipal,
+            "/silta.v1.Admin/RetireDevices" => Rpc::AdminRetireDevices,
             "/grpc.health.v1.Health/Check" | "/grpc.health.v1.Health/Watch" => Rpc::Health,
             "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
             | "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo" => Rpc::Reflection,
@@ -112,6 +141,14 @@ impl Rpc {
             Rpc::AuditQuery => &[Centre, Assistance, Auditor],
             // Raw leaves hold every principal's metadata: auditors only.
             Rpc::AuditEntries => &[Auditor],
+            // Principals, their certificates and devices, and disabling them: the operator's
+            // administrator only (never a participant, never the auditor, who only reads the
+            // log that records every admin call).
+            Rpc::AdminListPrincipals
+            | Rpc::AdminExpiring
+            | Rpc::AdminDisablePrincipal
+            | Rpc::AdminEnablePrincipal
+            | Rpc::AdminRetireDevices => &[Admin],
             Rpc::Health | Rpc::Reflection => &[Centre, Assistance, Auditor, Admin],
         }
     }
@@ -130,6 +167,11 @@ impl Rpc {
             Rpc::AuditInclusionProof => "AuditLog.InclusionProof",
             Rpc::AuditConsistencyProof => "AuditLog.ConsistencyProof",
             Rpc::AuditQuery => "AuditLog.Query",
+            Rpc::AdminListPrincipals => "Admin.ListPrincipals",
+            Rpc::AdminExpiring => "Admin.Expiring",
+            Rpc::AdminDisablePrincipal => "Admin.DisablePrincipal",
+            Rpc::AdminEnablePrincipal => "Admin.EnablePrincipal",
+            Rpc::AdminRetireDevices => "Admin.RetireDevices",
             Rpc::Health => "Health",
             Rpc::Reflection => "Reflection",
         }
@@ -295,7 +337,10 @@ impl AuthzLayer {
         self.requests
             .take(principal, now)
             .map_err(|w| limited("limits.requests_per_second", w))?;
-        if matches!(rpc, Some(Rpc::AuditQuery | Rpc::AuditEntries)) {
+        // Admin calls each write an event, reads included: limited like audit reads.
+        if matches!(rpc, Some(Rpc::AuditQuery | Rpc::AuditEntries))
+            || rpc.is_some_and(|r| Rpc::ADMIN.contains(&r))
+        {
             self.audit_reads
                 .take(principal, now)
                 .map_err(|w| limited("limits.audit_queries_per_minute", w))?;
@@ -397,10 +442,16 @@ where
                     return Ok(tonic::Status::permission_denied(reason).into_http());
                 }
             };
-            // A principal becomes a known recipient the first time it authenticates.
-            if let Err(e) = layer.registry.ensure(permit.principal()).await {
-                tracing::error!(error = %e, "could not register principal");
-                return Ok(tonic::Status::internal("internal storage error").into_http());
+            // A principal becomes a known recipient the first time it authenticates; the relay
+            // remembers when it last saw it and with which certificate. One the admin disabled
+            // gets nothing (PERMISSION_DENIED).
+            if let Err(e) = layer.registry.ensure(&peer).await {
+                if matches!(e, crate::error::RelayError::PermissionDenied(_)) {
+                    layer.metrics.request_denied();
+                } else {
+                    tracing::error!(error = %e, "could not register principal");
+                }
+                return Ok(tonic::Status::from(e).into_http());
             }
             let rpc = permit.rpc();
             layer.metrics.request_allowed();
@@ -470,6 +521,11 @@ mod tests {
             "/silta.v1.AuditLog/InclusionProof",
             "/silta.v1.AuditLog/ConsistencyProof",
             "/silta.v1.AuditLog/Query",
+            "/silta.v1.Admin/ListPrincipals",
+            "/silta.v1.Admin/Expiring",
+            "/silta.v1.Admin/DisablePrincipal",
+            "/silta.v1.Admin/EnablePrincipal",
+            "/silta.v1.Admin/RetireDevices",
             "/grpc.health.v1.Health/Check",
             "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
         ];
@@ -477,5 +533,24 @@ mod tests {
             assert_eq!(Rpc::from_path(path), Some(*rpc));
         }
         assert_eq!(Rpc::from_path("/silta.v1.Mailbox/Admin"), None);
+    }
+
+    #[test]
+    fn only_the_admin_calls_the_admin_service_and_the_admin_calls_nothing_else() {
+        for rpc in Rpc::ALL {
+            let admin_only = Rpc::ADMIN.contains(&rpc);
+            for role in Role::ALL {
+                let allowed = rpc.allowed_roles().contains(&role);
+                if admin_only {
+                    assert_eq!(allowed, role == Admin, "{rpc:?} {role}");
+                } else if role == Admin {
+                    assert_eq!(
+                        allowed,
+                        matches!(rpc, Rpc::Health | Rpc::Reflection),
+                        "{rpc:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -86,6 +86,10 @@ pub struct TlsConfig {
     pub enforce_crl_expiry: bool,
     /// How often (seconds) to look for changed CA, CRL, certificate or key files and reload them.
     pub reload_interval_s: u64,
+    /// Warn in the log (at start and daily) about certificates and CRLs that expire within this
+    /// many days: principals' certificates seen at handshake, the relay's own, the CAs, the
+    /// CRLs' nextUpdate. Also the default window of the Admin service's `Expiring`.
+    pub expiry_warning_days: u32,
 }
 
 /// `[limits]`: what one request and one principal may use, so that no participant can take
@@ -237,6 +241,7 @@ impl Default for TlsConfig {
             key: PathBuf::new(),
             enforce_crl_expiry: true,
             reload_interval_s: 30,
+            expiry_warning_days: 30,
         }
     }
 }
@@ -522,6 +527,12 @@ impl Config {
                 "must be 1..=3600",
             ));
         }
+        if t.expiry_warning_days == 0 || t.expiry_warning_days > 365 {
+            return Err(ConfigError::key(
+                "tls.expiry_warning_days",
+                "must be 1..=365",
+            ));
+        }
         if t.development {
             let given = !t.ca.is_empty() || !t.crls.is_empty() || !t.cert.as_os_str().is_empty();
             if given || !t.trust_domain.is_empty() {
@@ -700,6 +711,7 @@ mod example_file {
         assert_eq!(c.tls.development, d.tls.development);
         assert_eq!(c.tls.enforce_crl_expiry, d.tls.enforce_crl_expiry);
         assert_eq!(c.tls.reload_interval_s, d.tls.reload_interval_s);
+        assert_eq!(c.tls.expiry_warning_days, d.tls.expiry_warning_days);
         assert_eq!(c.limits, d.limits);
         assert_eq!(c.log.format, d.log.format);
         assert_eq!(c.log.level, d.log.level);
@@ -717,7 +729,7 @@ mod example_file {
                 count("log"),
                 count("retention")
             ],
-            [5, 4, 8, 11, 2, 8]
+            [5, 4, 9, 11, 2, 8]
         );
     }
 }

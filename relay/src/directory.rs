@@ -83,7 +83,34 @@ impl Directory {
                         return abort(RelayError::NotFound(format!("unknown principal {name}")));
                     };
                     let existing = tx.device(&principal, &device)?;
+                    // A new binding of the device id (first publish, a successor, a device
+                    // re-enrolled after the admin retired it): messages accepted from now on
+                    // may be sealed to it.
+                    let mut fresh = false;
                     let mut dev = match existing {
+                        Some(dev) if dev.retired => {
+                            // Retired by the admin (an operator handover, a lost laptop): a new
+                            // certificate of the principal may enrol under the id again; the
+                            // retired certificate may not bring it back.
+                            if dev.cert_sha256 == cert_sha256 {
+                                return abort(RelayError::PermissionDenied(format!(
+                                    "device id {device:?} of {name} was retired by the relay's administrator; the certificate it was bound to (serial {}) cannot publish under it again: enrol with a new certificate",
+                                    dev.cert_serial
+                                )));
+                            }
+                            if rec.devices >= max_devices {
+                                return abort(RelayError::LimitExceeded(format!(
+                                    "{name} has {} devices with published keys; limit limits.max_devices_per_principal is {max_devices}",
+                                    rec.devices
+                                )));
+                            }
+                            rec.devices += 1;
+                            fresh = true;
+                            DeviceRecord {
+                                bundles: 0,
+                                ..dev
+                            }
+                        }
                         Some(mut dev) => {
                             // Identical to the device's latest bundle: a retry.
                             if let Some(latest) = tx.bundle(&principal, dev.latest_seq)?
@@ -105,6 +132,7 @@ impl Directory {
                                 if free {
                                     // A successor (operator change): its own history budget.
                                     dev.bundles = 0;
+                                    fresh = true;
                                 }
                             }
                             if dev.bundles >= max_bundles {
@@ -123,6 +151,7 @@ impl Directory {
                                 )));
                             }
                             rec.devices += 1;
+                            fresh = true;
                             DeviceRecord::default()
                         }
                     };
@@ -151,6 +180,10 @@ impl Directory {
                     dev.cert_serial = serial.clone();
                     dev.cert_not_after = not_after;
                     dev.key_fingerprint = fingerprint.clone();
+                    if fresh {
+                        dev.retired = false;
+                        dev.since_index = index;
+                    }
                     tx.put_device(&principal, &device, &dev)?;
                     tx.put_principal(&name, &rec)?;
                     Ok(index)
@@ -171,7 +204,7 @@ impl Directory {
         let now_s = self.store.clock().unix_seconds();
         let mut active = Vec::new();
         for (_, dev) in self.store.devices(&principal)? {
-            if dev.cert_not_after <= now_s || self.tls.is_revoked(&dev.cert_serial) {
+            if dev.retired || dev.cert_not_after <= now_s || self.tls.is_revoked(&dev.cert_serial) {
                 continue;
             }
             if let Some(r) = self.store.bundle(&principal, dev.latest_seq)? {

@@ -7,6 +7,9 @@
 //! - [`tls`]: rustls configuration, client-certificate verification, the accept loop.
 //! - [`authz`]: the policy table and the layer that attaches a [`authz::Permit`] to requests.
 //! - [`mailbox`]: send, subscribe, acknowledge, status.
+//! - [`admin`]: the Admin service (role admin): principals, expiry, disable/enable, retiring
+//!   devices; the daily expiry warnings.
+//! - [`registry`]: principals seen (first/last, certificate) and disabled ones.
 //! - [`store`]: sled trees and the group-committing writer.
 //! - [`service`]: tonic services (thin).
 //! - [`error`]: [`error::RelayError`] and its one mapping to gRPC codes.
@@ -22,6 +25,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod audit;
 pub mod authz;
 pub mod backup;
@@ -47,7 +51,7 @@ use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use silta_certs::dev::{DEV_TRUST_DOMAIN, DevPki};
 use silta_proto::pb::{
-    audit_log_server::AuditLogServer, directory_server::DirectoryServer,
+    admin_server::AdminServer, audit_log_server::AuditLogServer, directory_server::DirectoryServer,
     mailbox_server::MailboxServer,
 };
 use tokio::{
@@ -63,7 +67,7 @@ use crate::{
     mailbox::Mailbox,
     metrics::Metrics,
     registry::Registry,
-    service::{AuditLogService, DirectoryService, MailboxService},
+    service::{AdminService, AuditLogService, DirectoryService, MailboxService},
     store::{Store, StoreError, StoreOptions},
     tls::{TlsMaterial, TlsSetupError, TlsState},
 };
@@ -176,12 +180,13 @@ impl Relay {
                 enforce_crl_expiry: t.enforce_crl_expiry,
             }
         };
-        let (config_now, crls_now) = source.load()?;
+        let (config_now, crls_now, dates) = source.load()?;
         let tls = Arc::new(TlsState::new(
             config_now,
             crls_now,
             source.enforce_crl_expiry,
         ));
+        tls.set_certificates(dates);
         let db_path = data.join("db");
         let options = StoreOptions {
             sync: config.storage.sync,
@@ -282,6 +287,7 @@ impl Relay {
             self.store.clone(),
             self.signer.clone(),
         ));
+        let registry = Arc::new(Registry::new(self.store.clone()));
         let mailbox = Arc::new(
             Mailbox::new(
                 self.store.clone(),
@@ -292,9 +298,20 @@ impl Relay {
                 Duration::from_secs(cfg.server.max_connection_age_s),
                 cfg.retention.clone(),
                 self.metrics.clone(),
+                registry.clone(),
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );
+        let admin_service = Arc::new(admin::Admin::new(
+            self.store.clone(),
+            self.tls.clone(),
+            registry.clone(),
+            mailbox.clone(),
+            cfg.limits.clone(),
+            cfg.retention.clone(),
+            cfg.tls.expiry_warning_days,
+        ));
+        tokio::spawn(warn_expiring(admin_service.clone(), stop_rx.clone()));
         tokio::spawn(
             retention::Sweeper::new(
                 self.store.clone(),
@@ -304,7 +321,6 @@ impl Relay {
             )
             .run(stop_rx.clone()),
         );
-        let registry = Arc::new(Registry::new(self.store.clone()));
         // Leave room for the envelope's other fields; the handler enforces the real limit with
         // a precise error.
         let max_message = usize::try_from(cfg.limits.max_ciphertext_bytes)
@@ -346,6 +362,9 @@ impl Relay {
                 )),
             }))
             .add_service(AuditLogServer::new(AuditLogService { audit }))
+            .add_service(AdminServer::new(AdminService {
+                admin: admin_service,
+            }))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
@@ -470,6 +489,33 @@ impl Relay {
     }
 }
 
+/// Warns in the log about certificates and CRLs that expire within `tls.expiry_warning_days`:
+/// at start, then whenever a day has passed by the relay's clock (looked at every minute, so a
+/// test clock moved forward is noticed too).
+async fn warn_expiring(admin: Arc<admin::Admin>, mut stop: watch::Receiver<bool>) {
+    let clock = admin.clock();
+    let mut last: Option<i64> = None;
+    loop {
+        let now = clock.unix_seconds();
+        if last.is_none_or(|l| now.saturating_sub(l) >= 86_400) {
+            match admin.warn_expiring() {
+                Ok(n) => {
+                    last = Some(now);
+                    tracing::debug!(items = n, "expiry check");
+                }
+                Err(e) => tracing::error!(error = %e, "expiry check failed; retrying in a minute"),
+            }
+        }
+        tokio::select! {
+            () = tls::stopped(&mut stop) => return,
+            () = tokio::time::sleep(EXPIRY_CHECK_EVERY) => {}
+        }
+    }
+}
+
+/// How often the expiry warner looks at the clock.
+const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(60);
+
 /// Completes when the store fails, with the reason.
 async fn store_failed(mut failure: watch::Receiver<Option<Arc<str>>>) -> Arc<str> {
     loop {
@@ -538,11 +584,19 @@ struct TlsSource {
     enforce_crl_expiry: bool,
 }
 
+/// A loaded TLS configuration: the server config, its CRLs (DER), and when the CA and relay
+/// certificates run out.
+type Loaded = (
+    Arc<rustls::ServerConfig>,
+    Vec<Vec<u8>>,
+    Vec<tls::MaterialDate>,
+);
+
 /// What identifies a version of a file: modification time, size, inode.
 type FileStamp = Option<(std::time::SystemTime, u64, u64)>;
 
 impl TlsSource {
-    fn load(&self) -> Result<(Arc<rustls::ServerConfig>, Vec<Vec<u8>>), StartError> {
+    fn load(&self) -> Result<Loaded, StartError> {
         let material = TlsMaterial::load(
             &self.ca,
             &self.crls,
@@ -552,7 +606,8 @@ impl TlsSource {
             self.enforce_crl_expiry,
         )?;
         let crls = material.crl_ders();
-        Ok((material.server_config()?, crls))
+        let dates = material.certificate_dates();
+        Ok((material.server_config()?, crls, dates))
     }
 
     fn stamps(&self) -> Vec<FileStamp> {
@@ -589,8 +644,9 @@ async fn reload_tls(
             continue;
         }
         match source.load() {
-            Ok((config, crls)) => {
+            Ok((config, crls, dates)) => {
                 state.replace(config, crls);
+                state.set_certificates(dates);
                 seen = now;
                 tracing::info!(
                     "TLS material changed on disk; reloaded (new CRLs apply to new connections)"

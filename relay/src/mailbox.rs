@@ -54,6 +54,8 @@ pub struct Mailbox {
     send_bytes: crate::quota::RateLimiter,
     /// `[retention]`: when accepted and finished messages are due for the sweeper.
     retention: RetentionConfig,
+    /// Known principals; a disabled one's streams end.
+    registry: Arc<crate::registry::Registry>,
 }
 
 /// One open subscription, counted until dropped.
@@ -83,6 +85,8 @@ enum StreamEnd {
     CertificateExpired,
     /// A CRL in force went stale under `tls.enforce_crl_expiry`.
     CrlStale,
+    /// The admin disabled the principal.
+    Disabled,
 }
 
 impl StreamEnd {
@@ -91,6 +95,7 @@ impl StreamEnd {
             StreamEnd::ConnectionAge => "connection reached its maximum age",
             StreamEnd::CertificateExpired => "certificate expired",
             StreamEnd::CrlStale => "CRL out of date",
+            StreamEnd::Disabled => "principal disabled by the admin",
         }
     }
 }
@@ -156,6 +161,7 @@ impl Mailbox {
         max_connection_age: std::time::Duration,
         retention: RetentionConfig,
         metrics: Arc<crate::metrics::Metrics>,
+        registry: Arc<crate::registry::Registry>,
     ) -> Result<Self, RelayError> {
         // Everything on disk at start is durable.
         let hub = Hub::default();
@@ -179,6 +185,7 @@ impl Mailbox {
             ),
             limits,
             retention,
+            registry,
         })
     }
 
@@ -279,6 +286,11 @@ impl Mailbox {
                                 "unknown recipient {name}: it has never connected to this relay"
                             )));
                         };
+                        if rec.disabled {
+                            return abort(RelayError::FailedPrecondition(format!(
+                                "recipient {name} is disabled at this relay by its administrator: it receives nothing until it is enabled again; nothing was sent"
+                            )));
+                        }
                         let from_sender = tx.pair_pending(&sender.to_string(), &name)?;
                         if from_sender >= max_per_sender {
                             return abort(RelayError::RateLimited {
@@ -448,6 +460,7 @@ impl Mailbox {
                 Ok(Some(StreamEnd::CrlStale)) => tonic::Status::unavailable(
                     "the relay's CRL is out of date (tls.enforce_crl_expiry): nothing is served until the operator installs a fresh one",
                 ),
+                Ok(Some(StreamEnd::Disabled)) => crate::registry::disabled_error(&principal).into(),
                 Err(e) => e.into(),
             };
             let _ = tx.send(Err(status)).await;
@@ -491,6 +504,7 @@ impl Mailbox {
         let mut changes = self.hub.watch(&name);
         let mut shutdown = self.shutdown.clone();
         let mut tls_changes = self.tls.changes();
+        let mut disabled_changes = self.registry.disabled_changes();
         let mut deadline = self.stream_deadline(peer);
         tracing::info!(principal = %name, after_seq = cursor, "subscription opened");
         loop {
@@ -498,6 +512,11 @@ impl Mailbox {
             if self.tls.is_revoked(serial) {
                 tracing::info!(principal = %name, serial, "subscription closed: certificate revoked");
                 return Err(RelayError::Unauthenticated("certificate revoked".into()));
+            }
+            // A stream of a principal the admin disabled ends at once (woken below).
+            if self.registry.is_disabled(principal) {
+                tracing::info!(principal = %name, serial, "subscription closed: principal disabled");
+                return Ok(Some(StreamEnd::Disabled));
             }
             if tokio::time::Instant::now() >= deadline.0 {
                 tracing::info!(principal = %name, serial, reason = deadline.1.name(), "subscription closed");
@@ -513,6 +532,7 @@ impl Mailbox {
                 tokio::select! {
                     r = changes.changed() => if r.is_err() { return Ok(None) },
                     _ = tls_changes.changed() => deadline = self.stream_deadline(peer),
+                    _ = disabled_changes.changed() => {}
                     () = tokio::time::sleep_until(deadline.0) => {}
                     _ = tx.closed() => break,
                     () = crate::tls::stopped(&mut shutdown) => {
@@ -678,6 +698,15 @@ impl Mailbox {
                     };
                     let current = pb::DeliveryState::try_from(state.state).unwrap_or_default();
                     let target_state = outcome.state();
+                    if current == pb::DeliveryState::Undeliverable {
+                        return abort(RelayError::FailedPrecondition(format!(
+                            "message {} was reported undeliverable to its sender ({}) before it was answered; the sender may send it again",
+                            uuid_str(id),
+                            pb::UndeliverableReason::try_from(state.undeliverable_reason)
+                                .unwrap_or_default()
+                                .as_str_name()
+                        )));
+                    }
                     if current == pb::DeliveryState::Expired {
                         return abort(RelayError::FailedPrecondition(format!(
                             "message {} expired before it was answered (retention.expire_after_s at the relay); the sender was told and may send it again",
@@ -780,6 +809,12 @@ impl Mailbox {
                 ))
             });
         };
+        if device.retired {
+            return Err(RelayError::FailedPrecondition(format!(
+                "device {:?} was retired by the relay's administrator: acknowledge from a current device",
+                clip(&a.signer_key)
+            )));
+        }
         let now_s = self.store.clock().unix_seconds();
         if device.cert_not_after <= now_s || self.tls.is_revoked(&device.cert_serial) {
             return Err(RelayError::FailedPrecondition(format!(
@@ -864,7 +899,7 @@ impl Mailbox {
                 updated_at: s.updated_at,
                 rejection_reason: s.rejection_reason,
                 detail: s.detail,
-                undeliverable_reason: 0,
+                undeliverable_reason: s.undeliverable_reason,
             })
             .collect();
         Ok(pb::StatusResponse {
@@ -930,7 +965,7 @@ pub(crate) fn push_status(
             log_index: state.log_index,
             ack_signature: state.ack_signature.clone(),
             ack_device: state.ack_device.clone(),
-            undeliverable_reason: 0,
+            undeliverable_reason: state.undeliverable_reason,
         }),
     };
     let seq = tx.push_item(&sender, &mut rec, &item)?;

@@ -207,16 +207,100 @@ impl Sweeper {
     }
 }
 
-fn is_final(state: i32) -> bool {
+/// Is a copy in this state final (nothing more will happen to it)?
+pub(crate) fn is_final(state: i32) -> bool {
     matches!(
         pb::DeliveryState::try_from(state),
         Ok(pb::DeliveryState::Acknowledged
             | pb::DeliveryState::Rejected
-            | pb::DeliveryState::Expired)
+            | pb::DeliveryState::Expired
+            | pb::DeliveryState::Undeliverable)
     )
 }
 
 type TxResult<T> = Result<T, sled::transaction::ConflictableTransactionError<RelayError>>;
+
+/// Ends one open copy (pending or delivered) of a message for `recipient` as `final_state`,
+/// recorded by `event`: the event, the copy's state, the item leaves the recipient's mailbox,
+/// the pending counters go down, and the sender gets a status item. Returns that item's seq (to
+/// wake the sender's subscriptions after the commit). The one way a copy ends without the
+/// recipient's answer (expiry here, undeliverable from the Admin service).
+pub(crate) fn close_copy(
+    tx: &Tx<'_>,
+    meta: &mut MessageRecord,
+    recipient: &str,
+    state: &mut crate::store::RecipientRecord,
+    final_state: pb::DeliveryState,
+    event: pb::Event,
+) -> TxResult<u64> {
+    let id = message_id_of(meta);
+    let time = event.time;
+    let index = tx.append_event(event)?;
+    state.state = final_state.into();
+    state.updated_at = time;
+    state.log_index = index;
+    tx.put_recipient_state(&id, recipient, state)?;
+    let Ok(principal) = recipient.parse::<Principal>() else {
+        return abort(RelayError::Store(crate::store::StoreError::Corrupt {
+            tree: "msgid_meta",
+            detail: "recipient is not a principal".into(),
+        }));
+    };
+    tx.remove_item(&principal, state.mailbox_seq)?;
+    if let Some(mut rec) = tx.principal(recipient)? {
+        rec.pending = rec.pending.saturating_sub(1);
+        tx.put_principal(recipient, &rec)?;
+    }
+    let from_sender = tx.pair_pending(&meta.sender, recipient)?;
+    tx.set_pair_pending(&meta.sender, recipient, from_sender.saturating_sub(1))?;
+    push_status(tx, meta, recipient, state)
+}
+
+/// Reports `recipient`'s open copy of message `id` as UNDELIVERABLE for `reason`: an
+/// UNDELIVERABLE event (actor: `actor`, detail: the reason), the copy ends as in [`close_copy`],
+/// and the message is scheduled so the sweeper purges its ciphertext once every copy is final
+/// (`retention.purge_after_final_s`, as for any other final copy). Returns the sender and the
+/// seq of its status item, or `None` if the copy is not open (already final, or gone).
+pub(crate) fn make_undeliverable(
+    tx: &Tx<'_>,
+    id: &[u8],
+    recipient: &str,
+    reason: pb::UndeliverableReason,
+    actor: &str,
+    cfg: &RetentionConfig,
+) -> TxResult<Option<(String, u64)>> {
+    let Some(mut state) = tx.recipient_state(id, recipient)? else {
+        return Ok(None);
+    };
+    if is_final(state.state) {
+        return Ok(None);
+    }
+    let Some(mut meta) = tx.message(id)? else {
+        return Ok(None);
+    };
+    let time = tx.now();
+    let mut event = event_for(
+        &meta,
+        time,
+        pb::EventType::Undeliverable,
+        actor,
+        vec![recipient.to_owned()],
+    );
+    event.undeliverable_reason = reason.into();
+    event.detail = reason.as_str_name().to_owned();
+    state.undeliverable_reason = reason.into();
+    let seq = close_copy(
+        tx,
+        &mut meta,
+        recipient,
+        &mut state,
+        pb::DeliveryState::Undeliverable,
+        event,
+    )?;
+    let purge_after = i64::try_from(cfg.purge_after_final_s).unwrap_or(i64::MAX);
+    tx.schedule(id, time.seconds.saturating_add(purge_after))?;
+    Ok(Some((meta.sender, seq)))
+}
 
 /// One look at the message of schedule entry `key` at `now`; `None` if the entry was taken
 /// already or the message is gone.
@@ -265,25 +349,14 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
         // Expire this copy.
         let mut event = event_for(&meta, time, pb::EventType::Expired, "", vec![r.clone()]);
         event.detail = format!("policy {policy_key}={}", cfg.expire_after(env.urgency));
-        let index = tx.append_event(event)?;
-        state.state = pb::DeliveryState::Expired.into();
-        state.updated_at = Some(time);
-        state.log_index = index;
-        tx.put_recipient_state(id, r, &state)?;
-        let Ok(principal) = r.parse::<Principal>() else {
-            return abort(RelayError::Store(crate::store::StoreError::Corrupt {
-                tree: "msgid_meta",
-                detail: "recipient is not a principal".into(),
-            }));
-        };
-        tx.remove_item(&principal, state.mailbox_seq)?;
-        if let Some(mut rec) = tx.principal(r)? {
-            rec.pending = rec.pending.saturating_sub(1);
-            tx.put_principal(r, &rec)?;
-        }
-        let from_sender = tx.pair_pending(&meta.sender, r)?;
-        tx.set_pair_pending(&meta.sender, r, from_sender.saturating_sub(1))?;
-        let seq = push_status(tx, &mut meta, r, &state)?;
+        let seq = close_copy(
+            tx,
+            &mut meta,
+            r,
+            &mut state,
+            pb::DeliveryState::Expired,
+            event,
+        )?;
         look.pushed.push((meta.sender.clone(), seq));
         look.expired.push(r.clone());
         final_at = final_at.max(time.seconds);

@@ -148,3 +148,70 @@ impl AuditLog for AuditLogService {
         ))
     }
 }
+
+/// `silta.v1.Admin`.
+pub struct AdminService {
+    pub(crate) admin: Arc<crate::admin::Admin>,
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for AdminService {
+    #[tracing::instrument(skip_all)]
+    async fn list_principals(
+        &self,
+        request: Request<pb::ListPrincipalsRequest>,
+    ) -> Result<Response<pb::ListPrincipalsResponse>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.admin
+                .list_principals(&permit, request.into_inner())
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn expiring(
+        &self,
+        request: Request<pb::ExpiringRequest>,
+    ) -> Result<Response<pb::ExpiringResponse>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.admin.expiring(&permit, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn disable_principal(
+        &self,
+        request: Request<pb::DisablePrincipalRequest>,
+    ) -> Result<Response<pb::DisablePrincipalResponse>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.admin.disable(&permit, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn enable_principal(
+        &self,
+        request: Request<pb::EnablePrincipalRequest>,
+    ) -> Result<Response<pb::EnablePrincipalResponse>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.admin.enable(&permit, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn retire_devices(
+        &self,
+        request: Request<pb::RetireDevicesRequest>,
+    ) -> Result<Response<pb::RetireDevicesResponse>, Status> {
+        let permit = permit(&request)?;
+        Ok(Response::new(
+            self.admin
+                .retire_devices(&permit, request.into_inner())
+                .await?,
+        ))
+    }
+}

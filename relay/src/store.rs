@@ -183,6 +183,9 @@ pub struct RecipientRecord {
     /// For ACKNOWLEDGED: the device that signed.
     #[prost(string, tag = "8")]
     pub ack_device: String,
+    /// For UNDELIVERABLE: a `silta.v1.UndeliverableReason`.
+    #[prost(enumeration = "pb::UndeliverableReason", tag = "9")]
+    pub undeliverable_reason: i32,
 }
 
 /// One mailbox item: an envelope for the owner, or a status event about one it sent.
@@ -211,9 +214,30 @@ pub struct PrincipalRecord {
     /// Next key-bundle seq (seqs start at 1).
     #[prost(uint64, tag = "4")]
     pub next_bundle_seq: u64,
-    /// Devices that have published keys.
+    /// Devices that have published keys and are not retired.
     #[prost(uint64, tag = "5")]
     pub devices: u64,
+    /// Latest authentication seen (updated at most once a minute; see [`crate::registry`]).
+    #[prost(message, optional, tag = "6")]
+    pub last_seen: Option<Timestamp>,
+    /// Serial (hex) of the certificate it last authenticated with.
+    #[prost(string, tag = "7")]
+    pub cert_serial: String,
+    /// That certificate's notAfter (unix seconds).
+    #[prost(int64, tag = "8")]
+    pub cert_not_after: i64,
+    /// Disabled by the admin: every request refused, sends to it refused.
+    #[prost(bool, tag = "9")]
+    pub disabled: bool,
+    /// When it was disabled (last time).
+    #[prost(message, optional, tag = "10")]
+    pub disabled_at: Option<Timestamp>,
+    /// The admin's stated reason.
+    #[prost(string, tag = "11")]
+    pub disabled_reason: String,
+    /// Index of the PRINCIPAL_DISABLED event (while disabled).
+    #[prost(uint64, tag = "12")]
+    pub disabled_index: u64,
 }
 
 /// A device of a principal in the key directory.
@@ -237,6 +261,15 @@ pub struct DeviceRecord {
     /// Fingerprint of the device's keys in its latest bundle (age recipient and Ed25519 key).
     #[prost(string, tag = "6")]
     pub key_fingerprint: String,
+    /// Retired by the admin (`Admin.RetireDevices`): its bundle is no longer active. A new
+    /// certificate of the principal may publish under the same id, which starts it afresh.
+    #[prost(bool, tag = "7")]
+    pub retired: bool,
+    /// Log index of the first KEY_PUBLISHED event of the device's current keys-and-certificate
+    /// binding: a message accepted after it may have been sealed to this device (0: before the
+    /// field existed, treated as always).
+    #[prost(uint64, tag = "8")]
+    pub since_index: u64,
 }
 
 /// A published key bundle, kept forever (key transparency).
@@ -734,6 +767,39 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` registered principals whose name sorts after `after` (from the first if
+    /// empty), in name order.
+    pub fn principals_after(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, PrincipalRecord)>, StoreError> {
+        let mut start = after.as_bytes().to_vec();
+        if !start.is_empty() {
+            // The smallest key after `after`.
+            start.push(0);
+        }
+        let mut out = Vec::new();
+        for kv in self.trees.principals.range(start..).take(limit) {
+            let (k, v) = kv?;
+            let name = String::from_utf8(k.to_vec()).map_err(|_| StoreError::Corrupt {
+                tree: "principal_record",
+                detail: "principal is not UTF-8".into(),
+            })?;
+            out.push((name, decode("principal_record", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// The record of `principal`, if registered.
+    pub fn principal(&self, principal: &Principal) -> Result<Option<PrincipalRecord>, StoreError> {
+        self.trees
+            .principals
+            .get(principal.to_string().as_bytes())?
+            .map(|v| decode("principal_record", &v))
+            .transpose()
+    }
+
     /// A digest of every key and value in every tree: equal digests mean equal contents.
     pub fn content_digest(&self) -> Result<[u8; 32], StoreError> {
         use sha2::{Digest as _, Sha256};
@@ -907,19 +973,44 @@ impl Store {
 
     /// Registers a principal (idempotent) and logs it.
     pub async fn register_principal(&self, principal: Principal) -> Result<(), RelayError> {
+        self.seen_principal(principal, String::new(), 0)
+            .await
+            .map(|_| ())
+    }
+
+    /// Records that `principal` authenticated now with the certificate `serial` (hex, empty if
+    /// unknown) expiring at `not_after` (unix seconds): registers it on its first
+    /// authentication (with a PRINCIPAL_REGISTERED event), otherwise updates its last-seen time
+    /// and certificate. Returns the record as written.
+    pub async fn seen_principal(
+        &self,
+        principal: Principal,
+        serial: String,
+        not_after: i64,
+    ) -> Result<PrincipalRecord, RelayError> {
         self.write(move |trees| {
             trees.transaction(|tx| {
                 let key = principal.to_string();
-                if tx.principals.get(key.as_bytes())?.is_some() {
-                    return Ok(());
-                }
                 let time = tx.now();
+                if let Some(mut record) = tx.principal(&key)? {
+                    if !serial.is_empty() {
+                        record.last_seen = Some(time);
+                        record.cert_serial = serial.clone();
+                        record.cert_not_after = not_after;
+                        tx.put_principal(&key, &record)?;
+                    }
+                    return Ok(record);
+                }
                 let record = PrincipalRecord {
                     registered_at: Some(time),
                     next_seq: 1,
                     pending: 0,
                     next_bundle_seq: 1,
                     devices: 0,
+                    last_seen: (!serial.is_empty()).then_some(time),
+                    cert_serial: serial.clone(),
+                    cert_not_after: not_after,
+                    ..Default::default()
                 };
                 tx.principals
                     .insert(key.as_bytes(), record.encode_to_vec())?;
@@ -929,7 +1020,7 @@ impl Store {
                     actor: key,
                     ..Default::default()
                 })?;
-                Ok(())
+                Ok(record)
             })
         })
         .await

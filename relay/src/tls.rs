@@ -197,6 +197,21 @@ impl TlsMaterial {
         })
     }
 
+    /// When the CA certificates and the relay's own certificate run out (for expiry warnings).
+    pub fn certificate_dates(&self) -> Vec<MaterialDate> {
+        let mut out: Vec<MaterialDate> = self
+            .client_cas
+            .iter()
+            .filter_map(|c| cert_date("ca-certificate", c))
+            .collect();
+        out.extend(
+            self.chain
+                .first()
+                .and_then(|c| cert_date("relay-certificate", c)),
+        );
+        out
+    }
+
     /// The CRLs, DER.
     pub fn crl_ders(&self) -> Vec<Vec<u8>> {
         self.crls.iter().map(|c| c.to_vec()).collect()
@@ -393,6 +408,8 @@ pub struct TlsState {
     /// Bumped whenever the material changes, so long-lived streams re-check their certificate.
     epoch: watch::Sender<u64>,
     enforce_crl_expiry: bool,
+    /// The CA certificates and the relay's own certificate with their notAfter.
+    certificates: RwLock<Vec<MaterialDate>>,
 }
 
 /// A server configuration, the CRLs (DER) it enforces, the serials they revoke, and when the
@@ -446,7 +463,25 @@ impl TlsState {
             current: RwLock::new(InForce::new(config, crls)),
             epoch: watch::channel(0).0,
             enforce_crl_expiry,
+            certificates: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Records the CA certificates and the relay's certificate in force (see
+    /// [`TlsMaterial::certificate_dates`]).
+    pub fn set_certificates(&self, dates: Vec<MaterialDate>) {
+        *self.certificates.write().unwrap_or_else(|e| e.into_inner()) = dates;
+    }
+
+    /// When the CA certificates, the relay's certificate and the CRLs in force run out.
+    pub fn material_dates(&self) -> Vec<MaterialDate> {
+        let mut out = self
+            .certificates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        out.extend(crl_dates(&self.crls()));
+        out
     }
 
     /// When the CRLs in force go stale, if that ends access (`tls.enforce_crl_expiry`).
@@ -503,6 +538,44 @@ impl TlsState {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = InForce::new(config, crls);
         self.epoch.send_modify(|e| *e += 1);
     }
+}
+
+/// A certificate or CRL of the relay's TLS material and when it runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaterialDate {
+    /// `ca-certificate`, `relay-certificate` or `crl`.
+    pub what: &'static str,
+    /// The certificate's subject, or the CRL's issuer.
+    pub subject: String,
+    /// The certificate's serial (hex), or the CRL's number (decimal; empty without one).
+    pub serial: String,
+    /// notAfter, or the CRL's nextUpdate (unix seconds).
+    pub expires: i64,
+}
+
+fn cert_date(what: &'static str, der: &[u8]) -> Option<MaterialDate> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(MaterialDate {
+        what,
+        subject: cert.subject().to_string(),
+        serial: hex::encode(cert.raw_serial()),
+        expires: cert.validity().not_after.timestamp(),
+    })
+}
+
+/// nextUpdate of each CRL that has one.
+fn crl_dates(crls: &[Vec<u8>]) -> Vec<MaterialDate> {
+    crls.iter()
+        .filter_map(|der| x509_parser::parse_x509_crl(der).ok())
+        .filter_map(|(_, crl)| {
+            Some(MaterialDate {
+                what: "crl",
+                subject: crl.issuer().to_string(),
+                serial: crl.crl_number().map(|n| n.to_string()).unwrap_or_default(),
+                expires: crl.next_update()?.timestamp(),
+            })
+        })
+        .collect()
 }
 
 /// Handshakes in progress, in total and per IP address.

@@ -47,12 +47,14 @@ fn expected_roles(rpc: &str) -> &'static [&'static str] {
             &["centre", "assistance", "auditor"]
         }
         "Entries" => &["auditor"],
+        "ListPrincipals" | "Expiring" | "DisablePrincipal" | "EnablePrincipal"
+        | "RetireDevices" => &["admin"],
         "Health" | "Reflection" => &["centre", "assistance", "auditor", "admin"],
         other => panic!("unknown rpc {other}"),
     }
 }
 
-const RPCS: [&str; 13] = [
+const RPCS: [&str; 18] = [
     "Send",
     "Subscribe",
     "Ack",
@@ -64,6 +66,11 @@ const RPCS: [&str; 13] = [
     "InclusionProof",
     "ConsistencyProof",
     "Query",
+    "ListPrincipals",
+    "Expiring",
+    "DisablePrincipal",
+    "EnablePrincipal",
+    "RetireDevices",
     "Health",
     "Reflection",
 ];
@@ -98,6 +105,27 @@ async fn call(conn: &Connection, rpc: &str) -> Code {
                 .await,
         ),
         "Query" => code(audit.query(pb::QueryRequest::default()).await),
+        "ListPrincipals" => code(
+            conn.admin()
+                .list_principals(pb::ListPrincipalsRequest::default())
+                .await,
+        ),
+        "Expiring" => code(conn.admin().expiring(pb::ExpiringRequest::default()).await),
+        "DisablePrincipal" => code(
+            conn.admin()
+                .disable_principal(pb::DisablePrincipalRequest::default())
+                .await,
+        ),
+        "EnablePrincipal" => code(
+            conn.admin()
+                .enable_principal(pb::EnablePrincipalRequest::default())
+                .await,
+        ),
+        "RetireDevices" => code(
+            conn.admin()
+                .retire_devices(pb::RetireDevicesRequest::default())
+                .await,
+        ),
         "Health" => code(
             conn.health()
                 .check(tonic_health::pb::HealthCheckRequest::default())
