@@ -2,7 +2,7 @@
 //!
 //! On disk, in the key folder:
 //! - `age-identity.txt`: a standard age identity file (`age -d -i age-identity.txt` works), 0600;
-//! - `signing-key.pem`: the Ed25519 key as PKCS#8 PEM, 0600;
+//! - `signing-key.pem`: the Ed25519 key as PKCS#8 v1 PEM (OpenSSL 3 reads it), 0600;
 //! - `device-id`: the device's name within its principal.
 //!
 //! Keys are never overwritten: `init` refuses if any of the files exists.
@@ -10,10 +10,7 @@
 use std::{path::Path, str::FromStr};
 
 use age::secrecy::ExposeSecret as _;
-use ed25519_dalek::{
-    Signer as _, SigningKey, VerifyingKey,
-    pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, spki::der::pem::LineEnding},
-};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use silta_certs::files::{SECRET_MODE, write_new};
 
 /// File names in the key folder.
@@ -112,10 +109,7 @@ impl DeviceKeys {
             keys.age.to_string().expose_secret()
         );
         write(AGE_FILE, age_file.as_bytes())?;
-        let pem = keys
-            .signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| KeyError::Other(format!("encoding the signing key: {e}")))?;
+        let pem = silta_proto::keyfile::to_pem(&keys.signing).map_err(KeyError::Other)?;
         write(SIGNING_FILE, pem.as_bytes())?;
         write(DEVICE_FILE, format!("{device_id}\n").as_bytes())?;
         Ok(keys)
@@ -143,8 +137,8 @@ impl DeviceKeys {
             .ok_or_else(|| bad(AGE_FILE, "no identity line"))?;
         let age = age::x25519::Identity::from_str(secret)
             .map_err(|_| bad(AGE_FILE, "invalid age identity"))?;
-        let signing = SigningKey::from_pkcs8_pem(&read(SIGNING_FILE)?)
-            .map_err(|_| bad(SIGNING_FILE, "not an Ed25519 PKCS#8 PEM key"))?;
+        let signing = silta_proto::keyfile::from_pem(&read(SIGNING_FILE)?)
+            .map_err(|m| bad(SIGNING_FILE, &m))?;
         let device_id = read(DEVICE_FILE)?.trim().to_owned();
         check_device_id(&device_id)?;
         Ok(DeviceKeys {

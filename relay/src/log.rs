@@ -5,10 +5,7 @@
 
 use std::path::Path;
 
-use ed25519_dalek::{
-    SigningKey,
-    pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, spki::der::pem::LineEnding},
-};
+use ed25519_dalek::SigningKey;
 use silta_certs::files::{SECRET_MODE, write_new};
 use silta_proto::tlog::{self, Checkpoint, Hash};
 
@@ -47,15 +44,12 @@ impl LogSigner {
         };
         let key = if path.exists() {
             let pem = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-            SigningKey::from_pkcs8_pem(&pem)
-                .map_err(|_| err("not an Ed25519 PKCS#8 PEM key".into()))?
+            silta_proto::keyfile::from_pem(&pem).map_err(err)?
         } else {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| err(e.to_string()))?;
             let key = SigningKey::from_bytes(&seed);
-            let pem = key
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| err(e.to_string()))?;
+            let pem = silta_proto::keyfile::to_pem(&key).map_err(err)?;
             write_new(&path, pem.as_bytes(), SECRET_MODE).map_err(|e| err(e.to_string()))?;
             tracing::info!(path = %path.display(), "created the delivery-log signing key");
             key
