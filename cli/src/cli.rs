@@ -317,9 +317,10 @@ pub(crate) enum AuditCommand {
     /// Every acknowledgement's signature is checked against the recipient's key bundles, verified
     /// with the configured CA.
     Verify {
-        /// The log's verifier key (`silta-relay log-key` prints it).
-        #[arg(long)]
-        log_key: String,
+        /// The log's verifier key (`silta-relay log-key` prints it). Repeat it while the
+        /// relay's log key is rotated: a checkpoint signed by any of them is good.
+        #[arg(long, required = true)]
+        log_key: Vec<String>,
         /// Why the log is read, recorded in the log: a purpose code, optionally with a short
         /// note (`CODE` or `"CODE: note"`; never personal data). Codes: supervision,
         /// data-subject-request, incident, delivery-check, log-verification, reporting,
@@ -350,9 +351,9 @@ pub(crate) enum AuditCommand {
     CheckEvidence {
         /// The evidence file.
         file: PathBuf,
-        /// The log's verifier key.
-        #[arg(long)]
-        log_key: String,
+        /// The log's verifier key; repeatable (a checkpoint signed by any of them is good).
+        #[arg(long, required = true)]
+        log_key: Vec<String>,
         /// Require the evidence to be about this message (UUID).
         #[arg(long)]
         message_id: Option<String>,

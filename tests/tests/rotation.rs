@@ -2,17 +2,20 @@
 //! subscription stays open; device keys rotated with the old identities kept; the delivery log's
 //! signing key rotated with dual-signed checkpoints; key files other tools read; expiry warnings.
 
-use std::{sync::Arc, time::Duration};
+use std::{os::unix::fs::PermissionsExt as _, sync::Arc, time::Duration};
 
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+use silta_client::audit::{AuditError, LogProblem, check_receipt, verify};
 use silta_proto::pb::{self, MessageKind};
 use silta_tests::{TestPki, TestRelay, envelope, envelope_of, take_items};
+use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 const CENTRE: &str = "centre/joutseno";
 const NAS: &str = "assistance/nas";
 const WAIT: Duration = Duration::from_secs(10);
+const RELAY: &str = env!("CARGO_BIN_EXE_silta-relay-under-test");
 
 /// The serial (hex) of the certificate the relay presents to a new TLS connection.
 async fn served_serial(pki: &TestPki, relay: &TestRelay) -> String {
@@ -162,6 +165,231 @@ async fn the_log_key_and_the_device_signing_key_are_files_openssl_and_python_rea
             .path()
             .join("keys")
             .join(silta_client::keys::SIGNING_FILE),
+    );
+    relay.stop().await;
+}
+
+fn purpose() -> silta_client::audit::Purpose {
+    "log-verification: key rotation".parse().unwrap()
+}
+
+/// Runs `silta-relay log-key ARGS` on the stopped relay's data folder; (exit code, stdout,
+/// stderr). The in-process relay that just stopped may hold the database's lock for a moment:
+/// bounded retry on that alone (not with `--no-wait` among ARGS).
+fn relay_log_key(pki: &TestPki, data: &TempDir, args: &[&str]) -> (i32, String, String) {
+    let config = data.path().join("relay.toml");
+    std::fs::write(&config, pki.relay_config_toml(data.path())).unwrap();
+    for _ in 0..100 {
+        let out = std::process::Command::new(RELAY)
+            .arg("--config")
+            .arg(&config)
+            .arg("log-key")
+            .args(args.iter().filter(|a| **a != "--no-wait"))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        if stderr.contains("could not acquire lock") && !args.contains(&"--no-wait") {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        return (out.status.code().unwrap_or(-1), stdout, stderr);
+    }
+    panic!("the database stayed locked");
+}
+
+/// One message sent and its receipt checked against each of `good` (and refused by each of
+/// `bad`, with the exact error); the log verified by an auditor for each `(state, keys)`.
+async fn check(
+    pki: &TestPki,
+    relay: &TestRelay,
+    good: &[&str],
+    bad: &[&str],
+    auditors: &[(&TempDir, &str)],
+) {
+    let centre = relay.connect_as(pki, CENTRE).await;
+    let env = envelope(MessageKind::Referral, &[NAS], b"sealed elsewhere");
+    let receipt = centre
+        .mailbox()
+        .send(env.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    for key in good {
+        check_receipt(
+            &receipt,
+            key,
+            &env.message_id,
+            CENTRE,
+            &env.ciphertext_sha256,
+        )
+        .unwrap_or_else(|e| panic!("receipt refused by {key}: {e}"));
+    }
+    for key in bad {
+        let e = check_receipt(
+            &receipt,
+            key,
+            &env.message_id,
+            CENTRE,
+            &env.ciphertext_sha256,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, silta_client::audit::ReceiptError::Checkpoint(ref m) if m.contains("is not signed by")),
+            "{e:?}"
+        );
+    }
+    let auditor = relay.connect_as(pki, "auditor/dpo").await;
+    for (state, keys) in auditors {
+        verify(&mut auditor.audit(), state.path(), keys, &purpose(), None)
+            .await
+            .unwrap_or_else(|e| panic!("auditor with {keys}: {e}"));
+    }
+}
+
+fn rotated_events(relay: &TestRelay) -> Vec<String> {
+    relay
+        .events()
+        .into_iter()
+        .filter(|e| e.r#type == pb::EventType::LogKeyRotated as i32)
+        .map(|e| e.detail)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_log_key_is_rotated_and_auditors_move_to_the_new_key_without_a_gap() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    drop(relay.connect_as(&pki, NAS).await);
+    let old = relay.log_key.clone();
+    // Three auditors: one that stays on the old key, one that adds the new key during the
+    // transition and later drops the old, one that does not run during the transition at all.
+    let (stays, moves, sleeps) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    check(
+        &pki,
+        &relay,
+        &[&old],
+        &[],
+        &[(&stays, &old), (&moves, &old), (&sleeps, &old)],
+    )
+    .await;
+
+    // Rotating needs the relay stopped: while it runs the database is locked.
+    let (code, _, stderr) = relay_log_key(&pki, &relay.data, &["rotate", "--no-wait"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the relay must be stopped"), "{stderr}");
+    assert!(!relay.data.path().join("log-key-next.pem").exists());
+
+    let data = relay.stop_keep().await;
+    let (code, stdout, stderr) = relay_log_key(&pki, &data, &["rotate"]);
+    assert_eq!(code, 0, "{stderr}");
+    let new = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("next:    "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_owned();
+    assert_ne!(new, old);
+    let next_file = data.path().join(silta_relay::log::NEXT_LOG_KEY_FILE);
+    assert_eq!(
+        std::fs::metadata(&next_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    other_tools_read(&next_file);
+    // `log-key` now prints both, the current key first.
+    let (code, stdout, _) = relay_log_key(&pki, &data, &[]);
+    assert_eq!((code, stdout.clone()), (0, format!("{old}\n{new}\n")));
+
+    // During the transition every checkpoint carries both signatures: the old-key auditor, the
+    // one with both and a new-key-only sender all verify.
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    assert_eq!(
+        relay.log_key, old,
+        "the current key stays the relay's key until finish"
+    );
+    let both = format!("{old}\n{new}");
+    check(
+        &pki,
+        &relay,
+        &[&old, &new, &both],
+        &[],
+        &[(&stays, &old), (&moves, &both)],
+    )
+    .await;
+    let auditor = relay.connect_as(&pki, "auditor/dpo").await;
+    let note = auditor
+        .audit()
+        .checkpoint(pb::CheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint;
+    assert_eq!(note.matches('\u{2014}').count(), 2, "{note}");
+    drop(auditor);
+    assert_eq!(rotated_events(&relay).len(), 1);
+    assert!(rotated_events(&relay)[0].contains(&new));
+
+    let data = relay.stop_keep().await;
+    let (code, stdout, stderr) = relay_log_key(&pki, &data, &["finish"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("retired: {old}")), "{stdout}");
+    assert!(!next_file.exists());
+    let retired: Vec<_> = std::fs::read_dir(data.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("log-key-retired-")
+        })
+        .collect();
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    assert_eq!(
+        std::fs::metadata(&retired[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Finishing twice: nothing under way.
+    let (code, _, stderr) = relay_log_key(&pki, &data, &["finish"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no log key rotation is under way"),
+        "{stderr}"
+    );
+    let (_, stdout, _) = relay_log_key(&pki, &data, &[]);
+    assert_eq!(stdout, format!("{new}\n"));
+
+    // After: the new key alone. The auditor that moved drops the old key; the one that slept
+    // through the transition (its last checkpoint signed by the old key only) goes on with the
+    // new key alone; the one that never moved is refused, with the exact reason.
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    assert_eq!(relay.log_key, new);
+    check(
+        &pki,
+        &relay,
+        &[&new, &both],
+        &[&old],
+        &[(&moves, &new), (&sleeps, &new)],
+    )
+    .await;
+    let auditor = relay.connect_as(&pki, "auditor/dpo").await;
+    let refused = verify(&mut auditor.audit(), stays.path(), &old, &purpose(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, AuditError::Problem(LogProblem::Signature(ref m)) if m.contains("is not signed by")),
+        "{refused:?}"
+    );
+    let events = rotated_events(&relay);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[1].contains("finished") && events[1].contains(&old),
+        "{events:?}"
     );
     relay.stop().await;
 }
