@@ -413,6 +413,11 @@ pub(crate) enum KeysCommand {
     },
     /// Print this device's public keys and the fingerprint to compare by phone.
     Show,
+    /// Make new keys for this device and publish them under the same device id. The old
+    /// identity is kept (STATE_DIR/keys/retired/, 0600) so messages sealed to it still open,
+    /// and deleted by the retention sweep after retention.retired_key_days. Safe to run again
+    /// after a failure: it goes on where it stopped. Stop the daemon first.
+    Rotate,
     /// Publish this device's key bundle to the relay's directory.
     Publish,
     /// Print the verified keys of a principal (<role>/<id>).

@@ -91,6 +91,9 @@ pub struct RetentionConfig {
     pub uncased_max_days: u32,
     /// How often the daemon sweeps, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// Days a device identity is kept after `silta keys rotate` (so messages sealed to it,
+    /// still at the relay or kept here sealed, open), before the sweep deletes it.
+    pub retired_key_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -99,6 +102,7 @@ impl Default for RetentionConfig {
             closed_case_days: 30,
             uncased_max_days: 90,
             sweep_interval_ms: 3_600_000,
+            retired_key_days: 90,
         }
     }
 }
