@@ -393,3 +393,192 @@ async fn the_log_key_is_rotated_and_auditors_move_to_the_new_key_without_a_gap()
     );
     relay.stop().await;
 }
+
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+
+/// `silta keys rotate` for `user`, the real program; its stdout.
+async fn silta_keys_rotate(user: &silta_tests::TestUser) -> String {
+    // Asynchronously: the relay runs on this test's runtime.
+    let out = tokio::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .args(["keys", "rotate"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "silta keys rotate failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// What happened to a received item, without its ciphertext.
+fn summary(r: &silta_client::client::Received) -> String {
+    use silta_client::client::Received;
+    match r {
+        Received::Message { delivered, .. } => {
+            format!("opened (log index {})", delivered.log_index)
+        }
+        Received::Rejected { rejected, .. } => format!("rejected: {rejected}"),
+        Received::Deferred { retry, .. } => format!("deferred: {retry:?}"),
+        Received::Duplicate { .. } => "duplicate".into(),
+        Received::Status(s) => format!("status {:?}", s.state),
+    }
+}
+
+fn consultation(to: &str) -> silta_client::seal::Draft {
+    let payload = silta_client::form::read_envelope_form(
+        &format!(
+            "indicators = [\"indicator\"]\nquestions = \"question\"\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"{to}\"\n"
+        ),
+        false,
+    )
+    .unwrap()
+    .1;
+    silta_client::seal::Draft::new(
+        MessageKind::AnonymousConsultation,
+        *uuid::Uuid::now_v7().as_bytes(),
+        vec![to.parse().unwrap()],
+        payload,
+    )
+}
+
+#[tokio::test]
+async fn rotated_devices_open_older_messages_and_verify_older_signatures_but_not_revoked_ones() {
+    use silta_client::client::Received;
+    let mut pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.tls.reload_interval_s = 1).await;
+    let centre = silta_tests::TestUser::new(&pki, relay.addr, CENTRE, "desk");
+    let lahti_id = pki.client("centre/lahti");
+    let lahti = silta_tests::TestUser::with_identity(&pki, relay.addr, lahti_id.clone(), "desk");
+    let nas = silta_tests::TestUser::new(&pki, relay.addr, NAS, "server");
+    let nas_old = nas.published().await.keys().fingerprint();
+    let (centre_client, lahti_client) = (centre.published().await, lahti.published().await);
+    let centre_old = centre_client.keys().fingerprint();
+
+    // Sealed with (and to) the keys of the day.
+    let old_msg = consultation(NAS);
+    silta_tests::send_raw(&centre_client, &old_msg)
+        .await
+        .unwrap();
+    let revoked_msg = consultation(NAS);
+    silta_tests::send_raw(&lahti_client, &revoked_msg)
+        .await
+        .unwrap();
+    drop((centre_client, lahti_client));
+
+    // Before the recipient opens anything, all three rotate.
+    for user in [&centre, &lahti, &nas] {
+        let out = silta_keys_rotate(user).await;
+        assert!(out.contains("rotated the keys of"), "{out}");
+    }
+    let centre_client = centre.client().await;
+    assert_ne!(centre_client.keys().fingerprint(), centre_old);
+    let retired = silta_client::keys::list_retired(&nas.config.key_dir()).unwrap();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(
+        std::fs::metadata(&retired[0].path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    // A message sealed after the rotation, to the new keys.
+    let new_msg = consultation(NAS);
+    silta_tests::send_raw(&centre_client, &new_msg)
+        .await
+        .unwrap();
+
+    // The CA revokes lahti's certificate; the relay hands out the new CRL within a second.
+    pki.revoke(&lahti_id);
+    let nas_client = nas.client().await;
+    assert_ne!(nas_client.keys().fingerprint(), nas_old);
+    let lahti_p: silta_certs::Principal = "centre/lahti".parse().unwrap();
+    for _ in 0..100 {
+        if nas_client.keys_of(&lahti_p).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(nas_client.keys_of(&lahti_p).await.unwrap().is_empty());
+
+    let opener = silta_tests::TestOpener::new();
+    let received = nas_client
+        .receive(&opener.opener(), Duration::from_secs(2), 3, |_, _| Ok(()))
+        .await
+        .unwrap();
+    let outcome = |id: &[u8; 16]| {
+        received
+            .iter()
+            .find(|r| match r {
+                Received::Message { delivered, .. } | Received::Rejected { delivered, .. } => {
+                    delivered.envelope.as_ref().unwrap().message_id == id
+                }
+                _ => false,
+            })
+            .unwrap_or_else(|| {
+                let got: Vec<String> = received.iter().map(summary).collect();
+                panic!("not received: {got:?}")
+            })
+    };
+    // Sealed to the recipient's old key and signed by the sender's old key: opens, and the
+    // signature verifies against the key the sender had then.
+    match outcome(&old_msg.message_id) {
+        Received::Message { opened, .. } => {
+            assert_eq!(opened.sender_key.fingerprint, centre_old);
+        }
+        other => panic!(
+            "the message sealed before the rotations: {}",
+            summary(other)
+        ),
+    }
+    match outcome(&new_msg.message_id) {
+        Received::Message { opened, .. } => {
+            assert_eq!(
+                opened.sender_key.fingerprint,
+                centre_client.keys().fingerprint()
+            );
+        }
+        other => panic!("the message sealed after the rotations: {}", summary(other)),
+    }
+    // A key whose certificate is revoked stays refused, current or earlier.
+    match outcome(&revoked_msg.message_id) {
+        Received::Rejected { rejected, .. } => {
+            assert_eq!(rejected.reason, pb::RejectionReason::UntrustedSenderKey);
+            assert_eq!(rejected.detail, "no valid key for centre/lahti device desk");
+        }
+        other => panic!("signed by a revoked certificate's key: {}", summary(other)),
+    }
+
+    // The retention sweep deletes the kept identity after retired_key_days, logged first.
+    let actor = silta_client::retention::Actor {
+        who: "process:test",
+        principal: NAS,
+    };
+    let days = |d: u64| Duration::from_secs(d * 86_400);
+    let at = retired[0].retired_at;
+    let days_kept = u64::from(nas.config.retention.retired_key_days);
+    assert!(
+        silta_client::retention::sweep_retired_keys(&nas.config, actor, at + days(days_kept - 1))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(retired[0].path.exists());
+    let gone =
+        silta_client::retention::sweep_retired_keys(&nas.config, actor, at + days(days_kept))
+            .unwrap();
+    assert_eq!(gone, retired);
+    assert!(!retired[0].path.exists());
+    let log = silta_client::access::AccessLog::in_state_dir(&nas.config.state_dir)
+        .read()
+        .unwrap();
+    let entry = log.last().unwrap();
+    assert_eq!(entry.action, silta_client::access::Action::KeyDeleted);
+    assert!(entry.purpose.contains(&retired[0].fingerprint), "{entry:?}");
+    assert!(entry.messages.is_empty());
+    relay.stop().await;
+}
