@@ -103,6 +103,7 @@ pub(crate) async fn run(config_path: &Path, command: AuditCommand) -> Result<(),
 /// The configuration and a connection to the relay, for the audit commands that ask it.
 async fn connect(config_path: &Path) -> Result<(ClientConfig, Connection), Failure> {
     let config = crate::load_config(config_path)?;
+    crate::warn_expiry(&config);
     let connection = config.connect().await?;
     Ok((config, connection))
 }

@@ -49,6 +49,30 @@ pub struct ClientConfig {
     /// How long this installation keeps plaintext ([`crate::retention`]).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// When expiring certificates and CRLs are warned about ([`crate::expiry`]).
+    #[serde(default)]
+    pub expiry: ExpiryConfig,
+}
+
+/// `[expiry]` in the client configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// Warn this many days before this installation's certificate or a CRL it holds expires.
+    pub warn_days: u32,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig { warn_days: 30 }
+    }
+}
+
+impl ExpiryConfig {
+    /// The warning window.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.warn_days) * 86_400)
+    }
 }
 
 /// `log_key`: a string (one key, or several separated by white space) or a list of strings.
@@ -158,6 +182,13 @@ impl ClientConfig {
             &mut c.state_dir,
             &mut c.daemon.folder,
         ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        // The CRL files too, as the documentation says of every path (they were taken from the
+        // working folder before).
+        for p in &mut c.crls {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

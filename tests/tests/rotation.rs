@@ -582,3 +582,77 @@ async fn rotated_devices_open_older_messages_and_verify_older_signatures_but_not
     assert!(entry.messages.is_empty());
     relay.stop().await;
 }
+
+/// `silta keys show` (offline) for `user`: (success, stderr).
+fn keys_show(user: &silta_tests::TestUser) -> (bool, String) {
+    let out = std::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .args(["keys", "show"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_command_warns_of_its_certificate_and_crl_expiring_within_30_days() {
+    let pki = TestPki::new();
+    let addr: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let p: silta_certs::Principal = CENTRE.parse().unwrap();
+    let user = |days: u32| {
+        let id: silta_tests::TestIdentity = pki.ca.issue_client(&p, days).unwrap().into();
+        silta_tests::TestUser::with_identity(&pki, addr, id, "desk")
+    };
+    // 20 days left: one line, what, when, what to do; the command still does its work.
+    let soon = user(20);
+    let (ok, stderr) = keys_show(&soon);
+    assert!(ok, "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let line = warnings[0];
+    assert!(
+        line.starts_with("warning: this installation's certificate ")
+            && line.contains("expires on ")
+            && line.contains("days)")
+            && line.contains("`silta keys publish`"),
+        "{line}"
+    );
+    // 90 days left: nothing.
+    let (ok, stderr) = keys_show(&user(90));
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+    // The window is configurable: with 10 days the 20-day certificate is not mentioned.
+    let cfg = soon.dir.path().join("silta.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}[expiry]\nwarn_days = 10\n")).unwrap();
+    let (ok, stderr) = keys_show(&soon);
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+
+    // A configured CRL whose next update is 5 days away.
+    let quiet = user(90);
+    let crl = pki
+        .ca
+        .crl_until(
+            &[],
+            9,
+            time::OffsetDateTime::now_utc() + time::Duration::days(5),
+        )
+        .unwrap();
+    std::fs::write(quiet.dir.path().join("crl.pem"), crl).unwrap();
+    let cfg = quiet.dir.path().join("silta.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("crls = [\"crl.pem\"]\n{text}")).unwrap();
+    let (ok, stderr) = keys_show(&quiet);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("warning: the CRL ")
+            && l.contains("crl.pem")
+            && l.contains("expires on ")),
+        "{stderr}"
+    );
+}
