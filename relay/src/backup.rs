@@ -725,7 +725,7 @@ pub fn restore(from: &Path, data_dir: &Path, origin: &str) -> Result<Manifest, R
     let checkpoint = tlog::verify_checkpoint(&manifest.checkpoint, &keys.join("\n"))
         .map_err(|e| {
             RestoreError::Damaged(format!(
-                "its checkpoint does not verify with the log key in {} ({e}): a backup of another relay, or forged",
+                "its checkpoint does not verify with the log keys in {} (current, next or retired log-key-retired-*.pem) ({e}): a backup of another relay, or forged",
                 data_dir.display()
             ))
         })?;

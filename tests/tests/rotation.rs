@@ -249,6 +249,30 @@ async fn check(
     }
 }
 
+/// A backup of the stopped relay's data folder into `target` (bounded wait for the lock the
+/// relay that just stopped may still hold).
+async fn backup_of(data: &TempDir, target: &std::path::Path) -> silta_relay::backup::Manifest {
+    let origin = silta_relay::log::origin_for(silta_tests::TRUST_DOMAIN);
+    for _ in 0..100 {
+        match silta_relay::backup::backup_stopped(
+            data.path(),
+            &origin,
+            target,
+            Duration::from_secs(10),
+        )
+        .await
+        {
+            Ok(m) => return m,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                let _ = std::fs::remove_dir_all(target);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("backup: {e}"),
+        }
+    }
+    panic!("the database stayed locked");
+}
+
 fn rotated_events(relay: &TestRelay) -> Vec<String> {
     relay
         .events()
@@ -287,6 +311,10 @@ async fn the_log_key_is_rotated_and_auditors_move_to_the_new_key_without_a_gap()
     assert!(!relay.data.path().join("log-key-next.pem").exists());
 
     let data = relay.stop_keep().await;
+    // A backup made before the rotation, restored after it (below).
+    let backups = tempfile::tempdir().unwrap();
+    let before = backup_of(&data, &backups.path().join("before")).await;
+    assert_eq!(before.checkpoint.matches('\u{2014}').count(), 1);
     let (code, stdout, stderr) = relay_log_key(&pki, &data, &["rotate"]);
     assert_eq!(code, 0, "{stderr}");
     let new = stdout
@@ -335,6 +363,9 @@ async fn the_log_key_is_rotated_and_auditors_move_to_the_new_key_without_a_gap()
     assert!(rotated_events(&relay)[0].contains(&new));
 
     let data = relay.stop_keep().await;
+    // A backup during the transition: its manifest's checkpoint is signed by both keys.
+    let during = backup_of(&data, &backups.path().join("during")).await;
+    assert_eq!(during.checkpoint.matches('\u{2014}').count(), 2);
     let (code, stdout, stderr) = relay_log_key(&pki, &data, &["finish"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&format!("retired: {old}")), "{stdout}");
@@ -385,6 +416,35 @@ async fn the_log_key_is_rotated_and_auditors_move_to_the_new_key_without_a_gap()
         matches!(refused, AuditError::Problem(LogProblem::Signature(ref m)) if m.contains("is not signed by")),
         "{refused:?}"
     );
+    // Both backups restore into a data folder holding the new key and the retired one; without
+    // the retired key the one made before the rotation is refused.
+    for (name, with_retired, ok) in [
+        ("before", true, true),
+        ("during", false, true),
+        ("before", false, false),
+    ] {
+        let target = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(target.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mut keys = vec![relay.data.path().join(silta_relay::log::LOG_KEY_FILE)];
+        if with_retired {
+            keys.push(retired[0].clone());
+        }
+        for k in keys {
+            std::fs::copy(&k, target.path().join(k.file_name().unwrap())).unwrap();
+        }
+        let r = silta_relay::backup::restore(
+            &backups.path().join(name),
+            target.path(),
+            &silta_relay::log::origin_for(silta_tests::TRUST_DOMAIN),
+        );
+        assert_eq!(r.is_ok(), ok, "{name}, retired key {with_retired}: {r:?}");
+        if !ok {
+            assert!(
+                matches!(r, Err(silta_relay::backup::RestoreError::Damaged(ref m)) if m.contains("does not verify")),
+                "{r:?}"
+            );
+        }
+    }
     let events = rotated_events(&relay);
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(
