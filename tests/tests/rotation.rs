@@ -716,3 +716,48 @@ fn every_command_warns_of_its_certificate_and_crl_expiring_within_30_days() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_daemon_logs_its_certificate_expiring_at_start() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let p: silta_certs::Principal = CENTRE.parse().unwrap();
+    let id: silta_tests::TestIdentity = pki.ca.issue_client(&p, 20).unwrap().into();
+    let user = silta_tests::TestUser::with_identity(&pki, relay.addr, id, "server-1");
+    let log = user.dir.path().join("daemon.log");
+    let mut child = tokio::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .arg("daemon")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The daemon's own log line (tracing, WARN), besides the command's stderr line.
+    let logged = |text: &str| {
+        text.lines().any(|l| {
+            l.contains("WARN")
+                && l.contains("this installation's certificate")
+                && l.contains("expires on")
+        })
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert!(logged(&text), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("warning: this installation's certificate")),
+        "{text}"
+    );
+    relay.stop().await;
+}
