@@ -36,7 +36,7 @@ pub(crate) async fn run(config_path: &Path, command: AuditCommand) -> Result<(),
         } => check_evidence(
             config_path,
             &file,
-            &log_key,
+            &log_key.join("\n"),
             message_id.as_deref(),
             ca.as_ref(),
         ),
@@ -48,7 +48,15 @@ pub(crate) async fn run(config_path: &Path, command: AuditCommand) -> Result<(),
         } => {
             let (config, connection) = connect(config_path).await?;
             let state = state.unwrap_or_else(|| config.state_dir.join("audit"));
-            verify(&config, &connection, &log_key, &purpose, &state, &receipts).await
+            verify(
+                &config,
+                &connection,
+                &log_key.join("\n"),
+                &purpose,
+                &state,
+                &receipts,
+            )
+            .await
         }
         AuditCommand::Prove {
             message_id,
@@ -95,6 +103,7 @@ pub(crate) async fn run(config_path: &Path, command: AuditCommand) -> Result<(),
 /// The configuration and a connection to the relay, for the audit commands that ask it.
 async fn connect(config_path: &Path) -> Result<(ClientConfig, Connection), Failure> {
     let config = crate::load_config(config_path)?;
+    crate::warn_expiry(&config);
     let connection = config.connect().await?;
     Ok((config, connection))
 }

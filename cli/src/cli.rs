@@ -343,9 +343,10 @@ pub(crate) enum AuditCommand {
     /// Every acknowledgement's signature is checked against the recipient's key bundles, verified
     /// with the configured CA.
     Verify {
-        /// The log's verifier key (`silta-relay log-key` prints it).
-        #[arg(long)]
-        log_key: String,
+        /// The log's verifier key (`silta-relay log-key` prints it). Repeat it while the
+        /// relay's log key is rotated: a checkpoint signed by any of them is good.
+        #[arg(long, required = true)]
+        log_key: Vec<String>,
         /// Why the log is read, recorded in the log: a purpose code, optionally with a short
         /// note (`CODE` or `"CODE: note"`; never personal data). Codes: supervision,
         /// data-subject-request, incident, delivery-check, log-verification, reporting,
@@ -376,9 +377,9 @@ pub(crate) enum AuditCommand {
     CheckEvidence {
         /// The evidence file.
         file: PathBuf,
-        /// The log's verifier key.
-        #[arg(long)]
-        log_key: String,
+        /// The log's verifier key; repeatable (a checkpoint signed by any of them is good).
+        #[arg(long, required = true)]
+        log_key: Vec<String>,
         /// Require the evidence to be about this message (UUID).
         #[arg(long)]
         message_id: Option<String>,
@@ -503,6 +504,11 @@ pub(crate) enum KeysCommand {
     },
     /// Print this device's public keys and the fingerprint to compare by phone.
     Show,
+    /// Make new keys for this device and publish them under the same device id. The old
+    /// identity is kept (STATE_DIR/keys/retired/, 0600) so messages sealed to it still open,
+    /// and deleted by the retention sweep after retention.retired_key_days. Safe to run again
+    /// after a failure: it goes on where it stopped. Stop the daemon first.
+    Rotate,
     /// Publish this device's key bundle to the relay's directory.
     Publish,
     /// Print the verified keys of a principal (<role>/<id>).

@@ -21,6 +21,7 @@ pub(crate) async fn run(config: &ClientConfig, command: KeysCommand) -> Result<(
             Ok(())
         }
         KeysCommand::Publish => publish(config).await,
+        KeysCommand::Rotate => rotate(config).await,
         KeysCommand::Get { principal } => get(config, &principal).await,
     }
 }
@@ -46,6 +47,38 @@ async fn publish(config: &ClientConfig) -> Result<(), Failure> {
         client.keys().device_id(),
         client.keys().fingerprint()
     );
+    Ok(())
+}
+
+/// Write the new keys beside, keep the old identity, publish, then switch
+/// ([`DeviceKeys::prepare_rotation`] says why in that order).
+async fn rotate(config: &ClientConfig) -> Result<(), Failure> {
+    if silta_client::retention::daemon_running(config) {
+        // A running daemon holds the old keys in memory: it could not open messages sealed to
+        // the new ones.
+        return Err(Failure::failed(format!(
+            "a silta daemon is running on {}; stop it, run `silta keys rotate`, then start it again",
+            config.daemon.folder.display()
+        )));
+    }
+    let dir = config.key_dir();
+    let client = Client::start(config).await?;
+    let old = client.keys().fingerprint();
+    let next = DeviceKeys::prepare_rotation(&dir, client.now()).map_err(ClientError::from)?;
+    let index = client.publish_device_keys(&next).await?;
+    DeviceKeys::finish_rotation(&dir).map_err(ClientError::from)?;
+    println!(
+        "rotated the keys of {} device {}: fingerprint {old} -> {} (published, log index {index})",
+        client.principal(),
+        next.device_id(),
+        next.fingerprint()
+    );
+    println!(
+        "the old identity is kept in {} so older messages still open; it is deleted after retention.retired_key_days ({} days)",
+        dir.join(silta_client::keys::RETIRED_DIR).display(),
+        config.retention.retired_key_days
+    );
+    println!("next: tell your correspondents the new fingerprint (`silta keys show`)");
     Ok(())
 }
 

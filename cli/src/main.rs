@@ -88,10 +88,23 @@ pub(crate) fn load_config(path: &Path) -> Result<ClientConfig, Failure> {
     })
 }
 
+/// One line on stderr for each expiring (or expired) thing this installation holds: its
+/// certificate and its configured CRLs ([`silta_client::expiry`]). Every command that loads the
+/// configuration says it, so nobody learns of an expiry from a failure.
+pub(crate) fn warn_expiry(config: &ClientConfig) {
+    for w in silta_client::expiry::installation(config, std::time::SystemTime::now(), &[]) {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// Runs the command. `init`, `demo` and `audit` load the configuration themselves (or need
 /// none); every other command needs it first.
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let config = || load_config(&cli.config);
+    let config = || {
+        let config = load_config(&cli.config)?;
+        warn_expiry(&config);
+        Ok::<_, Failure>(config)
+    };
     match cli.command {
         init @ Command::Init { .. } => init::run(&cli.config, init).await,
         Command::Demo { keep } => demo(keep).await,

@@ -127,14 +127,20 @@ fn sweep(
     let items = if dry_run {
         plan.doomed.clone()
     } else {
-        sweep.apply(
-            &plan,
-            &config.state_dir,
-            Actor {
-                who: &who,
-                principal: &me,
-            },
-        )?
+        let actor = Actor {
+            who: &who,
+            principal: &me,
+        };
+        let items = sweep.apply(&plan, &config.state_dir, actor)?;
+        for k in retention::sweep_retired_keys(config, actor, sweep.now)? {
+            eprintln!(
+                "deleted the device identity retired {} ago (fingerprint {}): retention.retired_key_days = {}",
+                humantime_days(sweep.now, k.retired_at),
+                k.fingerprint,
+                config.retention.retired_key_days
+            );
+        }
+        items
     };
     Ok((plan, items))
 }
@@ -205,4 +211,9 @@ fn print_purge_table(dry_run: bool, items: &[retention::Doomed], plan: &retentio
             items.len()
         );
     }
+}
+
+fn humantime_days(now: SystemTime, then: SystemTime) -> String {
+    let days = now.duration_since(then).unwrap_or_default().as_secs() / 86_400;
+    format!("{days} days")
 }

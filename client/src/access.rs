@@ -45,6 +45,10 @@ pub enum Action {
     /// Messages were deleted here by the retention rules (ids only; the purpose names the rule
     /// and where they were).
     Purged,
+    /// A device identity kept after a key rotation was deleted by the retention rules: messages
+    /// sealed to it no longer open here (no case, no ids; the purpose names the key's
+    /// fingerprint and the rule).
+    KeyDeleted,
 }
 
 impl Action {
@@ -60,6 +64,7 @@ impl Action {
             Action::Closed => "closed",
             Action::Reopened => "reopened",
             Action::Purged => "purged",
+            Action::KeyDeleted => "key-deleted",
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::{
     config::{ClientConfig, ReceiveConfig},
     connection::Connection,
     keys::DeviceKeys,
-    seal::{Draft, Opened, Rejected, SealError, open, seal},
+    seal::{Draft, Opened, Rejected, SealError, open, open_any, seal},
     state::{Pin, State},
 };
 
@@ -146,7 +146,13 @@ impl Client {
 
     /// Publishes this device's key bundle; returns the log index of the KEY_PUBLISHED event.
     pub async fn publish_keys(&self) -> Result<u64, ClientError> {
-        let bundle = crate::bundle::build(&self.keys, &self.me, &self.cert_pem, &self.key_pem)?;
+        self.publish_device_keys(&self.keys).await
+    }
+
+    /// Publishes a bundle of `keys` (this device's next keys during `silta keys rotate`) with
+    /// this installation's certificate; returns the log index of the KEY_PUBLISHED event.
+    pub async fn publish_device_keys(&self, keys: &DeviceKeys) -> Result<u64, ClientError> {
+        let bundle = crate::bundle::build(keys, &self.me, &self.cert_pem, &self.key_pem)?;
         Ok(self
             .conn
             .directory()
@@ -455,9 +461,34 @@ impl Client {
         if let Ok(p) = delivered.sender.parse::<Principal>() {
             add(self.keys_of(&p).await?);
         }
-        let first = open(delivered, &self.me, &self.keys, |p, d| {
+        let mut first = open(delivered, &self.me, &self.keys, |p, d| {
             candidates.get(&(p.to_owned(), d.to_owned())).cloned()
         });
+        // Signed by the sender's device with a key it has since rotated away from (or one no
+        // longer active): look in the device's key history for a bundle published before the
+        // relay accepted the message, still chaining to the CA and not revoked. A superseded
+        // key is not a compromised one; a revoked certificate's key stays refused.
+        if let Err(r) = &first
+            && superseded_key_may_explain(r, &delivered.sender)
+            && let Ok(p) = delivered.sender.parse::<Principal>()
+        {
+            let history = self.key_history(&p, delivered).await?;
+            if !history.is_empty() {
+                let current = candidates.clone();
+                first = open_any(delivered, &self.me, &self.keys, |p, d| {
+                    current
+                        .get(&(p.to_owned(), d.to_owned()))
+                        .cloned()
+                        .into_iter()
+                        .chain(
+                            history
+                                .into_iter()
+                                .filter(|b| b.principal.to_string() == p && b.device_id == d),
+                        )
+                        .collect()
+                });
+            }
+        }
         // The signer may be another principal than the sender (a forwarded message): look it up
         // too, so the rejection names the real problem.
         if let Err(r) = &first
@@ -477,6 +508,71 @@ impl Client {
         Ok(first)
     }
 
+    /// The earlier bundles of `principal`'s devices that may have signed `delivered`: from the
+    /// directory's history (at most [`HISTORY_PAGES`] pages and [`HISTORY_BUNDLES`] bundles),
+    /// those logged before the message's acceptance, whose certificate chains to the CA and is
+    /// not revoked (by the freshest CRLs known), checked at the acceptance time (a certificate
+    /// that expired since the message was accepted does not make it unreadable).
+    pub async fn key_history(
+        &self,
+        principal: &Principal,
+        delivered: &pb::DeliveredEnvelope,
+    ) -> Result<Vec<VerifiedBundle>, ClientError> {
+        let now = self.now();
+        let accepted = delivered
+            .accepted_at
+            .and_then(|t| SystemTime::try_from(t).ok())
+            .map_or(now, |t| t.min(now));
+        let at = UnixTime::since_unix_epoch(
+            accepted
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
+        );
+        let mut bundles = Vec::new();
+        let mut crls = self.state.crls()?;
+        let mut token = String::new();
+        for _ in 0..HISTORY_PAGES {
+            let resp = self
+                .conn
+                .directory()
+                .get_keys(pb::GetKeysRequest {
+                    principal: principal.to_string(),
+                    include_history: true,
+                    page_token: token.clone(),
+                })
+                .await?
+                .into_inner();
+            crls.extend(resp.crls.iter().cloned());
+            bundles.extend(
+                resp.history
+                    .into_iter()
+                    .filter(|b| b.log_index < delivered.log_index),
+            );
+            if resp.next_page_token.is_empty() || bundles.len() >= HISTORY_BUNDLES {
+                break;
+            }
+            token = resp.next_page_token;
+        }
+        bundles.truncate(HISTORY_BUNDLES);
+        let verified_crls = self.trust.freshest_crls(crls);
+        self.state.keep_crls(&verified_crls)?;
+        let crls: Vec<Vec<u8>> = verified_crls.iter().map(|c| c.der().to_vec()).collect();
+        Ok(bundles
+            .iter()
+            .filter_map(|published| {
+                let bundle = published.bundle.as_ref()?;
+                match self.trust.verify(bundle, &crls, at) {
+                    Ok(v) if &v.principal == principal => Some(v),
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::debug!(principal = %principal, log_index = published.log_index, error = %e, "earlier key bundle not trusted; not used");
+                        None
+                    }
+                }
+            })
+            .collect())
+    }
+
     /// The local state.
     pub fn state(&self) -> &State {
         &self.state
@@ -485,6 +581,27 @@ impl Client {
 
 /// One recipient's delivery state (moved to [`crate::record`]; named here too).
 pub use crate::record::{ACK_NOT_VERIFIED, DeliveryState, DeliveryStatus};
+
+/// Pages of a principal's key history read at most when a message does not verify with the
+/// sender's current keys.
+pub const HISTORY_PAGES: usize = 16;
+/// Bundles of a principal's key history considered at most.
+pub const HISTORY_BUNDLES: usize = 1024;
+
+/// Whether a rejection may be a message signed with an earlier key of the sender's device: the
+/// signature did not verify with the current key, or the device has no current key, and the
+/// signer named is the authenticated sender.
+fn superseded_key_may_explain(r: &Rejected, sender: &str) -> bool {
+    match r.reason {
+        pb::RejectionReason::BadSignature => r
+            .detail
+            .strip_prefix("signature does not verify with ")
+            .and_then(|rest| rest.split(' ').next())
+            .is_some_and(|p| p == sender),
+        pb::RejectionReason::UntrustedSenderKey => signed_sender_hint(r) == Some(sender),
+        _ => false,
+    }
+}
 
 /// The principal named in an UNTRUSTED_SENDER_KEY rejection ("no valid key for P device D").
 fn signed_sender_hint(r: &Rejected) -> Option<&str> {

@@ -34,8 +34,11 @@ pub struct ClientConfig {
     #[serde(default)]
     pub crls: Vec<PathBuf>,
     /// The delivery log's verifier key (`silta-relay log-key`). When set, every receipt is
-    /// checked: signed checkpoint, this message's acceptance, inclusion proof.
-    #[serde(default)]
+    /// checked: signed checkpoint, this message's acceptance, inclusion proof. A list of keys
+    /// (`log_key = ["...", "..."]`) while the relay's log key is rotated: a checkpoint signed by
+    /// any of them is good ([`silta_proto::tlog::verify_checkpoint`]). Held as one string, the
+    /// keys separated by newlines.
+    #[serde(default, deserialize_with = "one_or_more_keys")]
     pub log_key: Option<String>,
     /// The centre daemon's settings (`silta daemon`).
     #[serde(default)]
@@ -46,6 +49,55 @@ pub struct ClientConfig {
     /// How long this installation keeps plaintext ([`crate::retention`]).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// When expiring certificates and CRLs are warned about ([`crate::expiry`]).
+    #[serde(default)]
+    pub expiry: ExpiryConfig,
+}
+
+/// `[expiry]` in the client configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// Warn this many days before this installation's certificate or a CRL it holds expires.
+    pub warn_days: u32,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig { warn_days: 30 }
+    }
+}
+
+impl ExpiryConfig {
+    /// The warning window.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.warn_days) * 86_400)
+    }
+}
+
+/// `log_key`: a string (one key, or several separated by white space) or a list of strings.
+fn one_or_more_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Keys {
+        One(String),
+        More(Vec<String>),
+    }
+    let keys: Vec<String> = match Keys::deserialize(d)? {
+        Keys::One(s) => s.split_whitespace().map(str::to_owned).collect(),
+        Keys::More(v) => v
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(str::to_owned)
+            .collect(),
+    };
+    if keys.is_empty() {
+        return Err(serde::de::Error::custom("log_key: no verifier key"));
+    }
+    for k in &keys {
+        silta_proto::tlog::parse_verifier_key(k).map_err(serde::de::Error::custom)?;
+    }
+    Ok(Some(keys.join("\n")))
 }
 
 /// `[retention]` in the client configuration: when this installation's copies of messages
@@ -63,6 +115,9 @@ pub struct RetentionConfig {
     pub uncased_max_days: u32,
     /// How often the daemon sweeps, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// Days a device identity is kept after `silta keys rotate` (so messages sealed to it,
+    /// still at the relay or kept here sealed, open), before the sweep deletes it.
+    pub retired_key_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -71,6 +126,7 @@ impl Default for RetentionConfig {
             closed_case_days: 30,
             uncased_max_days: 90,
             sweep_interval_ms: 3_600_000,
+            retired_key_days: 90,
         }
     }
 }
@@ -126,6 +182,13 @@ impl ClientConfig {
             &mut c.state_dir,
             &mut c.daemon.folder,
         ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        // The CRL files too, as the documentation says of every path (they were taken from the
+        // working folder before).
+        for p in &mut c.crls {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -230,5 +293,43 @@ impl Folders {
             failed: base.join("failed"),
             inbox: base.join("inbox"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_log_key(line: &str) -> Result<ClientConfig, toml::de::Error> {
+        toml::from_str(&format!(
+            "relay = \"r:1\"\nca = \"ca\"\ncert = \"c\"\nkey = \"k\"\nstate_dir = \"s\"\n{line}\n"
+        ))
+    }
+
+    #[test]
+    fn log_key_is_one_key_or_a_list_during_a_rotation() {
+        let key = |seed: u8| {
+            silta_proto::tlog::verifier_key(
+                "silta.example/delivery-log",
+                &ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+                    .verifying_key()
+                    .to_bytes(),
+            )
+        };
+        let (a, b) = (key(1), key(2));
+        assert_eq!(
+            with_log_key(&format!("log_key = {a:?}")).unwrap().log_key,
+            Some(a.clone())
+        );
+        assert_eq!(
+            with_log_key(&format!("log_key = [{a:?}, {b:?}]"))
+                .unwrap()
+                .log_key,
+            Some(format!("{a}\n{b}"))
+        );
+        assert!(with_log_key("").unwrap().log_key.is_none());
+        // A mistyped key or an empty list is a configuration error, not a key skipped.
+        assert!(with_log_key(&format!("log_key = [{a:?}, \"nonsense\"]")).is_err());
+        assert!(with_log_key("log_key = []").is_err());
     }
 }

@@ -56,6 +56,7 @@ mod config;
 mod connection;
 pub mod daemon;
 mod error;
+pub mod expiry;
 pub mod form;
 pub mod fsutil;
 pub mod ids;
@@ -73,6 +74,6 @@ pub mod state;
 pub mod text;
 pub mod times;
 
-pub use config::{ClientConfig, DaemonConfig, ReceiveConfig, RetentionConfig};
+pub use config::{ClientConfig, DaemonConfig, ExpiryConfig, ReceiveConfig, RetentionConfig};
 pub use connection::{ConnectError, Connection, RelayConfig};
 pub use error::{ClientError, ErrorKind};

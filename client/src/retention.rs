@@ -981,6 +981,55 @@ pub fn daemon_sweep(
             tracing::error!(error = %e, "retention sweep failed; tried again at the next sweep")
         }
     }
+    match sweep_retired_keys(config, actor, now) {
+        Ok(done) => {
+            for k in &done {
+                tracing::info!(fingerprint = %k.fingerprint, "retention: retired device key deleted");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "retention sweep of retired keys failed; tried again at the next sweep")
+        }
+    }
+}
+
+/// Deletes the device identities kept after key rotations ([`crate::keys::list_retired`]) that
+/// were retired more than `retention.retired_key_days` before `now`: for each, first an
+/// access-log entry ([`Action::KeyDeleted`]: the fingerprint and the rule, nothing else), then
+/// the folder. What was deleted.
+pub fn sweep_retired_keys(
+    config: &ClientConfig,
+    actor: Actor<'_>,
+    now: SystemTime,
+) -> Result<Vec<crate::keys::RetiredKey>, RetentionError> {
+    let days = config.retention.retired_key_days;
+    let limit = std::time::Duration::from_secs(u64::from(days) * 86_400);
+    let dir = config.key_dir();
+    let kept = crate::keys::list_retired(&dir).map_err(|e| RetentionError::File(e.to_string()))?;
+    let mut done = Vec::new();
+    for key in kept {
+        let due = now
+            .duration_since(key.retired_at)
+            .is_ok_and(|age| age >= limit);
+        if !due {
+            continue;
+        }
+        log(
+            &config.state_dir,
+            actor,
+            Action::KeyDeleted,
+            &CaseRef::default(),
+            &[],
+            &format!(
+                "retention: retired device key {} (retired_key_days = {days}); deleted from keys/retired",
+                key.fingerprint
+            ),
+        )?;
+        std::fs::remove_dir_all(&key.path)
+            .map_err(|e| RetentionError::File(format!("{}: {e}", key.path.display())))?;
+        done.push(key);
+    }
+    Ok(done)
 }
 
 /// The daemon queue of an installation, opened for a sweep by hand (`silta purge`), if the

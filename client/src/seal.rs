@@ -218,6 +218,15 @@ pub fn encrypt(
 
 /// Decrypts an age file (binary or armored) with `identity`.
 pub fn decrypt(identity: &age::x25519::Identity, ciphertext: &[u8]) -> Result<Vec<u8>, Rejected> {
+    decrypt_any(std::iter::once(identity), ciphertext)
+}
+
+/// Decrypts an age file (binary or armored) with whichever of `identities` it was sealed to
+/// (this device's current identity and those kept from before a rotation).
+pub fn decrypt_any<'a>(
+    identities: impl Iterator<Item = &'a age::x25519::Identity>,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, Rejected> {
     let reader = age::armor::ArmoredReader::new(ciphertext);
     let decryptor = age::Decryptor::new(reader).map_err(|e| {
         Rejected::new(
@@ -226,7 +235,7 @@ pub fn decrypt(identity: &age::x25519::Identity, ciphertext: &[u8]) -> Result<Ve
         )
     })?;
     let mut stream = decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .decrypt(identities.map(|i| i as &dyn age::Identity))
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => Rejected::new(
                 RejectionReason::CannotDecrypt,
@@ -287,6 +296,20 @@ pub fn open(
     keys: &DeviceKeys,
     sender_key: impl FnOnce(&str, &str) -> Option<VerifiedBundle>,
 ) -> Result<Opened, Rejected> {
+    open_any(delivered, me, keys, |p, d| {
+        sender_key(p, d).into_iter().collect()
+    })
+}
+
+/// Like [`open`], where `sender_keys(principal, device)` returns every bundle of the signing
+/// device that may have signed (verified against the CA): its current one and, after a
+/// rotation, earlier ones. The signature must verify with one of them.
+pub fn open_any(
+    delivered: &pb::DeliveredEnvelope,
+    me: &Principal,
+    keys: &DeviceKeys,
+    sender_keys: impl FnOnce(&str, &str) -> Vec<VerifiedBundle>,
+) -> Result<Opened, Rejected> {
     use RejectionReason as R;
     let env = delivered
         .envelope
@@ -298,7 +321,7 @@ pub fn open(
             "ciphertext does not match its digest",
         ));
     }
-    let plaintext = decrypt(keys.age_identity(), &env.ciphertext)?;
+    let plaintext = decrypt_any(keys.age_identities(), &env.ciphertext)?;
     // Anything that is not a sealed message with a 64-byte signature has no valid signature:
     // e.g. a file someone made with `age -r` from our public recipient.
     let no_signature = || {
@@ -313,46 +336,54 @@ pub fn open(
     }
     let signed =
         SignedPayload::decode(sealed.signed_payload.as_slice()).map_err(|_| no_signature())?;
-    let bundle = sender_key(&signed.sender, &signed.sender_device).ok_or_else(|| {
-        Rejected::new(
+    let candidates = sender_keys(&signed.sender, &signed.sender_device);
+    if candidates.is_empty() {
+        return Err(Rejected::new(
             R::UntrustedSenderKey,
             format!(
                 "no valid key for {} device {}",
                 clip(&signed.sender),
                 clip(&signed.sender_device)
             ),
-        )
-    })?;
-    if bundle.principal.to_string() != signed.sender || bundle.device_id != signed.sender_device {
+        ));
+    }
+    let candidates: Vec<VerifiedBundle> = candidates
+        .into_iter()
+        .filter(|b| b.principal.to_string() == signed.sender && b.device_id == signed.sender_device)
+        .collect();
+    if candidates.is_empty() {
         return Err(Rejected::new(
             R::UntrustedSenderKey,
             "key belongs to another device",
         ));
     }
-    let vk = VerifyingKey::from_bytes(&bundle.ed25519)
-        .map_err(|_| Rejected::new(R::UntrustedSenderKey, "invalid key"))?;
     let sig: [u8; 64] = sealed
         .signature
         .as_slice()
         .try_into()
         .map_err(|_| no_signature())?;
-    vk.verify_strict(
-        &[
-            context::SIGNED_PAYLOAD,
-            sha512(&sealed.signed_payload).as_slice(),
-        ]
-        .concat(),
-        &Signature::from_bytes(&sig),
-    )
-    .map_err(|_| {
-        Rejected::new(
-            R::BadSignature,
-            format!(
-                "signature does not verify with {} device {}",
-                signed.sender, signed.sender_device
-            ),
-        )
-    })?;
+    let message = [
+        context::SIGNED_PAYLOAD,
+        sha512(&sealed.signed_payload).as_slice(),
+    ]
+    .concat();
+    let bundle = candidates
+        .into_iter()
+        .find(|b| {
+            VerifyingKey::from_bytes(&b.ed25519).is_ok_and(|vk| {
+                vk.verify_strict(&message, &Signature::from_bytes(&sig))
+                    .is_ok()
+            })
+        })
+        .ok_or_else(|| {
+            Rejected::new(
+                R::BadSignature,
+                format!(
+                    "signature does not verify with {} device {}",
+                    signed.sender, signed.sender_device
+                ),
+            )
+        })?;
 
     if signed.version != 1 {
         return Err(Rejected::new(

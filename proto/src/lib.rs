@@ -14,9 +14,11 @@
 //! - [`policy`]: which role may send which kind of message to which role (DESIGN §5), and which
 //!   legal bases each kind may name, shared by the relay (which enforces it) and clients (which
 //!   refuse to seal what would be refused).
+//! - [`keyfile`]: Ed25519 key files as PKCS#8 v1 PEM (OpenSSL 3 and Python read them).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection and for reading
 //!   forms into payload messages.
 
+pub mod keyfile;
 pub mod tlog;
 
 mod generated {

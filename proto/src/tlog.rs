@@ -396,17 +396,29 @@ pub fn verifier_key(name: &str, public: &[u8; 32]) -> String {
 
 /// Signs a checkpoint: the note body, a blank line, and one signature line.
 pub fn sign_checkpoint(cp: &Checkpoint, key: &ed25519_dalek::SigningKey) -> String {
+    sign_checkpoint_with(cp, &[key])
+}
+
+/// Signs a checkpoint with every key in `keys`: the note body, a blank line, and one signature
+/// line per key, in order. All lines carry the origin as key name; the key ID (the first four
+/// bytes of each signature) tells them apart. A relay whose log key is being rotated signs with
+/// the old and the new key, so auditors holding either verifier key go on verifying.
+pub fn sign_checkpoint_with(cp: &Checkpoint, keys: &[&ed25519_dalek::SigningKey]) -> String {
     use base64::Engine as _;
     use ed25519_dalek::Signer as _;
     let body = cp.body();
-    let public = key.verifying_key().to_bytes();
-    let mut sig = key_id(&cp.origin, &public).to_vec();
-    sig.extend_from_slice(&key.sign(body.as_bytes()).to_bytes());
-    format!(
-        "{body}\n\u{2014} {} {}\n",
-        cp.origin,
-        base64::engine::general_purpose::STANDARD.encode(sig)
-    )
+    let mut note = format!("{body}\n");
+    for key in keys {
+        let public = key.verifying_key().to_bytes();
+        let mut sig = key_id(&cp.origin, &public).to_vec();
+        sig.extend_from_slice(&key.sign(body.as_bytes()).to_bytes());
+        note.push_str(&format!(
+            "\u{2014} {} {}\n",
+            cp.origin,
+            base64::engine::general_purpose::STANDARD.encode(sig)
+        ));
+    }
+    note
 }
 
 /// Why a signed checkpoint was refused.
@@ -450,10 +462,36 @@ pub fn parse_verifier_key(s: &str) -> Result<(String, [u8; 32]), NoteError> {
     Ok((name.to_owned(), public))
 }
 
-/// Verifies a signed checkpoint against a verifier key string and returns its content.
-pub fn verify_checkpoint(note: &str, verifier: &str) -> Result<Checkpoint, NoteError> {
+/// Verifies a signed checkpoint against one or more verifier key strings (separated by white
+/// space) and returns its content.
+///
+/// The note is good when it carries a valid signature by **any** of the keys. Each configured key
+/// is one the auditor trusts to speak for the log on its own, so accepting any is no weaker than
+/// configuring that key alone; requiring all would leave a gap in a rotation, since the relay
+/// signs with the old key only before `log-key rotate` and with the new key only after
+/// `log-key finish`. Every key must parse: a mistyped key is an error, not a key skipped.
+pub fn verify_checkpoint(note: &str, verifiers: &str) -> Result<Checkpoint, NoteError> {
+    let keys: Vec<(String, [u8; 32])> = verifiers
+        .split_whitespace()
+        .map(parse_verifier_key)
+        .collect::<Result<_, _>>()?;
+    if keys.is_empty() {
+        return Err(NoteError::BadKey("no verifier key".into()));
+    }
+    let mut last = None;
+    for (name, public) in &keys {
+        match verify_with(note, name, public) {
+            Ok(cp) => return Ok(cp),
+            Err(e @ NoteError::NotSigned(_)) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| NoteError::NotSigned(String::new())))
+}
+
+fn verify_with(note: &str, name: &str, public: &[u8; 32]) -> Result<Checkpoint, NoteError> {
     use base64::Engine as _;
-    let (name, public) = parse_verifier_key(verifier)?;
+    let (name, public) = (name.to_owned(), *public);
     if !note.ends_with('\n') {
         return Err(NoteError::Malformed("a note ends with a newline".into()));
     }
@@ -486,7 +524,7 @@ pub fn verify_checkpoint(note: &str, verifier: &str) -> Result<Checkpoint, NoteE
         return Err(NoteError::NotSigned(name));
     }
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&public)
-        .map_err(|_| NoteError::BadKey(verifier.into()))?;
+        .map_err(|_| NoteError::BadKey(verifier_key(&name, &public)))?;
     let id = key_id(&name, &public);
     for line in sigs.lines() {
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
@@ -692,5 +730,48 @@ mod tests {
         );
         assert!(verify_checkpoint(&note, &other).is_err());
         assert!(parse_verifier_key("nonsense").is_err());
+    }
+
+    #[test]
+    fn a_note_signed_by_two_keys_verifies_with_either_and_any_of_several_keys() {
+        let (old, new) = (
+            ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+            ed25519_dalek::SigningKey::from_bytes(&[8; 32]),
+        );
+        let third = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let name = "silta.example/log";
+        let v = |k: &ed25519_dalek::SigningKey| verifier_key(name, &k.verifying_key().to_bytes());
+        let cp = Checkpoint {
+            origin: name.into(),
+            size: 8,
+            root: h(ROOTS[8]),
+        };
+        let both = sign_checkpoint_with(&cp, &[&old, &new]);
+        assert_eq!(both.matches('\u{2014}').count(), 2, "{both}");
+        // The first signature line is what a single-key signer writes.
+        assert!(both.starts_with(&sign_checkpoint(&cp, &old)), "{both}");
+        for key in [v(&old), v(&new), format!("{}\n{}", v(&old), v(&new))] {
+            assert_eq!(verify_checkpoint(&both, &key).unwrap(), cp, "{key}");
+        }
+        assert!(matches!(
+            verify_checkpoint(&both, &v(&third)),
+            Err(NoteError::NotSigned(_))
+        ));
+        // Any configured key that signed is enough.
+        let only_new = sign_checkpoint(&cp, &new);
+        assert_eq!(
+            verify_checkpoint(&only_new, &format!("{} {}", v(&old), v(&new))).unwrap(),
+            cp
+        );
+        assert!(verify_checkpoint(&only_new, &v(&old)).is_err());
+        // A mistyped key among good ones is an error, not skipped; no key at all is one too.
+        assert!(matches!(
+            verify_checkpoint(&only_new, &format!("{} nonsense", v(&new))),
+            Err(NoteError::BadKey(_))
+        ));
+        assert!(matches!(
+            verify_checkpoint(&only_new, " "),
+            Err(NoteError::BadKey(_))
+        ));
     }
 }

@@ -715,10 +715,17 @@ pub fn restore(from: &Path, data_dir: &Path, origin: &str) -> Result<Manifest, R
     }
     let signer =
         LogSigner::load_or_create(data_dir, origin).map_err(|e| RestoreError::Io(e.to_string()))?;
-    let checkpoint = tlog::verify_checkpoint(&manifest.checkpoint, &signer.verifier_key())
+    // A backup made before a log-key rotation was signed by a key retired since: any key of
+    // this data folder, current, next or retired, proves it is this relay's.
+    let mut keys = signer.verifier_keys();
+    keys.extend(
+        crate::log::retired_verifier_keys(data_dir, origin)
+            .map_err(|e| RestoreError::Io(e.to_string()))?,
+    );
+    let checkpoint = tlog::verify_checkpoint(&manifest.checkpoint, &keys.join("\n"))
         .map_err(|e| {
             RestoreError::Damaged(format!(
-                "its checkpoint does not verify with the log key in {} ({e}): a backup of another relay, or forged",
+                "its checkpoint does not verify with the log keys in {} (current, next or retired log-key-retired-*.pem) ({e}): a backup of another relay, or forged",
                 data_dir.display()
             ))
         })?;

@@ -5,16 +5,16 @@
 
 use std::path::Path;
 
-use ed25519_dalek::{
-    SigningKey,
-    pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, spki::der::pem::LineEnding},
-};
+use ed25519_dalek::SigningKey;
 use silta_certs::files::{SECRET_MODE, write_new};
 use silta_proto::tlog::{self, Checkpoint, Hash};
 
-/// The relay's log key and origin.
+/// The relay's log key(s) and origin. Normally one key (`log-key.pem`); while a rotation is
+/// under way (`silta-relay log-key rotate` until `log-key finish`) also the next key
+/// (`log-key-next.pem`), and every checkpoint carries a signature by each.
 pub struct LogSigner {
-    key: SigningKey,
+    /// The current key first, then the next one during a rotation.
+    keys: Vec<SigningKey>,
     origin: String,
 }
 
@@ -22,12 +22,19 @@ impl std::fmt::Debug for LogSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogSigner")
             .field("origin", &self.origin)
+            .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
 }
 
 /// File name of the log key in the data folder.
 pub const LOG_KEY_FILE: &str = "log-key.pem";
+
+/// File name of the next log key while a rotation is under way.
+pub const NEXT_LOG_KEY_FILE: &str = "log-key-next.pem";
+
+/// File names of retired log keys start with this, then the key ID in hex, then `.pem`.
+pub const RETIRED_LOG_KEY_PREFIX: &str = "log-key-retired-";
 
 /// Why the log key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -37,31 +44,66 @@ pub struct LogKeyError {
     message: String,
 }
 
+fn read_key(path: &Path) -> Result<SigningKey, LogKeyError> {
+    let err = |message: String| LogKeyError {
+        path: path.to_owned(),
+        message,
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    silta_proto::keyfile::from_pem(&pem).map_err(err)
+}
+
+fn new_key(path: &Path) -> Result<SigningKey, LogKeyError> {
+    let err = |message: String| LogKeyError {
+        path: path.to_owned(),
+        message,
+    };
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| err(e.to_string()))?;
+    let key = SigningKey::from_bytes(&seed);
+    let pem = silta_proto::keyfile::to_pem(&key).map_err(err)?;
+    write_new(path, pem.as_bytes(), SECRET_MODE).map_err(|e| err(e.to_string()))?;
+    sync_dir(path).map_err(err)?;
+    Ok(key)
+}
+
+fn sync_dir(path: &Path) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
 impl LogSigner {
-    /// Loads `<data_dir>/log-key.pem`, creating it (mode 0600) on first start.
+    /// Loads `<data_dir>/log-key.pem` (and `log-key-next.pem` during a rotation), creating the
+    /// key (mode 0600) on first start.
     pub fn load_or_create(data_dir: &Path, origin: &str) -> Result<Self, LogKeyError> {
         let path = data_dir.join(LOG_KEY_FILE);
-        let err = |message: String| LogKeyError {
-            path: path.clone(),
-            message,
-        };
-        let key = if path.exists() {
-            let pem = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-            SigningKey::from_pkcs8_pem(&pem)
-                .map_err(|_| err("not an Ed25519 PKCS#8 PEM key".into()))?
+        let next = data_dir.join(NEXT_LOG_KEY_FILE);
+        let current = if path.exists() {
+            read_key(&path)?
+        } else if next.exists() {
+            // Never start a third key beside a pending one.
+            return Err(LogKeyError {
+                path,
+                message: format!(
+                    "missing, but {NEXT_LOG_KEY_FILE} exists: put the current log key back (a rotation is under way)"
+                ),
+            });
         } else {
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| err(e.to_string()))?;
-            let key = SigningKey::from_bytes(&seed);
-            let pem = key
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| err(e.to_string()))?;
-            write_new(&path, pem.as_bytes(), SECRET_MODE).map_err(|e| err(e.to_string()))?;
+            let key = new_key(&path)?;
             tracing::info!(path = %path.display(), "created the delivery-log signing key");
             key
         };
+        let mut keys = vec![current];
+        if next.exists() {
+            keys.push(read_key(&next)?);
+            tracing::warn!(
+                "log key rotation under way: checkpoints are signed with the current and the next key until `silta-relay log-key finish`"
+            );
+        }
         Ok(LogSigner {
-            key,
+            keys,
             origin: origin.to_owned(),
         })
     }
@@ -71,22 +113,182 @@ impl LogSigner {
         &self.origin
     }
 
-    /// The verifier key string auditors configure (`silta-relay log-key` prints it).
+    /// The verifier key string of the current key, which auditors configure (`silta-relay
+    /// log-key` prints it).
     pub fn verifier_key(&self) -> String {
-        tlog::verifier_key(&self.origin, &self.key.verifying_key().to_bytes())
+        tlog::verifier_key(&self.origin, &self.keys[0].verifying_key().to_bytes())
     }
 
-    /// A signed checkpoint of the tree of `size` leaves with `root`. Deterministic.
+    /// The verifier keys of every key that signs now: the current one, and the next one during
+    /// a rotation.
+    pub fn verifier_keys(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| tlog::verifier_key(&self.origin, &k.verifying_key().to_bytes()))
+            .collect()
+    }
+
+    /// A signed checkpoint of the tree of `size` leaves with `root`, signed by every key that
+    /// signs now. Deterministic.
     pub fn sign(&self, size: u64, root: Hash) -> String {
-        tlog::sign_checkpoint(
+        tlog::sign_checkpoint_with(
             &Checkpoint {
                 origin: self.origin.clone(),
                 size,
                 root,
             },
-            &self.key,
+            &self.keys.iter().collect::<Vec<_>>(),
         )
     }
+}
+
+/// The verifier keys of this data folder's retired log keys (`log-key-retired-*.pem`), to check
+/// what they signed before (a backup's checkpoint).
+pub fn retired_verifier_keys(data_dir: &Path, origin: &str) -> Result<Vec<String>, LogKeyError> {
+    let err = |message: String| LogKeyError {
+        path: data_dir.to_owned(),
+        message,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(data_dir).map_err(|e| err(e.to_string()))? {
+        let entry = entry.map_err(|e| err(e.to_string()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(RETIRED_LOG_KEY_PREFIX) && name.ends_with(".pem") {
+            let key = read_key(&entry.path())?;
+            out.push(tlog::verifier_key(origin, &key.verifying_key().to_bytes()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A step of a log-key rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The verifier key that signed alone before this step.
+    pub old: String,
+    /// The verifier key that signs alone after the whole rotation.
+    pub new: String,
+    /// The LOG_KEY_ROTATED event's index.
+    pub log_index: u64,
+}
+
+/// Starts a log-key rotation in a stopped relay's data folder: creates `log-key-next.pem`
+/// (0600), then records a LOG_KEY_ROTATED event. From the next start the relay signs every
+/// checkpoint with both keys. Run again after a crash, it keeps the next key already written and
+/// records the event again (a key is never replaced).
+///
+/// Offline, with the relay stopped (the database's lock makes sure): the key set is a fact of the
+/// relay's start, like the high-water check, and every holder of the signer (receipts, the audit
+/// service, backups) sees the same set for the relay's whole run. A restart takes seconds;
+/// clients reconnect and their outboxes resend.
+pub async fn rotate(
+    data_dir: &Path,
+    origin: &str,
+    store: &crate::store::Store,
+) -> Result<Rotation, LogKeyError> {
+    let signer = LogSigner::load_or_create(data_dir, origin)?;
+    let old = signer.verifier_key();
+    let next_path = data_dir.join(NEXT_LOG_KEY_FILE);
+    let next = if next_path.exists() {
+        read_key(&next_path)?
+    } else {
+        new_key(&next_path)?
+    };
+    let new = tlog::verifier_key(origin, &next.verifying_key().to_bytes());
+    let detail = format!(
+        "log key rotation started: checkpoints are signed by the current key {old} and the next key {new}; auditors add the next key, then the operator runs `silta-relay log-key finish`"
+    );
+    let log_index = record_rotation(store, detail, &next_path).await?;
+    Ok(Rotation {
+        old,
+        new,
+        log_index,
+    })
+}
+
+/// Finishes a log-key rotation in a stopped relay's data folder: records a LOG_KEY_ROTATED
+/// event, keeps the old key as `log-key-retired-<key id>.pem` (a hard link, so the key is never
+/// without a file; 0600), then renames `log-key-next.pem` to `log-key.pem` (atomic). Run again
+/// after a crash, it goes on where it stopped.
+pub async fn finish(
+    data_dir: &Path,
+    origin: &str,
+    store: &crate::store::Store,
+) -> Result<Rotation, LogKeyError> {
+    let current_path = data_dir.join(LOG_KEY_FILE);
+    let next_path = data_dir.join(NEXT_LOG_KEY_FILE);
+    if !next_path.exists() {
+        return Err(LogKeyError {
+            path: next_path,
+            message:
+                "no log key rotation is under way (start one with `silta-relay log-key rotate`)"
+                    .into(),
+        });
+    }
+    let (current, next) = (read_key(&current_path)?, read_key(&next_path)?);
+    let old_public = current.verifying_key().to_bytes();
+    let old = tlog::verifier_key(origin, &old_public);
+    let new = tlog::verifier_key(origin, &next.verifying_key().to_bytes());
+    let detail = format!(
+        "log key rotation finished: checkpoints are signed by {new} only; the old key {old} is retired"
+    );
+    // The event first: a crash after it leaves the rotation under way, and a second run records
+    // it again, never a finished rotation the log does not show.
+    let log_index = record_rotation(store, detail, &current_path).await?;
+    let retired = data_dir.join(format!(
+        "{RETIRED_LOG_KEY_PREFIX}{}.pem",
+        hex::encode(tlog::key_id(origin, &old_public))
+    ));
+    let err = |path: &Path, message: String| LogKeyError {
+        path: path.to_owned(),
+        message,
+    };
+    match std::fs::hard_link(&current_path, &retired) {
+        Ok(()) => {}
+        // A run that stopped after this step: the same key is already kept.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if read_key(&retired)?.to_bytes() != current.to_bytes() {
+                return Err(err(
+                    &retired,
+                    "exists and holds another key; never overwritten".into(),
+                ));
+            }
+        }
+        Err(e) => return Err(err(&retired, e.to_string())),
+    }
+    sync_dir(&retired).map_err(|m| err(&retired, m))?;
+    std::fs::rename(&next_path, &current_path).map_err(|e| err(&current_path, e.to_string()))?;
+    sync_dir(&current_path).map_err(|m| err(&current_path, m))?;
+    Ok(Rotation {
+        old,
+        new,
+        log_index,
+    })
+}
+
+async fn record_rotation(
+    store: &crate::store::Store,
+    detail: String,
+    path: &Path,
+) -> Result<u64, LogKeyError> {
+    use silta_proto::pb;
+    store
+        .write(move |trees| {
+            trees.transaction(|tx| {
+                tx.append_event(pb::Event {
+                    r#type: pb::EventType::LogKeyRotated.into(),
+                    time: Some(tx.now()),
+                    detail: detail.clone(),
+                    ..Default::default()
+                })
+            })
+        })
+        .await
+        .map_err(|e| LogKeyError {
+            path: path.to_owned(),
+            message: format!("recording the rotation in the log: {e}"),
+        })
 }
 
 /// The log's origin for a trust domain.

@@ -68,7 +68,7 @@ impl TestPki {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca =
-            CertificateAuthority::generate("Test CA", TRUST_DOMAIN, Validity::days_from_now(30))
+            CertificateAuthority::generate("Test CA", TRUST_DOMAIN, Validity::days_from_now(365))
                 .unwrap();
         let relay = ca
             .issue_server(&["localhost".into(), "127.0.0.1".into()], 30)
@@ -88,7 +88,9 @@ impl TestPki {
 
     fn write_crl(&mut self) {
         self.crl_number += 1;
-        let crl = self.ca.crl(&self.revoked, self.crl_number, 7).unwrap();
+        // Client certificates and CRLs outlast the 30-day expiry warning of the programs
+        // (silta_client::expiry), so only the tests about expiry see warnings.
+        let crl = self.ca.crl(&self.revoked, self.crl_number, 60).unwrap();
         std::fs::write(self.dir.path().join("crl.pem"), crl).unwrap();
     }
 
@@ -110,7 +112,7 @@ impl TestPki {
     /// A valid role certificate for `principal` (`<role>/<id>`).
     pub fn client(&self, principal: &str) -> TestIdentity {
         let p: Principal = principal.parse().unwrap();
-        self.ca.issue_client(&p, 7).unwrap().into()
+        self.ca.issue_client(&p, 90).unwrap().into()
     }
 
     /// A certificate exactly as `spec` says (for negative fixtures).

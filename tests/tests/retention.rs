@@ -484,6 +484,7 @@ async fn periods_count_by_the_given_clock_no_case_messages_follow_the_max_age() 
         closed_case_days: 30,
         uncased_max_days: 90,
         sweep_interval_ms: 1000,
+        ..RetentionConfig::default()
     };
     let actor = Actor {
         who: "tester",

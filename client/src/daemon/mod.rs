@@ -165,6 +165,9 @@ impl Daemon {
         // since then has not come again on it.
         let mut subscribed_at = std::time::SystemTime::UNIX_EPOCH;
         let mut next_sweep = Instant::now();
+        // Expiring certificate and CRLs: logged at start (once connected, with the CRLs kept
+        // from the relay) and daily.
+        let mut next_expiry_check = Instant::now();
         tracing::info!(principal = %self.me, folder = %cfg.folder.display(), relay = %self.config.relay, "silta daemon started");
         self.recover()?;
         loop {
@@ -193,6 +196,12 @@ impl Daemon {
                                 tracing::warn!(relay = %self.config.relay, error = %e, retry_in_s = delay.as_secs_f32(), "{}", todo(&e));
                             }
                         }
+                    }
+                    if Instant::now() >= next_expiry_check {
+                        next_expiry_check = Instant::now() + Duration::from_secs(86_400);
+                        let now = client.as_ref().map_or_else(std::time::SystemTime::now, Client::now);
+                        let relay_crls = client.as_ref().and_then(|c| c.state().crls().ok()).unwrap_or_default();
+                        crate::expiry::log(&crate::expiry::installation(&self.config, now, &relay_crls));
                     }
                     // Retention: a closed case's plaintext goes after its period (crate::retention).
                     if Instant::now() >= next_sweep {

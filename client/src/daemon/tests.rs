@@ -36,6 +36,7 @@ fn daemon(dir: &Path) -> Daemon {
         },
         receive: Default::default(),
         retention: Default::default(),
+        expiry: Default::default(),
     };
     Daemon::open(&config).unwrap()
 }

@@ -30,8 +30,13 @@ pub(crate) enum Command {
     },
     /// Validate the configuration and print it; opens no port and no file but the configuration.
     CheckConfig,
-    /// Print the delivery log's verifier key for auditors (creates the log key on first use).
-    LogKey,
+    /// Print the delivery log's verifier key for auditors (creates the log key on first use);
+    /// during a rotation both keys, the current one first. `rotate` and `finish` change the key
+    /// (relay stopped); see "Rotating the delivery-log key" in the README.
+    LogKey {
+        #[command(subcommand)]
+        step: Option<LogKeyStep>,
+    },
     /// Write a consistent backup of the database into DIR (new or empty). A running relay makes
     /// it without stopping (asked through <data_dir>/admin.sock); a stopped one is read directly.
     Backup {
@@ -44,4 +49,15 @@ pub(crate) enum Command {
         /// The backup folder.
         from: PathBuf,
     },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+pub(crate) enum LogKeyStep {
+    /// Create the next log key (log-key-next.pem); from the next start the relay signs every
+    /// checkpoint with both keys. The relay must be stopped. Recorded as LOG_KEY_ROTATED.
+    Rotate,
+    /// Retire the old key once every auditor has the new verifier key: it is kept as
+    /// log-key-retired-<key id>.pem and the next key becomes log-key.pem. The relay must be
+    /// stopped. Recorded as LOG_KEY_ROTATED.
+    Finish,
 }

@@ -44,9 +44,15 @@ fn main() -> ExitCode {
             init_tracing(&config);
             backup_cmd::restore(&config, &from)
         }
-        Command::LogKey => match log_key(&config) {
-            Ok(key) => {
-                println!("{key}");
+        Command::LogKey { step: Some(step) } => {
+            init_tracing(&config);
+            log_key_step(&config, step)
+        }
+        Command::LogKey { step: None } => match log_key(&config) {
+            Ok(keys) => {
+                for key in keys {
+                    println!("{key}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -131,12 +137,59 @@ pub(crate) fn origin(config: &Config) -> String {
     silta_relay::log::origin_for(trust_domain)
 }
 
-/// The verifier key of the delivery log in the configured data folder.
-fn log_key(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
+/// The verifier keys of the delivery log in the configured data folder (two during a rotation,
+/// the current one first).
+fn log_key(config: &Config) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let data = &config.storage.data_dir;
     silta_relay::datadir::prepare(data)?;
     let signer = silta_relay::log::LogSigner::load_or_create(data, &origin(config))?;
-    Ok(signer.verifier_key())
+    Ok(signer.verifier_keys())
+}
+
+/// `log-key rotate` / `log-key finish` on a stopped relay's data folder.
+fn log_key_step(config: &Config, step: cli::LogKeyStep) -> ExitCode {
+    let data = &config.storage.data_dir;
+    let run = async {
+        silta_relay::datadir::prepare(data).map_err(|e| e.to_string())?;
+        let store = silta_relay::store::Store::open(&data.join("db"), true).map_err(|e| {
+            format!("cannot open the database in {} ({e}); the relay must be stopped to change its log key", data.display())
+        })?;
+        let origin = origin(config);
+        let result = match step {
+            cli::LogKeyStep::Rotate => silta_relay::log::rotate(data, &origin, &store).await,
+            cli::LogKeyStep::Finish => silta_relay::log::finish(data, &origin, &store).await,
+        };
+        let closed = store.close();
+        let rotation = result.map_err(|e| e.to_string())?;
+        closed.map_err(|e| e.to_string())?;
+        Ok::<_, String>(rotation)
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(r) => {
+            match step {
+                cli::LogKeyStep::Rotate => println!(
+                    "log key rotation started (log index {}): from the next start checkpoints are signed by both keys\ncurrent: {}\nnext:    {}\nnext: give auditors the next key to add beside the current one; once all have it, stop the relay and run `silta-relay log-key finish`",
+                    r.log_index, r.old, r.new
+                ),
+                cli::LogKeyStep::Finish => println!(
+                    "log key rotation finished (log index {}): from the next start checkpoints are signed by the new key only\nnew:     {}\nretired: {}\nnext: auditors may remove the retired key from their configuration",
+                    r.log_index, r.new, r.old
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve(
