@@ -720,34 +720,34 @@ async fn expiring_lists_what_runs_out_within_the_window_by_the_relay_clock() {
         w.sort();
         w
     };
-    // The test PKI: client certificates and the CRL run 7 days, the CA and relay 30.
+    // The test PKI: the relay certificate runs 30 days, the CRL 60, client certificates 90, the
+    // CA 365 (tests/src/lib.rs).
     let r = expiring(0).await;
     assert_eq!(r.within_days, 30);
     let all = whats(&r);
-    assert_eq!(all.len(), 5, "{all:?}");
-    assert!(all.contains(&"principal-certificate centre/c".to_owned()));
-    assert!(all.contains(&"principal-certificate admin/ops".to_owned()));
-    assert!(all.iter().any(|w| w.starts_with("relay-certificate ")));
-    assert!(all.iter().any(|w| w.starts_with("ca-certificate ")));
-    assert!(all.iter().any(|w| w.starts_with("crl ")));
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(all[0].starts_with("relay-certificate "), "{all:?}");
     assert!(r.items.iter().all(|i| !i.expired));
-    assert!(whats(&expiring(5).await).is_empty());
-    // Three days on by the relay's clock, the 7-day items are within 5 days.
-    clock.advance(Duration::from_secs(3 * 86_400));
-    let soon = whats(&expiring(5).await);
-    assert_eq!(
-        soon,
-        [
-            "principal-certificate admin/ops",
-            "principal-certificate centre/c"
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(all.iter().filter(|w| w.starts_with("crl ")).cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect::<Vec<_>>()
-    );
+    let year = whats(&expiring(365).await);
+    assert_eq!(year.len(), 5, "{year:?}");
+    assert!(year.contains(&"principal-certificate centre/c".to_owned()));
+    assert!(year.contains(&"principal-certificate admin/ops".to_owned()));
+    assert!(year.iter().any(|w| w.starts_with("ca-certificate ")));
+    assert!(year.iter().any(|w| w.starts_with("crl ")));
+    // 56 days on by the relay's clock: the relay certificate is past (listed, marked expired),
+    // the CRL has 4 days left, the client certificates 34, the CA is far off.
+    clock.advance(Duration::from_secs(56 * 86_400));
+    let r = expiring(5).await;
+    let soon = whats(&r);
+    assert_eq!(soon.len(), 2, "{soon:?}");
+    for i in &r.items {
+        assert!(i.what == "relay-certificate" || i.what == "crl", "{i:?}");
+        assert_eq!(i.expired, i.what == "relay-certificate", "{i:?}");
+    }
+    let later = whats(&expiring(40).await);
+    assert_eq!(later.len(), 4, "{later:?}");
+    assert!(later.contains(&"principal-certificate admin/ops".to_owned()));
+    assert!(later.contains(&"principal-certificate centre/c".to_owned()));
     let e = admin
         .admin()
         .expiring(pb::ExpiringRequest {
@@ -807,9 +807,9 @@ async fn silta_admin_from_the_command_line() {
         "{out}"
     );
     assert!(out.contains("server-1"), "{out}");
-    let (code, out) = silta(&admin, &["admin", "expiring"]);
+    let (code, out) = silta(&admin, &["admin", "expiring", "--days", "100"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("expiring within 30 days"), "{out}");
+    assert!(out.contains("expiring within 100 days"), "{out}");
     assert!(
         out.contains("principal-certificate  centre/espoo-1"),
         "{out}"
