@@ -115,6 +115,11 @@ pub(crate) enum Command {
         /// Keep the demo's folder here (default: a temporary folder, removed afterwards).
         #[arg(long)]
         keep: Option<PathBuf>,
+        /// Play an operator handover instead (README, "Operator handover"): the same centre id
+        /// passing to a new operator, then a centre closing and its case moving to a new one;
+        /// ends with the handover's trail in the delivery log.
+        #[arg(long)]
+        handover: bool,
     },
     /// Delete the copies the retention rules say are due, and list them (never content).
     ///

@@ -28,6 +28,8 @@ use silta_proto::pb::{self, LegalBasis, MessageKind, Urgency};
 
 use crate::Failure;
 
+mod handover;
+
 const NAS_USER: &str = "aino.nas-caseworker";
 const NAS_PURPOSE: &str = "assessing the referral and planning assistance";
 
@@ -35,7 +37,7 @@ fn fail(what: &str) -> impl Fn(String) -> Failure + '_ {
     move |e| Failure::failed(format!("demo: {what}: {e}"))
 }
 
-pub(crate) async fn run(keep: Option<PathBuf>) -> Result<(), Failure> {
+pub(crate) async fn run(keep: Option<PathBuf>, handover: bool) -> Result<(), Failure> {
     let tmp;
     let dir = match keep {
         Some(d) => {
@@ -57,7 +59,11 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> Result<(), Failure> {
             tmp.path().to_owned()
         }
     };
-    let result = play(&dir).await;
+    let result = if handover {
+        handover::play(&dir).await
+    } else {
+        play(&dir).await
+    };
     if result.is_ok() {
         println!(
             "\nEverything above ran for real in {} (TLS 1.3 with client certificates, sled, age, Ed25519).",
@@ -69,13 +75,15 @@ pub(crate) async fn run(keep: Option<PathBuf>) -> Result<(), Failure> {
 
 /// The embedded relay, on a free loopback port, and how to stop it.
 struct DemoRelay {
+    addr: std::net::SocketAddr,
     log_key: String,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), silta_relay::StartError>>,
 }
 
-/// The relay, on the embedded default (development PKI), on a free loopback port.
-async fn start_relay(dir: &Path) -> Result<DemoRelay, Failure> {
+/// The relay, on the embedded default (development PKI), on a free loopback port; it reloads
+/// its CA, CRL and certificate files every `reload_s` seconds.
+async fn start_relay(dir: &Path, reload_s: u64) -> Result<DemoRelay, Failure> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| fail("listen")(e.to_string()))?;
@@ -85,6 +93,7 @@ async fn start_relay(dir: &Path) -> Result<DemoRelay, Failure> {
     let mut rc = silta_relay::config::Config::development();
     rc.server.listen = addr;
     rc.storage.data_dir = dir.join("relay");
+    rc.tls.reload_interval_s = reload_s;
     let relay = silta_relay::Relay::open(rc).map_err(|e| fail("relay")(e.to_string()))?;
     let log_key = relay.log_verifier_key();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -99,6 +108,7 @@ async fn start_relay(dir: &Path) -> Result<DemoRelay, Failure> {
         ),
     );
     Ok(DemoRelay {
+        addr,
         log_key,
         stop,
         task,
@@ -194,7 +204,7 @@ impl DemoDaemon {
 }
 
 async fn play(dir: &Path) -> Result<(), Failure> {
-    let relay = start_relay(dir).await?;
+    let relay = start_relay(dir, 30).await?;
     let (centre, nas, auditor) = configs(dir, &relay.log_key)?;
     publish_keys(&centre, &nas).await?;
     let daemon = start_daemon(&centre)?;

@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     };
     match cli.command {
         init @ Command::Init { .. } => init::run(&cli.config, init).await,
-        Command::Demo { keep } => demo(keep).await,
+        Command::Demo { keep, handover } => demo(keep, handover).await,
         Command::Audit { command } => audit_cmd::run(&cli.config, command).await,
         Command::Keys { command } => keys_cmd::run(&config()?, command).await,
         Command::Admin { command } => admin_cmd::run(&config()?, command).await,
@@ -142,12 +142,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 #[cfg(feature = "demo")]
-async fn demo(keep: Option<std::path::PathBuf>) -> Result<(), Failure> {
-    demo::run(keep).await
+async fn demo(keep: Option<std::path::PathBuf>, handover: bool) -> Result<(), Failure> {
+    demo::run(keep, handover).await
 }
 
 #[cfg(not(feature = "demo"))]
-async fn demo(_keep: Option<std::path::PathBuf>) -> Result<(), Failure> {
+async fn demo(_keep: Option<std::path::PathBuf>, _handover: bool) -> Result<(), Failure> {
     Err(Failure::usage(
         "this silta was built without the demo (cargo feature `demo`)",
     ))

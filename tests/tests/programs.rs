@@ -812,6 +812,68 @@ fn the_demo_runs_and_its_audit_verifies() {
     );
 }
 
+/// `silta demo --handover` plays both acts of the runbook's handover by itself, well within a
+/// minute, prints the trail of it from the delivery log and leaves no folder behind.
+#[test]
+fn the_handover_demo_runs_and_cleans_up() {
+    let started = std::time::Instant::now();
+    let o = Command::new(SILTA)
+        .args(["demo", "--handover"])
+        .env_remove("SILTA_CONFIG")
+        .output()
+        .unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{text}"
+    );
+    for step in 1..=16 {
+        assert!(
+            text.contains(&format!("{step:>3}. ")),
+            "step {step} missing: {text}"
+        );
+    }
+    for line in [
+        "the copy for centre/joutseno is undeliverable (devices_retired)",
+        "the old operator now gets: the relay rejected this installation's certificate: it has been REVOKED",
+        "(meeting-proposal, the same content: true)",
+        "NAS's copy is undeliverable (recipient_disabled)",
+        "centre/kotka (revoked, disabled) tries to: the relay rejected this installation's certificate: it has been REVOKED",
+        "writes in the moved case: the relay refused: centre/kotka left case",
+        "The handover's trail in the delivery log",
+        "handover demo complete",
+    ] {
+        assert!(text.contains(line), "{line:?} missing: {text}");
+    }
+    let trail = text.split("The handover's trail").nth(1).unwrap();
+    let order = [
+        "Admin.RetireDevices",
+        "KEY_REVOKED",
+        ": devices_retired",
+        "(re-sends ",
+        "PRINCIPAL_DISABLED",
+        ": recipient_disabled",
+        "CASE_MOVED",
+        "PRINCIPAL_ENABLED",
+        "SEND_REFUSED",
+    ];
+    let mut at = 0;
+    for what in order {
+        let found = trail[at..]
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} missing or out of order: {trail}"));
+        at += found;
+    }
+    // The temporary folder is gone.
+    let ran_in = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Everything above ran for real in "))
+        .and_then(|l| l.split(" (").next())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(!Path::new(ran_in).exists(), "{ran_in} left behind");
+}
+
 /// Running a reply command again after an attempt that did not finish sends the same message
 /// (same id, same bytes), so the relay cannot end up with two copies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
