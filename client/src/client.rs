@@ -551,6 +551,12 @@ impl Client {
                 .await?
                 .into_inner();
             crls.extend(resp.crls.iter().cloned());
+            // The history is in log order: once it reaches the message, later pages hold
+            // nothing that can matter. (The active bundles say nothing about that.)
+            let reached = resp
+                .history
+                .iter()
+                .any(|b| b.log_index >= delivered.log_index);
             if page == 0 {
                 // The current bundles count too (the same ones the history ends with).
                 resp.active
@@ -560,7 +566,7 @@ impl Client {
             resp.history
                 .into_iter()
                 .for_each(|b| offer_published(&mut current, b));
-            if resp.next_page_token.is_empty() || current.past_message() {
+            if resp.next_page_token.is_empty() || reached {
                 complete = true;
                 break;
             }

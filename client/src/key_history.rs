@@ -18,7 +18,6 @@ use std::collections::HashMap;
 pub struct CurrentAt<T> {
     message_index: u64,
     latest: HashMap<String, Candidate<T>>,
-    past_message: bool,
 }
 
 #[derive(Debug)]
@@ -34,7 +33,6 @@ impl<T> CurrentAt<T> {
         CurrentAt {
             message_index,
             latest: HashMap::new(),
-            past_message: false,
         }
     }
 
@@ -44,7 +42,6 @@ impl<T> CurrentAt<T> {
         if log_index >= self.message_index {
             // Published at or after the message: neither a key that signed it nor one that
             // can matter for it (the device's bundle before the message was current then).
-            self.past_message = true;
             return;
         }
         match self.latest.get_mut(device) {
@@ -65,12 +62,6 @@ impl<T> CurrentAt<T> {
                 );
             }
         }
-    }
-
-    /// Whether a bundle logged at or after the message was offered: the history is in log
-    /// order, so later pages hold nothing that can matter.
-    pub fn past_message(&self) -> bool {
-        self.past_message
     }
 
     /// Devices with a candidate so far.
@@ -174,22 +165,21 @@ mod tests {
     }
 
     #[test]
+    fn bundles_at_or_after_the_message_are_not_kept() {
+        let mut c = CurrentAt::new(10);
+        c.offer("desk", 3, 0, ());
+        c.offer("laptop", 10, 0, ());
+        c.offer("phone", 11, 0, ());
+        assert_eq!(c.devices(), 1);
+        assert_eq!(c.into_selected(), vec![(3, ())]);
+    }
+
+    #[test]
     fn a_bundle_seen_twice_keeps_the_stricter_retirement() {
         let twice = [("desk", 10, 0), ("desk", 10, 12)];
         assert_eq!(selected(13, &twice), Vec::<u64>::new());
         let twice = [("desk", 10, 15), ("desk", 10, 12)];
         assert_eq!(selected(13, &twice), Vec::<u64>::new());
         assert_eq!(selected(11, &twice), vec![10]);
-    }
-
-    #[test]
-    fn the_first_bundle_at_or_past_the_message_ends_the_paging() {
-        let mut c = CurrentAt::new(10);
-        c.offer("desk", 3, 0, ());
-        c.offer("desk", 9, 0, ());
-        assert!(!c.past_message());
-        c.offer("desk", 10, 0, ());
-        assert!(c.past_message());
-        assert_eq!(c.devices(), 1);
     }
 }
