@@ -88,6 +88,7 @@ pub struct Client {
     key_changes: std::sync::Mutex<Vec<KeyChange>>,
     clock: std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>,
     receive: ReceiveConfig,
+    state_dir: std::path::PathBuf,
 }
 
 /// How far in the future of the client's clock a key bundle may be dated and still be used.
@@ -122,6 +123,7 @@ impl Client {
             key_changes: Default::default(),
             clock: std::sync::Arc::new(SystemTime::now),
             receive: config.receive.clone(),
+            state_dir: config.state_dir.clone(),
         })
     }
 
@@ -453,6 +455,15 @@ impl Client {
         &self,
         delivered: &pb::DeliveredEnvelope,
     ) -> Result<Result<Opened, Rejected>, ClientError> {
+        // The relay's clock as last seen: retired device keys are deleted only while the
+        // local clock is not far ahead of it (retention::sweep_retired_keys).
+        if let Some(accepted) = delivered
+            .accepted_at
+            .and_then(|t| SystemTime::try_from(t).ok())
+            && let Err(e) = crate::retention::note_relay_time(&self.state_dir, accepted, self.now())
+        {
+            tracing::warn!(error = %e, "the relay's time could not be recorded; retired keys are kept longer");
+        }
         let mut candidates: HashMap<(String, String), VerifiedBundle> = HashMap::new();
         let mut add = |keys: Vec<VerifiedBundle>| {
             for k in keys {

@@ -628,6 +628,26 @@ async fn rotated_devices_open_older_messages_and_verify_older_signatures_but_not
             .is_empty()
     );
     assert!(retired[0].path.exists());
+    // Opening the messages recorded the relay's time (now): a local clock that says the period
+    // has passed while the relay's said minutes ago is running fast, and the key is kept.
+    let seen = silta_client::retention::relay_time_seen(&nas.config.state_dir).unwrap();
+    assert!(
+        seen + days(1) > at,
+        "relay time seen {seen:?}, retired {at:?}"
+    );
+    assert!(
+        silta_client::retention::sweep_retired_keys(&nas.config, actor, at + days(days_kept))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(retired[0].path.exists());
+    // Once the relay's clock was seen past the period too, it goes.
+    silta_client::retention::note_relay_time(
+        &nas.config.state_dir,
+        at + days(days_kept),
+        at + days(days_kept),
+    )
+    .unwrap();
     let gone =
         silta_client::retention::sweep_retired_keys(&nas.config, actor, at + days(days_kept))
             .unwrap();
