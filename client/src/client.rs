@@ -18,6 +18,7 @@ use crate::{
     bundle::{BundleError, TrustStore, VerifiedBundle},
     config::{ClientConfig, ReceiveConfig},
     connection::Connection,
+    key_history::CurrentAt,
     keys::DeviceKeys,
     seal::{Draft, Opened, Rejected, SealError, open, open_any, seal},
     state::{Pin, State},
@@ -87,6 +88,7 @@ pub struct Client {
     key_changes: std::sync::Mutex<Vec<KeyChange>>,
     clock: std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>,
     receive: ReceiveConfig,
+    state_dir: std::path::PathBuf,
 }
 
 /// How far in the future of the client's clock a key bundle may be dated and still be used.
@@ -121,6 +123,7 @@ impl Client {
             key_changes: Default::default(),
             clock: std::sync::Arc::new(SystemTime::now),
             receive: config.receive.clone(),
+            state_dir: config.state_dir.clone(),
         })
     }
 
@@ -452,6 +455,15 @@ impl Client {
         &self,
         delivered: &pb::DeliveredEnvelope,
     ) -> Result<Result<Opened, Rejected>, ClientError> {
+        // The relay's clock as last seen: retired device keys are deleted only while the
+        // local clock is not far ahead of it (retention::sweep_retired_keys).
+        if let Some(accepted) = delivered
+            .accepted_at
+            .and_then(|t| SystemTime::try_from(t).ok())
+            && let Err(e) = crate::retention::note_relay_time(&self.state_dir, accepted, self.now())
+        {
+            tracing::warn!(error = %e, "the relay's time could not be recorded; retired keys are kept longer");
+        }
         let mut candidates: HashMap<(String, String), VerifiedBundle> = HashMap::new();
         let mut add = |keys: Vec<VerifiedBundle>| {
             for k in keys {
@@ -508,11 +520,17 @@ impl Client {
         Ok(first)
     }
 
-    /// The earlier bundles of `principal`'s devices that may have signed `delivered`: from the
-    /// directory's history (at most [`HISTORY_PAGES`] pages and [`HISTORY_BUNDLES`] bundles),
-    /// those logged before the message's acceptance, whose certificate chains to the CA and is
-    /// not revoked (by the freshest CRLs known), checked at the acceptance time (a certificate
-    /// that expired since the message was accepted does not make it unreadable).
+    /// The earlier bundles of `principal`'s devices that may have signed `delivered`: per
+    /// device, only the bundle that was its current keys when the relay accepted the message
+    /// (the greatest log index below the message's, computed here from the whole history; not
+    /// one the relay says was retired at or before the message), whose certificate chains to the
+    /// CA and is not revoked (by the freshest CRLs known), checked at the acceptance time (a
+    /// certificate that expired since the message was accepted does not make it unreadable).
+    /// A key rotated away from, or a retired device's, does not verify later messages.
+    ///
+    /// The history (oldest first, in log order) is read page by page until a page reaches the
+    /// message's log index (later bundles cannot matter), at most [`HISTORY_PAGES`] pages;
+    /// only one bundle per device is kept while reading.
     pub async fn key_history(
         &self,
         principal: &Principal,
@@ -528,10 +546,11 @@ impl Client {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default(),
         );
-        let mut bundles = Vec::new();
+        let mut current = CurrentAt::new(delivered.log_index);
         let mut crls = self.state.crls()?;
         let mut token = String::new();
-        for _ in 0..HISTORY_PAGES {
+        let mut complete = false;
+        for page in 0..HISTORY_PAGES {
             let resp = self
                 .conn
                 .directory()
@@ -543,29 +562,46 @@ impl Client {
                 .await?
                 .into_inner();
             crls.extend(resp.crls.iter().cloned());
-            bundles.extend(
-                resp.history
+            // The history is in log order: once it reaches the message, later pages hold
+            // nothing that can matter. (The active bundles say nothing about that.)
+            let reached = resp
+                .history
+                .iter()
+                .any(|b| b.log_index >= delivered.log_index);
+            if page == 0 {
+                // The current bundles count too (the same ones the history ends with).
+                resp.active
                     .into_iter()
-                    .filter(|b| b.log_index < delivered.log_index),
-            );
-            if resp.next_page_token.is_empty() || bundles.len() >= HISTORY_BUNDLES {
+                    .for_each(|b| offer_published(&mut current, b));
+            }
+            resp.history
+                .into_iter()
+                .for_each(|b| offer_published(&mut current, b));
+            if resp.next_page_token.is_empty() || reached {
+                complete = true;
                 break;
             }
             token = resp.next_page_token;
         }
-        bundles.truncate(HISTORY_BUNDLES);
+        if !complete {
+            // Not seen up to the message: a later bundle of a device may be missing, so an
+            // older key would pass as current. Verify against nothing rather than that.
+            tracing::warn!(principal = %principal, pages = HISTORY_PAGES, log_index = delivered.log_index, "key history longer than the client reads; earlier keys not used");
+            return Ok(Vec::new());
+        }
         let verified_crls = self.trust.freshest_crls(crls);
         self.state.keep_crls(&verified_crls)?;
         let crls: Vec<Vec<u8>> = verified_crls.iter().map(|c| c.der().to_vec()).collect();
-        Ok(bundles
-            .iter()
-            .filter_map(|published| {
+        Ok(current
+            .into_selected()
+            .into_iter()
+            .filter_map(|(log_index, published)| {
                 let bundle = published.bundle.as_ref()?;
                 match self.trust.verify(bundle, &crls, at) {
                     Ok(v) if &v.principal == principal => Some(v),
                     Ok(_) => None,
                     Err(e) => {
-                        tracing::debug!(principal = %principal, log_index = published.log_index, error = %e, "earlier key bundle not trusted; not used");
+                        tracing::debug!(principal = %principal, log_index, error = %e, "earlier key bundle not trusted; not used");
                         None
                     }
                 }
@@ -583,10 +619,27 @@ impl Client {
 pub use crate::record::{ACK_NOT_VERIFIED, DeliveryState, DeliveryStatus};
 
 /// Pages of a principal's key history read at most when a message does not verify with the
-/// sender's current keys.
-pub const HISTORY_PAGES: usize = 16;
-/// Bundles of a principal's key history considered at most.
-pub const HISTORY_BUNDLES: usize = 1024;
+/// sender's current keys (the relay sends at most 100 bundles a page): 102,400 bundles before
+/// the message, five times what the relay's largest per-principal allowance holds at its
+/// default (200 devices x 100 bundles), while bounding the round trips one message can cost.
+/// Only one bundle per device is kept while reading, so memory does not grow with the pages.
+pub const HISTORY_PAGES: usize = 1024;
+
+/// Offers a bundle of a principal's key history to `current`, attributed to a device by what its
+/// content says; whether it is genuine is checked for the selected bundles only. A bundle that
+/// does not even decode cannot have signed anything.
+fn offer_published(current: &mut CurrentAt<pb::PublishedBundle>, published: pb::PublishedBundle) {
+    let Some(device) = published
+        .bundle
+        .as_ref()
+        .and_then(|b| pb::KeyBundleContent::decode(b.content.as_slice()).ok())
+        .map(|c| c.device_id)
+    else {
+        return;
+    };
+    let (index, superseded) = (published.log_index, published.superseded_at_index);
+    current.offer(&device, index, superseded, published);
+}
 
 /// Whether a rejection may be a message signed with an earlier key of the sender's device: the
 /// signature did not verify with the current key, or the device has no current key, and the

@@ -61,6 +61,7 @@ pub mod form;
 pub mod fsutil;
 pub mod ids;
 pub mod inbox;
+pub mod key_history;
 pub mod keys;
 pub mod outbox;
 pub mod payload;

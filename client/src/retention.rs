@@ -993,8 +993,74 @@ pub fn daemon_sweep(
     }
 }
 
+/// The file in the state folder that holds the relay's time seen last (unix seconds, text):
+/// the acceptance time of the latest message this installation opened, never later than the
+/// local clock was then ([`note_relay_time`]).
+pub const RELAY_TIME_FILE: &str = "relay-time";
+
+/// How far the local clock may be ahead of the relay's time seen last for retired device keys
+/// to be deleted. A clock running fast would otherwise delete a key while messages sealed to it
+/// may still wait at the relay; a day covers an installation that opened nothing since
+/// yesterday, and one quiet for longer keeps its retired keys until it hears from the relay.
+pub const RELAY_CLOCK_MARGIN: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// Records that the relay's clock read `relay` (e.g. a delivered message's `accepted_at`) when
+/// the local clock read `local_now`: kept as the later of what was kept and `relay`, but never
+/// later than `local_now` (a relay's clock running fast does not let keys go earlier).
+pub fn note_relay_time(
+    state_dir: &Path,
+    relay: SystemTime,
+    local_now: SystemTime,
+) -> Result<(), RetentionError> {
+    let t = relay.min(local_now);
+    if relay_time_seen(state_dir).is_some_and(|seen| seen >= t) {
+        return Ok(());
+    }
+    let secs = unix_ms(t) / 1000;
+    crate::fsutil::write_atomic(
+        &state_dir.join(RELAY_TIME_FILE),
+        format!("{secs}\n").as_bytes(),
+    )
+    .map_err(RetentionError::File)
+}
+
+/// The relay's time seen last ([`note_relay_time`]); `None` if never seen or unreadable.
+pub fn relay_time_seen(state_dir: &Path) -> Option<SystemTime> {
+    let text = std::fs::read_to_string(state_dir.join(RELAY_TIME_FILE)).ok()?;
+    let secs: u64 = text.trim().parse().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs))
+}
+
+/// Whether a device key retired at `retired_at` may be deleted at `now` (local clock) after
+/// `limit`: its age must have reached `limit`, and the local clock must not be ahead of the
+/// relay's time seen last (`relay_seen`) by more than [`RELAY_CLOCK_MARGIN`]. `Err` says why
+/// it is kept although its age has been reached.
+pub fn retired_key_due(
+    retired_at: SystemTime,
+    now: SystemTime,
+    limit: std::time::Duration,
+    relay_seen: Option<SystemTime>,
+) -> Result<bool, String> {
+    if !now.duration_since(retired_at).is_ok_and(|age| age >= limit) {
+        return Ok(false);
+    }
+    match relay_seen {
+        None => Err("the relay's time was never seen here (no message opened yet)".into()),
+        Some(seen) => match now.duration_since(seen) {
+            Ok(ahead) if ahead > RELAY_CLOCK_MARGIN => Err(format!(
+                "the local clock is {} s ahead of the relay's time seen last (at most {} s): a clock running fast, or nothing opened for a while",
+                ahead.as_secs(),
+                RELAY_CLOCK_MARGIN.as_secs()
+            )),
+            _ => Ok(true),
+        },
+    }
+}
+
 /// Deletes the device identities kept after key rotations ([`crate::keys::list_retired`]) that
-/// were retired more than `retention.retired_key_days` before `now`: for each, first an
+/// were retired more than `retention.retired_key_days` before `now`, while `now` is not ahead of
+/// the relay's time seen last by more than [`RELAY_CLOCK_MARGIN`] ([`retired_key_due`]; a key
+/// held back for it is logged and tried again at the next sweep): for each, first an
 /// access-log entry ([`Action::KeyDeleted`]: the fingerprint and the rule, nothing else), then
 /// the folder. What was deleted.
 pub fn sweep_retired_keys(
@@ -1006,13 +1072,16 @@ pub fn sweep_retired_keys(
     let limit = std::time::Duration::from_secs(u64::from(days) * 86_400);
     let dir = config.key_dir();
     let kept = crate::keys::list_retired(&dir).map_err(|e| RetentionError::File(e.to_string()))?;
+    let relay_seen = relay_time_seen(&config.state_dir);
     let mut done = Vec::new();
     for key in kept {
-        let due = now
-            .duration_since(key.retired_at)
-            .is_ok_and(|age| age >= limit);
-        if !due {
-            continue;
+        match retired_key_due(key.retired_at, now, limit, relay_seen) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(why) => {
+                tracing::warn!(fingerprint = %key.fingerprint, reason = %why, "retention: retired device key past retired_key_days kept");
+                continue;
+            }
         }
         log(
             &config.state_dir,
@@ -1536,5 +1605,95 @@ mod tests {
         .unwrap();
         let plan = plan_at(&folders, None, "2026-11-21T09:00:00Z");
         assert_eq!(plan.held.len(), 1, "{plan:?}");
+    }
+
+    #[test]
+    fn a_retired_key_goes_only_while_the_local_clock_is_not_far_ahead_of_the_relays() {
+        let day = Duration::from_secs(86_400);
+        let retired = at("2026-01-01T00:00:00Z");
+        let limit = 90 * day;
+        let due = retired + limit;
+        // Not yet 90 days by the local clock: kept, whatever the relay said.
+        assert_eq!(
+            retired_key_due(retired, due - Duration::from_secs(1), limit, Some(due)),
+            Ok(false)
+        );
+        // 90 days, and the relay's clock seen within the margin: deleted.
+        assert_eq!(retired_key_due(retired, due, limit, Some(due)), Ok(true));
+        assert_eq!(
+            retired_key_due(retired, due, limit, Some(due - RELAY_CLOCK_MARGIN)),
+            Ok(true)
+        );
+        // The local clock ran 89 days fast: 90 days by it, a day by the relay's. Kept.
+        let why = retired_key_due(retired, due, limit, Some(retired + day)).unwrap_err();
+        assert!(why.contains("ahead of the relay's time seen last"), "{why}");
+        // Just past the margin: kept.
+        assert!(
+            retired_key_due(
+                retired,
+                due,
+                limit,
+                Some(due - RELAY_CLOCK_MARGIN - Duration::from_secs(1))
+            )
+            .is_err()
+        );
+        // The relay never seen: kept.
+        assert!(retired_key_due(retired, due, limit, None).is_err());
+        // The relay's time later than the local clock (a slow local clock): no reason to wait.
+        assert_eq!(
+            retired_key_due(retired, due, limit, Some(due + day)),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn the_relays_time_is_kept_as_the_latest_seen_and_never_past_the_local_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t1, t2) = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
+        assert_eq!(relay_time_seen(dir.path()), None);
+        note_relay_time(dir.path(), t2, t2).unwrap();
+        assert_eq!(relay_time_seen(dir.path()), Some(t2));
+        // An older time does not move it back.
+        note_relay_time(dir.path(), t1, t2).unwrap();
+        assert_eq!(relay_time_seen(dir.path()), Some(t2));
+        // A relay's clock ahead of the local one counts only up to the local clock.
+        let t3 = at("2026-03-03T00:00:00Z");
+        note_relay_time(dir.path(), at("2030-01-01T00:00:00Z"), t3).unwrap();
+        assert_eq!(relay_time_seen(dir.path()), Some(t3));
+    }
+
+    #[test]
+    fn the_sweep_keeps_a_retired_key_while_the_local_clock_runs_ahead_of_the_relays() {
+        let home = tempfile::tempdir().unwrap();
+        let text = "relay = \"localhost:1\"\nca = \"ca.pem\"\ncert = \"cert.pem\"\nkey = \"cert.key\"\nstate_dir = \"state\"\n";
+        std::fs::write(home.path().join("silta.toml"), text).unwrap();
+        let config = ClientConfig::load(&home.path().join("silta.toml")).unwrap();
+        crate::keys::DeviceKeys::init(&config.key_dir(), "desk").unwrap();
+        crate::keys::DeviceKeys::prepare_rotation(&config.key_dir(), at("2026-01-01T00:00:00Z"))
+            .unwrap();
+        crate::keys::DeviceKeys::finish_rotation(&config.key_dir()).unwrap();
+        let retired = crate::keys::list_retired(&config.key_dir()).unwrap();
+        assert_eq!(retired.len(), 1);
+        let actor = Actor {
+            who: "process:test",
+            principal: "centre/joutseno",
+        };
+        let limit = Duration::from_secs(u64::from(config.retention.retired_key_days) * 86_400);
+        let due = retired[0].retired_at + limit;
+        // Nothing heard from the relay: kept.
+        assert!(sweep_retired_keys(&config, actor, due).unwrap().is_empty());
+        // The relay seen at the rotation, the local clock now the whole period ahead: kept.
+        note_relay_time(
+            &config.state_dir,
+            retired[0].retired_at,
+            retired[0].retired_at,
+        )
+        .unwrap();
+        assert!(sweep_retired_keys(&config, actor, due).unwrap().is_empty());
+        assert!(retired[0].path.exists());
+        // The relay's clock too says the period has passed: deleted.
+        note_relay_time(&config.state_dir, due, due).unwrap();
+        assert_eq!(sweep_retired_keys(&config, actor, due).unwrap(), retired);
+        assert!(!retired[0].path.exists());
     }
 }

@@ -213,6 +213,7 @@ impl Directory {
                     published_at: r.published_at,
                     log_index: r.log_index,
                     active: true,
+                    superseded_at_index: 0,
                 });
             }
         }
@@ -246,6 +247,7 @@ impl Directory {
                 .into_iter()
                 .map(|(_, r)| pb::PublishedBundle {
                     active: latest.contains(&r.log_index),
+                    superseded_at_index: 0,
                     bundle: r.bundle,
                     published_at: r.published_at,
                     log_index: r.log_index,

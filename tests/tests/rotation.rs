@@ -628,6 +628,26 @@ async fn rotated_devices_open_older_messages_and_verify_older_signatures_but_not
             .is_empty()
     );
     assert!(retired[0].path.exists());
+    // Opening the messages recorded the relay's time (now): a local clock that says the period
+    // has passed while the relay's said minutes ago is running fast, and the key is kept.
+    let seen = silta_client::retention::relay_time_seen(&nas.config.state_dir).unwrap();
+    assert!(
+        seen + days(1) > at,
+        "relay time seen {seen:?}, retired {at:?}"
+    );
+    assert!(
+        silta_client::retention::sweep_retired_keys(&nas.config, actor, at + days(days_kept))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(retired[0].path.exists());
+    // Once the relay's clock was seen past the period too, it goes.
+    silta_client::retention::note_relay_time(
+        &nas.config.state_dir,
+        at + days(days_kept),
+        at + days(days_kept),
+    )
+    .unwrap();
     let gone =
         silta_client::retention::sweep_retired_keys(&nas.config, actor, at + days(days_kept))
             .unwrap();
@@ -640,6 +660,141 @@ async fn rotated_devices_open_older_messages_and_verify_older_signatures_but_not
     assert_eq!(entry.action, silta_client::access::Action::KeyDeleted);
     assert!(entry.purpose.contains(&retired[0].fingerprint), "{entry:?}");
     assert!(entry.messages.is_empty());
+    relay.stop().await;
+}
+
+/// What became of the message `id` among `received`.
+fn outcome_of<'a>(
+    received: &'a [silta_client::client::Received],
+    id: &[u8; 16],
+) -> &'a silta_client::client::Received {
+    use silta_client::client::Received;
+    received
+        .iter()
+        .find(|r| match r {
+            Received::Message { delivered, .. } | Received::Rejected { delivered, .. } => {
+                delivered.envelope.as_ref().unwrap().message_id == id
+            }
+            _ => false,
+        })
+        .unwrap_or_else(|| {
+            let got: Vec<String> = received.iter().map(summary).collect();
+            panic!("not received: {got:?}")
+        })
+}
+
+#[tokio::test]
+async fn a_key_rotated_away_from_does_not_verify_a_message_accepted_after_the_rotation() {
+    use silta_client::client::Received;
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = silta_tests::TestUser::new(&pki, relay.addr, CENTRE, "desk");
+    let nas = silta_tests::TestUser::new(&pki, relay.addr, NAS, "server");
+    drop(nas.published().await);
+    // The installation before the rotation, and its (soon old) device key.
+    let before = centre.published().await;
+    let old_key = before.keys().fingerprint();
+    let older = consultation(NAS);
+    silta_tests::send_raw(&before, &older).await.unwrap();
+    let stolen = silta_client::keys::DeviceKeys::load(&centre.config.key_dir()).unwrap();
+    assert_eq!(stolen.fingerprint(), old_key);
+    drop(before);
+
+    // The key is suspected compromised: rotated. The certificate stays (and is not revoked).
+    let out = silta_keys_rotate(&centre).await;
+    assert!(out.contains("rotated the keys of"), "{out}");
+    let after = centre.client().await;
+    assert_ne!(after.keys().fingerprint(), old_key);
+
+    // Whoever holds the old key signs a NEW message with it, sealed to the recipient's current
+    // keys and sent over the centre's own TLS connection: the relay accepts it (it sees only
+    // ciphertext), after the rotation's KEY_PUBLISHED event.
+    let forged = consultation(NAS);
+    let to = after.age_recipients(&forged).await.unwrap();
+    let envelope = silta_client::seal::seal(&forged, after.principal(), &stolen, &to).unwrap();
+    silta_tests::send_sealed_raw(&after, envelope)
+        .await
+        .unwrap();
+
+    let nas_client = nas.client().await;
+    let opener = silta_tests::TestOpener::new();
+    let received = nas_client
+        .receive(&opener.opener(), Duration::from_secs(2), 2, |_, _| Ok(()))
+        .await
+        .unwrap();
+    // Signed before the rotation: verifies with the key the device had then.
+    match outcome_of(&received, &older.message_id) {
+        Received::Message { opened, .. } => assert_eq!(opened.sender_key.fingerprint, old_key),
+        other => panic!("the message signed before the rotation: {}", summary(other)),
+    }
+    // Signed after it with the key rotated away from: the device had a valid key then (the new
+    // one), and the signature does not verify with it: BAD_SIGNATURE, not UNTRUSTED_SENDER_KEY
+    // (that is for a device with no valid key at all, e.g. revoked or retired).
+    match outcome_of(&received, &forged.message_id) {
+        Received::Rejected { rejected, .. } => {
+            assert_eq!(rejected.reason, pb::RejectionReason::BadSignature);
+            assert_eq!(
+                rejected.detail,
+                "signature does not verify with centre/joutseno device desk"
+            );
+        }
+        other => panic!(
+            "signed with the key rotated away from, after the rotation: {}",
+            summary(other)
+        ),
+    }
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_of_the_day_is_found_past_a_key_history_longer_than_the_client_used_to_read() {
+    use silta_client::client::Received;
+    // The relay sends 100 history bundles a page; the client used to stop at 1024 bundles,
+    // oldest first. One device publishes more than that (the relay's default allowance is
+    // 100 bundles per device).
+    const BUNDLES: usize = 1030;
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| {
+        c.limits.max_bundles_per_device = 2 * BUNDLES as u32;
+    })
+    .await;
+    let centre = silta_tests::TestUser::new(&pki, relay.addr, CENTRE, "desk");
+    let nas = silta_tests::TestUser::new(&pki, relay.addr, NAS, "server");
+    drop(nas.published().await);
+    let centre_client = centre.published().await;
+    let mut of_the_day = None;
+    for _ in 1..BUNDLES {
+        let keys = silta_client::keys::DeviceKeys::generate("desk").unwrap();
+        centre_client.publish_device_keys(&keys).await.unwrap();
+        of_the_day = Some(keys);
+    }
+    let of_the_day = of_the_day.unwrap();
+    // Signed with the device's key of the day, then the device rotates once more.
+    let msg = consultation(NAS);
+    let to = centre_client.age_recipients(&msg).await.unwrap();
+    let envelope =
+        silta_client::seal::seal(&msg, centre_client.principal(), &of_the_day, &to).unwrap();
+    silta_tests::send_sealed_raw(&centre_client, envelope)
+        .await
+        .unwrap();
+    let next = silta_client::keys::DeviceKeys::generate("desk").unwrap();
+    centre_client.publish_device_keys(&next).await.unwrap();
+
+    let nas_client = nas.client().await;
+    let opener = silta_tests::TestOpener::new();
+    let received = nas_client
+        .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))
+        .await
+        .unwrap();
+    match outcome_of(&received, &msg.message_id) {
+        Received::Message { opened, .. } => {
+            assert_eq!(opened.sender_key.fingerprint, of_the_day.fingerprint());
+        }
+        other => panic!(
+            "signed with the key of the day, {BUNDLES} bundles into the history: {}",
+            summary(other)
+        ),
+    }
     relay.stop().await;
 }
 
