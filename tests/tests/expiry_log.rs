@@ -41,7 +41,7 @@ impl Captured {
 }
 
 #[tokio::test]
-async fn the_relay_warns_in_its_log_about_what_expires_within_30_days() {
+async fn the_relay_warns_in_its_log_about_what_expires_within_its_window() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
@@ -63,9 +63,12 @@ async fn the_relay_warns_in_its_log_about_what_expires_within_30_days() {
         captured.text()
     );
 
-    // The default window (30 days), on the same data: the relay's certificate, the CA, the
-    // CRL, and the certificate centre/c authenticated with.
-    let relay = TestRelay::start_in_clocked(&pki, data, Arc::new(clock.clone()), |_| {}).await;
+    // A window of a year, on the same data: the relay's certificate (30 days), the CRL (60), the
+    // certificate centre/c authenticated with (90) and the CA (365) — the test PKI's lifetimes.
+    let relay = TestRelay::start_in_clocked(&pki, data, Arc::new(clock.clone()), |c| {
+        c.tls.expiry_warning_days = 365
+    })
+    .await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while captured.warnings("principal-certificate") == 0 {
         assert!(
@@ -80,9 +83,9 @@ async fn the_relay_warns_in_its_log_about_what_expires_within_30_days() {
     }
     let text = captured.text();
     assert!(text.contains("subject=centre/c"), "{text}");
-    // Seven days, less the moments since the certificate was made.
+    // Ninety days, less the moments since the certificate was made.
     assert!(
-        text.contains("days_left=6") || text.contains("days_left=7"),
+        text.contains("days_left=89") || text.contains("days_left=90"),
         "{text}"
     );
     relay.stop().await;
