@@ -302,6 +302,11 @@ impl Relay {
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );
+        // A CaseTransfer whose withdrawal of waiting messages was cut short (see cases::withdraw).
+        mailbox
+            .finish_case_withdrawals()
+            .await
+            .map_err(|e| StartError::Server(format!("reading cases: {e}")))?;
         let admin_service = Arc::new(admin::Admin::new(
             self.store.clone(),
             self.tls.clone(),
