@@ -756,3 +756,113 @@ async fn cases_from_before_the_upgrade_are_rebuilt_from_the_log() {
     assert_eq!(send(&old, late).await.0, Code::PermissionDenied);
     relay.stop().await;
 }
+
+/// Edits the case record of a stopped relay (offline), as a crash at a given point leaves it.
+fn edit_case(data: &Path, case: &[u8], edit: impl FnOnce(&mut silta_relay::cases::CaseRecord)) {
+    use prost::Message as _;
+    let store = silta_tests::open_store_offline(data);
+    let tree = store.raw_tree("caseref_case").unwrap();
+    let mut record =
+        silta_relay::cases::CaseRecord::decode(tree.get(case).unwrap().unwrap().as_ref()).unwrap();
+    edit(&mut record);
+    tree.insert(case, record.encode_to_vec()).unwrap();
+    store.close().unwrap();
+}
+
+/// Between a CaseTransfer's commit and the end of its withdrawal (or when a crash cuts that
+/// short) the old centre already gets nothing of the case: its stream skips the message and its
+/// acknowledgement is refused; at the next start the withdrawal is finished.
+#[tokio::test]
+async fn a_withdrawal_cut_short_leaks_nothing_and_is_finished_at_start() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let case = case_ref();
+    let waiting = in_case(
+        MessageKind::InformationRequest,
+        &case,
+        LegalBasis::Consent,
+        &[OLD],
+    );
+    let status_of_waiting = |nas: silta_client::Connection| {
+        let id = waiting.message_id.clone();
+        async move {
+            let s = nas
+                .mailbox()
+                .status(pb::StatusRequest { message_id: id })
+                .await
+                .unwrap()
+                .into_inner();
+            (s.recipients[0].state, s.recipients[0].undeliverable_reason)
+        }
+    };
+    let old_id = pki.client(OLD);
+    let old_keys = {
+        let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+        let old = relay.connect(&pki, &old_id).await;
+        let keys = silta_tests::publish_test_keys(&old, &old_id, OLD).await;
+        let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
+        let referral = in_case(MessageKind::Referral, &case, LegalBasis::Consent, &[NAS]);
+        assert_eq!(send(&old, referral).await.0, Code::Ok);
+        assert_eq!(send(&nas, waiting.clone()).await.0, Code::Ok);
+        keys
+    };
+    let data = relay.stop_keep().await;
+    // The transfer committed (the old centre left), the withdrawal not yet begun.
+    edit_case(data.path(), &case, |record| {
+        let now = prost_types::Timestamp {
+            seconds: 1,
+            nanos: 0,
+        };
+        for m in &mut record.members {
+            if m.principal == OLD {
+                m.left_at = Some(now);
+            }
+        }
+    });
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let nas = relay.connect_as(&pki, NAS).await;
+    let old = relay.connect(&pki, &old_id).await;
+    let mut stream = old
+        .mailbox()
+        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let items = take_items(&mut stream, 1, Duration::from_secs(1)).await;
+    assert!(items.is_empty(), "{items:#?}");
+    let refused = old
+        .mailbox()
+        .ack(silta_tests::ack_of(&old_keys, &waiting))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("left by a CaseTransfer"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        status_of_waiting(nas).await,
+        (pb::DeliveryState::Pending as i32, 0),
+        "still open, never delivered"
+    );
+    drop((stream, old));
+    let data = relay.stop_keep().await;
+
+    // The withdrawal was marked and cut short: the next start finishes it.
+    edit_case(data.path(), &case, |record| {
+        record.withdrawing = vec![OLD.to_owned()]
+    });
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let nas = relay.connect_as(&pki, NAS).await;
+    assert_eq!(
+        status_of_waiting(nas).await,
+        (
+            pb::DeliveryState::Undeliverable as i32,
+            pb::UndeliverableReason::CaseMoved as i32
+        )
+    );
+    assert!(relay.store.case(&case).unwrap().unwrap().withdrawing.is_empty());
+    assert_eq!(of_type(&relay, EventType::Undeliverable).len(), 1);
+    relay.stop().await;
+}
