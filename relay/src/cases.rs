@@ -20,6 +20,10 @@
 //!    consent withdrawal (a scope change). Bases that need no consent (statutory information
 //!    right, child-welfare duty, acute danger) stay allowed.
 //!
+//! After a transfer, [`withdraw`] reports what still waits for the centres that left as
+//! UNDELIVERABLE (CASE_MOVED), in batches right after the transfer's transaction, resumable
+//! ([`CaseRecord::withdrawing`]); until then [`CaseRecord::withheld_from`] keeps it from them.
+//!
 //! A zero case reference (an anonymous consultation, its reply) binds nothing. A refused send
 //! stores no message; it is one SEND_REFUSED event, at most one per sender and case per
 //! [`REFUSAL_EVENT_INTERVAL_S`] ([`note_refusal`]), so a participant cannot grow the
@@ -117,9 +121,7 @@ impl CaseRecord {
     /// notice to the centres it names, the one leaving included.
     pub fn withheld_from(&self, principal: &str, kind: i32) -> bool {
         kind != pb::MessageKind::CaseTransfer as i32
-            && self
-                .member(principal)
-                .is_some_and(|m| m.left_at.is_some())
+            && self.member(principal).is_some_and(|m| m.left_at.is_some())
     }
 }
 
@@ -508,7 +510,8 @@ pub(crate) async fn withdraw(
                 }
             }
         }
-        let mut batches: Vec<Vec<Vec<u8>>> = ids.chunks(WITHDRAW_BATCH).map(<[_]>::to_vec).collect();
+        let mut batches: Vec<Vec<Vec<u8>>> =
+            ids.chunks(WITHDRAW_BATCH).map(<[_]>::to_vec).collect();
         if batches.is_empty() {
             // Nothing waits: one transaction still clears the mark.
             batches.push(Vec::new());

@@ -388,7 +388,11 @@ impl Mailbox {
         }
         // A CaseTransfer moved the case (or an earlier withdrawal was cut short): what waits
         // for the centres that left is reported undeliverable before the sender hears back.
-        if self.store.case(&case_ref)?.is_some_and(|c| !c.withdrawing.is_empty()) {
+        if self
+            .store
+            .case(&case_ref)?
+            .is_some_and(|c| !c.withdrawing.is_empty())
+        {
             self.withdraw_case(&case_ref).await;
         }
         let mut receipt = receipt(&record);

@@ -169,7 +169,7 @@ async fn after_a_case_transfer_the_old_centre_is_out_and_the_new_one_in() {
     // InformationRequest it never acknowledged was reported undeliverable, see below).
     let waiting =
         silta_relay::cases::pending_in_case(&relay.store, &case, &OLD.parse().unwrap()).unwrap();
-    assert_eq!(waiting, [transfer.message_id.clone()]);
+    assert_eq!(waiting, std::slice::from_ref(&transfer.message_id));
     relay.stop().await;
 }
 
@@ -216,7 +216,12 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
         .into_inner();
     let got = take_items(&mut first, 1, WAIT).await;
     assert_eq!(
-        envelope_of(&got[0]).unwrap().envelope.as_ref().unwrap().message_id,
+        envelope_of(&got[0])
+            .unwrap()
+            .envelope
+            .as_ref()
+            .unwrap()
+            .message_id,
         fetched.message_id
     );
     drop(first);
@@ -321,7 +326,10 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
     }
     // Counters: what is left for it is the transfer and the other message.
     assert_eq!(pending(&relay), 2);
-    old.mailbox().ack(ack_of(&old_keys, &transfer)).await.unwrap();
+    old.mailbox()
+        .ack(ack_of(&old_keys, &transfer))
+        .await
+        .unwrap();
     old.mailbox()
         .ack(ack_of(&old_keys, &unrelated))
         .await
@@ -340,7 +348,15 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(relay.store.case(&case).unwrap().unwrap().withdrawing.is_empty());
+    assert!(
+        relay
+            .store
+            .case(&case)
+            .unwrap()
+            .unwrap()
+            .withdrawing
+            .is_empty()
+    );
     relay.stop().await;
 }
 
@@ -862,7 +878,15 @@ async fn a_withdrawal_cut_short_leaks_nothing_and_is_finished_at_start() {
             pb::UndeliverableReason::CaseMoved as i32
         )
     );
-    assert!(relay.store.case(&case).unwrap().unwrap().withdrawing.is_empty());
+    assert!(
+        relay
+            .store
+            .case(&case)
+            .unwrap()
+            .unwrap()
+            .withdrawing
+            .is_empty()
+    );
     assert_eq!(of_type(&relay, EventType::Undeliverable).len(), 1);
     relay.stop().await;
 }
