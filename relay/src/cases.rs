@@ -20,6 +20,10 @@
 //!    consent withdrawal (a scope change). Bases that need no consent (statutory information
 //!    right, child-welfare duty, acute danger) stay allowed.
 //!
+//! After a transfer, [`withdraw`] reports what still waits for the centres that left as
+//! UNDELIVERABLE (CASE_MOVED), in batches right after the transfer's transaction, resumable
+//! ([`CaseRecord::withdrawing`]); until then [`CaseRecord::withheld_from`] keeps it from them.
+//!
 //! A zero case reference (an anonymous consultation, its reply) binds nothing. A refused send
 //! stores no message; it is one SEND_REFUSED event, at most one per sender and case per
 //! [`REFUSAL_EVENT_INTERVAL_S`] ([`note_refusal`]), so a participant cannot grow the
@@ -59,6 +63,11 @@ pub struct CaseRecord {
     /// Per sender, when its last SEND_REFUSED event in this case was written.
     #[prost(message, repeated, tag = "6")]
     pub refusals: Vec<RefusalMark>,
+    /// Centres that left by a CaseTransfer whose waiting copies of the case's messages are not
+    /// all reported UNDELIVERABLE (CASE_MOVED) yet: set with the move, cleared by [`withdraw`]
+    /// in the transaction of its last batch (so a crash in between resumes at the next start).
+    #[prost(string, repeated, tag = "7")]
+    pub withdrawing: Vec<String>,
 }
 
 /// One principal of a case.
@@ -105,6 +114,14 @@ impl CaseRecord {
             .iter()
             .filter(|m| m.left_at.is_some())
             .map(|m| m.principal.as_str())
+    }
+
+    /// Is a message of `kind` in this case withheld from `principal`? Yes if the principal left
+    /// the case by a CaseTransfer, except a CaseTransfer itself: that is the Assistance System's
+    /// notice to the centres it names, the one leaving included.
+    pub fn withheld_from(&self, principal: &str, kind: i32) -> bool {
+        kind != pb::MessageKind::CaseTransfer as i32
+            && self.member(principal).is_some_and(|m| m.left_at.is_some())
     }
 }
 
@@ -276,9 +293,14 @@ pub fn apply(record: Option<CaseRecord>, change: &Change, now: Timestamp) -> Cas
     for p in &change.left {
         if let Some(m) = record.members.iter_mut().find(|m| &m.principal == p) {
             m.left_at = Some(now);
+            if !record.withdrawing.contains(p) {
+                record.withdrawing.push(p.clone());
+            }
         }
     }
     for p in &change.joined {
+        // Back in the case: what still waits for it is its own again.
+        record.withdrawing.retain(|w| w != p);
         match record.members.iter_mut().find(|m| &m.principal == p) {
             Some(m) => {
                 m.joined_at = Some(now);
@@ -449,6 +471,103 @@ pub fn pending_in_case(
             if waiting {
                 out.push(item.message_id);
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Copies reported UNDELIVERABLE per transaction by [`withdraw`].
+pub const WITHDRAW_BATCH: usize = 64;
+
+/// Finishes what a CaseTransfer started in case `case_ref`: for every centre in
+/// [`CaseRecord::withdrawing`], each of its waiting copies of the case's messages (PENDING or
+/// DELIVERED, not a CaseTransfer) becomes UNDELIVERABLE with reason CASE_MOVED through
+/// [`make_undeliverable`](crate::retention::make_undeliverable) (event, status item to the
+/// sender, out of the mailbox, counters, purge scheduled), at most [`WITHDRAW_BATCH`] per
+/// transaction. The transaction of a centre's last batch takes it off `withdrawing`, so a crash
+/// half-way leaves the mark and the next call (at start, or after the next send in the case)
+/// finishes; copies already final are skipped. A centre that joined the case again meanwhile is
+/// left alone. Returns the status items pushed, `(sender, seq)`, to wake their subscriptions.
+pub(crate) async fn withdraw(
+    store: &Store,
+    case_ref: &[u8],
+    retention: &crate::config::RetentionConfig,
+) -> Result<Vec<(String, u64)>, RelayError> {
+    let Some(record) = store.case(case_ref)? else {
+        return Ok(Vec::new());
+    };
+    let mut pushed = Vec::new();
+    for name in &record.withdrawing {
+        let mut ids = Vec::new();
+        if let Ok(principal) = name.parse::<Principal>() {
+            for id in pending_in_case(store, case_ref, &principal)? {
+                let kind = store
+                    .message(&id)?
+                    .and_then(|m| m.envelope)
+                    .map_or(0, |e| e.kind);
+                if record.withheld_from(name, kind) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut batches: Vec<Vec<Vec<u8>>> =
+            ids.chunks(WITHDRAW_BATCH).map(<[_]>::to_vec).collect();
+        if batches.is_empty() {
+            // Nothing waits: one transaction still clears the mark.
+            batches.push(Vec::new());
+        }
+        let last = batches.len() - 1;
+        let mut reported = 0usize;
+        for (i, batch) in batches.into_iter().enumerate() {
+            let (case_ref, name, retention) = (case_ref.to_vec(), name.clone(), retention.clone());
+            let done = store
+                .write(move |trees| {
+                    trees.transaction(|tx| {
+                        let Some(mut case) = tx.case(&case_ref)? else {
+                            return Ok(None);
+                        };
+                        if !case.withdrawing.contains(&name) {
+                            return Ok(None);
+                        }
+                        let mut pushed = Vec::new();
+                        for id in &batch {
+                            pushed.extend(crate::retention::make_undeliverable(
+                                tx,
+                                id,
+                                &name,
+                                pb::UndeliverableReason::CaseMoved,
+                                "",
+                                &retention,
+                            )?);
+                        }
+                        if i == last {
+                            case.withdrawing.retain(|w| w != &name);
+                            tx.put_case(&case_ref, &case)?;
+                        }
+                        Ok(Some(pushed))
+                    })
+                })
+                .await?;
+            let Some(done) = done else {
+                break;
+            };
+            reported += done.len();
+            pushed.extend(done);
+        }
+        if reported > 0 {
+            tracing::info!(principal = %name, messages = reported, "case moved: waiting messages reported undeliverable to their senders (CASE_MOVED)");
+        }
+    }
+    Ok(pushed)
+}
+
+/// The case references whose [`CaseRecord::withdrawing`] is not empty (a withdrawal cut short).
+pub fn unfinished_withdrawals(store: &Store) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut out = Vec::new();
+    for case in store.cases() {
+        let (case_ref, record) = case?;
+        if !record.withdrawing.is_empty() {
+            out.push(case_ref);
         }
     }
     Ok(out)

@@ -10,6 +10,7 @@
 //! - [`admin`]: the Admin service (role admin): principals, expiry, disable/enable, retiring
 //!   devices; the daily expiry warnings.
 //! - [`registry`]: principals seen (first/last, certificate) and disabled ones.
+//! - [`revocation`]: a KEY_REVOKED event when the CRL revokes a device's certificate.
 //! - [`store`]: sled trees and the group-committing writer.
 //! - [`service`]: tonic services (thin).
 //! - [`error`]: [`error::RelayError`] and its one mapping to gRPC codes.
@@ -43,6 +44,7 @@ pub mod metrics;
 pub mod quota;
 pub mod registry;
 pub mod retention;
+pub mod revocation;
 pub mod service;
 pub mod store;
 pub mod tls;
@@ -302,6 +304,11 @@ impl Relay {
             )
             .map_err(|e| StartError::Server(format!("reading mailboxes: {e}")))?,
         );
+        // A CaseTransfer whose withdrawal of waiting messages was cut short (see cases::withdraw).
+        mailbox
+            .finish_case_withdrawals()
+            .await
+            .map_err(|e| StartError::Server(format!("reading cases: {e}")))?;
         let admin_service = Arc::new(admin::Admin::new(
             self.store.clone(),
             self.tls.clone(),
@@ -369,9 +376,12 @@ impl Relay {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
 
+        // Certificates the CRLs revoked while the relay was down; then at every reload.
+        log_revocations(&self.store, &self.tls).await;
         tokio::spawn(reload_tls(
             self.source.clone(),
             self.tls.clone(),
+            self.store.clone(),
             Duration::from_secs(cfg.tls.reload_interval_s),
             stop_rx.clone(),
         ));
@@ -630,6 +640,7 @@ impl TlsSource {
 async fn reload_tls(
     source: TlsSource,
     state: Arc<TlsState>,
+    store: Arc<Store>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -651,11 +662,20 @@ async fn reload_tls(
                 tracing::info!(
                     "TLS material changed on disk; reloaded (new CRLs apply to new connections)"
                 );
+                log_revocations(&store, &state).await;
             }
             Err(e) => {
                 // Keep retrying on the next tick; the configuration in force stays.
                 tracing::error!(error = %e, "TLS material changed but could not be loaded; keeping the previous one");
             }
         }
+    }
+}
+
+/// KEY_REVOKED events for devices whose certificates the CRLs in force newly revoke (see
+/// [`revocation`]). A failure is logged; the next reload or start tries again.
+async fn log_revocations(store: &Store, tls: &TlsState) {
+    if let Err(e) = revocation::log_revoked_devices(store, tls).await {
+        tracing::error!(error = %e, "could not log the CRL's revocations of device certificates; retried at the next reload");
     }
 }

@@ -19,6 +19,7 @@ use crate::{
     authz::Permit,
     config::{LimitsConfig, RetentionConfig},
     error::RelayError,
+    retention::is_final,
     store::{ItemRecord, MessageRecord, PrincipalRecord, RecipientRecord, Store, abort},
 };
 
@@ -232,6 +233,7 @@ impl Mailbox {
         let retention = self.retention.clone();
         let kind = checked.kind;
         let basis = pb::LegalBasis::try_from(envelope.legal_basis).unwrap_or_default();
+        let case_ref = envelope.case_ref.clone();
         let outcome = self
             .store
             .write(move |trees| {
@@ -384,6 +386,15 @@ impl Mailbox {
         } else {
             tracing::info!(sender = %record.sender, log_index = record.log_index, "idempotent resend");
         }
+        // A CaseTransfer moved the case (or an earlier withdrawal was cut short): what waits
+        // for the centres that left is reported undeliverable before the sender hears back.
+        if self
+            .store
+            .case(&case_ref)?
+            .is_some_and(|c| !c.withdrawing.is_empty())
+        {
+            self.withdraw_case(&case_ref).await;
+        }
         let mut receipt = receipt(&record);
         // Written and flushed: a checkpoint may cover it now.
         let (checkpoint, proof) = self.audit.evidence(record.log_index)?;
@@ -393,6 +404,26 @@ impl Mailbox {
         receipt.checkpoint = checkpoint;
         receipt.inclusion_proof = proof;
         Ok(receipt)
+    }
+
+    /// Reports the waiting copies of case `case_ref`'s messages for the centres that left it
+    /// as UNDELIVERABLE (CASE_MOVED), see [`crate::cases::withdraw`]. A failure is logged: the
+    /// case keeps its mark and the next send in the case, or the next start, finishes.
+    async fn withdraw_case(&self, case_ref: &[u8]) {
+        match crate::cases::withdraw(&self.store, case_ref, &self.retention).await {
+            Ok(pushed) => self.hub.advance_all(&pushed),
+            Err(e) => {
+                tracing::error!(error = %e, "withdrawing a moved case's messages failed; retried at the next send in the case or the next start")
+            }
+        }
+    }
+
+    /// Finishes every case withdrawal a crash or an error cut short (at start).
+    pub(crate) async fn finish_case_withdrawals(&self) -> Result<(), RelayError> {
+        for case_ref in crate::cases::unfinished_withdrawals(&self.store)? {
+            self.withdraw_case(&case_ref).await;
+        }
+        Ok(())
     }
 
     /// Admits `size` new ciphertext bytes from `sender`: its byte rate
@@ -563,6 +594,12 @@ impl Mailbox {
                     Some(status) => (pb::mailbox_item::Item::Status(status), None),
                     None => {
                         let id = item.message_id;
+                        // Read per item, not per batch: a copy that ended (acknowledged elsewhere,
+                        // reported undeliverable) or a case this principal left since the batch
+                        // was read is not handed out.
+                        if !self.still_for(principal, seq, &id)? {
+                            continue;
+                        }
                         let ciphertext = match self.store.ciphertext(&id) {
                             Ok(c) => c,
                             // Damaged storage under this one message: skip it (it stays in the
@@ -612,6 +649,30 @@ impl Mailbox {
         }
         tracing::info!(principal = %name, "subscription closed");
         Ok(None)
+    }
+
+    /// Is mailbox item `seq` (message `id`) still `principal`'s to receive: still in its
+    /// mailbox, and not a message of a case it left by a CaseTransfer
+    /// ([`crate::cases::CaseRecord::withheld_from`])?
+    fn still_for(&self, principal: &Principal, seq: u64, id: &[u8]) -> Result<bool, RelayError> {
+        if self
+            .store
+            .mailbox_items(principal, seq.saturating_sub(1), seq, 1)?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+        let Some(env) = self.store.message(id)?.and_then(|m| m.envelope) else {
+            return Ok(true);
+        };
+        if env.case_ref.iter().all(|b| *b == 0) {
+            return Ok(true);
+        }
+        let withheld = self
+            .store
+            .case(&env.case_ref)?
+            .is_some_and(|c| c.withheld_from(&principal.to_string(), env.kind));
+        Ok(!withheld)
     }
 
     /// Records the first delivery of each message to `recipient` and tells the senders.
@@ -712,6 +773,9 @@ impl Mailbox {
                             "message {} expired before it was answered (retention.expire_after_s at the relay); the sender was told and may send it again",
                             uuid_str(id)
                         )));
+                    }
+                    if !is_final(state.state) {
+                        check_not_withheld(tx, &meta, &name)?;
                     }
                     if matches!(
                         current,
@@ -1005,6 +1069,32 @@ pub(crate) fn event_for(
         },
         ..Default::default()
     }
+}
+
+/// An open copy of a message in a case `recipient` left by a CaseTransfer is being reported
+/// undeliverable (CASE_MOVED): it can no longer be answered (`FAILED_PRECONDITION`).
+fn check_not_withheld(
+    tx: &crate::store::Tx<'_>,
+    meta: &MessageRecord,
+    recipient: &str,
+) -> Result<(), sled::transaction::ConflictableTransactionError<RelayError>> {
+    let Some(env) = meta.envelope.as_ref() else {
+        return Ok(());
+    };
+    if env.case_ref.iter().all(|b| *b == 0) {
+        return Ok(());
+    }
+    if tx
+        .case(&env.case_ref)?
+        .is_some_and(|c| c.withheld_from(recipient, env.kind))
+    {
+        return abort(RelayError::FailedPrecondition(format!(
+            "message {} is in case {} which {recipient} left by a CaseTransfer: it is reported undeliverable to its sender (CASE_MOVED) and can no longer be answered",
+            uuid_str(&env.message_id),
+            hex::encode(&env.case_ref)
+        )));
+    }
+    Ok(())
 }
 
 /// `Envelope.resend_of` against the store: the earlier message exists and is the sender's

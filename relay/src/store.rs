@@ -947,6 +947,16 @@ impl Store {
             .transpose()
     }
 
+    /// Every case the relay keeps a record of, by case reference.
+    pub fn cases(
+        &self,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, crate::cases::CaseRecord), StoreError>> + '_ {
+        self.trees.cases.iter().map(|kv| {
+            let (k, v) = kv?;
+            Ok((k.to_vec(), decode("caseref_case", &v)?))
+        })
+    }
+
     /// Number of events in the log.
     pub fn event_count(&self) -> Result<u64, StoreError> {
         read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())

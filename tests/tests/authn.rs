@@ -300,3 +300,77 @@ async fn connections_made_before_a_revocation_lose_access_at_the_next_crl_reload
     centre.mailbox().send(env).await.unwrap();
     relay.stop().await;
 }
+
+/// Waits (bounded) until `identity` is refused at the handshake: the relay reloaded a CRL that
+/// revokes it.
+async fn wait_until_refused(pki: &TestPki, relay: &TestRelay, identity: &TestIdentity) {
+    let cfg = pki.client_config(relay.addr, Some(identity));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Connection::connect(&cfg).await.is_ok() {
+        assert!(Instant::now() < deadline, "CRL not reloaded after 20 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn key_revoked(relay: &TestRelay) -> Vec<pb::Event> {
+    relay
+        .events()
+        .into_iter()
+        .filter(|e| e.r#type == pb::EventType::KeyRevoked as i32)
+        .collect()
+}
+
+/// Revocation is a logged step: the CRL reload that revokes the certificate a device published
+/// its keys with appends one KEY_REVOKED event for that device, and neither a later reload nor a
+/// restart logs it again.
+#[tokio::test]
+async fn a_crl_revoking_a_device_certificate_is_one_key_revoked_event() {
+    let mut pki = TestPki::new();
+    let reload = |c: &mut silta_relay::config::Config| c.tls.reload_interval_s = 1;
+    let relay = TestRelay::start(&pki, reload).await;
+    let id = pki.client("centre/joutseno");
+    let conn = relay.connect(&pki, &id).await;
+    silta_tests::publish_test_keys(&conn, &id, "centre/joutseno").await;
+    drop(conn);
+    // Another device that stays valid, and a revoked certificate that published nothing.
+    let (_other, _) = relay.connect_with_keys(&pki, "centre/other").await;
+    let bystander = pki.client("centre/bystander");
+    relay.connect(&pki, &bystander).await;
+    let serial = relay
+        .store
+        .device(&"centre/joutseno".parse().unwrap(), "test")
+        .unwrap()
+        .unwrap()
+        .cert_serial;
+    assert!(key_revoked(&relay).is_empty());
+
+    pki.revoke(&id);
+    wait_until_refused(&pki, &relay, &id).await;
+    // The event is written right after the reload (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while key_revoked(&relay).is_empty() {
+        assert!(Instant::now() < deadline, "no KEY_REVOKED event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = key_revoked(&relay);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].actor, "");
+    assert_eq!(events[0].recipients, ["centre/joutseno"]);
+    assert_eq!(
+        events[0].detail,
+        format!("device test serial {serial}: certificate revoked (CRL)")
+    );
+
+    // Another reload (a certificate without devices revoked): nothing new for the device.
+    pki.revoke(&bystander);
+    wait_until_refused(&pki, &relay, &bystander).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(key_revoked(&relay).len(), 1);
+
+    // Nor after a restart, which checks the CRL in force once more.
+    let data = relay.stop_keep().await;
+    let relay = TestRelay::start_in(&pki, data, reload).await;
+    relay.connect_as(&pki, "centre/other").await;
+    assert_eq!(key_revoked(&relay), events);
+    relay.stop().await;
+}

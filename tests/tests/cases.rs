@@ -7,7 +7,8 @@ use std::{path::Path, process::Command, time::Duration};
 
 use silta_proto::pb::{self, EventType, LegalBasis, MessageKind};
 use silta_tests::{
-    TestClock, TestPki, TestRelay, TestUser, case_ref, envelope, envelope_of, take_items,
+    TestClock, TestPki, TestRelay, TestUser, ack_of, case_ref, envelope, envelope_of, status_of,
+    take_items,
 };
 use tonic::Code;
 
@@ -164,11 +165,198 @@ async fn after_a_case_transfer_the_old_centre_is_out_and_the_new_one_in() {
         "recipient left the case by a CaseTransfer"
     );
 
-    // The hook for reporting what waits for the old centre in the case: the InformationRequest
-    // it never acknowledged, and the transfer itself.
+    // What still waits for the old centre in the case: the transfer itself only (the
+    // InformationRequest it never acknowledged was reported undeliverable, see below).
     let waiting =
         silta_relay::cases::pending_in_case(&relay.store, &case, &OLD.parse().unwrap()).unwrap();
-    assert_eq!(waiting.len(), 2);
+    assert_eq!(waiting, std::slice::from_ref(&transfer.message_id));
+    relay.stop().await;
+}
+
+/// A centre that left a case by a CaseTransfer no longer receives the case's messages, the ones
+/// already waiting in its mailbox included: a message it was delivered but never acknowledged and
+/// one it never fetched are reported to their sender as UNDELIVERABLE (CASE_MOVED), leave its
+/// mailbox and its counters, can no longer be acknowledged, and their ciphertext is purged; the
+/// CaseTransfer itself still reaches it, as the Assistance System's notice.
+#[tokio::test]
+async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| {
+        c.retention.purge_after_final_s = 0;
+        c.retention.sweep_interval_ms = 50;
+    })
+    .await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, old_keys) = relay.connect_with_keys(&pki, OLD).await;
+    let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
+    let case = case_ref();
+    let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
+    let old_principal = OLD.parse().unwrap();
+    let pending = |relay: &TestRelay| {
+        relay
+            .store
+            .principal(&old_principal)
+            .unwrap()
+            .unwrap()
+            .pending
+    };
+
+    assert_eq!(
+        send(&old, c(MessageKind::Referral, &[NAS])).await.0,
+        Code::Ok
+    );
+    // One message the old centre fetched (DELIVERED) and never acknowledged ...
+    let fetched = c(MessageKind::InformationRequest, &[OLD]);
+    assert_eq!(send(&nas, fetched.clone()).await.0, Code::Ok);
+    let mut first = old
+        .mailbox()
+        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let got = take_items(&mut first, 1, WAIT).await;
+    assert_eq!(
+        envelope_of(&got[0])
+            .unwrap()
+            .envelope
+            .as_ref()
+            .unwrap()
+            .message_id,
+        fetched.message_id
+    );
+    drop(first);
+    // ... one it never fetched (PENDING), and one outside the case, which stays.
+    let waiting = c(MessageKind::MeetingProposal, &[OLD]);
+    assert_eq!(send(&nas, waiting.clone()).await.0, Code::Ok);
+    let unrelated = envelope(MessageKind::StatusUpdate, &[OLD], b"another case");
+    assert_eq!(send(&nas, unrelated.clone()).await.0, Code::Ok);
+    assert_eq!(pending(&relay), 3);
+
+    let transfer = c(MessageKind::CaseTransfer, &[OLD, NEW]);
+    assert_eq!(send(&nas, transfer.clone()).await.0, Code::Ok);
+
+    // The sender sees both copies UNDELIVERABLE for CASE_MOVED: Mailbox.Status ...
+    for msg in [&fetched, &waiting] {
+        let status = nas
+            .mailbox()
+            .status(pb::StatusRequest {
+                message_id: msg.message_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let copy = &status.recipients[0];
+        assert_eq!(copy.recipient, OLD);
+        assert_eq!(copy.state, pb::DeliveryState::Undeliverable as i32);
+        assert_eq!(
+            copy.undeliverable_reason,
+            pb::UndeliverableReason::CaseMoved as i32
+        );
+    }
+    // ... a status item in its mailbox ...
+    let mut nas_stream = nas
+        .mailbox()
+        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    // The referral, DELIVERED of `fetched`, then the two UNDELIVERABLE items.
+    let items = take_items(&mut nas_stream, 4, WAIT).await;
+    let undeliverable: Vec<_> = items
+        .iter()
+        .filter_map(status_of)
+        .filter(|s| s.state == pb::DeliveryState::Undeliverable as i32)
+        .map(|s| {
+            assert_eq!(s.recipient, OLD);
+            assert_eq!(
+                s.undeliverable_reason,
+                pb::UndeliverableReason::CaseMoved as i32
+            );
+            s.message_id.clone()
+        })
+        .collect();
+    assert_eq!(
+        undeliverable,
+        [fetched.message_id.clone(), waiting.message_id.clone()],
+        "{items:#?}"
+    );
+    // ... and an UNDELIVERABLE event each, after CASE_MOVED.
+    let moved = of_type(&relay, EventType::CaseMoved);
+    let events = of_type(&relay, EventType::Undeliverable);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for (event, msg) in events.iter().zip([&fetched, &waiting]) {
+        assert_eq!(event.message_id, msg.message_id);
+        assert_eq!(event.recipients, [OLD]);
+        assert_eq!(
+            event.undeliverable_reason,
+            pb::UndeliverableReason::CaseMoved as i32
+        );
+        assert_eq!(event.actor, "", "the relay, by the case rule");
+        assert!(event.index > moved[0].index);
+    }
+
+    // The old centre's stream hands out the transfer notice and the message outside the case,
+    // nothing else.
+    let mut stream = old
+        .mailbox()
+        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let items = take_items(&mut stream, 3, Duration::from_secs(2)).await;
+    let ids: Vec<_> = items
+        .iter()
+        .filter_map(envelope_of)
+        .map(|d| d.envelope.as_ref().unwrap().message_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [unrelated.message_id.clone(), transfer.message_id.clone()],
+        "{items:#?}"
+    );
+    // Its acknowledgement of a withdrawn message is refused, and changes nothing.
+    for msg in [&fetched, &waiting] {
+        let refused = old.mailbox().ack(ack_of(&old_keys, msg)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+        assert!(
+            refused.message().contains("CASE_MOVED"),
+            "{}",
+            refused.message()
+        );
+    }
+    // Counters: what is left for it is the transfer and the other message.
+    assert_eq!(pending(&relay), 2);
+    old.mailbox()
+        .ack(ack_of(&old_keys, &transfer))
+        .await
+        .unwrap();
+    old.mailbox()
+        .ack(ack_of(&old_keys, &unrelated))
+        .await
+        .unwrap();
+    assert_eq!(pending(&relay), 0);
+
+    // Every copy of the withdrawn messages is final: their ciphertext goes (bounded wait).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while [&fetched, &waiting]
+        .iter()
+        .any(|m| relay.store.ciphertext(&m.message_id).unwrap().is_some())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ciphertext not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        relay
+            .store
+            .case(&case)
+            .unwrap()
+            .unwrap()
+            .withdrawing
+            .is_empty()
+    );
     relay.stop().await;
 }
 
@@ -582,5 +770,123 @@ async fn cases_from_before_the_upgrade_are_rebuilt_from_the_log() {
         &[NAS],
     );
     assert_eq!(send(&old, late).await.0, Code::PermissionDenied);
+    relay.stop().await;
+}
+
+/// Edits the case record of a stopped relay (offline), as a crash at a given point leaves it.
+fn edit_case(data: &Path, case: &[u8], edit: impl FnOnce(&mut silta_relay::cases::CaseRecord)) {
+    use prost::Message as _;
+    let store = silta_tests::open_store_offline(data);
+    let tree = store.raw_tree("caseref_case").unwrap();
+    let mut record =
+        silta_relay::cases::CaseRecord::decode(tree.get(case).unwrap().unwrap().as_ref()).unwrap();
+    edit(&mut record);
+    tree.insert(case, record.encode_to_vec()).unwrap();
+    store.close().unwrap();
+}
+
+/// Between a CaseTransfer's commit and the end of its withdrawal (or when a crash cuts that
+/// short) the old centre already gets nothing of the case: its stream skips the message and its
+/// acknowledgement is refused; at the next start the withdrawal is finished.
+#[tokio::test]
+async fn a_withdrawal_cut_short_leaks_nothing_and_is_finished_at_start() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let case = case_ref();
+    let waiting = in_case(
+        MessageKind::InformationRequest,
+        &case,
+        LegalBasis::Consent,
+        &[OLD],
+    );
+    let status_of_waiting = |nas: silta_client::Connection| {
+        let id = waiting.message_id.clone();
+        async move {
+            let s = nas
+                .mailbox()
+                .status(pb::StatusRequest { message_id: id })
+                .await
+                .unwrap()
+                .into_inner();
+            (s.recipients[0].state, s.recipients[0].undeliverable_reason)
+        }
+    };
+    let old_id = pki.client(OLD);
+    let old_keys = {
+        let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+        let old = relay.connect(&pki, &old_id).await;
+        let keys = silta_tests::publish_test_keys(&old, &old_id, OLD).await;
+        let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
+        let referral = in_case(MessageKind::Referral, &case, LegalBasis::Consent, &[NAS]);
+        assert_eq!(send(&old, referral).await.0, Code::Ok);
+        assert_eq!(send(&nas, waiting.clone()).await.0, Code::Ok);
+        keys
+    };
+    let data = relay.stop_keep().await;
+    // The transfer committed (the old centre left), the withdrawal not yet begun.
+    edit_case(data.path(), &case, |record| {
+        let now = prost_types::Timestamp {
+            seconds: 1,
+            nanos: 0,
+        };
+        for m in &mut record.members {
+            if m.principal == OLD {
+                m.left_at = Some(now);
+            }
+        }
+    });
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let nas = relay.connect_as(&pki, NAS).await;
+    let old = relay.connect(&pki, &old_id).await;
+    let mut stream = old
+        .mailbox()
+        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let items = take_items(&mut stream, 1, Duration::from_secs(1)).await;
+    assert!(items.is_empty(), "{items:#?}");
+    let refused = old
+        .mailbox()
+        .ack(silta_tests::ack_of(&old_keys, &waiting))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("left by a CaseTransfer"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        status_of_waiting(nas).await,
+        (pb::DeliveryState::Pending as i32, 0),
+        "still open, never delivered"
+    );
+    drop((stream, old));
+    let data = relay.stop_keep().await;
+
+    // The withdrawal was marked and cut short: the next start finishes it.
+    edit_case(data.path(), &case, |record| {
+        record.withdrawing = vec![OLD.to_owned()]
+    });
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let nas = relay.connect_as(&pki, NAS).await;
+    assert_eq!(
+        status_of_waiting(nas).await,
+        (
+            pb::DeliveryState::Undeliverable as i32,
+            pb::UndeliverableReason::CaseMoved as i32
+        )
+    );
+    assert!(
+        relay
+            .store
+            .case(&case)
+            .unwrap()
+            .unwrap()
+            .withdrawing
+            .is_empty()
+    );
+    assert_eq!(of_type(&relay, EventType::Undeliverable).len(), 1);
     relay.stop().await;
 }
