@@ -312,12 +312,27 @@ async fn handover_under_the_same_centre_id() {
             && e.message_id == id_bytes(&follow_up)
             && e.sender == "centre/joutseno"
     });
-    // The retired device's key, not the new one, is the revoked one: one KEY_REVOKED only.
-    let key_revoked = log
+    // The retired device's key, not the new one, is the revoked one: KEY_REVOKED for the
+    // retirement, and once more when the CRL revoked the certificate it was published with.
+    let key_revoked: Vec<&pb::Event> = log
         .iter()
         .filter(|e| is(e, pb::EventType::KeyRevoked))
-        .count();
-    assert_eq!(key_revoked, 1);
+        .collect();
+    assert_eq!(key_revoked.len(), 2, "{key_revoked:?}");
+    assert_eq!(
+        key_revoked
+            .iter()
+            .filter(|e| e.detail.contains("certificate revoked (CRL)"))
+            .count(),
+        1,
+        "{key_revoked:?}"
+    );
+    assert!(
+        key_revoked
+            .iter()
+            .all(|e| e.recipients == ["centre/joutseno"] && e.detail.contains("desk-1")),
+        "{key_revoked:?}"
+    );
     relay.stop().await;
 }
 
