@@ -283,10 +283,12 @@ impl Admin {
         let items = self.expiring_items(self.warning_days)?;
         for i in &items {
             let at = i.expires_at.map(|t| t.seconds).unwrap_or(0);
+            // The subject comes from a certificate (a CA's, the relay's, a principal's name):
+            // escaped, so it cannot forge or break a log line.
             tracing::warn!(
                 what = %i.what,
-                subject = %i.subject,
-                serial = %i.serial,
+                subject = ?i.subject,
+                serial = ?i.serial,
                 expires_at = %rfc3339(at),
                 days_left = at.saturating_sub(now).div_euclid(86_400),
                 expired = i.expired,
@@ -749,10 +751,11 @@ pub fn check_reason(
             text.len()
         )));
     }
-    if text.chars().any(char::is_control) {
-        return Err(RelayError::InvalidArgument(
-            "the reason must not contain control characters or line breaks".into(),
-        ));
+    if let Some(c) = text.chars().find(|c| !silta_proto::text::line_safe(*c)) {
+        return Err(RelayError::InvalidArgument(format!(
+            "the reason must not contain control characters, line breaks, or invisible or text-reordering characters (found U+{:04X})",
+            u32::from(c)
+        )));
     }
     Ok(text.to_owned())
 }
@@ -785,5 +788,10 @@ mod tests {
         assert!(check_reason(reason(&"x".repeat(MAX_REASON)).as_ref(), true).is_ok());
         assert!(check_reason(reason("a\nb").as_ref(), true).is_err());
         assert!(check_reason(reason("a\u{1b}[2Jb").as_ref(), true).is_err());
+        for hidden in ["\u{202E}", "\u{2066}", "\u{200B}", "\u{200D}", "\u{FEFF}", "\u{2028}"] {
+            let r = format!("handover{hidden}gpj.exe");
+            assert!(check_reason(reason(&r).as_ref(), true).is_err(), "{hidden:?}");
+        }
+        assert!(check_reason(reason("käsittelijä vaihtui – ok").as_ref(), true).is_ok());
     }
 }
