@@ -1257,3 +1257,32 @@ async fn a_reason_with_invisible_or_reordering_characters_is_refused() {
     assert!(!list(&admin, "assistance").await[0].disabled);
     relay.stop().await;
 }
+
+#[test]
+fn log_key_rotate_refuses_a_folder_without_a_log_key() {
+    let pki = TestPki::new();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        data.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    let config = conf.path().join("relay.toml");
+    std::fs::write(&config, pki.relay_config_toml(data.path())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_silta-relay-under-test"))
+        .arg("--config")
+        .arg(&config)
+        .args(["log-key", "rotate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no log key to rotate"), "{stderr}");
+    // Nothing made: no key, no next key, no database.
+    let left: Vec<_> = std::fs::read_dir(data.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
