@@ -788,9 +788,14 @@ mod tests {
         assert!(check_reason(reason(&"x".repeat(MAX_REASON)).as_ref(), true).is_ok());
         assert!(check_reason(reason("a\nb").as_ref(), true).is_err());
         assert!(check_reason(reason("a\u{1b}[2Jb").as_ref(), true).is_err());
-        for hidden in ["\u{202E}", "\u{2066}", "\u{200B}", "\u{200D}", "\u{FEFF}", "\u{2028}"] {
+        for hidden in [
+            "\u{202E}", "\u{2066}", "\u{200B}", "\u{200D}", "\u{FEFF}", "\u{2028}",
+        ] {
             let r = format!("handover{hidden}gpj.exe");
-            assert!(check_reason(reason(&r).as_ref(), true).is_err(), "{hidden:?}");
+            assert!(
+                check_reason(reason(&r).as_ref(), true).is_err(),
+                "{hidden:?}"
+            );
         }
         assert!(check_reason(reason("käsittelijä vaihtui – ok").as_ref(), true).is_ok());
     }

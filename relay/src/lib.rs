@@ -318,8 +318,13 @@ impl Relay {
             async move {
                 match admin.resume_disabled_reports().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::warn!(messages = n, "finished reporting the pending messages of disabled principals"),
-                    Err(e) => tracing::error!(error = %e, "could not finish reporting the pending messages of disabled principals; disable them again to retry"),
+                    Ok(n) => tracing::warn!(
+                        messages = n,
+                        "finished reporting the pending messages of disabled principals"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not finish reporting the pending messages of disabled principals; disable them again to retry")
+                    }
                 }
             }
         });
