@@ -343,3 +343,37 @@ pub mod limits {
     /// Most kinds, and most event types, in one query filter.
     pub const MAX_FILTER_VALUES: usize = 32;
 }
+
+/// Characters that are invisible or reorder text on screen, for checks of text that is stored
+/// for good or shown to people (shared by the relay and its clients).
+pub mod text {
+    /// Bidirectional overrides, embeddings and isolates (U+202A..U+202E, U+2066..U+2069), the
+    /// marks U+200E/U+200F/U+061C, and the line and paragraph separators U+2028/U+2029: they
+    /// reorder or break what follows them on screen.
+    pub fn reorders(c: char) -> bool {
+        matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+    }
+
+    /// Zero-width and invisible formatting characters (U+200B..U+200D, U+2060..U+2064, U+FEFF,
+    /// U+180E, U+00AD, U+034F): what is shown differs from what is stored.
+    pub fn invisible(c: char) -> bool {
+        matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{FEFF}'
+        )
+    }
+
+    /// May `c` stand in one line of text kept for good (a reason, a note)? Not a control
+    /// character, nothing that reorders the text or is invisible.
+    pub fn line_safe(c: char) -> bool {
+        !(c.is_control() || reorders(c) || invisible(c))
+    }
+}

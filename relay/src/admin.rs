@@ -283,10 +283,12 @@ impl Admin {
         let items = self.expiring_items(self.warning_days)?;
         for i in &items {
             let at = i.expires_at.map(|t| t.seconds).unwrap_or(0);
+            // The subject comes from a certificate (a CA's, the relay's, a principal's name):
+            // escaped, so it cannot forge or break a log line.
             tracing::warn!(
                 what = %i.what,
-                subject = %i.subject,
-                serial = %i.serial,
+                subject = ?i.subject,
+                serial = ?i.serial,
                 expires_at = %rfc3339(at),
                 days_left = at.saturating_sub(now).div_euclid(86_400),
                 expired = i.expired,
@@ -364,18 +366,49 @@ impl Admin {
             }
         };
         tracing::warn!(admin = %actor, principal = %name, log_index, "principal disabled");
-        let undeliverable = self
-            .report_undeliverable(
-                &principal,
-                pb::UndeliverableReason::RecipientDisabled,
-                &actor,
-                |_| true,
-            )
-            .await?;
+        let undeliverable = self.report_disabled(&principal, log_index, &actor).await?;
         Ok(pb::DisablePrincipalResponse {
             log_index,
             undeliverable,
         })
+    }
+
+    /// Reports the open copies of messages accepted before `principal` was disabled (its
+    /// PRINCIPAL_DISABLED event at `disabled_index`) to their senders as undeliverable, batch by
+    /// batch while it stays disabled by that event: an enable meanwhile stops it, and a message
+    /// accepted after an enable is never touched.
+    async fn report_disabled(
+        &self,
+        principal: &Principal,
+        disabled_index: u64,
+        actor: &str,
+    ) -> Result<u64, RelayError> {
+        self.report_undeliverable(
+            principal,
+            pb::UndeliverableReason::RecipientDisabled,
+            actor,
+            Some(disabled_index),
+            move |accepted_index| accepted_index < disabled_index,
+        )
+        .await
+    }
+
+    /// Finishes the reports of every principal still disabled (a disable cut short by a
+    /// crash or a restart): the relay calls it at start. Returns how many copies it reported.
+    pub async fn resume_disabled_reports(&self) -> Result<u64, RelayError> {
+        let mut total = 0;
+        for (name, record) in self.store.principals()? {
+            if !record.disabled || record.disabled_index == 0 {
+                continue;
+            }
+            let Ok(principal) = name.parse::<Principal>() else {
+                continue;
+            };
+            total += self
+                .report_disabled(&principal, record.disabled_index, "relay")
+                .await?;
+        }
+        Ok(total)
     }
 
     /// Enables a disabled principal again.
@@ -480,6 +513,15 @@ impl Admin {
             .map(|(id, _)| id.clone())
             .collect();
         let actor = permit.principal().to_string();
+        // Fail closed: the certificates of the devices being retired get nothing from here on
+        // (their open streams end), even before the store says so.
+        let certs: Vec<Vec<u8>> = devices
+            .iter()
+            .filter(|(id, _)| targets.contains(id))
+            .map(|(_, d)| d.cert_sha256.clone())
+            .filter(|c| !c.is_empty())
+            .collect();
+        self.registry.retire_certs(&principal, &certs);
         let (retired, last_index) = {
             let (principal, name, reason, actor) = (
                 principal.clone(),
@@ -514,6 +556,18 @@ impl Admin {
                                 ..Default::default()
                             })?;
                             dev.retired = true;
+                            dev.retired_index = last;
+                            if let Some(mut b) = tx.bundle(&principal, dev.latest_seq)?
+                                && b.superseded_at_index == 0
+                            {
+                                b.superseded_at_index = last;
+                                tx.put_bundle(&principal, dev.latest_seq, &b)?;
+                            }
+                            if !dev.cert_sha256.is_empty()
+                                && !rec.retired_certs.contains(&dev.cert_sha256)
+                            {
+                                rec.retired_certs.push(dev.cert_sha256.clone());
+                            }
                             tx.put_device(&principal, id, &dev)?;
                             rec.devices = rec.devices.saturating_sub(1);
                             retired.push(id.clone());
@@ -528,11 +582,20 @@ impl Admin {
         // Which devices a message accepted at a given log index may have been sealed to: those
         // not retired whose binding began before it. Messages accepted after this call are
         // left alone (their sender saw the directory without the retired devices).
+        // A device whose certificate is expired or revoked (now) was not in the directory, so
+        // nothing sent since was sealed to it; one whose binding predates the field
+        // (since_index 0) is not known to have been there: neither counts as a reader.
+        let now = self.store.clock().unix_seconds();
         let remaining: Vec<u64> = self
             .store
             .devices(&principal)?
             .into_iter()
-            .filter(|(_, d)| !d.retired)
+            .filter(|(_, d)| {
+                !d.retired
+                    && d.since_index != 0
+                    && d.cert_not_after > now
+                    && !self.tls.is_revoked(&d.cert_serial)
+            })
             .map(|(_, d)| d.since_index)
             .collect();
         let undeliverable = self
@@ -540,6 +603,7 @@ impl Admin {
                 &principal,
                 pb::UndeliverableReason::DevicesRetired,
                 &actor,
+                None,
                 move |accepted_index| {
                     accepted_index < last_index && !remaining.iter().any(|s| *s < accepted_index)
                 },
@@ -554,12 +618,15 @@ impl Admin {
 
     /// Goes through `principal`'s mailbox in batches and reports every open copy of a message
     /// whose ACCEPTED index satisfies `select` as undeliverable for `reason`; wakes the senders'
-    /// subscriptions. Returns how many.
+    /// subscriptions. Returns how many. With `while_disabled_by`, each batch first checks, in
+    /// its transaction, that the principal is still disabled by the PRINCIPAL_DISABLED event at
+    /// that index, and stops if not.
     async fn report_undeliverable(
         &self,
         principal: &Principal,
         reason: pb::UndeliverableReason,
         actor: &str,
+        while_disabled_by: Option<u64>,
         select: impl Fn(u64) -> bool,
     ) -> Result<u64, RelayError> {
         let mut cursor = 0u64;
@@ -596,16 +663,27 @@ impl Admin {
                 .store
                 .write(move |trees| {
                     trees.transaction(|tx| {
+                        if let Some(index) = while_disabled_by
+                            && !tx
+                                .principal(&name)?
+                                .is_some_and(|r| r.disabled && r.disabled_index == index)
+                        {
+                            return Ok(None);
+                        }
                         let mut pushed = Vec::new();
                         for id in &ids {
                             pushed.extend(make_undeliverable(
                                 tx, id, &name, reason, &actor, &retention,
                             )?);
                         }
-                        Ok(pushed)
+                        Ok(Some(pushed))
                     })
                 })
                 .await?;
+            let Some(pushed) = pushed else {
+                tracing::info!(principal = %principal, "no longer disabled: reporting its pending messages stopped");
+                break;
+            };
             total += pushed.len() as u64;
             self.mailbox.wake(&pushed);
         }
@@ -673,10 +751,11 @@ pub fn check_reason(
             text.len()
         )));
     }
-    if text.chars().any(char::is_control) {
-        return Err(RelayError::InvalidArgument(
-            "the reason must not contain control characters or line breaks".into(),
-        ));
+    if let Some(c) = text.chars().find(|c| !silta_proto::text::line_safe(*c)) {
+        return Err(RelayError::InvalidArgument(format!(
+            "the reason must not contain control characters, line breaks, or invisible or text-reordering characters (found U+{:04X})",
+            u32::from(c)
+        )));
     }
     Ok(text.to_owned())
 }
@@ -709,5 +788,15 @@ mod tests {
         assert!(check_reason(reason(&"x".repeat(MAX_REASON)).as_ref(), true).is_ok());
         assert!(check_reason(reason("a\nb").as_ref(), true).is_err());
         assert!(check_reason(reason("a\u{1b}[2Jb").as_ref(), true).is_err());
+        for hidden in [
+            "\u{202E}", "\u{2066}", "\u{200B}", "\u{200D}", "\u{FEFF}", "\u{2028}",
+        ] {
+            let r = format!("handover{hidden}gpj.exe");
+            assert!(
+                check_reason(reason(&r).as_ref(), true).is_err(),
+                "{hidden:?}"
+            );
+        }
+        assert!(check_reason(reason("käsittelijä vaihtui – ok").as_ref(), true).is_ok());
     }
 }

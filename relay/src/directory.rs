@@ -83,6 +83,9 @@ impl Directory {
                         return abort(RelayError::NotFound(format!("unknown principal {name}")));
                     };
                     let existing = tx.device(&principal, &device)?;
+                    // The device's current bundle, superseded by this one (or already by the
+                    // device's retirement).
+                    let previous = existing.as_ref().map(|d| d.latest_seq).filter(|s| *s > 0);
                     // A new binding of the device id (first publish, a successor, a device
                     // re-enrolled after the admin retired it): messages accepted from now on
                     // may be sealed to it.
@@ -171,9 +174,18 @@ impl Directory {
                         log_index: index,
                         device_id: device.clone(),
                         cert_not_after: not_after,
+                        superseded_at_index: 0,
                     };
                     tx.bundles
                         .insert(item_key(&principal, seq), record.encode_to_vec())?;
+                    if let Some(prev) = previous
+                        && let Some(mut old) = tx.bundle(&principal, prev)?
+                        && old.superseded_at_index == 0
+                    {
+                        old.superseded_at_index = index;
+                        tx.bundles
+                            .insert(item_key(&principal, prev), old.encode_to_vec())?;
+                    }
                     dev.bundles += 1;
                     dev.latest_seq = seq;
                     dev.cert_sha256 = cert_sha256.clone();
@@ -182,6 +194,7 @@ impl Directory {
                     dev.key_fingerprint = fingerprint.clone();
                     if fresh {
                         dev.retired = false;
+                        dev.retired_index = 0;
                         dev.since_index = index;
                     }
                     tx.put_device(&principal, &device, &dev)?;
@@ -203,7 +216,8 @@ impl Directory {
             .map_err(|_| RelayError::InvalidArgument("principal is not <role>/<id>".into()))?;
         let now_s = self.store.clock().unix_seconds();
         let mut active = Vec::new();
-        for (_, dev) in self.store.devices(&principal)? {
+        let devices = self.store.devices(&principal)?;
+        for (_, dev) in &devices {
             if dev.retired || dev.cert_not_after <= now_s || self.tls.is_revoked(&dev.cert_serial) {
                 continue;
             }
@@ -213,7 +227,7 @@ impl Directory {
                     published_at: r.published_at,
                     log_index: r.log_index,
                     active: true,
-                    superseded_at_index: 0,
+                    superseded_at_index: r.superseded_at_index,
                 });
             }
         }
@@ -243,12 +257,32 @@ impl Directory {
                 fits
             })?;
             let last = page.last().map(|(seq, _)| *seq);
+            // Databases from before the field: the latest bundle of a retired device ends at
+            // its retirement, an older one at the device's next bundle on this page.
+            let retired_at: std::collections::HashMap<u64, u64> = devices
+                .iter()
+                .filter(|(_, d)| d.retired)
+                .map(|(_, d)| (d.latest_seq, d.retired_index))
+                .collect();
+            let mut next_of_device = std::collections::HashMap::new();
+            let mut superseded = vec![0u64; page.len()];
+            for (i, (seq, r)) in page.iter().enumerate().rev() {
+                superseded[i] = if r.superseded_at_index != 0 {
+                    r.superseded_at_index
+                } else if let Some(next) = next_of_device.get(r.device_id.as_str()) {
+                    *next
+                } else {
+                    retired_at.get(seq).copied().unwrap_or(0)
+                };
+                next_of_device.insert(r.device_id.as_str(), r.log_index);
+            }
             history = page
-                .into_iter()
-                .map(|(_, r)| pb::PublishedBundle {
+                .iter()
+                .zip(superseded)
+                .map(|((_, r), superseded_at_index)| pb::PublishedBundle {
                     active: latest.contains(&r.log_index),
-                    superseded_at_index: 0,
-                    bundle: r.bundle,
+                    superseded_at_index,
+                    bundle: r.bundle.clone(),
                     published_at: r.published_at,
                     log_index: r.log_index,
                 })

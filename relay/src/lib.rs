@@ -319,6 +319,22 @@ impl Relay {
             cfg.tls.expiry_warning_days,
         ));
         tokio::spawn(warn_expiring(admin_service.clone(), stop_rx.clone()));
+        // A disable cut short (a crash mid-batch) finishes reporting at start.
+        tokio::spawn({
+            let admin = admin_service.clone();
+            async move {
+                match admin.resume_disabled_reports().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        messages = n,
+                        "finished reporting the pending messages of disabled principals"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not finish reporting the pending messages of disabled principals; disable them again to retry")
+                    }
+                }
+            }
+        });
         tokio::spawn(
             retention::Sweeper::new(
                 self.store.clone(),

@@ -173,6 +173,22 @@ pub struct Rotation {
     pub log_index: u64,
 }
 
+/// Refuses a folder without `log-key.pem`: a rotation changes an existing key, it never makes
+/// the first one (a mistyped data folder would otherwise get a new key and database).
+pub fn require_current_key(data_dir: &Path) -> Result<(), LogKeyError> {
+    let path = data_dir.join(LOG_KEY_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    Err(LogKeyError {
+        path,
+        message: format!(
+            "missing: there is no log key to rotate in {} (is it the relay's data folder, storage.data_dir? The relay creates {LOG_KEY_FILE} at its first start)",
+            data_dir.display()
+        ),
+    })
+}
+
 /// Starts a log-key rotation in a stopped relay's data folder: creates `log-key-next.pem`
 /// (0600), then records a LOG_KEY_ROTATED event. From the next start the relay signs every
 /// checkpoint with both keys. Run again after a crash, it keeps the next key already written and
@@ -187,6 +203,7 @@ pub async fn rotate(
     origin: &str,
     store: &crate::store::Store,
 ) -> Result<Rotation, LogKeyError> {
+    require_current_key(data_dir)?;
     let signer = LogSigner::load_or_create(data_dir, origin)?;
     let old = signer.verifier_key();
     let next_path = data_dir.join(NEXT_LOG_KEY_FILE);

@@ -549,6 +549,9 @@ impl Mailbox {
                 tracing::info!(principal = %name, serial, "subscription closed: principal disabled");
                 return Ok(Some(StreamEnd::Disabled));
             }
+            if self.registry.is_retired_cert(principal, peer.cert_sha256()) {
+                return Err(crate::registry::retired_error());
+            }
             if tokio::time::Instant::now() >= deadline.0 {
                 tracing::info!(principal = %name, serial, reason = deadline.1.name(), "subscription closed");
                 return Ok(Some(deadline.1));

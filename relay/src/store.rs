@@ -238,6 +238,10 @@ pub struct PrincipalRecord {
     /// Index of the PRINCIPAL_DISABLED event (while disabled).
     #[prost(uint64, tag = "12")]
     pub disabled_index: u64,
+    /// SHA-256 of every certificate whose devices the admin retired (`Admin.RetireDevices`):
+    /// every request made with one of them is refused, revoked or not.
+    #[prost(bytes = "vec", repeated, tag = "13")]
+    pub retired_certs: Vec<Vec<u8>>,
 }
 
 /// A device of a principal in the key directory.
@@ -270,6 +274,10 @@ pub struct DeviceRecord {
     /// field existed, treated as always).
     #[prost(uint64, tag = "8")]
     pub since_index: u64,
+    /// Log index of the KEY_REVOKED event that retired it (while `retired`; 0: not retired, or
+    /// retired before the field existed).
+    #[prost(uint64, tag = "9")]
+    pub retired_index: u64,
 }
 
 /// A published key bundle, kept forever (key transparency).
@@ -290,6 +298,11 @@ pub struct BundleRecord {
     /// The certificate's notAfter (unix seconds): the bundle is inactive after it.
     #[prost(int64, tag = "5")]
     pub cert_not_after: i64,
+    /// Log index at which it stopped being its device's current keys: the device's next
+    /// bundle's KEY_PUBLISHED or the KEY_REVOKED that retired the device (0: still current, or
+    /// superseded before the field existed).
+    #[prost(uint64, tag = "6")]
+    pub superseded_at_index: u64,
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -1397,6 +1410,18 @@ impl Tx<'_> {
     /// Writes a case's record.
     pub fn put_case(&self, case_ref: &[u8], record: &crate::cases::CaseRecord) -> TxResult<()> {
         self.cases.insert(case_ref, record.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// Writes a bundle of `principal` at seq.
+    pub fn put_bundle(
+        &self,
+        principal: &Principal,
+        seq: u64,
+        record: &BundleRecord,
+    ) -> TxResult<()> {
+        self.bundles
+            .insert(item_key(principal, seq), record.encode_to_vec())?;
         Ok(())
     }
 

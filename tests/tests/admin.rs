@@ -939,3 +939,373 @@ async fn a_large_mailbox_is_reported_in_batches_with_its_counters_right() {
         .unwrap();
     relay.stop().await;
 }
+
+/// Subscribes over `conn`; the refusal's status, whether it comes at once or as the stream's
+/// first item.
+async fn subscribe_refusal(conn: &Connection) -> tonic::Status {
+    match conn
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+    {
+        Err(e) => e,
+        Ok(s) => tokio::time::timeout(WAIT, s.into_inner().message())
+            .await
+            .expect("the stream answered")
+            .expect_err("the subscription was refused"),
+    }
+}
+
+/// GetKeys with the whole history of `principal`.
+async fn keys_with_history(conn: &Connection, principal: &str) -> pb::GetKeysResponse {
+    conn.directory()
+        .get_keys(pb::GetKeysRequest {
+            principal: principal.into(),
+            include_history: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn the_certificates_of_retired_devices_get_nothing_more() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = relay.connect_as(&pki, "centre/c").await;
+    let admin = relay.connect_as(&pki, "admin/ops").await;
+    // The old operator: two desks, each with its own certificate; one of them subscribed.
+    let old_id = pki.client("assistance/nas");
+    let old = relay.connect(&pki, &old_id).await;
+    publish_device(&old, &old_id, "assistance/nas", "test")
+        .await
+        .unwrap();
+    let spare_id = pki.client("assistance/nas");
+    let spare = relay.connect(&pki, &spare_id).await;
+    publish_device(&spare, &spare_id, "assistance/nas", "spare")
+        .await
+        .unwrap();
+    let mut old_stream = old
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Handover: every device retired; nothing revoked yet.
+    let r = retire(&admin, "assistance/nas", &[]).await.unwrap();
+    assert_eq!(r.retired, ["spare", "test"]);
+    // The open stream ends (bounded wait).
+    let end = tokio::time::timeout(WAIT, old_stream.message())
+        .await
+        .expect("the retired certificate's stream ended");
+    let e = end.expect_err("ended with an error");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message().contains("retired by the administrator"),
+        "{e:?}"
+    );
+    // A new device id with the retired certificate: refused.
+    let e = publish_device(&old, &old_id, "assistance/nas", "laptop-2")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message().contains("retired by the administrator"),
+        "{e:?}"
+    );
+    // The retired id re-enrolled with the old operator's other (retired) certificate: refused.
+    let e = publish_device(&spare, &spare_id, "assistance/nas", "test")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // The new operator enrols; the centre sends it a message.
+    let new_id = pki.client("assistance/nas");
+    let new = relay.connect(&pki, &new_id).await;
+    let keys = publish_device(&new, &new_id, "assistance/nas", "test")
+        .await
+        .unwrap();
+    let env = envelope(
+        MessageKind::Referral,
+        &["assistance/nas"],
+        b"for the new operator",
+    );
+    centre.mailbox().send(env.clone()).await.unwrap();
+    // The old operator's certificates read nothing and settle nothing of it.
+    for conn in [&old, &spare] {
+        let e = subscribe_refusal(conn).await;
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        let e = conn
+            .mailbox()
+            .ack(silta_tests::ack_of(&keys, &env))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        let e = conn
+            .directory()
+            .get_keys(pb::GetKeysRequest {
+                principal: "centre/c".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    }
+    // The new operator receives and acknowledges it.
+    let mut new_stream = new
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let got = take_items(&mut new_stream, 1, WAIT).await;
+    assert_eq!(
+        envelope_of(&got[0])
+            .unwrap()
+            .envelope
+            .as_ref()
+            .unwrap()
+            .message_id,
+        env.message_id
+    );
+    new.mailbox()
+        .ack(silta_tests::ack_of(&keys, &env))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of_message(&centre, &env.message_id).await.0,
+        pb::DeliveryState::Acknowledged
+    );
+    // Known after a restart too (the store keeps the retired certificates).
+    let data = relay.stop_keep().await;
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let Err(e) = Connection::connect(&pki.client_config(relay.addr, Some(&spare_id))).await else {
+        panic!("the retired certificate passed the health check");
+    };
+    assert!(
+        e.to_string().contains("retired by the administrator"),
+        "{e}"
+    );
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn get_keys_says_when_each_bundle_stopped_being_current() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = relay.connect_as(&pki, "centre/c").await;
+    let admin = relay.connect_as(&pki, "admin/ops").await;
+    let id = pki.client("assistance/nas");
+    let nas = relay.connect(&pki, &id).await;
+    publish_device(&nas, &id, "assistance/nas", "test")
+        .await
+        .unwrap();
+    // New keys for the same device, then a second desk.
+    publish_device(&nas, &id, "assistance/nas", "test")
+        .await
+        .unwrap();
+    let desk_id = pki.client("assistance/nas");
+    let desk = relay.connect(&pki, &desk_id).await;
+    publish_device(&desk, &desk_id, "assistance/nas", "desk-2")
+        .await
+        .unwrap();
+
+    let r = keys_with_history(&centre, "assistance/nas").await;
+    let h: Vec<(u64, u64)> = r
+        .history
+        .iter()
+        .map(|b| (b.log_index, b.superseded_at_index))
+        .collect();
+    assert_eq!(h.len(), 3);
+    let (b1, b2, b3) = (h[0].0, h[1].0, h[2].0);
+    assert_eq!(h, [(b1, b2), (b2, 0), (b3, 0)]);
+    assert!(r.active.iter().all(|b| b.superseded_at_index == 0));
+
+    // Retiring "test": its current bundle ends at the KEY_REVOKED event.
+    let retired = retire(&admin, "assistance/nas", &["test"]).await.unwrap();
+    let revoked_at = retired.log_index;
+    assert!(revoked_at > b3);
+    let r = keys_with_history(&centre, "assistance/nas").await;
+    let h: Vec<(u64, u64)> = r
+        .history
+        .iter()
+        .map(|b| (b.log_index, b.superseded_at_index))
+        .collect();
+    assert_eq!(h, [(b1, b2), (b2, revoked_at), (b3, 0)]);
+    assert_eq!(r.active.len(), 1);
+    assert_eq!(r.active[0].superseded_at_index, 0);
+
+    // A successor enrols under the id: the retired bundle still ended at its retirement.
+    let new_id = pki.client("assistance/nas");
+    let new = relay.connect(&pki, &new_id).await;
+    publish_device(&new, &new_id, "assistance/nas", "test")
+        .await
+        .unwrap();
+    let r = keys_with_history(&centre, "assistance/nas").await;
+    let h: Vec<u64> = r.history.iter().map(|b| b.superseded_at_index).collect();
+    assert_eq!(h, [b2, revoked_at, 0, 0]);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_disable_cut_short_finishes_at_start_with_only_what_was_accepted_before_it() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (_nas, _keys) = relay.connect_with_keys(&pki, "assistance/nas").await;
+    let centre = relay.connect_as(&pki, "centre/c").await;
+    let m1 = envelope(MessageKind::Referral, &["assistance/nas"], b"m1");
+    let m2 = envelope(MessageKind::Referral, &["assistance/nas"], b"m2");
+    centre.mailbox().send(m1.clone()).await.unwrap();
+    let at = centre
+        .mailbox()
+        .send(m2.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .log_index;
+    let data = relay.stop_keep().await;
+    {
+        // As a relay that crashed after recording the disable, before any report, would leave
+        // it; the disable is dated m2's acceptance, so only m1 was accepted before it.
+        let store = silta_tests::open_store_offline(data.path());
+        let tree = store.raw_tree("principal_record").unwrap();
+        let raw = tree.get("assistance/nas").unwrap().unwrap();
+        let mut rec =
+            <silta_relay::store::PrincipalRecord as prost::Message>::decode(&*raw).unwrap();
+        rec.disabled = true;
+        rec.disabled_index = at;
+        tree.insert("assistance/nas", prost::Message::encode_to_vec(&rec))
+            .unwrap();
+        store.close().unwrap();
+    }
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    let centre = relay.connect_as(&pki, "centre/c").await;
+    let mut reported = false;
+    for _ in 0..100 {
+        if status_of_message(&centre, &m1.message_id).await
+            == (
+                pb::DeliveryState::Undeliverable,
+                pb::UndeliverableReason::RecipientDisabled,
+            )
+        {
+            reported = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reported, "m1 was not reported within 10 s of the restart");
+    assert_eq!(
+        status_of_message(&centre, &m2.message_id).await.0,
+        pb::DeliveryState::Pending
+    );
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn retiring_counts_no_device_with_a_revoked_certificate_as_a_reader() {
+    let mut pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.tls.reload_interval_s = 1).await;
+    let centre = relay.connect_as(&pki, "centre/c").await;
+    let admin = relay.connect_as(&pki, "admin/ops").await;
+    let id = pki.client("assistance/nas");
+    let nas = relay.connect(&pki, &id).await;
+    publish_device(&nas, &id, "assistance/nas", "test")
+        .await
+        .unwrap();
+    let lost_id = pki.client("assistance/nas");
+    let lost = relay.connect(&pki, &lost_id).await;
+    publish_device(&lost, &lost_id, "assistance/nas", "lost")
+        .await
+        .unwrap();
+    // The lost desk's certificate is revoked: it leaves the directory (bounded wait for the
+    // relay to reload the CRL).
+    pki.revoke(&lost_id);
+    let mut gone = false;
+    for _ in 0..100 {
+        if keys_with_history(&centre, "assistance/nas")
+            .await
+            .active
+            .len()
+            == 1
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the revoked desk still in the directory after 10 s");
+    // Sealed to "test" only.
+    let m = envelope(MessageKind::Referral, &["assistance/nas"], b"m");
+    centre.mailbox().send(m.clone()).await.unwrap();
+    // Retiring "test" leaves nobody who can read m.
+    let r = retire(&admin, "assistance/nas", &["test"]).await.unwrap();
+    assert_eq!(r.undeliverable, 1);
+    assert_eq!(
+        status_of_message(&centre, &m.message_id).await,
+        (
+            pb::DeliveryState::Undeliverable,
+            pb::UndeliverableReason::DevicesRetired
+        )
+    );
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_reason_with_invisible_or_reordering_characters_is_refused() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let _nas = relay.connect_as(&pki, "assistance/nas").await;
+    let admin = relay.connect_as(&pki, "admin/ops").await;
+    let before = relay.events().len();
+    for text in [
+        "handover \u{202E}txt.exe",
+        "hand\u{200B}over",
+        "\u{2066}handover\u{2069}",
+        "handover\u{FEFF}",
+    ] {
+        let e = admin
+            .admin()
+            .disable_principal(pb::DisablePrincipalRequest {
+                reason: reason(text),
+                principal: "assistance/nas".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{text:?}: {e:?}");
+    }
+    // Nothing reached the log; the principal is not disabled.
+    assert_eq!(relay.events().len(), before);
+    assert!(!list(&admin, "assistance").await[0].disabled);
+    relay.stop().await;
+}
+
+#[test]
+fn log_key_rotate_refuses_a_folder_without_a_log_key() {
+    let pki = TestPki::new();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        data.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    let config = conf.path().join("relay.toml");
+    std::fs::write(&config, pki.relay_config_toml(data.path())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_silta-relay-under-test"))
+        .arg("--config")
+        .arg(&config)
+        .args(["log-key", "rotate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no log key to rotate"), "{stderr}");
+    // Nothing made: no key, no next key, no database.
+    let left: Vec<_> = std::fs::read_dir(data.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

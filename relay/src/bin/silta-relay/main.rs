@@ -150,6 +150,8 @@ fn log_key(config: &Config) -> Result<Vec<String>, Box<dyn std::error::Error>> {
 fn log_key_step(config: &Config, step: cli::LogKeyStep) -> ExitCode {
     let data = &config.storage.data_dir;
     let run = async {
+        // Before anything is created in the folder.
+        silta_relay::log::require_current_key(data).map_err(|e| e.to_string())?;
         silta_relay::datadir::prepare(data).map_err(|e| e.to_string())?;
         let store = silta_relay::store::Store::open(&data.join("db"), true).map_err(|e| {
             format!("cannot open the database in {} ({e}); the relay must be stopped to change its log key", data.display())
