@@ -1134,6 +1134,7 @@ pub fn check_ack(request: &pb::AckRequest) -> Result<(), RelayError> {
 
 /// Every check on an envelope that needs no storage, for an envelope from `sender` under
 /// `limits`: ids, enums, the legal basis its kind may name (`silta_proto::policy::allowed_bases`),
+/// a non-zero case reference where the kind needs one (`silta_proto::policy::needs_case`),
 /// required fields, recipients (parsed, not the sender, no duplicates, at
 /// most `limits.max_recipients`), ciphertext size and digest. Pure: nothing is stored if one
 /// fails, and the recipients' policy and existence are checked by [`Mailbox::send`].
@@ -1166,6 +1167,9 @@ pub fn check_envelope(
     }
     let basis = pb::LegalBasis::try_from(env.legal_basis).unwrap_or_default();
     silta_proto::policy::check_basis(kind, basis).map_err(RelayError::InvalidArgument)?;
+    // A zero case reference binds nothing at the relay (cases.rs), so only the kinds that come
+    // before a case may use it; any other would go round every case rule.
+    silta_proto::policy::check_case(kind, &env.case_ref).map_err(RelayError::InvalidArgument)?;
     if env.created_at.is_none() {
         return invalid("created_at is required".into());
     }
