@@ -738,7 +738,7 @@ mod example_file {
                 count("log"),
                 count("retention")
             ],
-            [5, 4, 9, 11, 2, 8]
+            [5, 4, 9, 12, 2, 8]
         );
     }
 }
