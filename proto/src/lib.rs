@@ -293,7 +293,10 @@ pub mod policy {
                 assert!(check_case(kind, &some).is_ok(), "{kind:?}");
             }
             let e = check_case(MessageKind::StatusUpdate, &zero).unwrap_err();
-            assert!(e.starts_with("a status-update needs a case reference"), "{e}");
+            assert!(
+                e.starts_with("a status-update needs a case reference"),
+                "{e}"
+            );
         }
     }
 }

@@ -1046,8 +1046,10 @@ fn check_resend_of(
     tx: &crate::store::Tx<'_>,
     envelope: &pb::Envelope,
     sender: &Principal,
-) -> Result<Vec<(String, RecipientRecord)>, sled::transaction::ConflictableTransactionError<RelayError>>
-{
+) -> Result<
+    Vec<(String, RecipientRecord)>,
+    sled::transaction::ConflictableTransactionError<RelayError>,
+> {
     let original = uuid_str(&envelope.resend_of);
     let earlier = tx
         .message(&envelope.resend_of)?
@@ -1082,7 +1084,9 @@ fn check_resend_of(
         };
         if !unreadable {
             let why = match state {
-                pb::DeliveryState::Undeliverable => " (reason case-moved: the case is no longer theirs)".to_owned(),
+                pb::DeliveryState::Undeliverable => {
+                    " (reason case-moved: the case is no longer theirs)".to_owned()
+                }
                 pb::DeliveryState::Rejected => format!(
                     " (reason {})",
                     short_name(

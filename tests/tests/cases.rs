@@ -600,9 +600,14 @@ async fn only_the_kinds_before_a_case_may_go_without_a_case_reference() {
     let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
     let case = case_ref();
     let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
-    assert_eq!(send(&old, c(MessageKind::Referral, &[NAS])).await.0, Code::Ok);
     assert_eq!(
-        send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW])).await.0,
+        send(&old, c(MessageKind::Referral, &[NAS])).await.0,
+        Code::Ok
+    );
+    assert_eq!(
+        send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW]))
+            .await
+            .0,
         Code::Ok
     );
     let events = relay.store.event_count().unwrap();
@@ -645,8 +650,7 @@ async fn only_the_kinds_before_a_case_may_go_without_a_case_reference() {
     let user = TestUser::new(&pki, relay.addr, NAS, "desk");
     let client = user.published().await;
     let form = include_str!("../../client/forms/case-transfer.toml");
-    let payload =
-        silta_client::payload::read_form(MessageKind::CaseTransfer, form, false).unwrap();
+    let payload = silta_client::payload::read_form(MessageKind::CaseTransfer, form, false).unwrap();
     let draft = silta_client::seal::Draft::new(
         MessageKind::CaseTransfer,
         [0; 16],
@@ -689,7 +693,8 @@ async fn only_the_kinds_before_a_case_may_go_without_a_case_reference() {
         "{e:?}"
     );
     assert!(
-        e.to_string().contains("a case-transfer needs a case reference"),
+        e.to_string()
+            .contains("a case-transfer needs a case reference"),
         "{e}"
     );
 }
@@ -720,7 +725,14 @@ async fn a_copy_is_resent_only_if_unreadable_and_only_once() {
     let (old, _) = relay.connect_with_keys(&pki, OLD).await;
     let (_nas2, _) = relay.connect_with_keys(&pki, "assistance/nas-2").await;
     let case = case_ref();
-    let c = || in_case(MessageKind::StatusUpdate, &case, LegalBasis::Consent, &[NAS]);
+    let c = || {
+        in_case(
+            MessageKind::StatusUpdate,
+            &case,
+            LegalBasis::Consent,
+            &[NAS],
+        )
+    };
     assert_eq!(send(&old, c()).await.0, Code::Ok);
     let (pending, acked, unreadable, misread) = (c(), c(), c(), c());
     for env in [&pending, &acked, &unreadable, &misread] {
@@ -756,7 +768,13 @@ async fn a_copy_is_resent_only_if_unreadable_and_only_once() {
         message.contains("assistance/nas-2 was not a recipient"),
         "{message}"
     );
-    assert!(relay.store.message(&elsewhere.message_id).unwrap().is_none());
+    assert!(
+        relay
+            .store
+            .message(&elsewhere.message_id)
+            .unwrap()
+            .is_none()
+    );
 
     // The copy that could not be opened: re-sent once.
     let resend = again(&unreadable);
@@ -812,7 +830,9 @@ async fn a_reply_stays_in_the_case_of_the_message_it_answers() {
     request.in_reply_to = referral.message_id.clone();
     assert_eq!(send(&nas, request.clone()).await.0, Code::Ok, "same case");
     assert_eq!(
-        send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW])).await.0,
+        send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW]))
+            .await
+            .0,
         Code::Ok
     );
 
@@ -874,12 +894,20 @@ async fn refusal_events_are_bounded_per_sender_over_all_cases() {
     }
     let refused = of_type(&relay, EventType::SendRefused);
     assert_eq!(
-        refused.iter().map(|e| e.case_ref.clone()).collect::<Vec<_>>(),
+        refused
+            .iter()
+            .map(|e| e.case_ref.clone())
+            .collect::<Vec<_>>(),
         cases[..2]
     );
     assert_eq!(relay.metrics.snapshot().refusals_unlogged, 2);
     // Another sender has its own bound.
-    let env = in_case(MessageKind::StatusUpdate, &cases[0], LegalBasis::Consent, &[OTHER]);
+    let env = in_case(
+        MessageKind::StatusUpdate,
+        &cases[0],
+        LegalBasis::Consent,
+        &[OTHER],
+    );
     assert_eq!(send(&nas, env).await.0, Code::PermissionDenied);
     assert_eq!(of_type(&relay, EventType::SendRefused).len(), 3);
     relay.stop().await;
