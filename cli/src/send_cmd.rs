@@ -35,6 +35,8 @@ pub(crate) async fn run(config: &ClientConfig, args: SendArgs) -> Result<(), Fai
         })
         .collect::<Result<Vec<_>, _>>()?;
     let case_ref = parse_case(&args.case).map_err(|e| Failure::usage(format!("--case: {e}")))?;
+    silta_proto::policy::check_case(kind, &case_ref)
+        .map_err(|e| Failure::usage(format!("--case: {e}")))?;
     let form = &args.form;
     let text = std::fs::read_to_string(form)
         .map_err(|e| Failure::usage(format!("{}: {e}", form.display())))?;

@@ -90,10 +90,12 @@ pub enum SealError {
     Encrypt(String),
 }
 
-/// Checks that `draft`'s legal basis is one its kind may name (`silta_proto::policy`): the
+/// Checks that `draft`'s legal basis is one its kind may name, and that it has a case
+/// reference if its kind needs one (`silta_proto::policy::check_basis`, `check_case`): the
 /// relay refuses the others. Done before anything is looked up or sealed.
 pub fn check_basis(draft: &Draft) -> Result<(), SealError> {
     silta_proto::policy::check_basis(draft.kind, draft.legal_basis)
+        .and_then(|()| silta_proto::policy::check_case(draft.kind, &draft.case_ref))
         .map_err(|e| SealError::Invalid(crate::payload::PayloadError(e)))
 }
 

@@ -574,7 +574,17 @@ fn the_example_outbox_forms_are_valid() {
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(silta_client::payload::kind_name(header.kind), name);
         assert_eq!(header.to, vec![p.nas.clone()]);
-        let d = header.draft([2; 16], payload);
+        let mut d = header.draft([2; 16], payload);
+        if silta_proto::policy::needs_case(header.kind) {
+            // A placeholder the user fills in; as it is, it is refused before sealing.
+            assert_eq!(d.case_ref, [0; 16], "{name}");
+            let e = seal(&d, &p.centre, &p.centre_keys, &[p.nas_keys.age_recipient()]).unwrap_err();
+            assert!(
+                e.to_string().contains("needs a case reference"),
+                "{name}: {e}"
+            );
+            d.case_ref = [3; 16];
+        }
         seal(&d, &p.centre, &p.centre_keys, &[p.nas_keys.age_recipient()])
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         n += 1;

@@ -161,6 +161,42 @@ pub mod policy {
         }
     }
 
+    /// Must a message of `kind` carry a case reference (a non-zero `case_ref`)? Every kind
+    /// but four is about a case the Assistance System issued a reference for (domain/messages.md):
+    ///
+    /// - the anonymous consultation and its reply come before there is a case (a reply may issue
+    ///   one, and then carries it);
+    /// - a written referral may be the first contact (domain §1.2: made together with the
+    ///   person, no consultation or phone call before it), and the Assistance System issues the
+    ///   case reference when it receives it; the consent record goes with that referral.
+    ///
+    /// Without this rule a zero reference would be a way round every case rule at the relay (a
+    /// centre that left a case writing "outside any case" about it).
+    pub fn needs_case(kind: MessageKind) -> bool {
+        !matches!(
+            kind,
+            MessageKind::Unspecified
+                | MessageKind::AnonymousConsultation
+                | MessageKind::ConsultationReply
+                | MessageKind::Referral
+                | MessageKind::ConsentRecord
+        )
+    }
+
+    /// May a message of `kind` go with case reference `case_ref`? If not, says so, naming the
+    /// kind (the same words at the relay and in clients). Only the all-zero reference ("none")
+    /// is checked here; its length is the caller's.
+    pub fn check_case(kind: MessageKind, case_ref: &[u8]) -> Result<(), String> {
+        if needs_case(kind) && case_ref.iter().all(|b| *b == 0) {
+            return Err(format!(
+                "{} {} needs a case reference (case_ref is all zero, \"none\"): only an anonymous-consultation, a consultation-reply, a referral and a consent-record may go before the Assistance System has issued one",
+                article(kind),
+                kind_name(kind),
+            ));
+        }
+        Ok(())
+    }
+
     /// May a message of `kind` name `basis`? If not, says so, naming the kind, the basis and
     /// the bases it may use (the same words at the relay and in clients).
     pub fn check_basis(kind: MessageKind, basis: LegalBasis) -> Result<(), String> {
@@ -238,6 +274,29 @@ pub mod policy {
                 check_basis(MessageKind::Referral, LegalBasis::StatutoryInformationRight).is_err()
             );
             assert!(check_basis(MessageKind::ConsentRecord, LegalBasis::AcuteDanger).is_err());
+        }
+
+        #[test]
+        fn only_the_kinds_before_a_case_go_without_a_case_reference() {
+            let zero = [0u8; 16];
+            let some = [7u8; 16];
+            for kind in kinds() {
+                let before_a_case = matches!(
+                    kind,
+                    MessageKind::AnonymousConsultation
+                        | MessageKind::ConsultationReply
+                        | MessageKind::Referral
+                        | MessageKind::ConsentRecord
+                );
+                assert_eq!(needs_case(kind), !before_a_case, "{kind:?}");
+                assert_eq!(check_case(kind, &zero).is_ok(), before_a_case, "{kind:?}");
+                assert!(check_case(kind, &some).is_ok(), "{kind:?}");
+            }
+            let e = check_case(MessageKind::StatusUpdate, &zero).unwrap_err();
+            assert!(
+                e.starts_with("a status-update needs a case reference"),
+                "{e}"
+            );
         }
     }
 }

@@ -123,6 +123,10 @@ pub struct LimitsConfig {
     pub max_devices_per_principal: u32,
     /// Most key bundles one device may publish (its key history is kept for ever).
     pub max_bundles_per_device: u32,
+    /// SEND_REFUSED events one sender may cause per hour across all cases (token bucket, in
+    /// memory); refusals beyond it are answered the same but not logged (metric
+    /// `refusals_unlogged`), so a centre that left many cases cannot grow the log without bound.
+    pub refusal_events_per_hour: u32,
 }
 
 /// `[retention]`: storage limitation. A recipient's copy not acknowledged (or rejected) in time
@@ -260,6 +264,7 @@ impl Default for LimitsConfig {
             max_subscriptions_per_principal: 16,
             max_devices_per_principal: 32,
             max_bundles_per_device: 100,
+            refusal_events_per_hour: 60,
         }
     }
 }
@@ -451,6 +456,10 @@ impl Config {
             (
                 "limits.max_bundles_per_device",
                 l.max_bundles_per_device.into(),
+            ),
+            (
+                "limits.refusal_events_per_hour",
+                l.refusal_events_per_hour.into(),
             ),
         ] {
             if value == 0 {
@@ -729,7 +738,7 @@ mod example_file {
                 count("log"),
                 count("retention")
             ],
-            [5, 4, 9, 11, 2, 8]
+            [5, 4, 9, 12, 2, 8]
         );
     }
 }

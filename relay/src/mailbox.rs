@@ -53,6 +53,8 @@ pub struct Mailbox {
     max_connection_age: std::time::Duration,
     /// `limits.send_bytes_per_second`, per sender.
     send_bytes: crate::quota::RateLimiter,
+    /// `limits.refusal_events_per_hour`: SEND_REFUSED events per sender, over all cases.
+    refusal_events: Arc<crate::quota::RateLimiter>,
     /// `[retention]`: when accepted and finished messages are due for the sweeper.
     retention: RetentionConfig,
     /// Known principals; a disabled one's streams end.
@@ -184,6 +186,10 @@ impl Mailbox {
                     .send_bytes_per_second
                     .max(limits.max_ciphertext_bytes.saturating_mul(2)),
             ),
+            refusal_events: Arc::new(crate::quota::RateLimiter::new(
+                f64::from(limits.refusal_events_per_hour) / 3600.0,
+                limits.refusal_events_per_hour.into(),
+            )),
             limits,
             retention,
             registry,
@@ -234,6 +240,7 @@ impl Mailbox {
         let kind = checked.kind;
         let basis = pb::LegalBasis::try_from(envelope.legal_basis).unwrap_or_default();
         let case_ref = envelope.case_ref.clone();
+        let (refusal_events, metrics) = (self.refusal_events.clone(), self.metrics.clone());
         let outcome = self
             .store
             .write(move |trees| {
@@ -250,8 +257,13 @@ impl Mailbox {
                             uuid_str(id)
                         )));
                     }
-                    if !envelope.resend_of.is_empty() {
-                        check_resend_of(tx, &envelope, &sender)?;
+                    let resent = if envelope.resend_of.is_empty() {
+                        Vec::new()
+                    } else {
+                        check_resend_of(tx, &envelope, &sender)?
+                    };
+                    if !envelope.in_reply_to.is_empty() {
+                        check_in_reply_to(tx, &envelope, &sender)?;
                     }
                     // The case rules (metadata only, see cases.rs): a refusal stores no
                     // message, only a bounded SEND_REFUSED event.
@@ -269,12 +281,21 @@ impl Mailbox {
                         match crate::cases::decide(case.as_ref(), &send) {
                             Ok(change) => Some((case, change)),
                             Err(refusal) => {
+                                // Logged at most once per sender and case a minute, and at
+                                // most limits.refusal_events_per_hour per sender in all.
+                                let mut logged = false;
                                 if let Some(mut case) = case {
                                     let now = tx.now();
-                                    if crate::cases::note_refusal(&mut case, &sender.to_string(), now.seconds) {
+                                    if crate::cases::note_refusal(&mut case, &sender.to_string(), now.seconds)
+                                        && refusal_events.take(&sender, std::time::Instant::now()).is_ok()
+                                    {
                                         tx.append_event(crate::cases::refused_event(&send, refusal.rule, now))?;
                                         tx.put_case(&envelope.case_ref, &case)?;
+                                        logged = true;
                                     }
+                                }
+                                if !logged {
+                                    metrics.refusal_unlogged();
                                 }
                                 return Ok(Err(refusal.error));
                             }
@@ -312,6 +333,11 @@ impl Mailbox {
                             });
                         }
                         targets.push((r, name, rec, from_sender));
+                    }
+                    // Each re-sent copy names its one re-send, with the acceptance.
+                    for (name, mut copy) in resent {
+                        copy.resent_as = id.to_vec();
+                        tx.put_recipient_state(&envelope.resend_of, &name, &copy)?;
                     }
                     let accepted_at = tx.now();
                     let mut record = MessageRecord {
@@ -1102,29 +1128,125 @@ fn check_not_withheld(
 
 /// `Envelope.resend_of` against the store: the earlier message exists and is the sender's
 /// (`NOT_FOUND` otherwise, the same answer whoever sent it, so no other sender's ids are
-/// revealed), in the same case and of the same kind (`INVALID_ARGUMENT` otherwise).
+/// revealed), in the same case and of the same kind (`INVALID_ARGUMENT` otherwise), and every
+/// recipient of the re-send had a copy of it that cannot be read: UNDELIVERABLE for a reason
+/// other than CASE_MOVED (a moved case is not re-sent into), or REJECTED as CANNOT_DECRYPT
+/// (`FAILED_PRECONDITION` otherwise, naming the recipient and its copy's state). A copy is
+/// re-sent once: one already re-sent as another message is `ALREADY_EXISTS` (the identical
+/// retry of that re-send never gets here; it is answered with its receipt). Returns the copies,
+/// for the caller to mark with the new id once the message is accepted.
 fn check_resend_of(
     tx: &crate::store::Tx<'_>,
     envelope: &pb::Envelope,
     sender: &Principal,
-) -> Result<(), sled::transaction::ConflictableTransactionError<RelayError>> {
+) -> Result<
+    Vec<(String, RecipientRecord)>,
+    sled::transaction::ConflictableTransactionError<RelayError>,
+> {
+    let original = uuid_str(&envelope.resend_of);
     let earlier = tx
         .message(&envelope.resend_of)?
         .filter(|m| m.sender == sender.to_string())
         .and_then(|m| m.envelope);
     let Some(earlier) = earlier else {
         return abort(RelayError::NotFound(format!(
-            "resend_of: {sender} sent no message {} that this relay still knows",
-            uuid_str(&envelope.resend_of)
+            "resend_of: {sender} sent no message {original} that this relay still knows"
         )));
     };
     if earlier.case_ref != envelope.case_ref || earlier.kind != envelope.kind {
         return abort(RelayError::InvalidArgument(format!(
-            "resend_of: message {} has another case or kind; a re-send keeps the case and kind of the message it re-sends",
-            uuid_str(&envelope.resend_of)
+            "resend_of: message {original} has another case or kind; a re-send keeps the case and kind of the message it re-sends"
+        )));
+    }
+    let mut copies = Vec::with_capacity(envelope.recipients.len());
+    for name in &envelope.recipients {
+        let Some(copy) = tx.recipient_state(&envelope.resend_of, name)? else {
+            return abort(RelayError::FailedPrecondition(format!(
+                "resend_of: {name} was not a recipient of message {original}; a re-send goes only to recipients whose copy could not be read"
+            )));
+        };
+        let state = pb::DeliveryState::try_from(copy.state).unwrap_or_default();
+        let unreadable = match state {
+            pb::DeliveryState::Undeliverable => {
+                copy.undeliverable_reason != pb::UndeliverableReason::CaseMoved as i32
+            }
+            pb::DeliveryState::Rejected => {
+                copy.rejection_reason == pb::RejectionReason::CannotDecrypt as i32
+            }
+            _ => false,
+        };
+        if !unreadable {
+            let why = match state {
+                pb::DeliveryState::Undeliverable => {
+                    " (reason case-moved: the case is no longer theirs)".to_owned()
+                }
+                pb::DeliveryState::Rejected => format!(
+                    " (reason {})",
+                    short_name(
+                        pb::RejectionReason::try_from(copy.rejection_reason)
+                            .unwrap_or_default()
+                            .as_str_name(),
+                        "REJECTION_REASON_"
+                    )
+                ),
+                _ => String::new(),
+            };
+            return abort(RelayError::FailedPrecondition(format!(
+                "resend_of: {name}'s copy of message {original} is {}{why}; only a copy that is undeliverable, or rejected as cannot-decrypt, is re-sent",
+                short_name(state.as_str_name(), "DELIVERY_STATE_")
+            )));
+        }
+        if !copy.resent_as.is_empty() {
+            return abort(RelayError::AlreadyExists(format!(
+                "resend_of: {name}'s copy of message {original} was already re-sent as {}; a copy is re-sent once",
+                uuid_str(&copy.resent_as)
+            )));
+        }
+        copies.push((name.clone(), copy));
+    }
+    Ok(copies)
+}
+
+/// `Envelope.in_reply_to` against the store. An id the relay does not know (never seen, or its
+/// metadata gone after retention) is allowed: the relay forgets, the recipient's client still
+/// threads by what it holds. A known message must involve the sender (it sent it or was a
+/// recipient): otherwise `NOT_FOUND`, saying nothing of whose it is or its case. And if it is in
+/// a case (non-zero reference), the reply must be in the same case (`INVALID_ARGUMENT`): a
+/// reply threads into the case of the message it answers, so one outside the case (a centre
+/// that left it) could otherwise put its message into the case's thread at the recipient.
+fn check_in_reply_to(
+    tx: &crate::store::Tx<'_>,
+    envelope: &pb::Envelope,
+    sender: &Principal,
+) -> Result<(), sled::transaction::ConflictableTransactionError<RelayError>> {
+    let Some(earlier) = tx.message(&envelope.in_reply_to)? else {
+        return Ok(());
+    };
+    let name = sender.to_string();
+    let Some(env) = earlier.envelope else {
+        return Ok(());
+    };
+    if earlier.sender != name && !env.recipients.contains(&name) {
+        return abort(RelayError::NotFound(format!(
+            "in_reply_to: {name} sent or received no message {}",
+            uuid_str(&envelope.in_reply_to)
+        )));
+    }
+    if env.case_ref.iter().any(|b| *b != 0) && env.case_ref != envelope.case_ref {
+        return abort(RelayError::InvalidArgument(format!(
+            "in_reply_to: message {} is in case {}; a reply goes in the case of the message it answers",
+            uuid_str(&envelope.in_reply_to),
+            hex::encode(&env.case_ref)
         )));
     }
     Ok(())
+}
+
+/// `DELIVERY_STATE_ACKNOWLEDGED` as `acknowledged`, for error messages.
+fn short_name(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix)
+        .to_ascii_lowercase()
+        .replace('_', "-")
 }
 
 pub(crate) fn message_id_of(meta: &MessageRecord) -> Vec<u8> {
@@ -1227,6 +1349,7 @@ pub fn check_ack(request: &pb::AckRequest) -> Result<(), RelayError> {
 
 /// Every check on an envelope that needs no storage, for an envelope from `sender` under
 /// `limits`: ids, enums, the legal basis its kind may name (`silta_proto::policy::allowed_bases`),
+/// a non-zero case reference where the kind needs one (`silta_proto::policy::needs_case`),
 /// required fields, recipients (parsed, not the sender, no duplicates, at
 /// most `limits.max_recipients`), ciphertext size and digest. Pure: nothing is stored if one
 /// fails, and the recipients' policy and existence are checked by [`Mailbox::send`].
@@ -1259,6 +1382,9 @@ pub fn check_envelope(
     }
     let basis = pb::LegalBasis::try_from(env.legal_basis).unwrap_or_default();
     silta_proto::policy::check_basis(kind, basis).map_err(RelayError::InvalidArgument)?;
+    // A zero case reference binds nothing at the relay (cases.rs), so only the kinds that come
+    // before a case may use it; any other would go round every case rule.
+    silta_proto::policy::check_case(kind, &env.case_ref).map_err(RelayError::InvalidArgument)?;
     if env.created_at.is_none() {
         return invalid("created_at is required".into());
     }

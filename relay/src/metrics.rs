@@ -15,6 +15,7 @@ pub struct Metrics {
     messages_purged: AtomicU64,
     metadata_dropped: AtomicU64,
     ciphertexts_unreadable: AtomicU64,
+    refusals_unlogged: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -41,6 +42,9 @@ pub struct MetricsSnapshot {
     /// Mailbox items skipped in a delivery because their stored ciphertext did not open with
     /// its storage key (damaged storage); the rest of the mailbox is delivered.
     pub ciphertexts_unreadable: u64,
+    /// Sends refused by the case rules that got no SEND_REFUSED event: over the bound per
+    /// sender and case, or per sender (`limits.refusal_events_per_hour`).
+    pub refusals_unlogged: u64,
 }
 
 impl Metrics {
@@ -79,6 +83,10 @@ impl Metrics {
         self.ciphertexts_unreadable.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn refusal_unlogged(&self) {
+        self.refusals_unlogged.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -92,6 +100,7 @@ impl Metrics {
             messages_purged: self.messages_purged.load(Ordering::Relaxed),
             metadata_dropped: self.metadata_dropped.load(Ordering::Relaxed),
             ciphertexts_unreadable: self.ciphertexts_unreadable.load(Ordering::Relaxed),
+            refusals_unlogged: self.refusals_unlogged.load(Ordering::Relaxed),
         }
     }
 }

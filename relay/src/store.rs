@@ -186,6 +186,10 @@ pub struct RecipientRecord {
     /// For UNDELIVERABLE: a `silta.v1.UndeliverableReason`.
     #[prost(enumeration = "pb::UndeliverableReason", tag = "9")]
     pub undeliverable_reason: i32,
+    /// The message id of the one re-send of this copy (`Envelope.resend_of`), once accepted:
+    /// a copy is re-sent at most once.
+    #[prost(bytes = "vec", tag = "10")]
+    pub resent_as: Vec<u8>,
 }
 
 /// One mailbox item: an envelope for the owner, or a status event about one it sent.

@@ -671,7 +671,7 @@ async fn the_cli_picks_the_kinds_default_basis() {
 async fn resend_of_names_an_earlier_message_of_the_same_sender_case_and_kind() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
-    let (_nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
     let (old, _) = relay.connect_with_keys(&pki, OLD).await;
     let (other, _) = relay.connect_with_keys(&pki, OTHER).await;
     let case = case_ref();
@@ -708,6 +708,8 @@ async fn resend_of_names_an_earlier_message_of_the_same_sender_case_and_kind() {
     itself.resend_of = itself.message_id.clone();
     assert_eq!(send(&old, itself).await.0, Code::InvalidArgument);
 
+    // Only a copy that could not be read is re-sent (see below).
+    reject(&nas, &first, pb::RejectionReason::CannotDecrypt).await;
     let resend = again(&first.message_id);
     let receipt = old
         .mailbox()
@@ -888,5 +890,331 @@ async fn a_withdrawal_cut_short_leaks_nothing_and_is_finished_at_start() {
             .is_empty()
     );
     assert_eq!(of_type(&relay, EventType::Undeliverable).len(), 1);
+    relay.stop().await;
+}
+
+/// Review finding: a zero case reference went round every case rule. A centre that left a case
+/// could still send status updates, information responses and consent withdrawals "outside any
+/// case". Now only the kinds that come before a case may go without one, and the relay, the
+/// client library and `silta send --case none` all refuse the others, naming the kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_kinds_before_a_case_may_go_without_a_case_reference() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
+    let case = case_ref();
+    let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
+    assert_eq!(
+        send(&old, c(MessageKind::Referral, &[NAS])).await.0,
+        Code::Ok
+    );
+    assert_eq!(
+        send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW]))
+            .await
+            .0,
+        Code::Ok
+    );
+    let events = relay.store.event_count().unwrap();
+    let zero = |kind| {
+        let mut env = envelope(kind, &[NAS], b"x");
+        env.case_ref = vec![0; 16];
+        env
+    };
+    for (kind, name) in [
+        (MessageKind::StatusUpdate, "a status-update"),
+        (MessageKind::InformationResponse, "an information-response"),
+        (MessageKind::ConsentWithdrawal, "a consent-withdrawal"),
+        (MessageKind::MeetingReply, "a meeting-reply"),
+    ] {
+        let env = zero(kind);
+        let (code, message) = send(&old, env.clone()).await;
+        assert_eq!(code, Code::InvalidArgument, "{kind:?}: {message}");
+        assert!(
+            message.contains(&format!("{name} needs a case reference")),
+            "{message}"
+        );
+        assert!(relay.store.message(&env.message_id).unwrap().is_none());
+    }
+    let mut request = zero(MessageKind::InformationRequest);
+    request.recipients = vec![OLD.into()];
+    let (code, message) = send(&nas, request).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert_eq!(relay.store.event_count().unwrap(), events, "nothing logged");
+    // Before a case: the consultation, and a first written referral (the Assistance System
+    // issues the reference when it gets it) with its consent record.
+    for kind in [
+        MessageKind::AnonymousConsultation,
+        MessageKind::Referral,
+        MessageKind::ConsentRecord,
+    ] {
+        assert_eq!(send(&old, zero(kind)).await.0, Code::Ok, "{kind:?}");
+    }
+
+    // The client library refuses before it looks anything up (the relay is gone by then).
+    let user = TestUser::new(&pki, relay.addr, NAS, "desk");
+    let client = user.published().await;
+    let form = include_str!("../../client/forms/case-transfer.toml");
+    let payload = silta_client::payload::read_form(MessageKind::CaseTransfer, form, false).unwrap();
+    let draft = silta_client::seal::Draft::new(
+        MessageKind::CaseTransfer,
+        [0; 16],
+        vec![OLD.parse().unwrap(), NEW.parse().unwrap()],
+        payload,
+    );
+    // The command too, with exit 64 (usage) and nothing sent.
+    let path = user.dir.path().join("transfer.toml");
+    std::fs::write(&path, form).unwrap();
+    let events = relay.store.event_count().unwrap();
+    let o = run(
+        &user.dir.path().join("silta.toml"),
+        &[
+            "send",
+            "--kind",
+            "case-transfer",
+            "--to",
+            NEW,
+            "--to",
+            OLD,
+            "--case",
+            "none",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+    assert!(
+        out(&o).contains("--case: a case-transfer needs a case reference"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(relay.store.event_count().unwrap(), events, "nothing sent");
+    relay.stop().await;
+    let e = client.seal(&draft).await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            silta_client::ClientError::Seal(silta_client::seal::SealError::Invalid(_))
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("a case-transfer needs a case reference"),
+        "{e}"
+    );
+}
+
+/// Rejects `env` at `conn` (a recipient) as `reason`.
+async fn reject(conn: &silta_client::Connection, env: &pb::Envelope, reason: pb::RejectionReason) {
+    conn.mailbox()
+        .ack(pb::AckRequest {
+            target: Some(pb::ack_request::Target::Reject(pb::Rejection {
+                message_id: env.message_id.clone(),
+                reason: reason.into(),
+                detail: String::new(),
+            })),
+        })
+        .await
+        .unwrap();
+}
+
+/// Review finding: `resend_of` was constrained by sender, case and kind only, so a sender could
+/// re-send any of its messages as often as it liked, to anyone. Now a re-send goes only to a
+/// recipient whose copy could not be read, once per copy; its identical retry still gets the
+/// first receipt.
+#[tokio::test]
+async fn a_copy_is_resent_only_if_unreadable_and_only_once() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, nas_keys) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let (_nas2, _) = relay.connect_with_keys(&pki, "assistance/nas-2").await;
+    let case = case_ref();
+    let c = || {
+        in_case(
+            MessageKind::StatusUpdate,
+            &case,
+            LegalBasis::Consent,
+            &[NAS],
+        )
+    };
+    assert_eq!(send(&old, c()).await.0, Code::Ok);
+    let (pending, acked, unreadable, misread) = (c(), c(), c(), c());
+    for env in [&pending, &acked, &unreadable, &misread] {
+        assert_eq!(send(&old, env.clone()).await.0, Code::Ok);
+    }
+    nas.mailbox().ack(ack_of(&nas_keys, &acked)).await.unwrap();
+    reject(&nas, &unreadable, pb::RejectionReason::CannotDecrypt).await;
+    reject(&nas, &misread, pb::RejectionReason::BadSignature).await;
+    let again = |of: &pb::Envelope| {
+        let mut env = c();
+        env.resend_of = of.message_id.clone();
+        env
+    };
+
+    for (of, state) in [
+        (&pending, "pending"),
+        (&acked, "acknowledged"),
+        (&misread, "rejected (reason bad-signature)"),
+    ] {
+        let (code, message) = send(&old, again(of)).await;
+        assert_eq!(code, Code::FailedPrecondition, "{state}: {message}");
+        assert!(
+            message.contains(&format!("{NAS}'s copy")) && message.contains(state),
+            "{message}"
+        );
+    }
+    // Someone who never had a copy.
+    let mut elsewhere = again(&unreadable);
+    elsewhere.recipients.push("assistance/nas-2".into());
+    let (code, message) = send(&old, elsewhere.clone()).await;
+    assert_eq!(code, Code::FailedPrecondition, "{message}");
+    assert!(
+        message.contains("assistance/nas-2 was not a recipient"),
+        "{message}"
+    );
+    assert!(
+        relay
+            .store
+            .message(&elsewhere.message_id)
+            .unwrap()
+            .is_none()
+    );
+
+    // The copy that could not be opened: re-sent once.
+    let resend = again(&unreadable);
+    let receipt = old
+        .mailbox()
+        .send(resend.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let copy = relay
+        .store
+        .recipient_states(&unreadable.message_id)
+        .unwrap()
+        .into_iter()
+        .find(|(r, _)| r == NAS)
+        .unwrap()
+        .1;
+    assert_eq!(copy.resent_as, resend.message_id);
+    // Its identical retry: the first receipt, nothing new.
+    let events = relay.store.event_count().unwrap();
+    let retry = old.mailbox().send(resend).await.unwrap().into_inner();
+    assert_eq!(
+        (retry.log_index, retry.accepted_at),
+        (receipt.log_index, receipt.accepted_at)
+    );
+    // A second re-send under another id.
+    let second = again(&unreadable);
+    let (code, message) = send(&old, second.clone()).await;
+    assert_eq!(code, Code::AlreadyExists, "{message}");
+    assert!(message.contains("already re-sent"), "{message}");
+    assert!(relay.store.message(&second.message_id).unwrap().is_none());
+    assert_eq!(relay.store.event_count().unwrap(), events);
+    relay.stop().await;
+}
+
+/// Review finding: `in_reply_to` was never checked, so a centre that left a case could start a
+/// fresh case (or none) with its first message "in reply to" one of the old case's, and a
+/// client threading by in_reply_to would show it inside the old case. Now a reply stays in the
+/// case of the message it answers, and must answer a message its sender sent or received.
+#[tokio::test]
+async fn a_reply_stays_in_the_case_of_the_message_it_answers() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let (_new, _) = relay.connect_with_keys(&pki, NEW).await;
+    let (other, _) = relay.connect_with_keys(&pki, OTHER).await;
+    let case = case_ref();
+    let c = |kind, to: &[&str]| in_case(kind, &case, LegalBasis::Consent, to);
+    let referral = c(MessageKind::Referral, &[NAS]);
+    assert_eq!(send(&old, referral.clone()).await.0, Code::Ok);
+    let mut request = c(MessageKind::InformationRequest, &[OLD]);
+    request.in_reply_to = referral.message_id.clone();
+    assert_eq!(send(&nas, request.clone()).await.0, Code::Ok, "same case");
+    assert_eq!(
+        send(&nas, c(MessageKind::CaseTransfer, &[OLD, NEW]))
+            .await
+            .0,
+        Code::Ok
+    );
+
+    // The old centre, in a case of its own and with none, "in reply to" the old case.
+    let mut fresh = envelope(MessageKind::Referral, &[NAS], b"x");
+    fresh.in_reply_to = request.message_id.clone();
+    let (code, message) = send(&old, fresh.clone()).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(
+        message.contains("in_reply_to") && message.contains(&hex::encode(&case)),
+        "{message}"
+    );
+    fresh.case_ref = vec![0; 16];
+    assert_eq!(send(&old, fresh.clone()).await.0, Code::InvalidArgument);
+    assert!(relay.store.message(&fresh.message_id).unwrap().is_none());
+
+    // A centre that never saw the message: NOT_FOUND, nothing about its case.
+    let mut stranger = envelope(MessageKind::Referral, &[NAS], b"x");
+    stranger.in_reply_to = referral.message_id.clone();
+    let (code, message) = send(&other, stranger).await;
+    assert_eq!(code, Code::NotFound, "{message}");
+    assert!(!message.contains(&hex::encode(&case)), "{message}");
+
+    // An id the relay does not know (never seen, or forgotten after retention) is allowed.
+    let mut unknown = envelope(MessageKind::Referral, &[NAS], b"x");
+    unknown.in_reply_to = uuid::Uuid::now_v7().as_bytes().to_vec();
+    assert_eq!(send(&old, unknown).await.0, Code::Ok);
+    // A reply to a message without a case may open one (a consultation's reply issues it).
+    let mut consultation = envelope(MessageKind::AnonymousConsultation, &[NAS], b"x");
+    consultation.case_ref = vec![0; 16];
+    assert_eq!(send(&other, consultation.clone()).await.0, Code::Ok);
+    let mut reply = envelope(MessageKind::ConsultationReply, &[OTHER], b"x");
+    reply.in_reply_to = consultation.message_id.clone();
+    assert_eq!(send(&nas, reply).await.0, Code::Ok);
+    relay.stop().await;
+}
+
+/// Review finding: SEND_REFUSED was bounded per sender and case only, so a centre that left K
+/// cases added K events a minute for ever. Now a sender's refusals are logged at most
+/// `limits.refusal_events_per_hour` times an hour over all cases; the rest are answered the same
+/// and counted.
+#[tokio::test]
+async fn refusal_events_are_bounded_per_sender_over_all_cases() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.limits.refusal_events_per_hour = 2).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let other = relay.connect_as(&pki, OTHER).await;
+    let mut cases = Vec::new();
+    for _ in 0..4 {
+        let case = case_ref();
+        let env = in_case(MessageKind::Referral, &case, LegalBasis::Consent, &[NAS]);
+        assert_eq!(send(&old, env).await.0, Code::Ok);
+        cases.push(case);
+    }
+    for case in &cases {
+        let env = in_case(MessageKind::StatusUpdate, case, LegalBasis::Consent, &[NAS]);
+        assert_eq!(send(&other, env).await.0, Code::PermissionDenied);
+    }
+    let refused = of_type(&relay, EventType::SendRefused);
+    assert_eq!(
+        refused
+            .iter()
+            .map(|e| e.case_ref.clone())
+            .collect::<Vec<_>>(),
+        cases[..2]
+    );
+    assert_eq!(relay.metrics.snapshot().refusals_unlogged, 2);
+    // Another sender has its own bound.
+    let env = in_case(
+        MessageKind::StatusUpdate,
+        &cases[0],
+        LegalBasis::Consent,
+        &[OTHER],
+    );
+    assert_eq!(send(&nas, env).await.0, Code::PermissionDenied);
+    assert_eq!(of_type(&relay, EventType::SendRefused).len(), 3);
     relay.stop().await;
 }
