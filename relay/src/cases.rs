@@ -24,9 +24,11 @@
 //! UNDELIVERABLE (CASE_MOVED), in batches right after the transfer's transaction, resumable
 //! ([`CaseRecord::withdrawing`]); until then [`CaseRecord::withheld_from`] keeps it from them.
 //!
-//! A zero case reference (an anonymous consultation, its reply) binds nothing. A refused send
-//! stores no message; it is one SEND_REFUSED event, at most one per sender and case per
-//! [`REFUSAL_EVENT_INTERVAL_S`] ([`note_refusal`]), so a participant cannot grow the
+//! A zero case reference binds nothing; only the kinds that come before a case may carry one
+//! (`silta_proto::policy::needs_case`: the anonymous consultation, its reply, a first written
+//! referral and its consent record). A refused send stores no message; it is one SEND_REFUSED
+//! event, at most one per sender and case per [`REFUSAL_EVENT_INTERVAL_S`] ([`note_refusal`])
+//! and `limits.refusal_events_per_hour` per sender, so a participant cannot grow the
 //! never-erased log without limit. DESIGN.md, "Cases at the relay", says why this metadata is
 //! acceptable at the relay and how long it is kept.
 
