@@ -567,7 +567,16 @@ pub(crate) async fn withdraw(
 pub fn unfinished_withdrawals(store: &Store) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut out = Vec::new();
     for case in store.cases() {
-        let (case_ref, record) = case?;
+        // One record that does not decode must not keep the relay from starting: it is
+        // skipped (and said); its withdrawal, if any, is finished at the next send in the case.
+        let (case_ref, record) = match case {
+            Ok(case) => case,
+            Err(StoreError::Corrupt { tree, detail }) => {
+                tracing::error!(tree, detail, "a case record does not decode; skipped");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if !record.withdrawing.is_empty() {
             out.push(case_ref);
         }

@@ -82,7 +82,7 @@ async fn the_relay_warns_in_its_log_about_what_expires_within_its_window() {
         assert_eq!(captured.warnings(what), 1, "{what}:\n{}", captured.text());
     }
     let text = captured.text();
-    assert!(text.contains("subject=centre/c"), "{text}");
+    assert!(text.contains("subject=\"centre/c\""), "{text}");
     // Ninety days, less the moments since the certificate was made.
     assert!(
         text.contains("days_left=89") || text.contains("days_left=90"),
