@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         ciphertext,
         in_reply_to: signed.in_reply_to.clone(),
         attachment_sha256: Vec::new(),
+        resend_of: Vec::new(),
     };
     let delivered = pb::DeliveredEnvelope {
         envelope: Some(envelope),
