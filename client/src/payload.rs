@@ -51,6 +51,9 @@ pub fn kind_of(body: &Body) -> MessageKind {
         Body::CaseTransfer(_) => K::CaseTransfer,
         Body::ConsentWithdrawal(_) => K::ConsentWithdrawal,
         Body::ExitNotice(_) => K::ExitNotice,
+        Body::ServiceAgreementAnswer(_) => K::ServiceAgreementAnswer,
+        Body::CaseClaim(_) => K::CaseClaim,
+        Body::AccessLogShare(_) => K::AccessLogShare,
     }
 }
 
@@ -70,8 +73,8 @@ pub fn parse_kind(name: &str) -> Result<MessageKind, PayloadError> {
         Some(k) if k != MessageKind::Unspecified => Ok(k),
         _ => err(format!(
             "unknown message kind {name:?}; kinds are: {}",
-            (1..=18)
-                .filter_map(|k| MessageKind::try_from(k).ok())
+            (1..)
+                .map_while(|k| MessageKind::try_from(k).ok())
                 .map(kind_name)
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -129,6 +129,7 @@ impl Client {
                 self.connection()
                     .mailbox()
                     .ack(pb::AckRequest {
+                        device_id: String::new(),
                         target: Some(pb::ack_request::Target::StatusSeq(item.seq)),
                     })
                     .await?;
@@ -324,6 +325,7 @@ impl Client {
         self.connection()
             .mailbox()
             .ack(pb::AckRequest {
+                device_id: String::new(),
                 target: Some(pb::ack_request::Target::StatusSeq(seq)),
             })
             .await?;
@@ -354,6 +356,7 @@ impl Client {
         self.connection()
             .mailbox()
             .ack(pb::AckRequest {
+                device_id: String::new(),
                 target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
                     message_id: env.message_id.clone(),
                     ciphertext_sha256: env.ciphertext_sha256.clone(),
@@ -370,6 +373,7 @@ impl Client {
         self.connection()
             .mailbox()
             .ack(pb::AckRequest {
+                device_id: String::new(),
                 target: Some(pb::ack_request::Target::Reject(pb::Rejection {
                     message_id: env.message_id.clone(),
                     reason: rejected.reason.into(),

@@ -559,6 +559,8 @@ mod tests {
                 }),
                 sender: "assistance/nas".into(),
                 log_index: 17,
+                handled: None,
+                sealed_before_device: false,
                 accepted_at: Some(prost_types::Timestamp {
                     seconds: 1_795_000_001,
                     nanos: 0,

@@ -79,6 +79,8 @@ fn delivered(p: &Parties, env: pb::Envelope) -> pb::DeliveredEnvelope {
         sender: p.centre.to_string(),
         accepted_at: None,
         log_index: 0,
+        handled: None,
+        sealed_before_device: false,
     }
 }
 

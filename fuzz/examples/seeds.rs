@@ -210,6 +210,7 @@ fn main() {
 
     // Acknowledgements and rejections.
     let ack = pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
             message_id: envelope.message_id.clone(),
             ciphertext_sha256: envelope.ciphertext_sha256.clone(),
@@ -220,6 +221,7 @@ fn main() {
     };
     write(&seeds, "relay_ack", "acknowledge", &ack.encode_to_vec());
     let reject = pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::Reject(pb::Rejection {
             message_id: envelope.message_id.clone(),
             reason: pb::RejectionReason::MalformedPayload.into(),
@@ -228,6 +230,7 @@ fn main() {
     };
     write(&seeds, "relay_ack", "reject", &reject.encode_to_vec());
     let status = pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::StatusSeq(42)),
     };
     write(&seeds, "relay_ack", "status", &status.encode_to_vec());
@@ -458,3 +461,5 @@ fn write(seeds: &Path, target: &str, name: &str, data: &[u8]) {
     std::fs::create_dir_all(&dir).expect("seed dir");
     std::fs::write(dir.join(name), data).expect("seed");
 }
+handled: None,
+sealed_before_device: false,

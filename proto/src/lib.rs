@@ -48,7 +48,7 @@ pub mod policy {
     use crate::pb::{LegalBasis, MessageKind};
 
     /// Kinds a reception centre may send to the Assistance System.
-    pub const CENTRE_TO_ASSISTANCE: [MessageKind; 7] = [
+    pub const CENTRE_TO_ASSISTANCE: [MessageKind; 8] = [
         MessageKind::AnonymousConsultation,
         MessageKind::Referral,
         MessageKind::ConsentRecord,
@@ -56,10 +56,11 @@ pub mod policy {
         MessageKind::MeetingReply,
         MessageKind::StatusUpdate,
         MessageKind::ConsentWithdrawal,
+        MessageKind::ServiceAgreementAnswer,
     ];
 
     /// Kinds the Assistance System may send to a reception centre.
-    pub const ASSISTANCE_TO_CENTRE: [MessageKind; 12] = [
+    pub const ASSISTANCE_TO_CENTRE: [MessageKind; 13] = [
         MessageKind::ConsultationReply,
         MessageKind::EmergencyReferralConfirmation,
         MessageKind::InformationRequest,
@@ -72,16 +73,54 @@ pub mod policy {
         MessageKind::StatusUpdate,
         MessageKind::CaseTransfer,
         MessageKind::ExitNotice,
+        MessageKind::ConsentWithdrawal,
     ];
+
+    /// Principal-internal kinds: a centre or the Assistance System writes to its own desks. The
+    /// only recipient is the sender's own principal ([`check_internal_recipients`]), and the
+    /// legal basis is [`LegalBasis::Internal`] (no disclosure).
+    pub const INTERNAL: [MessageKind; 2] = [MessageKind::CaseClaim, MessageKind::AccessLogShare];
+
+    /// Is `kind` principal-internal ([`INTERNAL`])?
+    pub fn is_internal(kind: MessageKind) -> bool {
+        INTERNAL.contains(&kind)
+    }
+
+    /// For a principal-internal kind, the recipients must be exactly the sender's own principal
+    /// (`<role>/<id>`); for any other kind the sender may not be among them. Says why not, in
+    /// the same words at the relay and in clients.
+    pub fn check_internal_recipients(
+        kind: MessageKind,
+        sender: &str,
+        recipients: &[String],
+    ) -> Result<(), String> {
+        if is_internal(kind) {
+            if recipients.len() != 1 || recipients[0] != sender {
+                return Err(format!(
+                    "{} {} goes only to the sender's own principal ({sender}), its other desks",
+                    article(kind),
+                    kind_name(kind),
+                ));
+            }
+        } else if recipients.iter().any(|r| r == sender) {
+            return Err(format!("recipient {sender} is the sender itself"));
+        }
+        Ok(())
+    }
 
     /// May a principal of role `sender` send `kind` to a principal of role `recipient`? Roles
     /// are written as in principal ids (`centre`, `assistance`, `auditor`, `admin`). Centres do
     /// not message each other, the Assistance System does not message itself, and auditors and
     /// admins send nothing.
+    ///
+    /// The principal-internal kinds ([`INTERNAL`]) go from a centre to a centre or from the
+    /// Assistance System to itself; that the recipient is the sender's own principal is
+    /// [`check_internal_recipients`].
     pub fn may_send(sender: &str, kind: MessageKind, recipient: &str) -> bool {
         match (sender, recipient) {
             ("centre", "assistance") => CENTRE_TO_ASSISTANCE.contains(&kind),
             ("assistance", "centre") => ASSISTANCE_TO_CENTRE.contains(&kind),
+            ("centre", "centre") | ("assistance", "assistance") => is_internal(kind),
             _ => false,
         }
     }
@@ -104,10 +143,11 @@ pub mod policy {
     /// | consent record | consent only (it records the consent) |
     /// | referral | consent, child-welfare duty, acute danger (consent is the gate; the other two need none) |
     /// | information request, information response | statutory information right (default), consent, child-welfare duty, acute danger |
+    /// | case claim, access-log share (principal-internal) | internal only (no disclosure) |
     /// | every other kind | consent (default), statutory information right, child-welfare duty, acute danger |
     ///
     /// No kind but the two anonymous ones may say no-personal-data: everything else in a case
-    /// is about a person.
+    /// is about a person. No kind but the principal-internal ones may say internal.
     pub fn allowed_bases(kind: MessageKind) -> &'static [LegalBasis] {
         use LegalBasis::*;
         match kind {
@@ -116,6 +156,7 @@ pub mod policy {
                 &[NoPersonalData]
             }
             MessageKind::ConsentRecord => &[Consent],
+            MessageKind::CaseClaim | MessageKind::AccessLogShare => &[Internal],
             MessageKind::Referral => &[Consent, ChildWelfareDuty, AcuteDanger],
             MessageKind::InformationRequest | MessageKind::InformationResponse => &[
                 StatutoryInformationRight,
@@ -232,7 +273,7 @@ pub mod policy {
 
         #[test]
         fn every_kind_has_bases_and_its_default_is_one_of_them() {
-            assert_eq!(kinds().count(), 18);
+            assert_eq!(kinds().count(), 21);
             for kind in kinds() {
                 assert!(!allowed_bases(kind).is_empty(), "{kind:?}");
                 assert!(check_basis(kind, default_basis(kind)).is_ok(), "{kind:?}");
@@ -255,7 +296,12 @@ pub mod policy {
                 );
                 assert_eq!(
                     check_basis(kind, LegalBasis::Consent).is_ok(),
-                    !anonymous,
+                    !anonymous && !is_internal(kind),
+                    "{kind:?}"
+                );
+                assert_eq!(
+                    check_basis(kind, LegalBasis::Internal).is_ok(),
+                    is_internal(kind),
                     "{kind:?}"
                 );
             }
@@ -274,6 +320,36 @@ pub mod policy {
                 check_basis(MessageKind::Referral, LegalBasis::StatutoryInformationRight).is_err()
             );
             assert!(check_basis(MessageKind::ConsentRecord, LegalBasis::AcuteDanger).is_err());
+        }
+
+        #[test]
+        fn internal_kinds_go_only_to_the_senders_own_principal() {
+            let me = "assistance/nas".to_string();
+            let other = "centre/c1".to_string();
+            for kind in INTERNAL {
+                assert!(check_internal_recipients(kind, &me, std::slice::from_ref(&me)).is_ok());
+                assert!(
+                    check_internal_recipients(kind, &me, std::slice::from_ref(&other)).is_err()
+                );
+                assert!(
+                    check_internal_recipients(kind, &me, &[me.clone(), other.clone()]).is_err()
+                );
+                assert!(check_internal_recipients(kind, &me, &[]).is_err());
+                assert!(may_send("assistance", kind, "assistance"));
+                assert!(may_send("centre", kind, "centre"));
+                assert!(!may_send("centre", kind, "assistance"));
+                assert!(!may_send("auditor", kind, "auditor"));
+                assert!(needs_case(kind));
+            }
+            assert!(
+                check_internal_recipients(MessageKind::Referral, &me, std::slice::from_ref(&me))
+                    .is_err()
+            );
+            assert!(
+                check_internal_recipients(MessageKind::Referral, &me, std::slice::from_ref(&other))
+                    .is_ok()
+            );
+            assert!(!may_send("centre", MessageKind::Referral, "centre"));
         }
 
         #[test]

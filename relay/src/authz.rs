@@ -479,12 +479,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_has_exactly_one_direction_except_status_updates() {
-        for kind in 1..=18 {
+    fn every_kind_has_exactly_one_direction_except_status_updates_and_withdrawals() {
+        for kind in 1..=21 {
             let kind = MessageKind::try_from(kind).unwrap();
             let c2a = may_send(Centre, kind, Assistance);
             let a2c = may_send(Assistance, kind, Centre);
-            if kind == MessageKind::StatusUpdate {
+            if silta_proto::policy::is_internal(kind) {
+                assert!(!c2a && !a2c, "{kind:?}");
+            } else if matches!(
+                kind,
+                MessageKind::StatusUpdate | MessageKind::ConsentWithdrawal
+            ) {
                 assert!(c2a && a2c);
             } else {
                 assert!(c2a ^ a2c, "{kind:?}");
@@ -495,11 +500,14 @@ mod tests {
 
     #[test]
     fn nobody_else_sends() {
-        for kind in 0..=18 {
+        for kind in 0..=21 {
             let kind = MessageKind::try_from(kind).unwrap();
+            let internal = silta_proto::policy::is_internal(kind);
             for s in Role::ALL {
                 for r in Role::ALL {
-                    if !matches!((s, r), (Centre, Assistance) | (Assistance, Centre)) {
+                    let to_itself = internal && s == r && matches!(s, Centre | Assistance);
+                    if !matches!((s, r), (Centre, Assistance) | (Assistance, Centre)) && !to_itself
+                    {
                         assert!(!may_send(s, kind, r), "{s} -> {r} {kind:?}");
                     }
                 }

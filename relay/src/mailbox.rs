@@ -653,6 +653,8 @@ impl Mailbox {
                             sender: meta.sender,
                             accepted_at: meta.accepted_at,
                             log_index: meta.log_index,
+                            handled: None,
+                            sealed_before_device: false,
                         });
                         (out, Some(id))
                     }
@@ -761,6 +763,11 @@ impl Mailbox {
         let outcome = match target {
             pb::ack_request::Target::StatusSeq(seq) => {
                 return self.ack_status(recipient, seq).await;
+            }
+            pb::ack_request::Target::DoneSeq(_) => {
+                return Err(RelayError::InvalidArgument(
+                    "done_seq is not supported by this relay version".into(),
+                ));
             }
             pb::ack_request::Target::Acknowledge(a) => Outcome::Ack(a),
             pb::ack_request::Target::Reject(r) => Outcome::Reject(r),
@@ -1309,7 +1316,7 @@ fn no_ack_target() -> RelayError {
 /// [`Mailbox::ack`].
 pub fn check_ack(request: &pb::AckRequest) -> Result<(), RelayError> {
     match request.target.as_ref().ok_or_else(no_ack_target)? {
-        pb::ack_request::Target::StatusSeq(_) => Ok(()),
+        pb::ack_request::Target::StatusSeq(_) | pb::ack_request::Target::DoneSeq(_) => Ok(()),
         pb::ack_request::Target::Acknowledge(a) => {
             check_id("acknowledge.message_id", &a.message_id)?;
             check_len("acknowledge.ciphertext_sha256", &a.ciphertext_sha256, 32)?;
@@ -1419,14 +1426,16 @@ pub fn check_envelope(
                 clip(r)
             ))
         })?;
-        if &p == sender {
-            return invalid(format!("recipient {r} is the sender itself"));
-        }
         if !seen.insert(p.clone()) {
             return invalid(format!("recipient {r} is listed twice"));
         }
         recipients.push(p);
     }
+    // A principal-internal kind (case claim, access-log share) goes to the sender's own
+    // principal only; no other kind goes to the sender.
+    let kind = pb::MessageKind::try_from(env.kind).unwrap_or(pb::MessageKind::Unspecified);
+    silta_proto::policy::check_internal_recipients(kind, &sender.to_string(), &env.recipients)
+        .map_err(RelayError::InvalidArgument)?;
     if env.ciphertext.is_empty() {
         return invalid("ciphertext is empty".into());
     }

@@ -439,6 +439,7 @@ pub async fn publish_test_keys(
 pub fn ack_of(keys: &silta_client::keys::DeviceKeys, env: &pb::Envelope) -> pb::AckRequest {
     let msg = [env.message_id.as_slice(), env.ciphertext_sha256.as_slice()].concat();
     pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
             message_id: env.message_id.clone(),
             ciphertext_sha256: env.ciphertext_sha256.clone(),

@@ -254,11 +254,13 @@ async fn bad_acknowledgements_are_refused_precisely() {
         };
         f(&mut a);
         pb::AckRequest {
+            device_id: String::new(),
             target: Some(pb::ack_request::Target::Acknowledge(a)),
         }
     };
     let never_sent = envelope(MessageKind::Referral, &[NAS], b"never sent");
     let reject = |reason: pb::RejectionReason, detail: &str| pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::Reject(pb::Rejection {
             message_id: env.message_id.clone(),
             reason: reason.into(),
@@ -329,6 +331,7 @@ async fn bad_acknowledgements_are_refused_precisely() {
         (
             "status item that does not exist",
             pb::AckRequest {
+                device_id: String::new(),
                 target: Some(pb::ack_request::Target::StatusSeq(999)),
             },
             Code::NotFound,
@@ -336,6 +339,7 @@ async fn bad_acknowledgements_are_refused_precisely() {
         (
             "envelope item confirmed as status",
             pb::AckRequest {
+                device_id: String::new(),
                 target: Some(pb::ack_request::Target::StatusSeq(1)),
             },
             Code::InvalidArgument,
@@ -380,6 +384,7 @@ async fn a_recipient_without_published_keys_cannot_acknowledge() {
     // Rejecting needs no keys (a recipient that cannot open a message must be able to say so).
     nas.mailbox()
         .ack(pb::AckRequest {
+            device_id: String::new(),
             target: Some(pb::ack_request::Target::Reject(pb::Rejection {
                 message_id: env.message_id.clone(),
                 reason: pb::RejectionReason::CannotDecrypt.into(),

@@ -98,7 +98,10 @@ async fn after_a_case_transfer_the_old_centre_is_out_and_the_new_one_in() {
     assert_eq!(send(&nas, request.clone()).await.0, Code::Ok);
     let mut stream = new
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -210,7 +213,10 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
     assert_eq!(send(&nas, fetched.clone()).await.0, Code::Ok);
     let mut first = old
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -256,7 +262,10 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
     // ... a status item in its mailbox ...
     let mut nas_stream = nas
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -299,7 +308,10 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
     // nothing else.
     let mut stream = old
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -850,7 +862,10 @@ async fn a_withdrawal_cut_short_leaks_nothing_and_is_finished_at_start() {
     assert_eq!(send(&nas, control.clone()).await.0, Code::Ok);
     let mut stream = old
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -1024,6 +1039,7 @@ async fn only_the_kinds_before_a_case_may_go_without_a_case_reference() {
 async fn reject(conn: &silta_client::Connection, env: &pb::Envelope, reason: pb::RejectionReason) {
     conn.mailbox()
         .ack(pb::AckRequest {
+            device_id: String::new(),
             target: Some(pb::ack_request::Target::Reject(pb::Rejection {
                 message_id: env.message_id.clone(),
                 reason: reason.into(),

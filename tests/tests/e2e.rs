@@ -60,6 +60,9 @@ pub fn form(kind: MessageKind) -> &'static str {
         K::ExitNotice => {
             "reason = \"EXIT_REASON_LEFT_VOLUNTARILY\"\neffective_date = \"2027-02-01\""
         }
+        K::ServiceAgreementAnswer => "version = 1\nanswer = \"AGREEMENT_ANSWER_ACCEPT\"",
+        K::CaseClaim => "action = \"CLAIM_ACTION_CLAIM\"\nholder = \"anna\"",
+        K::AccessLogShare => "desk = \"desk-1\"",
         K::Unspecified => unreachable!(),
     }
 }
@@ -523,6 +526,7 @@ async fn acknowledgements_must_carry_the_recipients_device_signature() {
         .await
         .unwrap();
     let ack = |signature: Vec<u8>, signer: &str| pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
             message_id: env.message_id.clone(),
             ciphertext_sha256: env.ciphertext_sha256.clone(),

@@ -96,7 +96,10 @@ async fn an_unfetched_copy_expires_at_five_days_and_the_sender_is_told() {
     );
     let mut mine = centre
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -110,7 +113,10 @@ async fn an_unfetched_copy_expires_at_five_days_and_the_sender_is_told() {
     // The copy left the recipient's mailbox, and a late acknowledgement is refused.
     let mut theirs = nas
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -32,7 +32,10 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
 
     let mut stream = nas
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -70,7 +73,10 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
     // The centre's own mailbox holds the status events: delivered, then acknowledged.
     let mut mine = centre
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -86,6 +92,7 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
     // Confirming a status item removes it; confirming it twice is NOT_FOUND.
     let seq = events[0].seq;
     let confirm = pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::StatusSeq(seq)),
     };
     centre.mailbox().ack(confirm.clone()).await.unwrap();
@@ -97,7 +104,10 @@ async fn centre_sends_assistance_receives_acknowledges_and_centre_sees_it() {
     // The acknowledged message is gone from the recipient's mailbox.
     let mut again = nas
         .mailbox()
-        .subscribe(pb::SubscribeRequest { after_seq: 0 })
+        .subscribe(pb::SubscribeRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -251,6 +261,7 @@ async fn unacknowledged_items_are_redelivered_and_new_ones_pushed_live() {
         .mailbox()
         .subscribe(pb::SubscribeRequest {
             after_seq: again[0].seq,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -349,6 +360,7 @@ async fn rejection_is_recorded_and_reported_to_the_sender() {
     centre.mailbox().send(env.clone()).await.unwrap();
 
     let reject = pb::AckRequest {
+        device_id: String::new(),
         target: Some(pb::ack_request::Target::Reject(pb::Rejection {
             message_id: env.message_id.clone(),
             reason: pb::RejectionReason::CannotDecrypt.into(),

@@ -68,6 +68,8 @@ fn main() {
                 sender: sender.to_string(),
                 accepted_at: None,
                 log_index: 0,
+                handled: None,
+                sealed_before_device: false,
             };
             let opened = open(&delivered, &recipient, &rkeys, |_, _| Some(bundle.clone())).unwrap();
             assert_eq!(opened.payload.encoded_len_hint(), size);
