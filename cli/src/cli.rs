@@ -288,6 +288,155 @@ pub(crate) enum ReplyCommand {
         #[arg(long = "not-held")]
         not_held: Vec<String>,
     },
+    /// Answer an anonymous consultation (Assistance System): advice, whether to refer, whether
+    /// it is urgent. It issues NO case reference (the consultation stays unlinked to the case:
+    /// the referral that may follow starts the case). No personal data.
+    ConsultationReply {
+        #[command(flatten)]
+        compose: Compose,
+        /// The advice.
+        #[arg(long)]
+        advice: Option<String>,
+        /// Advise to proceed to a referral.
+        #[arg(long)]
+        proceed: bool,
+        /// The situation is urgent.
+        #[arg(long)]
+        urgent: bool,
+        /// Interpreter arranged in this language: an ISO 639 code (fi, sv, en, ar, prs, ...).
+        #[arg(long)]
+        interpreter_language: Option<String>,
+    },
+    /// A consent record on its own (centre), e.g. fresh consent after a withdrawal or a change
+    /// of scope. Legal basis: consent. Give a form with --form, flags override it.
+    ConsentRecord {
+        #[command(flatten)]
+        compose: Compose,
+        /// Who consented.
+        #[arg(long)]
+        person_name: Option<String>,
+        /// Date of consent (YYYY-MM-DD, not after today).
+        #[arg(long)]
+        date: Option<String>,
+        /// Language the person was informed in: an ISO 639 code.
+        #[arg(long)]
+        language: Option<String>,
+        /// An interpreter was used.
+        #[arg(long)]
+        interpreter_used: bool,
+        /// What the person was told; repeat for several.
+        #[arg(long = "informed-about")]
+        informed_about: Vec<String>,
+        /// What may be shared, with whom.
+        #[arg(long)]
+        scope: Option<String>,
+        /// A child aged 15-17 consented themselves.
+        #[arg(long)]
+        child_consented: bool,
+        /// The guardian's or representative's name.
+        #[arg(long)]
+        guardian_name: Option<String>,
+        /// The guardian's or representative's role.
+        #[arg(long)]
+        guardian_role: Option<String>,
+        /// The guardian or representative signed.
+        #[arg(long)]
+        guardian_signed: bool,
+    },
+    /// Confirm that services started after a phone (emergency) referral (Assistance System).
+    /// ISSUES a new case reference (random, as `case new`) unless --case is given, and sets
+    /// the deadline for the written referral.
+    EmergencyConfirmation {
+        #[command(flatten)]
+        compose: Compose,
+        /// An interim measure agreed; repeat for several.
+        #[arg(long = "measure")]
+        measures: Vec<String>,
+        /// Deadline for the written referral (YYYY-MM-DD, not in the past). Required.
+        #[arg(long)]
+        written_referral_deadline: Option<String>,
+        /// The centre's internal client id (the only identifying data).
+        #[arg(long)]
+        centre_client_id: Option<String>,
+    },
+    /// A change in the case (both directions): the client moving, the centre closing, the
+    /// security situation, the client missing, ...
+    StatusUpdate {
+        #[command(flatten)]
+        compose: Compose,
+        /// client-moving, centre-closing, operator-change, security-situation, asylum-status,
+        /// hospitalisation, client-missing, representative-change or other.
+        #[arg(long)]
+        change: Option<String>,
+        /// A short description.
+        #[arg(long)]
+        description: Option<String>,
+        /// The new location, only when the recipient needs it.
+        #[arg(long)]
+        new_location: Option<String>,
+    },
+    /// Transfer the case to another centre (Assistance System): goes to the old centre (--to or
+    /// --reply-to) and the receiving centre, which is added to the recipients; after it, the
+    /// old centre no longer sends or receives in the case.
+    CaseTransfer {
+        #[command(flatten)]
+        compose: Compose,
+        /// The receiving centre, centre/<id>.
+        #[arg(long)]
+        receiving_centre: Option<String>,
+        /// Effective date (YYYY-MM-DD).
+        #[arg(long)]
+        effective_date: Option<String>,
+        /// The minimum data set handed over.
+        #[arg(long)]
+        handover: Option<String>,
+        /// The client was informed.
+        #[arg(long)]
+        client_informed: bool,
+        /// The client consented.
+        #[arg(long)]
+        client_consented: bool,
+        /// The old centre's access is revoked.
+        #[arg(long)]
+        old_access_revoked: bool,
+    },
+    /// The person withdrew consent or narrowed its scope (both directions: the centre or the
+    /// Assistance System received it).
+    ConsentWithdrawal {
+        #[command(flatten)]
+        compose: Compose,
+        /// Date of the withdrawal (YYYY-MM-DD, not after today).
+        #[arg(long)]
+        date: Option<String>,
+        /// whole_referral, or a description of the sharing scope withdrawn.
+        #[arg(long)]
+        withdrawn: Option<String>,
+        /// How it was received: oral or written.
+        #[arg(long)]
+        received_how: Option<String>,
+        /// An action required (stop processing, delete the pending referral); repeat.
+        #[arg(long = "action")]
+        actions: Vec<String>,
+    },
+    /// The client relationship ends (Assistance System): the reason and the date only; the
+    /// grounds and the appeal route go to the client.
+    ExitNotice {
+        #[command(flatten)]
+        compose: Compose,
+        /// left-voluntarily or removed-by-decision.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Effective date (YYYY-MM-DD).
+        #[arg(long)]
+        effective_date: Option<String>,
+        /// What the centre should stop or continue doing; repeat for several.
+        #[arg(long = "centre-action")]
+        centre_actions: Vec<String>,
+    },
+    /// Answer a version of the service agreement (centre): --accept, or --counter-draft with
+    /// the agreement flags for the centre's draft (version = answered + 1, status draft,
+    /// supersedes = the version answered). --reply-to names the version answered.
+    AgreementAnswer(AgreementAnswer),
 }
 
 // The flags of `silta assessment` (no doc comment: the variant's is the help text).
@@ -336,9 +485,38 @@ pub(crate) struct Agreement {
     /// draft, agreed or superseded.
     #[arg(long)]
     pub(crate) status: Option<String>,
-    /// Version number.
+    /// Version number (default: the latest version of the case known here + 1, or 1).
     #[arg(long)]
     pub(crate) version: Option<u32>,
+    /// The version this one supersedes (message id or prefix; default: the latest version of
+    /// the case known here, an agreement or a counter-draft).
+    #[arg(long)]
+    pub(crate) supersedes: Option<String>,
+}
+
+// The flags of `silta agreement-answer`.
+#[derive(clap::Args)]
+pub(crate) struct AgreementAnswer {
+    #[command(flatten)]
+    pub(crate) compose: Compose,
+    /// Accept the version answered.
+    #[arg(long, conflicts_with = "counter_draft")]
+    pub(crate) accept: bool,
+    /// Propose changes: the draft is made of --service, --procedures and --review-date.
+    #[arg(long)]
+    pub(crate) counter_draft: bool,
+    /// SERVICE=RESPONSIBLE[:CONTACT ROLE] for the counter-draft; repeat for several.
+    #[arg(long = "service")]
+    pub(crate) services: Vec<String>,
+    /// Procedures for the counter-draft.
+    #[arg(long)]
+    pub(crate) procedures: Option<String>,
+    /// Review date for the counter-draft (YYYY-MM-DD).
+    #[arg(long)]
+    pub(crate) review_date: Option<String>,
+    /// A note.
+    #[arg(long)]
+    pub(crate) note: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -545,6 +723,10 @@ pub(crate) struct Compose {
     /// A form file (TOML, or JSON if it ends in .json) with the fields; flags override it.
     #[arg(long)]
     pub(crate) form: Option<PathBuf>,
+    /// Why you send it, recorded in the access log (also $SILTA_PURPOSE); default: what the
+    /// kind is for ("referring the person to the Assistance System", ...).
+    #[arg(long, env = "SILTA_PURPOSE")]
+    pub(crate) purpose: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,

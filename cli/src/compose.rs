@@ -11,7 +11,7 @@ use silta_client::{
     seal::Draft,
     state::State,
 };
-use silta_proto::pb::{MessageKind, Urgency, payload::Payload};
+use silta_proto::pb::{MessageKind, Urgency};
 
 use crate::{EX_DATAERR, Failure, cli::Compose};
 
@@ -56,17 +56,24 @@ pub(crate) fn enum_value(
     )))
 }
 
-/// Seals and sends a message of `kind` built from `compose.form` overlaid with `fields`.
-pub(crate) async fn send(
+/// Seals and sends a message of `kind` built from `compose.form` overlaid with `fields`, with
+/// `complete` filling in what only the local state knows (the version a service
+/// agreement supersedes, a case reference issued, the recipients a transfer adds) into the
+/// address and the body (the form overlaid with the flags) before it is read as the payload.
+pub(crate) async fn send_with(
     config: &ClientConfig,
     kind: MessageKind,
     compose: &Compose,
     fields: Value,
+    complete: impl FnOnce(&State, &mut Address, &mut Value) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     // The body first: a bad form is reported before anything is connected.
-    let payload = payload(kind, compose, fields)?;
+    let mut body = body(compose, fields)?;
+    read_form_value(kind, body.clone()).map_err(|e| invalid(&kind_name(kind), e))?;
     let client = Client::start(config).await?;
-    let address = address(client.state(), compose)?;
+    let mut address = address(client.state(), compose)?;
+    complete(client.state(), &mut address, &mut body)?;
+    let payload = read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))?;
     let recipients = address
         .to
         .iter()
@@ -83,14 +90,14 @@ pub(crate) async fn send(
     draft.in_reply_to = address.in_reply_to;
     // The outbox logs the disclosure first, keeps the copy, and sends the same sealed message
     // again when the same command is run again after a failed or interrupted attempt.
-    let sent = crate::send_cmd::submit(config, &client, &draft).await?;
+    let sent = crate::send_cmd::submit(config, &client, &draft, compose.purpose.as_deref()).await?;
     let id = uuid::Uuid::from_bytes(sent.message_id);
     print_sent(kind, &address, id, sent.receipt.log_index, compose.json);
     Ok(())
 }
 
-/// The payload: the form file (if any) overlaid with the flags that were given.
-fn payload(kind: MessageKind, compose: &Compose, fields: Value) -> Result<Payload, Failure> {
+/// The body: the form file (if any) overlaid with the flags that were given.
+fn body(compose: &Compose, fields: Value) -> Result<Value, Failure> {
     let mut body = match &compose.form {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -115,17 +122,19 @@ fn payload(kind: MessageKind, compose: &Compose, fields: Value) -> Result<Payloa
             }
         }
     }
-    read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))
+    Ok(body)
 }
 
 /// Whom, in which case, how urgent and on what legal basis a reply goes.
-struct Address {
-    to: Vec<String>,
-    case: [u8; 16],
-    urgency: Urgency,
+pub(crate) struct Address {
+    pub(crate) to: Vec<String>,
+    pub(crate) case: [u8; 16],
+    pub(crate) urgency: Urgency,
     /// `--legal-basis` as given; none: the kind's default.
-    legal_basis: Option<String>,
-    in_reply_to: Option<[u8; 16]>,
+    pub(crate) legal_basis: Option<String>,
+    pub(crate) in_reply_to: Option<[u8; 16]>,
+    /// The message answered (`--reply-to`), if any.
+    pub(crate) replied: Option<silta_client::record::MessageRecord>,
 }
 
 /// The address: from the message replied to (`--reply-to`), then the flags over it.
@@ -136,6 +145,7 @@ fn address(state: &State, compose: &Compose) -> Result<Address, Failure> {
         urgency: Urgency::Normal,
         legal_basis: None,
         in_reply_to: None,
+        replied: None,
     };
     if let Some(r) = &compose.reply_to {
         let record =
@@ -148,6 +158,7 @@ fn address(state: &State, compose: &Compose) -> Result<Address, Failure> {
         address.case = record.case.0;
         address.urgency = parse_urgency(&record.urgency).unwrap_or(Urgency::Normal);
         address.in_reply_to = Some(record.message_id.0);
+        address.replied = Some(record);
     }
     if !compose.to.is_empty() {
         address.to = compose.to.clone();

@@ -8,7 +8,7 @@ use silta_client::{
     client::Client,
     form::{parse_case, parse_legal_basis, parse_urgency},
     outbox::{Disclosure, Key, Outbox, Sent, content_key},
-    payload::{kind_name, parse_kind, read_form},
+    payload::{kind_name, parse_kind, read_form, send_purpose},
     seal::Draft,
 };
 
@@ -53,7 +53,7 @@ pub(crate) async fn run(config: &ClientConfig, args: SendArgs) -> Result<(), Fai
         draft.legal_basis = legal_basis_for(kind, b)?;
     }
     let client = Client::start(config).await?;
-    let sent = submit(config, &client, &draft).await?;
+    let sent = submit(config, &client, &draft, None).await?;
     println!(
         "sent {} {} to {}: accepted at log index {}",
         kind_name(kind),
@@ -83,17 +83,22 @@ pub(crate) fn legal_basis_for(
 /// Sends `draft` through the outbox as a command a person runs: the disclosure is logged under
 /// the person's login, the same content run again within an hour after a failure is the same
 /// message, and a copy is kept for `silta inbox thread`. Key changes are printed; a problem
-/// after the relay accepted the message is a failure that says it WAS sent.
+/// after the relay accepted the message is a failure that says it WAS sent. The access log
+/// records `purpose` (the person's stated purpose), else what the kind is for.
 pub(crate) async fn submit(
     config: &ClientConfig,
     client: &Client,
     draft: &Draft,
+    purpose: Option<&str>,
 ) -> Result<Sent, Failure> {
     let outbox = Outbox::open(client.state(), AccessLog::in_state_dir(&config.state_dir))?;
     let key = Key::Content(content_key(draft));
     let disclosure = Disclosure {
         who: current_user(),
-        purpose: format!("sending {}", kind_name(draft.kind)),
+        purpose: purpose
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| send_purpose(draft.kind).to_owned(), str::to_owned),
         keep_copy: true,
     };
     let result = outbox.submit(client, draft, &key, &disclosure).await;

@@ -66,6 +66,36 @@ pub fn kind_name(kind: MessageKind) -> String {
         .replace('_', "-")
 }
 
+/// What a message of `kind` is sent for, in words a data subject's access report can show: the
+/// purpose recorded when it is sent and no purpose was stated (never just the kind's name).
+pub fn send_purpose(kind: MessageKind) -> &'static str {
+    use MessageKind as K;
+    match kind {
+        K::Unspecified => "sending a message",
+        K::AnonymousConsultation => {
+            "asking the Assistance System for advice without identifying the person"
+        }
+        K::ConsultationReply => "advising a centre on an anonymous consultation",
+        K::ConsentRecord => "recording the person's consent to the referral",
+        K::Referral => "referring the person to the Assistance System",
+        K::EmergencyReferralConfirmation => "confirming services started after a phone referral",
+        K::InformationRequest => "asking for the information the admission decision needs",
+        K::InformationResponse => "answering the Assistance System's information request",
+        K::AdmissionDecisionNotice => "telling the referring centre the admission decision",
+        K::MeetingProposal | K::MeetingConfirmation | K::MeetingCancellation | K::MeetingReply => {
+            "arranging the joint meeting"
+        }
+        K::JointAssessmentRecord => "sharing the parts of the joint assessment the person agreed to",
+        K::ServiceAgreement | K::ServiceAgreementAnswer => "agreeing the division of work",
+        K::StatusUpdate => "telling the other party of a change in the case",
+        K::CaseTransfer => "transferring the case to the person's new centre",
+        K::ConsentWithdrawal => "passing on the person's withdrawal of consent",
+        K::ExitNotice => "telling the centre the client relationship ends",
+        K::CaseClaim => "coordinating which desk handles the case",
+        K::AccessLogShare => "answering a data subject's access request",
+    }
+}
+
 /// Parses a kind's short name (`referral`, `meeting-proposal`, `MEETING_PROPOSAL`).
 pub fn parse_kind(name: &str) -> Result<MessageKind, PayloadError> {
     let upper = name.trim().to_ascii_uppercase().replace('-', "_");
@@ -127,23 +157,231 @@ pub fn validate_on(
     }
     match body {
         Body::Referral(r) => validate_referral(r, urgency, date),
-        Body::ConsentRecord(c) => validate_consent(c, "consent record"),
+        Body::ConsentRecord(c) => {
+            validate_consent(c, "consent record", date)?;
+            check_language(&c.language, "consent record: language")
+        }
         Body::AnonymousConsultation(c) => validate_consultation(c),
-        Body::AdmissionDecisionNotice(n) => validate_admission(n),
+        Body::AdmissionDecisionNotice(n) => validate_admission(n, date),
+        Body::ConsultationReply(r) => validate_consultation_reply(r),
+        Body::EmergencyReferralConfirmation(c) => validate_emergency_confirmation(c, date),
+        Body::StatusUpdate(u) => validate_status_update(u),
+        Body::CaseTransfer(t) => validate_transfer(t),
+        Body::ConsentWithdrawal(w) => validate_withdrawal(w, date),
+        Body::ExitNotice(n) => validate_exit(n),
+        Body::ServiceAgreement(a) => validate_agreement(a, "service agreement"),
+        Body::ServiceAgreementAnswer(a) => validate_agreement_answer(a),
         _ => Ok(()),
+    }
+}
+
+/// A date of something that already happened (a decision, a consent, a withdrawal): a date, and
+/// not after `today` (the day the message is written).
+fn past_date(s: &str, what: &str, today: time::Date) -> Result<time::Date, PayloadError> {
+    let d = parse_date(s).map_err(|e| PayloadError(format!("{what} {e}")))?;
+    if d > today {
+        return err(format!(
+            "{what} {d} is after today ({today}): it is the date of something that already happened"
+        ));
+    }
+    Ok(d)
+}
+
+/// An optional date field: empty, or `YYYY-MM-DD`.
+fn optional_date(s: &str, what: &str) -> Result<(), PayloadError> {
+    if !s.trim().is_empty() {
+        parse_date(s).map_err(|e| PayloadError(format!("{what} {e}")))?;
+    }
+    Ok(())
+}
+
+/// A language field: empty, or an ISO 639 code (two or three lowercase letters: `fi`, `sv`,
+/// `prs`). The list of codes and their names is the localisation's; this checks the shape.
+pub fn check_language(code: &str, what: &str) -> Result<(), PayloadError> {
+    if code.is_empty() {
+        return Ok(());
+    }
+    if !(2..=3).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_lowercase()) {
+        return err(format!(
+            "{what} {code:?} is not an ISO 639 language code (two or three lowercase letters, e.g. fi, sv, en, ar, prs)"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_consultation_reply(r: &pl::ConsultationReply) -> Result<(), PayloadError> {
+    if r.advice.trim().is_empty() {
+        return err("consultation reply: advice is required");
+    }
+    check_language(
+        &r.interpreter_language,
+        "consultation reply: interpreter_language",
+    )
+}
+
+fn validate_emergency_confirmation(
+    c: &pl::EmergencyReferralConfirmation,
+    today: time::Date,
+) -> Result<(), PayloadError> {
+    const WHAT: &str = "emergency referral confirmation";
+    if c.case_ref.len() != 16 || c.case_ref.iter().all(|b| *b == 0) {
+        return err(format!(
+            "{WHAT}: case_ref (the case reference issued, 16 bytes) is required"
+        ));
+    }
+    if c.written_referral_deadline.trim().is_empty() {
+        return err(format!(
+            "{WHAT}: written_referral_deadline (YYYY-MM-DD) is required"
+        ));
+    }
+    let d = parse_date(&c.written_referral_deadline)
+        .map_err(|e| PayloadError(format!("{WHAT}: written_referral_deadline {e}")))?;
+    if d < today {
+        return err(format!(
+            "{WHAT}: written_referral_deadline {d} is in the past (today is {today})"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_status_update(u: &pl::StatusUpdate) -> Result<(), PayloadError> {
+    if u.change == pl::ChangeKind::Unspecified as i32 {
+        return err("status update: change (the kind of event, CHANGE_KIND_...) is required");
+    }
+    Ok(())
+}
+
+fn validate_transfer(t: &pl::CaseTransfer) -> Result<(), PayloadError> {
+    let centre: Principal = t.receiving_centre.parse().map_err(|e| {
+        PayloadError(format!(
+            "case transfer: receiving_centre {:?} is not a principal <role>/<id>: {e}",
+            t.receiving_centre
+        ))
+    })?;
+    if centre.role().as_str() != "centre" {
+        return err(format!(
+            "case transfer: receiving_centre {centre} is not a centre"
+        ));
+    }
+    if t.effective_date.trim().is_empty() {
+        return err("case transfer: effective_date (YYYY-MM-DD) is required");
+    }
+    optional_date(&t.effective_date, "case transfer: effective_date")
+}
+
+fn validate_withdrawal(w: &pl::ConsentWithdrawal, today: time::Date) -> Result<(), PayloadError> {
+    past_date(&w.date, "consent withdrawal: date", today)?;
+    if w.withdrawn.trim().is_empty() {
+        return err(
+            "consent withdrawal: withdrawn (\"whole_referral\" or the sharing scope withdrawn) is required",
+        );
+    }
+    if !matches!(w.received_how.as_str(), "" | "oral" | "written") {
+        return err(format!(
+            "consent withdrawal: received_how {:?}: \"oral\" or \"written\"",
+            w.received_how
+        ));
+    }
+    Ok(())
+}
+
+fn validate_exit(n: &pl::ExitNotice) -> Result<(), PayloadError> {
+    if n.reason == pl::ExitReason::Unspecified as i32 {
+        return err(
+            "exit notice: reason (EXIT_REASON_LEFT_VOLUNTARILY or EXIT_REASON_REMOVED_BY_DECISION) is required",
+        );
+    }
+    if n.effective_date.trim().is_empty() {
+        return err("exit notice: effective_date (YYYY-MM-DD) is required");
+    }
+    optional_date(&n.effective_date, "exit notice: effective_date")
+}
+
+fn validate_agreement(a: &pl::ServiceAgreement, what: &str) -> Result<(), PayloadError> {
+    if a.version == 0 {
+        return err(format!("{what}: version (1 or more) is required"));
+    }
+    if !a.supersedes.is_empty() && a.supersedes.len() != 16 {
+        return err(format!(
+            "{what}: supersedes must be a message id (16 bytes)"
+        ));
+    }
+    if a.version > 1 && a.supersedes.is_empty() {
+        return err(format!(
+            "{what}: version {} must name the version it supersedes (supersedes)",
+            a.version
+        ));
+    }
+    optional_date(&a.review_date, &format!("{what}: review_date"))?;
+    for i in &a.items {
+        optional_date(&i.start_date, &format!("{what}: items.start_date"))?;
+        optional_date(&i.review_date, &format!("{what}: items.review_date"))?;
+    }
+    Ok(())
+}
+
+fn validate_agreement_answer(a: &pl::ServiceAgreementAnswer) -> Result<(), PayloadError> {
+    const WHAT: &str = "service agreement answer";
+    if a.agreement.len() != 16 {
+        return err(format!(
+            "{WHAT}: agreement (the message id of the version answered) is required"
+        ));
+    }
+    if a.version == 0 {
+        return err(format!("{WHAT}: version (of the agreement answered) is required"));
+    }
+    match pl::AgreementAnswer::try_from(a.answer).unwrap_or_default() {
+        pl::AgreementAnswer::Unspecified => err(format!(
+            "{WHAT}: answer (AGREEMENT_ANSWER_ACCEPT or AGREEMENT_ANSWER_COUNTER_DRAFT) is required"
+        )),
+        pl::AgreementAnswer::Accept => {
+            if a.counter_draft.is_some() {
+                return err(format!(
+                    "{WHAT}: an acceptance carries no counter_draft"
+                ));
+            }
+            Ok(())
+        }
+        pl::AgreementAnswer::CounterDraft => {
+            let Some(d) = &a.counter_draft else {
+                return err(format!(
+                    "{WHAT}: a counter-draft answer carries the centre's draft (counter_draft)"
+                ));
+            };
+            validate_agreement(d, "service agreement answer: counter_draft")?;
+            if d.version != a.version + 1 || d.supersedes != a.agreement {
+                return err(format!(
+                    "{WHAT}: the counter_draft is version {} superseding the version answered (version {}, supersedes = agreement)",
+                    a.version + 1,
+                    a.version + 1
+                ));
+            }
+            if d.status != pl::AgreementStatus::Draft as i32 {
+                return err(format!(
+                    "{WHAT}: the counter_draft's status is AGREEMENT_STATUS_DRAFT"
+                ));
+            }
+            Ok(())
+        }
     }
 }
 
 /// Yes/no and dates only: the dates must be dates, and the contact only a short name, role and
 /// phone, so no reasons can be slipped into free text.
-fn validate_admission(n: &pl::AdmissionDecisionNotice) -> Result<(), PayloadError> {
+fn validate_admission(
+    n: &pl::AdmissionDecisionNotice,
+    today: time::Date,
+) -> Result<(), PayloadError> {
     if n.outcome == pl::AdmissionOutcome::Unspecified as i32 {
         return err(
             "admission decision notice: outcome (ADMISSION_OUTCOME_ADMITTED or ADMISSION_OUTCOME_NOT_ADMITTED) is required",
         );
     }
-    parse_date(&n.decision_date)
-        .map_err(|e| PayloadError(format!("admission decision notice: decision_date {e}")))?;
+    past_date(
+        &n.decision_date,
+        "admission decision notice: decision_date",
+        today,
+    )?;
     if !n.recovery_period_end.is_empty() {
         parse_date(&n.recovery_period_end).map_err(|e| {
             PayloadError(format!(
@@ -170,13 +408,18 @@ pub(crate) fn parse_date(s: &str) -> Result<time::Date, PayloadError> {
         .map_err(|_| PayloadError(format!("{s:?} is not a date YYYY-MM-DD")))
 }
 
-fn validate_consent(c: &pl::ConsentRecord, what: &str) -> Result<(), PayloadError> {
+fn validate_consent(
+    c: &pl::ConsentRecord,
+    what: &str,
+    today: time::Date,
+) -> Result<(), PayloadError> {
     if c.person_name.trim().is_empty() {
         return err(format!("{what}: person_name (who consented) is required"));
     }
     if c.date.trim().is_empty() {
         return err(format!("{what}: date of consent is required"));
     }
+    past_date(&c.date, &format!("{what}: date"), today)?;
     if c.informed_about.is_empty() {
         return err(format!(
             "{what}: informed_about must list what the person was told about the Assistance System's services"
@@ -201,7 +444,7 @@ fn validate_referral(
             "referral: a consent record is required (consent): no referral may be made without the person's consent",
         );
     };
-    validate_consent(consent, "referral consent")?;
+    validate_consent(consent, "referral consent", today)?;
     let age = pl::AgeGroup::try_from(person.age_group).unwrap_or_default();
     // The stated age group must agree with a given date of birth: a child is never referred
     // under adult rules by mistake.
@@ -429,7 +672,7 @@ mod tests {
 
     #[test]
     fn kind_names_round_trip() {
-        for k in 1..=18 {
+        for k in 1..=21 {
             let kind = MessageKind::try_from(k).unwrap();
             assert_eq!(parse_kind(&kind_name(kind)).unwrap(), kind);
         }

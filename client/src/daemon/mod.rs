@@ -384,7 +384,8 @@ impl Daemon {
         }
         let disclosure = Disclosure {
             who: "process:silta-daemon".into(),
-            purpose: "sending a form from the outbox".into(),
+            // What the kind is for: the case system's purpose in sending it.
+            purpose: crate::payload::send_purpose(draft.kind).into(),
             // sent/ is the daemon's copy, under the case system's retention.
             keep_copy: false,
         };
