@@ -777,6 +777,22 @@ pub(crate) enum InboxCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// What is due, from the messages themselves: information requests not answered yet
+    /// (their deadline), the written referral after an emergency confirmation, the review date
+    /// of each case's agreed service agreement, confirmed meetings, and urgent or emergency
+    /// messages not acknowledged within `[inbox] urgent_unacked_minutes` (default 30). Soonest
+    /// first; overdue ones are marked. Shows kinds, cases, ids and times, never content.
+    Due {
+        /// Do not fetch first.
+        #[arg(long)]
+        offline: bool,
+        /// Seconds to wait for new items when fetching.
+        #[arg(long, default_value_t = 1)]
+        wait: u64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Who opened a case's messages, when, and why (from this installation's access log).
     AccessReport {
         /// The case reference.
@@ -798,7 +814,7 @@ pub(crate) enum CaseCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The case references issued here.
+    /// The case references issued here, or learned from a message (when, and from whom).
     List,
     /// Close a case here: its messages (plaintext, kept sealed copies) are deleted from this
     /// installation after `[retention] closed_case_days` (see README, Retention). Logged.

@@ -137,7 +137,55 @@ pub(crate) async fn run(
         InboxCommand::Thread { case, json } => thread(config, purpose, &case, json),
         InboxCommand::Ack { ids } => ack(config, &ids).await,
         InboxCommand::AccessReport { case, json } => access_report(config, purpose, &case, json),
+        InboxCommand::Due {
+            offline,
+            wait,
+            json,
+        } => due(config, purpose, (!offline).then_some(wait), json).await,
     }
+}
+
+/// `inbox due`: deadlines from the messages kept here (fetching first unless `--offline`).
+async fn due(
+    config: &ClientConfig,
+    purpose: Option<String>,
+    fetch: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
+    let records = match fetch {
+        None => State::open(&config.state_dir)?.messages()?,
+        Some(wait) => {
+            let session = Session::start(config, purpose)?;
+            let client = Client::start(config).await?;
+            sync(&client, &session, wait).await?;
+            client.state().messages()?
+        }
+    };
+    let wait = Duration::from_secs(u64::from(config.inbox.urgent_unacked_minutes) * 60);
+    let items = silta_client::due::due_items(&records, std::time::SystemTime::now(), Some(wait));
+    if json {
+        print_json(&items);
+        return Ok(());
+    }
+    if items.is_empty() {
+        println!("nothing due");
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = items
+        .iter()
+        .map(|i| {
+            [
+                if i.overdue { "OVERDUE" } else { "" }.to_owned(),
+                i.due.clone(),
+                i.what.to_owned(),
+                i.kind.clone(),
+                i.case.clone(),
+                i.message_id.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["", "due", "what", "from message", "case", "id"], &rows);
+    Ok(())
 }
 
 /// `inbox list`: fetches first unless `fetch` is `None` (`--offline`); the list is recorded in

@@ -398,12 +398,15 @@ impl Client {
     /// duplicates). [`Client::seal`] is this, then [`Client::seal_to`].
     pub async fn age_recipients(&self, draft: &Draft) -> Result<Vec<String>, ClientError> {
         crate::seal::check_basis(draft)?;
-        crate::payload::validate(
+        // Judged as of today by this client's clock (a decision dated tomorrow is refused).
+        let today = time::OffsetDateTime::from(self.now()).date();
+        crate::payload::validate_on(
             draft.kind,
             draft.urgency,
             &draft.payload,
             &self.me,
             &draft.recipients,
+            today,
         )
         .map_err(SealError::from)?;
         let mut to = Vec::new();

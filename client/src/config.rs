@@ -52,6 +52,9 @@ pub struct ClientConfig {
     /// When expiring certificates and CRLs are warned about ([`crate::expiry`]).
     #[serde(default)]
     pub expiry: ExpiryConfig,
+    /// `[inbox]`: what `silta inbox due` and the daemon's notifications count as due.
+    #[serde(default)]
+    pub inbox: InboxConfig,
 }
 
 /// `[expiry]` in the client configuration.
@@ -131,6 +134,23 @@ impl Default for RetentionConfig {
     }
 }
 
+/// `[inbox]` in the client configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    /// An urgent or emergency message received and not acknowledged for this many minutes is
+    /// due (`silta inbox due`, the daemon's notifications). 1 to 10080 (a week).
+    pub urgent_unacked_minutes: u32,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        InboxConfig {
+            urgent_unacked_minutes: 30,
+        }
+    }
+}
+
 /// What happens to a received message that cannot be processed now (its sender's keys cannot be
 /// fetched, say): it is skipped, so the messages behind it still arrive, and left
 /// unacknowledged; it is tried again on a later subscription once its delay has passed (doubled
@@ -174,6 +194,19 @@ impl ClientConfig {
             .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
         let mut c: ClientConfig = toml::from_str(&text)
             .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        if !(1..=10_080).contains(&c.inbox.urgent_unacked_minutes) {
+            return Err(ClientError::Config(format!(
+                "{}: [inbox] urgent_unacked_minutes = {}: give 1 to 10080 (minutes)",
+                path.display(),
+                c.inbox.urgent_unacked_minutes
+            )));
+        }
+        if c.daemon.notify_command.first().is_some_and(|p| p.trim().is_empty()) {
+            return Err(ClientError::Config(format!(
+                "{}: [daemon] notify_command: the first element is the program to run",
+                path.display()
+            )));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut c.ca,
@@ -252,6 +285,15 @@ pub struct DaemonConfig {
     /// A file in outbox/ is picked up only when it has not changed for this long (ms), so a
     /// form copied in place is not read half-written.
     pub settle_ms: u64,
+    /// At most this many notification files are kept in notify/ (the oldest go first); 0: none
+    /// are written.
+    pub notify_keep: usize,
+    /// A program run for every notification, as an argument list (no shell), e.g.
+    /// `["/usr/local/bin/alert", "--silta"]`; it gets the event, kind, urgency and message id as
+    /// arguments and the notification's JSON on stdin (never content). Empty: none.
+    pub notify_command: Vec<String>,
+    /// How long the notify command may run before it is stopped (ms).
+    pub notify_timeout_ms: u64,
 }
 
 impl Default for DaemonConfig {
@@ -263,6 +305,9 @@ impl Default for DaemonConfig {
             retry_max_ms: 60_000,
             purpose: "passing received messages to the case-management system".into(),
             settle_ms: 1000,
+            notify_keep: 1000,
+            notify_command: Vec::new(),
+            notify_timeout_ms: 5000,
         }
     }
 }
@@ -281,6 +326,8 @@ pub struct Folders {
     pub failed: PathBuf,
     /// Received messages.
     pub inbox: PathBuf,
+    /// Content-free notifications (one JSON file per event).
+    pub notify: PathBuf,
 }
 
 impl Folders {
@@ -292,6 +339,7 @@ impl Folders {
             sent: base.join("sent"),
             failed: base.join("failed"),
             inbox: base.join("inbox"),
+            notify: base.join("notify"),
         }
     }
 }

@@ -55,6 +55,7 @@ pub mod client;
 mod config;
 mod connection;
 pub mod daemon;
+pub mod due;
 mod error;
 pub mod expiry;
 pub mod form;

@@ -224,6 +224,29 @@ impl State {
             id.as_bytes(),
             serde_json::to_vec(record).expect("json serialises"),
         )?;
+        // A case first seen in a message (issued elsewhere) is listed from then on, with when
+        // and from whom it was learned; one issued or seen before is left as it is.
+        if record.case.0 != [0; 16] && !self.cases.contains_key(record.case.0)? {
+            let learned_from = if record.is_received() {
+                record.from.clone()
+            } else {
+                String::new()
+            };
+            let at = record
+                .received_at
+                .clone()
+                .unwrap_or_else(|| record.created_at.clone());
+            self.cases.insert(
+                record.case.0,
+                serde_json::to_vec(&serde_json::json!({
+                    "case": hex::encode(record.case.0),
+                    "issued_at": at,
+                    "issued_by": learned_from,
+                    "label": "",
+                }))
+                .expect("json serialises"),
+            )?;
+        }
         self.db.flush()?;
         Ok(())
     }

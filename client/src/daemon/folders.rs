@@ -28,6 +28,7 @@ pub(super) fn create(folders: &Folders) -> Result<(), DaemonError> {
         &folders.sent,
         &folders.failed,
         &folders.inbox,
+        &folders.notify,
         &folders.outbox.with_file_name(super::resend::RESEND_DIR),
     ] {
         create_private_dir(d).map_err(DaemonError::Folder)?;

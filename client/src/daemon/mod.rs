@@ -13,6 +13,8 @@
 //! - `failed/`: a form that cannot be sent, beside `<name>.error` saying why in plain words.
 //! - `inbox/`: every message received, opened and verified, as `<message-id>-<kind>.json`,
 //!   written atomically (temporary file, fsync, rename, mode 0600) before it is acknowledged.
+//! - `notify/`: a content-free notification for every new message and every item due or
+//!   overdue ([`notify`]), and the `[daemon] notify_command` hook.
 //!
 //! The queue lives in a sled database (`STATE_DIR/daemon-db`). A form's message id is assigned
 //! and stored before the first attempt; sending goes through the library's outbox
@@ -42,6 +44,7 @@ use crate::{
 };
 
 mod folders;
+pub mod notify;
 mod queue;
 pub mod resend;
 
@@ -96,6 +99,8 @@ pub struct Daemon {
     recover_pending: std::sync::atomic::AtomicBool,
     /// Resend requests that failed for now: (attempts, not before).
     resend_waiting: std::sync::Mutex<std::collections::HashMap<String, (u32, Instant)>>,
+    /// Content-free notifications (notify/, the hook).
+    notifier: notify::Notifier,
 }
 
 impl Daemon {
@@ -106,6 +111,7 @@ impl Daemon {
         let (me, _) = crate::client::own_identity(&cert)?;
         let folders = Folders::under(&config.daemon.folder);
         folders::create(&folders)?;
+        let notifier = notify::Notifier::new(config, folders.notify.clone());
         let lock_path = config.daemon.folder.join(".silta-daemon.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -140,6 +146,7 @@ impl Daemon {
             _lock: lock,
             recover_pending: Default::default(),
             resend_waiting: Default::default(),
+            notifier,
         })
     }
 
@@ -165,6 +172,8 @@ impl Daemon {
         // since then has not come again on it.
         let mut subscribed_at = std::time::SystemTime::UNIX_EPOCH;
         let mut next_sweep = Instant::now();
+        // What falls due is looked at every minute (and after each message received).
+        let mut next_due_check = Instant::now();
         // Expiring certificate and CRLs: logged at start (once connected, with the CRLs kept
         // from the relay) and daily.
         let mut next_expiry_check = Instant::now();
@@ -202,6 +211,10 @@ impl Daemon {
                         let now = client.as_ref().map_or_else(std::time::SystemTime::now, Client::now);
                         let relay_crls = client.as_ref().and_then(|c| c.state().crls().ok()).unwrap_or_default();
                         crate::expiry::log(&crate::expiry::installation(&self.config, now, &relay_crls));
+                    }
+                    if Instant::now() >= next_due_check {
+                        next_due_check = Instant::now() + Duration::from_secs(60);
+                        self.notify_due().await;
                     }
                     // Retention: a closed case's plaintext goes after its period (crate::retention).
                     if Instant::now() >= next_sweep {
@@ -511,13 +524,18 @@ impl Daemon {
             Ok(())
         };
         match client.process(item, &opener, &mut keep).await {
-            Ok(Received::Message { opened, .. }) => {
+            Ok(Received::Message { delivered, opened }) => {
                 tracing::info!(
                     message_id = %uuid::Uuid::from_slice(&opened.signed.message_id).unwrap_or_default(),
                     kind = %kind_name(pb::MessageKind::try_from(opened.signed.kind).unwrap_or_default()),
                     from = %opened.signed.sender,
                     "message received into inbox/"
                 );
+                let record = MessageRecord::opened(&delivered, &opened);
+                self.notifier
+                    .notify(&notify::Notification::message(&record))
+                    .await;
+                self.notify_due().await;
                 Ok(false)
             }
             Ok(Received::Rejected {
@@ -537,6 +555,62 @@ impl Daemon {
                 Ok(true)
             }
         }
+    }
+}
+
+impl Daemon {
+    /// Notifies what fell due or overdue among the messages in inbox/ (each once as due, once
+    /// as overdue while the daemon runs). An information request counts as answered once a
+    /// form replying to it (`in_reply_to`) was sent from outbox/.
+    async fn notify_due(&self) {
+        let mut records: Vec<MessageRecord> = std::fs::read_dir(&self.folders.inbox)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect();
+        records.extend(self.sent_replies());
+        let items = crate::due::due_items(&records, std::time::SystemTime::now(), None);
+        self.notifier.due(&items).await;
+    }
+
+    /// What this daemon sent in reply to something (kind, case and in_reply_to only), from the
+    /// forms in sent/, so an answered request is no longer due.
+    fn sent_replies(&self) -> Vec<MessageRecord> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.folders.sent)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.ends_with(".status.json") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let Ok((header, _)) = read_envelope_form(&text, name.ends_with(".json")) else {
+                continue;
+            };
+            let Some(reply) = header.in_reply_to else {
+                continue;
+            };
+            let record = serde_json::json!({
+                "accepted_at": "", "case": hex::encode(header.case_ref), "created_at": "",
+                "from": self.me.to_string(), "kind": kind_name(header.kind),
+                "legal_basis": "", "log_index": 0,
+                "message_id": uuid::Uuid::nil().to_string(),
+                "in_reply_to": uuid::Uuid::from_bytes(reply).to_string(), "payload": {},
+                "to": [], "urgency": "",
+            });
+            if let Ok(r) = serde_json::from_value(record) {
+                out.push(r);
+            }
+        }
+        out
     }
 }
 

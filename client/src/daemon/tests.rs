@@ -37,6 +37,7 @@ fn daemon(dir: &Path) -> Daemon {
         receive: Default::default(),
         retention: Default::default(),
         expiry: Default::default(),
+        inbox: Default::default(),
     };
     Daemon::open(&config).unwrap()
 }
