@@ -32,6 +32,8 @@ mod handover;
 
 const NAS_USER: &str = "aino.nas-caseworker";
 const NAS_PURPOSE: &str = "assessing the referral and planning assistance";
+/// The centre the person moves to.
+const NEW_CENTRE: &str = "centre/demo-centre-2";
 
 fn fail(what: &str) -> impl Fn(String) -> Failure + '_ {
     move |e| Failure::failed(format!("demo: {what}: {e}"))
@@ -207,6 +209,7 @@ async fn play(dir: &Path) -> Result<(), Failure> {
     let relay = start_relay(dir, 30).await?;
     let (centre, nas, auditor) = configs(dir, &relay.log_key)?;
     publish_keys(&centre, &nas).await?;
+    let new_centre = second_centre(dir, &relay).await?;
     let daemon = start_daemon(&centre)?;
 
     let nas_client = Client::start(&nas).await?;
@@ -228,24 +231,98 @@ async fn play(dir: &Path) -> Result<(), Failure> {
         folders: &daemon.folders,
         centre: silta_certs::dev::DEV_CENTRE,
     };
-    let (case, referral_id) = story.consult_and_refer().await?;
-    story.inform_and_decide(case, &referral_id).await?;
+    let (unlinked, referral_id) = story.consult_and_refer().await?;
+    let case = story.inform_and_decide(&referral_id).await?;
     story.meet(case).await?;
     story.assess_and_agree(case).await?;
+    story.transfer_and_exit(case, &new_centre).await?;
     story.all_acknowledged().await?;
     daemon.stop().await?;
 
     let thread = print_thread(&nas_client, &reader, case)?;
-    audit(dir, &auditor, &relay.log_key, case).await?;
+    audit(dir, &auditor, &relay.log_key, case, &unlinked).await?;
     print_access_report(&nas_log, case, &thread)?;
 
     drop(nas_client);
+    drop(new_centre);
     relay.stop().await?;
     println!(
-        "\ndemo complete: the anonymous consultation and {} messages in the case thread, every one acknowledged; delivery log verified.",
+        "\ndemo complete: the anonymous consultation and its reply (unlinked), and {} messages in the case thread to the exit notice, every one acknowledged; delivery log verified.",
         thread.len()
     );
     Ok(())
+}
+
+/// The second centre the case moves to: a certificate from the demo CA, device keys
+/// published; it reads with the inbox library.
+struct NewCentre {
+    client: Client,
+    log: AccessLog,
+    principal: String,
+}
+
+async fn second_centre(dir: &Path, relay: &DemoRelay) -> Result<NewCentre, Failure> {
+    let pki = dir.join("relay").join("dev-pki");
+    let mut ca = silta_certs::store::CaDir::open(&pki.join("ca"))
+        .map_err(|e| fail("CA")(e.to_string()))?;
+    let principal: silta_certs::Principal = NEW_CENTRE
+        .parse()
+        .map_err(|e: silta_certs::identity::IdentityError| fail("principal")(e.to_string()))?;
+    let folder = dir.join("new-centre");
+    let written = ca
+        .issue_client(&principal, 30, &folder)
+        .map_err(|e| fail("issue")(e.to_string()))?;
+    let cfg = folder.join("silta.toml");
+    let text = format!(
+        "relay = \"localhost:{}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nstate_dir = \"state\"\n",
+        relay.addr.port(),
+        ca.ca_cert_path().display(),
+        written.cert_path.display(),
+        written.key_path.display(),
+    );
+    std::fs::write(&cfg, text).map_err(|e| fail("configuration")(e.to_string()))?;
+    let mut config = ClientConfig::load(&cfg)?;
+    config.log_key = Some(relay.log_key.clone());
+    DeviceKeys::init(&config.key_dir(), "new-centre-server")
+        .map_err(silta_client::client::ClientError::from)?;
+    let client = Client::start(&config).await?;
+    client.publish_keys().await?;
+    step(
+        0,
+        &format!(
+            "{NEW_CENTRE} (the centre the person will move to) published its keys (fingerprint {})",
+            client.keys().fingerprint()
+        ),
+    );
+    Ok(NewCentre {
+        client,
+        log: AccessLog::in_state_dir(&config.state_dir),
+        principal: NEW_CENTRE.to_owned(),
+    })
+}
+
+/// The consultation and its reply: their ids, to show they stay apart from the case.
+struct Unlinked {
+    consultation: String,
+    reply: String,
+}
+
+/// Today (UTC) and `days` later, as `YYYY-MM-DD`.
+fn day(days: i64) -> String {
+    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
+    format!(
+        "{:04}-{:02}-{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    )
+}
+
+/// A message id (UUID text) as base64, as ids go in a form.
+fn id_b64(id: &str) -> String {
+    use base64::Engine as _;
+    let bytes = uuid::Uuid::parse_str(id).map(|u| *u.as_bytes()).unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The case between the centre (through its daemon's folders) and the Assistance System
@@ -259,9 +336,11 @@ struct Story<'a> {
 }
 
 impl Story<'_> {
-    /// Steps 1-3: the anonymous consultation, the advice with a new case reference, the
-    /// referral. Returns the case and the referral's id.
-    async fn consult_and_refer(&self) -> Result<([u8; 16], String), Failure> {
+    /// Steps 1-3: the anonymous consultation and the advice (no case reference: the
+    /// consultation stays unlinked), then the referral with consent, as a first contact (no
+    /// case reference, not in reply to the consultation). Returns the consultation's and the
+    /// reply's ids and the referral's id.
+    async fn consult_and_refer(&self) -> Result<(Unlinked, String), Failure> {
         let (nas_client, nas_log, reader, folders) =
             (self.nas, self.log, self.reader, self.folders);
         // 1. Anonymous consultation, from the centre's case-management system into the outbox.
@@ -277,59 +356,67 @@ impl Story<'_> {
         );
         let c = receive(nas_client, reader, &consultation_id).await?;
 
-        // 2. The Assistance System answers, and issues a case reference for the referral to use.
-        let mut case = [0u8; 16];
-        getrandom::fill(&mut case).map_err(|e| fail("case")(e.to_string()))?;
-        let case_hex = hex::encode(case);
-        nas_client.state().put_case(
-            &case,
-            &json!({"case": case_hex, "label": "demo", "issued_by": NAS_USER}),
-        )?;
+        // 2. The Assistance System answers; no case reference, so nothing ties the consultation
+        //    to the person's case.
         ack(nas_client, &c).await?;
-        nas_send(nas_client, nas_log, MessageKind::ConsultationReply, case, self.centre, Some(&consultation_id), Urgency::Urgent, LegalBasis::NoPersonalData, json!({
+        let reply_id = nas_send(nas_client, nas_log, MessageKind::ConsultationReply, [0; 16], &[self.centre], Some(&consultation_id), Urgency::Urgent, LegalBasis::NoPersonalData, json!({
             "advice": "The indicators justify a referral. Call the hotline today and send the written referral with the person's consent.",
-            "proceed_to_referral": true, "urgent": true,
+            "proceed_to_referral": true, "urgent": true, "interpreter_language": "ar",
         })).await?;
         step(
             2,
-            &format!(
-                "the Assistance System advises a referral and issues case reference {case_hex}"
-            ),
+            "the Assistance System advises a referral (no case reference: the consultation stays unlinked to the case)",
         );
-        let reply = wait_inbox(&folders.inbox, "consultation-reply").await?;
+        wait_inbox(&folders.inbox, "consultation-reply").await?;
 
-        // 3. Referral with consent, under the case reference from the reply.
+        // 3. Referral with consent: a first contact, in reply to nothing and without a case.
         let referral = format!(
-            "{}\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"{}\"\nurgency = \"urgent\"\nin_reply_to = \"{}\"\n",
+            "{}\n[envelope]\nkind = \"referral\"\nto = \"assistance/nas\"\ncase = \"none\"\nurgency = \"urgent\"\n",
             include_str!("../../client/forms/referral.toml"),
-            reply["case"].as_str().unwrap_or_default(),
-            reply["message_id"].as_str().unwrap_or_default()
         );
         drop_form(&folders.outbox, "02-referral.toml", &referral)?;
         let referral_id = wait_sent(&folders.sent, "02-referral.toml").await?;
         step(
             3,
-            "the centre refers the person, with the consent record (written together with the person)",
+            "the centre refers the person, with the consent record (written together with the person; not linked to the consultation)",
         );
         let r = receive(nas_client, reader, &referral_id).await?;
         ack(nas_client, &r).await?;
-        Ok((case, referral_id))
+        Ok((
+            Unlinked {
+                consultation: consultation_id,
+                reply: reply_id,
+            },
+            referral_id,
+        ))
     }
 
-    /// Steps 4-6: the information request and its answer, the admission decision.
-    async fn inform_and_decide(&self, case: [u8; 16], referral_id: &str) -> Result<(), Failure> {
+    /// Steps 4-6: the case reference issued with the information request that answers the
+    /// referral, the centre's answer, the admission decision. Returns the case.
+    async fn inform_and_decide(&self, referral_id: &str) -> Result<[u8; 16], Failure> {
         let (nas_client, nas_log, reader, folders) =
             (self.nas, self.log, self.reader, self.folders);
+        // 4. The case reference, issued now, and the information request that carries it.
+        let mut case = [0u8; 16];
+        getrandom::fill(&mut case).map_err(|e| fail("case")(e.to_string()))?;
         let case_hex = hex::encode(case);
-        // 4. Information request and response.
-        let req = nas_send(nas_client, nas_log, MessageKind::InformationRequest, case, self.centre, Some(referral_id), Urgency::Urgent, LegalBasis::StatutoryInformationRight, json!({
+        nas_client.state().put_case(
+            &case,
+            &json!({
+                "case": case_hex, "label": "demo",
+                "issued_at": silta_client::times::now_rfc3339(), "issued_by": NAS_USER,
+            }),
+        )?;
+        let req = nas_send(nas_client, nas_log, MessageKind::InformationRequest, case, &[self.centre], Some(referral_id), Urgency::Urgent, LegalBasis::StatutoryInformationRight, json!({
             "items": ["current accommodation arrangements", "has the person seen a doctor"],
             "legal_basis_note": "the Assistance System's statutory right to information for the admission decision",
-            "deadline": "2026-12-04",
+            "deadline": day(4),
         })).await?;
         step(
             4,
-            "the Assistance System asks the centre for two more pieces of information (statutory information right)",
+            &format!(
+                "the Assistance System issues case reference {case_hex} with its first answer to the referral: two questions (statutory information right)"
+            ),
         );
         wait_inbox(&folders.inbox, "information-request").await?;
         let response = format!(
@@ -341,18 +428,18 @@ impl Story<'_> {
         let r = receive(nas_client, reader, &response_id).await?;
         ack(nas_client, &r).await?;
 
-        // 5. Admission decision notice: yes/no and dates only.
+        // 6. Admission decision notice: yes/no and dates only, dated the day it is sent.
         nas_send(
             nas_client,
             nas_log,
             MessageKind::AdmissionDecisionNotice,
             case,
-            self.centre,
+            &[self.centre],
             Some(referral_id),
             Urgency::Urgent,
             LegalBasis::StatutoryInformationRight,
             json!({
-                "outcome": "ADMISSION_OUTCOME_ADMITTED", "decision_date": "2026-12-05",
+                "outcome": "ADMISSION_OUTCOME_ADMITTED", "decision_date": day(0),
                 "contact": {"role": "caseworker", "name": "Aino", "phone": "+358 00 000 0001"},
             }),
         )
@@ -362,7 +449,7 @@ impl Story<'_> {
             "the Assistance System tells the centre: admitted (yes/no only; the reasons go to the person)",
         );
         wait_inbox(&folders.inbox, "admission-decision-notice").await?;
-        Ok(())
+        Ok(case)
     }
 
     /// Steps 7-9: the meeting proposal, the centre's answer, the confirmation.
@@ -370,11 +457,11 @@ impl Story<'_> {
         let (nas_client, nas_log, reader, folders) =
             (self.nas, self.log, self.reader, self.folders);
         let case_hex = hex::encode(case);
-        // 6. Meeting proposal and confirmation.
-        let proposal = nas_send(nas_client, nas_log, MessageKind::MeetingProposal, case, self.centre, None, Urgency::Normal, LegalBasis::Consent, json!({
-            "slots": [{"start": "2026-12-09T10:00:00Z", "duration_minutes": 90}, {"start": "2026-12-10T13:00:00Z", "duration_minutes": 90}],
+        let (first, second) = (day(9), day(10));
+        let proposal = nas_send(nas_client, nas_log, MessageKind::MeetingProposal, case, &[self.centre], None, Urgency::Normal, LegalBasis::Consent, json!({
+            "slots": [{"start": format!("{first}T10:00:00Z"), "duration_minutes": 90}, {"start": format!("{second}T13:00:00Z"), "duration_minutes": 90}],
             "place": "Assistance System office, Helsinki", "client_attends": true,
-            "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
+            "interpreter_language": "ar", "safety_precautions": "do not meet at the centre",
         })).await?;
         step(
             7,
@@ -382,29 +469,31 @@ impl Story<'_> {
         );
         wait_inbox(&folders.inbox, "meeting-proposal").await?;
         let meeting_reply = format!(
-            "answer = \"MEETING_ANSWER_ACCEPT\"\nnote = \"The person prefers the morning slot.\"\n\n[accepted_slot]\nstart = \"2026-12-09T10:00:00Z\"\nduration_minutes = 90\n\n[envelope]\nkind = \"meeting-reply\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nin_reply_to = \"{proposal}\"\n"
+            "answer = \"MEETING_ANSWER_ACCEPT\"\nnote = \"The person prefers the morning slot.\"\n\n[accepted_slot]\nstart = \"{first}T10:00:00Z\"\nduration_minutes = 90\n\n[envelope]\nkind = \"meeting-reply\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nin_reply_to = \"{proposal}\"\n"
         );
         drop_form(&folders.outbox, "04-meeting-reply.toml", &meeting_reply)?;
         let meeting_reply_id = wait_sent(&folders.sent, "04-meeting-reply.toml").await?;
         step(8, "the centre accepts the first slot");
         let r = receive(nas_client, reader, &meeting_reply_id).await?;
         ack(nas_client, &r).await?;
-        nas_send(nas_client, nas_log, MessageKind::MeetingConfirmation, case, self.centre, Some(&meeting_reply_id), Urgency::Normal, LegalBasis::Consent, json!({
-            "slot": {"start": "2026-12-09T10:00:00Z", "duration_minutes": 90},
+        nas_send(nas_client, nas_log, MessageKind::MeetingConfirmation, case, &[self.centre], Some(&meeting_reply_id), Urgency::Normal, LegalBasis::Consent, json!({
+            "slot": {"start": format!("{first}T10:00:00Z"), "duration_minutes": 90},
             "place": "Assistance System office, Helsinki", "client_attends": true,
-            "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
+            "interpreter_language": "ar", "safety_precautions": "do not meet at the centre",
         })).await?;
         step(9, "the Assistance System confirms the meeting");
         wait_inbox(&folders.inbox, "meeting-confirmation").await?;
         Ok(())
     }
 
-    /// Steps 10-11: the joint assessment's shared parts and the service agreement.
+    /// Steps 10-14: the joint assessment's shared parts; the service agreement: version 1, the
+    /// centre's counter-draft (version 2), version 2 agreed and accepted.
     async fn assess_and_agree(&self, case: [u8; 16]) -> Result<(), Failure> {
-        let (nas_client, nas_log, folders) = (self.nas, self.log, self.folders);
-        // 7. Joint assessment and service agreement.
-        nas_send(nas_client, nas_log, MessageKind::JointAssessmentRecord, case, self.centre, None, Urgency::Normal, LegalBasis::Consent, json!({
-            "meeting_date": "2026-12-09",
+        let (nas_client, nas_log, reader, folders) =
+            (self.nas, self.log, self.reader, self.folders);
+        let case_hex = hex::encode(case);
+        nas_send(nas_client, nas_log, MessageKind::JointAssessmentRecord, case, &[self.centre], None, Urgency::Normal, LegalBasis::Consent, json!({
+            "meeting_date": day(9),
             "participants": [{"role": "caseworker"}, {"role": "centre social worker"}],
             "overall_situation": "Stable accommodation; fears contact from the former employer.",
             "security_threat": "THREAT_LEVEL_MODERATE",
@@ -419,8 +508,36 @@ impl Story<'_> {
             "the joint assessment's shared parts go to the centre (threat, criminal case, support person, the person's own view)",
         );
         wait_inbox(&folders.inbox, "joint-assessment-record").await?;
-        nas_send(nas_client, nas_log, MessageKind::ServiceAgreement, case, self.centre, None, Urgency::Normal, LegalBasis::Consent, json!({
-            "version": 1, "status": "AGREEMENT_STATUS_AGREED", "review_date": "2027-03-01",
+        let v1 = nas_send(nas_client, nas_log, MessageKind::ServiceAgreement, case, &[self.centre], None, Urgency::Normal, LegalBasis::Consent, json!({
+            "version": 1, "status": "AGREEMENT_STATUS_DRAFT", "review_date": "2027-03-01",
+            "items": [
+                {"service": "accommodation and safety", "responsible": "RESPONSIBLE_PARTY_CENTRE", "contact_role": "centre social worker"},
+                {"service": "legal aid", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
+            ],
+            "procedures": "Weekly call; in a crisis the centre calls the 24/7 hotline first.",
+        })).await?;
+        step(
+            11,
+            "the service agreement, version 1 (draft): the centre keeps the person safe, the Assistance System arranges legal aid",
+        );
+        wait_inbox(&folders.inbox, "service-agreement").await?;
+        // 12. The centre's counter-draft: version 2, superseding version 1.
+        let counter = format!(
+            "version = 1\nagreement = \"{v1b}\"\nanswer = \"AGREEMENT_ANSWER_COUNTER_DRAFT\"\nnote = \"A support person is needed too.\"\n\n[counter_draft]\nversion = 2\nstatus = \"AGREEMENT_STATUS_DRAFT\"\nsupersedes = \"{v1b}\"\nreview_date = \"2027-03-01\"\nprocedures = \"Weekly call; in a crisis the centre calls the 24/7 hotline first.\"\n\n[[counter_draft.items]]\nservice = \"accommodation and safety\"\nresponsible = \"RESPONSIBLE_PARTY_CENTRE\"\ncontact_role = \"centre social worker\"\n\n[[counter_draft.items]]\nservice = \"legal aid\"\nresponsible = \"RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM\"\ncontact_role = \"caseworker\"\n\n[[counter_draft.items]]\nservice = \"support person\"\nresponsible = \"RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM\"\ncontact_role = \"caseworker\"\n\n[envelope]\nkind = \"service-agreement-answer\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nin_reply_to = \"{v1}\"\n",
+            v1b = id_b64(&v1)
+        );
+        drop_form(&folders.outbox, "05-agreement-counter-draft.toml", &counter)?;
+        let counter_id = wait_sent(&folders.sent, "05-agreement-counter-draft.toml").await?;
+        step(
+            12,
+            "the centre answers version 1 with a counter-draft (version 2: a support person too)",
+        );
+        let r = receive(nas_client, reader, &counter_id).await?;
+        ack(nas_client, &r).await?;
+        // 13. Version 2 agreed, superseding the counter-draft it adopts.
+        let v2 = nas_send(nas_client, nas_log, MessageKind::ServiceAgreement, case, &[self.centre], Some(&counter_id), Urgency::Normal, LegalBasis::Consent, json!({
+            "version": 2, "status": "AGREEMENT_STATUS_AGREED", "review_date": "2027-03-01",
+            "supersedes": id_b64(&counter_id),
             "items": [
                 {"service": "accommodation and safety", "responsible": "RESPONSIBLE_PARTY_CENTRE", "contact_role": "centre social worker"},
                 {"service": "legal aid", "responsible": "RESPONSIBLE_PARTY_ASSISTANCE_SYSTEM", "contact_role": "caseworker"},
@@ -429,10 +546,72 @@ impl Story<'_> {
             "procedures": "Weekly call; in a crisis the centre calls the 24/7 hotline first.",
         })).await?;
         step(
-            11,
-            "the service agreement divides the work: the centre keeps the person safe, the Assistance System arranges legal aid and a support person",
+            13,
+            "the Assistance System agrees version 2 (superseding the centre's counter-draft)",
         );
-        wait_inbox(&folders.inbox, "service-agreement").await?;
+        wait_inbox_id(&folders.inbox, &v2).await?;
+        let accept = format!(
+            "version = 2\nagreement = \"{}\"\nanswer = \"AGREEMENT_ANSWER_ACCEPT\"\n\n[envelope]\nkind = \"service-agreement-answer\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\nin_reply_to = \"{v2}\"\n",
+            id_b64(&v2)
+        );
+        drop_form(&folders.outbox, "06-agreement-accept.toml", &accept)?;
+        let accept_id = wait_sent(&folders.sent, "06-agreement-accept.toml").await?;
+        step(14, "the centre accepts version 2");
+        let r = receive(nas_client, reader, &accept_id).await?;
+        ack(nas_client, &r).await?;
+        Ok(())
+    }
+
+    /// Steps 15-17: the centre's status update (the person is moving), the case transferred to
+    /// the new centre, the exit notice to the new centre.
+    async fn transfer_and_exit(&self, case: [u8; 16], new: &NewCentre) -> Result<(), Failure> {
+        let (nas_client, nas_log, reader, folders) =
+            (self.nas, self.log, self.reader, self.folders);
+        let case_hex = hex::encode(case);
+        let update = format!(
+            "change = \"CHANGE_KIND_CLIENT_MOVING\"\ndescription = \"The person moves to another centre's area next week.\"\n\n[envelope]\nkind = \"status-update\"\nto = \"assistance/nas\"\ncase = \"{case_hex}\"\n"
+        );
+        drop_form(&folders.outbox, "07-status-update.toml", &update)?;
+        let update_id = wait_sent(&folders.sent, "07-status-update.toml").await?;
+        step(15, "the centre tells the Assistance System the person is moving (status update)");
+        let r = receive(nas_client, reader, &update_id).await?;
+        ack(nas_client, &r).await?;
+        nas_send(nas_client, nas_log, MessageKind::CaseTransfer, case, &[self.centre, &new.principal], Some(&update_id), Urgency::Normal, LegalBasis::Consent, json!({
+            "effective_date": day(7), "receiving_centre": new.principal,
+            "handover": "The service agreement's centre items; the safety plan.",
+            "client_informed": true, "client_consented": true, "old_centre_access_revoked": true,
+        })).await?;
+        step(
+            16,
+            &format!(
+                "the Assistance System transfers the case to {} (the old centre's access ends)",
+                new.principal
+            ),
+        );
+        wait_inbox(&folders.inbox, "case-transfer").await?;
+        let exit = nas_send(nas_client, nas_log, MessageKind::ExitNotice, case, &[&new.principal], None, Urgency::Normal, LegalBasis::Consent, json!({
+            "reason": "EXIT_REASON_LEFT_VOLUNTARILY", "effective_date": day(30),
+            "centre_actions": ["end the Assistance System's services in the centre's plan", "keep basic reception services"],
+        })).await?;
+        step(
+            17,
+            "the client relationship ends: the exit notice goes to the new centre (reason and date only)",
+        );
+        let new_me = new.client.principal().to_string();
+        let new_reader = Reader {
+            log: &new.log,
+            who: "centre2.social-worker",
+            principal: &new_me,
+            purpose: "taking over the person's case",
+        };
+        for id in [&exit] {
+            let r = receive(&new.client, &new_reader, id).await?;
+            ack(&new.client, &r).await?;
+        }
+        // The transfer too (it arrived before the exit notice).
+        for r in inbox::list(new.client.state(), true)? {
+            ack(&new.client, &r).await?;
+        }
         Ok(())
     }
 
@@ -440,18 +619,24 @@ impl Story<'_> {
     /// sent/ folder says so; the Assistance System's messages acknowledged by the centre daemon
     /// after storing each.
     async fn all_acknowledged(&self) -> Result<(), Failure> {
-        for name in [
-            "01-consultation.toml",
-            "02-referral.toml",
-            "03-information-response.toml",
-            "04-meeting-reply.toml",
-        ] {
+        for name in CENTRE_FORMS {
             wait_state(&self.folders.sent, name, "acknowledged").await?;
         }
         inbox::sync(self.nas, Duration::from_millis(500), self.reader).await?;
         Ok(())
     }
 }
+
+/// The forms the centre's case-management system drops into the outbox, in order.
+const CENTRE_FORMS: [&str; 7] = [
+    "01-consultation.toml",
+    "02-referral.toml",
+    "03-information-response.toml",
+    "04-meeting-reply.toml",
+    "05-agreement-counter-draft.toml",
+    "06-agreement-accept.toml",
+    "07-status-update.toml",
+];
 
 /// The thread, as the Assistance System sees it (its reading recorded in the access log).
 fn print_thread(
@@ -500,6 +685,7 @@ async fn audit(
     auditor: &ClientConfig,
     log_key: &str,
     case: [u8; 16],
+    unlinked: &Unlinked,
 ) -> Result<(), Failure> {
     println!("\nThe auditor");
     println!("-----------");
@@ -537,6 +723,7 @@ async fn audit(
         log_key.split('+').next().unwrap_or_default()
     );
     print_trail(&mut audit, case).await?;
+    check_unlinked(&mut audit, case, unlinked).await?;
     let all = fetch_events(
         &mut audit,
         pb::QueryFilter::default(),
@@ -580,6 +767,58 @@ async fn print_trail(
             kind_name(MessageKind::try_from(e.kind).unwrap_or_default()),
             e.actor,
             crate::audit_cmd::message_id(e)
+        );
+    }
+    Ok(())
+}
+
+/// What the relay knows cannot tie the anonymous consultation to the case: the consultation's
+/// and its reply's events carry no case reference, and none of the case's events names them
+/// (what answers what is inside the sealed content, never in the log).
+async fn check_unlinked(
+    audit: &mut pb::audit_log_client::AuditLogClient<tonic::transport::Channel>,
+    case: [u8; 16],
+    unlinked: &Unlinked,
+) -> Result<(), Failure> {
+    let purpose = Purpose::new(pb::PurposeCode::Supervision);
+    let case_events = fetch_events(
+        audit,
+        pb::QueryFilter {
+            case_ref: case.to_vec(),
+            ..Default::default()
+        },
+        &purpose,
+    )
+    .await?;
+    for (what, id) in [
+        ("consultation", &unlinked.consultation),
+        ("consultation reply", &unlinked.reply),
+    ] {
+        let bytes = uuid::Uuid::parse_str(id)
+            .map_err(|e| fail("id")(e.to_string()))?
+            .as_bytes()
+            .to_vec();
+        let events = fetch_events(
+            audit,
+            pb::QueryFilter {
+                message_id: bytes.clone(),
+                ..Default::default()
+            },
+            &purpose,
+        )
+        .await?;
+        let cased = events
+            .iter()
+            .any(|e| e.case_ref.iter().any(|b| *b != 0));
+        let in_case = case_events.iter().any(|e| e.message_id == bytes);
+        if events.is_empty() || cased || in_case {
+            return Err(Failure::failed(format!(
+                "demo: the {what} {id} is tied to the case in the delivery log"
+            )));
+        }
+        println!(
+            "  the {what} {id}: {} events, case reference none, not in the case's trail (unlinked)",
+            events.len()
         );
     }
     Ok(())
@@ -667,6 +906,19 @@ async fn wait_state(sent: &Path, name: &str, state: &str) -> Result<(), Failure>
     Ok(())
 }
 
+/// Waits until message `id` is in the centre's inbox folder.
+async fn wait_inbox_id(inbox: &Path, id: &str) -> Result<Value, Failure> {
+    let prefix = format!("{id}-");
+    poll(&format!("message {id} in the centre's inbox"), || {
+        std::fs::read_dir(inbox)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .and_then(|e| read_json(&e.path()))
+    })
+    .await
+}
+
 /// Waits until a message of `kind` is in the centre's inbox folder.
 async fn wait_inbox(inbox: &Path, kind: &str) -> Result<Value, Failure> {
     let suffix = format!("-{kind}.json");
@@ -715,17 +967,19 @@ async fn nas_send(
     log: &AccessLog,
     kind: MessageKind,
     case: [u8; 16],
-    to: &str,
+    to: &[&str],
     in_reply_to: Option<&str>,
     urgency: Urgency,
     legal_basis: LegalBasis,
     body: Value,
 ) -> Result<String, Failure> {
     let payload = read_form_value(kind, body).map_err(|e| fail("form")(e.to_string()))?;
-    let recipient = to
-        .parse()
+    let recipients = to
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e: silta_certs::identity::IdentityError| fail("recipient")(e.to_string()))?;
-    let mut draft = Draft::new(kind, case, vec![recipient], payload);
+    let mut draft = Draft::new(kind, case, recipients, payload);
     draft.urgency = urgency;
     draft.legal_basis = legal_basis;
     draft.in_reply_to = in_reply_to
@@ -736,7 +990,8 @@ async fn nas_send(
     let outbox = Outbox::open(client.state(), log.clone())?;
     let disclosure = Disclosure {
         who: NAS_USER.to_owned(),
-        purpose: format!("sending {}", kind_name(kind)),
+        // What the caseworker sends it for, not the kind's name.
+        purpose: silta_client::payload::send_purpose(kind).to_owned(),
         keep_copy: true,
     };
     let sent = outbox

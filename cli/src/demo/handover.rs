@@ -144,7 +144,7 @@ async fn send(
     let outbox = Outbox::open(from.client.state(), from.log.clone())?;
     let disclosure = Disclosure {
         who: from.who.clone(),
-        purpose: format!("sending {}", kind_name(kind)),
+        purpose: silta_client::payload::send_purpose(kind).to_owned(),
         keep_copy: true,
     };
     outbox
