@@ -29,7 +29,7 @@ pub fn form(kind: MessageKind) -> &'static str {
             "account = \"MARKER-REFERRAL-ACCOUNT\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]"
         }
         K::EmergencyReferralConfirmation => {
-            "interim_measures = [\"safe housing\"]\nwritten_referral_deadline = \"2026-12-01\""
+            "case_ref = \"AAAAAAAAAAAAAAAAAAAAAQ==\"\ninterim_measures = [\"safe housing\"]\nwritten_referral_deadline = \"2026-12-01\""
         }
         K::InformationRequest => "items = [\"current address\"]\ndeadline = \"2026-12-05\"",
         K::InformationResponse => "[[answers]]\nitem = \"current address\"\nnot_held = true",
@@ -55,12 +55,14 @@ pub fn form(kind: MessageKind) -> &'static str {
             "effective_date = \"2027-01-01\"\nreceiving_centre = \"centre/other\"\nclient_informed = true"
         }
         K::ConsentWithdrawal => {
-            "date = \"2026-12-10\"\nwithdrawn = \"whole_referral\"\nreceived_how = \"oral\""
+            "date = \"2026-11-20\"\nwithdrawn = \"whole_referral\"\nreceived_how = \"oral\""
         }
         K::ExitNotice => {
             "reason = \"EXIT_REASON_LEFT_VOLUNTARILY\"\neffective_date = \"2027-02-01\""
         }
-        K::ServiceAgreementAnswer => "version = 1\nanswer = \"AGREEMENT_ANSWER_ACCEPT\"",
+        K::ServiceAgreementAnswer => {
+            "version = 1\nagreement = \"AAAAAAAAAAAAAAAAAAAAAQ==\"\nanswer = \"AGREEMENT_ANSWER_ACCEPT\""
+        }
         K::CaseClaim => "action = \"CLAIM_ACTION_CLAIM\"\nholder = \"anna\"",
         K::AccessLogShare => "desk = \"desk-1\"",
         K::Unspecified => unreachable!(),
@@ -127,9 +129,13 @@ async fn receive_message(c: &Client) -> Received {
 #[tokio::test]
 async fn every_kind_travels_its_direction_sealed_and_verified() {
     let s = setup().await;
-    for k in 1..=18 {
+    for k in 1..=21 {
         let kind = MessageKind::try_from(k).unwrap();
-        let (from, to, to_name) = if silta_proto::policy::may_send("centre", kind, "assistance") {
+        // The principal-internal kinds go to the sender's own principal (its other desks; here
+        // the one device, which receives what its principal is sent).
+        let (from, to, to_name) = if silta_proto::policy::is_internal(kind) {
+            (&s.nas, &s.nas, NAS)
+        } else if silta_proto::policy::may_send("centre", kind, "assistance") {
             (&s.centre, &s.nas, NAS)
         } else {
             (&s.nas, &s.centre, CENTRE)

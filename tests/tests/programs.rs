@@ -362,7 +362,7 @@ async fn inbox_replies_and_the_access_report() {
             "--admitted",
             "yes",
             "--date",
-            "2026-12-05",
+            "2026-11-27",
         ],
         &[],
     );
@@ -553,11 +553,21 @@ async fn inbox_replies_and_the_access_report() {
         ("listed", "triage of new referrals"),
         ("listed", "triage of new referrals"),
         ("shown", "triage of new referrals"),
-        ("disclosed", "sending information-request"),
-        ("disclosed", "sending admission-decision-notice"),
-        ("disclosed", "sending meeting-proposal"),
-        ("disclosed", "sending joint-assessment-record"),
-        ("disclosed", "sending service-agreement"),
+        // A send's purpose is what the message is for (no --purpose given), not its kind.
+        (
+            "disclosed",
+            "asking for the information the admission decision needs",
+        ),
+        (
+            "disclosed",
+            "telling the referring centre the admission decision",
+        ),
+        ("disclosed", "arranging the joint meeting"),
+        (
+            "disclosed",
+            "sharing the parts of the joint assessment the person agreed to",
+        ),
+        ("disclosed", "agreeing the division of work"),
         ("thread", "preparing the joint meeting"),
         ("reported", "preparing the joint meeting"),
     ]
@@ -771,12 +781,14 @@ fn the_demo_runs_and_its_audit_verifies() {
         .unwrap();
     let text = out(&o);
     assert_eq!(o.status.code(), Some(0), "{text}");
-    for step in 1..=11 {
+    // The whole case, to the exit notice at the centre the case moved to.
+    for step in 1..=17 {
         assert!(
             text.contains(&format!("{step:>3}. ")),
             "step {step} missing: {text}"
         );
     }
+    assert!(text.contains("exit notice goes to the new centre"), "{text}");
     assert!(text.contains("delivery log verified: "), "{text}");
     assert!(text.contains("demo complete"), "{text}");
     // The centre's folders: every form sent and acknowledged, nothing failed.
@@ -798,7 +810,7 @@ fn the_demo_runs_and_its_audit_verifies() {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".status.json"))
         .collect();
-    assert_eq!(statuses.len(), 4);
+    assert_eq!(statuses.len(), 7);
     for s in statuses {
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(s.path()).unwrap()).unwrap();
@@ -810,6 +822,58 @@ fn the_demo_runs_and_its_audit_verifies() {
             .unwrap()
             .starts_with("<?xml")
     );
+    consultation_stays_unlinked(&dir.path().join("demo"));
+}
+
+/// From the kept relay's delivery log itself: the anonymous consultation and its reply carry no
+/// case reference, no message with a case reference was sent before the referral that could
+/// be them, and the case's first message is the Assistance System's answer to the referral.
+fn consultation_stays_unlinked(demo: &Path) {
+    use silta_proto::pb::{EventType, MessageKind as K};
+    let store = silta_tests::open_store_offline(&demo.join("relay"));
+    let events: Vec<_> = (0..store.event_count().unwrap())
+        .map(|i| store.event(i).unwrap().unwrap())
+        .collect();
+    let accepted: Vec<_> = events
+        .iter()
+        .filter(|e| e.r#type == EventType::Accepted as i32)
+        .collect();
+    let of = |kind: K| {
+        accepted
+            .iter()
+            .filter(|e| e.kind == kind as i32)
+            .collect::<Vec<_>>()
+    };
+    let consultation = of(K::AnonymousConsultation);
+    let reply = of(K::ConsultationReply);
+    let referral = of(K::Referral);
+    assert_eq!((consultation.len(), reply.len(), referral.len()), (1, 1, 1));
+    let unlinked = [consultation[0], reply[0], referral[0]];
+    for e in unlinked {
+        assert!(
+            e.case_ref.iter().all(|b| *b == 0),
+            "{} carries a case reference",
+            e.kind
+        );
+    }
+    // No event of theirs names a case.
+    for e in &events {
+        if unlinked.iter().any(|u| u.message_id == e.message_id) {
+            assert!(e.case_ref.iter().all(|b| *b == 0), "{e:?}");
+        }
+    }
+    // The case appears first with the Assistance System's information request.
+    let first_cased = accepted
+        .iter()
+        .find(|e| e.case_ref.iter().any(|b| *b != 0))
+        .unwrap();
+    assert_eq!(first_cased.kind, K::InformationRequest as i32);
+    assert!(first_cased.index > referral[0].index);
+    // And it ends with the exit notice, to the centre the case moved to.
+    let last = of(K::ExitNotice);
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].recipients, vec!["centre/demo-centre-2".to_owned()]);
+    assert_eq!(last[0].case_ref, first_cased.case_ref);
 }
 
 /// `silta demo --handover` plays both acts of the runbook's handover by itself, well within a
