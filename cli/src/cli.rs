@@ -288,8 +288,9 @@ pub(crate) enum ReplyCommand {
         #[arg(long = "not-held")]
         not_held: Vec<String>,
     },
-    /// Answer an anonymous consultation (Assistance System): advice, whether to refer, whether
-    /// it is urgent. It issues NO case reference (the consultation stays unlinked to the case:
+    /// Answer an anonymous consultation (Assistance System): advice, refer or not, urgent or not.
+    ///
+    /// It issues NO case reference (the consultation stays unlinked to the case:
     /// the referral that may follow starts the case). No personal data.
     ConsultationReply {
         #[command(flatten)]
@@ -307,8 +308,9 @@ pub(crate) enum ReplyCommand {
         #[arg(long)]
         interpreter_language: Option<String>,
     },
-    /// A consent record on its own (centre), e.g. fresh consent after a withdrawal or a change
-    /// of scope. Legal basis: consent. Give a form with --form, flags override it.
+    /// A consent record on its own (centre): fresh consent, or a change of its scope.
+    ///
+    /// Legal basis: consent. Give a form with --form, flags override it.
     ConsentRecord {
         #[command(flatten)]
         compose: Compose,
@@ -343,7 +345,8 @@ pub(crate) enum ReplyCommand {
         #[arg(long)]
         guardian_signed: bool,
     },
-    /// Confirm that services started after a phone (emergency) referral (Assistance System).
+    /// Confirm services started after a phone referral (Assistance System); issues the case.
+    ///
     /// ISSUES a new case reference (random, as `case new`) unless --case is given, and sets
     /// the deadline for the written referral.
     EmergencyConfirmation {
@@ -359,8 +362,7 @@ pub(crate) enum ReplyCommand {
         #[arg(long)]
         centre_client_id: Option<String>,
     },
-    /// A change in the case (both directions): the client moving, the centre closing, the
-    /// security situation, the client missing, ...
+    /// A change in the case (both directions): moving, closing, security, missing, ...
     StatusUpdate {
         #[command(flatten)]
         compose: Compose,
@@ -375,8 +377,9 @@ pub(crate) enum ReplyCommand {
         #[arg(long)]
         new_location: Option<String>,
     },
-    /// Transfer the case to another centre (Assistance System): goes to the old centre (--to or
-    /// --reply-to) and the receiving centre, which is added to the recipients; after it, the
+    /// Transfer the case to another centre (Assistance System).
+    ///
+    /// Goes to the old centre (--to or --reply-to) and the receiving centre, which is added to the recipients; after it, the
     /// old centre no longer sends or receives in the case.
     CaseTransfer {
         #[command(flatten)]
@@ -400,8 +403,10 @@ pub(crate) enum ReplyCommand {
         #[arg(long)]
         old_access_revoked: bool,
     },
-    /// The person withdrew consent or narrowed its scope (both directions: the centre or the
-    /// Assistance System received it).
+    /// The person withdrew consent or narrowed its scope (both directions).
+    ///
+    /// Sent by whichever side received the withdrawal. While consent is withdrawn the relay
+    /// refuses messages on legal basis consent in the case, until a new consent record.
     ConsentWithdrawal {
         #[command(flatten)]
         compose: Compose,
@@ -418,8 +423,9 @@ pub(crate) enum ReplyCommand {
         #[arg(long = "action")]
         actions: Vec<String>,
     },
-    /// The client relationship ends (Assistance System): the reason and the date only; the
-    /// grounds and the appeal route go to the client.
+    /// The client relationship ends (Assistance System): reason and date only.
+    ///
+    /// The grounds and the appeal route go to the client, not through Silta.
     ExitNotice {
         #[command(flatten)]
         compose: Compose,
@@ -433,8 +439,9 @@ pub(crate) enum ReplyCommand {
         #[arg(long = "centre-action")]
         centre_actions: Vec<String>,
     },
-    /// Answer a version of the service agreement (centre): --accept, or --counter-draft with
-    /// the agreement flags for the centre's draft (version = answered + 1, status draft,
+    /// Answer a version of the service agreement (centre): accept or counter-draft.
+    ///
+    /// --accept, or --counter-draft with the agreement flags for the centre's draft (version = answered + 1, status draft,
     /// supersedes = the version answered). --reply-to names the version answered.
     AgreementAnswer(AgreementAnswer),
 }
@@ -777,8 +784,9 @@ pub(crate) enum InboxCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
-    /// What is due, from the messages themselves: information requests not answered yet
-    /// (their deadline), the written referral after an emergency confirmation, the review date
+    /// What is due: deadlines from the messages, and urgent messages waiting too long.
+    ///
+    /// Information requests not answered yet (their deadline), the written referral after an emergency confirmation, the review date
     /// of each case's agreed service agreement, confirmed meetings, and urgent or emergency
     /// messages not acknowledged within `[inbox] urgent_unacked_minutes` (default 30). Soonest
     /// first; overdue ones are marked. Shows kinds, cases, ids and times, never content.

@@ -671,6 +671,112 @@ mod tests {
     }
 
     #[test]
+    fn dates_of_things_that_happened_may_not_be_after_the_day_written() {
+        let today = time::macros::date!(2026 - 11 - 30);
+        let nas: Principal = "assistance/nas".parse().unwrap();
+        let centre: Principal = "centre/a".parse().unwrap();
+        let check = |kind, body, from: &Principal, to: &Principal| {
+            let payload = Payload { body: Some(body) };
+            validate_on(kind, Urgency::Normal, &payload, from, std::slice::from_ref(to), today)
+        };
+        let decision = |d: &str| {
+            Body::AdmissionDecisionNotice(pl::AdmissionDecisionNotice {
+                outcome: pl::AdmissionOutcome::Admitted as i32,
+                decision_date: d.into(),
+                ..Default::default()
+            })
+        };
+        let k = MessageKind::AdmissionDecisionNotice;
+        assert!(check(k, decision("2026-11-30"), &nas, &centre).is_ok());
+        let e = check(k, decision("2026-12-01"), &nas, &centre).unwrap_err();
+        assert!(e.0.contains("after today"), "{e}");
+        let withdrawal = |d: &str| {
+            Body::ConsentWithdrawal(pl::ConsentWithdrawal {
+                date: d.into(),
+                withdrawn: "whole_referral".into(),
+                ..Default::default()
+            })
+        };
+        let k = MessageKind::ConsentWithdrawal;
+        assert!(check(k, withdrawal("2026-11-29"), &centre, &nas).is_ok());
+        assert!(check(k, withdrawal("2026-12-24"), &centre, &nas).is_err());
+        let consent = |d: &str| {
+            Body::ConsentRecord(pl::ConsentRecord {
+                person_name: "A".into(),
+                date: d.into(),
+                informed_about: vec!["services".into()],
+                ..Default::default()
+            })
+        };
+        let k = MessageKind::ConsentRecord;
+        assert!(check(k, consent("2026-11-30"), &centre, &nas).is_ok());
+        assert!(check(k, consent("2026-12-01"), &centre, &nas).is_err());
+        assert!(check(k, consent("yesterday"), &centre, &nas).is_err());
+    }
+
+    #[test]
+    fn new_kinds_are_checked() {
+        let nas: Principal = "assistance/nas".parse().unwrap();
+        let centre: Principal = "centre/a".parse().unwrap();
+        let today = time::macros::date!(2026 - 11 - 30);
+        let check = |kind, body, from: &Principal, to: &Principal| {
+            let payload = Payload { body: Some(body) };
+            validate_on(kind, Urgency::Normal, &payload, from, std::slice::from_ref(to), today)
+        };
+        // An exit notice names its reason.
+        let exit = pl::ExitNotice {
+            effective_date: "2026-12-31".into(),
+            ..Default::default()
+        };
+        let k = MessageKind::ExitNotice;
+        assert!(check(k, Body::ExitNotice(exit.clone()), &nas, &centre).is_err());
+        let exit = pl::ExitNotice {
+            reason: pl::ExitReason::LeftVoluntarily as i32,
+            ..exit
+        };
+        assert!(check(k, Body::ExitNotice(exit), &nas, &centre).is_ok());
+        // A counter-draft is there exactly when the answer is a counter-draft.
+        let id = vec![7u8; 16];
+        let draft = pl::ServiceAgreement {
+            version: 2,
+            status: pl::AgreementStatus::Draft as i32,
+            supersedes: id.clone(),
+            ..Default::default()
+        };
+        let answer = |a: pl::AgreementAnswer, d: Option<pl::ServiceAgreement>| {
+            Body::ServiceAgreementAnswer(pl::ServiceAgreementAnswer {
+                version: 1,
+                agreement: id.clone(),
+                answer: a as i32,
+                counter_draft: d,
+                note: String::new(),
+            })
+        };
+        let k = MessageKind::ServiceAgreementAnswer;
+        use pl::AgreementAnswer as A;
+        assert!(check(k, answer(A::Accept, None), &centre, &nas).is_ok());
+        assert!(check(k, answer(A::Accept, Some(draft.clone())), &centre, &nas).is_err());
+        assert!(check(k, answer(A::CounterDraft, None), &centre, &nas).is_err());
+        assert!(check(k, answer(A::CounterDraft, Some(draft.clone())), &centre, &nas).is_ok());
+        let wrong = pl::ServiceAgreement {
+            version: 3,
+            ..draft
+        };
+        assert!(check(k, answer(A::CounterDraft, Some(wrong)), &centre, &nas).is_err());
+        // Languages are ISO 639 codes.
+        let reply = |l: &str| {
+            Body::ConsultationReply(pl::ConsultationReply {
+                advice: "refer".into(),
+                interpreter_language: l.into(),
+                ..Default::default()
+            })
+        };
+        let k = MessageKind::ConsultationReply;
+        assert!(check(k, reply("prs"), &nas, &centre).is_ok());
+        assert!(check(k, reply("Dari"), &nas, &centre).is_err());
+    }
+
+    #[test]
     fn kind_names_round_trip() {
         for k in 1..=21 {
             let kind = MessageKind::try_from(k).unwrap();

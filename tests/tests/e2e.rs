@@ -179,7 +179,7 @@ async fn every_kind_travels_its_direction_sealed_and_verified() {
         .into_iter()
         .filter(|e| e.r#type == pb::EventType::Acknowledged as i32)
         .count();
-    assert_eq!(acks, 18);
+    assert_eq!(acks, 21);
 }
 
 #[tokio::test]
