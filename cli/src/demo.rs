@@ -263,8 +263,8 @@ struct NewCentre {
 
 async fn second_centre(dir: &Path, relay: &DemoRelay) -> Result<NewCentre, Failure> {
     let pki = dir.join("relay").join("dev-pki");
-    let mut ca = silta_certs::store::CaDir::open(&pki.join("ca"))
-        .map_err(|e| fail("CA")(e.to_string()))?;
+    let mut ca =
+        silta_certs::store::CaDir::open(&pki.join("ca")).map_err(|e| fail("CA")(e.to_string()))?;
     let principal: silta_certs::Principal = NEW_CENTRE
         .parse()
         .map_err(|e: silta_certs::identity::IdentityError| fail("principal")(e.to_string()))?;
@@ -310,18 +310,15 @@ struct Unlinked {
 /// Today (UTC) and `days` later, as `YYYY-MM-DD`.
 fn day(days: i64) -> String {
     let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
-    format!(
-        "{:04}-{:02}-{:02}",
-        d.year(),
-        u8::from(d.month()),
-        d.day()
-    )
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// A message id (UUID text) as base64, as ids go in a form.
 fn id_b64(id: &str) -> String {
     use base64::Engine as _;
-    let bytes = uuid::Uuid::parse_str(id).map(|u| *u.as_bytes()).unwrap_or_default();
+    let bytes = uuid::Uuid::parse_str(id)
+        .map(|u| *u.as_bytes())
+        .unwrap_or_default();
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
@@ -476,11 +473,22 @@ impl Story<'_> {
         step(8, "the centre accepts the first slot");
         let r = receive(nas_client, reader, &meeting_reply_id).await?;
         ack(nas_client, &r).await?;
-        nas_send(nas_client, nas_log, MessageKind::MeetingConfirmation, case, &[self.centre], Some(&meeting_reply_id), Urgency::Normal, LegalBasis::Consent, json!({
-            "slot": {"start": format!("{first}T10:00:00Z"), "duration_minutes": 90},
-            "place": "Assistance System office, Helsinki", "client_attends": true,
-            "interpreter_language": "ar", "safety_precautions": "do not meet at the centre",
-        })).await?;
+        nas_send(
+            nas_client,
+            nas_log,
+            MessageKind::MeetingConfirmation,
+            case,
+            &[self.centre],
+            Some(&meeting_reply_id),
+            Urgency::Normal,
+            LegalBasis::Consent,
+            json!({
+                "slot": {"start": format!("{first}T10:00:00Z"), "duration_minutes": 90},
+                "place": "Assistance System office, Helsinki", "client_attends": true,
+                "interpreter_language": "ar", "safety_precautions": "do not meet at the centre",
+            }),
+        )
+        .await?;
         step(9, "the Assistance System confirms the meeting");
         wait_inbox(&folders.inbox, "meeting-confirmation").await?;
         Ok(())
@@ -573,7 +581,10 @@ impl Story<'_> {
         );
         drop_form(&folders.outbox, "07-status-update.toml", &update)?;
         let update_id = wait_sent(&folders.sent, "07-status-update.toml").await?;
-        step(15, "the centre tells the Assistance System the person is moving (status update)");
+        step(
+            15,
+            "the centre tells the Assistance System the person is moving (status update)",
+        );
         let r = receive(nas_client, reader, &update_id).await?;
         ack(nas_client, &r).await?;
         nas_send(nas_client, nas_log, MessageKind::CaseTransfer, case, &[self.centre, &new.principal], Some(&update_id), Urgency::Normal, LegalBasis::Consent, json!({
@@ -807,9 +818,7 @@ async fn check_unlinked(
             &purpose,
         )
         .await?;
-        let cased = events
-            .iter()
-            .any(|e| e.case_ref.iter().any(|b| *b != 0));
+        let cased = events.iter().any(|e| e.case_ref.iter().any(|b| *b != 0));
         let in_case = case_events.iter().any(|e| e.message_id == bytes);
         if events.is_empty() || cased || in_case {
             return Err(Failure::failed(format!(

@@ -25,13 +25,17 @@ enum Complete {
     Nothing,
     /// A service agreement: the version it supersedes (`--supersedes`, else the latest of the
     /// case) and its number (previous + 1).
-    Agreement { supersedes: Option<String> },
+    Agreement {
+        supersedes: Option<String>,
+    },
     /// An answer to the version replied to; a counter-draft is version + 1 superseding it.
     AgreementAnswer,
     /// An emergency confirmation issues a case reference unless one was given.
     IssueCase,
     /// A case transfer goes to the receiving centre too.
-    Transfer { receiving: String },
+    Transfer {
+        receiving: String,
+    },
 }
 
 pub(crate) async fn run(config: &ClientConfig, command: ReplyCommand) -> Result<(), Failure> {
@@ -79,9 +83,7 @@ pub(crate) async fn run(config: &ClientConfig, command: ReplyCommand) -> Result<
             old_access_revoked,
         } => {
             let Some(receiving) = receiving_centre else {
-                return Err(Failure::usage(
-                    "--receiving-centre centre/<id> is required",
-                ));
+                return Err(Failure::usage("--receiving-centre centre/<id> is required"));
             };
             if let Some(d) = &effective_date {
                 date(d, "--effective-date")?;
@@ -99,8 +101,12 @@ pub(crate) async fn run(config: &ClientConfig, command: ReplyCommand) -> Result<
         }
         other => (Complete::Nothing, message(other, today)?),
     };
-    compose::send_with(config, kind, &compose, fields, |state, address, body| {
-        match complete {
+    compose::send_with(
+        config,
+        kind,
+        &compose,
+        fields,
+        |state, address, body| match complete {
             Complete::Nothing => Ok(()),
             Complete::Agreement { supersedes } => {
                 complete_agreement(state, address, body, supersedes.as_deref())
@@ -113,8 +119,8 @@ pub(crate) async fn run(config: &ClientConfig, command: ReplyCommand) -> Result<
                 }
                 Ok(())
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -567,7 +573,9 @@ fn complete_agreement(
 /// The answer names the version replied to; a counter-draft is the next version superseding it.
 fn complete_answer(address: &Address, body: &mut Value) -> Result<(), Failure> {
     let Some(r) = &address.replied else {
-        return Err(Failure::usage("--reply-to <the version answered> is required"));
+        return Err(Failure::usage(
+            "--reply-to <the version answered> is required",
+        ));
     };
     let version = match r.kind.as_str() {
         "service-agreement" => r.payload["service_agreement"]["version"].as_u64(),
@@ -595,8 +603,7 @@ fn complete_answer(address: &Address, body: &mut Value) -> Result<(), Failure> {
 fn issue_case(state: &State, address: &mut Address, body: &mut Value) -> Result<(), Failure> {
     if address.case == [0; 16] {
         let mut case = [0u8; 16];
-        getrandom::fill(&mut case)
-            .map_err(|e| Failure::failed(format!("case reference: {e}")))?;
+        getrandom::fill(&mut case).map_err(|e| Failure::failed(format!("case reference: {e}")))?;
         state.put_case(
             &case,
             &json!({

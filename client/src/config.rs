@@ -201,7 +201,11 @@ impl ClientConfig {
                 c.inbox.urgent_unacked_minutes
             )));
         }
-        if c.daemon.notify_command.first().is_some_and(|p| p.trim().is_empty()) {
+        if c.daemon
+            .notify_command
+            .first()
+            .is_some_and(|p| p.trim().is_empty())
+        {
             return Err(ClientError::Config(format!(
                 "{}: [daemon] notify_command: the first element is the program to run",
                 path.display()

@@ -135,21 +135,12 @@ pub fn due_items(
             && r.is_received()
             && r.state == Some(RecordState::New)
             && matches!(r.urgency.as_str(), "urgent" | "emergency")
-            && let Some(received) = r
-                .received_at
-                .as_deref()
-                .and_then(|t| {
-                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
+            && let Some(received) = r.received_at.as_deref().and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
         {
             let at = received.unix_timestamp() + wait.as_secs() as i64;
-            item(
-                "acknowledgement",
-                r,
-                crate::times::rfc3339_unix(at),
-                at,
-            );
+            item("acknowledgement", r, crate::times::rfc3339_unix(at), at);
         }
     }
     for (_, r) in agreed.into_values() {

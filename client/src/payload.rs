@@ -85,7 +85,9 @@ pub fn send_purpose(kind: MessageKind) -> &'static str {
         K::MeetingProposal | K::MeetingConfirmation | K::MeetingCancellation | K::MeetingReply => {
             "arranging the joint meeting"
         }
-        K::JointAssessmentRecord => "sharing the parts of the joint assessment the person agreed to",
+        K::JointAssessmentRecord => {
+            "sharing the parts of the joint assessment the person agreed to"
+        }
         K::ServiceAgreement | K::ServiceAgreementAnswer => "agreeing the division of work",
         K::StatusUpdate => "telling the other party of a change in the case",
         K::CaseTransfer => "transferring the case to the person's new centre",
@@ -328,7 +330,9 @@ fn validate_agreement_answer(a: &pl::ServiceAgreementAnswer) -> Result<(), Paylo
         ));
     }
     if a.version == 0 {
-        return err(format!("{WHAT}: version (of the agreement answered) is required"));
+        return err(format!(
+            "{WHAT}: version (of the agreement answered) is required"
+        ));
     }
     match pl::AgreementAnswer::try_from(a.answer).unwrap_or_default() {
         pl::AgreementAnswer::Unspecified => err(format!(
@@ -336,9 +340,7 @@ fn validate_agreement_answer(a: &pl::ServiceAgreementAnswer) -> Result<(), Paylo
         )),
         pl::AgreementAnswer::Accept => {
             if a.counter_draft.is_some() {
-                return err(format!(
-                    "{WHAT}: an acceptance carries no counter_draft"
-                ));
+                return err(format!("{WHAT}: an acceptance carries no counter_draft"));
             }
             Ok(())
         }
@@ -677,7 +679,14 @@ mod tests {
         let centre: Principal = "centre/a".parse().unwrap();
         let check = |kind, body, from: &Principal, to: &Principal| {
             let payload = Payload { body: Some(body) };
-            validate_on(kind, Urgency::Normal, &payload, from, std::slice::from_ref(to), today)
+            validate_on(
+                kind,
+                Urgency::Normal,
+                &payload,
+                from,
+                std::slice::from_ref(to),
+                today,
+            )
         };
         let decision = |d: &str| {
             Body::AdmissionDecisionNotice(pl::AdmissionDecisionNotice {
@@ -721,7 +730,14 @@ mod tests {
         let today = time::macros::date!(2026 - 11 - 30);
         let check = |kind, body, from: &Principal, to: &Principal| {
             let payload = Payload { body: Some(body) };
-            validate_on(kind, Urgency::Normal, &payload, from, std::slice::from_ref(to), today)
+            validate_on(
+                kind,
+                Urgency::Normal,
+                &payload,
+                from,
+                std::slice::from_ref(to),
+                today,
+            )
         };
         // An exit notice names its reason.
         let exit = pl::ExitNotice {
@@ -757,7 +773,15 @@ mod tests {
         assert!(check(k, answer(A::Accept, None), &centre, &nas).is_ok());
         assert!(check(k, answer(A::Accept, Some(draft.clone())), &centre, &nas).is_err());
         assert!(check(k, answer(A::CounterDraft, None), &centre, &nas).is_err());
-        assert!(check(k, answer(A::CounterDraft, Some(draft.clone())), &centre, &nas).is_ok());
+        assert!(
+            check(
+                k,
+                answer(A::CounterDraft, Some(draft.clone())),
+                &centre,
+                &nas
+            )
+            .is_ok()
+        );
         let wrong = pl::ServiceAgreement {
             version: 3,
             ..draft

@@ -63,7 +63,11 @@ fn fetch_show(user: &TestUser, id: &str) -> Value {
 fn assert_arrived(user: &TestUser, id: &str, kind: &str, in_reply_to: Option<&str>) -> Value {
     let v = fetch_show(user, id);
     assert_eq!(v["kind"], kind, "{v}");
-    assert_eq!(v["in_reply_to"].as_str().unwrap_or(""), in_reply_to.unwrap_or(""), "{v}");
+    assert_eq!(
+        v["in_reply_to"].as_str().unwrap_or(""),
+        in_reply_to.unwrap_or(""),
+        "{v}"
+    );
     v
 }
 
@@ -96,40 +100,106 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
     // The consultation and its reply: no case reference, and the reply refuses one.
     let (consultation, _) = send(
         &centre,
-        &["consultation", "--to", NAS, "--indicator", "passport held", "--questions", "refer?"],
+        &[
+            "consultation",
+            "--to",
+            NAS,
+            "--indicator",
+            "passport held",
+            "--questions",
+            "refer?",
+        ],
     );
     fetch_show(&nas, &consultation);
     let o = silta(
         &nas,
-        &["consultation-reply", "--reply-to", &consultation, "--advice", "refer", "--case", &"ab".repeat(16)],
+        &[
+            "consultation-reply",
+            "--reply-to",
+            &consultation,
+            "--advice",
+            "refer",
+            "--case",
+            &"ab".repeat(16),
+        ],
     );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     let o = silta(
         &nas,
-        &["consultation-reply", "--reply-to", &consultation, "--advice", "refer", "--interpreter-language", "Arabic"],
+        &[
+            "consultation-reply",
+            "--reply-to",
+            &consultation,
+            "--advice",
+            "refer",
+            "--interpreter-language",
+            "Arabic",
+        ],
     );
     assert_eq!(o.status.code(), Some(65), "{}", out(&o));
     assert!(out(&o).contains("ISO 639"), "{}", out(&o));
     let (reply, reply_case) = send(
         &nas,
-        &["consultation-reply", "--reply-to", &consultation, "--advice", "refer with consent", "--proceed", "--urgent", "--interpreter-language", "ar"],
+        &[
+            "consultation-reply",
+            "--reply-to",
+            &consultation,
+            "--advice",
+            "refer with consent",
+            "--proceed",
+            "--urgent",
+            "--interpreter-language",
+            "ar",
+        ],
     );
     assert_eq!(reply_case, "");
     let v = assert_arrived(&centre, &reply, "consultation-reply", Some(&consultation));
-    assert_eq!(v["payload"]["consultation_reply"]["interpreter_language"], "ar");
+    assert_eq!(
+        v["payload"]["consultation_reply"]["interpreter_language"],
+        "ar"
+    );
     assert_eq!(v["urgency"], "normal");
 
     // The emergency confirmation issues the case reference; its deadline may not be past.
-    let o = silta(&nas, &["emergency-confirmation", "--to", CENTRE, "--measure", "safe housing"]);
+    let o = silta(
+        &nas,
+        &[
+            "emergency-confirmation",
+            "--to",
+            CENTRE,
+            "--measure",
+            "safe housing",
+        ],
+    );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     let o = silta(
         &nas,
-        &["emergency-confirmation", "--to", CENTRE, "--written-referral-deadline", &day(-1)],
+        &[
+            "emergency-confirmation",
+            "--to",
+            CENTRE,
+            "--written-referral-deadline",
+            &day(-1),
+        ],
     );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     let (emergency, case) = send(
         &nas,
-        &["emergency-confirmation", "--to", CENTRE, "--urgency", "emergency", "--measure", "safe housing", "--measure", "interpreter", "--written-referral-deadline", &day(3), "--centre-client-id", "K-17"],
+        &[
+            "emergency-confirmation",
+            "--to",
+            CENTRE,
+            "--urgency",
+            "emergency",
+            "--measure",
+            "safe housing",
+            "--measure",
+            "interpreter",
+            "--written-referral-deadline",
+            &day(3),
+            "--centre-client-id",
+            "K-17",
+        ],
     );
     assert_eq!(case.len(), 32);
     let cases = silta(&nas, &["case", "list"]);
@@ -147,37 +217,103 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
     // Consent record (centre), in the case, answering the confirmation.
     let o = silta(
         &centre,
-        &["consent-record", "--reply-to", &emergency, "--person-name", "A. Person", "--date", &day(1), "--informed-about", "services"],
+        &[
+            "consent-record",
+            "--reply-to",
+            &emergency,
+            "--person-name",
+            "A. Person",
+            "--date",
+            &day(1),
+            "--informed-about",
+            "services",
+        ],
     );
-    assert_eq!(o.status.code(), Some(64), "a consent dated tomorrow: {}", out(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(64),
+        "a consent dated tomorrow: {}",
+        out(&o)
+    );
     let (consent, c) = send(
         &centre,
-        &["consent-record", "--reply-to", &emergency, "--person-name", "A. Person", "--date", &day(0), "--informed-about", "services", "--language", "fi"],
+        &[
+            "consent-record",
+            "--reply-to",
+            &emergency,
+            "--person-name",
+            "A. Person",
+            "--date",
+            &day(0),
+            "--informed-about",
+            "services",
+            "--language",
+            "fi",
+        ],
     );
     assert_eq!(c, case);
     let v = assert_arrived(&nas, &consent, "consent-record", Some(&emergency));
     assert_eq!(v["legal_basis"], "consent");
-    assert_eq!(v["urgency"], "emergency", "the urgency of the message answered");
+    assert_eq!(
+        v["urgency"], "emergency",
+        "the urgency of the message answered"
+    );
 
     // Status updates, both directions.
     let (update, _) = send(
         &centre,
-        &["status-update", "--reply-to", &emergency, "--change", "client-moving", "--description", "moves next week"],
+        &[
+            "status-update",
+            "--reply-to",
+            &emergency,
+            "--change",
+            "client-moving",
+            "--description",
+            "moves next week",
+        ],
     );
     assert_arrived(&nas, &update, "status-update", Some(&emergency));
     let (update_back, _) = send(
         &nas,
-        &["status-update", "--reply-to", &update, "--change", "security-situation", "--description", "calmer"],
+        &[
+            "status-update",
+            "--reply-to",
+            &update,
+            "--change",
+            "security-situation",
+            "--description",
+            "calmer",
+        ],
     );
     let v = assert_arrived(&centre, &update_back, "status-update", Some(&update));
-    assert_eq!(v["payload"]["status_update"]["change"], "CHANGE_KIND_SECURITY_SITUATION");
-    let o = silta(&nas, &["status-update", "--reply-to", &update, "--change", "weather"]);
+    assert_eq!(
+        v["payload"]["status_update"]["change"],
+        "CHANGE_KIND_SECURITY_SITUATION"
+    );
+    let o = silta(
+        &nas,
+        &[
+            "status-update",
+            "--reply-to",
+            &update,
+            "--change",
+            "weather",
+        ],
+    );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
 
     // A decision dated tomorrow is refused before anything is sent.
     let o = silta(
         &nas,
-        &["decision", "--reply-to", &consent, "--admitted", "yes", "--date", &day(1)],
+        &[
+            "decision",
+            "--reply-to",
+            &consent,
+            "--admitted",
+            "yes",
+            "--date",
+            &day(1),
+        ],
     );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     assert!(out(&o).contains("after today"), "{}", out(&o));
@@ -186,7 +322,17 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
     // System's next version supersedes the counter-draft by default; the centre accepts it.
     let (v1, _) = send(
         &nas,
-        &["agreement", "--to", CENTRE, "--case", &case, "--service", "accommodation=centre", "--status", "draft"],
+        &[
+            "agreement",
+            "--to",
+            CENTRE,
+            "--case",
+            &case,
+            "--service",
+            "accommodation=centre",
+            "--status",
+            "draft",
+        ],
     );
     let a = assert_arrived(&centre, &v1, "service-agreement", None);
     assert_eq!(a["payload"]["service_agreement"]["version"], 1);
@@ -194,7 +340,18 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     let (counter, _) = send(
         &centre,
-        &["agreement-answer", "--reply-to", &v1, "--counter-draft", "--service", "accommodation=centre", "--service", "support person=assistance-system", "--note", "a support person too"],
+        &[
+            "agreement-answer",
+            "--reply-to",
+            &v1,
+            "--counter-draft",
+            "--service",
+            "accommodation=centre",
+            "--service",
+            "support person=assistance-system",
+            "--note",
+            "a support person too",
+        ],
     );
     let a = assert_arrived(&nas, &counter, "service-agreement-answer", Some(&v1));
     let answer = &a["payload"]["service_agreement_answer"];
@@ -206,19 +363,54 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
     assert_eq!(answer["counter_draft"]["status"], "AGREEMENT_STATUS_DRAFT");
     let (v3, _) = send(
         &nas,
-        &["agreement", "--to", CENTRE, "--case", &case, "--service", "accommodation=centre", "--service", "support person=assistance-system", "--status", "agreed", "--review-date", "2027-03-01"],
+        &[
+            "agreement",
+            "--to",
+            CENTRE,
+            "--case",
+            &case,
+            "--service",
+            "accommodation=centre",
+            "--service",
+            "support person=assistance-system",
+            "--status",
+            "agreed",
+            "--review-date",
+            "2027-03-01",
+        ],
     );
     let a = assert_arrived(&centre, &v3, "service-agreement", None);
     assert_eq!(a["payload"]["service_agreement"]["version"], 3);
-    assert_eq!(a["payload"]["service_agreement"]["supersedes"], b64_id(&counter));
-    let (accept, _) = send(&centre, &["agreement-answer", "--reply-to", &v3, "--accept"]);
+    assert_eq!(
+        a["payload"]["service_agreement"]["supersedes"],
+        b64_id(&counter)
+    );
+    let (accept, _) = send(
+        &centre,
+        &["agreement-answer", "--reply-to", &v3, "--accept"],
+    );
     let a = assert_arrived(&nas, &accept, "service-agreement-answer", Some(&v3));
-    assert_eq!(a["payload"]["service_agreement_answer"]["answer"], "AGREEMENT_ANSWER_ACCEPT");
+    assert_eq!(
+        a["payload"]["service_agreement_answer"]["answer"],
+        "AGREEMENT_ANSWER_ACCEPT"
+    );
     assert_eq!(a["payload"]["service_agreement_answer"]["version"], 3);
     // --supersedes names an earlier version explicitly.
     let (v4, _) = send(
         &nas,
-        &["agreement", "--to", CENTRE, "--case", &case, "--service", "accommodation=centre", "--status", "draft", "--supersedes", &v3],
+        &[
+            "agreement",
+            "--to",
+            CENTRE,
+            "--case",
+            &case,
+            "--service",
+            "accommodation=centre",
+            "--status",
+            "draft",
+            "--supersedes",
+            &v3,
+        ],
     );
     let a = assert_arrived(&centre, &v4, "service-agreement", None);
     assert_eq!(a["payload"]["service_agreement"]["version"], 4);
@@ -227,43 +419,134 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
     // Consent withdrawal, both directions (the last messages in this case on consent).
     let o = silta(
         &centre,
-        &["consent-withdrawal", "--reply-to", &v4, "--date", &day(1), "--withdrawn", "whole_referral"],
+        &[
+            "consent-withdrawal",
+            "--reply-to",
+            &v4,
+            "--date",
+            &day(1),
+            "--withdrawn",
+            "whole_referral",
+        ],
     );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     let (withdrawal, _) = send(
         &centre,
-        &["consent-withdrawal", "--reply-to", &v4, "--date", &day(0), "--withdrawn", "sharing with the municipality", "--received-how", "oral", "--action", "stop sharing"],
+        &[
+            "consent-withdrawal",
+            "--reply-to",
+            &v4,
+            "--date",
+            &day(0),
+            "--withdrawn",
+            "sharing with the municipality",
+            "--received-how",
+            "oral",
+            "--action",
+            "stop sharing",
+        ],
     );
     assert_arrived(&nas, &withdrawal, "consent-withdrawal", Some(&v4));
     let (withdrawal_back, _) = send(
         &nas,
-        &["consent-withdrawal", "--reply-to", &withdrawal, "--date", &day(0), "--withdrawn", "whole_referral", "--received-how", "written", "--action", "delete the pending referral"],
+        &[
+            "consent-withdrawal",
+            "--reply-to",
+            &withdrawal,
+            "--date",
+            &day(0),
+            "--withdrawn",
+            "whole_referral",
+            "--received-how",
+            "written",
+            "--action",
+            "delete the pending referral",
+        ],
     );
-    assert_arrived(&centre, &withdrawal_back, "consent-withdrawal", Some(&withdrawal));
+    assert_arrived(
+        &centre,
+        &withdrawal_back,
+        "consent-withdrawal",
+        Some(&withdrawal),
+    );
 
     // A second case: transferred to the other centre (both centres get it), then the exit.
-    let case2 = String::from_utf8(silta(&nas, &["case", "new"]).stdout).unwrap().trim().to_owned();
+    let case2 = String::from_utf8(silta(&nas, &["case", "new"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
     let (opening, _) = send(
         &nas,
-        &["status-update", "--to", CENTRE, "--case", &case2, "--change", "other", "--description", "case opened"],
+        &[
+            "status-update",
+            "--to",
+            CENTRE,
+            "--case",
+            &case2,
+            "--change",
+            "other",
+            "--description",
+            "case opened",
+        ],
     );
     fetch_show(&centre, &opening);
     let (transfer, _) = send(
         &nas,
-        &["case-transfer", "--reply-to", &opening, "--receiving-centre", OTHER, "--effective-date", &day(7), "--handover", "the safety plan", "--client-informed", "--client-consented", "--old-access-revoked"],
+        &[
+            "case-transfer",
+            "--reply-to",
+            &opening,
+            "--receiving-centre",
+            OTHER,
+            "--effective-date",
+            &day(7),
+            "--handover",
+            "the safety plan",
+            "--client-informed",
+            "--client-consented",
+            "--old-access-revoked",
+        ],
     );
     let v = assert_arrived(&other, &transfer, "case-transfer", Some(&opening));
     assert_eq!(v["to"], serde_json::json!([CENTRE, OTHER]), "{v}");
     assert_eq!(v["case"], case2);
     assert_arrived(&centre, &transfer, "case-transfer", Some(&opening));
-    let o = silta(&nas, &["exit-notice", "--to", OTHER, "--case", &case2, "--reason", "gone", "--effective-date", &day(30)]);
+    let o = silta(
+        &nas,
+        &[
+            "exit-notice",
+            "--to",
+            OTHER,
+            "--case",
+            &case2,
+            "--reason",
+            "gone",
+            "--effective-date",
+            &day(30),
+        ],
+    );
     assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     let (exit, _) = send(
         &nas,
-        &["exit-notice", "--reply-to", &transfer, "--to", OTHER, "--reason", "left-voluntarily", "--effective-date", &day(30), "--centre-action", "end the plan"],
+        &[
+            "exit-notice",
+            "--reply-to",
+            &transfer,
+            "--to",
+            OTHER,
+            "--reason",
+            "left-voluntarily",
+            "--effective-date",
+            &day(30),
+            "--centre-action",
+            "end the plan",
+        ],
     );
     let v = assert_arrived(&other, &exit, "exit-notice", Some(&transfer));
-    assert_eq!(v["payload"]["exit_notice"]["reason"], "EXIT_REASON_LEFT_VOLUNTARILY");
+    assert_eq!(
+        v["payload"]["exit_notice"]["reason"],
+        "EXIT_REASON_LEFT_VOLUNTARILY"
+    );
 
     // The thread of the first case at the Assistance System shows every kind, in order.
     let thread = json(&nas, &["inbox", "thread", &case, "--json"]);
@@ -300,11 +583,24 @@ async fn inbox_due_lists_an_information_request_until_it_is_answered() {
     let pki = TestPki::new();
     let relay = TestRelay::start(&pki, |_| {}).await;
     let (centre, nas, _other) = users(&pki, &relay).await;
-    let case = String::from_utf8(silta(&nas, &["case", "new"]).stdout).unwrap().trim().to_owned();
+    let case = String::from_utf8(silta(&nas, &["case", "new"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
     let deadline = day(2);
     let (request, _) = send(
         &nas,
-        &["request-info", "--to", CENTRE, "--case", &case, "--item", "current address", "--deadline", &deadline],
+        &[
+            "request-info",
+            "--to",
+            CENTRE,
+            "--case",
+            &case,
+            "--item",
+            "current address",
+            "--deadline",
+            &deadline,
+        ],
     );
     let due = json(&centre, &["inbox", "due", "--json"]);
     let items = due.as_array().unwrap();
@@ -316,8 +612,20 @@ async fn inbox_due_lists_an_information_request_until_it_is_answered() {
     assert_eq!(items[0]["due"], deadline);
     assert_eq!(items[0]["overdue"], false);
     let text = out(&silta(&centre, &["inbox", "due", "--offline"]));
-    assert!(text.contains(&request) && !text.contains("current address"), "{text}");
-    send(&centre, &["info-response", "--reply-to", &request, "--not-held", "current address"]);
+    assert!(
+        text.contains(&request) && !text.contains("current address"),
+        "{text}"
+    );
+    send(
+        &centre,
+        &[
+            "info-response",
+            "--reply-to",
+            &request,
+            "--not-held",
+            "current address",
+        ],
+    );
     let due = json(&centre, &["inbox", "due", "--offline", "--json"]);
     assert_eq!(due, serde_json::json!([]), "answered: no longer due");
     // The setting is checked.
@@ -339,7 +647,10 @@ async fn the_daemon_notifies_new_and_due_messages_without_their_content() {
     let hook = centre.dir.path().join("hook.sh");
     std::fs::write(
         &hook,
-        format!("#!/bin/sh\necho \"$@\" >> {0}\ncat >> {0}\necho >> {0}\n", hook_log.display()),
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {0}\ncat >> {0}\necho >> {0}\n",
+            hook_log.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
@@ -359,11 +670,28 @@ async fn the_daemon_notifies_new_and_due_messages_without_their_content() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let case = String::from_utf8(silta(&nas, &["case", "new"]).stdout).unwrap().trim().to_owned();
+    let case = String::from_utf8(silta(&nas, &["case", "new"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
     const MARKER: &str = "MARKER-SECRET-ITEM";
     let (request, _) = send(
         &nas,
-        &["request-info", "--to", CENTRE, "--case", &case, "--urgency", "urgent", "--item", MARKER, "--note", MARKER, "--deadline", &day(2)],
+        &[
+            "request-info",
+            "--to",
+            CENTRE,
+            "--case",
+            &case,
+            "--urgency",
+            "urgent",
+            "--item",
+            MARKER,
+            "--note",
+            MARKER,
+            "--deadline",
+            &day(2),
+        ],
     );
     let notify = centre.dir.path().join("folders/notify");
     let files = |dir: &Path| -> Vec<std::path::PathBuf> {
@@ -381,12 +709,17 @@ async fn the_daemon_notifies_new_and_due_messages_without_their_content() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(found.len(), 2, "a message and a due notification: {found:?}");
+    assert_eq!(
+        found.len(),
+        2,
+        "a message and a due notification: {found:?}"
+    );
     let mut events = Vec::new();
     for f in &found {
         let text = std::fs::read_to_string(f).unwrap();
         assert!(!text.contains(MARKER), "content in a notification: {text}");
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f).unwrap().permissions());
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f).unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600);
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["message_id"], request);
@@ -408,16 +741,42 @@ async fn the_daemon_notifies_new_and_due_messages_without_their_content() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = std::fs::read_to_string(&hook_log).unwrap();
-    assert!(log.contains(&format!("message information-request urgent {request}")), "{log}");
-    assert!(log.contains(&format!("due information-request urgent {request}")), "{log}");
+    assert!(
+        log.contains(&format!("message information-request urgent {request}")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("due information-request urgent {request}")),
+        "{log}"
+    );
     assert!(!log.contains(MARKER), "{log}");
     // At most notify_keep files are kept.
     for i in 0..3 {
-        send(&nas, &["status-update", "--to", CENTRE, "--case", &case, "--change", "other", "--description", &format!("{MARKER} {i}")]);
+        send(
+            &nas,
+            &[
+                "status-update",
+                "--to",
+                CENTRE,
+                "--case",
+                &case,
+                "--change",
+                "other",
+                "--description",
+                &format!("{MARKER} {i}"),
+            ],
+        );
     }
     for _ in 0..100 {
-        if files(&notify).iter().any(|f| f.to_string_lossy().contains("message")) && files(&notify).len() == 3 {
-            let texts: Vec<String> = files(&notify).iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        if files(&notify)
+            .iter()
+            .any(|f| f.to_string_lossy().contains("message"))
+            && files(&notify).len() == 3
+        {
+            let texts: Vec<String> = files(&notify)
+                .iter()
+                .map(|f| std::fs::read_to_string(f).unwrap())
+                .collect();
             if texts.iter().all(|t| t.contains("status-update")) {
                 break;
             }

@@ -788,7 +788,10 @@ fn the_demo_runs_and_its_audit_verifies() {
             "step {step} missing: {text}"
         );
     }
-    assert!(text.contains("exit notice goes to the new centre"), "{text}");
+    assert!(
+        text.contains("exit notice goes to the new centre"),
+        "{text}"
+    );
     assert!(text.contains("delivery log verified: "), "{text}");
     assert!(text.contains("demo complete"), "{text}");
     // The centre's folders: every form sent and acknowledged, nothing failed.

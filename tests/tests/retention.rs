@@ -206,7 +206,7 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
                 "--admitted",
                 "yes",
                 "--date",
-                "2026-12-05",
+                "2026-11-27",
             ],
         ));
     }

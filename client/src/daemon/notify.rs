@@ -97,11 +97,11 @@ impl Notifier {
     /// Notifies each item of `items` once as due and once as overdue.
     pub async fn due(&self, items: &[DueItem]) {
         for item in items {
-            let fresh = self
-                .sent
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert((item.message_id.clone(), item.what, item.overdue));
+            let fresh = self.sent.lock().unwrap_or_else(|e| e.into_inner()).insert((
+                item.message_id.clone(),
+                item.what,
+                item.overdue,
+            ));
             if fresh {
                 self.notify(&Notification::due(item)).await;
             }
