@@ -110,12 +110,21 @@ fn payload(kind: MessageKind, compose: &Compose, fields: Value) -> Result<Payloa
             let empty = v.is_null()
                 || v.as_array().is_some_and(|a| a.is_empty())
                 || v == Value::Bool(false);
-            if !empty {
-                obj.insert(k, v);
+            if empty {
+                continue;
+            }
+            // A table given by flags (the referral's interpreter) is merged into the form's.
+            match (obj.get_mut(&k), v) {
+                (Some(Value::Object(form)), Value::Object(flags)) => form.extend(flags),
+                (_, v) => {
+                    obj.insert(k, v);
+                }
             }
         }
     }
-    read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))
+    let payload = read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))?;
+    crate::send_cmd::check_languages(&payload)?;
+    Ok(payload)
 }
 
 /// Whom, in which case, how urgent and on what legal basis a reply goes.
@@ -205,6 +214,6 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure {
         code: EX_DATAERR,
         message: format!("{what}: {e}"),
-        hint: Some("nothing was sent; fix the form or flags and try again".into()),
+        hint: Some(t!("hint-fix-form-or-flags")),
     }
 }
