@@ -130,21 +130,15 @@ fn other(e: &ClientError) -> Said {
         _ => None,
     };
     match (e.kind(), e) {
-        (ErrorKind::NoDeviceKeys, _) => (
-            1,
-            e.to_string(),
-            Some(t!("hint-no-device-keys")),
-        ),
+        (ErrorKind::NoDeviceKeys, _) => (1, e.to_string(), Some(t!("hint-no-device-keys"))),
         (ErrorKind::NoRecipientKeys, ClientError::Seal(SealError::NoKeys(p))) => (
             1,
             t!("err-no-recipient-keys", principal = p),
             Some(t!("hint-no-recipient-keys", principal = p)),
         ),
-        (ErrorKind::FixInput, ClientError::Seal(SealError::Invalid(_))) => (
-            EX_DATAERR,
-            e.to_string(),
-            Some(t!("hint-fix-form")),
-        ),
+        (ErrorKind::FixInput, ClientError::Seal(SealError::Invalid(_))) => {
+            (EX_DATAERR, e.to_string(), Some(t!("hint-fix-form")))
+        }
         (ErrorKind::FixInput, _) if relay_code == Some(Code::NotFound) => (
             1,
             t!("err-not-found", why = relay_message(e)),

@@ -194,14 +194,12 @@ fn show(
     match format {
         _ if json => print_json(&sorted(&record)),
         None => print_message(&record),
-        Some(ShowFormat::Text) => print!(
-            "{}",
-            crate::page::text(&record, lang(), &session.who, &now)
-        ),
-        Some(ShowFormat::Html) => print!(
-            "{}",
-            crate::page::html(&record, lang(), &session.who, &now)
-        ),
+        Some(ShowFormat::Text) => {
+            print!("{}", crate::page::text(&record, lang(), &session.who, &now))
+        }
+        Some(ShowFormat::Html) => {
+            print!("{}", crate::page::html(&record, lang(), &session.who, &now))
+        }
     }
     Ok(())
 }
@@ -323,10 +321,9 @@ fn access_report(
         }
     }
     let torn = match log.incomplete_lines() {
-        Ok(lines) if !lines.is_empty() => format!(
-            "\n{}",
-            t!("access-note-torn", lines = format!("{lines:?}"))
-        ),
+        Ok(lines) if !lines.is_empty() => {
+            format!("\n{}", t!("access-note-torn", lines = format!("{lines:?}")))
+        }
         _ => String::new(),
     };
     let entries = log.for_case(&case, &ids).map_err(|e| Failure {

@@ -7,16 +7,10 @@
 //! elsewhere.
 
 use serde_json::Value;
-use silta_client::i18n::{LANGUAGE_FIELDS, Lang, enum_label, field_label, language_name, tr};
+use silta_client::i18n::{Lang, language_name, tr};
 use silta_client::record::{MessageRecord, RecordState};
 
-/// One line of a message's content: a field (with a value, or a heading for what is nested
-/// below it), or an item of a list (no label).
-pub(crate) struct Row {
-    pub(crate) depth: usize,
-    pub(crate) label: String,
-    pub(crate) value: Option<String>,
-}
+pub(crate) use silta_client::i18n::Row;
 
 /// Text from the message made safe for a page: like the terminal's sanitiser, and zero-width and
 /// invisible formatting characters are replaced too (what is printed is what was stored).
@@ -33,83 +27,15 @@ pub(crate) fn safe(s: &str) -> String {
         .collect()
 }
 
-
-/// The message's content as rows, labelled in `lang`.
+/// The message's content as rows, labelled in `lang`, every value made safe for a page.
 pub(crate) fn body_rows(r: &MessageRecord, lang: Lang) -> Vec<Row> {
-    let mut rows = Vec::new();
-    if let Some(body) = r.payload.as_object().and_then(|o| o.values().next()) {
-        walk(body, "", 0, lang, &mut rows);
-    }
-    rows
-}
-
-fn walk(v: &Value, key: &str, depth: usize, lang: Lang, rows: &mut Vec<Row>) {
-    match v {
-        Value::Object(o) => {
-            for (k, v) in o {
-                match v {
-                    Value::Object(_) | Value::Array(_) => {
-                        rows.push(Row {
-                            depth,
-                            label: field_label(lang, k),
-                            value: None,
-                        });
-                        walk(v, k, depth + 1, lang, rows);
-                    }
-                    _ => rows.push(Row {
-                        depth,
-                        label: field_label(lang, k),
-                        value: Some(scalar(v, k, lang)),
-                    }),
-                }
-            }
-        }
-        Value::Array(a) => {
-            for v in a {
-                match v {
-                    Value::Object(_) | Value::Array(_) => {
-                        rows.push(Row {
-                            depth,
-                            label: String::new(),
-                            value: None,
-                        });
-                        walk(v, key, depth + 1, lang, rows);
-                    }
-                    _ => rows.push(Row {
-                        depth,
-                        label: String::new(),
-                        value: Some(scalar(v, key, lang)),
-                    }),
-                }
-            }
-        }
-        other => rows.push(Row {
-            depth,
-            label: String::new(),
-            value: Some(scalar(other, key, lang)),
-        }),
-    }
-}
-
-/// A value as a person reads it: an enum value's label, a language's name, yes/no, the text.
-fn scalar(v: &Value, key: &str, lang: Lang) -> String {
-    match v {
-        Value::String(s) if LANGUAGE_FIELDS.contains(&key) => safe(&language_name(lang, s)),
-        Value::String(s) if is_enum_value(s) => enum_label(lang, s),
-        Value::String(s) => safe(s),
-        Value::Bool(true) => tr(lang, "value-yes", &[]),
-        Value::Bool(false) => tr(lang, "value-no", &[]),
-        other => safe(&other.to_string()),
-    }
-}
-
-/// An enum value's protobuf name with a label (`THREAT_LEVEL_HIGH`): the JSON mapping writes enum
-/// fields so.
-fn is_enum_value(s: &str) -> bool {
-    s.len() > 3
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && silta_client::i18n::has(Lang::En, s)
+    silta_client::i18n::payload_rows(&r.payload, lang)
+        .into_iter()
+        .map(|row| Row {
+            value: row.value.map(|v| safe(&v)),
+            ..row
+        })
+        .collect()
 }
 
 /// The referral's interpreter request, on one line for the top of the view; `None` if the
@@ -123,7 +49,14 @@ pub(crate) fn interpreter(r: &MessageRecord, lang: Lang) -> Option<String> {
     let mut line = tr(
         lang,
         "show-interpreter-needed",
-        &[("language", language_name(lang, s("language")).into())],
+        &[(
+            "language",
+            match s("language") {
+                "" => "—".to_owned(),
+                code => language_name(lang, code),
+            }
+            .into(),
+        )],
     );
     for (k, id) in [
         ("dialect", "show-interpreter-dialect"),
@@ -145,20 +78,20 @@ fn metadata(r: &MessageRecord, lang: Lang) -> Vec<(String, String)> {
         (l("page-kind"), short("MESSAGE_KIND_", &r.kind)),
         (l("page-message-id"), r.message_id.to_string()),
         (
-            l("show-case"),
+            l("page-case"),
             if r.case.is_none() {
                 l("show-case-none")
             } else {
                 r.case.to_string()
             },
         ),
-        (l("show-from"), safe(&r.from)),
+        (l("page-from"), safe(&r.from)),
     ];
     if let Some(d) = r.from_device.as_deref().filter(|d| !d.is_empty()) {
         m.push((l("page-from-device"), safe(d)));
     }
-    m.push((l("show-to"), safe(&r.to.join(", "))));
-    m.push((l("show-written"), safe(&r.created_at)));
+    m.push((l("page-to"), safe(&r.to.join(", "))));
+    m.push((l("page-written"), safe(&r.created_at)));
     m.push((
         l("page-accepted"),
         tr(
@@ -173,10 +106,10 @@ fn metadata(r: &MessageRecord, lang: Lang) -> Vec<(String, String)> {
     if let Some(t) = r.received_at.as_deref() {
         m.push((l("page-received"), safe(t)));
     }
-    m.push((l("show-urgency"), short("URGENCY_", &r.urgency)));
-    m.push((l("show-legal-basis"), short("LEGAL_BASIS_", &r.legal_basis)));
+    m.push((l("page-urgency"), short("URGENCY_", &r.urgency)));
+    m.push((l("page-legal-basis"), short("LEGAL_BASIS_", &r.legal_basis)));
     if let Some(id) = r.in_reply_to {
-        m.push((l("show-in-reply-to"), id.to_string()));
+        m.push((l("page-in-reply-to"), id.to_string()));
     }
     if let Some(s) = r.state {
         let state = match s {
@@ -185,7 +118,7 @@ fn metadata(r: &MessageRecord, lang: Lang) -> Vec<(String, String)> {
             RecordState::Sent => l("record-state-sent"),
             RecordState::ExpiredAtRelay => l("record-state-expired-at-relay"),
         };
-        m.push((l("show-state"), state));
+        m.push((l("page-state"), state));
     }
     if let Some(by) = r.acknowledged_by.as_deref().filter(|b| !b.is_empty()) {
         m.push((
@@ -215,7 +148,12 @@ pub(crate) fn text(r: &MessageRecord, lang: Lang, printed_by: &str, printed_at: 
     );
     let mut out = format!("{title}\n{}\n\n", "=".repeat(title.chars().count()));
     let meta = metadata(r, lang);
-    let width = meta.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0) + 1;
+    let width = meta
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 1;
     for (k, v) in &meta {
         out.push_str(&format!("{:<width$} {v}\n", format!("{k}:")));
     }
@@ -229,9 +167,7 @@ pub(crate) fn text(r: &MessageRecord, lang: Lang, printed_by: &str, printed_at: 
     ));
     for row in body_rows(r, lang) {
         let pad = "  ".repeat(row.depth);
-        let value = row
-            .value
-            .map(|v| v.replace('\n', &format!("\n{pad}  ")));
+        let value = row.value.map(|v| v.replace('\n', &format!("\n{pad}  ")));
         match (row.label.is_empty(), value) {
             (true, Some(v)) => out.push_str(&format!("{pad}- {v}\n")),
             (false, Some(v)) => out.push_str(&format!("{pad}{}: {v}\n", row.label)),
@@ -323,7 +259,9 @@ pub(crate) fn html(r: &MessageRecord, lang: Lang, printed_by: &str, printed_at: 
                 "<tr><th{indent}>{label}</th><td>{}</td></tr>\n",
                 escape(&v)
             )),
-            None => out.push_str(&format!("<tr><th{indent} colspan=\"2\">{label}</th></tr>\n")),
+            None => out.push_str(&format!(
+                "<tr><th{indent} colspan=\"2\">{label}</th></tr>\n"
+            )),
         }
     }
     out.push_str(&format!(

@@ -210,7 +210,10 @@ pub fn enum_label(lang: Lang, value_name: &str) -> String {
 /// The label of a value shown by its short name (`urgent`, `referral`, `statutory-information-right`)
 /// of the enum whose values start with `prefix` (`URGENCY_`): the short name if there is none.
 pub fn short_label(lang: Lang, prefix: &str, short: &str) -> String {
-    let id = format!("{prefix}{}", short.trim().to_ascii_uppercase().replace('-', "_"));
+    let id = format!(
+        "{prefix}{}",
+        short.trim().to_ascii_uppercase().replace('-', "_")
+    );
     if short.is_empty() || !has(Lang::En, &id) {
         return crate::text::printable_line(short);
     }
@@ -280,6 +283,143 @@ pub fn unknown_languages(payload: &silta_proto::pb::payload::Payload) -> Vec<(St
     out
 }
 
+/// One line of a message's content as a person reads it: a field with its value, a field that
+/// heads what is nested below it (no value), or an item of a list (no label).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// How deep it is nested (0: a field of the body).
+    pub depth: usize,
+    /// The field's label in the reader's language; empty for an item of a list.
+    pub label: String,
+    /// The value as shown: an enum value's label, a language's name, yes/no, the text (made
+    /// printable); `None` for a heading.
+    pub value: Option<String>,
+}
+
+fn pool() -> Option<&'static prost_reflect::DescriptorPool> {
+    static POOL: OnceLock<Option<prost_reflect::DescriptorPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        prost_reflect::DescriptorPool::decode(silta_proto::FILE_DESCRIPTOR_SET).ok()
+    })
+    .as_ref()
+}
+
+/// A kept payload (`{"referral": {...}}`, the proto3 JSON mapping with the schema's field names)
+/// as rows labelled in `lang`, its fields in the schema's order.
+pub fn payload_rows(payload: &serde_json::Value, lang: Lang) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let desc = pool().and_then(|p| p.get_message_by_name("silta.v1.payload.Payload"));
+    if let (Some(o), Some(desc)) = (payload.as_object(), desc) {
+        for (k, body) in o {
+            let inner = desc.get_field_by_name(k).and_then(|f| match f.kind() {
+                prost_reflect::Kind::Message(m) => Some(m),
+                _ => None,
+            });
+            message_rows(body, inner.as_ref(), 0, lang, &mut rows);
+        }
+    }
+    rows
+}
+
+fn message_rows(
+    v: &serde_json::Value,
+    desc: Option<&prost_reflect::MessageDescriptor>,
+    depth: usize,
+    lang: Lang,
+    rows: &mut Vec<Row>,
+) {
+    let Some(o) = v.as_object() else {
+        rows.push(Row {
+            depth,
+            label: String::new(),
+            value: Some(value_text(v, "", None, lang)),
+        });
+        return;
+    };
+    // The schema's order; anything the schema does not name (never, for a payload that was
+    // read back from its own mapping) after it.
+    let mut keys: Vec<(String, Option<prost_reflect::FieldDescriptor>)> = desc
+        .map(|d| {
+            d.fields()
+                .filter(|f| o.contains_key(f.name()))
+                .map(|f| (f.name().to_owned(), Some(f)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for k in o.keys() {
+        if !keys.iter().any(|(n, _)| n == k) {
+            keys.push((k.clone(), None));
+        }
+    }
+    for (k, field) in keys {
+        let v = &o[&k];
+        let (inner, enumeration) = match field.as_ref().map(|f| f.kind()) {
+            Some(prost_reflect::Kind::Message(m)) => (Some(m), None),
+            Some(prost_reflect::Kind::Enum(e)) => (None, Some(e)),
+            _ => (None, None),
+        };
+        let label = field_label(lang, &k);
+        match v {
+            serde_json::Value::Array(items) => {
+                rows.push(Row {
+                    depth,
+                    label,
+                    value: None,
+                });
+                for item in items {
+                    if item.is_object() {
+                        rows.push(Row {
+                            depth: depth + 1,
+                            label: String::new(),
+                            value: None,
+                        });
+                        message_rows(item, inner.as_ref(), depth + 2, lang, rows);
+                    } else {
+                        rows.push(Row {
+                            depth: depth + 1,
+                            label: String::new(),
+                            value: Some(value_text(item, &k, enumeration.as_ref(), lang)),
+                        });
+                    }
+                }
+            }
+            serde_json::Value::Object(_) => {
+                rows.push(Row {
+                    depth,
+                    label,
+                    value: None,
+                });
+                message_rows(v, inner.as_ref(), depth + 1, lang, rows);
+            }
+            _ => rows.push(Row {
+                depth,
+                label,
+                value: Some(value_text(v, &k, enumeration.as_ref(), lang)),
+            }),
+        }
+    }
+}
+
+fn value_text(
+    v: &serde_json::Value,
+    field: &str,
+    enumeration: Option<&prost_reflect::EnumDescriptor>,
+    lang: Lang,
+) -> String {
+    match v {
+        serde_json::Value::String(s) if LANGUAGE_FIELDS.contains(&field) => language_name(lang, s),
+        serde_json::Value::String(s)
+            if enumeration.is_some_and(|e| e.get_value_by_name(s).is_some()) =>
+        {
+            enum_label(lang, s)
+        }
+        serde_json::Value::String(s) => crate::text::printable(s),
+        serde_json::Value::Bool(true) => tr(lang, "value-yes", &[]),
+        serde_json::Value::Bool(false) => tr(lang, "value-no", &[]),
+        other => crate::text::printable(&other.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,7 +441,10 @@ mod tests {
             })
         };
         assert_eq!(env(&[("LANG", "fi_FI.UTF-8")]), Lang::Fi);
-        assert_eq!(env(&[("LANG", "fi_FI.UTF-8"), ("LC_ALL", "sv_FI")]), Lang::Sv);
+        assert_eq!(
+            env(&[("LANG", "fi_FI.UTF-8"), ("LC_ALL", "sv_FI")]),
+            Lang::Sv
+        );
         assert_eq!(
             env(&[("LANG", "sv_SE"), ("LC_MESSAGES", "fi_FI.UTF-8")]),
             Lang::Fi
@@ -313,10 +456,16 @@ mod tests {
 
     #[test]
     fn missing_messages_fall_back_and_never_panic() {
-        assert_eq!(tr(Lang::Fi, "no-such-message-id", &[]), "no-such-message-id");
+        assert_eq!(
+            tr(Lang::Fi, "no-such-message-id", &[]),
+            "no-such-message-id"
+        );
         assert_eq!(enum_label(Lang::Fi, "AGE_GROUP_ADULT"), "Täysi-ikäinen");
         assert_eq!(short_label(Lang::Sv, "URGENCY_", "urgent"), "Brådskande");
-        assert_eq!(short_label(Lang::Sv, "URGENCY_", "\u{1b}[2Jodd"), "\u{FFFD}[2Jodd");
+        assert_eq!(
+            short_label(Lang::Sv, "URGENCY_", "\u{1b}[2Jodd"),
+            "\u{FFFD}[2Jodd"
+        );
         assert_eq!(language_name(Lang::Fi, "prs"), "dari (prs)");
         assert_eq!(language_name(Lang::En, "prs"), "Dari (prs)");
         assert_eq!(language_name(Lang::En, "xx"), "xx");

@@ -195,7 +195,11 @@ fn every_enum_value_people_see_has_a_label() {
     let listed: BTreeSet<&str> = enums.into_iter().collect();
     for e in pool.all_enums() {
         if e.full_name().starts_with("silta.v1.payload.") {
-            assert!(listed.contains(e.full_name()), "{} has no labels", e.full_name());
+            assert!(
+                listed.contains(e.full_name()),
+                "{} has no labels",
+                e.full_name()
+            );
         }
     }
     assert!(count > 120, "{count}");
@@ -218,7 +222,9 @@ fn every_payload_field_has_a_label() {
         }
     }
     let pool = pool();
-    let payload = pool.get_message_by_name("silta.v1.payload.Payload").unwrap();
+    let payload = pool
+        .get_message_by_name("silta.v1.payload.Payload")
+        .unwrap();
     let mut names = BTreeSet::new();
     fields(&payload, &mut BTreeSet::new(), &mut names);
     assert!(names.len() > 140, "{}", names.len());
@@ -242,10 +248,16 @@ fn every_language_code_has_a_name() {
             "{code} is not an ISO 639 code"
         );
         for lang in Lang::ALL {
-            assert!(has(lang, &format!("lang-{code}")), "{}: {code}", lang.code());
+            assert!(
+                has(lang, &format!("lang-{code}")),
+                "{}: {code}",
+                lang.code()
+            );
         }
     }
-    for needed in ["prs", "ckb", "kmr", "tir", "ti", "so", "ar", "fa", "ps", "ru", "uk", "fi", "sv"] {
+    for needed in [
+        "prs", "ckb", "kmr", "tir", "ti", "so", "ar", "fa", "ps", "ru", "uk", "fi", "sv",
+    ] {
         assert!(LANGUAGES.contains(&needed), "{needed}");
     }
 }
