@@ -374,7 +374,7 @@ impl Story<'_> {
         let proposal = nas_send(nas_client, nas_log, MessageKind::MeetingProposal, case, self.centre, None, Urgency::Normal, LegalBasis::Consent, json!({
             "slots": [{"start": "2026-12-09T10:00:00Z", "duration_minutes": 90}, {"start": "2026-12-10T13:00:00Z", "duration_minutes": 90}],
             "place": "Assistance System office, Helsinki", "client_attends": true,
-            "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
+            "interpreter_language": "ar", "safety_precautions": "do not meet at the centre",
         })).await?;
         step(
             7,
@@ -389,11 +389,22 @@ impl Story<'_> {
         step(8, "the centre accepts the first slot");
         let r = receive(nas_client, reader, &meeting_reply_id).await?;
         ack(nas_client, &r).await?;
-        nas_send(nas_client, nas_log, MessageKind::MeetingConfirmation, case, self.centre, Some(&meeting_reply_id), Urgency::Normal, LegalBasis::Consent, json!({
-            "slot": {"start": "2026-12-09T10:00:00Z", "duration_minutes": 90},
-            "place": "Assistance System office, Helsinki", "client_attends": true,
-            "interpreter_language": "Example language", "safety_precautions": "do not meet at the centre",
-        })).await?;
+        nas_send(
+            nas_client,
+            nas_log,
+            MessageKind::MeetingConfirmation,
+            case,
+            self.centre,
+            Some(&meeting_reply_id),
+            Urgency::Normal,
+            LegalBasis::Consent,
+            json!({
+                "slot": {"start": "2026-12-09T10:00:00Z", "duration_minutes": 90},
+                "place": "Assistance System office, Helsinki", "client_attends": true,
+                "interpreter_language": "ar", "safety_precautions": "do not meet at the centre",
+            }),
+        )
+        .await?;
         step(9, "the Assistance System confirms the meeting");
         wait_inbox(&folders.inbox, "meeting-confirmation").await?;
         Ok(())

@@ -58,7 +58,12 @@ fn every_message_is_in_every_language() {
 /// The string literals in `dir`'s Rust sources that name messages: the first argument of `t!(`,
 /// the second of `tr(`, and every literal that starts like a message id of the views.
 fn ids_in_code(dir: &Path, out: &mut BTreeSet<(String, String)>) {
-    const PREFIXES: [&str; 14] = [
+    const PREFIXES: [&str; 19] = [
+        "report-col-",
+        "report-group-",
+        "report-footnote",
+        "report-unusable",
+        "audit-col-",
         "show-",
         "page-",
         "inbox-",

@@ -226,6 +226,39 @@ col-what = what
 col-messages = messages
 col-purpose = purpose
 
+## The auditor's reports (`audit report`, `audit query`).
+
+report-col-month = month
+report-col-group = group
+report-col-accepted = accepted
+report-col-delivered = delivered
+report-col-acknowledged = acknowledged
+report-col-rejected = rejected
+report-col-expired = expired
+report-col-median = median
+report-col-p90 = p90
+report-col-max = max
+report-group-all = all
+report-group-kind = kind
+report-group-urgency = urgency
+report-footnote = median, p90, max: time from acceptance to acknowledgement per (message, recipient), nearest-rank percentiles.
+report-unusable = { $count ->
+        [one] 1 message event had no time, message id or recipient, or repeated an acceptance, and is not counted.
+       *[other] { $count } message events had no time, message id or recipient, or repeated an acceptance, and are not counted.
+    }
+audit-col-index = index
+audit-col-time = time (UTC)
+audit-col-event = event
+audit-col-actor = actor
+audit-col-kind = kind
+audit-col-message = message
+audit-col-to = to
+audit-col-detail = detail
+audit-events-count = { $count ->
+        [one] (1 event)
+       *[other] ({ $count } events)
+    }
+
 ## Enum values: the label of each value, under its protobuf name.
 
 MESSAGE_KIND_UNSPECIFIED = Unspecified

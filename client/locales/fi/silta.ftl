@@ -225,6 +225,39 @@ col-what = mitä
 col-messages = viestit
 col-purpose = käyttötarkoitus
 
+## Auditoijan raportit (`audit report`, `audit query`).
+
+report-col-month = kuukausi
+report-col-group = ryhmä
+report-col-accepted = vastaanotettu
+report-col-delivered = toimitettu
+report-col-acknowledged = kuitattu
+report-col-rejected = hylätty
+report-col-expired = vanhentunut
+report-col-median = mediaani
+report-col-p90 = p90
+report-col-max = enint.
+report-group-all = kaikki
+report-group-kind = laji
+report-group-urgency = kiireellisyys
+report-footnote = mediaani, p90, enint.: aika vastaanotosta kuittaukseen viestiä ja vastaanottajaa kohden, lähimmän sijan persentiilit.
+report-unusable = { $count ->
+        [one] 1 viestitapahtumalta puuttui aika, viestin tunniste tai vastaanottaja, tai se toisti vastaanoton, eikä sitä laskettu.
+       *[other] { $count } viestitapahtumalta puuttui aika, viestin tunniste tai vastaanottaja, tai ne toistivat vastaanoton, eikä niitä laskettu.
+    }
+audit-col-index = kohta
+audit-col-time = aika (UTC)
+audit-col-event = tapahtuma
+audit-col-actor = toimija
+audit-col-kind = laji
+audit-col-message = viesti
+audit-col-to = vastaanottaja
+audit-col-detail = lisätieto
+audit-events-count = { $count ->
+        [one] (1 tapahtuma)
+       *[other] ({ $count } tapahtumaa)
+    }
+
 ## Luetteloarvot: kunkin arvon nimi protobuf-nimen mukaan.
 
 MESSAGE_KIND_UNSPECIFIED = Määrittelemätön

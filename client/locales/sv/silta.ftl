@@ -225,6 +225,39 @@ col-what = vad
 col-messages = meddelanden
 col-purpose = syfte
 
+## Granskarens rapporter (`audit report`, `audit query`).
+
+report-col-month = månad
+report-col-group = grupp
+report-col-accepted = godtagna
+report-col-delivered = levererade
+report-col-acknowledged = kvitterade
+report-col-rejected = avvisade
+report-col-expired = förfallna
+report-col-median = median
+report-col-p90 = p90
+report-col-max = max
+report-group-all = alla
+report-group-kind = typ
+report-group-urgency = brådskande
+report-footnote = median, p90, max: tiden från godkännande till kvittering per meddelande och mottagare, percentiler enligt närmaste rang.
+report-unusable = { $count ->
+        [one] 1 meddelandehändelse saknade tid, meddelandets id eller mottagare, eller upprepade ett godkännande, och räknas inte.
+       *[other] { $count } meddelandehändelser saknade tid, meddelandets id eller mottagare, eller upprepade ett godkännande, och räknas inte.
+    }
+audit-col-index = index
+audit-col-time = tid (UTC)
+audit-col-event = händelse
+audit-col-actor = aktör
+audit-col-kind = typ
+audit-col-message = meddelande
+audit-col-to = till
+audit-col-detail = detalj
+audit-events-count = { $count ->
+        [one] (1 händelse)
+       *[other] ({ $count } händelser)
+    }
+
 ## Uppräkningsvärden: varje värdes benämning under dess protobuf-namn.
 
 MESSAGE_KIND_UNSPECIFIED = Ospecificerat
