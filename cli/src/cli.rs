@@ -828,3 +828,50 @@ pub(crate) enum MeetingCommand {
         note: Option<String>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lang_flag_is_found_before_parsing() {
+        let args = |a: &[&str]| -> Vec<std::ffi::OsString> { a.iter().map(Into::into).collect() };
+        assert_eq!(
+            lang_in_args(&args(&["silta", "inbox", "list", "--lang", "fi"])),
+            Some(Lang::Fi)
+        );
+        assert_eq!(
+            lang_in_args(&args(&["silta", "--lang=sv", "--help"])),
+            Some(Lang::Sv)
+        );
+        assert_eq!(lang_in_args(&args(&["silta", "--lang", "de"])), None);
+        assert_eq!(lang_in_args(&args(&["silta", "--lang"])), None);
+        assert_eq!(lang_in_args(&args(&["silta", "inbox", "list"])), None);
+    }
+
+    #[test]
+    fn every_command_has_its_about_line_in_every_language() {
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for s in c.get_subcommands() {
+                let p = if path.is_empty() {
+                    s.get_name().to_owned()
+                } else {
+                    format!("{path}-{}", s.get_name())
+                };
+                for lang in Lang::ALL {
+                    if !i18n::has(lang, &format!("help-cmd-{p}")) {
+                        missing.push(format!("{}: help-cmd-{p}", lang.code()));
+                    }
+                }
+                walk(s, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{missing:?}");
+        // And the localised command is still a valid one (clap checks it when it is built).
+        for lang in Lang::ALL {
+            localised(<Cli as clap::CommandFactory>::command(), lang).debug_assert();
+        }
+    }
+}
