@@ -632,8 +632,9 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
         CaseCommand::New { label, json } => {
             let me = principal_of(config)?;
             if !me.starts_with("assistance/") {
-                return Err(Failure::usage(format!(
-                    "case references are issued by the Assistance System; {me} uses the one it was given"
+                return Err(Failure::usage(t!(
+                    "case-new-not-assistance",
+                    principal = &me
                 )));
             }
             let state = State::open(&config.state_dir)?;
@@ -651,9 +652,7 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
                 print_json(&record);
             } else {
                 println!("{case_hex}");
-                eprintln!(
-                    "new case reference issued; use it with --case (it says nothing about the person)"
-                );
+                eprintln!("{}", t!("case-new-issued"));
             }
         }
         CaseCommand::List => {
@@ -666,7 +665,15 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
                     [s("case"), s("issued_at"), s("issued_by"), s("label")]
                 })
                 .collect();
-            print_table(&["case", "issued (UTC)", "by", "label"], &rows);
+            print_table(
+                &[
+                    &t!("col-case"),
+                    &t!("col-issued"),
+                    &t!("col-by"),
+                    &t!("col-label"),
+                ],
+                &rows,
+            );
         }
         command @ (CaseCommand::Close { .. } | CaseCommand::Reopen { .. }) => {
             crate::retention_cmd::case(config, command)?;

@@ -146,6 +146,16 @@ inbox-ack-expired-summary = { $count ->
         [one] 1 message expired at the relay and cannot be acknowledged: { $ids }
        *[other] { $count } messages expired at the relay and cannot be acknowledged: { $ids }
     }
+inbox-id-too-short = { $id }: give at least 8 characters of the message id
+inbox-no-such-message = no message { $id } here (run `silta inbox list`)
+inbox-id-ambiguous = { $id } matches { $count } messages; give more of the id
+case-not-hex = { $case }: expected 32 hex digits or "none"
+case-wrong-length = { $case }: expected 32 hex digits (16 bytes)
+case-new-not-assistance = case references are issued by the Assistance System; { $principal } uses the one it was given
+case-new-issued = new case reference issued; use it with --case (it says nothing about the person)
+col-issued = issued (UTC)
+col-by = by
+col-label = label
 col-id = id
 col-case = case
 col-kind = kind

@@ -145,6 +145,16 @@ inbox-ack-expired-summary = { $count ->
         [one] 1 viesti vanheni välityspalvelimella eikä sitä voi kuitata: { $ids }
        *[other] { $count } viestiä vanheni välityspalvelimella eikä niitä voi kuitata: { $ids }
     }
+inbox-id-too-short = { $id }: anna viestin tunnisteesta vähintään 8 merkkiä
+inbox-no-such-message = viestiä { $id } ei ole täällä (aja `silta inbox list`)
+inbox-id-ambiguous = { $id } vastaa { $count } viestiä; anna tunnisteesta enemmän
+case-not-hex = { $case }: odotettiin 32 heksadesimaalinumeroa tai "none"
+case-wrong-length = { $case }: odotettiin 32 heksadesimaalinumeroa (16 tavua)
+case-new-not-assistance = asiaviitteet antaa auttamisjärjestelmä; { $principal } käyttää sille annettua
+case-new-issued = uusi asiaviite annettu; käytä sitä valitsimella --case (se ei kerro henkilöstä mitään)
+col-issued = annettu (UTC)
+col-by = antaja
+col-label = nimike
 col-id = tunniste
 col-case = asia
 col-kind = laji

@@ -145,6 +145,16 @@ inbox-ack-expired-summary = { $count ->
         [one] 1 meddelande förföll hos servern och kan inte kvitteras: { $ids }
        *[other] { $count } meddelanden förföll hos servern och kan inte kvitteras: { $ids }
     }
+inbox-id-too-short = { $id }: ange minst 8 tecken av meddelandets id
+inbox-no-such-message = inget meddelande { $id } här (kör `silta inbox list`)
+inbox-id-ambiguous = { $id } matchar { $count } meddelanden; ange mer av id:t
+case-not-hex = { $case }: väntade 32 hexadecimala siffror eller "none"
+case-wrong-length = { $case }: väntade 32 hexadecimala siffror (16 byte)
+case-new-not-assistance = ärendereferenser utfärdas av hjälpsystemet; { $principal } använder den som den fått
+case-new-issued = ny ärendereferens utfärdad; använd den med --case (den säger ingenting om personen)
+col-issued = utfärdad (UTC)
+col-by = av
+col-label = etikett
 col-id = id
 col-case = ärende
 col-kind = typ
