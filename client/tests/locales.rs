@@ -58,7 +58,7 @@ fn every_message_is_in_every_language() {
 /// The string literals in `dir`'s Rust sources that name messages: the first argument of `t!(`,
 /// the second of `tr(`, and every literal that starts like a message id of the views.
 fn ids_in_code(dir: &Path, out: &mut BTreeSet<(String, String)>) {
-    const PREFIXES: [&str; 22] = [
+    const PREFIXES: [&str; 23] = [
         "report-col-",
         "report-group-",
         "report-footnote",
@@ -78,6 +78,7 @@ fn ids_in_code(dir: &Path, out: &mut BTreeSet<(String, String)>) {
         "prefix-",
         "form-unknown-",
         "case-none",
+        "config-",
         "case-new-",
         "case-not-hex",
         "case-wrong-length",

@@ -269,6 +269,29 @@ audit-events-count = { $count ->
        *[other] ({ $count } events)
     }
 
+## The configuration `silta init` writes (each line becomes a comment).
+
+config-head =
+    silta configuration for { $principal } (role { $role }), written by `silta init`.
+    Use it with `silta --config { $config } ...` or SILTA_CONFIG={ $config }.
+config-relay = The relay, host:port.
+config-ca = The CA that issued the relay's and everyone's certificates.
+config-cert = This installation's certificate and key (from `silta-certs issue`).
+config-state-dir = Device keys (keys/, mode 0600), local state, the access log (access.log).
+config-log-key = The delivery log's verifier key: every receipt is checked against it.
+config-log-key-none =
+    The delivery log's verifier key (`silta-relay log-key`, given out of band); with it
+    every receipt is checked.
+config-daemon-folder =
+    outbox/ (forms to send), sent/ (with their delivery state), failed/ (with the reason),
+    inbox/ (messages received).
+config-daemon-scan = How often outbox/ is looked at, and how retries back off while the relay is away.
+config-daemon-purpose = Recorded in the access log when the daemon opens received messages.
+config-retention-closed =
+    This installation's copies are transit copies (the case system of record keeps what the
+    law says). Days after `silta case close CASE` before the case's messages are deleted here.
+config-retention-uncased = Days after which a message with no case is deleted here.
+
 ## Enum values: the label of each value, under its protobuf name.
 
 MESSAGE_KIND_UNSPECIFIED = Unspecified

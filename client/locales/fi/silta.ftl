@@ -268,6 +268,29 @@ audit-events-count = { $count ->
        *[other] ({ $count } tapahtumaa)
     }
 
+## Asetustiedosto, jonka `silta init` kirjoittaa (jokaisesta rivistä tulee kommentti).
+
+config-head =
+    silta-asetukset toimijalle { $principal } (rooli { $role }), kirjoittanut `silta init`.
+    Käytä niitä näin: `silta --config { $config } ...` tai SILTA_CONFIG={ $config }.
+config-relay = Välityspalvelin, host:portti.
+config-ca = Varmentaja, joka myönsi välityspalvelimen ja kaikkien varmenteet.
+config-cert = Tämän asennuksen varmenne ja avain (komennosta `silta-certs issue`).
+config-state-dir = Laiteavaimet (keys/, tila 0600), paikallinen tila, käyttöloki (access.log).
+config-log-key = Toimituslokin varmennusavain: jokainen kuitti tarkistetaan sitä vasten.
+config-log-key-none =
+    Toimituslokin varmennusavain (`silta-relay log-key`, toimitetaan erikseen); sen kanssa
+    jokainen kuitti tarkistetaan.
+config-daemon-folder =
+    outbox/ (lähetettävät lomakkeet), sent/ (toimitustiloineen), failed/ (syineen),
+    inbox/ (vastaanotetut viestit).
+config-daemon-scan = Kuinka usein outbox/ tarkistetaan ja kuinka uusintayritykset harvenevat, kun välityspalvelin ei vastaa.
+config-daemon-purpose = Kirjataan käyttölokiin, kun palvelu avaa vastaanotetut viestit.
+config-retention-closed =
+    Tämän asennuksen kopiot ovat siirtokopioita (asianhallintajärjestelmä säilyttää sen, mitä laki
+    vaatii). Päivät komennosta `silta case close ASIA`, ennen kuin asian viestit poistetaan täältä.
+config-retention-uncased = Päivät, joiden jälkeen viesti ilman asiaa poistetaan täältä.
+
 ## Luetteloarvot: kunkin arvon nimi protobuf-nimen mukaan.
 
 MESSAGE_KIND_UNSPECIFIED = Määrittelemätön

@@ -268,6 +268,29 @@ audit-events-count = { $count ->
        *[other] ({ $count } händelser)
     }
 
+## Konfigurationen som `silta init` skriver (varje rad blir en kommentar).
+
+config-head =
+    silta-konfiguration för { $principal } (roll { $role }), skriven av `silta init`.
+    Använd den med `silta --config { $config } ...` eller SILTA_CONFIG={ $config }.
+config-relay = Servern, värd:port.
+config-ca = Utfärdaren som utfärdade serverns och allas certifikat.
+config-cert = Installationens certifikat och nyckel (från `silta-certs issue`).
+config-state-dir = Enhetsnycklar (keys/, läge 0600), lokalt tillstånd, åtkomstloggen (access.log).
+config-log-key = Leveransloggens verifieringsnyckel: varje kvitto kontrolleras mot den.
+config-log-key-none =
+    Leveransloggens verifieringsnyckel (`silta-relay log-key`, överlämnas separat); med den
+    kontrolleras varje kvitto.
+config-daemon-folder =
+    outbox/ (formulär att skicka), sent/ (med leveransstatus), failed/ (med orsaken),
+    inbox/ (mottagna meddelanden).
+config-daemon-scan = Hur ofta outbox/ granskas och hur nya försök glesas ut medan servern inte svarar.
+config-daemon-purpose = Antecknas i åtkomstloggen när tjänsten öppnar mottagna meddelanden.
+config-retention-closed =
+    Installationens kopior är överföringskopior (ärendehanteringssystemet bevarar det som lagen
+    kräver). Dagar efter `silta case close ÄRENDE` innan ärendets meddelanden raderas här.
+config-retention-uncased = Dagar efter vilka ett meddelande utan ärende raderas här.
+
 ## Uppräkningsvärden: varje värdes benämning under dess protobuf-namn.
 
 MESSAGE_KIND_UNSPECIFIED = Ospecificerat
