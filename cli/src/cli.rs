@@ -97,6 +97,19 @@ pub(crate) fn localised(cmd: clap::Command, lang: Lang) -> clap::Command {
                 } else {
                     sub
                 };
+                let sub = if lang == Lang::En {
+                    sub
+                } else {
+                    // The flags that have a translation (`help-arg-<command path>-<flag id>`).
+                    sub.mut_args(|a| {
+                        let id = format!("help-arg-{path}-{}", a.get_id());
+                        if i18n::has(Lang::En, &id) {
+                            a.help(i18n::tr(lang, &id, &[])).long_help(None)
+                        } else {
+                            a
+                        }
+                    })
+                };
                 let sub = headings(sub, lang);
                 subcommands(sub, &path, lang)
             })
@@ -869,6 +882,37 @@ mod tests {
         let mut missing = Vec::new();
         walk(&<Cli as clap::CommandFactory>::command(), "", &mut missing);
         assert!(missing.is_empty(), "{missing:?}");
+        // Every translated flag help names a flag that exists (a typo would go unnoticed).
+        fn flags(c: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for s in c.get_subcommands() {
+                let p = if path.is_empty() {
+                    s.get_name().to_owned()
+                } else {
+                    format!("{path}-{}", s.get_name())
+                };
+                for a in s.get_arguments() {
+                    out.push(format!("help-arg-{p}-{}", a.get_id()));
+                }
+                flags(s, &p, out);
+            }
+        }
+        let mut known = vec![
+            "help-arg-config".to_owned(),
+            "help-arg-lang".to_owned(),
+            "help-arg-help".to_owned(),
+            "help-arg-version".to_owned(),
+        ];
+        flags(&<Cli as clap::CommandFactory>::command(), "", &mut known);
+        let en = i18n::RESOURCES[0].1;
+        let translated: Vec<&str> = en
+            .lines()
+            .filter_map(|l| l.split(" = ").next())
+            .filter(|id| id.starts_with("help-arg-"))
+            .collect();
+        assert!(translated.len() > 15, "{translated:?}");
+        for id in translated {
+            assert!(known.iter().any(|k| k == id), "{id} names no flag");
+        }
         // And the localised command is still a valid one (clap checks it when it is built).
         for lang in Lang::ALL {
             localised(<Cli as clap::CommandFactory>::command(), lang).debug_assert();
