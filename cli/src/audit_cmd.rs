@@ -315,7 +315,10 @@ fn month_span(from: Option<&str>, to: Option<&str>) -> Result<Option<report::Mon
 
 fn print_report(report: &report::Report, format: Format) {
     match format {
-        Format::Table => print!("{}", report::render_table(report)),
+        Format::Table => print!(
+            "{}",
+            report::render_table_in(report, silta_client::i18n::current())
+        ),
         Format::Csv => print!("{}", report::to_csv(report)),
         Format::Json => print_json(report),
     }
@@ -528,16 +531,16 @@ fn print_events_table(events: &[pb::Event]) {
         .collect();
     print_table(
         &[
-            "index",
-            "time (UTC)",
-            "event",
-            "actor",
-            "kind",
-            "message",
-            "to",
-            "detail",
+            &t!("audit-col-index"),
+            &t!("audit-col-time"),
+            &t!("audit-col-event"),
+            &t!("audit-col-actor"),
+            &t!("audit-col-kind"),
+            &t!("audit-col-message"),
+            &t!("audit-col-to"),
+            &t!("audit-col-detail"),
         ],
         &rows,
     );
-    println!("({} events)", events.len());
+    println!("{}", t!("audit-events-count", count = events.len()));
 }

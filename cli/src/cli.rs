@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use silta_client::i18n::{self, Lang};
 
 /// Silta client: the centre daemon, the Assistance System's inbox, the auditor's tool.
 ///
@@ -28,6 +29,11 @@ pub(crate) struct Cli {
         global = true
     )]
     pub(crate) config: PathBuf,
+
+    /// The language of what is shown: fi, sv or en (default: from LC_ALL, LC_MESSAGES or
+    /// LANG; English if they name none of these).
+    #[arg(long, global = true, value_parser = ["fi", "sv", "en"])]
+    pub(crate) lang: Option<String>,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -55,6 +61,113 @@ Exit codes:
       another CA, wrong role): ask the administrator for a valid one
 
 Start with `silta init --role centre|assistance|auditor`, or try everything with `silta demo`.";
+
+/// `--lang X` or `--lang=X` anywhere on the command line (read before parsing, so the help is in
+/// that language too); `None` if it is not given or not fi, sv or en.
+pub(crate) fn lang_in_args(args: &[std::ffi::OsString]) -> Option<Lang> {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.iter().enumerate().find_map(|(i, a)| {
+        if *a == "--lang" {
+            args.get(i + 1).and_then(|v| Lang::parse(v))
+        } else {
+            a.strip_prefix("--lang=").and_then(Lang::parse)
+        }
+    })
+}
+
+/// The command with its help in `lang`: the program's about and exit codes, every command's
+/// about line (`help-cmd-<path>`), the global options, and the headings.
+pub(crate) fn localised(cmd: clap::Command, lang: Lang) -> clap::Command {
+    fn subcommands(cmd: clap::Command, path: &str, lang: Lang) -> clap::Command {
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        names.into_iter().fold(cmd, |cmd, name| {
+            let path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}-{name}")
+            };
+            cmd.mut_subcommand(&name, |sub| {
+                let id = format!("help-cmd-{path}");
+                // English keeps clap's own help (the doc comments, with their long form).
+                let sub = if lang != Lang::En && i18n::has(Lang::En, &id) {
+                    sub.about(i18n::tr(lang, &id, &[])).long_about(None)
+                } else {
+                    sub
+                };
+                let sub = if lang == Lang::En {
+                    sub
+                } else {
+                    // The flags that have a translation (`help-arg-<command path>-<flag id>`).
+                    sub.mut_args(|a| {
+                        let id = format!("help-arg-{path}-{}", a.get_id());
+                        if i18n::has(Lang::En, &id) {
+                            a.help(i18n::tr(lang, &id, &[])).long_help(None)
+                        } else {
+                            a
+                        }
+                    })
+                };
+                let sub = headings(sub, lang);
+                subcommands(sub, &path, lang)
+            })
+        })
+    }
+    fn headings(cmd: clap::Command, lang: Lang) -> clap::Command {
+        if lang == Lang::En {
+            return cmd;
+        }
+        let options = leak(i18n::tr(lang, "help-heading-options", &[]));
+        // clap adds its own -h/--help at build time, in English: ours instead.
+        cmd.disable_help_flag(true)
+            .arg(
+                clap::Arg::new("help")
+                    .short('h')
+                    .long("help")
+                    .action(clap::ArgAction::Help)
+                    .help(i18n::tr(lang, "help-arg-help", &[]))
+                    .help_heading(options),
+            )
+            .subcommand_help_heading(leak(i18n::tr(lang, "help-heading-commands", &[])))
+            .help_template(format!(
+                "{{before-help}}{{about-with-newline}}\n{} {{usage}}\n\n{{all-args}}{{after-help}}",
+                i18n::tr(lang, "help-heading-usage", &[])
+            ))
+            .mut_args(|a| {
+                if a.is_positional() {
+                    a.help_heading(leak(i18n::tr(lang, "help-heading-arguments", &[])))
+                } else {
+                    a.help_heading(options)
+                }
+            })
+    }
+    if lang == Lang::En {
+        return cmd;
+    }
+    let cmd = cmd
+        .disable_version_flag(true)
+        .arg(
+            clap::Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(clap::ArgAction::Version)
+                .help(i18n::tr(lang, "help-arg-version", &[])),
+        )
+        .about(i18n::tr(lang, "help-about", &[]))
+        .after_help(i18n::tr(lang, "help-exit-codes", &[]))
+        .mut_arg("config", |a| a.help(i18n::tr(lang, "help-arg-config", &[])))
+        .mut_arg("lang", |a| a.help(i18n::tr(lang, "help-arg-lang", &[])));
+    let cmd = headings(cmd, lang);
+    subcommands(cmd, "", lang)
+}
+
+/// A heading for clap, which takes only `&'static str` headings without its `string` feature: a
+/// few short strings, made once when the program starts.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
@@ -149,6 +262,8 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The language codes (ISO 639) that language fields take, with their names.
+    Languages,
     /// Device keys.
     Keys {
         #[command(subcommand)]
@@ -276,6 +391,17 @@ pub(crate) enum ReplyCommand {
     Referral {
         #[command(flatten)]
         compose: Compose,
+        /// Ask for an interpreter for the referral conversation: the language's ISO 639 code
+        /// (`silta languages` lists them), e.g. prs for Dari.
+        #[arg(long)]
+        interpreter_language: Option<String>,
+        /// The interpreter's dialect, if it matters.
+        #[arg(long)]
+        interpreter_dialect: Option<String>,
+        /// A note about the interpreter (e.g. "female interpreter", "not from the same
+        /// community").
+        #[arg(long)]
+        interpreter_note: Option<String>,
     },
     /// Answer an information request (centre).
     InfoResponse {
@@ -767,8 +893,12 @@ pub(crate) enum InboxCommand {
         /// The message.
         id: String,
         /// JSON output.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// A page to read or print: text, or html (one self-contained file with a print
+        /// stylesheet). Default: the terminal view.
+        #[arg(long, value_enum)]
+        format: Option<ShowFormat>,
     },
     /// A case's messages in order, both directions.
     Thread {
@@ -809,6 +939,15 @@ pub(crate) enum InboxCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `inbox show --format`: a page to read or print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ShowFormat {
+    /// Plain text.
+    Text,
+    /// A self-contained HTML5 page with a print stylesheet.
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -907,4 +1046,82 @@ pub(crate) enum MeetingCommand {
         #[arg(long)]
         note: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lang_flag_is_found_before_parsing() {
+        let args = |a: &[&str]| -> Vec<std::ffi::OsString> { a.iter().map(Into::into).collect() };
+        assert_eq!(
+            lang_in_args(&args(&["silta", "inbox", "list", "--lang", "fi"])),
+            Some(Lang::Fi)
+        );
+        assert_eq!(
+            lang_in_args(&args(&["silta", "--lang=sv", "--help"])),
+            Some(Lang::Sv)
+        );
+        assert_eq!(lang_in_args(&args(&["silta", "--lang", "de"])), None);
+        assert_eq!(lang_in_args(&args(&["silta", "--lang"])), None);
+        assert_eq!(lang_in_args(&args(&["silta", "inbox", "list"])), None);
+    }
+
+    #[test]
+    fn every_command_has_its_about_line_in_every_language() {
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for s in c.get_subcommands() {
+                let p = if path.is_empty() {
+                    s.get_name().to_owned()
+                } else {
+                    format!("{path}-{}", s.get_name())
+                };
+                for lang in Lang::ALL {
+                    if !i18n::has(lang, &format!("help-cmd-{p}")) {
+                        missing.push(format!("{}: help-cmd-{p}", lang.code()));
+                    }
+                }
+                walk(s, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{missing:?}");
+        // Every translated flag help names a flag that exists (a typo would go unnoticed).
+        fn flags(c: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for s in c.get_subcommands() {
+                let p = if path.is_empty() {
+                    s.get_name().to_owned()
+                } else {
+                    format!("{path}-{}", s.get_name())
+                };
+                for a in s.get_arguments() {
+                    out.push(format!("help-arg-{p}-{}", a.get_id()));
+                }
+                flags(s, &p, out);
+            }
+        }
+        let mut known = vec![
+            "help-arg-config".to_owned(),
+            "help-arg-lang".to_owned(),
+            "help-arg-help".to_owned(),
+            "help-arg-version".to_owned(),
+        ];
+        flags(&<Cli as clap::CommandFactory>::command(), "", &mut known);
+        let en = i18n::RESOURCES[0].1;
+        let translated: Vec<&str> = en
+            .lines()
+            .filter_map(|l| l.split(" = ").next())
+            .filter(|id| id.starts_with("help-arg-"))
+            .collect();
+        assert!(translated.len() > 15, "{translated:?}");
+        for id in translated {
+            assert!(known.iter().any(|k| k == id), "{id} names no flag");
+        }
+        // And the localised command is still a valid one (clap checks it when it is built).
+        for lang in Lang::ALL {
+            localised(<Cli as clap::CommandFactory>::command(), lang).debug_assert();
+        }
+    }
 }

@@ -69,11 +69,13 @@ pub(crate) async fn send_with(
 ) -> Result<(), Failure> {
     // The body first: a bad form is reported before anything is connected.
     let mut body = body(compose, fields)?;
-    read_form_value(kind, body.clone()).map_err(|e| invalid(&kind_name(kind), e))?;
+    let early = read_form_value(kind, body.clone()).map_err(|e| invalid(&kind_name(kind), e))?;
+    crate::send_cmd::check_languages(&early)?;
     let client = Client::start(config).await?;
     let mut address = address(client.state(), compose)?;
     complete(client.state(), &mut address, &mut body)?;
     let payload = read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))?;
+    crate::send_cmd::check_languages(&payload)?;
     let recipients = address
         .to
         .iter()
@@ -117,8 +119,15 @@ fn body(compose: &Compose, fields: Value) -> Result<Value, Failure> {
             let empty = v.is_null()
                 || v.as_array().is_some_and(|a| a.is_empty())
                 || v == Value::Bool(false);
-            if !empty {
-                obj.insert(k, v);
+            if empty {
+                continue;
+            }
+            // A table given by flags (the referral's interpreter) is merged into the form's.
+            match (obj.get_mut(&k), v) {
+                (Some(Value::Object(form)), Value::Object(flags)) => form.extend(flags),
+                (_, v) => {
+                    obj.insert(k, v);
+                }
             }
         }
     }
@@ -216,6 +225,6 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure {
         code: EX_DATAERR,
         message: format!("{what}: {e}"),
-        hint: Some("nothing was sent; fix the form or flags and try again".into()),
+        hint: Some(t!("hint-fix-form-or-flags")),
     }
 }

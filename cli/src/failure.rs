@@ -65,21 +65,18 @@ fn certificate(e: &ClientError) -> Said {
     match e {
         ClientError::Connect(ConnectError::CertificateRejected { alert }) => (
             EX_NOPERM,
-            format!(
-                "the relay rejected this installation's certificate: {}",
-                rejected_because(alert)
-            ),
-            Some("ask your administrator for a valid certificate (silta-certs issue) and point `cert`/`key` in the configuration at it".into()),
+            t!("err-cert-rejected", why = rejected_because(alert)),
+            Some(t!("hint-cert-rejected")),
         ),
         ClientError::Connect(ConnectError::RelayCertificate(why)) => (
             EX_NOPERM,
-            format!("the relay's certificate is not trusted: {why}"),
-            Some("check `ca` and `relay` (or `server_name`) in the configuration".into()),
+            t!("err-relay-cert", why = why),
+            Some(t!("hint-relay-cert")),
         ),
         ClientError::Relay(s) => (
             EX_NOPERM,
-            format!("the relay no longer accepts this certificate: {}", s.message()),
-            Some("it was probably revoked; ask your administrator".into()),
+            t!("err-cert-no-longer", why = s.message()),
+            Some(t!("hint-cert-no-longer")),
         ),
         _ => (EX_NOPERM, e.to_string(), Some(e.hint().into())),
     }
@@ -88,18 +85,12 @@ fn certificate(e: &ClientError) -> Said {
 /// Why the relay refused our certificate, from the TLS alert it sent.
 fn rejected_because(alert: &str) -> String {
     match alert {
-        "CertificateRevoked" => "it has been REVOKED".to_owned(),
-        "CertificateExpired" => {
-            "it has EXPIRED or is NOT YET VALID (check this machine's clock too)".to_owned()
-        }
-        "UnknownCA" | "BadCertificate" | "DecryptError" => {
-            "it was not issued by the relay's CA".to_owned()
-        }
-        "AccessDenied" | "UnsupportedCertificate" => {
-            "it is not a Silta role certificate (wrong role, identity or key usage)".to_owned()
-        }
-        "CertificateRequired" => "no certificate was sent".to_owned(),
-        other => format!("TLS alert {other}"),
+        "CertificateRevoked" => t!("cert-revoked"),
+        "CertificateExpired" => t!("cert-expired"),
+        "UnknownCA" | "BadCertificate" | "DecryptError" => t!("cert-other-ca"),
+        "AccessDenied" | "UnsupportedCertificate" => t!("cert-wrong-role"),
+        "CertificateRequired" => t!("cert-none-sent"),
+        other => t!("cert-tls-alert", alert = other),
     }
 }
 
@@ -109,20 +100,20 @@ fn retry(e: &ClientError, reconnect: bool) -> Said {
     match e {
         ClientError::Connect(ConnectError::Unreachable(why)) => (
             EX_UNAVAILABLE,
-            format!("cannot reach the relay: {why}"),
-            Some("is the relay running, and is `relay` in the configuration right? (`silta daemon` retries by itself)".into()),
+            t!("err-unreachable", why = why),
+            Some(t!("hint-unreachable")),
         ),
         ClientError::Relay(s) if s.code() == tonic::Code::Unavailable => (
             EX_UNAVAILABLE,
-            format!("the relay is unavailable: {}", s.message()),
-            Some("try again shortly".into()),
+            t!("err-unavailable", why = s.message()),
+            Some(t!("hint-try-again-shortly")),
         ),
         ClientError::Connect(_) => (1, e.to_string(), None),
         // The connection broke or the answer did not come: whether the relay took it is
         // not known. A rerun of the same command sends the same message, never a copy.
         _ if reconnect => (
             EX_UNAVAILABLE,
-            format!("no answer from the relay: {e}"),
+            t!("err-no-answer", why = e.to_string()),
             Some(e.hint().into()),
         ),
         _ => (1, e.to_string(), Some(e.hint().into())),
@@ -139,30 +130,24 @@ fn other(e: &ClientError) -> Said {
         _ => None,
     };
     match (e.kind(), e) {
-        (ErrorKind::NoDeviceKeys, _) => (
-            1,
-            e.to_string(),
-            Some("create and publish keys with `silta init` (or `silta keys init` then `silta keys publish`)".into()),
-        ),
+        (ErrorKind::NoDeviceKeys, _) => (1, e.to_string(), Some(t!("hint-no-device-keys"))),
         (ErrorKind::NoRecipientKeys, ClientError::Seal(SealError::NoKeys(p))) => (
             1,
-            format!("{p} has not published keys, so nothing can be sealed for it"),
-            Some(format!("{p} must run `silta init` (or `silta keys publish`) first")),
+            t!("err-no-recipient-keys", principal = p),
+            Some(t!("hint-no-recipient-keys", principal = p)),
         ),
-        (ErrorKind::FixInput, ClientError::Seal(SealError::Invalid(_))) => (
-            EX_DATAERR,
-            e.to_string(),
-            Some("nothing was sent; fix the form and try again".into()),
-        ),
+        (ErrorKind::FixInput, ClientError::Seal(SealError::Invalid(_))) => {
+            (EX_DATAERR, e.to_string(), Some(t!("hint-fix-form")))
+        }
         (ErrorKind::FixInput, _) if relay_code == Some(Code::NotFound) => (
             1,
-            format!("the relay does not know it: {}", relay_message(e)),
-            Some("check the recipient (<role>/<id>) or the message id".into()),
+            t!("err-not-found", why = relay_message(e)),
+            Some(t!("hint-not-found")),
         ),
         (ErrorKind::FixInput, _) if relay_code == Some(Code::PermissionDenied) => (
             1,
-            format!("the relay refused: {}", relay_message(e)),
-            Some("your role may not do this; see the README's \"who may send what\"".into()),
+            t!("err-permission-denied", why = relay_message(e)),
+            Some(t!("hint-permission-denied")),
         ),
         (ErrorKind::Local, ClientError::Config(_)) => (EX_USAGE, e.to_string(), None),
         _ => (1, e.to_string(), None),

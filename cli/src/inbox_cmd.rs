@@ -3,7 +3,7 @@
 use std::{io::IsTerminal as _, path::Path, time::Duration};
 
 use serde_json::{Value, json};
-use silta_client::text::{printable, printable_line};
+use silta_client::text::printable_line;
 use silta_client::{
     ClientConfig,
     access::{AccessLog, Action, current_user},
@@ -16,7 +16,7 @@ use silta_client::{
 
 use crate::{
     Failure,
-    cli::{CaseCommand, InboxCommand},
+    cli::{CaseCommand, InboxCommand, ShowFormat},
     output::{print_json, print_table},
 };
 
@@ -59,7 +59,7 @@ fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<
         return Ok(p.to_owned());
     }
     if std::io::stdin().is_terminal() {
-        eprint!("Purpose of this session (recorded in the access log with every case you open): ");
+        eprint!("{} ", t!("inbox-purpose-prompt"));
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
@@ -72,8 +72,8 @@ fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<
     }
     Err(Failure {
         code: crate::EX_USAGE,
-        message: "the access log needs the purpose of this session".into(),
-        hint: Some("add --purpose \"...\" (remembered for 8 hours) or set SILTA_PURPOSE".into()),
+        message: t!("inbox-purpose-missing"),
+        hint: Some(t!("inbox-purpose-hint")),
     })
 }
 
@@ -133,7 +133,7 @@ pub(crate) async fn run(
             let fetch = if offline { None } else { Some(wait) };
             list(config, purpose, new, fetch, json).await
         }
-        InboxCommand::Show { id, json } => show(config, purpose, &id, json),
+        InboxCommand::Show { id, json, format } => show(config, purpose, &id, json, format),
         InboxCommand::Thread { case, json } => thread(config, purpose, &case, json),
         InboxCommand::Ack { ids } => ack(config, &ids).await,
         InboxCommand::AccessReport { case, json } => access_report(config, purpose, &case, json),
@@ -228,6 +228,7 @@ fn show(
     purpose: Option<String>,
     id: &str,
     json: bool,
+    format: Option<ShowFormat>,
 ) -> Result<(), Failure> {
     let session = Session::start(config, purpose)?;
     let state = State::open(&config.state_dir)?;
@@ -237,10 +238,16 @@ fn show(
         &inbox::case_bytes(&record),
         &[inbox::id_bytes(&record)],
     )?;
-    if json {
-        print_json(&sorted(&record));
-    } else {
-        print_message(&record);
+    let now = silta_client::times::now_rfc3339();
+    match format {
+        _ if json => print_json(&sorted(&record)),
+        None => print_message(&record),
+        Some(ShowFormat::Text) => {
+            print!("{}", crate::page::text(&record, lang(), &session.who, &now))
+        }
+        Some(ShowFormat::Html) => {
+            print!("{}", crate::page::html(&record, lang(), &session.who, &now))
+        }
     }
     Ok(())
 }
@@ -257,9 +264,9 @@ fn thread(
     let state = State::open(&config.state_dir)?;
     let records = inbox::thread(&state, &case)?;
     if records.is_empty() {
-        return Err(Failure::failed(format!(
-            "no messages of case {} here",
-            hex::encode(case)
+        return Err(Failure::failed(t!(
+            "inbox-no-case-messages",
+            case = hex::encode(case)
         )));
     }
     let ids: Vec<Vec<u8>> = records.iter().map(inbox::id_bytes).collect();
@@ -268,9 +275,12 @@ fn thread(
         print_json(&records.iter().map(sorted).collect::<Value>());
     } else {
         println!(
-            "case {} — {} message(s)\n",
-            hex::encode(case),
-            records.len()
+            "{}\n",
+            t!(
+                "inbox-thread-header",
+                case = hex::encode(case),
+                count = records.len()
+            )
         );
         for r in &records {
             print_message(r);
@@ -285,11 +295,7 @@ fn thread(
 fn a_case(case: &str) -> Result<[u8; 16], Failure> {
     let case = parse_case(case).map_err(|e| Failure::usage(format!("case: {e}")))?;
     if case == [0; 16] {
-        return Err(Failure::usage(
-            "case: give a case reference (32 hex digits); messages without a case (\"none\") \
-             belong to no one case: `silta inbox list` shows them, `silta inbox show ID` opens one"
-                .to_owned(),
-        ));
+        return Err(Failure::usage(t!("case-none-refused")));
     }
     Ok(case)
 }
@@ -307,31 +313,34 @@ async fn ack(config: &ClientConfig, ids: &[String]) -> Result<(), Failure> {
             .map_err(Failure::failed)?;
         if done.state == Some(RecordState::ExpiredAtRelay) {
             eprintln!(
-                "NOT acknowledged: {} {} from {} expired at the relay before it was acknowledged. \
-                 The sender was told it EXPIRED and may send it again: call or answer {} so they \
-                 know it arrived here. (Marked expired-at-relay; retention deletes it by its rules.)",
-                printable_line(&done.kind),
-                done.message_id,
-                printable_line(&done.from),
-                printable_line(&done.from)
+                "{}",
+                t!(
+                    "inbox-ack-expired",
+                    kind = kind_label(&done.kind),
+                    id = done.message_id.to_string(),
+                    from = &done.from
+                )
             );
             expired.push(done.message_id.to_string());
             continue;
         }
         println!(
-            "acknowledged {} {} from {} (the sender sees it)",
-            printable_line(&done.kind),
-            done.message_id,
-            printable_line(&done.from)
+            "{}",
+            t!(
+                "inbox-acked",
+                kind = kind_label(&done.kind),
+                id = done.message_id.to_string(),
+                from = &done.from
+            )
         );
     }
     if expired.is_empty() {
         Ok(())
     } else {
-        Err(Failure::failed(format!(
-            "{} message(s) expired at the relay and cannot be acknowledged: {}",
-            expired.len(),
-            expired.join(", ")
+        Err(Failure::failed(t!(
+            "inbox-ack-expired-summary",
+            count = expired.len(),
+            ids = expired.join(", ")
         )))
     }
 }
@@ -356,34 +365,37 @@ fn access_report(
             ids = inbox::thread_ids(&inbox::thread(&state, &case)?);
         }
         Err(e) => {
-            note = format!("\nnote: only entries recorded under the case are shown ({e})");
+            note = format!("\n{}", t!("access-note-case-only", error = e.to_string()));
         }
     }
     let torn = match log.incomplete_lines() {
-        Ok(lines) if !lines.is_empty() => format!(
-            "\nnote: line(s) {lines:?} of the log are writes cut short (a crash or power loss); they hold no entry"
-        ),
+        Ok(lines) if !lines.is_empty() => {
+            format!("\n{}", t!("access-note-torn", lines = format!("{lines:?}")))
+        }
         _ => String::new(),
     };
     let entries = log.for_case(&case, &ids).map_err(|e| Failure {
         code: 2,
-        message: format!("ACCESS LOG DAMAGED: {e}"),
-        hint: Some("keep the file as it is and report this".into()),
+        message: t!("access-log-damaged", error = e.to_string()),
+        hint: Some(t!("access-log-damaged-hint")),
     })?;
     if json {
         print_json(&entries);
         return Ok(());
     }
     println!(
-        "Access to case {} recorded by {} ({})\n",
-        hex::encode(case),
-        session.me,
-        log.path().display()
+        "{}\n",
+        t!(
+            "access-report-header",
+            case = hex::encode(case),
+            principal = &session.me,
+            path = log.path().display().to_string()
+        )
     );
     print_access_entries(&entries);
     println!(
-        "\n{} entries; the log's hash chain is intact.{note}{torn}",
-        entries.len()
+        "\n{}{note}{torn}",
+        t!("access-report-footer", count = entries.len())
     );
     Ok(())
 }
@@ -399,35 +411,45 @@ fn print_access_entries(entries: &[silta_client::access::Entry]) {
                 match e.messages.len() {
                     0 => "-".to_owned(),
                     1 => e.messages[0].clone(),
-                    n => format!("{n} messages"),
+                    n => t!("access-n-messages", count = n),
                 },
                 if e.recipients.is_empty() {
                     e.purpose.clone()
                 } else {
-                    format!("{} (to {})", e.purpose, e.recipients.join(", "))
+                    t!(
+                        "access-purpose-to",
+                        purpose = &e.purpose,
+                        recipients = e.recipients.join(", ")
+                    )
                 },
             ]
         })
         .collect();
-    print_table(&["when (UTC)", "who", "what", "messages", "purpose"], &rows);
+    print_table(
+        &[
+            &t!("col-when"),
+            &t!("col-who"),
+            &t!("col-what"),
+            &t!("col-messages"),
+            &t!("col-purpose"),
+        ],
+        &rows,
+    );
 }
 
 async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failure> {
     let summary = inbox::sync(client, Duration::from_secs(wait), &session.reader()).await?;
     if !summary.new.is_empty() {
-        eprintln!("{} new message(s)", summary.new.len());
+        eprintln!("{}", t!("inbox-new-messages", count = summary.new.len()));
     }
     for r in &summary.rejected {
-        eprintln!("rejected a message {}", printable_line(r));
+        eprintln!("{}", t!("inbox-rejected", detail = r));
     }
     for w in &summary.resendable {
         eprintln!("{}", printable_line(w));
     }
     for d in &summary.deferred {
-        eprintln!(
-            "could not process a message now (left for a later sync; the others were not held up) {}",
-            printable_line(d)
-        );
+        eprintln!("{}", t!("inbox-deferred", detail = d));
     }
     crate::print_key_changes(client);
     Ok(())
@@ -468,7 +490,7 @@ fn brief(r: &MessageRecord) -> Value {
 
 fn print_list(rows: &[MessageRecord]) {
     if rows.is_empty() {
-        println!("no messages");
+        println!("{}", t!("inbox-no-messages"));
         return;
     }
     let table: Vec<[String; 7]> = rows
@@ -478,85 +500,110 @@ fn print_list(rows: &[MessageRecord]) {
             [
                 short(&r.message_id.to_string(), 13),
                 if case.is_empty() {
-                    "(none)".into()
+                    t!("case-none")
                 } else {
                     short(&case, 12)
                 },
-                printable_line(&r.kind),
+                kind_label(&r.kind),
                 printable_line(&r.from),
-                printable_line(&r.urgency).to_uppercase(),
+                urgency_label(&r.urgency).to_uppercase(),
                 printable_line(r.received_at.as_deref().unwrap_or_default()),
-                r.state.map(|s| s.as_str()).unwrap_or_default().to_owned(),
+                state_label(r.state),
             ]
         })
         .collect();
     print_table(
         &[
-            "id",
-            "case",
-            "kind",
-            "from",
-            "urgency",
-            "received (UTC)",
-            "state",
+            &t!("col-id"),
+            &t!("col-case"),
+            &t!("col-kind"),
+            &t!("col-from"),
+            &t!("col-urgency"),
+            &t!("col-received"),
+            &t!("col-state"),
         ],
         &table,
     );
 }
 
+/// A label and its value on one line, the values aligned (`  from:        centre/x`).
+fn field(label: &str, value: &str) {
+    let label = format!("{label}:");
+    println!("  {label:<12} {value}");
+}
+
 fn print_message(r: &MessageRecord) {
-    let dir = if r.is_received() { "received" } else { "sent" };
-    println!("{} {} — {dir}", printable_line(&r.kind), r.message_id);
-    println!("  from:        {}", printable_line(&r.from));
-    println!("  to:          {}", printable_line(&r.to.join(", ")));
-    println!(
-        "  case:        {}",
-        if r.case.is_none() {
-            "(none yet)".into()
+    let dir = if r.is_received() {
+        t!("show-received")
+    } else {
+        t!("show-sent")
+    };
+    println!("{} {} — {dir}", kind_label(&r.kind), r.message_id);
+    field(&t!("show-from"), &printable_line(&r.from));
+    field(&t!("show-to"), &printable_line(&r.to.join(", ")));
+    field(
+        &t!("show-case"),
+        &if r.case.is_none() {
+            t!("show-case-none")
         } else {
             r.case.to_string()
-        }
+        },
     );
-    println!(
-        "  urgency:     {}    legal basis: {}",
-        printable_line(&r.urgency),
-        printable_line(&r.legal_basis)
+    field(
+        &t!("show-urgency"),
+        &format!(
+            "{}    {}: {}",
+            urgency_label(&r.urgency),
+            t!("show-legal-basis"),
+            legal_basis_label(&r.legal_basis)
+        ),
     );
     if let Some(id) = r.in_reply_to {
-        println!("  in reply to: {id}");
+        field(&t!("show-in-reply-to"), &id.to_string());
     }
-    println!(
-        "  written:     {}    accepted by the relay: {} (log index {})",
-        printable_line(&r.created_at),
-        printable_line(&r.accepted_at),
-        r.log_index
+    field(
+        &t!("show-written"),
+        &t!(
+            "show-written-accepted",
+            written = &r.created_at,
+            accepted = &r.accepted_at,
+            index = r.log_index
+        ),
     );
     let opt = |v: &Option<String>| printable_line(v.as_deref().unwrap_or_default());
     if r.is_received() {
-        println!(
-            "  state:       {}{}",
-            r.state.map(|s| s.as_str()).unwrap_or_default(),
-            match &r.acknowledged_by {
-                Some(by) if !by.is_empty() =>
-                    format!(" by {} at {}", printable_line(by), opt(&r.acknowledged_at)),
-                _ => String::new(),
-            }
+        field(
+            &t!("show-state"),
+            &format!(
+                "{}{}",
+                state_label(r.state),
+                match &r.acknowledged_by {
+                    Some(by) if !by.is_empty() => format!(
+                        " {}",
+                        t!("show-acked-by", who = by, time = opt(&r.acknowledged_at))
+                    ),
+                    _ => String::new(),
+                }
+            ),
         );
-        println!(
-            "  signed by:   {} device {} (key {})",
-            printable_line(&r.from),
-            opt(&r.from_device),
-            opt(&r.sender_key)
+        field(
+            &t!("show-signed-by"),
+            &t!(
+                "show-signed-by-device",
+                from = &r.from,
+                device = opt(&r.from_device),
+                key = opt(&r.sender_key)
+            ),
         );
     } else if let Some(m) = &r.recipients {
         if let Some(of) = r.resend_of {
-            println!("  re-sends:    {of}");
+            field(&t!("show-resends"), &of.to_string());
         }
         for (who, st) in m {
             println!(
                 "  {}: {}{}{}",
                 printable_line(who),
-                st.state,
+                silta_client::i18n::short_label(lang(), "DELIVERY_STATE_", st.state.as_str()),
                 Some(&st.reason)
                     .filter(|d| !d.is_empty() && st.resendable())
                     .map(|d| format!(" [{}]", printable_line(d)))
@@ -569,9 +616,12 @@ fn print_message(r: &MessageRecord) {
             let resent = r.resent_as.iter().find(|x| x.to.contains(who));
             match resent {
                 Some(x) => println!(
-                    "    re-sent as {} at {}",
-                    x.message_id,
-                    printable_line(&x.at)
+                    "    {}",
+                    t!(
+                        "show-resent-as",
+                        id = x.message_id.to_string(),
+                        time = &x.at
+                    )
                 ),
                 None if !st.what_to_do.is_empty() => {
                     println!("    {}", printable_line(&st.what_to_do))
@@ -580,45 +630,48 @@ fn print_message(r: &MessageRecord) {
             }
         }
     }
+    if let Some(i) = crate::page::interpreter(r, lang()) {
+        println!("  {}", i);
+    }
     println!("  ---");
-    if let Some(body) = r.payload.as_object().and_then(|o| o.values().next()) {
-        render(body, 2);
+    for row in crate::page::body_rows(r, lang()) {
+        let pad = " ".repeat(2 + 2 * row.depth);
+        match &row.value {
+            Some(v) if row.label.is_empty() => println!("{pad}- {v}"),
+            Some(v) => println!("{pad}{}: {v}", row.label),
+            None if row.label.is_empty() => println!("{pad}-"),
+            None => println!("{pad}{}:", row.label),
+        }
     }
 }
 
-fn render(v: &Value, indent: usize) {
-    let pad = " ".repeat(indent);
-    match v {
-        Value::Object(o) => {
-            for (k, v) in o {
-                match v {
-                    Value::Object(_) | Value::Array(_) => {
-                        println!("{pad}{k}:");
-                        render(v, indent + 2);
-                    }
-                    _ => println!("{pad}{k}: {}", scalar(v)),
-                }
-            }
-        }
-        Value::Array(a) => {
-            for v in a {
-                match v {
-                    Value::Object(_) | Value::Array(_) => {
-                        println!("{pad}-");
-                        render(v, indent + 2);
-                    }
-                    _ => println!("{pad}- {}", scalar(v)),
-                }
-            }
-        }
-        other => println!("{pad}{}", scalar(other)),
-    }
+fn lang() -> silta_client::i18n::Lang {
+    silta_client::i18n::current()
 }
 
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => printable(s),
-        other => other.to_string(),
+/// A kind's label in the reader's language (`referral` -> "Referral").
+pub(crate) fn kind_label(kind: &str) -> String {
+    silta_client::i18n::short_label(lang(), "MESSAGE_KIND_", kind)
+}
+
+/// An urgency's label in the reader's language.
+pub(crate) fn urgency_label(u: &str) -> String {
+    silta_client::i18n::short_label(lang(), "URGENCY_", u)
+}
+
+/// A legal basis's label in the reader's language.
+pub(crate) fn legal_basis_label(b: &str) -> String {
+    silta_client::i18n::short_label(lang(), "LEGAL_BASIS_", b)
+}
+
+/// A kept message's state in the reader's language.
+pub(crate) fn state_label(s: Option<RecordState>) -> String {
+    match s {
+        Some(RecordState::New) => t!("record-state-new"),
+        Some(RecordState::Acknowledged) => t!("record-state-acknowledged"),
+        Some(RecordState::Sent) => t!("record-state-sent"),
+        Some(RecordState::ExpiredAtRelay) => t!("record-state-expired-at-relay"),
+        None => String::new(),
     }
 }
 
@@ -627,8 +680,9 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
         CaseCommand::New { label, json } => {
             let me = principal_of(config)?;
             if !me.starts_with("assistance/") {
-                return Err(Failure::usage(format!(
-                    "case references are issued by the Assistance System; {me} uses the one it was given"
+                return Err(Failure::usage(t!(
+                    "case-new-not-assistance",
+                    principal = &me
                 )));
             }
             let state = State::open(&config.state_dir)?;
@@ -646,9 +700,7 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
                 print_json(&record);
             } else {
                 println!("{case_hex}");
-                eprintln!(
-                    "new case reference issued; use it with --case (it says nothing about the person)"
-                );
+                eprintln!("{}", t!("case-new-issued"));
             }
         }
         CaseCommand::List => {
@@ -661,7 +713,15 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
                     [s("case"), s("issued_at"), s("issued_by"), s("label")]
                 })
                 .collect();
-            print_table(&["case", "issued (UTC)", "by", "label"], &rows);
+            print_table(
+                &[
+                    &t!("col-case"),
+                    &t!("col-issued"),
+                    &t!("col-by"),
+                    &t!("col-label"),
+                ],
+                &rows,
+            );
         }
         command @ (CaseCommand::Close { .. } | CaseCommand::Reopen { .. }) => {
             crate::retention_cmd::case(config, command)?;

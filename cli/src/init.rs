@@ -110,49 +110,65 @@ fn check_certificate(cert: &Path, role: &str) -> Result<Principal, Failure> {
     Ok(me)
 }
 
-/// The configuration file, with a comment on every setting.
+/// A comment in the configuration, in the reader's language: every line starts with `# `.
+fn comment(text: &str) -> String {
+    text.lines().map(|l| format!("# {l}\n")).collect()
+}
+
+/// The configuration file, with a comment on every setting (in the reader's language).
 fn config_text(config_path: &Path, me: &Principal, s: &Settings) -> String {
     let path = |p: &Path| p.display().to_string();
     format!(
-        "# silta configuration for {me} (role {role}), written by `silta init`.\n\
-         # Use it with `silta --config {cfg} ...` or SILTA_CONFIG={cfg}.\n\
-         \n\
-         # The relay, host:port.\n\
+        "{head}\n\
+         {c_relay}\
          relay = {relay:?}\n\
-         # The CA that issued the relay's and everyone's certificates.\n\
+         {c_ca}\
          ca = {ca:?}\n\
-         # This installation's certificate and key (from `silta-certs issue`).\n\
+         {c_cert}\
          cert = {cert:?}\n\
          key = {key:?}\n\
-         # Device keys (keys/, mode 0600), local state, the access log (access.log).\n\
+         {c_state}\
          state_dir = {state:?}\n\
          {log_key_line}\
          {daemon}\
          {retention}",
-        role = s.role,
+        head = comment(&t!(
+            "config-head",
+            principal = me.to_string(),
+            role = &s.role,
+            config = config_path.display().to_string()
+        )),
+        c_relay = comment(&t!("config-relay")),
+        c_ca = comment(&t!("config-ca")),
+        c_cert = comment(&t!("config-cert")),
+        c_state = comment(&t!("config-state-dir")),
         relay = s.relay,
-        cfg = config_path.display(),
         ca = path(&s.ca),
         cert = path(&s.cert),
         key = path(&s.key),
         state = path(&s.state_dir),
         log_key_line = match &s.log_key {
-            Some(k) => format!("# The delivery log's verifier key: every receipt is checked against it.\nlog_key = {k:?}\n"),
-            None => "# The delivery log's verifier key (`silta-relay log-key`, given out of band); with it\n# every receipt is checked.\n# log_key = \"...\"\n".into(),
+            Some(k) => format!("{}log_key = {k:?}\n", comment(&t!("config-log-key"))),
+            None => format!(
+                "{}# log_key = \"...\"\n",
+                comment(&t!("config-log-key-none"))
+            ),
         },
         daemon = if s.role == "centre" {
             format!(
                 "\n[daemon]\n\
-                 # outbox/ (forms to send), sent/ (with their delivery state), failed/ (with the reason),\n\
-                 # inbox/ (messages received).\n\
+                 {}\
                  folder = {:?}\n\
-                 # How often outbox/ is looked at, and how retries back off while the relay is away.\n\
+                 {}\
                  scan_interval_ms = 1000\n\
                  retry_initial_ms = 1000\n\
                  retry_max_ms = 60000\n\
-                 # Recorded in the access log when the daemon opens received messages.\n\
+                 {}\
                  purpose = \"passing received messages to the case-management system\"\n",
-                path(&s.folder)
+                comment(&t!("config-daemon-folder")),
+                path(&s.folder),
+                comment(&t!("config-daemon-scan")),
+                comment(&t!("config-daemon-purpose")),
             )
         } else {
             String::new()
@@ -160,13 +176,15 @@ fn config_text(config_path: &Path, me: &Principal, s: &Settings) -> String {
         retention = if s.role == "auditor" {
             String::new()
         } else {
-            "\n[retention]\n\
-             # This installation's copies are transit copies (the case system of record keeps what the\n\
-             # law says). Days after `silta case close CASE` before the case's messages are deleted here.\n\
-             closed_case_days = 30\n\
-             # Days after which a message with no case is deleted here.\n\
-             uncased_max_days = 90\n"
-                .into()
+            format!(
+                "\n[retention]\n\
+                 {}\
+                 closed_case_days = 30\n\
+                 {}\
+                 uncased_max_days = 90\n",
+                comment(&t!("config-retention-closed")),
+                comment(&t!("config-retention-uncased")),
+            )
         },
     )
 }
@@ -300,4 +318,73 @@ fn check_validity(cert_pem: &[u8]) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The English configuration is what `silta init` always wrote (the comments come from the
+    /// reader's language file now).
+    #[test]
+    fn the_english_configuration_is_unchanged() {
+        silta_client::i18n::set_current(silta_client::i18n::Lang::En);
+        let settings = |role: &str, log_key: Option<&str>| Settings {
+            role: role.into(),
+            relay: "relay.example:7443".into(),
+            ca: "/etc/silta/ca.pem".into(),
+            cert: "/etc/silta/cert.pem".into(),
+            key: "/etc/silta/cert.key".into(),
+            state_dir: "/var/lib/silta".into(),
+            folder: "/srv/silta".into(),
+            log_key: log_key.map(Into::into),
+        };
+        let me: Principal = "centre/joutseno".parse().unwrap();
+        let text = config_text(Path::new("silta.toml"), &me, &settings("centre", None));
+        assert_eq!(
+            text,
+            "# silta configuration for centre/joutseno (role centre), written by `silta init`.\n\
+             # Use it with `silta --config silta.toml ...` or SILTA_CONFIG=silta.toml.\n\
+             \n\
+             # The relay, host:port.\n\
+             relay = \"relay.example:7443\"\n\
+             # The CA that issued the relay's and everyone's certificates.\n\
+             ca = \"/etc/silta/ca.pem\"\n\
+             # This installation's certificate and key (from `silta-certs issue`).\n\
+             cert = \"/etc/silta/cert.pem\"\n\
+             key = \"/etc/silta/cert.key\"\n\
+             # Device keys (keys/, mode 0600), local state, the access log (access.log).\n\
+             state_dir = \"/var/lib/silta\"\n\
+             # The delivery log's verifier key (`silta-relay log-key`, given out of band); with it\n\
+             # every receipt is checked.\n\
+             # log_key = \"...\"\n\
+             \n[daemon]\n\
+             # outbox/ (forms to send), sent/ (with their delivery state), failed/ (with the reason),\n\
+             # inbox/ (messages received).\n\
+             folder = \"/srv/silta\"\n\
+             # How often outbox/ is looked at, and how retries back off while the relay is away.\n\
+             scan_interval_ms = 1000\n\
+             retry_initial_ms = 1000\n\
+             retry_max_ms = 60000\n\
+             # Recorded in the access log when the daemon opens received messages.\n\
+             purpose = \"passing received messages to the case-management system\"\n\
+             \n[retention]\n\
+             # This installation's copies are transit copies (the case system of record keeps what the\n\
+             # law says). Days after `silta case close CASE` before the case's messages are deleted here.\n\
+             closed_case_days = 30\n\
+             # Days after which a message with no case is deleted here.\n\
+             uncased_max_days = 90\n"
+        );
+        // In every language each comment line is commented out.
+        for lang in silta_client::i18n::Lang::ALL {
+            for id in [
+                "config-head",
+                "config-log-key-none",
+                "config-retention-closed",
+            ] {
+                let text = silta_client::i18n::tr(lang, id, &[]);
+                assert!(comment(&text).lines().all(|l| l.starts_with("# ")));
+            }
+        }
+    }
 }

@@ -2,6 +2,21 @@
 //!
 //! Exit codes: see [`cli::EXIT_CODES`] (printed by `silta --help`).
 
+/// A message in the reader's language (`silta_client::i18n`): a message id literal, then named
+/// values (`name = value`).
+/// Text values are made printable; numbers choose plural forms.
+macro_rules! t {
+    ($id:literal) => {
+        silta_client::i18n::t($id, &[])
+    };
+    ($id:literal, $($k:ident = $v:expr),+ $(,)?) => {
+        silta_client::i18n::t(
+            $id,
+            &[$((stringify!($k), silta_client::i18n::Arg::from($v))),+],
+        )
+    };
+}
+
 mod admin_cmd;
 mod audit_cmd;
 mod cli;
@@ -14,6 +29,7 @@ mod inbox_cmd;
 mod init;
 mod keys_cmd;
 mod output;
+mod page;
 mod receive_cmd;
 mod reply_cmd;
 mod resend_cmd;
@@ -23,7 +39,7 @@ mod send_cmd;
 
 use std::{path::Path, process::ExitCode};
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use silta_client::ClientConfig;
 
 use cli::{Cli, Command};
@@ -32,7 +48,13 @@ pub(crate) use failure::{EX_DATAERR, EX_NOPERM, EX_USAGE, Failure};
 pub(crate) use output::print_key_changes;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let lang = cli::lang_in_args(&args).unwrap_or_else(silta_client::i18n::Lang::from_env);
+    silta_client::i18n::set_current(lang);
+    let cli = match cli::localised(Cli::command(), lang)
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
@@ -56,9 +78,17 @@ fn main() -> ExitCode {
         Err(f) => {
             // Messages may quote the relay's status text or another party's words: no control
             // characters reach the terminal (line feeds of our own multi-line messages stay).
-            eprintln!("error: {}", silta_client::text::printable(&f.message));
+            eprintln!(
+                "{} {}",
+                t!("prefix-error"),
+                silta_client::text::printable(&f.message)
+            );
             if let Some(h) = f.hint {
-                eprintln!("hint: {}", silta_client::text::printable(&h));
+                eprintln!(
+                    "{} {}",
+                    t!("prefix-hint"),
+                    silta_client::text::printable(&h)
+                );
             }
             ExitCode::from(f.code)
         }
@@ -82,9 +112,7 @@ pub(crate) fn load_config(path: &Path) -> Result<ClientConfig, Failure> {
     ClientConfig::load(path).map_err(|e| Failure {
         code: EX_USAGE,
         message: e.to_string(),
-        hint: Some(
-            "set this installation up with `silta init --role centre|assistance|auditor ...`, or pass --config FILE (or set SILTA_CONFIG); to try Silta first, run `silta demo`".into(),
-        ),
+        hint: Some(t!("hint-no-configuration")),
     })
 }
 
@@ -93,7 +121,7 @@ pub(crate) fn load_config(path: &Path) -> Result<ClientConfig, Failure> {
 /// configuration says it, so nobody learns of an expiry from a failure.
 pub(crate) fn warn_expiry(config: &ClientConfig) {
     for w in silta_client::expiry::installation(config, std::time::SystemTime::now(), &[]) {
-        eprintln!("warning: {w}");
+        eprintln!("{} {w}", t!("prefix-warning"));
     }
 }
 
@@ -109,6 +137,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         init @ Command::Init { .. } => init::run(&cli.config, init).await,
         Command::Demo { keep, handover } => demo(keep, handover).await,
         Command::Audit { command } => audit_cmd::run(&cli.config, command).await,
+        Command::Languages => {
+            languages();
+            Ok(())
+        }
         Command::Keys { command } => keys_cmd::run(&config()?, command).await,
         Command::Admin { command } => admin_cmd::run(&config()?, command).await,
         Command::Daemon => daemon_cmd::run(&config()?).await,
@@ -139,6 +171,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             receive_cmd::run(&config()?, out, wait, purpose).await
         }
     }
+}
+
+/// `silta languages`: the ISO 639 codes language fields take, with their names in the reader's
+/// language.
+fn languages() {
+    let lang = silta_client::i18n::current();
+    let rows: Vec<[String; 2]> = silta_client::i18n::LANGUAGES
+        .iter()
+        .map(|code| {
+            [
+                (*code).to_owned(),
+                silta_client::i18n::tr(lang, &format!("lang-{code}"), &[]),
+            ]
+        })
+        .collect();
+    output::print_table(&[&t!("col-code"), &t!("col-language")], &rows);
 }
 
 #[cfg(feature = "demo")]

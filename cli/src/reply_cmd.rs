@@ -294,13 +294,33 @@ fn message(command: ReplyCommand, today: time::Date) -> Result<Message, Failure>
             let fields = json!({ "indicators": indicators, "questions": questions });
             (MessageKind::AnonymousConsultation, compose, fields)
         }
-        ReplyCommand::Referral { compose } => {
+        ReplyCommand::Referral {
+            compose,
+            interpreter_language,
+            interpreter_dialect,
+            interpreter_note,
+        } => {
             if compose.form.is_none() {
                 return Err(Failure::usage(
                     "a referral is written in a form: --form referral.toml (see client/forms/referral.toml)",
                 ));
             }
-            (MessageKind::Referral, compose, json!({}))
+            let mut interpreter = serde_json::Map::new();
+            for (k, v) in [
+                ("language", interpreter_language),
+                ("dialect", interpreter_dialect),
+                ("note", interpreter_note),
+            ] {
+                if let Some(v) = v {
+                    interpreter.insert(k.into(), v.into());
+                }
+            }
+            let fields = if interpreter.is_empty() {
+                json!({})
+            } else {
+                json!({ "interpreter": interpreter })
+            };
+            (MessageKind::Referral, compose, fields)
         }
         ReplyCommand::InfoResponse {
             compose,

@@ -44,8 +44,9 @@ pub(crate) async fn run(config: &ClientConfig, args: SendArgs) -> Result<(), Fai
     let payload = read_form(kind, &text, json).map_err(|e| Failure {
         code: EX_DATAERR,
         message: format!("{}: {e}", form.display()),
-        hint: Some("nothing was sent; fix the form and try again".into()),
+        hint: Some(t!("hint-fix-form")),
     })?;
+    check_languages(&payload)?;
     let mut draft = Draft::new(kind, case_ref, recipients, payload);
     draft.urgency =
         parse_urgency(&args.urgency).map_err(|e| Failure::usage(format!("--urgency: {e}")))?;
@@ -69,6 +70,19 @@ pub(crate) async fn run(config: &ClientConfig, args: SendArgs) -> Result<(), Fai
 
 /// `--legal-basis` for a message of `kind`: a known basis, and one the kind may name
 /// (`silta_proto::policy::allowed_bases`; the error lists them).
+/// Every language field of a form holds a known ISO 639 code: a code the reader's program
+/// cannot name is refused before anything is sealed (exit 64, with where to find the codes).
+pub(crate) fn check_languages(payload: &silta_proto::pb::payload::Payload) -> Result<(), Failure> {
+    match silta_client::i18n::unknown_languages(payload).first() {
+        None => Ok(()),
+        Some((field, code)) => Err(Failure {
+            code: crate::EX_USAGE,
+            message: t!("form-unknown-language", field = field, code = code),
+            hint: Some(t!("form-unknown-language-hint")),
+        }),
+    }
+}
+
 pub(crate) fn legal_basis_for(
     kind: silta_proto::pb::MessageKind,
     flag: &str,

@@ -146,11 +146,18 @@ pub fn parse_case(case: &str) -> Result<[u8; 16], PayloadError> {
     if case == "none" {
         return Ok([0; 16]);
     }
-    let bytes = hex::decode(case.replace('-', ""))
-        .map_err(|_| PayloadError(format!("{case:?}: expected 32 hex digits or \"none\"")))?;
-    bytes
-        .try_into()
-        .map_err(|_| PayloadError(format!("{case:?}: expected 32 hex digits (16 bytes)")))
+    let bytes = hex::decode(case.replace('-', "")).map_err(|_| {
+        PayloadError(crate::i18n::t(
+            "case-not-hex",
+            &[("case", format!("{case:?}").into())],
+        ))
+    })?;
+    bytes.try_into().map_err(|_| {
+        PayloadError(crate::i18n::t(
+            "case-wrong-length",
+            &[("case", format!("{case:?}").into())],
+        ))
+    })
 }
 
 /// A message id (UUID).

@@ -287,8 +287,9 @@ pub fn list(state: &State, only_new: bool) -> Result<Vec<MessageRecord>, StateEr
 pub fn find(state: &State, id: &str) -> Result<MessageRecord, String> {
     let id = id.trim().to_ascii_lowercase();
     if id.len() < 8 {
-        return Err(format!(
-            "{id:?}: give at least 8 characters of the message id"
+        return Err(crate::i18n::t(
+            "inbox-id-too-short",
+            &[("id", format!("{id:?}").into())],
         ));
     }
     let matches: Vec<MessageRecord> = state
@@ -298,9 +299,15 @@ pub fn find(state: &State, id: &str) -> Result<MessageRecord, String> {
         .filter(|r| r.message_id.to_string().starts_with(&id))
         .collect();
     match matches.len() {
-        0 => Err(format!("no message {id} here (run `silta inbox list`)")),
+        0 => Err(crate::i18n::t(
+            "inbox-no-such-message",
+            &[("id", id.into())],
+        )),
         1 => Ok(matches.into_iter().next().expect("one")),
-        n => Err(format!("{id} matches {n} messages; give more of the id")),
+        n => Err(crate::i18n::t(
+            "inbox-id-ambiguous",
+            &[("id", id.into()), ("count", n.into())],
+        )),
     }
 }
 

@@ -36,6 +36,7 @@
 //! - [`state`]: the client's local state: pinned keys, message ids seen.
 //! - [`fsutil`]: atomic file writes, private folders.
 //! - [`retention`]: closing cases and deleting plaintext after its retention period.
+//! - [`i18n`]: what people read in Finnish, Swedish or English (Fluent); language codes.
 //! - [`text`]: text from the relay or another party made safe to print (terminal, CSV).
 //! - [`times`]: RFC 3339 times (the one formatter).
 //!
@@ -60,6 +61,7 @@ mod error;
 pub mod expiry;
 pub mod form;
 pub mod fsutil;
+pub mod i18n;
 pub mod ids;
 pub mod inbox;
 pub mod key_history;

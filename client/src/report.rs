@@ -452,18 +452,26 @@ fn human_opt(secs: Option<f64>) -> String {
 
 /// The report as aligned plain-text tables, one block per month and a total block.
 pub fn render_table(report: &Report) -> String {
-    const HEADER: [&str; 10] = [
-        "month",
-        "group",
-        "accepted",
-        "delivered",
-        "acknowledged",
-        "rejected",
-        "expired",
-        "median",
-        "p90",
-        "max",
+    render_table_in(report, crate::i18n::Lang::En)
+}
+
+/// [`render_table`] with its headings and fixed text in `lang` (groups keep their short names,
+/// as in the CSV).
+pub fn render_table_in(report: &Report, lang: crate::i18n::Lang) -> String {
+    let tr = |id: &str| crate::i18n::tr(lang, id, &[]);
+    let header = [
+        tr("report-col-month"),
+        tr("report-col-group"),
+        tr("report-col-accepted"),
+        tr("report-col-delivered"),
+        tr("report-col-acknowledged"),
+        tr("report-col-rejected"),
+        tr("report-col-expired"),
+        tr("report-col-median"),
+        tr("report-col-p90"),
+        tr("report-col-max"),
     ];
+    let header = header.each_ref().map(String::as_str);
     // `None` separates months.
     let mut lines: Vec<Option<[String; 10]>> = Vec::new();
     let mut last_month = None;
@@ -474,7 +482,9 @@ pub fn render_table(report: &Report) -> String {
         }
         last_month = Some(m.month.as_str());
         let group = match dimension {
-            "all" => "all".to_owned(),
+            "all" => tr("report-group-all"),
+            "kind" => format!("{} {name}", tr("report-group-kind")),
+            "urgency" => format!("{} {name}", tr("report-group-urgency")),
             _ => format!("{dimension} {name}"),
         };
         lines.push(Some([
@@ -495,7 +505,7 @@ pub fn render_table(report: &Report) -> String {
         ]));
     }
 
-    let mut widths = HEADER.map(str::len);
+    let mut widths = header.map(|h| h.chars().count());
     for cells in lines.iter().flatten() {
         for (w, c) in widths.iter_mut().zip(cells) {
             *w = (*w).max(c.chars().count());
@@ -517,7 +527,7 @@ pub fn render_table(report: &Report) -> String {
         out.trim_end().to_owned() + "\n"
     };
 
-    let mut out = line(&HEADER);
+    let mut out = line(&header);
     out += &line(&widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str));
     for cells in &lines {
         match cells {
@@ -525,16 +535,16 @@ pub fn render_table(report: &Report) -> String {
             None => out.push('\n'),
         }
     }
-    out.push_str(
-        "\nmedian, p90, max: time from acceptance to acknowledgement per (message, recipient), \
-         nearest-rank percentiles.\n",
-    );
+    let _ = writeln!(out, "\n{}", tr("report-footnote"));
     if report.unusable_events > 0 {
         let _ = writeln!(
             out,
-            "{} message event(s) had no time, message id or recipient, or repeated an \
-             acceptance, and are not counted.",
-            report.unusable_events
+            "{}",
+            crate::i18n::tr(
+                lang,
+                "report-unusable",
+                &[("count", report.unusable_events.into())]
+            )
         );
     }
     out
@@ -1143,7 +1153,15 @@ mod tests {
              1   3d 4h   3d 4h   3d 4h"
         );
         assert!(table.contains("\ntotal    all "));
-        assert!(table.contains("1 message event(s) had no time"));
+        assert!(table.contains("1 message event had no time"));
+        // The same report for a Finnish or Swedish reader: headings and fixed text translated,
+        // the numbers and group names as they are.
+        let fi = render_table_in(&summarize(&fixture(), None), crate::i18n::Lang::Fi);
+        assert!(fi.starts_with("kuukausi  ryhmä"), "{fi}");
+        assert!(fi.contains("laji anonymous-consultation"), "{fi}");
+        assert!(fi.contains("1 viestitapahtumalta puuttui aika"), "{fi}");
+        let sv = render_table_in(&summarize(&fixture(), None), crate::i18n::Lang::Sv);
+        assert!(sv.contains("\ntotal    alla "), "{sv}");
     }
 
     #[test]

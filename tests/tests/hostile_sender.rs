@@ -170,7 +170,7 @@ async fn inbox_sync_is_not_held_up_by_a_sender_whose_keys_cannot_be_fetched() {
     let o = silta(&nas_user, &["inbox", "sync", "--wait", "1"]);
     assert!(o.status.success(), "{}", out(&o));
     let text = out(&o);
-    assert!(text.contains("1 new message(s)"), "{text}");
+    assert!(text.contains("1 new message"), "{text}");
     assert!(
         text.contains(&format!("from {HOSTILE}, message {}", uuid_of(&bad_id))),
         "{text}"

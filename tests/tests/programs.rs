@@ -15,6 +15,10 @@ fn run(config: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Outp
         .arg(config)
         .args(args)
         .env_remove("SILTA_PURPOSE")
+        // English, whatever the machine's locale (the golden files are English).
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("LANG")
         .env("SILTA_USER", "tester");
     for (k, v) in env {
         cmd.env(k, v);

@@ -1,0 +1,287 @@
+//! A message as a page a person reads or prints: `silta inbox show ID --format text|html`.
+//!
+//! Every field has its label in the reader's language, enum values their labels, language codes
+//! their names ("Dari (prs)"). Every value from the message is made printable first (control,
+//! reordering and zero-width characters become U+FFFD), and in HTML escaped as well: the page is
+//! one self-contained HTML5 file with a print stylesheet, no scripts, nothing loaded from
+//! elsewhere.
+
+use serde_json::Value;
+use silta_client::i18n::{Lang, language_name, tr};
+use silta_client::record::{MessageRecord, RecordState};
+
+pub(crate) use silta_client::i18n::Row;
+
+/// Text from the message made safe for a page: like the terminal's sanitiser, and zero-width and
+/// invisible formatting characters are replaced too (what is printed is what was stored).
+pub(crate) fn safe(s: &str) -> String {
+    silta_client::text::printable(s)
+        .chars()
+        .map(|c| {
+            if silta_proto::text::invisible(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The message's content as rows, labelled in `lang`, every value made safe for a page.
+pub(crate) fn body_rows(r: &MessageRecord, lang: Lang) -> Vec<Row> {
+    silta_client::i18n::payload_rows(&r.payload, lang)
+        .into_iter()
+        .map(|row| Row {
+            value: row.value.map(|v| safe(&v)),
+            ..row
+        })
+        .collect()
+}
+
+/// The referral's interpreter request, on one line for the top of the view; `None` if the
+/// message asks for none.
+pub(crate) fn interpreter(r: &MessageRecord, lang: Lang) -> Option<String> {
+    let i = r.payload.get("referral")?.get("interpreter")?;
+    let s = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or_default();
+    if s("language").is_empty() && s("dialect").is_empty() && s("note").is_empty() {
+        return None;
+    }
+    let mut line = tr(
+        lang,
+        "show-interpreter-needed",
+        &[(
+            "language",
+            match s("language") {
+                "" => "—".to_owned(),
+                code => language_name(lang, code),
+            }
+            .into(),
+        )],
+    );
+    for (k, id) in [
+        ("dialect", "show-interpreter-dialect"),
+        ("note", "show-interpreter-note"),
+    ] {
+        if !s(k).is_empty() {
+            line.push_str("; ");
+            line.push_str(&tr(lang, id, &[("value", s(k).into())]));
+        }
+    }
+    Some(safe(&line).replace('\n', " "))
+}
+
+/// The metadata of the page: (label, value) in `lang`.
+fn metadata(r: &MessageRecord, lang: Lang) -> Vec<(String, String)> {
+    let l = |id: &str| tr(lang, id, &[]);
+    let short = |prefix: &str, v: &str| silta_client::i18n::short_label(lang, prefix, v);
+    let mut m = vec![
+        (l("page-kind"), short("MESSAGE_KIND_", &r.kind)),
+        (l("page-message-id"), r.message_id.to_string()),
+        (
+            l("page-case"),
+            if r.case.is_none() {
+                l("show-case-none")
+            } else {
+                r.case.to_string()
+            },
+        ),
+        (l("page-from"), safe(&r.from)),
+    ];
+    if let Some(d) = r.from_device.as_deref().filter(|d| !d.is_empty()) {
+        m.push((l("page-from-device"), safe(d)));
+    }
+    m.push((l("page-to"), safe(&r.to.join(", "))));
+    m.push((l("page-written"), safe(&r.created_at)));
+    m.push((
+        l("page-accepted"),
+        tr(
+            lang,
+            "page-accepted-at",
+            &[
+                ("time", r.accepted_at.as_str().into()),
+                ("index", r.log_index.into()),
+            ],
+        ),
+    ));
+    if let Some(t) = r.received_at.as_deref() {
+        m.push((l("page-received"), safe(t)));
+    }
+    m.push((l("page-urgency"), short("URGENCY_", &r.urgency)));
+    m.push((l("page-legal-basis"), short("LEGAL_BASIS_", &r.legal_basis)));
+    if let Some(id) = r.in_reply_to {
+        m.push((l("page-in-reply-to"), id.to_string()));
+    }
+    if let Some(s) = r.state {
+        let state = match s {
+            RecordState::New => l("record-state-new"),
+            RecordState::Acknowledged => l("record-state-acknowledged"),
+            RecordState::Sent => l("record-state-sent"),
+            RecordState::ExpiredAtRelay => l("record-state-expired-at-relay"),
+        };
+        m.push((l("page-state"), state));
+    }
+    if let Some(by) = r.acknowledged_by.as_deref().filter(|b| !b.is_empty()) {
+        m.push((
+            l("page-acknowledged"),
+            tr(
+                lang,
+                "show-acked-by",
+                &[
+                    ("who", by.into()),
+                    ("time", r.acknowledged_at.clone().unwrap_or_default().into()),
+                ],
+            ),
+        ));
+    }
+    m.into_iter().map(|(k, v)| (k, safe(&v))).collect()
+}
+
+/// The page as plain text (for reading, printing, or pasting into a case file).
+pub(crate) fn text(r: &MessageRecord, lang: Lang, printed_by: &str, printed_at: &str) -> String {
+    let title = tr(
+        lang,
+        "page-title",
+        &[(
+            "kind",
+            silta_client::i18n::short_label(lang, "MESSAGE_KIND_", &r.kind).into(),
+        )],
+    );
+    let mut out = format!("{title}\n{}\n\n", "=".repeat(title.chars().count()));
+    let meta = metadata(r, lang);
+    let width = meta
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    for (k, v) in &meta {
+        out.push_str(&format!("{:<width$} {v}\n", format!("{k}:")));
+    }
+    if let Some(i) = interpreter(r, lang) {
+        out.push_str(&format!("\n*** {i} ***\n"));
+    }
+    let content = tr(lang, "page-content", &[]);
+    out.push_str(&format!(
+        "\n{content}\n{}\n",
+        "-".repeat(content.chars().count())
+    ));
+    for row in body_rows(r, lang) {
+        let pad = "  ".repeat(row.depth);
+        let value = row.value.map(|v| v.replace('\n', &format!("\n{pad}  ")));
+        match (row.label.is_empty(), value) {
+            (true, Some(v)) => out.push_str(&format!("{pad}- {v}\n")),
+            (false, Some(v)) => out.push_str(&format!("{pad}{}: {v}\n", row.label)),
+            (true, None) => out.push_str(&format!("{pad}-\n")),
+            (false, None) => out.push_str(&format!("{pad}{}:\n", row.label)),
+        }
+    }
+    out.push_str(&format!("\n{}\n", footer(lang, printed_by, printed_at)));
+    out
+}
+
+fn footer(lang: Lang, printed_by: &str, printed_at: &str) -> String {
+    safe(&tr(
+        lang,
+        "page-footer",
+        &[("who", printed_by.into()), ("time", printed_at.into())],
+    ))
+    .replace('\n', " ")
+}
+
+/// HTML text: `&`, `<`, `>`, `"` and `'` escaped.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:48em;margin:2em auto;color:#000;line-height:1.4}\
+h1{font-size:1.4em;border-bottom:2px solid #000}\
+h2{font-size:1.1em;margin-top:1.5em}\
+table{border-collapse:collapse;width:100%}\
+th,td{text-align:left;vertical-align:top;padding:.2em .6em .2em 0}\
+th{width:35%;font-weight:600}\
+td{white-space:pre-wrap}\
+.interpreter{border:2px solid #000;padding:.5em;font-weight:700;margin:1em 0}\
+footer{margin-top:2em;font-size:.85em;border-top:1px solid #000}\
+@media print{body{margin:0;max-width:none;font-size:11pt}a{color:#000}\
+tr,.interpreter{page-break-inside:avoid}@page{margin:2cm}}";
+
+/// The page as one self-contained HTML5 document with a print stylesheet.
+pub(crate) fn html(r: &MessageRecord, lang: Lang, printed_by: &str, printed_at: &str) -> String {
+    let title = escape(&tr(
+        lang,
+        "page-title",
+        &[(
+            "kind",
+            silta_client::i18n::short_label(lang, "MESSAGE_KIND_", &r.kind).into(),
+        )],
+    ));
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"robots\" content=\"noindex\">\n<title>{title}</title>\n<style>{STYLE}</style>\n\
+         </head>\n<body>\n<h1>{title}</h1>\n<table class=\"meta\">\n",
+        lang.code()
+    );
+    for (k, v) in metadata(r, lang) {
+        out.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>\n",
+            escape(&k),
+            escape(&v)
+        ));
+    }
+    out.push_str("</table>\n");
+    if let Some(i) = interpreter(r, lang) {
+        out.push_str(&format!("<p class=\"interpreter\">{}</p>\n", escape(&i)));
+    }
+    out.push_str(&format!(
+        "<h2>{}</h2>\n<table class=\"content\">\n",
+        escape(&tr(lang, "page-content", &[]))
+    ));
+    for row in body_rows(r, lang) {
+        let indent = format!(" style=\"padding-left:{}em\"", row.depth * 2);
+        let label = if row.label.is_empty() {
+            "–".to_owned()
+        } else {
+            escape(&row.label)
+        };
+        match row.value {
+            Some(v) => out.push_str(&format!(
+                "<tr><th{indent}>{label}</th><td>{}</td></tr>\n",
+                escape(&v)
+            )),
+            None => out.push_str(&format!(
+                "<tr><th{indent} colspan=\"2\">{label}</th></tr>\n"
+            )),
+        }
+    }
+    out.push_str(&format!(
+        "</table>\n<footer><p>{}</p></footer>\n</body>\n</html>\n",
+        escape(&footer(lang, printed_by, printed_at))
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_and_sanitises() {
+        let hostile = "<script>alert(1)</script>\u{202E}txt\u{1b}[2J\u{200B}&\"'";
+        let out = escape(&safe(hostile));
+        assert_eq!(
+            out,
+            "&lt;script&gt;alert(1)&lt;/script&gt;\u{FFFD}txt\u{FFFD}[2J\u{FFFD}&amp;&quot;&#39;"
+        );
+    }
+}
