@@ -23,8 +23,16 @@ use crate::{
 /// How long a stated purpose holds for the same person (a working day).
 const SESSION_HOURS: i64 = 8;
 
-/// The purpose of this session: `--purpose`, `$SILTA_PURPOSE`, the session file, or asked.
-fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<String, Failure> {
+/// The purpose of this command's access to `case` (or, without a case, of listing and syncing,
+/// which show no content): `--purpose` (for this case only; remembered for it), `$SILTA_PURPOSE`
+/// (this command only), the purpose the same OS user gave for this case within 8 hours, or asked
+/// (on a terminal). A purpose given for one case never covers another.
+pub(crate) fn session_purpose(
+    state_dir: &Path,
+    flag: Option<String>,
+    who: &str,
+    case: Option<&[u8; 16]>,
+) -> Result<String, Failure> {
     let dir = state_dir.join("sessions");
     let file = dir.join(format!(
         "{}.json",
@@ -37,13 +45,37 @@ fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<
             .collect::<String>()
     ));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let save = |purpose: &str| -> Result<(), Failure> {
+    // {"general": {"purpose", "expires"}, "cases": {"<case hex>": {"purpose", "expires"}}};
+    // the earlier form, one {"purpose", "expires"} for everything, counts as the general one.
+    let mut saved: Value = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| json!({}));
+    if saved.get("purpose").is_some() {
+        saved = json!({ "general": saved });
+    }
+    let slot = case.map(hex::encode);
+    let save = |mut saved: Value, purpose: &str| -> Result<(), Failure> {
         silta_client::fsutil::create_private_dir(&dir).map_err(Failure::failed)?;
         let v = json!({ "purpose": purpose, "expires": now + SESSION_HOURS * 3600 });
-        silta_client::fsutil::write_atomic(&file, v.to_string().as_bytes()).map_err(Failure::failed)
+        match &slot {
+            Some(c) => {
+                if !saved["cases"].is_object() {
+                    saved["cases"] = json!({});
+                }
+                saved["cases"][c] = v;
+            }
+            None => saved["general"] = v,
+        }
+        // Expired ones are dropped, so the file does not grow with every case ever opened.
+        if let Some(cases) = saved["cases"].as_object_mut() {
+            cases.retain(|_, v| v["expires"].as_i64().is_some_and(|e| e > now));
+        }
+        silta_client::fsutil::write_atomic(&file, saved.to_string().as_bytes())
+            .map_err(Failure::failed)
     };
     if let Some(p) = flag.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
-        save(&p)?;
+        save(saved, &p)?;
         return Ok(p);
     }
     if let Ok(p) = std::env::var("SILTA_PURPOSE")
@@ -51,29 +83,38 @@ fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<
     {
         return Ok(p.trim().to_owned());
     }
-    if let Ok(text) = std::fs::read_to_string(&file)
-        && let Ok(v) = serde_json::from_str::<Value>(&text)
-        && v["expires"].as_i64().is_some_and(|e| e > now)
-        && let Some(p) = v["purpose"].as_str()
+    let kept = match &slot {
+        Some(c) => &saved["cases"][c],
+        None => &saved["general"],
+    };
+    if kept["expires"].as_i64().is_some_and(|e| e > now)
+        && let Some(p) = kept["purpose"].as_str()
     {
         return Ok(p.to_owned());
     }
+    let what = match &slot {
+        Some(c) => format!("your access to case {c}"),
+        None => "this session (listing, fetching)".to_owned(),
+    };
     if std::io::stdin().is_terminal() {
-        eprint!("Purpose of this session (recorded in the access log with every case you open): ");
+        eprint!("Purpose of {what} (recorded in the access log): ");
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
             .map_err(|e| Failure::failed(e.to_string()))?;
         let p = line.trim().to_owned();
         if !p.is_empty() {
-            save(&p)?;
+            save(saved, &p)?;
             return Ok(p);
         }
     }
     Err(Failure {
         code: crate::EX_USAGE,
-        message: "the access log needs the purpose of this session".into(),
-        hint: Some("add --purpose \"...\" (remembered for 8 hours) or set SILTA_PURPOSE".into()),
+        message: format!("the access log needs the purpose of {what}"),
+        hint: Some(match &slot {
+            Some(_) => "add --purpose \"...\" (for this case only; remembered for it for 8 hours) or set SILTA_PURPOSE".into(),
+            None => "add --purpose \"...\" (remembered for 8 hours) or set SILTA_PURPOSE".into(),
+        }),
     })
 }
 
@@ -86,10 +127,20 @@ struct Session {
 }
 
 impl Session {
+    /// A session for listing and fetching (a general purpose; no content shown).
     fn start(config: &ClientConfig, purpose: Option<String>) -> Result<Self, Failure> {
+        Self::for_case(config, purpose, None)
+    }
+
+    /// A session touching `case` (its own purpose; none covers another case).
+    fn for_case(
+        config: &ClientConfig,
+        purpose: Option<String>,
+        case: Option<&[u8; 16]>,
+    ) -> Result<Self, Failure> {
         let who = current_user();
         Ok(Session {
-            purpose: session_purpose(&config.state_dir, purpose, &who)?,
+            purpose: session_purpose(&config.state_dir, purpose, &who, case)?,
             me: principal_of(config)?,
             log: AccessLog::in_state_dir(&config.state_dir),
             who,
@@ -136,7 +187,29 @@ pub(crate) async fn run(
         InboxCommand::Show { id, json } => show(config, purpose, &id, json),
         InboxCommand::Thread { case, json } => thread(config, purpose, &case, json),
         InboxCommand::Ack { ids } => ack(config, &ids).await,
-        InboxCommand::AccessReport { case, json } => access_report(config, purpose, &case, json),
+        InboxCommand::AccessReport {
+            case,
+            data_subject: true,
+            with_staff,
+            json,
+        } => {
+            let case = a_case(&case)?;
+            let session = Session::for_case(config, purpose, Some(&case))?;
+            crate::claims_cmd::data_subject_report(
+                config,
+                &session.log,
+                &session.who,
+                &session.me,
+                &session.purpose,
+                &case,
+                with_staff,
+                json,
+            )
+            .await
+        }
+        InboxCommand::AccessReport { case, json, .. } => {
+            access_report(config, purpose, &case, json)
+        }
     }
 }
 
@@ -150,15 +223,18 @@ async fn list(
     json: bool,
 ) -> Result<(), Failure> {
     let session = Session::start(config, purpose)?;
-    let rows = match fetch {
-        None => {
-            let state = State::open(&config.state_dir)?;
-            inbox::list(&state, new)?
-        }
+    let with_holders = |state: &State| -> Result<_, Failure> {
+        Ok((
+            inbox::list(state, new)?,
+            silta_client::claims::holders(&state.messages()?),
+        ))
+    };
+    let (rows, held) = match fetch {
+        None => with_holders(&State::open(&config.state_dir)?)?,
         Some(wait) => {
             let client = Client::start(config).await?;
             sync(&client, &session, wait).await?;
-            inbox::list(client.state(), new)?
+            with_holders(client.state())?
         }
     };
     if !rows.is_empty() {
@@ -166,10 +242,17 @@ async fn list(
         session.record(Action::Listed, &[], &ids)?;
     }
     if json {
-        let brief: Vec<Value> = rows.iter().map(brief).collect();
+        let brief: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let mut b = brief(r);
+                b["held_by"] = json!(held.get(&r.case).map(|h| h.person.clone()));
+                b
+            })
+            .collect();
         print_json(&brief);
     } else {
-        print_list(&rows);
+        print_list(&rows, &held);
     }
     Ok(())
 }
@@ -181,9 +264,10 @@ fn show(
     id: &str,
     json: bool,
 ) -> Result<(), Failure> {
-    let session = Session::start(config, purpose)?;
     let state = State::open(&config.state_dir)?;
     let record = inbox::find(&state, id).map_err(Failure::usage)?;
+    let case = (!record.case.is_none()).then_some(record.case.0);
+    let session = Session::for_case(config, purpose, case.as_ref())?;
     session.record(
         Action::Shown,
         &inbox::case_bytes(&record),
@@ -204,8 +288,8 @@ fn thread(
     case: &str,
     json: bool,
 ) -> Result<(), Failure> {
-    let session = Session::start(config, purpose)?;
     let case = a_case(case)?;
+    let session = Session::for_case(config, purpose, Some(&case))?;
     let state = State::open(&config.state_dir)?;
     let records = inbox::thread(&state, &case)?;
     if records.is_empty() {
@@ -225,6 +309,13 @@ fn thread(
             records.len()
         );
         for r in &records {
+            // The desks' bookkeeping: a claim is one line; an access-log share is not shown.
+            if silta_client::claims::is_internal(r) {
+                for c in silta_client::claims::claims(std::slice::from_ref(r), &r.case) {
+                    println!("* {}\n", c.line());
+                }
+                continue;
+            }
             print_message(r);
             println!();
         }
@@ -295,8 +386,8 @@ fn access_report(
     case: &str,
     json: bool,
 ) -> Result<(), Failure> {
-    let session = Session::start(config, purpose)?;
     let case = a_case(case)?;
+    let session = Session::for_case(config, purpose, Some(&case))?;
     session.record(Action::Reported, &case, &[])?;
     let log = &session.log;
     // The case's messages and the ones they answer (a referral made before the case
@@ -346,7 +437,7 @@ fn print_access_entries(entries: &[silta_client::access::Entry]) {
         .map(|e| {
             [
                 e.time.clone(),
-                e.who.clone(),
+                e.person(),
                 e.action.as_str().to_owned(),
                 match e.messages.len() {
                     0 => "-".to_owned(),
@@ -382,10 +473,33 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
         );
     }
     crate::print_key_changes(client);
+    // This desk's new access-log entries go to the organisation's other desks (for a data
+    // subject's access report); a failure is said and left for the next sync.
+    match silta_client::claims::share_access_log(client, &session.log, &session.who, None).await {
+        Ok(shared) => {
+            if shared.entries > 0 {
+                eprintln!(
+                    "shared {} access-log entries with the other desks ({} message(s))",
+                    shared.entries,
+                    shared.messages.len()
+                );
+            }
+            for f in &shared.failed {
+                eprintln!(
+                    "could not share this desk's access log (tried again at the next sync): {}",
+                    printable_line(f)
+                );
+            }
+        }
+        Err(e) => eprintln!(
+            "could not share this desk's access log (tried again at the next sync): {}",
+            printable_line(&e.to_string())
+        ),
+    }
     Ok(())
 }
 
-fn principal_of(config: &ClientConfig) -> Result<String, Failure> {
+pub(crate) fn principal_of(config: &ClientConfig) -> Result<String, Failure> {
     let cert = std::fs::read(&config.cert)
         .map_err(|e| Failure::usage(format!("{}: {e}", config.cert.display())))?;
     let (me, _) = silta_client::client::own_identity(&cert)?;
@@ -418,12 +532,15 @@ fn brief(r: &MessageRecord) -> Value {
     })
 }
 
-fn print_list(rows: &[MessageRecord]) {
+fn print_list(
+    rows: &[MessageRecord],
+    held: &std::collections::BTreeMap<silta_client::ids::CaseRef, silta_client::claims::Holder>,
+) {
     if rows.is_empty() {
         println!("no messages");
         return;
     }
-    let table: Vec<[String; 7]> = rows
+    let table: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             let case = case_text(r);
@@ -439,6 +556,8 @@ fn print_list(rows: &[MessageRecord]) {
                 printable_line(&r.urgency).to_uppercase(),
                 printable_line(r.received_at.as_deref().unwrap_or_default()),
                 r.state.map(|s| s.as_str()).unwrap_or_default().to_owned(),
+                held.get(&r.case)
+                    .map_or_else(|| "—".to_owned(), |h| printable_line(&h.person)),
             ]
         })
         .collect();
@@ -451,6 +570,7 @@ fn print_list(rows: &[MessageRecord]) {
             "urgency",
             "received (UTC)",
             "state",
+            "held by",
         ],
         &table,
     );
@@ -605,15 +725,13 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
         }
         CaseCommand::List => {
             let state = State::open(&config.state_dir)?;
-            let rows: Vec<[String; 4]> = state
-                .cases()?
-                .iter()
-                .map(|c| {
-                    let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
-                    [s("case"), s("issued_at"), s("issued_by"), s("label")]
-                })
-                .collect();
-            print_table(&["case", "issued (UTC)", "by", "label"], &rows);
+            crate::claims_cmd::list(&state)?;
+        }
+        command @ (CaseCommand::Claim { .. }
+        | CaseCommand::Handover { .. }
+        | CaseCommand::Release { .. }
+        | CaseCommand::Show { .. }) => {
+            crate::claims_cmd::run(config, command).await?;
         }
         command @ (CaseCommand::Close { .. } | CaseCommand::Reopen { .. }) => {
             crate::retention_cmd::case(config, command)?;

@@ -4,6 +4,7 @@
 
 mod admin_cmd;
 mod audit_cmd;
+mod claims_cmd;
 mod cli;
 mod compose;
 mod daemon_cmd;

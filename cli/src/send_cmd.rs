@@ -89,11 +89,27 @@ pub(crate) async fn submit(
     client: &Client,
     draft: &Draft,
 ) -> Result<Sent, Failure> {
+    submit_as(
+        config,
+        client,
+        draft,
+        format!("sending {}", kind_name(draft.kind)),
+    )
+    .await
+}
+
+/// [`submit`] with the purpose the access log records for the disclosure.
+pub(crate) async fn submit_as(
+    config: &ClientConfig,
+    client: &Client,
+    draft: &Draft,
+    purpose: String,
+) -> Result<Sent, Failure> {
     let outbox = Outbox::open(client.state(), AccessLog::in_state_dir(&config.state_dir))?;
     let key = Key::Content(content_key(draft));
     let disclosure = Disclosure {
         who: current_user(),
-        purpose: format!("sending {}", kind_name(draft.kind)),
+        purpose,
         keep_copy: true,
     };
     let result = outbox.submit(client, draft, &key, &disclosure).await;
