@@ -739,3 +739,62 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn got(r: Result<String, Failure>) -> String {
+        r.unwrap_or_else(|f| panic!("{}", f.message))
+    }
+
+    #[test]
+    fn a_purpose_is_remembered_per_case_and_never_covers_another() {
+        // What this test controls: no $SILTA_PURPOSE, no terminal to ask at.
+        if std::env::var_os("SILTA_PURPOSE").is_some() || std::io::stdin().is_terminal() {
+            eprintln!("skipped: SILTA_PURPOSE is set or stdin is a terminal");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = ([0xa; 16], [0xb; 16]);
+        let p = |flag: Option<&str>, case: Option<&[u8; 16]>| {
+            session_purpose(dir.path(), flag.map(str::to_owned), "anna", case)
+        };
+        assert_eq!(got(p(Some("assessing A"), Some(&a))), "assessing A");
+        assert_eq!(got(p(None, Some(&a))), "assessing A");
+        // Not for case B, and not for listing either.
+        let refused = p(None, Some(&b)).unwrap_err();
+        assert_eq!(refused.code, crate::EX_USAGE);
+        assert!(
+            refused.message.contains(&hex::encode(b)),
+            "{}",
+            refused.message
+        );
+        assert!(p(None, None).is_err());
+        // A general purpose (listing) does not cover a case.
+        assert_eq!(got(p(Some("triage"), None)), "triage");
+        assert_eq!(got(p(None, None)), "triage");
+        assert!(p(None, Some(&b)).is_err());
+        assert_eq!(got(p(None, Some(&a))), "assessing A");
+        // Another person's purpose is theirs.
+        assert!(session_purpose(dir.path(), None, "ben", Some(&a)).is_err());
+        // The earlier form (one purpose for everything) counts as the general purpose only.
+        let later = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        std::fs::write(
+            dir.path().join("sessions/carl.json"),
+            json!({"purpose": "old session", "expires": later}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            got(session_purpose(dir.path(), None, "carl", None)),
+            "old session"
+        );
+        assert!(session_purpose(dir.path(), None, "carl", Some(&a)).is_err());
+        // Expired: asked again.
+        let file = dir.path().join("sessions/anna.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        v["cases"][hex::encode(a)]["expires"] = json!(1);
+        std::fs::write(&file, v.to_string()).unwrap();
+        assert!(p(None, Some(&a)).is_err());
+    }
+}
