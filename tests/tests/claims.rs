@@ -456,3 +456,24 @@ async fn the_data_subject_report_covers_every_desk_that_shared() {
         .count();
     assert_eq!(shown2, 1, "{v}");
 }
+
+/// Every desk of the principal gets a claim, the sending desk too: there it is recognised as
+/// the one it sent (not refused as a replay: that would remove it for the other desks before
+/// per-device delivery, and tell them it was refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sending_desk_takes_its_own_claim_back_in() {
+    let (_pki, d) = Desks::start().await;
+    let case = case(0x3c);
+    d.referral(&case, "urgent");
+    sync(d.at1(&["inbox", "sync", "--purpose", "intake"]));
+    ok(d.at1(&["case", "claim", &case]));
+    let o = ok(d.at1(&["inbox", "sync", "--purpose", "intake"]));
+    assert!(!text(&o).contains("rejected"), "{}", text(&o));
+    let o = ok(d.at1(&["case", "show", &case]));
+    assert_eq!(stdout(&o).matches("claimed by").count(), 1, "{}", text(&o));
+    // Taken in: it does not come again, and nothing about it is listed.
+    let o = ok(d.at1(&["inbox", "sync", "--purpose", "intake"]));
+    assert!(!text(&o).contains("rejected"), "{}", text(&o));
+    let o = ok(d.at1(&["inbox", "list", "--offline", "--json"]));
+    assert_eq!(listed(&o).len(), 1, "{}", text(&o));
+}
