@@ -173,7 +173,9 @@ pub(crate) async fn run(
         InboxCommand::Sync { wait } => {
             let session = Session::start(config, purpose)?;
             let client = Client::start(config).await?;
-            sync(&client, &session, wait).await
+            sync(&client, &session, wait).await?;
+            share(&client, &session).await;
+            Ok(())
         }
         InboxCommand::List {
             new,
@@ -291,7 +293,9 @@ fn thread(
     let case = a_case(case)?;
     let session = Session::for_case(config, purpose, Some(&case))?;
     let state = State::open(&config.state_dir)?;
-    let records = inbox::thread(&state, &case)?;
+    let mut records = inbox::thread(&state, &case)?;
+    // Access-log shares are the desks' bookkeeping, not the case's correspondence.
+    records.retain(|r| r.kind != "access-log-share");
     if records.is_empty() {
         return Err(Failure::failed(format!(
             "no messages of case {} here",
@@ -473,8 +477,12 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
         );
     }
     crate::print_key_changes(client);
-    // This desk's new access-log entries go to the organisation's other desks (for a data
-    // subject's access report); a failure is said and left for the next sync.
+    Ok(())
+}
+
+/// `inbox sync` sends this desk's new access-log entries to the organisation's other desks (for
+/// a data subject's access report); a failure is said and left for the next sync.
+async fn share(client: &Client, session: &Session) {
     match silta_client::claims::share_access_log(client, &session.log, &session.who, None).await {
         Ok(shared) => {
             if shared.entries > 0 {
@@ -496,7 +504,6 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
             printable_line(&e.to_string())
         ),
     }
-    Ok(())
 }
 
 pub(crate) fn principal_of(config: &ClientConfig) -> Result<String, Failure> {
