@@ -11,8 +11,8 @@
 //! - **Claims.** The latest claim of a case by the relay's log index wins (the relay's order,
 //!   never a desk's clock; two messages never share a log index). The desk of a received claim
 //!   is the device that signed it, not what its payload says.
-//! - **Access-log shares.** A desk sends its access-log entries of a case that it has not shared
-//!   yet, at most [`MAX_SHARE_ENTRIES`] in one message; it remembers (tree `case_lastshared`)
+//! - **Access-log shares.** A desk of a principal with other desks (devices with published
+//!   keys) sends its access-log entries of a case that it has not shared yet, at most [`MAX_SHARE_ENTRIES`] in one message; it remembers (tree `case_lastshared`)
 //!   the last entry it shared per case. Entries about the principal-internal messages
 //!   themselves and `shared` entries are never shared (else two desks would answer each other's
 //!   shares for ever). Received entries are merged per desk (the signing device) and
@@ -386,9 +386,19 @@ pub async fn share_access_log(
                 .collect()
         }
     };
-    let markers = marker_tree(state)?;
     let me = client.principal().clone();
     let desk = client.keys().device_id().to_owned();
+    // A principal with one desk has nobody to share with. Nothing is marked shared either, so a
+    // desk added later gets every entry from the first share on.
+    if !client
+        .keys_of(&me)
+        .await?
+        .iter()
+        .any(|k| k.device_id != desk)
+    {
+        return Ok(Shared::default());
+    }
+    let markers = marker_tree(state)?;
     let outbox = Outbox::open(state, log.clone())?;
     let mut shared = Shared::default();
     for case in cases {

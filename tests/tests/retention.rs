@@ -121,7 +121,9 @@ fn assert_metadata_only(text: &str, names: &[&str]) {
                     "messages",
                     "purpose",
                     "recipients",
-                    "uid"
+                    "uid",
+                    "os_user",
+                    "declared_user"
                 ]
                 .contains(&key.as_str()),
                 "unexpected field {key} in {line}"
