@@ -159,8 +159,15 @@ pub fn claims(records: &[MessageRecord], case: &CaseRef) -> Vec<Claim> {
     out
 }
 
+/// Whether `r` went from its sender to its sender only: what a principal-internal message must
+/// do. A received message names this principal among its signed recipients (checked when it was
+/// opened), so this says it came from this principal's own desks, whatever a relay delivered.
+fn own(r: &MessageRecord) -> bool {
+    r.to.len() == 1 && r.to[0] == r.from
+}
+
 fn claim_of(r: &MessageRecord) -> Option<Claim> {
-    if r.kind != kind_name(MessageKind::CaseClaim) {
+    if r.kind != kind_name(MessageKind::CaseClaim) || !own(r) {
         return None;
     }
     let Ok(Payload {
@@ -521,7 +528,7 @@ pub fn merged(
         .iter()
         .filter(|r| r.case == *case && r.is_received())
     {
-        if r.kind != kind_name(MessageKind::AccessLogShare) {
+        if r.kind != kind_name(MessageKind::AccessLogShare) || !own(r) {
             continue;
         }
         // The desk is the device that signed the share: a desk speaks only for its own log.
@@ -599,6 +606,142 @@ mod tests {
             handed_to: to.into(),
             note: String::new(),
         }
+    }
+
+    fn record(
+        id: u8,
+        kind: MessageKind,
+        from: &str,
+        to: &str,
+        device: &str,
+        payload: &Payload,
+    ) -> MessageRecord {
+        serde_json::from_value(serde_json::json!({
+            "accepted_at": "2026-11-30T10:00:00Z", "case": CaseRef([0xc; 16]).to_string(),
+            "ciphertext_sha256": "ab", "created_at": "2026-11-30T10:00:00Z",
+            "direction": "received", "from": from, "from_device": device, "in_reply_to": "",
+            "kind": kind_name(kind), "legal_basis": "internal", "log_index": id,
+            "message_id": MessageId([id; 16]).to_string(),
+            "payload": crate::payload::payload_json(payload), "received_at": "2026-11-30T10:00:01Z",
+            "sender_key": "SHA256:x", "state": "acknowledged", "to": [to], "urgency": "normal",
+        }))
+        .unwrap()
+    }
+
+    fn share(desk: &str, entries: Vec<pl::AccessLogEntry>) -> Payload {
+        Payload {
+            body: Some(Body::AccessLogShare(pl::AccessLogShare {
+                desk: desk.into(),
+                entries,
+                covers_until: timestamp("2026-11-30T12:00:00Z"),
+            })),
+        }
+    }
+
+    fn entry(time: &str, purpose: &str) -> pl::AccessLogEntry {
+        pl::AccessLogEntry {
+            time: timestamp(time),
+            action: "shown".into(),
+            os_user: "ben".into(),
+            uid: 1001,
+            purpose: purpose.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shares_merge_per_signing_desk_without_duplicates_or_bookkeeping() {
+        let nas = "assistance/nas";
+        let case = CaseRef([0xc; 16]);
+        let referral = Payload {
+            body: Some(Body::Referral(Default::default())),
+        };
+        let e1 = entry("2026-11-30T11:00:00Z", "assessing");
+        let e2 = entry("2026-11-30T11:30:00Z", "calling");
+        let records = vec![
+            record(
+                1,
+                MessageKind::Referral,
+                "centre/c",
+                nas,
+                "server-1",
+                &referral,
+            ),
+            // Desk 2's share, and the same entry again in a later share: merged once.
+            record(
+                2,
+                MessageKind::AccessLogShare,
+                nas,
+                nas,
+                "desk-2",
+                &share("desk-2", vec![e1.clone(), e2.clone()]),
+            ),
+            record(
+                3,
+                MessageKind::AccessLogShare,
+                nas,
+                nas,
+                "desk-2",
+                &share("desk-2", vec![e2.clone()]),
+            ),
+            // Signed by desk 3 but speaking for desk 2: left out.
+            record(
+                4,
+                MessageKind::AccessLogShare,
+                nas,
+                nas,
+                "desk-3",
+                &share("desk-2", vec![entry("2026-11-30T11:40:00Z", "forged")]),
+            ),
+            // Signed by a centre, to this principal (a relay could deliver it): left out.
+            record(
+                5,
+                MessageKind::AccessLogShare,
+                "centre/c",
+                nas,
+                "desk-9",
+                &share("desk-9", vec![entry("2026-11-30T11:45:00Z", "foreign")]),
+            ),
+        ];
+        let own = |action: Action, messages: Vec<String>, prev: &str| Entry {
+            prev: prev.into(),
+            time: "2026-11-30T10:30:00Z".into(),
+            who: "anna".into(),
+            principal: nas.into(),
+            action,
+            case: case.to_string(),
+            messages,
+            purpose: "triage".into(),
+            recipients: vec![],
+            uid: Some(1000),
+            os_user: "anna".into(),
+            declared_user: String::new(),
+        };
+        let entries = vec![
+            own(Action::Shown, vec![MessageId([1; 16]).to_string()], "p1"),
+            // Bookkeeping: the opening of a share, and a share itself.
+            own(Action::Received, vec![MessageId([2; 16]).to_string()], "p2"),
+            own(Action::Shared, vec![MessageId([9; 16]).to_string()], "p3"),
+        ];
+        let mine = case_entries(&entries, &records, &case);
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!(mine[0].1.kind, MessageKind::Referral as i32);
+        let (rows, coverage) = merged(&entries, &records, &case, "desk-1");
+        let got: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.desk.as_str(), r.entry.purpose.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("desk-1", "triage"),
+                ("desk-2", "assessing"),
+                ("desk-2", "calling")
+            ]
+        );
+        let desks: Vec<(&str, bool)> = coverage.iter().map(|c| (c.desk.as_str(), c.own)).collect();
+        assert_eq!(desks, [("desk-1", true), ("desk-2", false)]);
+        assert_eq!(coverage[1].until, "2026-11-30T12:00:00Z");
     }
 
     #[test]
