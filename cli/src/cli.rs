@@ -207,8 +207,9 @@ pub(crate) enum Command {
     Daemon,
     /// The inbox: fetch, list, read and acknowledge messages; the access report.
     Inbox {
-        /// Why you are reading (recorded in the access log). Asked once per session if not given
-        /// (also $SILTA_PURPOSE).
+        /// Why you are reading (recorded in the access log): for the case(s) of this command
+        /// only, remembered for that case for 8 hours; asked per case if not given. Listing and
+        /// syncing use a general purpose. $SILTA_PURPOSE applies to this one command.
         #[arg(long, global = true)]
         purpose: Option<String>,
         #[command(subcommand)]
@@ -935,6 +936,15 @@ pub(crate) enum InboxCommand {
     AccessReport {
         /// The case reference.
         case: String,
+        /// What the data subject is owed (GDPR Art. 15; 906/2019 s. 17): dates, purposes and
+        /// desks of every access to the case's data, merged across every desk that shared its
+        /// access log (this desk shares its latest entries first).
+        #[arg(long)]
+        data_subject: bool,
+        /// With --data-subject: also name the staff (the controller's internal use; recorded in
+        /// the access log).
+        #[arg(long, requires = "data_subject")]
+        with_staff: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -961,8 +971,54 @@ pub(crate) enum CaseCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The case references issued here, or learned from a message (when, and from whom).
+    /// The case references issued here, or learned from a message (when, and from whom), with
+    /// who holds each.
     List,
+    /// Take a case: every desk sees that you handle it (a case claim to your own organisation's
+    /// desks, end to end encrypted).
+    Claim {
+        /// The case reference (32 hex digits).
+        case: String,
+        /// A short note (no client data), e.g. "calling the centre today".
+        #[arg(long)]
+        note: Option<String>,
+        /// Take it even though a colleague holds it (said in the claim's note and the access log).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Hand a case you hold to a colleague (their OS user name).
+    Handover {
+        /// The case reference (32 hex digits).
+        case: String,
+        /// The colleague's user name (as the access log names them).
+        #[arg(long)]
+        to: String,
+        /// A short note (no client data), e.g. "on leave from Monday".
+        #[arg(long)]
+        note: Option<String>,
+        /// Hand it over although you do not hold it (said in the note and the access log).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Let a case you hold go: nobody holds it afterwards.
+    Release {
+        /// The case reference (32 hex digits).
+        case: String,
+        /// A short note (no client data).
+        #[arg(long)]
+        note: Option<String>,
+        /// Release it although you do not hold it (said in the note and the access log).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Who holds a case, and every claim, handover and release of it (as synced here).
+    Show {
+        /// The case reference (32 hex digits).
+        case: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Close a case here: its messages (plaintext, kept sealed copies) are deleted from this
     /// installation after `[retention] closed_case_days` (see README, Retention). Logged.
     Close {

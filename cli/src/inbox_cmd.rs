@@ -23,8 +23,16 @@ use crate::{
 /// How long a stated purpose holds for the same person (a working day).
 const SESSION_HOURS: i64 = 8;
 
-/// The purpose of this session: `--purpose`, `$SILTA_PURPOSE`, the session file, or asked.
-fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<String, Failure> {
+/// The purpose of this command's access to `case` (or, without a case, of listing and syncing,
+/// which show no content): `--purpose` (for this case only; remembered for it), `$SILTA_PURPOSE`
+/// (this command only), the purpose the same OS user gave for this case within 8 hours, or asked
+/// (on a terminal). A purpose given for one case never covers another.
+pub(crate) fn session_purpose(
+    state_dir: &Path,
+    flag: Option<String>,
+    who: &str,
+    case: Option<&[u8; 16]>,
+) -> Result<String, Failure> {
     let dir = state_dir.join("sessions");
     let file = dir.join(format!(
         "{}.json",
@@ -37,13 +45,37 @@ fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<
             .collect::<String>()
     ));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let save = |purpose: &str| -> Result<(), Failure> {
+    // {"general": {"purpose", "expires"}, "cases": {"<case hex>": {"purpose", "expires"}}};
+    // the earlier form, one {"purpose", "expires"} for everything, counts as the general one.
+    let mut saved: Value = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| json!({}));
+    if saved.get("purpose").is_some() {
+        saved = json!({ "general": saved });
+    }
+    let slot = case.map(hex::encode);
+    let save = |mut saved: Value, purpose: &str| -> Result<(), Failure> {
         silta_client::fsutil::create_private_dir(&dir).map_err(Failure::failed)?;
         let v = json!({ "purpose": purpose, "expires": now + SESSION_HOURS * 3600 });
-        silta_client::fsutil::write_atomic(&file, v.to_string().as_bytes()).map_err(Failure::failed)
+        match &slot {
+            Some(c) => {
+                if !saved["cases"].is_object() {
+                    saved["cases"] = json!({});
+                }
+                saved["cases"][c] = v;
+            }
+            None => saved["general"] = v,
+        }
+        // Expired ones are dropped, so the file does not grow with every case ever opened.
+        if let Some(cases) = saved["cases"].as_object_mut() {
+            cases.retain(|_, v| v["expires"].as_i64().is_some_and(|e| e > now));
+        }
+        silta_client::fsutil::write_atomic(&file, saved.to_string().as_bytes())
+            .map_err(Failure::failed)
     };
     if let Some(p) = flag.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
-        save(&p)?;
+        save(saved, &p)?;
         return Ok(p);
     }
     if let Ok(p) = std::env::var("SILTA_PURPOSE")
@@ -51,29 +83,40 @@ fn session_purpose(state_dir: &Path, flag: Option<String>, who: &str) -> Result<
     {
         return Ok(p.trim().to_owned());
     }
-    if let Ok(text) = std::fs::read_to_string(&file)
-        && let Ok(v) = serde_json::from_str::<Value>(&text)
-        && v["expires"].as_i64().is_some_and(|e| e > now)
-        && let Some(p) = v["purpose"].as_str()
+    let kept = match &slot {
+        Some(c) => &saved["cases"][c],
+        None => &saved["general"],
+    };
+    if kept["expires"].as_i64().is_some_and(|e| e > now)
+        && let Some(p) = kept["purpose"].as_str()
     {
         return Ok(p.to_owned());
     }
     if std::io::stdin().is_terminal() {
-        eprint!("{} ", t!("inbox-purpose-prompt"));
+        match &slot {
+            Some(c) => eprint!("{} ", t!("inbox-purpose-prompt-case", case = c.to_string())),
+            None => eprint!("{} ", t!("inbox-purpose-prompt")),
+        }
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
             .map_err(|e| Failure::failed(e.to_string()))?;
         let p = line.trim().to_owned();
         if !p.is_empty() {
-            save(&p)?;
+            save(saved, &p)?;
             return Ok(p);
         }
     }
     Err(Failure {
         code: crate::EX_USAGE,
-        message: t!("inbox-purpose-missing"),
-        hint: Some(t!("inbox-purpose-hint")),
+        message: match &slot {
+            Some(c) => t!("inbox-purpose-missing-case", case = c.to_string()),
+            None => t!("inbox-purpose-missing"),
+        },
+        hint: Some(match &slot {
+            Some(_) => t!("inbox-purpose-hint-case"),
+            None => t!("inbox-purpose-hint"),
+        }),
     })
 }
 
@@ -86,10 +129,20 @@ struct Session {
 }
 
 impl Session {
+    /// A session for listing and fetching (a general purpose; no content shown).
     fn start(config: &ClientConfig, purpose: Option<String>) -> Result<Self, Failure> {
+        Self::for_case(config, purpose, None)
+    }
+
+    /// A session touching `case` (its own purpose; none covers another case).
+    fn for_case(
+        config: &ClientConfig,
+        purpose: Option<String>,
+        case: Option<&[u8; 16]>,
+    ) -> Result<Self, Failure> {
         let who = current_user();
         Ok(Session {
-            purpose: session_purpose(&config.state_dir, purpose, &who)?,
+            purpose: session_purpose(&config.state_dir, purpose, &who, case)?,
             me: principal_of(config)?,
             log: AccessLog::in_state_dir(&config.state_dir),
             who,
@@ -122,7 +175,9 @@ pub(crate) async fn run(
         InboxCommand::Sync { wait } => {
             let session = Session::start(config, purpose)?;
             let client = Client::start(config).await?;
-            sync(&client, &session, wait).await
+            sync(&client, &session, wait).await?;
+            share(&client, &session).await;
+            Ok(())
         }
         InboxCommand::List {
             new,
@@ -136,7 +191,29 @@ pub(crate) async fn run(
         InboxCommand::Show { id, json, format } => show(config, purpose, &id, json, format),
         InboxCommand::Thread { case, json } => thread(config, purpose, &case, json),
         InboxCommand::Ack { ids } => ack(config, &ids).await,
-        InboxCommand::AccessReport { case, json } => access_report(config, purpose, &case, json),
+        InboxCommand::AccessReport {
+            case,
+            data_subject: true,
+            with_staff,
+            json,
+        } => {
+            let case = a_case(&case)?;
+            let session = Session::for_case(config, purpose, Some(&case))?;
+            crate::claims_cmd::data_subject_report(
+                config,
+                &session.log,
+                &session.who,
+                &session.me,
+                &session.purpose,
+                &case,
+                with_staff,
+                json,
+            )
+            .await
+        }
+        InboxCommand::AccessReport { case, json, .. } => {
+            access_report(config, purpose, &case, json)
+        }
         InboxCommand::Due {
             offline,
             wait,
@@ -198,15 +275,18 @@ async fn list(
     json: bool,
 ) -> Result<(), Failure> {
     let session = Session::start(config, purpose)?;
-    let rows = match fetch {
-        None => {
-            let state = State::open(&config.state_dir)?;
-            inbox::list(&state, new)?
-        }
+    let with_holders = |state: &State| -> Result<_, Failure> {
+        Ok((
+            inbox::list(state, new)?,
+            silta_client::claims::holders(&state.messages()?),
+        ))
+    };
+    let (rows, held) = match fetch {
+        None => with_holders(&State::open(&config.state_dir)?)?,
         Some(wait) => {
             let client = Client::start(config).await?;
             sync(&client, &session, wait).await?;
-            inbox::list(client.state(), new)?
+            with_holders(client.state())?
         }
     };
     if !rows.is_empty() {
@@ -214,10 +294,17 @@ async fn list(
         session.record(Action::Listed, &[], &ids)?;
     }
     if json {
-        let brief: Vec<Value> = rows.iter().map(brief).collect();
+        let brief: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let mut b = brief(r);
+                b["held_by"] = json!(held.get(&r.case).map(|h| h.person.clone()));
+                b
+            })
+            .collect();
         print_json(&brief);
     } else {
-        print_list(&rows);
+        print_list(&rows, &held);
     }
     Ok(())
 }
@@ -230,9 +317,10 @@ fn show(
     json: bool,
     format: Option<ShowFormat>,
 ) -> Result<(), Failure> {
-    let session = Session::start(config, purpose)?;
     let state = State::open(&config.state_dir)?;
     let record = inbox::find(&state, id).map_err(Failure::usage)?;
+    let case = (!record.case.is_none()).then_some(record.case.0);
+    let session = Session::for_case(config, purpose, case.as_ref())?;
     session.record(
         Action::Shown,
         &inbox::case_bytes(&record),
@@ -259,10 +347,12 @@ fn thread(
     case: &str,
     json: bool,
 ) -> Result<(), Failure> {
-    let session = Session::start(config, purpose)?;
     let case = a_case(case)?;
+    let session = Session::for_case(config, purpose, Some(&case))?;
     let state = State::open(&config.state_dir)?;
-    let records = inbox::thread(&state, &case)?;
+    let mut records = inbox::thread(&state, &case)?;
+    // Access-log shares are the desks' bookkeeping, not the case's correspondence.
+    records.retain(|r| r.kind != "access-log-share");
     if records.is_empty() {
         return Err(Failure::failed(t!(
             "inbox-no-case-messages",
@@ -283,6 +373,13 @@ fn thread(
             )
         );
         for r in &records {
+            // The desks' bookkeeping: a claim is one line; an access-log share is not shown.
+            if silta_client::claims::is_internal(r) {
+                for c in silta_client::claims::claims(std::slice::from_ref(r), &r.case) {
+                    println!("* {}\n", c.line());
+                }
+                continue;
+            }
             print_message(r);
             println!();
         }
@@ -352,8 +449,8 @@ fn access_report(
     case: &str,
     json: bool,
 ) -> Result<(), Failure> {
-    let session = Session::start(config, purpose)?;
     let case = a_case(case)?;
+    let session = Session::for_case(config, purpose, Some(&case))?;
     session.record(Action::Reported, &case, &[])?;
     let log = &session.log;
     // The case's messages and the ones they answer (a referral made before the case
@@ -406,7 +503,7 @@ fn print_access_entries(entries: &[silta_client::access::Entry]) {
         .map(|e| {
             [
                 e.time.clone(),
-                e.who.clone(),
+                e.person(),
                 e.action.as_str().to_owned(),
                 match e.messages.len() {
                     0 => "-".to_owned(),
@@ -455,7 +552,33 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
     Ok(())
 }
 
-fn principal_of(config: &ClientConfig) -> Result<String, Failure> {
+/// `inbox sync` sends this desk's new access-log entries to the organisation's other desks (for
+/// a data subject's access report); a failure is said and left for the next sync.
+async fn share(client: &Client, session: &Session) {
+    match silta_client::claims::share_access_log(client, &session.log, &session.who, None).await {
+        Ok(shared) => {
+            if shared.entries > 0 {
+                eprintln!(
+                    "shared {} access-log entries with the other desks ({} message(s))",
+                    shared.entries,
+                    shared.messages.len()
+                );
+            }
+            for f in &shared.failed {
+                eprintln!(
+                    "could not share this desk's access log (tried again at the next sync): {}",
+                    printable_line(f)
+                );
+            }
+        }
+        Err(e) => eprintln!(
+            "could not share this desk's access log (tried again at the next sync): {}",
+            printable_line(&e.to_string())
+        ),
+    }
+}
+
+pub(crate) fn principal_of(config: &ClientConfig) -> Result<String, Failure> {
     let cert = std::fs::read(&config.cert)
         .map_err(|e| Failure::usage(format!("{}: {e}", config.cert.display())))?;
     let (me, _) = silta_client::client::own_identity(&cert)?;
@@ -488,12 +611,15 @@ fn brief(r: &MessageRecord) -> Value {
     })
 }
 
-fn print_list(rows: &[MessageRecord]) {
+fn print_list(
+    rows: &[MessageRecord],
+    held: &std::collections::BTreeMap<silta_client::ids::CaseRef, silta_client::claims::Holder>,
+) {
     if rows.is_empty() {
         println!("{}", t!("inbox-no-messages"));
         return;
     }
-    let table: Vec<[String; 7]> = rows
+    let table: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             let case = case_text(r);
@@ -509,6 +635,8 @@ fn print_list(rows: &[MessageRecord]) {
                 urgency_label(&r.urgency).to_uppercase(),
                 printable_line(r.received_at.as_deref().unwrap_or_default()),
                 state_label(r.state),
+                held.get(&r.case)
+                    .map_or_else(|| "—".to_owned(), |h| printable_line(&h.person)),
             ]
         })
         .collect();
@@ -521,6 +649,7 @@ fn print_list(rows: &[MessageRecord]) {
             &t!("col-urgency"),
             &t!("col-received"),
             &t!("col-state"),
+            &t!("col-held-by"),
         ],
         &table,
     );
@@ -705,27 +834,76 @@ pub(crate) async fn case(config: &ClientConfig, command: CaseCommand) -> Result<
         }
         CaseCommand::List => {
             let state = State::open(&config.state_dir)?;
-            let rows: Vec<[String; 4]> = state
-                .cases()?
-                .iter()
-                .map(|c| {
-                    let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
-                    [s("case"), s("issued_at"), s("issued_by"), s("label")]
-                })
-                .collect();
-            print_table(
-                &[
-                    &t!("col-case"),
-                    &t!("col-issued"),
-                    &t!("col-by"),
-                    &t!("col-label"),
-                ],
-                &rows,
-            );
+            crate::claims_cmd::list(&state)?;
+        }
+        command @ (CaseCommand::Claim { .. }
+        | CaseCommand::Handover { .. }
+        | CaseCommand::Release { .. }
+        | CaseCommand::Show { .. }) => {
+            crate::claims_cmd::run(config, command).await?;
         }
         command @ (CaseCommand::Close { .. } | CaseCommand::Reopen { .. }) => {
             crate::retention_cmd::case(config, command)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn got(r: Result<String, Failure>) -> String {
+        r.unwrap_or_else(|f| panic!("{}", f.message))
+    }
+
+    #[test]
+    fn a_purpose_is_remembered_per_case_and_never_covers_another() {
+        // What this test controls: no $SILTA_PURPOSE, no terminal to ask at.
+        if std::env::var_os("SILTA_PURPOSE").is_some() || std::io::stdin().is_terminal() {
+            eprintln!("skipped: SILTA_PURPOSE is set or stdin is a terminal");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = ([0xa; 16], [0xb; 16]);
+        let p = |flag: Option<&str>, case: Option<&[u8; 16]>| {
+            session_purpose(dir.path(), flag.map(str::to_owned), "anna", case)
+        };
+        assert_eq!(got(p(Some("assessing A"), Some(&a))), "assessing A");
+        assert_eq!(got(p(None, Some(&a))), "assessing A");
+        // Not for case B, and not for listing either.
+        let refused = p(None, Some(&b)).unwrap_err();
+        assert_eq!(refused.code, crate::EX_USAGE);
+        assert!(
+            refused.message.contains(&hex::encode(b)),
+            "{}",
+            refused.message
+        );
+        assert!(p(None, None).is_err());
+        // A general purpose (listing) does not cover a case.
+        assert_eq!(got(p(Some("triage"), None)), "triage");
+        assert_eq!(got(p(None, None)), "triage");
+        assert!(p(None, Some(&b)).is_err());
+        assert_eq!(got(p(None, Some(&a))), "assessing A");
+        // Another person's purpose is theirs.
+        assert!(session_purpose(dir.path(), None, "ben", Some(&a)).is_err());
+        // The earlier form (one purpose for everything) counts as the general purpose only.
+        let later = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        std::fs::write(
+            dir.path().join("sessions/carl.json"),
+            json!({"purpose": "old session", "expires": later}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            got(session_purpose(dir.path(), None, "carl", None)),
+            "old session"
+        );
+        assert!(session_purpose(dir.path(), None, "carl", Some(&a)).is_err());
+        // Expired: asked again.
+        let file = dir.path().join("sessions/anna.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        v["cases"][hex::encode(a)]["expires"] = json!(1);
+        std::fs::write(&file, v.to_string()).unwrap();
+        assert!(p(None, Some(&a)).is_err());
+    }
 }

@@ -19,6 +19,7 @@ macro_rules! t {
 
 mod admin_cmd;
 mod audit_cmd;
+mod claims_cmd;
 mod cli;
 mod compose;
 mod daemon_cmd;

@@ -80,7 +80,12 @@ pub(crate) fn case(config: &ClientConfig, command: CaseCommand) -> Result<(), Fa
                 }
             }
         }
-        CaseCommand::New { .. } | CaseCommand::List => unreachable!("handled in inbox_cmd"),
+        CaseCommand::New { .. }
+        | CaseCommand::List
+        | CaseCommand::Claim { .. }
+        | CaseCommand::Handover { .. }
+        | CaseCommand::Release { .. }
+        | CaseCommand::Show { .. } => unreachable!("handled in inbox_cmd"),
     }
     Ok(())
 }

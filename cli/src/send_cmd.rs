@@ -105,14 +105,26 @@ pub(crate) async fn submit(
     draft: &Draft,
     purpose: Option<&str>,
 ) -> Result<Sent, Failure> {
+    // A send's purpose is the one stated, else what the kind is for (never just its name).
+    let purpose = purpose
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| send_purpose(draft.kind).to_owned(), str::to_owned);
+    submit_as(config, client, draft, purpose).await
+}
+
+/// [`submit`] with the purpose the access log records for the disclosure.
+pub(crate) async fn submit_as(
+    config: &ClientConfig,
+    client: &Client,
+    draft: &Draft,
+    purpose: String,
+) -> Result<Sent, Failure> {
     let outbox = Outbox::open(client.state(), AccessLog::in_state_dir(&config.state_dir))?;
     let key = Key::Content(content_key(draft));
     let disclosure = Disclosure {
         who: current_user(),
-        purpose: purpose
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| send_purpose(draft.kind).to_owned(), str::to_owned),
+        purpose,
         keep_copy: true,
     };
     let result = outbox.submit(client, draft, &key, &disclosure).await;

@@ -42,6 +42,9 @@ pub enum Action {
     Closed,
     /// A closed case was reopened before its messages were deleted.
     Reopened,
+    /// This desk's access-log entries of a case were shared with the organisation's other desks
+    /// (an access-log share, end to end; no message content).
+    Shared,
     /// Messages were deleted here by the retention rules (ids only; the purpose names the rule
     /// and where they were).
     Purged,
@@ -63,6 +66,7 @@ impl Action {
             Action::Reported => "reported",
             Action::Closed => "closed",
             Action::Reopened => "reopened",
+            Action::Shared => "shared",
             Action::Purged => "purged",
             Action::KeyDeleted => "key-deleted",
         }
@@ -96,6 +100,37 @@ pub struct Entry {
     /// the person; this cannot).
     #[serde(default)]
     pub uid: Option<u32>,
+    /// The operating-system user name of that uid, from the passwd database (empty in entries
+    /// written before it was recorded).
+    #[serde(default)]
+    pub os_user: String,
+    /// `$SILTA_USER` as the person declared it, if set: recorded beside the OS user, never
+    /// instead of it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub declared_user: String,
+}
+
+impl Entry {
+    /// Who, as reports show it: `anna (uid 1000; says: Anna K.)`, a process as
+    /// `process:silta-daemon (anna, uid 1000)`; entries written before the OS user was recorded
+    /// as they were (`who`, with the uid if known).
+    pub fn person(&self) -> String {
+        let uid = self.uid.map(|u| format!("uid {u}"));
+        let says =
+            (!self.declared_user.is_empty()).then(|| format!("says: {}", self.declared_user));
+        if self.os_user.is_empty() {
+            return match uid {
+                Some(uid) => format!("{} ({uid})", self.who),
+                None => self.who.clone(),
+            };
+        }
+        let detail: Vec<String> = uid.into_iter().chain(says).collect();
+        if self.who == self.os_user || self.who.is_empty() {
+            format!("{} ({})", self.os_user, detail.join("; "))
+        } else {
+            format!("{} ({}, {})", self.who, self.os_user, detail.join("; "))
+        }
+    }
 }
 
 /// An access-log failure.
@@ -183,6 +218,7 @@ impl AccessLog {
             Some(line) => hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &line)),
             None => GENESIS.to_owned(),
         };
+        let os = os_user();
         let entry = Entry {
             time: crate::times::now_rfc3339(),
             who: access.who.to_owned(),
@@ -205,7 +241,9 @@ impl AccessLog {
                 .collect(),
             purpose: access.purpose.to_owned(),
             recipients: access.recipients.to_vec(),
-            uid: current_uid(),
+            uid: Some(os.uid),
+            os_user: os.name,
+            declared_user: declared_user().unwrap_or_default(),
             prev,
         };
         let mut line = if torn { vec![b'\n'] } else { Vec::new() };
@@ -363,22 +401,42 @@ fn last_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
     }
 }
 
-/// The user id of this process (from `/proc/self`), if it can be read.
-pub(crate) fn current_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+/// The operating-system user of this process: its real uid and that uid's name in the passwd
+/// database (not `$USER`, which anyone can set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsUser {
+    /// The user name (`uid:1000` if the passwd database has no entry for the uid).
+    pub name: String,
+    /// The real user id.
+    pub uid: u32,
 }
 
-/// The name of the person at the keyboard: `$SILTA_USER`, else `$USER`/`$LOGNAME`, else the
-/// user id (`uid:1000`).
+/// The operating-system user of this process ([`OsUser`]).
+pub fn os_user() -> OsUser {
+    let uid = nix::unistd::getuid();
+    let name = match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid:{uid}"),
+    };
+    OsUser {
+        name,
+        uid: uid.as_raw(),
+    }
+}
+
+/// The name the person declared in `$SILTA_USER`, if any (shown beside the OS user, never
+/// instead of it; control characters removed).
+pub fn declared_user() -> Option<String> {
+    std::env::var("SILTA_USER")
+        .ok()
+        .map(|s| crate::text::printable_line(s.trim()))
+        .filter(|s| !s.is_empty())
+}
+
+/// The person at the keyboard as the access log names them: the operating-system user name
+/// ([`os_user`]); `$SILTA_USER` is recorded beside it ([`declared_user`]).
 pub fn current_user() -> String {
-    ["SILTA_USER", "USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| match current_uid() {
-            Some(uid) => format!("uid:{uid}"),
-            None => "unknown".into(),
-        })
+    os_user().name
 }
 
 #[cfg(test)]
@@ -505,6 +563,70 @@ mod tests {
         )
         .unwrap();
         assert!(log.read().is_err());
+    }
+
+    #[test]
+    fn entries_record_the_os_user_and_uid_of_the_process() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::in_state_dir(dir.path());
+        let entry = log.record(&access(Action::Shown, &[1; 16], &[])).unwrap();
+        // The process's real uid, as the kernel reports it, not anything from the environment.
+        let uid = std::fs::metadata("/proc/self").unwrap().uid();
+        assert_eq!(entry.uid, Some(uid));
+        let read = log.read().unwrap();
+        assert_eq!(read[0].uid, Some(uid));
+        assert!(!read[0].os_user.is_empty());
+        assert_eq!(read[0].os_user, os_user().name);
+        if uid == 0 {
+            assert_eq!(read[0].os_user, "root");
+        }
+        // `who` is what the caller said; the OS user is beside it.
+        assert_eq!(read[0].who, "aino");
+        assert!(
+            read[0].person().contains(&format!("uid {uid}")),
+            "{}",
+            read[0].person()
+        );
+    }
+
+    #[test]
+    fn entries_written_before_the_os_user_was_recorded_still_read_and_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::in_state_dir(dir.path());
+        // As the previous version wrote it: no os_user, no declared_user.
+        let old = format!(
+            "{{\"prev\":\"{GENESIS}\",\"time\":\"2026-11-20T09:00:00Z\",\"who\":\"Anna K.\",\"principal\":\"assistance/nas\",\"action\":\"shown\",\"case\":\"{}\",\"messages\":[],\"purpose\":\"assessing\",\"uid\":1000}}\n",
+            hex::encode([1u8; 16])
+        );
+        std::fs::write(log.path(), &old).unwrap();
+        log.record(&access(Action::Thread, &[1; 16], &[])).unwrap();
+        let entries = log.read().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].os_user, "");
+        assert_eq!(entries[0].declared_user, "");
+        assert_eq!(entries[0].person(), "Anna K. (uid 1000)");
+        assert_eq!(
+            entries[1].prev,
+            hex::encode(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                old.trim_end().as_bytes()
+            ))
+        );
+        let person = Entry {
+            os_user: "anna".into(),
+            who: "anna".into(),
+            uid: Some(1000),
+            declared_user: "Anna K.".into(),
+            ..entries[0].clone()
+        };
+        assert_eq!(person.person(), "anna (uid 1000; says: Anna K.)");
+        let process = Entry {
+            who: "process:silta-daemon".into(),
+            declared_user: String::new(),
+            ..person
+        };
+        assert_eq!(process.person(), "process:silta-daemon (anna, uid 1000)");
     }
 
     #[test]

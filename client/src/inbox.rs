@@ -39,6 +39,8 @@ pub struct SyncSummary {
     /// Messages that could not be processed now (sender and message id named), left for a
     /// later sync; the messages behind them were not held up.
     pub deferred: Vec<String>,
+    /// Case claims and access-log shares of the organisation's desks taken in (not in `new`).
+    pub internal: usize,
 }
 
 /// Who is reading, and why (for the access log): the library's [`crate::receive::Opener`].
@@ -94,6 +96,21 @@ pub async fn sync(
             .process_opts(item, reader, &mut keep, Acknowledge::ByPerson)
             .await?
         {
+            // Case claims and access-log shares are the organisation's own bookkeeping: taken
+            // in at once (no person acknowledges them), and not counted as new messages.
+            Received::Message { opened, .. }
+                if silta_proto::policy::is_internal(
+                    pb::MessageKind::try_from(opened.signed.kind).unwrap_or_default(),
+                ) =>
+            {
+                settle_internal(client, &opened.signed.message_id, reader.who).await?;
+                summary.internal += 1;
+            }
+            // Our own claim or share back (every desk of the principal gets it, this one too),
+            // or one whose acknowledgement did not reach the relay before.
+            Received::Duplicate { message_id } => {
+                settle_internal(client, &message_id, reader.who).await?;
+            }
             Received::Message { .. } => summary.new.extend(fresh),
             Received::Rejected {
                 delivered,
@@ -114,10 +131,34 @@ pub async fn sync(
             } => summary
                 .deferred
                 .push(deferred_line(client, &delivered, &retry, tried)),
-            Received::Duplicate { .. } | Received::Status(_) => {}
+            Received::Status(_) => {}
         }
     }
     Ok(summary)
+}
+
+/// Takes in a kept principal-internal message (claim, share) at the relay: a received one is
+/// acknowledged and marked so; one this desk sent is confirmed with the digest its receipt names.
+/// Any other kept message is left for a person.
+async fn settle_internal(client: &Client, id: &[u8], who: &str) -> Result<(), ClientError> {
+    let Some(record) = client.state().message(id)? else {
+        return Ok(());
+    };
+    if !crate::claims::is_internal(&record) {
+        return Ok(());
+    }
+    if record.is_received() {
+        if record.state == Some(RecordState::New) {
+            acknowledge(client, &record, who)
+                .await
+                .map_err(ClientError::Store)?;
+        }
+    } else {
+        client
+            .acknowledge_stored(record.message_id.as_bytes(), &record.digest())
+            .await?;
+    }
+    Ok(())
 }
 
 /// "from centre/x, message 0190...: <why> (try 2 of 8; next after <time>)".
@@ -266,17 +307,28 @@ fn urgency_rank(r: &MessageRecord) -> u8 {
     }
 }
 
-/// Received messages, most urgent first, then oldest first. `only_new`: not yet acknowledged.
+/// Received messages: first the unacknowledged urgent and emergency messages of cases nobody
+/// holds ([`crate::claims`]; a message without a case is nobody's), emergency before urgent,
+/// oldest first; then the rest, most urgent first, then oldest first. `only_new`: not yet
+/// acknowledged. Case claims and access-log shares are bookkeeping, not listed.
 pub fn list(state: &State, only_new: bool) -> Result<Vec<MessageRecord>, StateError> {
-    let mut v: Vec<MessageRecord> = state
-        .messages()?
+    let all = state.messages()?;
+    let held = crate::claims::holders(&all);
+    let mut v: Vec<MessageRecord> = all
         .into_iter()
         .filter(MessageRecord::is_received)
+        .filter(|r| !crate::claims::is_internal(r))
         .filter(|r| !only_new || r.state == Some(RecordState::New))
         .collect();
+    let waiting = |r: &MessageRecord| {
+        let first =
+            r.state == Some(RecordState::New) && urgency_rank(r) < 2 && !held.contains_key(&r.case);
+        u8::from(!first)
+    };
     v.sort_by(|a, b| {
-        urgency_rank(a)
-            .cmp(&urgency_rank(b))
+        waiting(a)
+            .cmp(&waiting(b))
+            .then_with(|| urgency_rank(a).cmp(&urgency_rank(b)))
             .then_with(|| a.received_at.cmp(&b.received_at))
             .then_with(|| a.message_id.to_string().cmp(&b.message_id.to_string()))
     });

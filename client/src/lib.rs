@@ -52,6 +52,7 @@ mod ack;
 pub mod admin;
 pub mod audit;
 pub mod bundle;
+pub mod claims;
 pub mod client;
 mod config;
 mod connection;

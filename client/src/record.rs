@@ -180,9 +180,17 @@ impl MessageRecord {
     }
 
     /// The ciphertext digest's bytes (empty if not known).
+    /// For a message sent from here, the digest its receipt names: a principal-internal message
+    /// (case claim, access-log share) comes back to this device too, and must be recognised as
+    /// the one kept, not refused as a replay.
     pub fn digest(&self) -> Vec<u8> {
         self.ciphertext_sha256
             .as_deref()
+            .or_else(|| {
+                self.receipt
+                    .as_ref()
+                    .and_then(|r| r["ciphertext_sha256"].as_str())
+            })
             .and_then(|d| hex::decode(d).ok())
             .unwrap_or_default()
     }

@@ -486,8 +486,14 @@ async fn send_records_the_disclosure_in_the_access_log() {
         [(
             vec![id.clone()],
             vec!["assistance/nas".to_owned()],
-            "caseworker-anna".to_owned()
+            // The OS user; the declared name is beside it, never instead.
+            silta_client::access::os_user().name
         )]
+    );
+    let log = std::fs::read_to_string(centre.dir.path().join("state/access.log")).unwrap();
+    assert!(
+        log.contains("\"declared_user\":\"caseworker-anna\""),
+        "{log}"
     );
     assert_eq!(accepted(&relay).len(), 1);
     assert_eq!(accepted(&relay)[0].0, id);

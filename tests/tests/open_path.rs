@@ -125,12 +125,12 @@ async fn silta_receive_logs_each_opening_with_its_purpose_before_showing_it() {
     let mut want = vec![
         (
             first.clone(),
-            "tester".into(),
+            silta_client::access::os_user().name,
             "forwarding to the case system".into(),
         ),
         (
             second.clone(),
-            "tester".into(),
+            silta_client::access::os_user().name,
             "forwarding to the case system".into(),
         ),
     ];
@@ -157,12 +157,19 @@ async fn silta_receive_logs_each_opening_with_its_purpose_before_showing_it() {
     assert!(o.status.success(), "{}", text(&o));
     let got = received(&state);
     assert_eq!(got.len(), 4, "{got:?}");
-    assert_eq!(got[2], (third, "tester".into(), "nightly export".into()));
+    assert_eq!(
+        got[2],
+        (
+            third,
+            silta_client::access::os_user().name,
+            "nightly export".into()
+        )
+    );
     assert_eq!(
         got[3],
         (
             fourth,
-            "tester".into(),
+            silta_client::access::os_user().name,
             "passing received messages to the case-management system".into()
         )
     );
@@ -199,7 +206,7 @@ async fn the_inbox_logs_each_message_once_however_often_it_syncs() {
     );
     assert!(
         got.iter()
-            .all(|(_, who, p)| who == "tester" && p == "triage")
+            .all(|(_, who, p)| *who == silta_client::access::os_user().name && p == "triage")
     );
     let first = ids.iter().next().unwrap();
     let o = silta(&nas, &["inbox", "ack", first], &[]);

@@ -26,6 +26,20 @@ fn run(config: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Outp
     cmd.stdin(std::process::Stdio::null()).output().unwrap()
 }
 
+/// The OS user the access log names (the tests' process user), and the redaction of it and its
+/// uid in golden files.
+fn os_user() -> String {
+    silta_client::access::os_user().name
+}
+
+fn person_redacted() -> [(String, String); 1] {
+    let os = silta_client::access::os_user();
+    [(
+        format!("{} (uid {}", os.name, os.uid),
+        "[OS-USER] (uid [UID]".to_owned(),
+    )]
+}
+
 fn out(o: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -303,7 +317,27 @@ async fn inbox_replies_and_the_access_report() {
     assert!(o.status.success(), "{}", out(&o));
     assert_golden("inbox-list", &out(&o), &[]);
 
-    // The purpose given once holds for the session: `show` does not ask again.
+    // The purpose of listing does not cover a case: `show` asks for the purpose of its case
+    // (no terminal here: refused, naming the case); given once, it holds for that case.
+    let o = run(&n, &["inbox", "show", &referral_id[..13]], &[]);
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+    assert!(
+        out(&o).contains("the access log needs the purpose of your access to case"),
+        "{}",
+        out(&o)
+    );
+    let o = run(
+        &n,
+        &[
+            "inbox",
+            "show",
+            &referral_id[..13],
+            "--purpose",
+            "assessing the referral",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", out(&o));
     let o = run(&n, &["inbox", "show", &referral_id[..13]], &[]);
     assert!(o.status.success(), "{}", out(&o));
     assert!(out(&o).contains("met at the centre"), "{}", out(&o));
@@ -556,7 +590,10 @@ async fn inbox_replies_and_the_access_report() {
         // Two lists (JSON, then offline) showed the referral among others.
         ("listed", "triage of new referrals"),
         ("listed", "triage of new referrals"),
-        ("shown", "triage of new referrals"),
+        // Shown under the purpose given for its case (the listing's does not cover it), then
+        // again with the purpose remembered for the case.
+        ("shown", "assessing the referral"),
+        ("shown", "assessing the referral"),
         // A send's purpose is what the message is for (no --purpose given), not its kind.
         (
             "disclosed",
@@ -584,13 +621,21 @@ async fn inbox_replies_and_the_access_report() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|e| e["who"] == "tester" && e["principal"] == "assistance/nas")
+            .all(|e| e["who"] == os_user().as_str()
+                && e["declared_user"] == "tester"
+                && e["principal"] == "assistance/nas")
     );
     let o = run(&n, &["inbox", "access-report", &case], &[]);
     assert!(o.status.success(), "{}", out(&o));
+    // The "who" column's width follows the OS user's name: the columns are compared without it.
+    let [(person, redacted)] = person_redacted();
+    let spaces = regex::Regex::new(" {2,}").unwrap();
+    let rule = regex::Regex::new("(?m)^[- ]+$").unwrap();
+    let text = out(&o).replace(&person, &redacted);
+    let text = rule.replace_all(&text, "[RULE]");
     assert_golden(
         "access-report",
-        &out(&o),
+        &spaces.replace_all(&text, "  "),
         &[(&nas.dir.path().display().to_string(), "[DIR]")],
     );
 
@@ -1038,7 +1083,8 @@ async fn a_send_that_failed_is_retried_as_the_same_message() {
     assert_eq!(disclosed.len(), 3, "{log}");
     for (entry, id) in disclosed.iter().zip([&first_sent, &second, &third_id]) {
         assert_eq!(entry["messages"], serde_json::json!([id]), "{log}");
-        assert_eq!(entry["who"], "tester");
+        assert_eq!(entry["who"], os_user().as_str());
+        assert_eq!(entry["declared_user"], "tester");
         assert_eq!(entry["recipients"], serde_json::json!(["assistance/nas"]));
     }
     relay.stop().await;

@@ -121,7 +121,9 @@ fn assert_metadata_only(text: &str, names: &[&str]) {
                     "messages",
                     "purpose",
                     "recipients",
-                    "uid"
+                    "uid",
+                    "os_user",
+                    "declared_user"
                 ]
                 .contains(&key.as_str()),
                 "unexpected field {key} in {line}"
@@ -341,7 +343,8 @@ async fn a_closed_case_goes_from_the_centre_daemon_and_the_assistance_inbox_othe
     assert!(out(&o).contains("daemon is running"), "{}", out(&o));
 
     // Both access logs: closed, then purged, for case A, with ids and metadata only.
-    for (user, who) in [(&nas, "tester"), (&centre, "process:silta-daemon")] {
+    let me = silta_client::access::os_user().name;
+    for (user, who) in [(&nas, me.as_str()), (&centre, "process:silta-daemon")] {
         let (entries, text) = access_log(user);
         let closed: Vec<_> = entries
             .iter()

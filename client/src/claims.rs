@@ -1,0 +1,768 @@
+//! Who at the organisation handles a case (case claims), and the desks' access logs shared so
+//! that one data subject's access report covers every desk.
+//!
+//! Both are principal-internal messages ([`silta_proto::policy::INTERNAL`]): sent to the
+//! sender's own principal, legal basis INTERNAL, sealed to every device of the principal (this
+//! one included) through the one send path ([`crate::outbox`]), and kept like any message
+//! (`msgid_record`). Nothing here is a second store: the holder of a case and the merged report
+//! are computed from the kept records, so receiving a claim twice (every desk gets its own back)
+//! changes nothing.
+//!
+//! - **Claims.** The latest claim of a case by the relay's log index wins (the relay's order,
+//!   never a desk's clock; two messages never share a log index). The desk of a received claim
+//!   is the device that signed it, not what its payload says.
+//! - **Access-log shares.** A desk of a principal with other desks (devices with published
+//!   keys) sends its access-log entries of a case that it has not shared yet, at most [`MAX_SHARE_ENTRIES`] in one message; it remembers (tree `case_lastshared`)
+//!   the last entry it shared per case. Entries about the principal-internal messages
+//!   themselves and `shared` entries are never shared (else two desks would answer each other's
+//!   shares for ever). Received entries are merged per desk (the signing device) and
+//!   de-duplicated by (desk, time, SHA-256 of the entry).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prost::Message as _;
+use silta_certs::Principal;
+use silta_proto::pb::{
+    self, MessageKind,
+    payload::{self as pl, Payload, payload::Body},
+};
+
+use crate::{
+    access::{Access, AccessLog, Action, Entry},
+    client::Client,
+    error::ClientError,
+    ids::{CaseRef, MessageId},
+    outbox::{Disclosure, Key, Outbox, content_key},
+    payload::{kind_name, payload_from_json},
+    record::MessageRecord,
+    seal::Draft,
+    state::{State, StateError},
+};
+
+/// At most this many access-log entries go in one access-log share (a case with more is shared
+/// in several messages), so a share stays far below the message size limit.
+pub const MAX_SHARE_ENTRIES: usize = 50;
+
+/// What a claim does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimAction {
+    /// The person takes the case.
+    Claim,
+    /// The holder hands it to a colleague.
+    Handover,
+    /// The holder lets it go.
+    Release,
+}
+
+impl ClaimAction {
+    fn from_pb(v: i32) -> Option<Self> {
+        match pl::ClaimAction::try_from(v).ok()? {
+            pl::ClaimAction::Claim => Some(ClaimAction::Claim),
+            pl::ClaimAction::Handover => Some(ClaimAction::Handover),
+            pl::ClaimAction::Release => Some(ClaimAction::Release),
+            pl::ClaimAction::Unspecified => None,
+        }
+    }
+
+    fn to_pb(self) -> pl::ClaimAction {
+        match self {
+            ClaimAction::Claim => pl::ClaimAction::Claim,
+            ClaimAction::Handover => pl::ClaimAction::Handover,
+            ClaimAction::Release => pl::ClaimAction::Release,
+        }
+    }
+}
+
+/// One claim of a case, as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The claim message.
+    pub message_id: MessageId,
+    /// The relay's log index (the order of claims).
+    pub log_index: u64,
+    /// When the relay accepted it (RFC 3339).
+    pub at: String,
+    /// What it does (`None`: a claim without an action, which changes nothing).
+    pub action: Option<ClaimAction>,
+    /// The person (OS user name, optionally with a declared name in brackets).
+    pub holder: String,
+    /// The desk it was made at: the device that signed it (this device for one sent from here).
+    pub desk: String,
+    /// For a handover: the colleague.
+    pub handed_to: String,
+    /// The note.
+    pub note: String,
+}
+
+impl Claim {
+    /// One line for the thread and the history: "claimed by anna at desk desk-1 (2026-...)".
+    pub fn line(&self) -> String {
+        let p = crate::text::printable_line;
+        let what = match self.action {
+            Some(ClaimAction::Claim) => format!("claimed by {}", p(&self.holder)),
+            Some(ClaimAction::Handover) => format!(
+                "handed over by {} to {}",
+                p(&self.holder),
+                p(&self.handed_to)
+            ),
+            Some(ClaimAction::Release) => format!("released by {}", p(&self.holder)),
+            None => format!("a claim without an action by {}", p(&self.holder)),
+        };
+        let note = if self.note.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", p(&self.note))
+        };
+        format!("{what} at desk {} ({}){note}", p(&self.desk), self.at)
+    }
+}
+
+/// Who holds a case now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The person (OS user name, optionally with a declared name).
+    pub person: String,
+    /// The desk the case was claimed at (empty after a handover: the colleague's desk is not
+    /// known until they act at one).
+    pub desk: String,
+    /// Since when (the relay's acceptance of the claim).
+    pub since: String,
+}
+
+impl Holder {
+    /// The OS user name of the person (what `holder` starts with).
+    pub fn user(&self) -> &str {
+        holder_user(&self.person)
+    }
+}
+
+/// The OS user name a holder starts with ("anna (Anna K.)" -> "anna").
+pub fn holder_user(holder: &str) -> &str {
+    holder.split(" (").next().unwrap_or(holder).trim()
+}
+
+/// Whether `record` is of a principal-internal kind (a claim or an access-log share).
+pub fn is_internal(record: &MessageRecord) -> bool {
+    [MessageKind::CaseClaim, MessageKind::AccessLogShare]
+        .iter()
+        .any(|k| record.kind == kind_name(*k))
+}
+
+/// The claims of `case` among `records`, in the relay's order.
+pub fn claims(records: &[MessageRecord], case: &CaseRef) -> Vec<Claim> {
+    let mut out: Vec<Claim> = records
+        .iter()
+        .filter(|r| r.case == *case)
+        .filter_map(claim_of)
+        .collect();
+    out.sort_by_key(|c| c.log_index);
+    out
+}
+
+/// Whether `r` went from its sender to its sender only: what a principal-internal message must
+/// do. A received message names this principal among its signed recipients (checked when it was
+/// opened), so this says it came from this principal's own desks, whatever a relay delivered.
+fn own(r: &MessageRecord) -> bool {
+    r.to.len() == 1 && r.to[0] == r.from
+}
+
+fn claim_of(r: &MessageRecord) -> Option<Claim> {
+    if r.kind != kind_name(MessageKind::CaseClaim) || !own(r) {
+        return None;
+    }
+    let Ok(Payload {
+        body: Some(Body::CaseClaim(c)),
+    }) = payload_from_json(MessageKind::CaseClaim, &r.payload)
+    else {
+        return None;
+    };
+    Some(Claim {
+        message_id: r.message_id,
+        log_index: r.log_index,
+        at: r.accepted_at.clone(),
+        action: ClaimAction::from_pb(c.action),
+        holder: c.holder,
+        // Received: the device whose signature was verified. Sent from here: what we wrote.
+        desk: r.from_device.clone().unwrap_or(c.holder_device),
+        handed_to: c.handed_to,
+        note: c.note,
+    })
+}
+
+/// Who holds the case after `claims` (in the relay's order): nobody if there were none or the
+/// last one released it.
+pub fn holder(claims: &[Claim]) -> Option<Holder> {
+    let mut holder = None;
+    for c in claims {
+        match c.action {
+            Some(ClaimAction::Claim) => {
+                holder = Some(Holder {
+                    person: c.holder.clone(),
+                    desk: c.desk.clone(),
+                    since: c.at.clone(),
+                })
+            }
+            Some(ClaimAction::Handover) => {
+                holder = Some(Holder {
+                    person: c.handed_to.clone(),
+                    desk: String::new(),
+                    since: c.at.clone(),
+                })
+            }
+            Some(ClaimAction::Release) => holder = None,
+            None => {}
+        }
+    }
+    holder
+}
+
+/// The holder of every case that has one, from `records`.
+pub fn holders(records: &[MessageRecord]) -> BTreeMap<CaseRef, Holder> {
+    let mut by_case: BTreeMap<CaseRef, Vec<Claim>> = BTreeMap::new();
+    for r in records {
+        if let Some(c) = claim_of(r) {
+            by_case.entry(r.case).or_default().push(c);
+        }
+    }
+    by_case
+        .into_iter()
+        .filter_map(|(case, mut claims)| {
+            claims.sort_by_key(|c| c.log_index);
+            holder(&claims).map(|h| (case, h))
+        })
+        .collect()
+}
+
+/// A claim message to send: to `me` only (the principal's own desks), legal basis INTERNAL.
+pub fn claim_draft(
+    me: &Principal,
+    case: [u8; 16],
+    action: ClaimAction,
+    holder: &str,
+    desk: &str,
+    handed_to: &str,
+    note: &str,
+) -> Draft {
+    let payload = Payload {
+        body: Some(Body::CaseClaim(pl::CaseClaim {
+            action: action.to_pb().into(),
+            holder: holder.to_owned(),
+            holder_device: desk.to_owned(),
+            handed_to: handed_to.to_owned(),
+            note: note.to_owned(),
+        })),
+    };
+    Draft::new(MessageKind::CaseClaim, case, vec![me.clone()], payload)
+}
+
+/// Every case's messages' ids (and the ids they answer), for matching access-log entries
+/// written without the case (a referral before its case reference existed).
+fn case_ids(records: &[MessageRecord]) -> BTreeMap<String, CaseRef> {
+    let mut out = BTreeMap::new();
+    for r in records.iter().filter(|r| !r.case.is_none()) {
+        out.insert(r.message_id.to_string(), r.case);
+        if let Some(i) = r.in_reply_to {
+            out.entry(i.to_string()).or_insert(r.case);
+        }
+    }
+    out
+}
+
+/// The entries of `case` in this desk's log, as they are shared: one per message of the case
+/// the entry names (or one without a message), leaving out `shared` entries and entries about
+/// the principal-internal messages. Each comes with the entry's `prev` (its place in the log).
+pub fn case_entries(
+    entries: &[Entry],
+    records: &[MessageRecord],
+    case: &CaseRef,
+) -> Vec<(String, pl::AccessLogEntry)> {
+    let ids = case_ids(records);
+    let kinds: BTreeMap<String, &MessageRecord> = records
+        .iter()
+        .map(|r| (r.message_id.to_string(), r))
+        .collect();
+    let internal: BTreeSet<String> = records
+        .iter()
+        .filter(|r| is_internal(r))
+        .map(|r| r.message_id.to_string())
+        .collect();
+    let case_hex = case.to_string();
+    let mut out = Vec::new();
+    for e in entries {
+        if e.action == Action::Shared {
+            continue;
+        }
+        let mine: Vec<&String> = e
+            .messages
+            .iter()
+            .filter(|m| ids.get(*m) == Some(case))
+            .collect();
+        if e.case != case_hex && mine.is_empty() {
+            continue;
+        }
+        if !e.messages.is_empty() && e.messages.iter().all(|m| internal.contains(m)) {
+            continue;
+        }
+        let one = |m: Option<&String>| {
+            let id = m.and_then(|m| m.parse::<MessageId>().ok());
+            let kind = m
+                .and_then(|m| kinds.get(m))
+                .and_then(|r| crate::payload::parse_kind(&r.kind).ok())
+                .unwrap_or(MessageKind::Unspecified);
+            pl::AccessLogEntry {
+                time: timestamp(&e.time),
+                action: e.action.as_str().to_owned(),
+                message_id: id.map(|i| i.as_bytes().to_vec()).unwrap_or_default(),
+                kind: kind.into(),
+                // Entries written before the OS user was recorded: what they named, as declared.
+                os_user: e.os_user.clone(),
+                uid: e.uid.unwrap_or_default(),
+                declared_user: if e.os_user.is_empty() {
+                    e.who.clone()
+                } else {
+                    e.declared_user.clone()
+                },
+                purpose: e.purpose.clone(),
+            }
+        };
+        let mine: Vec<&String> = mine
+            .into_iter()
+            .filter(|m| !internal.contains(*m))
+            .collect();
+        if mine.is_empty() {
+            out.push((e.prev.clone(), one(None)));
+        } else {
+            for m in mine {
+                out.push((e.prev.clone(), one(Some(m))));
+            }
+        }
+    }
+    out
+}
+
+fn timestamp(rfc3339: &str) -> Option<prost_types::Timestamp> {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some(prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    })
+}
+
+/// What [`share_access_log`] sent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Shared {
+    /// Share messages sent (ids).
+    pub messages: Vec<MessageId>,
+    /// Entries shared in them.
+    pub entries: usize,
+    /// Cases whose share failed, with why (the others were still shared).
+    pub failed: Vec<String>,
+}
+
+fn marker_tree(state: &State) -> Result<sled::Tree, StateError> {
+    state.tree("case_lastshared")
+}
+
+/// Sends this desk's access-log entries not shared yet, of `only` or of every case, to the
+/// organisation's other desks (access-log shares; see the module documentation). Each share is
+/// recorded in the access log (`shared`) after the relay accepted it.
+pub async fn share_access_log(
+    client: &Client,
+    log: &AccessLog,
+    who: &str,
+    only: Option<CaseRef>,
+) -> Result<Shared, ClientError> {
+    let state = client.state();
+    let records = state.messages()?;
+    let entries = log.read().map_err(|e| ClientError::Access(e.to_string()))?;
+    let cases: BTreeSet<CaseRef> = match only {
+        Some(c) => [c].into(),
+        None => {
+            // The cases the log names, directly or through their messages.
+            let ids = case_ids(&records);
+            entries
+                .iter()
+                .flat_map(|e| {
+                    let direct = e.case.parse::<CaseRef>().ok();
+                    direct
+                        .into_iter()
+                        .chain(e.messages.iter().filter_map(|m| ids.get(m).copied()))
+                })
+                .filter(|c| !c.is_none())
+                .collect()
+        }
+    };
+    let me = client.principal().clone();
+    let desk = client.keys().device_id().to_owned();
+    // A principal with one desk has nobody to share with. Nothing is marked shared either, so a
+    // desk added later gets every entry from the first share on.
+    if !client
+        .keys_of(&me)
+        .await?
+        .iter()
+        .any(|k| k.device_id != desk)
+    {
+        return Ok(Shared::default());
+    }
+    let markers = marker_tree(state)?;
+    let outbox = Outbox::open(state, log.clone())?;
+    let mut shared = Shared::default();
+    for case in cases {
+        let all = case_entries(&entries, &records, &case);
+        let last = markers
+            .get(case.as_bytes())
+            .map_err(StateError::from)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let start = last
+            .and_then(|l| all.iter().rposition(|(prev, _)| *prev == l))
+            .map_or(0, |i| i + 1);
+        let pending = &all[start..];
+        let chunks = pending.len().div_ceil(MAX_SHARE_ENTRIES);
+        for (n, chunk) in pending.chunks(MAX_SHARE_ENTRIES).enumerate() {
+            let is_last = n + 1 == chunks;
+            let covers_until = if is_last {
+                timestamp(&crate::times::now_rfc3339())
+            } else {
+                chunk.last().and_then(|(_, e)| e.time)
+            };
+            let payload = Payload {
+                body: Some(Body::AccessLogShare(pl::AccessLogShare {
+                    desk: desk.clone(),
+                    entries: chunk.iter().map(|(_, e)| e.clone()).collect(),
+                    covers_until,
+                })),
+            };
+            let draft = Draft::new(
+                MessageKind::AccessLogShare,
+                case.0,
+                vec![me.clone()],
+                payload,
+            );
+            let disclosure = Disclosure {
+                who: who.to_owned(),
+                purpose: "sharing this desk's access-log entries of the case with the organisation's other desks".into(),
+                keep_copy: true,
+            };
+            let key = Key::Content(content_key(&draft));
+            let sent = match outbox.submit(client, &draft, &key, &disclosure).await {
+                Ok(sent) => sent,
+                Err(e) => {
+                    shared.failed.push(format!("case {case}: {e}"));
+                    break;
+                }
+            };
+            // Remembered first: a share sent twice is merged once by the other desks.
+            let last_prev = chunk.last().map(|(p, _)| p.clone()).unwrap_or_default();
+            markers
+                .insert(case.as_bytes(), last_prev.as_bytes())
+                .map_err(StateError::from)?;
+            markers.flush().map_err(StateError::from)?;
+            log.record(&Access {
+                who,
+                principal: &me.to_string(),
+                action: Action::Shared,
+                case: case.as_bytes(),
+                messages: &[sent.message_id.to_vec()],
+                purpose: &format!(
+                    "{} access-log entries of this desk shared with the organisation's other desks",
+                    chunk.len()
+                ),
+                recipients: &[me.to_string()],
+            })
+            .map_err(|e| ClientError::Access(e.to_string()))?;
+            shared.messages.push(MessageId(sent.message_id));
+            shared.entries += chunk.len();
+        }
+    }
+    Ok(shared)
+}
+
+/// One row of a merged access report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedEntry {
+    /// The desk (device id) whose log it is.
+    pub desk: String,
+    /// The entry.
+    pub entry: pl::AccessLogEntry,
+}
+
+/// How far one desk's entries reach in a merged report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    /// The desk (device id).
+    pub desk: String,
+    /// Up to when its entries are included (RFC 3339): for this desk, now; for another, what
+    /// its latest share said.
+    pub until: String,
+    /// This desk (its own log), not a share.
+    pub own: bool,
+}
+
+/// A case's access entries merged across the desks: this desk's own log (`entries`) and every
+/// access-log share of the case kept among `records` from the other desks; in time order,
+/// de-duplicated by (desk, time, SHA-256 of the entry).
+pub fn merged(
+    entries: &[Entry],
+    records: &[MessageRecord],
+    case: &CaseRef,
+    own_desk: &str,
+) -> (Vec<MergedEntry>, Vec<Coverage>) {
+    let mut seen = BTreeSet::new();
+    let mut rows = Vec::new();
+    let mut push = |desk: &str, e: pl::AccessLogEntry, rows: &mut Vec<MergedEntry>| {
+        let t = e.time.map(|t| (t.seconds, t.nanos)).unwrap_or_default();
+        let h = crate::seal::sha256(&e.encode_to_vec());
+        if seen.insert((desk.to_owned(), t, h)) {
+            rows.push(MergedEntry {
+                desk: desk.to_owned(),
+                entry: e,
+            });
+        }
+    };
+    for (_, e) in case_entries(entries, records, case) {
+        push(own_desk, e, &mut rows);
+    }
+    let mut until: BTreeMap<String, (i64, i32)> = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.case == *case && r.is_received())
+    {
+        if r.kind != kind_name(MessageKind::AccessLogShare) || !own(r) {
+            continue;
+        }
+        // The desk is the device that signed the share: a desk speaks only for its own log.
+        let Some(desk) = r.from_device.as_deref() else {
+            continue;
+        };
+        if desk == own_desk {
+            continue;
+        }
+        let Ok(Payload {
+            body: Some(Body::AccessLogShare(s)),
+        }) = payload_from_json(MessageKind::AccessLogShare, &r.payload)
+        else {
+            continue;
+        };
+        if s.desk != desk {
+            tracing::warn!(message_id = %r.message_id, "an access-log share names another desk than the one that signed it; left out");
+            continue;
+        }
+        let t = s
+            .covers_until
+            .map(|t| (t.seconds, t.nanos))
+            .unwrap_or_default();
+        let u = until.entry(desk.to_owned()).or_insert(t);
+        *u = (*u).max(t);
+        for e in s.entries {
+            push(desk, e, &mut rows);
+        }
+    }
+    rows.sort_by_key(|r| {
+        (
+            r.entry
+                .time
+                .map(|t| (t.seconds, t.nanos))
+                .unwrap_or_default(),
+            r.desk.clone(),
+        )
+    });
+    let mut coverage = vec![Coverage {
+        desk: own_desk.to_owned(),
+        until: crate::times::now_rfc3339(),
+        own: true,
+    }];
+    coverage.extend(until.into_iter().map(|(desk, (s, n))| Coverage {
+        desk,
+        until: crate::times::rfc3339(Some(&prost_types::Timestamp {
+            seconds: s,
+            nanos: n,
+        })),
+        own: false,
+    }));
+    (rows, coverage)
+}
+
+/// The kind name of an entry's kind ("" if none).
+pub fn entry_kind(e: &pl::AccessLogEntry) -> String {
+    match pb::MessageKind::try_from(e.kind) {
+        Ok(MessageKind::Unspecified) | Err(_) => String::new(),
+        Ok(k) => kind_name(k),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(log_index: u64, action: ClaimAction, holder: &str, to: &str) -> Claim {
+        Claim {
+            message_id: MessageId([log_index as u8; 16]),
+            log_index,
+            at: format!("2026-11-30T10:00:{log_index:02}Z"),
+            action: Some(action),
+            holder: holder.into(),
+            desk: "desk-1".into(),
+            handed_to: to.into(),
+            note: String::new(),
+        }
+    }
+
+    fn record(
+        id: u8,
+        kind: MessageKind,
+        from: &str,
+        to: &str,
+        device: &str,
+        payload: &Payload,
+    ) -> MessageRecord {
+        serde_json::from_value(serde_json::json!({
+            "accepted_at": "2026-11-30T10:00:00Z", "case": CaseRef([0xc; 16]).to_string(),
+            "ciphertext_sha256": "ab", "created_at": "2026-11-30T10:00:00Z",
+            "direction": "received", "from": from, "from_device": device, "in_reply_to": "",
+            "kind": kind_name(kind), "legal_basis": "internal", "log_index": id,
+            "message_id": MessageId([id; 16]).to_string(),
+            "payload": crate::payload::payload_json(payload), "received_at": "2026-11-30T10:00:01Z",
+            "sender_key": "SHA256:x", "state": "acknowledged", "to": [to], "urgency": "normal",
+        }))
+        .unwrap()
+    }
+
+    fn share(desk: &str, entries: Vec<pl::AccessLogEntry>) -> Payload {
+        Payload {
+            body: Some(Body::AccessLogShare(pl::AccessLogShare {
+                desk: desk.into(),
+                entries,
+                covers_until: timestamp("2026-11-30T12:00:00Z"),
+            })),
+        }
+    }
+
+    fn entry(time: &str, purpose: &str) -> pl::AccessLogEntry {
+        pl::AccessLogEntry {
+            time: timestamp(time),
+            action: "shown".into(),
+            os_user: "ben".into(),
+            uid: 1001,
+            purpose: purpose.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shares_merge_per_signing_desk_without_duplicates_or_bookkeeping() {
+        let nas = "assistance/nas";
+        let case = CaseRef([0xc; 16]);
+        let referral = Payload {
+            body: Some(Body::Referral(Default::default())),
+        };
+        let e1 = entry("2026-11-30T11:00:00Z", "assessing");
+        let e2 = entry("2026-11-30T11:30:00Z", "calling");
+        let records = vec![
+            record(
+                1,
+                MessageKind::Referral,
+                "centre/c",
+                nas,
+                "server-1",
+                &referral,
+            ),
+            // Desk 2's share, and the same entry again in a later share: merged once.
+            record(
+                2,
+                MessageKind::AccessLogShare,
+                nas,
+                nas,
+                "desk-2",
+                &share("desk-2", vec![e1.clone(), e2.clone()]),
+            ),
+            record(
+                3,
+                MessageKind::AccessLogShare,
+                nas,
+                nas,
+                "desk-2",
+                &share("desk-2", vec![e2.clone()]),
+            ),
+            // Signed by desk 3 but speaking for desk 2: left out.
+            record(
+                4,
+                MessageKind::AccessLogShare,
+                nas,
+                nas,
+                "desk-3",
+                &share("desk-2", vec![entry("2026-11-30T11:40:00Z", "forged")]),
+            ),
+            // Signed by a centre, to this principal (a relay could deliver it): left out.
+            record(
+                5,
+                MessageKind::AccessLogShare,
+                "centre/c",
+                nas,
+                "desk-9",
+                &share("desk-9", vec![entry("2026-11-30T11:45:00Z", "foreign")]),
+            ),
+        ];
+        let own = |action: Action, messages: Vec<String>, prev: &str| Entry {
+            prev: prev.into(),
+            time: "2026-11-30T10:30:00Z".into(),
+            who: "anna".into(),
+            principal: nas.into(),
+            action,
+            case: case.to_string(),
+            messages,
+            purpose: "triage".into(),
+            recipients: vec![],
+            uid: Some(1000),
+            os_user: "anna".into(),
+            declared_user: String::new(),
+        };
+        let entries = vec![
+            own(Action::Shown, vec![MessageId([1; 16]).to_string()], "p1"),
+            // Bookkeeping: the opening of a share, and a share itself.
+            own(Action::Received, vec![MessageId([2; 16]).to_string()], "p2"),
+            own(Action::Shared, vec![MessageId([9; 16]).to_string()], "p3"),
+        ];
+        let mine = case_entries(&entries, &records, &case);
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!(mine[0].1.kind, MessageKind::Referral as i32);
+        let (rows, coverage) = merged(&entries, &records, &case, "desk-1");
+        let got: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.desk.as_str(), r.entry.purpose.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("desk-1", "triage"),
+                ("desk-2", "assessing"),
+                ("desk-2", "calling")
+            ]
+        );
+        let desks: Vec<(&str, bool)> = coverage.iter().map(|c| (c.desk.as_str(), c.own)).collect();
+        assert_eq!(desks, [("desk-1", true), ("desk-2", false)]);
+        assert_eq!(coverage[1].until, "2026-11-30T12:00:00Z");
+    }
+
+    #[test]
+    fn the_latest_claim_by_log_index_wins() {
+        assert_eq!(holder(&[]), None);
+        let c = [
+            claim(3, ClaimAction::Claim, "anna (Anna K.)", ""),
+            claim(5, ClaimAction::Handover, "anna", "ben"),
+        ];
+        let h = holder(&c).unwrap();
+        assert_eq!((h.user(), h.desk.as_str()), ("ben", ""));
+        let c = [
+            claim(3, ClaimAction::Claim, "anna (Anna K.)", ""),
+            claim(7, ClaimAction::Release, "anna", ""),
+        ];
+        assert_eq!(holder(&c), None);
+        let h = holder(&c[..1]).unwrap();
+        assert_eq!((h.user(), h.desk.as_str()), ("anna", "desk-1"));
+        assert_eq!(
+            c[1].line(),
+            "released by anna at desk desk-1 (2026-11-30T10:00:07Z)"
+        );
+    }
+}
