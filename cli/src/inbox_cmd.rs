@@ -257,6 +257,16 @@ async fn ack(config: &ClientConfig, ids: &[String]) -> Result<(), Failure> {
         let done = inbox::acknowledge(&client, &record, &current_user())
             .await
             .map_err(Failure::failed)?;
+        if let Some(h) = &done.handled_elsewhere {
+            println!(
+                "not acknowledged from this desk: {} {} from {} was {}; nothing sent",
+                printable_line(&done.kind),
+                done.message_id,
+                printable_line(&done.from),
+                printable_line(&h.line())
+            );
+            continue;
+        }
         if done.state == Some(RecordState::ExpiredAtRelay) {
             eprintln!(
                 "NOT acknowledged: {} {} from {} expired at the relay before it was acknowledged. \
@@ -375,6 +385,9 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
     for w in &summary.resendable {
         eprintln!("{}", printable_line(w));
     }
+    for d in &summary.not_for_this_desk {
+        eprintln!("kept without content {}", printable_line(d));
+    }
     for d in &summary.deferred {
         eprintln!(
             "could not process a message now (left for a later sync; the others were not held up) {}",
@@ -415,6 +428,7 @@ fn brief(r: &MessageRecord) -> Value {
     json!({
         "message_id": r.message_id, "case": case_text(r), "kind": r.kind, "from": r.from,
         "urgency": r.urgency, "received_at": r.received_at, "state": r.state,
+        "handled_elsewhere": r.handled_elsewhere, "sealed_before_device": r.sealed_before_device,
     })
 }
 
@@ -438,7 +452,9 @@ fn print_list(rows: &[MessageRecord]) {
                 printable_line(&r.from),
                 printable_line(&r.urgency).to_uppercase(),
                 printable_line(r.received_at.as_deref().unwrap_or_default()),
-                r.state.map(|s| s.as_str()).unwrap_or_default().to_owned(),
+                r.handled_line()
+                    .map(|l| printable_line(&l))
+                    .unwrap_or_else(|| r.state.map(|s| s.as_str()).unwrap_or_default().to_owned()),
             ]
         })
         .collect();
@@ -494,12 +510,17 @@ fn print_message(r: &MessageRecord) {
                 _ => String::new(),
             }
         );
-        println!(
-            "  signed by:   {} device {} (key {})",
-            printable_line(&r.from),
-            opt(&r.from_device),
-            opt(&r.sender_key)
-        );
+        if let Some(line) = r.handled_line() {
+            println!("  handled:     {}", printable_line(&line));
+        }
+        if !r.sealed_before_device {
+            println!(
+                "  signed by:   {} device {} (key {})",
+                printable_line(&r.from),
+                opt(&r.from_device),
+                opt(&r.sender_key)
+            );
+        }
     } else if let Some(m) = &r.recipients {
         if let Some(of) = r.resend_of {
             println!("  re-sends:    {of}");

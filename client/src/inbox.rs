@@ -39,6 +39,9 @@ pub struct SyncSummary {
     /// Messages that could not be processed now (sender and message id named), left for a
     /// later sync; the messages behind them were not held up.
     pub deferred: Vec<String>,
+    /// Messages accepted before this desk's keys were published (kept as placeholders
+    /// without content: open them at another desk).
+    pub not_for_this_desk: Vec<String>,
 }
 
 /// Who is reading, and why (for the access log): the library's [`crate::receive::Opener`].
@@ -54,7 +57,7 @@ pub async fn sync(
     let mut stream = client
         .connection()
         .mailbox()
-        .subscribe(pb::SubscribeRequest::default())
+        .subscribe(client.subscribe_request())
         .await?
         .into_inner();
     let mut summary = SyncSummary::default();
@@ -114,6 +117,17 @@ pub async fn sync(
             } => summary
                 .deferred
                 .push(deferred_line(client, &delivered, &retry, tried)),
+            Received::NotForThisDesk { delivered } => summary.not_for_this_desk.push(format!(
+                "from {}, message {}: {}",
+                delivered.sender,
+                delivered
+                    .envelope
+                    .as_ref()
+                    .and_then(|e| uuid::Uuid::from_slice(&e.message_id).ok())
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                crate::record::SEALED_BEFORE_NOTE
+            )),
             Received::Duplicate { .. } | Received::Status(_) => {}
         }
     }
@@ -213,6 +227,7 @@ pub(crate) fn record_sent(
         direction: Some(Direction::Sent),
         from: sender.to_owned(),
         from_device: None,
+        handled_elsewhere: None,
         in_reply_to: draft.in_reply_to.map(MessageId),
         kind: kind_name(draft.kind).to_owned(),
         legal_basis: legal_basis_name(draft.legal_basis).to_owned(),
@@ -224,6 +239,7 @@ pub(crate) fn record_sent(
         recipients: Some(BTreeMap::new()),
         resend_of: None,
         resent_as: Vec::new(),
+        sealed_before_device: false,
         sender_key: None,
         state: Some(RecordState::Sent),
         to: draft.recipients.iter().map(|p| p.to_string()).collect(),
@@ -266,13 +282,15 @@ fn urgency_rank(r: &MessageRecord) -> u8 {
     }
 }
 
-/// Received messages, most urgent first, then oldest first. `only_new`: not yet acknowledged.
+/// Received messages, most urgent first, then oldest first. `only_new`: not yet acknowledged
+/// (here, nor by another desk whose signed acknowledgement verified).
 pub fn list(state: &State, only_new: bool) -> Result<Vec<MessageRecord>, StateError> {
+    let handled = |r: &MessageRecord| r.handled_elsewhere.as_ref().is_some_and(|h| h.verified);
     let mut v: Vec<MessageRecord> = state
         .messages()?
         .into_iter()
         .filter(MessageRecord::is_received)
-        .filter(|r| !only_new || r.state == Some(RecordState::New))
+        .filter(|r| !only_new || (r.state == Some(RecordState::New) && !handled(r)))
         .collect();
     v.sort_by(|a, b| {
         urgency_rank(a)
@@ -352,6 +370,18 @@ pub async fn acknowledge(
         Some(RecordState::Acknowledged | RecordState::ExpiredAtRelay)
     ) {
         return Ok(record);
+    }
+    // Another desk answered it: nothing is sent from here (an acknowledgement from this desk
+    // would change nothing at the relay and look as if this desk had handled it).
+    if record.handled_elsewhere.is_some() {
+        return Ok(record);
+    }
+    if record.sealed_before_device {
+        return Err(format!(
+            "message {} was {}; it is not acknowledged from here",
+            record.message_id,
+            crate::record::SEALED_BEFORE_NOTE
+        ));
     }
     match client
         .acknowledge_stored(record.message_id.as_bytes(), &record.digest())
