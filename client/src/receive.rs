@@ -138,7 +138,8 @@ impl Client {
             Some(pb::mailbox_item::Item::Envelope(delivered))
                 if delivered.handled.is_some() || delivered.sealed_before_device =>
             {
-                self.process_handled(item.seq, delivered, opener, keep).await
+                self.process_handled(item.seq, delivered, opener, keep)
+                    .await
             }
             Some(pb::mailbox_item::Item::Envelope(delivered)) => {
                 let env = delivered.envelope.clone().unwrap_or_default();
@@ -363,7 +364,11 @@ impl Client {
                         std::slice::from_ref(&opened.signed.message_id),
                     )
                     .map_err(|e| ClientError::Store(format!("could not record the opening of a received message in the access log (not kept; it will come again): {e}")))?;
-                keep(&delivered, &opened).map_err(|e| ClientError::Store(format!("could not store a received message (it will come again): {e}")))?;
+                keep(&delivered, &opened).map_err(|e| {
+                    ClientError::Store(format!(
+                        "could not store a received message (it will come again): {e}"
+                    ))
+                })?;
                 if let Ok(Some(mut record)) = self.state().message(&env.message_id)
                     && note(&mut record)
                 {

@@ -233,7 +233,8 @@ impl MessageRecord {
         if let Some(h) = &self.handled_elsewhere {
             return Some(h.line());
         }
-        self.sealed_before_device.then(|| SEALED_BEFORE_NOTE.to_owned())
+        self.sealed_before_device
+            .then(|| SEALED_BEFORE_NOTE.to_owned())
     }
 
     /// Whether it was received here.
@@ -260,7 +261,8 @@ impl MessageRecord {
 }
 
 /// What a placeholder of a message sealed before this desk's keys says.
-pub const SEALED_BEFORE_NOTE: &str = "sealed before this desk's keys were published: open it at another desk";
+pub const SEALED_BEFORE_NOTE: &str =
+    "sealed before this desk's keys were published: open it at another desk";
 
 /// How another desk (device) of this principal finished with a received message. The relay
 /// says who, when and with which signature; the signature is checked here against that

@@ -96,6 +96,17 @@ fn events_of(relay: &TestRelay, kind: EventType, id: &[u8]) -> Vec<pb::Event> {
         .collect()
 }
 
+/// Waits (bounded) for the DELIVERED event of `id`, written just after an item is handed out.
+async fn delivered(relay: &TestRelay, id: &[u8]) {
+    for _ in 0..250 {
+        if !events_of(relay, EventType::Delivered, id).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no DELIVERED event");
+}
+
 fn nas_items(relay: &TestRelay) -> usize {
     relay
         .store
@@ -134,6 +145,8 @@ async fn every_desk_gets_the_message_the_first_ack_decides_and_the_other_desk_se
         assert!(!got.sealed_before_device);
     }
     // Delivered once for the principal, however many desks fetched it.
+    delivered(&relay, &id).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(events_of(&relay, EventType::Delivered, &id).len(), 1);
 
     // Desk 1 acknowledges: the copy is decided.
@@ -152,7 +165,10 @@ async fn every_desk_gets_the_message_the_first_ack_decides_and_the_other_desk_se
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(status.recipients[0].state, DeliveryState::Acknowledged as i32);
+    assert_eq!(
+        status.recipients[0].state,
+        DeliveryState::Acknowledged as i32
+    );
     let acks = events_of(&relay, EventType::Acknowledged, &id);
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].ack_device, "desk1");
@@ -186,7 +202,11 @@ async fn every_desk_gets_the_message_the_first_ack_decides_and_the_other_desk_se
         .unwrap()
         .into_inner();
     assert_eq!(second.log_index, first.log_index);
-    assert_eq!(relay.events().len(), events_before, "no event for a later desk");
+    assert_eq!(
+        relay.events().len(),
+        events_before,
+        "no event for a later desk"
+    );
     assert!(desk2.items(1, QUIET).await.is_empty());
     // Every desk done: the item left the mailbox.
     assert_eq!(nas_items(&relay), 0);
@@ -223,15 +243,11 @@ async fn done_seq_finishes_a_handled_item_and_is_refused_on_an_open_copy() {
     let desk2 = desk(&relay, &pki, NAS, "desk2").await;
     let (_centre, env, _) = referral(&relay, &pki).await;
     let seq = desk2.items(1, WAIT).await[0].seq;
+    delivered(&relay, &env.message_id).await;
 
     // Not answered by anyone: done_seq is no way round acknowledging or rejecting.
     let before = relay.fingerprint();
-    let err = desk2
-        .conn
-        .mailbox()
-        .ack(desk2.done(seq))
-        .await
-        .unwrap_err();
+    let err = desk2.conn.mailbox().ack(desk2.done(seq)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
     assert!(err.message().contains("acknowledge or reject it"), "{err}");
     assert_eq!(relay.fingerprint(), before, "nothing changed");
@@ -251,12 +267,7 @@ async fn done_seq_finishes_a_handled_item_and_is_refused_on_an_open_copy() {
     assert!(desk2.items(1, QUIET).await.is_empty());
     assert_eq!(nas_items(&relay), 0);
     // Gone now: done again is NOT_FOUND.
-    let err = desk2
-        .conn
-        .mailbox()
-        .ack(desk2.done(seq))
-        .await
-        .unwrap_err();
+    let err = desk2.conn.mailbox().ack(desk2.done(seq)).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err}");
     relay.stop().await;
 }
@@ -269,6 +280,7 @@ async fn a_device_id_of_another_certificate_is_permission_denied() {
     let desk2 = desk(&relay, &pki, NAS, "desk2").await;
     let (_centre, env, _) = referral(&relay, &pki).await;
     let seq = desk1.items(1, WAIT).await[0].seq;
+    delivered(&relay, &env.message_id).await;
 
     // Desk 2's certificate claims desk 1 (subscribe, acknowledge, done), or a device nobody
     // published.
@@ -313,7 +325,12 @@ async fn a_device_id_of_another_certificate_is_permission_denied() {
     assert!(desk1.items(1, QUIET).await.is_empty());
     let items = desk2.items(1, WAIT).await;
     assert_eq!(
-        envelope_of(&items[0]).unwrap().handled.as_ref().unwrap().device,
+        envelope_of(&items[0])
+            .unwrap()
+            .handled
+            .as_ref()
+            .unwrap()
+            .device,
         "desk1"
     );
     relay.stop().await;
@@ -355,7 +372,11 @@ async fn status_items_reach_every_desk_of_the_sending_principal() {
     let desk1 = desk(&relay, &pki, NAS, "desk1").await;
     let desk2 = desk(&relay, &pki, NAS, "desk2").await;
     let centre = desk(&relay, &pki, CENTRE, "front").await;
-    let env = envelope(MessageKind::InformationRequest, &[CENTRE], b"sealed question");
+    let env = envelope(
+        MessageKind::InformationRequest,
+        &[CENTRE],
+        b"sealed question",
+    );
     desk1.conn.mailbox().send(env.clone()).await.unwrap();
     centre.items(1, WAIT).await;
     centre.conn.mailbox().ack(centre.ack(&env)).await.unwrap();
@@ -428,7 +449,12 @@ async fn per_device_state_survives_a_restart() {
     assert!(desk1.items(1, QUIET).await.is_empty(), "desk 1 is done");
     let items = desk2.items(1, WAIT).await;
     assert_eq!(
-        envelope_of(&items[0]).unwrap().handled.as_ref().unwrap().device,
+        envelope_of(&items[0])
+            .unwrap()
+            .handled
+            .as_ref()
+            .unwrap()
+            .device,
         "desk1"
     );
     relay.stop().await;
@@ -436,7 +462,7 @@ async fn per_device_state_survives_a_restart() {
 
 #[tokio::test]
 async fn the_hold_removes_what_a_desk_that_never_comes_back_holds_and_only_then_the_ciphertext_goes()
-{
+ {
     let pki = TestPki::new();
     let clock = TestClock::new();
     let relay = TestRelay::start_clocked(&pki, &clock, |c| {
@@ -474,5 +500,235 @@ async fn the_hold_removes_what_a_desk_that_never_comes_back_holds_and_only_then_
     assert!(relay.store.ciphertext(&id).unwrap().is_none());
     let purged = events_of(&relay, EventType::Purged, &id);
     assert_eq!(purged.len(), 1);
+    relay.stop().await;
+}
+
+// ---- The `silta` program at two desks, as a user would.
+
+const SILTA: &str = env!("CARGO_BIN_EXE_silta-under-test");
+
+fn silta(user: &silta_tests::TestUser, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(SILTA)
+        .arg("--config")
+        .arg(user.dir.path().join("silta.toml"))
+        .args(args)
+        .env("SILTA_PURPOSE", "case work")
+        .env("SILTA_USER", "tester")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(user: &silta_tests::TestUser, args: &[&str]) -> String {
+    let o = silta(user, args);
+    assert!(o.status.success(), "silta {args:?}: {}", text(&o));
+    text(&o)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_second_desk_silta_shows_the_referral_handled_by_the_first_with_its_signature_verified()
+ {
+    use silta_tests::TestUser;
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let desk1 = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let desk2 = TestUser::new(&pki, relay.addr, NAS, "desk-2");
+    for u in [&centre, &desk1, &desk2] {
+        ok(u, &["keys", "publish"]);
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let out = ok(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            NAS,
+            "--case",
+            "0123456789abcdef0123456789abcdef",
+            form.to_str().unwrap(),
+        ],
+    );
+    let line = out.lines().find(|l| l.starts_with("sent ")).unwrap();
+    let id = line.split(' ').nth(2).unwrap().to_owned();
+
+    // Both desks fetch it; desk 1 acknowledges.
+    for d in [&desk1, &desk2] {
+        let out = ok(d, &["inbox", "list"]);
+        assert!(out.contains("referral") && out.contains("new"), "{out}");
+    }
+    let out = ok(&desk1, &["inbox", "ack", &id]);
+    assert!(out.contains("acknowledged referral"), "{out}");
+
+    // Desk 2 sees who handled it, verified against desk 1's published key.
+    let out = ok(&desk2, &["inbox", "list"]);
+    assert!(out.contains("handled by desk-1"), "{out}");
+    assert!(out.contains("(signature verified)"), "{out}");
+    let out = ok(&desk2, &["inbox", "list", "--new", "--offline"]);
+    assert!(out.contains("no messages"), "{out}");
+    let out = ok(&desk2, &["inbox", "show", &id]);
+    assert!(out.contains("handled:     handled by desk-1 at "), "{out}");
+    assert!(out.contains("(signature verified)"), "{out}");
+    assert!(
+        out.contains("met at the centre"),
+        "the content opens here too: {out}"
+    );
+    // Acknowledging it at desk 2 sends nothing.
+    let out = ok(&desk2, &["inbox", "ack", &id]);
+    assert!(out.contains("not acknowledged from this desk"), "{out}");
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let acks = events_of(&relay, EventType::Acknowledged, uuid.as_bytes());
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].ack_device, "desk-1");
+    // Both desks done with it.
+    assert_eq!(nas_items(&relay), 0);
+
+    // The centre hears "acknowledged" once.
+    let out = ok(&centre, &["receive", "--wait", "2"]);
+    assert_eq!(out.matches("ACKNOWLEDGED").count(), 1, "{out}");
+
+    // A desk enrolled after the message was accepted: nothing to open, says so.
+    let centre_form = ok(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            NAS,
+            "--case",
+            "1123456789abcdef0123456789abcdef",
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(centre_form.contains("sent referral"), "{centre_form}");
+    let desk3 = TestUser::new(&pki, relay.addr, NAS, "desk-3");
+    ok(&desk3, &["keys", "publish"]);
+    let out = ok(&desk3, &["inbox", "list"]);
+    assert!(
+        out.contains("sealed before this desk's keys were published"),
+        "{out}"
+    );
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_handled_claim_is_kept_and_shown_unverified_and_not_acknowledged() {
+    use silta_client::receive::Acknowledge;
+    use silta_tests::{TestOpener, TestUser};
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let desk1 = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let desk2 = TestUser::new(&pki, relay.addr, NAS, "desk-2");
+    let centre_client = centre.published().await;
+    let one = desk1.published().await;
+    let two = desk2.published().await;
+    let payload = silta_client::payload::read_form(
+        MessageKind::Referral,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]",
+        false,
+    )
+    .unwrap();
+    let draft = silta_client::seal::Draft::new(
+        MessageKind::Referral,
+        [7u8; 16],
+        vec![NAS.parse().unwrap()],
+        payload,
+    );
+    let env = centre_client.seal(&draft).await.unwrap();
+    let id = env.message_id.clone();
+    centre_client
+        .connection()
+        .mailbox()
+        .send(env)
+        .await
+        .unwrap();
+
+    // Desk 1 takes it in and acknowledges (its signature is genuine).
+    let opener = TestOpener::new();
+    let got = one
+        .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        got[0],
+        silta_client::client::Received::Message { .. }
+    ));
+
+    // At desk 2 the relay's claim arrives with a forged signature.
+    let mut stream = two
+        .connection()
+        .mailbox()
+        .subscribe(two.subscribe_request())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut item = take_items(&mut stream, 1, WAIT).await.remove(0);
+    let Some(pb::mailbox_item::Item::Envelope(delivered)) = &mut item.item else {
+        panic!("an envelope")
+    };
+    let genuine = delivered.handled.clone().expect("handled by desk 1");
+    assert!(two.check_handled(delivered).await.unwrap().verified);
+    let handled = delivered.handled.as_mut().unwrap();
+    handled.ack_signature[0] ^= 1;
+    let verdict = two.check_handled(delivered).await.unwrap();
+    assert!(!verdict.verified);
+    assert!(verdict.line().contains("UNVERIFIED"), "{}", verdict.line());
+    assert!(verdict.line().contains("handled by desk-1"));
+    // A claim naming a device the principal never published.
+    let mut other = delivered.clone();
+    other.handled.as_mut().unwrap().device = "desk-9".into();
+    other.handled.as_mut().unwrap().ack_signature = genuine.ack_signature.clone();
+    assert!(!two.check_handled(&other).await.unwrap().verified);
+
+    // Processed: kept (opened here, logged), marked unverified, and not acknowledged by desk 2.
+    let events_before = relay.events().len();
+    let opener2 = TestOpener::new();
+    let state = two.state();
+    let mut keep = |d: &pb::DeliveredEnvelope, o: &silta_client::seal::Opened| {
+        let mut r = silta_client::record::MessageRecord::opened(d, o);
+        r.direction = Some(silta_client::record::Direction::Received);
+        r.state = Some(silta_client::record::RecordState::New);
+        state
+            .put_message(&r.message_id, &r)
+            .map_err(|e| e.to_string())
+    };
+    let got = two
+        .process_opts(item, &opener2.opener(), &mut keep, Acknowledge::ByPerson)
+        .await
+        .unwrap();
+    assert!(matches!(
+        got,
+        silta_client::client::Received::Message { .. }
+    ));
+    let record = state.message(&id).unwrap().expect("kept");
+    let h = record.handled_elsewhere.clone().expect("noted");
+    assert!(!h.verified);
+    assert!(record.handled_line().unwrap().contains("UNVERIFIED"));
+    assert_eq!(opener2.entries().len(), 1, "the opening is logged");
+    assert_eq!(
+        relay.events().len(),
+        events_before,
+        "desk 2 wrote nothing to the log"
+    );
+    let acks = events_of(&relay, EventType::Acknowledged, &id);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].ack_device, "desk-1");
     relay.stop().await;
 }
