@@ -706,6 +706,13 @@ mod tests {
         assert_eq!(key_of(e), "retention.urgent_expire_after_s");
         let e = parse(PROD, &[("SILTA_RELAY__RETENTION__SWEEP_BATCH", "0")]).unwrap_err();
         assert_eq!(key_of(e), "retention.sweep_batch");
+        for days in ["0", "3651"] {
+            let e =
+                parse(PROD, &[("SILTA_RELAY__RETENTION__HANDLED_ITEM_DAYS", days)]).unwrap_err();
+            assert_eq!(key_of(e), "retention.handled_item_days");
+        }
+        let c = parse(PROD, &[("SILTA_RELAY__RETENTION__HANDLED_ITEM_DAYS", "3")]).unwrap();
+        assert_eq!(c.retention.handled_hold_s(), 3 * 86_400);
         let e = parse("", &[]).unwrap_err();
         assert_eq!(key_of(e), "tls.trust_domain");
         assert!(matches!(

@@ -981,7 +981,7 @@ impl Mailbox {
         }
         let mut mine: Vec<(String, crate::store::DeviceRecord)> = self
             .store
-            .devices(principal)?
+            .readable_devices(principal)?
             .into_iter()
             .filter(|(_, d)| !d.retired && d.cert_sha256.as_slice() == cert_sha256.as_slice())
             .collect();
@@ -1260,7 +1260,7 @@ pub(crate) fn live_devices(
     principal: &Principal,
 ) -> Result<Vec<String>, crate::store::StoreError> {
     Ok(store
-        .devices(principal)?
+        .readable_devices(principal)?
         .into_iter()
         .filter(|(_, d)| !d.retired)
         .map(|(id, _)| id)

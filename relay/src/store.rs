@@ -869,6 +869,29 @@ impl Store {
         Ok(out)
     }
 
+    /// Every device of `principal` whose record reads, by device id; a record that does not
+    /// decode is logged and left out (so one damaged record does not stop the principal's
+    /// mailbox: such a device cannot be used anyway).
+    pub fn readable_devices(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<(String, DeviceRecord)>, StoreError> {
+        let mut prefix = principal.to_string().into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.trees.devices.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            match decode::<DeviceRecord>("principaldevice_device", &v) {
+                Ok(d) => out.push((id, d)),
+                Err(e) => {
+                    tracing::error!(principal = %principal, device = ?id, error = %e, "a device record does not decode; left out");
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Has `principal` no device with published keys?
     pub fn devices_empty(&self, principal: &Principal) -> Result<bool, StoreError> {
         let mut prefix = principal.to_string().into_bytes();

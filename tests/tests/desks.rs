@@ -732,3 +732,30 @@ async fn a_forged_handled_claim_is_kept_and_shown_unverified_and_not_acknowledge
     assert_eq!(acks[0].ack_device, "desk-1");
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn retiring_the_desk_that_never_came_back_releases_what_it_held() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let desk1 = desk(&relay, &pki, NAS, "desk1").await;
+    let _gone = desk(&relay, &pki, NAS, "desk2").await;
+    let (_centre, env, _) = referral(&relay, &pki).await;
+    desk1.items(1, WAIT).await;
+    desk1.conn.mailbox().ack(desk1.ack(&env)).await.unwrap();
+    assert_eq!(nas_items(&relay), 1, "held for desk 2");
+
+    let admin = relay.connect_as(&pki, "admin/ops").await;
+    admin
+        .admin()
+        .retire_devices(pb::RetireDevicesRequest {
+            reason: Some(pb::AdminReason {
+                text: "laptop lost".into(),
+            }),
+            principal: NAS.into(),
+            device_ids: vec!["desk2".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(nas_items(&relay), 0, "nothing left for a retired desk");
+    relay.stop().await;
+}
