@@ -792,16 +792,15 @@ impl Mailbox {
     ) -> Result<pb::AckResponse, RelayError> {
         let recipient = permit.principal().clone();
         check_ack(&request)?;
-        if !request.device_id.is_empty() {
-            if let Some(pb::ack_request::Target::Acknowledge(a)) = &request.target
-                && a.signer_key != request.device_id
-            {
-                return Err(RelayError::PermissionDenied(format!(
-                    "acknowledge.signer_key {:?} is not the calling device {:?}: a desk acknowledges with its own key",
-                    clip(&a.signer_key),
-                    clip(&request.device_id)
-                )));
-            }
+        if !request.device_id.is_empty()
+            && let Some(pb::ack_request::Target::Acknowledge(a)) = &request.target
+            && a.signer_key != request.device_id
+        {
+            return Err(RelayError::PermissionDenied(format!(
+                "acknowledge.signer_key {:?} is not the calling device {:?}: a desk acknowledges with its own key",
+                clip(&a.signer_key),
+                clip(&request.device_id)
+            )));
         }
         let desk = self.desk(&recipient, permit.peer().cert_sha256(), &request.device_id)?;
         let target = request.target.ok_or_else(no_ack_target)?;
