@@ -408,6 +408,16 @@ async fn ack(config: &ClientConfig, ids: &[String]) -> Result<(), Failure> {
         let done = inbox::acknowledge(&client, &record, &current_user())
             .await
             .map_err(Failure::failed)?;
+        if let Some(h) = &done.handled_elsewhere {
+            println!(
+                "not acknowledged from this desk: {} {} from {} was {}; nothing sent",
+                printable_line(&done.kind),
+                done.message_id,
+                printable_line(&done.from),
+                printable_line(&h.line())
+            );
+            continue;
+        }
         if done.state == Some(RecordState::ExpiredAtRelay) {
             eprintln!(
                 "{}",
@@ -545,6 +555,9 @@ async fn sync(client: &Client, session: &Session, wait: u64) -> Result<(), Failu
     for w in &summary.resendable {
         eprintln!("{}", printable_line(w));
     }
+    for d in &summary.not_for_this_desk {
+        eprintln!("kept without content {}", printable_line(d));
+    }
     for d in &summary.deferred {
         eprintln!("{}", t!("inbox-deferred", detail = d));
     }
@@ -608,6 +621,7 @@ fn brief(r: &MessageRecord) -> Value {
     json!({
         "message_id": r.message_id, "case": case_text(r), "kind": r.kind, "from": r.from,
         "urgency": r.urgency, "received_at": r.received_at, "state": r.state,
+        "handled_elsewhere": r.handled_elsewhere, "sealed_before_device": r.sealed_before_device,
     })
 }
 
@@ -634,7 +648,8 @@ fn print_list(
                 printable_line(&r.from),
                 urgency_label(&r.urgency).to_uppercase(),
                 printable_line(r.received_at.as_deref().unwrap_or_default()),
-                state_label(r.state),
+                r.handled_line()
+                    .map_or_else(|| state_label(r.state), |l| printable_line(&l)),
                 held.get(&r.case)
                     .map_or_else(|| "—".to_owned(), |h| printable_line(&h.person)),
             ]
@@ -715,15 +730,20 @@ fn print_message(r: &MessageRecord) {
                 }
             ),
         );
-        field(
-            &t!("show-signed-by"),
-            &t!(
-                "show-signed-by-device",
-                from = &r.from,
-                device = opt(&r.from_device),
-                key = opt(&r.sender_key)
-            ),
-        );
+        if let Some(line) = r.handled_line() {
+            field(&t!("show-handled"), &printable_line(&line));
+        }
+        if !r.sealed_before_device {
+            field(
+                &t!("show-signed-by"),
+                &t!(
+                    "show-signed-by-device",
+                    from = &r.from,
+                    device = opt(&r.from_device),
+                    key = opt(&r.sender_key)
+                ),
+            );
+        }
     } else if let Some(m) = &r.recipients {
         if let Some(of) = r.resend_of {
             field(&t!("show-resends"), &of.to_string());

@@ -134,6 +134,20 @@ fn report(items: &[Received]) -> usize {
                     id_of(message_id)
                 );
             }
+            Received::NotForThisDesk { delivered } => {
+                eprintln!(
+                    "message {} from {}: {}",
+                    id_of(
+                        delivered
+                            .envelope
+                            .as_ref()
+                            .map(|e| e.message_id.as_slice())
+                            .unwrap_or_default()
+                    ),
+                    printable_line(&delivered.sender),
+                    silta_client::record::SEALED_BEFORE_NOTE
+                );
+            }
             Received::Status(s) => {
                 let status = silta_client::record::DeliveryStatus::from_event(s);
                 println!(

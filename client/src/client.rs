@@ -60,6 +60,13 @@ pub enum Received {
     },
     /// A status change of a message this client sent.
     Status(pb::StatusEvent),
+    /// Accepted before this desk's keys were published, so not sealed to it (another desk of
+    /// the principal can open it): a placeholder without content was kept in the state, and
+    /// the relay told this desk is done with it.
+    NotForThisDesk {
+        /// What arrived.
+        delivered: pb::DeliveredEnvelope,
+    },
 }
 
 /// A key that changed since it was last seen (it verified against the CA, so it is used; show it).

@@ -41,6 +41,9 @@ pub struct SyncSummary {
     pub deferred: Vec<String>,
     /// Case claims and access-log shares of the organisation's desks taken in (not in `new`).
     pub internal: usize,
+    /// Messages accepted before this desk's keys were published (kept as placeholders
+    /// without content: open them at another desk).
+    pub not_for_this_desk: Vec<String>,
 }
 
 /// Who is reading, and why (for the access log): the library's [`crate::receive::Opener`].
@@ -56,7 +59,7 @@ pub async fn sync(
     let mut stream = client
         .connection()
         .mailbox()
-        .subscribe(pb::SubscribeRequest::default())
+        .subscribe(client.subscribe_request())
         .await?
         .into_inner();
     let mut summary = SyncSummary::default();
@@ -131,6 +134,17 @@ pub async fn sync(
             } => summary
                 .deferred
                 .push(deferred_line(client, &delivered, &retry, tried)),
+            Received::NotForThisDesk { delivered } => summary.not_for_this_desk.push(format!(
+                "from {}, message {}: {}",
+                delivered.sender,
+                delivered
+                    .envelope
+                    .as_ref()
+                    .and_then(|e| uuid::Uuid::from_slice(&e.message_id).ok())
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                crate::record::SEALED_BEFORE_NOTE
+            )),
             Received::Status(_) => {}
         }
     }
@@ -254,6 +268,7 @@ pub(crate) fn record_sent(
         direction: Some(Direction::Sent),
         from: sender.to_owned(),
         from_device: None,
+        handled_elsewhere: None,
         in_reply_to: draft.in_reply_to.map(MessageId),
         kind: kind_name(draft.kind).to_owned(),
         legal_basis: legal_basis_name(draft.legal_basis).to_owned(),
@@ -265,6 +280,7 @@ pub(crate) fn record_sent(
         recipients: Some(BTreeMap::new()),
         resend_of: None,
         resent_as: Vec::new(),
+        sealed_before_device: false,
         sender_key: None,
         state: Some(RecordState::Sent),
         to: draft.recipients.iter().map(|p| p.to_string()).collect(),
@@ -310,19 +326,23 @@ fn urgency_rank(r: &MessageRecord) -> u8 {
 /// Received messages: first the unacknowledged urgent and emergency messages of cases nobody
 /// holds ([`crate::claims`]; a message without a case is nobody's), emergency before urgent,
 /// oldest first; then the rest, most urgent first, then oldest first. `only_new`: not yet
-/// acknowledged. Case claims and access-log shares are bookkeeping, not listed.
+/// acknowledged (here, nor by another desk whose signed acknowledgement verified). Case claims
+/// and access-log shares are bookkeeping, not listed.
 pub fn list(state: &State, only_new: bool) -> Result<Vec<MessageRecord>, StateError> {
+    let handled = |r: &MessageRecord| r.handled_elsewhere.as_ref().is_some_and(|h| h.verified);
     let all = state.messages()?;
     let held = crate::claims::holders(&all);
     let mut v: Vec<MessageRecord> = all
         .into_iter()
         .filter(MessageRecord::is_received)
         .filter(|r| !crate::claims::is_internal(r))
-        .filter(|r| !only_new || r.state == Some(RecordState::New))
+        .filter(|r| !only_new || (r.state == Some(RecordState::New) && !handled(r)))
         .collect();
     let waiting = |r: &MessageRecord| {
-        let first =
-            r.state == Some(RecordState::New) && urgency_rank(r) < 2 && !held.contains_key(&r.case);
+        let first = r.state == Some(RecordState::New)
+            && !handled(r)
+            && urgency_rank(r) < 2
+            && !held.contains_key(&r.case);
         u8::from(!first)
     };
     v.sort_by(|a, b| {
@@ -411,6 +431,18 @@ pub async fn acknowledge(
         Some(RecordState::Acknowledged | RecordState::ExpiredAtRelay)
     ) {
         return Ok(record);
+    }
+    // Another desk answered it: nothing is sent from here (an acknowledgement from this desk
+    // would change nothing at the relay and look as if this desk had handled it).
+    if record.handled_elsewhere.is_some() {
+        return Ok(record);
+    }
+    if record.sealed_before_device {
+        return Err(format!(
+            "message {} was {}; it is not acknowledged from here",
+            record.message_id,
+            crate::record::SEALED_BEFORE_NOTE
+        ));
     }
     match client
         .acknowledge_stored(record.message_id.as_bytes(), &record.digest())

@@ -86,7 +86,7 @@ impl Client {
         let mut stream = self
             .connection()
             .mailbox()
-            .subscribe(pb::SubscribeRequest::default())
+            .subscribe(self.subscribe_request())
             .await?
             .into_inner();
         let mut out = Vec::new();
@@ -129,11 +129,17 @@ impl Client {
                 self.connection()
                     .mailbox()
                     .ack(pb::AckRequest {
-                        device_id: String::new(),
+                        device_id: self.keys().device_id().to_owned(),
                         target: Some(pb::ack_request::Target::StatusSeq(item.seq)),
                     })
                     .await?;
                 Ok(Received::Status(status))
+            }
+            Some(pb::mailbox_item::Item::Envelope(delivered))
+                if delivered.handled.is_some() || delivered.sealed_before_device =>
+            {
+                self.process_handled(item.seq, delivered, opener, keep)
+                    .await
             }
             Some(pb::mailbox_item::Item::Envelope(delivered)) => {
                 let env = delivered.envelope.clone().unwrap_or_default();
@@ -256,6 +262,233 @@ impl Client {
         }
     }
 
+    /// The subscription of this desk: from the start of the mailbox, for this device (the
+    /// relay skips what this desk is done with, and says what another desk handled).
+    pub fn subscribe_request(&self) -> pb::SubscribeRequest {
+        pb::SubscribeRequest {
+            after_seq: 0,
+            device_id: self.keys().device_id().to_owned(),
+        }
+    }
+
+    /// An envelope another desk of this principal already acknowledged or rejected
+    /// (`handled`), or one sealed before this desk's keys were published
+    /// (`sealed_before_device`). Never acknowledged or rejected from here (that would look as
+    /// if this desk handled it): the claim is checked against the handling device's key
+    /// bundle ([`Client::check_handled`]); a message that opens is opened, logged and kept as
+    /// usual and its kept record (if in the state) notes who handled it; one sealed before
+    /// this desk gets a placeholder record without content in the state. Then the relay is
+    /// told this desk is done with it (`done_seq`).
+    async fn process_handled(
+        &self,
+        seq: u64,
+        delivered: pb::DeliveredEnvelope,
+        opener: &Opener<'_>,
+        keep: &mut impl FnMut(&pb::DeliveredEnvelope, &Opened) -> Result<(), String>,
+    ) -> Result<Received, ClientError> {
+        let env = delivered.envelope.clone().unwrap_or_default();
+        let id = MessageId::from_slice(&env.message_id)
+            .map_or_else(|_| hex::encode(&env.message_id), |m| m.to_string());
+        let handled = match &delivered.handled {
+            Some(_) => Some(self.check_handled(&delivered).await?),
+            None => None,
+        };
+        if let Some(h) = &handled {
+            if h.verified {
+                tracing::info!(message_id = %id, device = %h.device, "message handled by another desk (signature verified)");
+            } else {
+                tracing::warn!(message_id = %id, device = %h.device, problem = ?h.problem, "the relay says another desk handled this message, but that could not be verified here");
+            }
+        }
+        let note = |record: &mut crate::record::MessageRecord| {
+            if handled.is_some() && record.handled_elsewhere != handled {
+                record.handled_elsewhere.clone_from(&handled);
+                true
+            } else {
+                false
+            }
+        };
+        // Kept here before (fetched before the other desk answered, or a placeholder): noted,
+        // not opened again.
+        if self.state().has_message(&env.message_id)? {
+            if let Ok(Some(mut record)) = self.state().message(&env.message_id)
+                && note(&mut record)
+            {
+                self.state().put_message(&record.message_id, &record)?;
+            }
+            self.done_item(seq).await?;
+            return Ok(Received::Duplicate {
+                message_id: env.message_id,
+            });
+        }
+        if self.state().seen(&env.message_id)?.is_some() {
+            self.done_item(seq).await?;
+            return Ok(Received::Duplicate {
+                message_id: env.message_id,
+            });
+        }
+        if delivered.sealed_before_device {
+            tracing::warn!(message_id = %id, from = %delivered.sender, "{}", crate::record::SEALED_BEFORE_NOTE);
+            let mut record = crate::record::MessageRecord::sealed_before(&delivered);
+            record.received_at = Some(crate::times::now_rfc3339());
+            note(&mut record);
+            self.state().put_message(&record.message_id, &record)?;
+            self.done_item(seq).await?;
+            return Ok(Received::NotForThisDesk { delivered });
+        }
+        let retry = self.state().retry(&env.message_id)?;
+        if let Some(r) = retry
+            .as_ref()
+            .filter(|r| unix_ms(self.now()) < r.next_at_ms)
+        {
+            return Ok(Received::Deferred {
+                delivered,
+                retry: r.clone(),
+                tried: false,
+            });
+        }
+        let outcome = match self.open(&delivered).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_per_message() => return self.defer(delivered, retry, &e).await,
+            Err(e) => return Err(e),
+        };
+        if retry.is_some() {
+            self.state().remove_retry(&env.message_id)?;
+        }
+        match outcome {
+            Ok(opened) => {
+                opener
+                    .record(
+                        Action::Received,
+                        &opened.signed.case_ref,
+                        std::slice::from_ref(&opened.signed.message_id),
+                    )
+                    .map_err(|e| ClientError::Store(format!("could not record the opening of a received message in the access log (not kept; it will come again): {e}")))?;
+                keep(&delivered, &opened).map_err(|e| {
+                    ClientError::Store(format!(
+                        "could not store a received message (it will come again): {e}"
+                    ))
+                })?;
+                if let Ok(Some(mut record)) = self.state().message(&env.message_id)
+                    && note(&mut record)
+                {
+                    self.state().put_message(&record.message_id, &record)?;
+                }
+                self.state()
+                    .mark_seen(&env.message_id, &env.ciphertext_sha256)?;
+                self.done_item(seq).await?;
+                Ok(Received::Message {
+                    delivered,
+                    opened: Box::new(opened),
+                })
+            }
+            Err(rejected) => {
+                // Another desk already answered it: no rejection from here (it would change
+                // nothing); this desk is done with it.
+                tracing::warn!(message_id = %id, reason = rejected.reason.as_str_name(), detail = %rejected.detail, "a message another desk handled does not open or verify here; not kept");
+                self.done_item(seq).await?;
+                Ok(Received::Rejected {
+                    delivered,
+                    rejected,
+                })
+            }
+        }
+    }
+
+    /// Checks the relay's claim that another desk of this principal handled `delivered`
+    /// (`DeliveredEnvelope.handled`): an acknowledgement's signature against the key bundle of
+    /// that device of this principal, verified against the CA, as current at the
+    /// acknowledgement's log index (a key rotated since still counts for what it signed). A
+    /// rejection carries no signature: recorded as unverified with that reason. A passing
+    /// failure to fetch the keys is returned as an error (the item comes again).
+    pub async fn check_handled(
+        &self,
+        delivered: &pb::DeliveredEnvelope,
+    ) -> Result<crate::record::HandledElsewhere, ClientError> {
+        let h = delivered.handled.clone().unwrap_or_default();
+        let env = delivered.envelope.clone().unwrap_or_default();
+        let rejected = h.state == pb::DeliveryState::Rejected as i32;
+        let mut out = crate::record::HandledElsewhere {
+            at: crate::times::rfc3339(h.time.as_ref()),
+            device: crate::text::printable_line(&h.device),
+            key: None,
+            log_index: h.log_index,
+            problem: None,
+            reason: rejected.then(|| {
+                pb::RejectionReason::try_from(h.rejection_reason)
+                    .unwrap_or_default()
+                    .as_str_name()
+                    .trim_start_matches("REJECTION_REASON_")
+                    .to_owned()
+            }),
+            state: if rejected { "rejected" } else { "acknowledged" }.to_owned(),
+            verified: false,
+        };
+        if rejected {
+            out.problem = Some("a rejection carries no signature".into());
+            return Ok(out);
+        }
+        if h.state != pb::DeliveryState::Acknowledged as i32 {
+            out.problem = Some(format!("the relay names state {} for it", h.state));
+            return Ok(out);
+        }
+        let at_ack = pb::DeliveredEnvelope {
+            accepted_at: h.time,
+            log_index: h.log_index,
+            ..Default::default()
+        };
+        let keys = match self.key_history(self.principal(), &at_ack).await {
+            Ok(keys) => keys,
+            Err(e) if !e.is_per_message() => return Err(e),
+            Err(e) => {
+                out.problem = Some(format!("this principal's keys could not be fetched ({e})"));
+                return Ok(out);
+            }
+        };
+        let Some(key) = keys.iter().find(|k| k.device_id == h.device) else {
+            out.problem = Some(format!(
+                "{} has no key of device {:?} that verifies against the CA",
+                self.principal(),
+                out.device
+            ));
+            return Ok(out);
+        };
+        if crate::ack::signature_verifies(
+            key,
+            &env.message_id,
+            &env.ciphertext_sha256,
+            &h.ack_signature,
+        ) {
+            out.verified = true;
+            out.key = Some(key.fingerprint.clone());
+        } else {
+            out.problem = Some(format!(
+                "the signature does NOT verify with the key of device {} (fingerprint {})",
+                key.device_id, key.fingerprint
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Tells the relay this desk is done with the envelope item `seq`, which another desk
+    /// handled or which was sealed before this desk (`done_seq`). An item already gone
+    /// (every desk done, or a retry) is fine.
+    pub async fn done_item(&self, seq: u64) -> Result<(), ClientError> {
+        match self
+            .connection()
+            .mailbox()
+            .ack(pb::AckRequest {
+                device_id: self.keys().device_id().to_owned(),
+                target: Some(pb::ack_request::Target::DoneSeq(seq)),
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(s.into()),
+        }
+    }
+
     /// A message that could not be opened now, for a reason of its own (its sender's keys
     /// could not be fetched): one more try recorded and the next one scheduled; after the
     /// configured number of tries, rejected so that its sender sees it was not taken in.
@@ -325,7 +558,7 @@ impl Client {
         self.connection()
             .mailbox()
             .ack(pb::AckRequest {
-                device_id: String::new(),
+                device_id: self.keys().device_id().to_owned(),
                 target: Some(pb::ack_request::Target::StatusSeq(seq)),
             })
             .await?;
@@ -356,7 +589,7 @@ impl Client {
         self.connection()
             .mailbox()
             .ack(pb::AckRequest {
-                device_id: String::new(),
+                device_id: self.keys().device_id().to_owned(),
                 target: Some(pb::ack_request::Target::Acknowledge(pb::Acknowledgement {
                     message_id: env.message_id.clone(),
                     ciphertext_sha256: env.ciphertext_sha256.clone(),
@@ -373,7 +606,7 @@ impl Client {
         self.connection()
             .mailbox()
             .ack(pb::AckRequest {
-                device_id: String::new(),
+                device_id: self.keys().device_id().to_owned(),
                 target: Some(pb::ack_request::Target::Reject(pb::Rejection {
                     message_id: env.message_id.clone(),
                     reason: rejected.reason.into(),

@@ -88,6 +88,10 @@ pub struct MessageRecord {
     /// The sender's device that signed it (received messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_device: Option<String>,
+    /// Another desk (device) of this principal acknowledged or rejected it (received messages):
+    /// who, when, and whether its signed acknowledgement verified here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_elsewhere: Option<HandledElsewhere>,
     /// The message it answers, if any.
     #[serde(with = "id_or_empty")]
     pub in_reply_to: Option<MessageId>,
@@ -116,6 +120,10 @@ pub struct MessageRecord {
     /// The messages that re-sent this one to some of its recipients (`silta resend`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resent_as: Vec<Resent>,
+    /// Accepted before this desk's keys were published, so not sealed to it: a placeholder
+    /// without content (open it at another desk of the principal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed_before_device: bool,
     /// The fingerprint of the key that verified the sender's signature (received messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_key: Option<String>,
@@ -149,6 +157,7 @@ impl MessageRecord {
             direction: None,
             from: s.sender.clone(),
             from_device: Some(s.sender_device.clone()),
+            handled_elsewhere: None,
             in_reply_to: MessageId::from_slice(&s.in_reply_to).ok(),
             kind: crate::payload::kind_name(pb::MessageKind::try_from(s.kind).unwrap_or_default())
                 .to_owned(),
@@ -164,6 +173,7 @@ impl MessageRecord {
             recipients: None,
             resend_of: None,
             resent_as: Vec::new(),
+            sealed_before_device: false,
             sender_key: Some(opened.sender_key.fingerprint.clone()),
             state: None,
             to: s.recipients.clone(),
@@ -172,6 +182,59 @@ impl MessageRecord {
             )
             .to_owned(),
         }
+    }
+
+    /// The placeholder of a message that was accepted before this desk's keys were published
+    /// (`DeliveredEnvelope.sealed_before_device`): the envelope's facts, no content.
+    pub fn sealed_before(delivered: &pb::DeliveredEnvelope) -> Self {
+        let env = delivered.envelope.clone().unwrap_or_default();
+        MessageRecord {
+            accepted_at: rfc3339(delivered.accepted_at.as_ref()),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            case: CaseRef::from_slice(&env.case_ref).unwrap_or_default(),
+            ciphertext_sha256: Some(hex::encode(&env.ciphertext_sha256)),
+            created_at: rfc3339(env.created_at.as_ref()),
+            direction: Some(Direction::Received),
+            from: delivered.sender.clone(),
+            from_device: None,
+            handled_elsewhere: None,
+            in_reply_to: MessageId::from_slice(&env.in_reply_to).ok(),
+            kind: crate::payload::kind_name(
+                pb::MessageKind::try_from(env.kind).unwrap_or_default(),
+            )
+            .to_owned(),
+            legal_basis: crate::form::legal_basis_name(
+                pb::LegalBasis::try_from(env.legal_basis).unwrap_or_default(),
+            )
+            .to_owned(),
+            log_index: delivered.log_index,
+            message_id: MessageId::from_slice(&env.message_id).unwrap_or_default(),
+            payload: serde_json::Value::Null,
+            receipt: None,
+            received_at: None,
+            recipients: None,
+            resend_of: None,
+            resent_as: Vec::new(),
+            sealed_before_device: true,
+            sender_key: None,
+            state: Some(RecordState::New),
+            to: env.recipients.clone(),
+            urgency: crate::form::urgency_name(
+                pb::Urgency::try_from(env.urgency).unwrap_or_default(),
+            )
+            .to_owned(),
+        }
+    }
+
+    /// What a person sees about another desk's handling of it, if any: "handled by desk1 at
+    /// <time> (signature verified)", or that the claim did not verify, or the placeholder note.
+    pub fn handled_line(&self) -> Option<String> {
+        if let Some(h) = &self.handled_elsewhere {
+            return Some(h.line());
+        }
+        self.sealed_before_device
+            .then(|| SEALED_BEFORE_NOTE.to_owned())
     }
 
     /// Whether it was received here.
@@ -201,6 +264,58 @@ impl MessageRecord {
             Vec::new()
         } else {
             self.case.0.to_vec()
+        }
+    }
+}
+
+/// What a placeholder of a message sealed before this desk's keys says.
+pub const SEALED_BEFORE_NOTE: &str =
+    "sealed before this desk's keys were published: open it at another desk";
+
+/// How another desk (device) of this principal finished with a received message. The relay
+/// says who, when and with which signature; the signature is checked here against that
+/// device's key bundle (verified against the CA), never taken on the relay's word.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandledElsewhere {
+    /// When (RFC 3339, the relay's time).
+    pub at: String,
+    /// The device id of the desk.
+    pub device: String,
+    /// The fingerprint of the key that verified its signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Index of its ACKNOWLEDGED or REJECTED event in the delivery log.
+    pub log_index: u64,
+    /// Why the claim did not verify (unverified claims only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The rejection reason (rejected only), e.g. `CANNOT_DECRYPT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `acknowledged` or `rejected`.
+    pub state: String,
+    /// The acknowledgement's signature verified with the device's key.
+    pub verified: bool,
+}
+
+impl HandledElsewhere {
+    /// The line shown: "handled by desk1 at <time> (signature verified)".
+    pub fn line(&self) -> String {
+        let what = if self.state == "rejected" {
+            format!(
+                "rejected by {} at {} ({})",
+                self.device,
+                self.at,
+                self.reason.as_deref().unwrap_or("no reason")
+            )
+        } else {
+            format!("handled by {} at {}", self.device, self.at)
+        };
+        match (self.verified, &self.problem) {
+            (true, _) => format!("{what} (signature verified)"),
+            (false, Some(p)) if self.state == "rejected" => format!("{what}; {p}"),
+            (false, Some(p)) => format!("{what} -- handled-claim UNVERIFIED: {p}"),
+            (false, None) => format!("{what} -- handled-claim UNVERIFIED"),
         }
     }
 }

@@ -609,6 +609,11 @@ impl Admin {
                 },
             )
             .await?;
+        // Items the retired devices were the last to hold (other desks done with them) go.
+        let released = self.mailbox.release_done(&principal).await?;
+        if released > 0 {
+            tracing::info!(principal = %name, items = released, "items only retired devices still held were removed");
+        }
         Ok(pb::RetireDevicesResponse {
             retired,
             undeliverable,

@@ -152,6 +152,11 @@ pub struct RetentionConfig {
     /// After the purge, the message's metadata (envelope fields without ciphertext, per-recipient
     /// states) stays this many seconds for status queries and idempotent retries, then goes.
     pub keep_metadata_s: u64,
+    /// A mailbox item some device of the principal is done with (an envelope another desk
+    /// acknowledged or rejected, a status item a desk confirmed) stays for the principal's other
+    /// devices at most this many days, so a desk that never comes back cannot hold items (and
+    /// the message's ciphertext) for ever. 1..=3650.
+    pub handled_item_days: u32,
     /// How often the sweeper looks for due messages, in milliseconds.
     pub sweep_interval_ms: u64,
     /// Most messages the sweeper handles per round (each in its own small write).
@@ -159,6 +164,11 @@ pub struct RetentionConfig {
 }
 
 impl RetentionConfig {
+    /// `handled_item_days` in seconds.
+    pub fn handled_hold_s(&self) -> i64 {
+        i64::from(self.handled_item_days) * 86_400
+    }
+
     /// `expire_after_s` or `urgent_expire_after_s`, by urgency.
     pub fn expire_after(&self, urgency: i32) -> u64 {
         if is_urgent(urgency) {
@@ -185,6 +195,7 @@ impl Default for RetentionConfig {
             purge_after_final_s: 3600,
             max_age_s: 30 * DAY,
             keep_metadata_s: 30 * DAY,
+            handled_item_days: 14,
             sweep_interval_ms: 60_000,
             sweep_batch: 256,
         }
@@ -511,6 +522,12 @@ impl Config {
                 "must be at most 315360000 (10 years)",
             ));
         }
+        if !(1..=3650).contains(&r.handled_item_days) {
+            return Err(ConfigError::key(
+                "retention.handled_item_days",
+                "must be 1..=3650",
+            ));
+        }
         if !(10..=3_600_000).contains(&r.sweep_interval_ms) {
             return Err(ConfigError::key(
                 "retention.sweep_interval_ms",
@@ -689,6 +706,13 @@ mod tests {
         assert_eq!(key_of(e), "retention.urgent_expire_after_s");
         let e = parse(PROD, &[("SILTA_RELAY__RETENTION__SWEEP_BATCH", "0")]).unwrap_err();
         assert_eq!(key_of(e), "retention.sweep_batch");
+        for days in ["0", "3651"] {
+            let e =
+                parse(PROD, &[("SILTA_RELAY__RETENTION__HANDLED_ITEM_DAYS", days)]).unwrap_err();
+            assert_eq!(key_of(e), "retention.handled_item_days");
+        }
+        let c = parse(PROD, &[("SILTA_RELAY__RETENTION__HANDLED_ITEM_DAYS", "3")]).unwrap();
+        assert_eq!(c.retention.handled_hold_s(), 3 * 86_400);
         let e = parse("", &[]).unwrap_err();
         assert_eq!(key_of(e), "tls.trust_domain");
         assert!(matches!(
@@ -738,7 +762,7 @@ mod example_file {
                 count("log"),
                 count("retention")
             ],
-            [5, 4, 9, 12, 2, 8]
+            [5, 4, 9, 12, 2, 9]
         );
     }
 }

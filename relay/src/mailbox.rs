@@ -374,6 +374,7 @@ impl Mailbox {
                             &ItemRecord {
                                 message_id: id.to_vec(),
                                 status: None,
+                                ..Default::default()
                             },
                         )?;
                         rec.pending += 1;
@@ -473,12 +474,18 @@ impl Mailbox {
     /// ends by itself when its connection reaches `server.max_connection_age_s`, when the client
     /// certificate expires or is revoked, or when the CRLs go stale under
     /// `tls.enforce_crl_expiry`: an open stream never outlives the authority it was opened with.
+    ///
+    /// `device_id` names the caller's device (desk), see [`Mailbox::desk`]: items that device is
+    /// done with are skipped, and an envelope another desk already acknowledged or rejected
+    /// comes with `handled`.
     pub fn subscribe(
         self: &Arc<Self>,
         permit: &Permit,
         after_seq: u64,
+        device_id: &str,
     ) -> Result<ReceiverStream<Result<pb::MailboxItem, tonic::Status>>, RelayError> {
         let principal = permit.principal().clone();
+        let desk = self.desk(&principal, permit.peer().cert_sha256(), device_id)?;
         let name = principal.to_string();
         let slot = {
             let max = self.limits.max_subscriptions_per_principal;
@@ -504,7 +511,7 @@ impl Mailbox {
         tokio::spawn(async move {
             let _slot = slot;
             let result = this
-                .run_subscription(&principal, &peer, after_seq, &tx)
+                .run_subscription(&principal, &desk, &peer, after_seq, &tx)
                 .await;
             let status = match result {
                 Ok(None) => return,
@@ -552,6 +559,7 @@ impl Mailbox {
     async fn run_subscription(
         &self,
         principal: &Principal,
+        desk: &Desk,
         peer: &crate::tls::PeerIdentity,
         mut cursor: u64,
         tx: &mpsc::Sender<Result<pb::MailboxItem, tonic::Status>>,
@@ -619,14 +627,18 @@ impl Mailbox {
                     break;
                 };
                 cursor = seq;
+                if desk.is_done(&item) {
+                    continue;
+                }
                 let (out, id) = match item.status {
                     Some(status) => (pb::mailbox_item::Item::Status(status), None),
                     None => {
                         let id = item.message_id;
                         // Read per item, not per batch: a copy that ended (acknowledged elsewhere,
-                        // reported undeliverable) or a case this principal left since the batch
-                        // was read is not handed out.
-                        if !self.still_for(principal, seq, &id)? {
+                        // reported undeliverable), an item this desk finished on another
+                        // connection, or a case this principal left since the batch was read
+                        // is not handed out.
+                        if !self.still_for(principal, desk, seq, &id)? {
                             continue;
                         }
                         let ciphertext = match self.store.ciphertext(&id) {
@@ -646,6 +658,13 @@ impl Mailbox {
                             tracing::error!(message_id = %uuid_str(&id), "mailbox item without message; skipped");
                             continue;
                         };
+                        let handled = self
+                            .store
+                            .recipient_states(&id)?
+                            .into_iter()
+                            .find(|(r, _)| *r == name)
+                            .and_then(|(_, s)| handled_of(&s));
+                        let sealed_before_device = desk.sealed_before(meta.log_index);
                         let mut envelope = meta.envelope.unwrap_or_default();
                         envelope.ciphertext = ciphertext;
                         let out = pb::mailbox_item::Item::Envelope(pb::DeliveredEnvelope {
@@ -653,8 +672,8 @@ impl Mailbox {
                             sender: meta.sender,
                             accepted_at: meta.accepted_at,
                             log_index: meta.log_index,
-                            handled: None,
-                            sealed_before_device: false,
+                            handled,
+                            sealed_before_device,
                         });
                         (out, Some(id))
                     }
@@ -682,16 +701,23 @@ impl Mailbox {
         Ok(None)
     }
 
-    /// Is mailbox item `seq` (message `id`) still `principal`'s to receive: still in its
-    /// mailbox, and not a message of a case it left by a CaseTransfer
-    /// ([`crate::cases::CaseRecord::withheld_from`])?
-    fn still_for(&self, principal: &Principal, seq: u64, id: &[u8]) -> Result<bool, RelayError> {
-        if self
+    /// Is mailbox item `seq` (message `id`) still `principal`'s to receive at `desk`: still in
+    /// its mailbox, not done with by that desk, and not a message of a case it left by a
+    /// CaseTransfer ([`crate::cases::CaseRecord::withheld_from`])?
+    fn still_for(
+        &self,
+        principal: &Principal,
+        desk: &Desk,
+        seq: u64,
+        id: &[u8],
+    ) -> Result<bool, RelayError> {
+        match self
             .store
             .mailbox_items(principal, seq.saturating_sub(1), seq, 1)?
-            .is_empty()
+            .pop()
         {
-            return Ok(false);
+            Some((_, item)) if !desk.is_done(&item) => {}
+            _ => return Ok(false),
         }
         let Some(env) = self.store.message(id)?.and_then(|m| m.envelope) else {
             return Ok(true);
@@ -751,7 +777,14 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Acknowledges or rejects a delivered message, or removes a processed status item.
+    /// Acknowledges or rejects a delivered message, or marks a status item or a handled
+    /// envelope item done for the calling device.
+    ///
+    /// The first acknowledgement or rejection of a copy by any device of the principal decides
+    /// it (event, status item to the sender, pending counters); a later device's answer changes
+    /// nothing and writes no event: that device is done with the item, and the answer carries
+    /// the first decision's log index. An item leaves the mailbox once every live device of the
+    /// principal is done with it ([`mark_done`]).
     pub async fn ack(
         &self,
         permit: &Permit,
@@ -759,15 +792,24 @@ impl Mailbox {
     ) -> Result<pb::AckResponse, RelayError> {
         let recipient = permit.principal().clone();
         check_ack(&request)?;
+        if !request.device_id.is_empty()
+            && let Some(pb::ack_request::Target::Acknowledge(a)) = &request.target
+            && a.signer_key != request.device_id
+        {
+            return Err(RelayError::PermissionDenied(format!(
+                "acknowledge.signer_key {:?} is not the calling device {:?}: a desk acknowledges with its own key",
+                clip(&a.signer_key),
+                clip(&request.device_id)
+            )));
+        }
+        let desk = self.desk(&recipient, permit.peer().cert_sha256(), &request.device_id)?;
         let target = request.target.ok_or_else(no_ack_target)?;
         let outcome = match target {
             pb::ack_request::Target::StatusSeq(seq) => {
-                return self.ack_status(recipient, seq).await;
+                return self.ack_item(recipient, desk, seq, false).await;
             }
-            pb::ack_request::Target::DoneSeq(_) => {
-                return Err(RelayError::InvalidArgument(
-                    "done_seq is not supported by this relay version".into(),
-                ));
+            pb::ack_request::Target::DoneSeq(seq) => {
+                return self.ack_item(recipient, desk, seq, true).await;
             }
             pb::ack_request::Target::Acknowledge(a) => Outcome::Ack(a),
             pb::ack_request::Target::Reject(r) => Outcome::Reject(r),
@@ -778,6 +820,7 @@ impl Mailbox {
             self.check_ack_signature(&recipient, a)?;
         }
         let name = recipient.to_string();
+        let live = live_devices(&self.store, &recipient)?;
         let purge_after = i64::try_from(self.retention.purge_after_final_s).unwrap_or(i64::MAX);
         let (index, pushed) = self
             .store
@@ -813,26 +856,34 @@ impl Mailbox {
                     if !is_final(state.state) {
                         check_not_withheld(tx, &meta, &name)?;
                     }
+                    let now = tx.now();
                     if matches!(
                         current,
                         pb::DeliveryState::Acknowledged | pb::DeliveryState::Rejected
                     ) {
+                        // Another desk decided first: this desk is done with it; nothing else
+                        // changes and no event is written.
+                        let other_desk = matches!(&desk, Desk::Device { id, .. } if *id != state.decided_by);
                         // Repeating the same answer is a retry; changing it is not allowed.
-                        return if current == target_state {
-                            Ok((state.log_index, None))
-                        } else {
-                            abort(RelayError::FailedPrecondition(format!(
-                                "message {} was already {}",
-                                uuid_str(id),
-                                if current == pb::DeliveryState::Acknowledged {
-                                    "acknowledged"
-                                } else {
-                                    "rejected"
-                                }
-                            )))
-                        };
+                        if other_desk || current == target_state {
+                            if let Some(item) = tx.item(&recipient, state.mailbox_seq)?
+                                && item.message_id == id
+                            {
+                                mark_done(tx, &recipient, state.mailbox_seq, item, &desk, &live, now.seconds, true)?;
+                            }
+                            return Ok((state.log_index, None));
+                        }
+                        return abort(RelayError::FailedPrecondition(format!(
+                            "message {} was already {}",
+                            uuid_str(id),
+                            if current == pb::DeliveryState::Acknowledged {
+                                "acknowledged"
+                            } else {
+                                "rejected"
+                            }
+                        )));
                     }
-                    let time = tx.now();
+                    let time = now;
                     let mut event =
                         event_for(&meta, time, outcome.event_type(), &name, vec![name.clone()]);
                     match &outcome {
@@ -864,8 +915,13 @@ impl Mailbox {
                     state.state = target_state.into();
                     state.updated_at = Some(time);
                     state.log_index = index;
+                    state.decided_by = desk.id().unwrap_or_default().to_owned();
                     tx.put_recipient_state(id, &name, &state)?;
-                    tx.remove_item(&recipient, state.mailbox_seq)?;
+                    if let Some(mut item) = tx.item(&recipient, state.mailbox_seq)? {
+                        // The hold for the other desks runs from the decision.
+                        item.handled_at = time.seconds;
+                        mark_done(tx, &recipient, state.mailbox_seq, item, &desk, &live, time.seconds, true)?;
+                    }
                     if let Some(mut rec) = tx.principal(&name)? {
                         rec.pending = rec.pending.saturating_sub(1);
                         tx.put_principal(&name, &rec)?;
@@ -873,7 +929,8 @@ impl Mailbox {
                     let from_sender = tx.pair_pending(&meta.sender, &name)?;
                     tx.set_pair_pending(&meta.sender, &name, from_sender.saturating_sub(1))?;
                     let seq = push_status(tx, &mut meta, &name, &state)?;
-                    // Final now: the sweeper may purge once every copy is.
+                    // Final now: the sweeper may purge once every copy is (and no desk still
+                    // holds the item).
                     tx.schedule(id, time.seconds.saturating_add(purge_after))?;
                     Ok((index, Some((meta.sender, seq))))
                 })
@@ -882,6 +939,127 @@ impl Mailbox {
         if let Some((sender, seq)) = pushed {
             self.hub.advance(&sender, seq);
         }
+        Ok(pb::AckResponse { log_index: index })
+    }
+
+    /// Which desk of `principal` a request made with the certificate `cert_sha256` is for.
+    /// `requested` (a device id) must be a live device of the principal bound to that
+    /// certificate (`PERMISSION_DENIED` otherwise). Empty: the one live device bound to the
+    /// certificate; none: the principal-wide mailbox of earlier versions ([`Desk::Principal`]);
+    /// several: `INVALID_ARGUMENT` (name one).
+    pub(crate) fn desk(
+        &self,
+        principal: &Principal,
+        cert_sha256: &[u8; 32],
+        requested: &str,
+    ) -> Result<Desk, RelayError> {
+        let desk = |id: String, d: &crate::store::DeviceRecord| Desk::Device {
+            id,
+            since_index: d.since_index,
+        };
+        if !requested.is_empty() {
+            if !crate::directory::valid_device_id(requested) {
+                return Err(RelayError::InvalidArgument(
+                    "device_id must be a device id: 1-64 characters a-z 0-9 . _ -".into(),
+                ));
+            }
+            return match self.store.device(principal, requested)? {
+                Some(d) if !d.retired && d.cert_sha256.as_slice() == cert_sha256.as_slice() => {
+                    Ok(desk(requested.to_owned(), &d))
+                }
+                Some(d) if d.retired => Err(RelayError::PermissionDenied(format!(
+                    "device {requested:?} of {principal} was retired by the relay's administrator"
+                ))),
+                Some(_) => Err(RelayError::PermissionDenied(format!(
+                    "device {requested:?} of {principal} is bound to another certificate than the one you connected with: each desk uses its own device id (publish this certificate's keys under its own id with silta keys publish)"
+                ))),
+                None => Err(RelayError::PermissionDenied(format!(
+                    "device {requested:?} is not a published device of {principal}: publish its keys first (silta keys publish)"
+                ))),
+            };
+        }
+        let mut mine: Vec<(String, crate::store::DeviceRecord)> = self
+            .store
+            .readable_devices(principal)?
+            .into_iter()
+            .filter(|(_, d)| !d.retired && d.cert_sha256.as_slice() == cert_sha256.as_slice())
+            .collect();
+        match mine.len() {
+            0 => Ok(Desk::Principal),
+            1 => {
+                let (id, d) = mine.remove(0);
+                Ok(desk(id, &d))
+            }
+            n => Err(RelayError::InvalidArgument(format!(
+                "your certificate published keys for {n} devices of {principal}: name the device in device_id"
+            ))),
+        }
+    }
+
+    /// `status_seq` (`done_envelope` false) or `done_seq` (true): the desk is done with item
+    /// `seq`. A status item is always done with; an envelope item only once its copy is final
+    /// (another desk answered it, or it expired or was reported undeliverable) or when it was
+    /// sealed before this desk's keys (`FAILED_PRECONDITION` otherwise: acknowledge or reject
+    /// it). No delivery state changes and no event is written.
+    async fn ack_item(
+        &self,
+        principal: Principal,
+        desk: Desk,
+        seq: u64,
+        done_envelope: bool,
+    ) -> Result<pb::AckResponse, RelayError> {
+        let live = live_devices(&self.store, &principal)?;
+        let name = principal.to_string();
+        let hold = self.retention.handled_hold_s();
+        let index = self
+            .store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    let now = tx.now().seconds;
+                    let Some(item) = tx.item(&principal, seq)? else {
+                        return abort(RelayError::NotFound(if done_envelope {
+                            format!("no item {seq} in your mailbox")
+                        } else {
+                            format!("no status item {seq} in your mailbox")
+                        }));
+                    };
+                    match (item.status.is_some(), done_envelope) {
+                        (true, false) => {
+                            // The hold for the other desks runs from the first confirmation: the
+                            // sweeper looks at the message then.
+                            if item.handled_at == 0
+                                && matches!(desk, Desk::Device { .. })
+                                && let Some(status) = &item.status
+                            {
+                                tx.schedule(&status.message_id, now.saturating_add(hold))?;
+                            }
+                            mark_done(tx, &principal, seq, item, &desk, &live, now, true)?;
+                            Ok(0)
+                        }
+                        (false, false) => abort(RelayError::InvalidArgument(format!(
+                            "item {seq} is a message, not a status event: acknowledge or reject it by message id"
+                        ))),
+                        (true, true) => abort(RelayError::InvalidArgument(format!(
+                            "item {seq} is a status event: confirm it with status_seq"
+                        ))),
+                        (false, true) => {
+                            let id = item.message_id.clone();
+                            let state = tx.recipient_state(&id, &name)?.unwrap_or_default();
+                            let accepted = tx.message(&id)?.map_or(0, |m| m.log_index);
+                            let final_copy = is_final(state.state);
+                            if !final_copy && !desk.sealed_before(accepted) {
+                                return abort(RelayError::FailedPrecondition(format!(
+                                    "message {} is not yet acknowledged or rejected by any desk of {name}: acknowledge or reject it (done_seq is for a message another desk handled, or one sealed before this desk's keys were published)",
+                                    uuid_str(&id)
+                                )));
+                            }
+                            mark_done(tx, &principal, seq, item, &desk, &live, now, final_copy)?;
+                            Ok(if final_copy { state.log_index } else { 0 })
+                        }
+                    }
+                })
+            })
+            .await?;
         Ok(pb::AckResponse { log_index: index })
     }
 
@@ -951,28 +1129,55 @@ impl Mailbox {
         Ok(())
     }
 
-    async fn ack_status(
-        &self,
-        principal: Principal,
-        seq: u64,
-    ) -> Result<pb::AckResponse, RelayError> {
-        self.store
-            .write(move |trees| {
-                trees.transaction(|tx| {
-                    match tx.item(&principal, seq)? {
-                        Some(item) if item.status.is_some() => {
-                            tx.remove_item(&principal, seq)?;
-                            Ok(())
+    /// Removes every item of `principal`'s mailbox that each live device is done with (after
+    /// devices were retired: the items only they still held). Batches of
+    /// [`SUBSCRIBE_BATCH`] items, one transaction each; returns how many went.
+    pub(crate) async fn release_done(&self, principal: &Principal) -> Result<u64, RelayError> {
+        let live = live_devices(&self.store, principal)?;
+        let name = principal.to_string();
+        let mut cursor = 0u64;
+        let mut total = 0u64;
+        loop {
+            let items =
+                self.store
+                    .mailbox_items(principal, cursor, u64::MAX - 1, SUBSCRIBE_BATCH)?;
+            let Some((last, _)) = items.last() else {
+                break;
+            };
+            cursor = *last;
+            let seqs: Vec<u64> = items
+                .into_iter()
+                .filter(|(_, i)| !i.done_devices.is_empty())
+                .map(|(s, _)| s)
+                .collect();
+            if seqs.is_empty() {
+                continue;
+            }
+            let (principal, name, live) = (principal.clone(), name.clone(), live.clone());
+            total += self
+                .store
+                .write(move |trees| {
+                    trees.transaction(|tx| {
+                        let mut n = 0u64;
+                        for seq in &seqs {
+                            let Some(item) = tx.item(&principal, *seq)? else {
+                                continue;
+                            };
+                            let removable = item.status.is_some()
+                                || tx
+                                    .recipient_state(&item.message_id, &name)?
+                                    .is_some_and(|s| is_final(s.state));
+                            if removable && all_done(tx, &principal, &item, &live)? {
+                                tx.remove_item(&principal, *seq)?;
+                                n += 1;
+                            }
                         }
-                        Some(_) => abort(RelayError::InvalidArgument(format!(
-                            "item {seq} is a message, not a status event: acknowledge or reject it by message id"
-                        ))),
-                        None => abort(RelayError::NotFound(format!("no status item {seq} in your mailbox"))),
-                    }
+                        Ok(n)
+                    })
                 })
-            })
-            .await?;
-        Ok(pb::AckResponse { log_index: 0 })
+                .await?;
+        }
+        Ok(total)
     }
 
     /// Per-recipient state of a message the caller sent. Someone else's message is reported as
@@ -1008,6 +1213,131 @@ impl Mailbox {
             recipients,
         })
     }
+}
+
+/// The device (desk) of a principal a subscription or an acknowledgement is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Desk {
+    /// A live device bound to the caller's certificate.
+    Device {
+        /// Its device id.
+        id: String,
+        /// [`crate::store::DeviceRecord::since_index`]: messages accepted before it were not
+        /// sealed to it.
+        since_index: u64,
+    },
+    /// No device: the principal-wide mailbox of earlier versions (done for every device at
+    /// once: the item is removed).
+    Principal,
+}
+
+impl Desk {
+    fn id(&self) -> Option<&str> {
+        match self {
+            Desk::Device { id, .. } => Some(id),
+            Desk::Principal => None,
+        }
+    }
+
+    /// Is this desk done with `item`?
+    fn is_done(&self, item: &ItemRecord) -> bool {
+        self.id()
+            .is_some_and(|id| item.done_devices.iter().any(|d| d == id))
+    }
+
+    /// Was a message accepted at log index `accepted` sealed before this device published its
+    /// keys (so it cannot be opened here)?
+    fn sealed_before(&self, accepted: u64) -> bool {
+        matches!(self, Desk::Device { since_index, .. } if *since_index != 0 && accepted < *since_index)
+    }
+}
+
+/// The live devices of `principal`: published and not retired. Read before a transaction
+/// (sled transactions cannot scan); [`mark_done`] re-reads each one in its transaction.
+pub(crate) fn live_devices(
+    store: &Store,
+    principal: &Principal,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    Ok(store
+        .readable_devices(principal)?
+        .into_iter()
+        .filter(|(_, d)| !d.retired)
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// Marks `desk` done with `principal`'s item `seq` (`item`, as read in this transaction) at
+/// `now`. The item is removed at once for the principal-wide desk, and otherwise once every
+/// device of `live` that is still live in this transaction is done with it -- but an envelope
+/// only once its copy is final (`removable`): an open copy stays until some desk answers it or
+/// it ends. Returns whether it was removed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mark_done(
+    tx: &crate::store::Tx<'_>,
+    principal: &Principal,
+    seq: u64,
+    mut item: ItemRecord,
+    desk: &Desk,
+    live: &[String],
+    now: i64,
+    removable: bool,
+) -> Result<bool, sled::transaction::ConflictableTransactionError<RelayError>> {
+    let Desk::Device { id, .. } = desk else {
+        if removable {
+            tx.remove_item(principal, seq)?;
+        }
+        return Ok(removable);
+    };
+    if !item.done_devices.contains(id) {
+        item.done_devices.push(id.clone());
+    }
+    if item.status.is_some() && item.handled_at == 0 {
+        item.handled_at = now;
+    }
+    if removable && all_done(tx, principal, &item, live)? {
+        tx.remove_item(principal, seq)?;
+        return Ok(true);
+    }
+    tx.put_item(principal, seq, &item)?;
+    Ok(false)
+}
+
+/// Is every device of `live` that is still live (in this transaction) done with `item`?
+pub(crate) fn all_done(
+    tx: &crate::store::Tx<'_>,
+    principal: &Principal,
+    item: &ItemRecord,
+    live: &[String],
+) -> Result<bool, sled::transaction::ConflictableTransactionError<RelayError>> {
+    for d in live {
+        if item.done_devices.contains(d) {
+            continue;
+        }
+        if tx.device(principal, d)?.is_some_and(|r| !r.retired) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// How a copy was decided, for a desk that did not decide it (`DeliveredEnvelope.handled`).
+fn handled_of(state: &RecipientRecord) -> Option<pb::Handled> {
+    let decided = matches!(
+        pb::DeliveryState::try_from(state.state),
+        Ok(pb::DeliveryState::Acknowledged | pb::DeliveryState::Rejected)
+    );
+    decided.then(|| pb::Handled {
+        device: if state.decided_by.is_empty() {
+            state.ack_device.clone()
+        } else {
+            state.decided_by.clone()
+        },
+        time: state.updated_at,
+        state: state.state,
+        ack_signature: state.ack_signature.clone(),
+        log_index: state.log_index,
+        rejection_reason: state.rejection_reason,
+    })
 }
 
 enum Outcome {
@@ -1067,6 +1397,7 @@ pub(crate) fn push_status(
             ack_device: state.ack_device.clone(),
             undeliverable_reason: state.undeliverable_reason,
         }),
+        ..Default::default()
     };
     let seq = tx.push_item(&sender, &mut rec, &item)?;
     tx.put_principal(&meta.sender, &rec)?;
@@ -1306,7 +1637,9 @@ fn check_len(field: &str, value: &[u8], len: usize) -> Result<(), RelayError> {
 }
 
 fn no_ack_target() -> RelayError {
-    RelayError::InvalidArgument("one of acknowledge, reject or status_seq is required".into())
+    RelayError::InvalidArgument(
+        "one of acknowledge, reject, status_seq or done_seq is required".into(),
+    )
 }
 
 /// Every check on an acknowledgement request that needs no storage: a target is set; an

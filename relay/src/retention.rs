@@ -63,6 +63,9 @@ struct Look {
     alert: Option<Vec<String>>,
     /// Status items pushed: (sender, seq).
     pushed: Vec<(String, u64)>,
+    /// Items removed because the `retention.handled_item_days` hold passed (or the content
+    /// went at `max_age_s`).
+    released: u64,
     sender: String,
     urgency: i32,
     accepted: i64,
@@ -334,12 +337,37 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
     let mut changed = false;
     let mut open = Vec::new();
     let mut final_at = 0i64;
+    let hold = cfg.handled_hold_s();
+    // Items other desks still hold (their copy final): until when, at the latest.
+    let mut held_until: Option<i64> = None;
+    let mut held_items = Vec::new();
     for r in &env.recipients {
         let Some(mut state) = tx.recipient_state(id, r)? else {
             continue;
         };
         if is_final(state.state) {
-            final_at = final_at.max(state.updated_at.map(|t| t.seconds).unwrap_or(0));
+            let at = state.updated_at.map(|t| t.seconds).unwrap_or(0);
+            final_at = final_at.max(at);
+            // A final copy whose item some desk of the recipient has not taken yet: it stays
+            // (and so does the ciphertext) until the hold passes.
+            if let Ok(principal) = r.parse::<Principal>()
+                && let Some(item) = tx.item(&principal, state.mailbox_seq)?
+                && item.message_id == id
+            {
+                let since = if item.handled_at != 0 {
+                    item.handled_at
+                } else {
+                    at
+                };
+                let until = since.saturating_add(hold);
+                if now >= until {
+                    tx.remove_item(&principal, state.mailbox_seq)?;
+                    look.released += 1;
+                } else {
+                    held_until = Some(held_until.map_or(until, |h: i64| h.max(until)));
+                    held_items.push((principal, state.mailbox_seq));
+                }
+            }
             continue;
         }
         if now < expire_at && now < max_age_at {
@@ -366,16 +394,40 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
         changed = true;
         look.alert = Some(open.clone());
     }
+    // Status items about this message that a desk of the sender confirmed and the other desks
+    // did not take within the hold.
+    if let Ok(sender) = meta.sender.parse::<Principal>() {
+        for seq in &meta.status_seqs {
+            if let Some(item) = tx.item(&sender, *seq)?
+                && item.handled_at != 0
+            {
+                let until = item.handled_at.saturating_add(hold);
+                if now >= until {
+                    tx.remove_item(&sender, *seq)?;
+                    look.released += 1;
+                } else {
+                    held_until = Some(held_until.map_or(until, |h: i64| h.max(until)));
+                }
+            }
+        }
+    }
     if meta.purged_at.is_none() {
-        let policy =
-            if open.is_empty() && now >= final_at.saturating_add(secs(cfg.purge_after_final_s)) {
-                Some("retention.purge_after_final_s")
-            } else if now >= max_age_at {
-                Some("retention.max_age_s")
-            } else {
-                None
-            };
+        let policy = if open.is_empty()
+            && held_items.is_empty()
+            && now >= final_at.saturating_add(secs(cfg.purge_after_final_s))
+        {
+            Some("retention.purge_after_final_s")
+        } else if now >= max_age_at {
+            Some("retention.max_age_s")
+        } else {
+            None
+        };
         if let Some(policy) = policy {
+            // At max_age_s nothing is held any longer: the content is gone.
+            for (principal, seq) in held_items.drain(..) {
+                tx.remove_item(&principal, seq)?;
+                look.released += 1;
+            }
             tx.purge_ciphertext(id, &meta)?;
             let value = if policy == "retention.max_age_s" {
                 cfg.max_age_s
@@ -425,9 +477,18 @@ fn look(tx: &Tx<'_>, key: &[u8], now: i64, cfg: &RetentionConfig) -> TxResult<Op
         }
         at
     } else {
-        final_at
-            .saturating_add(secs(cfg.purge_after_final_s))
-            .min(max_age_at)
+        let purge_at = final_at.saturating_add(secs(cfg.purge_after_final_s));
+        if held_items.is_empty() {
+            purge_at
+        } else {
+            purge_at.max(held_until.unwrap_or(purge_at))
+        }
+        .min(max_age_at)
+    };
+    // A status item held for the sender's other desks is looked at when its hold ends.
+    let next = match held_until {
+        Some(h) if meta.purged_at.is_some() || !open.is_empty() => next.min(h),
+        _ => next,
     };
     tx.schedule(id, next.max(now.saturating_add(1)))?;
     tracing::debug!(message_id = %uuid_str(&message_id_of(&meta)), next, "retention look");

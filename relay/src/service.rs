@@ -33,8 +33,12 @@ impl mailbox_server::Mailbox for MailboxService {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let permit = permit(&request)?;
-        let after = request.into_inner().after_seq;
-        Ok(Response::new(self.mailbox.subscribe(&permit, after)?))
+        let request = request.into_inner();
+        Ok(Response::new(self.mailbox.subscribe(
+            &permit,
+            request.after_seq,
+            &request.device_id,
+        )?))
     }
 
     #[tracing::instrument(skip_all)]

@@ -190,6 +190,10 @@ pub struct RecipientRecord {
     /// a copy is re-sent at most once.
     #[prost(bytes = "vec", tag = "10")]
     pub resent_as: Vec<u8>,
+    /// The device (desk) whose acknowledgement or rejection decided the copy (empty: decided
+    /// without a device, or not decided).
+    #[prost(string, tag = "11")]
+    pub decided_by: String,
 }
 
 /// One mailbox item: an envelope for the owner, or a status event about one it sent.
@@ -201,6 +205,17 @@ pub struct ItemRecord {
     /// Set for a status item.
     #[prost(message, optional, tag = "2")]
     pub status: Option<pb::StatusEvent>,
+    /// Devices of the owner done with the item (they acknowledged or rejected the envelope, or
+    /// confirmed it with `done_seq` / `status_seq`): it is no longer streamed to them. The item
+    /// is removed once every live device (published, not retired) is in here, or when
+    /// `retention.handled_item_days` passed since [`ItemRecord::handled_at`].
+    #[prost(string, repeated, tag = "3")]
+    pub done_devices: Vec<String>,
+    /// Unix seconds when the item was first done with (an envelope: its copy acknowledged or
+    /// rejected; a status item: confirmed by a first device); 0 while nobody is. The
+    /// `retention.handled_item_days` hold runs from here.
+    #[prost(int64, tag = "4")]
+    pub handled_at: i64,
 }
 
 /// What the relay knows about a principal.
@@ -854,6 +869,29 @@ impl Store {
         Ok(out)
     }
 
+    /// Every device of `principal` whose record reads, by device id; a record that does not
+    /// decode is logged and left out (so one damaged record does not stop the principal's
+    /// mailbox: such a device cannot be used anyway).
+    pub fn readable_devices(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<(String, DeviceRecord)>, StoreError> {
+        let mut prefix = principal.to_string().into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.trees.devices.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            match decode::<DeviceRecord>("principaldevice_device", &v) {
+                Ok(d) => out.push((id, d)),
+                Err(e) => {
+                    tracing::error!(principal = %principal, device = ?id, error = %e, "a device record does not decode; left out");
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Has `principal` no device with published keys?
     pub fn devices_empty(&self, principal: &Principal) -> Result<bool, StoreError> {
         let mut prefix = principal.to_string().into_bytes();
@@ -1357,6 +1395,13 @@ impl Tx<'_> {
             .map(|v| decode("principalseq_item", &v))
             .transpose()
             .or_else(corrupt)
+    }
+
+    /// Writes a mailbox item back (its done marks changed).
+    pub fn put_item(&self, principal: &Principal, seq: u64, item: &ItemRecord) -> TxResult<()> {
+        self.items
+            .insert(item_key(principal, seq), item.encode_to_vec())?;
+        Ok(())
     }
 
     /// Removes a mailbox item.

@@ -414,6 +414,7 @@ async fn the_sender_does_not_believe_a_forged_acknowledgement() {
                         ack_device: "desk-1".into(),
                         ..Default::default()
                     }),
+                    ..Default::default()
                 };
                 tx.push_item(&sender, &mut rec, &item)?;
                 tx.put_principal(&name, &rec)?;

@@ -486,6 +486,7 @@ fn summary(r: &silta_client::client::Received) -> String {
         Received::Deferred { retry, .. } => format!("deferred: {retry:?}"),
         Received::Duplicate { .. } => "duplicate".into(),
         Received::Status(s) => format!("status {:?}", s.state),
+        Received::NotForThisDesk { .. } => "not for this desk".into(),
     }
 }
 

@@ -209,6 +209,7 @@ show-written = written
 show-written-accepted = { $written }    accepted by the relay: { $accepted } (log index { $index })
 show-state = state
 show-acked-by = by { $who } at { $time }
+show-handled = handled
 show-signed-by = signed by
 show-signed-by-device = { $from } device { $device } (key { $key })
 show-resends = re-sends

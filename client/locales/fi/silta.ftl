@@ -208,6 +208,7 @@ show-written = kirjoitettu
 show-written-accepted = { $written }    välityspalvelin vastaanotti: { $accepted } (lokin kohta { $index })
 show-state = tila
 show-acked-by = kuittaaja { $who } { $time }
+show-handled = käsitelty
 show-signed-by = allekirjoittaja
 show-signed-by-device = { $from } laite { $device } (avain { $key })
 show-resends = lähettää uudelleen

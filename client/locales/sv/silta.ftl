@@ -208,6 +208,7 @@ show-written = skrivet
 show-written-accepted = { $written }    godtaget av servern: { $accepted } (loggens index { $index })
 show-state = status
 show-acked-by = av { $who } { $time }
+show-handled = hanterat
 show-signed-by = signerat av
 show-signed-by-device = { $from } enhet { $device } (nyckel { $key })
 show-resends = skickar på nytt

@@ -549,6 +549,10 @@ impl Daemon {
             // so the messages behind it are not held up. It comes again on the next
             // subscription, which `run` opens when its retry is due.
             Ok(Received::Deferred { .. }) => Ok(false),
+            Ok(Received::NotForThisDesk { delivered }) => {
+                tracing::warn!(from = %delivered.sender, "a message sealed before this desk's keys were published: open it at another desk of this principal");
+                Ok(false)
+            }
             Ok(Received::Duplicate { .. }) | Ok(Received::Status(_)) => Ok(false),
             Err(e) => {
                 tracing::warn!(error = %e, "{}", todo(&e));
@@ -691,7 +695,7 @@ async fn subscribe(client: &Client) -> Result<tonic::Streaming<pb::MailboxItem>,
     Ok(client
         .connection()
         .mailbox()
-        .subscribe(pb::SubscribeRequest::default())
+        .subscribe(client.subscribe_request())
         .await?
         .into_inner())
 }
