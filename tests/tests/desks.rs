@@ -570,10 +570,10 @@ async fn at_the_second_desk_silta_shows_the_referral_handled_by_the_first_with_i
     // Both desks fetch it; desk 1 acknowledges.
     for d in [&desk1, &desk2] {
         let out = ok(d, &["inbox", "list"]);
-        assert!(out.contains("referral") && out.contains("new"), "{out}");
+        assert!(out.contains("Referral") && out.contains("new"), "{out}");
     }
     let out = ok(&desk1, &["inbox", "ack", &id]);
-    assert!(out.contains("acknowledged referral"), "{out}");
+    assert!(out.contains("acknowledged Referral"), "{out}");
 
     // Desk 2 sees who handled it, verified against desk 1's published key.
     let out = ok(&desk2, &["inbox", "list"]);
