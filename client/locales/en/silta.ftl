@@ -35,7 +35,7 @@ help-arg-config = Client configuration file.
 help-arg-lang = The language of what is shown: fi, sv or en (default: from LC_ALL, LC_MESSAGES or LANG; English if they name none of these).
 help-arg-help = Print help
 help-arg-version = Print version
-help-arg-inbox-purpose = Why you are reading (recorded in the access log). Asked once per session if not given (also $SILTA_PURPOSE)
+help-arg-inbox-purpose = Why you are reading (recorded in the access log): for the case(s) of this command only, remembered for that case for 8 hours; asked per case if not given. Listing and syncing use a general purpose. $SILTA_PURPOSE applies to this one command
 help-arg-inbox-sync-wait = Stop after this many seconds without a new item
 help-arg-inbox-list-new = Only messages not acknowledged yet
 help-arg-inbox-list-offline = Do not fetch first
@@ -111,7 +111,7 @@ help-cmd-case-claim = Take a case: every desk sees that you handle it
 help-cmd-case-handover = Hand a case you hold to a colleague (their OS user name)
 help-cmd-case-release = Let a case you hold go: nobody holds it afterwards
 help-cmd-case-show = Who holds a case, and every claim, handover and release of it (as synced here)
-help-cmd-consultation-reply = Answer an anonymous consultation (Assistance System): advice, refer or not, urgent or not; no case reference
+help-cmd-consultation-reply = Answer an anonymous consultation (Assistance System): advice, refer or not, urgent or not
 help-cmd-consent-record = A consent record on its own (centre): fresh consent, or a change of its scope
 help-cmd-emergency-confirmation = Confirm services started after a phone referral (Assistance System); issues the case
 help-cmd-status-update = A change in the case (both directions): moving, closing, security, missing, ...
@@ -189,8 +189,8 @@ cmd-case-issued = new case reference { $case } issued for this emergency referra
 
 ## The inbox.
 
-inbox-purpose-prompt = Purpose of this session (recorded in the access log with every case you open):
-inbox-purpose-missing = the access log needs the purpose of this session
+inbox-purpose-prompt = Purpose of this session (listing, fetching) (recorded in the access log):
+inbox-purpose-missing = the access log needs the purpose of this session (listing, fetching)
 inbox-purpose-hint = add --purpose "..." (remembered for 8 hours) or set SILTA_PURPOSE
 inbox-purpose-prompt-case = Purpose of your access to case { $case } (recorded in the access log):
 inbox-purpose-missing-case = the access log needs the purpose of your access to case { $case }

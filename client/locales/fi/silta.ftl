@@ -34,7 +34,7 @@ help-arg-config = Asiakasohjelman asetustiedosto.
 help-arg-lang = Näytettävän tekstin kieli: fi, sv tai en (oletus: LC_ALL, LC_MESSAGES tai LANG; englanti, jos mikään niistä ei nimeä näistä mitään).
 help-arg-help = Näytä ohje
 help-arg-version = Näytä versio
-help-arg-inbox-purpose = Miksi luet (kirjataan käyttölokiin). Kysytään kerran istunnossa, jos sitä ei anneta (myös $SILTA_PURPOSE)
+help-arg-inbox-purpose = Miksi luet (kirjataan käyttölokiin): vain tämän komennon asiaa tai asioita varten, muistetaan asialle 8 tuntia; kysytään asiakohtaisesti, jos sitä ei anneta. Listaus ja nouto käyttävät yleistä käyttötarkoitusta. $SILTA_PURPOSE koskee vain tätä yhtä komentoa
 help-arg-inbox-sync-wait = Lopeta, kun uutta ei ole tullut näin moneen sekuntiin
 help-arg-inbox-list-new = Vain kuittaamattomat viestit
 help-arg-inbox-list-offline = Älä nouda ensin
@@ -188,8 +188,8 @@ cmd-case-issued = uusi asiaviite { $case } annettu tälle kiireelliselle lähett
 
 ## Saapuneet.
 
-inbox-purpose-prompt = Tämän istunnon käyttötarkoitus (kirjataan käyttölokiin jokaisen avaamasi asian kanssa):
-inbox-purpose-missing = käyttöloki tarvitsee tämän istunnon käyttötarkoituksen
+inbox-purpose-prompt = Tämän istunnon käyttötarkoitus (listaus, nouto) (kirjataan käyttölokiin):
+inbox-purpose-missing = käyttöloki tarvitsee tämän istunnon käyttötarkoituksen (listaus, nouto)
 inbox-purpose-hint = lisää --purpose "..." (muistetaan 8 tuntia) tai aseta SILTA_PURPOSE
 inbox-purpose-prompt-case = Asian { $case } käsittelyn käyttötarkoitus (kirjataan käyttölokiin):
 inbox-purpose-missing-case = käyttöloki tarvitsee asian { $case } käsittelyn käyttötarkoituksen

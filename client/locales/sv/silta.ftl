@@ -34,7 +34,7 @@ help-arg-config = Klientens konfigurationsfil.
 help-arg-lang = Språket för det som visas: fi, sv eller en (standard: enligt LC_ALL, LC_MESSAGES eller LANG; engelska om de inte anger något av dessa).
 help-arg-help = Visa hjälp
 help-arg-version = Visa version
-help-arg-inbox-purpose = Varför du läser (antecknas i åtkomstloggen). Frågas en gång per session om det inte anges (även $SILTA_PURPOSE)
+help-arg-inbox-purpose = Varför du läser (antecknas i åtkomstloggen): endast för detta kommandos ärende eller ärenden, kommer ihåg för ärendet i 8 timmar; frågas per ärende om det inte anges. Listning och hämtning använder ett allmänt syfte. $SILTA_PURPOSE gäller endast detta kommando
 help-arg-inbox-sync-wait = Sluta efter så här många sekunder utan något nytt
 help-arg-inbox-list-new = Endast meddelanden som inte kvitterats
 help-arg-inbox-list-offline = Hämta inte först
@@ -188,8 +188,8 @@ cmd-case-issued = ny ärendereferens { $case } utfärdad för denna brådskande 
 
 ## Inkorgen.
 
-inbox-purpose-prompt = Syftet med denna session (antecknas i åtkomstloggen med varje ärende du öppnar):
-inbox-purpose-missing = åtkomstloggen behöver syftet med denna session
+inbox-purpose-prompt = Syftet med denna session (listning, hämtning) (antecknas i åtkomstloggen):
+inbox-purpose-missing = åtkomstloggen behöver syftet med denna session (listning, hämtning)
 inbox-purpose-hint = lägg till --purpose "..." (kommer ihåg i 8 timmar) eller sätt SILTA_PURPOSE
 inbox-purpose-prompt-case = Syftet med din åtkomst till ärende { $case } (antecknas i åtkomstloggen):
 inbox-purpose-missing-case = åtkomstloggen behöver syftet med din åtkomst till ärende { $case }
