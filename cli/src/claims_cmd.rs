@@ -45,7 +45,7 @@ pub(crate) fn list(state: &State) -> Result<(), Failure> {
                     if h.desk.is_empty() {
                         h.person.clone()
                     } else {
-                        format!("{} (desk {})", h.person, h.desk)
+                        t!("claim-holder-at-desk", person = &h.person, desk = &h.desk)
                     }
                 },
             );
@@ -83,9 +83,7 @@ pub(crate) async fn run(config: &ClientConfig, command: CaseCommand) -> Result<(
     let case = a_case(&case)?;
     let to = match to.map(|t| t.trim().to_owned()) {
         Some(t) if t.is_empty() || t.contains(char::is_whitespace) => {
-            return Err(Failure::usage(
-                "--to: the colleague's user name, as the access log names them (no spaces)",
-            ));
+            return Err(Failure::usage(t!("claim-to-invalid")));
         }
         other => other.unwrap_or_default(),
     };
@@ -106,24 +104,31 @@ pub(crate) async fn run(config: &ClientConfig, command: CaseCommand) -> Result<(
         ClaimAction::Handover | ClaimAction::Release => !mine,
     };
     let held_by = current.as_ref().map_or_else(
-        || "nobody".to_owned(),
-        |h| format!("{} since {}", printable_line(&h.person), h.since),
+        || t!("claim-nobody"),
+        |h| {
+            t!(
+                "claim-held-since",
+                person = printable_line(&h.person),
+                since = &h.since
+            )
+        },
     );
     if refused && !force {
         return Err(Failure {
             code: crate::EX_USAGE,
-            message: format!(
-                "case {} is held by {held_by} (as synced here), not by you ({})",
-                hex::encode(case),
-                os.name
+            message: t!(
+                "claim-refused",
+                case = hex::encode(case),
+                holder = held_by,
+                user = &os.name
             ),
-            hint: Some(
-                "run `silta inbox sync` for the latest claims; add --force to do it anyway (the claim's note and the access log say it was forced)"
-                    .into(),
-            ),
+            hint: Some(t!("claim-refused-hint")),
         });
     }
     let mut note = note.unwrap_or_default().trim().to_owned();
+    // The purpose (access log) and the "[forced; ...]" note (read by every desk, kept in the
+    // claim) stay in English whatever the reader's language: a log is evidence, and its
+    // wording stays stable.
     let mut purpose = match action {
         ClaimAction::Claim => "case claim: taking the case".to_owned(),
         ClaimAction::Handover => format!("case claim: handing the case to {to}"),
@@ -140,18 +145,25 @@ pub(crate) async fn run(config: &ClientConfig, command: CaseCommand) -> Result<(
     }
     let draft = claims::claim_draft(&me, case, action, &person, &desk, &to, &note);
     let sent = crate::send_cmd::submit_as(config, &client, &draft, purpose).await?;
+    let case = hex::encode(case);
     let done = match action {
-        ClaimAction::Claim => format!(
-            "you ({person}) hold case {} at desk {desk}",
-            hex::encode(case)
+        ClaimAction::Claim => t!(
+            "claim-done-claim",
+            person = &person,
+            case = &case,
+            desk = &desk
         ),
-        ClaimAction::Handover => format!("case {} handed over to {to}", hex::encode(case)),
-        ClaimAction::Release => format!("case {} released: nobody holds it", hex::encode(case)),
+        ClaimAction::Handover => t!("claim-done-handover", case = &case, to = &to),
+        ClaimAction::Release => t!("claim-done-release", case = &case),
     };
     println!(
-        "{done} (claim {} accepted at log index {}; the other desks see it at their next sync)",
-        uuid::Uuid::from_bytes(sent.message_id),
-        sent.receipt.log_index
+        "{}",
+        t!(
+            "claim-sent",
+            done = done,
+            id = uuid::Uuid::from_bytes(sent.message_id).to_string(),
+            index = sent.receipt.log_index.to_string()
+        )
     );
     Ok(())
 }
@@ -177,24 +189,28 @@ fn show(config: &ClientConfig, case: &str, json: bool) -> Result<(), Failure> {
         }));
         return Ok(());
     }
-    println!("case {case}");
-    match &holder {
-        Some(h) if h.desk.is_empty() => {
-            println!("held by: {} since {}", printable_line(&h.person), h.since)
-        }
-        Some(h) => println!(
-            "held by: {} at desk {} since {}",
-            printable_line(&h.person),
-            printable_line(&h.desk),
-            h.since
+    println!("{}", t!("claim-show-case", case = case.to_string()));
+    let held = match &holder {
+        Some(h) if h.desk.is_empty() => t!(
+            "claim-show-held-by",
+            person = printable_line(&h.person),
+            since = &h.since
         ),
-        None => println!("held by: nobody"),
-    }
+        Some(h) => t!(
+            "claim-show-held-by-desk",
+            person = printable_line(&h.person),
+            desk = printable_line(&h.desk),
+            since = &h.since
+        ),
+        None => t!("claim-show-held-by-nobody"),
+    };
+    println!("{held}");
+    let lang = silta_client::i18n::current();
     for c in &history {
-        println!("  {}", c.line());
+        println!("  {}", c.line_in(lang));
     }
     if history.is_empty() {
-        println!("  (no claims synced here; `silta inbox sync` fetches the other desks' claims)");
+        println!("  {}", t!("claim-show-none"));
     }
     Ok(())
 }
@@ -203,9 +219,7 @@ fn a_case(case: &str) -> Result<[u8; 16], Failure> {
     let case =
         silta_client::form::parse_case(case).map_err(|e| Failure::usage(format!("case: {e}")))?;
     if case == [0; 16] {
-        return Err(Failure::usage(
-            "case: give a case reference (32 hex digits)".to_owned(),
-        ));
+        return Err(Failure::usage(t!("claim-case-missing")));
     }
     Ok(case)
 }
@@ -227,15 +241,19 @@ pub(crate) async fn data_subject_report(
     // This desk's latest entries go to the other desks first, so their reports include them.
     match claims::share_access_log(&client, log, who, Some(case_ref)).await {
         Ok(s) if !s.failed.is_empty() => eprintln!(
-            "note: this desk's latest entries could not be shared now: {}",
-            printable_line(&s.failed.join("; "))
+            "{}",
+            t!(
+                "ds-share-failed",
+                why = printable_line(&s.failed.join("; "))
+            )
         ),
         Ok(_) => {}
         Err(e) => eprintln!(
-            "note: this desk's latest entries could not be shared now: {}",
-            printable_line(&e.to_string())
+            "{}",
+            t!("ds-share-failed", why = printable_line(&e.to_string()))
         ),
     }
+    // Recorded in the access log: in English whatever the reader's language (evidence, stable).
     let purpose = if with_staff {
         format!(
             "{purpose} [data subject's access report WITH staff identities, for the controller's internal use]"
@@ -255,8 +273,8 @@ pub(crate) async fn data_subject_report(
     .map_err(|e| Failure::failed(e.to_string()))?;
     let entries = log.read().map_err(|e| Failure {
         code: 2,
-        message: format!("ACCESS LOG DAMAGED: {e}"),
-        hint: Some("keep the file as it is and report this".into()),
+        message: t!("access-log-damaged", error = e.to_string()),
+        hint: Some(t!("access-log-damaged-hint")),
     })?;
     let records = client.state().messages()?;
     let desk = client.keys().device_id().to_owned();
@@ -265,12 +283,29 @@ pub(crate) async fn data_subject_report(
         silta_client::times::rfc3339(e.time.as_ref())
     };
     let staff = |e: &silta_proto::pb::payload::AccessLogEntry| {
-        let mut s = format!("{} (uid {}", e.os_user, e.uid);
-        if !e.declared_user.is_empty() {
-            s.push_str(&format!("; says: {}", e.declared_user));
+        if e.declared_user.is_empty() {
+            t!("ds-staff", user = &e.os_user, uid = e.uid.to_string())
+        } else {
+            t!(
+                "ds-staff-declared",
+                user = &e.os_user,
+                uid = e.uid.to_string(),
+                declared = &e.declared_user
+            )
         }
-        s.push(')');
-        s
+    };
+    let lang = silta_client::i18n::current();
+    // What a data subject reads: the action and the kind by their labels.
+    let what = |e: &silta_proto::pb::payload::AccessLogEntry| {
+        let id = format!("access-action-{}", e.action);
+        if silta_client::i18n::has(silta_client::i18n::Lang::En, &id) {
+            silta_client::i18n::tr(lang, &id, &[])
+        } else {
+            printable_line(&e.action)
+        }
+    };
+    let kind = |e: &silta_proto::pb::payload::AccessLogEntry| {
+        silta_client::i18n::short_label(lang, "MESSAGE_KIND_", &claims::entry_kind(e))
     };
     if json {
         print_json(&json!({
@@ -291,8 +326,8 @@ pub(crate) async fn data_subject_report(
         return Ok(());
     }
     println!(
-        "Access to the data of case {case_ref} at {me}: when, why, and at which desk\n\
-         (what the data subject is owed: GDPR Art. 15, Finnish 906/2019 s. 17)\n"
+        "{}\n",
+        t!("ds-header", case = case_ref.to_string(), controller = me)
     );
     if with_staff {
         let table: Vec<[String; 6]> = rows
@@ -301,15 +336,22 @@ pub(crate) async fn data_subject_report(
                 [
                     when(&r.entry),
                     r.desk.clone(),
-                    r.entry.action.clone(),
-                    claims::entry_kind(&r.entry),
+                    what(&r.entry),
+                    kind(&r.entry),
                     r.entry.purpose.clone(),
                     staff(&r.entry),
                 ]
             })
             .collect();
         print_table(
-            &["when (UTC)", "desk", "what", "message", "purpose", "staff"],
+            &[
+                &t!("col-when"),
+                &t!("col-desk"),
+                &t!("col-what"),
+                &t!("col-message"),
+                &t!("col-purpose"),
+                &t!("col-staff"),
+            ],
             &table,
         );
     } else {
@@ -319,14 +361,20 @@ pub(crate) async fn data_subject_report(
                 [
                     when(&r.entry),
                     r.desk.clone(),
-                    r.entry.action.clone(),
-                    claims::entry_kind(&r.entry),
+                    what(&r.entry),
+                    kind(&r.entry),
                     r.entry.purpose.clone(),
                 ]
             })
             .collect();
         print_table(
-            &["when (UTC)", "desk", "what", "message", "purpose"],
+            &[
+                &t!("col-when"),
+                &t!("col-desk"),
+                &t!("col-what"),
+                &t!("col-message"),
+                &t!("col-purpose"),
+            ],
             &table,
         );
     }
@@ -334,21 +382,24 @@ pub(crate) async fn data_subject_report(
         .iter()
         .map(|c| {
             if c.own {
-                format!("{} (to {}, this desk's own log)", c.desk, c.until)
+                t!("ds-covers-own", desk = &c.desk, until = &c.until)
             } else {
-                format!("{} (to {})", c.desk, c.until)
+                t!("ds-covers", desk = &c.desk, until = &c.until)
             }
         })
         .collect();
     println!(
-        "\n{} entries. Covers desks: {}.\nDesks that never shared their access log of this case are not covered; \
-         `silta inbox sync` takes in the other desks' latest shares.{}",
-        rows.len(),
-        printable_line(&covers.join(", ")),
+        "\n{}\n{}{}",
+        t!(
+            "ds-footer",
+            count = rows.len(),
+            desks = printable_line(&covers.join(", "))
+        ),
+        t!("ds-not-covered"),
         if with_staff {
-            ""
+            String::new()
         } else {
-            " Staff are not named (--with-staff names them, for the controller's internal use)."
+            format!(" {}", t!("ds-staff-not-named"))
         }
     );
     Ok(())

@@ -245,24 +245,48 @@ async fn due(
         return Ok(());
     }
     if items.is_empty() {
-        println!("nothing due");
+        println!("{}", t!("due-nothing"));
         return Ok(());
     }
     let rows: Vec<[String; 6]> = items
         .iter()
         .map(|i| {
             [
-                if i.overdue { "OVERDUE" } else { "" }.to_owned(),
+                if i.overdue {
+                    t!("due-overdue")
+                } else {
+                    String::new()
+                },
                 i.due.clone(),
-                i.what.to_owned(),
-                i.kind.clone(),
+                due_what(i.what),
+                kind_label(&i.kind),
                 i.case.clone(),
                 i.message_id.clone(),
             ]
         })
         .collect();
-    print_table(&["", "due", "what", "from message", "case", "id"], &rows);
+    print_table(
+        &[
+            "",
+            &t!("col-due"),
+            &t!("col-what"),
+            &t!("col-from-message"),
+            &t!("col-case"),
+            &t!("col-id"),
+        ],
+        &rows,
+    );
     Ok(())
+}
+
+/// What is due ([`silta_client::due::DueItem::what`]) in the reader's language.
+fn due_what(what: &str) -> String {
+    let id = format!("due-what-{what}");
+    if silta_client::i18n::has(silta_client::i18n::Lang::En, &id) {
+        silta_client::i18n::tr(lang(), &id, &[])
+    } else {
+        printable_line(what)
+    }
 }
 
 /// `inbox list`: fetches first unless `fetch` is `None` (`--offline`); the list is recorded in
@@ -352,7 +376,8 @@ fn thread(
     let state = State::open(&config.state_dir)?;
     let mut records = inbox::thread(&state, &case)?;
     // Access-log shares are the desks' bookkeeping, not the case's correspondence.
-    records.retain(|r| r.kind != "access-log-share");
+    let share = silta_client::payload::kind_name(silta_proto::pb::MessageKind::AccessLogShare);
+    records.retain(|r| r.kind != share);
     if records.is_empty() {
         return Err(Failure::failed(t!(
             "inbox-no-case-messages",
@@ -376,7 +401,7 @@ fn thread(
             // The desks' bookkeeping: a claim is one line; an access-log share is not shown.
             if silta_client::claims::is_internal(r) {
                 for c in silta_client::claims::claims(std::slice::from_ref(r), &r.case) {
-                    println!("* {}\n", c.line());
+                    println!("* {}\n", c.line_in(lang()));
                 }
                 continue;
             }
@@ -572,21 +597,21 @@ async fn share(client: &Client, session: &Session) {
         Ok(shared) => {
             if shared.entries > 0 {
                 eprintln!(
-                    "shared {} access-log entries with the other desks ({} message(s))",
-                    shared.entries,
-                    shared.messages.len()
+                    "{}",
+                    t!(
+                        "sync-shared",
+                        entries = shared.entries.to_string(),
+                        messages = shared.messages.len().to_string()
+                    )
                 );
             }
             for f in &shared.failed {
-                eprintln!(
-                    "could not share this desk's access log (tried again at the next sync): {}",
-                    printable_line(f)
-                );
+                eprintln!("{}", t!("sync-share-failed", why = printable_line(f)));
             }
         }
         Err(e) => eprintln!(
-            "could not share this desk's access log (tried again at the next sync): {}",
-            printable_line(&e.to_string())
+            "{}",
+            t!("sync-share-failed", why = printable_line(&e.to_string()))
         ),
     }
 }

@@ -54,14 +54,15 @@ pub(crate) async fn run(config: &ClientConfig, command: ReplyCommand) -> Result<
             centre_client_id,
         } => {
             let Some(deadline) = written_referral_deadline else {
-                return Err(Failure::usage(
-                    "--written-referral-deadline YYYY-MM-DD is required",
-                ));
+                return Err(Failure::usage(t!("cmd-written-referral-deadline-required")));
             };
             let d = date(&deadline, "--written-referral-deadline")?;
             if d < today {
-                return Err(Failure::usage(format!(
-                    "--written-referral-deadline {d} is in the past (today is {today})"
+                return Err(Failure::usage(t!(
+                    "cmd-deadline-past",
+                    flag = "--written-referral-deadline",
+                    date = d.to_string(),
+                    today = today.to_string()
                 )));
             }
             let fields = json!({
@@ -83,7 +84,7 @@ pub(crate) async fn run(config: &ClientConfig, command: ReplyCommand) -> Result<
             old_access_revoked,
         } => {
             let Some(receiving) = receiving_centre else {
-                return Err(Failure::usage("--receiving-centre centre/<id> is required"));
+                return Err(Failure::usage(t!("cmd-receiving-centre-required")));
             };
             if let Some(d) = &effective_date {
                 date(d, "--effective-date")?;
@@ -128,7 +129,7 @@ pub(crate) async fn run(config: &ClientConfig, command: ReplyCommand) -> Result<
 fn date(value: &str, flag: &str) -> Result<time::Date, Failure> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(value.trim(), &format)
-        .map_err(|_| Failure::usage(format!("{flag} {value}: write a date YYYY-MM-DD")))
+        .map_err(|_| Failure::usage(t!("cmd-date-format", flag = flag, value = value)))
 }
 
 /// A flag with the date of something that happened: a date, not after today.
@@ -136,8 +137,11 @@ fn past_date(value: &Option<String>, flag: &str, today: time::Date) -> Result<()
     if let Some(v) = value {
         let d = date(v, flag)?;
         if d > today {
-            return Err(Failure::usage(format!(
-                "{flag} {d} is after today ({today}): give the date it happened"
+            return Err(Failure::usage(t!(
+                "cmd-date-future",
+                flag = flag,
+                date = d.to_string(),
+                today = today.to_string()
             )));
         }
     }
@@ -182,9 +186,7 @@ fn message(command: ReplyCommand, today: time::Date) -> Result<Message, Failure>
             interpreter_language,
         } => {
             if compose.case.as_deref().is_some_and(|c| c != "none") {
-                return Err(Failure::usage(
-                    "a consultation reply carries no case reference: the consultation stays unlinked to the case (the referral that may follow starts it)",
-                ));
+                return Err(Failure::usage(t!("cmd-consultation-reply-case")));
             }
             let fields = json!({
                 "advice": advice, "proceed_to_referral": proceed, "urgent": urgent,
@@ -251,9 +253,7 @@ fn message(command: ReplyCommand, today: time::Date) -> Result<Message, Failure>
             if let Some(h) = &received_how
                 && !matches!(h.as_str(), "oral" | "written")
             {
-                return Err(Failure::usage(format!(
-                    "--received-how {h}: oral or written"
-                )));
+                return Err(Failure::usage(t!("cmd-received-how", value = h)));
             }
             let fields = json!({
                 "date": date, "withdrawn": withdrawn, "received_how": received_how,
@@ -496,16 +496,12 @@ fn agreement_answer(flags: AgreementAnswer) -> Result<Message, Failure> {
         note,
     } = flags;
     if compose.reply_to.is_none() {
-        return Err(Failure::usage(
-            "--reply-to <the service agreement version answered> is required",
-        ));
+        return Err(Failure::usage(t!("cmd-answer-reply-to-required")));
     }
     let fields = match (accept, counter_draft) {
         (true, false) => {
             if !services.is_empty() || procedures.is_some() || review_date.is_some() {
-                return Err(Failure::usage(
-                    "--service, --procedures and --review-date make a counter-draft: give --counter-draft, not --accept",
-                ));
+                return Err(Failure::usage(t!("cmd-answer-accept-with-draft")));
             }
             json!({ "answer": "AGREEMENT_ANSWER_ACCEPT", "note": note })
         }
@@ -523,9 +519,7 @@ fn agreement_answer(flags: AgreementAnswer) -> Result<Message, Failure> {
             })
         }
         _ => {
-            return Err(Failure::usage(
-                "say how you answer: --accept, or --counter-draft with the changes (--service, --procedures, --review-date)",
-            ));
+            return Err(Failure::usage(t!("cmd-answer-how")));
         }
     };
     Ok((MessageKind::ServiceAgreementAnswer, compose, fields))
@@ -570,11 +564,7 @@ fn complete_agreement(
             let v = versions
                 .iter()
                 .find(|(_, id)| *id == r.message_id.0)
-                .ok_or_else(|| {
-                    Failure::usage(format!(
-                        "--supersedes {s}: not a service agreement version in this case"
-                    ))
-                })?;
+                .ok_or_else(|| Failure::usage(t!("cmd-supersedes-not-version", id = s)))?;
             Some(*v)
         }
         None if body.get("supersedes").is_some() => None,
@@ -593,18 +583,17 @@ fn complete_agreement(
 /// The answer names the version replied to; a counter-draft is the next version superseding it.
 fn complete_answer(address: &Address, body: &mut Value) -> Result<(), Failure> {
     let Some(r) = &address.replied else {
-        return Err(Failure::usage(
-            "--reply-to <the version answered> is required",
-        ));
+        return Err(Failure::usage(t!("cmd-answer-reply-to-version")));
     };
     let version = match r.kind.as_str() {
         "service-agreement" => r.payload["service_agreement"]["version"].as_u64(),
         _ => None,
     }
     .ok_or_else(|| {
-        Failure::usage(format!(
-            "--reply-to {}: a {} is not a service agreement version; answer the agreement",
-            r.message_id, r.kind
+        Failure::usage(t!(
+            "cmd-reply-to-not-agreement",
+            id = r.message_id.to_string(),
+            kind = crate::inbox_cmd::kind_label(&r.kind)
         ))
     })?;
     if let Some(obj) = body.as_object_mut() {
@@ -634,10 +623,7 @@ fn issue_case(state: &State, address: &mut Address, body: &mut Value) -> Result<
             }),
         )?;
         address.case = case;
-        eprintln!(
-            "new case reference {} issued for this emergency referral",
-            hex::encode(case)
-        );
+        eprintln!("{}", t!("cmd-case-issued", case = hex::encode(case)));
     }
     if let Some(obj) = body.as_object_mut() {
         obj.insert("case_ref".into(), b64(&address.case));

@@ -95,25 +95,41 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// One line for the thread and the history: "claimed by anna at desk desk-1 (2026-...)".
+    /// One line for the thread and the history, in English: "claimed by anna at desk desk-1
+    /// (2026-...)" (the JSON form of `case show`).
     pub fn line(&self) -> String {
+        self.line_in(crate::i18n::Lang::En)
+    }
+
+    /// [`Claim::line`] in `lang` (the action's words; names, desk, time and note as they are,
+    /// made printable).
+    pub fn line_in(&self, lang: crate::i18n::Lang) -> String {
+        use crate::i18n::tr;
         let p = crate::text::printable_line;
+        let holder = p(&self.holder);
         let what = match self.action {
-            Some(ClaimAction::Claim) => format!("claimed by {}", p(&self.holder)),
-            Some(ClaimAction::Handover) => format!(
-                "handed over by {} to {}",
-                p(&self.holder),
-                p(&self.handed_to)
+            Some(ClaimAction::Claim) => tr(lang, "claim-line-claim", &[("holder", holder.into())]),
+            Some(ClaimAction::Handover) => tr(
+                lang,
+                "claim-line-handover",
+                &[("holder", holder.into()), ("to", p(&self.handed_to).into())],
             ),
-            Some(ClaimAction::Release) => format!("released by {}", p(&self.holder)),
-            None => format!("a claim without an action by {}", p(&self.holder)),
+            Some(ClaimAction::Release) => {
+                tr(lang, "claim-line-release", &[("holder", holder.into())])
+            }
+            None => tr(lang, "claim-line-none", &[("holder", holder.into())]),
         };
-        let note = if self.note.is_empty() {
-            String::new()
+        let mut args = vec![
+            ("what", what.into()),
+            ("desk", p(&self.desk).into()),
+            ("at", self.at.clone().into()),
+        ];
+        if self.note.is_empty() {
+            tr(lang, "claim-line", &args)
         } else {
-            format!(": {}", p(&self.note))
-        };
-        format!("{what} at desk {} ({}){note}", p(&self.desk), self.at)
+            args.push(("note", p(&self.note).into()));
+            tr(lang, "claim-line-note", &args)
+        }
     }
 }
 

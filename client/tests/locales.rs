@@ -270,3 +270,44 @@ fn every_language_code_has_a_name() {
         assert!(LANGUAGES.contains(&needed), "{needed}");
     }
 }
+
+/// The labels looked up by a name made at run time: the access-log actions a data subject's
+/// report shows (`access-action-<action>`) and what `inbox due` lists (`due-what-<what>`).
+#[test]
+fn every_access_action_and_due_item_has_a_label() {
+    use silta_client::access::Action;
+    let actions = [
+        Action::Received,
+        Action::Listed,
+        Action::Shown,
+        Action::Thread,
+        Action::Disclosed,
+        Action::Reported,
+        Action::Closed,
+        Action::Reopened,
+        Action::Shared,
+        Action::Purged,
+        Action::KeyDeleted,
+    ];
+    let due = [
+        "information-response",
+        "written-referral",
+        "agreement-review",
+        "meeting",
+        "acknowledgement",
+    ];
+    let ids = actions
+        .iter()
+        .map(|a| format!("access-action-{}", a.as_str()))
+        .chain(due.iter().map(|w| format!("due-what-{w}")));
+    for id in ids {
+        for lang in Lang::ALL {
+            assert!(has(lang, &id), "{}: {id}", lang.code());
+        }
+        // English shows the name itself: what the JSON and the log say.
+        let name = id
+            .trim_start_matches("access-action-")
+            .trim_start_matches("due-what-");
+        assert_eq!(tr(Lang::En, &id, &[]), name);
+    }
+}

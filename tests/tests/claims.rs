@@ -24,6 +24,9 @@ fn silta_env(user: &TestUser, args: &[&str], env: &[(&str, &str)]) -> std::proce
         .args(args)
         .env_remove("SILTA_PURPOSE")
         .env_remove("SILTA_USER")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("LANG")
         .stdin(std::process::Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
@@ -245,6 +248,13 @@ async fn claims_are_seen_at_the_other_desk_and_unclaimed_urgent_cases_come_first
     let o = d.at2(&["case", "release", &held]);
     assert_eq!(o.status.code(), Some(EX_USAGE), "{}", text(&o));
     assert!(text(&o).contains("is held by ben"), "{}", text(&o));
+    let o = d.at2(&["--lang", "sv", "case", "release", &held]);
+    assert_eq!(o.status.code(), Some(EX_USAGE), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("ärende {held} handläggs av ben sedan")),
+        "{}",
+        text(&o)
+    );
     ok(d.at2(&["case", "release", &held, "--force"]));
     let o = ok(d.at2(&["case", "show", &held]));
     assert!(stdout(&o).contains("held by: nobody"), "{}", text(&o));
@@ -261,6 +271,29 @@ async fn claims_are_seen_at_the_other_desk_and_unclaimed_urgent_cases_come_first
         stdout(&o).contains(&format!("released by {me} (Ben L.) at desk desk-2")),
         "{}",
         text(&o)
+    );
+    // The same in Finnish and Swedish: the words translated, names, desks and notes as they are.
+    let o = ok(d.at1(&["--lang", "fi", "case", "show", &held]));
+    let fi = stdout(&o);
+    assert!(fi.contains(&format!("asia {held}")), "{fi}");
+    assert!(fi.contains("käsittelijä: ei kukaan"), "{fi}");
+    assert!(
+        fi.contains(&format!("vastuun otti {anna} työpisteessä desk-1 (")),
+        "{fi}"
+    );
+    assert!(
+        fi.contains(&format!("{me} (Ben L.) luopui työpisteessä desk-2 (")),
+        "{fi}"
+    );
+    assert!(fi.contains("[forced; held by ben]"), "{fi}");
+    let o = ok(d.at1(&["--lang", "sv", "case", "show", &held]));
+    let sv = stdout(&o);
+    assert!(sv.contains("handläggs av: ingen"), "{sv}");
+    assert!(
+        sv.contains(&format!(
+            "överlämnat av {anna} till ben vid arbetsstation desk-1 ("
+        )),
+        "{sv}"
     );
     // Nobody holds it: the held case's urgent message is among the first again.
     let o = ok(d.at1(&[
@@ -438,6 +471,59 @@ async fn the_data_subject_report_covers_every_desk_that_shared() {
     assert!(stdout(&o).contains("says: Ben L."), "{}", text(&o));
     let log = std::fs::read_to_string(d.desk1.dir.path().join("state/access.log")).unwrap();
     assert!(log.contains("WITH staff identities"), "{log}");
+    // What the data subject receives, in their language: headings, the desks covered and up to
+    // when, the note on desks that never shared, the actions and kinds by their labels.
+    let o = ok(d.at1(&[
+        "--lang",
+        "fi",
+        "inbox",
+        "access-report",
+        &a,
+        "--data-subject",
+    ]));
+    let fi = stdout(&o);
+    assert!(fi.contains(&format!("Asian {a} tietojen käyttö")), "{fi}");
+    assert!(
+        fi.contains("työpiste") && fi.contains("käyttötarkoitus"),
+        "{fi}"
+    );
+    assert!(
+        fi.contains("Kattaa työpisteet: desk-1 (") && fi.contains("tämän työpisteen oma loki"),
+        "{fi}"
+    );
+    assert!(fi.contains("desk-2 ("), "{fi}");
+    assert!(
+        fi.contains("Työpisteet, jotka eivät ole koskaan jakaneet"),
+        "{fi}"
+    );
+    assert!(fi.contains("Henkilöstöä ei nimetä"), "{fi}");
+    let row = fi
+        .lines()
+        .find(|l| l.contains("assessing the referral at desk 2"))
+        .unwrap_or_else(|| panic!("{fi}"));
+    assert!(row.contains("avattu") && row.contains("Lähete"), "{row}");
+    assert!(
+        !fi.contains("Desks that never shared") && !fi.contains("Ben L."),
+        "{fi}"
+    );
+    let o = ok(d.at1(&[
+        "--lang",
+        "sv",
+        "inbox",
+        "access-report",
+        &a,
+        "--data-subject",
+    ]));
+    let sv = stdout(&o);
+    assert!(
+        sv.contains(&format!("Åtkomst till uppgifterna i ärende {a}")),
+        "{sv}"
+    );
+    assert!(
+        sv.contains("Omfattar arbetsstationerna: desk-1 (")
+            && sv.contains("Arbetsstationer som aldrig delat"),
+        "{sv}"
+    );
     // The JSON form: both desks covered, desk 2's entry there once.
     let o = ok(d.at1(&["inbox", "access-report", &a, "--data-subject", "--json"]));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();

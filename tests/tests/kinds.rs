@@ -136,7 +136,9 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
             "Arabic",
         ],
     );
-    assert_eq!(o.status.code(), Some(65), "{}", out(&o));
+    // An unknown language code is a usage error, refused before anything is sealed (64), as
+    // for every language field (tests/tests/languages.rs).
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
     assert!(out(&o).contains("ISO 639"), "{}", out(&o));
     let (reply, reply_case) = send(
         &nas,
@@ -615,6 +617,28 @@ async fn inbox_due_lists_an_information_request_until_it_is_answered() {
     assert!(
         text.contains(&request) && !text.contains("current address"),
         "{text}"
+    );
+    // In the reader's language: the headings, what is due and the kind by their labels.
+    let fi = out(&silta(
+        &centre,
+        &["--lang", "fi", "inbox", "due", "--offline"],
+    ));
+    assert!(
+        fi.contains("määräaika")
+            && fi.contains("vastaus tietopyyntöön")
+            && fi.contains("Tietopyyntö")
+            && fi.contains(&request),
+        "{fi}"
+    );
+    let sv = out(&silta(
+        &centre,
+        &["--lang", "sv", "inbox", "due", "--offline"],
+    ));
+    assert!(
+        sv.contains("förfaller")
+            && sv.contains("svar på begäran om uppgifter")
+            && sv.contains("Begäran om uppgifter"),
+        "{sv}"
     );
     send(
         &centre,

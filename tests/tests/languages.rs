@@ -192,11 +192,39 @@ async fn a_referral_printed_in_three_languages() {
         for format in ["text", "html"] {
             let o = run(
                 &n,
-                &["inbox", "show", &id, "--format", format, "--lang", lang],
+                &[
+                    "inbox",
+                    "show",
+                    &id,
+                    "--format",
+                    format,
+                    "--lang",
+                    lang,
+                    // A case's purpose is asked per case (the list's general one covers none).
+                    "--purpose",
+                    "printing the referral",
+                ],
                 &[],
             );
             assert!(o.status.success(), "{}", out(&o));
-            assert_golden(&format!("show-referral-{format}-{lang}"), &stdout(&o), &[]);
+            // Who printed it is the OS user (the access log's person), not $SILTA_USER.
+            let os = silta_client::access::os_user().name;
+            let who = [
+                format!("Printed by {os} at"),
+                format!("Tulostanut {os} "),
+                format!("Utskrivet av {os} "),
+            ];
+            let redacted = [
+                "Printed by [OS-USER] at",
+                "Tulostanut [OS-USER] ",
+                "Utskrivet av [OS-USER] ",
+            ];
+            let replace: Vec<(&str, &str)> = who.iter().map(String::as_str).zip(redacted).collect();
+            assert_golden(
+                &format!("show-referral-{format}-{lang}"),
+                &stdout(&o),
+                &replace,
+            );
         }
     }
 
@@ -280,7 +308,19 @@ async fn a_hostile_referral_prints_as_text_not_markup_or_controls() {
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}')
     };
     for format in ["html", "text"] {
-        let o = run(&n, &["inbox", "show", &id, "--format", format], &[]);
+        let o = run(
+            &n,
+            &[
+                "inbox",
+                "show",
+                &id,
+                "--format",
+                format,
+                "--purpose",
+                "checking the page",
+            ],
+            &[],
+        );
         assert!(o.status.success(), "{}", out(&o));
         let page = stdout(&o);
         assert!(!page.chars().any(bad), "{format}: {page:?}");

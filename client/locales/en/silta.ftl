@@ -35,7 +35,7 @@ help-arg-config = Client configuration file.
 help-arg-lang = The language of what is shown: fi, sv or en (default: from LC_ALL, LC_MESSAGES or LANG; English if they name none of these).
 help-arg-help = Print help
 help-arg-version = Print version
-help-arg-inbox-purpose = Why you are reading (recorded in the access log). Asked once per session if not given (also $SILTA_PURPOSE)
+help-arg-inbox-purpose = Why you are reading (recorded in the access log): for the case(s) of this command only, remembered for that case for 8 hours; asked per case if not given. Listing and syncing use a general purpose. $SILTA_PURPOSE applies to this one command
 help-arg-inbox-sync-wait = Stop after this many seconds without a new item
 help-arg-inbox-list-new = Only messages not acknowledged yet
 help-arg-inbox-list-offline = Do not fetch first
@@ -67,7 +67,7 @@ help-cmd-inbox-ack = Acknowledge messages: the sender sees that the Assistance S
 help-cmd-inbox-access-report = Who opened a case's messages, when, and why (from this installation's access log)
 help-cmd-case = Case references (issued by the Assistance System)
 help-cmd-case-new = Issue a new case reference (random, never derived from a name or number)
-help-cmd-case-list = The case references issued here
+help-cmd-case-list = The case references issued here, or learned from a message, with who holds each
 help-cmd-case-close = Close a case here: its messages (plaintext, kept sealed copies) are deleted from this installation after `[retention] closed_case_days` (see README, Retention). Logged
 help-cmd-case-reopen = Reopen a case closed by mistake; messages already deleted stay deleted. Logged
 help-cmd-request-info = Ask a centre for information about a case (Assistance System)
@@ -106,6 +106,39 @@ help-cmd-audit-check-evidence = Check an evidence file offline, with no relay
 help-cmd-audit-report = Summary report per month: messages accepted, delivered, acknowledged, rejected, expired, and the time from acceptance to acknowledgement (median, p90, max), per kind and urgency
 help-cmd-audit-query = Query the delivery log
 help-cmd-receive = Receive, open, verify and acknowledge what is waiting; print or write each message
+help-cmd-inbox-due = What is due: deadlines from the messages, and urgent messages waiting too long
+help-cmd-case-claim = Take a case: every desk sees that you handle it
+help-cmd-case-handover = Hand a case you hold to a colleague (their OS user name)
+help-cmd-case-release = Let a case you hold go: nobody holds it afterwards
+help-cmd-case-show = Who holds a case, and every claim, handover and release of it (as synced here)
+help-cmd-consultation-reply = Answer an anonymous consultation (Assistance System): advice, refer or not, urgent or not
+help-cmd-consent-record = A consent record on its own (centre): fresh consent, or a change of its scope
+help-cmd-emergency-confirmation = Confirm services started after a phone referral (Assistance System); issues the case
+help-cmd-status-update = A change in the case (both directions): moving, closing, security, missing, ...
+help-cmd-case-transfer = Transfer the case to another centre (Assistance System)
+help-cmd-consent-withdrawal = The person withdrew consent or narrowed its scope (both directions)
+help-cmd-exit-notice = The client relationship ends (Assistance System): reason and date only
+help-cmd-agreement-answer = Answer a version of the service agreement (centre): accept or counter-draft
+help-arg-inbox-due-offline = Do not fetch first
+help-arg-inbox-due-wait = Seconds to wait for new items when fetching
+help-arg-inbox-due-json = JSON output
+help-arg-inbox-access-report-data_subject = What the data subject is owed (GDPR Art. 15; 906/2019 s. 17): dates, purposes and desks of every access to the case's data, merged across every desk that shared its access log
+help-arg-inbox-access-report-with_staff = With --data-subject: also name the staff (the controller's internal use; recorded in the access log)
+help-arg-case-claim-case = The case reference (32 hex digits)
+help-arg-case-claim-note = A short note (no client data), e.g. "calling the centre today"
+help-arg-case-claim-force = Take it even though a colleague holds it (said in the claim's note and the access log)
+help-arg-case-handover-case = The case reference (32 hex digits)
+help-arg-case-handover-to = The colleague's user name (as the access log names them)
+help-arg-case-handover-note = A short note (no client data), e.g. "on leave from Monday"
+help-arg-case-handover-force = Hand it over although you do not hold it (said in the note and the access log)
+help-arg-case-release-case = The case reference (32 hex digits)
+help-arg-case-release-note = A short note (no client data)
+help-arg-case-release-force = Release it although you do not hold it (said in the note and the access log)
+help-arg-case-show-case = The case reference (32 hex digits)
+help-arg-case-show-json = JSON output
+help-arg-agreement-answer-accept = Accept the version answered
+help-arg-agreement-answer-counter_draft = Propose changes: the draft is made of --service, --procedures and --review-date
+help-arg-agreement-answer-note = A note
 
 ## Errors and hints.
 
@@ -139,11 +172,25 @@ hint-permission-denied = your role may not do this; see the README's "who may se
 form-unknown-language = { $field }: { $code } is not an ISO 639 language code Silta knows
 form-unknown-language-hint = write the language's ISO 639 code (639-1 where one exists, e.g. ar, fa, so; else 639-3, e.g. prs for Dari, ckb for Central Kurdish); `silta languages` lists them
 case-none-refused = case: give a case reference (32 hex digits); messages without a case ("none") belong to no one case: `silta inbox list` shows them, `silta inbox show ID` opens one
+cmd-written-referral-deadline-required = --written-referral-deadline YYYY-MM-DD is required
+cmd-deadline-past = { $flag } { $date } is in the past (today is { $today })
+cmd-receiving-centre-required = --receiving-centre centre/<id> is required
+cmd-date-format = { $flag } { $value }: write a date YYYY-MM-DD
+cmd-date-future = { $flag } { $date } is after today ({ $today }): give the date it happened
+cmd-consultation-reply-case = a consultation reply carries no case reference: the consultation stays unlinked to the case (the referral that may follow starts it)
+cmd-received-how = --received-how { $value }: oral or written
+cmd-answer-reply-to-required = --reply-to <the service agreement version answered> is required
+cmd-answer-reply-to-version = --reply-to <the version answered> is required
+cmd-answer-accept-with-draft = --service, --procedures and --review-date make a counter-draft: give --counter-draft, not --accept
+cmd-answer-how = say how you answer: --accept, or --counter-draft with the changes (--service, --procedures, --review-date)
+cmd-supersedes-not-version = --supersedes { $id }: not a service agreement version in this case
+cmd-reply-to-not-agreement = --reply-to { $id }: a message of kind { $kind } is not a service agreement version; answer the agreement
+cmd-case-issued = new case reference { $case } issued for this emergency referral
 
 ## The inbox.
 
-inbox-purpose-prompt = Purpose of this session (recorded in the access log with every case you open):
-inbox-purpose-missing = the access log needs the purpose of this session
+inbox-purpose-prompt = Purpose of this session (listing, fetching) (recorded in the access log):
+inbox-purpose-missing = the access log needs the purpose of this session (listing, fetching)
 inbox-purpose-hint = add --purpose "..." (remembered for 8 hours) or set SILTA_PURPOSE
 inbox-purpose-prompt-case = Purpose of your access to case { $case } (recorded in the access log):
 inbox-purpose-missing-case = the access log needs the purpose of your access to case { $case }
@@ -257,6 +304,71 @@ col-who = who
 col-what = what
 col-messages = messages
 col-purpose = purpose
+
+## Case claims (`case claim|handover|release|show`, the held-by column), `inbox due`, the data
+## subject's access report (`inbox access-report CASE --data-subject`).
+
+claim-holder-at-desk = { $person } (desk { $desk })
+claim-nobody = nobody
+claim-held-since = { $person } since { $since }
+claim-to-invalid = --to: the colleague's user name, as the access log names them (no spaces)
+claim-case-missing = case: give a case reference (32 hex digits)
+claim-refused = case { $case } is held by { $holder } (as synced here), not by you ({ $user })
+claim-refused-hint = run `silta inbox sync` for the latest claims; add --force to do it anyway (the claim's note and the access log say it was forced)
+claim-done-claim = you ({ $person }) hold case { $case } at desk { $desk }
+claim-done-handover = case { $case } handed over to { $to }
+claim-done-release = case { $case } released: nobody holds it
+claim-sent = { $done } (claim { $id } accepted at log index { $index }; the other desks see it at their next sync)
+claim-show-case = case { $case }
+claim-show-held-by = held by: { $person } since { $since }
+claim-show-held-by-desk = held by: { $person } at desk { $desk } since { $since }
+claim-show-held-by-nobody = held by: nobody
+claim-show-none = (no claims synced here; `silta inbox sync` fetches the other desks' claims)
+claim-line-claim = claimed by { $holder }
+claim-line-handover = handed over by { $holder } to { $to }
+claim-line-release = released by { $holder }
+claim-line-none = a claim without an action by { $holder }
+claim-line = { $what } at desk { $desk } ({ $at })
+claim-line-note = { $what } at desk { $desk } ({ $at }): { $note }
+sync-shared = shared { $entries } access-log entries with the other desks ({ $messages } message(s))
+sync-share-failed = could not share this desk's access log (tried again at the next sync): { $why }
+due-nothing = nothing due
+due-overdue = OVERDUE
+col-due = due
+col-from-message = from message
+due-what-information-response = information-response
+due-what-written-referral = written-referral
+due-what-agreement-review = agreement-review
+due-what-meeting = meeting
+due-what-acknowledgement = acknowledgement
+ds-share-failed = note: this desk's latest entries could not be shared now: { $why }
+ds-header =
+    Access to the data of case { $case } at { $controller }: when, why, and at which desk
+    (what the data subject is owed: GDPR Art. 15, Finnish 906/2019 s. 17)
+col-desk = desk
+col-message = message
+col-staff = staff
+ds-staff = { $user } (uid { $uid })
+ds-staff-declared = { $user } (uid { $uid }; says: { $declared })
+ds-covers-own = { $desk } (to { $until }, this desk's own log)
+ds-covers = { $desk } (to { $until })
+ds-footer = { $count ->
+        [one] 1 entry. Covers desks: { $desks }.
+       *[other] { $count } entries. Covers desks: { $desks }.
+    }
+ds-not-covered = Desks that never shared their access log of this case are not covered; `silta inbox sync` takes in the other desks' latest shares.
+ds-staff-not-named = Staff are not named (--with-staff names them, for the controller's internal use).
+access-action-received = received
+access-action-listed = listed
+access-action-shown = shown
+access-action-thread = thread
+access-action-disclosed = disclosed
+access-action-reported = reported
+access-action-closed = closed
+access-action-reopened = reopened
+access-action-shared = shared
+access-action-purged = purged
+access-action-key-deleted = key-deleted
 
 ## The auditor's reports (`audit report`, `audit query`).
 

@@ -34,7 +34,7 @@ help-arg-config = Asiakasohjelman asetustiedosto.
 help-arg-lang = Näytettävän tekstin kieli: fi, sv tai en (oletus: LC_ALL, LC_MESSAGES tai LANG; englanti, jos mikään niistä ei nimeä näistä mitään).
 help-arg-help = Näytä ohje
 help-arg-version = Näytä versio
-help-arg-inbox-purpose = Miksi luet (kirjataan käyttölokiin). Kysytään kerran istunnossa, jos sitä ei anneta (myös $SILTA_PURPOSE)
+help-arg-inbox-purpose = Miksi luet (kirjataan käyttölokiin): vain tämän komennon asiaa tai asioita varten, muistetaan asialle 8 tuntia; kysytään asiakohtaisesti, jos sitä ei anneta. Listaus ja nouto käyttävät yleistä käyttötarkoitusta. $SILTA_PURPOSE koskee vain tätä yhtä komentoa
 help-arg-inbox-sync-wait = Lopeta, kun uutta ei ole tullut näin moneen sekuntiin
 help-arg-inbox-list-new = Vain kuittaamattomat viestit
 help-arg-inbox-list-offline = Älä nouda ensin
@@ -66,7 +66,7 @@ help-cmd-inbox-ack = Kuittaa viestit: lähettäjä näkee, että auttamisjärjes
 help-cmd-inbox-access-report = Kuka avasi asian viestit, milloin ja miksi (tämän asennuksen käyttölokista)
 help-cmd-case = Asiaviitteet (auttamisjärjestelmä antaa ne)
 help-cmd-case-new = Anna uusi asiaviite (satunnainen, ei koskaan johdettu nimestä tai numerosta)
-help-cmd-case-list = Täällä annetut asiaviitteet
+help-cmd-case-list = Täällä annetut ja viesteistä saadut asiaviitteet sekä kunkin käsittelijä
 help-cmd-case-close = Sulje asia täällä: sen viestit poistetaan tästä asennuksesta `[retention] closed_case_days` päivän jälkeen. Kirjataan lokiin
 help-cmd-case-reopen = Avaa vahingossa suljettu asia uudelleen; jo poistetut viestit pysyvät poistettuina. Kirjataan lokiin
 help-cmd-request-info = Pyydä keskukselta tietoja asiasta (auttamisjärjestelmä)
@@ -105,6 +105,39 @@ help-cmd-audit-check-evidence = Tarkista todistetiedosto ilman yhteyttä välity
 help-cmd-audit-report = Kuukausiyhteenveto: vastaanotetut, toimitetut, kuitatut, hylätyt ja vanhentuneet viestit sekä aika vastaanotosta kuittaukseen, lajeittain ja kiireellisyyksittäin
 help-cmd-audit-query = Kysy toimituslokista
 help-cmd-receive = Vastaanota, avaa, varmenna ja kuittaa odottavat viestit; tulosta tai kirjoita jokainen viesti
+help-cmd-inbox-due = Mitä on erääntymässä: viestien määräajat ja liian kauan odottaneet kiireelliset viestit
+help-cmd-case-claim = Ota asia käsiteltäväksi: kaikki työpisteet näkevät, että hoidat sitä
+help-cmd-case-handover = Siirrä käsittelemäsi asia työtoverille (hänen käyttäjätunnuksensa)
+help-cmd-case-release = Luovu käsittelemästäsi asiasta: sen jälkeen kukaan ei käsittele sitä
+help-cmd-case-show = Kuka käsittelee asiaa sekä asian jokainen vastuunotto, siirto ja luovutus (sellaisina kuin ne on täällä noudettu)
+help-cmd-consultation-reply = Vastaa anonyymiin konsultaatioon (auttamisjärjestelmä): neuvo, lähetetäänkö vai ei, onko kiireellinen; ei asiaviitettä
+help-cmd-consent-record = Erillinen suostumus (keskus): uusi suostumus tai sen laajuuden muutos
+help-cmd-emergency-confirmation = Vahvista puhelimitse tehdyn lähetteen jälkeen aloitetut palvelut (auttamisjärjestelmä); antaa asiaviitteen
+help-cmd-status-update = Muutos asiassa (molempiin suuntiin): muutto, sulkeminen, turvallisuus, kadonnut, ...
+help-cmd-case-transfer = Siirrä asiakkuus toiselle keskukselle (auttamisjärjestelmä)
+help-cmd-consent-withdrawal = Henkilö peruutti suostumuksensa tai rajasi sitä (molempiin suuntiin)
+help-cmd-exit-notice = Asiakkuus päättyy (auttamisjärjestelmä): vain syy ja päivämäärä
+help-cmd-agreement-answer = Vastaa palvelusopimuksen versioon (keskus): hyväksy tai tee vastaluonnos
+help-arg-inbox-due-offline = Älä nouda ensin
+help-arg-inbox-due-wait = Sekunnit, jotka uusia odotetaan noudettaessa
+help-arg-inbox-due-json = JSON-tuloste
+help-arg-inbox-access-report-data_subject = Mitä rekisteröidyllä on oikeus saada (tietosuoja-asetuksen 15 artikla; laki 906/2019, 17 §): jokaisen asian tietoihin kohdistuneen käytön päivämäärä, käyttötarkoitus ja työpiste yhdistettynä kaikista työpisteistä, jotka ovat jakaneet käyttölokinsa
+help-arg-inbox-access-report-with_staff = Valitsimen --data-subject kanssa: nimeä myös henkilöstö (rekisterinpitäjän sisäiseen käyttöön; kirjataan käyttölokiin)
+help-arg-case-claim-case = Asiaviite (32 heksadesimaalinumeroa)
+help-arg-case-claim-note = Lyhyt huomautus (ei asiakastietoja), esim. "soitan keskukseen tänään"
+help-arg-case-claim-force = Ota asia, vaikka työtoveri käsittelee sitä (mainitaan vastuunoton huomautuksessa ja käyttölokissa)
+help-arg-case-handover-case = Asiaviite (32 heksadesimaalinumeroa)
+help-arg-case-handover-to = Työtoverin käyttäjätunnus (kuten käyttöloki sen nimeää)
+help-arg-case-handover-note = Lyhyt huomautus (ei asiakastietoja), esim. "lomalla maanantaista"
+help-arg-case-handover-force = Siirrä, vaikka et itse käsittele asiaa (mainitaan huomautuksessa ja käyttölokissa)
+help-arg-case-release-case = Asiaviite (32 heksadesimaalinumeroa)
+help-arg-case-release-note = Lyhyt huomautus (ei asiakastietoja)
+help-arg-case-release-force = Luovu, vaikka et itse käsittele asiaa (mainitaan huomautuksessa ja käyttölokissa)
+help-arg-case-show-case = Asiaviite (32 heksadesimaalinumeroa)
+help-arg-case-show-json = JSON-tuloste
+help-arg-agreement-answer-accept = Hyväksy versio, johon vastataan
+help-arg-agreement-answer-counter_draft = Ehdota muutoksia: luonnos koostuu valitsimista --service, --procedures ja --review-date
+help-arg-agreement-answer-note = Huomautus
 
 ## Virheet ja vihjeet.
 
@@ -138,11 +171,25 @@ hint-permission-denied = roolisi ei ehkä saa tehdä tätä; katso README:n koht
 form-unknown-language = { $field }: { $code } ei ole Siltan tuntema ISO 639 -kielikoodi
 form-unknown-language-hint = kirjoita kielen ISO 639 -koodi (639-1, jos sellainen on, esim. ar, fa, so; muuten 639-3, esim. prs = dari, ckb = sorani); `silta languages` listaa ne
 case-none-refused = asia: anna asiaviite (32 heksadesimaalinumeroa); viestit ilman asiaa ("none") eivät kuulu mihinkään asiaan: `silta inbox list` näyttää ne, `silta inbox show TUNNISTE` avaa yhden
+cmd-written-referral-deadline-required = --written-referral-deadline VVVV-KK-PP on pakollinen
+cmd-deadline-past = { $flag } { $date } on menneisyydessä (tänään on { $today })
+cmd-receiving-centre-required = --receiving-centre centre/<tunniste> on pakollinen
+cmd-date-format = { $flag } { $value }: kirjoita päivämäärä muodossa VVVV-KK-PP
+cmd-date-future = { $flag } { $date } on tämän päivän ({ $today }) jälkeen: anna päivä, jona se tapahtui
+cmd-consultation-reply-case = konsultaation vastauksessa ei ole asiaviitettä: konsultaatiota ei yhdistetä asiaan (mahdollinen myöhempi lähete aloittaa asian)
+cmd-received-how = --received-how { $value }: oral (suullisesti) tai written (kirjallisesti)
+cmd-answer-reply-to-required = --reply-to <palvelusopimuksen versio, johon vastataan> on pakollinen
+cmd-answer-reply-to-version = --reply-to <versio, johon vastataan> on pakollinen
+cmd-answer-accept-with-draft = --service, --procedures ja --review-date muodostavat vastaluonnoksen: anna --counter-draft, ei --accept
+cmd-answer-how = kerro, miten vastaat: --accept tai --counter-draft muutoksineen (--service, --procedures, --review-date)
+cmd-supersedes-not-version = --supersedes { $id }: ei ole tämän asian palvelusopimuksen versio
+cmd-reply-to-not-agreement = --reply-to { $id }: viesti (laji { $kind }) ei ole palvelusopimuksen versio; vastaa sopimukseen
+cmd-case-issued = uusi asiaviite { $case } annettu tälle kiireelliselle lähetteelle
 
 ## Saapuneet.
 
-inbox-purpose-prompt = Tämän istunnon käyttötarkoitus (kirjataan käyttölokiin jokaisen avaamasi asian kanssa):
-inbox-purpose-missing = käyttöloki tarvitsee tämän istunnon käyttötarkoituksen
+inbox-purpose-prompt = Tämän istunnon käyttötarkoitus (listaus, nouto) (kirjataan käyttölokiin):
+inbox-purpose-missing = käyttöloki tarvitsee tämän istunnon käyttötarkoituksen (listaus, nouto)
 inbox-purpose-hint = lisää --purpose "..." (muistetaan 8 tuntia) tai aseta SILTA_PURPOSE
 inbox-purpose-prompt-case = Asian { $case } käsittelyn käyttötarkoitus (kirjataan käyttölokiin):
 inbox-purpose-missing-case = käyttöloki tarvitsee asian { $case } käsittelyn käyttötarkoituksen
@@ -256,6 +303,71 @@ col-who = kuka
 col-what = mitä
 col-messages = viestit
 col-purpose = käyttötarkoitus
+
+## Asian käsittelijä (`case claim|handover|release|show`, käsittelijä-sarake), `inbox due`,
+## rekisteröidyn käyttöraportti (`inbox access-report ASIA --data-subject`).
+
+claim-holder-at-desk = { $person } (työpiste { $desk })
+claim-nobody = ei kukaan
+claim-held-since = { $person } { $since } alkaen
+claim-to-invalid = --to: työtoverin käyttäjätunnus, kuten käyttöloki sen nimeää (ei välilyöntejä)
+claim-case-missing = asia: anna asiaviite (32 heksadesimaalinumeroa)
+claim-refused = asiaa { $case } käsittelee { $holder } (täällä noudettujen tietojen mukaan), et sinä ({ $user })
+claim-refused-hint = nouda uusimmat vastuunotot komennolla `silta inbox sync`; lisää --force, jos teet sen silti (vastuunoton huomautus ja käyttöloki kertovat, että se tehtiin ohittaen)
+claim-done-claim = sinä ({ $person }) käsittelet asiaa { $case } työpisteessä { $desk }
+claim-done-handover = asia { $case } siirretty käyttäjälle { $to }
+claim-done-release = asiasta { $case } luovuttu: kukaan ei käsittele sitä
+claim-sent = { $done } (vastuunotto { $id } hyväksytty lokikohtaan { $index }; muut työpisteet näkevät sen seuraavassa noudossaan)
+claim-show-case = asia { $case }
+claim-show-held-by = käsittelijä: { $person } { $since } alkaen
+claim-show-held-by-desk = käsittelijä: { $person } työpisteessä { $desk } { $since } alkaen
+claim-show-held-by-nobody = käsittelijä: ei kukaan
+claim-show-none = (täällä ei ole noudettuja vastuunottoja; `silta inbox sync` noutaa muiden työpisteiden vastuunotot)
+claim-line-claim = vastuun otti { $holder }
+claim-line-handover = { $holder } siirsi käyttäjälle { $to }
+claim-line-release = { $holder } luopui
+claim-line-none = vastuunotto ilman toimenpidettä, { $holder }
+claim-line = { $what } työpisteessä { $desk } ({ $at })
+claim-line-note = { $what } työpisteessä { $desk } ({ $at }): { $note }
+sync-shared = jaettu { $entries } käyttölokin merkintää muille työpisteille ({ $messages } viestiä)
+sync-share-failed = tämän työpisteen käyttölokia ei voitu jakaa (yritetään uudelleen seuraavassa noudossa): { $why }
+due-nothing = ei mitään erääntymässä
+due-overdue = MYÖHÄSSÄ
+col-due = määräaika
+col-from-message = viestistä
+due-what-information-response = vastaus tietopyyntöön
+due-what-written-referral = kirjallinen lähete
+due-what-agreement-review = palvelusopimuksen tarkistus
+due-what-meeting = tapaaminen
+due-what-acknowledgement = kuittaus
+ds-share-failed = huom.: tämän työpisteen uusimpia merkintöjä ei voitu jakaa nyt: { $why }
+ds-header =
+    Asian { $case } tietojen käyttö, rekisterinpitäjä { $controller }: milloin, miksi ja missä työpisteessä
+    (rekisteröidyn oikeus saada tieto: tietosuoja-asetuksen 15 artikla, laki 906/2019, 17 §)
+col-desk = työpiste
+col-message = viesti
+col-staff = henkilöstö
+ds-staff = { $user } (uid { $uid })
+ds-staff-declared = { $user } (uid { $uid }; ilmoittaa: { $declared })
+ds-covers-own = { $desk } ({ $until } asti, tämän työpisteen oma loki)
+ds-covers = { $desk } ({ $until } asti)
+ds-footer = { $count ->
+        [one] 1 merkintä. Kattaa työpisteet: { $desks }.
+       *[other] { $count } merkintää. Kattaa työpisteet: { $desks }.
+    }
+ds-not-covered = Työpisteet, jotka eivät ole koskaan jakaneet tämän asian käyttölokiaan, eivät sisälly raporttiin; `silta inbox sync` noutaa muiden työpisteiden uusimmat jaot.
+ds-staff-not-named = Henkilöstöä ei nimetä (--with-staff nimeää heidät rekisterinpitäjän sisäiseen käyttöön).
+access-action-received = vastaanotettu
+access-action-listed = listattu
+access-action-shown = avattu
+access-action-thread = luettu asian viesteinä
+access-action-disclosed = luovutettu
+access-action-reported = raportoitu
+access-action-closed = suljettu
+access-action-reopened = avattu uudelleen
+access-action-shared = jaettu
+access-action-purged = poistettu
+access-action-key-deleted = avain poistettu
 
 ## Auditoijan raportit (`audit report`, `audit query`).
 

@@ -34,7 +34,7 @@ help-arg-config = Klientens konfigurationsfil.
 help-arg-lang = Språket för det som visas: fi, sv eller en (standard: enligt LC_ALL, LC_MESSAGES eller LANG; engelska om de inte anger något av dessa).
 help-arg-help = Visa hjälp
 help-arg-version = Visa version
-help-arg-inbox-purpose = Varför du läser (antecknas i åtkomstloggen). Frågas en gång per session om det inte anges (även $SILTA_PURPOSE)
+help-arg-inbox-purpose = Varför du läser (antecknas i åtkomstloggen): endast för detta kommandos ärende eller ärenden, kommer ihåg för ärendet i 8 timmar; frågas per ärende om det inte anges. Listning och hämtning använder ett allmänt syfte. $SILTA_PURPOSE gäller endast detta kommando
 help-arg-inbox-sync-wait = Sluta efter så här många sekunder utan något nytt
 help-arg-inbox-list-new = Endast meddelanden som inte kvitterats
 help-arg-inbox-list-offline = Hämta inte först
@@ -66,7 +66,7 @@ help-cmd-inbox-ack = Kvittera meddelanden: avsändaren ser att hjälpsystemet ta
 help-cmd-inbox-access-report = Vem som öppnade ett ärendes meddelanden, när och varför (ur installationens åtkomstlogg)
 help-cmd-case = Ärendereferenser (utfärdas av hjälpsystemet)
 help-cmd-case-new = Utfärda en ny ärendereferens (slumpmässig, aldrig härledd ur ett namn eller nummer)
-help-cmd-case-list = Ärendereferenserna som utfärdats här
+help-cmd-case-list = Ärendereferenserna som utfärdats här eller fåtts i ett meddelande, och vem som handlägger vart och ett
 help-cmd-case-close = Stäng ett ärende här: dess meddelanden raderas från installationen efter `[retention] closed_case_days` dagar. Loggas
 help-cmd-case-reopen = Öppna ett ärende som stängts av misstag; redan raderade meddelanden förblir raderade. Loggas
 help-cmd-request-info = Begär uppgifter om ett ärende av en förläggning (hjälpsystemet)
@@ -105,6 +105,39 @@ help-cmd-audit-check-evidence = Kontrollera en bevisfil utan förbindelse till s
 help-cmd-audit-report = Sammandrag per månad: godtagna, levererade, kvitterade, avvisade och förfallna meddelanden och tiden från godkännande till kvittering, per typ och brådskande
 help-cmd-audit-query = Fråga leveransloggen
 help-cmd-receive = Ta emot, öppna, verifiera och kvittera det som väntar; skriv ut varje meddelande eller spara det
+help-cmd-inbox-due = Vad som förfaller: tidsfristerna i meddelandena och brådskande meddelanden som väntat för länge
+help-cmd-case-claim = Ta ett ärende: alla arbetsstationer ser att du handlägger det
+help-cmd-case-handover = Överlämna ett ärende du handlägger till en kollega (kollegans användarnamn)
+help-cmd-case-release = Släpp ett ärende du handlägger: därefter handläggs det inte av någon
+help-cmd-case-show = Vem som handlägger ett ärende, och varje övertagande, överlämning och frisläppande av det (så som de hämtats hit)
+help-cmd-consultation-reply = Svara på en anonym konsultation (hjälpsystemet): råd, remiss eller inte, brådskande eller inte; ingen ärendereferens
+help-cmd-consent-record = Ett separat samtycke (förläggningen): nytt samtycke eller ändrad omfattning
+help-cmd-emergency-confirmation = Bekräfta tjänster som inletts efter en remiss per telefon (hjälpsystemet); utfärdar ärendereferensen
+help-cmd-status-update = En förändring i ärendet (båda riktningarna): flytt, stängning, säkerhet, försvunnen, ...
+help-cmd-case-transfer = Överför klientskapet till en annan förläggning (hjälpsystemet)
+help-cmd-consent-withdrawal = Personen återkallade sitt samtycke eller begränsade det (båda riktningarna)
+help-cmd-exit-notice = Klientskapet upphör (hjälpsystemet): endast orsak och datum
+help-cmd-agreement-answer = Svara på en version av serviceavtalet (förläggningen): godkänn eller lägg fram ett motförslag
+help-arg-inbox-due-offline = Hämta inte först
+help-arg-inbox-due-wait = Sekunder att vänta på nytt vid hämtning
+help-arg-inbox-due-json = JSON-utdata
+help-arg-inbox-access-report-data_subject = Det den registrerade har rätt till (dataskyddsförordningen art. 15; lag 906/2019 17 §): datum, syfte och arbetsstation för varje åtkomst till ärendets uppgifter, sammanförda från alla arbetsstationer som delat sin åtkomstlogg
+help-arg-inbox-access-report-with_staff = Med --data-subject: namnge även personalen (för den personuppgiftsansvariges interna bruk; antecknas i åtkomstloggen)
+help-arg-case-claim-case = Ärendereferensen (32 hexadecimala siffror)
+help-arg-case-claim-note = En kort anteckning (inga klientuppgifter), t.ex. "ringer förläggningen i dag"
+help-arg-case-claim-force = Ta det fast en kollega handlägger det (anges i anteckningen och i åtkomstloggen)
+help-arg-case-handover-case = Ärendereferensen (32 hexadecimala siffror)
+help-arg-case-handover-to = Kollegans användarnamn (så som åtkomstloggen anger det)
+help-arg-case-handover-note = En kort anteckning (inga klientuppgifter), t.ex. "ledig från måndag"
+help-arg-case-handover-force = Överlämna fast du inte själv handlägger ärendet (anges i anteckningen och i åtkomstloggen)
+help-arg-case-release-case = Ärendereferensen (32 hexadecimala siffror)
+help-arg-case-release-note = En kort anteckning (inga klientuppgifter)
+help-arg-case-release-force = Släpp det fast du inte själv handlägger ärendet (anges i anteckningen och i åtkomstloggen)
+help-arg-case-show-case = Ärendereferensen (32 hexadecimala siffror)
+help-arg-case-show-json = JSON-utdata
+help-arg-agreement-answer-accept = Godkänn den version som besvaras
+help-arg-agreement-answer-counter_draft = Föreslå ändringar: utkastet består av --service, --procedures och --review-date
+help-arg-agreement-answer-note = En anteckning
 
 ## Fel och tips.
 
@@ -138,11 +171,25 @@ hint-permission-denied = din roll får kanske inte göra detta; se avsnittet "wh
 form-unknown-language = { $field }: { $code } är inte en ISO 639-språkkod som Silta känner till
 form-unknown-language-hint = skriv språkets ISO 639-kod (639-1 om en sådan finns, t.ex. ar, fa, so; annars 639-3, t.ex. prs för dari, ckb för sorani); `silta languages` listar dem
 case-none-refused = ärende: ange en ärendereferens (32 hexadecimala siffror); meddelanden utan ärende ("none") hör inte till något ärende: `silta inbox list` visar dem, `silta inbox show ID` öppnar ett
+cmd-written-referral-deadline-required = --written-referral-deadline ÅÅÅÅ-MM-DD är obligatorisk
+cmd-deadline-past = { $flag } { $date } har redan passerat (i dag är det { $today })
+cmd-receiving-centre-required = --receiving-centre centre/<id> är obligatorisk
+cmd-date-format = { $flag } { $value }: skriv ett datum i formen ÅÅÅÅ-MM-DD
+cmd-date-future = { $flag } { $date } är efter i dag ({ $today }): ange den dag det hände
+cmd-consultation-reply-case = ett svar på en konsultation har ingen ärendereferens: konsultationen kopplas inte till ärendet (en eventuell senare remiss inleder ärendet)
+cmd-received-how = --received-how { $value }: oral (muntligt) eller written (skriftligt)
+cmd-answer-reply-to-required = --reply-to <den version av serviceavtalet som besvaras> är obligatorisk
+cmd-answer-reply-to-version = --reply-to <den version som besvaras> är obligatorisk
+cmd-answer-accept-with-draft = --service, --procedures och --review-date utgör ett motförslag: ange --counter-draft, inte --accept
+cmd-answer-how = ange hur du svarar: --accept, eller --counter-draft med ändringarna (--service, --procedures, --review-date)
+cmd-supersedes-not-version = --supersedes { $id }: inte en version av serviceavtalet i detta ärende
+cmd-reply-to-not-agreement = --reply-to { $id }: ett meddelande av typen { $kind } är inte en version av serviceavtalet; svara på avtalet
+cmd-case-issued = ny ärendereferens { $case } utfärdad för denna brådskande remiss
 
 ## Inkorgen.
 
-inbox-purpose-prompt = Syftet med denna session (antecknas i åtkomstloggen med varje ärende du öppnar):
-inbox-purpose-missing = åtkomstloggen behöver syftet med denna session
+inbox-purpose-prompt = Syftet med denna session (listning, hämtning) (antecknas i åtkomstloggen):
+inbox-purpose-missing = åtkomstloggen behöver syftet med denna session (listning, hämtning)
 inbox-purpose-hint = lägg till --purpose "..." (kommer ihåg i 8 timmar) eller sätt SILTA_PURPOSE
 inbox-purpose-prompt-case = Syftet med din åtkomst till ärende { $case } (antecknas i åtkomstloggen):
 inbox-purpose-missing-case = åtkomstloggen behöver syftet med din åtkomst till ärende { $case }
@@ -256,6 +303,71 @@ col-who = vem
 col-what = vad
 col-messages = meddelanden
 col-purpose = syfte
+
+## Handläggare av ärenden (`case claim|handover|release|show`, kolumnen handläggs av),
+## `inbox due`, den registrerades åtkomstrapport (`inbox access-report ÄRENDE --data-subject`).
+
+claim-holder-at-desk = { $person } (arbetsstation { $desk })
+claim-nobody = ingen
+claim-held-since = { $person } sedan { $since }
+claim-to-invalid = --to: kollegans användarnamn, så som åtkomstloggen anger det (inga mellanslag)
+claim-case-missing = ärende: ange en ärendereferens (32 hexadecimala siffror)
+claim-refused = ärende { $case } handläggs av { $holder } (enligt det som hämtats hit), inte av dig ({ $user })
+claim-refused-hint = hämta de senaste övertagandena med `silta inbox sync`; lägg till --force för att ändå göra det (anteckningen och åtkomstloggen anger att det gjordes trots allt)
+claim-done-claim = du ({ $person }) handlägger ärende { $case } vid arbetsstation { $desk }
+claim-done-handover = ärende { $case } överlämnat till { $to }
+claim-done-release = ärende { $case } frisläppt: ingen handlägger det
+claim-sent = { $done } (övertagande { $id } godkänt vid loggindex { $index }; de andra arbetsstationerna ser det vid sin nästa hämtning)
+claim-show-case = ärende { $case }
+claim-show-held-by = handläggs av: { $person } sedan { $since }
+claim-show-held-by-desk = handläggs av: { $person } vid arbetsstation { $desk } sedan { $since }
+claim-show-held-by-nobody = handläggs av: ingen
+claim-show-none = (inga övertaganden hämtade hit; `silta inbox sync` hämtar de andra arbetsstationernas övertaganden)
+claim-line-claim = övertaget av { $holder }
+claim-line-handover = överlämnat av { $holder } till { $to }
+claim-line-release = frisläppt av { $holder }
+claim-line-none = ett övertagande utan åtgärd av { $holder }
+claim-line = { $what } vid arbetsstation { $desk } ({ $at })
+claim-line-note = { $what } vid arbetsstation { $desk } ({ $at }): { $note }
+sync-shared = delade { $entries } poster ur åtkomstloggen med de andra arbetsstationerna ({ $messages } meddelanden)
+sync-share-failed = kunde inte dela arbetsstationens åtkomstlogg (försöker igen vid nästa hämtning): { $why }
+due-nothing = inget förfaller
+due-overdue = FÖRSENAT
+col-due = förfaller
+col-from-message = från meddelande
+due-what-information-response = svar på begäran om uppgifter
+due-what-written-referral = skriftlig remiss
+due-what-agreement-review = översyn av serviceavtalet
+due-what-meeting = möte
+due-what-acknowledgement = kvittering
+ds-share-failed = obs: arbetsstationens senaste poster kunde inte delas nu: { $why }
+ds-header =
+    Åtkomst till uppgifterna i ärende { $case } hos { $controller }: när, varför och vid vilken arbetsstation
+    (det den registrerade har rätt till: dataskyddsförordningen art. 15, lag 906/2019 17 §)
+col-desk = arbetsstation
+col-message = meddelande
+col-staff = personal
+ds-staff = { $user } (uid { $uid })
+ds-staff-declared = { $user } (uid { $uid }; uppger: { $declared })
+ds-covers-own = { $desk } (till { $until }, arbetsstationens egen logg)
+ds-covers = { $desk } (till { $until })
+ds-footer = { $count ->
+        [one] 1 post. Omfattar arbetsstationerna: { $desks }.
+       *[other] { $count } poster. Omfattar arbetsstationerna: { $desks }.
+    }
+ds-not-covered = Arbetsstationer som aldrig delat sin åtkomstlogg för detta ärende ingår inte; `silta inbox sync` hämtar de andra arbetsstationernas senaste delningar.
+ds-staff-not-named = Personalen namnges inte (--with-staff namnger dem, för den personuppgiftsansvariges interna bruk).
+access-action-received = mottaget
+access-action-listed = listat
+access-action-shown = öppnat
+access-action-thread = läst i ärendets tråd
+access-action-disclosed = lämnat ut
+access-action-reported = rapporterat
+access-action-closed = stängt
+access-action-reopened = öppnat på nytt
+access-action-shared = delat
+access-action-purged = raderat
+access-action-key-deleted = nyckel raderad
 
 ## Granskarens rapporter (`audit report`, `audit query`).
 
