@@ -268,14 +268,56 @@ fn case_ids(records: &[MessageRecord]) -> BTreeMap<String, CaseRef> {
     out
 }
 
+/// The purpose an access-log share's own disclosure is recorded with (by [`Outbox::submit`],
+/// before it is sent): how such entries are recognised and never shared themselves, even when
+/// the share was refused and no record of its message is kept.
+pub const SHARE_PURPOSE: &str =
+    "sharing this desk's access-log entries of the case with the organisation's other desks";
+
+/// Sync shares a case's new entries at most this often (an access report shares at once).
+pub const SHARE_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Whether this desk's `entry` is bookkeeping that no data subject's report needs and no share
+/// carries: a share (`shared`), a listing (case, kind and sender of many messages, no one
+/// person's data), or the disclosure of a principal-internal message (a share's or a claim's:
+/// recognised by the share purpose or by going to this principal alone, so even a refused one,
+/// of which no message is kept, is never shared).
+fn bookkeeping(e: &Entry) -> bool {
+    match e.action {
+        Action::Shared | Action::Listed => true,
+        Action::Disclosed => {
+            e.purpose == SHARE_PURPOSE
+                || (!e.principal.is_empty()
+                    && e.recipients.len() == 1
+                    && e.recipients[0] == e.principal)
+        }
+        _ => false,
+    }
+}
+
 /// The entries of `case` in this desk's log, as they are shared: one per message of the case
-/// the entry names (or one without a message), leaving out `shared` entries and entries about
-/// the principal-internal messages. Each comes with the entry's `prev` (its place in the log).
+/// the entry names (or one without a message), leaving out bookkeeping (shares, listings, the
+/// disclosures of principal-internal messages) and entries about the principal-internal
+/// messages. Each comes with the entry's `prev` (its place in the log).
 pub fn case_entries(
     entries: &[Entry],
     records: &[MessageRecord],
     case: &CaseRef,
 ) -> Vec<(String, pl::AccessLogEntry)> {
+    case_entry_groups(entries, records, case)
+        .into_iter()
+        .flat_map(|(prev, group)| group.into_iter().map(move |e| (prev.clone(), e)))
+        .collect()
+}
+
+/// [`case_entries`] grouped by the log entry they come from (one log entry can name several
+/// messages of the case): a share never splits a group, so a marker at a group's `prev` never
+/// leaves part of an entry behind.
+fn case_entry_groups(
+    entries: &[Entry],
+    records: &[MessageRecord],
+    case: &CaseRef,
+) -> Vec<(String, Vec<pl::AccessLogEntry>)> {
     let ids = case_ids(records);
     let kinds: BTreeMap<String, &MessageRecord> = records
         .iter()
@@ -289,7 +331,7 @@ pub fn case_entries(
     let case_hex = case.to_string();
     let mut out = Vec::new();
     for e in entries {
-        if e.action == Action::Shared {
+        if bookkeeping(e) {
             continue;
         }
         let mine: Vec<&String> = e
@@ -329,15 +371,72 @@ pub fn case_entries(
             .into_iter()
             .filter(|m| !internal.contains(*m))
             .collect();
-        if mine.is_empty() {
-            out.push((e.prev.clone(), one(None)));
+        let group = if mine.is_empty() {
+            vec![one(None)]
         } else {
-            for m in mine {
-                out.push((e.prev.clone(), one(Some(m))));
-            }
-        }
+            mine.into_iter().map(|m| one(Some(m))).collect()
+        };
+        out.push((e.prev.clone(), group));
     }
     out
+}
+
+/// The chunks a case's pending entry groups are shared in: at most [`MAX_SHARE_ENTRIES`]
+/// entries each, a group never split across chunks but one larger than the limit (an entry
+/// naming more messages of the case) alone in consecutive chunks, of which only the last
+/// carries the group's `prev` (the marker moves only when the whole group went).
+fn chunks(
+    groups: &[(String, Vec<pl::AccessLogEntry>)],
+) -> Vec<(Option<String>, Vec<pl::AccessLogEntry>)> {
+    let mut out: Vec<(Option<String>, Vec<pl::AccessLogEntry>)> = Vec::new();
+    let mut current: (Option<String>, Vec<pl::AccessLogEntry>) = (None, Vec::new());
+    for (prev, group) in groups {
+        if current.1.len() + group.len() > MAX_SHARE_ENTRIES && !current.1.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if group.len() > MAX_SHARE_ENTRIES {
+            let pieces: Vec<&[pl::AccessLogEntry]> = group.chunks(MAX_SHARE_ENTRIES).collect();
+            let n = pieces.len();
+            for (i, piece) in pieces.into_iter().enumerate() {
+                out.push(((i + 1 == n).then(|| prev.clone()), piece.to_vec()));
+            }
+            continue;
+        }
+        current.1.extend(group.iter().cloned());
+        current.0 = Some(prev.clone());
+    }
+    if !current.1.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// What this desk remembers per case about its shares (tree `case_lastshared`).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Marker {
+    /// The `prev` of the last log entry shared completely.
+    #[serde(default)]
+    prev: String,
+    /// The last share's message id (the next one answers it: the chain the other desks check).
+    #[serde(default)]
+    last_share: Option<MessageId>,
+    /// When (Unix seconds, the client's clock) the last share went.
+    #[serde(default)]
+    at: u64,
+    /// The relay said this principal does not (any longer) take part in the case: sync stops
+    /// sharing it (an access report tries again).
+    #[serde(default)]
+    left: bool,
+}
+
+impl Marker {
+    fn parse(v: &[u8]) -> Self {
+        // Before the marker was a record it was the `prev` alone.
+        serde_json::from_slice(v).unwrap_or_else(|_| Marker {
+            prev: String::from_utf8_lossy(v).into_owned(),
+            ..Default::default()
+        })
+    }
 }
 
 fn timestamp(rfc3339: &str) -> Option<prost_types::Timestamp> {
@@ -407,57 +506,77 @@ pub async fn share_access_log(
     }
     let markers = marker_tree(state)?;
     let outbox = Outbox::open(state, log.clone())?;
+    let now = client
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
     let mut shared = Shared::default();
     for case in cases {
-        let all = case_entries(&entries, &records, &case);
-        let last = markers
+        let mut marker = markers
             .get(case.as_bytes())
             .map_err(StateError::from)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned());
-        let start = last
-            .and_then(|l| all.iter().rposition(|(prev, _)| *prev == l))
+            .map(|v| Marker::parse(&v))
+            .unwrap_or_default();
+        if only.is_none()
+            && (marker.left || (marker.at > 0 && now < marker.at + SHARE_EVERY.as_secs()))
+        {
+            // Left the case (the relay said so), or shared within the interval: not at sync.
+            continue;
+        }
+        let groups = case_entry_groups(&entries, &records, &case);
+        let start = (!marker.prev.is_empty())
+            .then(|| groups.iter().rposition(|(prev, _)| *prev == marker.prev))
+            .flatten()
             .map_or(0, |i| i + 1);
-        let pending = &all[start..];
-        let chunks = pending.len().div_ceil(MAX_SHARE_ENTRIES);
-        for (n, chunk) in pending.chunks(MAX_SHARE_ENTRIES).enumerate() {
-            let is_last = n + 1 == chunks;
-            let covers_until = if is_last {
-                timestamp(&crate::times::now_rfc3339())
-            } else {
-                chunk.last().and_then(|(_, e)| e.time)
-            };
+        for (done, chunk) in chunks(&groups[start..]) {
+            // What the share covers: up to its last entry (stable, so the same pending entries
+            // make the same message, and a retry finds the outbox record).
+            let covers_until = chunk.last().and_then(|e| e.time);
             let payload = Payload {
                 body: Some(Body::AccessLogShare(pl::AccessLogShare {
                     desk: desk.clone(),
-                    entries: chunk.iter().map(|(_, e)| e.clone()).collect(),
+                    entries: chunk.clone(),
                     covers_until,
                 })),
             };
-            let draft = Draft::new(
+            let mut draft = Draft::new(
                 MessageKind::AccessLogShare,
                 case.0,
                 vec![me.clone()],
                 payload,
             );
+            // The chain: each share answers this desk's previous share of the case, so another
+            // desk states coverage only as far as it holds every share.
+            draft.in_reply_to = marker.last_share.map(|m| m.0);
             let disclosure = Disclosure {
                 who: who.to_owned(),
-                purpose: "sharing this desk's access-log entries of the case with the organisation's other desks".into(),
+                purpose: SHARE_PURPOSE.into(),
                 keep_copy: true,
             };
             let key = Key::Content(content_key(&draft));
             let sent = match outbox.submit(client, &draft, &key, &disclosure).await {
                 Ok(sent) => sent,
                 Err(e) => {
+                    if matches!(&e, ClientError::Relay(s) if s.code() == tonic::Code::PermissionDenied)
+                    {
+                        // Not (any longer) in the case: remembered, so sync does not try again
+                        // (and write another disclosure) every time.
+                        marker.left = true;
+                        put_marker(&markers, &case, &marker)?;
+                    }
                     shared.failed.push(format!("case {case}: {e}"));
                     break;
                 }
             };
             // Remembered first: a share sent twice is merged once by the other desks.
-            let last_prev = chunk.last().map(|(p, _)| p.clone()).unwrap_or_default();
-            markers
-                .insert(case.as_bytes(), last_prev.as_bytes())
-                .map_err(StateError::from)?;
-            markers.flush().map_err(StateError::from)?;
+            if let Some(prev) = done {
+                marker.prev = prev;
+            }
+            marker.last_share = Some(MessageId(sent.message_id));
+            marker.at = now;
+            marker.left = false;
+            put_marker(&markers, &case, &marker)?;
             log.record(&Access {
                 who,
                 principal: &me.to_string(),
@@ -476,6 +595,33 @@ pub async fn share_access_log(
         }
     }
     Ok(shared)
+}
+
+fn put_marker(markers: &sled::Tree, case: &CaseRef, marker: &Marker) -> Result<(), ClientError> {
+    let v = serde_json::to_vec(marker).map_err(|e| ClientError::Access(e.to_string()))?;
+    markers
+        .insert(case.as_bytes(), v)
+        .map_err(StateError::from)?;
+    markers.flush().map_err(StateError::from)?;
+    Ok(())
+}
+
+/// How far a desk's chain of shares of a case reaches: `shares` are (id, the share it answers,
+/// covers_until). A share counts only if every share before it in its chain is held, back to
+/// the first (which answers none); the coverage is the latest such share's, or `None`.
+fn chain_coverage(shares: &[(MessageId, Option<MessageId>, (i64, i32))]) -> Option<(i64, i32)> {
+    let mut reached: BTreeSet<MessageId> = BTreeSet::new();
+    let mut best = None;
+    let mut frontier: Vec<Option<MessageId>> = vec![None];
+    while let Some(parent) = frontier.pop() {
+        for (id, answers, until) in shares {
+            if *answers == parent && reached.insert(*id) {
+                best = Some(best.map_or(*until, |b: (i64, i32)| b.max(*until)));
+                frontier.push(Some(*id));
+            }
+        }
+    }
+    best
 }
 
 /// One row of a merged access report.
@@ -523,7 +669,8 @@ pub fn merged(
     for (_, e) in case_entries(entries, records, case) {
         push(own_desk, e, &mut rows);
     }
-    let mut until: BTreeMap<String, (i64, i32)> = BTreeMap::new();
+    let mut chains: BTreeMap<String, Vec<(MessageId, Option<MessageId>, (i64, i32))>> =
+        BTreeMap::new();
     for r in records
         .iter()
         .filter(|r| r.case == *case && r.is_received())
@@ -552,8 +699,10 @@ pub fn merged(
             .covers_until
             .map(|t| (t.seconds, t.nanos))
             .unwrap_or_default();
-        let u = until.entry(desk.to_owned()).or_insert(t);
-        *u = (*u).max(t);
+        chains
+            .entry(desk.to_owned())
+            .or_default()
+            .push((r.message_id, r.in_reply_to, t));
         for e in s.entries {
             push(desk, e, &mut rows);
         }
@@ -572,7 +721,11 @@ pub fn merged(
         until: crate::times::now_rfc3339(),
         own: true,
     }];
-    coverage.extend(until.into_iter().map(|(desk, (s, n))| Coverage {
+    // A desk is said to be covered only as far as its chain of shares is complete here.
+    let until = chains
+        .into_iter()
+        .filter_map(|(desk, shares)| chain_coverage(&shares).map(|u| (desk, u)));
+    coverage.extend(until.map(|(desk, (s, n))| Coverage {
         desk,
         until: crate::times::rfc3339(Some(&prost_types::Timestamp {
             seconds: s,
@@ -764,5 +917,85 @@ mod tests {
             c[1].line(),
             "released by anna at desk desk-1 (2026-11-30T10:00:07Z)"
         );
+    }
+
+    #[test]
+    fn a_share_never_splits_a_log_entry_and_the_marker_moves_only_past_whole_entries() {
+        let e = |n: usize| entry(&format!("2026-11-30T11:{:02}:00Z", n % 60), "x");
+        let group = |prev: &str, n: usize| (prev.to_owned(), (0..n).map(e).collect::<Vec<_>>());
+        // 30 + 30: the second entry goes whole into the next share, not split 20/10.
+        let c = chunks(&[group("a", 30), group("b", 30), group("c", 5)]);
+        let got: Vec<(Option<&str>, usize)> =
+            c.iter().map(|(p, v)| (p.as_deref(), v.len())).collect();
+        assert_eq!(got, [(Some("a"), 30), (Some("c"), 35)]);
+        // One entry larger than a share: alone, and only its last piece moves the marker.
+        let c = chunks(&[group("a", 10), group("big", 120), group("z", 1)]);
+        let got: Vec<(Option<&str>, usize)> =
+            c.iter().map(|(p, v)| (p.as_deref(), v.len())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("a"), 10),
+                (None, 50),
+                (None, 50),
+                (Some("big"), 20),
+                (Some("z"), 1)
+            ]
+        );
+        assert!(c.iter().all(|(_, v)| v.len() <= MAX_SHARE_ENTRIES));
+    }
+
+    #[test]
+    fn coverage_reaches_only_as_far_as_the_chain_of_shares_is_complete() {
+        let id = |n: u8| MessageId([n; 16]);
+        let t = |s: i64| (s, 0);
+        // 1 <- 2 <- 3: complete, to 3's time.
+        let full = [
+            (id(1), None, t(10)),
+            (id(2), Some(id(1)), t(20)),
+            (id(3), Some(id(2)), t(30)),
+        ];
+        assert_eq!(chain_coverage(&full), Some(t(30)));
+        // 2 never arrived: 3 (the highest covers_until) does not count.
+        assert_eq!(chain_coverage(&[full[0], full[2]]), Some(t(10)));
+        // Without the first share nothing is complete.
+        assert_eq!(chain_coverage(&full[1..]), None);
+        // A share sent twice (a fork) still counts from the first.
+        let fork = [full[0], (id(4), Some(id(1)), t(25)), full[1]];
+        assert_eq!(chain_coverage(&fork), Some(t(25)));
+    }
+
+    #[test]
+    fn bookkeeping_entries_are_never_shared() {
+        let nas = "assistance/nas";
+        let case = CaseRef([0xc; 16]);
+        let own = |action: Action, purpose: &str, recipients: Vec<String>| Entry {
+            prev: format!("{action:?}{purpose}"),
+            time: "2026-11-30T10:30:00Z".into(),
+            who: "anna".into(),
+            principal: nas.into(),
+            action,
+            case: case.to_string(),
+            // A message of which nothing is kept (a refused share or claim).
+            messages: vec![MessageId([7; 16]).to_string()],
+            purpose: purpose.into(),
+            recipients,
+            uid: Some(1000),
+            os_user: "anna".into(),
+            declared_user: String::new(),
+        };
+        let entries = vec![
+            own(Action::Disclosed, SHARE_PURPOSE, vec![nas.into()]),
+            own(Action::Disclosed, "claiming the case", vec![nas.into()]),
+            own(Action::Listed, "triage", vec![]),
+            own(Action::Shared, "1 entry", vec![nas.into()]),
+            own(Action::Disclosed, "decision", vec!["centre/c".into()]),
+            own(Action::Shown, "assessing", vec![]),
+        ];
+        let got: Vec<String> = case_entries(&entries, &[], &case)
+            .into_iter()
+            .map(|(_, e)| format!("{} {}", e.action, e.purpose))
+            .collect();
+        assert_eq!(got, ["disclosed decision", "shown assessing"]);
     }
 }
