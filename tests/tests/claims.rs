@@ -617,3 +617,42 @@ async fn a_refused_share_is_not_retried_and_does_not_feed_itself() {
     }
     assert_eq!(shares_in_log(&old1), 0);
 }
+
+/// A first-contact referral has no case: reading it needs a purpose of its own (by its id),
+/// never the general purpose of listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_without_a_case_is_not_read_under_the_listing_purpose() {
+    let (_pki, d) = Desks::start().await;
+    let form = d.centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let f = form.to_str().unwrap();
+    let args = [
+        "send",
+        "--kind",
+        "referral",
+        "--to",
+        "assistance/nas",
+        "--case",
+        "none",
+        f,
+    ];
+    ok(silta_env(&d.centre, &args, &[]));
+    let o = ok(d.at1(&["inbox", "list", "--json", "--purpose", "triage"]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["case"], "", "{v}");
+    let id = v[0]["message_id"].as_str().unwrap().to_owned();
+    let o = d.at1(&["inbox", "show", &id]);
+    assert_eq!(o.status.code(), Some(EX_USAGE), "{}", text(&o));
+    assert!(text(&o).contains("--purpose"), "{}", text(&o));
+    for format in ["text", "html"] {
+        let o = d.at1(&["inbox", "show", &id, "--format", format]);
+        assert_eq!(o.status.code(), Some(EX_USAGE), "{}", text(&o));
+    }
+    // With a purpose for it, shown; and remembered for that message only.
+    ok(d.at1(&["inbox", "show", &id, "--purpose", "assessing the referral"]));
+    ok(d.at1(&["inbox", "show", &id]));
+}
