@@ -92,6 +92,11 @@ pub struct Claim {
     pub handed_to: String,
     /// The note.
     pub note: String,
+    /// Computed here, not taken from the claim: `Some(who held it)` when the claim was made
+    /// by someone other than the holder at the time (a claim of a held case, or a handover or
+    /// release by anyone but the holder: another person, or the same user name at another
+    /// desk), by the relay's order of the claims.
+    pub forced: Option<String>,
 }
 
 impl Claim {
@@ -127,12 +132,30 @@ pub struct Holder {
     pub desk: String,
     /// Since when (the relay's acceptance of the claim).
     pub since: String,
+    /// The claim that made them the holder was forced ([`Claim::forced`]).
+    pub forced: bool,
 }
 
 impl Holder {
     /// The OS user name of the person (what `holder` starts with).
     pub fn user(&self) -> &str {
         holder_user(&self.person)
+    }
+
+    /// Whether `user` at `desk` is this holder: the same OS user name at the same desk (after a
+    /// handover, whose desk is not known yet, the user name at any desk). A user name alone
+    /// says nothing across machines.
+    pub fn is(&self, user: &str, desk: &str) -> bool {
+        self.user() == user && (self.desk.is_empty() || self.desk == desk)
+    }
+
+    /// "anna (Anna K.) at desk desk-1" (the person alone after a handover).
+    pub fn label(&self) -> String {
+        if self.desk.is_empty() {
+            self.person.clone()
+        } else {
+            format!("{} at desk {}", self.person, self.desk)
+        }
     }
 }
 
@@ -156,7 +179,30 @@ pub fn claims(records: &[MessageRecord], case: &CaseRef) -> Vec<Claim> {
         .filter_map(claim_of)
         .collect();
     out.sort_by_key(|c| c.log_index);
+    mark_forced(&mut out);
     out
+}
+
+/// Sets [`Claim::forced`] on `claims` (in the relay's order), from who held the case before
+/// each.
+fn mark_forced(claims: &mut [Claim]) {
+    let mut current: Option<Holder> = None;
+    for c in claims.iter_mut() {
+        let by_holder = current
+            .as_ref()
+            .is_some_and(|h| h.is(holder_user(&c.holder), &c.desk));
+        let label = || {
+            current
+                .as_ref()
+                .map_or_else(|| "nobody".to_owned(), Holder::label)
+        };
+        c.forced = match c.action {
+            Some(ClaimAction::Claim) if current.is_some() && !by_holder => Some(label()),
+            Some(ClaimAction::Handover | ClaimAction::Release) if !by_holder => Some(label()),
+            _ => None,
+        };
+        current = step(current, c);
+    }
 }
 
 /// Whether `r` went from its sender to its sender only: what a principal-internal message must
@@ -186,34 +232,33 @@ fn claim_of(r: &MessageRecord) -> Option<Claim> {
         desk: r.from_device.clone().unwrap_or(c.holder_device),
         handed_to: c.handed_to,
         note: c.note,
+        forced: None,
     })
 }
 
-/// Who holds the case after `claims` (in the relay's order): nobody if there were none or the
-/// last one released it.
+/// Who holds the case after `claims` (in the relay's order, as [`claims`] gives them): nobody if
+/// there were none or the last one released it.
 pub fn holder(claims: &[Claim]) -> Option<Holder> {
-    let mut holder = None;
-    for c in claims {
-        match c.action {
-            Some(ClaimAction::Claim) => {
-                holder = Some(Holder {
-                    person: c.holder.clone(),
-                    desk: c.desk.clone(),
-                    since: c.at.clone(),
-                })
-            }
-            Some(ClaimAction::Handover) => {
-                holder = Some(Holder {
-                    person: c.handed_to.clone(),
-                    desk: String::new(),
-                    since: c.at.clone(),
-                })
-            }
-            Some(ClaimAction::Release) => holder = None,
-            None => {}
-        }
+    claims.iter().fold(None, step)
+}
+
+fn step(holder: Option<Holder>, c: &Claim) -> Option<Holder> {
+    match c.action {
+        Some(ClaimAction::Claim) => Some(Holder {
+            person: c.holder.clone(),
+            desk: c.desk.clone(),
+            since: c.at.clone(),
+            forced: c.forced.is_some(),
+        }),
+        Some(ClaimAction::Handover) => Some(Holder {
+            person: c.handed_to.clone(),
+            desk: String::new(),
+            since: c.at.clone(),
+            forced: c.forced.is_some(),
+        }),
+        Some(ClaimAction::Release) => None,
+        None => holder,
     }
-    holder
 }
 
 /// The holder of every case that has one, from `records`.
@@ -228,6 +273,7 @@ pub fn holders(records: &[MessageRecord]) -> BTreeMap<CaseRef, Holder> {
         .into_iter()
         .filter_map(|(case, mut claims)| {
             claims.sort_by_key(|c| c.log_index);
+            mark_forced(&mut claims);
             holder(&claims).map(|h| (case, h))
         })
         .collect()
@@ -758,6 +804,7 @@ mod tests {
             desk: "desk-1".into(),
             handed_to: to.into(),
             note: String::new(),
+            forced: None,
         }
     }
 
@@ -997,5 +1044,47 @@ mod tests {
             .map(|(_, e)| format!("{} {}", e.action, e.purpose))
             .collect();
         assert_eq!(got, ["disclosed decision", "shown assessing"]);
+    }
+
+    #[test]
+    fn forced_is_computed_by_the_receiver_from_user_and_desk() {
+        let at = |log_index: u64, action, holder: &str, desk: &str, to: &str| {
+            let mut c = claim(log_index, action, holder, to);
+            c.desk = desk.into();
+            c
+        };
+        let mut c = vec![
+            at(1, ClaimAction::Claim, "anna (Anna K.)", "desk-1", ""),
+            // Another "anna" (the same user name on another machine) releases: forced.
+            at(2, ClaimAction::Release, "anna", "desk-2", ""),
+            // Nobody holds it: a claim is not forced, a release is.
+            at(3, ClaimAction::Claim, "ben", "desk-2", ""),
+            at(4, ClaimAction::Claim, "ben", "desk-2", ""),
+            // Carl takes ben's case: forced; carl hands it to dora: not forced.
+            at(5, ClaimAction::Claim, "carl", "desk-3", ""),
+            at(6, ClaimAction::Handover, "carl", "desk-3", "dora"),
+            // Dora (desk not known after the handover) releases at any desk: not forced.
+            at(7, ClaimAction::Release, "dora", "desk-9", ""),
+            at(8, ClaimAction::Release, "erik", "desk-1", ""),
+        ];
+        mark_forced(&mut c);
+        let forced: Vec<Option<&str>> = c.iter().map(|c| c.forced.as_deref()).collect();
+        assert_eq!(
+            forced,
+            [
+                None,
+                Some("anna (Anna K.) at desk desk-1"),
+                None,
+                None,
+                Some("ben at desk desk-2"),
+                None,
+                None,
+                Some("nobody"),
+            ]
+        );
+        let h = holder(&c[..5]).unwrap();
+        assert!(h.forced && h.is("carl", "desk-3") && !h.is("carl", "desk-1"));
+        assert!(!holder(&c[..4]).unwrap().forced);
+        assert_eq!(holder(&c[..2]), None);
     }
 }

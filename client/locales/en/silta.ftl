@@ -701,3 +701,5 @@ lang-vi = Vietnamese
 lang-wo = Wolof
 lang-yo = Yoruba
 lang-zh = Chinese
+case-held-forced = [forced]
+case-claim-forced = [FORCED: the case was held by { $holder }]

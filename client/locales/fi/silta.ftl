@@ -700,3 +700,5 @@ lang-vi = vietnam
 lang-wo = wolof
 lang-yo = joruba
 lang-zh = kiina
+case-held-forced = [pakotettu]
+case-claim-forced = [PAKOTETTU: asia oli käsittelijällä { $holder }]

@@ -700,3 +700,5 @@ lang-vi = vietnamesiska
 lang-wo = wolof
 lang-yo = yoruba
 lang-zh = kinesiska
+case-held-forced = [tvingad]
+case-claim-forced = [TVINGAD: ärendet hölls av { $holder }]
