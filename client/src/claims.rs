@@ -164,11 +164,69 @@ pub fn holder_user(holder: &str) -> &str {
     holder.split(" (").next().unwrap_or(holder).trim()
 }
 
-/// Whether `record` is of a principal-internal kind (a claim or an access-log share).
+/// Whether `record` is a principal-internal message (a claim or an access-log share) that
+/// passes [`check_internal`]: what is taken in without a person, and kept out of the inbox. One
+/// of those kinds that fails is an ordinary item (not acknowledged, listed, shown).
 pub fn is_internal(record: &MessageRecord) -> bool {
     [MessageKind::CaseClaim, MessageKind::AccessLogShare]
         .iter()
         .any(|k| record.kind == kind_name(*k))
+        && check_internal(record).is_ok()
+}
+
+/// Longest holder, desk, colleague, user and kind-of-name strings in a claim or share entry.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest note of a claim, and purpose of an access-log entry.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// What a principal-internal message must be to count: from this principal to itself alone,
+/// on legal basis INTERNAL, a body of its kind, strings within [`MAX_NAME_CHARS`] /
+/// [`MAX_NOTE_CHARS`], a share with at most [`MAX_SHARE_ENTRIES`] entries.
+pub fn check_internal(r: &MessageRecord) -> Result<(), String> {
+    if !own(r) {
+        return Err("not from this principal to itself alone".into());
+    }
+    if r.legal_basis != "internal" {
+        return Err(format!("legal basis {:?}, not internal", r.legal_basis));
+    }
+    let long = |what: &str, v: &str, max: usize| {
+        if v.chars().count() > max {
+            Err(format!("{what} longer than {max} characters"))
+        } else {
+            Ok(())
+        }
+    };
+    let kind = crate::payload::parse_kind(&r.kind).map_err(|e| e.to_string())?;
+    match payload_from_json(kind, &r.payload) {
+        Ok(Payload {
+            body: Some(Body::CaseClaim(c)),
+        }) if kind == MessageKind::CaseClaim => {
+            long("holder", &c.holder, MAX_NAME_CHARS)?;
+            long("holder_device", &c.holder_device, MAX_NAME_CHARS)?;
+            long("handed_to", &c.handed_to, MAX_NAME_CHARS)?;
+            long("note", &c.note, MAX_NOTE_CHARS)
+        }
+        Ok(Payload {
+            body: Some(Body::AccessLogShare(a)),
+        }) if kind == MessageKind::AccessLogShare => {
+            long("desk", &a.desk, MAX_NAME_CHARS)?;
+            if a.entries.len() > MAX_SHARE_ENTRIES {
+                return Err(format!(
+                    "{} entries, more than {MAX_SHARE_ENTRIES}",
+                    a.entries.len()
+                ));
+            }
+            for e in &a.entries {
+                long("action", &e.action, MAX_NAME_CHARS)?;
+                long("os_user", &e.os_user, MAX_NAME_CHARS)?;
+                long("declared_user", &e.declared_user, MAX_NAME_CHARS)?;
+                long("purpose", &e.purpose, MAX_NOTE_CHARS)?;
+            }
+            Ok(())
+        }
+        Ok(_) => Err("a body of another kind".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The claims of `case` among `records`, in the relay's order.
@@ -213,7 +271,7 @@ fn own(r: &MessageRecord) -> bool {
 }
 
 fn claim_of(r: &MessageRecord) -> Option<Claim> {
-    if r.kind != kind_name(MessageKind::CaseClaim) || !own(r) {
+    if r.kind != kind_name(MessageKind::CaseClaim) || check_internal(r).is_err() {
         return None;
     }
     let Ok(Payload {
@@ -721,7 +779,7 @@ pub fn merged(
         .iter()
         .filter(|r| r.case == *case && r.is_received())
     {
-        if r.kind != kind_name(MessageKind::AccessLogShare) || !own(r) {
+        if r.kind != kind_name(MessageKind::AccessLogShare) || check_internal(r).is_err() {
             continue;
         }
         // The desk is the device that signed the share: a desk speaks only for its own log.
@@ -1086,5 +1144,65 @@ mod tests {
         assert!(h.forced && h.is("carl", "desk-3") && !h.is("carl", "desk-1"));
         assert!(!holder(&c[..4]).unwrap().forced);
         assert_eq!(holder(&c[..2]), None);
+    }
+
+    #[test]
+    fn a_received_internal_message_counts_only_when_it_checks_out() {
+        let nas = "assistance/nas";
+        let claim = |holder: &str, note: &str| Payload {
+            body: Some(Body::CaseClaim(pl::CaseClaim {
+                action: pl::ClaimAction::Claim.into(),
+                holder: holder.into(),
+                note: note.into(),
+                ..Default::default()
+            })),
+        };
+        let ok = record(
+            1,
+            MessageKind::CaseClaim,
+            nas,
+            nas,
+            "desk-2",
+            &claim("ben", ""),
+        );
+        assert!(is_internal(&ok), "{:?}", check_internal(&ok));
+        let mut basis = ok.clone();
+        basis.legal_basis = "consent".into();
+        let long_note = record(
+            2,
+            MessageKind::CaseClaim,
+            nas,
+            nas,
+            "desk-2",
+            &claim("ben", &"x".repeat(MAX_NOTE_CHARS + 1)),
+        );
+        let long_holder = record(
+            3,
+            MessageKind::CaseClaim,
+            nas,
+            nas,
+            "desk-2",
+            &claim(&"b".repeat(MAX_NAME_CHARS + 1), ""),
+        );
+        let mut two = ok.clone();
+        two.to.push("centre/c".into());
+        let many = record(
+            4,
+            MessageKind::AccessLogShare,
+            nas,
+            nas,
+            "desk-2",
+            &share(
+                "desk-2",
+                vec![entry("2026-11-30T11:00:00Z", "p"); MAX_SHARE_ENTRIES + 1],
+            ),
+        );
+        for bad in [&basis, &long_note, &long_holder, &two, &many] {
+            assert!(!is_internal(bad), "{bad:?}");
+            assert!(claims(std::slice::from_ref(bad), &bad.case).is_empty());
+        }
+        assert_eq!(claims(std::slice::from_ref(&ok), &ok.case).len(), 1);
+        let (rows, _) = merged(&[], &[many], &CaseRef([0xc; 16]), "desk-1");
+        assert!(rows.is_empty());
     }
 }

@@ -859,7 +859,7 @@ mod tests {
             for kind in [
                 MessageKind::Referral,
                 MessageKind::EmergencyReferralConfirmation,
-                MessageKind::Decision,
+                MessageKind::InformationRequest,
                 MessageKind::ConsentRecord,
             ] {
                 assert!(
@@ -869,6 +869,6 @@ mod tests {
             }
             assert!(check_reply_link(MessageKind::ConsultationReply, replied).is_ok());
         }
-        assert!(check_reply_link(MessageKind::Decision, "referral").is_ok());
+        assert!(check_reply_link(MessageKind::InformationRequest, "referral").is_ok());
     }
 }
