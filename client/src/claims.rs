@@ -710,10 +710,13 @@ fn put_marker(markers: &sled::Tree, case: &CaseRef, marker: &Marker) -> Result<(
     Ok(())
 }
 
+/// One share in a desk's chain: its id, the share it answers, its covers_until.
+type ShareLink = (MessageId, Option<MessageId>, (i64, i32));
+
 /// How far a desk's chain of shares of a case reaches: `shares` are (id, the share it answers,
 /// covers_until). A share counts only if every share before it in its chain is held, back to
 /// the first (which answers none); the coverage is the latest such share's, or `None`.
-fn chain_coverage(shares: &[(MessageId, Option<MessageId>, (i64, i32))]) -> Option<(i64, i32)> {
+fn chain_coverage(shares: &[ShareLink]) -> Option<(i64, i32)> {
     let mut reached: BTreeSet<MessageId> = BTreeSet::new();
     let mut best = None;
     let mut frontier: Vec<Option<MessageId>> = vec![None];
@@ -773,8 +776,7 @@ pub fn merged(
     for (_, e) in case_entries(entries, records, case) {
         push(own_desk, e, &mut rows);
     }
-    let mut chains: BTreeMap<String, Vec<(MessageId, Option<MessageId>, (i64, i32))>> =
-        BTreeMap::new();
+    let mut chains: BTreeMap<String, Vec<ShareLink>> = BTreeMap::new();
     for r in records
         .iter()
         .filter(|r| r.case == *case && r.is_received())
