@@ -42,10 +42,15 @@ pub(crate) fn list(state: &State) -> Result<(), Failure> {
             let holder = held.get(&case).map_or_else(
                 || "—".to_owned(),
                 |h| {
-                    if h.desk.is_empty() {
+                    let who = if h.desk.is_empty() {
                         h.person.clone()
                     } else {
                         t!("claim-holder-at-desk", person = &h.person, desk = &h.desk)
+                    };
+                    if h.forced {
+                        format!("{who} {}", t!("case-held-forced"))
+                    } else {
+                        who
                     }
                 },
             );
@@ -98,7 +103,8 @@ pub(crate) async fn run(config: &ClientConfig, command: CaseCommand) -> Result<(
     let records = client.state().messages()?;
     let current = claims::holder(&claims::claims(&records, &CaseRef(case)));
     // Only the holder hands over or releases; a case someone else holds is not taken silently.
-    let mine = current.as_ref().is_some_and(|h| h.user() == os.name);
+    // The holder is the user at the desk (the same user name at another machine is not them).
+    let mine = current.as_ref().is_some_and(|h| h.is(&os.name, &desk));
     let refused = match action {
         ClaimAction::Claim => current.as_ref().is_some_and(|_| !mine),
         ClaimAction::Handover | ClaimAction::Release => !mine,
@@ -181,10 +187,10 @@ fn show(config: &ClientConfig, case: &str, json: bool) -> Result<(), Failure> {
     if json {
         print_json(&json!({
             "case": case.to_string(),
-            "held_by": holder.as_ref().map(|h| json!({"person": h.person, "desk": h.desk, "since": h.since})),
+            "held_by": holder.as_ref().map(|h| json!({"person": h.person, "desk": h.desk, "since": h.since, "forced": h.forced})),
             "history": history.iter().map(|c| json!({
                 "message_id": c.message_id.to_string(), "log_index": c.log_index, "at": c.at,
-                "line": c.line(),
+                "line": c.line(), "forced_over": c.forced,
             })).collect::<Vec<Value>>(),
         }));
         return Ok(());
@@ -207,7 +213,15 @@ fn show(config: &ClientConfig, case: &str, json: bool) -> Result<(), Failure> {
     println!("{held}");
     let lang = silta_client::i18n::current();
     for c in &history {
-        println!("  {}", c.line_in(lang));
+        match &c.forced {
+            // Computed here from the claims before it, whatever the claim's note says.
+            Some(held) => println!(
+                "  {} {}",
+                c.line_in(lang),
+                t!("case-claim-forced", holder = printable_line(held))
+            ),
+            None => println!("  {}", c.line_in(lang)),
+        }
     }
     if history.is_empty() {
         println!("  {}", t!("claim-show-none"));

@@ -73,6 +73,10 @@ pub(crate) async fn send_with(
     crate::send_cmd::check_languages(&early)?;
     let client = Client::start(config).await?;
     let mut address = address(client.state(), compose)?;
+    if let Some(r) = &address.replied {
+        silta_client::payload::check_reply_link(kind, &r.kind)
+            .map_err(|e| Failure::usage(format!("--reply-to: {e}")))?;
+    }
     complete(client.state(), &mut address, &mut body)?;
     let payload = read_form_value(kind, body).map_err(|e| invalid(&kind_name(kind), e))?;
     crate::send_cmd::check_languages(&payload)?;

@@ -784,8 +784,9 @@ async fn print_trail(
 }
 
 /// What the relay knows cannot tie the anonymous consultation to the case: the consultation's
-/// and its reply's events carry no case reference, and none of the case's events names them
-/// (what answers what is inside the sealed content, never in the log).
+/// and its reply's events carry no case reference, and none of the case's events names them.
+/// (`in_reply_to` is envelope metadata the relay stores with each message, in clear: so no
+/// message but the consultation's own reply answers them; the client refuses any other.)
 async fn check_unlinked(
     audit: &mut pb::audit_log_client::AuditLogClient<tonic::transport::Channel>,
     case: [u8; 16],

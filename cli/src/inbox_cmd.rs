@@ -31,19 +31,12 @@ pub(crate) fn session_purpose(
     state_dir: &Path,
     flag: Option<String>,
     who: &str,
-    case: Option<&[u8; 16]>,
+    scope: Scope,
 ) -> Result<String, Failure> {
     let dir = state_dir.join("sessions");
-    let file = dir.join(format!(
-        "{}.json",
-        who.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            })
-            .collect::<String>()
-    ));
+    // The user name hex-encoded: every name has its own file (mapping characters to '_' made
+    // anna.k and anna_k share one).
+    let file = dir.join(format!("u-{}.json", hex::encode(who.as_bytes())));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     // {"general": {"purpose", "expires"}, "cases": {"<case hex>": {"purpose", "expires"}}};
     // the earlier form, one {"purpose", "expires"} for everything, counts as the general one.
@@ -54,7 +47,18 @@ pub(crate) fn session_purpose(
     if saved.get("purpose").is_some() {
         saved = json!({ "general": saved });
     }
-    let slot = case.map(hex::encode);
+    // A message without a case has its own slot (its id): the general (listing) purpose never
+    // covers content.
+    let slot = match scope {
+        Scope::General => None,
+        Scope::Case(c) => Some(hex::encode(c)),
+        Scope::Message(m) => Some(format!("message-{}", hex::encode(m))),
+    };
+    let shown = match scope {
+        Scope::General => None,
+        Scope::Case(c) | Scope::Message(c) => Some(hex::encode(c)),
+    };
+    let is_message = matches!(scope, Scope::Message(_));
     let save = |mut saved: Value, purpose: &str| -> Result<(), Failure> {
         silta_client::fsutil::create_private_dir(&dir).map_err(Failure::failed)?;
         let v = json!({ "purpose": purpose, "expires": now + SESSION_HOURS * 3600 });
@@ -93,7 +97,11 @@ pub(crate) fn session_purpose(
         return Ok(p.to_owned());
     }
     if std::io::stdin().is_terminal() {
-        match &slot {
+        match &shown {
+            Some(m) if is_message => eprint!(
+                "{} ",
+                t!("inbox-purpose-prompt-message", message = m.to_string())
+            ),
             Some(c) => eprint!("{} ", t!("inbox-purpose-prompt-case", case = c.to_string())),
             None => eprint!("{} ", t!("inbox-purpose-prompt")),
         }
@@ -109,15 +117,30 @@ pub(crate) fn session_purpose(
     }
     Err(Failure {
         code: crate::EX_USAGE,
-        message: match &slot {
+        message: match &shown {
+            Some(m) if is_message => {
+                t!("inbox-purpose-missing-message", message = m.to_string())
+            }
             Some(c) => t!("inbox-purpose-missing-case", case = c.to_string()),
             None => t!("inbox-purpose-missing"),
         },
-        hint: Some(match &slot {
+        hint: Some(match &shown {
+            Some(_) if is_message => t!("inbox-purpose-hint-message"),
             Some(_) => t!("inbox-purpose-hint-case"),
             None => t!("inbox-purpose-hint"),
         }),
     })
+}
+
+/// What a stated purpose is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope {
+    /// Listing and syncing (no content shown).
+    General,
+    /// One case.
+    Case([u8; 16]),
+    /// One message without a case (a first-contact referral): its own purpose, by its id.
+    Message([u8; 16]),
 }
 
 /// Who is reading, for which principal, and why: what every access-log entry of a command says.
@@ -131,18 +154,26 @@ struct Session {
 impl Session {
     /// A session for listing and fetching (a general purpose; no content shown).
     fn start(config: &ClientConfig, purpose: Option<String>) -> Result<Self, Failure> {
-        Self::for_case(config, purpose, None)
+        Self::for_scope(config, purpose, Scope::General)
     }
 
     /// A session touching `case` (its own purpose; none covers another case).
     fn for_case(
         config: &ClientConfig,
         purpose: Option<String>,
-        case: Option<&[u8; 16]>,
+        case: &[u8; 16],
+    ) -> Result<Self, Failure> {
+        Self::for_scope(config, purpose, Scope::Case(*case))
+    }
+
+    fn for_scope(
+        config: &ClientConfig,
+        purpose: Option<String>,
+        scope: Scope,
     ) -> Result<Self, Failure> {
         let who = current_user();
         Ok(Session {
-            purpose: session_purpose(&config.state_dir, purpose, &who, case)?,
+            purpose: session_purpose(&config.state_dir, purpose, &who, scope)?,
             me: principal_of(config)?,
             log: AccessLog::in_state_dir(&config.state_dir),
             who,
@@ -198,7 +229,7 @@ pub(crate) async fn run(
             json,
         } => {
             let case = a_case(&case)?;
-            let session = Session::for_case(config, purpose, Some(&case))?;
+            let session = Session::for_case(config, purpose, &case)?;
             crate::claims_cmd::data_subject_report(
                 config,
                 &session.log,
@@ -343,8 +374,13 @@ fn show(
 ) -> Result<(), Failure> {
     let state = State::open(&config.state_dir)?;
     let record = inbox::find(&state, id).map_err(Failure::usage)?;
-    let case = (!record.case.is_none()).then_some(record.case.0);
-    let session = Session::for_case(config, purpose, case.as_ref())?;
+    // A message without a case has a purpose of its own, never the listing one.
+    let scope = if record.case.is_none() {
+        Scope::Message(record.message_id.0)
+    } else {
+        Scope::Case(record.case.0)
+    };
+    let session = Session::for_scope(config, purpose, scope)?;
     session.record(
         Action::Shown,
         &inbox::case_bytes(&record),
@@ -372,7 +408,7 @@ fn thread(
     json: bool,
 ) -> Result<(), Failure> {
     let case = a_case(case)?;
-    let session = Session::for_case(config, purpose, Some(&case))?;
+    let session = Session::for_case(config, purpose, &case)?;
     let state = State::open(&config.state_dir)?;
     let mut records = inbox::thread(&state, &case)?;
     // Access-log shares are the desks' bookkeeping, not the case's correspondence.
@@ -485,7 +521,7 @@ fn access_report(
     json: bool,
 ) -> Result<(), Failure> {
     let case = a_case(case)?;
-    let session = Session::for_case(config, purpose, Some(&case))?;
+    let session = Session::for_case(config, purpose, &case)?;
     session.record(Action::Reported, &case, &[])?;
     let log = &session.log;
     // The case's messages and the ones they answer (a referral made before the case
@@ -911,8 +947,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = ([0xa; 16], [0xb; 16]);
+        let scope = |case: Option<&[u8; 16]>| case.map_or(Scope::General, |c| Scope::Case(*c));
         let p = |flag: Option<&str>, case: Option<&[u8; 16]>| {
-            session_purpose(dir.path(), flag.map(str::to_owned), "anna", case)
+            session_purpose(dir.path(), flag.map(str::to_owned), "anna", scope(case))
         };
         assert_eq!(got(p(Some("assessing A"), Some(&a))), "assessing A");
         assert_eq!(got(p(None, Some(&a))), "assessing A");
@@ -931,24 +968,61 @@ mod tests {
         assert!(p(None, Some(&b)).is_err());
         assert_eq!(got(p(None, Some(&a))), "assessing A");
         // Another person's purpose is theirs.
-        assert!(session_purpose(dir.path(), None, "ben", Some(&a)).is_err());
+        assert!(session_purpose(dir.path(), None, "ben", Scope::Case(a)).is_err());
         // The earlier form (one purpose for everything) counts as the general purpose only.
         let later = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
         std::fs::write(
-            dir.path().join("sessions/carl.json"),
+            dir.path()
+                .join(format!("sessions/u-{}.json", hex::encode("carl"))),
             json!({"purpose": "old session", "expires": later}).to_string(),
         )
         .unwrap();
         assert_eq!(
-            got(session_purpose(dir.path(), None, "carl", None)),
+            got(session_purpose(dir.path(), None, "carl", Scope::General)),
             "old session"
         );
-        assert!(session_purpose(dir.path(), None, "carl", Some(&a)).is_err());
+        assert!(session_purpose(dir.path(), None, "carl", Scope::Case(a)).is_err());
         // Expired: asked again.
-        let file = dir.path().join("sessions/anna.json");
+        let file = dir
+            .path()
+            .join(format!("sessions/u-{}.json", hex::encode("anna")));
         let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         v["cases"][hex::encode(a)]["expires"] = json!(1);
         std::fs::write(&file, v.to_string()).unwrap();
         assert!(p(None, Some(&a)).is_err());
+    }
+
+    #[test]
+    fn a_message_without_a_case_has_its_own_purpose_and_names_have_their_own_files() {
+        if std::env::var_os("SILTA_PURPOSE").is_some() || std::io::stdin().is_terminal() {
+            eprintln!("skipped: SILTA_PURPOSE is set or stdin is a terminal");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (m, n) = ([0x1; 16], [0x2; 16]);
+        let p = |who: &str, flag: Option<&str>, scope: Scope| {
+            session_purpose(dir.path(), flag.map(str::to_owned), who, scope)
+        };
+        // The listing purpose does not cover a message without a case.
+        assert_eq!(got(p("anna", Some("triage"), Scope::General)), "triage");
+        let refused = p("anna", None, Scope::Message(m)).unwrap_err();
+        assert_eq!(refused.code, crate::EX_USAGE);
+        assert!(
+            refused.message.contains(&hex::encode(m)),
+            "{}",
+            refused.message
+        );
+        // Nor does a case's purpose cover a message whose id has the same bytes, or another one.
+        assert_eq!(got(p("anna", Some("case m"), Scope::Case(m))), "case m");
+        assert!(p("anna", None, Scope::Message(m)).is_err());
+        assert_eq!(
+            got(p("anna", Some("reading m"), Scope::Message(m))),
+            "reading m"
+        );
+        assert_eq!(got(p("anna", None, Scope::Message(m))), "reading m");
+        assert!(p("anna", None, Scope::Message(n)).is_err());
+        // anna.k and anna_k are two people with two files.
+        assert_eq!(got(p("anna.k", Some("hers"), Scope::General)), "hers");
+        assert!(p("anna_k", None, Scope::General).is_err());
     }
 }

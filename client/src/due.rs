@@ -113,11 +113,18 @@ pub fn due_items(
                 let slot = &body["meeting_confirmation"]["slot"];
                 let start = text(&slot["start"]);
                 let minutes = slot["duration_minutes"].as_i64().unwrap_or(60);
+                // A cancellation that answers this confirmation (or the proposal it confirms)
+                // cancels it; one that answers nothing cancels the case's confirmations before
+                // it in the relay's log (never by message id: a UUIDv7 carries the sender's
+                // clock). One answering another message cancels that one, not this.
                 let cancelled = records.iter().any(|o| {
                     o.kind == "meeting-cancellation"
                         && !r.case.is_none()
                         && o.case == r.case
-                        && o.message_id.0 > r.message_id.0
+                        && match o.in_reply_to {
+                            Some(x) => x == r.message_id || Some(x) == r.in_reply_to,
+                            None => r.log_index > 0 && o.log_index > r.log_index,
+                        }
                 });
                 if let Ok(t) = time::OffsetDateTime::parse(
                     start,
@@ -225,5 +232,41 @@ mod tests {
         answer["direction"] = "sent".into();
         recs.push(record(answer));
         assert!(due_items(&recs, at("2026-11-20T09:10:00Z"), None).is_empty());
+    }
+
+    #[test]
+    fn a_meeting_is_cancelled_by_what_answers_it_or_comes_after_it_in_the_log() {
+        let slot = serde_json::json!({"meeting_confirmation": {"slot": {"start": "2026-12-01T10:00:00Z", "duration_minutes": 60}}});
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000); // 2025-11-24
+        // The confirmation's id sorts AFTER the cancellation's (a slow clock at the sender).
+        let conf = "0190c1d2-0000-7000-8000-0000000000f0";
+        let mut c = base(conf, "meeting-confirmation", slot.clone());
+        c["log_index"] = 10.into();
+        let cancel = |id: &str, log_index: u64, in_reply_to: &str| {
+            let mut x = base(id, "meeting-cancellation", serde_json::json!({}));
+            x["log_index"] = log_index.into();
+            x["in_reply_to"] = in_reply_to.into();
+            record(x)
+        };
+        let early_id = "0190c1d2-0000-7000-8000-000000000001";
+        assert_eq!(due_items(&[record(c.clone())], now, None).len(), 1);
+        // Answering it: cancelled, whatever the ids.
+        let recs = [record(c.clone()), cancel(early_id, 11, conf)];
+        assert!(due_items(&recs, now, None).is_empty());
+        // Answering nothing, later in the log: cancelled (the old rule compared ids: kept).
+        let recs = [record(c.clone()), cancel(early_id, 11, "")];
+        assert!(due_items(&recs, now, None).is_empty());
+        // Earlier in the log (cancelled an earlier meeting), or answering another message: kept.
+        let recs = [
+            record(c.clone()),
+            cancel("0190c1d2-0000-7000-8000-0000000000ff", 9, ""),
+        ];
+        assert_eq!(due_items(&recs, now, None).len(), 1);
+        let other = "0190c1d2-0000-7000-8000-0000000000aa";
+        let recs = [
+            record(c),
+            cancel("0190c1d2-0000-7000-8000-0000000000ff", 11, other),
+        ];
+        assert_eq!(due_items(&recs, now, None).len(), 1);
     }
 }

@@ -101,18 +101,23 @@ pub async fn sync(
         {
             // Case claims and access-log shares are the organisation's own bookkeeping: taken
             // in at once (no person acknowledges them), and not counted as new messages.
+            // One of those kinds that does not check out (claims::check_internal) is left for
+            // a person, as a new item.
             Received::Message { opened, .. }
                 if silta_proto::policy::is_internal(
                     pb::MessageKind::try_from(opened.signed.kind).unwrap_or_default(),
                 ) =>
             {
-                settle_internal(client, &opened.signed.message_id, reader.who).await?;
-                summary.internal += 1;
+                if settle_internal(client, &opened.signed.message_id, reader.who).await? {
+                    summary.internal += 1;
+                } else {
+                    summary.new.extend(fresh);
+                }
             }
             // Our own claim or share back (every desk of the principal gets it, this one too),
             // or one whose acknowledgement did not reach the relay before.
             Received::Duplicate { message_id } => {
-                settle_internal(client, &message_id, reader.who).await?;
+                let _internal = settle_internal(client, &message_id, reader.who).await?;
             }
             Received::Message { .. } => summary.new.extend(fresh),
             Received::Rejected {
@@ -154,12 +159,12 @@ pub async fn sync(
 /// Takes in a kept principal-internal message (claim, share) at the relay: a received one is
 /// acknowledged and marked so; one this desk sent is confirmed with the digest its receipt names.
 /// Any other kept message is left for a person.
-async fn settle_internal(client: &Client, id: &[u8], who: &str) -> Result<(), ClientError> {
+async fn settle_internal(client: &Client, id: &[u8], who: &str) -> Result<bool, ClientError> {
     let Some(record) = client.state().message(id)? else {
-        return Ok(());
+        return Ok(false);
     };
     if !crate::claims::is_internal(&record) {
-        return Ok(());
+        return Ok(false);
     }
     if record.is_received() {
         if record.state == Some(RecordState::New) {
@@ -172,7 +177,7 @@ async fn settle_internal(client: &Client, id: &[u8], who: &str) -> Result<(), Cl
             .acknowledge_stored(record.message_id.as_bytes(), &record.digest())
             .await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// "from centre/x, message 0190...: <why> (try 2 of 8; next after <time>)".

@@ -446,6 +446,14 @@ impl<'s> Outbox<'s> {
             Some(r) => Some(r),
             None => self.adopt_legacy(key)?,
         };
+        if found.is_none()
+            && let Some(r) = draft.in_reply_to
+            && let Some(replied) = self.state.message(&r)?
+        {
+            // Every path (commands, the daemon's forms): never link the anonymous consultation.
+            crate::payload::check_reply_link(draft.kind, &replied.kind)
+                .map_err(|e| ClientError::Seal(crate::seal::SealError::Invalid(e)))?;
+        }
         let (mut record, envelope, earlier) = match found {
             None => self.seal_and_keep(relay, draft, key, now).await?,
             Some(record) if record.state == OutgoingState::Sent => {

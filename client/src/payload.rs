@@ -648,6 +648,24 @@ pub fn payload_from_json(
     read_form_value(kind, body.clone())
 }
 
+/// Whether a message of `kind` may answer (`in_reply_to`) a message of `replied` (kind name):
+/// `in_reply_to` is envelope metadata the relay stores in clear, so an identified message that
+/// answers the anonymous consultation (or its reply) would tie it to a person's case. Only the
+/// consultation's own kinds (a consultation reply, a follow-up consultation) answer them.
+pub fn check_reply_link(kind: MessageKind, replied: &str) -> Result<(), PayloadError> {
+    let anonymous = [
+        MessageKind::AnonymousConsultation,
+        MessageKind::ConsultationReply,
+    ];
+    if anonymous.iter().any(|k| kind_name(*k) == replied) && !anonymous.contains(&kind) {
+        return Err(PayloadError(format!(
+            "a {} does not answer a {replied}: in_reply_to is stored by the relay, and would link the anonymous consultation to the case (send it without --reply-to, with --to and --case)",
+            kind_name(kind)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -833,5 +851,24 @@ mod tests {
         ] {
             assert_eq!(find_identifier(ok), None, "{ok}");
         }
+    }
+
+    #[test]
+    fn only_the_consultation_kinds_answer_the_anonymous_consultation() {
+        for replied in ["anonymous-consultation", "consultation-reply"] {
+            for kind in [
+                MessageKind::Referral,
+                MessageKind::EmergencyReferralConfirmation,
+                MessageKind::InformationRequest,
+                MessageKind::ConsentRecord,
+            ] {
+                assert!(
+                    check_reply_link(kind, replied).is_err(),
+                    "{kind:?} {replied}"
+                );
+            }
+            assert!(check_reply_link(MessageKind::ConsultationReply, replied).is_ok());
+        }
+        assert!(check_reply_link(MessageKind::InformationRequest, "referral").is_ok());
     }
 }

@@ -420,13 +420,14 @@ async fn the_data_subject_report_covers_every_desk_that_shared() {
     let a = case(0x77);
     d.referral(&a, "urgent");
     sync(d.at1(&["inbox", "sync", "--purpose", "intake"]));
-    sync(d.at2(&["inbox", "sync", "--purpose", "intake"]));
-    let o = ok(d.at2(&["inbox", "list", "--offline", "--json"]));
+    // Desk 2 fetches with `inbox list` (which shares nothing) ...
+    let o = ok(d.at2(&["inbox", "list", "--json", "--purpose", "intake"]));
     let id = serde_json::from_slice::<Value>(&o.stdout).unwrap()[0]["message_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    // Desk 2 opens the referral; its next sync shares its entries with the other desks.
+    // ... opens the referral; its sync then shares its entries with the other desks (a sync
+    // shares a case at most once a day: this is the case's first share).
     ok(d.at2(&[
         "inbox",
         "show",
@@ -562,4 +563,182 @@ async fn the_sending_desk_takes_its_own_claim_back_in() {
     assert!(!text(&o).contains("rejected"), "{}", text(&o));
     let o = ok(d.at1(&["inbox", "list", "--offline", "--json"]));
     assert_eq!(listed(&o).len(), 1, "{}", text(&o));
+}
+
+fn shares_in_log(user: &TestUser) -> usize {
+    silta_client::access::AccessLog::in_state_dir(&user.dir.path().join("state"))
+        .read()
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == silta_client::access::Action::Shared)
+        .count()
+}
+
+/// Listing is not one person's data, and sync shares a case at most once a day: an `inbox list`
+/// and a `inbox show` after the first share make no second share at the next sync (else every
+/// list and every sync of every case added to the relay's never-erased log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_and_syncing_do_not_grow_the_log_with_shares() {
+    let (_pki, d) = Desks::start().await;
+    let a = case(0x5a);
+    d.referral(&a, "urgent");
+    let o = ok(d.at1(&["inbox", "sync", "--purpose", "intake"]));
+    assert!(text(&o).contains("shared "), "{}", text(&o));
+    assert_eq!(shares_in_log(&d.desk1), 1);
+    ok(d.at1(&["inbox", "list", "--offline", "--purpose", "intake"]));
+    let o = ok(d.at1(&["inbox", "sync", "--purpose", "intake"]));
+    assert!(!text(&o).contains("shared "), "{}", text(&o));
+    assert_eq!(shares_in_log(&d.desk1), 1);
+    // Reading the case is shared, but not at a sync within the day.
+    let o = ok(d.at1(&["inbox", "list", "--offline", "--json"]));
+    let id = serde_json::from_slice::<Value>(&o.stdout).unwrap()[0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(d.at1(&["inbox", "show", &id, "--purpose", "assessing"]));
+    let o = ok(d.at1(&["inbox", "sync", "--purpose", "intake"]));
+    assert!(!text(&o).contains("shared "), "{}", text(&o));
+    assert_eq!(shares_in_log(&d.desk1), 1);
+    // A data subject's access report shares it at once.
+    ok(d.at1(&[
+        "inbox",
+        "access-report",
+        &a,
+        "--data-subject",
+        "--purpose",
+        "request",
+    ]));
+    assert_eq!(shares_in_log(&d.desk1), 2);
+}
+
+/// A centre with two desks whose case was transferred away: its share of the case is refused
+/// (PERMISSION_DENIED, it left the case). Sync does not try again every time, and each try's
+/// disclosure entry never becomes an entry to share: the access log of the case stops growing
+/// after the first sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_share_is_not_retried_and_does_not_feed_itself() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let old1 = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let old2 = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-2");
+    let new = TestUser::new(&pki, relay.addr, "centre/kotka", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&old1, &old2, &new, &nas] {
+        ok(silta_env(u, &["keys", "publish"], &[]));
+    }
+    let c = case(0x7e);
+    let form = old1.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let f = form.to_str().unwrap();
+    let args = [
+        "send",
+        "--kind",
+        "referral",
+        "--to",
+        "assistance/nas",
+        "--case",
+        &c,
+        f,
+    ];
+    ok(silta_env(&old1, &args, &[]));
+    ok(silta_env(
+        &nas,
+        &["inbox", "sync", "--purpose", "intake"],
+        &[],
+    ));
+    let transfer = nas.dir.path().join("transfer.toml");
+    std::fs::write(
+        &transfer,
+        include_str!("../../client/forms/case-transfer.toml")
+            .replace("centre/demo-centre-2", "centre/kotka"),
+    )
+    .unwrap();
+    let t = transfer.to_str().unwrap();
+    let args = [
+        "send",
+        "--kind",
+        "case-transfer",
+        "--to",
+        "centre/kotka",
+        "--to",
+        "centre/joutseno",
+        "--case",
+        &c,
+        t,
+    ];
+    ok(silta_env(&nas, &args, &[]));
+
+    let lines = || {
+        silta_client::access::AccessLog::in_state_dir(&old1.dir.path().join("state"))
+            .read()
+            .unwrap()
+            .iter()
+            .filter(|e| e.case == c)
+            .count()
+    };
+    let o = ok(silta_env(
+        &old1,
+        &["inbox", "sync", "--purpose", "intake"],
+        &[],
+    ));
+    // The share was tried and refused.
+    assert!(
+        text(&o).contains("PermissionDenied") || text(&o).contains("left case"),
+        "{}",
+        text(&o)
+    );
+    let after_first = lines();
+    for _ in 0..2 {
+        let o = ok(silta_env(
+            &old1,
+            &["inbox", "sync", "--purpose", "intake"],
+            &[],
+        ));
+        assert_eq!(lines(), after_first, "{}", text(&o));
+        assert!(!text(&o).contains("could not share"), "{}", text(&o));
+    }
+    assert_eq!(shares_in_log(&old1), 0);
+}
+
+/// A first-contact referral has no case: reading it needs a purpose of its own (by its id),
+/// never the general purpose of listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_without_a_case_is_not_read_under_the_listing_purpose() {
+    let (_pki, d) = Desks::start().await;
+    let form = d.centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let f = form.to_str().unwrap();
+    let args = [
+        "send",
+        "--kind",
+        "referral",
+        "--to",
+        "assistance/nas",
+        "--case",
+        "none",
+        f,
+    ];
+    ok(silta_env(&d.centre, &args, &[]));
+    let o = ok(d.at1(&["inbox", "list", "--json", "--purpose", "triage"]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["case"], "", "{v}");
+    let id = v[0]["message_id"].as_str().unwrap().to_owned();
+    let o = d.at1(&["inbox", "show", &id]);
+    assert_eq!(o.status.code(), Some(EX_USAGE), "{}", text(&o));
+    assert!(text(&o).contains("--purpose"), "{}", text(&o));
+    for format in ["text", "html"] {
+        let o = d.at1(&["inbox", "show", &id, "--format", format]);
+        assert_eq!(o.status.code(), Some(EX_USAGE), "{}", text(&o));
+    }
+    // With a purpose for it, shown; and remembered for that message only.
+    ok(d.at1(&["inbox", "show", &id, "--purpose", "assessing the referral"]));
+    ok(d.at1(&["inbox", "show", &id]));
 }

@@ -162,6 +162,32 @@ async fn every_new_command_sends_its_kind_and_threads_it() {
     );
     assert_eq!(v["urgency"], "normal");
 
+    // Nothing identified answers the consultation or its reply (in_reply_to is relay
+    // metadata): refused before anything is sent.
+    for answered in [&consultation, &reply] {
+        let user = if answered == &consultation {
+            &nas
+        } else {
+            &centre
+        };
+        let o = silta(
+            user,
+            &[
+                "emergency-confirmation",
+                "--reply-to",
+                answered,
+                "--to",
+                CENTRE,
+                "--measure",
+                "safe housing",
+                "--written-referral-deadline",
+                &day(3),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+        assert!(out(&o).contains("anonymous consultation"), "{}", out(&o));
+    }
+
     // The emergency confirmation issues the case reference; its deadline may not be past.
     let o = silta(
         &nas,

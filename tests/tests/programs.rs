@@ -908,6 +908,31 @@ fn consultation_stays_unlinked(demo: &Path) {
             e.kind
         );
     }
+    // The relay's stored envelopes: no message but the consultation's reply answers the
+    // consultation or its reply (in_reply_to is metadata the relay keeps in clear).
+    let anonymous = [
+        consultation[0].message_id.clone(),
+        reply[0].message_id.clone(),
+    ];
+    let mut looked_at = 0;
+    for e in &accepted {
+        let Some(env) = store
+            .message(&e.message_id)
+            .unwrap()
+            .and_then(|m| m.envelope)
+        else {
+            continue;
+        };
+        looked_at += 1;
+        if e.kind != K::ConsultationReply as i32 {
+            assert!(
+                !anonymous.contains(&env.in_reply_to),
+                "a {} answers the anonymous consultation: {e:?}",
+                e.kind
+            );
+        }
+    }
+    assert!(looked_at >= 3, "the relay kept {looked_at} envelopes");
     // No event of theirs names a case.
     for e in &events {
         if unlinked.iter().any(|u| u.message_id == e.message_id) {
