@@ -321,8 +321,14 @@ fn show(
     let record = inbox::find(&state, id).map_err(Failure::usage)?;
     let case = (!record.case.is_none()).then_some(record.case.0);
     let session = Session::for_case(config, purpose, case.as_ref())?;
+    // A page (text or HTML, to print or keep) is a copy that can leave the screen: recorded as
+    // such, so a data subject's access report tells it from a view.
+    let action = match format {
+        Some(_) if !json => Action::Printed,
+        _ => Action::Shown,
+    };
     session.record(
-        Action::Shown,
+        action,
         &inbox::case_bytes(&record),
         &[inbox::id_bytes(&record)],
     )?;
