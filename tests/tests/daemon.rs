@@ -494,7 +494,20 @@ async fn invalid_forms_go_to_failed_with_the_reason() {
     })
     .await;
 
-    let cases: [(&str, String, &str); 6] = [
+    // A language named in words, not by its ISO 639 code: refused by the daemon as by the
+    // `silta` commands (the shared payload check), before anything is sealed.
+    let dari = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../client/forms/outbox/referral.toml"
+    ))
+    .replace("mother_tongue = \"ar\"", "mother_tongue = \"Dari\"");
+    assert!(dari.contains("\"Dari\"") && dari.contains(&format!("to = \"{NAS}\"")));
+    let cases: [(&str, String, &str); 7] = [
+        (
+            "dari.toml",
+            dari,
+            "mother_tongue: \"Dari\" is not a language code silta knows",
+        ),
         (
             "no-consent.toml",
             format!(
