@@ -30,7 +30,10 @@ pub(crate) fn safe_line(s: &str) -> String {
 /// published: one line in `lang`; `None` for neither.
 pub(crate) fn handled(r: &MessageRecord, lang: Lang) -> Option<String> {
     if let Some(h) = &r.handled_elsewhere {
-        let who = [("device", h.device.as_str().into()), ("time", h.at.as_str().into())];
+        let who = [
+            ("device", h.device.as_str().into()),
+            ("time", h.at.as_str().into()),
+        ];
         let mut line = if h.state == "rejected" {
             let mut args = who.to_vec();
             args.push(("reason", h.reason.as_deref().unwrap_or("—").into()));

@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(printable_line("Jyväskylä — ok"), "Jyväskylä — ok");
         assert_eq!(printable_line("a\u{2028}b\u{2029}c"), "a\u{FFFD}b\u{FFFD}c");
         // Zero-width characters, as on the printed page.
-        assert_eq!(printable_line("ad\u{200B}min\u{FEFF}"), "ad\u{FFFD}min\u{FFFD}");
+        assert_eq!(
+            printable_line("ad\u{200B}min\u{FEFF}"),
+            "ad\u{FFFD}min\u{FFFD}"
+        );
         assert_eq!(printable("a\u{200D}\nb\u{00AD}"), "a\u{FFFD}\nb\u{FFFD}");
     }
 
