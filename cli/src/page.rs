@@ -317,4 +317,82 @@ mod tests {
             "&lt;script&gt;alert(1)&lt;/script&gt;\u{FFFD}txt\u{FFFD}[2J\u{FFFD}&amp;&quot;&#39;"
         );
     }
+
+    fn record(extra: serde_json::Value) -> MessageRecord {
+        let mut v = serde_json::json!({
+            "accepted_at": "2026-11-30T10:00:00Z",
+            "case": "ab".repeat(16),
+            "created_at": "2026-11-30T09:59:00Z",
+            "direction": "received",
+            "from": "centre/x\nKind: forged line\u{200B}",
+            "from_device": "dev\r\nState: acknowledged",
+            "in_reply_to": "",
+            "kind": "referral",
+            "legal_basis": "consent",
+            "log_index": 7,
+            "message_id": "0190c1d2-0000-7000-8000-000000000001",
+            "payload": {"referral": {"account": "line one\nline two"}},
+            "to": ["assistance/nas"],
+            "urgency": "urgent",
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_line_break_in_a_metadata_value_stays_on_its_line() {
+        let r = record(serde_json::json!({}));
+        for page in [
+            text(&r, Lang::En, "ben\nPrinted by: someone else", "t"),
+            html(&r, Lang::En, "ben", "t"),
+        ] {
+            assert!(!page.contains("\nKind: forged"), "{page}");
+            assert!(!page.contains("\nState: acknowledged"), "{page}");
+            assert!(!page.contains("\nPrinted by: someone"), "{page}");
+            assert!(
+                page.contains("centre/x\u{FFFD}Kind: forged line\u{FFFD}"),
+                "{page}"
+            );
+        }
+        // A body's text keeps its lines.
+        assert!(text(&r, Lang::En, "ben", "t").contains("line one\n"));
+        // Nothing but the inline style may load or run, should a value ever slip through.
+        assert!(html(&r, Lang::En, "ben", "t").contains(
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        ));
+    }
+
+    #[test]
+    fn the_page_says_another_desk_handled_it_in_every_language() {
+        let handled = |verified: bool| {
+            record(serde_json::json!({"handled_elsewhere": {
+                "at": "2026-11-30T11:00:00Z", "device": "desk-1", "log_index": 9,
+                "state": "acknowledged", "verified": verified,
+                "problem": if verified { serde_json::Value::Null } else { "no such key".into() },
+            }}))
+        };
+        let ok = text(&handled(true), Lang::En, "ben", "t");
+        assert!(
+            ok.contains("handled by desk-1 at 2026-11-30T11:00:00Z — signature verified"),
+            "{ok}"
+        );
+        let bad = text(&handled(false), Lang::En, "ben", "t");
+        assert!(
+            bad.contains("handled-claim UNVERIFIED: no such key"),
+            "{bad}"
+        );
+        assert!(text(&handled(true), Lang::Fi, "ben", "t").contains("käsitellyt desk-1"));
+        assert!(html(&handled(true), Lang::Sv, "ben", "t").contains("hanterat av desk-1"));
+        let sealed = record(serde_json::json!({"sealed_before_device": true, "payload": {}}));
+        for (lang, words) in [
+            (Lang::En, "Sealed before this desk"),
+            (Lang::Fi, "Salattu ennen"),
+            (Lang::Sv, "Krypterat innan"),
+        ] {
+            let page = text(&sealed, lang, "ben", "t");
+            assert!(page.contains(words), "{page}");
+        }
+    }
 }
