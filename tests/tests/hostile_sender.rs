@@ -422,9 +422,9 @@ async fn a_decision_dated_after_the_relay_accepted_it_is_refused_by_the_receiver
         let env = d.envelope.as_ref().unwrap();
         let opened = centre.open(d).await.expect("keys fetched");
         if env.message_id == future.message_id {
-            let r = opened
-                .err()
-                .expect("a decision dated after the relay had it is refused");
+            let Err(r) = opened else {
+                panic!("a decision dated after the relay had it is refused");
+            };
             assert_eq!(r.reason, RejectionReason::MalformedPayload, "{r:?}");
             assert!(r.detail.contains("decision_date"), "{}", r.detail);
         } else {
