@@ -7,8 +7,9 @@
 //!
 //! [`tr`] never panics: a message missing in the reader's language is taken from English, and one
 //! missing in English too is shown as its id (a test makes sure every id the code uses exists in
-//! all three files). Interpolated text is made printable on one line first ([`Arg::Text`]; [`Arg::Lines`] keeps line feeds), and
-//! Fluent's Unicode isolation marks are off: a terminal shows them as stray characters.
+//! all three files). Interpolated text is made printable on one line first ([`Arg::Text`];
+//! [`Arg::Lines`] keeps line feeds), and Fluent's Unicode isolation marks are off: a terminal
+//! shows them as stray characters.
 //!
 //! Enum values have their labels under their protobuf names (`AGE_GROUP_ADULT = Adult`), payload
 //! fields under `field-<name>`, languages under `lang-<ISO 639 code>` ([`LANGUAGES`]).
