@@ -381,8 +381,14 @@ fn show(
         Scope::Case(record.case.0)
     };
     let session = Session::for_scope(config, purpose, scope)?;
+    // A page (text or HTML, to print or keep) is a copy that can leave the screen: recorded as
+    // such, so a data subject's access report tells it from a view.
+    let action = match format {
+        Some(_) if !json => Action::Printed,
+        _ => Action::Shown,
+    };
     session.record(
-        Action::Shown,
+        action,
         &inbox::case_bytes(&record),
         &[inbox::id_bytes(&record)],
     )?;

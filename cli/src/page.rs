@@ -12,19 +12,49 @@ use silta_client::record::{MessageRecord, RecordState};
 
 pub(crate) use silta_client::i18n::Row;
 
-/// Text from the message made safe for a page: like the terminal's sanitiser, and zero-width and
-/// invisible formatting characters are replaced too (what is printed is what was stored).
+/// Text from the message made safe for a page: the terminal's sanitiser (control, reordering,
+/// zero-width and invisible formatting characters are replaced; what is printed is what was
+/// stored), line feeds kept (a body's text).
 pub(crate) fn safe(s: &str) -> String {
     silta_client::text::printable(s)
-        .chars()
-        .map(|c| {
-            if silta_proto::text::invisible(c) {
-                '\u{FFFD}'
-            } else {
-                c
-            }
-        })
-        .collect()
+}
+
+/// A value of the page's metadata (a sender, a device id, a time): [`safe`] on one line, so a
+/// value cannot add a line that seems to be the page's own.
+pub(crate) fn safe_line(s: &str) -> String {
+    silta_client::text::printable_line(s)
+}
+
+/// Whether another desk of this principal handled the message (with whether its signed
+/// acknowledgement verified here), or that it was sealed before this desk's keys were
+/// published: one line in `lang`; `None` for neither.
+pub(crate) fn handled(r: &MessageRecord, lang: Lang) -> Option<String> {
+    if let Some(h) = &r.handled_elsewhere {
+        let who = [
+            ("device", h.device.as_str().into()),
+            ("time", h.at.as_str().into()),
+        ];
+        let mut line = if h.state == "rejected" {
+            let mut args = who.to_vec();
+            args.push(("reason", h.reason.as_deref().unwrap_or("—").into()));
+            tr(lang, "page-rejected-by", &args)
+        } else {
+            tr(lang, "page-handled-by", &who)
+        };
+        line.push_str(" — ");
+        line.push_str(&if h.verified {
+            tr(lang, "page-handled-verified", &[])
+        } else {
+            tr(
+                lang,
+                "page-handled-unverified",
+                &[("problem", h.problem.as_deref().unwrap_or("—").into())],
+            )
+        });
+        return Some(safe_line(&line));
+    }
+    r.sealed_before_device
+        .then(|| safe_line(&tr(lang, "page-sealed-before", &[])))
 }
 
 /// The message's content as rows, labelled in `lang`, every value made safe for a page.
@@ -67,7 +97,7 @@ pub(crate) fn interpreter(r: &MessageRecord, lang: Lang) -> Option<String> {
             line.push_str(&tr(lang, id, &[("value", s(k).into())]));
         }
     }
-    Some(safe(&line).replace('\n', " "))
+    Some(safe_line(&line))
 }
 
 /// The metadata of the page: (label, value) in `lang`.
@@ -85,13 +115,13 @@ fn metadata(r: &MessageRecord, lang: Lang) -> Vec<(String, String)> {
                 r.case.to_string()
             },
         ),
-        (l("page-from"), safe(&r.from)),
+        (l("page-from"), safe_line(&r.from)),
     ];
     if let Some(d) = r.from_device.as_deref().filter(|d| !d.is_empty()) {
-        m.push((l("page-from-device"), safe(d)));
+        m.push((l("page-from-device"), safe_line(d)));
     }
-    m.push((l("page-to"), safe(&r.to.join(", "))));
-    m.push((l("page-written"), safe(&r.created_at)));
+    m.push((l("page-to"), safe_line(&r.to.join(", "))));
+    m.push((l("page-written"), safe_line(&r.created_at)));
     m.push((
         l("page-accepted"),
         tr(
@@ -104,7 +134,7 @@ fn metadata(r: &MessageRecord, lang: Lang) -> Vec<(String, String)> {
         ),
     ));
     if let Some(t) = r.received_at.as_deref() {
-        m.push((l("page-received"), safe(t)));
+        m.push((l("page-received"), safe_line(t)));
     }
     m.push((l("page-urgency"), short("URGENCY_", &r.urgency)));
     m.push((l("page-legal-basis"), short("LEGAL_BASIS_", &r.legal_basis)));
@@ -133,7 +163,10 @@ fn metadata(r: &MessageRecord, lang: Lang) -> Vec<(String, String)> {
             ),
         ));
     }
-    m.into_iter().map(|(k, v)| (k, safe(&v))).collect()
+    if let Some(h) = handled(r, lang) {
+        m.push((l("page-handled"), h));
+    }
+    m.into_iter().map(|(k, v)| (k, safe_line(&v))).collect()
 }
 
 /// The page as plain text (for reading, printing, or pasting into a case file).
@@ -180,12 +213,11 @@ pub(crate) fn text(r: &MessageRecord, lang: Lang, printed_by: &str, printed_at: 
 }
 
 fn footer(lang: Lang, printed_by: &str, printed_at: &str) -> String {
-    safe(&tr(
+    safe_line(&tr(
         lang,
         "page-footer",
         &[("who", printed_by.into()), ("time", printed_at.into())],
     ))
-    .replace('\n', " ")
 }
 
 /// HTML text: `&`, `<`, `>`, `"` and `'` escaped.
@@ -228,6 +260,7 @@ pub(crate) fn html(r: &MessageRecord, lang: Lang, printed_by: &str, printed_at: 
     ));
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
          <meta name=\"robots\" content=\"noindex\">\n<title>{title}</title>\n<style>{STYLE}</style>\n\
          </head>\n<body>\n<h1>{title}</h1>\n<table class=\"meta\">\n",
         lang.code()
@@ -283,5 +316,83 @@ mod tests {
             out,
             "&lt;script&gt;alert(1)&lt;/script&gt;\u{FFFD}txt\u{FFFD}[2J\u{FFFD}&amp;&quot;&#39;"
         );
+    }
+
+    fn record(extra: serde_json::Value) -> MessageRecord {
+        let mut v = serde_json::json!({
+            "accepted_at": "2026-11-30T10:00:00Z",
+            "case": "ab".repeat(16),
+            "created_at": "2026-11-30T09:59:00Z",
+            "direction": "received",
+            "from": "centre/x\nKind: forged line\u{200B}",
+            "from_device": "dev\r\nState: acknowledged",
+            "in_reply_to": "",
+            "kind": "referral",
+            "legal_basis": "consent",
+            "log_index": 7,
+            "message_id": "0190c1d2-0000-7000-8000-000000000001",
+            "payload": {"referral": {"account": "line one\nline two"}},
+            "to": ["assistance/nas"],
+            "urgency": "urgent",
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_line_break_in_a_metadata_value_stays_on_its_line() {
+        let r = record(serde_json::json!({}));
+        for page in [
+            text(&r, Lang::En, "ben\nPrinted by: someone else", "t"),
+            html(&r, Lang::En, "ben", "t"),
+        ] {
+            assert!(!page.contains("\nKind: forged"), "{page}");
+            assert!(!page.contains("\nState: acknowledged"), "{page}");
+            assert!(!page.contains("\nPrinted by: someone"), "{page}");
+            assert!(
+                page.contains("centre/x\u{FFFD}Kind: forged line\u{FFFD}"),
+                "{page}"
+            );
+        }
+        // A body's text keeps its lines.
+        assert!(text(&r, Lang::En, "ben", "t").contains("line one\n"));
+        // Nothing but the inline style may load or run, should a value ever slip through.
+        assert!(html(&r, Lang::En, "ben", "t").contains(
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        ));
+    }
+
+    #[test]
+    fn the_page_says_another_desk_handled_it_in_every_language() {
+        let handled = |verified: bool| {
+            record(serde_json::json!({"handled_elsewhere": {
+                "at": "2026-11-30T11:00:00Z", "device": "desk-1", "log_index": 9,
+                "state": "acknowledged", "verified": verified,
+                "problem": if verified { serde_json::Value::Null } else { "no such key".into() },
+            }}))
+        };
+        let ok = text(&handled(true), Lang::En, "ben", "t");
+        assert!(
+            ok.contains("handled by desk-1 at 2026-11-30T11:00:00Z — signature verified"),
+            "{ok}"
+        );
+        let bad = text(&handled(false), Lang::En, "ben", "t");
+        assert!(
+            bad.contains("handled-claim UNVERIFIED: no such key"),
+            "{bad}"
+        );
+        assert!(text(&handled(true), Lang::Fi, "ben", "t").contains("käsitellyt desk-1"));
+        assert!(html(&handled(true), Lang::Sv, "ben", "t").contains("hanterat av desk-1"));
+        let sealed = record(serde_json::json!({"sealed_before_device": true, "payload": {}}));
+        for (lang, words) in [
+            (Lang::En, "Sealed before this desk"),
+            (Lang::Fi, "Salattu ennen"),
+            (Lang::Sv, "Krypterat innan"),
+        ] {
+            let page = text(&sealed, lang, "ben", "t");
+            assert!(page.contains(words), "{page}");
+        }
     }
 }

@@ -32,6 +32,9 @@ pub enum Action {
     Listed,
     /// A message's content was shown.
     Shown,
+    /// A message's content was made into a page to print or keep (`inbox show --format text` or
+    /// `html`): a copy that may leave the screen.
+    Printed,
     /// A case's thread (all its messages' content) was shown.
     Thread,
     /// A message was sent: content disclosed to its recipients.
@@ -61,6 +64,7 @@ impl Action {
             Action::Received => "received",
             Action::Listed => "listed",
             Action::Shown => "shown",
+            Action::Printed => "printed",
             Action::Thread => "thread",
             Action::Disclosed => "disclosed",
             Action::Reported => "reported",

@@ -20,7 +20,7 @@ use crate::{
     connection::Connection,
     key_history::CurrentAt,
     keys::DeviceKeys,
-    seal::{Draft, Opened, Rejected, SealError, open, open_any, seal},
+    seal::{Draft, Opened, Rejected, SealError, open_any_at, open_at, seal_at},
     state::{Pin, State},
 };
 
@@ -439,7 +439,7 @@ impl Client {
 
     /// Seals `draft` to the age recipients `to` ([`Client::age_recipients`]).
     pub fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
-        Ok(seal(draft, &self.me, &self.keys, to)?)
+        Ok(seal_at(draft, &self.me, &self.keys, to, self.now())?)
     }
 
     /// The relay's delivery state of the message `id` this principal sent; `None` if the relay
@@ -483,9 +483,14 @@ impl Client {
         if let Ok(p) = delivered.sender.parse::<Principal>() {
             add(self.keys_of(&p).await?);
         }
-        let mut first = open(delivered, &self.me, &self.keys, |p, d| {
-            candidates.get(&(p.to_owned(), d.to_owned())).cloned()
-        });
+        let now = self.now();
+        let mut first = open_at(
+            delivered,
+            &self.me,
+            &self.keys,
+            |p, d| candidates.get(&(p.to_owned(), d.to_owned())).cloned(),
+            now,
+        );
         // Signed by the sender's device with a key it has since rotated away from (or one no
         // longer active): look in the device's key history for a bundle published before the
         // relay accepted the message, still chaining to the CA and not revoked. A superseded
@@ -497,18 +502,24 @@ impl Client {
             let history = self.key_history(&p, delivered).await?;
             if !history.is_empty() {
                 let current = candidates.clone();
-                first = open_any(delivered, &self.me, &self.keys, |p, d| {
-                    current
-                        .get(&(p.to_owned(), d.to_owned()))
-                        .cloned()
-                        .into_iter()
-                        .chain(
-                            history
-                                .into_iter()
-                                .filter(|b| b.principal.to_string() == p && b.device_id == d),
-                        )
-                        .collect()
-                });
+                first = open_any_at(
+                    delivered,
+                    &self.me,
+                    &self.keys,
+                    |p, d| {
+                        current
+                            .get(&(p.to_owned(), d.to_owned()))
+                            .cloned()
+                            .into_iter()
+                            .chain(
+                                history
+                                    .into_iter()
+                                    .filter(|b| b.principal.to_string() == p && b.device_id == d),
+                            )
+                            .collect()
+                    },
+                    now,
+                );
             }
         }
         // The signer may be another principal than the sender (a forwarded message): look it up
@@ -523,9 +534,13 @@ impl Client {
                 .into_iter()
                 .map(|k| ((k.principal.to_string(), k.device_id.clone()), k))
                 .collect();
-            return Ok(open(delivered, &self.me, &self.keys, |p, d| {
-                map.get(&(p.to_owned(), d.to_owned())).cloned()
-            }));
+            return Ok(open_at(
+                delivered,
+                &self.me,
+                &self.keys,
+                |p, d| map.get(&(p.to_owned(), d.to_owned())).cloned(),
+                now,
+            ));
         }
         Ok(first)
     }

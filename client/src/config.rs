@@ -211,6 +211,13 @@ impl ClientConfig {
                 path.display()
             )));
         }
+        if !(1..=MAX_NOTIFY_TIMEOUT_MS).contains(&c.daemon.notify_timeout_ms) {
+            return Err(ClientError::Config(format!(
+                "{}: [daemon] notify_timeout_ms = {}: give 1 to {MAX_NOTIFY_TIMEOUT_MS} (ms)",
+                path.display(),
+                c.daemon.notify_timeout_ms
+            )));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut c.ca,
@@ -296,7 +303,8 @@ pub struct DaemonConfig {
     /// `["/usr/local/bin/alert", "--silta"]`; it gets the event, kind, urgency and message id as
     /// arguments and the notification's JSON on stdin (never content). Empty: none.
     pub notify_command: Vec<String>,
-    /// How long the notify command may run before it is stopped (ms).
+    /// How long the notify command may run before it is stopped (ms; at most
+    /// 60000, a minute).
     pub notify_timeout_ms: u64,
 }
 
@@ -316,6 +324,10 @@ impl Default for DaemonConfig {
     }
 }
 
+/// The longest `[daemon] notify_timeout_ms` may be (a minute): a hook that hangs holds one of
+/// the few hook slots that long.
+pub(crate) const MAX_NOTIFY_TIMEOUT_MS: u64 = 60_000;
+
 /// The centre daemon's folders (`[daemon] folder`): where forms come in and go out. Here, not
 /// in the daemon, because retention deletes from them too.
 #[derive(Debug, Clone)]
@@ -330,6 +342,9 @@ pub struct Folders {
     pub failed: PathBuf,
     /// Received messages.
     pub inbox: PathBuf,
+    /// Received case claims and access-log shares (a principal's own desks' bookkeeping; not
+    /// case messages, so not in inbox/).
+    pub internal: PathBuf,
     /// Content-free notifications (one JSON file per event).
     pub notify: PathBuf,
 }
@@ -343,6 +358,7 @@ impl Folders {
             sent: base.join("sent"),
             failed: base.join("failed"),
             inbox: base.join("inbox"),
+            internal: base.join("internal"),
             notify: base.join("notify"),
         }
     }
@@ -356,6 +372,29 @@ mod tests {
         toml::from_str(&format!(
             "relay = \"r:1\"\nca = \"ca\"\ncert = \"c\"\nkey = \"k\"\nstate_dir = \"s\"\n{line}\n"
         ))
+    }
+
+    #[test]
+    fn a_notify_timeout_over_a_minute_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("silta.toml");
+        let load = |ms: u64| {
+            std::fs::write(
+                &path,
+                format!(
+                    "relay = \"r:1\"\nca = \"ca\"\ncert = \"c\"\nkey = \"k\"\nstate_dir = \"s\"\n[daemon]\nnotify_timeout_ms = {ms}\n"
+                ),
+            )
+            .unwrap();
+            ClientConfig::load(&path)
+        };
+        assert!(load(60_000).is_ok());
+        let e = load(60_001).unwrap_err().to_string();
+        assert!(
+            e.contains("notify_timeout_ms = 60001: give 1 to 60000"),
+            "{e}"
+        );
+        assert!(load(0).is_err());
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //!
 //! [`tr`] never panics: a message missing in the reader's language is taken from English, and one
 //! missing in English too is shown as its id (a test makes sure every id the code uses exists in
-//! all three files). Interpolated text is made printable first ([`crate::text::printable`]), and
-//! Fluent's Unicode isolation marks are off: a terminal shows them as stray characters.
+//! all three files). Interpolated text is made printable on one line first ([`Arg::Text`];
+//! [`Arg::Lines`] keeps line feeds), and Fluent's Unicode isolation marks are off: a terminal
+//! shows them as stray characters.
 //!
 //! Enum values have their labels under their protobuf names (`AGE_GROUP_ADULT = Adult`), payload
 //! fields under `field-<name>`, languages under `lang-<ISO 639 code>` ([`LANGUAGES`]).
@@ -126,8 +127,13 @@ fn bundles() -> &'static [FluentBundle<FluentResource>; 3] {
 /// A value put into a message: text (made printable first) or a number (for plurals).
 #[derive(Debug, Clone)]
 pub enum Arg {
-    /// Text.
+    /// Text on one line (a name, an id, a time, an error's detail): made printable on one line
+    /// ([`crate::text::printable_line`]), so a line break in it can never start a new line of
+    /// output that seems to come from the program.
     Text(String),
+    /// Text that may run over several lines (a note, a body): made printable, line feeds kept
+    /// ([`crate::text::printable`]).
+    Lines(String),
     /// A number.
     Number(i64),
 }
@@ -169,7 +175,8 @@ fn format(lang: Lang, id: &str, args: &[(&str, Arg)]) -> Option<String> {
     let mut fargs = FluentArgs::new();
     for (k, v) in args {
         match v {
-            Arg::Text(s) => fargs.set(*k, FluentValue::from(crate::text::printable(s))),
+            Arg::Text(s) => fargs.set(*k, FluentValue::from(crate::text::printable_line(s))),
+            Arg::Lines(s) => fargs.set(*k, FluentValue::from(crate::text::printable(s))),
             Arg::Number(n) => fargs.set(*k, FluentValue::from(*n)),
         }
     }
@@ -238,7 +245,7 @@ pub const LANGUAGES: &[&str] = &[
     "fa", "fi", "fr", "ha", "he", "hi", "hr", "hu", "hy", "id", "ig", "it", "ja", "ka", "kk",
     "kmr", "ko", "ku", "ky", "lt", "lv", "mk", "mn", "ms", "my", "ne", "nl", "no", "pa", "pl",
     "prs", "ps", "pt", "ro", "ru", "se", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "tg",
-    "th", "ti", "tir", "tk", "tl", "tr", "uk", "ur", "uz", "vi", "wo", "yo", "zh",
+    "th", "ti", "tk", "tl", "tr", "uk", "ur", "uz", "vi", "wo", "yo", "zh",
 ];
 
 /// Whether `code` is a language code of [`LANGUAGES`] (lower case, as the forms hold it).
@@ -480,6 +487,22 @@ mod tests {
         );
         assert!(!s.contains('\u{2068}') && !s.contains('\u{2069}'), "{s:?}");
         assert!(!s.contains('\u{202E}') && !s.contains('\u{1b}'), "{s:?}");
+    }
+
+    #[test]
+    fn one_line_values_cannot_start_a_line() {
+        let hostile = "x\nsilta: all messages acknowledged\r\u{2028}y";
+        for lang in Lang::ALL {
+            let s = tr(lang, "inbox-rejected", &[("detail", hostile.into())]);
+            assert!(!s.contains(['\n', '\r', '\u{2028}']), "{s:?}");
+            assert!(s.contains("x\u{FFFD}silta"), "{s:?}");
+        }
+        let s = tr(
+            Lang::En,
+            "inbox-rejected",
+            &[("detail", Arg::Lines("a\nb".into()))],
+        );
+        assert!(s.contains("a\nb"), "{s:?}");
     }
 
     #[test]

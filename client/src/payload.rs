@@ -114,7 +114,13 @@ pub fn parse_kind(name: &str) -> Result<MessageKind, PayloadError> {
     }
 }
 
-/// Checks a payload against its kind, the direction it travels, and the kind's rules.
+/// Checks a payload to be sent against its kind, the direction it travels, and the kind's
+/// rules; and every language field holds a code of [`crate::i18n::LANGUAGES`] (the `silta`
+/// commands and the daemon's outbox alike: a form naming a language as `"Dari"` is refused
+/// before anything is sealed).
+///
+/// A received message is judged by [`validate_on`], which checks a language code's form only:
+/// a code a newer sender knows is shown as it is rather than refused.
 pub fn validate(
     kind: MessageKind,
     urgency: Urgency,
@@ -123,7 +129,21 @@ pub fn validate(
     recipients: &[Principal],
 ) -> Result<(), PayloadError> {
     let today = time::OffsetDateTime::now_utc().date();
-    validate_on(kind, urgency, payload, sender, recipients, today)
+    validate_on(kind, urgency, payload, sender, recipients, today)?;
+    check_known_languages(payload)
+}
+
+/// Every language field of `payload` holds a code of [`crate::i18n::LANGUAGES`]; the error
+/// names the first field that does not.
+pub fn check_known_languages(payload: &Payload) -> Result<(), PayloadError> {
+    match crate::i18n::unknown_languages(payload).first() {
+        None => Ok(()),
+        Some((field, code)) => err(format!(
+            "{field}: {:?} is not a language code silta knows (ISO 639-1 where a language has one, \
+             else ISO 639-3, e.g. fi, sv, ar, prs; `silta languages` lists them)",
+            crate::text::printable_line(code)
+        )),
+    }
 }
 
 /// [`validate`] as of `date` (a received message is judged as of the day it was written, so a

@@ -28,7 +28,11 @@ use silta_proto::{
     },
 };
 
-use crate::{bundle::VerifiedBundle, keys::DeviceKeys, payload::validate};
+use crate::{
+    bundle::VerifiedBundle,
+    keys::DeviceKeys,
+    payload::{check_known_languages, validate_on},
+};
 
 /// A message to seal.
 #[derive(Debug, Clone)]
@@ -119,18 +123,38 @@ pub fn seal(
     keys: &DeviceKeys,
     encrypt_to: &[String],
 ) -> Result<pb::Envelope, SealError> {
+    seal_at(
+        draft,
+        sender,
+        keys,
+        encrypt_to,
+        std::time::SystemTime::now(),
+    )
+}
+
+/// [`seal`] as of `now` (the sender's clock: the signed `created_at`, and the day the payload's
+/// dates are judged by).
+pub fn seal_at(
+    draft: &Draft,
+    sender: &Principal,
+    keys: &DeviceKeys,
+    encrypt_to: &[String],
+    now: std::time::SystemTime,
+) -> Result<pb::Envelope, SealError> {
     check_basis(draft)?;
-    validate(
+    validate_on(
         draft.kind,
         draft.urgency,
         &draft.payload,
         sender,
         &draft.recipients,
+        time::OffsetDateTime::from(now).date(),
     )?;
+    check_known_languages(&draft.payload)?;
     let mut recipients: Vec<String> = draft.recipients.iter().map(|r| r.to_string()).collect();
     recipients.sort();
     recipients.dedup();
-    let created_at = prost_types::Timestamp::from(std::time::SystemTime::now());
+    let created_at = prost_types::Timestamp::from(now);
     let mut signed = SignedPayload {
         version: 1,
         message_id: draft.message_id.to_vec(),
@@ -298,9 +322,30 @@ pub fn open(
     keys: &DeviceKeys,
     sender_key: impl FnOnce(&str, &str) -> Option<VerifiedBundle>,
 ) -> Result<Opened, Rejected> {
-    open_any(delivered, me, keys, |p, d| {
-        sender_key(p, d).into_iter().collect()
-    })
+    open_at(
+        delivered,
+        me,
+        keys,
+        sender_key,
+        std::time::SystemTime::now(),
+    )
+}
+
+/// [`open`] with `now` the receiver's clock (see [`open_any_at`]).
+pub fn open_at(
+    delivered: &pb::DeliveredEnvelope,
+    me: &Principal,
+    keys: &DeviceKeys,
+    sender_key: impl FnOnce(&str, &str) -> Option<VerifiedBundle>,
+    now: std::time::SystemTime,
+) -> Result<Opened, Rejected> {
+    open_any_at(
+        delivered,
+        me,
+        keys,
+        |p, d| sender_key(p, d).into_iter().collect(),
+        now,
+    )
 }
 
 /// Like [`open`], where `sender_keys(principal, device)` returns every bundle of the signing
@@ -311,6 +356,52 @@ pub fn open_any(
     me: &Principal,
     keys: &DeviceKeys,
     sender_keys: impl FnOnce(&str, &str) -> Vec<VerifiedBundle>,
+) -> Result<Opened, Rejected> {
+    open_any_at(
+        delivered,
+        me,
+        keys,
+        sender_keys,
+        std::time::SystemTime::now(),
+    )
+}
+
+/// The day a received payload's dates are judged by: the day it was written by the sender's
+/// signed clock (a birthday between writing and opening does not make it invalid), but never
+/// later than a day after the relay accepted it or a day after `now` (the receiver's clock): a
+/// sender whose clock runs fast cannot date a decision after the relay had it. The day of slack
+/// is for time zones (a decision dated in Finland's today while UTC is still on yesterday).
+pub fn judged_on(
+    created_at: Option<prost_types::Timestamp>,
+    accepted_at: Option<prost_types::Timestamp>,
+    now: std::time::SystemTime,
+) -> time::Date {
+    let date = |t: prost_types::Timestamp| {
+        time::OffsetDateTime::from_unix_timestamp(t.seconds)
+            .ok()
+            .map(|t| t.date())
+    };
+    let next = |d: time::Date| d.next_day().unwrap_or(d);
+    let local = next(time::OffsetDateTime::from(now).date());
+    [
+        created_at.and_then(date),
+        accepted_at.and_then(date).map(next),
+        Some(local),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(local)
+}
+
+/// [`open_any`] with `now` the receiver's clock: the payload's dates are judged as of
+/// [`judged_on`].
+pub fn open_any_at(
+    delivered: &pb::DeliveredEnvelope,
+    me: &Principal,
+    keys: &DeviceKeys,
+    sender_keys: impl FnOnce(&str, &str) -> Vec<VerifiedBundle>,
+    now: std::time::SystemTime,
 ) -> Result<Opened, Rejected> {
     use RejectionReason as R;
     let env = delivered
@@ -449,11 +540,7 @@ pub fn open_any(
     let urgency = Urgency::try_from(signed.urgency).unwrap_or(Urgency::Unspecified);
     // The reason goes to the relay and into its log: say which rule, never what the payload holds
     // (a date of birth, an age, a name quoted back).
-    let written = signed
-        .created_at
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-        .map(|t| t.date())
-        .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+    let written = judged_on(signed.created_at, delivered.accepted_at, now);
     crate::payload::validate_on(kind, urgency, &payload, &sender, &recipients, written).map_err(
         |e| {
             tracing::debug!(
@@ -512,4 +599,39 @@ fn content_free(detail: &str) -> String {
         .take(40)
         .collect();
     format!("payload breaks a rule of its kind ({kind}: {field})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::judged_on;
+
+    #[test]
+    fn a_payload_is_judged_no_later_than_a_day_after_the_relay_had_it() {
+        let day = 86_400;
+        let t = |s: i64| prost_types::Timestamp {
+            seconds: 1_780_000_000 + s,
+            nanos: 0,
+        };
+        let at = |s: i64| {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs((1_780_000_000 + s) as u64)
+        };
+        let date = |s: i64| {
+            time::OffsetDateTime::from_unix_timestamp(1_780_000_000 + s)
+                .unwrap()
+                .date()
+        };
+        // Written, accepted and opened the same day: that day.
+        assert_eq!(judged_on(Some(t(0)), Some(t(10)), at(20)), date(0));
+        // Opened a year later: still the day it was written.
+        assert_eq!(judged_on(Some(t(0)), Some(t(10)), at(365 * day)), date(0));
+        // The sender's clock five days fast: a day after the relay accepted it.
+        assert_eq!(judged_on(Some(t(5 * day)), Some(t(0)), at(0)), date(day));
+        // The relay's time too far ahead of the receiver's: a day after the receiver's now.
+        assert_eq!(
+            judged_on(Some(t(9 * day)), Some(t(9 * day)), at(0)),
+            date(day)
+        );
+        // Nothing dated: the receiver's tomorrow at the latest.
+        assert_eq!(judged_on(None, None, at(0)), date(day));
+    }
 }

@@ -11,16 +11,18 @@
 pub(crate) const REPLACEMENT: char = '\u{FFFD}';
 
 /// Bidirectional controls and line/paragraph separators reorder or break what a terminal or a
-/// spreadsheet shows: the one list, shared with the relay's checks.
-use silta_proto::text::reorders;
+/// spreadsheet shows, and zero-width and invisible formatting characters hide what is there:
+/// the lists shared with the relay's checks.
+use silta_proto::text::{invisible, reorders};
 
-/// Multi-line text (a message body): control characters other than a line feed, and
-/// reordering controls, become U+FFFD.
+/// Multi-line text (a message body): control characters other than a line feed, reordering
+/// controls and invisible characters (zero-width space, joiners, soft hyphen, BOM) become
+/// U+FFFD, so what is shown is all that is stored.
 pub fn printable(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\n' => '\n',
-            c if c.is_control() || reorders(c) => REPLACEMENT,
+            c if c.is_control() || reorders(c) || invisible(c) => REPLACEMENT,
             c => c,
         })
         .collect()
@@ -31,7 +33,7 @@ pub fn printable(s: &str) -> String {
 pub fn printable_line(s: &str) -> String {
     s.chars()
         .map(|c| {
-            if c.is_control() || reorders(c) {
+            if c.is_control() || reorders(c) || invisible(c) {
                 REPLACEMENT
             } else {
                 c
@@ -86,6 +88,12 @@ mod tests {
         assert_eq!(printable_line("a\nb"), "a\u{FFFD}b");
         assert_eq!(printable_line("Jyväskylä — ok"), "Jyväskylä — ok");
         assert_eq!(printable_line("a\u{2028}b\u{2029}c"), "a\u{FFFD}b\u{FFFD}c");
+        // Zero-width characters, as on the printed page.
+        assert_eq!(
+            printable_line("ad\u{200B}min\u{FEFF}"),
+            "ad\u{FFFD}min\u{FFFD}"
+        );
+        assert_eq!(printable("a\u{200D}\nb\u{00AD}"), "a\u{FFFD}\nb\u{FFFD}");
     }
 
     #[test]

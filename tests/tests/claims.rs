@@ -435,6 +435,8 @@ async fn the_data_subject_report_covers_every_desk_that_shared() {
         "--purpose",
         "assessing the referral at desk 2",
     ]));
+    // ... and prints it: recorded as a print, not as another view.
+    ok(d.at2(&["inbox", "show", &id, "--format", "html"]));
     let o = ok(d.at2(&["inbox", "sync", "--purpose", "intake"]));
     assert!(text(&o).contains("shared "), "{}", text(&o));
     // Before desk 1 syncs, its report covers only itself.
@@ -459,6 +461,12 @@ async fn the_data_subject_report_covers_every_desk_that_shared() {
         .find(|l| l.contains("assessing the referral at desk 2"))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(row.contains("desk-2") && row.contains("shown"), "{row}");
+    let printed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("assessing the referral at desk 2") && l.contains("printed"))
+        .collect();
+    assert_eq!(printed.len(), 1, "{out}");
+    assert!(printed[0].contains("desk-2"), "{out}");
     assert!(!out.contains("Ben L.") && !out.contains("Anna K."), "{out}");
     assert!(out.contains("Desks that never shared"), "{out}");
     // With --with-staff, names are shown, and that is recorded.
@@ -542,6 +550,13 @@ async fn the_data_subject_report_covers_every_desk_that_shared() {
         .filter(|e| e["desk"] == "desk-2" && e["action"] == "shown")
         .count();
     assert_eq!(shown2, 1, "{v}");
+    let printed2 = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["desk"] == "desk-2" && e["action"] == "printed")
+        .count();
+    assert_eq!(printed2, 1, "{v}");
 }
 
 /// Every desk of the principal gets a claim, the sending desk too: there it is recognised as

@@ -494,7 +494,20 @@ async fn invalid_forms_go_to_failed_with_the_reason() {
     })
     .await;
 
-    let cases: [(&str, String, &str); 6] = [
+    // A language named in words, not by its ISO 639 code: refused by the daemon as by the
+    // `silta` commands (the shared payload check), before anything is sealed.
+    let dari = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../client/forms/outbox/referral.toml"
+    ))
+    .replace("mother_tongue = \"ar\"", "mother_tongue = \"Dari\"");
+    assert!(dari.contains("\"Dari\"") && dari.contains(&format!("to = \"{NAS}\"")));
+    let cases: [(&str, String, &str); 7] = [
+        (
+            "dari.toml",
+            dari,
+            "mother_tongue: \"Dari\" is not a language code silta knows",
+        ),
         (
             "no-consent.toml",
             format!(
@@ -772,4 +785,80 @@ async fn an_oversize_form_goes_to_failed_not_retried() {
     assert!(status(&centre, "big.toml").is_none());
     daemon.kill().await;
     relay.stop().await;
+}
+
+/// A case claim made at another desk of the daemon's own principal is desk bookkeeping, not a
+/// case message: the daemon keeps it in internal/, never in inbox/, and makes no "message"
+/// notification for it (a case system reading inbox/ or alerted by notify/ would take it for
+/// correspondence about the case).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_from_another_desk_stays_out_of_the_daemons_inbox() {
+    use silta_proto::pb::payload::{self as pl, payload::Body};
+    let pki = TestPki::new();
+    let relay = Relay::start(&pki).await;
+    let centre = centre(&pki, relay.addr).await;
+    let daemon = DaemonProcess::spawn(&centre, &centre.dir.path().join("daemon.log"));
+    let desk2 = TestUser::new(&pki, relay.addr, CENTRE, "desk-2");
+    let desk2 = desk2.published().await;
+    let claim = silta_client::seal::Draft::new(
+        pb::MessageKind::CaseClaim,
+        *uuid::Uuid::now_v7().as_bytes(),
+        vec![CENTRE.parse().unwrap()],
+        pl::Payload {
+            body: Some(Body::CaseClaim(pl::CaseClaim {
+                action: pl::ClaimAction::Claim.into(),
+                holder: "anna".into(),
+                holder_device: "desk-2".into(),
+                ..Default::default()
+            })),
+        },
+    );
+    send_raw(&desk2, &claim).await.unwrap();
+    let id = uuid::Uuid::from_bytes(claim.message_id).to_string();
+    let names = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(folder(&centre, dir))
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("the claim in internal/", 30, || {
+        names("internal").iter().any(|n| n.starts_with(&id))
+    })
+    .await;
+    // A case message behind it: once that is in inbox/ (and notified), the claim is long done.
+    let nas = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let nas = nas.published().await;
+    let reply = silta_client::seal::Draft::new(
+        pb::MessageKind::ConsultationReply,
+        *uuid::Uuid::now_v7().as_bytes(),
+        vec![CENTRE.parse().unwrap()],
+        pl::Payload {
+            body: Some(Body::ConsultationReply(pl::ConsultationReply {
+                advice: "refer".into(),
+                ..Default::default()
+            })),
+        },
+    );
+    send_raw(&nas, &reply).await.unwrap();
+    let reply_id = uuid::Uuid::from_bytes(reply.message_id).to_string();
+    wait_for("the reply notified", 30, || {
+        names("notify")
+            .iter()
+            .any(|n| !n.starts_with('.') && n.contains(&reply_id))
+    })
+    .await;
+    let inbox = names("inbox");
+    assert!(
+        inbox.len() == 1 && inbox[0].starts_with(&reply_id),
+        "{inbox:?}"
+    );
+    assert!(
+        !names("notify").iter().any(|n| n.contains(&id)),
+        "{:?}",
+        names("notify")
+    );
+    assert!(daemon.terminate().await.success());
 }

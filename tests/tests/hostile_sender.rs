@@ -361,3 +361,75 @@ async fn tries_follow_the_clock_and_survive_a_restart() {
     assert!(c.state().retry(&bad_id).unwrap().is_none());
     relay.stop().await;
 }
+
+/// An admission decision from the Assistance System dated `decision_date`.
+fn decision(to: &str, decision_date: &str) -> Draft {
+    use silta_proto::pb::payload::{self as pl, payload::Body};
+    Draft::new(
+        MessageKind::AdmissionDecisionNotice,
+        *uuid::Uuid::now_v7().as_bytes(),
+        vec![to.parse().unwrap()],
+        pl::Payload {
+            body: Some(Body::AdmissionDecisionNotice(pl::AdmissionDecisionNotice {
+                outcome: pl::AdmissionOutcome::Admitted.into(),
+                decision_date: decision_date.into(),
+                ..Default::default()
+            })),
+        },
+    )
+}
+
+/// A desk whose clock runs five days fast dates a decision by its own "today": its own check
+/// passes (judged by its clock), and the signed `created_at` says the same day. The receiver
+/// judges the date as of no later than a day after the relay accepted the message, so the
+/// decision is refused as MALFORMED_PAYLOAD; one dated the real today from the same desk opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_dated_after_the_relay_accepted_it_is_refused_by_the_receiver() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre_user = TestUser::new(&pki, relay.addr, GOOD, "server-1");
+    let centre = centre_user.published().await;
+    // Keys published by the true clock (a bundle dated in the future is not used by anyone),
+    // then the desk's clock runs five days ahead.
+    let nas_user = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let skew = Duration::from_secs(5 * 86_400);
+    let fast = nas_user
+        .published()
+        .await
+        .with_clock(move || std::time::SystemTime::now() + skew);
+    let day = |t: std::time::SystemTime| time::OffsetDateTime::from(t).date().to_string();
+    let its_today = day(std::time::SystemTime::now() + skew);
+    let real_today = day(std::time::SystemTime::now());
+
+    let future = decision(GOOD, &its_today);
+    send_raw(&fast, &future)
+        .await
+        .expect("the fast desk's own check passes");
+    let fine = decision(GOOD, &real_today);
+    send_raw(&fast, &fine).await.unwrap();
+
+    let mut stream = centre
+        .connection()
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let items = take_items(&mut stream, 2, Duration::from_secs(10)).await;
+    let delivered: Vec<_> = items.iter().filter_map(silta_tests::envelope_of).collect();
+    assert_eq!(delivered.len(), 2, "{items:?}");
+    for d in delivered {
+        let env = d.envelope.as_ref().unwrap();
+        let opened = centre.open(d).await.expect("keys fetched");
+        if env.message_id == future.message_id {
+            let Err(r) = opened else {
+                panic!("a decision dated after the relay had it is refused");
+            };
+            assert_eq!(r.reason, RejectionReason::MalformedPayload, "{r:?}");
+            assert!(r.detail.contains("decision_date"), "{}", r.detail);
+        } else {
+            assert_eq!(env.message_id, fine.message_id);
+            opened.expect("a decision dated the real today opens");
+        }
+    }
+}

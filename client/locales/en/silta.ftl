@@ -287,6 +287,12 @@ page-accepted-at = { $time } (log index { $index })
 page-received = Received
 page-acknowledged = Acknowledged
 page-content = Content
+page-handled = Handled at another desk
+page-handled-by = handled by { $device } at { $time }
+page-rejected-by = rejected by { $device } at { $time } ({ $reason })
+page-handled-verified = signature verified
+page-handled-unverified = handled-claim UNVERIFIED: { $problem }
+page-sealed-before = Sealed before this desk's keys were published: the content cannot be opened here; open it at another desk.
 page-footer = Printed by { $who } at { $time } (UTC). Confidential: contains personal data of a possible victim of human trafficking. Keep it locked away and destroy it when it is no longer needed.
 
 ## The access report (`inbox access-report`).
@@ -802,7 +808,6 @@ lang-ta = Tamil
 lang-tg = Tajik
 lang-th = Thai
 lang-ti = Tigrinya
-lang-tir = Tigrinya
 lang-tk = Turkmen
 lang-tl = Tagalog
 lang-tr = Turkish

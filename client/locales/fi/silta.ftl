@@ -286,6 +286,12 @@ page-accepted-at = { $time } (lokin kohta { $index })
 page-received = Saapunut
 page-acknowledged = Kuitattu
 page-content = Sisältö
+page-handled = Käsitelty toisella työpisteellä
+page-handled-by = käsitellyt { $device } { $time }
+page-rejected-by = hylännyt { $device } { $time } ({ $reason })
+page-handled-verified = allekirjoitus tarkistettu
+page-handled-unverified = käsittelytietoa EI VOITU TARKISTAA: { $problem }
+page-sealed-before = Salattu ennen tämän työpisteen avainten julkaisua: sisältöä ei voi avata täällä; avaa se toisella työpisteellä.
 page-footer = Tulostanut { $who } { $time } (UTC). Luottamuksellinen: sisältää mahdollisen ihmiskaupan uhrin henkilötietoja. Säilytä lukitussa paikassa ja hävitä, kun sitä ei enää tarvita.
 
 ## Käyttöraportti (`inbox access-report`).
@@ -801,7 +807,6 @@ lang-ta = tamili
 lang-tg = tadžikki
 lang-th = thai
 lang-ti = tigrinja
-lang-tir = tigrinja
 lang-tk = turkmeeni
 lang-tl = tagalog
 lang-tr = turkki

@@ -286,6 +286,12 @@ page-accepted-at = { $time } (loggens index { $index })
 page-received = Mottaget
 page-acknowledged = Kvitterat
 page-content = Innehåll
+page-handled = Hanterat vid en annan arbetsstation
+page-handled-by = hanterat av { $device } { $time }
+page-rejected-by = avvisat av { $device } { $time } ({ $reason })
+page-handled-verified = signaturen verifierad
+page-handled-unverified = uppgiften om hantering KUNDE INTE VERIFIERAS: { $problem }
+page-sealed-before = Krypterat innan denna arbetsstations nycklar publicerades: innehållet kan inte öppnas här; öppna det vid en annan arbetsstation.
 page-footer = Utskrivet av { $who } { $time } (UTC). Konfidentiellt: innehåller personuppgifter om ett möjligt offer för människohandel. Förvara inlåst och förstör när det inte längre behövs.
 
 ## Åtkomstrapporten (`inbox access-report`).
@@ -801,7 +807,6 @@ lang-ta = tamil
 lang-tg = tadzjikiska
 lang-th = thailändska
 lang-ti = tigrinja
-lang-tir = tigrinja
 lang-tk = turkmeniska
 lang-tl = tagalog
 lang-tr = turkiska

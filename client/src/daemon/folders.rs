@@ -28,6 +28,7 @@ pub(super) fn create(folders: &Folders) -> Result<(), DaemonError> {
         &folders.sent,
         &folders.failed,
         &folders.inbox,
+        &folders.internal,
         &folders.notify,
         &folders.outbox.with_file_name(super::resend::RESEND_DIR),
     ] {

@@ -500,6 +500,7 @@ impl Daemon {
             });
         }
         let inbox = &self.folders.inbox;
+        let internal_dir = &self.folders.internal;
         let me = self.me.to_string();
         let opener = Opener {
             log: &self.access,
@@ -512,7 +513,15 @@ impl Daemon {
                         opened: &crate::seal::Opened|
          -> Result<(), String> {
             let record = MessageRecord::opened(delivered, opened);
-            let path = inbox.join(format!("{}-{}.json", record.message_id, record.kind));
+            // Case claims and access-log shares are the bookkeeping of a principal's desks, not
+            // case messages: kept in internal/, never in inbox/ (a case system reading inbox/
+            // would take them for correspondence).
+            let dir = if internal(opened) {
+                internal_dir
+            } else {
+                inbox
+            };
+            let path = dir.join(format!("{}-{}.json", record.message_id, record.kind));
             if !path.exists() {
                 write_atomic(
                     &path,
@@ -531,11 +540,22 @@ impl Daemon {
                     from = %opened.signed.sender,
                     "message received into inbox/"
                 );
+                if internal(&opened) {
+                    // No "message" notification for desk bookkeeping.
+                    return Ok(false);
+                }
                 let record = MessageRecord::opened(&delivered, &opened);
                 self.notifier
                     .notify(&notify::Notification::message(&record))
                     .await;
-                self.notify_due().await;
+                // What the new message makes due, now; all of inbox/ is looked at once a
+                // minute (`run`), not after every message.
+                let items = crate::due::due_items(
+                    std::slice::from_ref(&record),
+                    std::time::SystemTime::now(),
+                    None,
+                );
+                self.notifier.due(&items).await;
                 Ok(false)
             }
             Ok(Received::Rejected {
@@ -565,7 +585,8 @@ impl Daemon {
 impl Daemon {
     /// Notifies what fell due or overdue among the messages in inbox/ (each once as due, once
     /// as overdue while the daemon runs). An information request counts as answered once a
-    /// form replying to it (`in_reply_to`) was sent from outbox/.
+    /// form replying to it (`in_reply_to`) was sent from outbox/. Reads all of inbox/ and sent/:
+    /// `run` calls it once a minute.
     async fn notify_due(&self) {
         let mut records: Vec<MessageRecord> = std::fs::read_dir(&self.folders.inbox)
             .into_iter()
@@ -577,7 +598,7 @@ impl Daemon {
             .collect();
         records.extend(self.sent_replies());
         let items = crate::due::due_items(&records, std::time::SystemTime::now(), None);
-        self.notifier.due(&items).await;
+        self.notifier.due_all(&items).await;
     }
 
     /// What this daemon sent in reply to something (kind, case and in_reply_to only), from the
@@ -702,3 +723,10 @@ async fn subscribe(client: &Client) -> Result<tonic::Streaming<pb::MailboxItem>,
 
 #[cfg(test)]
 mod tests;
+
+/// Whether `opened` is of a principal-internal kind (a case claim, an access-log share).
+fn internal(opened: &crate::seal::Opened) -> bool {
+    silta_proto::policy::is_internal(
+        pb::MessageKind::try_from(opened.signed.kind).unwrap_or_default(),
+    )
+}
