@@ -424,6 +424,17 @@ impl Client {
             state: if rejected { "rejected" } else { "acknowledged" }.to_owned(),
             verified: false,
         };
+        // The relay chooses the index and time the key is looked up at: a decision cannot come
+        // before the message was accepted, so a claim that says so is not believed.
+        let accepted = delivered.accepted_at.map_or(i64::MIN, |t| t.seconds);
+        let at = h.time.map_or(i64::MIN, |t| t.seconds);
+        if h.log_index <= delivered.log_index || at < accepted {
+            out.problem = Some(format!(
+                "the relay's claim is dated before the message was accepted (log index {} at or before {}, or time before its acceptance)",
+                h.log_index, delivered.log_index
+            ));
+            return Ok(out);
+        }
         if rejected {
             out.problem = Some("a rejection carries no signature".into());
             return Ok(out);
@@ -566,27 +577,39 @@ impl Client {
     }
 
     /// Acknowledges a delivered envelope that was opened and stored earlier (the inbox keeps
-    /// messages unacknowledged until a person acknowledges them).
+    /// messages unacknowledged until a person acknowledges them). Returns the relay's answer;
+    /// [`decided_elsewhere`] tells whether another desk's answer came first.
     pub async fn acknowledge_stored(
         &self,
         message_id: &[u8],
         digest: &[u8],
-    ) -> Result<(), ClientError> {
+    ) -> Result<pb::AckResponse, ClientError> {
         // Acknowledged first: if that fails, the message stays "new" everywhere; a crash after
         // it leaves the kept copy, which later syncs recognise without opening it again.
-        self.acknowledge(&pb::Envelope {
-            message_id: message_id.to_vec(),
-            ciphertext_sha256: digest.to_vec(),
-            ..Default::default()
-        })
-        .await?;
+        let answer = self
+            .acknowledge(&pb::Envelope {
+                message_id: message_id.to_vec(),
+                ciphertext_sha256: digest.to_vec(),
+                ..Default::default()
+            })
+            .await?;
         self.state().mark_seen(message_id, digest)?;
-        Ok(())
+        Ok(answer)
     }
 
-    async fn acknowledge(&self, env: &pb::Envelope) -> Result<(), ClientError> {
+    /// The other desk the relay says decided a copy this desk just answered, if it was not
+    /// this one (`AckResponse.decided_by`): the relay's claim, not yet checked. It is checked
+    /// when the item comes again with the signed acknowledgement (the next sync; the relay
+    /// keeps it for this desk).
+    pub fn decided_elsewhere(&self, answer: &pb::AckResponse) -> Option<String> {
+        (!answer.decided_by.is_empty() && answer.decided_by != self.keys().device_id())
+            .then(|| answer.decided_by.clone())
+    }
+
+    async fn acknowledge(&self, env: &pb::Envelope) -> Result<pb::AckResponse, ClientError> {
         let signature = sign_ack(self.keys(), &env.message_id, &env.ciphertext_sha256);
-        self.connection()
+        Ok(self
+            .connection()
             .mailbox()
             .ack(pb::AckRequest {
                 device_id: self.keys().device_id().to_owned(),
@@ -597,8 +620,8 @@ impl Client {
                     signer_key: self.keys().device_id().to_owned(),
                 })),
             })
-            .await?;
-        Ok(())
+            .await?
+            .into_inner())
     }
 
     async fn reject(&self, env: &pb::Envelope, rejected: &Rejected) -> Result<(), ClientError> {
