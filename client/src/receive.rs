@@ -424,15 +424,8 @@ impl Client {
             state: if rejected { "rejected" } else { "acknowledged" }.to_owned(),
             verified: false,
         };
-        // The relay chooses the index and time the key is looked up at: a decision cannot come
-        // before the message was accepted, so a claim that says so is not believed.
-        let accepted = delivered.accepted_at.map_or(i64::MIN, |t| t.seconds);
-        let at = h.time.map_or(i64::MIN, |t| t.seconds);
-        if h.log_index <= delivered.log_index || at < accepted {
-            out.problem = Some(format!(
-                "the relay's claim is dated before the message was accepted (log index {} at or before {}, or time before its acceptance)",
-                h.log_index, delivered.log_index
-            ));
+        if let Some(problem) = handled_out_of_order(delivered) {
+            out.problem = Some(problem);
             return Ok(out);
         }
         if rejected {
@@ -638,5 +631,70 @@ impl Client {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// The relay chooses the log index and time a handled claim's key is looked up at
+/// (`DeliveredEnvelope.handled`): a decision cannot come before the message was accepted (its
+/// index after the message's, its time not before the acceptance), so a claim that says so is
+/// not believed (the reason why), whatever its signature.
+pub fn handled_out_of_order(delivered: &pb::DeliveredEnvelope) -> Option<String> {
+    let h = delivered.handled.as_ref()?;
+    let accepted = delivered.accepted_at.map_or(i64::MIN, |t| t.seconds);
+    let at = h.time.map_or(i64::MIN, |t| t.seconds);
+    if h.log_index <= delivered.log_index {
+        return Some(format!(
+            "the relay dates the decision before the message (log index {} not after the message's {})",
+            h.log_index, delivered.log_index
+        ));
+    }
+    if h.time.is_none() || at < accepted {
+        return Some("the relay dates the decision before the message was accepted".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::Timestamp;
+
+    fn delivered(index: u64, at: i64, handled_index: u64, handled_at: i64) -> pb::DeliveredEnvelope {
+        pb::DeliveredEnvelope {
+            log_index: index,
+            accepted_at: Some(Timestamp {
+                seconds: at,
+                nanos: 0,
+            }),
+            handled: Some(pb::Handled {
+                device: "desk1".into(),
+                time: Some(Timestamp {
+                    seconds: handled_at,
+                    nanos: 0,
+                }),
+                state: pb::DeliveryState::Acknowledged.into(),
+                log_index: handled_index,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_handled_claim_dated_before_the_message_is_not_believed() {
+        assert_eq!(handled_out_of_order(&delivered(10, 1000, 12, 1000)), None);
+        assert_eq!(handled_out_of_order(&delivered(10, 1000, 11, 1500)), None);
+        // Below or at the message's index (a key bundle of the past chosen by the relay).
+        let p = handled_out_of_order(&delivered(10, 1000, 3, 1500)).unwrap();
+        assert!(p.contains("log index 3"), "{p}");
+        assert!(handled_out_of_order(&delivered(10, 1000, 10, 1500)).is_some());
+        // Before the acceptance, or no time at all.
+        assert!(handled_out_of_order(&delivered(10, 1000, 12, 999)).is_some());
+        let mut d = delivered(10, 1000, 12, 1500);
+        d.handled.as_mut().unwrap().time = None;
+        assert!(handled_out_of_order(&d).is_some());
+        // No claim: nothing to say.
+        d.handled = None;
+        assert_eq!(handled_out_of_order(&d), None);
     }
 }

@@ -1013,3 +1013,66 @@ async fn retiring_the_desk_that_never_came_back_releases_what_it_held() {
     assert_eq!(nas_items(&relay), 0, "nothing left for a retired desk");
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_desks_acknowledging_at_once_the_second_is_told_the_first_handled_it() {
+    use silta_tests::TestUser;
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let desk1 = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let desk2 = TestUser::new(&pki, relay.addr, NAS, "desk-2");
+    for u in [&centre, &desk1, &desk2] {
+        ok(u, &["keys", "publish"]);
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let out = ok(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            NAS,
+            "--case",
+            "0123456789abcdef0123456789abcdef",
+            form.to_str().unwrap(),
+        ],
+    );
+    let line = out.lines().find(|l| l.starts_with("sent ")).unwrap();
+    let id = line.split(' ').nth(2).unwrap().to_owned();
+    // Both desks have it as new; both people acknowledge it, desk 1 a moment first.
+    for d in [&desk1, &desk2] {
+        let out = ok(d, &["inbox", "list"]);
+        assert!(out.contains("new"), "{out}");
+    }
+    let out = ok(&desk1, &["inbox", "ack", &id]);
+    assert!(out.contains("acknowledged Referral"), "{out}");
+    let out = ok(&desk2, &["inbox", "ack", &id]);
+    assert!(out.contains("not acknowledged from this desk"), "{out}");
+    assert!(
+        out.contains("handled by desk-1") && out.contains("not yet verified: run inbox sync"),
+        "{out}"
+    );
+    let o = silta(&desk2, &["inbox", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(shown["state"], "acknowledged", "{shown}");
+    assert!(shown["acknowledged_by"].is_null(), "{shown}");
+    assert_eq!(shown["handled_elsewhere"]["device"], "desk-1", "{shown}");
+    assert_eq!(shown["handled_elsewhere"]["verified"], false, "{shown}");
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let acks = events_of(&relay, EventType::Acknowledged, uuid.as_bytes());
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].ack_device, "desk-1");
+    // The next sync brings desk 1's signed acknowledgement: checked, and desk 2 is done.
+    let out = ok(&desk2, &["inbox", "list"]);
+    assert!(out.contains("handled by desk-1"), "{out}");
+    assert!(out.contains("(signature verified)"), "{out}");
+    assert_eq!(nas_items(&relay), 0);
+    relay.stop().await;
+}
