@@ -1230,6 +1230,27 @@ impl Mailbox {
         Ok(total)
     }
 
+    /// [`Mailbox::release_done`] for every principal with a retired device: finishes an
+    /// `Admin.RetireDevices` that stopped (a crash) between retiring the devices and removing
+    /// the items only they still held. Run at start; returns how many items went.
+    pub(crate) async fn release_retired(&self) -> Result<u64, RelayError> {
+        let mut total = 0;
+        for (name, _) in self.store.principals()? {
+            let Ok(principal) = name.parse::<Principal>() else {
+                continue;
+            };
+            if self
+                .store
+                .devices(&principal)?
+                .iter()
+                .any(|(_, d)| d.retired)
+            {
+                total += self.release_done(&principal).await?;
+            }
+        }
+        Ok(total)
+    }
+
     /// Per-recipient state of a message the caller sent. Someone else's message is reported as
     /// not found, so the answer reveals nothing about other principals' traffic.
     pub fn status(

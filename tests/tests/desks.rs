@@ -1014,6 +1014,45 @@ async fn retiring_the_desk_that_never_came_back_releases_what_it_held() {
     relay.stop().await;
 }
 
+#[tokio::test]
+async fn a_retirement_cut_short_before_the_release_is_finished_at_start() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let desk1 = desk(&relay, &pki, NAS, "desk1").await;
+    let _gone = desk(&relay, &pki, NAS, "desk2").await;
+    let (_centre, env, _) = referral(&relay, &pki).await;
+    desk1.items(1, WAIT).await;
+    desk1.conn.mailbox().ack(desk1.ack(&env)).await.unwrap();
+    assert_eq!(nas_items(&relay), 1, "held for desk 2");
+    // The retirement's transaction ran, then the relay stopped before removing the items.
+    let data = relay.stop_keep().await;
+    {
+        let store = silta_tests::open_store_offline(data.path());
+        let nas: silta_certs::Principal = NAS.parse().unwrap();
+        store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    let mut d = tx.device(&nas, "desk2")?.unwrap();
+                    d.retired = true;
+                    tx.put_device(&nas, "desk2", &d)?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        store.close().unwrap();
+    }
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    for _ in 0..250 {
+        if nas_items(&relay) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(nas_items(&relay), 0, "released at start");
+    relay.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_desks_acknowledging_at_once_the_second_is_told_the_first_handled_it() {
     use silta_tests::TestUser;
