@@ -659,7 +659,12 @@ mod tests {
     use super::*;
     use prost_types::Timestamp;
 
-    fn delivered(index: u64, at: i64, handled_index: u64, handled_at: i64) -> pb::DeliveredEnvelope {
+    fn delivered(
+        index: u64,
+        at: i64,
+        handled_index: u64,
+        handled_at: i64,
+    ) -> pb::DeliveredEnvelope {
         pb::DeliveredEnvelope {
             log_index: index,
             accepted_at: Some(Timestamp {

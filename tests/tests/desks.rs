@@ -249,7 +249,12 @@ async fn every_desk_gets_the_message_the_first_ack_decides_and_the_other_desk_se
     );
     let items = desk2.items(1, WAIT).await;
     assert_eq!(
-        envelope_of(&items[0]).unwrap().handled.as_ref().unwrap().device,
+        envelope_of(&items[0])
+            .unwrap()
+            .handled
+            .as_ref()
+            .unwrap()
+            .device,
         "desk1"
     );
     let done = desk2
@@ -443,7 +448,10 @@ async fn a_desk_enrolled_after_the_message_gets_it_as_sealed_before_its_keys() {
         .into_inner();
     assert_eq!((answer.log_index, answer.decided_by.as_str()), (0, ""));
     assert!(events_of(&relay, EventType::Rejected, &env.message_id).is_empty());
-    assert_eq!(state_of(&relay, &env.message_id), DeliveryState::Pending as i32);
+    assert_eq!(
+        state_of(&relay, &env.message_id),
+        DeliveryState::Pending as i32
+    );
     // It may finish with it while the copy is still open (again: fine)...
     late.conn
         .mailbox()
@@ -539,7 +547,11 @@ async fn a_certificate_without_a_live_desk_takes_nothing_from_the_desks() {
     let relay = TestRelay::start(&pki, |_| {}).await;
     let desk1 = desk(&relay, &pki, NAS, "desk1").await;
     let centre = desk(&relay, &pki, CENTRE, "front").await;
-    let env = envelope(MessageKind::InformationRequest, &[CENTRE], b"sealed question");
+    let env = envelope(
+        MessageKind::InformationRequest,
+        &[CENTRE],
+        b"sealed question",
+    );
     desk1.conn.mailbox().send(env.clone()).await.unwrap();
     centre.items(1, WAIT).await;
     centre.conn.mailbox().ack(centre.ack(&env)).await.unwrap();

@@ -156,9 +156,7 @@ async fn a_copy_the_only_desk_cannot_decrypt_is_rejected_and_resent_to_its_new_k
     let rejected: Vec<pb::Event> = relay
         .events()
         .into_iter()
-        .filter(|e| {
-            e.r#type == pb::EventType::Rejected as i32 && e.message_id == uuid.as_bytes()
-        })
+        .filter(|e| e.r#type == pb::EventType::Rejected as i32 && e.message_id == uuid.as_bytes())
         .collect();
     assert_eq!(rejected.len(), 1, "{}", text(&o));
     assert_eq!(
