@@ -453,7 +453,21 @@ pub async fn acknowledge(
         .acknowledge_stored(record.message_id.as_bytes(), &record.digest())
         .await
     {
-        Ok(()) => {
+        // Another desk answered first (nearly at the same time): not acknowledged by this
+        // desk's user. The relay's word for now; the next sync brings the signed answer.
+        Ok(answer) if client.decided_elsewhere(&answer).is_some() => {
+            record.handled_elsewhere = Some(crate::record::HandledElsewhere {
+                at: String::new(),
+                device: crate::text::printable_line(&answer.decided_by),
+                key: None,
+                log_index: answer.log_index,
+                problem: Some("not yet verified: run inbox sync".into()),
+                reason: None,
+                state: "handled".into(),
+                verified: false,
+            });
+        }
+        Ok(_) => {
             record.state = Some(RecordState::Acknowledged);
             record.acknowledged_at = Some(now_rfc3339());
             record.acknowledged_by = Some(who.to_owned());

@@ -424,6 +424,10 @@ impl Client {
             state: if rejected { "rejected" } else { "acknowledged" }.to_owned(),
             verified: false,
         };
+        if let Some(problem) = handled_out_of_order(delivered) {
+            out.problem = Some(problem);
+            return Ok(out);
+        }
         if rejected {
             out.problem = Some("a rejection carries no signature".into());
             return Ok(out);
@@ -566,27 +570,39 @@ impl Client {
     }
 
     /// Acknowledges a delivered envelope that was opened and stored earlier (the inbox keeps
-    /// messages unacknowledged until a person acknowledges them).
+    /// messages unacknowledged until a person acknowledges them). Returns the relay's answer;
+    /// [`decided_elsewhere`] tells whether another desk's answer came first.
     pub async fn acknowledge_stored(
         &self,
         message_id: &[u8],
         digest: &[u8],
-    ) -> Result<(), ClientError> {
+    ) -> Result<pb::AckResponse, ClientError> {
         // Acknowledged first: if that fails, the message stays "new" everywhere; a crash after
         // it leaves the kept copy, which later syncs recognise without opening it again.
-        self.acknowledge(&pb::Envelope {
-            message_id: message_id.to_vec(),
-            ciphertext_sha256: digest.to_vec(),
-            ..Default::default()
-        })
-        .await?;
+        let answer = self
+            .acknowledge(&pb::Envelope {
+                message_id: message_id.to_vec(),
+                ciphertext_sha256: digest.to_vec(),
+                ..Default::default()
+            })
+            .await?;
         self.state().mark_seen(message_id, digest)?;
-        Ok(())
+        Ok(answer)
     }
 
-    async fn acknowledge(&self, env: &pb::Envelope) -> Result<(), ClientError> {
+    /// The other desk the relay says decided a copy this desk just answered, if it was not
+    /// this one (`AckResponse.decided_by`): the relay's claim, not yet checked. It is checked
+    /// when the item comes again with the signed acknowledgement (the next sync; the relay
+    /// keeps it for this desk).
+    pub fn decided_elsewhere(&self, answer: &pb::AckResponse) -> Option<String> {
+        (!answer.decided_by.is_empty() && answer.decided_by != self.keys().device_id())
+            .then(|| answer.decided_by.clone())
+    }
+
+    async fn acknowledge(&self, env: &pb::Envelope) -> Result<pb::AckResponse, ClientError> {
         let signature = sign_ack(self.keys(), &env.message_id, &env.ciphertext_sha256);
-        self.connection()
+        Ok(self
+            .connection()
             .mailbox()
             .ack(pb::AckRequest {
                 device_id: self.keys().device_id().to_owned(),
@@ -597,8 +613,8 @@ impl Client {
                     signer_key: self.keys().device_id().to_owned(),
                 })),
             })
-            .await?;
-        Ok(())
+            .await?
+            .into_inner())
     }
 
     async fn reject(&self, env: &pb::Envelope, rejected: &Rejected) -> Result<(), ClientError> {
@@ -615,5 +631,75 @@ impl Client {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// The relay chooses the log index and time a handled claim's key is looked up at
+/// (`DeliveredEnvelope.handled`): a decision cannot come before the message was accepted (its
+/// index after the message's, its time not before the acceptance), so a claim that says so is
+/// not believed (the reason why), whatever its signature.
+pub fn handled_out_of_order(delivered: &pb::DeliveredEnvelope) -> Option<String> {
+    let h = delivered.handled.as_ref()?;
+    let accepted = delivered.accepted_at.map_or(i64::MIN, |t| t.seconds);
+    let at = h.time.map_or(i64::MIN, |t| t.seconds);
+    if h.log_index <= delivered.log_index {
+        return Some(format!(
+            "the relay dates the decision before the message (log index {} not after the message's {})",
+            h.log_index, delivered.log_index
+        ));
+    }
+    if h.time.is_none() || at < accepted {
+        return Some("the relay dates the decision before the message was accepted".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::Timestamp;
+
+    fn delivered(
+        index: u64,
+        at: i64,
+        handled_index: u64,
+        handled_at: i64,
+    ) -> pb::DeliveredEnvelope {
+        pb::DeliveredEnvelope {
+            log_index: index,
+            accepted_at: Some(Timestamp {
+                seconds: at,
+                nanos: 0,
+            }),
+            handled: Some(pb::Handled {
+                device: "desk1".into(),
+                time: Some(Timestamp {
+                    seconds: handled_at,
+                    nanos: 0,
+                }),
+                state: pb::DeliveryState::Acknowledged.into(),
+                log_index: handled_index,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_handled_claim_dated_before_the_message_is_not_believed() {
+        assert_eq!(handled_out_of_order(&delivered(10, 1000, 12, 1000)), None);
+        assert_eq!(handled_out_of_order(&delivered(10, 1000, 11, 1500)), None);
+        // Below or at the message's index (a key bundle of the past chosen by the relay).
+        let p = handled_out_of_order(&delivered(10, 1000, 3, 1500)).unwrap();
+        assert!(p.contains("log index 3"), "{p}");
+        assert!(handled_out_of_order(&delivered(10, 1000, 10, 1500)).is_some());
+        // Before the acceptance, or no time at all.
+        assert!(handled_out_of_order(&delivered(10, 1000, 12, 999)).is_some());
+        let mut d = delivered(10, 1000, 12, 1500);
+        d.handled.as_mut().unwrap().time = None;
+        assert!(handled_out_of_order(&d).is_some());
+        // No claim: nothing to say.
+        d.handled = None;
+        assert_eq!(handled_out_of_order(&d), None);
     }
 }

@@ -292,7 +292,8 @@ pub struct HandledElsewhere {
     /// The rejection reason (rejected only), e.g. `CANNOT_DECRYPT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// `acknowledged` or `rejected`.
+    /// `acknowledged` or `rejected`; `handled` while only the relay's answer to this desk's
+    /// own acknowledgement named the deciding desk (not yet checked: the next sync brings it).
     pub state: String,
     /// The acknowledgement's signature verified with the device's key.
     pub verified: bool,
@@ -308,6 +309,8 @@ impl HandledElsewhere {
                 self.at,
                 self.reason.as_deref().unwrap_or("no reason")
             )
+        } else if self.at.is_empty() {
+            format!("handled by {}", self.device)
         } else {
             format!("handled by {} at {}", self.device, self.at)
         };

@@ -335,6 +335,22 @@ impl Relay {
                 }
             }
         });
+        // Items only retired devices held, if a retirement stopped before removing them.
+        tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move {
+                match mailbox.release_retired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        items = n,
+                        "removed the items only retired devices still held (a retirement cut short)"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not remove the items only retired devices held; they go at retention.handled_item_days")
+                    }
+                }
+            }
+        });
         tokio::spawn(
             retention::Sweeper::new(
                 self.store.clone(),

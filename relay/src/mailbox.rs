@@ -675,7 +675,8 @@ impl Mailbox {
                             handled,
                             sealed_before_device,
                         });
-                        (out, Some(id))
+                        // A desk that cannot open it does not make it DELIVERED.
+                        (out, Some(id).filter(|_| !sealed_before_device))
                     }
                 };
                 slot.send(Ok(pb::MailboxItem {
@@ -782,9 +783,12 @@ impl Mailbox {
     ///
     /// The first acknowledgement or rejection of a copy by any device of the principal decides
     /// it (event, status item to the sender, pending counters); a later device's answer changes
-    /// nothing and writes no event: that device is done with the item, and the answer carries
-    /// the first decision's log index. An item leaves the mailbox once every live device of the
-    /// principal is done with it ([`mark_done`]).
+    /// nothing and writes no event: the answer carries the first decision's log index and the
+    /// deciding device (`decided_by`), and the later device still gets the item (with
+    /// `handled`) until it finishes it with done_seq. A desk sealed before the message may not
+    /// acknowledge it, and a CANNOT_DECRYPT rejection decides only when no other desk that may
+    /// read it is still to answer (otherwise it marks the calling desk done). An item leaves
+    /// the mailbox once every live device of the principal is done with it ([`mark_done`]).
     pub async fn ack(
         &self,
         permit: &Permit,
@@ -792,17 +796,26 @@ impl Mailbox {
     ) -> Result<pb::AckResponse, RelayError> {
         let recipient = permit.principal().clone();
         check_ack(&request)?;
-        if !request.device_id.is_empty()
-            && let Some(pb::ack_request::Target::Acknowledge(a)) = &request.target
-            && a.signer_key != request.device_id
+        let desk = self.desk(&recipient, permit.peer().cert_sha256(), &request.device_id)?;
+        let live = live_devices(&self.store, &recipient)?;
+        // A certificate bound to none of the live desks would otherwise act for all of them
+        // (take status items before the other desks saw them, decide copies for them).
+        if desk == Desk::Principal && !live.is_empty() {
+            return Err(RelayError::FailedPrecondition(format!(
+                "the certificate you connected with has no published device keys, but {recipient} has desks that do: publish this desk's keys first (silta keys publish; after a certificate renewal, publish the same device id again)"
+            )));
+        }
+        // The signer is always the resolved calling desk, whether named or not.
+        if let (Some(pb::ack_request::Target::Acknowledge(a)), Desk::Device { id, .. }) =
+            (&request.target, &desk)
+            && a.signer_key != *id
         {
             return Err(RelayError::PermissionDenied(format!(
                 "acknowledge.signer_key {:?} is not the calling device {:?}: a desk acknowledges with its own key",
                 clip(&a.signer_key),
-                clip(&request.device_id)
+                clip(id)
             )));
         }
-        let desk = self.desk(&recipient, permit.peer().cert_sha256(), &request.device_id)?;
         let target = request.target.ok_or_else(no_ack_target)?;
         let outcome = match target {
             pb::ack_request::Target::StatusSeq(seq) => {
@@ -820,9 +833,8 @@ impl Mailbox {
             self.check_ack_signature(&recipient, a)?;
         }
         let name = recipient.to_string();
-        let live = live_devices(&self.store, &recipient)?;
         let purge_after = i64::try_from(self.retention.purge_after_final_s).unwrap_or(i64::MAX);
-        let (index, pushed) = self
+        let (index, pushed, decided_by) = self
             .store
             .write(move |trees| {
                 trees.transaction(|tx| {
@@ -857,21 +869,53 @@ impl Mailbox {
                         check_not_withheld(tx, &meta, &name)?;
                     }
                     let now = tx.now();
+                    // A desk whose keys came after the message was sealed cannot have read it:
+                    // it may only say so (CANNOT_DECRYPT, which decides nothing) or finish it.
+                    let cannot_decrypt = matches!(&outcome, Outcome::Reject(r) if r.reason == i32::from(pb::RejectionReason::CannotDecrypt));
+                    if !cannot_decrypt && desk.sealed_before(meta.log_index) {
+                        return abort(RelayError::FailedPrecondition(format!(
+                            "message {} was sealed before this desk's keys were published (sealed_before_device): this desk cannot have read it, so it cannot acknowledge or judge it; finish it here with done_seq",
+                            uuid_str(id)
+                        )));
+                    }
+                    // "Cannot decrypt" at one desk says nothing about the others: it decides for
+                    // the principal only when no other desk the message may have been sealed to
+                    // is still to answer; otherwise this desk is just done with it.
+                    if cannot_decrypt
+                        && !is_final(state.state)
+                        && (desk.sealed_before(meta.log_index)
+                            || other_reader_open(tx, &recipient, &desk, &live, state.mailbox_seq, id, meta.log_index)?)
+                    {
+                        if let Some(item) = tx.item(&recipient, state.mailbox_seq)?
+                            && item.message_id == id
+                        {
+                            mark_done(tx, &recipient, state.mailbox_seq, item, &desk, &live, now.seconds, false)?;
+                        }
+                        return Ok((0, None, String::new()));
+                    }
                     if matches!(
                         current,
                         pb::DeliveryState::Acknowledged | pb::DeliveryState::Rejected
                     ) {
-                        // Another desk decided first: this desk is done with it; nothing else
-                        // changes and no event is written.
+                        // Another desk decided first: nothing changes and no event is written;
+                        // the answer names that desk (decided_by). This desk is not done with
+                        // the item: it comes again with the signed decision (`handled`) for the
+                        // desk to check, and is finished with done_seq.
                         let other_desk = matches!(&desk, Desk::Device { id, .. } if *id != state.decided_by);
                         // Repeating the same answer is a retry; changing it is not allowed.
                         if other_desk || current == target_state {
-                            if let Some(item) = tx.item(&recipient, state.mailbox_seq)?
+                            if !other_desk
+                                && let Some(item) = tx.item(&recipient, state.mailbox_seq)?
                                 && item.message_id == id
                             {
                                 mark_done(tx, &recipient, state.mailbox_seq, item, &desk, &live, now.seconds, true)?;
                             }
-                            return Ok((state.log_index, None));
+                            let decided_by = if state.decided_by.is_empty() {
+                                state.ack_device.clone()
+                            } else {
+                                state.decided_by.clone()
+                            };
+                            return Ok((state.log_index, None, decided_by));
                         }
                         return abort(RelayError::FailedPrecondition(format!(
                             "message {} was already {}",
@@ -932,14 +976,17 @@ impl Mailbox {
                     // Final now: the sweeper may purge once every copy is (and no desk still
                     // holds the item).
                     tx.schedule(id, time.seconds.saturating_add(purge_after))?;
-                    Ok((index, Some((meta.sender, seq))))
+                    Ok((index, Some((meta.sender, seq)), state.decided_by.clone()))
                 })
             })
             .await?;
         if let Some((sender, seq)) = pushed {
             self.hub.advance(&sender, seq);
         }
-        Ok(pb::AckResponse { log_index: index })
+        Ok(pb::AckResponse {
+            log_index: index,
+            decided_by,
+        })
     }
 
     /// Which desk of `principal` a request made with the certificate `cert_sha256` is for.
@@ -971,7 +1018,7 @@ impl Mailbox {
                     "device {requested:?} of {principal} was retired by the relay's administrator"
                 ))),
                 Some(_) => Err(RelayError::PermissionDenied(format!(
-                    "device {requested:?} of {principal} is bound to another certificate than the one you connected with: each desk uses its own device id (publish this certificate's keys under its own id with silta keys publish)"
+                    "device {requested:?} of {principal} is bound to another certificate than the one you connected with: if this desk's certificate was renewed, publish the same device's keys again with it (silta keys publish); another desk uses its own device id"
                 ))),
                 None => Err(RelayError::PermissionDenied(format!(
                     "device {requested:?} is not a published device of {principal}: publish its keys first (silta keys publish)"
@@ -1060,7 +1107,10 @@ impl Mailbox {
                 })
             })
             .await?;
-        Ok(pb::AckResponse { log_index: index })
+        Ok(pb::AckResponse {
+            log_index: index,
+            decided_by: String::new(),
+        })
     }
 
     /// Verifies an acknowledgement's signature against the recipient's published device key:
@@ -1180,6 +1230,27 @@ impl Mailbox {
         Ok(total)
     }
 
+    /// [`Mailbox::release_done`] for every principal with a retired device: finishes an
+    /// `Admin.RetireDevices` that stopped (a crash) between retiring the devices and removing
+    /// the items only they still held. Run at start; returns how many items went.
+    pub(crate) async fn release_retired(&self) -> Result<u64, RelayError> {
+        let mut total = 0;
+        for (name, _) in self.store.principals()? {
+            let Ok(principal) = name.parse::<Principal>() else {
+                continue;
+            };
+            if self
+                .store
+                .devices(&principal)?
+                .iter()
+                .any(|(_, d)| d.retired)
+            {
+                total += self.release_done(&principal).await?;
+            }
+        }
+        Ok(total)
+    }
+
     /// Per-recipient state of a message the caller sent. Someone else's message is reported as
     /// not found, so the answer reveals nothing about other principals' traffic.
     pub fn status(
@@ -1284,7 +1355,7 @@ pub(crate) fn mark_done(
 ) -> Result<bool, sled::transaction::ConflictableTransactionError<RelayError>> {
     let Desk::Device { id, .. } = desk else {
         if removable {
-            tx.remove_item(principal, seq)?;
+            remove_done(tx, principal, seq, &item, now)?;
         }
         return Ok(removable);
     };
@@ -1295,10 +1366,58 @@ pub(crate) fn mark_done(
         item.handled_at = now;
     }
     if removable && all_done(tx, principal, &item, live)? {
-        tx.remove_item(principal, seq)?;
+        remove_done(tx, principal, seq, &item, now)?;
         return Ok(true);
     }
     tx.put_item(principal, seq, &item)?;
+    Ok(false)
+}
+
+/// Removes item `seq` every desk is done with. For an envelope the sweeper looks at the message
+/// again at once: while the item was held its purge waited for the hold; now
+/// `retention.purge_after_final_s` applies again.
+fn remove_done(
+    tx: &crate::store::Tx<'_>,
+    principal: &Principal,
+    seq: u64,
+    item: &ItemRecord,
+    now: i64,
+) -> Result<(), sled::transaction::ConflictableTransactionError<RelayError>> {
+    tx.remove_item(principal, seq)?;
+    if item.status.is_none() && !item.message_id.is_empty() {
+        tx.schedule(&item.message_id, now)?;
+    }
+    Ok(())
+}
+
+/// Is a live desk of `principal` other than `desk`, one the message accepted at log index
+/// `accepted` may have been sealed to (its keys published at or before it), not yet done with
+/// the message's item `seq` (message `id`)?
+#[allow(clippy::too_many_arguments)]
+fn other_reader_open(
+    tx: &crate::store::Tx<'_>,
+    principal: &Principal,
+    desk: &Desk,
+    live: &[String],
+    seq: u64,
+    id: &[u8],
+    accepted: u64,
+) -> Result<bool, sled::transaction::ConflictableTransactionError<RelayError>> {
+    let done = match tx.item(principal, seq)? {
+        Some(item) if item.message_id == id => item.done_devices,
+        _ => Vec::new(),
+    };
+    for d in live {
+        if Some(d.as_str()) == desk.id() || done.contains(d) {
+            continue;
+        }
+        if tx
+            .device(principal, d)?
+            .is_some_and(|r| !r.retired && (r.since_index == 0 || r.since_index <= accepted))
+        {
+            return Ok(true);
+        }
+    }
     Ok(false)
 }
 

@@ -16,6 +16,7 @@ pub struct Metrics {
     metadata_dropped: AtomicU64,
     ciphertexts_unreadable: AtomicU64,
     refusals_unlogged: AtomicU64,
+    sweep_rounds: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -45,6 +46,9 @@ pub struct MetricsSnapshot {
     /// Sends refused by the case rules that got no SEND_REFUSED event: over the bound per
     /// sender and case, or per sender (`limits.refusal_events_per_hour`).
     pub refusals_unlogged: u64,
+    /// Retention sweeper rounds completed (a test waits for one that started after it changed
+    /// the clock).
+    pub sweep_rounds: u64,
 }
 
 impl Metrics {
@@ -77,6 +81,7 @@ impl Metrics {
             .fetch_add(report.purged, Ordering::Relaxed);
         self.metadata_dropped
             .fetch_add(report.dropped, Ordering::Relaxed);
+        self.sweep_rounds.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn ciphertext_unreadable(&self) {
@@ -101,6 +106,7 @@ impl Metrics {
             metadata_dropped: self.metadata_dropped.load(Ordering::Relaxed),
             ciphertexts_unreadable: self.ciphertexts_unreadable.load(Ordering::Relaxed),
             refusals_unlogged: self.refusals_unlogged.load(Ordering::Relaxed),
+            sweep_rounds: self.sweep_rounds.load(Ordering::Relaxed),
         }
     }
 }

@@ -309,9 +309,9 @@ async fn bad_acknowledgements_are_refused_precisely() {
             Code::InvalidArgument,
         ),
         (
-            "signer is not a published device",
+            "signer is not the calling desk (nor a published device)",
             ack(&|a| a.signer_key = "desk-9".into()),
-            Code::InvalidArgument,
+            Code::PermissionDenied,
         ),
         (
             "rejection detail with a line break",

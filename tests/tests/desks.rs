@@ -107,6 +107,43 @@ async fn delivered(relay: &TestRelay, id: &[u8]) {
     panic!("no DELIVERED event");
 }
 
+fn reject(desk: &Desk, env: &pb::Envelope, reason: pb::RejectionReason) -> pb::AckRequest {
+    pb::AckRequest {
+        device_id: desk.device.clone(),
+        target: Some(pb::ack_request::Target::Reject(pb::Rejection {
+            message_id: env.message_id.clone(),
+            reason: reason as i32,
+            detail: "test".into(),
+        })),
+    }
+}
+
+/// NAS's delivery state of message `id`, as the relay holds it.
+fn state_of(relay: &TestRelay, id: &[u8]) -> i32 {
+    relay
+        .store
+        .recipient_states(id)
+        .unwrap()
+        .into_iter()
+        .find(|(r, _)| r == NAS)
+        .unwrap()
+        .1
+        .state
+}
+
+/// Waits (bounded) until the sweeper completed a round that started after this call.
+async fn sweeper_round(relay: &TestRelay) {
+    let start = relay.metrics.snapshot().sweep_rounds;
+    for _ in 0..500 {
+        // One round may be under way (it read the clock before); the next one started after.
+        if relay.metrics.snapshot().sweep_rounds >= start + 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no sweeper round");
+}
+
 fn nas_items(relay: &TestRelay) -> usize {
     relay
         .store
@@ -173,6 +210,7 @@ async fn every_desk_gets_the_message_the_first_ack_decides_and_the_other_desk_se
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].ack_device, "desk1");
     assert_eq!(acks[0].index, first.log_index);
+    assert_eq!(first.decided_by, "desk1");
 
     // Desk 1 is done with it; desk 2 still gets it, handled by desk 1 with the signature.
     assert!(desk1.items(1, QUIET).await.is_empty());
@@ -192,7 +230,8 @@ async fn every_desk_gets_the_message_the_first_ack_decides_and_the_other_desk_se
     assert!(relay.store.ciphertext(&id).unwrap().is_some());
 
     // Desk 2's own acknowledgement of the decided message changes nothing and logs nothing:
-    // it answers with the first decision's index, and desk 2 is done.
+    // it answers with the first decision's index and names desk 1 as the one that decided;
+    // desk 2 still gets the item (with the signed decision to check) until done_seq.
     let events_before = relay.events().len();
     let second = desk2
         .conn
@@ -202,11 +241,30 @@ async fn every_desk_gets_the_message_the_first_ack_decides_and_the_other_desk_se
         .unwrap()
         .into_inner();
     assert_eq!(second.log_index, first.log_index);
+    assert_eq!(second.decided_by, "desk1");
     assert_eq!(
         relay.events().len(),
         events_before,
         "no event for a later desk"
     );
+    let items = desk2.items(1, WAIT).await;
+    assert_eq!(
+        envelope_of(&items[0])
+            .unwrap()
+            .handled
+            .as_ref()
+            .unwrap()
+            .device,
+        "desk1"
+    );
+    let done = desk2
+        .conn
+        .mailbox()
+        .ack(desk2.done(items[0].seq))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.decided_by, "", "done_seq decides nothing");
     assert!(desk2.items(1, QUIET).await.is_empty());
     // Every desk done: the item left the mailbox.
     assert_eq!(nas_items(&relay), 0);
@@ -301,6 +359,21 @@ async fn a_device_id_of_another_certificate_is_permission_denied() {
     let err = desk2.conn.mailbox().ack(ack.clone()).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err}");
     assert!(err.message().contains("another certificate"), "{err}");
+    assert!(
+        err.message().contains("renewed") && err.message().contains("silta keys publish"),
+        "a renewed desk is told to publish the same device again: {err}"
+    );
+    // Not naming a device but signing as desk 1: the signer is still not the calling desk.
+    let err = desk2
+        .conn
+        .mailbox()
+        .ack(pb::AckRequest {
+            device_id: String::new(),
+            ..ack_of(&desk1.keys, &env)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
     // Desk 2 naming itself but signing as desk 1.
     ack.device_id = "desk2".into();
     let err = desk2.conn.mailbox().ack(ack).await.unwrap_err();
@@ -348,7 +421,38 @@ async fn a_desk_enrolled_after_the_message_gets_it_as_sealed_before_its_keys() {
     let got = envelope_of(&items[0]).expect("the late desk sees the item");
     assert!(got.sealed_before_device);
     assert_eq!(got.handled, None);
-    // It cannot open it, so it may finish with it while the copy is still open...
+    // The first desk to receive it cannot open it: that is no delivery.
+    tokio::time::sleep(QUIET).await;
+    assert!(events_of(&relay, EventType::Delivered, &env.message_id).is_empty());
+    // It cannot have read it: it may not acknowledge it (signing the hash it was given)...
+    let before = relay.fingerprint();
+    let err = late.conn.mailbox().ack(late.ack(&env)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert!(err.message().contains("sealed before this desk"), "{err}");
+    // ... nor reject it for a reason that needs reading it...
+    let err = late
+        .conn
+        .mailbox()
+        .ack(reject(&late, &env, pb::RejectionReason::MalformedPayload))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert_eq!(relay.fingerprint(), before, "nothing changed");
+    // ... and its CANNOT_DECRYPT decides nothing: it is done with it, the copy stays open.
+    let answer = late
+        .conn
+        .mailbox()
+        .ack(reject(&late, &env, pb::RejectionReason::CannotDecrypt))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((answer.log_index, answer.decided_by.as_str()), (0, ""));
+    assert!(events_of(&relay, EventType::Rejected, &env.message_id).is_empty());
+    assert_eq!(
+        state_of(&relay, &env.message_id),
+        DeliveryState::Pending as i32
+    );
+    // It may finish with it while the copy is still open (again: fine)...
     late.conn
         .mailbox()
         .ack(late.done(items[0].seq))
@@ -362,6 +466,168 @@ async fn a_desk_enrolled_after_the_message_gets_it_as_sealed_before_its_keys() {
     assert_eq!(nas_items(&relay), 1);
     desk1.conn.mailbox().ack(desk1.ack(&env)).await.unwrap();
     assert_eq!(nas_items(&relay), 0, "both desks done");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn cannot_decrypt_at_one_desk_leaves_the_copy_to_the_desk_that_can_read_it() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let desk1 = desk(&relay, &pki, NAS, "desk1").await;
+    let desk2 = desk(&relay, &pki, NAS, "desk2").await;
+    // The centre sealed to desk 1's recipient only (it fetched the keys before desk 2
+    // published): desk 2 cannot open it, though it is not sealed_before_device.
+    let (centre, env, _) = referral(&relay, &pki).await;
+    let id = env.message_id.clone();
+    let items = desk2.items(1, WAIT).await;
+    assert!(!envelope_of(&items[0]).unwrap().sealed_before_device);
+    delivered(&relay, &id).await;
+    let answer = desk2
+        .conn
+        .mailbox()
+        .ack(reject(&desk2, &env, pb::RejectionReason::CannotDecrypt))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((answer.log_index, answer.decided_by.as_str()), (0, ""));
+    // Not rejected for NAS: desk 1 may still read it. Desk 2 is done with it.
+    assert_eq!(state_of(&relay, &id), DeliveryState::Delivered as i32);
+    assert!(events_of(&relay, EventType::Rejected, &id).is_empty());
+    assert!(desk2.items(1, QUIET).await.is_empty());
+    assert_eq!(nas_items(&relay), 1);
+    // Desk 1 reads and acknowledges it: that decides, and the item is gone.
+    desk1.items(1, WAIT).await;
+    let first = desk1
+        .conn
+        .mailbox()
+        .ack(desk1.ack(&env))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.decided_by, "desk1");
+    assert_eq!(state_of(&relay, &id), DeliveryState::Acknowledged as i32);
+    assert_eq!(nas_items(&relay), 0);
+
+    // When no desk can open it, the last one's CANNOT_DECRYPT decides: REJECTED for NAS.
+    let env2 = envelope(MessageKind::Referral, &[NAS], b"sealed to nobody here");
+    centre.mailbox().send(env2.clone()).await.unwrap();
+    for d in [&desk2, &desk1] {
+        d.items(1, WAIT).await;
+    }
+    let second = desk2
+        .conn
+        .mailbox()
+        .ack(reject(&desk2, &env2, pb::RejectionReason::CannotDecrypt))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.decided_by, "");
+    let last = desk1
+        .conn
+        .mailbox()
+        .ack(reject(&desk1, &env2, pb::RejectionReason::CannotDecrypt))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(last.decided_by, "desk1");
+    assert_eq!(
+        state_of(&relay, &env2.message_id),
+        DeliveryState::Rejected as i32
+    );
+    let rejected = events_of(&relay, EventType::Rejected, &env2.message_id);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].index, last.log_index);
+    assert_eq!(nas_items(&relay), 0);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_without_a_live_desk_takes_nothing_from_the_desks() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let desk1 = desk(&relay, &pki, NAS, "desk1").await;
+    let centre = desk(&relay, &pki, CENTRE, "front").await;
+    let env = envelope(
+        MessageKind::InformationRequest,
+        &[CENTRE],
+        b"sealed question",
+    );
+    desk1.conn.mailbox().send(env.clone()).await.unwrap();
+    centre.items(1, WAIT).await;
+    centre.conn.mailbox().ack(centre.ack(&env)).await.unwrap();
+    let (_from, referral, _) = referral(&relay, &pki).await;
+
+    // Another certificate of NAS that published no keys (a renewed one before republishing,
+    // an old program): it may not confirm, finish or reject anything for the desks.
+    let bare = relay.connect_as(&pki, NAS).await;
+    let mut stream = bare
+        .mailbox()
+        .subscribe(pb::SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let items = take_items(&mut stream, 3, WAIT).await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    let before = relay.fingerprint();
+    let status_seq = items.iter().find(|i| status_of(i).is_some()).unwrap().seq;
+    let envelope_seq = items.iter().find(|i| envelope_of(i).is_some()).unwrap().seq;
+    let requests = [
+        pb::ack_request::Target::StatusSeq(status_seq),
+        pb::ack_request::Target::DoneSeq(envelope_seq),
+        pb::ack_request::Target::Reject(pb::Rejection {
+            message_id: referral.message_id.clone(),
+            reason: pb::RejectionReason::CannotDecrypt as i32,
+            detail: String::new(),
+        }),
+    ];
+    for target in requests {
+        let err = bare
+            .mailbox()
+            .ack(pb::AckRequest {
+                device_id: String::new(),
+                target: Some(target.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{target:?}: {err}");
+        assert!(err.message().contains("silta keys publish"), "{err}");
+    }
+    assert_eq!(relay.fingerprint(), before, "nothing changed");
+    // Desk 1 still gets all three.
+    assert_eq!(desk1.items(3, WAIT).await.len(), 3);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_last_desk_takes_a_held_item_the_content_goes_at_purge_after_final() {
+    let pki = TestPki::new();
+    let clock = TestClock::new();
+    let relay = TestRelay::start_clocked(&pki, &clock, |c| {
+        c.retention.sweep_interval_ms = 20;
+        c.retention.handled_item_days = 3;
+        c.retention.purge_after_final_s = 3600;
+    })
+    .await;
+    let desk1 = desk(&relay, &pki, NAS, "desk1").await;
+    let desk2 = desk(&relay, &pki, NAS, "desk2").await;
+    let (_centre, env, _) = referral(&relay, &pki).await;
+    let id = env.message_id.clone();
+    desk1.items(1, WAIT).await;
+    desk1.conn.mailbox().ack(desk1.ack(&env)).await.unwrap();
+    // Past purge_after_final_s: the content is kept while desk 2 still holds the item.
+    clock.advance(Duration::from_secs(2 * 3600));
+    sweeper_round(&relay).await;
+    assert!(relay.store.ciphertext(&id).unwrap().is_some());
+    // Desk 2 takes it: nothing holds the content any more, and its time is up.
+    let seq = desk2.items(1, WAIT).await[0].seq;
+    desk2.conn.mailbox().ack(desk2.done(seq)).await.unwrap();
+    assert_eq!(nas_items(&relay), 0);
+    sweeper_round(&relay).await;
+    assert!(
+        relay.store.ciphertext(&id).unwrap().is_none(),
+        "purged at purge_after_final_s, not at the end of the 3-day hold"
+    );
+    assert_eq!(events_of(&relay, EventType::Purged, &id).len(), 1);
     relay.stop().await;
 }
 
@@ -479,12 +745,12 @@ async fn the_hold_removes_what_a_desk_that_never_comes_back_holds_and_only_then_
 
     // purge_after_final_s (1 h) passes: the item is still held for desk 2, so is the content.
     clock.advance(Duration::from_secs(2 * 3600));
-    tokio::time::sleep(QUIET).await;
+    sweeper_round(&relay).await;
     assert_eq!(nas_items(&relay), 1);
     assert!(relay.store.ciphertext(&id).unwrap().is_some());
     assert!(events_of(&relay, EventType::Purged, &id).is_empty());
     clock.advance(Duration::from_secs(3 * DAY - 3 * 3600));
-    tokio::time::sleep(QUIET).await;
+    sweeper_round(&relay).await;
     assert_eq!(nas_items(&relay), 1, "not yet 3 days");
     assert!(relay.store.ciphertext(&id).unwrap().is_some());
 
@@ -757,5 +1023,107 @@ async fn retiring_the_desk_that_never_came_back_releases_what_it_held() {
         .await
         .unwrap();
     assert_eq!(nas_items(&relay), 0, "nothing left for a retired desk");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_retirement_cut_short_before_the_release_is_finished_at_start() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let desk1 = desk(&relay, &pki, NAS, "desk1").await;
+    let _gone = desk(&relay, &pki, NAS, "desk2").await;
+    let (_centre, env, _) = referral(&relay, &pki).await;
+    desk1.items(1, WAIT).await;
+    desk1.conn.mailbox().ack(desk1.ack(&env)).await.unwrap();
+    assert_eq!(nas_items(&relay), 1, "held for desk 2");
+    // The retirement's transaction ran, then the relay stopped before removing the items.
+    let data = relay.stop_keep().await;
+    {
+        let store = silta_tests::open_store_offline(data.path());
+        let nas: silta_certs::Principal = NAS.parse().unwrap();
+        store
+            .write(move |trees| {
+                trees.transaction(|tx| {
+                    let mut d = tx.device(&nas, "desk2")?.unwrap();
+                    d.retired = true;
+                    tx.put_device(&nas, "desk2", &d)?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        store.close().unwrap();
+    }
+    let relay = TestRelay::start_in(&pki, data, |_| {}).await;
+    for _ in 0..250 {
+        if nas_items(&relay) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(nas_items(&relay), 0, "released at start");
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_desks_acknowledging_at_once_the_second_is_told_the_first_handled_it() {
+    use silta_tests::TestUser;
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, CENTRE, "server-1");
+    let desk1 = TestUser::new(&pki, relay.addr, NAS, "desk-1");
+    let desk2 = TestUser::new(&pki, relay.addr, NAS, "desk-2");
+    for u in [&centre, &desk1, &desk2] {
+        ok(u, &["keys", "publish"]);
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(
+        &form,
+        "account = \"met at the centre\"\n[person]\nname = \"A. Person\"\nage_group = \"AGE_GROUP_ADULT\"\n[consent]\nperson_name = \"A. Person\"\ndate = \"2026-11-20\"\ninformed_about = [\"services\"]\n",
+    )
+    .unwrap();
+    let out = ok(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            NAS,
+            "--case",
+            "0123456789abcdef0123456789abcdef",
+            form.to_str().unwrap(),
+        ],
+    );
+    let line = out.lines().find(|l| l.starts_with("sent ")).unwrap();
+    let id = line.split(' ').nth(2).unwrap().to_owned();
+    // Both desks have it as new; both people acknowledge it, desk 1 a moment first.
+    for d in [&desk1, &desk2] {
+        let out = ok(d, &["inbox", "list"]);
+        assert!(out.contains("new"), "{out}");
+    }
+    let out = ok(&desk1, &["inbox", "ack", &id]);
+    assert!(out.contains("acknowledged Referral"), "{out}");
+    let out = ok(&desk2, &["inbox", "ack", &id]);
+    assert!(out.contains("not acknowledged from this desk"), "{out}");
+    assert!(
+        out.contains("handled by desk-1") && out.contains("not yet verified: run inbox sync"),
+        "{out}"
+    );
+    let o = silta(&desk2, &["inbox", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(shown["state"], "acknowledged", "{shown}");
+    assert!(shown["acknowledged_by"].is_null(), "{shown}");
+    assert_eq!(shown["handled_elsewhere"]["device"], "desk-1", "{shown}");
+    assert_eq!(shown["handled_elsewhere"]["verified"], false, "{shown}");
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let acks = events_of(&relay, EventType::Acknowledged, uuid.as_bytes());
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].ack_device, "desk-1");
+    // The next sync brings desk 1's signed acknowledgement: checked, and desk 2 is done.
+    let out = ok(&desk2, &["inbox", "list"]);
+    assert!(out.contains("handled by desk-1"), "{out}");
+    assert!(out.contains("(signature verified)"), "{out}");
+    assert_eq!(nas_items(&relay), 0);
     relay.stop().await;
 }

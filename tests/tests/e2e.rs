@@ -550,13 +550,14 @@ async fn acknowledgements_must_carry_the_recipients_device_signature() {
             .code(),
         tonic::Code::InvalidArgument
     );
+    // Another device's name: not the calling desk.
     assert_eq!(
         mailbox()
             .ack(ack(vec![7; 64], "nope"))
             .await
             .unwrap_err()
             .code(),
-        tonic::Code::InvalidArgument
+        tonic::Code::PermissionDenied
     );
     let other = silta_client::keys::DeviceKeys::generate("desk-1").unwrap();
     let forged = silta_client::seal::sign_ack(&other, &env.message_id, &env.ciphertext_sha256);

@@ -1,9 +1,11 @@
 //! `silta resend ID` against a real relay with the real `silta` program: a message the
-//! recipient could not open (a new operator's device, not the one it was sealed to: a real
-//! REJECTED cannot_decrypt) is re-sealed to the recipient's current keys under a new id that
+//! recipient could not open is re-sealed to the recipient's current keys under a new id that
 //! names the original, delivered and opened with the same content; running it again sends
-//! nothing more; the refusals have their exit codes. At a centre with a daemon, the daemon does
-//! it on request.
+//! nothing more; the refusals have their exit codes. Two ways a copy fails: the recipient's
+//! only desk lost the keys it was sealed to and published new ones (a real REJECTED
+//! cannot_decrypt from the desk itself), and an operator handover whose old desk the admin
+//! retired (UNDELIVERABLE devices_retired). At a centre with a daemon, the daemon does it on
+//! request.
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -102,6 +104,95 @@ async fn new_operator(pki: &TestPki, relay: &TestRelay) -> TestUser {
     let o = silta(&nas2, &["keys", "publish"]);
     assert!(o.status.success(), "{}", text(&o));
     nas2
+}
+
+/// The recipient's only desk lost its keys (a reinstalled computer, same certificate and
+/// device id) after the sender sealed to them: it cannot open the message, rejects it
+/// CANNOT_DECRYPT (no other desk could read it, so that decides), and `silta resend` re-seals
+/// it to the keys it published since; it arrives and opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_the_only_desk_cannot_decrypt_is_rejected_and_resent_to_its_new_keys() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let centre = TestUser::new(&pki, relay.addr, "centre/joutseno", "server-1");
+    let nas = TestUser::new(&pki, relay.addr, "assistance/nas", "desk-1");
+    for u in [&centre, &nas] {
+        let o = silta(u, &["keys", "publish"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let form = centre.dir.path().join("referral.toml");
+    std::fs::write(&form, referral_form("met at the centre on Tuesday")).unwrap();
+    let o = silta(
+        &centre,
+        &[
+            "send",
+            "--kind",
+            "referral",
+            "--to",
+            "assistance/nas",
+            "--case",
+            CASE,
+            form.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = sent_id(&o);
+
+    // desk-1's keys are lost; new ones under the same device id and certificate.
+    let key_dir = nas.config.key_dir();
+    std::fs::remove_dir_all(&key_dir).unwrap();
+    silta_client::keys::DeviceKeys::init(&key_dir, "desk-1").unwrap();
+    let o = silta(&nas, &["keys", "publish"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // It cannot open the message: rejected, and that decides (desk-1 is the only desk).
+    let out1 = nas.dir.path().join("in1");
+    let o = silta(
+        &nas,
+        &["receive", "--out", out1.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(received(&out1).is_empty(), "{}", text(&o));
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let rejected: Vec<pb::Event> = relay
+        .events()
+        .into_iter()
+        .filter(|e| e.r#type == pb::EventType::Rejected as i32 && e.message_id == uuid.as_bytes())
+        .collect();
+    assert_eq!(rejected.len(), 1, "{}", text(&o));
+    assert_eq!(
+        rejected[0].rejection_reason,
+        pb::RejectionReason::CannotDecrypt as i32
+    );
+
+    let o = silta(&centre, &["inbox", "sync", "--wait", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = silta(&centre, &["inbox", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        shown["recipients"]["assistance/nas"]["state"], "rejected",
+        "{shown}"
+    );
+
+    // Re-sent to the new keys, under a new id; it opens at desk-1.
+    let o = silta(&centre, &["resend", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let new_id = resent_id(&o);
+    assert_ne!(new_id, id);
+    assert_eq!(accepted(&relay), [id.clone(), new_id.clone()]);
+    let out2 = nas.dir.path().join("in2");
+    let o = silta(
+        &nas,
+        &["receive", "--out", out2.to_str().unwrap(), "--wait", "2"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got = received(&out2);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message_id"], new_id);
+    assert_eq!(
+        got[0]["payload"]["referral"]["account"],
+        "met at the centre on Tuesday"
+    );
+    relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
