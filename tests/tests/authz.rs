@@ -21,6 +21,7 @@ const CENTRE_TO_ASSISTANCE: &[MessageKind] = &[
     MessageKind::MeetingReply,
     MessageKind::StatusUpdate,
     MessageKind::ConsentWithdrawal,
+    MessageKind::ServiceAgreementAnswer,
 ];
 
 /// DESIGN §5, "may send": assistance → centre.
@@ -37,6 +38,7 @@ const ASSISTANCE_TO_CENTRE: &[MessageKind] = &[
     MessageKind::StatusUpdate,
     MessageKind::CaseTransfer,
     MessageKind::ExitNotice,
+    MessageKind::ConsentWithdrawal,
 ];
 
 /// Which roles may call each RPC.
@@ -187,7 +189,7 @@ async fn every_forbidden_sender_kind_recipient_combination_is_denied() {
     let mut allowed = 0;
     for (sender, conn) in &conns {
         for recipient in ROLES {
-            for k in 1..=18 {
+            for k in 1..=21 {
                 let kind = MessageKind::try_from(k).unwrap();
                 let ok = match (*sender, recipient) {
                     ("centre", "assistance") => CENTRE_TO_ASSISTANCE.contains(&kind),
@@ -203,9 +205,19 @@ async fn every_forbidden_sender_kind_recipient_combination_is_denied() {
                 } else {
                     let err = result
                         .expect_err(&format!("{sender} -> {recipient} {kind:?} was accepted"));
+                    // A principal-internal kind (case claim, access-log share) to anyone but
+                    // the sender itself is a malformed envelope, refused before the policy;
+                    // an auditor or admin may not call Send at all.
+                    let code = if silta_proto::policy::is_internal(kind)
+                        && matches!(*sender, "centre" | "assistance")
+                    {
+                        Code::InvalidArgument
+                    } else {
+                        Code::PermissionDenied
+                    };
                     assert_eq!(
                         err.code(),
-                        Code::PermissionDenied,
+                        code,
                         "{sender} -> {recipient} {kind:?}: {err:?}"
                     );
                 }
@@ -216,6 +228,36 @@ async fn every_forbidden_sender_kind_recipient_combination_is_denied() {
         allowed,
         CENTRE_TO_ASSISTANCE.len() + ASSISTANCE_TO_CENTRE.len()
     );
+
+    // The principal-internal kinds go to the sender's own principal only: allowed for a centre
+    // and the Assistance System (with a case reference and legal basis INTERNAL), refused for
+    // auditors and admins (who send nothing), and never together with another recipient.
+    for (sender, conn) in &conns {
+        for kind in silta_proto::policy::INTERNAL {
+            let me = format!("{sender}/x");
+            let mut env = envelope(kind, &[&me], b"sealed");
+            env.legal_basis = silta_proto::pb::LegalBasis::Internal as i32;
+            let result = conn.mailbox().send(env).await;
+            if matches!(*sender, "centre" | "assistance") {
+                result.unwrap_or_else(|e| panic!("{sender} -> itself {kind:?}: {e:?}"));
+                let mut both = envelope(kind, &[&me, &format!("{sender}/y")], b"sealed");
+                both.legal_basis = silta_proto::pb::LegalBasis::Internal as i32;
+                let err = conn.mailbox().send(both).await.unwrap_err();
+                assert_eq!(
+                    err.code(),
+                    Code::InvalidArgument,
+                    "{sender} {kind:?}: {err:?}"
+                );
+            } else {
+                let err = result.expect_err(&format!("{sender} -> itself {kind:?} was accepted"));
+                assert_eq!(
+                    err.code(),
+                    Code::PermissionDenied,
+                    "{sender} {kind:?}: {err:?}"
+                );
+            }
+        }
+    }
 
     // One forbidden recipient among allowed ones denies the whole message and stores nothing.
     let centre = &conns[0].1;
