@@ -437,9 +437,15 @@ pub async fn acknowledge(
     ) {
         return Ok(record);
     }
-    // Another desk answered it: nothing is sent from here (an acknowledgement from this desk
-    // would change nothing at the relay and look as if this desk had handled it).
-    if record.handled_elsewhere.is_some() {
+    // Another desk answered it, as this desk verified: nothing is sent from here (an
+    // acknowledgement from this desk would change nothing at the relay and look as if this desk
+    // had handled it). An unverified claim (the relay's word only) does not stop a person from
+    // trying: the relay then names the desk that decided again.
+    if record
+        .handled_elsewhere
+        .as_ref()
+        .is_some_and(|h| h.verified)
+    {
         return Ok(record);
     }
     if record.sealed_before_device {

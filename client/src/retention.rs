@@ -402,6 +402,9 @@ impl Sweep<'_> {
         }
         if let Some(folders) = self.folders {
             find_inbox_files(&folders.inbox, &mut found, &mut plan)?;
+            // Case claims and access-log shares the daemon keeps apart (they name staff and
+            // purposes): the same rules as the case they are about.
+            find_inbox_files(&folders.internal, &mut found, &mut plan)?;
             find_sent_files(&folders.sent, &mut found, &mut plan)?;
         }
         if let Some(jobs) = self.jobs {
@@ -1220,6 +1223,32 @@ mod tests {
 
     fn at(s: &str) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(parse_ms(s).unwrap())
+    }
+
+    /// Review finding: case claims and access-log shares the daemon keeps in internal/ (staff
+    /// names, purposes) were never deleted; they go with their case like inbox/ files.
+    #[test]
+    fn the_daemons_internal_files_go_with_their_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let folders = Folders::under(dir.path());
+        std::fs::create_dir_all(&folders.internal).unwrap();
+        let file = folders.internal.join(format!("{OTHER}-case-claim.json"));
+        std::fs::write(&file, serde_json::to_vec(&record(OTHER, CASE, "")).unwrap()).unwrap();
+        let policy = RetentionConfig::default();
+        let closed = closed_at(parse_ms("2026-11-25T00:00:00Z").unwrap());
+        let plan = Sweep {
+            state: None,
+            folders: Some(&folders),
+            jobs: None,
+            policy: &policy,
+            closed: &closed,
+            now: at("2026-12-25T00:00:00Z"),
+        }
+        .plan()
+        .unwrap();
+        assert_eq!(plan.doomed.len(), 1, "{:?}", plan.problems);
+        assert_eq!(plan.doomed[0].files, [file]);
+        assert_eq!(plan.doomed[0].rule, Rule::ClosedCase);
     }
 
     #[test]

@@ -368,9 +368,11 @@ pub fn open_any(
 
 /// The day a received payload's dates are judged by: the day it was written by the sender's
 /// signed clock (a birthday between writing and opening does not make it invalid), but never
-/// later than a day after the relay accepted it or a day after `now` (the receiver's clock): a
-/// sender whose clock runs fast cannot date a decision after the relay had it. The day of slack
-/// is for time zones (a decision dated in Finland's today while UTC is still on yesterday).
+/// later than a day after the relay accepted it: a sender whose clock runs fast cannot date a
+/// decision after the relay had it. The day of slack is for time zones (a decision dated in
+/// Finland's today while UTC is still on yesterday). The receiver's own clock (`now`) counts
+/// only when the message carries neither time: a receiver whose clock runs slow must not
+/// refuse, for good, what was valid when it was written.
 pub fn judged_on(
     created_at: Option<prost_types::Timestamp>,
     accepted_at: Option<prost_types::Timestamp>,
@@ -386,7 +388,6 @@ pub fn judged_on(
     [
         created_at.and_then(date),
         accepted_at.and_then(date).map(next),
-        Some(local),
     ]
     .into_iter()
     .flatten()
@@ -626,10 +627,11 @@ mod tests {
         assert_eq!(judged_on(Some(t(0)), Some(t(10)), at(365 * day)), date(0));
         // The sender's clock five days fast: a day after the relay accepted it.
         assert_eq!(judged_on(Some(t(5 * day)), Some(t(0)), at(0)), date(day));
-        // The relay's time too far ahead of the receiver's: a day after the receiver's now.
+        // A receiver whose clock runs three days slow: still the day it was written (a slow
+        // receiver must not refuse for good what was valid when written).
         assert_eq!(
-            judged_on(Some(t(9 * day)), Some(t(9 * day)), at(0)),
-            date(day)
+            judged_on(Some(t(3 * day)), Some(t(3 * day)), at(0)),
+            date(3 * day)
         );
         // Nothing dated: the receiver's tomorrow at the latest.
         assert_eq!(judged_on(None, None, at(0)), date(day));

@@ -102,7 +102,7 @@ proptest! {
         let p = parties();
         let payload = match kind {
             0 => consultation(&text),
-            1 => Payload { body: Some(Body::StatusUpdate(pl::StatusUpdate { description: text.clone(), ..Default::default() })) },
+            1 => Payload { body: Some(Body::StatusUpdate(pl::StatusUpdate { change: 1, description: text.clone(), ..Default::default() })) },
             _ => Payload { body: Some(Body::MeetingReply(pl::MeetingReply { note: text.clone(), answer: 1, ..Default::default() })) },
         };
         let kind = silta_client::payload::kind_of(payload.body.as_ref().unwrap());

@@ -1696,6 +1696,20 @@ fn check_in_reply_to(
             hex::encode(&env.case_ref)
         )));
     }
+    // The anonymous consultation stays unlinked: in_reply_to is metadata the relay keeps, so
+    // nothing but the consultation's own exchange (a reply, a follow-up question) may answer it.
+    let anonymous = |k: i32| {
+        matches!(
+            pb::MessageKind::try_from(k),
+            Ok(pb::MessageKind::AnonymousConsultation | pb::MessageKind::ConsultationReply)
+        )
+    };
+    if anonymous(env.kind) && !anonymous(envelope.kind) {
+        return abort(RelayError::InvalidArgument(format!(
+            "in_reply_to: message {} is an anonymous consultation or its reply; an identified message may not answer it (the consultation stays unlinked from any case)",
+            uuid_str(&envelope.in_reply_to)
+        )));
+    }
     Ok(())
 }
 

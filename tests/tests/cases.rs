@@ -1282,3 +1282,50 @@ async fn a_case_record_that_does_not_decode_does_not_stop_the_relay() {
     assert_eq!(send(&old, other).await.0, Code::Ok, "the relay serves");
     relay.stop().await;
 }
+
+/// Review finding: an identified message could answer the anonymous consultation (a desk
+/// without the consultation kept locally skips the client's check), and the relay, which keeps
+/// in_reply_to, would then tie the "no consequences" consultation to a case. The relay refuses
+/// it; the consultation's own exchange (its reply) still threads.
+#[tokio::test]
+async fn nothing_identified_answers_the_anonymous_consultation() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (centre, _) = relay.connect_with_keys(&pki, OLD).await;
+    let mut consultation = envelope(MessageKind::AnonymousConsultation, &[NAS], b"x");
+    consultation.case_ref = vec![0; 16];
+    assert_eq!(send(&centre, consultation.clone()).await.0, Code::Ok);
+    let mut reply = envelope(MessageKind::ConsultationReply, &[OLD], b"x");
+    reply.case_ref = vec![0; 16];
+    reply.in_reply_to = consultation.message_id.clone();
+    let (code, message) = send(&nas, reply.clone()).await;
+    assert_eq!(code, Code::Ok, "{message}");
+
+    // A referral answering the reply, and an emergency confirmation issuing a case in answer to
+    // the consultation: refused, nothing stored.
+    let mut referral = envelope(MessageKind::Referral, &[NAS], b"x");
+    referral.case_ref = vec![0; 16];
+    referral.in_reply_to = reply.message_id.clone();
+    let (code, message) = send(&centre, referral.clone()).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(message.contains("unlinked"), "{message}");
+    assert!(relay.store.message(&referral.message_id).unwrap().is_none());
+    let mut confirmation = in_case(
+        MessageKind::EmergencyReferralConfirmation,
+        &case_ref(),
+        LegalBasis::AcuteDanger,
+        &[OLD],
+    );
+    confirmation.in_reply_to = consultation.message_id.clone();
+    let (code, message) = send(&nas, confirmation.clone()).await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(
+        relay
+            .store
+            .message(&confirmation.message_id)
+            .unwrap()
+            .is_none()
+    );
+    relay.stop().await;
+}
