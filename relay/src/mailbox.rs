@@ -571,6 +571,11 @@ impl Mailbox {
         let mut tls_changes = self.tls.changes();
         let mut disabled_changes = self.registry.disabled_changes();
         let mut deadline = self.stream_deadline(peer);
+        // A certificate bound to none of the principal's live desks (an older client, a renewed
+        // certificate not yet republished) may read, but what it is handed does not count as
+        // DELIVERED for the desks (read once, at the start of the stream).
+        let counts_as_delivery =
+            *desk != Desk::Principal || live_devices(&self.store, principal)?.is_empty();
         tracing::info!(principal = %name, after_seq = cursor, "subscription opened");
         loop {
             // A stream opened before its certificate was revoked ends at the next CRL reload.
@@ -686,7 +691,7 @@ impl Mailbox {
                 // Counted as delivered once handed to this recipient's connection.
                 delivered.extend(id);
             }
-            if !delivered.is_empty() {
+            if !delivered.is_empty() && counts_as_delivery {
                 self.mark_delivered(principal, delivered).await?;
             }
             if stopping {

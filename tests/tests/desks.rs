@@ -593,6 +593,15 @@ async fn a_certificate_without_a_live_desk_takes_nothing_from_the_desks() {
         assert!(err.message().contains("silta keys publish"), "{err}");
     }
     assert_eq!(relay.fingerprint(), before, "nothing changed");
+    // What it was handed does not count as delivered for the desks (final review finding).
+    let states = relay.store.recipient_states(&referral.message_id).unwrap();
+    assert!(
+        !states.is_empty()
+            && states
+                .iter()
+                .all(|(_, s)| s.state == pb::DeliveryState::Pending as i32),
+        "{states:?}"
+    );
     // Desk 1 still gets all three.
     assert_eq!(desk1.items(3, WAIT).await.len(), 3);
     relay.stop().await;
