@@ -58,3 +58,6 @@ impl Outcome {
         );
     }
 }
+
+/// The brokers' load clients (rabbit-load, nats-load): their flags, driver and /proc probes.
+pub mod brokers;
