@@ -299,6 +299,51 @@ where
     Ok(run)
 }
 
+/// Counts down the messages a consume run expects, and tells every consumer when all are in.
+#[derive(Clone)]
+pub struct Drain {
+    remaining: Arc<std::sync::atomic::AtomicI64>,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drain {
+    pub fn new(expected: u64) -> Self {
+        let (done, _) = tokio::sync::watch::channel(expected == 0);
+        Drain {
+            remaining: Arc::new(std::sync::atomic::AtomicI64::new(
+                i64::try_from(expected).unwrap_or(i64::MAX),
+            )),
+            done,
+        }
+    }
+
+    /// One more message consumed and acknowledged.
+    pub fn one_done(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.send_replace(true);
+        }
+    }
+
+    /// Resolves once every expected message is done.
+    pub async fn all_done(&self) {
+        let mut rx = self.done.subscribe();
+        let _ = rx.wait_for(|d| *d).await;
+    }
+}
+
+/// Fills the server's CPU per message over a consume run (CPU time sampled before it) and its
+/// peak RSS.
+pub fn fill_server_since(o: &mut Outcome, server: Option<ServerProc>, cpu_before: Option<Duration>) -> Result<()> {
+    if let (Some(s), Some(before)) = (server, cpu_before) {
+        let cpu = s.cpu_time()?.saturating_sub(before);
+        if o.count > 0 {
+            o.server_cpu_us_per_msg = Some(cpu.as_secs_f64() * 1e6 / o.count as f64);
+        }
+        o.server_peak_rss_kib = Some(s.peak_rss_kib()?);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

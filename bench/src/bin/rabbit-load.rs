@@ -22,8 +22,8 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use silta_bench::brokers::{
-    BrokerArgs, CommonArgs, CpuProbe, ServerProc, Window, drive, fill_latency, fill_server,
-    new_histogram, record,
+    BrokerArgs, CommonArgs, CpuProbe, Drain, ServerProc, Window, drive, fill_latency, fill_server,
+    fill_server_since, new_histogram, record,
 };
 use tokio::time::Instant;
 
@@ -169,10 +169,8 @@ async fn consume(
     let cpu_before = server.map(|s| s.cpu_time()).transpose()?;
     let start = Instant::now();
     let deadline = start + cap;
+    let drain = Drain::new(total);
     let mut tasks = tokio::task::JoinSet::new();
-    let remaining = Arc::new(std::sync::atomic::AtomicI64::new(
-        i64::try_from(total).unwrap_or(i64::MAX),
-    ));
     for (i, ch) in channels.iter().enumerate() {
         ch.basic_qos(prefetch, BasicQosOptions::default())
             .await
@@ -186,14 +184,17 @@ async fn consume(
             )
             .await
             .context("starting a consumer")?;
-        let remaining = remaining.clone();
+        let drain = drain.clone();
         tasks.spawn(async move {
             let mut hist = new_histogram();
             let (mut count, mut last) = (0u64, None);
-            while remaining.load(std::sync::atomic::Ordering::Relaxed) > 0 {
-                let next = tokio::time::timeout_at(deadline, consumer.next()).await;
-                let Ok(next) = next else { break };
-                let delivery = next
+            loop {
+                let delivery = tokio::select! {
+                    next = consumer.next() => next,
+                    () = drain.all_done() => break,
+                    () = tokio::time::sleep_until(deadline) => break,
+                };
+                let delivery = delivery
                     .ok_or_else(|| anyhow!("the consumer was cancelled"))?
                     .context("receiving")?;
                 let got = Instant::now();
@@ -205,7 +206,7 @@ async fn consume(
                 record(&mut hist, done - got);
                 count += 1;
                 last = Some(done);
-                remaining.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                drain.one_done();
             }
             Ok::<_, anyhow::Error>((hist, count, last))
         });
@@ -221,15 +222,14 @@ async fn consume(
     let elapsed = (last - start).as_secs_f64();
     let mut o = args.common.outcome("rabbitmq", "consume");
     fill_latency(&mut o, &hist, count, elapsed);
-    if let (Some(s), Some(before)) = (server, cpu_before) {
-        let cpu = s.cpu_time()?.saturating_sub(before);
-        if count > 0 {
-            o.server_cpu_us_per_msg = Some(cpu.as_secs_f64() * 1e6 / count as f64);
-        }
-        o.server_peak_rss_kib = Some(s.peak_rss_kib()?);
-    }
+    fill_server_since(&mut o, server, cpu_before)?;
     o.note = NOTE.into();
     o.print();
     eprintln!("rabbit-load: consumed and acked {count} of {total}");
+    // Leave the queue empty (and its disk space free) for the next round.
+    channels[0]
+        .queue_purge(args.queue.as_str().into(), QueuePurgeOptions::default())
+        .await
+        .context("purging the queue")?;
     Ok(())
 }
