@@ -115,7 +115,11 @@ pub fn fill_latency(o: &mut Outcome, h: &Histogram<u64>, count: u64, seconds: f6
     let ms = |us: u64| us as f64 / 1000.0;
     o.count = count;
     o.seconds = seconds;
-    o.throughput = if seconds > 0.0 { count as f64 / seconds } else { 0.0 };
+    o.throughput = if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    };
     if !h.is_empty() {
         o.p50_ms = ms(h.value_at_quantile(0.50));
         o.p99_ms = ms(h.value_at_quantile(0.99));
@@ -224,7 +228,11 @@ impl CpuProbe {
 }
 
 /// Fills the server's CPU per message and its peak RSS, if a server was given.
-pub async fn fill_server(o: &mut Outcome, server: Option<ServerProc>, probe: Option<CpuProbe>) -> Result<()> {
+pub async fn fill_server(
+    o: &mut Outcome,
+    server: Option<ServerProc>,
+    probe: Option<CpuProbe>,
+) -> Result<()> {
     if let (Some(server), Some(probe)) = (server, probe) {
         let cpu = probe.finish().await?;
         if o.count > 0 {
@@ -333,7 +341,11 @@ impl Drain {
 
 /// Fills the server's CPU per message over a consume run (CPU time sampled before it) and its
 /// peak RSS.
-pub fn fill_server_since(o: &mut Outcome, server: Option<ServerProc>, cpu_before: Option<Duration>) -> Result<()> {
+pub fn fill_server_since(
+    o: &mut Outcome,
+    server: Option<ServerProc>,
+    cpu_before: Option<Duration>,
+) -> Result<()> {
     if let (Some(s), Some(before)) = (server, cpu_before) {
         let cpu = s.cpu_time()?.saturating_sub(before);
         if o.count > 0 {
@@ -350,14 +362,16 @@ mod tests {
 
     #[test]
     fn cpu_ticks_are_utime_plus_stime_even_with_odd_names() {
-        let stat = "1234 (beam.smp) x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 30 0 5 0 0";
+        let stat =
+            "1234 (beam.smp) x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 30 0 5 0 0";
         assert_eq!(parse_cpu_ticks(stat), Some(325));
         assert_eq!(parse_cpu_ticks("garbage"), None);
     }
 
     #[test]
     fn vm_hwm_in_kib() {
-        let status = "Name:\tnats-server\nVmPeak:\t 900 kB\nVmHWM:\t   51234 kB\nVmRSS:\t 40000 kB\n";
+        let status =
+            "Name:\tnats-server\nVmPeak:\t 900 kB\nVmHWM:\t   51234 kB\nVmRSS:\t 40000 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(51234));
         assert_eq!(parse_vm_hwm("Name: x\n"), None);
     }

@@ -14,7 +14,9 @@ use silta_certs::{
 };
 
 #[derive(Parser)]
-#[command(about = "Mint a CA, a loopback server certificate and a client certificate for the brokers")]
+#[command(
+    about = "Mint a CA, a loopback server certificate and a client certificate for the brokers"
+)]
 struct Args {
     /// Directory to write ca.pem, server.pem, server.key, client.pem, client.key into.
     dir: PathBuf,
@@ -25,7 +27,8 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let ca = CertificateAuthority::generate(
         "silta-bench CA",
         "bench.silta.example",
@@ -43,6 +46,9 @@ fn main() -> Result<()> {
     for (name, contents, mode) in files {
         write_new(&args.dir.join(name), contents.as_bytes(), mode)?;
     }
-    eprintln!("bench-pki: wrote ca.pem, server.pem, server.key, client.pem, client.key in {}", args.dir.display());
+    eprintln!(
+        "bench-pki: wrote ca.pem, server.pem, server.key, client.pem, client.key in {}",
+        args.dir.display()
+    );
     Ok(())
 }

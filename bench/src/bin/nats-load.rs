@@ -59,7 +59,6 @@ async fn main() -> Result<()> {
             .add_root_certificates(args.broker.ca.clone())
             .add_client_certificate(args.broker.cert.clone(), args.broker.key.clone())
             .connection_timeout(Duration::from_secs(10))
-            .retry_on_initial_connect()
             .max_reconnects(Some(0))
             .connect(args.broker.url.as_str())
             .await
@@ -103,7 +102,11 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn send(args: &Args, contexts: &[jetstream::Context], server: Option<ServerProc>) -> Result<u64> {
+async fn send(
+    args: &Args,
+    contexts: &[jetstream::Context],
+    server: Option<ServerProc>,
+) -> Result<u64> {
     let payload = Bytes::from(vec![0x5a; args.common.size as usize]);
     let ctxs: Arc<[jetstream::Context]> = contexts.to_vec().into();
     let stream_name: Arc<str> = args.stream.as_str().into();
@@ -139,7 +142,10 @@ async fn send(args: &Args, contexts: &[jetstream::Context], server: Option<Serve
     fill_server(&mut o, server, probe).await?;
     o.note = NOTE.into();
     o.print();
-    eprintln!("nats-load: {} messages acknowledged (PubAck) in all", run.total);
+    eprintln!(
+        "nats-load: {} messages acknowledged (PubAck) in all",
+        run.total
+    );
     Ok(run.total)
 }
 
@@ -187,7 +193,11 @@ async fn consume(
                 }
             };
             loop {
-                let permit = permits.clone().acquire_owned().await.context("ack permits")?;
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .context("ack permits")?;
                 let message = tokio::select! {
                     next = messages.next() => next,
                     () = drain.all_done() => break,

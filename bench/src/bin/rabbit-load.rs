@@ -69,7 +69,10 @@ async fn main() -> Result<()> {
         channels.push(ch);
     }
     let mut qargs = FieldTable::default();
-    qargs.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    qargs.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     channels[0]
         .queue_declare(
             args.queue.as_str().into(),
@@ -85,7 +88,10 @@ async fn main() -> Result<()> {
         .queue_purge(args.queue.as_str().into(), QueuePurgeOptions::default())
         .await
         .context("purging the queue")?;
-    eprintln!("rabbit-load: queue {} ready ({purged} old messages purged)", args.queue);
+    eprintln!(
+        "rabbit-load: queue {} ready ({purged} old messages purged)",
+        args.queue
+    );
 
     let total = send(&args, &channels, server).await?;
     consume(&args, &channels, server, total).await?;
@@ -96,7 +102,8 @@ async fn main() -> Result<()> {
 }
 
 fn tls_config(b: &BrokerArgs) -> Result<OwnedTLSConfig> {
-    let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let read =
+        |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let ca = String::from_utf8(read(&b.ca)?).context("the CA file is not PEM text")?;
     Ok(OwnedTLSConfig {
         identity: Some(OwnedIdentity::PKCS8 {
