@@ -38,7 +38,9 @@ impl Latency {
 
     /// Records one latency (below 1 µs counts as 1 µs, above 60 s as 60 s).
     pub fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(MAX_US).clamp(1, MAX_US);
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(MAX_US)
+            .clamp(1, MAX_US);
         self.0.saturating_record(us);
     }
 

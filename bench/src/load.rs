@@ -146,18 +146,21 @@ pub struct Measured {
 }
 
 /// Samples `server` at the window's start and end (runs alongside the load).
-pub async fn watch_server(server: Option<u32>, window: Window) -> anyhow::Result<Option<ServerUsage>> {
+pub async fn watch_server(
+    server: Option<u32>,
+    window: Window,
+) -> anyhow::Result<Option<ServerUsage>> {
     let Some(pid) = server else {
         return Ok(None);
     };
     let mut stat = ProcStat::new(pid);
     tokio::time::sleep_until(window.start).await;
-    stat.start().context("reading the server's /proc at the window's start")?;
+    stat.start()
+        .context("reading the server's /proc at the window's start")?;
     tokio::time::sleep_until(window.end).await;
-    Ok(Some(
-        stat.finish()
-            .context("reading the server's /proc at the window's end")?,
-    ))
+    Ok(Some(stat.finish().context(
+        "reading the server's /proc at the window's end",
+    )?))
 }
 
 /// Runs `op(seq)` under load as `common` says and measures its latency in the window. Closed

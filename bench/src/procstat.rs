@@ -130,7 +130,8 @@ mod tests {
 
     #[test]
     fn vm_hwm_in_kib() {
-        let status = "Name:\tsilta-relay\nVmPeak:\t  900000 kB\nVmHWM:\t   51234 kB\nVmRSS:\t   40000 kB\n";
+        let status =
+            "Name:\tsilta-relay\nVmPeak:\t  900000 kB\nVmHWM:\t   51234 kB\nVmRSS:\t   40000 kB\n";
         assert_eq!(parse_vm_hwm_kib(status), Some(51234));
         assert_eq!(parse_vm_hwm_kib("Name:\tx\n"), None);
     }

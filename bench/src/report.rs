@@ -205,13 +205,69 @@ pub fn ratios(groups: &[Group]) -> Vec<Ratio> {
     type Metric = fn(&Group) -> Option<Spread>;
     // (what, mode, ours, theirs, metric, at least (true) or at most, goal)
     let rules: [(&str, &str, &str, &str, Metric, bool, f64); 7] = [
-        ("silta / echo-fsync throughput", "send", "silta", "echo-fsync", Group::throughput, true, 0.75),
-        ("silta / echo-fsync p99", "send", "silta", "echo-fsync", Group::p99, false, 2.0),
-        ("silta / echo-fsync server CPU per message", "send", "silta", "echo-fsync", Group::cpu, false, 2.0),
-        ("silta / rabbitmq throughput", "send", "silta", "rabbitmq", Group::throughput, true, 1.1),
-        ("silta / nats throughput", "send", "silta", "nats", Group::throughput, true, 1.0),
-        ("silta / rabbitmq consume + ack throughput", "consume", "silta", "rabbitmq", Group::throughput, true, 1.0),
-        ("silta / nats consume + ack throughput", "consume", "silta", "nats", Group::throughput, true, 1.0),
+        (
+            "silta / echo-fsync throughput",
+            "send",
+            "silta",
+            "echo-fsync",
+            Group::throughput,
+            true,
+            0.75,
+        ),
+        (
+            "silta / echo-fsync p99",
+            "send",
+            "silta",
+            "echo-fsync",
+            Group::p99,
+            false,
+            2.0,
+        ),
+        (
+            "silta / echo-fsync server CPU per message",
+            "send",
+            "silta",
+            "echo-fsync",
+            Group::cpu,
+            false,
+            2.0,
+        ),
+        (
+            "silta / rabbitmq throughput",
+            "send",
+            "silta",
+            "rabbitmq",
+            Group::throughput,
+            true,
+            1.1,
+        ),
+        (
+            "silta / nats throughput",
+            "send",
+            "silta",
+            "nats",
+            Group::throughput,
+            true,
+            1.0,
+        ),
+        (
+            "silta / rabbitmq consume + ack throughput",
+            "consume",
+            "silta",
+            "rabbitmq",
+            Group::throughput,
+            true,
+            1.0,
+        ),
+        (
+            "silta / nats consume + ack throughput",
+            "consume",
+            "silta",
+            "nats",
+            Group::throughput,
+            true,
+            1.0,
+        ),
     ];
     let mut out = Vec::new();
     for (what, mode, ours, theirs, metric, at_least, goal) in rules {
@@ -229,7 +285,11 @@ pub fn ratios(groups: &[Group]) -> Vec<Ratio> {
             what: what.into(),
             value,
             goal: format!("{} {goal}", if at_least { "≥" } else { "≤" }),
-            met: if at_least { value >= goal } else { value <= goal },
+            met: if at_least {
+                value >= goal
+            } else {
+                value <= goal
+            },
         });
     }
     out
@@ -364,9 +424,30 @@ pub fn svg(groups: &[Group]) -> String {
 <rect width="100%" height="100%" fill="white"/>
 "#,
     );
-    panel(&mut out, 40.0, "send: throughput", "messages/s (median, min–max)", &bars("send", Group::throughput), "#4a7ebb");
-    panel(&mut out, 510.0, "send: p99 latency to durable", "ms (median, min–max)", &bars("send", Group::p99), "#d9822b");
-    panel(&mut out, 980.0, "consume + ack: throughput", "messages/s (median, min–max)", &bars("consume", Group::throughput), "#5a9e5a");
+    panel(
+        &mut out,
+        40.0,
+        "send: throughput",
+        "messages/s (median, min–max)",
+        &bars("send", Group::throughput),
+        "#4a7ebb",
+    );
+    panel(
+        &mut out,
+        510.0,
+        "send: p99 latency to durable",
+        "ms (median, min–max)",
+        &bars("send", Group::p99),
+        "#d9822b",
+    );
+    panel(
+        &mut out,
+        980.0,
+        "consume + ack: throughput",
+        "messages/s (median, min–max)",
+        &bars("consume", Group::throughput),
+        "#5a9e5a",
+    );
     out.push_str("</svg>\n");
     out
 }
@@ -439,7 +520,10 @@ mod tests {
             ]
         );
         let silta = &g[2];
-        assert_eq!(silta.rounds.iter().map(|o| o.round).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            silta.rounds.iter().map(|o| o.round).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         assert_eq!(silta.throughput().unwrap().median, 20.0);
         let r = ratios(&g);
         assert_eq!(r.len(), 2, "{r:?}");

@@ -34,7 +34,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.common.validate()?;
     silta_relay::tls::install_crypto_provider();
-    let bin = args.echo_bin.unwrap_or_else(|| sibling_binary("echo-server"));
+    let bin = args
+        .echo_bin
+        .unwrap_or_else(|| sibling_binary("echo-server"));
     anyhow::ensure!(
         bin.is_file(),
         "no echo-server at {} (build it: cargo build --release -p silta-bench, or give --echo-bin)",

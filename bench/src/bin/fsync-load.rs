@@ -30,7 +30,12 @@ struct Args {
 
 /// Writes batches of `batch` messages, one fdatasync each, for warm-up + window; every message
 /// of a batch gets the batch's latency.
-fn run(file: &mut std::fs::File, common: &Common, batch: u32, payload: &[u8]) -> anyhow::Result<Measured> {
+fn run(
+    file: &mut std::fs::File,
+    common: &Common,
+    batch: u32,
+    payload: &[u8],
+) -> anyhow::Result<Measured> {
     let origin = Instant::now();
     let start = origin + Duration::from_secs_f64(common.warmup);
     let end = start + Duration::from_secs_f64(common.seconds);

@@ -202,7 +202,8 @@ fn spawn_consumer(
                 }
             }
             let permit = permits.clone().acquire_owned().await?;
-            let (mut mailbox, keys, ack_latency) = (nas.mailbox(), keys.clone(), ack_latency.clone());
+            let (mut mailbox, keys, ack_latency) =
+                (nas.mailbox(), keys.clone(), ack_latency.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 let asked = Instant::now();
@@ -307,7 +308,8 @@ async fn measure_consume(args: &Args, rig: &Rig, system: &str) -> anyhow::Result
     let mut senders = tokio::task::JoinSet::new();
     eprintln!("silta-load: preloading {} messages", args.preload);
     for _ in 0..args.common.in_flight {
-        let (conns, payload, next, total) = (conns.clone(), payload.clone(), next.clone(), args.preload);
+        let (conns, payload, next, total) =
+            (conns.clone(), payload.clone(), next.clone(), args.preload);
         senders.spawn(async move {
             loop {
                 let seq = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -361,16 +363,16 @@ async fn measure_consume(args: &Args, rig: &Rig, system: &str) -> anyhow::Result
     let mut outcome = args.common.outcome(system, "consume", &measured);
     outcome.note = format!(
         "real silta-relay process, storage.sync = {}, {} preloaded, NAS subscribe + signed ack, {} acks in flight each awaited; latency = signed ack sent -> relay's answer",
-        !args.no_sync,
-        args.preload,
-        args.common.in_flight
+        !args.no_sync, args.preload, args.common.in_flight
     );
     if consumed.drained_at.is_some() {
         eprintln!(
             "silta-load: WARNING: the preload ran short ({} acknowledged in the window of {} preloaded): raise --preload",
             measured.count, args.preload
         );
-        outcome.note.push_str("; WARNING: preload ran short, throughput understated");
+        outcome
+            .note
+            .push_str("; WARNING: preload ran short, throughput understated");
     }
     Ok(outcome)
 }
@@ -390,7 +392,11 @@ async fn main() -> anyhow::Result<()> {
         "no relay binary at {} (build it: cargo build --release -p silta-relay, or give --relay-bin)",
         bin.display()
     );
-    let system = if args.no_sync { "silta-nosync" } else { "silta" };
+    let system = if args.no_sync {
+        "silta-nosync"
+    } else {
+        "silta"
+    };
     if matches!(args.mode, Mode::Send | Mode::All) {
         let rig = Rig::start(&args, &bin).await?;
         eprintln!(
