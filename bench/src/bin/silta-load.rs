@@ -367,12 +367,12 @@ async fn measure_consume(args: &Args, rig: &Rig, system: &str) -> anyhow::Result
     );
     if consumed.drained_at.is_some() {
         eprintln!(
-            "silta-load: WARNING: the preload ran short ({} acknowledged in the window of {} preloaded): raise --preload",
-            measured.count, args.preload
+            "silta-load: the {} preloaded messages were drained after {:.2} s: window shortened (raise --preload for a full window)",
+            args.preload, measured.seconds
         );
         outcome
             .note
-            .push_str("; WARNING: preload ran short, throughput understated");
+            .push_str("; preload drained early: window shortened to the drain");
     }
     Ok(outcome)
 }
