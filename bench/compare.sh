@@ -38,6 +38,8 @@ done
 echo "== building release binaries" >&2
 cargo build --release -p silta-relay -p silta-bench >&2
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+# brokers.sh mints the brokers' certificates with bench-pki; the built one saves a cargo run.
+if [[ -x $BIN/bench-pki ]]; then export BENCH_PKI="$BIN/bench-pki"; fi
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results docs/perf
@@ -89,14 +91,15 @@ broker() { # rabbitmq|nats LOADBIN
         STARTED_BROKER=""
         return
     fi
-    # Parse PID=... URL=... CA=... CERT=... KEY=... (no eval of what the script printed).
-    local PID="" URL="" CA="" CERT="" KEY="" k v
-    while IFS='=' read -r k v; do
-        v=${v%\"}; v=${v#\"}; v=${v%\'}; v=${v#\'}
-        case "$k" in
-            PID) PID=$v ;; URL) URL=$v ;; CA) CA=$v ;; CERT) CERT=$v ;; KEY) KEY=$v ;;
-        esac
-    done < <(tr ' ' '\n' <<<"$vars")
+    # One line of shell assignments (values quoted with printf %q), e.g.
+    # PID=123 URL=amqps://... CA=... CERT=... KEY=...; only such a line is evaluated.
+    local PID="" URL="" CA="" CERT="" KEY="" line
+    line=$(tail -n 1 <<<"$vars")
+    # A %q value: no bare blank or shell metacharacter (%q escapes them with a backslash).
+    local v='([^][:space:];&|`$()<>\\"'"'"'*?{}[]|\\.)+'
+    if [[ $line =~ ^PID=[0-9]+\ URL=$v\ CA=$v\ CERT=$v\ KEY=$v$ ]]; then
+        eval "$line"
+    fi
     if [[ -z $PID || -z $URL || -z $CA || -z $CERT || -z $KEY ]]; then
         echo "-- round $r: $name skipped: brokers.sh printed no PID/URL/CA/CERT/KEY" >&2
     else
