@@ -111,17 +111,32 @@ impl Group {
     }
 }
 
-/// Groups outcomes by (mode, system): modes alphabetically ("consume" before "send"), systems
+/// The order modes are shown in; others follow by name.
+const MODE_ORDER: [&str; 3] = ["send", "consume", "batch"];
+
+fn mode_rank(m: &str) -> usize {
+    MODE_ORDER
+        .iter()
+        .position(|x| *x == m)
+        .unwrap_or(MODE_ORDER.len())
+}
+
+/// Groups outcomes by (mode, system): modes send, consume, batch, then others by name; systems
 /// in the fixed order of the comparison, unknown ones last by name.
 pub fn group(outcomes: &[Outcome]) -> Vec<Group> {
-    let mut map: BTreeMap<(String, usize, String), Vec<Outcome>> = BTreeMap::new();
+    type Key = (usize, String, usize, String);
+    let mut map: BTreeMap<Key, Vec<Outcome>> = BTreeMap::new();
     for o in outcomes {
-        map.entry((o.mode.clone(), system_rank(&o.system), o.system.clone()))
-            .or_default()
-            .push(o.clone());
+        let key = (
+            mode_rank(&o.mode),
+            o.mode.clone(),
+            system_rank(&o.system),
+            o.system.clone(),
+        );
+        map.entry(key).or_default().push(o.clone());
     }
     map.into_iter()
-        .map(|((mode, _, system), mut rounds)| {
+        .map(|((_, mode, _, system), mut rounds)| {
             rounds.sort_by_key(|o| o.round);
             Group {
                 system,
@@ -513,13 +528,13 @@ mod tests {
         assert_eq!(
             keys,
             [
-                ("consume", "silta", 1),
                 ("send", "echo-fsync", 1),
                 ("send", "silta", 3),
-                ("send", "zzz", 1)
+                ("send", "zzz", 1),
+                ("consume", "silta", 1)
             ]
         );
-        let silta = &g[2];
+        let silta = &g[1];
         assert_eq!(
             silta.rounds.iter().map(|o| o.round).collect::<Vec<_>>(),
             [1, 2, 3]
