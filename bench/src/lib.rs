@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod echo;
+pub mod hist;
+pub mod load;
+pub mod procstat;
+pub mod report;
+
 /// One measured run of one system, as one JSON line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Outcome {
