@@ -243,8 +243,8 @@ impl Mailbox {
         let (refusal_events, metrics) = (self.refusal_events.clone(), self.metrics.clone());
         let outcome = self
             .store
-            .write(move |trees| {
-                trees.transaction(|tx| {
+            .write_tx(move |tx| {
+                {
                     let id = envelope.message_id.as_slice();
                     if let Some(existing) = tx.message(id)? {
                         // Same sender and same content (the hash covers the ciphertext): a
@@ -393,7 +393,7 @@ impl Mailbox {
                         pushed.push((name, seq));
                     }
                     Ok(Ok((record, Some(pushed))))
-                })
+                }
             })
             .await?;
         let (record, pushed) = outcome.inspect_err(|e| {
