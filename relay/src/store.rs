@@ -388,7 +388,8 @@ where
 fn run_tx_jobs(trees: &Trees, jobs: Vec<Box<dyn TxJob>>) -> (Vec<Completion>, Option<StoreError>) {
     let mut refused: Vec<Option<RelayError>> = jobs.iter().map(|_| None).collect();
     let mut fatal = None;
-    let mut ranges = std::collections::VecDeque::from([0..jobs.len()]);
+    let mut ranges = std::collections::VecDeque::new();
+    ranges.push_back(0..jobs.len());
     while let Some(range) = ranges.pop_front() {
         if range.is_empty() {
             continue;

@@ -51,7 +51,11 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
     for (i, (env, result)) in envelopes.iter().zip(results).enumerate() {
         let result = result.unwrap();
         match i % 4 {
-            1 => assert_eq!(result.unwrap_err().code(), tonic::Code::NotFound, "send {i}"),
+            1 => assert_eq!(
+                result.unwrap_err().code(),
+                tonic::Code::NotFound,
+                "send {i}"
+            ),
             3 => assert_eq!(
                 result.unwrap_err().code(),
                 tonic::Code::AlreadyExists,
@@ -69,7 +73,12 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
                 .unwrap_or_else(|e| panic!("receipt {i}: {e}"));
                 assert!(indexes.insert(receipt.log_index), "index reused");
                 // An idempotent retry is answered with the identical receipt.
-                let again = centre.mailbox().send(env.clone()).await.unwrap().into_inner();
+                let again = centre
+                    .mailbox()
+                    .send(env.clone())
+                    .await
+                    .unwrap()
+                    .into_inner();
                 assert_eq!(again, receipt, "resent receipt {i}");
             }
         }
