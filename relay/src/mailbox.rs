@@ -243,8 +243,8 @@ impl Mailbox {
         let (refusal_events, metrics) = (self.refusal_events.clone(), self.metrics.clone());
         let outcome = self
             .store
-            .write(move |trees| {
-                trees.transaction(|tx| {
+            .write_tx(move |tx| {
+                {
                     let id = envelope.message_id.as_slice();
                     if let Some(existing) = tx.message(id)? {
                         // Same sender and same content (the hash covers the ciphertext): a
@@ -393,7 +393,7 @@ impl Mailbox {
                         pushed.push((name, seq));
                     }
                     Ok(Ok((record, Some(pushed))))
-                })
+                }
             })
             .await?;
         let (record, pushed) = outcome.inspect_err(|e| {
@@ -747,36 +747,34 @@ impl Mailbox {
         let recipient_name = recipient.to_string();
         let pushed = self
             .store
-            .write(move |trees| {
-                trees.transaction(|tx| {
-                    let mut pushed = Vec::new();
-                    for id in &ids {
-                        let Some(mut state) = tx.recipient_state(id, &recipient_name)? else {
-                            continue;
-                        };
-                        if state.state != i32::from(pb::DeliveryState::Pending) {
-                            continue;
-                        }
-                        let Some(mut meta) = tx.message(id)? else {
-                            continue;
-                        };
-                        let time = tx.now();
-                        let index = tx.append_event(event_for(
-                            &meta,
-                            time,
-                            pb::EventType::Delivered,
-                            &recipient_name,
-                            vec![recipient_name.clone()],
-                        ))?;
-                        state.state = pb::DeliveryState::Delivered.into();
-                        state.updated_at = Some(time);
-                        state.log_index = index;
-                        tx.put_recipient_state(id, &recipient_name, &state)?;
-                        let seq = push_status(tx, &mut meta, &recipient_name, &state)?;
-                        pushed.push((meta.sender, seq));
+            .write_tx(move |tx| {
+                let mut pushed = Vec::new();
+                for id in &ids {
+                    let Some(mut state) = tx.recipient_state(id, &recipient_name)? else {
+                        continue;
+                    };
+                    if state.state != i32::from(pb::DeliveryState::Pending) {
+                        continue;
                     }
-                    Ok(pushed)
-                })
+                    let Some(mut meta) = tx.message(id)? else {
+                        continue;
+                    };
+                    let time = tx.now();
+                    let index = tx.append_event(event_for(
+                        &meta,
+                        time,
+                        pb::EventType::Delivered,
+                        &recipient_name,
+                        vec![recipient_name.clone()],
+                    ))?;
+                    state.state = pb::DeliveryState::Delivered.into();
+                    state.updated_at = Some(time);
+                    state.log_index = index;
+                    tx.put_recipient_state(id, &recipient_name, &state)?;
+                    let seq = push_status(tx, &mut meta, &recipient_name, &state)?;
+                    pushed.push((meta.sender, seq));
+                }
+                Ok(pushed)
             })
             .await?;
         self.hub.advance_all(&pushed);
@@ -841,8 +839,8 @@ impl Mailbox {
         let purge_after = i64::try_from(self.retention.purge_after_final_s).unwrap_or(i64::MAX);
         let (index, pushed, decided_by) = self
             .store
-            .write(move |trees| {
-                trees.transaction(|tx| {
+            .write_tx(move |tx| {
+                {
                     let id = outcome.message_id();
                     let Some(mut state) = tx.recipient_state(id, &name)? else {
                         return abort(RelayError::NotFound(format!(
@@ -982,7 +980,7 @@ impl Mailbox {
                     // holds the item).
                     tx.schedule(id, time.seconds.saturating_add(purge_after))?;
                     Ok((index, Some((meta.sender, seq)), state.decided_by.clone()))
-                })
+                }
             })
             .await?;
         if let Some((sender, seq)) = pushed {

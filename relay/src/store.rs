@@ -327,7 +327,113 @@ pub struct BundleRecord {
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write: runs on the writer thread, returns how to complete it after the flush and, if sled
 /// itself failed, the error (which fails the store).
-type Job = Box<dyn FnOnce(&Trees) -> (Completion, Option<StoreError>) + Send>;
+type PlainJob = Box<dyn FnOnce(&Trees) -> (Completion, Option<StoreError>) + Send>;
+
+/// A queued write.
+enum Job {
+    /// Runs on its own ([`Store::write`]).
+    Plain(PlainJob),
+    /// Runs inside the transaction the writer shares between the consecutive transactional
+    /// jobs of a batch ([`Store::write_tx`]).
+    Tx(Box<dyn TxJob>),
+}
+
+/// A write that runs inside the writer's shared transaction.
+trait TxJob: Send {
+    /// Makes the job's changes in `tx` and keeps its value. May run more than once (the shared
+    /// transaction is run again without a job another job's refusal aborted).
+    fn run(&self, tx: &Tx<'_>) -> TxResult<()>;
+    /// How to answer once the batch is on disk (or not): with the kept value, or with the job's
+    /// refusal `refused` (the abort of its own transaction, which changed nothing).
+    fn finish(self: Box<Self>, refused: Option<RelayError>) -> Completion;
+}
+
+struct TxJobOf<T, F> {
+    f: F,
+    value: std::cell::RefCell<Option<T>>,
+    reply: oneshot::Sender<Result<T, RelayError>>,
+}
+
+impl<T, F> TxJob for TxJobOf<T, F>
+where
+    F: Fn(&Tx<'_>) -> TxResult<T> + Send,
+    T: Send + 'static,
+{
+    fn run(&self, tx: &Tx<'_>) -> TxResult<()> {
+        let value = (self.f)(tx)?;
+        *self.value.borrow_mut() = Some(value);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, refused: Option<RelayError>) -> Completion {
+        let TxJobOf { value, reply, .. } = *self;
+        let value = value.into_inner();
+        Box::new(move |flushed: Result<(), StoreError>| {
+            let _ = reply.send(match (refused, value, flushed) {
+                (Some(e), _, _) => Err(e),
+                (None, Some(v), Ok(())) => Ok(v),
+                (None, _, Err(e)) => Err(RelayError::Store(e)),
+                (None, None, Ok(())) => Err(RelayError::Store(StoreError::Closed)),
+            });
+        })
+    }
+}
+
+/// Runs the transactional jobs `jobs` (consecutive in the queue) in as few sled transactions
+/// as their refusals allow: all in one, and when a job aborts (a refusal: NotFound,
+/// RateLimited, ...) the transaction is dropped, that job answered with its refusal, and the
+/// jobs before it and after it run again as two transactions. Each job thus sees exactly the
+/// changes of the jobs before it that are committed, as if each ran alone in queue order.
+/// Returns the jobs' completions and the sled error that failed the batch, if any.
+fn run_tx_jobs(trees: &Trees, jobs: Vec<Box<dyn TxJob>>) -> (Vec<Completion>, Option<StoreError>) {
+    let mut refused: Vec<Option<RelayError>> = jobs.iter().map(|_| None).collect();
+    let mut fatal = None;
+    let mut ranges = std::collections::VecDeque::new();
+    ranges.push_back(0..jobs.len());
+    while let Some(range) = ranges.pop_front() {
+        if range.is_empty() {
+            continue;
+        }
+        let failed_at = std::cell::Cell::new(None);
+        let result = trees.transaction(|tx| {
+            // A retried attempt starts afresh.
+            failed_at.set(None);
+            for i in range.clone() {
+                if let Err(e) = jobs[i].run(tx) {
+                    failed_at.set(Some(i));
+                    return Err(e);
+                }
+            }
+            Ok(())
+        });
+        match (result, failed_at.get()) {
+            (Ok(()), _) => {}
+            // sled itself failed: the store's state is unknown, nothing is acknowledged.
+            (Err(RelayError::Store(e @ StoreError::Sled(_))), _) => {
+                fatal = Some(e);
+                break;
+            }
+            (Err(e), Some(i)) => {
+                refused[i] = Some(e);
+                ranges.push_front(i + 1..range.end);
+                ranges.push_front(range.start..i);
+            }
+            // Not a job's abort (cannot happen): fail the batch rather than guess.
+            (Err(e), None) => {
+                fatal = Some(StoreError::Sled(Arc::new(sled::Error::ReportableBug(
+                    format!("shared transaction failed outside its jobs: {e}"),
+                ))));
+                break;
+            }
+        }
+    }
+    let completions = jobs
+        .into_iter()
+        .zip(refused)
+        .map(|(job, refused)| job.finish(refused))
+        .collect();
+    (completions, fatal)
+}
 
 /// Why the store failed, once it has; never cleared.
 type Failure = watch::Sender<Option<Arc<str>>>;
@@ -549,7 +655,7 @@ impl Store {
             return Err(StoreError::Failed.into());
         }
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |trees| {
+        let job: PlainJob = Box::new(move |trees| {
             let result = f(trees);
             // sled itself failed (not a rule or a corrupt record): the store's state is unknown.
             let fatal = match &result {
@@ -565,6 +671,37 @@ impl Store {
             });
             (complete, fatal)
         });
+        self.submit(Job::Plain(job), rx).await
+    }
+
+    /// Runs `f` in a sled transaction on the writer thread and completes once its effects are
+    /// on disk. The transaction is shared with the other transactional writes of the batch (one
+    /// commit instead of one each); a write `f` aborts changes nothing and gets its error, the
+    /// others are unaffected. `f` may run more than once, so it must have no side effects
+    /// besides the transaction's.
+    pub async fn write_tx<T, F>(&self, f: F) -> Result<T, RelayError>
+    where
+        F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.failed() {
+            return Err(StoreError::Failed.into());
+        }
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Tx(Box::new(TxJobOf {
+            f,
+            value: std::cell::RefCell::new(None),
+            reply: tx,
+        }));
+        self.submit(job, rx).await
+    }
+
+    /// Queues `job` for the writer and waits for its answer on `rx`.
+    async fn submit<T>(
+        &self,
+        job: Job,
+        rx: oneshot::Receiver<Result<T, RelayError>>,
+    ) -> Result<T, RelayError> {
         let sent = self
             .jobs
             .lock()
@@ -1233,7 +1370,8 @@ pub fn abort<T>(e: RelayError) -> Result<T, ConflictableTransactionError<RelayEr
     Err(ConflictableTransactionError::Abort(e))
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
+/// What a step of a transaction returns.
+pub type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
 
 const COUNTER_EVENTS: &[u8] = b"events";
 /// Next free slot of the key file.
@@ -1797,19 +1935,39 @@ fn writer_loop(
             busy.epoch.elapsed().as_millis() as u64 + 1,
             Ordering::SeqCst,
         );
-        let mut fatal = None;
-        let mut run = |job: Job| {
-            let (complete, error) = job(trees);
-            fatal = fatal.take().or(error);
-            complete
-        };
-        let mut completions = vec![run(first)];
-        while completions.len() < MAX_BATCH {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => completions.push(run(job)),
+                Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
+        // In queue order; consecutive transactional jobs share one transaction.
+        let mut fatal: Option<StoreError> = None;
+        let mut completions = Vec::with_capacity(batch.len());
+        let mut group: Vec<Box<dyn TxJob>> = Vec::new();
+        let run_group = |group: &mut Vec<Box<dyn TxJob>>,
+                         completions: &mut Vec<Completion>,
+                         fatal: &mut Option<StoreError>| {
+            if group.is_empty() {
+                return;
+            }
+            let (done, error) = run_tx_jobs(trees, std::mem::take(group));
+            completions.extend(done);
+            *fatal = fatal.take().or(error);
+        };
+        for job in batch {
+            match job {
+                Job::Tx(job) => group.push(job),
+                Job::Plain(job) => {
+                    run_group(&mut group, &mut completions, &mut fatal);
+                    let (complete, error) = job(trees);
+                    fatal = fatal.take().or(error);
+                    completions.push(complete);
+                }
+            }
+        }
+        run_group(&mut group, &mut completions, &mut fatal);
         // After a sled error nothing of this batch is acknowledged, and nothing is flushed.
         let flushed = if let Some(e) = fatal {
             Err(e)
@@ -1959,6 +2117,77 @@ mod tests {
             store.due_up_to(1_000, 10).unwrap(),
             vec![due_key(1_000, &id)]
         );
+    }
+
+    /// Transactional writes queued together share one transaction; one that aborts changes
+    /// nothing and gets its error, the others commit as if each had run alone.
+    #[tokio::test]
+    async fn a_refused_write_in_a_shared_transaction_leaves_the_others_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        // Holds the writer so the next writes queue up and run as one batch.
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(|_| {
+                        std::thread::sleep(Duration::from_millis(300));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let append = |refuse: bool| {
+            let store = store.clone();
+            async move {
+                store
+                    .write_tx(move |tx| {
+                        let index = tx.append_event(pb::Event {
+                            r#type: pb::EventType::Accepted.into(),
+                            ..Default::default()
+                        })?;
+                        tx.counters
+                            .insert(b"test-last".as_slice(), &index.to_be_bytes())?;
+                        if refuse {
+                            return abort(RelayError::NotFound(format!("refused at {index}")));
+                        }
+                        Ok(index)
+                    })
+                    .await
+            }
+        };
+        let (a, b, c, d) = tokio::join!(append(false), append(true), append(false), append(true));
+        blocker.await.unwrap().unwrap();
+        let mut accepted = vec![a.unwrap(), c.unwrap()];
+        accepted.sort();
+        assert_eq!(accepted, vec![0, 1]);
+        for refused in [b, d] {
+            assert!(
+                matches!(refused, Err(RelayError::NotFound(_))),
+                "{refused:?}"
+            );
+        }
+        // Only the accepted writes are in the log, contiguous, with their hashes.
+        assert_eq!(store.event_count().unwrap(), 2);
+        assert_eq!(store.durable_size(), 2);
+        for i in 0..2 {
+            assert_eq!(store.event(i).unwrap().unwrap().index, i);
+        }
+        assert!(store.event(2).unwrap().is_none());
+        let root = silta_proto::tlog::root(store.as_ref(), 2).unwrap();
+        let leaves: Vec<_> = (0..2)
+            .map(|i| silta_proto::tlog::leaf_hash(&store.leaf(i).unwrap().unwrap()))
+            .collect();
+        assert_eq!(root, silta_proto::tlog::node_hash(&leaves[0], &leaves[1]));
+        let last = store
+            .raw_tree("name_counter")
+            .unwrap()
+            .get(b"test-last")
+            .unwrap()
+            .unwrap();
+        // The later accepted write's, not a refused one's (their changes are gone).
+        assert_eq!(last.as_ref(), 1u64.to_be_bytes());
     }
 
     fn store_with_timeout(dir: &std::path::Path, ms: u64) -> Store {
