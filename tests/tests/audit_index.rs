@@ -242,24 +242,27 @@ async fn a_party_finds_its_case_in_one_page_however_long_the_log_between() {
     let centre = relay.connect_as(&pki, "centre/a").await;
     let case = silta_tests::case_ref();
     let mut env = envelope(MessageKind::Referral, &[NAS], b"late");
-    // 25,000 events of others (more than one page's scan of a party's query) come first.
-    relay
-        .store
-        .write(|trees| {
-            for i in 0..25_000u32 {
-                trees.transaction(|tx| {
-                    tx.append_event(pb::Event {
-                        r#type: pb::EventType::AuditQuery.into(),
-                        actor: "auditor/dpo".into(),
-                        detail: format!("filler {i}"),
-                        ..Default::default()
-                    })
-                })?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    // 21,000 events of others (more than one page's scan of a party's query, 20,000) come
+    // first, in writes of 1,000 (each well within the store's write timeout on a busy machine).
+    for chunk in 0..21u32 {
+        relay
+            .store
+            .write(move |trees| {
+                for i in 0..1_000u32 {
+                    trees.transaction(|tx| {
+                        tx.append_event(pb::Event {
+                            r#type: pb::EventType::AuditQuery.into(),
+                            actor: "auditor/dpo".into(),
+                            detail: format!("filler {chunk}.{i}"),
+                            ..Default::default()
+                        })
+                    })?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
     env.case_ref = case.clone();
     centre.mailbox().send(env.clone()).await.unwrap();
     let page = centre
