@@ -9,7 +9,12 @@ use prost::Message as _;
 use silta_certs::Role;
 use silta_proto::{pb, tlog};
 
-use crate::{authz::Permit, error::RelayError, log::LogSigner, store::Store};
+use crate::{
+    authz::Permit,
+    error::RelayError,
+    log::LogSigner,
+    store::{EventRef, Store, StoreError},
+};
 
 /// Most entries returned by one Entries call.
 pub const MAX_ENTRIES: u64 = 10_000;
@@ -165,23 +170,43 @@ impl AuditLog {
         )
         .await?;
         let size = self.store.durable_size();
+        let limit = if auditor {
+            SCAN_LIMIT
+        } else {
+            SCAN_LIMIT_PARTY
+        };
+        // A filter naming a message or a case reads only that one's events, from the index
+        // (a message has fewer events than its case, so its id is the narrower key); any other
+        // filter scans the log. Both examine the same events in the same order for the filter,
+        // so the pages are the same.
+        let indexed = if !filter.message_id.is_empty() {
+            Some((EventRef::Message, filter.message_id.as_slice()))
+        } else if !filter.case_ref.is_empty() {
+            Some((EventRef::Case, filter.case_ref.as_slice()))
+        } else {
+            None
+        };
+        let mut candidates: Box<dyn Iterator<Item = Result<u64, StoreError>>> = match indexed {
+            Some((by, id)) if start < size => Box::new(self.store.events_by(by, id, start, size)),
+            Some(_) => Box::new(std::iter::empty()),
+            None => Box::new((start..size).map(Ok)),
+        };
         let mut events = Vec::new();
         let mut bytes = 0usize;
         let mut next = start;
-        while next < size
-            && events.len() < page
-            && bytes < MAX_RESPONSE_BYTES
-            && next - start
-                < if auditor {
-                    SCAN_LIMIT
-                } else {
-                    SCAN_LIMIT_PARTY
-                }
-        {
-            let Some(e) = self.store.event(next)? else {
+        let mut examined = 0u64;
+        while events.len() < page && bytes < MAX_RESPONSE_BYTES && examined < limit {
+            let Some(index) = candidates.next().transpose()? else {
+                // Nothing more in the log (or no more events of the message or case in it).
+                next = size;
                 break;
             };
-            next += 1;
+            let Some(e) = self.store.event(index)? else {
+                next = index;
+                break;
+            };
+            next = index + 1;
+            examined += 1;
             let visible = auditor || e.actor == me || e.sender == me || e.recipients.contains(&me);
             if !visible {
                 continue;

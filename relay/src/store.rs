@@ -78,6 +78,61 @@ pub const TREES: [&str; 12] = [
     "caseref_case",
 ];
 
+/// The index of the delivery log by case and by message: `b'c' ‖ case_ref ‖ index` and
+/// `b'm' ‖ message_id ‖ index` (ids of [`crate::mailbox::ID_LEN`] bytes, index big-endian) → empty,
+/// for every event with such a reference, written in the transaction that appends the event.
+/// Derived from `index_event` and so not one of [`TREES`] (not in backups): its own marker
+/// [`REF_INDEX_BUILT`] (written last) says it is complete, and an open without it builds it
+/// from the log.
+pub const REF_INDEX_TREE: &str = "refindex_event";
+/// The key in [`REF_INDEX_TREE`] whose presence says the index covers the whole log. It sorts
+/// after every index key (they start with `c` or `m`).
+const REF_INDEX_BUILT: &[u8] = b"\xffbuilt";
+
+/// Which reference of an event [`Store::events_by`] looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRef {
+    /// The event's `case_ref`.
+    Case,
+    /// The event's `message_id`.
+    Message,
+}
+
+impl EventRef {
+    fn prefix(self) -> u8 {
+        match self {
+            EventRef::Case => b'c',
+            EventRef::Message => b'm',
+        }
+    }
+}
+
+/// `prefix ‖ id ‖ index`, a key of [`REF_INDEX_TREE`].
+fn ref_key(by: EventRef, id: &[u8], index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len() + 8);
+    k.push(by.prefix());
+    k.extend_from_slice(id);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The index keys of `event` (at `event.index`): only fixed-size references, so a key's id part
+/// is unambiguous (a filter names ids of exactly that size, see [`crate::audit::check_filter`]).
+fn ref_keys(event: &pb::Event) -> impl Iterator<Item = Vec<u8>> + '_ {
+    [
+        (EventRef::Case, &event.case_ref),
+        (EventRef::Message, &event.message_id),
+    ]
+    .into_iter()
+    .filter(|(_, id)| id.len() == crate::mailbox::ID_LEN)
+    .map(|(by, id)| ref_key(by, id, event.index))
+}
+
+/// sled's page cache, in bytes. The hot set (recent events and subtree hashes, the mailboxes'
+/// heads, principals) is small; the rest of a large log is read from disk when an auditor asks.
+/// Keeps the relay well under 100 MiB resident with a million stored messages.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Most writes committed under one fsync.
 const MAX_BATCH: usize = 256;
 
@@ -489,6 +544,8 @@ pub struct Trees {
     devices: sled::Tree,
     due: sled::Tree,
     cases: sled::Tree,
+    /// [`REF_INDEX_TREE`]
+    refs: sled::Tree,
     clock: Arc<dyn Clock>,
     keyring: Arc<Keyring>,
 }
@@ -537,6 +594,8 @@ impl Store {
         let sync = options.sync;
         let db = sled::Config::new()
             .path(dir)
+            // sled's default page cache is 1 GiB: with a large log it would grow towards that.
+            .cache_capacity(CACHE_BYTES)
             // Our writer flushes explicitly; the background flusher only adds writes.
             .flush_every_ms(None)
             .open()?;
@@ -556,12 +615,14 @@ impl Store {
             devices: open(TREES[9])?,
             due: open(TREES[10])?,
             cases: open(TREES[11])?,
+            refs: open(REF_INDEX_TREE)?,
             clock: options.clock.clone(),
             keyring,
         });
         rebuild_device_index(&trees)?;
         rebuild_case_index(&trees)?;
         build_due_index(&trees)?;
+        build_ref_index(&trees)?;
         // Make what sled recovered durable before any checkpoint may cover it (keys first, as
         // before every flush).
         trees.keyring.sync().map_err(io)?;
@@ -1124,6 +1185,9 @@ impl Store {
     /// Direct access to a tree, for tamper tests that edit a stopped relay's data offline.
     #[doc(hidden)]
     pub fn raw_tree(&self, name: &str) -> Option<sled::Tree> {
+        if name == REF_INDEX_TREE {
+            return Some(self.trees.refs.clone());
+        }
         self.trees
             .named()
             .find(|(n, _)| *n == name)
@@ -1161,6 +1225,31 @@ impl Store {
             .get(index.to_be_bytes())?
             .map(|v| decode("index_event", &v))
             .transpose()
+    }
+
+    /// The indexes in `[from, to)` of the events whose `by` reference is `id` (of
+    /// [`crate::mailbox::ID_LEN`] bytes), in order, from the index kept by
+    /// [`Tx::append_event`]: reads only those events' keys, not the log.
+    pub fn events_by(
+        &self,
+        by: EventRef,
+        id: &[u8],
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + use<> {
+        let start = ref_key(by, id, from);
+        let end = ref_key(by, id, to);
+        let split = 1 + id.len();
+        self.trees.refs.range(start..end).map(move |kv| {
+            let (k, _) = kv?;
+            k.get(split..)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt {
+                    tree: REF_INDEX_TREE,
+                    detail: "key of the wrong length".into(),
+                })
+        })
     }
 
     /// Sizes of every tree (entries), for tests and diagnostics.
@@ -1268,6 +1357,7 @@ impl Trees {
             &self.devices,
             &self.due,
             &self.cases,
+            &self.refs,
         )
             .transaction(
                 |(
@@ -1283,6 +1373,7 @@ impl Trees {
                     devices,
                     due,
                     cases,
+                    refs,
                 )| {
                     // A retried attempt starts afresh.
                     key_ops.borrow_mut().clear();
@@ -1300,6 +1391,7 @@ impl Trees {
                         devices,
                         due,
                         cases,
+                        refs,
                         clock: self.clock.as_ref(),
                         keyring: &self.keyring,
                     })
@@ -1359,6 +1451,8 @@ pub struct Tx<'a> {
     pub due: &'a TransactionalTree,
     /// `caseref_case`
     pub cases: &'a TransactionalTree,
+    /// [`REF_INDEX_TREE`], kept by [`Tx::append_event`].
+    refs: &'a TransactionalTree,
     /// The store's clock.
     pub clock: &'a dyn Clock,
     /// The per-message key file.
@@ -1440,6 +1534,9 @@ impl Tx<'_> {
         let bytes = event.encode_to_vec();
         let leaf = silta_proto::tlog::leaf_hash(&bytes);
         self.events.insert(&index.to_be_bytes(), bytes)?;
+        for key in ref_keys(&event) {
+            self.refs.insert(key, &[])?;
+        }
         let entries = silta_proto::tlog::append_hashes(index, leaf, |level, i| {
             match self.hashes.get(hash_key(level, i))? {
                 Some(v) => v.as_ref().try_into().map_err(|_| {
@@ -1773,6 +1870,38 @@ pub fn due_key(at: i64, message_id: &[u8]) -> Vec<u8> {
     let mut k = u64::try_from(at).unwrap_or(0).to_be_bytes().to_vec();
     k.extend_from_slice(message_id);
     k
+}
+
+/// Builds the delivery log's index by case and message ([`REF_INDEX_TREE`]) from the log if it
+/// is not marked complete: a database written before the index existed, a restored backup (the
+/// index is not in backups) or a build cut short by a crash (the marker is written last). Every
+/// later event is indexed in the transaction that appends it.
+fn build_ref_index(trees: &Trees) -> Result<(), StoreError> {
+    if trees.refs.contains_key(REF_INDEX_BUILT)? {
+        return Ok(());
+    }
+    trees.refs.clear()?;
+    let mut batch = sled::Batch::default();
+    let (mut pending, mut events) = (0usize, 0u64);
+    for kv in trees.events.iter() {
+        let (_, v) = kv?;
+        let event: pb::Event = decode("index_event", &v)?;
+        for key in ref_keys(&event) {
+            batch.insert(key, &[]);
+            pending += 1;
+        }
+        events += 1;
+        if pending >= 4096 {
+            trees.refs.apply_batch(std::mem::take(&mut batch))?;
+            pending = 0;
+        }
+    }
+    trees.refs.apply_batch(batch)?;
+    trees.refs.insert(REF_INDEX_BUILT, &[])?;
+    if events > 0 {
+        tracing::info!(events, "indexed the delivery log by case and message");
+    }
+    Ok(())
 }
 
 /// Schedules every stored message for a look by the retention sweeper if the database was
