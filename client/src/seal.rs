@@ -3,10 +3,17 @@
 //!
 //! Sealing: validate the payload, wrap it in a [`SignedPayload`] (version, message id, case,
 //! kind, sender and signing device, sorted recipients, time, urgency, legal basis, reply-to,
-//! payload, padding), sign `context::SIGNED_PAYLOAD || bytes` with the device's Ed25519 key, and
-//! encrypt the [`SealedMessage`] with age to every given recipient key. The signature covers the
-//! exact bytes sent, so there is no canonicalisation to get wrong: the receiver verifies the
-//! bytes, then decodes them.
+//! payload, padding), sign `context::SIGNED_PAYLOAD || SHA-512(bytes)` with the device's Ed25519
+//! key, and encrypt the `SealedMessage` (the bytes, then the signature) with age to every given
+//! recipient key. The signature covers the exact bytes sent, so there is no canonicalisation to
+//! get wrong: the receiver verifies the bytes, then decodes them.
+//!
+//! Speed (a 10 MiB message seals and opens faster than the reference `age` CLI encrypts and
+//! decrypts it; `bench-seal`): the content is copied once into a plaintext buffer of exactly
+//! its final size; age encrypts it while SHA-512 digests the same bytes (on a second thread for
+//! a large message), and SHA-256 digests each encrypted chunk as it is written. Opening
+//! digests the ciphertext while it decrypts, reads the signed bytes in place, and digests them
+//! while they decode. Every digest and check is the same as it ever was.
 //!
 //! Opening checks, in order, each with its own rejection reason: the ciphertext matches its
 //! digest; it decrypts with this device's key; it decodes; the signing device's key verifies
@@ -24,7 +31,7 @@ use silta_proto::{
     context,
     pb::{
         self, LegalBasis, MessageKind, RejectionReason, Urgency,
-        payload::{Payload, SealedMessage, SignedPayload},
+        payload::{Payload, SignedPayload},
     },
 };
 
@@ -150,12 +157,15 @@ pub fn seal_at(
         &draft.recipients,
         time::OffsetDateTime::from(now).date(),
     )?;
-    check_known_languages(&draft.payload)?;
     let mut recipients: Vec<String> = draft.recipients.iter().map(|r| r.to_string()).collect();
     recipients.sort();
     recipients.dedup();
     let created_at = prost_types::Timestamp::from(now);
-    let mut signed = SignedPayload {
+    // Everything but the payload (12) and the padding (13), the last two fields: these are
+    // encoded after it, straight from the draft, so the content is copied once (into the
+    // plaintext) and never cloned. The bytes are those `SignedPayload::encode` gives for the
+    // whole message (prost writes fields in number order; a test holds them equal).
+    let head = SignedPayload {
         version: 1,
         message_id: draft.message_id.to_vec(),
         case_ref: draft.case_ref.to_vec(),
@@ -167,34 +177,13 @@ pub fn seal_at(
         urgency: draft.urgency.into(),
         legal_basis: draft.legal_basis.into(),
         in_reply_to: draft.in_reply_to.map(|r| r.to_vec()).unwrap_or_default(),
-        payload: Some(draft.payload.clone()),
+        payload: None,
         padding: Vec::new(),
     };
-    // Pad so the sealed message lands on a bucket size (the signature is always 64 bytes).
-    let sealed_len = |s: &SignedPayload| {
-        SealedMessage {
-            signed_payload: vec![0; s.encoded_len()],
-            signature: vec![0; 64],
-        }
-        .encoded_len()
-    };
-    let target = bucket(sealed_len(&signed) + 8);
-    for _ in 0..4 {
-        let len = sealed_len(&signed);
-        if len == target {
-            break;
-        }
-        let want = (signed.padding.len() + target).saturating_sub(len);
-        signed.padding = vec![0; want];
-        getrandom::fill(&mut signed.padding).map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let (plaintext, signed) = signed_plaintext(&head, &draft.payload)?;
+    if !crate::i18n::languages_all_known(&plaintext[signed.payload.clone()]) {
+        check_known_languages(&draft.payload)?;
     }
-    let signed_bytes = signed.encode_to_vec();
-    let signature = keys.sign(context::SIGNED_PAYLOAD, &sha512(&signed_bytes));
-    let plaintext = SealedMessage {
-        signed_payload: signed_bytes,
-        signature: signature.to_vec(),
-    }
-    .encode_to_vec();
 
     let parsed: Vec<age::x25519::Recipient> = encrypt_to
         .iter()
@@ -203,7 +192,27 @@ pub fn seal_at(
                 .map_err(|e| SealError::Encrypt(format!("recipient {r}: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    let ciphertext = encrypt(&parsed, &plaintext)?;
+    // One pass over the message: the signed bytes go to age while SHA-512 digests them (on a
+    // second core for a large message), the signature follows them into the same age stream,
+    // and SHA-256 digests each encrypted chunk as age writes it.
+    let sign = |digest: &[u8; 64]| signature_field(&keys.sign(context::SIGNED_PAYLOAD, digest));
+    let signed_bytes = &plaintext[signed.bytes.clone()];
+    let (ciphertext, ciphertext_sha256) = if signed_bytes.len() >= PARALLEL_FROM {
+        std::thread::scope(|s| {
+            let digest = s.spawn(|| sha512(signed_bytes));
+            let mut writer = encrypt_stream(&parsed, plaintext.len())?;
+            write_age(&mut writer, &plaintext)?;
+            let tail = sign(&join(digest));
+            write_age(&mut writer, &tail)?;
+            finish_age(writer)
+        })?
+    } else {
+        let tail = sign(&sha512(signed_bytes));
+        let mut writer = encrypt_stream(&parsed, plaintext.len() + tail.len())?;
+        write_age(&mut writer, &plaintext)?;
+        write_age(&mut writer, &tail)?;
+        finish_age(writer)?
+    };
     Ok(pb::Envelope {
         message_id: draft.message_id.to_vec(),
         case_ref: draft.case_ref.to_vec(),
@@ -212,7 +221,7 @@ pub fn seal_at(
         legal_basis: draft.legal_basis.into(),
         recipients,
         created_at: Some(created_at),
-        ciphertext_sha256: sha256(&ciphertext).to_vec(),
+        ciphertext_sha256: ciphertext_sha256.to_vec(),
         ciphertext,
         in_reply_to: draft.in_reply_to.map(|r| r.to_vec()).unwrap_or_default(),
         attachment_sha256: Vec::new(),
@@ -220,26 +229,165 @@ pub fn seal_at(
     })
 }
 
-/// Encrypts `plaintext` with age (binary format) to `recipients`.
-pub fn encrypt(
+/// From this many bytes of signed payload (or ciphertext), the digest runs on a second thread
+/// alongside encryption (or decryption); below it a thread costs more than it saves.
+const PARALLEL_FROM: usize = 256 * 1024;
+
+/// Where the parts lie in the plaintext [`signed_plaintext`] builds.
+struct Layout {
+    /// The encoded `SignedPayload`, the bytes the signature covers.
+    bytes: std::ops::Range<usize>,
+    /// The encoded `Payload` inside it.
+    payload: std::ops::Range<usize>,
+}
+
+/// The plaintext of a sealed message up to its signature: `SealedMessage` field 1 (the signed
+/// payload: `head`, `payload` as field 12, random padding as field 13 so that the whole sealed
+/// message lands on a [`bucket`] size); [`signature_field`] completes it. Built in one buffer of
+/// exactly the final size.
+fn signed_plaintext(
+    head: &SignedPayload,
+    payload: &Payload,
+) -> Result<(Vec<u8>, Layout), SealError> {
+    use prost::encoding::{
+        WireType, encode_key, encode_varint, encoded_len_varint, key_len, message,
+    };
+    let base = head.encoded_len() + message::encoded_len(12, payload);
+    let signed_len = |pad: usize| {
+        base + if pad == 0 {
+            0
+        } else {
+            key_len(13) + encoded_len_varint(pad as u64) + pad
+        }
+    };
+    // The signature is always 64 bytes.
+    let sealed_len = |pad: usize| {
+        let s = signed_len(pad);
+        key_len(1) + encoded_len_varint(s as u64) + s + signature_field(&[0; 64]).len()
+    };
+    // Pad so the sealed message lands on a bucket size (the padding's own length prefix may
+    // grow with it, hence a few rounds).
+    let target = bucket(sealed_len(0) + 8);
+    let mut pad = 0;
+    for _ in 0..4 {
+        let len = sealed_len(pad);
+        if len == target {
+            break;
+        }
+        pad = (pad + target).saturating_sub(len);
+    }
+    let total = signed_len(pad);
+    let mut out = Vec::with_capacity(sealed_len(pad) - signature_field(&[0; 64]).len());
+    encode_key(1, WireType::LengthDelimited, &mut out);
+    encode_varint(total as u64, &mut out);
+    let start = out.len();
+    head.encode(&mut out)
+        .map_err(|e| SealError::Encrypt(e.to_string()))?;
+    encode_key(12, WireType::LengthDelimited, &mut out);
+    encode_varint(payload.encoded_len() as u64, &mut out);
+    let payload_start = out.len();
+    payload
+        .encode(&mut out)
+        .map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let payload_end = out.len();
+    if pad > 0 {
+        encode_key(13, WireType::LengthDelimited, &mut out);
+        encode_varint(pad as u64, &mut out);
+        let at = out.len();
+        out.resize(at + pad, 0);
+        getrandom::fill(&mut out[at..]).map_err(|e| SealError::Encrypt(e.to_string()))?;
+    }
+    if out.len() - start != total {
+        return Err(SealError::Encrypt("signed payload length mismatch".into()));
+    }
+    let end = out.len();
+    Ok((
+        out,
+        Layout {
+            bytes: start..end,
+            payload: payload_start..payload_end,
+        },
+    ))
+}
+
+/// `SealedMessage` field 2: the signature, the end of the plaintext.
+fn signature_field(signature: &[u8; 64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + 64);
+    prost::encoding::bytes::encode(2, &signature.to_vec(), &mut out);
+    out
+}
+
+/// Collects what age writes, digesting it with SHA-256 as it comes (each chunk while it is
+/// still in the cache).
+struct HashingWriter {
+    out: Vec<u8>,
+    sha256: aws_lc_rs::digest::Context,
+}
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sha256.update(buf);
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// age's stream writer to `recipients`, for about `plaintext_len` bytes (sizes the output).
+fn encrypt_stream(
     recipients: &[age::x25519::Recipient],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, SealError> {
+    plaintext_len: usize,
+) -> Result<age::stream::StreamWriter<HashingWriter>, SealError> {
     if recipients.is_empty() {
         return Err(SealError::Encrypt("no recipient keys".into()));
     }
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| SealError::Encrypt(e.to_string()))?;
-    let mut out = Vec::with_capacity(plaintext.len() + 256 + 200 * recipients.len());
-    let mut writer = encryptor
-        .wrap_output(&mut out)
-        .map_err(|e| SealError::Encrypt(e.to_string()))?;
-    writer
-        .write_all(plaintext)
-        .and_then(|()| writer.finish().map(|_| ()))
-        .map_err(|e| SealError::Encrypt(e.to_string()))?;
-    Ok(out)
+    // The header (about 200 bytes a recipient, and grease), the 16-byte nonce, a 16-byte tag
+    // per 64 KiB chunk, the signature's 66 bytes.
+    let capacity = plaintext_len + 1024 + 256 * recipients.len() + 16 * (plaintext_len / 65536 + 2);
+    encryptor
+        .wrap_output(HashingWriter {
+            out: Vec::with_capacity(capacity),
+            sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+        })
+        .map_err(|e| SealError::Encrypt(e.to_string()))
+}
+
+fn write_age(
+    w: &mut age::stream::StreamWriter<HashingWriter>,
+    data: &[u8],
+) -> Result<(), SealError> {
+    w.write_all(data)
+        .map_err(|e| SealError::Encrypt(e.to_string()))
+}
+
+/// The ciphertext and its SHA-256.
+fn finish_age(
+    w: age::stream::StreamWriter<HashingWriter>,
+) -> Result<(Vec<u8>, [u8; 32]), SealError> {
+    let out = w.finish().map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let digest = out.sha256.finish();
+    Ok((out.out, digest.as_ref().try_into().unwrap_or([0; 32])))
+}
+
+/// The result of a scoped thread (a digest, which does not panic; if it did, so does the caller).
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// Encrypts `plaintext` with age (binary format) to `recipients`.
+pub fn encrypt(
+    recipients: &[age::x25519::Recipient],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    let mut writer = encrypt_stream(recipients, plaintext.len())?;
+    write_age(&mut writer, plaintext)?;
+    Ok(finish_age(writer)?.0)
 }
 
 /// Decrypts an age file (binary or armored) with `identity`.
@@ -272,7 +420,8 @@ pub fn decrypt_any<'a>(
                 format!("damaged or tampered: {other}"),
             ),
         })?;
-    let mut plaintext = Vec::new();
+    // At most the ciphertext's length: one allocation, no regrowth copies.
+    let mut plaintext = Vec::with_capacity(ciphertext.len());
     // age authenticates chunk by chunk; nothing is used until the whole stream verified.
     stream.read_to_end(&mut plaintext).map_err(|e| {
         Rejected::new(
@@ -409,13 +558,26 @@ pub fn open_any_at(
         .envelope
         .as_ref()
         .ok_or_else(|| Rejected::new(R::Other, "delivery without envelope"))?;
-    if sha256(&env.ciphertext).as_slice() != env.ciphertext_sha256.as_slice() {
-        return Err(Rejected::new(
-            R::EnvelopeMismatch,
-            "ciphertext does not match its digest",
-        ));
-    }
-    let plaintext = decrypt_any(keys.age_identities(), &env.ciphertext)?;
+    let digest_differs =
+        || Rejected::new(R::EnvelopeMismatch, "ciphertext does not match its digest");
+    // A large ciphertext is digested on a second thread while it decrypts; the digest is judged
+    // first all the same, and nothing decrypted is looked at before both are done.
+    let plaintext = if env.ciphertext.len() >= PARALLEL_FROM {
+        let (digest, plaintext) = std::thread::scope(|s| {
+            let digest = s.spawn(|| sha256(&env.ciphertext));
+            let plaintext = decrypt_any(keys.age_identities(), &env.ciphertext);
+            (join(digest), plaintext)
+        });
+        if digest.as_slice() != env.ciphertext_sha256.as_slice() {
+            return Err(digest_differs());
+        }
+        plaintext?
+    } else {
+        if sha256(&env.ciphertext).as_slice() != env.ciphertext_sha256.as_slice() {
+            return Err(digest_differs());
+        }
+        decrypt_any(keys.age_identities(), &env.ciphertext)?
+    };
     // Anything that is not a sealed message with a 64-byte signature has no valid signature:
     // e.g. a file someone made with `age -r` from our public recipient.
     let no_signature = || {
@@ -424,12 +586,21 @@ pub fn open_any_at(
             "no valid Silta signature (not a sealed Silta message)",
         )
     };
-    let sealed = SealedMessage::decode(plaintext.as_slice()).map_err(|_| no_signature())?;
-    if sealed.signature.len() != 64 || sealed.signed_payload.is_empty() {
+    let (signed_bytes, signature) = sealed_parts(&plaintext).ok_or_else(no_signature)?;
+    if signature.len() != 64 || signed_bytes.is_empty() {
         return Err(no_signature());
     }
-    let signed =
-        SignedPayload::decode(sealed.signed_payload.as_slice()).map_err(|_| no_signature())?;
+    // The signed bytes' SHA-512 (what the signature covers) alongside their decoding.
+    let (signed, signed_sha512) = if signed_bytes.len() >= PARALLEL_FROM {
+        std::thread::scope(|s| {
+            let digest = s.spawn(|| sha512(signed_bytes));
+            let signed = SignedPayload::decode(signed_bytes);
+            (signed, join(digest))
+        })
+    } else {
+        (SignedPayload::decode(signed_bytes), sha512(signed_bytes))
+    };
+    let signed = signed.map_err(|_| no_signature())?;
     let candidates = sender_keys(&signed.sender, &signed.sender_device);
     if candidates.is_empty() {
         return Err(Rejected::new(
@@ -451,16 +622,8 @@ pub fn open_any_at(
             "key belongs to another device",
         ));
     }
-    let sig: [u8; 64] = sealed
-        .signature
-        .as_slice()
-        .try_into()
-        .map_err(|_| no_signature())?;
-    let message = [
-        context::SIGNED_PAYLOAD,
-        sha512(&sealed.signed_payload).as_slice(),
-    ]
-    .concat();
+    let sig: [u8; 64] = signature.try_into().map_err(|_| no_signature())?;
+    let message = [context::SIGNED_PAYLOAD, signed_sha512.as_slice()].concat();
     let bundle = candidates
         .into_iter()
         .find(|b| {
@@ -558,6 +721,35 @@ pub fn open_any_at(
     })
 }
 
+/// The signed payload and the signature of an encoded `SealedMessage`, as slices of it: what
+/// `SealedMessage::decode` gives (the last occurrence of a field wins, unknown fields are
+/// skipped, a wrong wire type or a short buffer fails), without copying a large message.
+/// `None` where decoding fails.
+fn sealed_parts(mut buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+    let (mut signed, mut signature): (&[u8], &[u8]) = (&[], &[]);
+    while !buf.is_empty() {
+        let (tag, wire_type) = decode_key(&mut buf).ok()?;
+        match tag {
+            1 | 2 => {
+                if wire_type != WireType::LengthDelimited {
+                    return None;
+                }
+                let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                let value = buf.get(..len)?;
+                buf = &buf[len..];
+                if tag == 1 {
+                    signed = value;
+                } else {
+                    signature = value;
+                }
+            }
+            _ => skip_field(wire_type, tag, &mut buf, DecodeContext::default()).ok()?,
+        }
+    }
+    Some((signed, signature))
+}
+
 /// The signature a recipient puts in its acknowledgement.
 pub fn sign_ack(keys: &DeviceKeys, message_id: &[u8], ciphertext_sha256: &[u8]) -> [u8; 64] {
     keys.sign(context::ACK, &[message_id, ciphertext_sha256].concat())
@@ -605,6 +797,144 @@ fn content_free(detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::judged_on;
+
+    /// The zero-copy reading of a sealed message agrees with prost's decoding, including on
+    /// repeated fields, unknown fields, groups, wrong wire types and truncation.
+    #[test]
+    fn sealed_parts_reads_what_prost_decodes() {
+        use super::*;
+        use silta_proto::pb::payload::SealedMessage;
+        let sealed = |signed: &[u8], sig: &[u8]| {
+            SealedMessage {
+                signed_payload: signed.to_vec(),
+                signature: sig.to_vec(),
+            }
+            .encode_to_vec()
+        };
+        let mut inputs = vec![
+            sealed(b"abc", &[1; 64]),
+            sealed(&[7; 300], &[]),
+            sealed(&[], &[2; 64]),
+            Vec::new(),
+            [sealed(b"first", &[1; 64]), sealed(b"second", &[2; 3])].concat(),
+            // An unknown varint field (3), an unknown length-delimited field (4), a group (5).
+            [
+                vec![
+                    0x18, 0x96, 0x01, 0x22, 0x02, 0xaa, 0xbb, 0x2b, 0x08, 0x01, 0x2c,
+                ],
+                sealed(b"x", &[3; 64]),
+            ]
+            .concat(),
+            // Field 1 as a varint: a wrong wire type.
+            vec![0x08, 0x01],
+            // Truncated: a length past the end.
+            vec![0x0a, 0x05, 0x01],
+            // A key of tag 0, an end-group without a start, a bad varint.
+            vec![0x02, 0x00],
+            vec![0x0c],
+            vec![
+                0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+        ];
+        let long = sealed(&[9; 70_000], &[4; 64]);
+        inputs.extend((0..long.len()).step_by(997).map(|n| long[..n].to_vec()));
+        inputs.push(long);
+        for input in inputs {
+            let prost = SealedMessage::decode(input.as_slice())
+                .ok()
+                .map(|m| (m.signed_payload, m.signature));
+            let ours = sealed_parts(&input).map(|(a, b)| (a.to_vec(), b.to_vec()));
+            assert_eq!(ours, prost, "input {input:02x?}");
+        }
+    }
+
+    /// The plaintext built in one buffer is, byte for byte, what encoding the whole
+    /// `SignedPayload` and then the `SealedMessage` gives (the wire format the signature and
+    /// every receiver rely on), and lands on its bucket, for sizes around the bucket edges
+    /// (where the padding's own length prefix changes size).
+    #[test]
+    fn the_one_buffer_plaintext_is_the_encoded_sealed_message() {
+        use super::*;
+        use silta_proto::pb::payload::SealedMessage;
+        use silta_proto::pb::payload::{Payload, StatusUpdate, payload::Body};
+        let head = SignedPayload {
+            version: 1,
+            message_id: vec![7; 16],
+            case_ref: vec![9; 16],
+            kind: MessageKind::StatusUpdate.into(),
+            sender: "centre/a".into(),
+            sender_device: "d1".into(),
+            recipients: vec!["assistance/nas".into()],
+            created_at: Some(prost_types::Timestamp {
+                seconds: 1_780_000_000,
+                nanos: 5,
+            }),
+            urgency: Urgency::Urgent.into(),
+            legal_basis: LegalBasis::Consent.into(),
+            in_reply_to: vec![3; 16],
+            payload: None,
+            padding: Vec::new(),
+        };
+        let sizes = (0..3000)
+            .step_by(37)
+            .chain([700, 800, 900, 950, 1000])
+            .chain((1 << 20) - 400..(1 << 20) - 200)
+            .chain([(1 << 20) + 5, 3 << 20, (10 << 20) - 300]);
+        for size in sizes {
+            let payload = Payload {
+                body: Some(Body::StatusUpdate(StatusUpdate {
+                    change: 5,
+                    description: "x".repeat(size),
+                    ..Default::default()
+                })),
+            };
+            let (plaintext, layout) = signed_plaintext(&head, &payload).unwrap();
+            let signed_bytes = &plaintext[layout.bytes.clone()];
+            let whole = SignedPayload::decode(signed_bytes).unwrap();
+            assert_eq!(whole.payload.as_ref(), Some(&payload));
+            assert_eq!(
+                &plaintext[layout.payload.clone()],
+                payload.encode_to_vec().as_slice()
+            );
+            assert_eq!(whole.encode_to_vec(), signed_bytes, "size {size}");
+            let signature = [0x5a; 64];
+            let sealed = SealedMessage {
+                signed_payload: signed_bytes.to_vec(),
+                signature: signature.to_vec(),
+            }
+            .encode_to_vec();
+            let mut ours = plaintext.clone();
+            ours.extend_from_slice(&signature_field(&signature));
+            assert_eq!(ours, sealed, "size {size}");
+            // The padding is as long as the former way of computing it made it (encoding the
+            // whole message again each round).
+            let sealed_len = |s: &SignedPayload| {
+                SealedMessage {
+                    signed_payload: vec![0; s.encoded_len()],
+                    signature: vec![0; 64],
+                }
+                .encoded_len()
+            };
+            let mut former = SignedPayload {
+                payload: Some(payload.clone()),
+                ..head.clone()
+            };
+            let target = bucket(sealed_len(&former) + 8);
+            for _ in 0..4 {
+                let len = sealed_len(&former);
+                if len == target {
+                    break;
+                }
+                former.padding = vec![0; (former.padding.len() + target).saturating_sub(len)];
+            }
+            assert_eq!(whole.padding.len(), former.padding.len(), "size {size}");
+            assert_eq!(
+                plaintext.len(),
+                plaintext.capacity(),
+                "size {size}: sized exactly"
+            );
+        }
+    }
 
     #[test]
     fn a_payload_is_judged_no_later_than_a_day_after_the_relay_had_it() {
