@@ -18,8 +18,9 @@ use futures_util::{Stream, StreamExt as _};
 use tokio::time::Instant;
 
 use crate::{
+    Outcome,
     hist::Latency,
-    load::Measured,
+    load::{Common, Measured},
     procstat::{self, ProcStat},
 };
 
@@ -139,18 +140,6 @@ impl Acked {
     }
 }
 
-/// Starts watching the server (if any) for a consume run beginning now.
-pub fn watch_from_now(server: Option<u32>) -> anyhow::Result<Option<ProcStat>> {
-    server
-        .map(|pid| {
-            let mut s = ProcStat::new(pid);
-            s.start()
-                .context("reading the server's /proc at the start of the drain")?;
-            anyhow::Ok(s)
-        })
-        .transpose()
-}
-
 /// One consumer of a consume run: acknowledges each message of `messages` as it arrives, with
 /// at most `max_outstanding` acks not yet done (none waits for another), until `drain` says
 /// every expected message is done or `deadline` passes. `ack` is what acknowledging means for
@@ -203,16 +192,66 @@ where
     Ok(acked)
 }
 
-/// Waits for every consumer of a consume run and adds up their acks.
-pub async fn join_consumers(
-    mut consumers: tokio::task::JoinSet<anyhow::Result<Acked>>,
+/// A consume run: C messages already stored, drained by one consumer per connection, each
+/// acking with [`ack_each`]; its window runs from [`ConsumeRun::begin`] to the last ack (at most
+/// `--seconds`).
+pub struct ConsumeRun {
+    start: Instant,
     deadline: Instant,
-) -> anyhow::Result<Acked> {
-    let mut all = Acked::until(deadline);
-    while let Some(r) = consumers.join_next().await {
-        all.merge(&r.context("consumer task")??);
+    drain: Drain,
+    server: Option<ProcStat>,
+    consumers: tokio::task::JoinSet<anyhow::Result<Acked>>,
+}
+
+impl ConsumeRun {
+    /// Begins now: `expected` messages to drain, the server (if any) watched from now.
+    pub fn begin(common: &Common, server: Option<u32>, expected: u64) -> anyhow::Result<Self> {
+        let server = server
+            .map(|pid| {
+                let mut s = ProcStat::new(pid);
+                s.start()
+                    .context("reading the server's /proc at the start of the drain")?;
+                anyhow::Ok(s)
+            })
+            .transpose()?;
+        let start = Instant::now();
+        Ok(ConsumeRun {
+            start,
+            deadline: start + Duration::from_secs_f64(common.seconds),
+            drain: Drain::new(expected),
+            server,
+            consumers: tokio::task::JoinSet::new(),
+        })
     }
-    Ok(all)
+
+    /// Starts one consumer: [`ack_each`] over `messages`.
+    pub fn consumer<S, M, E, A, Fut>(&mut self, messages: S, max_outstanding: usize, ack: A)
+    where
+        S: Stream<Item = Result<M, E>> + Unpin + Send + 'static,
+        M: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+        A: Fn(M) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.consumers.spawn(ack_each(
+            messages,
+            max_outstanding,
+            self.drain.clone(),
+            self.deadline,
+            ack,
+        ));
+    }
+
+    /// Waits for every consumer; the outcome of the run (`common`'s configuration, `system`,
+    /// mode "consume").
+    pub async fn finish(mut self, common: &Common, system: &str) -> anyhow::Result<Outcome> {
+        let mut acked = Acked::until(self.deadline);
+        while let Some(r) = self.consumers.join_next().await {
+            acked.merge(&r.context("consumer task")??);
+        }
+        let measured = acked.measured(self.start, self.server)?;
+        Ok(common.outcome(system, "consume", &measured))
+    }
 }
 
 #[cfg(test)]

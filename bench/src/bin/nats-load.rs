@@ -24,10 +24,9 @@ use async_nats::jetstream::{
 use bytes::Bytes;
 use clap::Parser;
 use silta_bench::{
-    brokers::{BrokerArgs, Drain, ack_each, join_consumers, watch_from_now},
+    brokers::{BrokerArgs, ConsumeRun},
     load::{Common, drive},
 };
-use tokio::time::Instant;
 
 #[derive(Parser)]
 #[command(about = "NATS JetStream load: file storage, PubAck awaited, then consume + acked ack")]
@@ -157,11 +156,7 @@ async fn consume(
 ) -> Result<()> {
     let k = contexts.len() as u32;
     let per_conn = args.common.in_flight.div_ceil(k) as usize;
-    let deadline = Instant::now() + Duration::from_secs_f64(args.common.seconds);
-    let drain = Drain::new(total);
-    let stat = watch_from_now(server)?;
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut run = ConsumeRun::begin(&args.common, server, total)?;
     for js in contexts {
         let consumer: jetstream::consumer::Consumer<pull::Config> = js
             .get_stream(&args.stream)
@@ -178,27 +173,20 @@ async fn consume(
             .context("pulling messages")?;
         // At most `per_conn` acks in flight on this connection, each awaited until the server
         // confirms it.
-        tasks.spawn(ack_each(
+        run.consumer(
             messages,
             per_conn,
-            drain.clone(),
-            deadline,
             |message: jetstream::Message| async move {
                 message
                     .double_ack()
                     .await
                     .map_err(|e| anyhow!(e).context("acknowledging"))
             },
-        ));
+        );
     }
-    let acked = join_consumers(tasks, deadline).await?;
-    let measured = acked.measured(start, stat)?;
-    let mut o = args.common.outcome("nats", "consume", &measured);
+    let mut o = run.finish(&args.common, "nats").await?;
     o.note = NOTE.into();
     o.print();
-    eprintln!(
-        "nats-load: consumed and acked {} of {total}",
-        measured.count
-    );
+    eprintln!("nats-load: consumed and acked {} of {total}", o.count);
     Ok(())
 }

@@ -25,10 +25,9 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use silta_bench::{
-    brokers::{BrokerArgs, Drain, ack_each, join_consumers, watch_from_now},
+    brokers::{BrokerArgs, ConsumeRun},
     load::{Common, drive},
 };
-use tokio::time::Instant;
 
 #[derive(Parser)]
 #[command(about = "RabbitMQ load: quorum queue, publisher confirms, then consume + ack")]
@@ -177,12 +176,7 @@ async fn consume(args: &Args, channels: &[Channel], server: Option<u32>, total: 
     let k = channels.len() as u32;
     // The in-flight messages spread over the channels: at most C delivered and not yet acked.
     let prefetch = u16::try_from(args.common.in_flight.div_ceil(k)).unwrap_or(u16::MAX);
-    let cap = std::time::Duration::from_secs_f64(args.common.seconds);
-    let stat = watch_from_now(server)?;
-    let start = Instant::now();
-    let deadline = start + cap;
-    let drain = Drain::new(total);
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut run = ConsumeRun::begin(&args.common, server, total)?;
     for (i, ch) in channels.iter().enumerate() {
         ch.basic_qos(prefetch, BasicQosOptions::default())
             .await
@@ -198,11 +192,9 @@ async fn consume(args: &Args, channels: &[Channel], server: Option<u32>, total: 
             .context("starting a consumer")?;
         // Each delivery is acked as it arrives (multiple = false), the acks pipelined: none
         // waits for another; the prefetch bounds how many are outstanding.
-        tasks.spawn(ack_each(
+        run.consumer(
             consumer,
             usize::from(prefetch),
-            drain.clone(),
-            deadline,
             |delivery: Delivery| async move {
                 let fresh = delivery
                     .ack(BasicAckOptions::default())
@@ -214,17 +206,12 @@ async fn consume(args: &Args, channels: &[Channel], server: Option<u32>, total: 
                 );
                 Ok(())
             },
-        ));
+        );
     }
-    let acked = join_consumers(tasks, deadline).await?;
-    let measured = acked.measured(start, stat)?;
-    let mut o = args.common.outcome("rabbitmq", "consume", &measured);
+    let mut o = run.finish(&args.common, "rabbitmq").await?;
     o.note = NOTE.into();
     o.print();
-    eprintln!(
-        "rabbit-load: consumed and acked {} of {total}",
-        measured.count
-    );
+    eprintln!("rabbit-load: consumed and acked {} of {total}", o.count);
     // Leave the queue empty (and its disk space free) for the next round.
     channels[0]
         .queue_purge(args.queue.as_str().into(), QueuePurgeOptions::default())
