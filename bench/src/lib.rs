@@ -65,5 +65,6 @@ impl Outcome {
     }
 }
 
-/// The brokers' load clients (rabbit-load, nats-load): their flags, driver and /proc probes.
+/// What the brokers' load clients (rabbit-load, nats-load) add to the harness: the broker
+/// connection flags and the consume run's pipelined acks.
 pub mod brokers;

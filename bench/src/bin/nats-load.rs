@@ -7,7 +7,13 @@
 //! TLS: async-nats with rustls on aws-lc-rs (the workspace's one provider), TLS required, the CA
 //! of `--ca` and the client certificate of `--cert`/`--key`.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use async_nats::jetstream::{
@@ -17,12 +23,10 @@ use async_nats::jetstream::{
 };
 use bytes::Bytes;
 use clap::Parser;
-use futures_util::StreamExt as _;
-use silta_bench::brokers::{
-    BrokerArgs, CommonArgs, CpuProbe, Drain, ServerProc, Window, drive, fill_latency, fill_server,
-    fill_server_since, new_histogram, record,
+use silta_bench::{
+    brokers::{BrokerArgs, ConsumeRun},
+    load::{Common, drive},
 };
-use tokio::time::Instant;
 
 #[derive(Parser)]
 #[command(about = "NATS JetStream load: file storage, PubAck awaited, then consume + acked ack")]
@@ -30,7 +34,7 @@ struct Args {
     #[command(flatten)]
     broker: BrokerArgs,
     #[command(flatten)]
-    common: CommonArgs,
+    common: Common,
     /// The stream to use (deleted and made anew before the run, deleted after it).
     #[arg(long, default_value = "SILTA_BENCH")]
     stream: String,
@@ -49,8 +53,8 @@ last ack, capped at --seconds)";
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    args.common.check()?;
-    let server = args.broker.server_pid.map(ServerProc::new).transpose()?;
+    args.common.validate()?;
+    let server = args.broker.server()?;
     let k = args.common.connections as usize;
     let mut contexts = Vec::with_capacity(k);
     for _ in 0..k {
@@ -102,24 +106,22 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn send(
-    args: &Args,
-    contexts: &[jetstream::Context],
-    server: Option<ServerProc>,
-) -> Result<u64> {
+async fn send(args: &Args, contexts: &[jetstream::Context], server: Option<u32>) -> Result<u64> {
     let payload = Bytes::from(vec![0x5a; args.common.size as usize]);
     let ctxs: Arc<[jetstream::Context]> = contexts.to_vec().into();
     let stream_name: Arc<str> = args.stream.as_str().into();
-    let window = Window::starting_now(&args.common);
-    let probe = server.map(|s| CpuProbe::spawn(s, window.measure_from, window.until));
+    // Every acknowledged message, warm-up and tail included: what the consume run will drain.
+    let stored = Arc::new(AtomicU64::new(0));
+    let total = stored.clone();
     eprintln!(
         "nats-load: send, {} in flight over {} connections, {} s + {} s warm-up",
         args.common.in_flight, args.common.connections, args.common.seconds, args.common.warmup
     );
-    let run = drive(&args.common, window, move |worker| {
-        let js = ctxs[worker % ctxs.len()].clone();
+    let measured = drive(&args.common, server, move |seq| {
+        let js = ctxs[(seq % ctxs.len() as u64) as usize].clone();
         let payload = payload.clone();
         let stream_name = stream_name.clone();
+        let stored = stored.clone();
         async move {
             let ack = js
                 .publish(SUBJECT, payload)
@@ -133,35 +135,28 @@ async fn send(
             if ack.duplicate {
                 bail!("the server took a message for a duplicate");
             }
+            stored.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }
     })
     .await?;
-    let mut o = args.common.outcome("nats", "send");
-    fill_latency(&mut o, &run.hist, run.count, args.common.seconds);
-    fill_server(&mut o, server, probe).await?;
+    let mut o = args.common.outcome("nats", "send", &measured);
     o.note = NOTE.into();
     o.print();
-    eprintln!(
-        "nats-load: {} messages acknowledged (PubAck) in all",
-        run.total
-    );
-    Ok(run.total)
+    let total = total.load(Ordering::Relaxed);
+    eprintln!("nats-load: {total} messages acknowledged (PubAck) in all");
+    Ok(total)
 }
 
 async fn consume(
     args: &Args,
     contexts: &[jetstream::Context],
-    server: Option<ServerProc>,
+    server: Option<u32>,
     total: u64,
 ) -> Result<()> {
     let k = contexts.len() as u32;
     let per_conn = args.common.in_flight.div_ceil(k) as usize;
-    let deadline = Instant::now() + Duration::from_secs_f64(args.common.seconds);
-    let drain = Drain::new(total);
-    let cpu_before = server.map(|s| s.cpu_time()).transpose()?;
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut run = ConsumeRun::begin(&args.common, server, total)?;
     for js in contexts {
         let consumer: jetstream::consumer::Consumer<pull::Config> = js
             .get_stream(&args.stream)
@@ -170,79 +165,28 @@ async fn consume(
             .get_consumer(CONSUMER)
             .await
             .map_err(|e| anyhow!("opening the consumer: {e}"))?;
-        let mut messages = consumer
+        let messages = consumer
             .stream()
             .max_messages_per_batch(per_conn)
             .messages()
             .await
             .context("pulling messages")?;
-        let drain = drain.clone();
-        tasks.spawn(async move {
-            // At most `per_conn` acks in flight on this connection, each awaited until the
-            // server confirms it.
-            let permits = Arc::new(tokio::sync::Semaphore::new(per_conn));
-            let mut acks = tokio::task::JoinSet::new();
-            let mut hist = new_histogram();
-            let (mut count, mut last) = (0u64, None::<Instant>);
-            // Acks completing after the window closed are not counted.
-            let mut tally = |done: Instant, latency: Duration| {
-                if done <= deadline {
-                    record(&mut hist, latency);
-                    count += 1;
-                    last = Some(last.map_or(done, |l: Instant| l.max(done)));
-                }
-            };
-            loop {
-                let permit = permits
-                    .clone()
-                    .acquire_owned()
+        // At most `per_conn` acks in flight on this connection, each awaited until the server
+        // confirms it.
+        run.consumer(
+            messages,
+            per_conn,
+            |message: jetstream::Message| async move {
+                message
+                    .double_ack()
                     .await
-                    .context("ack permits")?;
-                let message = tokio::select! {
-                    next = messages.next() => next,
-                    () = drain.all_done() => break,
-                    () = tokio::time::sleep_until(deadline) => break,
-                };
-                let message = message
-                    .ok_or_else(|| anyhow!("the pull consumer ended"))?
-                    .map_err(|e| anyhow!(e).context("receiving"))?;
-                let got = Instant::now();
-                let drain = drain.clone();
-                acks.spawn(async move {
-                    message
-                        .double_ack()
-                        .await
-                        .map_err(|e| anyhow!(e).context("acknowledging"))?;
-                    let done = Instant::now();
-                    drain.one_done();
-                    drop(permit);
-                    Ok::<_, anyhow::Error>((done, done - got))
-                });
-                while let Some(r) = acks.try_join_next() {
-                    let (done, latency) = r.context("ack task")??;
-                    tally(done, latency);
-                }
-            }
-            while let Some(r) = acks.join_next().await {
-                let (done, latency) = r.context("ack task")??;
-                tally(done, latency);
-            }
-            Ok::<_, anyhow::Error>((hist, count, last))
-        });
+                    .map_err(|e| anyhow!(e).context("acknowledging"))
+            },
+        );
     }
-    let mut hist = new_histogram();
-    let (mut count, mut last) = (0u64, start);
-    while let Some(r) = tasks.join_next().await {
-        let (h, c, l) = r.context("consumer task")??;
-        hist.add(h).map_err(|e| anyhow!("histogram: {e}"))?;
-        count += c;
-        last = last.max(l.unwrap_or(start));
-    }
-    let mut o = args.common.outcome("nats", "consume");
-    fill_latency(&mut o, &hist, count, (last - start).as_secs_f64());
-    fill_server_since(&mut o, server, cpu_before)?;
+    let mut o = run.finish(&args.common, "nats").await?;
     o.note = NOTE.into();
     o.print();
-    eprintln!("nats-load: consumed and acked {count} of {total}");
+    eprintln!("nats-load: consumed and acked {} of {total}", o.count);
     Ok(())
 }

@@ -1,19 +1,22 @@
 //! `rabbit-load`: RabbitMQ's side of the comparison (issue 14). Publishes persistent messages to
 //! a durable quorum queue with publisher confirms, C in flight over K connections (mode "send":
 //! latency publish → confirm), then consumes what it published with manual acks, prefetch C
-//! (mode "consume"). Prints one Outcome JSON line per mode on stdout; progress goes to stderr.
+//! over the channels, each delivery acked as it arrives, the acks pipelined (mode "consume"). Prints one Outcome JSON line per mode on stdout; progress goes to stderr.
 //!
 //! TLS: lapin with rustls on aws-lc-rs (the workspace's one provider), the CA of `--ca` as the
 //! only trust anchor, and the client certificate of `--cert`/`--key`. The user and password, if
 //! any, are in the URL (bench/brokers.sh prints it); they travel inside TLS only (amqps).
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::Parser;
-use futures_util::StreamExt as _;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
+    message::Delivery,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
         ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
@@ -21,11 +24,10 @@ use lapin::{
     tcp::{OwnedIdentity, OwnedTLSConfig},
     types::{AMQPValue, FieldTable},
 };
-use silta_bench::brokers::{
-    BrokerArgs, CommonArgs, CpuProbe, Drain, ServerProc, Window, drive, fill_latency, fill_server,
-    fill_server_since, new_histogram, record,
+use silta_bench::{
+    brokers::{BrokerArgs, ConsumeRun},
+    load::{Common, drive},
 };
-use tokio::time::Instant;
 
 #[derive(Parser)]
 #[command(about = "RabbitMQ load: quorum queue, publisher confirms, then consume + ack")]
@@ -33,7 +35,7 @@ struct Args {
     #[command(flatten)]
     broker: BrokerArgs,
     #[command(flatten)]
-    common: CommonArgs,
+    common: Common,
     /// The quorum queue to use (declared if missing, purged before the run).
     #[arg(long, default_value = "silta-bench")]
     queue: String,
@@ -42,15 +44,17 @@ struct Args {
 const NOTE: &str = "RabbitMQ quorum queue (durable, single node; Raft log fsynced before the \
 confirm), persistent messages (delivery_mode 2), publisher confirms; send latency = publish -> \
 confirm. consume: basic.consume with manual ack, prefetch = in-flight spread over the channels; \
-basic.ack has no reply in AMQP 0.9.1, so an ack is done when written to the socket (not \
-confirmed by the broker); consume latency = delivery received -> ack written; the window is the \
-whole drain (first delivery to last ack, capped at --seconds)";
+each delivery acked as it arrives (multiple = false), acks pipelined (none waits for another); \
+basic.ack has no reply in AMQP 0.9.1, so an ack is done when written to the socket (the broker \
+confirms nothing; it removes the message when the ack arrives); consume latency = delivery \
+received -> ack written; the window is the whole drain (first delivery to \
+last ack, capped at --seconds)";
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    args.common.check()?;
-    let server = args.broker.server_pid.map(ServerProc::new).transpose()?;
+    args.common.validate()?;
+    let server = args.broker.server()?;
     let tls = tls_config(&args.broker)?;
     let k = args.common.connections as usize;
     let mut conns = Vec::with_capacity(k);
@@ -114,7 +118,7 @@ fn tls_config(b: &BrokerArgs) -> Result<OwnedTLSConfig> {
     })
 }
 
-async fn send(args: &Args, channels: &[Channel], server: Option<ServerProc>) -> Result<u64> {
+async fn send(args: &Args, channels: &[Channel], server: Option<u32>) -> Result<u64> {
     for ch in channels {
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
@@ -123,16 +127,18 @@ async fn send(args: &Args, channels: &[Channel], server: Option<ServerProc>) -> 
     let payload: Arc<[u8]> = vec![0x5a; args.common.size as usize].into();
     let queue: Arc<str> = args.queue.as_str().into();
     let chans: Arc<[Channel]> = channels.to_vec().into();
-    let window = Window::starting_now(&args.common);
-    let probe = server.map(|s| CpuProbe::spawn(s, window.measure_from, window.until));
+    // Every confirmed message, warm-up and tail included: what the consume run will drain.
+    let confirmed = Arc::new(AtomicU64::new(0));
+    let total = confirmed.clone();
     eprintln!(
         "rabbit-load: send, {} in flight over {} connections, {} s + {} s warm-up",
         args.common.in_flight, args.common.connections, args.common.seconds, args.common.warmup
     );
-    let run = drive(&args.common, window, move |worker| {
-        let ch = chans[worker % chans.len()].clone();
+    let measured = drive(&args.common, server, move |seq| {
+        let ch = chans[(seq % chans.len() as u64) as usize].clone();
         let payload = payload.clone();
         let queue = queue.clone();
+        let confirmed = confirmed.clone();
         async move {
             let confirm = ch
                 .basic_publish(
@@ -147,7 +153,10 @@ async fn send(args: &Args, channels: &[Channel], server: Option<ServerProc>) -> 
                 .await
                 .context("waiting for the publisher confirm")?;
             match confirm {
-                Confirmation::Ack(None) => Ok(()),
+                Confirmation::Ack(None) => {
+                    confirmed.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
                 Confirmation::Ack(Some(_)) => bail!("the message was returned unroutable"),
                 Confirmation::Nack(_) => bail!("the broker refused the message (nack)"),
                 Confirmation::NotRequested => bail!("publisher confirms are not on"),
@@ -155,34 +164,24 @@ async fn send(args: &Args, channels: &[Channel], server: Option<ServerProc>) -> 
         }
     })
     .await?;
-    let mut o = args.common.outcome("rabbitmq", "send");
-    fill_latency(&mut o, &run.hist, run.count, args.common.seconds);
-    fill_server(&mut o, server, probe).await?;
+    let mut o = args.common.outcome("rabbitmq", "send", &measured);
     o.note = NOTE.into();
     o.print();
-    eprintln!("rabbit-load: {} messages confirmed in all", run.total);
-    Ok(run.total)
+    let total = total.load(Ordering::Relaxed);
+    eprintln!("rabbit-load: {total} messages confirmed in all");
+    Ok(total)
 }
 
-async fn consume(
-    args: &Args,
-    channels: &[Channel],
-    server: Option<ServerProc>,
-    total: u64,
-) -> Result<()> {
+async fn consume(args: &Args, channels: &[Channel], server: Option<u32>, total: u64) -> Result<()> {
     let k = channels.len() as u32;
+    // The in-flight messages spread over the channels: at most C delivered and not yet acked.
     let prefetch = u16::try_from(args.common.in_flight.div_ceil(k)).unwrap_or(u16::MAX);
-    let cap = std::time::Duration::from_secs_f64(args.common.seconds);
-    let cpu_before = server.map(|s| s.cpu_time()).transpose()?;
-    let start = Instant::now();
-    let deadline = start + cap;
-    let drain = Drain::new(total);
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut run = ConsumeRun::begin(&args.common, server, total)?;
     for (i, ch) in channels.iter().enumerate() {
         ch.basic_qos(prefetch, BasicQosOptions::default())
             .await
             .context("setting the prefetch")?;
-        let mut consumer = ch
+        let consumer = ch
             .basic_consume(
                 args.queue.as_str().into(),
                 format!("rabbit-load-{i}").as_str().into(),
@@ -191,48 +190,28 @@ async fn consume(
             )
             .await
             .context("starting a consumer")?;
-        let drain = drain.clone();
-        tasks.spawn(async move {
-            let mut hist = new_histogram();
-            let (mut count, mut last) = (0u64, None);
-            loop {
-                let delivery = tokio::select! {
-                    next = consumer.next() => next,
-                    () = drain.all_done() => break,
-                    () = tokio::time::sleep_until(deadline) => break,
-                };
-                let delivery = delivery
-                    .ok_or_else(|| anyhow!("the consumer was cancelled"))?
-                    .context("receiving")?;
-                let got = Instant::now();
-                delivery
+        // Each delivery is acked as it arrives (multiple = false), the acks pipelined: none
+        // waits for another; the prefetch bounds how many are outstanding.
+        run.consumer(
+            consumer,
+            usize::from(prefetch),
+            |delivery: Delivery| async move {
+                let fresh = delivery
                     .ack(BasicAckOptions::default())
                     .await
                     .context("acknowledging")?;
-                let done = Instant::now();
-                record(&mut hist, done - got);
-                count += 1;
-                last = Some(done);
-                drain.one_done();
-            }
-            Ok::<_, anyhow::Error>((hist, count, last))
-        });
+                anyhow::ensure!(
+                    fresh,
+                    "a delivery was acknowledged twice or its channel failed"
+                );
+                Ok(())
+            },
+        );
     }
-    let mut hist = new_histogram();
-    let (mut count, mut last) = (0u64, start);
-    while let Some(r) = tasks.join_next().await {
-        let (h, c, l) = r.context("consumer task")??;
-        hist.add(h).map_err(|e| anyhow!("histogram: {e}"))?;
-        count += c;
-        last = last.max(l.unwrap_or(start));
-    }
-    let elapsed = (last - start).as_secs_f64();
-    let mut o = args.common.outcome("rabbitmq", "consume");
-    fill_latency(&mut o, &hist, count, elapsed);
-    fill_server_since(&mut o, server, cpu_before)?;
+    let mut o = run.finish(&args.common, "rabbitmq").await?;
     o.note = NOTE.into();
     o.print();
-    eprintln!("rabbit-load: consumed and acked {count} of {total}");
+    eprintln!("rabbit-load: consumed and acked {} of {total}", o.count);
     // Leave the queue empty (and its disk space free) for the next round.
     channels[0]
         .queue_purge(args.queue.as_str().into(), QueuePurgeOptions::default())
