@@ -4,7 +4,8 @@
 #   bench/compare.sh [--rounds 3] [--seconds 10] [--warmup 2] [--quick] [-- EXTRA LOAD FLAGS]
 #
 # Builds the release binaries, then runs rounds INTERLEAVED (each round: fsync, echo,
-# echo-fsync, rabbitmq, nats, silta, silta-nosync), every system a separate server process
+# echo-fsync, rabbitmq, nats, silta (send, consume), silta with the NAS consuming (cycle),
+# silta-nosync (send)), every system a separate server process
 # (brokers started and stopped around their own run through bench/brokers.sh, so an idle broker
 # never shares the cores with another system's run). Every Outcome line goes to
 # bench/results/<UTC time>.jsonl; bench-report then writes the tables to stdout and to
@@ -118,10 +119,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
     run echo-fsync "$BIN/echo-load" --fsync --data-dir "$WORK" "${COMMON[@]}"
     broker rabbitmq rabbit-load
     broker nats nats-load
-    run silta "$BIN/silta-load" --relay-bin "$BIN/silta-relay" --mode all --consume \
+    # Pure send (comparable with the brokers' publish runs), then the drain of a preloaded
+    # mailbox (consume), then the full cycle: sends while the Assistance System subscribes and
+    # acknowledges with signed acks at the same time (mode "cycle").
+    run silta "$BIN/silta-load" --relay-bin "$BIN/silta-relay" --mode all \
         --preload "$PRELOAD" --data-dir "$WORK" "${COMMON[@]}"
-    run silta-nosync "$BIN/silta-load" --relay-bin "$BIN/silta-relay" --no-sync --mode all \
-        --consume --preload "$PRELOAD" --data-dir "$WORK" "${COMMON[@]}"
+    run silta-cycle "$BIN/silta-load" --relay-bin "$BIN/silta-relay" --mode send --consume \
+        --data-dir "$WORK" "${COMMON[@]}"
+    run silta-nosync "$BIN/silta-load" --relay-bin "$BIN/silta-relay" --no-sync --mode send \
+        --data-dir "$WORK" "${COMMON[@]}"
 done
 
 {

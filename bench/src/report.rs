@@ -112,7 +112,7 @@ impl Group {
 }
 
 /// The order modes are shown in; others follow by name.
-const MODE_ORDER: [&str; 3] = ["send", "consume", "batch"];
+const MODE_ORDER: [&str; 4] = ["send", "consume", "cycle", "batch"];
 
 fn mode_rank(m: &str) -> usize {
     MODE_ORDER

@@ -60,7 +60,7 @@ fn silta_load_send_with_the_nas_consuming() {
     let o = &o[0];
     assert_eq!(
         (o.system.as_str(), o.mode.as_str(), o.round),
-        ("silta", "send", 3)
+        ("silta", "cycle", 3)
     );
     assert_eq!((o.in_flight, o.size, o.rate), (8, 1024, 0));
     assert_measured(o);

@@ -278,7 +278,10 @@ async fn measure_send(args: &Args, rig: &Rig, system: &str) -> anyhow::Result<Ou
         async move { send_one(&conns, seq, &payload, sent.as_ref()).await }
     })
     .await?;
-    let mut outcome = args.common.outcome(system, "send", &measured);
+    // With the Assistance System consuming at the same time it is the full cycle (mode "cycle"),
+    // not a pure send comparable with the brokers' publish runs.
+    let mode = if args.consume { "cycle" } else { "send" };
+    let mut outcome = args.common.outcome(system, mode, &measured);
     outcome.note = format!(
         "real silta-relay process, storage.sync = {}, {} centres over {} connections, random {}-byte ciphertexts to {NAS}",
         !args.no_sync,
