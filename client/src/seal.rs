@@ -401,6 +401,30 @@ pub fn decrypt_any<'a>(
     identities: impl Iterator<Item = &'a age::x25519::Identity>,
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, Rejected> {
+    let mut stream = decrypt_stream(identities, ciphertext)?;
+    // At most the ciphertext's length: one allocation, no regrowth copies.
+    let mut plaintext = Vec::with_capacity(ciphertext.len());
+    // age authenticates chunk by chunk; nothing is used until the whole stream verified.
+    stream.read_to_end(&mut plaintext).map_err(tampered)?;
+    Ok(plaintext)
+}
+
+fn tampered(e: impl std::fmt::Display) -> Rejected {
+    Rejected::new(
+        RejectionReason::CannotDecrypt,
+        format!("damaged or tampered: {e}"),
+    )
+}
+
+/// age's decrypting reader over `ciphertext` (binary or armored) for whichever of `identities`
+/// it was sealed to.
+fn decrypt_stream<'a, 'c>(
+    identities: impl Iterator<Item = &'a age::x25519::Identity>,
+    ciphertext: &'c [u8],
+) -> Result<
+    age::stream::StreamReader<age::armor::ArmoredReader<std::io::BufReader<&'c [u8]>>>,
+    Rejected,
+> {
     let reader = age::armor::ArmoredReader::new(ciphertext);
     let decryptor = age::Decryptor::new(reader).map_err(|e| {
         Rejected::new(
@@ -408,7 +432,7 @@ pub fn decrypt_any<'a>(
             format!("not a valid age file: {e}"),
         )
     })?;
-    let mut stream = decryptor
+    decryptor
         .decrypt(identities.map(|i| i as &dyn age::Identity))
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => Rejected::new(
@@ -419,25 +443,102 @@ pub fn decrypt_any<'a>(
                 RejectionReason::CannotDecrypt,
                 format!("damaged or tampered: {other}"),
             ),
-        })?;
-    // At most the ciphertext's length: one allocation, no regrowth copies.
-    let mut plaintext = Vec::with_capacity(ciphertext.len());
-    // age authenticates chunk by chunk; nothing is used until the whole stream verified.
-    stream.read_to_end(&mut plaintext).map_err(|e| {
-        Rejected::new(
-            RejectionReason::CannotDecrypt,
-            format!("damaged or tampered: {e}"),
-        )
-    })?;
-    Ok(plaintext)
+        })
+}
+
+/// Decrypts a large `ciphertext` while a second thread gathers the plaintext and digests with
+/// SHA-512, as they arrive, the bytes a sealed message's first field announces (its signed
+/// bytes, where it starts with them as every sealed message does). Returns the plaintext and,
+/// if it could, the range it digested with the digest: the caller uses it only if that range is
+/// the signed bytes the message holds. And, in every case, the ciphertext's SHA-256 (computed
+/// while the second thread finishes).
+#[allow(clippy::type_complexity)]
+fn decrypt_digesting<'a>(
+    identities: impl Iterator<Item = &'a age::x25519::Identity>,
+    ciphertext: &[u8],
+) -> (
+    Result<(Vec<u8>, Option<(std::ops::Range<usize>, [u8; 64])>), Rejected>,
+    [u8; 32],
+) {
+    const BLOCK: usize = 256 * 1024;
+    let mut stream = match decrypt_stream(identities, ciphertext) {
+        Ok(stream) => stream,
+        Err(e) => return (Err(e), sha256(ciphertext)),
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    std::thread::scope(|s| {
+        let gather = s.spawn(move || {
+            let mut plaintext = Vec::with_capacity(ciphertext.len());
+            let mut sha512 = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA512);
+            let mut range: Option<std::ops::Range<usize>> = None;
+            let mut done = 0;
+            for block in rx {
+                let first = plaintext.is_empty();
+                plaintext.extend_from_slice(&block);
+                if first {
+                    range = first_field_1(&plaintext);
+                }
+                if let Some(r) = &range {
+                    let from = done.max(r.start);
+                    let to = plaintext.len().min(r.end);
+                    if to > from {
+                        sha512.update(&plaintext[from..to]);
+                        done = to;
+                    }
+                }
+            }
+            let digest = range.filter(|r| done == r.end).map(|r| {
+                let d = sha512.finish();
+                (r, d.as_ref().try_into().unwrap_or([0; 64]))
+            });
+            (plaintext, digest)
+        });
+        // age authenticates chunk by chunk; nothing is used until the whole stream verified.
+        let read = (|| loop {
+            let mut block = vec![0; BLOCK];
+            let mut n = 0;
+            while n < BLOCK {
+                match stream.read(&mut block[n..]).map_err(tampered)? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            block.truncate(n);
+            if n == 0 || tx.send(block).is_err() {
+                return Ok(());
+            }
+            if n < BLOCK {
+                return Ok(());
+            }
+        })();
+        drop(tx);
+        let ciphertext_sha256 = sha256(ciphertext);
+        let gathered = join(gather);
+        (read.map(|()| gathered), ciphertext_sha256)
+    })
+}
+
+/// Where field 1 (length-delimited) of the encoded message at the start of `buf` lies, if it
+/// starts with it.
+fn first_field_1(mut buf: &[u8]) -> Option<std::ops::Range<usize>> {
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    let all = buf.len();
+    match decode_key(&mut buf).ok()? {
+        (1, WireType::LengthDelimited) => {}
+        _ => return None,
+    }
+    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+    let start = all - buf.len();
+    Some(start..start.checked_add(len)?)
 }
 
 /// A message that passed every check.
 #[derive(Debug, Clone)]
 pub struct Opened {
-    /// What the sender signed.
+    /// What the sender signed, but for its payload, which is moved to [`Opened::payload`]
+    /// (`signed.payload` is `None`: a large message's content is not kept twice).
     pub signed: SignedPayload,
-    /// The payload.
+    /// The payload (what the sender signed as `SignedPayload.payload`).
     pub payload: Payload,
     /// The key that signed.
     pub sender_key: VerifiedBundle,
@@ -562,21 +663,17 @@ pub fn open_any_at(
         || Rejected::new(R::EnvelopeMismatch, "ciphertext does not match its digest");
     // A large ciphertext is digested on a second thread while it decrypts; the digest is judged
     // first all the same, and nothing decrypted is looked at before both are done.
-    let plaintext = if env.ciphertext.len() >= PARALLEL_FROM {
-        let (digest, plaintext) = std::thread::scope(|s| {
-            let digest = s.spawn(|| sha256(&env.ciphertext));
-            let plaintext = decrypt_any(keys.age_identities(), &env.ciphertext);
-            (join(digest), plaintext)
-        });
+    let (plaintext, digested) = if env.ciphertext.len() >= PARALLEL_FROM {
+        let (decrypted, digest) = decrypt_digesting(keys.age_identities(), &env.ciphertext);
         if digest.as_slice() != env.ciphertext_sha256.as_slice() {
             return Err(digest_differs());
         }
-        plaintext?
+        decrypted?
     } else {
         if sha256(&env.ciphertext).as_slice() != env.ciphertext_sha256.as_slice() {
             return Err(digest_differs());
         }
-        decrypt_any(keys.age_identities(), &env.ciphertext)?
+        (decrypt_any(keys.age_identities(), &env.ciphertext)?, None)
     };
     // Anything that is not a sealed message with a 64-byte signature has no valid signature:
     // e.g. a file someone made with `age -r` from our public recipient.
@@ -586,20 +683,18 @@ pub fn open_any_at(
             "no valid Silta signature (not a sealed Silta message)",
         )
     };
-    let (signed_bytes, signature) = sealed_parts(&plaintext).ok_or_else(no_signature)?;
+    let (signed_range, signature) = sealed_parts(&plaintext).ok_or_else(no_signature)?;
+    let (signed_bytes, signature) = (&plaintext[signed_range.clone()], &plaintext[signature]);
     if signature.len() != 64 || signed_bytes.is_empty() {
         return Err(no_signature());
     }
-    // The signed bytes' SHA-512 (what the signature covers) alongside their decoding.
-    let (signed, signed_sha512) = if signed_bytes.len() >= PARALLEL_FROM {
-        std::thread::scope(|s| {
-            let digest = s.spawn(|| sha512(signed_bytes));
-            let signed = SignedPayload::decode(signed_bytes);
-            (signed, join(digest))
-        })
-    } else {
-        (SignedPayload::decode(signed_bytes), sha512(signed_bytes))
+    // The SHA-512 of the signed bytes (what the signature covers): digested while they were
+    // decrypted if those were these bytes, else now.
+    let signed_sha512 = match digested {
+        Some((range, digest)) if range == signed_range => digest,
+        _ => sha512(signed_bytes),
     };
+    let signed = SignedPayload::decode(signed_bytes);
     let signed = signed.map_err(|_| no_signature())?;
     let candidates = sender_keys(&signed.sender, &signed.sender_device);
     if candidates.is_empty() {
@@ -687,9 +782,11 @@ pub fn open_any_at(
             format!("{what} differs from what was signed"),
         ));
     }
+    // Moved out, not copied (a large message's content is most of it).
+    let mut signed = signed;
     let payload = signed
         .payload
-        .clone()
+        .take()
         .ok_or_else(|| Rejected::new(R::MalformedPayload, "no payload"))?;
     let kind = MessageKind::try_from(signed.kind).unwrap_or(MessageKind::Unspecified);
     let sender: Principal = signed
@@ -724,10 +821,11 @@ pub fn open_any_at(
 /// The signed payload and the signature of an encoded `SealedMessage`, as slices of it: what
 /// `SealedMessage::decode` gives (the last occurrence of a field wins, unknown fields are
 /// skipped, a wrong wire type or a short buffer fails), without copying a large message.
-/// `None` where decoding fails.
-fn sealed_parts(mut buf: &[u8]) -> Option<(&[u8], &[u8])> {
+/// `None` where decoding fails. Ranges of `buf`.
+fn sealed_parts(mut buf: &[u8]) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
     use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
-    let (mut signed, mut signature): (&[u8], &[u8]) = (&[], &[]);
+    let all = buf.len();
+    let (mut signed, mut signature) = (0..0, 0..0);
     while !buf.is_empty() {
         let (tag, wire_type) = decode_key(&mut buf).ok()?;
         match tag {
@@ -736,12 +834,15 @@ fn sealed_parts(mut buf: &[u8]) -> Option<(&[u8], &[u8])> {
                     return None;
                 }
                 let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
-                let value = buf.get(..len)?;
+                if len > buf.len() {
+                    return None;
+                }
+                let start = all - buf.len();
                 buf = &buf[len..];
                 if tag == 1 {
-                    signed = value;
+                    signed = start..start + len;
                 } else {
-                    signature = value;
+                    signature = start..start + len;
                 }
             }
             _ => skip_field(wire_type, tag, &mut buf, DecodeContext::default()).ok()?,
@@ -843,7 +944,7 @@ mod tests {
             let prost = SealedMessage::decode(input.as_slice())
                 .ok()
                 .map(|m| (m.signed_payload, m.signature));
-            let ours = sealed_parts(&input).map(|(a, b)| (a.to_vec(), b.to_vec()));
+            let ours = sealed_parts(&input).map(|(a, b)| (input[a].to_vec(), input[b].to_vec()));
             assert_eq!(ours, prost, "input {input:02x?}");
         }
     }
