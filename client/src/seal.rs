@@ -446,12 +446,12 @@ fn decrypt_stream<'a, 'c>(
         })
 }
 
-/// Decrypts a large `ciphertext` while a second thread gathers the plaintext and digests with
-/// SHA-512, as they arrive, the bytes a sealed message's first field announces (its signed
-/// bytes, where it starts with them as every sealed message does). Returns the plaintext and,
-/// if it could, the range it digested with the digest: the caller uses it only if that range is
-/// the signed bytes the message holds. And, in every case, the ciphertext's SHA-256 (computed
-/// while the second thread finishes).
+/// Decrypts a large `ciphertext` while a second thread digests with SHA-512, as they are
+/// decrypted, the bytes a sealed message's first field announces (its signed bytes, where it
+/// starts with them as every sealed message does). Returns the plaintext and, if it could, the
+/// range it digested with the digest: the caller uses it only if that range is the signed bytes
+/// the message holds. And, in every case, the ciphertext's SHA-256 (computed while the second
+/// thread finishes), which the caller judges first.
 #[allow(clippy::type_complexity)]
 fn decrypt_digesting<'a>(
     identities: impl Iterator<Item = &'a age::x25519::Identity>,
@@ -460,62 +460,82 @@ fn decrypt_digesting<'a>(
     Result<(Vec<u8>, Option<(std::ops::Range<usize>, [u8; 64])>), Rejected>,
     [u8; 32],
 ) {
-    const BLOCK: usize = 256 * 1024;
     let mut stream = match decrypt_stream(identities, ciphertext) {
         Ok(stream) => stream,
         Err(e) => return (Err(e), sha256(ciphertext)),
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-    std::thread::scope(|s| {
-        let gather = s.spawn(move || {
-            let mut plaintext = Vec::with_capacity(ciphertext.len());
+    // The plaintext is at most as long as the ciphertext: age decrypts straight into it, block
+    // by block, and each filled block is lent (read-only) to the digesting thread, so nothing
+    // is copied twice. Zeroed memory comes from the allocator as fresh pages, unwritten.
+    let mut plaintext = vec![0u8; ciphertext.len()];
+    let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(8);
+    let (read, ciphertext_sha256, digest) = std::thread::scope(|s| {
+        let digester = s.spawn(move || {
             let mut sha512 = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA512);
             let mut range: Option<std::ops::Range<usize>> = None;
-            let mut done = 0;
+            let (mut at, mut done) = (0, 0);
             for block in rx {
-                let first = plaintext.is_empty();
-                plaintext.extend_from_slice(&block);
-                if first {
-                    range = first_field_1(&plaintext);
+                if at == 0 {
+                    range = first_field_1(block);
                 }
+                let end = at + block.len();
                 if let Some(r) = &range {
                     let from = done.max(r.start);
-                    let to = plaintext.len().min(r.end);
+                    let to = end.min(r.end);
                     if to > from {
-                        sha512.update(&plaintext[from..to]);
+                        sha512.update(&block[from - at..to - at]);
                         done = to;
                     }
                 }
+                at = end;
             }
-            let digest = range.filter(|r| done == r.end).map(|r| {
+            range.filter(|r| done == r.end).map(|r| {
                 let d = sha512.finish();
                 (r, d.as_ref().try_into().unwrap_or([0; 64]))
-            });
-            (plaintext, digest)
+            })
         });
         // age authenticates chunk by chunk; nothing is used until the whole stream verified.
-        let read = (|| loop {
-            let mut block = vec![0; BLOCK];
-            let mut n = 0;
-            while n < BLOCK {
-                match stream.read(&mut block[n..]).map_err(tampered)? {
-                    0 => break,
-                    k => n += k,
-                }
-            }
-            block.truncate(n);
-            if n == 0 || tx.send(block).is_err() {
-                return Ok(());
-            }
-            if n < BLOCK {
-                return Ok(());
-            }
-        })();
+        let read = decrypt_into(&mut stream, &mut plaintext, &tx);
         drop(tx);
         let ciphertext_sha256 = sha256(ciphertext);
-        let gathered = join(gather);
-        (read.map(|()| gathered), ciphertext_sha256)
-    })
+        (read, ciphertext_sha256, join(digester))
+    });
+    let decrypted = read.map(|len| {
+        plaintext.truncate(len);
+        (plaintext, digest)
+    });
+    (decrypted, ciphertext_sha256)
+}
+
+/// Reads `stream` into `buf` block by block, sending each filled block on `tx`; the plaintext's
+/// length. The stream must end within `buf` (the plaintext is never longer than its ciphertext).
+fn decrypt_into<'b>(
+    stream: &mut impl std::io::Read,
+    buf: &'b mut [u8],
+    tx: &std::sync::mpsc::SyncSender<&'b [u8]>,
+) -> Result<usize, Rejected> {
+    const BLOCK: usize = 256 * 1024;
+    let mut len = 0;
+    for block in buf.chunks_mut(BLOCK) {
+        let mut n = 0;
+        while n < block.len() {
+            match stream.read(&mut block[n..]).map_err(tampered)? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        len += n;
+        let full = n == block.len();
+        let block: &'b [u8] = block;
+        // A send fails only if the digesting thread ended (it panicked: so will the caller).
+        if n == 0 || tx.send(&block[..n]).is_err() || !full {
+            return Ok(len);
+        }
+    }
+    match stream.read(&mut [0u8; 1]).map_err(tampered)? {
+        0 => Ok(len),
+        _ => Err(tampered("longer than its ciphertext")),
+    }
 }
 
 /// Where field 1 (length-delimited) of the encoded message at the start of `buf` lies, if it

@@ -736,3 +736,38 @@ fn a_signature_over_an_earlier_copy_of_the_signed_bytes_is_refused() {
         assert_eq!(reason, RejectionReason::BadSignature, "size {size}");
     }
 }
+
+/// A large ciphertext (decrypted while it is digested, block by block) cut short: in its last
+/// tag, inside a chunk, past the first decrypting block, and small. With its digest fixed up, age
+/// refuses it (CANNOT_DECRYPT); without, the digest is reported first (ENVELOPE_MISMATCH).
+#[test]
+fn a_large_ciphertext_cut_short_is_refused() {
+    let p = parties();
+    let text: String = (0..700 << 10)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let (_, env, _) = seal_to_nas(&p, consultation(&text), 0);
+    assert!(env.ciphertext.len() > 768 << 10);
+    for cut in [
+        env.ciphertext.len() - 1,
+        env.ciphertext.len() - 17,
+        env.ciphertext.len() / 2,
+        300 << 10,
+        1000,
+    ] {
+        for fix_digest in [false, true] {
+            let mut bad = env.clone();
+            bad.ciphertext.truncate(cut);
+            if fix_digest {
+                bad.ciphertext_sha256 = silta_tests_sha(&bad.ciphertext);
+            }
+            let reason = open_as_nas(&p, &delivered(&p, bad)).unwrap_err().reason;
+            let expected = if fix_digest {
+                RejectionReason::CannotDecrypt
+            } else {
+                RejectionReason::EnvelopeMismatch
+            };
+            assert_eq!(reason, expected, "cut at {cut}, digest fixed: {fix_digest}");
+        }
+    }
+}
