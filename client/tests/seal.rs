@@ -89,7 +89,14 @@ fn open_as_nas(p: &Parties, d: &pb::DeliveredEnvelope) -> Result<pl::SignedPaylo
     open(d, &p.nas, &p.nas_keys, |s, dev| {
         (s == key.principal.to_string() && dev == key.device_id).then(|| key.clone())
     })
-    .map(|o| o.signed)
+    // The signed payload whole again (`open` moves the payload out of it).
+    .map(|o| {
+        assert!(o.signed.payload.is_none(), "the payload is not kept twice");
+        pl::SignedPayload {
+            payload: Some(o.payload),
+            ..o.signed
+        }
+    })
 }
 
 proptest! {
@@ -678,4 +685,89 @@ fn a_large_message_keeps_the_format_and_every_check() {
     forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
     let reason = open_as_nas(&p, &delivered(&p, forged)).unwrap_err().reason;
     assert_eq!(reason, RejectionReason::BadSignature);
+}
+
+/// A large plaintext that repeats field 1 (the signed bytes): the sender's genuine signed bytes
+/// first, then other bytes, then the genuine signature. prost keeps the last occurrence, so the
+/// signature must be checked against the last one (not the first one, which open digests while
+/// it decrypts): refused as BAD_SIGNATURE, as for a small message.
+#[test]
+fn a_signature_over_an_earlier_copy_of_the_signed_bytes_is_refused() {
+    use prost::Message as _;
+    use sha2::{Digest as _, Sha512};
+    let p = parties();
+    for size in [1 << 10, 600 << 10] {
+        let text: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        let (_, env, _) = seal_to_nas(&p, consultation(&text), 0);
+        let plain =
+            silta_client::seal::decrypt(p.nas_keys.age_identity(), &env.ciphertext).unwrap();
+        let genuine = pl::SealedMessage::decode(plain.as_slice()).unwrap();
+        let mut other = pl::SignedPayload::decode(genuine.signed_payload.as_slice()).unwrap();
+        other.payload = Some(consultation(&text.replace('a', "b")));
+        let first = pl::SealedMessage {
+            signed_payload: genuine.signed_payload.clone(),
+            signature: Vec::new(),
+        };
+        let last = pl::SealedMessage {
+            signed_payload: other.encode_to_vec(),
+            signature: genuine.signature.clone(),
+        };
+        let hostile = [first.encode_to_vec(), last.encode_to_vec()].concat();
+        // The signature verifies over the first copy (so only the choice of copy refuses it).
+        let message = [
+            silta_proto::context::SIGNED_PAYLOAD,
+            Sha512::digest(&genuine.signed_payload).as_slice(),
+        ]
+        .concat();
+        p.centre_keys
+            .verifying_key()
+            .verify_strict(
+                &message,
+                &ed25519_dalek::Signature::from_slice(&genuine.signature).unwrap(),
+            )
+            .unwrap();
+        let mut forged = env.clone();
+        forged.ciphertext =
+            silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], &hostile)
+                .unwrap();
+        forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
+        assert!(forged.ciphertext.len() > 256 << 10 || size < 256 << 10);
+        let reason = open_as_nas(&p, &delivered(&p, forged)).unwrap_err().reason;
+        assert_eq!(reason, RejectionReason::BadSignature, "size {size}");
+    }
+}
+
+/// A large ciphertext (decrypted while it is digested, block by block) cut short: in its last
+/// tag, inside a chunk, past the first decrypting block, and small. With its digest fixed up, age
+/// refuses it (CANNOT_DECRYPT); without, the digest is reported first (ENVELOPE_MISMATCH).
+#[test]
+fn a_large_ciphertext_cut_short_is_refused() {
+    let p = parties();
+    let text: String = (0..700 << 10)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let (_, env, _) = seal_to_nas(&p, consultation(&text), 0);
+    assert!(env.ciphertext.len() > 768 << 10);
+    for cut in [
+        env.ciphertext.len() - 1,
+        env.ciphertext.len() - 17,
+        env.ciphertext.len() / 2,
+        300 << 10,
+        1000,
+    ] {
+        for fix_digest in [false, true] {
+            let mut bad = env.clone();
+            bad.ciphertext.truncate(cut);
+            if fix_digest {
+                bad.ciphertext_sha256 = silta_tests_sha(&bad.ciphertext);
+            }
+            let reason = open_as_nas(&p, &delivered(&p, bad)).unwrap_err().reason;
+            let expected = if fix_digest {
+                RejectionReason::CannotDecrypt
+            } else {
+                RejectionReason::EnvelopeMismatch
+            };
+            assert_eq!(reason, expected, "cut at {cut}, digest fixed: {fix_digest}");
+        }
+    }
 }
