@@ -240,7 +240,10 @@ impl Mailbox {
         let kind = checked.kind;
         let basis = pb::LegalBasis::try_from(envelope.legal_basis).unwrap_or_default();
         let case_ref = envelope.case_ref.clone();
-        let (refusal_events, metrics) = (self.refusal_events.clone(), self.metrics.clone());
+        let refusal_events = self.refusal_events.clone();
+        // The SEND_REFUSED token, taken at most once per send: the closure runs again when a
+        // later job of the writer's batch is refused (see `Store::write_tx`).
+        let refusal_token = std::cell::Cell::new(None::<bool>);
         let outcome = self
             .store
             .write_tx(move |tx| {
@@ -287,17 +290,22 @@ impl Mailbox {
                                 if let Some(mut case) = case {
                                     let now = tx.now();
                                     if crate::cases::note_refusal(&mut case, &sender.to_string(), now.seconds)
-                                        && refusal_events.take(&sender, std::time::Instant::now()).is_ok()
+                                        && match refusal_token.get() {
+                                            Some(ok) => ok,
+                                            None => {
+                                                let ok = refusal_events.take(&sender, std::time::Instant::now()).is_ok();
+                                                refusal_token.set(Some(ok));
+                                                ok
+                                            }
+                                        }
                                     {
                                         tx.append_event(crate::cases::refused_event(&send, refusal.rule, now))?;
                                         tx.put_case(&envelope.case_ref, &case)?;
                                         logged = true;
                                     }
                                 }
-                                if !logged {
-                                    metrics.refusal_unlogged();
-                                }
-                                return Ok(Err(refusal.error));
+                                // Counted once the transaction is committed, below.
+                                return Ok(Err((refusal.error, logged)));
                             }
                         }
                     };
@@ -396,8 +404,12 @@ impl Mailbox {
                 }
             })
             .await?;
-        let (record, pushed) = outcome.inspect_err(|e| {
+        let (record, pushed) = outcome.map_err(|(e, logged)| {
+            if !logged {
+                self.metrics.refusal_unlogged();
+            }
             tracing::info!(sender = %permit.principal(), kind = kind.as_str_name(), error = %e, "send refused by the case rules");
+            e
         })?;
         if let Some(pushed) = pushed {
             self.hub.advance_all(&pushed);
