@@ -253,7 +253,8 @@ impl Mailbox {
                         // Same sender and same content (the hash covers the ciphertext): a
                         // retry, answered with the original receipt.
                         if existing.sender == sender.to_string() && existing.envelope.as_ref() == Some(&envelope) {
-                            return Ok(Ok((existing, None)));
+                            let withdrawing = tx.case(&envelope.case_ref)?.is_some_and(|c| !c.withdrawing.is_empty());
+                            return Ok(Ok((existing, None, withdrawing)));
                         }
                         return abort(RelayError::AlreadyExists(format!(
                             "message id {} is already used by a different message",
@@ -363,8 +364,10 @@ impl Mailbox {
                         &record.sender,
                         envelope.recipients.clone(),
                     ))?;
+                    let mut withdrawing = false;
                     if let Some((case, change)) = case_change {
                         let case = crate::cases::apply(case, &change, accepted_at);
+                        withdrawing = !case.withdrawing.is_empty();
                         tx.put_case(&envelope.case_ref, &case)?;
                         if change.moved() {
                             tx.append_event(crate::cases::moved_event(&send, id, &case, &change, accepted_at))?;
@@ -400,11 +403,11 @@ impl Mailbox {
                         )?;
                         pushed.push((name, seq));
                     }
-                    Ok(Ok((record, Some(pushed))))
+                    Ok(Ok((record, Some(pushed), withdrawing)))
                 }
             })
             .await?;
-        let (record, pushed) = outcome.map_err(|(e, logged)| {
+        let (record, pushed, withdrawing) = outcome.map_err(|(e, logged)| {
             if !logged {
                 self.metrics.refusal_unlogged();
             }
@@ -427,11 +430,8 @@ impl Mailbox {
         }
         // A CaseTransfer moved the case (or an earlier withdrawal was cut short): what waits
         // for the centres that left is reported undeliverable before the sender hears back.
-        if self
-            .store
-            .case(&case_ref)?
-            .is_some_and(|c| !c.withdrawing.is_empty())
-        {
+        // (`withdrawing` as the send's transaction left the case: no read after the write.)
+        if withdrawing {
             self.withdraw_case(&case_ref).await;
         }
         let mut receipt = receipt(&record);
