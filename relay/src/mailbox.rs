@@ -240,7 +240,10 @@ impl Mailbox {
         let kind = checked.kind;
         let basis = pb::LegalBasis::try_from(envelope.legal_basis).unwrap_or_default();
         let case_ref = envelope.case_ref.clone();
-        let (refusal_events, metrics) = (self.refusal_events.clone(), self.metrics.clone());
+        let refusal_events = self.refusal_events.clone();
+        // The SEND_REFUSED token, taken at most once per send: the closure runs again when a
+        // later job of the writer's batch is refused (see `Store::write_tx`).
+        let refusal_token = std::cell::Cell::new(None::<bool>);
         let outcome = self
             .store
             .write_tx(move |tx| {
@@ -250,7 +253,8 @@ impl Mailbox {
                         // Same sender and same content (the hash covers the ciphertext): a
                         // retry, answered with the original receipt.
                         if existing.sender == sender.to_string() && existing.envelope.as_ref() == Some(&envelope) {
-                            return Ok(Ok((existing, None)));
+                            let withdrawing = tx.case(&envelope.case_ref)?.is_some_and(|c| !c.withdrawing.is_empty());
+                            return Ok(Ok((existing, None, withdrawing)));
                         }
                         return abort(RelayError::AlreadyExists(format!(
                             "message id {} is already used by a different message",
@@ -287,17 +291,22 @@ impl Mailbox {
                                 if let Some(mut case) = case {
                                     let now = tx.now();
                                     if crate::cases::note_refusal(&mut case, &sender.to_string(), now.seconds)
-                                        && refusal_events.take(&sender, std::time::Instant::now()).is_ok()
+                                        && match refusal_token.get() {
+                                            Some(ok) => ok,
+                                            None => {
+                                                let ok = refusal_events.take(&sender, std::time::Instant::now()).is_ok();
+                                                refusal_token.set(Some(ok));
+                                                ok
+                                            }
+                                        }
                                     {
                                         tx.append_event(crate::cases::refused_event(&send, refusal.rule, now))?;
                                         tx.put_case(&envelope.case_ref, &case)?;
                                         logged = true;
                                     }
                                 }
-                                if !logged {
-                                    metrics.refusal_unlogged();
-                                }
-                                return Ok(Err(refusal.error));
+                                // Counted once the transaction is committed, below.
+                                return Ok(Err((refusal.error, logged)));
                             }
                         }
                     };
@@ -355,8 +364,10 @@ impl Mailbox {
                         &record.sender,
                         envelope.recipients.clone(),
                     ))?;
+                    let mut withdrawing = false;
                     if let Some((case, change)) = case_change {
                         let case = crate::cases::apply(case, &change, accepted_at);
+                        withdrawing = !case.withdrawing.is_empty();
                         tx.put_case(&envelope.case_ref, &case)?;
                         if change.moved() {
                             tx.append_event(crate::cases::moved_event(&send, id, &case, &change, accepted_at))?;
@@ -392,12 +403,16 @@ impl Mailbox {
                         )?;
                         pushed.push((name, seq));
                     }
-                    Ok(Ok((record, Some(pushed))))
+                    Ok(Ok((record, Some(pushed), withdrawing)))
                 }
             })
             .await?;
-        let (record, pushed) = outcome.inspect_err(|e| {
+        let (record, pushed, withdrawing) = outcome.map_err(|(e, logged)| {
+            if !logged {
+                self.metrics.refusal_unlogged();
+            }
             tracing::info!(sender = %permit.principal(), kind = kind.as_str_name(), error = %e, "send refused by the case rules");
+            e
         })?;
         if let Some(pushed) = pushed {
             self.hub.advance_all(&pushed);
@@ -415,11 +430,8 @@ impl Mailbox {
         }
         // A CaseTransfer moved the case (or an earlier withdrawal was cut short): what waits
         // for the centres that left is reported undeliverable before the sender hears back.
-        if self
-            .store
-            .case(&case_ref)?
-            .is_some_and(|c| !c.withdrawing.is_empty())
-        {
+        // (`withdrawing` as the send's transaction left the case: no read after the write.)
+        if withdrawing {
             self.withdraw_case(&case_ref).await;
         }
         let mut receipt = receipt(&record);

@@ -105,3 +105,95 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
     );
     relay.stop().await;
 }
+
+/// Review finding (issue 14): a send refused by the case rules took its SEND_REFUSED rate token
+/// and counted `refusals_unlogged` inside the shared transaction, which runs again without a
+/// later job another refusal aborted, so one refusal took two tokens (and, with the sender's
+/// tokens gone, lost its event and was counted unlogged). The writer is held while the two
+/// sends queue, so they are in one batch: exactly one event and one token per refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_refusal_in_a_batch_with_another_refusal_takes_one_token() {
+    use silta_proto::pb::{EventType, LegalBasis};
+    use std::time::Duration;
+    const OLD: &str = "centre/old-operator";
+    const OTHER: &str = "centre/elsewhere";
+    let in_case = |kind, case: &[u8], to: &[&str]| {
+        let mut env = envelope(kind, to, b"opaque to the relay");
+        env.case_ref = case.to_vec();
+        env.legal_basis = LegalBasis::Consent.into();
+        env
+    };
+    let refused_events = |relay: &TestRelay| {
+        relay
+            .events()
+            .into_iter()
+            .filter(|e| e.r#type == EventType::SendRefused as i32)
+            .count()
+    };
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.limits.refusal_events_per_hour = 2).await;
+    let (_nas, _) = relay.connect_with_keys(&pki, NAS).await;
+    let (old, _) = relay.connect_with_keys(&pki, OLD).await;
+    let other = relay.connect_as(&pki, OTHER).await;
+    let cases: Vec<Vec<u8>> = (0..3).map(|_| silta_tests::case_ref()).collect();
+    for case in &cases {
+        old.mailbox()
+            .send(in_case(MessageKind::Referral, case, &[NAS]))
+            .await
+            .unwrap();
+    }
+
+    // Hold the writer until both sends below are queued behind it.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let hold = {
+        let store = relay.store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |_| {
+                    let _ = held.recv_timeout(Duration::from_secs(10));
+                    Ok(())
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // OTHER takes no part in the case: refused by the case rules (logged, one token)...
+    let refused = {
+        let mut mailbox = other.mailbox();
+        let env = in_case(MessageKind::StatusUpdate, &cases[0], &[NAS]);
+        tokio::spawn(async move { mailbox.send(env).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... then, in the same batch, a send the transaction aborts (unknown recipient).
+    let aborted = {
+        let mut mailbox = other.mailbox();
+        let env = envelope(MessageKind::Referral, &["assistance/nobody"], b"lost");
+        tokio::spawn(async move { mailbox.send(env).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    release.send(()).unwrap();
+    hold.await.unwrap().unwrap();
+    assert_eq!(
+        refused.await.unwrap().unwrap_err().code(),
+        tonic::Code::PermissionDenied
+    );
+    assert_eq!(
+        aborted.await.unwrap().unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+    assert_eq!(refused_events(&relay), 1);
+    assert_eq!(relay.metrics.snapshot().refusals_unlogged, 0);
+
+    // One token of two is left: the next refusal (another case) is logged, the one after not.
+    let env = in_case(MessageKind::StatusUpdate, &cases[1], &[NAS]);
+    let e = other.mailbox().send(env).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    assert_eq!(refused_events(&relay), 2);
+    assert_eq!(relay.metrics.snapshot().refusals_unlogged, 0);
+    let env = in_case(MessageKind::StatusUpdate, &cases[2], &[NAS]);
+    let e = other.mailbox().send(env).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    assert_eq!(refused_events(&relay), 2);
+    assert_eq!(relay.metrics.snapshot().refusals_unlogged, 1);
+    relay.stop().await;
+}
