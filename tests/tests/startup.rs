@@ -53,7 +53,7 @@ async fn a_clean_stop_leaves_a_snapshot_covering_the_run() {
     drop(centre);
     assert!(relay.terminate().await.success(), "clean stop");
 
-    let after_stop = newest_snapshot(&db).unwrap();
+    let after_stop = newest_snapshot(&db).unwrap_or(0);
     assert!(
         after_stop > at_start,
         "the stop wrote a snapshot past the run's writes ({after_stop:#x} > {at_start:#x})"
