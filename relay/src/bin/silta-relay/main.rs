@@ -74,13 +74,17 @@ fn main() -> ExitCode {
                 }
             };
             let start = silta_relay::StartOptions { accept_rollback };
+            let db = config.storage.data_dir.join("db");
             let result = runtime.block_on(serve(config, start));
             // A storage writer hung in sled may still hold a blocking thread; dropping the
             // runtime would wait for it for ever. `serve` has finished everything that matters
             // (everything receipted is on disk), so nothing is left to wait for.
             runtime.shutdown_background();
             match result {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => {
+                    refresh_snapshot(&db);
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "relay failed");
                     eprintln!("error: {e}");
@@ -104,6 +108,33 @@ fn main() -> ExitCode {
                     }
                     exit_code(&*e)
                 }
+            }
+        }
+    }
+}
+
+/// After a clean stop, lets sled write a recovery snapshot covering the whole database, so the
+/// next start does not replay everything written during this run (see
+/// `silta_relay::store::refresh_recovery_snapshot`). Everything is already on disk: if this
+/// fails or is cut short, the next start only takes longer. The runtime's tasks may still be
+/// letting go of the database for a moment, hence the bounded retries.
+fn refresh_snapshot(db: &std::path::Path) {
+    let started = std::time::Instant::now();
+    for attempt in 0..20 {
+        match silta_relay::store::refresh_recovery_snapshot(db) {
+            Ok(()) => {
+                tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "recovery snapshot written; the next start reads it instead of replaying the log"
+                );
+                return;
+            }
+            Err(e) if attempt < 19 && e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write a recovery snapshot; the next start replays this run's writes");
+                return;
             }
         }
     }
