@@ -130,11 +130,14 @@ fn ref_keys(event: &pb::Event) -> impl Iterator<Item = Vec<u8>> + '_ {
 
 /// sled's page cache, in bytes. The hot set (recent events and subtree hashes, the mailboxes'
 /// heads, principals) is small; the rest of a large log is read from disk when an auditor asks.
-/// Keeps the relay well under 100 MiB resident with a million stored messages.
+/// A performance setting, not a memory bound: sled 0.34 keeps its whole page table in memory
+/// (about 500 bytes per stored message, see docs/PERFORMANCE.md), whatever this cap says.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Most writes committed under one fsync.
 const MAX_BATCH: usize = 256;
+/// Most jobs run in one shared sled transaction (see `run_tx_jobs`).
+const MAX_SHARED: usize = 64;
 
 /// A storage failure. Cloneable, because one failed flush fails every write of its batch.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -443,10 +446,28 @@ where
 fn run_tx_jobs(trees: &Trees, jobs: Vec<Box<dyn TxJob>>) -> (Vec<Completion>, Option<StoreError>) {
     let mut refused: Vec<Option<RelayError>> = jobs.iter().map(|_| None).collect();
     let mut fatal = None;
+    // (range, shared): shared ranges of at most MAX_SHARED jobs run in one transaction (which
+    // holds sled's global write lock while its jobs run: the cap bounds how long readers wait
+    // and how much the transaction's overlay holds). After a refusal, the jobs before it (known
+    // to succeed) run again in one transaction and the jobs after it one by one, as before the
+    // sharing: every job runs at most three times whatever a participant sends, so refused
+    // requests cannot make the writer's work grow with the square of a batch.
     let mut ranges = std::collections::VecDeque::new();
-    ranges.push_back(0..jobs.len());
-    while let Some(range) = ranges.pop_front() {
+    let mut at = 0;
+    while at < jobs.len() {
+        let end = (at + MAX_SHARED).min(jobs.len());
+        ranges.push_back((at..end, true));
+        at = end;
+    }
+    while let Some((range, shared)) = ranges.pop_front() {
         if range.is_empty() {
+            continue;
+        }
+        if !shared && range.len() > 1 {
+            // One transaction per job, in queue order.
+            for i in range.rev() {
+                ranges.push_front((i..i + 1, true));
+            }
             continue;
         }
         let failed_at = std::cell::Cell::new(None);
@@ -470,8 +491,8 @@ fn run_tx_jobs(trees: &Trees, jobs: Vec<Box<dyn TxJob>>) -> (Vec<Completion>, Op
             }
             (Err(e), Some(i)) => {
                 refused[i] = Some(e);
-                ranges.push_front(i + 1..range.end);
-                ranges.push_front(range.start..i);
+                ranges.push_front((i + 1..range.end, false));
+                ranges.push_front((range.start..i, true));
             }
             // Not a job's abort (cannot happen): fail the batch rather than guess.
             (Err(e), None) => {
@@ -600,6 +621,14 @@ fn sled_config(dir: &std::path::Path) -> sled::Config {
 ///
 /// Fails (changing nothing) if the database is still open, in this process or another.
 pub fn refresh_recovery_snapshot(dir: &std::path::Path) -> Result<(), StoreError> {
+    // Never create a database: the folder may have been moved away (a restore being prepared)
+    // since the relay stopped.
+    if !dir.join("conf").is_file() || !dir.join("db").is_file() {
+        return Err(StoreError::Sled(Arc::new(sled::Error::Unsupported(format!(
+            "no database in {} any more; nothing to refresh",
+            dir.display()
+        )))));
+    }
     let db = sled_config(dir).open()?;
     drop(db);
     Ok(())
