@@ -624,10 +624,12 @@ pub fn refresh_recovery_snapshot(dir: &std::path::Path) -> Result<(), StoreError
     // Never create a database: the folder may have been moved away (a restore being prepared)
     // since the relay stopped.
     if !dir.join("conf").is_file() || !dir.join("db").is_file() {
-        return Err(StoreError::Sled(Arc::new(sled::Error::Unsupported(format!(
-            "no database in {} any more; nothing to refresh",
-            dir.display()
-        )))));
+        return Err(StoreError::Sled(Arc::new(sled::Error::Unsupported(
+            format!(
+                "no database in {} any more; nothing to refresh",
+                dir.display()
+            ),
+        ))));
     }
     let db = sled_config(dir).open()?;
     drop(db);
