@@ -633,7 +633,13 @@ pub fn refresh_recovery_snapshot(dir: &std::path::Path) -> Result<(), StoreError
     }
     let db = sled_config(dir).open()?;
     drop(db);
-    Ok(())
+    // sled writes the snapshot with the umask's mode (inside the 0700 data folder): every file
+    // of the data folder is 0600, as at start.
+    crate::datadir::restrict(dir).map_err(|e| {
+        StoreError::Sled(Arc::new(sled::Error::Io(std::io::Error::other(
+            e.to_string(),
+        ))))
+    })
 }
 
 impl Store {
