@@ -19,6 +19,9 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const EX_USAGE: u8 = 64;
 const EX_DATAERR: u8 = 65;
 const EX_IOERR: u8 = 74;
