@@ -31,11 +31,17 @@ const MAX_RESPONSE_BYTES: usize = silta_proto::limits::MAX_RESPONSE_BYTES;
 pub struct AuditLog {
     store: Arc<Store>,
     signer: Arc<LogSigner>,
+    /// The last receipt checkpoint signed, with its tree size.
+    last_signed: std::sync::Mutex<Option<(u64, String)>>,
 }
 
 impl AuditLog {
     pub(crate) fn new(store: Arc<Store>, signer: Arc<LogSigner>) -> Self {
-        AuditLog { store, signer }
+        AuditLog {
+            store,
+            signer,
+            last_signed: Default::default(),
+        }
     }
 
     /// A signed checkpoint of everything on disk.
@@ -49,21 +55,31 @@ impl AuditLog {
         })
     }
 
-    /// The receipt evidence for the event at `index`: a checkpoint of exactly `index + 1`
-    /// leaves (deterministic, so a repeated request gives the identical receipt) and the
-    /// inclusion proof of `index` in it.
+    /// The receipt evidence for the event at `index`: a checkpoint of the log as the writer
+    /// batch that appended it left it ([`Store::receipt_size`]: shared by the batch's
+    /// receipts, signed once, and the same for a repeated request, so a resent receipt is
+    /// identical) and the inclusion proof of `index` in it.
     pub fn evidence(&self, index: u64) -> Result<(String, Vec<Vec<u8>>), RelayError> {
-        let size = index + 1;
+        let size = self.store.receipt_size(index)?;
         if size > self.store.durable_size() {
             // Not known to be on disk (storage.sync = false): no checkpoint may cover it.
             return Ok((String::new(), Vec::new()));
         }
-        let root = tlog::root(self.store.as_ref(), size)?;
+        let checkpoint = {
+            // The batch's first receipt signs; the others wait for it and take its checkpoint.
+            let mut last = self.last_signed.lock().unwrap_or_else(|e| e.into_inner());
+            match &*last {
+                Some((at, signed)) if *at == size => signed.clone(),
+                _ => {
+                    let root = tlog::root(self.store.as_ref(), size)?;
+                    let signed = self.signer.sign(size, root);
+                    *last = Some((size, signed.clone()));
+                    signed
+                }
+            }
+        };
         let proof = tlog::inclusion_proof(self.store.as_ref(), index, size)?;
-        Ok((
-            self.signer.sign(size, root),
-            proof.into_iter().map(|h| h.to_vec()).collect(),
-        ))
+        Ok((checkpoint, proof.into_iter().map(|h| h.to_vec()).collect()))
     }
 
     fn check_size(&self, size: u64, what: &str) -> Result<(), RelayError> {

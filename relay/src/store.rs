@@ -684,6 +684,12 @@ impl Store {
         rebuild_case_index(&trees)?;
         build_due_index(&trees)?;
         build_ref_index(&trees)?;
+        if trees.counters.get(RECEIPT_SIZES_FROM)?.is_none() {
+            let size = read_u64(trees.counters.get(COUNTER_EVENTS)?.as_deref())?;
+            trees
+                .counters
+                .insert(RECEIPT_SIZES_FROM, &size.to_be_bytes())?;
+        }
         // Make what sled recovered durable before any checkpoint may cover it (keys first, as
         // before every flush).
         trees.keyring.sync().map_err(io)?;
@@ -1234,6 +1240,26 @@ impl Store {
         self.durable_size.load(Ordering::SeqCst)
     }
 
+    /// The tree size of the checkpoint in the receipt of the event at `index`: the log's size
+    /// at the end of the writer batch that appended it, so every receipt of a batch shares one
+    /// signed checkpoint (`index + 1` for events older than shared checkpoints, and for any
+    /// event whose batch end is not recorded). The same answer every time: a resent receipt is
+    /// byte-identical.
+    pub fn receipt_size(&self, index: u64) -> Result<u64, StoreError> {
+        let counters = &self.trees.counters;
+        if index < read_u64(counters.get(RECEIPT_SIZES_FROM)?.as_deref())? {
+            return Ok(index + 1);
+        }
+        let Some(entry) = counters.range(receipt_size_key(index + 1)..).next() else {
+            return Ok(index + 1);
+        };
+        let (key, _) = entry?;
+        Ok(match key.strip_prefix(RECEIPT_SIZE_PREFIX) {
+            Some(size) => read_u64(Some(size))?,
+            None => index + 1,
+        })
+    }
+
     /// The encoded event at `index` (the Merkle leaf), exactly as hashed.
     pub fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
@@ -1529,6 +1555,20 @@ pub fn abort<T>(e: RelayError) -> Result<T, ConflictableTransactionError<RelayEr
 pub type TxResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
 
 const COUNTER_EVENTS: &[u8] = b"events";
+/// `receipt-size/` ‖ size (big-endian) → empty, in `name_counter`: the log's size at the end
+/// of every writer batch that appended events, written before the batch's flush. A send's
+/// receipt carries the checkpoint of the first such size above its event's index
+/// ([`Store::receipt_size`]): one signed checkpoint serves every receipt of a batch, and a
+/// retried send gets the same one later (its receipt stays byte-identical).
+const RECEIPT_SIZE_PREFIX: &[u8] = b"receipt-size/";
+/// In `name_counter`: the log's size when a relay that shares checkpoints between the receipts
+/// of a batch first opened the data folder. Events below it keep receipts of exactly
+/// `index + 1` entries, as they were issued.
+const RECEIPT_SIZES_FROM: &[u8] = b"receipt-sizes-from";
+
+fn receipt_size_key(size: u64) -> Vec<u8> {
+    [RECEIPT_SIZE_PREFIX, &size.to_be_bytes()].concat()
+}
 /// Next free slot of the key file.
 const COUNTER_KEY_SLOTS: &[u8] = b"message-key-slots";
 /// The key file, in the database folder.
@@ -2126,6 +2166,7 @@ fn writer_loop(
             Ordering::SeqCst,
         );
         let mut batch = vec![first];
+        let events_before = trees.counters.get(COUNTER_EVENTS).map(|v| read_u64(v.as_deref()));
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
@@ -2158,6 +2199,19 @@ fn writer_loop(
             }
         }
         run_group(&mut group, &mut completions, &mut fatal);
+        // The batch's receipts share the checkpoint of the log's size after it (see
+        // `Store::receipt_size`), recorded before the flush that makes the batch durable.
+        if fatal.is_none() {
+            let recorded = (|| -> Result<(), StoreError> {
+                let before = events_before.map_err(StoreError::from)??;
+                let after = read_u64(trees.counters.get(COUNTER_EVENTS)?.as_deref())?;
+                if after > before {
+                    trees.counters.insert(receipt_size_key(after), &[])?;
+                }
+                Ok(())
+            })();
+            fatal = recorded.err();
+        }
         // After a sled error nothing of this batch is acknowledged, and nothing is flushed.
         let flushed = if let Some(e) = fatal {
             Err(e)
@@ -2378,6 +2432,85 @@ mod tests {
             .unwrap();
         // The later accepted write's, not a refused one's (their changes are gone).
         assert_eq!(last.as_ref(), 1u64.to_be_bytes());
+    }
+
+    /// Appends one event in a transactional write; returns its index.
+    async fn append_one(store: &Store) -> u64 {
+        store
+            .write_tx(|tx| {
+                tx.append_event(pb::Event {
+                    r#type: pb::EventType::Accepted.into(),
+                    ..Default::default()
+                })
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_shares_one_receipt_size_kept_across_batches_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Arc::new(Store::open(dir.path(), true).unwrap());
+            assert_eq!(append_one(&store).await, 0);
+            assert_eq!(store.receipt_size(0).unwrap(), 1, "alone in its batch");
+            // Holds the writer (in a batch of its own) until three appends are queued: they
+            // then run as one batch.
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let (started, running) = std::sync::mpsc::channel::<()>();
+            let blocker = {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |_| {
+                            started.send(()).unwrap();
+                            let _ = wait.recv();
+                            Ok(())
+                        })
+                        .await
+                })
+            };
+            tokio::task::spawn_blocking(move || running.recv().unwrap())
+                .await
+                .unwrap();
+            let (a, b, c, ()) = tokio::join!(
+                append_one(&store),
+                append_one(&store),
+                append_one(&store),
+                async { release.send(()).unwrap() }
+            );
+            blocker.await.unwrap().unwrap();
+            let mut batch = vec![a, b, c];
+            batch.sort();
+            assert_eq!(batch, vec![1, 2, 3]);
+            for i in 1..=3 {
+                assert_eq!(store.receipt_size(i).unwrap(), 4, "index {i}");
+            }
+            assert_eq!(append_one(&store).await, 4);
+            assert_eq!(store.receipt_size(4).unwrap(), 5);
+            assert_eq!(store.receipt_size(2).unwrap(), 4, "unchanged by a later batch");
+            assert!(store.durable_size() >= 5);
+            store.close().unwrap();
+        }
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            assert_eq!(store.receipt_size(0).unwrap(), 1);
+            assert_eq!(store.receipt_size(3).unwrap(), 4, "kept across a restart");
+            // A data folder from before shared checkpoints: no sizes recorded.
+            let counters = store.raw_tree("name_counter").unwrap();
+            for key in counters.scan_prefix(RECEIPT_SIZE_PREFIX).keys() {
+                counters.remove(key.unwrap()).unwrap();
+            }
+            counters.remove(RECEIPT_SIZES_FROM).unwrap();
+            store.close().unwrap();
+        }
+        let store = Store::open(dir.path(), true).unwrap();
+        // Its events keep the receipts they were issued: exactly index + 1 entries.
+        for i in 0..5 {
+            assert_eq!(store.receipt_size(i).unwrap(), i + 1);
+        }
+        assert_eq!(append_one(&store).await, 5);
+        assert_eq!(store.receipt_size(5).unwrap(), 6);
     }
 
     fn store_with_timeout(dir: &std::path::Path, ms: u64) -> Store {

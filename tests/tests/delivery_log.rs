@@ -9,6 +9,116 @@ use silta_proto::{
 use silta_tests::{TestPki, TestRelay, envelope};
 use tonic::Code;
 
+/// Receipts of sends the relay writes in one batch share the batch's checkpoint (one
+/// signature): each is still checked by the client's own verifier, and a retry later, after
+/// other batches, gets the identical receipt. A receipt whose checkpoint is larger than its
+/// batch's (a later one, with the proof against it) also holds; one that does not cover the
+/// entry does not.
+#[tokio::test]
+async fn receipts_share_a_batch_checkpoint_and_the_client_checks_each() {
+    use silta_client::audit::{ReceiptError, check_receipt};
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let _nas = relay.connect_as(&pki, "assistance/nas").await;
+    let centre = relay.connect_as(&pki, "centre/a").await;
+    let envelopes: Vec<_> = (0..48)
+        .map(|i| {
+            envelope(
+                MessageKind::Referral,
+                &["assistance/nas"],
+                format!("b{i}").as_bytes(),
+            )
+        })
+        .collect();
+    // Before the sends: a checkpoint that covers none of them.
+    let before = centre
+        .audit()
+        .checkpoint(pb::CheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let sends: Vec<_> = envelopes
+        .iter()
+        .map(|env| {
+            let mut mailbox = centre.mailbox();
+            let env = env.clone();
+            tokio::spawn(async move { mailbox.send(env).await.unwrap().into_inner() })
+        })
+        .collect();
+    let mut receipts = Vec::new();
+    for send in sends {
+        receipts.push(send.await.unwrap());
+    }
+    for (env, receipt) in envelopes.iter().zip(&receipts) {
+        check_receipt(
+            receipt,
+            &relay.log_key,
+            &env.message_id,
+            "centre/a",
+            &env.ciphertext_sha256,
+        )
+        .unwrap();
+    }
+    let sizes: std::collections::BTreeSet<u64> = receipts
+        .iter()
+        .map(|r| tlog::verify_checkpoint(&r.checkpoint, &relay.log_key).unwrap().size)
+        .collect();
+    println!("48 concurrent sends: {} distinct checkpoints", sizes.len());
+    for (env, receipt) in envelopes.iter().zip(&receipts) {
+        assert_eq!(
+            &centre.mailbox().send(env.clone()).await.unwrap().into_inner(),
+            receipt,
+            "a retry after later batches gets the identical receipt"
+        );
+    }
+    // The first receipt, re-proved against the latest checkpoint: still a valid receipt.
+    let first = &receipts[0];
+    let latest = centre
+        .audit()
+        .checkpoint(pb::CheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let proof = centre
+        .audit()
+        .inclusion_proof(pb::InclusionProofRequest {
+            index: first.log_index,
+            tree_size: latest.tree_size,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let later = pb::Receipt {
+        checkpoint: latest.checkpoint.clone(),
+        inclusion_proof: proof.hashes,
+        ..first.clone()
+    };
+    check_receipt(
+        &later,
+        &relay.log_key,
+        &envelopes[0].message_id,
+        "centre/a",
+        &envelopes[0].ciphertext_sha256,
+    )
+    .unwrap();
+    // A checkpoint that ends before the entry proves nothing about it.
+    assert!(before.tree_size <= first.log_index);
+    assert_eq!(
+        check_receipt(
+            &pb::Receipt {
+                checkpoint: before.checkpoint,
+                ..first.clone()
+            },
+            &relay.log_key,
+            &envelopes[0].message_id,
+            "centre/a",
+            &envelopes[0].ciphertext_sha256,
+        ),
+        Err(ReceiptError::WrongEntry)
+    );
+    relay.stop().await;
+}
+
 #[tokio::test]
 async fn receipts_prove_acceptance_offline_and_checkpoints_stay_consistent() {
     let pki = TestPki::new();
@@ -33,7 +143,7 @@ async fn receipts_prove_acceptance_offline_and_checkpoints_stay_consistent() {
             .into_inner();
         let cp =
             tlog::verify_checkpoint(&receipt.checkpoint, &verifier).expect("signed by the log key");
-        assert_eq!(cp.size, receipt.log_index + 1);
+        assert!(cp.size > receipt.log_index, "the checkpoint covers the entry");
         // The leaf is the ACCEPTED event of this message.
         let entries = auditor
             .audit()
