@@ -2166,7 +2166,10 @@ fn writer_loop(
             Ordering::SeqCst,
         );
         let mut batch = vec![first];
-        let events_before = trees.counters.get(COUNTER_EVENTS).map(|v| read_u64(v.as_deref()));
+        let events_before = trees
+            .counters
+            .get(COUNTER_EVENTS)
+            .map(|v| read_u64(v.as_deref()));
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
@@ -2188,17 +2191,29 @@ fn writer_loop(
             *fatal = fatal.take().or(error);
         };
         for job in batch {
+            if fatal.is_some() {
+                // sled failed: nothing more runs. The jobs left are dropped unrun, so their
+                // callers hear that the store failed, and no change of theirs can reach the
+                // disk (sled flushes what is in memory when it is dropped).
+                break;
+            }
             match job {
                 Job::Tx(job) => group.push(job),
                 Job::Plain(job) => {
                     run_group(&mut group, &mut completions, &mut fatal);
+                    if fatal.is_some() {
+                        break;
+                    }
                     let (complete, error) = job(trees);
                     fatal = fatal.take().or(error);
                     completions.push(complete);
                 }
             }
         }
-        run_group(&mut group, &mut completions, &mut fatal);
+        if fatal.is_none() {
+            run_group(&mut group, &mut completions, &mut fatal);
+        }
+        drop(group);
         // The batch's receipts share the checkpoint of the log's size after it (see
         // `Store::receipt_size`), recorded before the flush that makes the batch durable.
         if fatal.is_none() {
@@ -2436,6 +2451,10 @@ mod tests {
 
     /// Appends one event in a transactional write; returns its index.
     async fn append_one(store: &Store) -> u64 {
+        append_one_result(store).await.unwrap()
+    }
+
+    async fn append_one_result(store: &Store) -> Result<u64, RelayError> {
         store
             .write_tx(|tx| {
                 tx.append_event(pb::Event {
@@ -2444,7 +2463,6 @@ mod tests {
                 })
             })
             .await
-            .unwrap()
     }
 
     #[tokio::test]
@@ -2488,7 +2506,11 @@ mod tests {
             }
             assert_eq!(append_one(&store).await, 4);
             assert_eq!(store.receipt_size(4).unwrap(), 5);
-            assert_eq!(store.receipt_size(2).unwrap(), 4, "unchanged by a later batch");
+            assert_eq!(
+                store.receipt_size(2).unwrap(),
+                4,
+                "unchanged by a later batch"
+            );
             assert!(store.durable_size() >= 5);
             store.close().unwrap();
         }
@@ -2546,6 +2568,62 @@ mod tests {
         assert!(matches!(next, Err(RelayError::Store(StoreError::Failed))));
         assert!(started.elapsed() < Duration::from_millis(100));
         assert!(matches!(store.close(), Err(StoreError::Failed)));
+    }
+
+    #[tokio::test]
+    async fn nothing_after_a_sled_error_in_a_batch_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        // Hold the writer in a batch of its own while the next three queue up as one batch.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |_| {
+                        started.send(()).unwrap();
+                        let _ = wait.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || running.recv().unwrap())
+            .await
+            .unwrap();
+        let broken = store.write(|_| -> Result<(), RelayError> {
+            Err(RelayError::Store(StoreError::Sled(Arc::new(
+                sled::Error::Io(std::io::Error::other("disk gone")),
+            ))))
+        });
+        let (broken, appended, marked, ()) = tokio::join!(
+            broken,
+            append_one_result(&store),
+            store.write(|trees| {
+                trees.counters.insert(b"test-after", &[1])?;
+                Ok(())
+            }),
+            async { release.send(()).unwrap() }
+        );
+        blocker.await.unwrap().unwrap();
+        assert!(
+            matches!(broken, Err(RelayError::Store(StoreError::Sled(_)))),
+            "{broken:?}"
+        );
+        assert!(appended.is_err(), "{appended:?}");
+        assert!(marked.is_err(), "{marked:?}");
+        // Neither ran: nothing of theirs is in sled, not even in memory.
+        assert!(store.event(0).unwrap().is_none());
+        assert!(
+            store
+                .raw_tree("name_counter")
+                .unwrap()
+                .get(b"test-after")
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.failure().borrow().is_some());
     }
 
     #[tokio::test]

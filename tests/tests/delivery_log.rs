@@ -61,12 +61,21 @@ async fn receipts_share_a_batch_checkpoint_and_the_client_checks_each() {
     }
     let sizes: std::collections::BTreeSet<u64> = receipts
         .iter()
-        .map(|r| tlog::verify_checkpoint(&r.checkpoint, &relay.log_key).unwrap().size)
+        .map(|r| {
+            tlog::verify_checkpoint(&r.checkpoint, &relay.log_key)
+                .unwrap()
+                .size
+        })
         .collect();
     println!("48 concurrent sends: {} distinct checkpoints", sizes.len());
     for (env, receipt) in envelopes.iter().zip(&receipts) {
         assert_eq!(
-            &centre.mailbox().send(env.clone()).await.unwrap().into_inner(),
+            &centre
+                .mailbox()
+                .send(env.clone())
+                .await
+                .unwrap()
+                .into_inner(),
             receipt,
             "a retry after later batches gets the identical receipt"
         );
@@ -143,7 +152,10 @@ async fn receipts_prove_acceptance_offline_and_checkpoints_stay_consistent() {
             .into_inner();
         let cp =
             tlog::verify_checkpoint(&receipt.checkpoint, &verifier).expect("signed by the log key");
-        assert!(cp.size > receipt.log_index, "the checkpoint covers the entry");
+        assert!(
+            cp.size > receipt.log_index,
+            "the checkpoint covers the entry"
+        );
         // The leaf is the ACCEPTED event of this message.
         let entries = auditor
             .audit()
