@@ -33,14 +33,17 @@ pub struct AuditLog {
     signer: Arc<LogSigner>,
     /// The last receipt checkpoint signed, with its tree size.
     last_signed: std::sync::Mutex<Option<(u64, String)>>,
+    /// `storage.shared_receipt_checkpoints`.
+    shared_checkpoints: bool,
 }
 
 impl AuditLog {
-    pub(crate) fn new(store: Arc<Store>, signer: Arc<LogSigner>) -> Self {
+    pub(crate) fn new(store: Arc<Store>, signer: Arc<LogSigner>, shared_checkpoints: bool) -> Self {
         AuditLog {
             store,
             signer,
             last_signed: Default::default(),
+            shared_checkpoints,
         }
     }
 
@@ -58,9 +61,14 @@ impl AuditLog {
     /// The receipt evidence for the event at `index`: a checkpoint of the log as the writer
     /// batch that appended it left it ([`Store::receipt_size`]: shared by the batch's
     /// receipts, signed once, and the same for a repeated request, so a resent receipt is
-    /// identical) and the inclusion proof of `index` in it.
+    /// identical), or with `storage.shared_receipt_checkpoints = false` of exactly `index + 1`
+    /// entries; and the inclusion proof of `index` in it.
     pub fn evidence(&self, index: u64) -> Result<(String, Vec<Vec<u8>>), RelayError> {
-        let size = self.store.receipt_size(index)?;
+        let size = if self.shared_checkpoints {
+            self.store.receipt_size(index)?
+        } else {
+            index + 1
+        };
         if size > self.store.durable_size() {
             // Not known to be on disk (storage.sync = false): no checkpoint may cover it.
             return Ok((String::new(), Vec::new()));

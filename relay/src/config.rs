@@ -63,6 +63,10 @@ pub struct StorageConfig {
     pub min_free_bytes: u64,
     /// A write not on disk within this many milliseconds stops the relay (fail-stop).
     pub write_timeout_ms: u64,
+    /// Receipts of one write batch share one signed checkpoint of the log as the batch left it
+    /// (`true`), or each gets a checkpoint of exactly its index + 1 entries (`false`: what
+    /// clients before shared checkpoints accept; slower).
+    pub shared_receipt_checkpoints: bool,
 }
 
 /// `[tls]`
@@ -241,6 +245,7 @@ impl Default for StorageConfig {
             sync: true,
             min_free_bytes: 256 * 1024 * 1024,
             write_timeout_ms: 30_000,
+            shared_receipt_checkpoints: true,
         }
     }
 }
@@ -741,6 +746,10 @@ mod example_file {
         assert_eq!(c.storage.sync, d.storage.sync);
         assert_eq!(c.storage.min_free_bytes, d.storage.min_free_bytes);
         assert_eq!(c.storage.write_timeout_ms, d.storage.write_timeout_ms);
+        assert_eq!(
+            c.storage.shared_receipt_checkpoints,
+            d.storage.shared_receipt_checkpoints
+        );
         assert_eq!(c.tls.development, d.tls.development);
         assert_eq!(c.tls.enforce_crl_expiry, d.tls.enforce_crl_expiry);
         assert_eq!(c.tls.reload_interval_s, d.tls.reload_interval_s);
@@ -762,7 +771,7 @@ mod example_file {
                 count("log"),
                 count("retention")
             ],
-            [5, 4, 9, 12, 2, 9]
+            [5, 5, 9, 12, 2, 9]
         );
     }
 }

@@ -288,6 +288,7 @@ impl Relay {
         let audit = Arc::new(audit::AuditLog::new(
             self.store.clone(),
             self.signer.clone(),
+            cfg.storage.shared_receipt_checkpoints,
         ));
         let registry = Arc::new(Registry::new(self.store.clone()));
         let mailbox = Arc::new(

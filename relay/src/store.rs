@@ -690,6 +690,8 @@ impl Store {
                 .counters
                 .insert(RECEIPT_SIZES_FROM, &size.to_be_bytes())?;
         }
+        // Events a crash left without their batch end (written, never answered) form one batch.
+        end_receipt_batch(&trees.counters)?;
         // Make what sled recovered durable before any checkpoint may cover it (keys first, as
         // before every flush).
         trees.keyring.sync().map_err(io)?;
@@ -886,6 +888,8 @@ impl Store {
             // Earlier jobs of this batch are committed but not yet flushed: a snapshot must hold
             // nothing that could still be lost. Keys first, as in the writer: a message on disk
             // never lacks its key.
+            // The batch's events so far end a receipt batch here: a backup never splits one.
+            end_receipt_batch(&trees.counters)?;
             trees.keyring.sync().map_err(key_io)?;
             db.flush()?;
             f(&Frozen {
@@ -1569,6 +1573,24 @@ const RECEIPT_SIZES_FROM: &[u8] = b"receipt-sizes-from";
 fn receipt_size_key(size: u64) -> Vec<u8> {
     [RECEIPT_SIZE_PREFIX, &size.to_be_bytes()].concat()
 }
+
+/// Records the log's size now as the end of a receipt batch (see [`Store::receipt_size`]),
+/// unless no event came in since the last one recorded. Called before every flush that may
+/// make events durable (a writer batch, a backup's snapshot in the middle of one, the start
+/// after a crash), so an event on disk always has the batch end its receipt names: a retry gets
+/// the same checkpoint before and after later batches, restarts and restores.
+fn end_receipt_batch(counters: &sled::Tree) -> Result<(), StoreError> {
+    let size = read_u64(counters.get(COUNTER_EVENTS)?.as_deref())?;
+    let from = read_u64(counters.get(RECEIPT_SIZES_FROM)?.as_deref())?;
+    let last = match counters.scan_prefix(RECEIPT_SIZE_PREFIX).next_back() {
+        Some(entry) => read_u64(entry?.0.get(RECEIPT_SIZE_PREFIX.len()..))?,
+        None => 0,
+    };
+    if size > last.max(from) {
+        counters.insert(receipt_size_key(size), &[])?;
+    }
+    Ok(())
+}
 /// Next free slot of the key file.
 const COUNTER_KEY_SLOTS: &[u8] = b"message-key-slots";
 /// The key file, in the database folder.
@@ -2166,10 +2188,6 @@ fn writer_loop(
             Ordering::SeqCst,
         );
         let mut batch = vec![first];
-        let events_before = trees
-            .counters
-            .get(COUNTER_EVENTS)
-            .map(|v| read_u64(v.as_deref()));
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
@@ -2190,7 +2208,8 @@ fn writer_loop(
             completions.extend(done);
             *fatal = fatal.take().or(error);
         };
-        for job in batch {
+        let mut queued = batch.into_iter();
+        for job in queued.by_ref() {
             if fatal.is_some() {
                 // sled failed: nothing more runs. The jobs left are dropped unrun, so their
                 // callers hear that the store failed, and no change of theirs can reach the
@@ -2213,19 +2232,16 @@ fn writer_loop(
         if fatal.is_none() {
             run_group(&mut group, &mut completions, &mut fatal);
         }
+        if let Some(e) = &fatal {
+            // Failed before the jobs left are dropped: their callers hear `Failed`.
+            fail(failure, format!("a write or flush failed: {e}"));
+        }
         drop(group);
+        drop(queued);
         // The batch's receipts share the checkpoint of the log's size after it (see
         // `Store::receipt_size`), recorded before the flush that makes the batch durable.
         if fatal.is_none() {
-            let recorded = (|| -> Result<(), StoreError> {
-                let before = events_before.map_err(StoreError::from)??;
-                let after = read_u64(trees.counters.get(COUNTER_EVENTS)?.as_deref())?;
-                if after > before {
-                    trees.counters.insert(receipt_size_key(after), &[])?;
-                }
-                Ok(())
-            })();
-            fatal = recorded.err();
+            fatal = end_receipt_batch(&trees.counters).err();
         }
         // After a sled error nothing of this batch is acknowledged, and nothing is flushed.
         let flushed = if let Some(e) = fatal {
@@ -2526,13 +2542,88 @@ mod tests {
             counters.remove(RECEIPT_SIZES_FROM).unwrap();
             store.close().unwrap();
         }
-        let store = Store::open(dir.path(), true).unwrap();
-        // Its events keep the receipts they were issued: exactly index + 1 entries.
-        for i in 0..5 {
-            assert_eq!(store.receipt_size(i).unwrap(), i + 1);
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            // Its events keep the receipts they were issued: exactly index + 1 entries.
+            for i in 0..5 {
+                assert_eq!(store.receipt_size(i).unwrap(), i + 1);
+            }
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let (started, running) = std::sync::mpsc::channel::<()>();
+            let store = Arc::new(store);
+            let blocker = {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |_| {
+                            started.send(()).unwrap();
+                            let _ = wait.recv();
+                            Ok(())
+                        })
+                        .await
+                })
+            };
+            tokio::task::spawn_blocking(move || running.recv().unwrap())
+                .await
+                .unwrap();
+            let (a, b, ()) = tokio::join!(append_one(&store), append_one(&store), async {
+                release.send(()).unwrap()
+            });
+            blocker.await.unwrap().unwrap();
+            assert_eq!((a, b), (5, 6));
+            assert_eq!(store.receipt_size(5).unwrap(), 7);
+            // A crash after sled wrote the batch but before its end was recorded: the end is
+            // missing on disk.
+            store
+                .raw_tree("name_counter")
+                .unwrap()
+                .remove(receipt_size_key(7))
+                .unwrap();
+            store.close().unwrap();
         }
-        assert_eq!(append_one(&store).await, 5);
-        assert_eq!(store.receipt_size(5).unwrap(), 6);
+        let store = Store::open(dir.path(), true).unwrap();
+        // The start ends the unanswered tail as one batch, before anything is appended ...
+        assert_eq!(store.receipt_size(5).unwrap(), 7);
+        assert_eq!(append_one(&store).await, 7);
+        // ... so a retry gets the same checkpoint after later batches too.
+        assert_eq!(store.receipt_size(5).unwrap(), 7);
+        assert_eq!(store.receipt_size(6).unwrap(), 7);
+        assert_eq!(store.receipt_size(7).unwrap(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_in_the_middle_of_a_batch_ends_a_receipt_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |_| {
+                        started.send(()).unwrap();
+                        let _ = wait.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || running.recv().unwrap())
+            .await
+            .unwrap();
+        // One batch: an append, a backup's snapshot (which sees the log at 1), an append.
+        let (first, seen, second, ()) = tokio::join!(
+            append_one(&store),
+            store.snapshot(|frozen| Ok(frozen.event_count()?)),
+            append_one(&store),
+            async { release.send(()).unwrap() }
+        );
+        blocker.await.unwrap().unwrap();
+        assert_eq!((first, seen.unwrap(), second), (0, 1, 1));
+        // The backup holds event 0 with the checkpoint its receipt names; event 1 is not in it.
+        assert_eq!(store.receipt_size(0).unwrap(), 1);
+        assert_eq!(store.receipt_size(1).unwrap(), 2);
     }
 
     fn store_with_timeout(dir: &std::path::Path, ms: u64) -> Store {

@@ -128,6 +128,46 @@ async fn receipts_share_a_batch_checkpoint_and_the_client_checks_each() {
     relay.stop().await;
 }
 
+/// With `storage.shared_receipt_checkpoints = false` (for clients from before shared
+/// checkpoints) every receipt's checkpoint has exactly its index + 1 entries, however many
+/// sends share a batch.
+#[tokio::test]
+async fn receipts_can_keep_a_checkpoint_of_their_own() {
+    use silta_client::audit::check_receipt;
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |c| c.storage.shared_receipt_checkpoints = false).await;
+    let _nas = relay.connect_as(&pki, "assistance/nas").await;
+    let centre = relay.connect_as(&pki, "centre/a").await;
+    let sends: Vec<_> = (0..32)
+        .map(|i| {
+            let env = envelope(
+                MessageKind::Referral,
+                &["assistance/nas"],
+                format!("own{i}").as_bytes(),
+            );
+            let mut mailbox = centre.mailbox();
+            tokio::spawn(async move {
+                let receipt = mailbox.send(env.clone()).await.unwrap().into_inner();
+                (env, receipt)
+            })
+        })
+        .collect();
+    for send in sends {
+        let (env, receipt) = send.await.unwrap();
+        let cp = tlog::verify_checkpoint(&receipt.checkpoint, &relay.log_key).unwrap();
+        assert_eq!(cp.size, receipt.log_index + 1);
+        check_receipt(
+            &receipt,
+            &relay.log_key,
+            &env.message_id,
+            "centre/a",
+            &env.ciphertext_sha256,
+        )
+        .unwrap();
+    }
+    relay.stop().await;
+}
+
 #[tokio::test]
 async fn receipts_prove_acceptance_offline_and_checkpoints_stay_consistent() {
     let pki = TestPki::new();
