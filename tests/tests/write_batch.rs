@@ -34,6 +34,20 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
             _ => envelope(MessageKind::Referral, &[NAS], format!("m{i}").as_bytes()),
         })
         .collect();
+    // Hold the writer while the sends queue behind it, so they run as one batch (the shared
+    // receipt checkpoints below show that they did).
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let hold = {
+        let store = relay.store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |_| {
+                    let _ = held.recv_timeout(std::time::Duration::from_secs(10));
+                    Ok(())
+                })
+                .await
+        })
+    };
     let sends: Vec<_> = envelopes
         .iter()
         .cloned()
@@ -42,10 +56,14 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
             tokio::spawn(async move { mailbox.send(env).await.map(|r| r.into_inner()) })
         })
         .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    release.send(()).unwrap();
+    hold.await.unwrap().unwrap();
     let mut results = Vec::with_capacity(n);
     for send in sends {
         results.push(send.await);
     }
+    let mut per_checkpoint = std::collections::BTreeMap::<String, usize>::new();
 
     let mut indexes = BTreeSet::new();
     for (i, (env, result)) in envelopes.iter().zip(results).enumerate() {
@@ -72,6 +90,9 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
                 )
                 .unwrap_or_else(|e| panic!("receipt {i}: {e}"));
                 assert!(indexes.insert(receipt.log_index), "index reused");
+                *per_checkpoint
+                    .entry(receipt.checkpoint.clone())
+                    .or_default() += 1;
                 // An idempotent retry is answered with the identical receipt.
                 let again = centre
                     .mailbox()
@@ -83,6 +104,12 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
             }
         }
     }
+    // Accepted sends shared a batch with the refused ones between them: their receipts share
+    // the batch's checkpoint.
+    assert!(
+        per_checkpoint.values().any(|&n| n >= 2),
+        "no two receipts share a batch: {per_checkpoint:?}"
+    );
     // Exactly the accepted sends were logged, at contiguous indexes after what was there.
     let accepted = (n / 2) as u64;
     let expected: BTreeSet<u64> = (events_before..events_before + accepted).collect();
