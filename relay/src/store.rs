@@ -2465,6 +2465,34 @@ mod tests {
         assert_eq!(last.as_ref(), 1u64.to_be_bytes());
     }
 
+    /// Holds the writer in a batch of its own until `release` gets a message: the writes queued
+    /// meanwhile then run as one batch. Returns once the writer is inside it.
+    async fn hold_writer(
+        store: &Arc<Store>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), RelayError>>,
+    ) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |_| {
+                        started.send(()).unwrap();
+                        let _ = wait.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || running.recv().unwrap())
+            .await
+            .unwrap();
+        (release, blocker)
+    }
+
     /// Appends one event in a transactional write; returns its index.
     async fn append_one(store: &Store) -> u64 {
         append_one_result(store).await.unwrap()
@@ -2490,23 +2518,7 @@ mod tests {
             assert_eq!(store.receipt_size(0).unwrap(), 1, "alone in its batch");
             // Holds the writer (in a batch of its own) until three appends are queued: they
             // then run as one batch.
-            let (release, wait) = std::sync::mpsc::channel::<()>();
-            let (started, running) = std::sync::mpsc::channel::<()>();
-            let blocker = {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .write(move |_| {
-                            started.send(()).unwrap();
-                            let _ = wait.recv();
-                            Ok(())
-                        })
-                        .await
-                })
-            };
-            tokio::task::spawn_blocking(move || running.recv().unwrap())
-                .await
-                .unwrap();
+            let (release, blocker) = hold_writer(&store).await;
             let (a, b, c, ()) = tokio::join!(
                 append_one(&store),
                 append_one(&store),
@@ -2548,24 +2560,8 @@ mod tests {
             for i in 0..5 {
                 assert_eq!(store.receipt_size(i).unwrap(), i + 1);
             }
-            let (release, wait) = std::sync::mpsc::channel::<()>();
-            let (started, running) = std::sync::mpsc::channel::<()>();
             let store = Arc::new(store);
-            let blocker = {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .write(move |_| {
-                            started.send(()).unwrap();
-                            let _ = wait.recv();
-                            Ok(())
-                        })
-                        .await
-                })
-            };
-            tokio::task::spawn_blocking(move || running.recv().unwrap())
-                .await
-                .unwrap();
+            let (release, blocker) = hold_writer(&store).await;
             let (a, b, ()) = tokio::join!(append_one(&store), append_one(&store), async {
                 release.send(()).unwrap()
             });
@@ -2595,23 +2591,7 @@ mod tests {
     async fn a_snapshot_in_the_middle_of_a_batch_ends_a_receipt_batch() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), true).unwrap());
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        let blocker = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .write(move |_| {
-                        started.send(()).unwrap();
-                        let _ = wait.recv();
-                        Ok(())
-                    })
-                    .await
-            })
-        };
-        tokio::task::spawn_blocking(move || running.recv().unwrap())
-            .await
-            .unwrap();
+        let (release, blocker) = hold_writer(&store).await;
         // One batch: an append, a backup's snapshot (which sees the log at 1), an append.
         let (first, seen, second, ()) = tokio::join!(
             append_one(&store),
@@ -2666,23 +2646,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), true).unwrap());
         // Hold the writer in a batch of its own while the next three queue up as one batch.
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        let blocker = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .write(move |_| {
-                        started.send(()).unwrap();
-                        let _ = wait.recv();
-                        Ok(())
-                    })
-                    .await
-            })
-        };
-        tokio::task::spawn_blocking(move || running.recv().unwrap())
-            .await
-            .unwrap();
+        let (release, blocker) = hold_writer(&store).await;
         let broken = store.write(|_| -> Result<(), RelayError> {
             Err(RelayError::Store(StoreError::Sled(Arc::new(
                 sled::Error::Io(std::io::Error::other("disk gone")),
