@@ -588,6 +588,57 @@ pub struct Store {
     space: Arc<DiskSpace>,
     /// Dropped to stop the free-space thread.
     space_stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// Subtree hashes read for roots and proofs.
+    subtree_cache: SubtreeCache,
+}
+
+/// A small direct-mapped cache of the perfect-subtree hashes that roots and proofs read
+/// ([`silta_proto::tlog::HashSource`]). Every receipt's inclusion proof reads about log2(n)
+/// of them, mostly the same ones as the receipts before it (the upper levels and the right
+/// edge of the tree), and each read from sled walks its tree. A cached hash can never be
+/// stale: a subtree hash is written once, when its last leaf is appended, and is never
+/// rewritten or removed (retention purges content, not the log); only hashes of committed
+/// transactions are read outside the writer, so only those get here.
+struct SubtreeCache {
+    slots: Box<[Mutex<Option<(u8, u64, silta_proto::tlog::Hash)>>]>,
+}
+
+/// Slots of [`SubtreeCache`]: 4096 × about 56 bytes. A proof in a log of 2^40 entries reads
+/// at most 80 hashes, so the hot set of a batch of receipts fits many times over.
+const SUBTREE_CACHE_SLOTS: usize = 4096;
+
+impl SubtreeCache {
+    fn new() -> Self {
+        SubtreeCache {
+            slots: (0..SUBTREE_CACHE_SLOTS).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    fn slot(&self, level: u8, index: u64) -> &Mutex<Option<(u8, u64, silta_proto::tlog::Hash)>> {
+        // Fibonacci hashing of (level, index): neighbouring subtrees land far apart.
+        let key = index ^ (u64::from(level) << 56);
+        let at =
+            key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SUBTREE_CACHE_SLOTS.trailing_zeros());
+        &self.slots[at as usize]
+    }
+
+    fn get(&self, level: u8, index: u64) -> Option<silta_proto::tlog::Hash> {
+        match *self
+            .slot(level, index)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some((l, i, hash)) if l == level && i == index => Some(hash),
+            _ => None,
+        }
+    }
+
+    fn put(&self, level: u8, index: u64, hash: silta_proto::tlog::Hash) {
+        *self
+            .slot(level, index)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((level, index, hash));
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -751,6 +802,7 @@ impl Store {
             epoch,
             space,
             space_stop: Mutex::new(Some(space_stop)),
+            subtree_cache: SubtreeCache::new(),
         })
     }
 
@@ -2290,6 +2342,9 @@ impl silta_proto::tlog::HashSource for Store {
     type Error = StoreError;
 
     fn stored(&self, level: u8, index: u64) -> Result<silta_proto::tlog::Hash, StoreError> {
+        if let Some(hash) = self.subtree_cache.get(level, index) {
+            return Ok(hash);
+        }
         let v = self
             .trees
             .hashes
@@ -2298,10 +2353,12 @@ impl silta_proto::tlog::HashSource for Store {
                 tree: "levelindex_hash",
                 detail: format!("missing subtree hash ({level}, {index})"),
             })?;
-        v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+        let hash = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
             tree: "levelindex_hash",
             detail: "hash is not 32 bytes".into(),
-        })
+        })?;
+        self.subtree_cache.put(level, index, hash);
+        Ok(hash)
     }
 }
 
@@ -2463,6 +2520,57 @@ mod tests {
             .unwrap();
         // The later accepted write's, not a refused one's (their changes are gone).
         assert_eq!(last.as_ref(), 1u64.to_be_bytes());
+    }
+
+    /// Roots and proofs read through the subtree cache agree with a tree built in memory at
+    /// every size as the log grows (a cached hash is never stale), and the cache never answers
+    /// for a subtree it was not given, whatever shares its slot.
+    #[tokio::test]
+    async fn roots_and_proofs_through_the_subtree_cache_match_the_tree_as_it_grows() {
+        use silta_proto::tlog::{self, MemoryTree};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        let mut memory = MemoryTree::default();
+        for n in 1..=70u64 {
+            store
+                .write_tx(|tx| {
+                    tx.append_event(pb::Event {
+                        r#type: pb::EventType::Accepted.into(),
+                        ..Default::default()
+                    })
+                })
+                .await
+                .unwrap();
+            memory.push(tlog::leaf_hash(&store.leaf(n - 1).unwrap().unwrap()));
+            for size in [n, n.div_ceil(2), 1] {
+                // Twice: the first read fills the cache, the second is answered from it.
+                for _ in 0..2 {
+                    assert_eq!(tlog::root(store.as_ref(), size).unwrap(), memory.root(size));
+                    for index in [0, size / 2, size - 1] {
+                        assert_eq!(
+                            tlog::inclusion_proof(store.as_ref(), index, size).unwrap(),
+                            tlog::inclusion_proof(&memory, index, size).unwrap(),
+                            "index {index} in {size} after {n} appends"
+                        );
+                    }
+                }
+            }
+        }
+
+        let cache = SubtreeCache::new();
+        let h = |b: u8| [b; 32];
+        cache.put(3, 7, h(1));
+        assert_eq!(cache.get(3, 7), Some(h(1)));
+        assert_eq!(cache.get(3, 8), None);
+        assert_eq!(cache.get(4, 7), None);
+        // Find another subtree in the same slot: it replaces the first, and neither answers
+        // for the other.
+        let other = (0..u64::MAX)
+            .find(|&i| std::ptr::eq(cache.slot(0, i), cache.slot(3, 7)))
+            .unwrap();
+        cache.put(0, other, h(2));
+        assert_eq!(cache.get(3, 7), None);
+        assert_eq!(cache.get(0, other), Some(h(2)));
     }
 
     /// Holds the writer in a batch of its own until `release` gets a message: the writes queued
