@@ -600,8 +600,11 @@ pub struct Store {
 /// rewritten or removed (retention purges content, not the log); only hashes of committed
 /// transactions are read outside the writer, so only those get here.
 struct SubtreeCache {
-    slots: Box<[Mutex<Option<(u8, u64, silta_proto::tlog::Hash)>>]>,
+    slots: Box<[Mutex<Option<CachedSubtree>>]>,
 }
+
+/// (level, index, hash) of one cached subtree.
+type CachedSubtree = (u8, u64, silta_proto::tlog::Hash);
 
 /// Slots of [`SubtreeCache`]: 4096 × about 56 bytes. A proof in a log of 2^40 entries reads
 /// at most 80 hashes, so the hot set of a batch of receipts fits many times over.
@@ -614,7 +617,7 @@ impl SubtreeCache {
         }
     }
 
-    fn slot(&self, level: u8, index: u64) -> &Mutex<Option<(u8, u64, silta_proto::tlog::Hash)>> {
+    fn slot(&self, level: u8, index: u64) -> &Mutex<Option<CachedSubtree>> {
         // Fibonacci hashing of (level, index): neighbouring subtrees land far apart.
         let key = index ^ (u64::from(level) << 56);
         let at =
