@@ -213,6 +213,8 @@ pub async fn backup_stopped(
             data_dir.display()
         )));
     }
+    // A relay still writing its recovery snapshot after a stop holds it (and sled's lock).
+    let _lock = crate::datadir::lock(data_dir).map_err(|e| BackupError::Target(e.to_string()))?;
     let options = crate::store::StoreOptions {
         sync: true,
         write_timeout,
@@ -694,6 +696,8 @@ pub fn request(socket: &Path, target: &Path, timeout: Duration) -> std::io::Resu
 pub fn restore(from: &Path, data_dir: &Path, origin: &str) -> Result<Manifest, RestoreError> {
     let manifest = read_manifest(from)?;
     crate::datadir::prepare(data_dir).map_err(|e| RestoreError::Target(e.to_string()))?;
+    // Held to the end: no relay starts, or finishes its stop, in this folder meanwhile.
+    let _lock = crate::datadir::lock(data_dir).map_err(|e| RestoreError::Target(e.to_string()))?;
     let db = data_dir.join("db");
     if db.exists() {
         return Err(RestoreError::Target(format!(

@@ -27,6 +27,15 @@ pub enum DataDirError {
         /// Its permission bits.
         mode: u32,
     },
+    /// Another silta-relay process holds the folder's lock ([`lock`]).
+    #[error(
+        "data folder {} is in use by another silta-relay process (a relay serving, starting or still writing its recovery snapshot after a stop; a restore; an offline backup or log-key step): wait for it to finish, or stop that relay, then try again",
+        path.display()
+    )]
+    InUse {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The folder or a file in it could not be created, read or changed.
     #[error("data folder {}: {message}", path.display())]
     Io {
@@ -66,6 +75,43 @@ pub fn prepare(dir: &Path) -> Result<(), DataDirError> {
         });
     }
     Ok(())
+}
+
+/// The lock file in the data folder ([`lock`]).
+pub const LOCK_FILE: &str = "relay.lock";
+
+/// The data folder's lock, held while a process uses the folder's database; released when
+/// dropped (or when the process dies, however it dies: the kernel drops an `flock`).
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+/// Takes the data folder's exclusive lock ([`LOCK_FILE`], created 0600), without waiting.
+///
+/// sled's own lock covers only the time its database is open. A relay lets go of it when it
+/// stops serving and then opens the database once more to write its recovery snapshot; a
+/// restore works in the folder without ever opening the database there. So `serve` (for its
+/// whole run, the snapshot included), `restore`, a backup of a stopped relay and the offline
+/// log-key steps each take this lock first: none of them can start while another is using the
+/// folder, and a late snapshot can never land in a database restored meanwhile.
+pub fn lock(dir: &Path) -> Result<FolderLock, DataDirError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io_err(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(FolderLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DataDirError::InUse {
+            path: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path, e)),
+    }
 }
 
 /// Sets every folder under `dir` (and `dir` itself) to 0700 and every file to 0600. Symbolic
@@ -129,6 +175,20 @@ mod tests {
             // Left as it was: the operator fixes it.
             assert_eq!(mode(&data), open);
         }
+    }
+
+    #[test]
+    fn the_folder_lock_is_exclusive_until_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = lock(tmp.path()).unwrap();
+        assert_eq!(mode(&tmp.path().join(LOCK_FILE)), 0o600);
+        match lock(tmp.path()) {
+            Err(DataDirError::InUse { path }) => assert_eq!(path, tmp.path()),
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        let again = lock(tmp.path()).unwrap();
+        drop(again);
     }
 
     #[test]

@@ -607,3 +607,60 @@ async fn backup_pause_measurement() {
     assert!(m.paused_ms < 15_000, "{}", m.paused_ms);
     assert!(relay.terminate().await.success());
 }
+
+/// The data folder's lock: while a relay serves (and until it has written its recovery
+/// snapshot after a stop), a restore, a backup of a stopped relay, a log-key step and a second
+/// relay are all refused, and the folder is left as it was, even after the operator moved the
+/// database aside too early. Once the relay has stopped, each goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_else_uses_the_data_folder_of_a_running_relay() {
+    let pki = TestPki::new();
+    let root = tempfile::tempdir().unwrap();
+    let old = site(&pki, root.path(), "old");
+    let relay = RelayProcess::spawn(RELAY, &old.config).await;
+    let centre = connect(&pki, &relay, &pki.client(CENTRE)).await;
+    connect(&pki, &relay, &pki.client(NAS)).await;
+    let before = send_some(&centre, 3).await;
+    let dir = root.path().join("backup");
+    let out = relay_cmd(&old.config, &["backup", dir.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Too early: the database moved aside while the relay still runs on it.
+    std::fs::rename(old.data.join("db"), old.data.join("db.old")).unwrap();
+    let in_use = |out: &std::process::Output| {
+        let said = text(out);
+        assert!(
+            said.contains("is in use by another silta-relay process"),
+            "{said}"
+        );
+    };
+    let out = relay_cmd(&old.config, &["restore", dir.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    in_use(&out);
+    assert!(!old.data.join("db").exists(), "nothing restored");
+    assert!(!old.data.join("db.restoring").exists(), "nothing started");
+    let out = relay_cmd(&old.config, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    in_use(&out);
+    assert!(!old.data.join("db").exists(), "no new database created");
+    // The running relay still answers, from the database it holds.
+    let after = send_some(&centre, 1).await;
+    assert_eq!(after[0].2.log_index, before[2].2.log_index + 1);
+    std::fs::rename(old.data.join("db.old"), old.data.join("db")).unwrap();
+    let out = relay_cmd(&old.config, &["log-key", "rotate"]).await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    in_use(&out);
+    assert!(relay.terminate().await.success());
+
+    // Stopped (and its snapshot written): each goes ahead.
+    let out = relay_cmd(
+        &old.config,
+        &["backup", root.path().join("b2").to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("(relay stopped)"), "{}", text(&out));
+    std::fs::rename(old.data.join("db"), old.data.join("db.old")).unwrap();
+    let out = relay_cmd(&old.config, &["restore", dir.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -77,7 +77,20 @@ fn main() -> ExitCode {
                 }
             };
             let start = silta_relay::StartOptions { accept_rollback };
-            let db = config.storage.data_dir.join("db");
+            let data = config.storage.data_dir.clone();
+            let db = data.join("db");
+            // Held until the recovery snapshot is written: no restore, offline backup or
+            // second relay can use the folder meanwhile.
+            let lock = match silta_relay::datadir::prepare(&data)
+                .and_then(|()| silta_relay::datadir::lock(&data))
+            {
+                Ok(lock) => lock,
+                Err(e) => {
+                    tracing::error!(error = %e, "relay failed");
+                    eprintln!("error: {e}");
+                    return exit_code(&e);
+                }
+            };
             let result = runtime.block_on(serve(config, start));
             // A storage writer hung in sled may still hold a blocking thread; dropping the
             // runtime would wait for it for ever. `serve` has finished everything that matters
@@ -86,6 +99,7 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => {
                     refresh_snapshot(&db);
+                    drop(lock);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -122,6 +136,10 @@ fn main() -> ExitCode {
 /// fails or is cut short, the next start only takes longer. The runtime's tasks may still be
 /// letting go of the database for a moment, hence the bounded retries.
 fn refresh_snapshot(db: &std::path::Path) {
+    if !db.is_dir() {
+        // Moved aside while the relay stopped: opening it here would create an empty one.
+        return;
+    }
     let started = std::time::Instant::now();
     for attempt in 0..20 {
         match silta_relay::store::refresh_recovery_snapshot(db) {
@@ -187,6 +205,7 @@ fn log_key_step(config: &Config, step: cli::LogKeyStep) -> ExitCode {
         // Before anything is created in the folder.
         silta_relay::log::require_current_key(data).map_err(|e| e.to_string())?;
         silta_relay::datadir::prepare(data).map_err(|e| e.to_string())?;
+        let _lock = silta_relay::datadir::lock(data).map_err(|e| e.to_string())?;
         let store = silta_relay::store::Store::open(&data.join("db"), true).map_err(|e| {
             format!("cannot open the database in {} ({e}); the relay must be stopped to change its log key", data.display())
         })?;
