@@ -87,6 +87,22 @@ pub struct FolderLock {
     _file: std::fs::File,
 }
 
+impl FolderLock {
+    /// Whether `dir`'s lock file is still the one this lock holds: false once the folder (or
+    /// the file) was moved or replaced, e.g. a new data folder put in its place. A process
+    /// about to write into `dir` by path after a long while checks this first.
+    pub fn still_in(&self, dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        match (
+            self._file.metadata(),
+            std::fs::metadata(dir.join(LOCK_FILE)),
+        ) {
+            (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
+            _ => false,
+        }
+    }
+}
+
 /// Takes the data folder's exclusive lock ([`LOCK_FILE`], created 0600), without waiting.
 ///
 /// sled's own lock covers only the time its database is open. A relay lets go of it when it
@@ -186,9 +202,17 @@ mod tests {
             Err(DataDirError::InUse { path }) => assert_eq!(path, tmp.path()),
             other => panic!("{other:?}"),
         }
+        assert!(first.still_in(tmp.path()));
         drop(first);
         let again = lock(tmp.path()).unwrap();
-        drop(again);
+        // A new folder put in the old one's place is not the one locked.
+        std::fs::rename(tmp.path(), tmp.path().with_extension("old")).unwrap();
+        std::fs::create_dir(tmp.path()).unwrap();
+        assert!(!again.still_in(tmp.path()));
+        let other = lock(tmp.path()).unwrap();
+        assert!(other.still_in(tmp.path()));
+        drop((again, other));
+        std::fs::remove_dir_all(tmp.path().with_extension("old")).unwrap();
     }
 
     #[test]

@@ -609,6 +609,7 @@ type CachedSubtree = (u8, u64, silta_proto::tlog::Hash);
 /// Slots of [`SubtreeCache`]: 4096 × about 56 bytes. A proof in a log of 2^40 entries reads
 /// at most 80 hashes, so the hot set of a batch of receipts fits many times over.
 const SUBTREE_CACHE_SLOTS: usize = 4096;
+const _: () = assert!(SUBTREE_CACHE_SLOTS.is_power_of_two() && SUBTREE_CACHE_SLOTS > 1);
 
 impl SubtreeCache {
     fn new() -> Self {
@@ -1730,7 +1731,16 @@ impl Tx<'_> {
             }
         })?;
         for (level, i, hash) in entries {
-            self.hashes.insert(&hash_key(level, i), &hash)?;
+            // Written once: a different hash already there means the log's counter went back
+            // (damage), and readers (and the subtree cache) may hold the old one.
+            if let Some(old) = self.hashes.insert(&hash_key(level, i), &hash)?
+                && old.as_ref() != hash.as_slice()
+            {
+                return abort(RelayError::Store(StoreError::Corrupt {
+                    tree: "levelindex_hash",
+                    detail: format!("subtree hash ({level}, {i}) would be rewritten"),
+                }));
+            }
         }
         self.counters
             .insert(COUNTER_EVENTS, &(index + 1).to_be_bytes())?;
@@ -2530,7 +2540,7 @@ mod tests {
     /// for a subtree it was not given, whatever shares its slot.
     #[tokio::test]
     async fn roots_and_proofs_through_the_subtree_cache_match_the_tree_as_it_grows() {
-        use silta_proto::tlog::{self, MemoryTree};
+        use silta_proto::tlog::{self, HashSource as _, MemoryTree};
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), true).unwrap());
         let mut memory = MemoryTree::default();
@@ -2556,9 +2566,42 @@ mod tests {
                             "index {index} in {size} after {n} appends"
                         );
                     }
+                    assert_eq!(
+                        tlog::consistency_proof(store.as_ref(), size.div_ceil(3), n).unwrap(),
+                        tlog::consistency_proof(&memory, size.div_ceil(3), n).unwrap(),
+                        "{} to {n}",
+                        size.div_ceil(3)
+                    );
                 }
             }
+            // The root's left subtree was read, so the cache holds it, with the right hash.
+            let level = 63 - n.leading_zeros() as u8;
+            assert_eq!(
+                store.subtree_cache.get(level, 0),
+                Some(memory.stored(level, 0).unwrap())
+            );
         }
+        // A hash is never rewritten: the log's counter wound back (damage) makes the next
+        // append refuse, instead of leaving a cached hash stale.
+        store
+            .write_tx(|tx| {
+                tx.counters.insert(COUNTER_EVENTS, &68u64.to_be_bytes())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let rewrite = store
+            .write_tx(|tx| {
+                tx.append_event(pb::Event {
+                    r#type: pb::EventType::Rejected.into(),
+                    ..Default::default()
+                })
+            })
+            .await;
+        assert!(
+            matches!(rewrite, Err(RelayError::Store(StoreError::Corrupt { .. }))),
+            "{rewrite:?}"
+        );
 
         let cache = SubtreeCache::new();
         let h = |b: u8| [b; 32];

@@ -6,7 +6,7 @@
 //! older backup: start with --accept-rollback) or, for `restore`, the backup is damaged
 //! (EX_DATAERR); 74 the storage failed while serving and the relay stopped (fail-stop, EX_IOERR),
 //! or a backup or restore could not be written; 1 any other failure (certificates, opening the
-//! storage, port in use).
+//! storage, port in use, the data folder in use by another silta-relay process).
 
 mod backup_cmd;
 mod cli;
@@ -98,7 +98,13 @@ fn main() -> ExitCode {
             runtime.shutdown_background();
             match result {
                 Ok(()) => {
-                    refresh_snapshot(&db);
+                    if lock.still_in(&data) {
+                        refresh_snapshot(&db);
+                    } else {
+                        tracing::warn!(
+                            "the data folder was moved or replaced while the relay ran; no recovery snapshot written (the next start replays this run's writes)"
+                        );
+                    }
                     drop(lock);
                     ExitCode::SUCCESS
                 }
