@@ -35,6 +35,8 @@ pub struct AuditLog {
     last_signed: std::sync::Mutex<Option<(u64, String)>>,
     /// `storage.shared_receipt_checkpoints`.
     shared_checkpoints: bool,
+    /// Seals the page tokens of parties' queries ([`PageTokens`]).
+    tokens: PageTokens,
 }
 
 impl AuditLog {
@@ -44,6 +46,7 @@ impl AuditLog {
             signer,
             last_signed: Default::default(),
             shared_checkpoints,
+            tokens: PageTokens::new(),
         }
     }
 
@@ -173,20 +176,22 @@ impl AuditLog {
         let purpose = Purpose::check(req.purpose_code, &req.purpose)?;
         let filter = req.filter.unwrap_or_default();
         check_filter(&filter)?;
+        let me = permit.principal().to_string();
+        let auditor = permit.principal().role() == Role::Auditor;
         let start: u64 = if req.page_token.is_empty() {
             0
-        } else {
+        } else if auditor {
             req.page_token.parse().map_err(|_| {
                 RelayError::InvalidArgument("page_token is not one this relay issued".into())
             })?
+        } else {
+            self.tokens.open(&req.page_token, &me, &filter)?
         };
         let page = if req.page_size == 0 {
             100
         } else {
             req.page_size.min(MAX_PAGE)
         } as usize;
-        let me = permit.principal().to_string();
-        let auditor = permit.principal().role() == Role::Auditor;
         self.record_query(
             permit,
             &purpose,
@@ -242,10 +247,12 @@ impl AuditLog {
         }
         Ok(pb::QueryResponse {
             events,
-            next_page_token: if next < size {
+            next_page_token: if next >= size {
+                String::new()
+            } else if auditor {
                 next.to_string()
             } else {
-                String::new()
+                self.tokens.seal(next, &me, &filter)?
             },
         })
     }
@@ -285,6 +292,90 @@ impl AuditLog {
     /// The verifier key of the log.
     pub fn verifier_key(&self) -> String {
         self.signer.verifier_key()
+    }
+}
+
+/// The page tokens of parties' queries: where the next page starts, sealed.
+///
+/// A page of a party's query ends after [`SCAN_LIMIT_PARTY`] examined events, and with a
+/// filter naming a case those are the case's events, the party's or not: a plain position
+/// would tell the party where in the log the others' events of its case lie. So a party's token
+/// is the position encrypted with AES-256-GCM-SIV under a key of this process, bound to the
+/// querier and the filter (the associated data). The nonce is fixed: GCM-SIV then encrypts
+/// deterministically (the same page of the same query gives the same token, which clients use
+/// to notice a loop), revealing only that two tokens are equal. A token of another party or
+/// another filter, an altered one, or one from before a restart is refused. An auditor, who
+/// sees the whole log, gets the plain position.
+struct PageTokens {
+    key: aws_lc_rs::aead::LessSafeKey,
+}
+
+/// Prefix of a sealed page token (a plain one is a decimal number).
+const SEALED_TOKEN: &str = "s";
+
+impl PageTokens {
+    fn new() -> Self {
+        let mut key = [0u8; 32];
+        // The OS's generator failing is not something to serve on.
+        getrandom::fill(&mut key).expect("the OS's random generator");
+        let key = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM_SIV, &key)
+            .expect("a 32-byte AES-256-GCM-SIV key");
+        PageTokens {
+            key: aws_lc_rs::aead::LessSafeKey::new(key),
+        }
+    }
+
+    fn aad(querier: &str, filter: &pb::QueryFilter) -> Vec<u8> {
+        let mut aad = b"silta/v1/page-token\n".to_vec();
+        aad.extend_from_slice(querier.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(&filter.encode_to_vec());
+        aad
+    }
+
+    fn seal(
+        &self,
+        next: u64,
+        querier: &str,
+        filter: &pb::QueryFilter,
+    ) -> Result<String, RelayError> {
+        let mut sealed = next.to_be_bytes().to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key([0; 12]),
+                aws_lc_rs::aead::Aad::from(Self::aad(querier, filter)),
+                &mut sealed,
+            )
+            .map_err(|_| RelayError::Unavailable("sealing a page token failed".into()))?;
+        Ok(format!("{SEALED_TOKEN}{}", hex::encode(sealed)))
+    }
+
+    fn open(
+        &self,
+        token: &str,
+        querier: &str,
+        filter: &pb::QueryFilter,
+    ) -> Result<u64, RelayError> {
+        let refused = || {
+            RelayError::InvalidArgument(
+                "page_token is not one this relay issued for this query (the same filter, by the same principal); a relay restart also ends a query's paging: start again from the first page".into(),
+            )
+        };
+        let mut sealed = token
+            .strip_prefix(SEALED_TOKEN)
+            .filter(|t| t.len() == 2 * (8 + 16))
+            .and_then(|t| hex::decode(t).ok())
+            .ok_or_else(refused)?;
+        let plain = self
+            .key
+            .open_in_place(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key([0; 12]),
+                aws_lc_rs::aead::Aad::from(Self::aad(querier, filter)),
+                &mut sealed,
+            )
+            .map_err(|_| refused())?;
+        let bytes: [u8; 8] = plain.try_into().map_err(|_| refused())?;
+        Ok(u64::from_be_bytes(bytes))
     }
 }
 

@@ -345,3 +345,70 @@ async fn an_index_build_cut_short_is_done_again_at_start() {
     })
     .await;
 }
+
+/// A party's page token is sealed: it shows no log position (the page of a case's query may
+/// end on another party's event), it is the same for the same page, and it works only for the
+/// party and the filter it was issued to; an altered or a plain numeric one is refused.
+#[tokio::test]
+async fn a_partys_page_token_hides_the_position_and_binds_its_query() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let _nas = relay.connect_as(&pki, NAS).await;
+    let centre = relay.connect_as(&pki, "centre/a").await;
+    let other = relay.connect_as(&pki, "centre/b").await;
+    let case = silta_tests::case_ref();
+    for i in 0..3u8 {
+        let mut env = envelope(MessageKind::Referral, &[NAS], &[i]);
+        env.case_ref = case.clone();
+        centre.mailbox().send(env).await.unwrap();
+    }
+    let filter = by_case(&case);
+    let first = |conn: &Connection, filter: pb::QueryFilter, token: String| {
+        let mut audit = conn.audit();
+        async move { audit.query(query(filter, 1, token)).await }
+    };
+    let page = first(&centre, filter.clone(), String::new())
+        .await
+        .unwrap()
+        .into_inner();
+    let index = page.events[0].index;
+    let token = page.next_page_token.clone();
+    assert!(token.starts_with('s'), "{token}");
+    assert!(token.parse::<u64>().is_err());
+    // Not the position in the clear, in any of the usual encodings.
+    assert!(!token.contains(&format!("{:016x}", index + 1)), "{token}");
+    assert_ne!(token.trim_start_matches('s'), (index + 1).to_string());
+    // The same page gives the same token; the token gives the next page.
+    let again = first(&centre, filter.clone(), String::new())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.next_page_token, token);
+    let next = first(&centre, filter.clone(), token.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.events.len(), 1);
+    assert!(next.events[0].index > index);
+    // Refused: another party, another filter, altered, a plain position.
+    let narrower = pb::QueryFilter {
+        types: vec![pb::EventType::Accepted as i32],
+        ..filter.clone()
+    };
+    let mut altered = token.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'0' { b'1' } else { b'0' };
+    let refused = [
+        first(&other, filter.clone(), token.clone()).await,
+        first(&centre, narrower, token.clone()).await,
+        first(&centre, filter.clone(), String::from_utf8(altered).unwrap()).await,
+        first(&centre, filter.clone(), (index + 1).to_string()).await,
+    ];
+    for (i, r) in refused.into_iter().enumerate() {
+        match r {
+            Err(s) => assert_eq!(s.code(), tonic::Code::InvalidArgument, "{i}: {s:?}"),
+            Ok(r) => panic!("{i}: accepted: {:?}", r.into_inner()),
+        }
+    }
+    relay.stop().await;
+}
