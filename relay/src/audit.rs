@@ -40,14 +40,18 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    pub(crate) fn new(store: Arc<Store>, signer: Arc<LogSigner>, shared_checkpoints: bool) -> Self {
-        AuditLog {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        signer: Arc<LogSigner>,
+        shared_checkpoints: bool,
+    ) -> Result<Self, String> {
+        Ok(AuditLog {
             store,
             signer,
             last_signed: Default::default(),
             shared_checkpoints,
-            tokens: PageTokens::new(),
-        }
+            tokens: PageTokens::new()?,
+        })
     }
 
     /// A signed checkpoint of everything on disk.
@@ -192,10 +196,17 @@ impl AuditLog {
         } else {
             req.page_size.min(MAX_PAGE)
         } as usize;
+        // A party's own AUDIT_QUERY event is visible to it: it names the sealed token it gave,
+        // never the position inside (which the token hides from it).
+        let from = if auditor || req.page_token.is_empty() {
+            start.to_string()
+        } else {
+            format!("page token {}", req.page_token)
+        };
         self.record_query(
             permit,
             &purpose,
-            format!("query {} from {start}", describe(&filter)),
+            format!("query {} from {from}", describe(&filter)),
         )
         .await?;
         let size = self.store.durable_size();
@@ -314,15 +325,14 @@ struct PageTokens {
 const SEALED_TOKEN: &str = "s";
 
 impl PageTokens {
-    fn new() -> Self {
+    fn new() -> Result<Self, String> {
         let mut key = [0u8; 32];
-        // The OS's generator failing is not something to serve on.
-        getrandom::fill(&mut key).expect("the OS's random generator");
+        getrandom::fill(&mut key).map_err(|e| format!("the OS's random generator: {e}"))?;
         let key = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM_SIV, &key)
-            .expect("a 32-byte AES-256-GCM-SIV key");
-        PageTokens {
+            .map_err(|_| "the page-token key".to_string())?;
+        Ok(PageTokens {
             key: aws_lc_rs::aead::LessSafeKey::new(key),
-        }
+        })
     }
 
     fn aad(querier: &str, filter: &pb::QueryFilter) -> Vec<u8> {

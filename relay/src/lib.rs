@@ -267,6 +267,14 @@ impl Relay {
     ) -> Result<(), StartError> {
         let cfg = &self.config;
         let local = listener.local_addr().ok();
+        let audit = Arc::new(
+            audit::AuditLog::new(
+                self.store.clone(),
+                self.signer.clone(),
+                cfg.storage.shared_receipt_checkpoints,
+            )
+            .map_err(StartError::Server)?,
+        );
         // Before anything else is written or signed: the rollback goes into the log first.
         if let Some(rollback) = &self.rollback {
             log::accept_rollback(&cfg.storage.data_dir, &self.store, rollback)
@@ -285,11 +293,6 @@ impl Relay {
             self.metrics.clone(),
         ));
 
-        let audit = Arc::new(audit::AuditLog::new(
-            self.store.clone(),
-            self.signer.clone(),
-            cfg.storage.shared_receipt_checkpoints,
-        ));
         let registry = Arc::new(Registry::new(self.store.clone()));
         let mailbox = Arc::new(
             Mailbox::new(

@@ -390,6 +390,24 @@ async fn a_partys_page_token_hides_the_position_and_binds_its_query() {
         .into_inner();
     assert_eq!(next.events.len(), 1);
     assert!(next.events[0].index > index);
+    // The party's own record of its queries (AUDIT_QUERY, visible to it) names the token,
+    // not the position it hides.
+    let mine = pb::QueryFilter {
+        types: vec![pb::EventType::AuditQuery as i32],
+        ..Default::default()
+    };
+    let (queries, _) = all_pages(&centre, &mine, 500).await;
+    let paged: Vec<&str> = queries
+        .iter()
+        .map(|e| e.detail.as_str())
+        .filter(|d| d.contains("page token"))
+        .collect();
+    assert_eq!(paged.len(), 1, "{:?}", types(&queries));
+    assert!(
+        paged[0].contains(&format!("from page token {token}:")),
+        "{}",
+        paged[0]
+    );
     // Refused: another party, another filter, altered, a plain position.
     let narrower = pb::QueryFilter {
         types: vec![pb::EventType::Accepted as i32],
@@ -406,7 +424,10 @@ async fn a_partys_page_token_hides_the_position_and_binds_its_query() {
     ];
     for (i, r) in refused.into_iter().enumerate() {
         match r {
-            Err(s) => assert_eq!(s.code(), tonic::Code::InvalidArgument, "{i}: {s:?}"),
+            Err(s) => {
+                assert_eq!(s.code(), tonic::Code::InvalidArgument, "{i}: {s:?}");
+                assert!(s.message().contains("page_token"), "{i}: {s:?}");
+            }
             Ok(r) => panic!("{i}: accepted: {:?}", r.into_inner()),
         }
     }
