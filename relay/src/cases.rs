@@ -545,6 +545,9 @@ pub(crate) async fn withdraw(
                         if i == last {
                             case.withdrawing.retain(|w| w != &name);
                             tx.put_case(&case_ref, &case)?;
+                            if case.withdrawing.is_empty() {
+                                tx.withdrawal_done(&case_ref)?;
+                            }
                         }
                         Ok(Some(pushed))
                     })
@@ -563,14 +566,16 @@ pub(crate) async fn withdraw(
     Ok(pushed)
 }
 
-/// The case references whose [`CaseRecord::withdrawing`] is not empty (a withdrawal cut short).
+/// The case references whose [`CaseRecord::withdrawing`] is not empty (a withdrawal cut short):
+/// the cases marked in the store's withdrawal index whose record still says so.
 pub fn unfinished_withdrawals(store: &Store) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut out = Vec::new();
-    for case in store.cases() {
+    for case_ref in store.withdrawals_marked()? {
         // One record that does not decode must not keep the relay from starting: it is
         // skipped (and said); its withdrawal, if any, is finished at the next send in the case.
-        let (case_ref, record) = match case {
-            Ok(case) => case,
+        let record = match store.case(&case_ref) {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
             Err(StoreError::Corrupt { tree, detail }) => {
                 tracing::error!(tree, detail, "a case record does not decode; skipped");
                 continue;

@@ -737,6 +737,7 @@ impl Store {
         });
         rebuild_device_index(&trees)?;
         rebuild_case_index(&trees)?;
+        build_withdrawal_index(&trees)?;
         build_due_index(&trees)?;
         build_ref_index(&trees)?;
         if trees.counters.get(RECEIPT_SIZES_FROM)?.is_none() {
@@ -1350,6 +1351,18 @@ impl Store {
             .transpose()
     }
 
+    /// The case references marked in the withdrawal index: every case whose record had a
+    /// withdrawal under way when it was last written with one (a mark may outlive its
+    /// withdrawal; read the record). A few keys, where scanning every case record at each
+    /// start took most of a 1M-message relay's start-up.
+    pub fn withdrawals_marked(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.trees
+            .counters
+            .scan_prefix(WITHDRAWAL_PREFIX)
+            .map(|kv| Ok(kv?.0[WITHDRAWAL_PREFIX.len()..].to_vec()))
+            .collect()
+    }
+
     /// Every case the relay keeps a record of, by case reference.
     pub fn cases(
         &self,
@@ -1647,6 +1660,15 @@ fn end_receipt_batch(counters: &sled::Tree) -> Result<(), StoreError> {
     }
     Ok(())
 }
+/// `withdrawing/` ‖ case reference → empty, in `name_counter`: the withdrawal index (see
+/// [`Store::withdrawals_marked`]).
+const WITHDRAWAL_PREFIX: &[u8] = b"withdrawing/";
+
+/// The key of case `case_ref` in the withdrawal index (in `name_counter`).
+pub fn withdrawal_key(case_ref: &[u8]) -> Vec<u8> {
+    [WITHDRAWAL_PREFIX, case_ref].concat()
+}
+
 /// Next free slot of the key file.
 const COUNTER_KEY_SLOTS: &[u8] = b"message-key-slots";
 /// The key file, in the database folder.
@@ -1879,9 +1901,20 @@ impl Tx<'_> {
             .or_else(corrupt)
     }
 
-    /// Writes a case's record.
+    /// Writes a case's record. A record with a withdrawal under way is also marked in the
+    /// withdrawal index ([`Store::withdrawals_marked`]), in the same transaction; the mark goes
+    /// when the withdrawal is done ([`Tx::withdrawal_done`]).
     pub fn put_case(&self, case_ref: &[u8], record: &crate::cases::CaseRecord) -> TxResult<()> {
+        if !record.withdrawing.is_empty() {
+            self.counters.insert(withdrawal_key(case_ref), &[])?;
+        }
         self.cases.insert(case_ref, record.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// Takes case `case_ref` out of the withdrawal index: its last withdrawal is done.
+    pub fn withdrawal_done(&self, case_ref: &[u8]) -> TxResult<()> {
+        self.counters.remove(withdrawal_key(case_ref))?;
         Ok(())
     }
 
@@ -1951,6 +1984,37 @@ fn rebuild_case_index(trees: &Trees) -> Result<(), StoreError> {
         tracing::info!(
             cases = cases.len(),
             "built the case records from the delivery log"
+        );
+    }
+    Ok(())
+}
+
+/// Marks the cases with a withdrawal under way in the withdrawal index, once, in a database
+/// written before the index existed (one read of every case record; later starts read only
+/// the marks).
+fn build_withdrawal_index(trees: &Trees) -> Result<(), StoreError> {
+    // The marker is written last: a build cut short by a crash is started again.
+    const BUILT: &[u8] = b"withdrawal-index-built";
+    if trees.counters.contains_key(BUILT)? {
+        return Ok(());
+    }
+    let mut marked = 0usize;
+    for kv in trees.cases.iter() {
+        let (case_ref, v) = kv?;
+        // A record that does not decode is left to the start's own check (it is said there).
+        let Ok(record) = decode::<crate::cases::CaseRecord>("caseref_case", &v) else {
+            continue;
+        };
+        if !record.withdrawing.is_empty() {
+            trees.counters.insert(withdrawal_key(&case_ref), &[])?;
+            marked += 1;
+        }
+    }
+    trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
+    if marked > 0 {
+        tracing::info!(
+            cases = marked,
+            "indexed the cases with a withdrawal under way"
         );
     }
     Ok(())
@@ -2617,6 +2681,57 @@ mod tests {
         cache.put(0, other, h(2));
         assert_eq!(cache.get(3, 7), None);
         assert_eq!(cache.get(0, other), Some(h(2)));
+    }
+
+    /// The withdrawal index: a case record written with a withdrawal under way is marked in the
+    /// same transaction and unmarked when it is done; a database from before the index gets it
+    /// built once at open, from the case records.
+    #[tokio::test]
+    async fn the_withdrawal_index_follows_the_case_records_and_is_built_for_older_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = ([1u8; 16], [2u8; 16]);
+        {
+            let store = Store::open(dir.path(), true).unwrap();
+            store
+                .write_tx(move |tx| {
+                    tx.put_case(&a, &crate::cases::CaseRecord::default())?;
+                    let moving = crate::cases::CaseRecord {
+                        withdrawing: vec!["centre/old".into()],
+                        ..Default::default()
+                    };
+                    tx.put_case(&b, &moving)
+                })
+                .await
+                .unwrap();
+            assert_eq!(store.withdrawals_marked().unwrap(), vec![b.to_vec()]);
+            store
+                .write_tx(move |tx| {
+                    tx.put_case(&b, &crate::cases::CaseRecord::default())?;
+                    tx.withdrawal_done(&b)
+                })
+                .await
+                .unwrap();
+            assert!(store.withdrawals_marked().unwrap().is_empty());
+            // As an older relay left it: a withdrawal under way, no index.
+            let moving = crate::cases::CaseRecord {
+                withdrawing: vec!["centre/old".into()],
+                ..Default::default()
+            };
+            store.trees.cases.insert(a, moving.encode_to_vec()).unwrap();
+            store
+                .trees
+                .counters
+                .remove(b"withdrawal-index-built".as_slice())
+                .unwrap();
+            store.close().unwrap();
+        }
+        let store = Store::open(dir.path(), true).unwrap();
+        assert_eq!(store.withdrawals_marked().unwrap(), vec![a.to_vec()]);
+        assert_eq!(
+            crate::cases::unfinished_withdrawals(&store).unwrap(),
+            vec![a.to_vec()]
+        );
+        store.close().unwrap();
     }
 
     /// Holds the writer in a batch of its own until `release` gets a message: the writes queued

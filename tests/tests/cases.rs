@@ -796,6 +796,13 @@ fn edit_case(data: &Path, case: &[u8], edit: impl FnOnce(&mut silta_relay::cases
         silta_relay::cases::CaseRecord::decode(tree.get(case).unwrap().unwrap().as_ref()).unwrap();
     edit(&mut record);
     tree.insert(case, record.encode_to_vec()).unwrap();
+    if !record.withdrawing.is_empty() {
+        // As the relay marks a case record written with a withdrawal under way.
+        let index = store.raw_tree("name_counter").unwrap();
+        index
+            .insert(silta_relay::store::withdrawal_key(case), &[])
+            .unwrap();
+    }
     store.close().unwrap();
 }
 
