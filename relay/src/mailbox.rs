@@ -366,9 +366,14 @@ impl Mailbox {
                     ))?;
                     let mut withdrawing = false;
                     if let Some((case, change)) = case_change {
+                        let was_withdrawing = case.as_ref().is_some_and(|c| !c.withdrawing.is_empty());
                         let case = crate::cases::apply(case, &change, accepted_at);
                         withdrawing = !case.withdrawing.is_empty();
                         tx.put_case(&envelope.case_ref, &case)?;
+                        if was_withdrawing && !withdrawing {
+                            // A departed member came back before its withdrawal finished.
+                            tx.withdrawal_done(&envelope.case_ref)?;
+                        }
                         if change.moved() {
                             tx.append_event(crate::cases::moved_event(&send, id, &case, &change, accepted_at))?;
                         }

@@ -10,7 +10,7 @@
 //! | `principalseq_item` | principal ‖ 0x00 ‖ seq (u64 BE) | [`ItemRecord`]: one mailbox item |
 //! | `index_event` | log index (u64 BE) | encoded `silta.v1.Event` |
 //! | `principal_record` | principal | [`PrincipalRecord`]: registration, mailbox counters |
-//! | `name_counter` | counter name | u64 BE |
+//! | `name_counter` | counter name; or `receipt-size/` ‖ size (u64 BE), `withdrawing/` ‖ case reference | u64 BE; empty for the two marks (receipt batch ends, cases with a withdrawal under way) |
 //! | `principalseq_bundle` | principal ‖ 0x00 ‖ seq (u64 BE) | [`BundleRecord`]: a published key bundle |
 //! | `levelindex_hash` | level (u8) ‖ index (u64 BE) | hash of a perfect subtree of the event log (RFC 9162) |
 //! | `principaldevice_device` | principal ‖ 0x00 ‖ device id | [`DeviceRecord`]: a device's latest bundle, its certificate, its bundle count |
@@ -989,10 +989,22 @@ impl Store {
         if self.failed() {
             return Err(StoreError::Failed);
         }
-        self.trees
-            .keyring
-            .sync()
-            .map_err(key_io)
+        // The writer has stopped: the withdrawal index is whole at this size (the next open
+        // trusts it only at the same size; see build_withdrawal_index).
+        let index_whole = self
+            .trees
+            .counters
+            .get(COUNTER_EVENTS)
+            .and_then(|size| {
+                self.trees.counters.insert(
+                    WITHDRAWAL_INDEX_BUILT,
+                    size.as_deref().unwrap_or(&0u64.to_be_bytes()),
+                )
+            })
+            .map(|_| ())
+            .map_err(StoreError::from);
+        index_whole
+            .and_then(|()| self.trees.keyring.sync().map_err(key_io))
             .and_then(|()| self.db.flush().map(|_| ()).map_err(StoreError::from))
             .map_err(|e| {
                 tracing::error!(error = %e, "final flush failed");
@@ -1664,6 +1676,10 @@ fn end_receipt_batch(counters: &sled::Tree) -> Result<(), StoreError> {
 /// [`Store::withdrawals_marked`]).
 const WITHDRAWAL_PREFIX: &[u8] = b"withdrawing/";
 
+/// In `name_counter`: the log's size when the withdrawal index was last known whole (built at
+/// open, or at this relay's clean stop; see `build_withdrawal_index`).
+const WITHDRAWAL_INDEX_BUILT: &[u8] = b"withdrawal-index-built";
+
 /// The key of case `case_ref` in the withdrawal index (in `name_counter`).
 pub fn withdrawal_key(case_ref: &[u8]) -> Vec<u8> {
     [WITHDRAWAL_PREFIX, case_ref].concat()
@@ -1979,6 +1995,9 @@ fn rebuild_case_index(trees: &Trees) -> Result<(), StoreError> {
             .cases
             .insert(case_ref.as_slice(), record.encode_to_vec())?;
     }
+    // The rebuilt records may have withdrawals under way: the withdrawal index is built again
+    // from them (build_withdrawal_index runs next).
+    trees.counters.remove(WITHDRAWAL_INDEX_BUILT)?;
     trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
     if !cases.is_empty() {
         tracing::info!(
@@ -1993,24 +2012,35 @@ fn rebuild_case_index(trees: &Trees) -> Result<(), StoreError> {
 /// written before the index existed (one read of every case record; later starts read only
 /// the marks).
 fn build_withdrawal_index(trees: &Trees) -> Result<(), StoreError> {
-    // The marker is written last: a build cut short by a crash is started again.
-    const BUILT: &[u8] = b"withdrawal-index-built";
-    if trees.counters.contains_key(BUILT)? {
+    // Trusted only as this relay's clean stop left it: marked with the log's size then, equal
+    // to its size now ([`Store::close`]). After a crash, after a relay that does not keep the
+    // index ran on the folder, or in a folder from before it, the index is built again from the
+    // case records (every change of a case appends an event, so the size tells).
+    let size = read_u64(trees.counters.get(COUNTER_EVENTS)?.as_deref())?;
+    if let Some(at) = trees.counters.get(WITHDRAWAL_INDEX_BUILT)?
+        && read_u64(Some(&at))? == size
+    {
         return Ok(());
+    }
+    for kv in trees.counters.scan_prefix(WITHDRAWAL_PREFIX) {
+        trees.counters.remove(kv?.0)?;
     }
     let mut marked = 0usize;
     for kv in trees.cases.iter() {
         let (case_ref, v) = kv?;
-        // A record that does not decode is left to the start's own check (it is said there).
-        let Ok(record) = decode::<crate::cases::CaseRecord>("caseref_case", &v) else {
-            continue;
-        };
-        if !record.withdrawing.is_empty() {
+        // A record that does not decode is marked too: the start's own check reads it and says
+        // so at every start, as it did when it read every record.
+        let mark = decode::<crate::cases::CaseRecord>("caseref_case", &v)
+            .map_or(true, |record| !record.withdrawing.is_empty());
+        if mark {
             trees.counters.insert(withdrawal_key(&case_ref), &[])?;
             marked += 1;
         }
     }
-    trees.counters.insert(BUILT, &1u64.to_be_bytes())?;
+    // Written last: a build cut short by a crash is started again.
+    trees
+        .counters
+        .insert(WITHDRAWAL_INDEX_BUILT, &size.to_be_bytes())?;
     if marked > 0 {
         tracing::info!(
             cases = marked,
@@ -2718,12 +2748,29 @@ mod tests {
                 ..Default::default()
             };
             store.trees.cases.insert(a, moving.encode_to_vec()).unwrap();
+            store.close().unwrap();
+            // Closed cleanly, the index is trusted at this size...
+            assert_eq!(
+                read_u64(
+                    store
+                        .trees
+                        .counters
+                        .get(WITHDRAWAL_INDEX_BUILT)
+                        .unwrap()
+                        .as_deref()
+                )
+                .unwrap(),
+                store.event_count().unwrap()
+            );
+            // ...and not at any other size (the log moved on after it: an older relay ran, or
+            // the relay crashed).
+            let other = store.event_count().unwrap() + 1;
             store
                 .trees
                 .counters
-                .remove(b"withdrawal-index-built".as_slice())
+                .insert(WITHDRAWAL_INDEX_BUILT, &other.to_be_bytes())
                 .unwrap();
-            store.close().unwrap();
+            store.db.flush().unwrap();
         }
         let store = Store::open(dir.path(), true).unwrap();
         assert_eq!(store.withdrawals_marked().unwrap(), vec![a.to_vec()]);

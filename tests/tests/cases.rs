@@ -361,6 +361,10 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
+        relay.store.withdrawals_marked().unwrap().is_empty(),
+        "the finished withdrawal is out of the index"
+    );
+    assert!(
         relay
             .store
             .case(&case)
@@ -784,6 +788,18 @@ async fn cases_from_before_the_upgrade_are_rebuilt_from_the_log() {
         &[NAS],
     );
     assert_eq!(send(&old, late).await.0, Code::PermissionDenied);
+    // The rebuilt record's withdrawal (the old centre's copies) was indexed again and finished
+    // at the start.
+    assert!(
+        relay
+            .store
+            .case(&case)
+            .unwrap()
+            .unwrap()
+            .withdrawing
+            .is_empty()
+    );
+    assert!(relay.store.withdrawals_marked().unwrap().is_empty());
     relay.stop().await;
 }
 
@@ -927,6 +943,7 @@ async fn a_withdrawal_cut_short_leaks_nothing_and_is_finished_at_start() {
             .is_empty()
     );
     assert_eq!(of_type(&relay, EventType::Undeliverable).len(), 1);
+    assert!(relay.store.withdrawals_marked().unwrap().is_empty());
     relay.stop().await;
 }
 
