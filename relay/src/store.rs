@@ -989,28 +989,22 @@ impl Store {
         if self.failed() {
             return Err(StoreError::Failed);
         }
-        // The writer has stopped: the withdrawal index is whole at this size (the next open
-        // trusts it only at the same size; see build_withdrawal_index).
-        let index_whole = self
-            .trees
-            .counters
-            .get(COUNTER_EVENTS)
-            .and_then(|size| {
-                self.trees.counters.insert(
-                    WITHDRAWAL_INDEX_BUILT,
-                    size.as_deref().unwrap_or(&0u64.to_be_bytes()),
-                )
-            })
-            .map(|_| ())
-            .map_err(StoreError::from);
-        index_whole
-            .and_then(|()| self.trees.keyring.sync().map_err(key_io))
-            .and_then(|()| self.db.flush().map(|_| ()).map_err(StoreError::from))
-            .map_err(|e| {
-                tracing::error!(error = %e, "final flush failed");
-                self.fail(format!("the final flush failed: {e}"));
-                e
-            })?;
+        let finish = || -> Result<(), StoreError> {
+            // The writer has stopped: the withdrawal index is whole at this size (the next open
+            // trusts it only at the same size; see build_withdrawal_index).
+            let size = read_u64(self.trees.counters.get(COUNTER_EVENTS)?.as_deref())?;
+            self.trees
+                .counters
+                .insert(WITHDRAWAL_INDEX_BUILT, &size.to_be_bytes())?;
+            self.trees.keyring.sync().map_err(key_io)?;
+            self.db.flush()?;
+            Ok(())
+        };
+        finish().map_err(|e| {
+            tracing::error!(error = %e, "final flush failed");
+            self.fail(format!("the final flush failed: {e}"));
+            e
+        })?;
         Ok(())
     }
 
@@ -1373,16 +1367,6 @@ impl Store {
             .scan_prefix(WITHDRAWAL_PREFIX)
             .map(|kv| Ok(kv?.0[WITHDRAWAL_PREFIX.len()..].to_vec()))
             .collect()
-    }
-
-    /// Every case the relay keeps a record of, by case reference.
-    pub fn cases(
-        &self,
-    ) -> impl Iterator<Item = Result<(Vec<u8>, crate::cases::CaseRecord), StoreError>> + '_ {
-        self.trees.cases.iter().map(|kv| {
-            let (k, v) = kv?;
-            Ok((k.to_vec(), decode("caseref_case", &v)?))
-        })
     }
 
     /// Number of events in the log.
@@ -2639,15 +2623,7 @@ mod tests {
         let store = Arc::new(Store::open(dir.path(), true).unwrap());
         let mut memory = MemoryTree::default();
         for n in 1..=70u64 {
-            store
-                .write_tx(|tx| {
-                    tx.append_event(pb::Event {
-                        r#type: pb::EventType::Accepted.into(),
-                        ..Default::default()
-                    })
-                })
-                .await
-                .unwrap();
+            append_one(&store).await;
             memory.push(tlog::leaf_hash(&store.leaf(n - 1).unwrap().unwrap()));
             for size in [n, n.div_ceil(2), 1] {
                 // Twice: the first read fills the cache, the second is answered from it.

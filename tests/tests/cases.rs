@@ -360,19 +360,7 @@ async fn a_case_transfer_withdraws_what_waits_for_the_old_centre() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        relay.store.withdrawals_marked().unwrap().is_empty(),
-        "the finished withdrawal is out of the index"
-    );
-    assert!(
-        relay
-            .store
-            .case(&case)
-            .unwrap()
-            .unwrap()
-            .withdrawing
-            .is_empty()
-    );
+    assert_withdrawal_finished(&relay, &case);
     relay.stop().await;
 }
 
@@ -790,20 +778,22 @@ async fn cases_from_before_the_upgrade_are_rebuilt_from_the_log() {
     assert_eq!(send(&old, late).await.0, Code::PermissionDenied);
     // The rebuilt record's withdrawal (the old centre's copies) was indexed again and finished
     // at the start.
-    assert!(
-        relay
-            .store
-            .case(&case)
-            .unwrap()
-            .unwrap()
-            .withdrawing
-            .is_empty()
-    );
-    assert!(relay.store.withdrawals_marked().unwrap().is_empty());
+    assert_withdrawal_finished(&relay, &case);
     relay.stop().await;
 }
 
 /// Edits the case record of a stopped relay (offline), as a crash at a given point leaves it.
+/// The case's withdrawal is finished: its record withdraws from nobody, and the case is out of
+/// the relay's withdrawal index.
+fn assert_withdrawal_finished(relay: &TestRelay, case: &[u8]) {
+    let record = relay.store.case(case).unwrap().unwrap();
+    assert!(record.withdrawing.is_empty(), "{:?}", record.withdrawing);
+    assert!(
+        relay.store.withdrawals_marked().unwrap().is_empty(),
+        "the finished withdrawal is out of the index"
+    );
+}
+
 fn edit_case(data: &Path, case: &[u8], edit: impl FnOnce(&mut silta_relay::cases::CaseRecord)) {
     use prost::Message as _;
     let store = silta_tests::open_store_offline(data);
@@ -933,17 +923,8 @@ async fn a_withdrawal_cut_short_leaks_nothing_and_is_finished_at_start() {
             pb::UndeliverableReason::CaseMoved as i32
         )
     );
-    assert!(
-        relay
-            .store
-            .case(&case)
-            .unwrap()
-            .unwrap()
-            .withdrawing
-            .is_empty()
-    );
+    assert_withdrawal_finished(&relay, &case);
     assert_eq!(of_type(&relay, EventType::Undeliverable).len(), 1);
-    assert!(relay.store.withdrawals_marked().unwrap().is_empty());
     relay.stop().await;
 }
 

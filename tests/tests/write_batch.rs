@@ -10,6 +10,27 @@ use silta_tests::{TestPki, TestRelay, envelope};
 const NAS: &str = "assistance/nas";
 const CENTRE: &str = "centre/joutseno";
 
+/// Holds the relay's writer in a write of its own until `release` gets a message (at most
+/// 10 s): requests that arrive meanwhile queue behind it and run as one batch.
+fn hold_writer(
+    relay: &TestRelay,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<Result<(), silta_relay::error::RelayError>>,
+) {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let store = relay.store.clone();
+    let hold = tokio::spawn(async move {
+        store
+            .write(move |_| {
+                let _ = held.recv_timeout(std::time::Duration::from_secs(10));
+                Ok(())
+            })
+            .await
+    });
+    (release, hold)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_sends_in_a_batch_leave_the_others_whole() {
     let pki = TestPki::new();
@@ -36,18 +57,7 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
         .collect();
     // Hold the writer while the sends queue behind it, so they run as one batch (the shared
     // receipt checkpoints below show that they did).
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let hold = {
-        let store = relay.store.clone();
-        tokio::spawn(async move {
-            store
-                .write(move |_| {
-                    let _ = held.recv_timeout(std::time::Duration::from_secs(10));
-                    Ok(())
-                })
-                .await
-        })
-    };
+    let (release, hold) = hold_writer(&relay);
     let sends: Vec<_> = envelopes
         .iter()
         .cloned()
@@ -171,18 +181,7 @@ async fn a_case_refusal_in_a_batch_with_another_refusal_takes_one_token() {
     }
 
     // Hold the writer until both sends below are queued behind it.
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let hold = {
-        let store = relay.store.clone();
-        tokio::spawn(async move {
-            store
-                .write(move |_| {
-                    let _ = held.recv_timeout(Duration::from_secs(10));
-                    Ok(())
-                })
-                .await
-        })
-    };
+    let (release, hold) = hold_writer(&relay);
     tokio::time::sleep(Duration::from_millis(200)).await;
     // OTHER takes no part in the case: refused by the case rules (logged, one token)...
     let refused = {

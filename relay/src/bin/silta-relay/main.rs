@@ -142,10 +142,6 @@ fn main() -> ExitCode {
 /// fails or is cut short, the next start only takes longer. The runtime's tasks may still be
 /// letting go of the database for a moment, hence the bounded retries.
 fn refresh_snapshot(db: &std::path::Path) {
-    if !db.is_dir() {
-        // Moved aside while the relay stopped: opening it here would create an empty one.
-        return;
-    }
     let started = std::time::Instant::now();
     for attempt in 0..20 {
         match silta_relay::store::refresh_recovery_snapshot(db) {
