@@ -46,6 +46,9 @@ pub struct VerifiedBundle {
     /// When the device made the bundle (unix seconds): the newest bundle of a device wins, and
     /// an older one than already seen is a rollback.
     pub created_at: i64,
+    /// The newest sealed-message format the device opens (`KeyBundleContent.opens_version`; 1
+    /// for a bundle that does not say, published by a client older than format 2).
+    pub opens_version: u32,
 }
 
 /// Builds and signs this device's bundle with the certificate key (PEM).
@@ -69,6 +72,7 @@ pub fn build(
         age_recipient: keys.age_recipient(),
         ed25519_public_key: keys.verifying_key().as_bytes().to_vec(),
         created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        opens_version: crate::seal::NEWEST_VERSION,
     }
     .encode_to_vec();
     let signature = sign_with_key_pem(cert_key_pem, context::KEY_BUNDLE, &content)
@@ -187,6 +191,7 @@ impl TrustStore {
             .map_err(|_| BundleError::Malformed("invalid Ed25519 key".into()))?;
         Ok(VerifiedBundle {
             created_at: content.created_at.map(|t| t.seconds).unwrap_or(0),
+            opens_version: content.opens_version.max(1),
             principal: id.principal,
             fingerprint: silta_proto::device_fingerprint(&content.age_recipient, &ed25519),
             device_id: content.device_id,

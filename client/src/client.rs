@@ -20,7 +20,7 @@ use crate::{
     connection::Connection,
     key_history::CurrentAt,
     keys::DeviceKeys,
-    seal::{Draft, Opened, Rejected, SealError, open_any_at, open_at, seal_at},
+    seal::{Draft, Opened, Rejected, SealError, open_any_at, open_at, seal_version_at},
     state::{Pin, State},
 };
 
@@ -93,6 +93,9 @@ pub struct Client {
     cert_pem: Vec<u8>,
     key_pem: String,
     key_changes: std::sync::Mutex<Vec<KeyChange>>,
+    /// The sealed-message format each device (by its age recipient) announced in the bundle
+    /// [`Client::select_keys`] last used for it: what [`Client::seal_to`] seals in.
+    opens_version: std::sync::Mutex<HashMap<String, u32>>,
     clock: std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>,
     receive: ReceiveConfig,
     state_dir: std::path::PathBuf,
@@ -128,6 +131,7 @@ impl Client {
             cert_pem,
             key_pem: String::from_utf8_lossy(&key_pem).into_owned(),
             key_changes: Default::default(),
+            opens_version: Default::default(),
             clock: std::sync::Arc::new(SystemTime::now),
             receive: config.receive.clone(),
             state_dir: config.state_dir.clone(),
@@ -299,6 +303,10 @@ impl Client {
                         new: v.fingerprint.clone(),
                     });
             }
+            self.opens_version
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(v.age_recipient.clone(), v.opens_version);
             out.push(v);
         }
         Ok(out)
@@ -437,9 +445,29 @@ impl Client {
         Ok(to)
     }
 
-    /// Seals `draft` to the age recipients `to` ([`Client::age_recipients`]).
+    /// Seals `draft` to the age recipients `to` ([`Client::age_recipients`]), in the newest
+    /// format that every one of those devices announced in its key bundle
+    /// ([`crate::seal::version_for`]); a device this client has not looked up counts as one
+    /// that opens format 1 only.
     pub fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
-        Ok(seal_at(draft, &self.me, &self.keys, to, self.now())?)
+        let version = {
+            let known = self.opens_version.lock().unwrap_or_else(|e| e.into_inner());
+            crate::seal::version_for(to.iter().map(|r| {
+                if *r == self.keys.age_recipient() {
+                    crate::seal::NEWEST_VERSION
+                } else {
+                    known.get(r).copied().unwrap_or(1)
+                }
+            }))
+        };
+        Ok(seal_version_at(
+            draft,
+            &self.me,
+            &self.keys,
+            to,
+            self.now(),
+            version,
+        )?)
     }
 
     /// The relay's delivery state of the message `id` this principal sent; `None` if the relay

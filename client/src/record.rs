@@ -676,6 +676,7 @@ mod tests {
                     ed25519: [7; 32],
                     fingerprint: "SHA256:fingerprint".into(),
                     created_at: 0,
+                    opens_version: 2,
                 },
             };
             let delivered = pb::DeliveredEnvelope {

@@ -25,6 +25,7 @@ fn vb(p: &Principal, k: &DeviceKeys) -> VerifiedBundle {
         ed25519: *k.verifying_key().as_bytes(),
         fingerprint: k.fingerprint(),
         created_at: 0,
+        opens_version: silta_client::seal::NEWEST_VERSION,
     }
 }
 
@@ -71,6 +72,45 @@ fn seal_to_nas(
     to.extend(extra.iter().map(|k| k.age_recipient()));
     let env = seal(&d, &p.centre, &p.centre_keys, &to).unwrap();
     (d, env, extra)
+}
+
+/// [`seal_to_nas`] in format `version`.
+fn seal_to_nas_in(p: &Parties, payload: Payload, version: u32) -> pb::Envelope {
+    let d = Draft::new(
+        MessageKind::AnonymousConsultation,
+        [0; 16],
+        vec![p.nas.clone()],
+        payload,
+    );
+    let to = [p.nas_keys.age_recipient(), p.centre_keys.age_recipient()];
+    silta_client::seal::seal_version_at(
+        &d,
+        &p.centre,
+        &p.centre_keys,
+        &to,
+        std::time::SystemTime::now(),
+        version,
+    )
+    .unwrap()
+}
+
+/// What the signature of a sealed message in format `version` covers, computed here
+/// independently of the client (payload.proto, `SealedMessage.signature`).
+fn signed_message(version: u32, signed_bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    match version {
+        1 => [
+            silta_proto::context::SIGNED_PAYLOAD,
+            sha2::Sha512::digest(signed_bytes).as_slice(),
+        ]
+        .concat(),
+        2 => [
+            silta_proto::context::SIGNED_PAYLOAD_SHA256,
+            sha2::Sha256::digest(signed_bytes).as_slice(),
+        ]
+        .concat(),
+        v => panic!("no format {v}"),
+    }
 }
 
 fn delivered(p: &Parties, env: pb::Envelope) -> pb::DeliveredEnvelope {
@@ -601,15 +641,21 @@ fn the_example_outbox_forms_are_valid() {
     assert_eq!(n, 4);
 }
 
-/// A large message (600 KiB: sealed and opened on two threads: SHA-512 beside age, SHA-256 beside
-/// decryption) keeps the wire format and every check: the reference `age` CLI decrypts it to a
-/// `SealedMessage` whose signature verifies, computed here independently (Ed25519 over the
-/// context and the SHA-512 of the signed bytes); a flipped byte is caught by the digest, or by
-/// age with the digest fixed up; changed signed bytes, re-encrypted, fail the signature.
+/// A large message (600 KiB: sealed and opened on two threads: the signed digest beside age,
+/// SHA-256 beside decryption), in both formats, keeps the wire format and every check: the
+/// reference `age` CLI decrypts it to a `SealedMessage` whose signature verifies, computed here
+/// independently (Ed25519 over the format's context and digest of the signed bytes); a flipped
+/// byte is caught by the digest, or by age with the digest fixed up; changed signed bytes,
+/// re-encrypted, fail the signature.
 #[test]
 fn a_large_message_keeps_the_format_and_every_check() {
+    for version in [1, 2] {
+        a_large_message_in_format(version);
+    }
+}
+
+fn a_large_message_in_format(version: u32) {
     use prost::Message as _;
-    use sha2::{Digest as _, Sha512};
     let dir = tempfile::tempdir().unwrap();
     let p = Parties {
         nas_keys: DeviceKeys::init(&dir.path().join("keys"), "n1").unwrap(),
@@ -618,9 +664,11 @@ fn a_large_message_keeps_the_format_and_every_check() {
     let text: String = (0..600 << 10)
         .map(|i| (b'a' + (i % 26) as u8) as char)
         .collect();
-    let (d, env, _) = seal_to_nas(&p, consultation(&text), 0);
+    let payload = consultation(&text);
+    let env = seal_to_nas_in(&p, payload.clone(), version);
     let signed = open_as_nas(&p, &delivered(&p, env.clone())).unwrap();
-    assert_eq!(signed.payload.as_ref(), Some(&d.payload));
+    assert_eq!(signed.payload.as_ref(), Some(&payload));
+    assert_eq!(signed.version, version);
 
     let plain = silta_client::seal::decrypt(p.nas_keys.age_identity(), &env.ciphertext).unwrap();
     if age_cli() {
@@ -641,11 +689,7 @@ fn a_large_message_keeps_the_format_and_every_check() {
         plain,
         "fields in order, nothing else"
     );
-    let message = [
-        silta_proto::context::SIGNED_PAYLOAD,
-        Sha512::digest(&sealed.signed_payload).as_slice(),
-    ]
-    .concat();
+    let message = signed_message(version, &sealed.signed_payload);
     let signature = ed25519_dalek::Signature::from_slice(&sealed.signature).unwrap();
     p.centre_keys
         .verifying_key()
@@ -670,7 +714,10 @@ fn a_large_message_keeps_the_format_and_every_check() {
         } else {
             RejectionReason::EnvelopeMismatch
         };
-        assert_eq!(reason, expected, "digest fixed: {fix_digest}");
+        assert_eq!(
+            reason, expected,
+            "format {version}, digest fixed: {fix_digest}"
+        );
     }
 
     // The sender's own signed bytes with one byte changed deep inside, encrypted again to the
@@ -684,7 +731,7 @@ fn a_large_message_keeps_the_format_and_every_check() {
             .unwrap();
     forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
     let reason = open_as_nas(&p, &delivered(&p, forged)).unwrap_err().reason;
-    assert_eq!(reason, RejectionReason::BadSignature);
+    assert_eq!(reason, RejectionReason::BadSignature, "format {version}");
 }
 
 /// A large plaintext that repeats field 1 (the signed bytes): the sender's genuine signed bytes
@@ -694,11 +741,10 @@ fn a_large_message_keeps_the_format_and_every_check() {
 #[test]
 fn a_signature_over_an_earlier_copy_of_the_signed_bytes_is_refused() {
     use prost::Message as _;
-    use sha2::{Digest as _, Sha512};
     let p = parties();
-    for size in [1 << 10, 600 << 10] {
+    for (size, version) in [(1 << 10, 1), (1 << 10, 2), (600 << 10, 1), (600 << 10, 2)] {
         let text: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
-        let (_, env, _) = seal_to_nas(&p, consultation(&text), 0);
+        let env = seal_to_nas_in(&p, consultation(&text), version);
         let plain =
             silta_client::seal::decrypt(p.nas_keys.age_identity(), &env.ciphertext).unwrap();
         let genuine = pl::SealedMessage::decode(plain.as_slice()).unwrap();
@@ -714,11 +760,7 @@ fn a_signature_over_an_earlier_copy_of_the_signed_bytes_is_refused() {
         };
         let hostile = [first.encode_to_vec(), last.encode_to_vec()].concat();
         // The signature verifies over the first copy (so only the choice of copy refuses it).
-        let message = [
-            silta_proto::context::SIGNED_PAYLOAD,
-            Sha512::digest(&genuine.signed_payload).as_slice(),
-        ]
-        .concat();
+        let message = signed_message(version, &genuine.signed_payload);
         p.centre_keys
             .verifying_key()
             .verify_strict(
@@ -733,7 +775,11 @@ fn a_signature_over_an_earlier_copy_of_the_signed_bytes_is_refused() {
         forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
         assert!(forged.ciphertext.len() > 256 << 10 || size < 256 << 10);
         let reason = open_as_nas(&p, &delivered(&p, forged)).unwrap_err().reason;
-        assert_eq!(reason, RejectionReason::BadSignature, "size {size}");
+        assert_eq!(
+            reason,
+            RejectionReason::BadSignature,
+            "size {size}, format {version}"
+        );
     }
 }
 
@@ -770,4 +816,91 @@ fn a_large_ciphertext_cut_short_is_refused() {
             assert_eq!(reason, expected, "cut at {cut}, digest fixed: {fix_digest}");
         }
     }
+}
+
+/// Both formats open, small and large (digested beside decryption), and neither signing scheme
+/// passes for the other: the signed bytes of one version signed by the other's scheme are
+/// refused (BAD_SIGNATURE), as is a version-2 message signed over SHA-512 under format 2's
+/// context. An unknown version (3) whose signature verifies (format 1's scheme, as every
+/// version but 2) is refused as malformed.
+#[test]
+fn each_format_opens_and_the_schemes_do_not_cross() {
+    use prost::Message as _;
+    use sha2::Digest as _;
+    let p = parties();
+    // The sender's signed bytes in format `version`, signed over `message`, sealed to the NAS.
+    let resigned = |env: &pb::Envelope, version: u32, message: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let plain =
+            silta_client::seal::decrypt(p.nas_keys.age_identity(), &env.ciphertext).unwrap();
+        let sealed = pl::SealedMessage::decode(plain.as_slice()).unwrap();
+        let mut signed = pl::SignedPayload::decode(sealed.signed_payload.as_slice()).unwrap();
+        signed.version = version;
+        let signed_payload = signed.encode_to_vec();
+        // `sign` covers its context, then the message: the whole message here.
+        let plaintext = pl::SealedMessage {
+            signature: p.centre_keys.sign(&[], &message(&signed_payload)).to_vec(),
+            signed_payload,
+        }
+        .encode_to_vec();
+        let mut forged = env.clone();
+        forged.ciphertext =
+            silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], &plaintext)
+                .unwrap();
+        forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
+        forged
+    };
+    for size in [1 << 10, 600 << 10] {
+        let text: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        for version in [1, 2] {
+            let env = seal_to_nas_in(&p, consultation(&text), version);
+            let signed = open_as_nas(&p, &delivered(&p, env.clone())).unwrap();
+            assert_eq!(signed.version, version, "size {size}");
+            // Re-signed honestly by its own format's scheme: still opens (the forging helper
+            // itself is sound).
+            let same = resigned(&env, version, &|b| signed_message(version, b));
+            assert_eq!(
+                open_as_nas(&p, &delivered(&p, same)).unwrap().version,
+                version
+            );
+            let other = 3 - version;
+            let crossed = resigned(&env, version, &|b| signed_message(other, b));
+            assert_eq!(
+                open_as_nas(&p, &delivered(&p, crossed)).unwrap_err().reason,
+                RejectionReason::BadSignature,
+                "format {version} signed by format {other}'s scheme, size {size}"
+            );
+        }
+        let env = seal_to_nas_in(&p, consultation(&text), 2);
+        let sha512_under_v2_context = resigned(&env, 2, &|b| {
+            [
+                silta_proto::context::SIGNED_PAYLOAD_SHA256,
+                sha2::Sha512::digest(b).as_slice(),
+            ]
+            .concat()
+        });
+        assert_eq!(
+            open_as_nas(&p, &delivered(&p, sha512_under_v2_context))
+                .unwrap_err()
+                .reason,
+            RejectionReason::BadSignature,
+            "size {size}"
+        );
+        let unknown = resigned(&env, 3, &|b| signed_message(1, b));
+        let refused = open_as_nas(&p, &delivered(&p, unknown)).unwrap_err();
+        assert_eq!(refused.reason, RejectionReason::MalformedPayload);
+        assert_eq!(refused.detail, "unsupported version 3");
+    }
+}
+
+/// The format a message is sealed in: the oldest any device announces, never newer than this
+/// client's; a bundle that does not say (0) counts as format 1.
+#[test]
+fn the_format_is_the_oldest_any_device_opens() {
+    use silta_client::seal::{NEWEST_VERSION, version_for};
+    assert_eq!(NEWEST_VERSION, 2);
+    assert_eq!(version_for([]), 2);
+    assert_eq!(version_for([2, 2, 2]), 2);
+    assert_eq!(version_for([2, 1, 2]), 1);
+    assert_eq!(version_for([0, 2]), 1);
+    assert_eq!(version_for([7]), 2);
 }

@@ -13,8 +13,14 @@ use silta_proto::pb::{
 fuzz_target!(|data: &[u8]| {
     let signed = SignedPayload::decode(data).unwrap_or_default();
     let keys = silta_fuzz::sender_keys();
-    let digest = ring::digest::digest(&ring::digest::SHA512, data);
-    let signature = keys.sign(silta_proto::context::SIGNED_PAYLOAD, digest.as_ref());
+    // Signed as the sender of the version it decodes to would (format 2: SHA-256, else SHA-512).
+    let (algorithm, context) = if signed.version == 2 {
+        (&ring::digest::SHA256, silta_proto::context::SIGNED_PAYLOAD_SHA256)
+    } else {
+        (&ring::digest::SHA512, silta_proto::context::SIGNED_PAYLOAD)
+    };
+    let digest = ring::digest::digest(algorithm, data);
+    let signature = keys.sign(context, digest.as_ref());
     let sealed = SealedMessage {
         signed_payload: data.to_vec(),
         signature: signature.to_vec(),

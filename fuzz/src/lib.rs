@@ -92,6 +92,7 @@ pub fn sender_bundle(principal: &str, device: &str) -> Option<VerifiedBundle> {
         fingerprint: keys.fingerprint(),
         ed25519,
         created_at: now_unix() - 3600,
+        opens_version: silta_client::seal::NEWEST_VERSION,
     })
 }
 

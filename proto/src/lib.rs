@@ -400,9 +400,13 @@ pub fn device_fingerprint(age_recipient: &str, ed25519: &[u8]) -> String {
 pub mod context {
     /// A key bundle, signed with the device certificate's key.
     pub const KEY_BUNDLE: &[u8] = b"silta/v1/key-bundle\n";
-    /// A sealed message's signed payload, signed with the sender device's Ed25519 key: the
-    /// signed message is this context followed by SHA-512 of the encoded SignedPayload.
+    /// A sealed message's signed payload in format version 1, signed with the sender device's
+    /// Ed25519 key: the signed message is this context followed by SHA-512 of the encoded
+    /// SignedPayload.
     pub const SIGNED_PAYLOAD: &[u8] = b"silta/v1/signed-payload\n";
+    /// The same in format version 2: this context followed by SHA-256 of the encoded
+    /// SignedPayload.
+    pub const SIGNED_PAYLOAD_SHA256: &[u8] = b"silta/v1/signed-payload-sha256\n";
     /// An acknowledgement: message id (16 bytes) then ciphertext SHA-256 (32 bytes), signed with
     /// the recipient device's Ed25519 key.
     pub const ACK: &[u8] = b"silta/v1/ack\n";

@@ -19,13 +19,26 @@ const NAS: &str = "assistance/nas";
 
 /// A bundle for `device` signed with `cert`'s key, dated `created_at`.
 fn bundle_dated(cert: &TestIdentity, keys: &DeviceKeys, created_at: SystemTime) -> pb::KeyBundle {
+    bundle_of(CENTRE, cert, keys, created_at, 2)
+}
+
+/// A bundle of `principal`'s device `keys`, signed with `cert`'s key, dated `created_at`,
+/// announcing `opens_version` (0: not announced, as clients before sealed format 2).
+fn bundle_of(
+    principal: &str,
+    cert: &TestIdentity,
+    keys: &DeviceKeys,
+    created_at: SystemTime,
+    opens_version: u32,
+) -> pb::KeyBundle {
     let content = pb::KeyBundleContent {
         version: 1,
-        principal: CENTRE.into(),
+        principal: principal.into(),
         device_id: keys.device_id().to_owned(),
         age_recipient: keys.age_recipient(),
         ed25519_public_key: keys.verifying_key().as_bytes().to_vec(),
         created_at: Some(prost_types::Timestamp::from(created_at)),
+        opens_version,
     }
     .encode_to_vec();
     let signature = silta_certs::signing::sign_with_key_pem(
@@ -291,5 +304,79 @@ async fn a_forged_crl_from_the_relay_is_never_stored_and_the_genuine_one_keeps_w
     let got = nas.select_keys(&centre, &resp, now).unwrap();
     assert_eq!(fingerprints(&got), vec![k2.fingerprint()]);
     assert_eq!(nas.state().crls().unwrap(), vec![genuine]);
+    relay.stop().await;
+}
+
+/// The sealed format is negotiated through key bundles: a centre seals to the Assistance System
+/// in format 2 while every NAS device announces it; once a device publishes a bundle that does
+/// not (as a client from before format 2 does), in format 1, which that device's client receives
+/// and opens; after the device publishes a bundle announcing 2, in format 2 again.
+#[tokio::test]
+async fn the_sealed_format_is_the_oldest_a_recipient_device_announces() {
+    let pki = TestPki::new();
+    let relay = TestRelay::start(&pki, |_| {}).await;
+    let (_u, _nas) = nas(&pki, &relay).await;
+    let centre_user = TestUser::new(&pki, relay.addr, CENTRE, "default");
+    let centre = centre_user.published().await;
+    let draft = || {
+        let payload = silta_client::form::read_envelope_form(
+            "indicators = [\"indicator\"]\nquestions = \"question\"\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
+            false,
+        )
+        .unwrap()
+        .1;
+        silta_client::seal::Draft::new(
+            pb::MessageKind::AnonymousConsultation,
+            *uuid::Uuid::now_v7().as_bytes(),
+            vec![NAS.parse().unwrap()],
+            payload,
+        )
+    };
+    // The format of `env`, read by a device it is encrypted to.
+    let version_of = |keys: &DeviceKeys, env: &pb::Envelope| {
+        let plain = silta_client::seal::decrypt(keys.age_identity(), &env.ciphertext).unwrap();
+        let sealed = pb::payload::SealedMessage::decode(plain.as_slice()).unwrap();
+        pb::payload::SignedPayload::decode(sealed.signed_payload.as_slice())
+            .unwrap()
+            .version
+    };
+    let publish = |c: &Client, identity: &TestIdentity, opens: u32| {
+        let bundle = bundle_of(NAS, identity, c.keys(), SystemTime::now(), opens);
+        let conn = c.connection().clone();
+        async move { conn.directory().publish_keys(bundle).await.unwrap() }
+    };
+
+    let env = centre.seal(&draft()).await.unwrap();
+    assert_eq!(
+        version_of(centre.keys(), &env),
+        2,
+        "every device announces 2"
+    );
+
+    // A second NAS device whose bundle does not announce a format (an older client).
+    let old_user = TestUser::new(&pki, relay.addr, NAS, "desk-old");
+    let old = old_user.client().await;
+    publish(&old, &old_user.identity, 0).await;
+    let env = centre.seal(&draft()).await.unwrap();
+    assert_eq!(version_of(old.keys(), &env), 1);
+    assert_eq!(version_of(centre.keys(), &env), 1);
+    silta_tests::send_sealed_raw(&centre, env).await.unwrap();
+    let opener = silta_tests::TestOpener::new();
+    let received = old
+        .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            received.as_slice(),
+            [silta_client::client::Received::Message { .. }]
+        ),
+        "{received:?}"
+    );
+
+    // The device is upgraded and announces format 2 (a later bundle, same keys).
+    publish(&old, &old_user.identity, 2).await;
+    let env = centre.seal(&draft()).await.unwrap();
+    assert_eq!(version_of(old.keys(), &env), 2);
     relay.stop().await;
 }

@@ -63,6 +63,7 @@ fn main() {
         ed25519: *skeys.verifying_key().as_bytes(),
         fingerprint: skeys.fingerprint(),
         created_at: 0,
+        opens_version: silta_client::seal::NEWEST_VERSION,
     };
     let to = [rkeys.age_recipient(), skeys.age_recipient()];
     let key_file = dir.path().join("keys").join(silta_client::keys::AGE_FILE);
