@@ -21,6 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // reflection needs it.
     fs::write(out_dir.join("silta_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
+        // The ciphertext is the bulk of a message: `Bytes`, so that it is shared, not copied,
+        // from the decoded request onwards, and a sealing client can hand over a buffer it did
+        // not have to copy into a `Vec`.
+        .bytes(".silta.v1.Envelope.ciphertext")
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;

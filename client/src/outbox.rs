@@ -850,7 +850,7 @@ mod tests {
                 case_ref: draft.case_ref.to_vec(),
                 recipients: draft.recipients.iter().map(|p| p.to_string()).collect(),
                 ciphertext_sha256: crate::seal::sha256(&ciphertext).to_vec(),
-                ciphertext,
+                ciphertext: ciphertext.into(),
                 ..Default::default()
             })
         }

@@ -1354,7 +1354,7 @@ mod tests {
                 message_id: uuid::Uuid::parse_str(id).unwrap().as_bytes().to_vec(),
                 case_ref: case.0.to_vec(),
                 kind: pb::MessageKind::Referral as i32,
-                ciphertext: b"age ciphertext".to_vec(),
+                ciphertext: prost::bytes::Bytes::from_static(b"age ciphertext"),
                 ..Default::default()
             };
             let record = Outgoing {

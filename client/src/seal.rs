@@ -263,7 +263,7 @@ pub fn seal_version_at(
         recipients,
         created_at: Some(created_at),
         ciphertext_sha256: ciphertext_sha256.to_vec(),
-        ciphertext,
+        ciphertext: ciphertext.into(),
         in_reply_to: draft.in_reply_to.map(|r| r.to_vec()).unwrap_or_default(),
         attachment_sha256: Vec::new(),
         resend_of: Vec::new(),
@@ -447,7 +447,13 @@ fn seal_on_two_threads(
             }
             output
         });
-        let mut writer = encrypt_stream(recipients, ChunkSender { chunks, free: free_rx })?;
+        let mut writer = encrypt_stream(
+            recipients,
+            ChunkSender {
+                chunks,
+                free: free_rx,
+            },
+        )?;
         write_age(&mut writer, plaintext)?;
         // Gone only if the second thread panicked: so does this one, at the join.
         let digest = digest_rx.recv().map_err(|_| second_thread_gone())?;

@@ -104,6 +104,7 @@ fn main() {
         published_at: None,
         log_index: i,
         active: true,
+        ..Default::default()
     };
     let keys_response = pb::GetKeysResponse {
         active: vec![published(&sender_bundle, 1)],
@@ -461,5 +462,3 @@ fn write(seeds: &Path, target: &str, name: &str, data: &[u8]) {
     std::fs::create_dir_all(&dir).expect("seed dir");
     std::fs::write(dir.join(name), data).expect("seed");
 }
-handled: None,
-sealed_before_device: false,

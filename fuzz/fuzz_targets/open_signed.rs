@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         recipients: signed.recipients.clone(),
         created_at: signed.created_at,
         ciphertext_sha256: silta_client::seal::sha256(&ciphertext).to_vec(),
-        ciphertext,
+        ciphertext: ciphertext.into(),
         in_reply_to: signed.in_reply_to.clone(),
         attachment_sha256: Vec::new(),
         resend_of: Vec::new(),

@@ -688,7 +688,7 @@ impl Mailbox {
                             .and_then(|(_, s)| handled_of(&s));
                         let sealed_before_device = desk.sealed_before(meta.log_index);
                         let mut envelope = meta.envelope.unwrap_or_default();
-                        envelope.ciphertext = ciphertext;
+                        envelope.ciphertext = ciphertext.into();
                         let out = pb::mailbox_item::Item::Envelope(pb::DeliveredEnvelope {
                             envelope: Some(envelope),
                             sender: meta.sender,

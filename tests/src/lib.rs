@@ -368,7 +368,7 @@ pub fn envelope(kind: pb::MessageKind, recipients: &[&str], ciphertext: &[u8]) -
         legal_basis: silta_proto::policy::default_basis(kind).into(),
         recipients: recipients.iter().map(|s| s.to_string()).collect(),
         created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        ciphertext: ciphertext.to_vec(),
+        ciphertext: ciphertext.to_vec().into(),
         ciphertext_sha256: Sha256::digest(ciphertext).to_vec(),
         in_reply_to: Vec::new(),
         resend_of: Vec::new(),

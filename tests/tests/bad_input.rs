@@ -31,7 +31,7 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
         (
             "oversized",
             Box::new(|e| {
-                e.ciphertext = vec![1; 1025];
+                e.ciphertext = vec![1; 1025].into();
                 e.ciphertext_sha256 = sha256(&e.ciphertext);
             }),
             // Never fits: not RESOURCE_EXHAUSTED, which clients retry.
@@ -41,7 +41,7 @@ async fn each_bad_envelope_is_refused_precisely_and_stores_nothing() {
         (
             "far beyond the transport limit",
             Box::new(|e| {
-                e.ciphertext = vec![1; 3 * 1024 * 1024];
+                e.ciphertext = vec![1; 3 * 1024 * 1024].into();
                 e.ciphertext_sha256 = sha256(&e.ciphertext);
             }),
             // Never fits: not RESOURCE_EXHAUSTED, which clients retry.

@@ -271,7 +271,9 @@ async fn a_flipped_byte_anywhere_is_rejected() {
     for pos in [30, env.ciphertext.len() / 2, env.ciphertext.len() - 1] {
         let mut bad = env.clone();
         bad.message_id = uuid::Uuid::now_v7().as_bytes().to_vec();
-        bad.ciphertext[pos] ^= 0x01;
+        let mut ciphertext = bad.ciphertext.to_vec();
+        ciphertext[pos] ^= 0x01;
+        bad.ciphertext = ciphertext.into();
         bad.ciphertext_sha256 = silta_tests::sha256(&bad.ciphertext);
         expect_rejection(&s, &s.centre, bad, RejectionReason::CannotDecrypt).await;
     }
@@ -342,7 +344,7 @@ async fn a_message_readdressed_to_another_recipient_is_misrouted() {
     forwarded.message_id = env.message_id.clone();
     forwarded.recipients = vec!["assistance/branch".into()];
     forwarded.ciphertext_sha256 = silta_tests::sha256(&ciphertext);
-    forwarded.ciphertext = ciphertext;
+    forwarded.ciphertext = ciphertext.into();
     let id = forwarded.message_id.clone();
     s.centre
         .connection()

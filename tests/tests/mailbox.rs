@@ -149,7 +149,7 @@ async fn sending_twice_is_idempotent_and_other_content_is_already_exists() {
     );
 
     let mut other = env.clone();
-    other.ciphertext = b"other sealed bytes".to_vec();
+    other.ciphertext = b"other sealed bytes".to_vec().into();
     other.ciphertext_sha256 = silta_tests::sha256(&other.ciphertext);
     let err = centre.mailbox().send(other).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");

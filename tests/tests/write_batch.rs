@@ -48,7 +48,7 @@ async fn refused_sends_in_a_batch_leave_the_others_whole() {
         .map(|i| match i % 4 {
             1 => envelope(MessageKind::Referral, &["assistance/nobody"], b"lost"),
             3 => pb::Envelope {
-                ciphertext: format!("other {i}").into_bytes(),
+                ciphertext: format!("other {i}").into_bytes().into(),
                 ciphertext_sha256: silta_tests::sha256(format!("other {i}").as_bytes()),
                 ..first.clone()
             },
