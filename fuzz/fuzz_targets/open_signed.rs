@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let keys = silta_fuzz::sender_keys();
     // Signed as the sender of the version it decodes to would (format 2: SHA-256, else SHA-512).
     let (algorithm, context) = if signed.version == 2 {
-        (&ring::digest::SHA256, silta_proto::context::SIGNED_PAYLOAD_SHA256)
+        (
+            &ring::digest::SHA256,
+            silta_proto::context::SIGNED_PAYLOAD_SHA256,
+        )
     } else {
         (&ring::digest::SHA512, silta_proto::context::SIGNED_PAYLOAD)
     };
