@@ -93,8 +93,8 @@ pub struct Client {
     cert_pem: Vec<u8>,
     key_pem: String,
     key_changes: std::sync::Mutex<Vec<KeyChange>>,
-    /// The sealed-message format each device (by its age recipient) announced in the bundle
-    /// [`Client::select_keys`] last used for it: what [`Client::seal_to`] seals in.
+    /// The sealed-message format each device (by its age recipient) announced when
+    /// [`Client::age_recipients`] last looked it up: what [`Client::seal_to`] seals in.
     opens_version: std::sync::Mutex<HashMap<String, u32>>,
     clock: std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>,
     receive: ReceiveConfig,
@@ -303,10 +303,6 @@ impl Client {
                         new: v.fingerprint.clone(),
                     });
             }
-            self.opens_version
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(v.age_recipient.clone(), v.opens_version);
             out.push(v);
         }
         Ok(out)
@@ -424,42 +420,56 @@ impl Client {
             today,
         )
         .map_err(SealError::from)?;
-        let mut to = Vec::new();
+        let mut bundles = Vec::new();
         for r in &draft.recipients {
             let keys = self.keys_of(r).await?;
             if keys.is_empty() {
                 return Err(SealError::NoKeys(r.to_string()).into());
             }
-            to.extend(keys.into_iter().map(|k| k.age_recipient));
+            bundles.extend(keys);
         }
         // Our own devices too, so every device of ours can read what we sent.
-        to.extend(
-            self.keys_of(&self.me)
-                .await?
-                .into_iter()
-                .map(|k| k.age_recipient),
-        );
-        to.push(self.keys.age_recipient());
+        bundles.extend(self.keys_of(&self.me).await?);
+        // The format each of them opens, by these bundles only: where two bundles name the
+        // same age recipient (another principal may publish anyone's), the older format.
+        let mut opens: HashMap<String, u32> = HashMap::new();
+        for b in &bundles {
+            opens
+                .entry(b.age_recipient.clone())
+                .and_modify(|v| *v = (*v).min(b.opens_version))
+                .or_insert(b.opens_version);
+        }
+        opens.insert(self.keys.age_recipient(), crate::seal::NEWEST_VERSION);
+        let mut to: Vec<String> = opens.keys().cloned().collect();
         to.sort();
-        to.dedup();
+        self.opens_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(opens);
         Ok(to)
     }
 
-    /// Seals `draft` to the age recipients `to` ([`Client::age_recipients`]), in the newest
-    /// format that every one of those devices announced in its key bundle
-    /// ([`crate::seal::version_for`]); a device this client has not looked up counts as one
-    /// that opens format 1 only.
+    /// The sealed-message format for the age recipients `to`: the oldest that any of them
+    /// announced when [`Client::age_recipients`] last looked them up (one it has not looked up
+    /// counts as format 1); see [`crate::seal::version_for`].
+    pub fn seal_version(&self, to: &[String]) -> u32 {
+        let known = self.opens_version.lock().unwrap_or_else(|e| e.into_inner());
+        crate::seal::version_for(to.iter().map(|r| known.get(r).copied().unwrap_or(1)))
+    }
+
+    /// Seals `draft` to the age recipients `to` ([`Client::age_recipients`]), in the format
+    /// [`Client::seal_version`] gives for them.
     pub fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
-        let version = {
-            let known = self.opens_version.lock().unwrap_or_else(|e| e.into_inner());
-            crate::seal::version_for(to.iter().map(|r| {
-                if *r == self.keys.age_recipient() {
-                    crate::seal::NEWEST_VERSION
-                } else {
-                    known.get(r).copied().unwrap_or(1)
-                }
-            }))
-        };
+        self.seal_to_version(draft, to, self.seal_version(to))
+    }
+
+    /// Seals `draft` to the age recipients `to` in format `version`.
+    pub fn seal_to_version(
+        &self,
+        draft: &Draft,
+        to: &[String],
+        version: u32,
+    ) -> Result<pb::Envelope, ClientError> {
         Ok(seal_version_at(
             draft,
             &self.me,

@@ -173,8 +173,15 @@ pub trait Relay {
         &self,
         draft: &Draft,
     ) -> impl std::future::Future<Output = Result<Vec<String>, ClientError>> + Send;
-    /// Seals `draft` to `to` ([`Client::seal_to`]).
-    fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError>;
+    /// The sealed-message format for the age recipients `to` ([`Client::seal_version`]).
+    fn seal_version(&self, to: &[String]) -> u32;
+    /// Seals `draft` to `to` in format `version` ([`Client::seal_to_version`]).
+    fn seal_to(
+        &self,
+        draft: &Draft,
+        to: &[String],
+        version: u32,
+    ) -> Result<pb::Envelope, ClientError>;
     /// Hands the sealed message to the relay; its receipt, not checked yet.
     fn deliver(
         &self,
@@ -208,8 +215,16 @@ impl Relay for Client {
     ) -> impl std::future::Future<Output = Result<Vec<String>, ClientError>> + Send {
         Client::age_recipients(self, draft)
     }
-    fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
-        Client::seal_to(self, draft, to)
+    fn seal_version(&self, to: &[String]) -> u32 {
+        Client::seal_version(self, to)
+    }
+    fn seal_to(
+        &self,
+        draft: &Draft,
+        to: &[String],
+        version: u32,
+    ) -> Result<pb::Envelope, ClientError> {
+        Client::seal_to_version(self, draft, to, version)
     }
     fn status(
         &self,
@@ -277,6 +292,12 @@ pub struct Outgoing {
     /// the message is sealed again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_to: Option<Vec<String>>,
+    /// The sealed-message format of the kept bytes; `None` in a record of an earlier version
+    /// (format 1, the only one then). Kept bytes in a newer format than a device they are
+    /// sealed to opens now (it went back to an older client) are sealed again, as for changed
+    /// keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_version: Option<u32>,
     /// A re-sending ([`Key::Resend`]): the recipients (principals, sorted) it is re-sent to,
     /// kept from before it is sealed, so a later re-sending of the same original counts them
     /// as done whether or not this one finished ([`Outbox::resends_of`]).
@@ -397,6 +418,7 @@ impl<'s> Outbox<'s> {
             receipt_checked: false,
             receipt_problem: String::new(),
             sealed_to: None,
+            sealed_version: None,
             resend_to: key.resend_to(),
         };
         self.put(key, &record)
@@ -572,17 +594,19 @@ impl<'s> Outbox<'s> {
 
     /// Seals `draft` to `to`; a re-sending names the original (`Envelope.resend_of`, outside
     /// the signed payload: metadata for the relay, like the case and kind).
+    /// Seals `draft` to `to` in the format they open now; the envelope and that format.
     fn seal(
         relay: &impl Relay,
         draft: &Draft,
         to: &[String],
         key: &Key,
-    ) -> Result<pb::Envelope, ClientError> {
-        let mut envelope = relay.seal_to(draft, to)?;
+    ) -> Result<(pb::Envelope, u32), ClientError> {
+        let version = relay.seal_version(to);
+        let mut envelope = relay.seal_to(draft, to, version)?;
         if let Some(of) = key.resend_of() {
             envelope.resend_of = of.to_vec();
         }
-        Ok(envelope)
+        Ok((envelope, version))
     }
 
     /// Seals `draft` under its own id and keeps it (a new message under `key`).
@@ -594,7 +618,7 @@ impl<'s> Outbox<'s> {
         now: SystemTime,
     ) -> Result<(Outgoing, pb::Envelope, Option<SystemTime>), ClientError> {
         let to = relay.age_recipients(draft).await?;
-        let envelope = Self::seal(relay, draft, &to, key)?;
+        let (envelope, version) = Self::seal(relay, draft, &to, key)?;
         let record = Outgoing {
             message_id: uuid::Uuid::from_bytes(draft.message_id).to_string(),
             state: OutgoingState::Sealed,
@@ -605,6 +629,7 @@ impl<'s> Outbox<'s> {
             receipt_checked: false,
             receipt_problem: String::new(),
             sealed_to: Some(to),
+            sealed_version: Some(version),
             resend_to: key.resend_to(),
         };
         // Kept before the first attempt: every retry sends these exact bytes.
@@ -649,7 +674,13 @@ impl<'s> Outbox<'s> {
             && !Self::expired(key, &record, now)
         {
             match relay.age_recipients(&draft).await {
-                Ok(now_to) if now_to == *to => return Ok((record, envelope)),
+                // The same keys, and no device among them opens only an older format now.
+                Ok(now_to)
+                    if now_to == *to
+                        && record.sealed_version.unwrap_or(1) <= relay.seal_version(&now_to) =>
+                {
+                    return Ok((record, envelope));
+                }
                 Ok(now_to) => current = Some(now_to),
                 // It cannot be sealed now, but the relay may have it: asked below.
                 Err(e) if disclosed && e.kind().is_permanent() => {}
@@ -671,13 +702,14 @@ impl<'s> Outbox<'s> {
                 .await
                 .map_err(end_if_permanent)?,
         };
-        let envelope = Self::seal(relay, &draft, &to, key).map_err(end_if_permanent)?;
+        let (envelope, version) = Self::seal(relay, &draft, &to, key).map_err(end_if_permanent)?;
         // The same id and state: a disclosed message is not logged again (the entry names
         // the id, case and recipients, none of which changed).
         record.sealed_at_ms = unix_ms(now);
         record.envelope = hex::encode(envelope.encode_to_vec());
         record.ciphertext_sha256 = hex::encode(&envelope.ciphertext_sha256);
         record.sealed_to = Some(to);
+        record.sealed_version = Some(version);
         self.put(key, &record)?;
         Ok((record, envelope))
     }
@@ -746,6 +778,9 @@ mod tests {
         keys: Mutex<Vec<String>>,
         /// What each seal was sealed to.
         sealed_to: Mutex<Vec<Vec<String>>>,
+        /// The format the devices open now, and the format of each seal.
+        opens: Mutex<u32>,
+        versions: Mutex<Vec<u32>>,
         /// Key lookups (one per `age_recipients`) and `Status` calls.
         lookups: Mutex<u32>,
         statuses: Mutex<u32>,
@@ -764,6 +799,8 @@ mod tests {
                 next_index: Mutex::new(7),
                 keys: Mutex::new(vec!["age1c1".into(), "age1nas-device-1".into()]),
                 sealed_to: Mutex::new(Vec::new()),
+                opens: Mutex::new(crate::seal::NEWEST_VERSION),
+                versions: Mutex::new(Vec::new()),
                 lookups: Mutex::new(0),
                 statuses: Mutex::new(0),
                 reported: Mutex::new(HashMap::new()),
@@ -793,6 +830,13 @@ mod tests {
         /// Every device of the recipient revoked.
         fn revoke_all(&self) {
             *self.keys.lock().unwrap() = vec!["age1c1".into()];
+        }
+        /// A device goes back to a client that opens only `version` (same keys).
+        fn opens_only(&self, version: u32) {
+            *self.opens.lock().unwrap() = version;
+        }
+        fn versions(&self) -> Vec<u32> {
+            self.versions.lock().unwrap().clone()
         }
         fn last_sealed_to(&self) -> Vec<String> {
             self.sealed_to.lock().unwrap().last().unwrap().clone()
@@ -840,9 +884,18 @@ mod tests {
             }
             Ok(keys)
         }
-        fn seal_to(&self, draft: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
+        fn seal_version(&self, _: &[String]) -> u32 {
+            *self.opens.lock().unwrap()
+        }
+        fn seal_to(
+            &self,
+            draft: &Draft,
+            to: &[String],
+            version: u32,
+        ) -> Result<pb::Envelope, ClientError> {
             *self.sealed.lock().unwrap() += 1;
             self.sealed_to.lock().unwrap().push(to.to_vec());
+            self.versions.lock().unwrap().push(version);
             // Fresh randomness each time, as age's is: sealing twice gives other bytes.
             let ciphertext = uuid::Uuid::new_v4().as_bytes().to_vec();
             Ok(pb::Envelope {
@@ -1484,6 +1537,45 @@ mod tests {
         assert_eq!(s.disclosed().len(), 1);
     }
 
+    /// Kept bytes in format 2, and a device they are sealed to now opens only format 1 (it went
+    /// back to an older client, same keys): sealed again under the same id, in format 1. A
+    /// record from before formats were recorded counts as format 1 and is kept.
+    #[tokio::test]
+    async fn kept_bytes_newer_than_a_device_opens_now_are_sealed_again_in_its_format() {
+        let s = setup();
+        let relay = FakeRelay::new(&[]);
+        let d = draft("format went back");
+        let key = Key::MessageId(d.message_id);
+        let (record, kept, _) = s
+            .outbox()
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        assert_eq!(record.sealed_version, Some(2));
+        relay.opens_only(1);
+        let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(sent.message_id, d.message_id);
+        assert_eq!(relay.versions(), [2, 1]);
+        let handed = relay.handed();
+        assert_eq!(handed.len(), 1);
+        assert_ne!(handed[0], kept.encode_to_vec(), "not the format-2 bytes");
+        assert_eq!(relay.statuses(), 0, "never handed over: nothing to ask");
+
+        // A record without a format (an earlier version's: format 1) is not sealed again.
+        let d = draft("older record");
+        let key = Key::MessageId(d.message_id);
+        let (mut record, kept, _) = s
+            .outbox()
+            .seal_and_keep(&relay, &d, &key, relay.now())
+            .await
+            .unwrap();
+        record.sealed_version = None;
+        s.outbox().put(&key, &record).unwrap();
+        s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
+        assert_eq!(relay.versions(), [2, 1, 1]);
+        assert_eq!(relay.handed()[1], kept.encode_to_vec(), "the kept bytes");
+    }
+
     #[tokio::test]
     async fn keys_changed_after_a_refused_attempt_reseal_it_under_its_id() {
         let s = setup();
@@ -1568,7 +1660,7 @@ mod tests {
     /// Keeps `draft` as an earlier version's reply command did (no record of its keys).
     async fn keep_as_an_earlier_version(s: &Setup, relay: &FakeRelay, d: &Draft) -> pb::Envelope {
         let to = relay.age_recipients(d).await.unwrap();
-        let envelope = relay.seal_to(d, &to).unwrap();
+        let envelope = relay.seal_to(d, &to, 2).unwrap();
         let secs = relay
             .now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -1658,8 +1750,16 @@ mod tests {
             async fn age_recipients(&self, d: &Draft) -> Result<Vec<String>, ClientError> {
                 self.0.age_recipients(d).await
             }
-            fn seal_to(&self, d: &Draft, to: &[String]) -> Result<pb::Envelope, ClientError> {
-                self.0.seal_to(d, to)
+            fn seal_version(&self, to: &[String]) -> u32 {
+                self.0.seal_version(to)
+            }
+            fn seal_to(
+                &self,
+                d: &Draft,
+                to: &[String],
+                version: u32,
+            ) -> Result<pb::Envelope, ClientError> {
+                self.0.seal_to(d, to, version)
             }
             async fn status(&self, id: &[u8]) -> Result<Option<pb::StatusResponse>, ClientError> {
                 self.0.status(id).await

@@ -1367,6 +1367,7 @@ mod tests {
                 receipt_checked: false,
                 receipt_problem: String::new(),
                 sealed_to: None,
+                sealed_version: None,
                 resend_to: Vec::new(),
             };
             tree.insert(key, serde_json::to_vec(&record).unwrap())

@@ -17,14 +17,15 @@
 //! ([`version_for`]), so an older client is never sent a format it cannot verify.
 //!
 //! Speed (`bench-seal`): the content is copied once into a plaintext buffer of exactly its
-//! final size; age encrypts it while the signed digest is taken over the same bytes (on a
-//! second thread for a large message), and SHA-256 digests each encrypted chunk as it is
-//! written. Opening a large message decrypts straight into the plaintext buffer while a second
-//! thread digests the signed bytes block by block, with the digest of the version they start
-//! with (used only if they are the bytes the message's last field 1 holds, as prost decodes it,
-//! and that is the version they decode to; else digested again), then digests the ciphertext;
-//! the payload is moved out of the decoded message, not copied. Every check is the same in both
-//! formats, in the same order.
+//! final size. A large message (from 256 KiB) is sealed on two threads: age encrypts on the
+//! calling one, while the second takes the signed digest and then the SHA-256 and the copy of
+//! each encrypted chunk age hands it. Opening one, age decrypts straight into the plaintext
+//! buffer while the second thread digests the ciphertext in steps and, in between, the signed
+//! bytes as they are decrypted, with the digest of the version they start with (used only if
+//! they are the bytes the message's last field 1 holds, as prost decodes it, and that is the
+//! version they decode to; else digested again). Large buffers are mapped memory advised for
+//! huge pages ([`Buffer`]); the payload is moved out of the decoded message, not copied. Every
+//! check is the same in both formats, in the same order.
 
 //! Opening checks, in order, each with its own rejection reason: the ciphertext matches its
 //! digest; it decrypts with this device's key; it decodes; the signing device's key verifies
@@ -134,7 +135,8 @@ pub fn bucket(len: usize) -> usize {
 }
 
 /// Seals `draft` from `sender` (signing with `keys`) to the age recipients `encrypt_to` (every
-/// device of every recipient and of the sender). Returns the envelope to send.
+/// device of every recipient and of the sender), in the newest format ([`seal_at`]). Returns
+/// the envelope to send.
 pub fn seal(
     draft: &Draft,
     sender: &Principal,
@@ -156,7 +158,9 @@ pub fn seal(
 pub const NEWEST_VERSION: u32 = 2;
 
 /// [`seal`] as of `now` (the sender's clock: the signed `created_at`, and the day the payload's
-/// dates are judged by), in the newest format.
+/// dates are judged by), in the newest format whatever the recipients' devices announce: a
+/// client sealing for others uses [`seal_version_at`] with [`version_for`] (as
+/// `Client::seal_to` does).
 pub fn seal_at(
     draft: &Draft,
     sender: &Principal,
@@ -278,8 +282,8 @@ struct Scheme {
 }
 
 impl Scheme {
-    /// Format 2's (SHA-256); every other version's is format 1's (SHA-512): a message of an
-    /// unknown version is refused after its signature is checked, as before format 2.
+    /// Format 2's (SHA-256); every other version's is format 1's (SHA-512). (Opening refuses an
+    /// unknown version before any signature is checked.)
     fn of(version: u32) -> Scheme {
         if version == 2 {
             Scheme {
@@ -320,14 +324,24 @@ pub(crate) enum Buffer {
 
 impl Buffer {
     pub(crate) fn zeroed(len: usize) -> Buffer {
-        if len >= PARALLEL_FROM
-            && let Ok(map) = memmap2::MmapMut::map_anon(len)
-        {
-            // Advice only: without huge pages the buffer is ordinary memory.
-            let _ = map.advise(memmap2::Advice::HugePage);
-            return Buffer::Mapped(map);
+        Self::mapped(len).unwrap_or_else(|| Buffer::Heap(vec![0; len]))
+    }
+
+    /// An empty buffer for up to `capacity` bytes, appended to with [`HashingWriter::absorb`].
+    fn for_output(capacity: usize) -> Buffer {
+        Self::mapped(capacity).unwrap_or_else(|| Buffer::Heap(Vec::with_capacity(capacity)))
+    }
+
+    /// Mapped memory from [`PARALLEL_FROM`] bytes, if the map succeeds.
+    fn mapped(len: usize) -> Option<Buffer> {
+        if len < PARALLEL_FROM {
+            return None;
         }
-        Buffer::Heap(vec![0; len])
+        let map = memmap2::MmapMut::map_anon(len).ok()?;
+        // Advice only: without huge pages the buffer is ordinary memory.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Some(Buffer::Mapped(map))
     }
 
     /// The first `len` bytes as `Bytes`, without a copy.
@@ -423,13 +437,14 @@ fn signed_plaintext(
     if pad > 0 {
         encode_key(13, WireType::LengthDelimited, &mut out);
         encode_varint(pad as u64, &mut out);
-        let n = pad.min(out.len());
-        let (padding, rest) = std::mem::take(&mut out).split_at_mut(n);
-        fill_random(padding)?;
-        out = rest;
+        if out.len() != pad {
+            return Err(length_mismatch());
+        }
+        fill_random(std::mem::take(&mut out))?;
     }
+    // Everything encoded to the length computed above, to the byte.
     if !out.is_empty() || len - start != total {
-        return Err(SealError::Encrypt("signed payload length mismatch".into()));
+        return Err(length_mismatch());
     }
     Ok((
         buffer,
@@ -438,6 +453,10 @@ fn signed_plaintext(
             payload: payload_start..payload_end,
         },
     ))
+}
+
+fn length_mismatch() -> SealError {
+    SealError::Encrypt("signed payload length mismatch".into())
 }
 
 /// Fills `buf` with random bytes: a ChaCha20 keystream under a fresh 256-bit key from the OS
@@ -559,13 +578,8 @@ impl HashingWriter {
     /// a `Vec` that grows).
     fn sized(plaintext_len: usize, recipients: usize) -> HashingWriter {
         let capacity = plaintext_len + 1024 + 256 * recipients + 16 * (plaintext_len / 65536 + 2);
-        let out = if capacity >= PARALLEL_FROM {
-            Buffer::zeroed(capacity)
-        } else {
-            Buffer::Heap(Vec::with_capacity(capacity))
-        };
         HashingWriter {
-            out,
+            out: Buffer::for_output(capacity),
             len: 0,
             sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
         }
@@ -575,7 +589,11 @@ impl HashingWriter {
         self.sha256.update(buf);
         let end = self.len + buf.len();
         match &mut self.out {
-            Buffer::Heap(v) => v.extend_from_slice(buf),
+            // Written so far: `len` bytes (whatever the Vec held beyond them is not output).
+            Buffer::Heap(v) => {
+                v.truncate(self.len);
+                v.extend_from_slice(buf);
+            }
             Buffer::Mapped(m) if end <= m.len() => m[self.len..end].copy_from_slice(buf),
             Buffer::Mapped(m) => {
                 let mut v = Vec::with_capacity(end.saturating_mul(2));
@@ -716,8 +734,8 @@ type Digested = (std::ops::Range<usize>, u32, aws_lc_rs::digest::Digest);
 /// as every sealed message does), with the digest of the format version they start with.
 /// Returns the plaintext and, if it could, the range it digested, that version and the digest:
 /// the caller uses it only if that range is the signed bytes the message holds and the version
-/// is the one they decode to. And, in every case, the ciphertext's SHA-256 (computed while the
-/// second thread finishes), which the caller judges first.
+/// is the one they decode to. And, in every case, the ciphertext's SHA-256 (taken by the second
+/// thread too, in steps between the blocks), which the caller judges first.
 #[allow(clippy::type_complexity)]
 fn decrypt_digesting<'a>(
     identities: impl Iterator<Item = &'a age::x25519::Identity>,
@@ -1050,6 +1068,14 @@ pub fn open_any_at(
     }
     let signed = SignedPayload::decode(signed_bytes);
     let signed = signed.map_err(|_| no_signature())?;
+    // A version this client does not know has a scheme it does not know either: said as such,
+    // not as a bad signature.
+    if !(1..=NEWEST_VERSION).contains(&signed.version) {
+        return Err(Rejected::new(
+            R::MalformedPayload,
+            format!("unsupported version {}", signed.version),
+        ));
+    }
     // The digest of the signed bytes that the signature covers, by the scheme of the version
     // they decode to: taken while they were decrypted if those were these bytes and that
     // scheme, else now.
@@ -1103,12 +1129,6 @@ pub fn open_any_at(
             )
         })?;
 
-    if !(1..=NEWEST_VERSION).contains(&signed.version) {
-        return Err(Rejected::new(
-            R::MalformedPayload,
-            format!("unsupported version {}", signed.version),
-        ));
-    }
     // What the sender signed must be what the relay delivered.
     if signed.sender != delivered.sender {
         return Err(Rejected::new(
@@ -1261,10 +1281,11 @@ mod tests {
     use super::judged_on;
 
     /// Opening a large message digests its signed bytes while they are decrypted, by the
-    /// scheme of its version, so they are not digested a second time: what the digesting
-    /// thread hands back is the signed range, the version and that digest, in both formats.
+    /// scheme of its version: what the digesting thread hands back is the signed range, the
+    /// version and that digest, in both formats (which `open` then uses rather than digesting
+    /// again).
     #[test]
-    fn a_large_message_is_digested_once_while_it_decrypts() {
+    fn a_large_message_is_digested_while_it_decrypts_by_its_versions_scheme() {
         use super::*;
         use silta_proto::pb::payload::{Payload, StatusUpdate, payload::Body};
         let keys = DeviceKeys::generate("d").unwrap();
@@ -1453,6 +1474,35 @@ mod tests {
                 plaintext.len() >= PARALLEL_FROM,
                 "size {size}"
             );
+        }
+    }
+
+    /// The output collects exactly what is written, and its SHA-256, whatever it starts as: a
+    /// map (large), a map too small for what comes (it moves to a Vec), a Vec with room, and a
+    /// Vec that already holds bytes (as a failed map's zeroed fallback would).
+    #[test]
+    fn the_output_holds_exactly_what_was_written() {
+        use super::*;
+        let data: Vec<u8> = (0..(600u32 << 10)).map(|i| (i % 251) as u8).collect();
+        let starts = [
+            HashingWriter::sized(data.len(), 2).out,
+            Buffer::zeroed(PARALLEL_FROM),
+            Buffer::Heap(Vec::with_capacity(10)),
+            Buffer::Heap(vec![0; 1000]),
+            Buffer::Heap(vec![7; data.len() + 5000]),
+        ];
+        for (i, out) in starts.into_iter().enumerate() {
+            let mut w = HashingWriter {
+                out,
+                len: 0,
+                sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+            };
+            for piece in data.chunks(65_552) {
+                w.write_all(piece).unwrap();
+            }
+            let (bytes, digest) = w.finish();
+            assert!(bytes == data, "start {i}");
+            assert_eq!(digest.as_ref(), sha256(&data), "start {i}");
         }
     }
 

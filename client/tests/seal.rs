@@ -827,8 +827,8 @@ fn a_large_ciphertext_cut_short_is_refused() {
 /// Both formats open, small and large (digested beside decryption), and neither signing scheme
 /// passes for the other: the signed bytes of one version signed by the other's scheme are
 /// refused (BAD_SIGNATURE), as is a version-2 message signed over SHA-512 under format 2's
-/// context. An unknown version (3) whose signature verifies (format 1's scheme, as every
-/// version but 2) is refused as malformed.
+/// context. An unknown version (3) is refused as malformed. Signed bytes whose version field
+/// comes twice are judged by the version they decode to.
 #[test]
 fn each_format_opens_and_the_schemes_do_not_cross() {
     use prost::Message as _;
@@ -896,6 +896,33 @@ fn each_format_opens_and_the_schemes_do_not_cross() {
         let refused = open_as_nas(&p, &delivered(&p, unknown)).unwrap_err();
         assert_eq!(refused.reason, RejectionReason::MalformedPayload);
         assert_eq!(refused.detail, "unsupported version 3");
+
+        // Signed bytes that start with version 2 but decode to version 1 (the last occurrence
+        // of a field wins): judged by format 1's scheme, which signed them. A large message is
+        // digested while it decrypts by the scheme of the version it starts with; that digest
+        // must not be the one checked.
+        let plain =
+            silta_client::seal::decrypt(p.nas_keys.age_identity(), &env.ciphertext).unwrap();
+        let sealed = pl::SealedMessage::decode(plain.as_slice()).unwrap();
+        let mut signed = pl::SignedPayload::decode(sealed.signed_payload.as_slice()).unwrap();
+        signed.version = 1;
+        let signed_payload = [vec![0x08, 0x02], signed.encode_to_vec()].concat();
+        let twice = pl::SealedMessage {
+            signature: p
+                .centre_keys
+                .sign(&[], &signed_message(1, &signed_payload))
+                .to_vec(),
+            signed_payload,
+        }
+        .encode_to_vec();
+        let mut forged = env.clone();
+        forged.ciphertext =
+            silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], &twice)
+                .unwrap()
+                .into();
+        forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
+        let opened = open_as_nas(&p, &delivered(&p, forged)).unwrap();
+        assert_eq!(opened.version, 1, "size {size}");
     }
 }
 

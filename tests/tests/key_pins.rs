@@ -309,8 +309,9 @@ async fn a_forged_crl_from_the_relay_is_never_stored_and_the_genuine_one_keeps_w
 
 /// The sealed format is negotiated through key bundles: a centre seals to the Assistance System
 /// in format 2 while every NAS device announces it; once a device publishes a bundle that does
-/// not (as a client from before format 2 does), in format 1, which that device's client receives
-/// and opens; after the device publishes a bundle announcing 2, in format 2 again.
+/// not (as a client from before format 2 does), in format 1, which a current client still
+/// receives and opens; after the device publishes a bundle announcing 2, in format 2 again; and
+/// in format 1 once more when it goes back to a bundle that does not say.
 #[tokio::test]
 async fn the_sealed_format_is_the_oldest_a_recipient_device_announces() {
     let pki = TestPki::new();
@@ -378,5 +379,10 @@ async fn the_sealed_format_is_the_oldest_a_recipient_device_announces() {
     publish(&old, &old_user.identity, 2).await;
     let env = centre.seal(&draft()).await.unwrap();
     assert_eq!(version_of(old.keys(), &env), 2);
+
+    // And back to an older client (same keys, a bundle that does not say).
+    publish(&old, &old_user.identity, 0).await;
+    let env = centre.seal(&draft()).await.unwrap();
+    assert_eq!(version_of(old.keys(), &env), 1);
     relay.stop().await;
 }
