@@ -1280,6 +1280,67 @@ fn content_free(detail: &str) -> String {
 mod tests {
     use super::judged_on;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the plaintext and however it is split into blocks, what the opening
+        /// thread hands back is either nothing (then `open` digests again) or exactly: the
+        /// range of the first field 1 of the whole plaintext, the version those bytes start
+        /// with, and that version's digest of them.
+        #[test]
+        fn the_signed_digest_taken_block_by_block_is_that_of_the_whole(
+            version in 0u32..4,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            header in proptest::prelude::any::<bool>(),
+            cut in proptest::prelude::any::<bool>(),
+            splits in proptest::collection::vec(1usize..700, 1..12),
+        ) {
+            use super::*;
+            use prost::encoding::{WireType, encode_key, encode_varint};
+            // A field 1 holding a message that starts with `version` (or arbitrary bytes),
+            // then whatever follows; sometimes cut short.
+            let mut inner = Vec::new();
+            if header {
+                encode_key(1, WireType::Varint, &mut inner);
+                encode_varint(u64::from(version), &mut inner);
+            }
+            inner.extend_from_slice(&body);
+            let mut whole = Vec::new();
+            encode_key(1, WireType::LengthDelimited, &mut whole);
+            encode_varint(inner.len() as u64, &mut whole);
+            whole.extend_from_slice(&inner);
+            whole.extend_from_slice(&tail);
+            if cut {
+                whole.truncate(whole.len() / 2);
+            }
+            let mut digest = SignedDigest::default();
+            let mut at = 0;
+            for n in splits.iter().cycle() {
+                if at >= whole.len() {
+                    break;
+                }
+                let end = (at + n).min(whole.len());
+                digest.add(&whole[at..end]);
+                at = end;
+            }
+            if let Some((range, v, d)) = digest.finish() {
+                let expected = first_field_1(&whole).unwrap();
+                proptest::prop_assert_eq!(range.clone(), expected);
+                let signed = &whole[range];
+                proptest::prop_assert_eq!(v, leading_version(signed));
+                let again = Scheme::of(v).digest(signed);
+                proptest::prop_assert_eq!(d.as_ref(), again.as_ref());
+            } else {
+                // Nothing only where the whole range never came, or the first block did not
+                // hold the field's header.
+                let complete = first_field_1(&whole).is_some_and(|r| r.end <= whole.len());
+                let header_in_first = first_field_1(&whole[..splits[0].min(whole.len())]).is_some();
+                proptest::prop_assert!(!complete || !header_in_first);
+            }
+        }
+    }
+
     /// Opening a large message digests its signed bytes while they are decrypted, by the
     /// scheme of its version: what the digesting thread hands back is the signed range, the
     /// version and that digest, in both formats (which `open` then uses rather than digesting
