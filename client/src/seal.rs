@@ -226,7 +226,7 @@ pub fn seal_version_at(
         payload: None,
         padding: Vec::new(),
     };
-    let (plaintext, signed) = signed_plaintext(&head, &draft.payload)?;
+    let (mut plaintext, signed) = signed_plaintext(&head, &draft.payload)?;
     if !crate::i18n::languages_all_known(&plaintext[signed.payload.clone()]) {
         check_known_languages(&draft.payload)?;
     }
@@ -243,11 +243,12 @@ pub fn seal_version_at(
     // chunk. A large message is split over two cores (see `seal_on_two_threads`).
     let scheme = Scheme::of(version);
     let sign = |digest: &[u8]| signature_field(&keys.sign(scheme.context, digest));
-    let signed_bytes = &plaintext[signed.bytes.clone()];
-    let (ciphertext, ciphertext_sha256) = if signed_bytes.len() >= PARALLEL_FROM {
-        seal_on_two_threads(&parsed, &plaintext, signed_bytes, scheme, sign)?
+    // A large message's padding is filled by the second thread while this one encrypts.
+    let (ciphertext, ciphertext_sha256) = if signed.bytes.len() >= PARALLEL_FROM {
+        seal_on_two_threads(&parsed, &mut plaintext, &signed, scheme, sign)?
     } else {
-        let tail = sign(scheme.digest(signed_bytes).as_ref());
+        fill_random(&mut plaintext[signed.padding.clone()])?;
+        let tail = sign(scheme.digest(&plaintext[signed.bytes.clone()]).as_ref());
         let mut writer = encrypt_stream(
             &parsed,
             HashingWriter::sized(plaintext.len() + tail.len(), parsed.len()),
@@ -381,12 +382,15 @@ struct Layout {
     bytes: std::ops::Range<usize>,
     /// The encoded `Payload` inside it.
     payload: std::ops::Range<usize>,
+    /// The padding's bytes, the end of the signed bytes (left zero by [`signed_plaintext`]).
+    padding: std::ops::Range<usize>,
 }
 
 /// The plaintext of a sealed message up to its signature: `SealedMessage` field 1 (the signed
 /// payload: `head`, `payload` as field 12, random padding as field 13 so that the whole sealed
 /// message lands on a [`bucket`] size); [`signature_field`] completes it. Built in one buffer of
-/// exactly the final size.
+/// exactly the final size; the padding's bytes are left zero, for the caller to fill with
+/// [`fill_random`] ([`Layout::padding`]).
 fn signed_plaintext(
     head: &SignedPayload,
     payload: &Payload,
@@ -440,7 +444,7 @@ fn signed_plaintext(
         if out.len() != pad {
             return Err(length_mismatch());
         }
-        fill_random(std::mem::take(&mut out))?;
+        out = &mut [];
     }
     // Everything encoded to the length computed above, to the byte.
     if !out.is_empty() || len - start != total {
@@ -451,6 +455,7 @@ fn signed_plaintext(
         Layout {
             bytes: start..len,
             payload: payload_start..payload_end,
+            padding: len - pad..len,
         },
     ))
 }
@@ -480,80 +485,129 @@ fn signature_field(signature: &[u8; 64]) -> Vec<u8> {
     out
 }
 
-/// Encrypts `plaintext` (the signed bytes, `signed_bytes`, then the signature `sign` makes of
-/// their digest) with age on this thread, while a second one takes the signed digest and then,
-/// chunk by chunk as age hands them over, the ciphertext's SHA-256 and its copy into the output.
-/// So each core does about half: age's ChaCha20-Poly1305 here; SHA-256 twice (in hardware on
-/// current CPUs) and the faulting-in of the output there. Chunks travel in recycled buffers
-/// over a bounded channel: at most `IN_FLIGHT` of them (4 MiB) wait at any time.
+/// Encrypts `plaintext` (laid out as `layout` says, its padding not filled yet) and then the
+/// signature `sign` makes of the signed bytes' digest, with age on this thread, while a second
+/// thread fills the padding, takes the signed digest and, as age writes them, the SHA-256 of the
+/// ciphertext's pieces. age writes straight into the output buffer ([`SliceSender`]): each
+/// piece is lent, read-only, to the second thread, so the ciphertext is copied once, by age.
+/// Each core does about half: age's ChaCha20-Poly1305 here; the padding's keystream and two
+/// SHA-256 passes (in hardware on current CPUs) there.
 fn seal_on_two_threads(
     recipients: &[age::x25519::Recipient],
-    plaintext: &[u8],
-    signed_bytes: &[u8],
+    plaintext: &mut [u8],
+    layout: &Layout,
     scheme: Scheme,
     sign: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result<(prost::bytes::Bytes, aws_lc_rs::digest::Digest), SealError> {
-    const IN_FLIGHT: usize = 64;
     const STEP: usize = 256 * 1024;
-    let (chunks, chunks_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
-    let (free, free_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+    let mut output = Buffer::zeroed(HashingWriter::capacity(
+        plaintext.len() + 66,
+        recipients.len(),
+    ));
+    let (front, padding) = plaintext.split_at_mut(layout.padding.start);
+    let front: &[u8] = front;
+    let signed_front = &front[layout.bytes.start.min(front.len())..];
+    // The pieces age wrote: one for each of its writes (a 64 KiB chunk and its tag), lent.
+    let (pieces, pieces_rx) = std::sync::mpsc::sync_channel::<Piece<'_>>(1024);
+    let (padding_tx, padding_rx) = std::sync::mpsc::sync_channel(1);
     let (digest_tx, digest_rx) = std::sync::mpsc::sync_channel(1);
-    let mut output = HashingWriter::sized(plaintext.len() + 66, recipients.len());
-    std::thread::scope(|s| {
+    let (written, overflow, ciphertext_sha256) = std::thread::scope(|s| {
         let second = s.spawn(move || {
-            let mut take = |chunk: Vec<u8>| {
-                output.absorb(&chunk);
-                // The sender may be gone (an error there): the buffer is just dropped.
-                let _ = free.try_send(chunk);
+            let mut sha256 = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            let mut take = |piece: Piece<'_>| sha256.update(piece.bytes());
+            // The receivers are gone only if sealing failed: nothing waits for these then.
+            let filled = fill_random(padding).map(|()| &*padding);
+            let Ok(padding) = filled else {
+                let _ = padding_tx.send(filled);
+                return sha256.finish();
             };
+            let _ = padding_tx.send(Ok(padding));
             let mut digest = aws_lc_rs::digest::Context::new(scheme.algorithm);
-            for step in signed_bytes.chunks(STEP) {
+            for step in signed_front.chunks(STEP).chain(padding.chunks(STEP)) {
                 digest.update(step);
-                while let Ok(chunk) = chunks_rx.try_recv() {
-                    take(chunk);
+                while let Ok(piece) = pieces_rx.try_recv() {
+                    take(piece);
                 }
             }
-            // The receiver is gone only if sealing failed: nothing waits for the digest then.
             let _ = digest_tx.send(digest.finish());
-            for chunk in chunks_rx {
-                take(chunk);
+            for piece in pieces_rx {
+                take(piece);
             }
-            output
+            sha256.finish()
         });
-        let mut writer = encrypt_stream(
-            recipients,
-            ChunkSender {
-                chunks,
-                free: free_rx,
-            },
-        )?;
-        write_age(&mut writer, plaintext)?;
+        let sender = SliceSender {
+            rest: &mut output,
+            written: 0,
+            overflow: Vec::new(),
+            pieces,
+        };
+        let mut writer = encrypt_stream(recipients, sender)?;
+        write_age(&mut writer, front)?;
         // Gone only if the second thread panicked: so does this one, at the join.
+        let padding = padding_rx.recv().map_err(|_| second_thread_gone())??;
+        write_age(&mut writer, padding)?;
         let digest = digest_rx.recv().map_err(|_| second_thread_gone())?;
         write_age(&mut writer, &sign(digest.as_ref()))?;
-        drop(finish_age(writer)?);
-        Ok(join(second).finish())
-    })
+        let sender = finish_age(writer)?;
+        let (written, overflow) = (sender.written, sender.overflow);
+        // Closes the channel: the second thread ends with the last piece.
+        drop(sender.pieces);
+        Ok::<_, SealError>((written, overflow, join(second)))
+    })?;
+    let ciphertext = if overflow.is_empty() {
+        output.into_bytes(written)
+    } else {
+        // age wrote more than the output was sized for: one copy.
+        [&output[..written], overflow.as_slice()].concat().into()
+    };
+    Ok((ciphertext, ciphertext_sha256))
 }
 
 fn second_thread_gone() -> SealError {
     SealError::Encrypt("the digesting thread ended early".into())
 }
 
-/// Hands what age writes to the second thread of [`seal_on_two_threads`], in buffers it sends
-/// back for reuse.
-struct ChunkSender {
-    chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
-    free: std::sync::mpsc::Receiver<Vec<u8>>,
+/// What age wrote, for the second thread of [`seal_on_two_threads`] to digest: a piece of the
+/// output buffer, or (past its end) a copy.
+enum Piece<'a> {
+    Lent(&'a [u8]),
+    Owned(Vec<u8>),
 }
 
-impl std::io::Write for ChunkSender {
+impl Piece<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Lent(b) => b,
+            Piece::Owned(v) => v,
+        }
+    }
+}
+
+/// Writes what age writes into `rest`, the output buffer not yet written, and lends each
+/// written piece to the second thread of [`seal_on_two_threads`]. Past the buffer's end (age
+/// wrote more than estimated) the bytes go to `overflow`, and a copy of them to the thread.
+struct SliceSender<'a> {
+    rest: &'a mut [u8],
+    written: usize,
+    overflow: Vec<u8>,
+    pieces: std::sync::mpsc::SyncSender<Piece<'a>>,
+}
+
+impl std::io::Write for SliceSender<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut chunk = self.free.try_recv().unwrap_or_default();
-        chunk.clear();
-        chunk.extend_from_slice(buf);
-        self.chunks
-            .send(chunk)
+        let piece = if self.overflow.is_empty() && buf.len() <= self.rest.len() {
+            let (piece, rest) = std::mem::take(&mut self.rest).split_at_mut(buf.len());
+            piece.copy_from_slice(buf);
+            self.rest = rest;
+            self.written += buf.len();
+            Piece::Lent(piece)
+        } else {
+            self.overflow.extend_from_slice(buf);
+            Piece::Owned(buf.to_vec())
+        };
+        // Fails only if the second thread ended (it panicked: so will the caller).
+        self.pieces
+            .send(piece)
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
         Ok(buf.len())
     }
@@ -577,12 +631,16 @@ impl HashingWriter {
     /// chunk; one allocation, no regrowth copies (should age write more, the output moves to
     /// a `Vec` that grows).
     fn sized(plaintext_len: usize, recipients: usize) -> HashingWriter {
-        let capacity = plaintext_len + 1024 + 256 * recipients + 16 * (plaintext_len / 65536 + 2);
         HashingWriter {
-            out: Buffer::for_output(capacity),
+            out: Buffer::for_output(Self::capacity(plaintext_len, recipients)),
             len: 0,
             sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
         }
+    }
+
+    /// The size of an age file of `plaintext_len` bytes to `recipients` recipients, about.
+    fn capacity(plaintext_len: usize, recipients: usize) -> usize {
+        plaintext_len + 1024 + 256 * recipients + 16 * (plaintext_len / 65536 + 2)
     }
 
     fn absorb(&mut self, buf: &[u8]) {
@@ -1518,23 +1576,60 @@ mod tests {
                 former.padding = vec![0; (former.padding.len() + target).saturating_sub(len)];
             }
             assert_eq!(whole.padding.len(), former.padding.len(), "size {size}");
-            if whole.padding.len() >= 64 {
-                // Random, and different each time: not zeros, not repeated.
-                let again = signed_plaintext(&head, &payload).unwrap().0;
-                let pad = plaintext.len() - whole.padding.len()..plaintext.len();
-                assert_ne!(plaintext[pad.clone()], again[pad.clone()], "size {size}");
-                let zeros = whole.padding.iter().filter(|b| **b == 0).count();
-                assert!(
-                    zeros < whole.padding.len() / 64 + 8,
-                    "size {size}: {zeros} zeros"
-                );
-            }
+            // The padding's bytes, last, left for the caller to fill.
+            assert_eq!(
+                layout.padding,
+                plaintext.len() - whole.padding.len()..plaintext.len(),
+                "size {size}"
+            );
+            assert!(whole.padding.iter().all(|b| *b == 0), "size {size}");
             // Sized exactly (`ours == sealed` above), and mapped memory from the large size on.
             assert_eq!(
                 matches!(plaintext, Buffer::Mapped(_)),
                 plaintext.len() >= PARALLEL_FROM,
                 "size {size}"
             );
+        }
+    }
+
+    /// The padding of a sealed message is random and differs between seals, whether the
+    /// message is sealed on one thread (small) or two (large, the second thread fills it).
+    #[test]
+    fn sealed_padding_is_random_on_both_paths() {
+        use super::*;
+        use silta_proto::pb::payload::{Payload, SealedMessage, StatusUpdate, payload::Body};
+        let keys = DeviceKeys::generate("d").unwrap();
+        let sender: Principal = "centre/a".parse().unwrap();
+        for size in [3000, 700 << 10] {
+            let draft = Draft::new(
+                MessageKind::StatusUpdate,
+                [1; 16],
+                vec!["assistance/nas".parse().unwrap()],
+                Payload {
+                    body: Some(Body::StatusUpdate(StatusUpdate {
+                        change: pb::payload::ChangeKind::AsylumStatus.into(),
+                        description: "x".repeat(size),
+                        ..Default::default()
+                    })),
+                },
+            );
+            let padding = || {
+                let env = seal(&draft, &sender, &keys, &[keys.age_recipient()]).unwrap();
+                let plain = decrypt(keys.age_identity(), &env.ciphertext).unwrap();
+                let sealed = SealedMessage::decode(plain.as_slice()).unwrap();
+                SignedPayload::decode(sealed.signed_payload.as_slice())
+                    .unwrap()
+                    .padding
+            };
+            let (one, two) = (padding(), padding());
+            assert!(
+                one.len() >= 64,
+                "size {size}: {} bytes of padding",
+                one.len()
+            );
+            assert_ne!(one, two, "size {size}");
+            let zeros = one.iter().filter(|b| **b == 0).count();
+            assert!(zeros < one.len() / 64 + 8, "size {size}: {zeros} zeros");
         }
     }
 
