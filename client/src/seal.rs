@@ -1633,6 +1633,49 @@ mod tests {
         }
     }
 
+    /// age's writes go into the output buffer and are lent as they are; past its end they go to
+    /// the overflow and are sent as copies; in order, nothing lost.
+    #[test]
+    fn the_slice_sender_lends_what_fits_and_copies_the_rest() {
+        use super::*;
+        let mut output = [0u8; 10];
+        let (got, written, overflow) = {
+            let (tx, rx) = std::sync::mpsc::sync_channel(16);
+            let mut sender = SliceSender {
+                rest: &mut output,
+                written: 0,
+                overflow: Vec::new(),
+                pieces: tx,
+            };
+            for piece in [&b"abcd"[..], b"efg", b"hijk", b"l"] {
+                sender.write_all(piece).unwrap();
+            }
+            let SliceSender {
+                written,
+                overflow,
+                pieces,
+                ..
+            } = sender;
+            drop(pieces);
+            let got: Vec<(bool, Vec<u8>)> = rx
+                .iter()
+                .map(|p| (matches!(p, Piece::Lent(_)), p.bytes().to_vec()))
+                .collect();
+            (got, written, overflow)
+        };
+        assert_eq!(
+            got,
+            [
+                (true, b"abcd".to_vec()),
+                (true, b"efg".to_vec()),
+                (false, b"hijk".to_vec()),
+                (false, b"l".to_vec()),
+            ]
+        );
+        assert_eq!((written, overflow.as_slice()), (7, &b"hijkl"[..]));
+        assert_eq!(&output[..7], b"abcdefg");
+    }
+
     /// The output collects exactly what is written, and its SHA-256, whatever it starts as: a
     /// map (large), a map too small for what comes (it moves to a Vec), a Vec with room, and a
     /// Vec that already holds bytes (as a failed map's zeroed fallback would).
