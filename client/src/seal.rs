@@ -18,8 +18,9 @@
 //!
 //! Speed (`bench-seal`): the content is copied once into a plaintext buffer of exactly its
 //! final size. A large message (from 256 KiB) is sealed on two threads: age encrypts on the
-//! calling one, while the second takes the signed digest and then the SHA-256 and the copy of
-//! each encrypted chunk age hands it. Opening one, age decrypts straight into the plaintext
+//! calling one, writing straight into the output, while the second fills the padding, takes
+//! the signed digest, and then the SHA-256 of each piece of ciphertext age has written.
+//! Opening one, age decrypts straight into the plaintext
 //! buffer while the second thread digests the ciphertext in steps and, in between, the signed
 //! bytes as they are decrypted, with the digest of the version they start with (used only if
 //! they are the bytes the message's last field 1 holds, as prost decodes it, and that is the
@@ -464,17 +465,31 @@ fn length_mismatch() -> SealError {
     SealError::Encrypt("signed payload length mismatch".into())
 }
 
-/// Fills `buf` with random bytes: a ChaCha20 keystream under a fresh 256-bit key from the OS
-/// (the construction the kernel's own generator uses). Reading a large message's megabyte of
-/// padding from getrandom(2) took 8% of a 10 MiB seal; aws-lc's generator seeds itself per
-/// thread with jitter entropy, tens of milliseconds on a thread's first use.
+/// Random bytes for a message's padding: a ChaCha20 keystream under a fresh 256-bit key from
+/// the OS (the construction the kernel's own generator uses). Reading a large message's megabyte
+/// of padding from getrandom(2) took 8% of a 10 MiB seal; aws-lc's generator seeds itself per
+/// thread with jitter entropy, tens of milliseconds on a thread's first use. Drawing the key is
+/// the only part that can fail; [`Padding::fill`] cannot.
+struct Padding([u8; 32]);
+
+impl Padding {
+    fn new() -> Result<Padding, SealError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| SealError::Encrypt(format!("randomness: {e}")))?;
+        Ok(Padding(key))
+    }
+
+    /// Fills `buf` with the keystream. One key per message, so the zero nonce is never reused.
+    fn fill(self, buf: &mut [u8]) {
+        use chacha20::cipher::{KeyIvInit as _, StreamCipher as _};
+        buf.fill(0);
+        chacha20::ChaCha20::new(&self.0.into(), &[0u8; 12].into()).apply_keystream(buf);
+    }
+}
+
+/// Fills `buf` with random bytes ([`Padding`]).
 fn fill_random(buf: &mut [u8]) -> Result<(), SealError> {
-    use chacha20::cipher::{KeyIvInit as _, StreamCipher as _};
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| SealError::Encrypt(format!("randomness: {e}")))?;
-    buf.fill(0);
-    // One key per message, so the zero nonce is never reused.
-    chacha20::ChaCha20::new(&key.into(), &[0u8; 12].into()).apply_keystream(buf);
+    Padding::new()?.fill(buf);
     Ok(())
 }
 
@@ -500,13 +515,18 @@ fn seal_on_two_threads(
     sign: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result<(prost::bytes::Bytes, aws_lc_rs::digest::Digest), SealError> {
     const STEP: usize = 256 * 1024;
+    // The padding is the end of the signed bytes, and the plaintext ends with it.
+    if layout.padding.end != plaintext.len() || layout.padding.start < layout.bytes.start {
+        return Err(length_mismatch());
+    }
+    let random = Padding::new()?;
     let mut output = Buffer::zeroed(HashingWriter::capacity(
         plaintext.len() + 66,
         recipients.len(),
     ));
     let (front, padding) = plaintext.split_at_mut(layout.padding.start);
     let front: &[u8] = front;
-    let signed_front = &front[layout.bytes.start.min(front.len())..];
+    let signed_front = &front[layout.bytes.start..];
     // The pieces age wrote: one for each of its writes (a 64 KiB chunk and its tag), lent.
     let (pieces, pieces_rx) = std::sync::mpsc::sync_channel::<Piece<'_>>(1024);
     let (padding_tx, padding_rx) = std::sync::mpsc::sync_channel(1);
@@ -515,13 +535,10 @@ fn seal_on_two_threads(
         let second = s.spawn(move || {
             let mut sha256 = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
             let mut take = |piece: Piece<'_>| sha256.update(piece.bytes());
+            random.fill(padding);
+            let padding = &*padding;
             // The receivers are gone only if sealing failed: nothing waits for these then.
-            let filled = fill_random(padding).map(|()| &*padding);
-            let Ok(padding) = filled else {
-                let _ = padding_tx.send(filled);
-                return sha256.finish();
-            };
-            let _ = padding_tx.send(Ok(padding));
+            let _ = padding_tx.send(padding);
             let mut digest = aws_lc_rs::digest::Context::new(scheme.algorithm);
             for step in signed_front.chunks(STEP).chain(padding.chunks(STEP)) {
                 digest.update(step);
@@ -544,7 +561,7 @@ fn seal_on_two_threads(
         let mut writer = encrypt_stream(recipients, sender)?;
         write_age(&mut writer, front)?;
         // Gone only if the second thread panicked: so does this one, at the join.
-        let padding = padding_rx.recv().map_err(|_| second_thread_gone())??;
+        let padding = padding_rx.recv().map_err(|_| second_thread_gone())?;
         write_age(&mut writer, padding)?;
         let digest = digest_rx.recv().map_err(|_| second_thread_gone())?;
         write_age(&mut writer, &sign(digest.as_ref()))?;
