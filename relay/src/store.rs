@@ -2457,6 +2457,21 @@ impl silta_proto::tlog::HashSource for Store {
 mod tests {
     use super::*;
 
+    /// Opens the store in `dir`, again after a close: sled lets go of its file lock only once
+    /// its background threads have let go of the database, a moment after the close under load
+    /// (CI saw "could not acquire lock"). Bounded retry (5 s), as the restore's check does.
+    fn open_store(dir: &std::path::Path) -> Store {
+        for _ in 0..50 {
+            match Store::open(dir, true) {
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return other.unwrap(),
+            }
+        }
+        Store::open(dir, true).unwrap()
+    }
+
     #[test]
     fn item_keys_sort_by_principal_then_seq() {
         let a: Principal = "centre/a".parse().unwrap();
@@ -2483,7 +2498,7 @@ mod tests {
     async fn events_are_contiguous_and_durable() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path(), true).unwrap();
+            let store = open_store(dir.path());
             for id in ["centre/a", "centre/b", "assistance/nas"] {
                 store.register_principal(id.parse().unwrap()).await.unwrap();
             }
@@ -2499,7 +2514,7 @@ mod tests {
                 Err(RelayError::Store(StoreError::Closed))
             ));
         }
-        let store = Store::open(dir.path(), true).unwrap();
+        let store = open_store(dir.path());
         assert_eq!(store.event_count().unwrap(), 3);
         for i in 0..3 {
             assert_eq!(store.event(i).unwrap().unwrap().index, i);
@@ -2512,7 +2527,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = [7u8; 16];
         {
-            let store = Store::open(dir.path(), true).unwrap();
+            let store = open_store(dir.path());
             assert!(store.due_up_to(i64::MAX, 10).unwrap().is_empty());
             // As an older relay left it: a message, no schedule, no marker.
             let record = MessageRecord {
@@ -2534,7 +2549,7 @@ mod tests {
                 .unwrap();
             store.close().unwrap();
         }
-        let store = Store::open(dir.path(), true).unwrap();
+        let store = open_store(dir.path());
         assert_eq!(store.due_up_to(999, 10).unwrap(), Vec::<Vec<u8>>::new());
         assert_eq!(
             store.due_up_to(1_000, 10).unwrap(),
@@ -2547,7 +2562,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_write_in_a_shared_transaction_leaves_the_others_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        let store = Arc::new(open_store(dir.path()));
         // Holds the writer so the next writes queue up and run as one batch.
         let blocker = {
             let store = store.clone();
@@ -2620,7 +2635,7 @@ mod tests {
     async fn roots_and_proofs_through_the_subtree_cache_match_the_tree_as_it_grows() {
         use silta_proto::tlog::{self, HashSource as _, MemoryTree};
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        let store = Arc::new(open_store(dir.path()));
         let mut memory = MemoryTree::default();
         for n in 1..=70u64 {
             append_one(&store).await;
@@ -2697,7 +2712,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = ([1u8; 16], [2u8; 16]);
         {
-            let store = Store::open(dir.path(), true).unwrap();
+            let store = open_store(dir.path());
             store
                 .write_tx(move |tx| {
                     tx.put_case(&a, &crate::cases::CaseRecord::default())?;
@@ -2748,7 +2763,7 @@ mod tests {
                 .unwrap();
             store.db.flush().unwrap();
         }
-        let store = Store::open(dir.path(), true).unwrap();
+        let store = open_store(dir.path());
         assert_eq!(store.withdrawals_marked().unwrap(), vec![a.to_vec()]);
         assert_eq!(
             crate::cases::unfinished_withdrawals(&store).unwrap(),
@@ -2805,7 +2820,7 @@ mod tests {
     async fn a_batch_shares_one_receipt_size_kept_across_batches_and_restarts() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Arc::new(Store::open(dir.path(), true).unwrap());
+            let store = Arc::new(open_store(dir.path()));
             assert_eq!(append_one(&store).await, 0);
             assert_eq!(store.receipt_size(0).unwrap(), 1, "alone in its batch");
             // Holds the writer (in a batch of its own) until three appends are queued: they
@@ -2835,7 +2850,7 @@ mod tests {
             store.close().unwrap();
         }
         {
-            let store = Store::open(dir.path(), true).unwrap();
+            let store = open_store(dir.path());
             assert_eq!(store.receipt_size(0).unwrap(), 1);
             assert_eq!(store.receipt_size(3).unwrap(), 4, "kept across a restart");
             // A data folder from before shared checkpoints: no sizes recorded.
@@ -2847,7 +2862,7 @@ mod tests {
             store.close().unwrap();
         }
         {
-            let store = Store::open(dir.path(), true).unwrap();
+            let store = open_store(dir.path());
             // Its events keep the receipts they were issued: exactly index + 1 entries.
             for i in 0..5 {
                 assert_eq!(store.receipt_size(i).unwrap(), i + 1);
@@ -2869,7 +2884,7 @@ mod tests {
                 .unwrap();
             store.close().unwrap();
         }
-        let store = Store::open(dir.path(), true).unwrap();
+        let store = open_store(dir.path());
         // The start ends the unanswered tail as one batch, before anything is appended ...
         assert_eq!(store.receipt_size(5).unwrap(), 7);
         assert_eq!(append_one(&store).await, 7);
@@ -2882,7 +2897,7 @@ mod tests {
     #[tokio::test]
     async fn a_snapshot_in_the_middle_of_a_batch_ends_a_receipt_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        let store = Arc::new(open_store(dir.path()));
         let (release, blocker) = hold_writer(&store).await;
         // One batch: an append, a backup's snapshot (which sees the log at 1), an append.
         let (first, seen, second, ()) = tokio::join!(
@@ -2936,7 +2951,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_after_a_sled_error_in_a_batch_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), true).unwrap());
+        let store = Arc::new(open_store(dir.path()));
         // Hold the writer in a batch of its own while the next three queue up as one batch.
         let (release, blocker) = hold_writer(&store).await;
         let broken = store.write(|_| -> Result<(), RelayError> {
