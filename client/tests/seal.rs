@@ -113,6 +113,19 @@ fn signed_message(version: u32, signed_bytes: &[u8]) -> Vec<u8> {
     }
 }
 
+/// `env` with its ciphertext replaced by `plaintext` encrypted to the NAS device (as a sender's
+/// other device, or anyone with the recipient key, could), its digest fixed up to match.
+fn encrypted_to_nas(p: &Parties, env: &pb::Envelope, plaintext: &[u8]) -> pb::Envelope {
+    let ciphertext =
+        silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], plaintext)
+            .unwrap();
+    pb::Envelope {
+        ciphertext_sha256: silta_tests_sha(&ciphertext),
+        ciphertext: ciphertext.into(),
+        ..env.clone()
+    }
+}
+
 fn delivered(p: &Parties, env: pb::Envelope) -> pb::DeliveredEnvelope {
     pb::DeliveredEnvelope {
         envelope: Some(env),
@@ -729,12 +742,7 @@ fn a_large_message_in_format(version: u32) {
     let mut changed = plain.clone();
     let mid = changed.len() / 2;
     changed[mid] ^= 0x01;
-    let mut forged = env.clone();
-    forged.ciphertext =
-        silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], &changed)
-            .unwrap()
-            .into();
-    forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
+    let forged = encrypted_to_nas(&p, &env, &changed);
     let reason = open_as_nas(&p, &delivered(&p, forged)).unwrap_err().reason;
     assert_eq!(reason, RejectionReason::BadSignature, "format {version}");
 }
@@ -773,12 +781,7 @@ fn a_signature_over_an_earlier_copy_of_the_signed_bytes_is_refused() {
                 &ed25519_dalek::Signature::from_slice(&genuine.signature).unwrap(),
             )
             .unwrap();
-        let mut forged = env.clone();
-        forged.ciphertext =
-            silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], &hostile)
-                .unwrap()
-                .into();
-        forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
+        let forged = encrypted_to_nas(&p, &env, &hostile);
         assert!(forged.ciphertext.len() > 256 << 10 || size < 256 << 10);
         let reason = open_as_nas(&p, &delivered(&p, forged)).unwrap_err().reason;
         assert_eq!(
@@ -848,13 +851,7 @@ fn each_format_opens_and_the_schemes_do_not_cross() {
             signed_payload,
         }
         .encode_to_vec();
-        let mut forged = env.clone();
-        forged.ciphertext =
-            silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], &plaintext)
-                .unwrap()
-                .into();
-        forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
-        forged
+        encrypted_to_nas(&p, env, &plaintext)
     };
     for size in [1 << 10, 600 << 10] {
         let text: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
@@ -915,12 +912,7 @@ fn each_format_opens_and_the_schemes_do_not_cross() {
             signed_payload,
         }
         .encode_to_vec();
-        let mut forged = env.clone();
-        forged.ciphertext =
-            silta_client::seal::encrypt(&[p.nas_keys.age_recipient().parse().unwrap()], &twice)
-                .unwrap()
-                .into();
-        forged.ciphertext_sha256 = silta_tests_sha(&forged.ciphertext);
+        let forged = encrypted_to_nas(&p, &env, &twice);
         let opened = open_as_nas(&p, &delivered(&p, forged)).unwrap();
         assert_eq!(opened.version, 1, "size {size}");
     }

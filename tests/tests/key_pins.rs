@@ -77,6 +77,38 @@ fn answer(bundles: &[(&pb::KeyBundle, u64)]) -> pb::GetKeysResponse {
     }
 }
 
+/// A valid anonymous consultation to the Assistance System, with a fresh id.
+fn consultation_to_nas() -> silta_client::seal::Draft {
+    let payload = silta_client::form::read_envelope_form(
+        "indicators = [\"indicator\"]\nquestions = \"question\"\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
+        false,
+    )
+    .unwrap()
+    .1;
+    silta_client::seal::Draft::new(
+        pb::MessageKind::AnonymousConsultation,
+        *uuid::Uuid::now_v7().as_bytes(),
+        vec![NAS.parse().unwrap()],
+        payload,
+    )
+}
+
+/// `client` receives, opens and acknowledges exactly one message.
+async fn receives_one_message(client: &Client) {
+    let opener = silta_tests::TestOpener::new();
+    let received = client
+        .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            received.as_slice(),
+            [silta_client::client::Received::Message { .. }]
+        ),
+        "{received:?}"
+    );
+}
+
 fn fingerprints(keys: &[silta_client::bundle::VerifiedBundle]) -> Vec<String> {
     keys.iter().map(|k| k.fingerprint.clone()).collect()
 }
@@ -222,33 +254,8 @@ async fn after_the_old_operators_certificate_is_revoked_the_new_operators_bundle
     assert_eq!(changes[0].new, new.keys().fingerprint());
 
     // And messages reach the new operator.
-    let d = {
-        let payload = silta_client::form::read_envelope_form(
-            "indicators = [\"indicator\"]\nquestions = \"question\"\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
-            false,
-        )
-        .unwrap()
-        .1;
-        silta_client::seal::Draft::new(
-            pb::MessageKind::AnonymousConsultation,
-            *uuid::Uuid::now_v7().as_bytes(),
-            vec![NAS.parse().unwrap()],
-            payload,
-        )
-    };
-    send_raw(&new, &d).await.unwrap();
-    let opener = silta_tests::TestOpener::new();
-    let received = nas
-        .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            received.as_slice(),
-            [silta_client::client::Received::Message { .. }]
-        ),
-        "{received:?}"
-    );
+    send_raw(&new, &consultation_to_nas()).await.unwrap();
+    receives_one_message(&nas).await;
     relay.stop().await;
 }
 
@@ -319,20 +326,6 @@ async fn the_sealed_format_is_the_oldest_a_recipient_device_announces() {
     let (_u, _nas) = nas(&pki, &relay).await;
     let centre_user = TestUser::new(&pki, relay.addr, CENTRE, "default");
     let centre = centre_user.published().await;
-    let draft = || {
-        let payload = silta_client::form::read_envelope_form(
-            "indicators = [\"indicator\"]\nquestions = \"question\"\n[envelope]\nkind = \"anonymous-consultation\"\nto = \"assistance/nas\"\n",
-            false,
-        )
-        .unwrap()
-        .1;
-        silta_client::seal::Draft::new(
-            pb::MessageKind::AnonymousConsultation,
-            *uuid::Uuid::now_v7().as_bytes(),
-            vec![NAS.parse().unwrap()],
-            payload,
-        )
-    };
     // The format of `env`, read by a device it is encrypted to.
     let version_of = |keys: &DeviceKeys, env: &pb::Envelope| {
         let plain = silta_client::seal::decrypt(keys.age_identity(), &env.ciphertext).unwrap();
@@ -347,7 +340,7 @@ async fn the_sealed_format_is_the_oldest_a_recipient_device_announces() {
         async move { conn.directory().publish_keys(bundle).await.unwrap() }
     };
 
-    let env = centre.seal(&draft()).await.unwrap();
+    let env = centre.seal(&consultation_to_nas()).await.unwrap();
     assert_eq!(
         version_of(centre.keys(), &env),
         2,
@@ -358,31 +351,20 @@ async fn the_sealed_format_is_the_oldest_a_recipient_device_announces() {
     let old_user = TestUser::new(&pki, relay.addr, NAS, "desk-old");
     let old = old_user.client().await;
     publish(&old, &old_user.identity, 0).await;
-    let env = centre.seal(&draft()).await.unwrap();
+    let env = centre.seal(&consultation_to_nas()).await.unwrap();
     assert_eq!(version_of(old.keys(), &env), 1);
     assert_eq!(version_of(centre.keys(), &env), 1);
     silta_tests::send_sealed_raw(&centre, env).await.unwrap();
-    let opener = silta_tests::TestOpener::new();
-    let received = old
-        .receive(&opener.opener(), Duration::from_secs(2), 1, |_, _| Ok(()))
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            received.as_slice(),
-            [silta_client::client::Received::Message { .. }]
-        ),
-        "{received:?}"
-    );
+    receives_one_message(&old).await;
 
     // The device is upgraded and announces format 2 (a later bundle, same keys).
     publish(&old, &old_user.identity, 2).await;
-    let env = centre.seal(&draft()).await.unwrap();
+    let env = centre.seal(&consultation_to_nas()).await.unwrap();
     assert_eq!(version_of(old.keys(), &env), 2);
 
     // And back to an older client (same keys, a bundle that does not say).
     publish(&old, &old_user.identity, 0).await;
-    let env = centre.seal(&draft()).await.unwrap();
+    let env = centre.seal(&consultation_to_nas()).await.unwrap();
     assert_eq!(version_of(old.keys(), &env), 1);
     relay.stop().await;
 }
