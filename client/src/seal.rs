@@ -738,10 +738,10 @@ pub fn encrypt(
 ) -> Result<Vec<u8>, SealError> {
     let mut writer = encrypt_stream(
         recipients,
-        HashingWriter::sized(plaintext.len(), recipients.len()),
+        Vec::with_capacity(HashingWriter::capacity(plaintext.len(), recipients.len())),
     )?;
     write_age(&mut writer, plaintext)?;
-    Ok(finish_age(writer)?.finish().0.into())
+    finish_age(writer)
 }
 
 /// Decrypts an age file (binary or armored) with `identity`.
