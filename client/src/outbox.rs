@@ -1016,6 +1016,17 @@ mod tests {
             )
             .unwrap()
         }
+        /// `d` sealed and kept under its message id, not handed over (as a process that died
+        /// right after would leave it): its key, record and kept envelope.
+        async fn kept(&self, relay: &FakeRelay, d: &Draft) -> (Key, Outgoing, pb::Envelope) {
+            let key = Key::MessageId(d.message_id);
+            let (record, envelope, _) = self
+                .outbox()
+                .seal_and_keep(relay, d, &key, relay.now())
+                .await
+                .unwrap();
+            (key, record, envelope)
+        }
         /// The access log's `disclosed` entries, as (message ids, recipients).
         fn disclosed(&self) -> Vec<(Vec<String>, Vec<String>)> {
             let path = self.dir.path().join("state/access.log");
@@ -1351,13 +1362,8 @@ mod tests {
         let s = setup();
         let relay = FakeRelay::new(&[]);
         let d = draft("crash");
-        let key = Key::MessageId(d.message_id);
         // The process died right after keeping the sealed message.
-        let (_, envelope, _) = s
-            .outbox()
-            .seal_and_keep(&relay, &d, &key, relay.now())
-            .await
-            .unwrap();
+        let (key, _, envelope) = s.kept(&relay, &d).await;
         assert!(s.disclosed().is_empty());
         let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
         assert!(sent.again);
@@ -1371,12 +1377,8 @@ mod tests {
         let s = setup();
         let relay = FakeRelay::new(&[]);
         let d = draft("crash after log");
-        let key = Key::MessageId(d.message_id);
+        let (key, mut record, envelope) = s.kept(&relay, &d).await;
         let outbox = s.outbox();
-        let (mut record, envelope, _) = outbox
-            .seal_and_keep(&relay, &d, &key, relay.now())
-            .await
-            .unwrap();
         s.outbox()
             .access
             .record(&Access {
@@ -1515,12 +1517,7 @@ mod tests {
         let s = setup();
         let relay = FakeRelay::new(&[]);
         let d = draft("keys changed");
-        let key = Key::MessageId(d.message_id);
-        let (_, kept, _) = s
-            .outbox()
-            .seal_and_keep(&relay, &d, &key, relay.now())
-            .await
-            .unwrap();
+        let (key, _, kept) = s.kept(&relay, &d).await;
         relay.change_keys();
         let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
         assert_eq!(sent.message_id, d.message_id);
@@ -1545,12 +1542,7 @@ mod tests {
         let s = setup();
         let relay = FakeRelay::new(&[]);
         let d = draft("format went back");
-        let key = Key::MessageId(d.message_id);
-        let (record, kept, _) = s
-            .outbox()
-            .seal_and_keep(&relay, &d, &key, relay.now())
-            .await
-            .unwrap();
+        let (key, record, kept) = s.kept(&relay, &d).await;
         assert_eq!(record.sealed_version, Some(2));
         relay.opens_only(1);
         let sent = s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
@@ -1563,12 +1555,7 @@ mod tests {
 
         // A record without a format (an earlier version's: format 1) is not sealed again.
         let d = draft("older record");
-        let key = Key::MessageId(d.message_id);
-        let (mut record, kept, _) = s
-            .outbox()
-            .seal_and_keep(&relay, &d, &key, relay.now())
-            .await
-            .unwrap();
+        let (key, mut record, kept) = s.kept(&relay, &d).await;
         record.sealed_version = None;
         s.outbox().put(&key, &record).unwrap();
         s.outbox().submit(&relay, &d, &key, &who()).await.unwrap();
@@ -1640,11 +1627,7 @@ mod tests {
         let s = setup();
         let relay = FakeRelay::new(&[]);
         let d = draft("revoked before it left");
-        let key = Key::MessageId(d.message_id);
-        s.outbox()
-            .seal_and_keep(&relay, &d, &key, relay.now())
-            .await
-            .unwrap();
+        let (key, _, _) = s.kept(&relay, &d).await;
         relay.revoke_all();
         let e = s
             .outbox()
